@@ -1,0 +1,43 @@
+/**
+ * CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of
+ * iSCSI, ext4 and etcd's WAL. Table-driven, slicing by 8 bytes: fast enough
+ * in JavaScript that checksumming is not what limits the WAL (fsync is).
+ */
+const POLY = 0x82f63b78;
+const TABLES: Uint32Array[] = buildTables();
+
+function buildTables(): Uint32Array[] {
+  const tables: Uint32Array[] = [];
+  const first = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ POLY : c >>> 1;
+    first[n] = c >>> 0;
+  }
+  tables.push(first);
+  for (let t = 1; t < 8; t++) {
+    const previous = tables[t - 1]!;
+    const table = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) table[n] = ((previous[n]! >>> 8) ^ first[previous[n]! & 0xff]!) >>> 0;
+    tables.push(table);
+  }
+  return tables;
+}
+
+/**
+ * CRC-32C of `bytes[start, end)`. `seed` is a previous result to continue
+ * from (chaining), 0 for a fresh checksum.
+ */
+export function crc32c(bytes: Uint8Array, seed = 0, start = 0, end = bytes.length): number {
+  const [t0, t1, t2, t3, t4, t5, t6, t7] = TABLES as [Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array];
+  let crc = ~seed >>> 0;
+  let i = start;
+  for (; i + 8 <= end; i += 8) {
+    const low = (crc ^ (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24))) >>> 0;
+    crc =
+      t7[low & 0xff]! ^ t6[(low >>> 8) & 0xff]! ^ t5[(low >>> 16) & 0xff]! ^ t4[low >>> 24]! ^
+      t3[bytes[i + 4]!]! ^ t2[bytes[i + 5]!]! ^ t1[bytes[i + 6]!]! ^ t0[bytes[i + 7]!]!;
+  }
+  for (; i < end; i++) crc = t0[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
+  return ~crc >>> 0;
+}

@@ -1,0 +1,155 @@
+import { join } from 'node:path';
+import type { Snapshot } from '../raft/types.js';
+import { SnapshotCorruptError, StorageUsageError, WalCorruptError } from './errors.js';
+import { failpoint } from './failpoints.js';
+import { type FileSystem, nodeFileSystem } from './file-system.js';
+import { RETAIN_SNAPSHOTS_DEFAULT, SEGMENT_SIZE_BYTES_DEFAULT, SEGMENT_SIZE_BYTES_MIN, SNAPSHOT_INTERVAL_ENTRIES_DEFAULT } from './limits.js';
+import type { PersistBatch, RaftStorage, RecoveredState, SnapshotRetention } from './raft-storage.js';
+import { batchRecords, checkBatch, EMPTY_SNAPSHOT, type LogRecord, reconcileHardState, replay, type ReplayResult, snapshotDue } from './replay.js';
+import { SnapshotFiles } from './snapshot-files.js';
+import { Wal } from './wal.js';
+
+export interface FileStorageOptions extends SnapshotRetention {
+  /** Preallocated size of each WAL segment. */
+  readonly segmentSizeBytes?: number;
+  /** Injected file operations (tests); real `node:fs` by default. */
+  readonly fileSystem?: FileSystem;
+}
+
+/** What recovery had to do, for logs and tests. */
+export interface RecoveryReport {
+  /** A torn tail was cut off the last segment here. */
+  readonly tornTail: { readonly file: string; readonly offset: number } | undefined;
+  /** Snapshot files passed over, newest first, each with why. */
+  readonly snapshotsSkipped: readonly string[];
+}
+
+/**
+ * The durable {@link RaftStorage}: `<dir>/wal/*.wal` segments and
+ * `<dir>/snap/*.snap` snapshots, through real `fdatasync`/`fsync`.
+ */
+export class FileStorage implements RaftStorage {
+  readonly #dir: string;
+  readonly #fs: FileSystem;
+  readonly #segmentSizeBytes: number;
+  readonly #retainSnapshots: number;
+  readonly #snapshotIntervalEntries: number;
+  readonly #snapshots: SnapshotFiles;
+  #wal: Wal | undefined;
+  #newestSnapshotIndex = 0;
+  #report: RecoveryReport | undefined;
+
+  constructor(dir: string, options: FileStorageOptions = {}) {
+    this.#dir = dir;
+    this.#fs = options.fileSystem ?? nodeFileSystem;
+    this.#segmentSizeBytes = options.segmentSizeBytes ?? SEGMENT_SIZE_BYTES_DEFAULT;
+    this.#retainSnapshots = options.retainSnapshots ?? RETAIN_SNAPSHOTS_DEFAULT;
+    this.#snapshotIntervalEntries = options.snapshotIntervalEntries ?? SNAPSHOT_INTERVAL_ENTRIES_DEFAULT;
+    if (this.#segmentSizeBytes < SEGMENT_SIZE_BYTES_MIN) throw new StorageUsageError(`segmentSizeBytes below ${SEGMENT_SIZE_BYTES_MIN}`);
+    if (!(this.#retainSnapshots >= 1)) throw new StorageUsageError('retainSnapshots must be at least 1');
+    if (!(this.#snapshotIntervalEntries >= 1)) throw new StorageUsageError('snapshotIntervalEntries must be at least 1');
+    this.#snapshots = new SnapshotFiles(join(dir, 'snap'), this.#fs);
+  }
+
+  /** What the last `load()` had to repair or skip. */
+  get recoveryReport(): RecoveryReport | undefined {
+    return this.#report;
+  }
+
+  /** WAL segment file names, oldest first. */
+  segmentNames(): string[] {
+    return this.#opened().segmentNames();
+  }
+
+  load(): RecoveredState {
+    if (this.#wal) throw new StorageUsageError('load() was already called');
+    this.#fs.mkdirSync(this.#dir);
+    this.#snapshots.prepare();
+    const walDir = join(this.#dir, 'wal');
+    const snapshotFiles = this.#snapshots.list();
+    if (snapshotFiles.length > 0 && !this.#hasSegments(walDir)) {
+      throw new WalCorruptError(walDir, 0, 'snapshots exist but the write-ahead log has no segments');
+    }
+    const { wal, contents } = Wal.open(walDir, { fileSystem: this.#fs, segmentSizeBytes: this.#segmentSizeBytes }, 1);
+    this.#wal = wal;
+    const { snapshot, result, skipped } = this.#chooseSnapshot(contents.records, contents.coverageStart);
+    const hardState = reconcileHardState(result.hardState, snapshot);
+    wal.setRecoveredState(result.lastIndex, hardState);
+    this.#newestSnapshotIndex = snapshot.metadata.index;
+    this.#report = { tornTail: contents.tornTail, snapshotsSkipped: skipped };
+    return { hardState, snapshot, entries: result.entries };
+  }
+
+  save(batch: PersistBatch, mustSync: boolean): void {
+    const wal = this.#opened();
+    const lastIndex = checkBatch(batch, wal.lastIndex);
+    if (batch.snapshot) {
+      failpoint('snapshot-before-install');
+      this.#snapshots.save(batch.snapshot);
+      this.#newestSnapshotIndex = Math.max(this.#newestSnapshotIndex, batch.snapshot.metadata.index);
+    }
+    wal.append(batchRecords(batch), mustSync || batch.snapshot !== undefined, lastIndex);
+    if (batch.snapshot) failpoint('snapshot-after-install');
+  }
+
+  saveSnapshot(snapshot: Snapshot): void {
+    const wal = this.#opened();
+    const { index } = snapshot.metadata;
+    if (index > wal.lastIndex) throw new StorageUsageError(`snapshot at ${index} is beyond the last index ${wal.lastIndex}`);
+    if (index < this.#newestSnapshotIndex) throw new StorageUsageError(`snapshot at ${index} is older than the one at ${this.#newestSnapshotIndex}`);
+    this.#snapshots.save(snapshot);
+    this.#newestSnapshotIndex = index;
+  }
+
+  releaseTo(index: number): void {
+    const wal = this.#opened();
+    failpoint('compaction-before');
+    const files = this.#snapshots.list();
+    const oldestRetained = files[Math.min(this.#retainSnapshots, files.length) - 1];
+    if (oldestRetained === undefined) return;
+    wal.releaseTo(Math.min(index, oldestRetained.index));
+    failpoint('compaction-between');
+    this.#snapshots.remove(files.slice(this.#retainSnapshots));
+    failpoint('compaction-after');
+  }
+
+  snapshotDue(appliedIndex: number): boolean {
+    return snapshotDue(appliedIndex, this.#newestSnapshotIndex, this.#snapshotIntervalEntries);
+  }
+
+  close(): void {
+    this.#wal?.close();
+  }
+
+  /**
+   * The newest snapshot the log continues, falling back to older ones (and
+   * finally to none) when a file is damaged. Refuses when nothing fits.
+   */
+  #chooseSnapshot(records: readonly LogRecord[], coverageStart: number): { snapshot: Snapshot; result: ReplayResult; skipped: string[] } {
+    const skipped: string[] = [];
+    let damaged: string | undefined;
+    for (const file of this.#snapshots.list()) {
+      const loaded = this.#snapshots.load(file);
+      const outcome = typeof loaded === 'string' ? undefined : replay(records, coverageStart, loaded.metadata);
+      if (typeof loaded !== 'string' && outcome?.ok) return { snapshot: loaded, result: outcome.result, skipped };
+      const reason = typeof loaded === 'string' ? loaded : (outcome as { reason: string }).reason;
+      if (typeof loaded === 'string') damaged ??= file.name;
+      skipped.push(`${file.name}: ${reason}`);
+    }
+    const outcome = replay(records, coverageStart, EMPTY_SNAPSHOT.metadata);
+    if (outcome.ok) return { snapshot: EMPTY_SNAPSHOT, result: outcome.result, skipped };
+    if (damaged !== undefined) {
+      throw new SnapshotCorruptError(join(this.#dir, 'snap', damaged), `${skipped.join('; ')}; and the log does not reach back to an older one (${outcome.reason})`);
+    }
+    throw new WalCorruptError(join(this.#dir, 'wal'), 0, `no snapshot fits the log: ${[...skipped, outcome.reason].join('; ')}`);
+  }
+
+  #hasSegments(walDir: string): boolean {
+    return this.#fs.existsSync(walDir) && this.#fs.readdirSync(walDir).some((name) => name.endsWith('.wal'));
+  }
+
+  #opened(): Wal {
+    if (!this.#wal) throw new StorageUsageError('call load() first');
+    return this.#wal;
+  }
+}

@@ -1,0 +1,12 @@
+/**
+ * Durable storage for a keel node: the write-ahead log, snapshots, and the
+ * failpoints at their boundaries. See {@link RaftStorage} for the contract.
+ */
+export type { PersistBatch, RaftStorage, RecoveredState, SnapshotRetention } from './raft-storage.js';
+export { toMemoryStorage } from './raft-storage.js';
+export { FileStorage, type FileStorageOptions, type RecoveryReport } from './file-storage.js';
+export { MemoryDisk, MemoryRaftStorage } from './memory-raft-storage.js';
+export { type FileSystem, nodeFileSystem } from './file-system.js';
+export { configureFailpoints, failpoint, FAILPOINT_NAMES, type FailpointName } from './failpoints.js';
+export * from './errors.js';
+export * as storageLimits from './limits.js';

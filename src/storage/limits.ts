@@ -1,0 +1,26 @@
+/** Every bound of the storage layer, in one place. */
+
+/** Default size of a preallocated WAL segment. */
+export const SEGMENT_SIZE_BYTES_DEFAULT = 64 * 1024 * 1024;
+/** Smallest segment size accepted (tests use small segments to exercise rotation). */
+export const SEGMENT_SIZE_BYTES_MIN = 4 * 1024;
+/** Largest single WAL record (one entry, or a hard state). A bigger entry is refused. */
+export const RECORD_SIZE_BYTES_MAX = 64 * 1024 * 1024;
+/** Largest snapshot file accepted on load (guards against a corrupt length field allocating the heap away). */
+export const SNAPSHOT_SIZE_BYTES_MAX = 4 * 1024 * 1024 * 1024 - 1;
+/** Snapshots kept on disk by default (the newest plus one to fall back to). */
+export const RETAIN_SNAPSHOTS_DEFAULT = 2;
+/** Entries applied between snapshots by default. */
+export const SNAPSHOT_INTERVAL_ENTRIES_DEFAULT = 10_000;
+/** Bytes written per call when zero-filling a new segment. */
+export const ZERO_FILL_CHUNK_BYTES = 1024 * 1024;
+/** Sector size assumed by the torn-write heuristic: a power loss persists whole sectors or none. */
+export const SECTOR_SIZE_BYTES = 512;
+/** Longest node id stored in a hard state or membership (bytes of UTF-8). */
+export const NODE_ID_BYTES_MAX = 1024;
+/** Most members a stored membership may list. */
+export const MEMBERS_MAX = 10_000;
+/** Most segments a WAL directory may hold before recovery refuses (a sign that release is not running). */
+export const SEGMENTS_MAX = 100_000;
+/** Most failpoints a KEEL_FAILPOINTS value may name. */
+export const FAILPOINTS_MAX = 64;

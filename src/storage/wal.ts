@@ -1,0 +1,314 @@
+import { join } from 'node:path';
+import type { HardState } from '../raft/types.js';
+import { StorageFailedError, StorageUsageError, WalCorruptError } from './errors.js';
+import { failpoint } from './failpoints.js';
+import { type FileSystem, fsyncDirectory, ioError, writeFully } from './file-system.js';
+import { SEGMENTS_MAX, ZERO_FILL_CHUNK_BYTES } from './limits.js';
+import type { LogRecord } from './replay.js';
+import { encodeBatch, encodeSegmentHeader, parseSegmentFileName, scanSegment, segmentFileName } from './wal-format.js';
+
+export interface WalOptions {
+  readonly fileSystem: FileSystem;
+  readonly segmentSizeBytes: number;
+}
+
+interface Segment {
+  readonly sequence: number;
+  readonly firstIndex: number;
+  readonly name: string;
+}
+
+/** What {@link Wal.open} recovered. */
+export interface WalContents {
+  readonly records: LogRecord[];
+  /** Every entry at or after this index is in the log (earlier ones were released). */
+  readonly coverageStart: number;
+  /** Set when a torn tail was cut off: where. */
+  readonly tornTail: { readonly file: string; readonly offset: number } | undefined;
+}
+
+/**
+ * The write-ahead log: append-only, preallocated segment files (format in
+ * wal-format.ts). One `append` is one batch, written with one `write` and,
+ * when asked, made durable with one `fdatasync`.
+ *
+ * Writes are synchronous on purpose: the raft loop cannot send or apply
+ * until the Ready is durable, so there is nothing useful for the event loop
+ * to overlap with the fsync in this process, and a synchronous writer has no
+ * interleavings (a second Ready cannot start while the first is half-written).
+ */
+export class Wal {
+  readonly #dir: string;
+  readonly #fs: FileSystem;
+  readonly #segmentSizeBytes: number;
+  #segments: Segment[] = [];
+  #fd = -1;
+  #salt = 0;
+  /** Byte offset of the next record in the current segment. */
+  #position = 0;
+  /** File size of the current segment (its preallocated size, or more after an oversized batch). */
+  #fileSizeBytes = 0;
+  #batch = 0;
+  #lastIndex = 0;
+  #hardState: HardState | undefined;
+  #dirty = false;
+  #failure: unknown;
+  /** Batch number before the current segment's first batch. */
+  #segmentStartBatch = 0;
+
+  private constructor(dir: string, options: WalOptions) {
+    this.#dir = dir;
+    this.#fs = options.fileSystem;
+    this.#segmentSizeBytes = options.segmentSizeBytes;
+  }
+
+  /**
+   * Opens (creating if empty) the log in `dir`, recovers its records, cuts a
+   * torn tail off the last segment and positions the writer after it. A new
+   * log's first segment starts at `initialFirstIndex`. The caller replays the
+   * records and reports the result with {@link setRecoveredState}.
+   */
+  static open(dir: string, options: WalOptions, initialFirstIndex: number): { wal: Wal; contents: WalContents } {
+    const wal = new Wal(dir, options);
+    const contents = wal.#recover(initialFirstIndex);
+    return { wal, contents };
+  }
+
+  /** Tells the writer the log's last index after recovery (it names the next segment). */
+  setRecoveredState(lastIndex: number, hardState: HardState | undefined): void {
+    this.#lastIndex = lastIndex;
+    this.#hardState = hardState;
+  }
+
+  get lastIndex(): number {
+    return this.#lastIndex;
+  }
+
+  /** Appends one batch; with `sync`, returns once it is on stable storage. */
+  append(records: readonly LogRecord[], sync: boolean, lastIndex: number): void {
+    this.#checkUsable();
+    if (records.length === 0) {
+      if (sync && this.#dirty) this.#guard(() => this.#sync());
+      return;
+    }
+    const bytes = encodeBatch(records, this.#salt, this.#batch + 1);
+    if (this.#position + bytes.length > this.#fileSizeBytes && this.#hasRecords()) this.#rotate();
+    this.#guard(() => {
+      failpoint('wal-before-write');
+      this.#write(bytes);
+      failpoint('wal-after-write');
+      if (sync) this.#sync();
+    });
+    this.#batch++;
+    this.#lastIndex = lastIndex;
+    for (const record of records) if (record.kind === 'hardState') this.#hardState = record.hardState;
+  }
+
+  /**
+   * Deletes segments whose entries are all at or below `index`, oldest first
+   * (a crash part-way leaves a contiguous suffix). The current segment stays.
+   */
+  releaseTo(index: number): void {
+    this.#checkUsable();
+    let released = 0;
+    while (this.#segments.length - released > 1 && this.#segments[released + 1]!.firstIndex - 1 <= index) {
+      this.#fs.unlinkSync(join(this.#dir, this.#segments[released]!.name));
+      released++;
+    }
+    if (released === 0) return;
+    this.#segments = this.#segments.slice(released);
+    fsyncDirectory(this.#fs, this.#dir);
+  }
+
+  /** Names of the segment files, oldest first (for tests and tools). */
+  segmentNames(): string[] {
+    return this.#segments.map((segment) => segment.name);
+  }
+
+  close(): void {
+    if (this.#fd < 0) return;
+    try {
+      if (this.#dirty && this.#failure === undefined) this.#sync();
+    } finally {
+      this.#fs.closeSync(this.#fd);
+      this.#fd = -1;
+    }
+  }
+
+  #recover(initialFirstIndex: number): WalContents {
+    this.#fs.mkdirSync(this.#dir);
+    this.#removeTemporaryFiles();
+    this.#segments = this.#listSegments();
+    if (this.#segments.length === 0) {
+      this.#createSegment(1, initialFirstIndex);
+      return { records: [], coverageStart: initialFirstIndex, tornTail: undefined };
+    }
+    const records: LogRecord[] = [];
+    let previous: { name: string; lastBatch: number } | undefined;
+    let tornTail: WalContents['tornTail'];
+    for (const [position, segment] of this.#segments.entries()) {
+      const isLast = position === this.#segments.length - 1;
+      const bytes = this.#fs.readFileSync(join(this.#dir, segment.name));
+      const scan = scanSegment(bytes, segment.name, isLast);
+      checkContinuity(segment, scan.header, previous);
+      if (scan.header.hardState) records.push({ kind: 'hardState', hardState: scan.header.hardState });
+      for (const record of scan.records) records.push(record);
+      previous = { name: segment.name, lastBatch: scan.lastBatch };
+      if (isLast) {
+        this.#openForAppend(segment, bytes.length, scan.endOffset, scan.tornAt !== undefined);
+        this.#salt = encodeSegmentHeader(scan.header).salt;
+        this.#batch = scan.lastBatch;
+        this.#segmentStartBatch = scan.header.previousBatch;
+        if (scan.tornAt !== undefined) tornTail = { file: segment.name, offset: scan.tornAt };
+      }
+    }
+    return { records, coverageStart: this.#segments[0]!.firstIndex, tornTail };
+  }
+
+  #listSegments(): Segment[] {
+    const segments: Segment[] = [];
+    for (const name of this.#fs.readdirSync(this.#dir)) {
+      const parsed = parseSegmentFileName(name);
+      if (parsed) segments.push({ ...parsed, name });
+    }
+    if (segments.length > SEGMENTS_MAX) throw new WalCorruptError(this.#dir, 0, `${segments.length} segments exceed ${SEGMENTS_MAX}`);
+    segments.sort((a, b) => a.sequence - b.sequence);
+    for (let i = 1; i < segments.length; i++) {
+      if (segments[i]!.sequence !== segments[i - 1]!.sequence + 1) {
+        throw new WalCorruptError(segments[i]!.name, 0, `segment sequence jumps from ${segments[i - 1]!.sequence}: a segment is missing`);
+      }
+    }
+    return segments;
+  }
+
+  #removeTemporaryFiles(): void {
+    for (const name of this.#fs.readdirSync(this.#dir)) if (name.endsWith('.tmp')) this.#fs.unlinkSync(join(this.#dir, name));
+  }
+
+  /** Opens the last segment for appending; a torn tail is zeroed (and that made durable) first. */
+  #openForAppend(segment: Segment, fileSizeBytes: number, endOffset: number, torn: boolean): void {
+    this.#fd = this.#fs.openSync(join(this.#dir, segment.name), 'r+');
+    this.#position = endOffset;
+    this.#fileSizeBytes = Math.max(fileSizeBytes, this.#segmentSizeBytes);
+    if (torn || fileSizeBytes < this.#segmentSizeBytes) {
+      // Cut the garbage and grow back with zeros: left in place, it would
+      // become "damage followed by valid records" once we append after it.
+      this.#fs.ftruncateSync(this.#fd, endOffset);
+      this.#fs.ftruncateSync(this.#fd, this.#fileSizeBytes);
+      this.#fs.fdatasyncSync(this.#fd);
+    }
+  }
+
+  #hasRecords(): boolean {
+    return this.#batch > this.#segmentStartBatch;
+  }
+
+  #rotate(): void {
+    failpoint('wal-before-rotate');
+    if (this.#dirty) this.#guard(() => this.#sync());
+    const previousFd = this.#fd;
+    this.#createSegment(this.#segments[this.#segments.length - 1]!.sequence + 1, this.#lastIndex + 1);
+    this.#fs.closeSync(previousFd);
+    failpoint('wal-after-rotate');
+  }
+
+  /**
+   * Creates a segment under a temporary name, zero-fills it to its full size
+   * (so later fdatasyncs need not update block allocation, and a full disk
+   * shows up here rather than in the middle of a Ready), makes it durable,
+   * then renames it into place. A failure leaves the log as it was.
+   */
+  #createSegment(sequence: number, firstIndex: number): void {
+    const name = segmentFileName(sequence, firstIndex);
+    const temporary = join(this.#dir, `${name}.tmp`);
+    const { bytes, salt } = encodeSegmentHeader({ sequence, firstIndex, previousBatch: this.#batch, hardState: this.#hardState });
+    const sizeBytes = Math.max(this.#segmentSizeBytes, bytes.length);
+    let fd = -1;
+    try {
+      fd = this.#fs.openSync(temporary, 'w+');
+      writeFully(this.#fs, fd, bytes, 0);
+      zeroFill(this.#fs, fd, bytes.length, sizeBytes);
+      this.#fs.fdatasyncSync(fd);
+      this.#fs.renameSync(temporary, join(this.#dir, name));
+      fsyncDirectory(this.#fs, this.#dir);
+    } catch (error) {
+      if (fd >= 0) this.#fs.closeSync(fd);
+      if (this.#fs.existsSync(temporary)) this.#fs.unlinkSync(temporary);
+      throw ioError(temporary, 'create segment', error);
+    }
+    this.#fd = fd;
+    this.#salt = salt;
+    this.#position = bytes.length;
+    this.#fileSizeBytes = sizeBytes;
+    this.#segmentStartBatch = this.#batch;
+    this.#segments.push({ sequence, firstIndex, name });
+  }
+
+  #write(bytes: Uint8Array): void {
+    try {
+      writeFully(this.#fs, this.#fd, bytes, this.#position);
+    } catch (error) {
+      this.#undoPartialWrite();
+      throw ioError(this.#currentName(), 'write', error);
+    }
+    this.#position += bytes.length;
+    this.#fileSizeBytes = Math.max(this.#fileSizeBytes, this.#position);
+    this.#dirty = true;
+  }
+
+  /** Best effort: zero what a failed write may have left, so the tail reads as clean. Shrinking needs no space. */
+  #undoPartialWrite(): void {
+    try {
+      this.#fs.ftruncateSync(this.#fd, this.#position);
+      this.#fs.ftruncateSync(this.#fd, this.#fileSizeBytes);
+    } catch {
+      // Recovery treats whatever is left as a torn tail.
+    }
+  }
+
+  #sync(): void {
+    failpoint('wal-before-fsync');
+    try {
+      this.#fs.fdatasyncSync(this.#fd);
+    } catch (error) {
+      throw ioError(this.#currentName(), 'fdatasync', error);
+    }
+    this.#dirty = false;
+    failpoint('wal-after-fsync');
+  }
+
+  /** Runs a write step; any failure poisons the log (see StorageFailedError). */
+  #guard(step: () => void): void {
+    try {
+      step();
+    } catch (error) {
+      this.#failure = error;
+      throw error;
+    }
+  }
+
+  #checkUsable(): void {
+    if (this.#failure !== undefined) throw new StorageFailedError(this.#failure);
+    if (this.#fd < 0) throw new StorageUsageError('the write-ahead log is closed');
+  }
+
+  #currentName(): string {
+    return join(this.#dir, this.#segments[this.#segments.length - 1]!.name);
+  }
+}
+
+function checkContinuity(segment: Segment, header: { sequence: number; firstIndex: number; previousBatch: number }, previous: { name: string; lastBatch: number } | undefined): void {
+  if (header.sequence !== segment.sequence || header.firstIndex !== segment.firstIndex) {
+    throw new WalCorruptError(segment.name, 0, `header says sequence ${header.sequence}, first index ${header.firstIndex}: not this file's name`);
+  }
+  if (previous !== undefined && header.previousBatch !== previous.lastBatch) {
+    throw new WalCorruptError(segment.name, 0, `follows batch ${header.previousBatch} but ${previous.name} ends with batch ${previous.lastBatch}`);
+  }
+}
+
+function zeroFill(fileSystem: FileSystem, fd: number, from: number, to: number): void {
+  const zeros = new Uint8Array(Math.min(ZERO_FILL_CHUNK_BYTES, Math.max(0, to - from)));
+  for (let position = from; position < to; position += zeros.length) {
+    writeFully(fileSystem, fd, zeros.subarray(0, Math.min(zeros.length, to - position)), position);
+  }
+}
