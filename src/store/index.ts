@@ -1,0 +1,25 @@
+/**
+ * Keel's replicated state machine: an MVCC key-value store with etcd's data
+ * model (revisions, versions, ranges, txns, compaction, leases on keys, a
+ * watch feed), pure and deterministic.
+ */
+export { StoreStateMachine } from './state-machine.js';
+export type { ApplyResult, CommandResponse } from './state-machine.js';
+export { encodeCommand, decodeCommand } from './command.js';
+export type { Command } from './command.js';
+export type * from './types.js';
+export type { WatchEvent, EventBatch, EventListener, HistoryQuery, HistoryResult } from './events.js';
+export type { KvHash } from './hash.js';
+export { prefixRangeEnd } from './bytes.js';
+export {
+  validateCommand,
+  validateRange,
+  validatePut,
+  validateDeleteRange,
+  validateTxn,
+  checkTxnIntervals,
+  isReadOnlyTxn,
+} from './validate.js';
+export * from './errors.js';
+export { StoreAssertionError } from './assert.js';
+export * as limits from './limits.js';

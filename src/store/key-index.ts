@@ -1,0 +1,39 @@
+import type { ByteString } from './bytes.js';
+import type { KvRecord } from './record.js';
+import { upperBoundByMain } from './revision.js';
+
+/**
+ * The history of one key (etcd's keyIndex): its records in revision order.
+ * etcd groups them into generations, each ending in a tombstone; here every
+ * record carries its own createRevision and version, so the generations are
+ * implicit and reads at a revision are one binary search.
+ */
+export class KeyIndex {
+  readonly records: KvRecord[] = [];
+  constructor(readonly key: ByteString) {}
+
+  /** The newest record, put or tombstone. */
+  latest(): KvRecord | undefined {
+    return this.records[this.records.length - 1];
+  }
+
+  /** The put visible at `revision` (the newest record with main <= revision), or undefined if absent or deleted. */
+  at(revision: number): KvRecord | undefined {
+    const position = upperBoundByMain(this.records, revision) - 1;
+    const record = this.records[position];
+    return record === undefined || record.tombstone ? undefined : record;
+  }
+
+  /**
+   * Forgets what no read at `revision` or later can see: everything before
+   * the record visible at `revision`, and that record too if it is a
+   * tombstone. Returns true when nothing is left (the key can go).
+   */
+  compact(revision: number): boolean {
+    const position = upperBoundByMain(this.records, revision) - 1;
+    if (position < 0) return this.records.length === 0;
+    const keepFrom = this.records[position]!.tombstone ? position + 1 : position;
+    if (keepFrom > 0) this.records.splice(0, keepFrom);
+    return this.records.length === 0;
+  }
+}

@@ -1,0 +1,237 @@
+import { assert } from './assert.js';
+import type { ByteString, KeyRange } from './bytes.js';
+import { CompactedError, FutureRevisionError } from './errors.js';
+import { KeyIndex } from './key-index.js';
+import { LeaseIndex } from './lease-index.js';
+import { REVISION_MAX } from './limits.js';
+import { KvRecord } from './record.js';
+import { lowerBoundByMain, upperBoundByMain } from './revision.js';
+import { SortedIndex } from './sorted-index.js';
+
+/** One write a command made, with the key's record just before it (for prev_kv and events). */
+export interface Change {
+  readonly record: KvRecord;
+  readonly previous: KvRecord | undefined;
+}
+
+/**
+ * The multi-version store (etcd's mvcc store): the current revision, the
+ * compacted revision, every retained record in revision order (etcd's
+ * backend, keyed by revision) and a key index (etcd's treeIndex) of each
+ * key's records, in a Map for point lookups and a SortedIndex for ranges.
+ *
+ * Writes go through a {@link WriteTxn}, which appends records at revision
+ * current + 1 and either commits them (the revision advances) or undoes
+ * them, so a command that fails half-way leaves no trace.
+ */
+export class KvStore {
+  readonly #byKey = new Map<ByteString, KeyIndex>();
+  #ordered = new SortedIndex<KeyIndex>();
+  /** Every retained record, ascending by (main, sub). */
+  #log: KvRecord[] = [];
+  #currentRevision = 1;
+  #compactRevision = 0;
+  readonly leases = new LeaseIndex();
+  #writing = false;
+
+  /** The revision of the last committed write; 1 for an empty store, as etcd. */
+  get currentRevision(): number {
+    return this.#currentRevision;
+  }
+
+  /** Reads below this revision fail with CompactedError; 0 when never compacted. */
+  get compactRevision(): number {
+    return this.#compactRevision;
+  }
+
+  get keyCount(): number {
+    return this.#ordered.size;
+  }
+
+  /** Every retained record in revision order. Read-only. */
+  get log(): readonly KvRecord[] {
+    return this.#log;
+  }
+
+  /**
+   * The revision a read of `requested` sees, as etcd's rangeKeys: <= 0 means
+   * `current`; older than the compacted revision or newer than `current` fails.
+   */
+  resolveReadRevision(requested: number, current: number): number {
+    if (requested > current) throw new FutureRevisionError(requested, current);
+    if (requested <= 0) return current;
+    if (requested < this.#compactRevision) throw new CompactedError(requested, this.#compactRevision);
+    return requested;
+  }
+
+  /** The put visible for `key` at `revision`, if any. */
+  get(key: ByteString, revision: number): KvRecord | undefined {
+    return this.#byKey.get(key)?.at(revision);
+  }
+
+  /** Calls `visit` for each key live at `revision` within `range`, in key order, until it returns false. */
+  scan(range: KeyRange, revision: number, visit: (record: KvRecord) => boolean): void {
+    this.#ordered.scan(range.start, range.end, (keyIndex) => {
+      const record = keyIndex.at(revision);
+      return record === undefined ? true : visit(record);
+    });
+  }
+
+  /** The record of `key` just before `record` (for prev_kv of historical events); undefined if compacted away. */
+  previousOf(record: KvRecord): KvRecord | undefined {
+    const records = this.#byKey.get(record.key)?.records;
+    if (records === undefined) return undefined;
+    const position = records.indexOf(record);
+    return position > 0 ? records[position - 1] : undefined;
+  }
+
+  /** Positions in the log of records with main >= revision. */
+  logPositionFrom(revision: number): number {
+    return lowerBoundByMain(this.#log, revision);
+  }
+
+  beginWrite(): WriteTxn {
+    assert(!this.#writing, 'beginWrite: a write is already open');
+    assert(this.#currentRevision < REVISION_MAX, 'beginWrite: revision space exhausted');
+    this.#writing = true;
+    return new WriteTxn(this, this.#currentRevision + 1);
+  }
+
+  /**
+   * Drops every record no read at `revision` or later can see. The caller
+   * has checked compactRevision < revision <= currentRevision.
+   */
+  compact(revision: number): void {
+    assert(revision > this.#compactRevision && revision <= this.#currentRevision, 'compact: revision out of order');
+    const cut = upperBoundByMain(this.#log, revision);
+    const emptied: ByteString[] = [];
+    for (let i = 0; i < cut; i++) {
+      const key = this.#log[i]!.key;
+      const keyIndex = this.#byKey.get(key);
+      if (keyIndex !== undefined && keyIndex.compact(revision)) emptied.push(key);
+    }
+    for (const key of emptied) this.#forget(key);
+    const kept = this.#log.slice(0, cut).filter((record) => this.#byKey.get(record.key)?.records[0] === record);
+    this.#log = kept.concat(this.#log.slice(cut));
+    this.#compactRevision = revision;
+  }
+
+  /** Replaces the whole state (snapshot restore). Records must be in revision order. */
+  load(records: readonly KvRecord[], currentRevision: number, compactRevision: number): void {
+    this.#byKey.clear();
+    for (const record of records) {
+      let keyIndex = this.#byKey.get(record.key);
+      if (keyIndex === undefined) {
+        keyIndex = new KeyIndex(record.key);
+        this.#byKey.set(record.key, keyIndex);
+      }
+      keyIndex.records.push(record);
+    }
+    const keys = [...this.#byKey.keys()].sort();
+    this.#ordered = SortedIndex.fromSorted(keys.map((key) => this.#byKey.get(key)!));
+    this.#log = records.slice();
+    this.#currentRevision = currentRevision;
+    this.#compactRevision = compactRevision;
+    for (const keyIndex of this.#byKey.values()) this.leases.relink(keyIndex.key, undefined, keyIndex.latest());
+  }
+
+  // ---- used by WriteTxn only ----
+
+  /** @internal */
+  append(record: KvRecord): KvRecord | undefined {
+    let keyIndex = this.#byKey.get(record.key);
+    if (keyIndex === undefined) {
+      keyIndex = new KeyIndex(record.key);
+      this.#byKey.set(record.key, keyIndex);
+      this.#ordered.insert(keyIndex);
+    }
+    const previous = keyIndex.latest();
+    keyIndex.records.push(record);
+    this.#log.push(record);
+    this.leases.relink(record.key, previous, record);
+    return previous;
+  }
+
+  /** @internal Undoes the newest append. */
+  unappend(record: KvRecord): void {
+    const keyIndex = this.#byKey.get(record.key);
+    assert(keyIndex !== undefined && keyIndex.records.pop() === record, 'unappend: not the newest record of its key');
+    assert(this.#log.pop() === record, 'unappend: not the newest record of the log');
+    this.leases.relink(record.key, record, keyIndex.latest());
+    if (keyIndex.records.length === 0) this.#forget(record.key);
+  }
+
+  /** @internal */
+  finishWrite(revision: number | undefined): void {
+    if (revision !== undefined) this.#currentRevision = revision;
+    this.#writing = false;
+  }
+
+  #forget(key: ByteString): void {
+    this.#byKey.delete(key);
+    assert(this.#ordered.remove(key), 'forget: key missing from the ordered index');
+  }
+}
+
+/**
+ * The writes of one command, all at revision `main` with subs 0, 1, 2, ...
+ * Reads through `readRevision` see the writes made so far (as etcd's
+ * storeTxnWrite). End with exactly one of commit() or rollback().
+ */
+export class WriteTxn {
+  readonly #store: KvStore;
+  readonly main: number;
+  readonly #changes: Change[] = [];
+  #open = true;
+
+  constructor(store: KvStore, main: number) {
+    this.#store = store;
+    this.main = main;
+  }
+
+  get changes(): readonly Change[] {
+    return this.#changes;
+  }
+
+  /** The revision reads inside this txn use: including this txn's writes once there are any. */
+  get readRevision(): number {
+    return this.#changes.length > 0 ? this.main : this.main - 1;
+  }
+
+  put(key: ByteString, value: ByteString, lease: bigint): Change {
+    const live = this.#store.get(key, this.readRevision);
+    const createRevision = live === undefined ? this.main : live.createRevision;
+    const version = live === undefined ? 1 : live.version + 1;
+    return this.#append(new KvRecord(key, this.main, this.#changes.length, value, createRevision, version, lease));
+  }
+
+  /** Deletes a key that is live at readRevision. */
+  delete(key: ByteString): Change {
+    return this.#append(new KvRecord(key, this.main, this.#changes.length, '' as ByteString, 0, 0, 0n));
+  }
+
+  /** Makes the writes visible at revision `main`; returns the revision after the txn. */
+  commit(): number {
+    assert(this.#open, 'commit: txn already ended');
+    this.#open = false;
+    const wrote = this.#changes.length > 0;
+    this.#store.finishWrite(wrote ? this.main : undefined);
+    return wrote ? this.main : this.main - 1;
+  }
+
+  rollback(): void {
+    assert(this.#open, 'rollback: txn already ended');
+    this.#open = false;
+    for (let i = this.#changes.length - 1; i >= 0; i--) this.#store.unappend(this.#changes[i]!.record);
+    this.#changes.length = 0;
+    this.#store.finishWrite(undefined);
+  }
+
+  #append(record: KvRecord): Change {
+    assert(this.#open, 'write after the txn ended');
+    const previous = this.#store.append(record);
+    const change = { record, previous };
+    this.#changes.push(change);
+    return change;
+  }
+}

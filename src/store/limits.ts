@@ -1,0 +1,36 @@
+/**
+ * Every bound of the store in one place (CONVENTIONS rule 5). The etcd-given
+ * ones keep etcd's values so that etcd clients see the limits they expect.
+ */
+
+/** Operations per compare/success/failure list of one txn (etcd's --max-txn-ops default). */
+export const TXN_OPS_MAX = 128;
+
+/**
+ * Nesting depth of txn-in-txn. etcd has no explicit bound (its request size
+ * bounds it); keel names one so that decoding and executing cannot recurse
+ * without limit.
+ */
+export const TXN_DEPTH_MAX = 32;
+
+/** Bytes of one encoded command (etcd's --max-request-bytes default, 1.5 MiB). */
+export const REQUEST_BYTES_MAX = 1.5 * 1024 * 1024;
+
+/**
+ * Events one history query returns before it stops at a revision boundary
+ * (etcd's watch catch-up batch, watchBatchMaxRevs, is 1000 revisions). A
+ * revision is never split, so a query may exceed this by one revision's events.
+ */
+export const HISTORY_EVENTS_PER_QUERY_MAX = 1000;
+
+/** Leases the state machine holds at once (etcd bounds them only by memory). */
+export const LEASES_MAX = 1_000_000;
+
+/** Entries per chunk of the sorted key index; a chunk splits in two beyond it. */
+export const INDEX_CHUNK_ENTRIES_MAX = 512;
+
+/** Largest revision or applied index the store accepts: integers stay exact in a double. */
+export const REVISION_MAX = Number.MAX_SAFE_INTEGER;
+
+/** Log records one history query examines before it returns (at a revision boundary) so the caller can continue. */
+export const HISTORY_RECORDS_SCANNED_MAX = 100_000;

@@ -1,0 +1,102 @@
+import type { ByteString } from './bytes.js';
+import { ByteReader, ByteWriter } from './codec.js';
+import { Crc32c } from './hash.js';
+import { REVISION_MAX } from './limits.js';
+import { KvRecord } from './record.js';
+import { compareRevisions } from './revision.js';
+import type { Lease } from './types.js';
+
+/** Everything a snapshot holds: the applied index travels with the data it produced. */
+export interface SnapshotState {
+  appliedIndex: number;
+  currentRevision: number;
+  compactRevision: number;
+  /** Ascending by id. */
+  leases: Lease[];
+  /** Every retained record, in revision order. */
+  records: readonly KvRecord[];
+}
+
+/**
+ * Layout: magic "KEELKV", format byte, the three counters, the leases, the
+ * records in revision order (a tombstone has version 0 and no value,
+ * create revision or lease), then a CRC-32C of everything before it. The
+ * encoding is canonical, so equal states give equal bytes.
+ */
+const MAGIC = [0x4b, 0x45, 0x45, 0x4c, 0x4b, 0x56];
+const FORMAT = 1;
+
+export function encodeSnapshot(state: SnapshotState): Uint8Array {
+  const writer = new ByteWriter(1024 + state.records.length * 64);
+  for (const byte of MAGIC) writer.u8(byte);
+  writer.u8(FORMAT);
+  writer.varuint(state.appliedIndex);
+  writer.varuint(state.currentRevision);
+  writer.varuint(state.compactRevision);
+  writer.varuint(state.leases.length);
+  for (const lease of state.leases) {
+    writer.i64(lease.id);
+    writer.varuint(lease.ttlSeconds);
+  }
+  writer.varuint(state.records.length);
+  for (const record of state.records) writeRecord(writer, record);
+  const crc = new Crc32c();
+  crc.bytes(writer.finish());
+  writer.u32(crc.value);
+  return writer.finish().slice();
+}
+
+function writeRecord(writer: ByteWriter, record: KvRecord): void {
+  writer.varuint(record.main);
+  writer.varuint(record.sub);
+  writer.byteString(record.key);
+  writer.varuint(record.version);
+  if (record.tombstone) return;
+  writer.varuint(record.createRevision);
+  writer.i64(record.lease);
+  writer.byteString(record.value);
+}
+
+/** Decodes and checks a snapshot; throws MalformedBytesError on any inconsistency. */
+export function decodeSnapshot(bytes: Uint8Array): SnapshotState {
+  const reader = new ByteReader(bytes, 'snapshot');
+  if (bytes.length < MAGIC.length + 5) reader.fail('too short');
+  const crc = new Crc32c();
+  crc.bytes(bytes.subarray(0, bytes.length - 4));
+  const trailer = new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 4, 4).getUint32(0);
+  if (crc.value !== trailer) reader.fail('checksum mismatch');
+  for (const byte of MAGIC) if (reader.u8() !== byte) reader.fail('bad magic');
+  if (reader.u8() !== FORMAT) reader.fail('unknown format');
+  const appliedIndex = reader.varuint();
+  const currentRevision = reader.varuint();
+  const compactRevision = reader.varuint();
+  if (currentRevision < 1 || compactRevision > currentRevision) reader.fail('inconsistent revisions');
+  const leases: Lease[] = [];
+  for (let count = reader.varuint(); count > 0; count--) {
+    const lease = { id: reader.i64(), ttlSeconds: reader.varuint() };
+    const last = leases[leases.length - 1];
+    if (lease.id === 0n || (last !== undefined && last.id >= lease.id)) reader.fail('leases out of order');
+    leases.push(lease);
+  }
+  const records: KvRecord[] = [];
+  for (let count = reader.varuint(); count > 0; count--) {
+    const record = readRecord(reader);
+    const last = records[records.length - 1];
+    if (last !== undefined && compareRevisions(last, record) >= 0) reader.fail('records out of order');
+    if (record.main > currentRevision || record.main > REVISION_MAX) reader.fail('record beyond the current revision');
+    records.push(record);
+  }
+  if (reader.remaining !== 4) reader.fail('trailing bytes');
+  return { appliedIndex, currentRevision, compactRevision, leases, records };
+}
+
+function readRecord(reader: ByteReader): KvRecord {
+  const main = reader.varuint();
+  const sub = reader.varuint();
+  const key = reader.byteString();
+  const version = reader.varuint();
+  if (version === 0) return new KvRecord(key, main, sub, '' as ByteString, 0, 0, 0n);
+  const createRevision = reader.varuint();
+  const lease = reader.i64();
+  return new KvRecord(key, main, sub, reader.byteString(), createRevision, version, lease);
+}

@@ -1,0 +1,101 @@
+import { assert } from './assert.js';
+import type { ByteString } from './bytes.js';
+import { INDEX_CHUNK_ENTRIES_MAX } from './limits.js';
+
+export interface Keyed {
+  readonly key: ByteString;
+}
+
+/**
+ * Items kept in key order, for range scans (etcd keeps its treeIndex in a
+ * B-tree). This is a two-level sorted list: an array of sorted chunks of at
+ * most INDEX_CHUNK_ENTRIES_MAX items. Finding a key is two binary searches;
+ * inserting moves at most one chunk's items; a scan walks chunks in order.
+ * It stays simple because the store removes keys only on compaction.
+ */
+export class SortedIndex<T extends Keyed> {
+  #chunks: T[][] = [];
+  #size = 0;
+
+  static fromSorted<T extends Keyed>(items: readonly T[]): SortedIndex<T> {
+    const index = new SortedIndex<T>();
+    const half = INDEX_CHUNK_ENTRIES_MAX >>> 1;
+    for (let offset = 0; offset < items.length; offset += half) {
+      index.#chunks.push(items.slice(offset, offset + half));
+    }
+    for (let i = 1; i < items.length; i++) assert(items[i - 1]!.key < items[i]!.key, 'fromSorted: items not strictly ascending');
+    index.#size = items.length;
+    return index;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  insert(item: T): void {
+    if (this.#chunks.length === 0) {
+      this.#chunks.push([item]);
+      this.#size = 1;
+      return;
+    }
+    const chunkPosition = this.#chunkFor(item.key);
+    const chunk = this.#chunks[chunkPosition]!;
+    const position = lowerBound(chunk, item.key);
+    assert(chunk[position]?.key !== item.key, 'insert: key already present');
+    chunk.splice(position, 0, item);
+    this.#size++;
+    if (chunk.length > INDEX_CHUNK_ENTRIES_MAX) {
+      this.#chunks.splice(chunkPosition + 1, 0, chunk.splice(chunk.length >>> 1));
+    }
+  }
+
+  remove(key: ByteString): boolean {
+    if (this.#chunks.length === 0) return false;
+    const chunkPosition = this.#chunkFor(key);
+    const chunk = this.#chunks[chunkPosition]!;
+    const position = lowerBound(chunk, key);
+    if (chunk[position]?.key !== key) return false;
+    chunk.splice(position, 1);
+    this.#size--;
+    if (chunk.length === 0) this.#chunks.splice(chunkPosition, 1);
+    return true;
+  }
+
+  /** Calls `visit` on each item with start <= key < end (end null: no bound) in key order, until it returns false. */
+  scan(start: ByteString, end: ByteString | null, visit: (item: T) => boolean): void {
+    if (this.#chunks.length === 0) return;
+    let chunkPosition = this.#chunkFor(start);
+    let position = lowerBound(this.#chunks[chunkPosition]!, start);
+    for (; chunkPosition < this.#chunks.length; chunkPosition++, position = 0) {
+      const chunk = this.#chunks[chunkPosition]!;
+      for (; position < chunk.length; position++) {
+        const item = chunk[position]!;
+        if (end !== null && item.key >= end) return;
+        if (!visit(item)) return;
+      }
+    }
+  }
+
+  /** The last chunk whose first key is <= key, or the first chunk. */
+  #chunkFor(key: ByteString): number {
+    let low = 0;
+    let high = this.#chunks.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >>> 1;
+      if (this.#chunks[middle]![0]!.key <= key) low = middle;
+      else high = middle - 1;
+    }
+    return low;
+  }
+}
+
+function lowerBound(chunk: readonly Keyed[], key: ByteString): number {
+  let low = 0;
+  let high = chunk.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (chunk[middle]!.key < key) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}

@@ -1,0 +1,248 @@
+import { assert } from './assert.js';
+import type { Command } from './command.js';
+import { decodeCommand } from './command.js';
+import {
+  CompactedError,
+  FutureRevisionError,
+  LeaseExistsError,
+  LeaseNotFoundError,
+  NotReadOnlyError,
+  RequestTooLargeError,
+  StoreError,
+  TooManyLeasesError,
+} from './errors.js';
+import type { EventBatch, EventListener, HistoryQuery, HistoryResult } from './events.js';
+import { queryHistory, toEvent } from './events.js';
+import type { KvHash } from './hash.js';
+import { hashRecords } from './hash.js';
+import { KvStore } from './kv-store.js';
+import type { WriteTxn } from './kv-store.js';
+import { LEASES_MAX, REQUEST_BYTES_MAX, REVISION_MAX } from './limits.js';
+import { executeRange } from './range.js';
+import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
+import type { Execution } from './txn.js';
+import { deleteKeys, executeDeleteRange, executePut, executeTxn } from './txn.js';
+import type {
+  CompactionResponse,
+  DeleteRangeResponse,
+  Lease,
+  LeaseGrantResponse,
+  LeaseRevokeResponse,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  ResponseHeader,
+  TxnRequest,
+  TxnResponse,
+} from './types.js';
+import { isReadOnlyTxn, validateCommand, validateRange, validateTxn } from './validate.js';
+
+export type CommandResponse =
+  | { type: 'put'; response: PutResponse }
+  | { type: 'deleteRange'; response: DeleteRangeResponse }
+  | { type: 'txn'; response: TxnResponse }
+  | { type: 'compact'; response: CompactionResponse }
+  | { type: 'leaseGrant'; response: LeaseGrantResponse }
+  | { type: 'leaseRevoke'; response: LeaseRevokeResponse };
+
+/**
+ * What apply() did with one log entry:
+ * - `applied`: the command ran; `response` is what the client gets.
+ * - `rejected`: the command was refused (bad bytes, compacted revision,
+ *   missing lease, ...). The state is as before except that the entry counts
+ *   as applied; every member rejects it the same way.
+ * - `skipped`: index <= appliedIndex, a replay; nothing happened (the result
+ *   of the original apply is not kept).
+ */
+export type ApplyResult =
+  | { status: 'applied'; index: number; response: CommandResponse }
+  | { status: 'rejected'; index: number; error: StoreError }
+  | { status: 'skipped'; index: number };
+
+/**
+ * The replicated state machine: etcd's MVCC key-value store plus lease
+ * records, driven by committed log entries. It performs no I/O, reads no
+ * clock and draws no randomness: equal command sequences give equal states
+ * and equal snapshot bytes on every member and in the simulator.
+ *
+ * Ordering and durability: apply(index) changes the data and the applied
+ * index in one synchronous step, so a snapshot always pairs the data with
+ * the index that produced it. Entries at or below the applied index are
+ * skipped, which makes replay after restart (snapshot + WAL tail) idempotent.
+ * Durability is the caller's: it persists snapshot() bytes, and replays the
+ * log from appliedIndex + 1 after restore().
+ */
+export class StoreStateMachine {
+  #kv = new KvStore();
+  #appliedIndex = 0;
+  readonly #listeners = new Set<EventListener>();
+
+  /** The index of the last log entry applied (0 before any). */
+  get appliedIndex(): number {
+    return this.#appliedIndex;
+  }
+
+  /** The cluster-wide revision of the last write; 1 for an empty store (as etcd). */
+  get revision(): number {
+    return this.#kv.currentRevision;
+  }
+
+  /** Reads below this revision fail with CompactedError; 0 before the first compaction. */
+  get compactRevision(): number {
+    return this.#kv.compactRevision;
+  }
+
+  /** Keys with any retained history (live or deleted but not yet compacted). */
+  get keyCount(): number {
+    return this.#kv.keyCount;
+  }
+
+  /** Applies the command the log entry at `index` carries. Throws only StoreAssertionError (a broken invariant). */
+  apply(index: number, commandBytes: Uint8Array): ApplyResult {
+    if (index <= this.#appliedIndex) return { status: 'skipped', index };
+    assert(Number.isSafeInteger(index) && index <= REVISION_MAX, `apply: bad index ${index}`);
+    let result: ApplyResult;
+    try {
+      if (commandBytes.length > REQUEST_BYTES_MAX) throw new RequestTooLargeError(commandBytes.length, REQUEST_BYTES_MAX);
+      const command = decodeCommand(commandBytes);
+      validateCommand(command);
+      result = { status: 'applied', index, response: this.#execute(command) };
+    } catch (error) {
+      if (!StoreError.is(error)) throw error;
+      result = { status: 'rejected', index, error };
+    }
+    this.#appliedIndex = index;
+    return result;
+  }
+
+  /** Records that the entry at `index` carried no command (an empty entry or a membership change). */
+  markApplied(index: number): void {
+    if (index <= this.#appliedIndex) return;
+    assert(Number.isSafeInteger(index) && index <= REVISION_MAX, `markApplied: bad index ${index}`);
+    this.#appliedIndex = index;
+  }
+
+  /** etcd's Range on the applied state. Throws CompactedError, FutureRevisionError, EmptyKeyError. */
+  range(request: RangeRequest): RangeResponse {
+    validateRange(request);
+    return executeRange(this.#kv, request, this.#kv.currentRevision, { revision: this.#kv.currentRevision });
+  }
+
+  /** A txn that writes nothing, served from the applied state without the log (etcd does the same). */
+  readTxn(request: TxnRequest): TxnResponse {
+    validateTxn(request);
+    if (!isReadOnlyTxn(request)) throw new NotReadOnlyError();
+    const revision = this.#kv.currentRevision;
+    return executeTxn({ store: this.#kv, write: undefined, compareRevision: revision, header: { revision } }, request);
+  }
+
+  /** Events on a key range from a past revision, for watches that start there. Throws CompactedError. */
+  history(query: HistoryQuery): HistoryResult {
+    return queryHistory(this.#kv, query);
+  }
+
+  /** The leases granted and not revoked, by ascending id. */
+  leases(): Lease[] {
+    return this.#kv.leases.list();
+  }
+
+  /** HashKV-like digest of the kv data up to `revision` (<= 0: current). */
+  hash(revision = 0): KvHash {
+    const upTo = this.#kv.resolveReadRevision(revision, this.#kv.currentRevision);
+    return hashRecords(this.#kv.log, upTo, this.#kv.compactRevision);
+  }
+
+  /** The whole state as deterministic bytes: equal states give equal bytes. */
+  snapshot(): Uint8Array {
+    return encodeSnapshot({
+      appliedIndex: this.#appliedIndex,
+      currentRevision: this.#kv.currentRevision,
+      compactRevision: this.#kv.compactRevision,
+      leases: this.#kv.leases.list(),
+      records: this.#kv.log,
+    });
+  }
+
+  /** Replaces the whole state with a snapshot's; listeners stay. Throws MalformedBytesError and leaves the state unchanged. */
+  restore(bytes: Uint8Array): void {
+    const state = decodeSnapshot(bytes);
+    const kv = new KvStore();
+    for (const lease of state.leases) kv.leases.grant(lease.id, lease.ttlSeconds);
+    kv.load(state.records, state.currentRevision, state.compactRevision);
+    this.#kv = kv;
+    this.#appliedIndex = state.appliedIndex;
+  }
+
+  /** Calls `listener` with the events of every command applied from now on; returns a function that unsubscribes. */
+  subscribe(listener: EventListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #execute(command: Command): CommandResponse {
+    switch (command.type) {
+      case 'put':
+        return { type: 'put', response: this.#write((execution) => executePut(execution, command.request)) };
+      case 'deleteRange':
+        return { type: 'deleteRange', response: this.#write((execution) => executeDeleteRange(execution, command.request)) };
+      case 'txn':
+        return { type: 'txn', response: this.#write((execution) => executeTxn(execution, command.request)) };
+      case 'compact':
+        return { type: 'compact', response: this.#compact(command.request.revision) };
+      case 'leaseGrant':
+        return { type: 'leaseGrant', response: this.#grant(command.request.id, command.request.ttlSeconds) };
+      case 'leaseRevoke':
+        return { type: 'leaseRevoke', response: this.#revoke(command.request.id) };
+    }
+  }
+
+  /**
+   * Runs `body` in one write txn: on a StoreError every write is undone and
+   * the error propagates; otherwise the writes commit at one revision, the
+   * shared header gets the revision after the command, and listeners hear.
+   */
+  #write<T>(body: (execution: Execution) => T): T {
+    const compareRevision = this.#kv.currentRevision;
+    const header: ResponseHeader = { revision: compareRevision };
+    const write = this.#kv.beginWrite();
+    let response: T;
+    try {
+      response = body({ store: this.#kv, write, compareRevision, header });
+    } catch (error) {
+      write.rollback();
+      throw error;
+    }
+    header.revision = write.commit();
+    this.#publish(write);
+    return response;
+  }
+
+  #publish(write: WriteTxn): void {
+    if (this.#listeners.size === 0 || write.changes.length === 0) return;
+    const batch: EventBatch = { revision: write.main, events: write.changes.map((change) => toEvent(change.record, change.previous)) };
+    for (const listener of this.#listeners) listener(batch);
+  }
+
+  #compact(revision: number): CompactionResponse {
+    const current = this.#kv.currentRevision;
+    if (revision <= this.#kv.compactRevision) throw new CompactedError(revision, this.#kv.compactRevision);
+    if (revision > current) throw new FutureRevisionError(revision, current);
+    this.#kv.compact(revision);
+    return { header: { revision: current } };
+  }
+
+  #grant(id: bigint, ttlSeconds: number): LeaseGrantResponse {
+    if (this.#kv.leases.has(id)) throw new LeaseExistsError(id);
+    if (this.#kv.leases.size >= LEASES_MAX) throw new TooManyLeasesError(LEASES_MAX);
+    this.#kv.leases.grant(id, ttlSeconds);
+    return { header: { revision: this.#kv.currentRevision }, id, ttlSeconds };
+  }
+
+  #revoke(id: bigint): LeaseRevokeResponse {
+    if (!this.#kv.leases.has(id)) throw new LeaseNotFoundError(id);
+    const keys = this.#kv.leases.keysOf(id);
+    const response = this.#write((execution) => ({ header: execution.header, deleted: deleteKeys(execution, keys) }));
+    this.#kv.leases.remove(id);
+    return response;
+  }
+}

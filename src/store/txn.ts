@@ -1,0 +1,152 @@
+import { assert } from './assert.js';
+import type { ByteString } from './bytes.js';
+import { toByteString, toKeyRange } from './bytes.js';
+import { KeyNotFoundError, LeaseNotFoundError } from './errors.js';
+import type { KvStore, WriteTxn } from './kv-store.js';
+import { executeRange } from './range.js';
+import type { KvRecord } from './record.js';
+import { toKeyValue } from './record.js';
+import type {
+  Compare,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  PutRequest,
+  PutResponse,
+  RequestOp,
+  ResponseHeader,
+  ResponseOp,
+  TxnRequest,
+  TxnResponse,
+} from './types.js';
+
+/**
+ * Where one command executes: the store, its open write (undefined for a
+ * read-only txn served outside the log), the revision every compare of the
+ * command reads (the state before the command, as etcd's compareToPath),
+ * and the header all its responses share.
+ */
+export interface Execution {
+  readonly store: KvStore;
+  readonly write: WriteTxn | undefined;
+  readonly compareRevision: number;
+  readonly header: ResponseHeader;
+}
+
+function readRevision(execution: Execution): number {
+  return execution.write?.readRevision ?? execution.store.currentRevision;
+}
+
+function requireWrite(execution: Execution): WriteTxn {
+  assert(execution.write !== undefined, 'a write op in a read-only execution');
+  return execution.write;
+}
+
+/** etcd's put: the value and lease may be kept from the live key (ignore_value/ignore_lease). */
+export function executePut(execution: Execution, request: PutRequest): PutResponse {
+  const write = requireWrite(execution);
+  const key = toByteString(request.key);
+  const live = execution.store.get(key, write.readRevision);
+  if ((request.ignoreValue || request.ignoreLease) && live === undefined) throw new KeyNotFoundError();
+  const value = request.ignoreValue ? live!.value : toByteString(request.value);
+  const lease = request.ignoreLease ? live!.lease : (request.lease ?? 0n);
+  if (lease !== 0n && !execution.store.leases.has(lease)) throw new LeaseNotFoundError(lease);
+  write.put(key, value, lease);
+  return request.prevKv && live !== undefined ? { header: execution.header, prevKv: toKeyValue(live) } : { header: execution.header };
+}
+
+/** Deletes every live key of the range, in key order, one sub-revision each. */
+export function executeDeleteRange(execution: Execution, request: DeleteRangeRequest): DeleteRangeResponse {
+  const write = requireWrite(execution);
+  const live: KvRecord[] = [];
+  execution.store.scan(toKeyRange(request.key, request.rangeEnd), write.readRevision, (record) => live.push(record) > 0);
+  for (const record of live) write.delete(record.key);
+  const prevKvs = request.prevKv ? live.map((record) => toKeyValue(record)) : [];
+  return { header: execution.header, deleted: live.length, prevKvs };
+}
+
+/** Deletes the given keys (a lease revoke), in the order given. */
+export function deleteKeys(execution: Execution, keys: readonly ByteString[]): number {
+  const write = requireWrite(execution);
+  let deleted = 0;
+  for (const key of keys) {
+    if (execution.store.get(key, write.readRevision) === undefined) continue;
+    write.delete(key);
+    deleted++;
+  }
+  return deleted;
+}
+
+/**
+ * etcd's txn: all compares (this txn's and those of txns nested in the
+ * branch taken) read the state before the command; the ops of the chosen
+ * branch then run in order, each seeing the writes of the ones before.
+ */
+export function executeTxn(execution: Execution, request: TxnRequest): TxnResponse {
+  const succeeded = request.compare.every((compare) => evaluateCompare(execution, compare));
+  const ops = succeeded ? request.success : request.failure;
+  const responses = ops.map((op) => executeOp(execution, op));
+  return { header: execution.header, succeeded, responses };
+}
+
+function executeOp(execution: Execution, op: RequestOp): ResponseOp {
+  switch (op.type) {
+    case 'range':
+      return { type: 'range', response: executeRange(execution.store, op.request, readRevision(execution), execution.header) };
+    case 'put':
+      return { type: 'put', response: executePut(execution, op.request) };
+    case 'deleteRange':
+      return { type: 'deleteRange', response: executeDeleteRange(execution, op.request) };
+    case 'txn':
+      return { type: 'txn', response: executeTxn(execution, op.request) };
+  }
+}
+
+/**
+ * etcd's applyCompare: every key of the range must satisfy the compare; no
+ * key compares as a zero KeyValue, except that VALUE on no key is false
+ * (gRPC cannot tell a missing value from an empty one).
+ */
+function evaluateCompare(execution: Execution, compare: Compare): boolean {
+  let seen = false;
+  let holds = true;
+  execution.store.scan(toKeyRange(compare.key, compare.rangeEnd), execution.compareRevision, (record) => {
+    seen = true;
+    holds = compareRecord(compare, record);
+    return holds;
+  });
+  if (seen) return holds;
+  return compare.target === 'VALUE' ? false : compareRecord(compare, undefined);
+}
+
+function compareRecord(compare: Compare, record: KvRecord | undefined): boolean {
+  const order = compareTarget(compare, record);
+  switch (compare.result) {
+    case 'EQUAL':
+      return order === 0;
+    case 'NOT_EQUAL':
+      return order !== 0;
+    case 'GREATER':
+      return order > 0;
+    case 'LESS':
+      return order < 0;
+  }
+}
+
+function compareTarget(compare: Compare, record: KvRecord | undefined): number {
+  switch (compare.target) {
+    case 'VALUE':
+      return order(record?.value ?? '', toByteString(compare.value ?? new Uint8Array(0)));
+    case 'LEASE':
+      return order(record?.lease ?? 0n, compare.lease ?? 0n);
+    case 'VERSION':
+      return order(record?.version ?? 0, compare.version ?? 0);
+    case 'CREATE':
+      return order(record?.createRevision ?? 0, compare.createRevision ?? 0);
+    case 'MOD':
+      return order(record?.main ?? 0, compare.modRevision ?? 0);
+  }
+}
+
+function order<T extends string | number | bigint>(left: T, right: T): number {
+  return left < right ? -1 : left > right ? 1 : 0;
+}
