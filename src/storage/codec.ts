@@ -149,7 +149,8 @@ export class ByteReader {
 
   raw(length: number): Uint8Array {
     const start = this.#take(length);
-    return this.#bytes.slice(start, start + length);
+    // A copy, and a plain Uint8Array even when the input is a Buffer.
+    return new Uint8Array(this.#bytes.subarray(start, start + length));
   }
 
   bytes(lengthMax: number): Uint8Array {

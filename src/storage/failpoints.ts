@@ -1,4 +1,5 @@
 import { FailpointError, FailpointSpecError } from './errors.js';
+export { StorageError } from './errors.js';
 import { FAILPOINTS_MAX } from './limits.js';
 
 /**

@@ -16,6 +16,8 @@ export const SNAPSHOT_INTERVAL_ENTRIES_DEFAULT = 10_000;
 export const ZERO_FILL_CHUNK_BYTES = 1024 * 1024;
 /** Sector size assumed by the torn-write heuristic: a power loss persists whole sectors or none. */
 export const SECTOR_SIZE_BYTES = 512;
+/** Shortest all-zero piece of a record that the torn-write heuristic accepts as a lost sector. */
+export const TORN_PIECE_BYTES_MIN = 32;
 /** Longest node id stored in a hard state or membership (bytes of UTF-8). */
 export const NODE_ID_BYTES_MAX = 1024;
 /** Most members a stored membership may list. */

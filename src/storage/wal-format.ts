@@ -10,7 +10,7 @@ import {
 } from './codec.js';
 import { crc32c } from './crc32c.js';
 import { WalCorruptError } from './errors.js';
-import { RECORD_SIZE_BYTES_MAX, SECTOR_SIZE_BYTES } from './limits.js';
+import { RECORD_SIZE_BYTES_MAX, SECTOR_SIZE_BYTES, TORN_PIECE_BYTES_MIN } from './limits.js';
 import type { LogRecord } from './replay.js';
 
 /**
@@ -281,11 +281,18 @@ function findLaterBatch(bytes: Uint8Array, from: number, salt: number, batch: nu
   return undefined;
 }
 
-/** True when some sector-aligned piece of [start, end) is all zeros: what a sector that never reached the disk looks like. */
+/**
+ * True when some sector-aligned piece of [start, end) is all zeros: what a
+ * sector that never reached the disk looks like (segments are zero-filled
+ * when created and never reused). Pieces shorter than
+ * {@link TORN_PIECE_BYTES_MIN} do not count: encoded integers hold short
+ * zero runs, and a bit flip next to one must read as corruption, not as a
+ * torn write whose batch may be dropped.
+ */
 function hasZeroSector(bytes: Uint8Array, start: number, end: number): boolean {
   for (let low = start; low < end; ) {
     const high = Math.min(end, (Math.floor(low / SECTOR_SIZE_BYTES) + 1) * SECTOR_SIZE_BYTES);
-    if (isAllZero(bytes, low, high)) return true;
+    if (high - low >= TORN_PIECE_BYTES_MIN && isAllZero(bytes, low, high)) return true;
     low = high;
   }
   return false;

@@ -91,8 +91,11 @@ export class Wal {
       if (sync && this.#dirty) this.#guard(() => this.#sync());
       return;
     }
-    const bytes = encodeBatch(records, this.#salt, this.#batch + 1);
-    if (this.#position + bytes.length > this.#fileSizeBytes && this.#hasRecords()) this.#rotate();
+    let bytes = encodeBatch(records, this.#salt, this.#batch + 1);
+    if (this.#position + bytes.length > this.#fileSizeBytes && this.#hasRecords()) {
+      this.#rotate();
+      bytes = encodeBatch(records, this.#salt, this.#batch + 1); // the new segment has its own salt
+    }
     this.#guard(() => {
       failpoint('wal-before-write');
       this.#write(bytes);
