@@ -43,6 +43,13 @@ export class Model {
     this.log.append(batch.entries);
     if (batch.hardState) this.log.setHardState(batch.hardState);
   }
+  clone(): Model {
+    const copy = new Model();
+    copy.log.applySnapshot(this.log.snapshot());
+    copy.log.append(this.log.entries(this.log.firstIndex(), this.log.lastIndex() + 1, Infinity));
+    copy.log.setHardState(this.log.hardState());
+    return copy;
+  }
 }
 
 /** Asserts that `recovered` holds exactly the model's log (entries after the recovered snapshot) and hard state. */
