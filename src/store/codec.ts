@@ -1,6 +1,6 @@
 import type { ByteString } from './bytes.js';
 import { toByteString } from './bytes.js';
-import { MalformedBytesError } from './errors.js';
+import { InvalidRequestError, MalformedBytesError } from './errors.js';
 
 /**
  * The binary primitives commands and snapshots are written with. Every
@@ -35,6 +35,7 @@ export class ByteWriter {
 
   /** A non-negative safe integer. */
   varuint(value: number): void {
+    if (!Number.isSafeInteger(value) || value < 0) throw new InvalidRequestError(`${value} is not a non-negative integer`);
     this.#reserve(8);
     let rest = value;
     while (rest >= 0x80) {
@@ -44,8 +45,9 @@ export class ByteWriter {
     this.#buffer[this.#length++] = rest;
   }
 
-  /** A safe integer, zig-zag encoded. */
+  /** A safe integer (within ±2^52), zig-zag encoded. */
   varint(value: number): void {
+    if (!Number.isSafeInteger(value) || Math.abs(value) > 2 ** 52) throw new InvalidRequestError(`${value} is not an integer within ±2^52`);
     this.varuint(value >= 0 ? value * 2 : -value * 2 - 1);
   }
 

@@ -64,11 +64,11 @@ function writeCommandBody(writer: ByteWriter, command: Command): void {
     case 'txn':
       return writeTxn(writer, command.request);
     case 'compact':
-      writer.varuint(command.request.revision);
+      writer.varint(command.request.revision);
       return writer.bool(command.request.physical);
     case 'leaseGrant':
       writer.i64(command.request.id);
-      return writer.varuint(command.request.ttlSeconds);
+      return writer.varint(command.request.ttlSeconds);
     case 'leaseRevoke':
       return writer.i64(command.request.id);
   }
@@ -93,9 +93,9 @@ function readCommandBody(reader: ByteReader): Command {
     case COMMAND_TAGS.txn:
       return { type: 'txn', request: readTxn(reader, 1) };
     case COMMAND_TAGS.compact:
-      return { type: 'compact', request: { revision: reader.varuint(), physical: reader.bool() } };
+      return { type: 'compact', request: { revision: reader.varint(), physical: reader.bool() } };
     case COMMAND_TAGS.leaseGrant:
-      return { type: 'leaseGrant', request: { id: reader.i64(), ttlSeconds: reader.varuint() } };
+      return { type: 'leaseGrant', request: { id: reader.i64(), ttlSeconds: reader.varint() } };
     case COMMAND_TAGS.leaseRevoke:
       return { type: 'leaseRevoke', request: { id: reader.i64() } };
     default:

@@ -104,13 +104,10 @@ export class KvStore {
   compact(revision: number): void {
     assert(revision > this.#compactRevision && revision <= this.#currentRevision, 'compact: revision out of order');
     const cut = upperBoundByMain(this.#log, revision);
-    const emptied: ByteString[] = [];
     for (let i = 0; i < cut; i++) {
       const key = this.#log[i]!.key;
-      const keyIndex = this.#byKey.get(key);
-      if (keyIndex !== undefined && keyIndex.compact(revision)) emptied.push(key);
+      if (this.#byKey.get(key)?.compact(revision)) this.#forget(key);
     }
-    for (const key of emptied) this.#forget(key);
     const kept = this.#log.slice(0, cut).filter((record) => this.#byKey.get(record.key)?.records[0] === record);
     this.#log = kept.concat(this.#log.slice(cut));
     this.#compactRevision = revision;

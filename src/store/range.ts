@@ -60,8 +60,11 @@ const SORT_KEYS: Record<SortTarget, (record: KvRecord) => string | number> = {
 
 /**
  * Records arrive in ascending key order. As etcd: a target other than KEY
- * with order NONE sorts ascending. The sort is stable, so ties keep
- * ascending key order in either direction (etcd's sort is unstable there).
+ * with order NONE sorts ascending, but with a limit only the first limit + 1
+ * keys (etcd fetches everything only when an order or a filter is given;
+ * clients set an order, as clientv3.WithSort does, to sort the whole range).
+ * The sort is stable, so ties keep ascending key order in either direction
+ * (etcd's sort is unstable there).
  */
 function sortRecords(records: KvRecord[], target: SortTarget, order: SortOrder): void {
   const effective = order === 'NONE' && target !== 'KEY' ? 'ASCEND' : order;

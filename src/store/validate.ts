@@ -30,7 +30,7 @@ export function validateCommand(command: Command): void {
     case 'txn':
       return validateTxn(command.request);
     case 'compact':
-      return requireInteger(command.request.revision, 'compaction revision', 0);
+      return requireInteger(command.request.revision, 'compaction revision', Number.MIN_SAFE_INTEGER);
     case 'leaseGrant':
       if (command.request.id === 0n) throw new InvalidRequestError('lease id 0 is reserved for "no lease"');
       return requireInteger(command.request.ttlSeconds, 'lease ttl', 0);
