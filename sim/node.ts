@@ -1,0 +1,254 @@
+import { decodeConfChange } from '../src/raft/conf-change.js';
+import type { RaftConfig } from '../src/raft/config.js';
+import { RaftError } from '../src/raft/errors.js';
+import type { Raft } from '../src/raft/raft.js';
+import type { SeededRandom } from '../src/raft/random.js';
+import { RawNode } from '../src/raft/raw-node.js';
+import { MemoryStorage } from '../src/raft/storage.js';
+import type { ConfChange, ConfState, Entry, Message, NodeId, Ready } from '../src/raft/types.js';
+import { EntryType, Role } from '../src/raft/types.js';
+import type { SimDisk } from './disk.js';
+import { KvStateMachine, decodeWrite, encodeWrite } from './kv.js';
+import type { WriteCommand } from './kv.js';
+import type { SimOptions } from './options.js';
+
+/** What a node tells the world it lives in. */
+export interface NodeHost {
+  send(from: NodeId, message: Message): void;
+  /** Every persisted entry, with the term of the entry before it (log matching). */
+  persisted(node: NodeId, entry: Entry, previousTerm: number): void;
+  /** Every applied entry, in order. */
+  applied(node: NodeId, entry: Entry): void;
+  becameLeader(node: SimNode, term: number): void;
+  writeDone(requestId: string, index: number): void;
+  readDone(readId: string, observed: number, value: string | undefined): void;
+  confChangeApplied(node: NodeId, change: ConfChange): void;
+}
+
+export type RaftFactory = (config: RaftConfig) => Raft;
+
+interface PendingRead {
+  readonly readId: string;
+  readonly key: string;
+  index?: number;
+}
+
+/** Bound on Ready rounds per input: each round makes progress, so this is never reached in a sound run. */
+const READY_ROUNDS_MAX = 1_000;
+
+/** One simulated member: a RawNode, its disk and its state machine, carrying out Ready in order. */
+export class SimNode {
+  raw!: RawNode;
+  storage!: MemoryStorage;
+  kv!: KvStateMachine;
+  #pendingReads = new Map<string, PendingRead>();
+  #pendingWrites = new Map<string, string>();
+  #lastSnapshotIndex = 0;
+  #readSequence = 0;
+  running = false;
+  /** Paused (like SIGSTOP): keeps memory, processes nothing until resumed. */
+  paused = false;
+  /** Removed from the cluster and shut down for good. */
+  decommissioned = false;
+
+  constructor(
+    readonly id: NodeId,
+    readonly disk: SimDisk,
+    readonly options: SimOptions,
+    readonly random: SeededRandom,
+    readonly host: NodeHost,
+    readonly raftFactory: RaftFactory | undefined,
+  ) {}
+
+  /** Starts (or restarts after a crash) from what the disk holds. */
+  start(): void {
+    const { hardState, snapshot, entries } = this.disk.load();
+    this.storage = new MemoryStorage(snapshot.metadata.confState);
+    if (snapshot.metadata.index > 0) this.storage.applySnapshot(snapshot);
+    this.storage.append(entries);
+    this.storage.setHardState(hardState);
+    this.kv = new KvStateMachine();
+    if (snapshot.metadata.index > 0) this.kv.restore(snapshot.data);
+    this.#lastSnapshotIndex = snapshot.metadata.index;
+    const config: RaftConfig = {
+      id: this.id,
+      storage: this.storage,
+      random: this.random,
+      electionTicks: this.options.electionTicks,
+      heartbeatTicks: 1,
+      applied: snapshot.metadata.index,
+      checkQuorum: this.options.checkQuorum,
+      preVote: this.options.preVote,
+      readOnlyOption: this.options.leaseReads ? 'lease-based' : 'safe',
+      batchAppends: this.options.batchAppends,
+      maxSizePerMessageBytes: 4096,
+      maxInflightMessages: 16,
+      learnerPromotionLagMax: 20,
+    };
+    this.raw = this.raftFactory ? new RawNode(config, this.raftFactory) : new RawNode(config);
+    this.#pendingReads = new Map();
+    this.#pendingWrites = new Map();
+    this.running = true;
+    this.paused = false;
+  }
+
+  /** Loses everything not on disk. */
+  crash(): void {
+    this.running = false;
+    this.paused = false;
+  }
+
+  isLeader(): boolean {
+    return this.running && this.raw.status().softState.role === Role.Leader;
+  }
+
+  tick(): void {
+    this.raw.tick();
+    this.processReady();
+  }
+
+  receive(message: Message): void {
+    this.raw.step(message);
+    this.processReady();
+  }
+
+  /** A client write. Returns an error code if it was refused outright (never appended). */
+  write(command: WriteCommand): string | undefined {
+    try {
+      this.raw.propose(encodeWrite(command));
+    } catch (error) {
+      if (RaftError.is(error)) return error.code;
+      throw error;
+    }
+    this.#pendingWrites.set(command.requestId, command.key);
+    this.processReady();
+    return undefined;
+  }
+
+  read(readId: string, key: string): void {
+    const context = new TextEncoder().encode(`${readId}#${this.#readSequence++}`);
+    this.#pendingReads.set(contextString(context), { readId, key });
+    this.raw.readIndex(context);
+    this.processReady();
+  }
+
+  proposeConfChange(change: ConfChange): boolean {
+    try {
+      this.raw.proposeConfChange(change);
+    } catch (error) {
+      if (RaftError.is(error)) return false;
+      throw error;
+    }
+    this.processReady();
+    return true;
+  }
+
+  transferLeader(target: NodeId): void {
+    try {
+      this.raw.transferLeader(target);
+    } catch (error) {
+      if (!RaftError.is(error)) throw error;
+    }
+    this.processReady();
+  }
+
+  reportSnapshot(to: NodeId, failed: boolean): void {
+    this.raw.reportSnapshot(to, failed);
+    this.processReady();
+  }
+
+  reportUnreachable(to: NodeId): void {
+    this.raw.reportUnreachable(to);
+    this.processReady();
+  }
+
+  processReady(): void {
+    for (let round = 0; round < READY_ROUNDS_MAX && this.raw.hasReady(); round++) {
+      this.#handle(this.raw.ready());
+    }
+  }
+
+  #handle(ready: Ready): void {
+    // 1. Persist: snapshot, entries, hard state; one sync if needed.
+    if (ready.snapshot) {
+      this.disk.saveSnapshot(ready.snapshot);
+      this.storage.applySnapshot(ready.snapshot);
+    }
+    for (const entry of ready.entries) this.host.persisted(this.id, entry, this.#termBefore(entry, ready.entries));
+    this.disk.append(ready.entries);
+    this.storage.append(ready.entries);
+    if (ready.hardState) {
+      this.disk.setHardState(ready.hardState);
+      this.storage.setHardState(ready.hardState);
+    }
+    if (ready.mustSync) this.disk.sync();
+    if (ready.softState?.role === Role.Leader) this.host.becameLeader(this, this.raw.status().hardState.term);
+    // 2. Send.
+    for (const message of ready.messages) this.host.send(this.id, message);
+    // 3. Apply.
+    if (ready.snapshot) {
+      this.kv.restore(ready.snapshot.data);
+      this.#lastSnapshotIndex = ready.snapshot.metadata.index;
+    }
+    for (const entry of ready.committedEntries) this.#apply(entry);
+    // 4. Reads.
+    for (const state of ready.readStates) {
+      const pending = this.#pendingReads.get(contextString(state.context));
+      if (pending) pending.index = state.index;
+    }
+    this.#serveReads();
+    this.raw.advance(ready);
+    this.#maybeSnapshot();
+  }
+
+  /** Term of the entry before `entry`, from this Ready's entries or the log as stored before them. */
+  #termBefore(entry: Entry, batch: readonly Entry[]): number {
+    const previous = entry.index - 1;
+    const inBatch = batch.find((candidate) => candidate.index === previous);
+    if (inBatch) return inBatch.term;
+    if (previous === 0) return 0;
+    try {
+      return this.storage.term(previous);
+    } catch {
+      return -1; // compacted away: unknown, the checker skips the link check
+    }
+  }
+
+  #apply(entry: Entry): void {
+    this.host.applied(this.id, entry);
+    if (entry.type === EntryType.ConfChange) {
+      this.kv.skip(entry.index);
+      this.host.confChangeApplied(this.id, decodeConfChange(entry.data));
+      return;
+    }
+    const command = decodeWrite(entry.data);
+    this.kv.apply(entry.index, command);
+    if (command && this.#pendingWrites.delete(command.requestId)) this.host.writeDone(command.requestId, entry.index);
+  }
+
+  #serveReads(): void {
+    for (const [key, pending] of this.#pendingReads) {
+      if (pending.index === undefined || pending.index > this.kv.applied) continue;
+      this.#pendingReads.delete(key);
+      this.host.readDone(pending.readId, this.kv.applied, this.kv.get(pending.key)?.value);
+    }
+  }
+
+  #maybeSnapshot(): void {
+    const applied = this.kv.applied;
+    if (applied - this.#lastSnapshotIndex < this.options.snapshotInterval) return;
+    const snapshot = this.storage.createSnapshot(applied, this.raw.confStateAt(applied), this.kv.snapshot());
+    this.disk.saveSnapshot(snapshot);
+    this.#lastSnapshotIndex = applied;
+    const compactTo = applied - this.options.snapshotKeepEntries;
+    if (compactTo > this.storage.firstIndex()) this.storage.compact(compactTo);
+  }
+
+  confState(): ConfState {
+    return this.raw.confState();
+  }
+}
+
+function contextString(context: Uint8Array): string {
+  return new TextDecoder().decode(context);
+}

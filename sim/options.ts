@@ -1,0 +1,81 @@
+import { SeededRandom } from '../src/raft/random.js';
+
+/** Everything that shapes one simulated run. Unset fields are drawn from the seed. */
+export interface SimOptions {
+  readonly seed: number;
+  /** Initial voters: 3, 5 or 7. */
+  readonly nodes: number;
+  /** Events to process, across all chaos and liveness phases. */
+  readonly steps: number;
+  /** Events per chaos (safety) phase before faults heal for a liveness phase. */
+  readonly chaosSteps: number;
+  /** Simulated milliseconds per tick; the election timeout is `electionTicks` ticks. */
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  /** Probability a message is lost / duplicated in a chaos phase. */
+  readonly lossRate: number;
+  readonly duplicateRate: number;
+  /** Message delay range in ms; long delays reorder messages. */
+  readonly delayMsMin: number;
+  readonly delayMsMax: number;
+  /** Probability per ms of starting each fault, during chaos. */
+  readonly partitionRate: number;
+  readonly crashRate: number;
+  readonly pauseRate: number;
+  readonly membershipRate: number;
+  readonly transferRate: number;
+  /** Entries applied between snapshots, and entries kept behind a snapshot. */
+  readonly snapshotInterval: number;
+  readonly snapshotKeepEntries: number;
+  readonly clients: number;
+  /** Share of client operations that are reads. */
+  readonly readRatio: number;
+  /** Keys clients write to; few keys make more conflicts. */
+  readonly keys: number;
+  readonly preVote: boolean;
+  readonly checkQuorum: boolean;
+  readonly leaseReads: boolean;
+  readonly batchAppends: boolean;
+  /** Ticks the cluster has to recover in each liveness phase. */
+  readonly livenessTicks: number;
+}
+
+export type SimOverrides = Partial<Omit<SimOptions, 'seed'>>;
+
+/** Draws a run's options from its seed; overrides win. Same seed and overrides, same options. */
+export function drawOptions(seed: number, overrides: SimOverrides = {}): SimOptions {
+  const random = new SeededRandom(seed ^ 0x5eed);
+  const checkQuorum = random.chance(0.85);
+  const drawn: SimOptions = {
+    seed,
+    nodes: random.pick([3, 3, 5, 5, 7]),
+    steps: 20_000,
+    chaosSteps: random.pick([3_000, 6_000, 10_000]),
+    tickMs: 10,
+    electionTicks: 10,
+    lossRate: random.pick([0, 0.01, 0.05, 0.15]),
+    duplicateRate: random.pick([0, 0.01, 0.05]),
+    delayMsMin: 1,
+    delayMsMax: random.pick([5, 20, 60]),
+    partitionRate: random.pick([0, 0.001, 0.004]),
+    crashRate: random.pick([0, 0.0005, 0.002]),
+    pauseRate: random.pick([0, 0.0005]),
+    membershipRate: random.pick([0, 0.001, 0.003]),
+    transferRate: random.pick([0, 0.0005, 0.002]),
+    snapshotInterval: random.pick([10, 50, 200]),
+    snapshotKeepEntries: random.pick([0, 5, 50]),
+    clients: random.pick([1, 3, 6]),
+    readRatio: random.pick([0.2, 0.5]),
+    keys: random.pick([1, 3, 10]),
+    preVote: random.chance(0.8),
+    checkQuorum,
+    leaseReads: checkQuorum && random.chance(0.3),
+    batchAppends: random.chance(0.8),
+    livenessTicks: 1_500,
+  };
+  return { ...drawn, ...stripUndefined(overrides) };
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

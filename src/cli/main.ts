@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { simCommand } from './sim.js';
+
+/** The `keel` command: thin over the parts. Exit codes: 0 ok, 1 usage/runtime error, 99 SLO failed, 127-129 simulator. */
+function version(): string {
+  for (const path of ['../../package.json', '../../../package.json']) {
+    try {
+      return (JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { version: string }).version;
+    } catch {
+      // try the next layout (source tree or dist/)
+    }
+  }
+  return 'unknown';
+}
+
+const program = new Command('keel')
+  .description('Keel: a raft-replicated store, an L7 gateway, a resilience library and a test bench')
+  .version(version())
+  .exitOverride()
+  .addCommand(simCommand());
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    process.exitCode = error.exitCode === 0 ? 0 : 1;
+  } else {
+    console.error(`keel: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = 1;
+  }
+}
