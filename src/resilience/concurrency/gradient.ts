@@ -20,7 +20,9 @@ export interface GradientOptions extends LimitBounds {
  * `newLimit = limit × gradient + queueSize(limit)`, smoothed. While the
  * system is idle (fewer than half the limit in flight) the limit holds, and
  * when the long average drifts far above the sample it decays so that it can
- * recover from a past overload.
+ * recover from a past overload. Unlike Gradient2, a dropped request (timeout,
+ * 429/503) counts as the steepest gradient (0.5), so overload shrinks the
+ * limit even when latency does not show it.
  */
 export class GradientLimit implements LimitAlgorithm {
   #limit: number;
@@ -55,7 +57,8 @@ export class GradientLimit implements LimitAlgorithm {
     this.#longRttMs = this.#longRttMs === undefined ? rtt : this.#longRttMs + (rtt - this.#longRttMs) / warmup;
     if (this.#longRttMs / rtt > 2) this.#longRttMs *= 0.95; // recover faster once a slow period has passed
     if (sample.inflight < this.#limit / 2 && !sample.dropped) return this.#limit;
-    const gradient = clamp((this.#tolerance * this.#longRttMs) / rtt, 0.5, 1);
+    // Gradient2 ignores drops; we treat a drop as the steepest gradient, so timeouts and 503s shrink the limit.
+    const gradient = sample.dropped ? 0.5 : clamp((this.#tolerance * this.#longRttMs) / rtt, 0.5, 1);
     const target = this.#limit * gradient + this.#queueSize(this.#limit);
     const smoothed = this.#limit * (1 - this.#smoothing) + target * this.#smoothing;
     this.#limit = clamp(smoothed, this.#minLimit, this.#maxLimit);
