@@ -95,6 +95,9 @@ export class ByteWriter {
   }
 }
 
+/** One shared zero: most records carry no lease, and each decoded BigInt would otherwise be its own heap object. */
+const NO_LEASE = 0n;
+
 /** Reads what a ByteWriter wrote; any inconsistency throws MalformedBytesError. */
 export class ByteReader {
   readonly #bytes: Uint8Array;
@@ -156,7 +159,7 @@ export class ByteReader {
     this.#need(8);
     const value = this.#view.getBigInt64(this.#offset);
     this.#offset += 8;
-    return value;
+    return value === 0n ? NO_LEASE : value;
   }
 
   u32(): number {
@@ -166,11 +169,11 @@ export class ByteReader {
     return value;
   }
 
-  /** A copy, so the caller's buffer can be reused. */
+  /** A view into the bytes being read (no copy). */
   bytes(): Uint8Array {
     const length = this.varuint();
     this.#need(length);
-    const value = this.#bytes.slice(this.#offset, this.#offset + length);
+    const value = this.#bytes.subarray(this.#offset, this.#offset + length);
     this.#offset += length;
     return value;
   }

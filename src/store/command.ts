@@ -74,7 +74,12 @@ function writeCommandBody(writer: ByteWriter, command: Command): void {
   }
 }
 
-/** Decodes what encodeCommand wrote; every optional field comes back explicit. Throws MalformedBytesError. */
+/**
+ * Decodes what encodeCommand wrote; every optional field comes back
+ * explicit. Keys and values are views into `bytes` (log entries are not
+ * modified after they are written); copy them to keep them past a reuse of
+ * the buffer. Throws MalformedBytesError.
+ */
 export function decodeCommand(bytes: Uint8Array): Command {
   const reader = new ByteReader(bytes, 'command');
   if (reader.u8() !== FORMAT) reader.fail('unknown format');

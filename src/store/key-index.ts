@@ -9,8 +9,14 @@ import { upperBoundByMain } from './revision.js';
  * implicit and reads at a revision are one binary search.
  */
 export class KeyIndex {
-  readonly records: KvRecord[] = [];
-  constructor(readonly key: ByteString) {}
+  readonly key: ByteString;
+  /** Created holding its first record: a one-element literal has room for one, where [] would grow to 17 slots. */
+  readonly records: KvRecord[];
+
+  constructor(first: KvRecord) {
+    this.key = first.key;
+    this.records = [first];
+  }
 
   /** The newest record, put or tombstone. */
   latest(): KvRecord | undefined {
@@ -19,8 +25,8 @@ export class KeyIndex {
 
   /** The put visible at `revision` (the newest record with main <= revision), or undefined if absent or deleted. */
   at(revision: number): KvRecord | undefined {
-    const position = upperBoundByMain(this.records, revision) - 1;
-    const record = this.records[position];
+    const newest = this.records[this.records.length - 1];
+    const record = newest !== undefined && newest.main <= revision ? newest : this.records[upperBoundByMain(this.records, revision) - 1];
     return record === undefined || record.tombstone ? undefined : record;
   }
 

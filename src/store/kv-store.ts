@@ -117,12 +117,9 @@ export class KvStore {
   load(records: readonly KvRecord[], currentRevision: number, compactRevision: number): void {
     this.#byKey.clear();
     for (const record of records) {
-      let keyIndex = this.#byKey.get(record.key);
-      if (keyIndex === undefined) {
-        keyIndex = new KeyIndex(record.key);
-        this.#byKey.set(record.key, keyIndex);
-      }
-      keyIndex.records.push(record);
+      const keyIndex = this.#byKey.get(record.key);
+      if (keyIndex === undefined) this.#byKey.set(record.key, new KeyIndex(record));
+      else keyIndex.records.push(record);
     }
     const keys = [...this.#byKey.keys()].sort();
     this.#ordered = SortedIndex.fromSorted(keys.map((key) => this.#byKey.get(key)!));
@@ -136,14 +133,15 @@ export class KvStore {
 
   /** @internal */
   append(record: KvRecord): KvRecord | undefined {
-    let keyIndex = this.#byKey.get(record.key);
+    const keyIndex = this.#byKey.get(record.key);
+    const previous = keyIndex?.latest();
     if (keyIndex === undefined) {
-      keyIndex = new KeyIndex(record.key);
-      this.#byKey.set(record.key, keyIndex);
-      this.#ordered.insert(keyIndex);
+      const created = new KeyIndex(record);
+      this.#byKey.set(record.key, created);
+      this.#ordered.insert(created);
+    } else {
+      keyIndex.records.push(record);
     }
-    const previous = keyIndex.latest();
-    keyIndex.records.push(record);
     this.#log.push(record);
     this.leases.relink(record.key, previous, record);
     return previous;
