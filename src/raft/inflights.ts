@@ -41,6 +41,12 @@ export class Inflights {
     if (this.#count === 0) this.#start = 0;
   }
 
+  /** Frees the oldest message, if any (see Raft's heartbeat response handling). */
+  freeFirst(): void {
+    if (this.#count === 0) return;
+    this.freeLE(this.#indexes[this.#start]!);
+  }
+
   full(): boolean {
     return this.#count === this.capacity || (this.bytesMax > 0 && this.#bytes >= this.bytesMax);
   }

@@ -76,12 +76,12 @@ export class Raft {
   /** Monotonic count of ticks since this instance started; the leader lease is measured in it. */
   #ticks = 0;
   /**
-   * True until an election timeout has passed since start. A restarted node
-   * does not remember when it last heard from a leader, so it refuses votes
-   * for one timeout: otherwise it could help elect a new leader while the old
-   * one still holds its lease.
+   * With lease-based reads, true until an election timeout has passed since
+   * start. A restarted node does not remember when it last heard from a
+   * leader, so it refuses votes for one timeout: otherwise it could help
+   * elect a new leader while the old one still serves reads on its lease.
    */
-  #quietAfterStart = true;
+  #quietAfterStart: boolean;
   #uncommittedBytes = 0;
   /** Leader: appends are owed to followers for entries proposed since the last Ready (batching). */
   #broadcastPending = false;
@@ -92,6 +92,7 @@ export class Raft {
   constructor(config: RaftConfig) {
     this.config = resolveConfig(config);
     this.id = this.config.id;
+    this.#quietAfterStart = this.config.readOnlyOption === ReadOnlyOption.LeaseBased;
     const { storage } = this.config;
     const { hardState } = storage.initialState();
     this.log = new RaftLog(storage, this.config.applied);
@@ -446,7 +447,7 @@ export class Raft {
       (this.vote === NONE && this.lead === NONE) ||
       (m.type === MessageType.PreVote && m.term > this.term);
     const responseType = m.type === MessageType.Vote ? MessageType.VoteResponse : MessageType.PreVoteResponse;
-    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
+    if (canVote && this.candidateIsUpToDate(m.index, m.logTerm)) {
       // Answer at the request's term: a granted pre-vote must be counted at the term being campaigned for.
       this.#send(message({ type: responseType, to: m.from, term: m.term }));
       if (m.type === MessageType.Vote) {
@@ -598,6 +599,9 @@ export class Raft {
   #handleHeartbeatResponse(m: Message, progress: Progress): void {
     progress.recentActive = true;
     progress.probeSent = false;
+    // The follower is alive, yet a full window means its acks (or our appends)
+    // were lost: free a slot so the next append can find out (seed 345).
+    if (progress.state === ProgressState.Replicate && progress.inflights.full()) progress.inflights.freeFirst();
     if (m.index > progress.ackedTick) progress.ackedTick = m.index;
     if (progress.state === ProgressState.Snapshot && this.#ticks - progress.snapshotSentTick > this.config.electionTicks) {
       // The snapshot (or its status report) was lost: fall back to probing, which resends it.
@@ -630,8 +634,16 @@ export class Raft {
     this.#serveReadIndex(m);
   }
 
+  /**
+   * True if a read may be answered from the commit index without a heartbeat
+   * round: only under a valid lease. Overridable only to plant bugs in tests.
+   */
+  protected readsWithoutRoundTrip(): boolean {
+    return this.config.readOnlyOption === ReadOnlyOption.LeaseBased && this.leaseValid();
+  }
+
   #serveReadIndex(m: Message): void {
-    if (this.config.readOnlyOption === ReadOnlyOption.LeaseBased && this.leaseValid()) {
+    if (this.readsWithoutRoundTrip()) {
       this.#answerRead(m, this.log.committed);
       return;
     }
@@ -671,7 +683,8 @@ export class Raft {
     if (progress.match === this.log.lastIndex()) {
       this.#send(message({ type: MessageType.TimeoutNow, to: target }));
     } else {
-      this.#sendAppend(target, false);
+      // Even empty: the answer repairs a pipelined progress whose appends were lost.
+      this.#sendAppend(target, true);
     }
   }
 
@@ -690,6 +703,14 @@ export class Raft {
     this.log.commitTo(index);
     this.#afterCommit();
     return true;
+  }
+
+  /**
+   * The election restriction (§5.4.1): vote only for a candidate whose log is
+   * at least as up to date as ours. Overridable only to plant bugs in tests.
+   */
+  protected candidateIsUpToDate(lastIndex: number, lastTerm: number): boolean {
+    return this.log.isUpToDate(lastIndex, lastTerm);
   }
 
   /** True if `index` may be committed because a majority holds it. Overridable only to plant bugs in tests. */

@@ -1,5 +1,5 @@
 /**
- * Randomness the core is given: it never draws from Math.random, so a seed
+ * Randomness the core is given: it never draws from the global generator, so a seed
  * fixes every election timeout and a simulator run replays bit for bit.
  */
 export interface Random {

@@ -1,0 +1,121 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { bootstrapLog } from '../../src/raft/bootstrap.js';
+import { ConfigError, RaftError } from '../../src/raft/errors.js';
+import { SeededRandom } from '../../src/raft/random.js';
+import { RawNode } from '../../src/raft/raw-node.js';
+import { MemoryStorage } from '../../src/raft/storage.js';
+import { MessageType } from '../../src/raft/types.js';
+import { Harness } from './harness.js';
+
+function singleNode(): { raw: RawNode; storage: MemoryStorage } {
+  const storage = new MemoryStorage();
+  const { entries, hardState } = bootstrapLog(['n1']);
+  storage.append(entries);
+  storage.setHardState(hardState);
+  return { raw: new RawNode({ id: 'n1', storage, random: new SeededRandom(1) }), storage };
+}
+
+test('a Ready carries entries to persist, then the same entries committed, in one round for a single voter', () => {
+  const { raw, storage } = singleNode();
+  raw.campaign();
+  const first = raw.ready();
+  assert.equal(first.softState?.role, 'leader');
+  assert.equal(first.mustSync, true, 'a new term and vote must be synced');
+  storage.append(first.entries);
+  if (first.hardState) storage.setHardState(first.hardState);
+  raw.advance(first);
+  const result = raw.propose(new TextEncoder().encode('x'));
+  const ready = raw.ready();
+  assert.deepEqual(ready.entries.map((e) => e.index), [result.index]);
+  assert.deepEqual(ready.committedEntries.map((e) => e.index), [result.index], 'committed entries may include this Ready\'s own entries');
+  assert.equal(ready.mustSync, true);
+  storage.append(ready.entries);
+  raw.advance(ready);
+  assert.equal(raw.hasReady(), false);
+});
+
+test('ready() twice without advance() is refused', () => {
+  const { raw } = singleNode();
+  raw.campaign();
+  raw.ready();
+  assert.throws(() => raw.ready(), (error: { code?: string }) => error.code === 'KEEL_RAFT_ASSERTION');
+});
+
+test('local-only message types cannot be stepped from the network', () => {
+  const { raw } = singleNode();
+  assert.throws(() => raw.step({ type: MessageType.Hup, from: 'n2', to: 'n1', term: 0, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0, logTermHint: 0 }));
+});
+
+test('invalid configuration is a typed error', () => {
+  const storage = new MemoryStorage();
+  assert.throws(
+    () => new RawNode({ id: 'n1', storage, random: new SeededRandom(1), electionTicks: 1, heartbeatTicks: 1 }),
+    (error) => error instanceof ConfigError && error.code === 'KEEL_RAFT_CONFIG_INVALID',
+  );
+  assert.throws(
+    () => new RawNode({ id: 'n1', storage, random: new SeededRandom(1), readOnlyOption: 'lease-based', checkQuorum: false }),
+    (error) => RaftError.is(error) && error.code === 'KEEL_RAFT_CONFIG_INVALID',
+  );
+});
+
+test('proposals without a leader fail with KEEL_RAFT_PROPOSAL_DROPPED; with forwarding off a follower names the leader', () => {
+  const harness = new Harness(['n1', 'n2', 'n3'], { disableProposalForwarding: true });
+  assert.throws(() => harness.node('n2').raw.propose(new Uint8Array([1])), (error: RaftError) => error.code === 'KEEL_RAFT_PROPOSAL_DROPPED');
+  harness.node('n1').raw.campaign();
+  harness.stabilize();
+  assert.throws(
+    () => harness.node('n2').raw.propose(new Uint8Array([1])),
+    (error: RaftError & { leader?: string }) => error.code === 'KEEL_RAFT_NOT_LEADER' && error.leader === 'n1',
+  );
+});
+
+test('a membership change is refused until the new leader commits an entry of its term', () => {
+  const harness = new Harness(['n1', 'n2', 'n3']);
+  harness.node('n1').raw.campaign();
+  // Deliver the votes but not yet the no-op's acknowledgements.
+  harness.dropTypes.add(MessageType.AppendResponse);
+  harness.stabilize();
+  assert.match(harness.confChange('n1', 'add-learner', 'n4'), /KEEL_RAFT_CONF_CHANGE_REJECTED.*committed an entry in its term/);
+  harness.dropTypes.clear();
+  harness.tickAll(2);
+  harness.addEmptyNode('n4');
+  assert.match(harness.confChange('n1', 'add-learner', 'n4'), /^index=/);
+});
+
+test('a removed leader steps down once its removal commits, and the rest elect a leader', () => {
+  const harness = new Harness(['n1', 'n2', 'n3']);
+  harness.node('n1').raw.campaign();
+  harness.stabilize();
+  assert.match(harness.confChange('n1', 'remove', 'n1'), /^index=/);
+  harness.stabilize();
+  assert.equal(harness.node('n1').raw.status().softState.role, 'follower');
+  harness.crash('n1');
+  harness.tickAll(40);
+  const leaders = ['n2', 'n3'].filter((id) => harness.node(id).raw.status().softState.role === 'leader');
+  assert.equal(leaders.length, 1);
+  assert.deepEqual(harness.node(leaders[0]!).raw.confState().voters, ['n2', 'n3']);
+});
+
+test('proposals beyond the uncommitted byte budget are dropped, not queued without bound', () => {
+  const harness = new Harness(['n1', 'n2', 'n3'], { maxUncommittedEntriesBytes: 100 });
+  harness.node('n1').raw.campaign();
+  harness.stabilize();
+  harness.isolate('n1');
+  const raw = harness.node('n1').raw;
+  raw.propose(new Uint8Array(80));
+  raw.propose(new Uint8Array(15));
+  assert.throws(() => raw.propose(new Uint8Array(10)), (error: RaftError) => error.code === 'KEEL_RAFT_PROPOSAL_DROPPED');
+});
+
+test('MemoryStorage reports compacted and unavailable ranges with typed errors', () => {
+  const storage = new MemoryStorage();
+  const { entries } = bootstrapLog(['a', 'b', 'c']);
+  storage.append(entries);
+  storage.createSnapshot(2, { voters: ['a', 'b'], learners: [] }, new Uint8Array());
+  storage.compact(2);
+  assert.equal(storage.firstIndex(), 3);
+  assert.throws(() => storage.entries(1, 3, 1000), (error: RaftError) => error.code === 'KEEL_RAFT_LOG_COMPACTED');
+  assert.throws(() => storage.entries(3, 9, 1000), (error: RaftError) => error.code === 'KEEL_RAFT_LOG_UNAVAILABLE');
+  assert.equal(storage.term(2), 1);
+});
