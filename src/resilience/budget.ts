@@ -33,7 +33,13 @@ export interface RetryBudgetStats {
 export interface RatioBudgetOptions {
   /** Retries allowed per request in the window (default 0.1: the SRE book's per-client 10%). */
   readonly ratio?: number;
-  /** Retries always allowed per second of window, so low-traffic clients can still retry (default 1). */
+  /**
+   * Retries always allowed per second of window, so low-traffic clients can
+   * still retry (default 0.1: one per 10 s window). Finagle allows 10/s and
+   * Linkerd 10/s; we depart: the minimum is per client, so across many
+   * low-rate clients it is what sets the aggregate retry rate in an outage
+   * (bench/retry-storm: 1/s per client let retries double the load).
+   */
   readonly minRetriesPerSecond?: number;
   /** Window length (default 10 s, as Finagle's and Linkerd's retry budgets). */
   readonly windowMs?: number;
@@ -42,7 +48,7 @@ export interface RatioBudgetOptions {
   readonly clock?: Clock;
 }
 
-export const RATIO_BUDGET_DEFAULTS = Object.freeze({ ratio: 0.1, minRetriesPerSecond: 1, windowMs: 10_000, bucketCount: 10 });
+export const RATIO_BUDGET_DEFAULTS = Object.freeze({ ratio: 0.1, minRetriesPerSecond: 0.1, windowMs: 10_000, bucketCount: 10 });
 
 const REQUESTS = 0;
 const RETRIES = 1;

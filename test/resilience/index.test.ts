@@ -23,7 +23,7 @@ test('a full client stack composes: fallback(retry(breaker(bulkhead(timeout))))'
   const breaker = keel.circuitBreaker({ clock, strategy: keel.consecutiveFailures(3) });
   const stack = keel.wrap(
     keel.fallback({ value: 'cached' }, { clock }),
-    keel.retry({ clock, random: keel.seededRandom(1), budget: keel.ratioBudget({ clock }) }),
+    keel.retry({ clock, random: keel.seededRandom(1), budget: keel.ratioBudget({ clock, minRetriesPerSecond: 1 }) }),
     breaker,
     keel.bulkhead({ clock, maxConcurrent: 2 }),
     keel.timeout(1000, { clock }),
