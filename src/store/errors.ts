@@ -177,3 +177,13 @@ export class MalformedBytesError extends StoreError {
     this.name = 'MalformedBytesError';
   }
 }
+
+/** A write that puts keys while the retained history exceeds the space quota. */
+export class NoSpaceError extends StoreError {
+  readonly code = 'KEEL_STORE_NO_SPACE';
+  readonly etcdMessage = 'etcdserver: mvcc: database space exceeded';
+  constructor(readonly usedBytes: number, readonly quotaBytes: number) {
+    super(`mvcc: database space exceeded (${usedBytes} of ${quotaBytes} bytes); compact to free space`);
+    this.name = 'NoSpaceError';
+  }
+}

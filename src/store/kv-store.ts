@@ -3,7 +3,7 @@ import type { ByteString, KeyRange } from './bytes.js';
 import { CompactedError, FutureRevisionError } from './errors.js';
 import { KeyIndex } from './key-index.js';
 import { LeaseIndex } from './lease-index.js';
-import { REVISION_MAX } from './limits.js';
+import { RECORD_OVERHEAD_BYTES, REVISION_MAX } from './limits.js';
 import { KvRecord } from './record.js';
 import { lowerBoundByMain, upperBoundByMain } from './revision.js';
 import { SortedIndex } from './sorted-index.js';
@@ -33,6 +33,7 @@ export class KvStore {
   #compactRevision = 0;
   readonly leases = new LeaseIndex();
   #writing = false;
+  #usedBytes = 0;
 
   /** The revision of the last committed write; 1 for an empty store, as etcd. */
   get currentRevision(): number {
@@ -42,6 +43,11 @@ export class KvStore {
   /** Reads below this revision fail with CompactedError; 0 when never compacted. */
   get compactRevision(): number {
     return this.#compactRevision;
+  }
+
+  /** What the retained records count against the space quota. */
+  get usedBytes(): number {
+    return this.#usedBytes;
   }
 
   get keyCount(): number {
@@ -111,6 +117,7 @@ export class KvStore {
     const kept = this.#log.slice(0, cut).filter((record) => this.#byKey.get(record.key)?.records[0] === record);
     this.#log = kept.concat(this.#log.slice(cut));
     this.#compactRevision = revision;
+    this.#usedBytes = sumBytes(this.#log);
   }
 
   /** Replaces the whole state (snapshot restore). Records must be in revision order. */
@@ -124,6 +131,7 @@ export class KvStore {
     const keys = [...this.#byKey.keys()].sort();
     this.#ordered = SortedIndex.fromSorted(keys.map((key) => this.#byKey.get(key)!));
     this.#log = records.slice();
+    this.#usedBytes = sumBytes(this.#log);
     this.#currentRevision = currentRevision;
     this.#compactRevision = compactRevision;
     for (const keyIndex of this.#byKey.values()) this.leases.relink(keyIndex.key, undefined, keyIndex.latest());
@@ -143,6 +151,7 @@ export class KvStore {
       keyIndex.records.push(record);
     }
     this.#log.push(record);
+    this.#usedBytes += recordBytes(record);
     this.leases.relink(record.key, previous, record);
     return previous;
   }
@@ -152,6 +161,7 @@ export class KvStore {
     const keyIndex = this.#byKey.get(record.key);
     assert(keyIndex !== undefined && keyIndex.records.pop() === record, 'unappend: not the newest record of its key');
     assert(this.#log.pop() === record, 'unappend: not the newest record of the log');
+    this.#usedBytes -= recordBytes(record);
     this.leases.relink(record.key, record, keyIndex.latest());
     if (keyIndex.records.length === 0) this.#forget(record.key);
   }
@@ -168,6 +178,16 @@ export class KvStore {
   }
 }
 
+function recordBytes(record: KvRecord): number {
+  return record.key.length + record.value.length + RECORD_OVERHEAD_BYTES;
+}
+
+function sumBytes(records: readonly KvRecord[]): number {
+  let total = 0;
+  for (const record of records) total += recordBytes(record);
+  return total;
+}
+
 /**
  * The writes of one command, all at revision `main` with subs 0, 1, 2, ...
  * Reads through `readRevision` see the writes made so far (as etcd's
@@ -178,6 +198,7 @@ export class WriteTxn {
   readonly main: number;
   readonly #changes: Change[] = [];
   #open = true;
+  #puts = 0;
 
   constructor(store: KvStore, main: number) {
     this.#store = store;
@@ -186,6 +207,11 @@ export class WriteTxn {
 
   get changes(): readonly Change[] {
     return this.#changes;
+  }
+
+  /** How many of the changes are puts (the writes a space quota refuses). */
+  get puts(): number {
+    return this.#puts;
   }
 
   /** The revision reads inside this txn use: including this txn's writes once there are any. */
@@ -197,6 +223,7 @@ export class WriteTxn {
     const live = this.#store.get(key, this.readRevision);
     const createRevision = live === undefined ? this.main : live.createRevision;
     const version = live === undefined ? 1 : live.version + 1;
+    this.#puts++;
     return this.#append(new KvRecord(key, this.main, this.#changes.length, value, createRevision, version, lease));
   }
 
@@ -219,6 +246,7 @@ export class WriteTxn {
     this.#open = false;
     for (let i = this.#changes.length - 1; i >= 0; i--) this.#store.unappend(this.#changes[i]!.record);
     this.#changes.length = 0;
+    this.#puts = 0;
     this.#store.finishWrite(undefined);
   }
 

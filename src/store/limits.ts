@@ -34,3 +34,18 @@ export const REVISION_MAX = Number.MAX_SAFE_INTEGER;
 
 /** Log records one history query examines before it returns (at a revision boundary) so the caller can continue. */
 export const HISTORY_RECORDS_SCANNED_MAX = 100_000;
+
+/**
+ * The space quota (etcd's --quota-backend-bytes, default 2 GiB). Writes that
+ * put keys are refused with NoSpaceError while the retained history exceeds
+ * it; deletes and compaction still run, so an operator can free space. Every
+ * member must use the same quota (it decides whether a command applies).
+ */
+export const QUOTA_BYTES_DEFAULT = 2 * 1024 * 1024 * 1024;
+
+/**
+ * What one retained record counts against the quota beyond its key and value
+ * bytes: an estimate of its heap cost (record object, index and log slots),
+ * from bench/store.ts (about 300 bytes of heap per key besides a 100-byte value).
+ */
+export const RECORD_OVERHEAD_BYTES = 256;

@@ -1,4 +1,5 @@
 import { assert } from './assert.js';
+import { fromByteString } from './bytes.js';
 import type { Command } from './command.js';
 import { decodeCommand } from './command.js';
 import {
@@ -6,6 +7,7 @@ import {
   FutureRevisionError,
   LeaseExistsError,
   LeaseNotFoundError,
+  NoSpaceError,
   NotReadOnlyError,
   RequestTooLargeError,
   StoreError,
@@ -17,7 +19,7 @@ import type { KvHash } from './hash.js';
 import { hashRecords } from './hash.js';
 import { KvStore } from './kv-store.js';
 import type { WriteTxn } from './kv-store.js';
-import { LEASES_MAX, REQUEST_BYTES_MAX, REVISION_MAX } from './limits.js';
+import { LEASES_MAX, QUOTA_BYTES_DEFAULT, REQUEST_BYTES_MAX, REVISION_MAX } from './limits.js';
 import { executeRange } from './range.js';
 import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
 import type { Execution } from './txn.js';
@@ -72,10 +74,20 @@ export type ApplyResult =
  * Durability is the caller's: it persists snapshot() bytes, and replays the
  * log from appliedIndex + 1 after restore().
  */
+export interface StoreOptions {
+  /** The space quota; every member must use the same. Default QUOTA_BYTES_DEFAULT (2 GiB, as etcd). */
+  quotaBytes?: number;
+}
+
 export class StoreStateMachine {
   #kv = new KvStore();
   #appliedIndex = 0;
   readonly #listeners = new Set<EventListener>();
+  readonly #quotaBytes: number;
+
+  constructor(options: StoreOptions = {}) {
+    this.#quotaBytes = options.quotaBytes ?? QUOTA_BYTES_DEFAULT;
+  }
 
   /** The index of the last log entry applied (0 before any). */
   get appliedIndex(): number {
@@ -90,6 +102,11 @@ export class StoreStateMachine {
   /** Reads below this revision fail with CompactedError; 0 before the first compaction. */
   get compactRevision(): number {
     return this.#kv.compactRevision;
+  }
+
+  /** What the retained history counts against the space quota (key and value bytes plus a per-record estimate). */
+  get usedBytes(): number {
+    return this.#kv.usedBytes;
   }
 
   /** Keys with any retained history (live or deleted but not yet compacted). */
@@ -146,6 +163,11 @@ export class StoreStateMachine {
     return this.#kv.leases.list();
   }
 
+  /** The keys attached to a lease, in byte order (for LeaseTimeToLive with keys); empty for an unknown lease. */
+  leaseKeys(id: bigint): Uint8Array[] {
+    return this.#kv.leases.keysOf(id).map(fromByteString);
+  }
+
   /** HashKV-like digest of the kv data up to `revision` (<= 0: current). */
   hash(revision = 0): KvHash {
     const upTo = this.#kv.resolveReadRevision(revision, this.#kv.currentRevision);
@@ -197,8 +219,8 @@ export class StoreStateMachine {
   }
 
   /**
-   * Runs `body` in one write txn: on a StoreError every write is undone and
-   * the error propagates; otherwise the writes commit at one revision, the
+   * Runs `body` in one write txn: on a StoreError (or when it puts keys
+   * beyond the space quota) every write is undone and the error propagates; otherwise the writes commit at one revision, the
    * shared header gets the revision after the command, and listeners hear.
    */
   #write<T>(body: (execution: Execution) => T): T {
@@ -208,6 +230,7 @@ export class StoreStateMachine {
     let response: T;
     try {
       response = body({ store: this.#kv, write, compareRevision, header });
+      if (write.puts > 0 && this.#kv.usedBytes > this.#quotaBytes) throw new NoSpaceError(this.#kv.usedBytes, this.#quotaBytes);
     } catch (error) {
       write.rollback();
       throw error;

@@ -353,3 +353,16 @@ test('malformed and oversized commands are rejected, still counting as applied',
   assert.equal(result.status === 'rejected' && result.error.code, 'KEEL_STORE_REQUEST_TOO_LARGE');
   assert.equal(store.machine.appliedIndex, 2);
 });
+
+test('over the space quota puts are refused with etcd NOSPACE; deletes and compaction free space', () => {
+  const store = new Harness(new StoreStateMachine({ quotaBytes: 1500 }));
+  for (let i = 0; i < 5; i++) store.put('k', 'v'.repeat(20));
+  const rejected = store.apply({ type: 'put', request: { key: bytes('k'), value: bytes('v'.repeat(20)) } });
+  assert.equal(rejected.status === 'rejected' && rejected.error.etcdMessage, 'etcdserver: mvcc: database space exceeded');
+  assert.equal(store.machine.revision, 6);
+  store.del('k');
+  store.ok({ type: 'compact', request: { revision: store.machine.revision } });
+  assert.equal(store.machine.usedBytes, 0);
+  store.put('k', 'again');
+  assert.deepEqual(store.list('k'), ['k=again']);
+});
