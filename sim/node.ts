@@ -5,9 +5,10 @@ import type { Raft } from '../src/raft/raft.js';
 import type { SeededRandom } from '../src/raft/random.js';
 import { RawNode } from '../src/raft/raw-node.js';
 import { MemoryStorage } from '../src/raft/storage.js';
-import type { ConfChange, ConfState, Entry, Message, NodeId, Ready } from '../src/raft/types.js';
+import type { ConfChange, ConfState, Entry, Message, NodeId, Ready, Snapshot } from '../src/raft/types.js';
 import { EntryType, Role } from '../src/raft/types.js';
-import type { SimDisk } from './disk.js';
+import { MemoryRaftStorage } from '../src/storage/memory-raft-storage.js';
+import type { MemoryDisk } from '../src/storage/memory-raft-storage.js';
 import { KvStateMachine, decodeWrite, encodeWrite } from './kv.js';
 import type { WriteCommand } from './kv.js';
 import type { SimOptions } from './options.js';
@@ -39,7 +40,10 @@ const READY_ROUNDS_MAX = 1_000;
 /** One simulated member: a RawNode, its disk and its state machine, carrying out Ready in order. */
 export class SimNode {
   raw!: RawNode;
+  /** The core's view of the log (in memory, rebuilt from disk at start). */
   storage!: MemoryStorage;
+  /** The durable store on the simulated disk: the same replay and recovery code as the file-backed one. */
+  durable!: MemoryRaftStorage;
   kv!: KvStateMachine;
   #pendingReads = new Map<string, PendingRead>();
   #pendingWrites = new Map<string, string>();
@@ -53,7 +57,7 @@ export class SimNode {
 
   constructor(
     readonly id: NodeId,
-    readonly disk: SimDisk,
+    readonly disk: MemoryDisk,
     readonly options: SimOptions,
     readonly random: SeededRandom,
     readonly host: NodeHost,
@@ -62,7 +66,8 @@ export class SimNode {
 
   /** Starts (or restarts after a crash) from what the disk holds. */
   start(): void {
-    const { hardState, snapshot, entries } = this.disk.load();
+    this.durable = new MemoryRaftStorage(this.disk, { retainSnapshots: 2 });
+    const { hardState, snapshot, entries } = this.durable.load();
     this.storage = new MemoryStorage(snapshot.metadata.confState);
     if (snapshot.metadata.index > 0) this.storage.applySnapshot(snapshot);
     this.storage.append(entries);
@@ -92,8 +97,9 @@ export class SimNode {
     this.paused = false;
   }
 
-  /** Loses everything not on disk. */
-  crash(): void {
+  /** Loses everything not on disk; the kernel may have written back the first `keepUnsyncedBatches` unsynced batches. */
+  crash(keepUnsyncedBatches = 0): void {
+    if (this.running) this.disk.crash(keepUnsyncedBatches);
     this.running = false;
     this.paused = false;
   }
@@ -170,18 +176,18 @@ export class SimNode {
 
   #handle(ready: Ready): void {
     // 1. Persist: snapshot, entries, hard state; one sync if needed.
-    if (ready.snapshot) {
-      this.disk.saveSnapshot(ready.snapshot);
-      this.storage.applySnapshot(ready.snapshot);
-    }
-    for (const entry of ready.entries) this.host.persisted(this.id, entry, this.#termBefore(entry, ready.entries));
-    this.disk.append(ready.entries);
+    for (const entry of ready.entries) this.host.persisted(this.id, entry, this.#termBefore(entry, ready.entries, ready.snapshot));
+    this.durable.save(
+      {
+        entries: ready.entries,
+        ...(ready.hardState ? { hardState: ready.hardState } : {}),
+        ...(ready.snapshot ? { snapshot: ready.snapshot } : {}),
+      },
+      ready.mustSync,
+    );
+    if (ready.snapshot) this.storage.applySnapshot(ready.snapshot);
     this.storage.append(ready.entries);
-    if (ready.hardState) {
-      this.disk.setHardState(ready.hardState);
-      this.storage.setHardState(ready.hardState);
-    }
-    if (ready.mustSync) this.disk.sync();
+    if (ready.hardState) this.storage.setHardState(ready.hardState);
     if (ready.softState?.role === Role.Leader) this.host.becameLeader(this, this.raw.status().hardState.term);
     // 2. Send.
     for (const message of ready.messages) this.host.send(this.id, message);
@@ -202,11 +208,12 @@ export class SimNode {
   }
 
   /** Term of the entry before `entry`, from this Ready's entries or the log as stored before them. */
-  #termBefore(entry: Entry, batch: readonly Entry[]): number {
+  #termBefore(entry: Entry, batch: readonly Entry[], snapshot: Snapshot | undefined): number {
     const previous = entry.index - 1;
     const inBatch = batch.find((candidate) => candidate.index === previous);
     if (inBatch) return inBatch.term;
     if (previous === 0) return 0;
+    if (snapshot && snapshot.metadata.index === previous) return snapshot.metadata.term;
     try {
       return this.storage.term(previous);
     } catch {
@@ -238,10 +245,13 @@ export class SimNode {
     const applied = this.kv.applied;
     if (applied - this.#lastSnapshotIndex < this.options.snapshotInterval) return;
     const snapshot = this.storage.createSnapshot(applied, this.raw.confStateAt(applied), this.kv.snapshot());
-    this.disk.saveSnapshot(snapshot);
+    this.durable.saveSnapshot(snapshot);
     this.#lastSnapshotIndex = applied;
     const compactTo = applied - this.options.snapshotKeepEntries;
-    if (compactTo > this.storage.firstIndex()) this.storage.compact(compactTo);
+    if (compactTo > this.storage.firstIndex()) {
+      this.storage.compact(compactTo);
+      this.durable.releaseTo(compactTo);
+    }
   }
 
   confState(): ConfState {

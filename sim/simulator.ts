@@ -2,7 +2,7 @@ import { SeededRandom } from '../src/raft/random.js';
 import { bootstrapLog } from '../src/raft/bootstrap.js';
 import type { ConfChange, Entry, HardState, Message, NodeId } from '../src/raft/types.js';
 import { ConfChangeType, MessageType } from '../src/raft/types.js';
-import { SimDisk } from './disk.js';
+import { MemoryDisk, MemoryRaftStorage } from '../src/storage/memory-raft-storage.js';
 import { EventQueue } from './event-queue.js';
 import { checkLeaderCompleteness } from './invariants/leader-completeness.js';
 import { ElectionSafety } from './invariants/election-safety.js';
@@ -200,11 +200,11 @@ export class Simulator implements NodeHost {
 
   /** Starts a member; founders begin with the bootstrap log, a joining member with an empty disk. */
   #addNode(id: NodeId, founders?: { entries: Entry[]; hardState: HardState }): SimNode {
-    const disk = new SimDisk({ voters: [], learners: [] });
+    const disk = new MemoryDisk();
     if (founders) {
-      disk.append(founders.entries);
-      disk.setHardState(founders.hardState);
-      disk.sync();
+      const storage = new MemoryRaftStorage(disk);
+      storage.load();
+      storage.save({ entries: founders.entries, hardState: founders.hardState }, true);
     }
     const node = new SimNode(id, disk, this.options, this.#random.fork(), this, this.#raftFactory);
     this.nodes.set(id, node);
@@ -232,8 +232,10 @@ export class Simulator implements NodeHost {
   }
 
   #crash(node: SimNode): void {
-    this.#log(`crash ${node.id}`);
-    node.crash();
+    // Sometimes the kernel wrote back an unsynced batch before the power went.
+    const keep = this.#random.int(2);
+    this.#log(`crash ${node.id} keep-unsynced=${keep}`);
+    node.crash(keep);
     this.#parked.delete(node.id);
     this.#missedTicks.delete(node.id);
     this.stats.crashes++;
