@@ -24,9 +24,9 @@ export interface EventBatch {
 }
 
 /**
- * Called synchronously at the end of apply(), after the state change is
- * complete. It must not throw and must not call back into apply(); copy
- * what it keeps.
+ * Called synchronously at the end of apply(), once the data and the applied
+ * index have both moved. It must not throw and must not call apply(); the
+ * batch is shared by every listener, so it must not modify it.
  */
 export type EventListener = (batch: EventBatch) => void;
 
@@ -50,7 +50,7 @@ export interface HistoryQuery {
 
 export interface HistoryResult {
   events: WatchEvent[];
-  /** Where the next query should start: the first revision not examined, or currentRevision + 1 when caught up. */
+  /** Where the next query should start: the first revision not examined, or (caught up) currentRevision + 1 or startRevision, whichever is later. */
   nextRevision: number;
 }
 
@@ -77,5 +77,5 @@ export function queryHistory(store: KvStore, query: HistoryQuery): HistoryResult
     const event = toEvent(record, query.prevKv ? store.previousOf(record) : undefined);
     events.push(event);
   }
-  return { events, nextRevision: store.currentRevision + 1 };
+  return { events, nextRevision: Math.max(query.startRevision, store.currentRevision + 1) };
 }

@@ -5,7 +5,7 @@ import { KeyIndex } from './key-index.js';
 import { LeaseIndex } from './lease-index.js';
 import { RECORD_OVERHEAD_BYTES, REVISION_MAX } from './limits.js';
 import { KvRecord } from './record.js';
-import { lowerBoundByMain, upperBoundByMain } from './revision.js';
+import { compareRevisions, lowerBoundByMain, upperBoundByMain } from './revision.js';
 import { SortedIndex } from './sorted-index.js';
 
 /** One write a command made, with the key's record just before it (for prev_kv and events). */
@@ -120,21 +120,40 @@ export class KvStore {
     this.#usedBytes = sumBytes(this.#log);
   }
 
-  /** Replaces the whole state (snapshot restore). Records must be in revision order. */
-  load(records: readonly KvRecord[], currentRevision: number, compactRevision: number): void {
+  /** Every retained record by key, then revision (the snapshot order). */
+  recordsByKey(): KvRecord[] {
+    const records: KvRecord[] = [];
+    this.#ordered.scan('' as ByteString, null, (keyIndex) => records.push(...keyIndex.records) > 0);
+    return records;
+  }
+
+  /**
+   * Replaces the whole state (snapshot restore) with records ordered by key,
+   * then revision. Keys arrive sorted, so the ordered index is built without
+   * a string sort; the revision-ordered log is one numeric sort. Returns false
+   * (leaving this store unusable) if two records share a revision.
+   */
+  load(records: readonly KvRecord[], currentRevision: number, compactRevision: number): boolean {
     this.#byKey.clear();
+    const ordered: KeyIndex[] = [];
+    let current: KeyIndex | undefined;
     for (const record of records) {
-      const keyIndex = this.#byKey.get(record.key);
-      if (keyIndex === undefined) this.#byKey.set(record.key, new KeyIndex(record));
-      else keyIndex.records.push(record);
+      if (current !== undefined && current.key === record.key) {
+        current.records.push(record);
+        continue;
+      }
+      current = new KeyIndex(record);
+      ordered.push(current);
+      this.#byKey.set(record.key, current);
     }
-    const keys = [...this.#byKey.keys()].sort();
-    this.#ordered = SortedIndex.fromSorted(keys.map((key) => this.#byKey.get(key)!));
-    this.#log = records.slice();
+    this.#ordered = SortedIndex.fromSorted(ordered);
+    this.#log = records.slice().sort(compareRevisions);
+    for (let i = 1; i < this.#log.length; i++) if (compareRevisions(this.#log[i - 1]!, this.#log[i]!) === 0) return false;
     this.#usedBytes = sumBytes(this.#log);
     this.#currentRevision = currentRevision;
     this.#compactRevision = compactRevision;
-    for (const keyIndex of this.#byKey.values()) this.leases.relink(keyIndex.key, undefined, keyIndex.latest());
+    for (const keyIndex of ordered) this.leases.relink(keyIndex.key, undefined, keyIndex.latest());
+    return true;
   }
 
   // ---- used by WriteTxn only ----

@@ -13,13 +13,13 @@ export interface SnapshotState {
   compactRevision: number;
   /** Ascending by id. */
   leases: Lease[];
-  /** Every retained record, in revision order. */
+  /** Every retained record, by key then revision (the order restore rebuilds the key index in without sorting keys). */
   records: readonly KvRecord[];
 }
 
 /**
  * Layout: magic "KEELKV", format byte, the three counters, the leases, the
- * records in revision order (a tombstone has version 0 and no value,
+ * records by key then revision (a tombstone has version 0 and no value,
  * create revision or lease), then a CRC-32C of everything before it. The
  * encoding is canonical, so equal states give equal bytes.
  */
@@ -82,12 +82,16 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotState {
   for (let count = reader.varuint(); count > 0; count--) {
     const record = readRecord(reader);
     const last = records[records.length - 1];
-    if (last !== undefined && compareRevisions(last, record) >= 0) reader.fail('records out of order');
+    if (last !== undefined && !inKeyOrder(last, record)) reader.fail('records out of order');
     if (record.main > currentRevision || record.main > REVISION_MAX) reader.fail('record beyond the current revision');
     records.push(record);
   }
   if (reader.remaining !== 4) reader.fail('trailing bytes');
   return { appliedIndex, currentRevision, compactRevision, leases, records };
+}
+
+function inKeyOrder(before: KvRecord, after: KvRecord): boolean {
+  return before.key === after.key ? compareRevisions(before, after) < 0 : before.key < after.key;
 }
 
 function readRecord(reader: ByteReader): KvRecord {

@@ -7,6 +7,7 @@ import {
   FutureRevisionError,
   LeaseExistsError,
   LeaseNotFoundError,
+  MalformedBytesError,
   NoSpaceError,
   NotReadOnlyError,
   RequestTooLargeError,
@@ -18,7 +19,6 @@ import { queryHistory, toEvent } from './events.js';
 import type { KvHash } from './hash.js';
 import { hashRecords } from './hash.js';
 import { KvStore } from './kv-store.js';
-import type { WriteTxn } from './kv-store.js';
 import { LEASES_MAX, QUOTA_BYTES_DEFAULT, REQUEST_BYTES_MAX, REVISION_MAX } from './limits.js';
 import { executeRange } from './range.js';
 import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
@@ -84,6 +84,8 @@ export class StoreStateMachine {
   #appliedIndex = 0;
   readonly #listeners = new Set<EventListener>();
   readonly #quotaBytes: number;
+  /** The events of the command being applied, published once the applied index has moved too. */
+  #pendingBatch: EventBatch | undefined;
 
   constructor(options: StoreOptions = {}) {
     this.#quotaBytes = options.quotaBytes ?? QUOTA_BYTES_DEFAULT;
@@ -129,6 +131,7 @@ export class StoreStateMachine {
       result = { status: 'rejected', index, error };
     }
     this.#appliedIndex = index;
+    this.#publish();
     return result;
   }
 
@@ -181,7 +184,7 @@ export class StoreStateMachine {
       currentRevision: this.#kv.currentRevision,
       compactRevision: this.#kv.compactRevision,
       leases: this.#kv.leases.list(),
-      records: this.#kv.log,
+      records: this.#kv.recordsByKey(),
     });
   }
 
@@ -190,7 +193,7 @@ export class StoreStateMachine {
     const state = decodeSnapshot(bytes);
     const kv = new KvStore();
     for (const lease of state.leases) kv.leases.grant(lease.id, lease.ttlSeconds);
-    kv.load(state.records, state.currentRevision, state.compactRevision);
+    if (!kv.load(state.records, state.currentRevision, state.compactRevision)) throw new MalformedBytesError('snapshot', 'two records share a revision');
     this.#kv = kv;
     this.#appliedIndex = state.appliedIndex;
   }
@@ -221,7 +224,8 @@ export class StoreStateMachine {
   /**
    * Runs `body` in one write txn: on a StoreError (or when it puts keys
    * beyond the space quota) every write is undone and the error propagates; otherwise the writes commit at one revision, the
-   * shared header gets the revision after the command, and listeners hear.
+   * shared header gets the revision after the command, and its events wait
+   * for apply() to publish them.
    */
   #write<T>(body: (execution: Execution) => T): T {
     const compareRevision = this.#kv.currentRevision;
@@ -236,13 +240,16 @@ export class StoreStateMachine {
       throw error;
     }
     header.revision = write.commit();
-    this.#publish(write);
+    if (this.#listeners.size > 0 && write.changes.length > 0) {
+      this.#pendingBatch = { revision: write.main, events: write.changes.map((change) => toEvent(change.record, change.previous)) };
+    }
     return response;
   }
 
-  #publish(write: WriteTxn): void {
-    if (this.#listeners.size === 0 || write.changes.length === 0) return;
-    const batch: EventBatch = { revision: write.main, events: write.changes.map((change) => toEvent(change.record, change.previous)) };
+  #publish(): void {
+    const batch = this.#pendingBatch;
+    if (batch === undefined) return;
+    this.#pendingBatch = undefined;
     for (const listener of this.#listeners) listener(batch);
   }
 

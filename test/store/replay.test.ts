@@ -125,11 +125,11 @@ test('the event feed carries every write in order and agrees with the history qu
 test('an unsubscribed listener hears nothing more', () => {
   const machine = new StoreStateMachine();
   const heard: number[] = [];
-  const unsubscribe = machine.subscribe((batch) => heard.push(batch.revision));
+  const unsubscribe = machine.subscribe((batch) => heard.push(batch.revision, machine.appliedIndex));
   machine.apply(1, encodeCommand({ type: 'put', request: { key: bytes('a'), value: bytes('1') } }));
   unsubscribe();
   machine.apply(2, encodeCommand({ type: 'put', request: { key: bytes('a'), value: bytes('2') } }));
-  assert.deepEqual(heard, [2]);
+  assert.deepEqual(heard, [2, 1], 'a listener sees the applied index of the entry that made the events');
 });
 
 test('a corrupt snapshot is refused and leaves the state as it was', () => {
@@ -157,4 +157,15 @@ test('markApplied advances the applied index for entries without a command', () 
   assert.equal(machine.appliedIndex, 3);
   assert.equal(machine.apply(2, encodeCommand({ type: 'compact', request: { revision: 1 } })).status, 'skipped');
   assert.equal(machine.apply(4, encodeCommand({ type: 'compact', request: { revision: 1 } })).status, 'applied');
+});
+
+test('a well-formed snapshot whose records share a revision is refused', async () => {
+  const { encodeSnapshot } = await import('../../src/store/snapshot.js');
+  const { KvRecord } = await import('../../src/store/record.js');
+  const key = (text: string) => text as never;
+  const records = [new KvRecord(key('a'), 2, 0, key('x'), 2, 1, 0n), new KvRecord(key('b'), 2, 0, key('y'), 2, 1, 0n)];
+  const bytes = encodeSnapshot({ appliedIndex: 1, currentRevision: 2, compactRevision: 0, leases: [], records });
+  assert.throws(() => new StoreStateMachine().restore(bytes), { code: 'KEEL_STORE_MALFORMED_BYTES' });
+  const outOfOrder = encodeSnapshot({ appliedIndex: 1, currentRevision: 3, compactRevision: 0, leases: [], records: [records[1]!, records[0]!] });
+  assert.throws(() => new StoreStateMachine().restore(outOfOrder), { code: 'KEEL_STORE_MALFORMED_BYTES' });
 });
