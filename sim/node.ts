@@ -132,7 +132,7 @@ export class SimNode {
   }
 
   read(readId: string, key: string): void {
-    const context = new TextEncoder().encode(`${readId}#${this.#readSequence++}`);
+    const context = encoder.encode(`${readId}#${this.#readSequence++}`);
     this.#pendingReads.set(contextString(context), { readId, key });
     this.raw.readIndex(context);
     this.processReady();
@@ -259,6 +259,9 @@ export class SimNode {
   }
 }
 
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
 function contextString(context: Uint8Array): string {
-  return new TextDecoder().decode(context);
+  return decoder.decode(context);
 }

@@ -9,8 +9,8 @@ import { entryKey } from './entry-key.js';
  * same payload and follow an entry of the same term.
  */
 export class LogMatching {
+  /** previousTerm -1 means unknown (the entry before was compacted away when this one was persisted). */
   readonly #seen = new Map<string, { payload: string; previousTerm: number }>();
-  /** previousTerm -1 means unknown (compacted). */
 
   observePersisted(node: NodeId, entry: Entry, previousTerm: number): void {
     const key = `${entry.index}:${entry.term}`;

@@ -150,7 +150,7 @@ export class RaftLog {
     const split = this.unstable.offset;
     if (lo < split) {
       const stable = this.storage.entries(lo, Math.min(hi, split), maxBytes);
-      result.push(...stable);
+      for (const entry of stable) result.push(entry);
       // Storage stopped early for size: do not append unstable entries after a gap.
       if (stable.length < Math.min(hi, split) - lo) return result;
     }

@@ -222,7 +222,6 @@ export class Raft {
     const next = this.log.lastIndex() + 1;
     for (const [id, progress] of this.tracker.progress) {
       progress.match = id === this.id ? this.log.lastIndex() : 0;
-      progress.next = next;
       progress.becomeProbe();
       progress.next = next;
       progress.recentActive = false;

@@ -56,14 +56,14 @@ export class Unstable {
   truncateAndAppend(entries: readonly Entry[]): void {
     const after = entries[0]!.index;
     if (after === this.offset + this.entries.length) {
-      this.entries.push(...entries);
+      for (const entry of entries) this.entries.push(entry);
     } else if (after <= this.offset) {
       // Replaces everything unstable; the caller has checked it does not cross the commit index.
       this.offset = after;
       this.entries = [...entries];
     } else {
       this.entries = this.entries.slice(0, after - this.offset);
-      this.entries.push(...entries);
+      for (const entry of entries) this.entries.push(entry);
     }
   }
 
