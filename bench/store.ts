@@ -1,10 +1,10 @@
 /**
  * The MVCC state machine on N keys of 100-byte values: encode + apply
- * throughput of put commands (keys in a shuffled order), point and 100-key
- * range reads, heap bytes per key, snapshot, restore, hash and compaction
- * times. Anchor, in the same run: a plain Map<string, Uint8Array> holding
- * the same keys and values (no revisions, no index order) — the floor any
- * in-memory JavaScript store pays.
+ * throughput of put commands (keys in a shuffled order), point reads,
+ * exact 100-key range reads, limited prefix reads, heap bytes per key,
+ * snapshot, restore, hash and compaction times. Anchor, in the same run: a
+ * plain Map<string, Uint8Array> holding the same keys and values (no
+ * revisions, no index order), the floor any in-memory JavaScript store pays.
  * Usage: node --expose-gc --import tsx bench/store.ts [keys=100000,1000000]
  */
 import { encodeCommand, prefixRangeEnd, StoreStateMachine } from '../src/store/index.js';

@@ -27,7 +27,9 @@ const MAGIC = [0x4b, 0x45, 0x45, 0x4c, 0x4b, 0x56];
 const FORMAT = 1;
 
 export function encodeSnapshot(state: SnapshotState): Uint8Array {
-  const writer = new ByteWriter(1024 + state.records.length * 64);
+  let sizeBytes = 64 + state.leases.length * 24;
+  for (const record of state.records) sizeBytes += record.key.length + record.value.length + 24; // typical field overhead; the writer grows past it if needed
+  const writer = new ByteWriter(sizeBytes);
   for (const byte of MAGIC) writer.u8(byte);
   writer.u8(FORMAT);
   writer.varuint(state.appliedIndex);
@@ -43,7 +45,7 @@ export function encodeSnapshot(state: SnapshotState): Uint8Array {
   const crc = new Crc32c();
   crc.bytes(writer.finish());
   writer.u32(crc.value);
-  return writer.finish().slice();
+  return writer.finish(); // sized up front: the view holds little spare
 }
 
 function writeRecord(writer: ByteWriter, record: KvRecord): void {
