@@ -141,6 +141,6 @@ for (const n of sizes) {
   for (const [name, figure] of Object.entries(store)) {
     const base = anchor[name];
     const ratio = base === undefined ? '' : `  | ${base}  ratio ${(parseFloat(figure.replace(/,/g, '')) / parseFloat(base.replace(/,/g, ''))).toFixed(2)}`;
-    console.log(`  ${name.padEnd(26)} ${figure}${ratio}`);
+    console.log(`  ${name.padEnd(31)} ${figure}${ratio}`);
   }
 }
