@@ -1,0 +1,522 @@
+/**
+ * KeelClient: keel's (and etcd 3.4's) JSON gateway KV API with leader
+ * discovery, not-leader hints, retries on another member with backoff and
+ * jitter, and a deadline on every call.
+ *
+ * Retry rules (the one place they live; `classifyFailure` below):
+ * - Every call has a deadline (`timeoutMs`, default 5 s) covering all of its
+ *   attempts and backoffs, and at most `retry.maxAttempts` attempts (default 6).
+ *   The remaining budget travels to the server as `grpc-timeout` and
+ *   `keel-deadline`, so the server can give up too.
+ * - Idempotent calls — get, range, status, memberList, and a txn whose
+ *   branches hold only ranges — retry on connection errors, on an attempt's
+ *   own timeout (`attemptTimeoutMs`, default 2 s) and on 503/429, each time
+ *   on another member, after exponential backoff with full jitter (50 ms
+ *   base, 1 s cap), waiting at least what `Retry-After` asks.
+ * - Writes — put, delete, compareAndSwap, a txn with any put or delete — may
+ *   apply twice if retried after the server received them, so they retry
+ *   only when the failure proves the server did not apply them: the
+ *   connection was refused (ECONNREFUSED and the other never-sent errors:
+ *   nothing reached the server), or keel's 503 not-leader answer (keel_code
+ *   KEEL_NODE_NOT_LEADER: sent before proposing). A write's connection reset,
+ *   timeout, 5xx or etcd 503 ("leader changed", "request timed out": etcd
+ *   may already have proposed it) is surfaced at once with
+ *   `mayHaveApplied: true`; the caller decides (read back, or use a txn
+ *   guarded on mod_revision). Pass `{ idempotent: true }` on a write you
+ *   know is safe to repeat to get the read rules instead.
+ * - Not-leader hints (the `keel-leader-url` header or `leader_url`) are
+ *   followed at once, within the same attempt, up to 2 times; the leader
+ *   is remembered for later calls.
+ *
+ * Where calls go: writes and linearizable reads to the leader once known
+ * (one hop fewer: a follower forwards the write or asks the leader for a
+ * read index); serializable reads, status and member list rotate over the
+ * members. The leader is learned from hints and from a background discovery
+ * (status for the leader id, member list for its URL), run at most once a
+ * second and only after a leader-bound call went to a member that was not
+ * known to be leader or when the leader failed.
+ */
+import { Agent, type Dispatcher } from 'undici';
+import {
+  AbortedError as ResilienceAbortedError, type BackoffFactory, type Clock, DeadlineExceededError as ResilienceDeadlineExceededError,
+  deadlineHeaders, exponentialBackoff, type Outcome, type PolicyContext, type Random, retry, type RetryBudget, type RetryPolicy, systemClock,
+  timeout, TimeoutError as ResilienceTimeoutError, wrap, type WrappedPolicy,
+} from '../resilience/index.js';
+import {
+  type Bytes, type DeleteResult, int64Argument, type KeyValue, type MemberListResult, parseDelete, parseMemberList, parsePut, parseRange,
+  parseStatus, parseTxn, prefixRangeEnd, type PutResult, type RangeResult, type StatusResult, toBase64, toBuffer, type TxnResult,
+} from './codec.js';
+import { EndpointSet, normalizeEndpoint } from './endpoints.js';
+import {
+  AbortedError, AttemptTimeoutError, ClosedError, ConfigError, ConnectionError, DeadlineExceededError, InvalidArgumentError, KeelClientError,
+  NotLeaderError, ServerError, UnavailableError,
+} from './errors.js';
+import { postJson } from './http.js';
+import {
+  ATTEMPT_TIMEOUT_MS_DEFAULT, ATTEMPTS_DEFAULT, BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, CALL_TIMEOUT_MS_DEFAULT, CALL_TIMEOUT_MS_MAX,
+  CONNECTIONS_PER_ENDPOINT_DEFAULT, LEADER_REFRESH_INTERVAL_MS_MIN, LEADER_REFRESH_TIMEOUT_MS, REDIRECTS_PER_ATTEMPT_MAX,
+} from './limits.js';
+
+/** keel codes whose 503 is sent before anything is proposed: a write may be retried after them. Extend only with such codes. */
+export const REJECTED_BEFORE_PROPOSAL_CODES: ReadonlySet<string> = new Set(['KEEL_NODE_NOT_LEADER']);
+
+export interface RetryOptions {
+  /** Attempts per call, the first included (default 6; 1 disables retries). */
+  readonly maxAttempts?: number;
+  /** Delays between attempts (default exponential, 50 ms base, ×2, 1 s cap, full jitter). */
+  readonly backoff?: BackoffFactory;
+  /** A retry budget shared by every call of this client (default none; see keel/resilience ratioBudget). */
+  readonly budget?: RetryBudget;
+}
+
+export interface KeelClientOptions {
+  /** Client URLs of the members, e.g. ['http://127.0.0.1:2379', ...]. */
+  readonly endpoints: readonly string[];
+  /** Each call's deadline when the call does not give one (default 5 s). */
+  readonly timeoutMs?: number;
+  /** One attempt of an idempotent call (default 2 s, and never past the call's deadline). */
+  readonly attemptTimeoutMs?: number;
+  /** Retry settings; `false` for one attempt per call. */
+  readonly retry?: RetryOptions | false;
+  /** An undici dispatcher (Agent, Pool, a mock); the client then does not close it. Default: its own keep-alive Agent. */
+  readonly dispatcher?: Dispatcher;
+  /** Discover the leader in the background and send writes and linearizable reads to it (default true). */
+  readonly preferLeader?: boolean;
+  readonly clock?: Clock;
+  readonly random?: Random;
+}
+
+/** Options every call takes. */
+export interface CallOptions {
+  /** This call's deadline, all attempts included (default the client's `timeoutMs`). */
+  readonly timeoutMs?: number;
+  /** Aborts the call. */
+  readonly signal?: AbortSignal;
+}
+
+/** Options of the write calls. */
+export interface WriteOptions extends CallOptions {
+  /** The caller vouches that applying this write twice is harmless: retry it like a read. Default false. */
+  readonly idempotent?: boolean;
+}
+
+export type SortOrder = 'NONE' | 'ASCEND' | 'DESCEND';
+export type SortTarget = 'KEY' | 'VERSION' | 'CREATE' | 'MOD' | 'VALUE';
+
+export interface RangeOptions extends CallOptions {
+  /** End of the range, exclusive. */
+  readonly rangeEnd?: Bytes;
+  /** Every key starting with `key` (sets rangeEnd). */
+  readonly prefix?: boolean;
+  readonly limit?: number;
+  /** Read at this revision (default: the latest). */
+  readonly revision?: number;
+  /** Serve from the member's local state without a quorum round (may be stale). Default false: linearizable. */
+  readonly serializable?: boolean;
+  readonly keysOnly?: boolean;
+  readonly countOnly?: boolean;
+  readonly sortOrder?: SortOrder;
+  readonly sortTarget?: SortTarget;
+}
+
+export interface GetOptions extends CallOptions {
+  readonly serializable?: boolean;
+  readonly revision?: number;
+}
+
+export interface PutOptions extends WriteOptions {
+  /** Lease id (decimal string). */
+  readonly lease?: string;
+  /** Return the previous key-value. */
+  readonly prevKv?: boolean;
+  readonly ignoreValue?: boolean;
+  readonly ignoreLease?: boolean;
+}
+
+export interface DeleteOptions extends WriteOptions {
+  readonly rangeEnd?: Bytes;
+  readonly prefix?: boolean;
+  readonly prevKv?: boolean;
+}
+
+export type CompareResult = 'EQUAL' | 'NOT_EQUAL' | 'GREATER' | 'LESS';
+
+/** One txn comparison. On a missing key VERSION/CREATE/MOD compare against 0 and VALUE always fails (etcd's rules). */
+export type Compare = { readonly key: Bytes; readonly rangeEnd?: Bytes; readonly result: CompareResult } & (
+  | { readonly target: 'VALUE'; readonly value: Bytes }
+  | { readonly target: 'VERSION' | 'CREATE' | 'MOD'; readonly value: number }
+  | { readonly target: 'LEASE'; readonly value: string }
+);
+
+export type TxnOp =
+  | { readonly put: { readonly key: Bytes; readonly value: Bytes; readonly lease?: string; readonly prevKv?: boolean } }
+  | { readonly range: Omit<RangeOptions, keyof CallOptions> & { readonly key: Bytes } }
+  | { readonly delete: { readonly key: Bytes; readonly rangeEnd?: Bytes; readonly prefix?: boolean; readonly prevKv?: boolean } };
+
+export interface TxnRequest {
+  readonly compare?: readonly Compare[];
+  readonly success?: readonly TxnOp[];
+  readonly failure?: readonly TxnOp[];
+}
+
+export interface CompareAndSwapResult {
+  readonly succeeded: boolean;
+  /** The store's revision after the txn (the new mod_revision of the key when it succeeded). */
+  readonly revision: number;
+  /** When the compare failed: the key as it was (undefined if absent). */
+  readonly current: KeyValue | undefined;
+}
+
+/** How a call is routed and retried. */
+interface CallShape {
+  readonly path: string;
+  readonly body: unknown;
+  /** Retry on failures that leave the outcome unknown. */
+  readonly idempotent: boolean;
+  /** Send to the leader when known. */
+  readonly preferLeader: boolean;
+  /** Writes report mayHaveApplied on failure. */
+  readonly isWrite: boolean;
+  /** Send only to this endpoint (status of one member). */
+  readonly endpoint?: string;
+}
+
+/** What one call remembers across its attempts. */
+interface CallState {
+  attempts: number;
+  lastError: unknown;
+  /** Some attempt failed in a way that does not prove the server left the store alone. */
+  mayHaveApplied: boolean;
+  readonly failed: Set<string>;
+}
+
+/** Why an attempt failed, as far as retrying goes. */
+type FailureKind = 'not-applied' | 'unknown-outcome' | 'final';
+
+/** The retry classification; see the module comment. */
+export function classifyFailure(error: unknown): FailureKind {
+  if (error instanceof ResilienceTimeoutError || error instanceof AttemptTimeoutError) return 'unknown-outcome';
+  if (!KeelClientError.is(error)) return 'final';
+  if (error instanceof ConnectionError) return error.sent ? 'unknown-outcome' : 'not-applied';
+  if (error instanceof NotLeaderError) return 'not-applied';
+  if (error instanceof UnavailableError) return error.keelCode !== undefined && REJECTED_BEFORE_PROPOSAL_CODES.has(error.keelCode) ? 'not-applied' : 'unknown-outcome';
+  return 'final';
+}
+
+/** True when a write that failed with `error` certainly did not change the store. */
+function provesNotApplied(error: unknown): boolean {
+  if (classifyFailure(error) === 'not-applied') return true;
+  if (error instanceof ServerError && !(error instanceof UnavailableError)) return error.status >= 400 && error.status < 500 && error.status !== 408 && error.status !== 409;
+  return error instanceof InvalidArgumentError || error instanceof ClosedError;
+}
+
+function checkTimeout(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0 || value > CALL_TIMEOUT_MS_MAX) throw new ConfigError(`${name} must be in (0, ${CALL_TIMEOUT_MS_MAX}] ms, got ${value}`);
+  return value;
+}
+
+function keyArgument(key: Bytes, what = 'key'): string {
+  const bytes = toBuffer(key);
+  if (bytes.length === 0) throw new InvalidArgumentError(`${what} must not be empty`);
+  return bytes.toString('base64');
+}
+
+function rangeEndOf(key: Bytes, rangeEnd: Bytes | undefined, prefix: boolean | undefined): string | undefined {
+  if (prefix === true) return prefixRangeEnd(key).toString('base64');
+  return rangeEnd === undefined ? undefined : toBase64(rangeEnd);
+}
+
+function rangeBody(key: Bytes, options: Omit<RangeOptions, keyof CallOptions>): Record<string, unknown> {
+  const body: Record<string, unknown> = { key: keyArgument(key) };
+  const end = rangeEndOf(key, options.rangeEnd, options.prefix);
+  if (end !== undefined) body.range_end = end;
+  if (options.limit !== undefined) body.limit = int64Argument(options.limit, 'limit');
+  if (options.revision !== undefined) body.revision = int64Argument(options.revision, 'revision');
+  if (options.serializable === true) body.serializable = true;
+  if (options.keysOnly === true) body.keys_only = true;
+  if (options.countOnly === true) body.count_only = true;
+  if (options.sortOrder !== undefined) body.sort_order = options.sortOrder;
+  if (options.sortTarget !== undefined) body.sort_target = options.sortTarget;
+  return body;
+}
+
+function putBody(key: Bytes, value: Bytes, options: Omit<PutOptions, keyof WriteOptions>): Record<string, unknown> {
+  const body: Record<string, unknown> = { key: keyArgument(key), value: toBase64(value) };
+  if (options.lease !== undefined) body.lease = options.lease;
+  if (options.prevKv === true) body.prev_kv = true;
+  if (options.ignoreValue === true) body.ignore_value = true;
+  if (options.ignoreLease === true) body.ignore_lease = true;
+  return body;
+}
+
+function deleteBody(key: Bytes, options: { readonly rangeEnd?: Bytes; readonly prefix?: boolean; readonly prevKv?: boolean }): Record<string, unknown> {
+  const body: Record<string, unknown> = { key: keyArgument(key) };
+  const end = rangeEndOf(key, options.rangeEnd, options.prefix);
+  if (end !== undefined) body.range_end = end;
+  if (options.prevKv === true) body.prev_kv = true;
+  return body;
+}
+
+const COMPARE_FIELD = { VERSION: 'version', CREATE: 'create_revision', MOD: 'mod_revision', VALUE: 'value', LEASE: 'lease' } as const;
+
+function compareBody(compare: Compare): Record<string, unknown> {
+  const body: Record<string, unknown> = { key: keyArgument(compare.key), target: compare.target, result: compare.result };
+  if (compare.rangeEnd !== undefined) body.range_end = toBase64(compare.rangeEnd);
+  const field = COMPARE_FIELD[compare.target];
+  if (compare.target === 'VALUE') body[field] = toBase64(compare.value);
+  else if (compare.target === 'LEASE') body[field] = compare.value;
+  else body[field] = int64Argument(compare.value, `compare ${compare.target}`);
+  return body;
+}
+
+function opBody(op: TxnOp): Record<string, unknown> {
+  if ('put' in op) return { request_put: putBody(op.put.key, op.put.value, op.put) };
+  if ('delete' in op) return { request_delete_range: deleteBody(op.delete.key, op.delete) };
+  return { request_range: rangeBody(op.range.key, op.range) };
+}
+
+function txnIsReadOnly(request: TxnRequest): boolean {
+  return [...(request.success ?? []), ...(request.failure ?? [])].every((op) => 'range' in op);
+}
+
+export class KeelClient {
+  readonly #endpoints: EndpointSet;
+  readonly #dispatcher: Dispatcher;
+  readonly #ownsDispatcher: boolean;
+  readonly #clock: Clock;
+  readonly #timeoutMs: number;
+  readonly #preferLeader: boolean;
+  readonly #idempotentPolicy: WrappedPolicy;
+  readonly #writePolicy: WrappedPolicy;
+  readonly #calls = new Set<AbortController>();
+  #refreshing: Promise<void> | undefined;
+  #lastRefreshMs = -Infinity;
+  #closed = false;
+
+  constructor(options: KeelClientOptions) {
+    if (typeof options !== 'object' || options === null || !Array.isArray(options.endpoints)) throw new ConfigError('options.endpoints must be an array of URLs');
+    this.#clock = options.clock ?? systemClock;
+    this.#endpoints = new EndpointSet(options.endpoints, this.#clock);
+    this.#timeoutMs = checkTimeout('timeoutMs', options.timeoutMs ?? CALL_TIMEOUT_MS_DEFAULT);
+    const attemptTimeoutMs = checkTimeout('attemptTimeoutMs', options.attemptTimeoutMs ?? ATTEMPT_TIMEOUT_MS_DEFAULT);
+    this.#preferLeader = options.preferLeader ?? true;
+    this.#ownsDispatcher = options.dispatcher === undefined;
+    this.#dispatcher = options.dispatcher ?? new Agent({ connections: CONNECTIONS_PER_ENDPOINT_DEFAULT, keepAliveTimeout: 10_000 });
+    const retryOptions = options.retry === false ? { maxAttempts: 1 } : (options.retry ?? {});
+    const makeRetry = (idempotent: boolean): RetryPolicy =>
+      retry({
+        maxAttempts: retryOptions.maxAttempts ?? ATTEMPTS_DEFAULT,
+        backoff: retryOptions.backoff ?? exponentialBackoff({ initialDelayMs: BACKOFF_INITIAL_MS, maxDelayMs: BACKOFF_MAX_MS, jitter: 'full' }),
+        ...(retryOptions.budget === undefined ? {} : { budget: retryOptions.budget }),
+        shouldRetry: (outcome: Outcome) => !outcome.ok && this.#shouldRetry(outcome.error, idempotent),
+        clock: this.#clock,
+        ...(options.random === undefined ? {} : { random: options.random }),
+      });
+    // An idempotent attempt gets its own timeout so a hung member costs one attempt, not the call;
+    // a write's attempt runs to the call's deadline, since retrying it after a timeout is not allowed anyway.
+    this.#idempotentPolicy = wrap(makeRetry(true), timeout(attemptTimeoutMs, { clock: this.#clock }));
+    this.#writePolicy = wrap(makeRetry(false), timeout(Infinity, { clock: this.#clock }));
+  }
+
+  /** The configured endpoints, normalized. */
+  get endpoints(): readonly string[] {
+    return this.#endpoints.configured;
+  }
+
+  /** The leader's URL as far as this client knows, or undefined. */
+  get leader(): string | undefined {
+    return this.#endpoints.leader;
+  }
+
+  /** Stores `value` at `key`. Not retried once it may have reached a server (see the module comment). */
+  async put(key: Bytes, value: Bytes, options: PutOptions = {}): Promise<PutResult> {
+    const body = putBody(key, value, options);
+    return parsePut(await this.#call({ path: '/v3/kv/put', body, idempotent: options.idempotent === true, preferLeader: true, isWrite: true }, options));
+  }
+
+  /** The key's current value (linearizable unless `serializable`), or undefined when absent. */
+  async get(key: Bytes, options: GetOptions = {}): Promise<KeyValue | undefined> {
+    const result = await this.range(key, { ...options, limit: 1, rangeEnd: undefined, prefix: false });
+    return result.kvs[0];
+  }
+
+  /** The keys in [key, rangeEnd) (or with prefix `key`), linearizable unless `serializable`. */
+  async range(key: Bytes, options: RangeOptions = {}): Promise<RangeResult> {
+    const body = rangeBody(key, options);
+    const serializable = options.serializable === true;
+    return parseRange(await this.#call({ path: '/v3/kv/range', body, idempotent: true, preferLeader: !serializable, isWrite: false }, options));
+  }
+
+  /** Deletes `key` (or [key, rangeEnd), or the prefix). Retried like a put. */
+  async delete(key: Bytes, options: DeleteOptions = {}): Promise<DeleteResult> {
+    const body = deleteBody(key, options);
+    return parseDelete(await this.#call({ path: '/v3/kv/deleterange', body, idempotent: options.idempotent === true, preferLeader: true, isWrite: true }, options));
+  }
+
+  /** A transaction. Retried like a read when both branches hold only ranges, like a put otherwise. */
+  async txn(request: TxnRequest, options: WriteOptions = {}): Promise<TxnResult> {
+    const body = {
+      compare: (request.compare ?? []).map(compareBody),
+      success: (request.success ?? []).map(opBody),
+      failure: (request.failure ?? []).map(opBody),
+    };
+    const readOnly = txnIsReadOnly(request);
+    return parseTxn(await this.#call({ path: '/v3/kv/txn', body, idempotent: readOnly || options.idempotent === true, preferLeader: true, isWrite: !readOnly }, options));
+  }
+
+  /**
+   * Sets `key` to `newValue` if it currently holds `expected`: a value
+   * (string or bytes), or a mod revision (number; 0 means "the key does not
+   * exist"). On failure `current` holds the key as it is. A write: not
+   * retried once it may have reached a server.
+   */
+  async compareAndSwap(key: Bytes, expected: Bytes | number, newValue: Bytes, options: WriteOptions = {}): Promise<CompareAndSwapResult> {
+    const compare: Compare = typeof expected === 'number' ? { key, target: 'MOD', result: 'EQUAL', value: expected } : { key, target: 'VALUE', result: 'EQUAL', value: expected };
+    const result = await this.txn({ compare: [compare], success: [{ put: { key, value: newValue } }], failure: [{ range: { key } }] }, options);
+    const first = result.responses[0];
+    const current = !result.succeeded && first?.type === 'range' ? first.range.kvs[0] : undefined;
+    return { succeeded: result.succeeded, revision: result.header.revision, current };
+  }
+
+  /** A member's status; `endpoint` asks that member only (no retry elsewhere), otherwise any member. */
+  async status(options: CallOptions & { readonly endpoint?: string } = {}): Promise<StatusResult> {
+    const endpoint = options.endpoint === undefined ? undefined : normalizeEndpoint(options.endpoint);
+    let answered = '';
+    const json = await this.#call({ path: '/v3/maintenance/status', body: {}, idempotent: true, preferLeader: false, isWrite: false, ...(endpoint === undefined ? {} : { endpoint }) }, options, (served) => {
+      answered = served;
+    });
+    return parseStatus(json, answered);
+  }
+
+  /** The cluster's members. */
+  async memberList(options: CallOptions = {}): Promise<MemberListResult> {
+    return parseMemberList(await this.#call({ path: '/v3/cluster/member/list', body: {}, idempotent: true, preferLeader: false, isWrite: false }, options));
+  }
+
+  /** Aborts calls in flight (they fail with KEEL_CLIENT_CLOSED), waits for discovery, closes the client's own connections. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const controller of this.#calls) controller.abort(new ClosedError());
+    await this.#refreshing;
+    if (this.#ownsDispatcher) await this.#dispatcher.close();
+  }
+
+  #shouldRetry(error: unknown, idempotent: boolean): boolean {
+    if (this.#closed) return false;
+    const kind = classifyFailure(error);
+    return kind === 'not-applied' || (kind === 'unknown-outcome' && idempotent);
+  }
+
+  async #call(shape: CallShape, options: CallOptions, onServed?: (endpoint: string) => void): Promise<unknown> {
+    if (this.#closed) throw new ClosedError();
+    const timeoutMs = checkTimeout('timeoutMs', options.timeoutMs ?? this.#timeoutMs);
+    const controller = new AbortController();
+    const callerSignal = options.signal;
+    const onCallerAbort = (): void => controller.abort(new AbortedError(callerSignal?.reason));
+    if (callerSignal?.aborted === true) throw new AbortedError(callerSignal.reason);
+    callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
+    this.#calls.add(controller);
+    const state: CallState = { attempts: 0, lastError: undefined, mayHaveApplied: false, failed: new Set() };
+    const policy = shape.idempotent ? this.#idempotentPolicy : this.#writePolicy;
+    try {
+      return await policy.execute((context) => this.#attempt(shape, state, context, onServed), { signal: controller.signal, deadlineMs: this.#clock.now() + timeoutMs });
+    } catch (error) {
+      throw this.#finalError(error, shape, state, timeoutMs, controller.signal);
+    } finally {
+      callerSignal?.removeEventListener('abort', onCallerAbort);
+      this.#calls.delete(controller);
+    }
+  }
+
+  /** One attempt: pick a member, post, follow up to REDIRECTS_PER_ATTEMPT_MAX not-leader hints. */
+  async #attempt(shape: CallShape, state: CallState, context: PolicyContext, onServed?: (endpoint: string) => void): Promise<unknown> {
+    state.attempts++;
+    let endpoint = shape.endpoint ?? this.#pick(shape, state);
+    for (let redirects = 0; ; redirects++) {
+      const wentToLeader = endpoint === this.#endpoints.leader;
+      try {
+        const headers = context.deadlineMs === undefined ? {} : deadlineHeaders(context, this.#clock);
+        const json = await postJson(this.#dispatcher, endpoint, shape.path, shape.body, { signal: context.signal, headers }, () => this.#clock.now());
+        this.#endpoints.markHealthy(endpoint);
+        if (shape.preferLeader && this.#preferLeader && !wentToLeader) this.#refreshLeaderSoon();
+        onServed?.(endpoint);
+        return json;
+      } catch (error) {
+        state.lastError = error;
+        if (!provesNotApplied(error)) state.mayHaveApplied = true;
+        const hint = error instanceof NotLeaderError ? this.#hintedLeader(error, endpoint) : undefined;
+        if (hint !== undefined && shape.endpoint === undefined && redirects < REDIRECTS_PER_ATTEMPT_MAX && !context.signal.aborted) {
+          this.#endpoints.setLeader(hint);
+          endpoint = hint;
+          continue;
+        }
+        this.#noteFailure(endpoint, error, state, wentToLeader);
+        throw error;
+      }
+    }
+  }
+
+  #pick(shape: CallShape, state: CallState): string {
+    if (state.failed.size >= this.#endpoints.configured.length) state.failed.clear();
+    return this.#endpoints.pick(shape.preferLeader && this.#preferLeader, state.failed);
+  }
+
+  #hintedLeader(error: NotLeaderError, from: string): string | undefined {
+    if (error.leaderUrl === undefined || error.leaderUrl === '') return undefined;
+    try {
+      const url = normalizeEndpoint(error.leaderUrl);
+      return url === from ? undefined : url;
+    } catch {
+      return undefined;
+    }
+  }
+
+  #noteFailure(endpoint: string, error: unknown, state: CallState, wentToLeader: boolean): void {
+    if (classifyFailure(error) === 'final') return;
+    state.failed.add(endpoint);
+    if (error instanceof ConnectionError || error instanceof ResilienceTimeoutError) this.#endpoints.markFailed(endpoint);
+    if (wentToLeader) {
+      this.#endpoints.clearLeader();
+      this.#refreshLeaderSoon();
+    }
+  }
+
+  #finalError(error: unknown, shape: CallShape, state: CallState, timeoutMs: number, signal: AbortSignal): KeelClientError {
+    let final: KeelClientError;
+    if (signal.aborted && KeelClientError.is(signal.reason)) final = signal.reason;
+    else if (error instanceof ResilienceDeadlineExceededError) final = new DeadlineExceededError(timeoutMs, state.attempts, state.lastError instanceof ResilienceDeadlineExceededError ? undefined : state.lastError);
+    else if (error instanceof ResilienceTimeoutError) final = new AttemptTimeoutError(error.timeoutMs);
+    else if (error instanceof ResilienceAbortedError) final = new AbortedError(error.cause);
+    else if (KeelClientError.is(error)) final = error;
+    else final = new ConnectionError(true, error);
+    final.mayHaveApplied = shape.isWrite && state.mayHaveApplied;
+    return final;
+  }
+
+  /** Starts leader discovery in the background unless one ran within LEADER_REFRESH_INTERVAL_MS_MIN. */
+  #refreshLeaderSoon(): void {
+    if (!this.#preferLeader || this.#closed || this.#refreshing !== undefined) return;
+    const nowMs = this.#clock.now();
+    if (nowMs - this.#lastRefreshMs < LEADER_REFRESH_INTERVAL_MS_MIN) return;
+    this.#lastRefreshMs = nowMs;
+    this.#refreshing = this.#refreshLeader()
+      .catch(() => undefined)
+      .finally(() => {
+        this.#refreshing = undefined;
+      });
+  }
+
+  /** Status of one member for the leader's id, member list for its client URL; only a configured URL is adopted. */
+  async #refreshLeader(): Promise<void> {
+    const endpoint = this.#endpoints.pick(false, new Set());
+    const options = { signal: AbortSignal.timeout(LEADER_REFRESH_TIMEOUT_MS), headers: {} };
+    const now = (): number => this.#clock.now();
+    const status = parseStatus(await postJson(this.#dispatcher, endpoint, '/v3/maintenance/status', {}, options, now), endpoint);
+    if (status.leader === '0') return;
+    const members = parseMemberList(await postJson(this.#dispatcher, endpoint, '/v3/cluster/member/list', {}, options, now));
+    const leader = members.members.find((member) => member.id === status.leader);
+    const url = leader?.clientUrls.map((each) => normalizeEndpoint(each)).find((each) => this.#endpoints.isConfigured(each));
+    if (url !== undefined && !this.#closed) this.#endpoints.setLeader(url);
+  }
+}

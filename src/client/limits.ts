@@ -1,0 +1,28 @@
+/** Named bounds and defaults of the client; each is checked or applied in one place. */
+
+/** A call's deadline when the caller gives none: the whole call, every attempt and backoff included. */
+export const CALL_TIMEOUT_MS_DEFAULT = 5_000;
+/** The longest deadline a call may ask for. */
+export const CALL_TIMEOUT_MS_MAX = 3_600_000;
+/** One attempt of an idempotent call, before it retries on another member (bounded by the call's deadline too). */
+export const ATTEMPT_TIMEOUT_MS_DEFAULT = 2_000;
+/** Attempts per call, the first included. Enough to ride out a leader election (about 1 s on etcd's defaults) within 5 s. */
+export const ATTEMPTS_DEFAULT = 6;
+/** Backoff between attempts: exponential, full jitter, from this base ... */
+export const BACKOFF_INITIAL_MS = 50;
+/** ... up to this cap. */
+export const BACKOFF_MAX_MS = 1_000;
+/** Not-leader hints followed within one attempt, without backoff (like HTTP redirects). */
+export const REDIRECTS_PER_ATTEMPT_MAX = 2;
+/** Endpoints a client may know: the configured ones plus leader URLs learned from hints. */
+export const ENDPOINTS_MAX = 64;
+/** A member that failed is tried last for this long. */
+export const ENDPOINT_SUSPECT_MS = 2_000;
+/** Leader discovery (status + member list) runs at most this often. */
+export const LEADER_REFRESH_INTERVAL_MS_MIN = 1_000;
+/** Each discovery request's timeout. */
+export const LEADER_REFRESH_TIMEOUT_MS = 1_000;
+/** Keep-alive connections per member, when the client creates its own dispatcher. */
+export const CONNECTIONS_PER_ENDPOINT_DEFAULT = 32;
+/** A response body larger than this is refused (etcd's default max request is 1.5 MiB; a range may return more). */
+export const RESPONSE_BYTES_MAX = 64 * 1024 * 1024;
