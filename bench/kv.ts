@@ -1,0 +1,210 @@
+/**
+ * Issue 3's KV benchmark: put and linearizable-get throughput and p50/p99
+ * latency at 1, 16, 64 and 256 concurrent clients, 100-byte values over 10k
+ * keys, fsync on, through the JSON gateway (POST /v3/kv/put, /v3/kv/range),
+ * against a 3-node keel cluster and, in the same run, a 3-node etcd 3.4
+ * cluster (Debian's etcd-server) on loopback, with the ratio keel/etcd.
+ *
+ * Where requests go (`--to`, default `spread`): client i sends to member
+ * i mod 3 over that member's keep-alive pool, as etcd's own `benchmark`
+ * tool spreads its connections over all endpoints. That is what a
+ * population of clients does, and it charges each system for its follower
+ * path: etcd and keel both forward a follower's write to the leader and
+ * serve a follower's linearizable read through a read index from the leader.
+ * `--to leader` sends everything to the leader instead (the keel SDK's
+ * choice for a single client, one hop fewer).
+ *
+ * Usage: tsx bench/kv.ts [--targets etcd,keel] [--keel-endpoints URL,URL,URL]
+ *        [--clients 1,16,64,256] [--seconds 5] [--max-ops 500000] [--keys 10000]
+ *        [--value-bytes 100] [--to spread|leader] [--warmup-seconds 0.5]
+ * Exit codes: 0 ok, 1 usage or runtime error.
+ */
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { Pool } from 'undici';
+import { ensureEtcdBinary, EtcdCluster, etcdVersion } from './lib/etcd-cluster.js';
+import { startKeelCluster } from './lib/keel-cluster.js';
+import { type LoadResult, markdownTable, runLoad } from './lib/load.js';
+import { postJson } from './lib/net.js';
+
+type TargetName = 'keel' | 'etcd';
+type Op = 'put' | 'get';
+
+interface Target {
+  readonly name: TargetName;
+  readonly endpoints: readonly string[];
+  readonly describe: string;
+  stop(): Promise<void>;
+}
+
+const { values: args } = parseArgs({
+  options: {
+    targets: { type: 'string', default: 'etcd,keel' },
+    'keel-endpoints': { type: 'string' },
+    clients: { type: 'string', default: '1,16,64,256' },
+    seconds: { type: 'string', default: '5' },
+    'max-ops': { type: 'string', default: '500000' },
+    keys: { type: 'string', default: '10000' },
+    'value-bytes': { type: 'string', default: '100' },
+    to: { type: 'string', default: 'spread' },
+    'warmup-seconds': { type: 'string', default: '0.5' },
+  },
+});
+
+function positive(name: string, text: string, max: number): number {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0 || value > max) usage(`--${name} must be a number in (0, ${max}]`);
+  return value;
+}
+
+function usage(message: string): never {
+  console.error(`bench/kv: ${message}`);
+  process.exit(1);
+}
+
+const targetNames = args.targets.split(',').map((name) => name.trim()).filter((name) => name !== '') as TargetName[];
+for (const name of targetNames) if (name !== 'keel' && name !== 'etcd') usage(`unknown target ${name}`);
+const clientCounts = args.clients.split(',').map((text) => Math.floor(positive('clients', text, 1024)));
+const seconds = positive('seconds', args.seconds, 600);
+const maxOps = Math.floor(positive('max-ops', args['max-ops'], 10_000_000));
+const keyCount = Math.floor(positive('keys', args.keys, 1_000_000));
+const valueBytes = Math.floor(positive('value-bytes', args['value-bytes'], 1_000_000));
+const warmupSeconds = Number(args['warmup-seconds']);
+if (args.to !== 'spread' && args.to !== 'leader') usage('--to must be spread or leader');
+const toLeader = args.to === 'leader';
+const OPS: readonly Op[] = ['put', 'get'];
+/** Preload concurrency, and its request timeout. */
+const PRELOAD_CLIENTS = 32;
+const REQUEST_TIMEOUT_MS = 10_000;
+
+const keys = Array.from({ length: keyCount }, (_, index) => Buffer.from(`bench/key-${String(index).padStart(6, '0')}`).toString('base64'));
+const value = randomBytes(valueBytes).toString('base64');
+
+/** A small fast PRNG per client loop, so key choice costs nothing and is reproducible. */
+function keyPicker(seed: number): () => string {
+  let state = (seed * 0x9e3779b1) >>> 0 || 1;
+  return () => {
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    return keys[state % keyCount]!;
+  };
+}
+
+async function startTarget(name: TargetName): Promise<Target | undefined> {
+  if (name === 'keel') {
+    const given = args['keel-endpoints'];
+    if (given !== undefined) return { name, endpoints: given.split(','), describe: `keel at ${given}`, stop: async () => {} };
+    try {
+      const cluster = await startKeelCluster({ size: 3, fsync: true });
+      return { name, endpoints: cluster.endpoints, describe: 'keel: 3 nodes (keel up)', stop: () => cluster.stop() };
+    } catch (error) {
+      console.error(`keel: ${(error as Error).message}; keel columns left empty`);
+      return undefined;
+    }
+  }
+  const binary = ensureEtcdBinary((line) => console.error(line));
+  if (binary === undefined) {
+    console.error('etcd: not installed and cannot install (apt-get install -y etcd-server as root); etcd columns left empty');
+    return undefined;
+  }
+  const cluster = await EtcdCluster.start({ size: 3, binary });
+  return { name, endpoints: cluster.endpoints, describe: `${etcdVersion(binary)}: 3 members on loopback, fsync on, data in ${cluster.dataRoot}`, stop: () => cluster.stop() };
+}
+
+/** The member the leader-bound mode sends to: the one whose status names itself leader. */
+async function leaderEndpoint(endpoints: readonly string[]): Promise<string> {
+  for (const endpoint of endpoints) {
+    const status = (await postJson(endpoint, '/v3/maintenance/status', {}, 2_000)) as { leader?: string; header?: { member_id?: string } };
+    if (status.leader !== undefined && status.leader === status.header?.member_id) return endpoint;
+  }
+  throw new Error('no member reports itself leader');
+}
+
+async function request(pool: Pool, path: string, body: string): Promise<void> {
+  const response = await pool.request({ path, method: 'POST', body, headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+  const text = await response.body.text();
+  if (response.statusCode !== 200) throw new Error(`${path}: HTTP ${response.statusCode} ${text.slice(0, 200)}`);
+}
+
+async function benchTarget(target: Target): Promise<Map<string, LoadResult>> {
+  const results = new Map<string, LoadResult>();
+  const endpoints = toLeader ? [await leaderEndpoint(target.endpoints)] : [...target.endpoints];
+  const maxClients = Math.max(...clientCounts, PRELOAD_CLIENTS);
+  const pools = endpoints.map((endpoint) => new Pool(endpoint, { connections: Math.ceil(maxClients / endpoints.length), keepAliveTimeout: 30_000 }));
+  const poolOf = (client: number): Pool => pools[client % pools.length]!;
+  try {
+    for (const op of OPS) {
+      if (op === 'get') await preload(poolOf);
+      for (const clients of clientCounts) {
+        const pickers = Array.from({ length: clients }, (_, client) => keyPicker(client + 1));
+        const path = op === 'put' ? '/v3/kv/put' : '/v3/kv/range';
+        const result = await runLoad({ clients, seconds, maxOps, warmupSeconds }, (client) => {
+          const key = pickers[client]!();
+          return request(poolOf(client), path, op === 'put' ? `{"key":"${key}","value":"${value}"}` : `{"key":"${key}"}`);
+        });
+        results.set(`${op}/${clients}`, result);
+        const errorNote = result.errors > 0 ? `, ${result.errors} errors (first: ${result.firstError})` : '';
+        console.error(`${target.name} ${op} x${clients}: ${result.opsPerSecond.toFixed(0)} ops/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms${errorNote}`);
+      }
+    }
+  } finally {
+    await Promise.all(pools.map((pool) => pool.close()));
+  }
+  return results;
+}
+
+/** Writes every key once so that gets find a value. */
+async function preload(poolOf: (client: number) => Pool): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: PRELOAD_CLIENTS }, async (_, client) => {
+      for (let index = next++; index < keyCount; index = next++) await request(poolOf(client), '/v3/kv/put', `{"key":"${keys[index]}","value":"${value}"}`);
+    }),
+  );
+}
+
+function cell(result: LoadResult | undefined, pick: (result: LoadResult) => string): string {
+  return result === undefined ? '–' : pick(result);
+}
+
+async function main(): Promise<void> {
+  const results = new Map<TargetName, Map<string, LoadResult>>();
+  const descriptions: string[] = [];
+  for (const name of targetNames) {
+    const target = await startTarget(name);
+    if (target === undefined) continue;
+    descriptions.push(target.describe);
+    const stopOnSignal = (): void => {
+      void target.stop().finally(() => process.exit(1));
+    };
+    process.once('SIGINT', stopOnSignal);
+    try {
+      results.set(name, await benchTarget(target));
+    } finally {
+      process.removeListener('SIGINT', stopOnSignal);
+      await target.stop();
+    }
+  }
+  const rows = OPS.flatMap((op) =>
+    clientCounts.map((clients) => {
+      const keel = results.get('keel')?.get(`${op}/${clients}`);
+      const etcd = results.get('etcd')?.get(`${op}/${clients}`);
+      const ratio = keel !== undefined && etcd !== undefined && etcd.opsPerSecond > 0 ? (keel.opsPerSecond / etcd.opsPerSecond).toFixed(2) : '–';
+      const latency = (result: LoadResult): string => `${result.p50Ms.toFixed(2)} / ${result.p99Ms.toFixed(2)}`;
+      const throughput = (result: LoadResult): string => result.opsPerSecond.toFixed(0) + (result.errors > 0 ? ` (${result.errors} err)` : '');
+      return [op === 'get' ? 'get (linearizable)' : 'put', String(clients), cell(keel, throughput), cell(etcd, throughput), ratio, cell(keel, latency), cell(etcd, latency)];
+    }),
+  );
+  console.log(`\n${keyCount} keys, ${valueBytes}-byte values, ${seconds} s per row (at most ${maxOps} ops), requests ${toLeader ? 'to the leader' : 'spread over the members'}, JSON gateway over keep-alive HTTP/1.1`);
+  for (const description of descriptions) console.log(`- ${description}`);
+  console.log('');
+  console.log(markdownTable(['op', 'clients', 'keel ops/s', 'etcd ops/s', 'keel/etcd', 'keel p50/p99 ms', 'etcd p50/p99 ms'], rows));
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
