@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
+import { nodeCommand } from './node.js';
 import { simCommand } from './sim.js';
+import { upCommand } from './up.js';
 
 /** The `keel` command: thin over the parts. Exit codes: 0 ok, 1 usage/runtime error, 99 SLO failed, 127-129 simulator. */
 function version(): string {
@@ -19,7 +21,9 @@ const program = new Command('keel')
   .description('Keel: a raft-replicated store, an L7 gateway, a resilience library and a test bench')
   .version(version())
   .exitOverride()
-  .addCommand(simCommand());
+  .addCommand(simCommand())
+  .addCommand(nodeCommand())
+  .addCommand(upCommand());
 
 try {
   await program.parseAsync(process.argv);

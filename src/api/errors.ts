@@ -1,0 +1,187 @@
+import { StoreError } from '../store/errors.js';
+
+/**
+ * Errors of the client-facing API and the one table that maps every error
+ * code to what the client sees: an HTTP status, a gRPC code (grpc-gateway's
+ * body carries it) and etcd's message where etcd has one, so etcd clients
+ * recognise the error.
+ */
+const BRAND = Symbol.for('keel.api.error');
+
+export abstract class ApiError extends Error {
+  abstract readonly code: string;
+  readonly [BRAND] = true;
+  static is(value: unknown): value is ApiError {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  }
+}
+
+/** Malformed JSON, a field of the wrong type, an unknown operation. */
+export class BadRequestError extends ApiError {
+  readonly code = 'KEEL_API_BAD_REQUEST';
+  constructor(message: string) {
+    super(message);
+    this.name = 'BadRequestError';
+  }
+}
+
+export class BodyTooLargeError extends ApiError {
+  readonly code = 'KEEL_API_BODY_TOO_LARGE';
+  constructor(readonly limitBytes: number) {
+    super(`request body exceeds ${limitBytes} bytes`);
+    this.name = 'BodyTooLargeError';
+  }
+}
+
+export class NotFoundError extends ApiError {
+  readonly code = 'KEEL_API_NOT_FOUND';
+  constructor(readonly path: string) {
+    super(`no such endpoint: ${path}`);
+    this.name = 'NotFoundError';
+  }
+}
+
+export class MethodNotAllowedError extends ApiError {
+  readonly code = 'KEEL_API_METHOD_NOT_ALLOWED';
+  constructor(readonly method: string) {
+    super(`method ${method} not allowed`);
+    this.name = 'MethodNotAllowedError';
+  }
+}
+
+/** The member knows no leader, so it can neither propose nor confirm a read. */
+export class NoLeaderError extends ApiError {
+  readonly code = 'KEEL_NODE_NO_LEADER';
+  constructor() {
+    super('no leader is known');
+    this.name = 'NoLeaderError';
+  }
+}
+
+/** The member cannot serve this here and names the leader (leader id and client URL, when known). */
+export class NotLeaderError extends ApiError {
+  readonly code = 'KEEL_NODE_NOT_LEADER';
+  constructor(
+    readonly leader: string,
+    readonly leaderUrl: string | undefined,
+  ) {
+    super(leader ? `not the leader; the leader is ${leader}` : 'not the leader');
+    this.name = 'NotLeaderError';
+  }
+}
+
+/** The request's deadline passed before it committed (or before its read index was confirmed). Its outcome is unknown. */
+export class RequestTimeoutError extends ApiError {
+  readonly code = 'KEEL_NODE_REQUEST_TIMEOUT';
+  constructor(readonly timeoutMs: number) {
+    super(`request timed out after ${timeoutMs} ms; a write may or may not have been applied`);
+    this.name = 'RequestTimeoutError';
+  }
+}
+
+/**
+ * The leader changed while the request waited: a write may or may not
+ * commit (the new leader may still commit it), a read must be retried.
+ * Sooner than a timeout, so the client can move on.
+ */
+export class LeaderChangedError extends ApiError {
+  readonly code = 'KEEL_NODE_LEADER_CHANGED';
+  constructor() {
+    super('the leader changed while the request was in flight; a write may or may not have been applied');
+    this.name = 'LeaderChangedError';
+  }
+}
+
+/** Too many requests in flight on this member; retry after `retryAfterSeconds`. */
+export class OverloadedError extends ApiError {
+  readonly code = 'KEEL_NODE_OVERLOADED';
+  constructor(
+    readonly reason: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(`overloaded: ${reason}`);
+    this.name = 'OverloadedError';
+  }
+}
+
+/** The member is shutting down. */
+export class StoppingError extends ApiError {
+  readonly code = 'KEEL_NODE_STOPPING';
+  constructor() {
+    super('the member is shutting down');
+    this.name = 'StoppingError';
+  }
+}
+
+export const GrpcCode = {
+  InvalidArgument: 3,
+  DeadlineExceeded: 4,
+  NotFound: 5,
+  ResourceExhausted: 8,
+  FailedPrecondition: 9,
+  OutOfRange: 11,
+  Unimplemented: 12,
+  Internal: 13,
+  Unavailable: 14,
+} as const;
+
+/** HTTP statuses grpc-gateway uses for each gRPC code. */
+const HTTP_OF_GRPC: Record<number, number> = { 3: 400, 4: 504, 5: 404, 8: 429, 9: 400, 11: 400, 12: 501, 13: 500, 14: 503 };
+
+export interface ErrorReply {
+  readonly status: number;
+  readonly grpcCode: number;
+  /** What `error`/`message` say: etcd's text where etcd has one. */
+  readonly message: string;
+  /** Keel's stable code. */
+  readonly keelCode: string;
+  readonly headers: Record<string, string>;
+  readonly extra: Record<string, unknown>;
+}
+
+const STORE_GRPC: Record<string, number> = {
+  KEEL_STORE_COMPACTED: GrpcCode.OutOfRange,
+  KEEL_STORE_FUTURE_REVISION: GrpcCode.OutOfRange,
+  KEEL_STORE_LEASE_NOT_FOUND: GrpcCode.NotFound,
+  KEEL_STORE_LEASE_EXISTS: GrpcCode.FailedPrecondition,
+  KEEL_STORE_NO_SPACE: GrpcCode.ResourceExhausted,
+};
+
+/** The single mapping from an error to the client's reply. */
+export function errorReply(error: unknown): ErrorReply {
+  const reply = (grpcCode: number, message: string, keelCode: string, headers: Record<string, string> = {}, extra: Record<string, unknown> = {}): ErrorReply => ({
+    status: HTTP_OF_GRPC[grpcCode] ?? 500,
+    grpcCode,
+    message,
+    keelCode,
+    headers,
+    extra,
+  });
+  if (StoreError.is(error)) {
+    return reply(STORE_GRPC[error.code] ?? GrpcCode.InvalidArgument, error.etcdMessage || error.message, error.code);
+  }
+  if (!ApiError.is(error)) {
+    return reply(GrpcCode.Internal, 'keel: internal error', 'KEEL_API_INTERNAL');
+  }
+  if (error instanceof BadRequestError) return reply(GrpcCode.InvalidArgument, error.message, error.code);
+  if (error instanceof BodyTooLargeError) return { ...reply(GrpcCode.InvalidArgument, 'etcdserver: request is too large', error.code), status: 413 };
+  if (error instanceof NotFoundError) return reply(GrpcCode.NotFound, 'Not Found', error.code);
+  if (error instanceof MethodNotAllowedError) return { ...reply(GrpcCode.Unimplemented, 'Method Not Allowed', error.code), status: 405 };
+  if (error instanceof NoLeaderError) return reply(GrpcCode.Unavailable, 'etcdserver: no leader', error.code, { 'retry-after': '1' });
+  if (error instanceof NotLeaderError) {
+    const headers: Record<string, string> = error.leaderUrl ? { 'keel-leader-url': error.leaderUrl } : {};
+    return reply(GrpcCode.Unavailable, 'keel: not leader', error.code, headers, { leader: error.leader, ...(error.leaderUrl ? { leader_url: error.leaderUrl } : {}) });
+  }
+  if (error instanceof LeaderChangedError) return reply(GrpcCode.Unavailable, 'etcdserver: leader changed', error.code);
+  if (error instanceof RequestTimeoutError) return reply(GrpcCode.Unavailable, 'etcdserver: request timed out', error.code);
+  if (error instanceof OverloadedError) {
+    return reply(GrpcCode.ResourceExhausted, 'etcdserver: too many requests', error.code, { 'retry-after': String(error.retryAfterSeconds) }, { reason: error.reason });
+  }
+  if (error instanceof StoppingError) return reply(GrpcCode.Unavailable, 'etcdserver: server stopped', error.code, { 'retry-after': '1' });
+  return reply(GrpcCode.Internal, error.message, error.code);
+}
+
+/** grpc-gateway's error body, plus keel's stable code and any hints. */
+export function errorBody(reply: ErrorReply, detail: string): Record<string, unknown> {
+  return { error: reply.message, code: reply.grpcCode, message: detail || reply.message, keel_code: reply.keelCode, ...reply.extra };
+}

@@ -1,0 +1,211 @@
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { DEADLINE_HEADER, GRPC_TIMEOUT_HEADER, parseDeadlineHeader, parseGrpcTimeout } from '../resilience/deadline.js';
+import type { KeelNode } from '../node/keel-node.js';
+import type { CommandResponse } from '../store/state-machine.js';
+import { BadRequestError, BodyTooLargeError, MethodNotAllowedError, NotFoundError, errorBody, errorReply } from './errors.js';
+import { deleteRangeJson, header, parseCompaction, parseDeleteRange, parsePut, parseRange, parseTxn, putJson, rangeJson, txnJson } from './json-codec.js';
+
+/**
+ * The client port: etcd's v3 JSON gateway paths for KV and a few
+ * maintenance calls, plus /livez, /readyz and /metrics. Every failure is a
+ * JSON error with a status, etcd's gRPC code and keel's stable code; no
+ * input can crash the member.
+ */
+
+/**
+ * JSON bodies may be this large. etcd limits a decoded request to 1.5 MiB;
+ * base64 makes the JSON up to 4/3 of that, plus field names.
+ */
+export const BODY_BYTES_MAX = 2 * 1024 * 1024 + 64 * 1024;
+/** Slowloris defence: the whole request (headers and body) must arrive within this. */
+const REQUEST_TIMEOUT_MS = 30_000;
+const HEADERS_TIMEOUT_MS = 10_000;
+const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+const VERSION = { etcdserver: '3.4.0', etcdcluster: '3.4.0', keel: '0.1.0' };
+
+type Handler = (node: KeelNode, body: unknown, timeoutMs: number) => Promise<unknown>;
+
+const asJson = (response: CommandResponse, node: KeelNode): unknown => {
+  const context = node.headerContext();
+  switch (response.type) {
+    case 'put':
+      return putJson(response.response, context);
+    case 'deleteRange':
+      return deleteRangeJson(response.response, context);
+    case 'txn':
+      return txnJson(response.response, context);
+    case 'compact':
+      return { header: header(response.response.header.revision, context) };
+    default:
+      return { header: header(node.status().revision, context) };
+  }
+};
+
+const ROUTES: Record<string, Handler> = {
+  '/v3/kv/range': async (node, body, timeoutMs) => {
+    const { serializable, ...request } = parseRange(body);
+    return rangeJson(await node.range(request, serializable, timeoutMs), node.headerContext());
+  },
+  '/v3/kv/put': async (node, body, timeoutMs) => asJson(await node.propose({ type: 'put', request: parsePut(body) }, timeoutMs), node),
+  '/v3/kv/deleterange': async (node, body, timeoutMs) =>
+    asJson(await node.propose({ type: 'deleteRange', request: parseDeleteRange(body) }, timeoutMs), node),
+  '/v3/kv/txn': async (node, body, timeoutMs) => asJson(await node.txn(parseTxn(body), false, timeoutMs), node),
+  '/v3/kv/compaction': async (node, body, timeoutMs) => asJson(await node.propose({ type: 'compact', request: parseCompaction(body) }, timeoutMs), node),
+  '/v3/maintenance/status': async (node) => {
+    const status = node.status();
+    return {
+      header: header(status.revision, node.headerContext()),
+      version: VERSION.etcdserver,
+      dbSize: String(status.dbSizeBytes),
+      dbSizeInUse: String(status.dbSizeBytes),
+      leader: status.leader ? node.memberIdOf(status.leader).toString() : '0',
+      raftIndex: String(status.commitIndex),
+      raftTerm: String(status.term),
+      raftAppliedIndex: String(status.appliedIndex),
+      ...(status.learners.includes(status.id) ? { isLearner: true } : {}),
+    };
+  },
+  '/v3/maintenance/hashkv': async (node, body) => {
+    const revision = Number((body as { revision?: unknown } | undefined)?.revision ?? 0);
+    if (!Number.isSafeInteger(revision) || revision < 0) throw new BadRequestError('revision must be a non-negative integer');
+    const result = node.hash(revision);
+    return { header: header(result.revision, node.headerContext()), hash: String(result.hash), compact_revision: String(result.compactRevision) };
+  },
+  '/v3/cluster/member/list': async (node) => {
+    const status = node.status();
+    const members = [...status.voters.map((id) => ({ id, isLearner: false })), ...status.learners.map((id) => ({ id, isLearner: true }))];
+    return {
+      header: header(status.revision, node.headerContext()),
+      members: members.map(({ id, isLearner }) => ({
+        ID: node.memberIdOf(id).toString(),
+        name: id,
+        peerURLs: node.config.peers[id] ? [`http://${node.config.peers[id]}`] : [],
+        clientURLs: node.config.clientUrls[id] ? [node.config.clientUrls[id]] : [],
+        ...(isLearner ? { isLearner: true } : {}),
+      })),
+    };
+  },
+};
+
+export function createApiServer(node: KeelNode): Server {
+  const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS }, (request, response) => {
+    const path = (request.url ?? '/').split('?')[0]!;
+    // Label values stay bounded: known routes by name, everything else as one.
+    handle(node, request, response).catch((error: unknown) => sendError(node, response, error, ROUTES[path] ? path : 'other'));
+  });
+  server.maxHeadersCount = 100;
+  return server;
+}
+
+async function handle(node: KeelNode, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const path = (request.url ?? '/').split('?')[0]!;
+  if (request.method === 'GET' || request.method === 'HEAD') {
+    if (path === '/livez') return sendPlain(response, node.live() ? 200 : 503, node.live() ? 'ok\n' : 'failed\n');
+    if (path === '/readyz') return sendPlain(response, node.isReady() ? 200 : 503, node.isReady() ? 'ok\n' : 'not ready\n');
+    if (path === '/health') return sendJson(response, node.isReady() ? 200 : 503, { health: String(node.isReady()) });
+    if (path === '/metrics') {
+      const text = await node.metrics.registry.metrics();
+      response.writeHead(200, { 'content-type': node.metrics.registry.contentType });
+      response.end(text);
+      return;
+    }
+    if (path === '/version') return sendJson(response, 200, VERSION);
+  }
+  const route = ROUTES[path];
+  if (!route) {
+    await drain(request);
+    throw new NotFoundError(path);
+  }
+  if (request.method !== 'POST') {
+    await drain(request);
+    throw new MethodNotAllowedError(request.method ?? '');
+  }
+  const body = parseJson(await readBody(request));
+  const timeoutMs = requestTimeoutMs(node, request);
+  const result = await route(node, body, timeoutMs);
+  node.metrics.requests.inc({ endpoint: path, code: 'OK' });
+  sendJson(response, 200, result);
+}
+
+function requestTimeoutMs(node: KeelNode, request: IncomingMessage): number {
+  const keel = parseDeadlineHeader(headerOf(request, DEADLINE_HEADER));
+  const grpc = parseGrpcTimeout(headerOf(request, GRPC_TIMEOUT_HEADER));
+  const asked = Math.min(keel ?? Number.POSITIVE_INFINITY, grpc ?? Number.POSITIVE_INFINITY);
+  return Math.max(1, Math.min(node.config.requestTimeoutMs, asked));
+}
+
+function headerOf(request: IncomingMessage, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function readBody(request: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(request.headers['content-length'] ?? 0);
+    if (declared > BODY_BYTES_MAX) {
+      request.resume();
+      reject(new BodyTooLargeError(BODY_BYTES_MAX));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    request.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      size += chunk.length;
+      if (size > BODY_BYTES_MAX) {
+        failed = true;
+        reject(new BodyTooLargeError(BODY_BYTES_MAX));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on('end', () => {
+      if (!failed) resolve(Buffer.concat(chunks, size));
+    });
+    request.on('error', (error) => {
+      if (!failed) reject(error);
+    });
+  });
+}
+
+async function drain(request: IncomingMessage): Promise<void> {
+  try {
+    await readBody(request);
+  } catch {
+    // the body does not matter for an error reply
+  }
+}
+
+function parseJson(body: Buffer): unknown {
+  if (body.length === 0) return {};
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw new BadRequestError(`malformed JSON: ${(error as Error).message}`);
+  }
+}
+
+function sendError(node: KeelNode, response: ServerResponse, error: unknown, endpoint: string): void {
+  const reply = errorReply(error);
+  node.metrics.requests.inc({ endpoint, code: reply.keelCode });
+  if (response.headersSent) {
+    response.destroy();
+    return;
+  }
+  const detail = error instanceof Error ? error.message : String(error);
+  sendJson(response, reply.status, errorBody(reply, reply.keelCode === 'KEEL_API_INTERNAL' ? '' : detail), reply.headers);
+}
+
+function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  response.end(text);
+}
+
+function sendPlain(response: ServerResponse, status: number, text: string): void {
+  response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
+  response.end(text);
+}
+

@@ -1,0 +1,97 @@
+import { Command } from 'commander';
+import type { Server } from 'node:http';
+import { createApiServer } from '../api/http-server.js';
+import { loadNodeConfig } from '../node/config.js';
+import { KeelNode } from '../node/keel-node.js';
+import { createLogger } from '../node/logger.js';
+import { NodeError } from '../node/errors.js';
+
+interface NodeFlags {
+  config?: string;
+  id?: string;
+  dataDir?: string;
+  listenPeer?: string;
+  listenClient?: string;
+  peers?: string;
+  clientUrls?: string;
+  zone?: string;
+  tickMs?: string;
+  electionTicks?: string;
+  heartbeatTicks?: string;
+  snapshotEntries?: string;
+  snapshotCatchUpEntries?: string;
+  logLevel?: string;
+}
+
+/** `keel node`: one member of a cluster. */
+export function nodeCommand(): Command {
+  return new Command('node')
+    .description('run one keel member (flags override KEEL_* environment variables, which override --config YAML)')
+    .option('--config <file>', 'YAML file with any of the settings below (camelCase keys)')
+    .option('--id <id>', 'this member\'s id, e.g. n1')
+    .option('--data-dir <dir>', 'where the WAL and snapshots live')
+    .option('--listen-peer <host:port>', 'address for raft traffic from peers')
+    .option('--listen-client <host:port>', 'address for the client API (etcd JSON gateway, /metrics, /livez, /readyz)')
+    .option('--peers <list>', 'founding members: n1=host:port,n2=host:port,... (peer addresses, this member included)')
+    .option('--client-urls <list>', 'client URLs for not-leader hints: n1=http://host:port,...')
+    .option('--zone <zone>', 'failure zone label')
+    .option('--tick-ms <n>', 'milliseconds per raft tick (default 25)')
+    .option('--election-ticks <n>', 'election timeout in ticks, randomized in [n, 2n) (default 12)')
+    .option('--heartbeat-ticks <n>', 'heartbeat interval in ticks (default 2)')
+    .option('--snapshot-entries <n>', 'applied entries between snapshots (default 10000)')
+    .option('--snapshot-catch-up-entries <n>', 'entries kept behind a snapshot for slow followers (default 5000)')
+    .option('--log-level <level>', 'debug, info, warn, error or silent (default info)')
+    .action(async (flags: NodeFlags) => {
+      process.exitCode = await runNode(flags);
+    });
+}
+
+async function runNode(flags: NodeFlags): Promise<number> {
+  let config;
+  try {
+    config = loadNodeConfig({ ...flags });
+  } catch (error) {
+    console.error(`keel node: ${(error as Error).message}`);
+    return 1;
+  }
+  const log = createLogger(config.logLevel, { member: config.id, zone: config.zone || undefined });
+  let server: Server | undefined;
+  let exiting = false;
+  const node = new KeelNode(config, log, (error) => {
+    log.error('exiting after a fatal error', { error: error.message });
+    server?.close();
+    process.exit(1);
+  });
+  try {
+    await node.start();
+  } catch (error) {
+    log.error('could not start', { error: (error as Error).message, code: NodeError.is(error) ? error.code : (error as { code?: string }).code });
+    return 1;
+  }
+  server = createApiServer(node);
+  const [host, port] = [config.listenClient.slice(0, config.listenClient.lastIndexOf(':')), Number(config.listenClient.slice(config.listenClient.lastIndexOf(':') + 1))];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server!.once('error', reject);
+      server!.listen(port, host, () => resolve());
+    });
+  } catch (error) {
+    log.error('could not listen for clients', { address: config.listenClient, error: (error as Error).message });
+    await node.stop();
+    return 1;
+  }
+  log.info('serving clients', { address: config.listenClient });
+  const shutdown = async (signal: string): Promise<void> => {
+    if (exiting) return;
+    exiting = true;
+    log.info('stopping', { signal });
+    server!.close();
+    server!.closeIdleConnections();
+    await node.stop();
+    server!.closeAllConnections();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  return 0;
+}

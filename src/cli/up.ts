@@ -1,0 +1,216 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync, renameSync, writeFileSync, closeSync } from 'node:fs';
+import { resolve, join } from 'node:path';
+import { memberIdOf } from '../node/identity.js';
+
+/**
+ * `keel up`: the embedded default. Starts a cluster of members on loopback
+ * (zones a, b, c, ...) on etcd's conventional local ports, writes
+ * cluster.json, restarts any member that dies (with backoff, and says so),
+ * and on Ctrl-C or SIGTERM stops every member gracefully.
+ */
+
+/** etcd's local-cluster convention: clients on 2379, 22379, 32379; peers one above. */
+const PORT_OFFSETS = [0, 20_000, 30_000, 40_000, 50_000, 10_000, 60_000] as const;
+const ZONES = ['a', 'b', 'c', 'd', 'e', 'f', 'g'] as const;
+const RESTART_DELAY_MS_MIN = 500;
+const RESTART_DELAY_MS_MAX = 10_000;
+/** A member up this long is considered healthy again: its restart backoff resets. */
+const STABLE_AFTER_MS = 30_000;
+const STOP_GRACE_MS = 10_000;
+const STATUS_POLL_MS = 1_000;
+
+export interface MemberPlan {
+  readonly id: string;
+  readonly zone: string;
+  readonly clientPort: number;
+  readonly peerPort: number;
+  readonly dataDir: string;
+}
+
+export function planCluster(nodes: number, basePort: number, dataDir: string): MemberPlan[] {
+  return Array.from({ length: nodes }, (_, i) => {
+    const clientPort = basePort + PORT_OFFSETS[i]!;
+    return { id: `n${i + 1}`, zone: ZONES[i]!, clientPort, peerPort: clientPort + 1, dataDir: join(dataDir, `n${i + 1}`) };
+  });
+}
+
+interface UpFlags {
+  nodes: number;
+  basePort: number;
+  dataDir: string;
+  tickMs?: string;
+  quiet?: boolean;
+}
+
+export function upCommand(): Command {
+  return new Command('up')
+    .description('start a local cluster on loopback (3 members by default) and keep it running until Ctrl-C')
+    .option('--nodes <n>', 'members: 1, 3, 5 or 7', parseNodes, 3)
+    .option('--base-port <port>', 'first client port; the others follow etcd\'s convention (+20000, +30000, ...)', parsePort, 2379)
+    .option('--data-dir <dir>', 'where members keep their data and cluster.json', './.keel')
+    .option('--tick-ms <n>', 'raft tick for every member')
+    .option('--quiet', 'print only errors')
+    .action(async (flags: UpFlags) => {
+      process.exitCode = await runUp(flags);
+    });
+}
+
+function parseNodes(value: string): number {
+  const n = Number(value);
+  if (![1, 3, 5, 7].includes(n)) throw new InvalidArgumentError('must be 1, 3, 5 or 7');
+  return n;
+}
+
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1024 || n > 65_534) throw new InvalidArgumentError('must be an integer port in [1024, 65534]');
+  return n;
+}
+
+interface Supervised {
+  readonly plan: MemberPlan;
+  child?: ChildProcess;
+  restarts: number;
+  startedAt: number;
+  timer?: NodeJS.Timeout;
+}
+
+async function runUp(flags: UpFlags): Promise<number> {
+  const dataDir = resolve(flags.dataDir);
+  const highest = flags.basePort + PORT_OFFSETS[flags.nodes - 1]! + 1;
+  if (highest > 65_535) {
+    console.error(`keel up: with --base-port ${flags.basePort}, member ${flags.nodes} would need port ${highest}; use a base of at most ${65_534 - PORT_OFFSETS[flags.nodes - 1]!}`);
+    return 1;
+  }
+  const plans = planCluster(flags.nodes, flags.basePort, dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const say = (line: string): void => {
+    if (!flags.quiet) console.log(`keel up: ${line}`);
+  };
+  const peers = plans.map((p) => `${p.id}=127.0.0.1:${p.peerPort}`).join(',');
+  const clientUrls = plans.map((p) => `${p.id}=http://127.0.0.1:${p.clientPort}`).join(',');
+  const members: Supervised[] = plans.map((plan) => ({ plan, restarts: 0, startedAt: 0 }));
+  let stopping = false;
+
+  const writeClusterFile = (): void => {
+    const body = {
+      members: members.map(({ plan, child }) => ({
+        id: plan.id,
+        zone: plan.zone,
+        clientUrl: `http://127.0.0.1:${plan.clientPort}`,
+        peerAddress: `127.0.0.1:${plan.peerPort}`,
+        dataDir: plan.dataDir,
+        pid: child?.pid ?? null,
+      })),
+    };
+    const path = join(dataDir, 'cluster.json');
+    writeFileSync(`${path}.tmp`, `${JSON.stringify(body, null, 2)}\n`);
+    renameSync(`${path}.tmp`, path);
+  };
+
+  const start = (member: Supervised): void => {
+    const { plan } = member;
+    mkdirSync(plan.dataDir, { recursive: true });
+    const logFd = openSync(join(plan.dataDir, 'keel.log'), 'a');
+    const args = [
+      ...process.execArgv,
+      process.argv[1]!,
+      'node',
+      '--id', plan.id,
+      '--data-dir', plan.dataDir,
+      '--listen-peer', `127.0.0.1:${plan.peerPort}`,
+      '--listen-client', `127.0.0.1:${plan.clientPort}`,
+      '--peers', peers,
+      '--client-urls', clientUrls,
+      '--zone', plan.zone,
+      ...(flags.tickMs ? ['--tick-ms', flags.tickMs] : []),
+    ];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', logFd, logFd] });
+    closeSync(logFd);
+    member.child = child;
+    member.startedAt = Date.now();
+    writeClusterFile();
+    child.on('exit', (code, signal) => {
+      member.child = undefined;
+      writeClusterFile();
+      if (stopping) return;
+      if (Date.now() - member.startedAt > STABLE_AFTER_MS) member.restarts = 0;
+      const delayMs = Math.min(RESTART_DELAY_MS_MAX, RESTART_DELAY_MS_MIN * 2 ** member.restarts);
+      member.restarts++;
+      say(`${plan.id} exited (${signal ?? `code ${code}`}); restarting in ${(delayMs / 1000).toFixed(1)} s (restart ${member.restarts}; log: ${join(plan.dataDir, 'keel.log')})`);
+      member.timer = setTimeout(() => {
+        member.timer = undefined;
+        if (!stopping) {
+          start(member);
+          say(`${plan.id} restarted (pid ${member.child?.pid})`);
+        }
+      }, delayMs);
+    });
+  };
+
+  for (const member of members) start(member);
+  say(`${plans.length} members on loopback, data in ${dataDir}`);
+  for (const { plan, child } of members) {
+    say(`  ${plan.id} zone ${plan.zone}: client http://127.0.0.1:${plan.clientPort}, peer 127.0.0.1:${plan.peerPort}, pid ${child?.pid}`);
+  }
+  say(`cluster file ${join(dataDir, 'cluster.json')}; Ctrl-C stops everything`);
+
+  let lastLeader = '';
+  const poll = setInterval(() => {
+    void leaderOf(plans).then((leader) => {
+      if (leader && leader !== lastLeader) say(`leader is ${leader}`);
+      if (leader) lastLeader = leader;
+    });
+  }, STATUS_POLL_MS);
+
+  await new Promise<void>((resolveStop) => {
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      clearInterval(poll);
+      say(`${signal}: stopping every member`);
+      for (const member of members) {
+        if (member.timer) clearTimeout(member.timer);
+        member.child?.kill('SIGTERM');
+      }
+      const deadline = setTimeout(() => {
+        for (const member of members) {
+          if (member.child) {
+            say(`${member.plan.id} did not stop within ${STOP_GRACE_MS / 1000} s; killing it`);
+            member.child.kill('SIGKILL');
+          }
+        }
+      }, STOP_GRACE_MS);
+      const check = setInterval(() => {
+        if (members.every((member) => !member.child)) {
+          clearInterval(check);
+          clearTimeout(deadline);
+          resolveStop();
+        }
+      }, 50);
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+  });
+  say('stopped');
+  return 0;
+}
+
+/** The leader's id as one member reports it, or '' when none answers. */
+async function leaderOf(plans: readonly MemberPlan[]): Promise<string> {
+  for (const plan of plans) {
+    try {
+      const response = await fetch(`http://127.0.0.1:${plan.clientPort}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(500) });
+      if (!response.ok) continue;
+      const status = (await response.json()) as { leader?: string };
+      const leader = plans.find((candidate) => memberIdOf('keel', candidate.id).toString() === status.leader);
+      if (leader) return leader.id;
+    } catch {
+      // that member is down or busy; ask the next
+    }
+  }
+  return '';
+}

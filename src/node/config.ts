@@ -1,0 +1,120 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { NodeConfigError } from './errors.js';
+
+/**
+ * A member's configuration, from flags, environment variables (KEEL_ID,
+ * KEEL_DATA_DIR, ...) and an optional YAML file, in that order of
+ * precedence, validated in one place with errors that name the field.
+ */
+const hostPort = z
+  .string()
+  .regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port')
+  .refine((value) => Number(value.split(':')[1]) <= 65535, 'port must be at most 65535');
+
+const memberId = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/, 'must be 1-63 letters, digits, _ . -');
+
+export const nodeConfigSchema = z
+  .object({
+    id: memberId,
+    dataDir: z.string().min(1),
+    listenPeer: hostPort,
+    listenClient: hostPort,
+    /** Every founding member's peer address, this one included: id -> host:port. */
+    peers: z.record(memberId, hostPort),
+    /** Client URLs of the members (for not-leader hints), id -> http://host:port. Optional. */
+    clientUrls: z.record(memberId, z.string().url()).default({}),
+    zone: z.string().max(63).default(''),
+    clusterName: z.string().min(1).max(63).default('keel'),
+    /** Milliseconds per raft tick. */
+    tickMs: z.number().int().min(1).max(10_000).default(25),
+    /** Election timeout in ticks (randomized in [n, 2n)). */
+    electionTicks: z.number().int().min(3).max(1000).default(12),
+    heartbeatTicks: z.number().int().min(1).max(100).default(2),
+    /** Applied entries between snapshots. */
+    snapshotEntries: z.number().int().min(10).max(10_000_000).default(10_000),
+    /** Entries kept in the log behind a snapshot, so slightly slow followers catch up without one. */
+    snapshotCatchUpEntries: z.number().int().min(0).max(10_000_000).default(5_000),
+    /** Space quota for the key-value state (etcd's --quota-backend-bytes). */
+    quotaBytes: z.number().int().min(1024 * 1024).default(2 * 1024 * 1024 * 1024),
+    /** Deadline for a request that names none. */
+    requestTimeoutMs: z.number().int().min(10).max(600_000).default(5_000),
+    /** Write and read requests waiting on raft at once before new ones are refused. */
+    pendingRequestsMax: z.number().int().min(1).max(1_000_000).default(10_000),
+    logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  })
+  .strict()
+  .superRefine((config, context) => {
+    if (!(config.id in config.peers)) context.addIssue({ code: 'custom', path: ['peers'], message: `must include this member (${config.id})` });
+    if (config.heartbeatTicks >= config.electionTicks) {
+      context.addIssue({ code: 'custom', path: ['heartbeatTicks'], message: 'must be less than electionTicks' });
+    }
+  });
+
+export type NodeConfig = z.infer<typeof nodeConfigSchema>;
+
+/** "n1=127.0.0.1:2380,n2=..." -> { n1: "127.0.0.1:2380", ... } */
+export function parseMemberList(text: string, field: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const at = part.indexOf('=');
+    if (at <= 0) throw new NodeConfigError(`${field}: "${part}" is not id=address`);
+    const id = part.slice(0, at);
+    if (id in out) throw new NodeConfigError(`${field}: ${id} is listed twice`);
+    out[id] = part.slice(at + 1);
+  }
+  return out;
+}
+
+const ENV: Record<string, keyof NodeConfig> = {
+  KEEL_ID: 'id',
+  KEEL_DATA_DIR: 'dataDir',
+  KEEL_LISTEN_PEER: 'listenPeer',
+  KEEL_LISTEN_CLIENT: 'listenClient',
+  KEEL_PEERS: 'peers',
+  KEEL_CLIENT_URLS: 'clientUrls',
+  KEEL_ZONE: 'zone',
+  KEEL_LOG_LEVEL: 'logLevel',
+};
+
+const NUMERIC = new Set<string>(['tickMs', 'electionTicks', 'heartbeatTicks', 'snapshotEntries', 'snapshotCatchUpEntries', 'quotaBytes', 'requestTimeoutMs', 'pendingRequestsMax']);
+
+/** Merges file < environment < flags and validates the result. */
+export function loadNodeConfig(
+  flags: Record<string, unknown>,
+  environment: NodeJS.ProcessEnv = process.env,
+  readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
+): NodeConfig {
+  let merged: Record<string, unknown> = {};
+  const file = (flags.config as string | undefined) ?? environment.KEEL_CONFIG;
+  if (file) {
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(readFile(file));
+    } catch (error) {
+      throw new NodeConfigError(`config file ${file}: ${(error as Error).message}`);
+    }
+    if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) throw new NodeConfigError(`config file ${file}: must be a mapping`);
+    merged = { ...(parsed as Record<string, unknown> | null) };
+  }
+  for (const [variable, key] of Object.entries(ENV)) {
+    const value = environment[variable];
+    if (value !== undefined && value !== '') merged[key] = value;
+  }
+  for (const [key, value] of Object.entries(flags)) {
+    if (key !== 'config' && value !== undefined) merged[key] = value;
+  }
+  for (const key of ['peers', 'clientUrls'] as const) {
+    if (typeof merged[key] === 'string') merged[key] = parseMemberList(merged[key] as string, key);
+  }
+  for (const key of NUMERIC) {
+    if (typeof merged[key] === 'string' && /^\d+$/.test(merged[key] as string)) merged[key] = Number(merged[key]);
+  }
+  const result = nodeConfigSchema.safeParse(merged);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || 'config'}: ${issue.message}`);
+    throw new NodeConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  return result.data;
+}

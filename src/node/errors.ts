@@ -1,0 +1,28 @@
+/** Errors of the node process. Stable codes; see src/api/errors.ts for those clients see. */
+const BRAND = Symbol.for('keel.node.error');
+
+export abstract class NodeError extends Error {
+  abstract readonly code: string;
+  readonly [BRAND] = true;
+  static is(value: unknown): value is NodeError {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  }
+}
+
+/** The configuration is invalid; the message names each bad field. */
+export class NodeConfigError extends NodeError {
+  readonly code = 'KEEL_NODE_CONFIG_INVALID';
+  constructor(message: string) {
+    super(message);
+    this.name = 'NodeConfigError';
+  }
+}
+
+/** The data directory belongs to another member or another cluster. */
+export class DataDirMismatchError extends NodeError {
+  readonly code = 'KEEL_NODE_DATA_DIR_MISMATCH';
+  constructor(message: string) {
+    super(message);
+    this.name = 'DataDirMismatchError';
+  }
+}

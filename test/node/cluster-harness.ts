@@ -1,0 +1,251 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * Real member processes for system tests: the built `keel node` binary on
+ * loopback ports, killed with real signals by PID. Every process started
+ * here is stopped by `stop()`.
+ */
+const root = join(import.meta.dirname, '../..');
+const bin = join(root, 'dist/src/cli/main.js');
+
+export interface Member {
+  readonly id: string;
+  readonly clientUrl: string;
+  readonly peerPort: number;
+  readonly clientPort: number;
+  readonly dataDir: string;
+  child: ChildProcess | undefined;
+  /** Exit code or signal of the last run, once it exited. */
+  exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  stderr: string;
+}
+
+export interface ClusterOptions {
+  readonly nodes?: number;
+  /** Extra flags for every member. */
+  readonly flags?: readonly string[];
+}
+
+export async function freePorts(count: number): Promise<number[]> {
+  const ports: number[] = [];
+  const servers = [];
+  for (let i = 0; i < count; i++) {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    ports.push((server.address() as { port: number }).port);
+    servers.push(server);
+  }
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
+
+export class Cluster {
+  readonly members: Member[] = [];
+  readonly root: string;
+  readonly #flags: readonly string[];
+  #peers = '';
+  #clientUrls = '';
+
+  private constructor(root: string, flags: readonly string[]) {
+    this.root = root;
+    this.#flags = flags;
+  }
+
+  static async start(options: ClusterOptions = {}): Promise<Cluster> {
+    const nodes = options.nodes ?? 3;
+    const cluster = new Cluster(mkdtempSync(join(tmpdir(), 'keel-cluster-')), options.flags ?? []);
+    const ports = await freePorts(nodes * 2);
+    for (let i = 0; i < nodes; i++) {
+      const id = `n${i + 1}`;
+      cluster.members.push({
+        id,
+        clientPort: ports[2 * i]!,
+        peerPort: ports[2 * i + 1]!,
+        clientUrl: `http://127.0.0.1:${ports[2 * i]}`,
+        dataDir: join(cluster.root, id),
+        child: undefined,
+        exit: undefined,
+        stderr: '',
+      });
+    }
+    cluster.#peers = cluster.members.map((m) => `${m.id}=127.0.0.1:${m.peerPort}`).join(',');
+    cluster.#clientUrls = cluster.members.map((m) => `${m.id}=${m.clientUrl}`).join(',');
+    for (const member of cluster.members) cluster.launch(member.id);
+    await cluster.waitReady();
+    return cluster;
+  }
+
+  member(id: string): Member {
+    const member = this.members.find((m) => m.id === id);
+    if (!member) throw new Error(`no member ${id}`);
+    return member;
+  }
+
+  /** Starts (or restarts) a member process; `env` adds variables such as KEEL_FAILPOINTS. */
+  launch(id: string, env: Record<string, string> = {}): void {
+    const member = this.member(id);
+    if (member.child) throw new Error(`${id} is already running`);
+    const child = spawn(
+      process.execPath,
+      [
+        bin, 'node',
+        '--id', id,
+        '--data-dir', member.dataDir,
+        '--listen-peer', `127.0.0.1:${member.peerPort}`,
+        '--listen-client', `127.0.0.1:${member.clientPort}`,
+        '--peers', this.#peers,
+        '--client-urls', this.#clientUrls,
+        '--log-level', 'warn',
+        ...this.#flags,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } },
+    );
+    member.child = child;
+    member.exit = undefined;
+    member.stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => {
+      if (member.stderr.length < 200_000) member.stderr += chunk.toString();
+    });
+    child.on('exit', (code, signal) => {
+      member.exit = { code, signal };
+      if (member.child === child) member.child = undefined;
+    });
+  }
+
+  /** Sends `signal` to the member's process and waits for it to exit. */
+  async kill(id: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const member = this.member(id);
+    const child = member.child;
+    if (!child) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill(signal);
+    await exited;
+  }
+
+  /** Waits for a member's process to exit by itself (a failpoint crash). */
+  async exited(id: string, timeoutMs = 30_000): Promise<Member['exit']> {
+    const member = this.member(id);
+    const child = member.child;
+    if (!child) return member.exit;
+    await withTimeout(new Promise<void>((resolve) => child.once('exit', () => resolve())), timeoutMs, `${id} did not exit`);
+    return member.exit;
+  }
+
+  /** Waits until every running member answers /readyz (a leader is known and it has applied what is committed). */
+  async waitReady(timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (const member of this.members.filter((m) => m.child)) {
+      for (;;) {
+        if (await isReady(member.clientUrl)) break;
+        if (Date.now() > deadline) throw new Error(`${member.id} not ready: ${member.stderr.slice(-2000)}`);
+        await sleep(50);
+      }
+    }
+  }
+
+  async leader(timeoutMs = 10_000): Promise<Member> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      for (const member of this.members.filter((m) => m.child)) {
+        try {
+          const status = (await call(member.clientUrl, '/v3/maintenance/status', {})) as { leader?: string; header: { member_id: string } };
+          if (status.leader && status.leader === status.header.member_id) return member;
+        } catch {
+          // down or not answering: ask the next
+        }
+      }
+      if (Date.now() > deadline) throw new Error('no leader');
+      await sleep(50);
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.members.filter((m) => m.child).map((m) => this.kill(m.id, 'SIGKILL')));
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+async function isReady(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(1000) });
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: Record<string, unknown>,
+  ) {
+    super(`HTTP ${status}: ${JSON.stringify(body)}`);
+  }
+}
+
+/** POSTs JSON to a member; throws HttpError on a non-2xx answer. */
+export async function call(url: string, path: string, body: unknown, timeoutMs = 5_000): Promise<Record<string, unknown>> {
+  const response = await fetch(`${url}${path}`, {
+    method: 'POST',
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    headers: { 'content-type': 'application/json' },
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await response.text();
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    parsed = { raw: text };
+  }
+  if (!response.ok) throw new HttpError(response.status, parsed);
+  return parsed;
+}
+
+export const b64 = (text: string): string => Buffer.from(text).toString('base64');
+export const unb64 = (text: string | undefined): string => (text === undefined ? '' : Buffer.from(text, 'base64').toString());
+
+export async function put(url: string, key: string, value: string, timeoutMs?: number): Promise<number> {
+  const response = await call(url, '/v3/kv/put', { key: b64(key), value: b64(value) }, timeoutMs);
+  return Number((response.header as { revision: string }).revision);
+}
+
+export async function get(url: string, key: string, options: { serializable?: boolean } = {}): Promise<{ value: string | undefined; version: number; revision: number }> {
+  const response = await call(url, '/v3/kv/range', { key: b64(key), ...(options.serializable ? { serializable: true } : {}) });
+  const kvs = response.kvs as { value?: string; version?: string }[] | undefined;
+  return {
+    value: kvs?.[0] ? unb64(kvs[0].value) : undefined,
+    version: Number(kvs?.[0]?.version ?? 0),
+    revision: Number((response.header as { revision: string }).revision),
+  };
+}
+
+/** Every key with the prefix, as key -> { value, version }. */
+export async function dump(url: string, prefix: string): Promise<Map<string, { value: string; version: number }>> {
+  const end = Buffer.from(prefix);
+  end[end.length - 1]! += 1;
+  const response = await call(url, '/v3/kv/range', { key: b64(prefix), range_end: end.toString('base64') }, 15_000);
+  const out = new Map<string, { value: string; version: number }>();
+  for (const kv of (response.kvs as { key: string; value?: string; version?: string }[] | undefined) ?? []) {
+    out.set(unb64(kv.key), { value: unb64(kv.value), version: Number(kv.version ?? 0) });
+  }
+  return out;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
