@@ -185,10 +185,13 @@ export class PeerTransport {
    * peer is unknown, or its queue is full (both counted). A message dropped
    * by the fault hook returns true, as a message lost on the wire would.
    * A Snapshot message always gets exactly one `onSnapshotStatus`, dropped
-   * or not. Sending a local message type is a caller bug (assertion).
+   * or not. Sending a local message type, or one whose `from` is not this
+   * node, is a caller bug (assertion): the receiver would refuse it and drop
+   * the connection.
    */
   send(message: Message): boolean {
     assert(NETWORK_MESSAGE_TYPES.has(message.type), `message type ${message.type} is local and never sent`);
+    assert(message.from === this.#options.id, `message from ${message.from} sent by node ${this.#options.id}`);
     const link = this.#closed ? undefined : this.#links.get(message.to);
     if (!link) {
       this.#counters.unknownPeerDrops++;

@@ -224,3 +224,16 @@ test('changing a peer address redials; removing a peer closes its links and forg
     await closeAll([a, b]);
   }
 });
+
+test('sending a local message type or another node\'s message is a caller bug; bad options are KEEL_TRANSPORT_CONFIG_INVALID', async () => {
+  const a = makeNode('a');
+  try {
+    assert.throws(() => a.transport.send(message({ type: MessageType.Hup, from: 'a', to: 'b' })), { name: 'AssertionError' });
+    assert.throws(() => a.transport.send(heartbeat('x', 'b', 1)), { name: 'AssertionError' });
+    assert.throws(() => makeNode('c', { queueMessagesMax: 0 }), { code: 'KEEL_TRANSPORT_CONFIG_INVALID' });
+    assert.throws(() => makeNode('c', { peers: { d: 'no-port' } }), { code: 'KEEL_TRANSPORT_CONFIG_INVALID' });
+    assert.throws(() => a.transport.faults.drop('b', 2), { code: 'KEEL_TRANSPORT_CONFIG_INVALID' });
+  } finally {
+    await a.transport.close();
+  }
+});
