@@ -1,7 +1,14 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 /**
- * The hook bench/kv.ts uses to start a 3-node `keel up` cluster. Until the
- * node process lands (issue 3), it throws; bench an already running cluster
- * with `--keel-endpoints http://127.0.0.1:2379,...` instead.
+ * The hook bench/kv.ts uses to start a keel cluster: the real `keel up`
+ * (the built binary, so run `npm run build` first) on free loopback ports,
+ * data in a temporary directory, stopped with SIGTERM (keel up stops its
+ * members gracefully) and removed afterwards.
  */
 
 export interface KeelCluster {
@@ -14,10 +21,74 @@ export interface KeelCluster {
 export interface KeelClusterOptions {
   /** Members (default 3). */
   readonly size?: number;
-  /** fsync every WAL batch (the benchmark always asks for true). */
+  /** fsync every WAL batch; keel always does, so only true is accepted. */
   readonly fsync: boolean;
 }
 
-export async function startKeelCluster(_options: KeelClusterOptions): Promise<KeelCluster> {
-  throw new Error('keel up not available yet: pass --keel-endpoints to bench a running keel cluster');
+const root = join(import.meta.dirname, '../..');
+const bin = join(root, 'dist/src/cli/main.js');
+/** keel up's port layout: clients at base + these offsets, peers one above. */
+const OFFSETS = [0, 20_000, 30_000, 40_000, 50_000] as const;
+const READY_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 15_000;
+
+export async function startKeelCluster(options: KeelClusterOptions): Promise<KeelCluster> {
+  if (!options.fsync) throw new Error('keel always fsyncs its WAL; there is no fsync-off mode to bench');
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: run npm run build first`);
+  const size = options.size ?? 3;
+  const base = await freeBase(size);
+  const dataDir = mkdtempSync(join(tmpdir(), 'keel-bench-'));
+  const child = spawn(process.execPath, [bin, 'up', '--nodes', String(size), '--base-port', String(base), '--data-dir', dataDir, '--quiet'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const endpoints = OFFSETS.slice(0, size).map((offset) => `http://127.0.0.1:${base + offset}`);
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    for (const endpoint of endpoints) {
+      while (!(await ready(endpoint))) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`keel member ${endpoint} did not become ready`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { endpoints, stop };
+}
+
+async function ready(endpoint: string): Promise<boolean> {
+  try {
+    return (await fetch(`${endpoint}/readyz`, { signal: AbortSignal.timeout(1000) })).ok;
+  } catch {
+    return false;
+  }
+}
+
+/** A base port whose client and peer ports (per keel up's layout) are all free. */
+async function freeBase(size: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 10_000 + Math.floor(Math.random() * (65_534 - 10_000 - OFFSETS[size - 1]!));
+    const ports = OFFSETS.slice(0, size).flatMap((offset) => [base + offset, base + offset + 1]);
+    if ((await Promise.all(ports.map(portFree))).every(Boolean)) return base;
+  }
+  throw new Error('no free port layout found for keel up');
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 }

@@ -20,6 +20,7 @@ interface NodeFlags {
   heartbeatTicks?: string;
   snapshotEntries?: string;
   snapshotCatchUpEntries?: string;
+  walSegmentBytes?: string;
   logLevel?: string;
 }
 
@@ -40,6 +41,7 @@ export function nodeCommand(): Command {
     .option('--heartbeat-ticks <n>', 'heartbeat interval in ticks (default 2)')
     .option('--snapshot-entries <n>', 'applied entries between snapshots (default 10000)')
     .option('--snapshot-catch-up-entries <n>', 'entries kept behind a snapshot for slow followers (default 5000)')
+    .option('--wal-segment-bytes <n>', 'preallocated WAL segment size (default 64 MiB)')
     .option('--log-level <level>', 'debug, info, warn, error or silent (default info)')
     .action(async (flags: NodeFlags) => {
       process.exitCode = await runNode(flags);

@@ -36,6 +36,8 @@ export const nodeConfigSchema = z
     snapshotEntries: z.number().int().min(10).max(10_000_000).default(10_000),
     /** Entries kept in the log behind a snapshot, so slightly slow followers catch up without one. */
     snapshotCatchUpEntries: z.number().int().min(0).max(10_000_000).default(5_000),
+    /** Preallocated size of each WAL segment. */
+    walSegmentBytes: z.number().int().min(64 * 1024).max(1024 * 1024 * 1024).default(64 * 1024 * 1024),
     /** Space quota for the key-value state (etcd's --quota-backend-bytes). */
     quotaBytes: z.number().int().min(1024 * 1024).default(2 * 1024 * 1024 * 1024),
     /** Deadline for a request that names none. */
@@ -78,7 +80,7 @@ const ENV: Record<string, keyof NodeConfig> = {
   KEEL_LOG_LEVEL: 'logLevel',
 };
 
-const NUMERIC = new Set<string>(['tickMs', 'electionTicks', 'heartbeatTicks', 'snapshotEntries', 'snapshotCatchUpEntries', 'quotaBytes', 'requestTimeoutMs', 'pendingRequestsMax']);
+const NUMERIC = new Set<string>(['walSegmentBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'snapshotEntries', 'snapshotCatchUpEntries', 'quotaBytes', 'requestTimeoutMs', 'pendingRequestsMax']);
 
 /** Merges file < environment < flags and validates the result. */
 export function loadNodeConfig(

@@ -110,17 +110,14 @@ export class KeelNode {
   async start(): Promise<void> {
     mkdirSync(this.config.dataDir, { recursive: true });
     this.#checkIdentity();
-    this.#storage = new FileStorage(join(this.config.dataDir, 'raft'), {
-      snapshotIntervalEntries: this.config.snapshotEntries,
-      retainSnapshots: 2,
-    });
+    this.#storage = this.#openStorage();
     let recovered = this.#storage.load();
     if (recovered.hardState.term === 0 && recovered.entries.length === 0 && recovered.snapshot.metadata.index === 0) {
       // A founding member's first start: the founding membership goes into the log.
       const founders = bootstrapLog(Object.keys(this.config.peers));
       this.#storage.save({ entries: founders.entries, hardState: founders.hardState }, true);
       this.#storage.close();
-      this.#storage = new FileStorage(join(this.config.dataDir, 'raft'), { snapshotIntervalEntries: this.config.snapshotEntries, retainSnapshots: 2 });
+      this.#storage = this.#openStorage();
       recovered = this.#storage.load();
       this.#log.info('bootstrapped a new cluster', { voters: Object.keys(this.config.peers) });
     }
@@ -190,6 +187,14 @@ export class KeelNode {
     await this.#transport?.close();
     this.#storage?.close();
     this.#log.info('member stopped', { id: this.config.id });
+  }
+
+  #openStorage(): FileStorage {
+    return new FileStorage(join(this.config.dataDir, 'raft'), {
+      snapshotIntervalEntries: this.config.snapshotEntries,
+      retainSnapshots: 2,
+      segmentSizeBytes: this.config.walSegmentBytes,
+    });
   }
 
   async #transferLeadershipAway(): Promise<void> {
@@ -325,10 +330,9 @@ export class KeelNode {
     for (const message of ready.messages) this.#transport.send(message);
     // 3. Apply.
     if (ready.snapshot) {
-      failpoint('snapshot-before-install');
+      // The storage layer's snapshot-*-install failpoints bracket persisting it (step 1).
       this.#store.restore(ready.snapshot.data);
       this.#lastSnapshotIndex = ready.snapshot.metadata.index;
-      failpoint('snapshot-after-install');
       this.#log.info('installed a snapshot from the leader', { index: ready.snapshot.metadata.index });
     }
     if (ready.committedEntries.length > 0) {
@@ -421,16 +425,13 @@ export class KeelNode {
     const applied = this.#store.appliedIndex;
     if (applied - this.#lastSnapshotIndex < this.config.snapshotEntries) return;
     const started = performance.now();
-    failpoint('snapshot-before-save');
     const snapshot = this.#memory.createSnapshot(applied, this.#raw.confStateAt(applied), this.#store.snapshot());
     this.#storage.saveSnapshot(snapshot);
     this.#lastSnapshotIndex = applied;
     const compactTo = applied - this.config.snapshotCatchUpEntries;
     if (compactTo > this.#memory.firstIndex()) {
-      failpoint('compaction-before');
       this.#memory.compact(compactTo);
-      this.#storage.releaseTo(compactTo);
-      failpoint('compaction-after');
+      this.#storage.releaseTo(compactTo); // brackets itself with the compaction-* failpoints
     }
     this.metrics.snapshotSeconds.observe((performance.now() - started) / 1000);
     this.#log.info('snapshot saved', { index: applied, seconds: (performance.now() - started) / 1000 });
