@@ -104,12 +104,21 @@ export class OverloadedError extends ApiError {
   }
 }
 
-/** The member is shutting down. */
+/** The member is shutting down and refused the request before proposing it: nothing was applied. */
 export class StoppingError extends ApiError {
   readonly code = 'KEEL_NODE_STOPPING';
   constructor() {
     super('the member is shutting down');
     this.name = 'StoppingError';
+  }
+}
+
+/** The member shut down while the request was in flight: a write may or may not have been applied. */
+export class InterruptedError extends ApiError {
+  readonly code = 'KEEL_NODE_INTERRUPTED';
+  constructor() {
+    super('the member shut down while the request was in flight; a write may or may not have been applied');
+    this.name = 'InterruptedError';
   }
 }
 
@@ -178,6 +187,7 @@ export function errorReply(error: unknown): ErrorReply {
     return reply(GrpcCode.ResourceExhausted, 'etcdserver: too many requests', error.code, { 'retry-after': String(error.retryAfterSeconds) }, { reason: error.reason });
   }
   if (error instanceof StoppingError) return reply(GrpcCode.Unavailable, 'etcdserver: server stopped', error.code, { 'retry-after': '1' });
+  if (error instanceof InterruptedError) return reply(GrpcCode.Unavailable, 'etcdserver: server stopped', error.code);
   return reply(GrpcCode.Internal, error.message, error.code);
 }
 

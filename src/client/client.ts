@@ -58,7 +58,13 @@ import {
 } from './limits.js';
 
 /** keel codes whose 503 is sent before anything is proposed: a write may be retried after them. Extend only with such codes. */
-export const REJECTED_BEFORE_PROPOSAL_CODES: ReadonlySet<string> = new Set(['KEEL_NODE_NOT_LEADER']);
+export const REJECTED_BEFORE_PROPOSAL_CODES: ReadonlySet<string> = new Set([
+  'KEEL_NODE_NOT_LEADER',
+  // A keel member answers these before proposing anything (src/node/keel-node.ts):
+  'KEEL_NODE_NO_LEADER',
+  'KEEL_NODE_STOPPING',
+  'KEEL_NODE_OVERLOADED',
+]);
 
 export interface RetryOptions {
   /** Attempts per call, the first included (default 6; 1 disables retries). */

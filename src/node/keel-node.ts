@@ -16,7 +16,7 @@ import { StoreStateMachine } from '../store/state-machine.js';
 import type { RangeRequest, RangeResponse, TxnRequest } from '../store/types.js';
 import { checkTxnIntervals, isReadOnlyTxn, validateCommand, validateRange } from '../store/validate.js';
 import { PeerTransport } from '../transport/index.js';
-import { LeaderChangedError, NoLeaderError, NotLeaderError, OverloadedError, RequestTimeoutError, StoppingError } from '../api/errors.js';
+import { InterruptedError, LeaderChangedError, NoLeaderError, NotLeaderError, OverloadedError, RequestTimeoutError, StoppingError } from '../api/errors.js';
 import type { HeaderContext } from '../api/json-codec.js';
 import type { NodeConfig } from './config.js';
 import { decodeEnvelope, encodeEnvelope } from './envelope.js';
@@ -174,12 +174,12 @@ export class KeelNode {
     if (this.#role === Role.Leader) await this.#transferLeadershipAway();
     for (const [id, pending] of this.#pendingWrites) {
       clearTimeout(pending.timer);
-      pending.reject(new StoppingError());
+      pending.reject(new InterruptedError());
       this.#pendingWrites.delete(id);
     }
     for (const [id, pending] of this.#pendingReads) {
       clearTimeout(pending.timer);
-      pending.reject(new StoppingError());
+      pending.reject(new InterruptedError());
       this.#pendingReads.delete(id);
     }
     if (this.#tickTimer) clearInterval(this.#tickTimer);

@@ -1,0 +1,84 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { put, get, sleep } from '../node/cluster-harness.js';
+
+// `keel up` as a user runs it: a supervised local cluster that restarts a
+// member that dies, and stops everything on Ctrl-C (SIGINT).
+const bin = join(import.meta.dirname, '../../dist/src/cli/main.js');
+const OFFSETS = [0, 20_000, 30_000];
+
+async function freeBase(): Promise<number> {
+  for (;;) {
+    const base = 10_000 + Math.floor(Math.random() * 25_000);
+    const ports = OFFSETS.flatMap((offset) => [base + offset, base + offset + 1]);
+    const free = await Promise.all(
+      ports.map(
+        (port) =>
+          new Promise<boolean>((resolve) => {
+            const server = createServer();
+            server.once('error', () => resolve(false));
+            server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+          }),
+      ),
+    );
+    if (free.every(Boolean)) return base;
+  }
+}
+
+async function until(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('keel up starts a supervised 3-member cluster, restarts a killed member and stops cleanly on SIGINT', { timeout: 120_000 }, async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'keel-up-'));
+  const base = await freeBase();
+  const child = spawn(process.execPath, [bin, 'up', '--base-port', String(base), '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const urls = OFFSETS.map((offset) => `http://127.0.0.1:${base + offset}`);
+  try {
+    await until(async () => (await Promise.all(urls.map((url) => fetch(`${url}/readyz`).then((r) => r.ok, () => false)))).every(Boolean), 30_000, 'every member ready');
+    await until(() => /leader is n\d/.test(output), 10_000, 'a leader line');
+    const cluster = JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { members: { id: string; zone: string; clientUrl: string; pid: number }[] };
+    assert.deepEqual(cluster.members.map((m) => [m.id, m.zone, m.clientUrl]), urls.map((url, i) => [`n${i + 1}`, 'abc'[i], url]));
+    await put(urls[0]!, 'up', 'works');
+    assert.equal((await get(urls[2]!, 'up')).value, 'works');
+
+    // A member dies: keel up says so and restarts it.
+    const victim = cluster.members[1]!;
+    process.kill(victim.pid, 'SIGKILL');
+    await until(() => /n2 exited \(SIGKILL\); restarting in/.test(output), 10_000, 'the restart notice');
+    await until(() => /n2 restarted/.test(output), 10_000, 'the restart');
+    await until(async () => fetch(`${urls[1]}/readyz`).then((r) => r.ok, () => false), 30_000, 'n2 ready again');
+    assert.equal((await get(urls[1]!, 'up')).value, 'works');
+
+    const pids = (JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { members: { pid: number }[] }).members.map((m) => m.pid);
+    child.kill('SIGINT');
+    assert.equal(await exited, 0);
+    assert.match(output, /SIGINT: stopping every member/);
+    for (const pid of pids) assert.equal(alive(pid), false, `member pid ${pid} still running`);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
