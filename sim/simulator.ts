@@ -274,6 +274,8 @@ export class Simulator implements NodeHost {
   // ------------------------------------------------------------------ network
 
   send(from: NodeId, message: Message): void {
+    // As the real transport does: a member only sends messages in its own name.
+    if (message.from !== from) throw new Error(`${from} sent a message from ${message.from}`);
     const lossy = this.#chaos;
     if (lossy && this.#random.chance(this.options.lossRate)) {
       this.#dropped(from, message);

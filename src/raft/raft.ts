@@ -357,8 +357,7 @@ export class Raft {
     if (this.role === Role.Leader) {
       if (!this.tracker.isVoter(target)) throw new TransferRejectedError(`${target} is not a voter`);
     }
-    // By etcd's convention the request's `from` names the transferee.
-    this.step(message({ type: MessageType.TransferLeader, from: target, to: this.id }));
+    this.step(message({ type: MessageType.TransferLeader, from: this.id, to: this.id, context: encodeNodeId(target) }));
   }
 
   // ---------------------------------------------------------------- step
@@ -528,7 +527,7 @@ export class Raft {
         this.#leaderReadIndex(m);
         return;
       case MessageType.TransferLeader:
-        this.#leaderTransfer(m.from);
+        this.#leaderTransfer(transferTarget(m));
         return;
       default:
         break;
@@ -845,7 +844,7 @@ export class Raft {
     switch (m.type) {
       case MessageType.Propose:
         if (this.lead === NONE || this.config.disableProposalForwarding) return;
-        this.#send({ ...m, to: this.lead, term: 0 });
+        this.#send({ ...m, from: this.id, to: this.lead, term: 0 });
         return;
       case MessageType.Append:
         this.#electionElapsed = 0;
@@ -864,15 +863,17 @@ export class Raft {
         return;
       case MessageType.TransferLeader:
         if (this.lead === NONE) return;
-        this.#send(message({ type: MessageType.TransferLeader, from: m.from, to: this.lead }));
+        this.#send(message({ type: MessageType.TransferLeader, to: this.lead, context: encodeNodeId(transferTarget(m)) }));
         return;
       case MessageType.TimeoutNow:
         // Leader transfer: campaign at once, skipping PreVote and the lease check.
         this.#hup(CAMPAIGN_TRANSFER_KIND);
         return;
       case MessageType.ReadIndex:
-        if (this.lead === NONE) return; // dropped: the caller times out and retries
-        // Keep `from`: the leader answers the member that asked.
+        // Only our own requests go on (a peer's request that reached us after
+        // we stopped leading is dropped, and that peer retries): every message
+        // leaves with `from` = this member, which the transport enforces.
+        if (this.lead === NONE || m.from !== this.id) return;
         this.#send({ ...m, to: this.lead, term: 0 });
         return;
       case MessageType.ReadIndexResponse:
@@ -968,6 +969,18 @@ export class Raft {
     }
     this.messages.push(out);
   }
+}
+
+const nodeIdEncoder = new TextEncoder();
+const nodeIdDecoder = new TextDecoder();
+
+/** A TransferLeader request names its target in `context` (every message's `from` is its sender). */
+function encodeNodeId(id: NodeId): Uint8Array {
+  return nodeIdEncoder.encode(id);
+}
+
+function transferTarget(m: Message): NodeId {
+  return m.context && m.context.length > 0 ? nodeIdDecoder.decode(m.context) : m.from;
 }
 
 function equalBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {

@@ -113,7 +113,7 @@ export const MessageType = {
   ReadIndexResponse: 20,
   /** Leader transfer: the target campaigns at once, skipping PreVote and leases. */
   TimeoutNow: 21,
-  /** A leader transfer request, local or forwarded to the leader. */
+  /** A leader transfer request, local or forwarded to the leader; `context` holds the target's id (UTF-8). */
   TransferLeader: 22,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
@@ -141,7 +141,7 @@ export interface Message {
   /** On a rejected AppendResponse: the term of the follower's entry at `rejectHint`. */
   readonly logTermHint: number;
   readonly snapshot?: Snapshot;
-  /** ReadIndex: the caller's request context. Vote: `CAMPAIGN_TRANSFER` for a leader transfer. Heartbeat: read context. */
+  /** ReadIndex: the caller's request context. Vote: `CAMPAIGN_TRANSFER` for a leader transfer. Heartbeat: read context. TransferLeader: the target's id. */
   readonly context?: Uint8Array;
 }
 
