@@ -1,4 +1,4 @@
-import { Packr, Unpackr } from 'msgpackr';
+import { Decoder, Encoder } from '@msgpack/msgpack';
 import { MessageType, type ConfState, type Entry, type Message, type NodeId, type SnapshotMetadata } from '../raft/types.js';
 import { FrameMalformedError } from './errors.js';
 import { ENTRIES_PER_MESSAGE_MAX, ID_LENGTH_MAX, MEMBERS_MAX, PROTOCOL_VERSION } from './limits.js';
@@ -12,8 +12,17 @@ import { ENTRIES_PER_MESSAGE_MAX, ID_LENGTH_MAX, MEMBERS_MAX, PROTOCOL_VERSION }
  * does not pin a socket buffer).
  */
 
-const packr = new Packr({ useRecords: false, moreTypes: false });
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+// @msgpack/msgpack rather than msgpackr: pure JavaScript, and no optional
+// native packages (msgpackr-extract's per-platform packages are not served
+// by every registry mirror, which leaves `npm ci` with an unusable lock file).
+const encoder = new Encoder({ ignoreUndefined: true });
+const decoder = new Decoder();
+
+/** Encodes to a Buffer view of the encoder's output (no copy). */
+function pack(value: unknown): Buffer {
+  const bytes = encoder.encode(value);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
 
 const HELLO_MAGIC = 'keel';
 
@@ -43,7 +52,7 @@ export interface Hello {
 }
 
 export function encodeHello(hello: Omit<Hello, 'version'>): Buffer {
-  return packr.pack([HELLO_MAGIC, PROTOCOL_VERSION, hello.clusterId, hello.from, hello.to]);
+  return pack([HELLO_MAGIC, PROTOCOL_VERSION, hello.clusterId, hello.from, hello.to]);
 }
 
 export function decodeHello(body: Buffer): Hello {
@@ -64,7 +73,7 @@ export interface HelloAnswer {
 }
 
 export function encodeHelloAnswer(answer: HelloAnswer): Buffer {
-  return packr.pack([answer.accepted, answer.reason]);
+  return pack([answer.accepted, answer.reason]);
 }
 
 export function decodeHelloAnswer(body: Buffer): HelloAnswer {
@@ -74,7 +83,7 @@ export function decodeHelloAnswer(body: Buffer): HelloAnswer {
 
 /** A ping or pong body: the dialer's clock reading when it sent the ping, echoed back. */
 export function encodePing(sentAtMs: number): Buffer {
-  return packr.pack([sentAtMs]);
+  return pack([sentAtMs]);
 }
 
 export function decodePing(body: Buffer): number {
@@ -85,7 +94,7 @@ export function decodePing(body: Buffer): number {
 
 /** A message other than Snapshot (its snapshot field, if any, is not encoded). */
 export function encodeMessage(message: Message): Buffer {
-  return packr.pack(messageFields(message));
+  return pack(messageFields(message));
 }
 
 export function decodeMessage(body: Buffer): Message {
@@ -96,7 +105,7 @@ export function decodeMessage(body: Buffer): Message {
 export function encodeSnapshotBegin(message: Message): Buffer {
   const snapshot = message.snapshot!;
   const { index, term, confState } = snapshot.metadata;
-  return packr.pack([messageFields(message), [index, term, confState.voters, confState.learners], snapshot.data.length]);
+  return pack([messageFields(message), [index, term, confState.voters, confState.learners], snapshot.data.length]);
 }
 
 export interface SnapshotBegin {
@@ -162,7 +171,7 @@ function entries(value: unknown): Entry[] {
 function unpackArray(body: Buffer, length: number, what: string): unknown[] {
   let value: unknown;
   try {
-    value = unpackr.unpack(body);
+    value = decoder.decode(body);
   } catch (error) {
     throw new FrameMalformedError(`${what}: ${(error as Error).message}`);
   }
