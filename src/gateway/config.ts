@@ -1,0 +1,285 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { CRITICALITY_LEVELS, type Criticality } from '../resilience/index.js';
+import { GatewayConfigError } from './errors.js';
+import * as limits from './limits.js';
+
+/**
+ * The gateway's YAML config, validated with zod. Unknown keys are errors
+ * (a typo must not silently become a default), and every error names its
+ * field (`clusters.api.endpoints.1.weight: ...`). Durations are in ms.
+ */
+
+const criticality = z.enum(CRITICALITY_LEVELS as unknown as [Criticality, ...Criticality[]]);
+const positiveInt = z.number().int().positive();
+const durationMs = z.number().int().positive().max(3_600_000 * 24);
+
+const listener = z.strictObject({
+  name: z.string().min(1).default('http'),
+  host: z.string().default('127.0.0.1'),
+  port: z.number().int().min(0).max(65_535),
+});
+
+const headerMatch = z.strictObject({
+  name: z.string().min(1).transform((name) => name.toLowerCase()),
+  exact: z.string().optional(),
+  regex: z.string().optional(),
+  present: z.boolean().optional(),
+});
+
+const routeMatch = z.strictObject({
+  host: z.string().optional(),
+  prefix: z.string().startsWith('/').optional(),
+  regex: z.string().optional(),
+  methods: z.array(z.string().transform((method) => method.toUpperCase())).optional(),
+  headers: z.array(headerMatch).max(32).optional(),
+  /** Client addresses in CIDR notation (IPv4 or IPv6). */
+  sourceCidrs: z.array(z.string()).max(256).optional(),
+});
+
+const weightedCluster = z.strictObject({ cluster: z.string().min(1), weight: z.number().int().min(0).max(10_000) });
+
+const retryPolicy = z.strictObject({
+  maxAttempts: z.number().int().min(1).max(limits.RETRIES_MAX + 1).default(2),
+  /** Retry statuses beyond connection failures (default 502, 503, 504 from an endpoint). */
+  onStatuses: z.array(z.number().int().min(400).max(599)).default([502, 503, 504]),
+  /** Retries allowed per request over 10 s (SRE ratio budget). */
+  budgetRatio: z.number().min(0).max(1).default(0.2),
+  minRetriesPerSecond: z.number().min(0).max(1_000).default(10),
+});
+
+const route = z.strictObject({
+  name: z.string().min(1),
+  match: routeMatch.default({}),
+  cluster: z.string().min(1).optional(),
+  weightedClusters: z.array(weightedCluster).min(1).max(16).optional(),
+  /** Per-try timeout (default 15 s). */
+  perTryTimeoutMs: durationMs.default(15_000),
+  /** The deadline given to requests that arrive without one (default 30 s). */
+  timeoutMs: durationMs.default(30_000),
+  retry: retryPolicy.default({ maxAttempts: 2, onStatuses: [502, 503, 504], budgetRatio: 0.2, minRetriesPerSecond: 10 }),
+  criticality: criticality.default('CRITICAL'),
+  /** Permits one request takes from rate limits (request cost weight). */
+  cost: z.number().int().min(1).max(1_000_000).default(1),
+  /** Strip this prefix before forwarding. */
+  rewritePrefix: z.string().optional(),
+}).refine((r) => (r.cluster === undefined) !== (r.weightedClusters === undefined), { message: 'give exactly one of cluster or weightedClusters' });
+
+const endpoint = z.strictObject({
+  address: z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port'),
+  zone: z.string().default(''),
+  weight: z.number().int().min(1).max(1_000).default(1),
+  priority: z.number().int().min(0).max(limits.PRIORITY_LEVELS_MAX - 1).default(0),
+  /** A draining endpoint takes no new requests; in-flight ones finish. */
+  drain: z.boolean().default(false),
+});
+
+const healthCheck = z.strictObject({
+  path: z.string().startsWith('/').default('/livez'),
+  intervalMs: durationMs.default(5_000),
+  /** Fraction of the interval added or removed at random, so checks do not synchronise. */
+  jitter: z.number().min(0).max(1).default(0.1),
+  timeoutMs: durationMs.default(1_000),
+  healthyThreshold: positiveInt.max(100).default(2),
+  unhealthyThreshold: positiveInt.max(100).default(3),
+});
+
+const outlierDetection = z.strictObject({
+  consecutive5xx: positiveInt.max(1_000).default(5),
+  consecutiveGatewayErrors: positiveInt.max(1_000).default(5),
+  intervalMs: z.number().int().min(limits.OUTLIER_INTERVAL_MS_MIN).default(10_000),
+  baseEjectionTimeMs: durationMs.default(30_000),
+  maxEjectionTimeMs: durationMs.default(300_000),
+  maxEjectionPercent: z.number().min(0).max(100).default(10),
+  successRateMinimumHosts: positiveInt.default(5),
+  successRateRequestVolume: positiveInt.default(100),
+  successRateStdevFactor: z.number().positive().default(1.9),
+});
+
+const circuitBreakers = z.strictObject({
+  maxConnections: positiveInt.max(100_000).default(64),
+  maxPendingRequests: z.number().int().min(0).max(100_000).default(1_024),
+  maxRequests: positiveInt.max(1_000_000).default(1_024),
+});
+
+const balancer = z.enum(['round-robin', 'least-request', 'random', 'ring-hash', 'maglev', 'peak-ewma']);
+
+const cluster = z.strictObject({
+  endpoints: z.array(endpoint).min(1).max(limits.ENDPOINTS_PER_CLUSTER_MAX),
+  balancer: balancer.default('round-robin'),
+  /** For ring-hash/maglev: hash this header, else the client IP. */
+  hashHeader: z.string().transform((name) => name.toLowerCase()).optional(),
+  healthCheck: healthCheck.optional(),
+  outlierDetection: outlierDetection.optional(),
+  circuitBreakers: circuitBreakers.default({ maxConnections: 64, maxPendingRequests: 1_024, maxRequests: 1_024 }),
+  /** Envoy's overprovisioning factor: a level at 1/1.4 healthy still takes all its traffic. */
+  overprovisioningFactor: z.number().min(1).max(10).default(1.4),
+  /** Below this healthy percentage, route to every endpoint of the level (Envoy: 50). */
+  panicThresholdPercent: z.number().min(0).max(100).default(50),
+  zoneAware: z.boolean().default(true),
+  /** Weight ramps linearly from `slowStartMinWeightPercent` to full over this window after an endpoint joins or recovers (0: off). */
+  slowStartMs: z.number().int().min(0).max(3_600_000).default(0),
+  slowStartMinWeightPercent: z.number().min(1).max(100).default(10),
+  /** Adaptive concurrency (gradient limit partitioned 90/10 by criticality); off when absent. */
+  adaptiveConcurrency: z.strictObject({
+    initialLimit: positiveInt.max(10_000).default(20),
+    minLimit: positiveInt.max(10_000).default(5),
+    maxLimit: positiveInt.max(100_000).default(1_000),
+    criticalShare: z.number().gt(0).lt(1).default(0.9),
+  }).optional(),
+});
+
+const descriptor = z.union([
+  z.strictObject({ header: z.string().min(1).transform((name) => name.toLowerCase()) }),
+  z.strictObject({ clientIp: z.literal(true) }),
+  z.strictObject({ route: z.literal(true) }),
+  z.strictObject({ global: z.literal(true) }),
+]);
+
+const rateLimit = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only'),
+  descriptor,
+  algorithm: z.enum(['token-bucket', 'gcra', 'sliding-window']).default('token-bucket'),
+  /** Requests (cost units) per window. */
+  limit: positiveInt.max(1_000_000_000),
+  /** Window length; a long window (e.g. 86,400,000) is a quota. */
+  windowMs: durationMs,
+  /** For token-bucket and gcra: burst capacity (default: limit). */
+  burst: positiveInt.optional(),
+  /** Only these routes (default: every route). */
+  routes: z.array(z.string()).optional(),
+  /** Only clients in these CIDRs (default: every client). */
+  sourceCidrs: z.array(z.string()).max(256).optional(),
+  /** Criticality at or above this level is exempt (default: none exempt). */
+  exemptCriticality: criticality.optional(),
+  maxKeys: positiveInt.max(limits.RATE_LIMIT_KEYS_MAX).default(10_000),
+});
+
+const connectionLimits = z.strictObject({
+  /** Time to receive the whole request head (slowloris). */
+  headersTimeoutMs: durationMs.default(10_000),
+  /** Time to receive the whole request. */
+  requestTimeoutMs: durationMs.default(60_000),
+  keepAliveTimeoutMs: durationMs.default(5_000),
+  maxConnections: positiveInt.max(1_000_000).default(10_000),
+  maxConnectionsPerClientIp: positiveInt.max(1_000_000).default(256),
+  maxHeaderBytes: positiveInt.max(limits.HEADER_BYTES_MAX).default(16 * 1024),
+  /** Request bodies larger than this are refused with 413 (by content-length, or cut off while streaming). */
+  maxRequestBodyBytes: positiveInt.default(10 * 1024 * 1024),
+  drainTimeoutMs: z.number().int().min(0).max(limits.DRAIN_TIMEOUT_MS_MAX).default(30_000),
+});
+
+const schema = z.strictObject({
+  /** The zone this gateway runs in (zone-aware routing prefers it). */
+  zone: z.string().default(''),
+  listeners: z.array(listener).min(1).max(limits.LISTENERS_MAX),
+  admin: z.strictObject({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65_535) }).optional(),
+  routes: z.array(route).min(1).max(limits.ROUTES_MAX),
+  clusters: z.record(z.string().min(1), cluster),
+  rateLimits: z.array(rateLimit).max(limits.RATE_LIMIT_RULES_MAX).default([]),
+  criticality: z.strictObject({
+    header: z.string().transform((name) => name.toLowerCase()).default('keel-criticality'),
+    default: criticality.default('CRITICAL'),
+  }).default({ header: 'keel-criticality', default: 'CRITICAL' }),
+  limits: connectionLimits.default(connectionLimits.parse({})),
+});
+
+export type GatewayConfig = z.output<typeof schema>;
+export type RouteConfig = z.output<typeof route>;
+export type ClusterConfig = z.output<typeof cluster>;
+export type EndpointConfig = z.output<typeof endpoint>;
+export type HealthCheckConfig = z.output<typeof healthCheck>;
+export type OutlierConfig = z.output<typeof outlierDetection>;
+export type RateLimitConfig = z.output<typeof rateLimit>;
+export type LimitsConfig = z.output<typeof connectionLimits>;
+export type BalancerName = z.output<typeof balancer>;
+export type RetryConfig = z.output<typeof retryPolicy>;
+
+/** Defaults for a health check, outlier detection, and so on, for code and tests that build configs by hand. */
+export const defaults = Object.freeze({
+  healthCheck: (): HealthCheckConfig => healthCheck.parse({}),
+  outlierDetection: (): OutlierConfig => outlierDetection.parse({}),
+});
+
+function fieldPath(path: readonly PropertyKey[]): string {
+  return path.length === 0 ? '(root)' : path.map(String).join('.');
+}
+
+/** Checks references and patterns zod cannot: routes name known clusters, regexes and CIDRs parse. */
+function crossCheck(config: GatewayConfig): string[] {
+  const issues: string[] = [];
+  const clusterNames = new Set(Object.keys(config.clusters));
+  if (clusterNames.size > limits.CLUSTERS_MAX) issues.push(`clusters: at most ${limits.CLUSTERS_MAX}`);
+  config.routes.forEach((r, index) => {
+    const named = r.cluster !== undefined ? [r.cluster] : (r.weightedClusters ?? []).map((w) => w.cluster);
+    for (const name of named) if (!clusterNames.has(name)) issues.push(`routes.${index}.cluster: unknown cluster "${name}"`);
+    if (r.weightedClusters !== undefined && r.weightedClusters.every((w) => w.weight === 0)) issues.push(`routes.${index}.weightedClusters: weights sum to 0`);
+    for (const [field, pattern] of [['match.regex', r.match.regex], ...(r.match.headers ?? []).map((h, i) => [`match.headers.${i}.regex`, h.regex] as const)] as const) {
+      if (pattern === undefined) continue;
+      try {
+        new RegExp(pattern);
+      } catch (error) {
+        issues.push(`routes.${index}.${field}: ${(error as Error).message}`);
+      }
+    }
+    (r.match.sourceCidrs ?? []).forEach((cidr, i) => {
+      if (!isCidr(cidr)) issues.push(`routes.${index}.match.sourceCidrs.${i}: "${cidr}" is not a CIDR`);
+    });
+  });
+  config.rateLimits.forEach((rule, index) => {
+    for (const name of rule.routes ?? []) if (!config.routes.some((r) => r.name === name)) issues.push(`rateLimits.${index}.routes: unknown route "${name}"`);
+    (rule.sourceCidrs ?? []).forEach((cidr, i) => {
+      if (!isCidr(cidr)) issues.push(`rateLimits.${index}.sourceCidrs.${i}: "${cidr}" is not a CIDR`);
+    });
+  });
+  const routeNames = new Set<string>();
+  config.routes.forEach((r, index) => {
+    if (routeNames.has(r.name)) issues.push(`routes.${index}.name: duplicate route "${r.name}"`);
+    routeNames.add(r.name);
+  });
+  for (const [name, c] of Object.entries(config.clusters)) {
+    const seen = new Set<string>();
+    c.endpoints.forEach((e, i) => {
+      if (seen.has(e.address)) issues.push(`clusters.${name}.endpoints.${i}.address: duplicate "${e.address}"`);
+      seen.add(e.address);
+    });
+    if (c.adaptiveConcurrency && c.adaptiveConcurrency.minLimit > c.adaptiveConcurrency.maxLimit) issues.push(`clusters.${name}.adaptiveConcurrency.minLimit: exceeds maxLimit`);
+  }
+  return issues;
+}
+
+function isCidr(value: string): boolean {
+  return /^[0-9a-fA-F:.]+\/\d{1,3}$/.test(value) || /^[0-9a-fA-F:.]+$/.test(value);
+}
+
+/** Validates a parsed object; throws `GatewayConfigError` listing every bad field. */
+export function parseGatewayConfig(input: unknown): GatewayConfig {
+  const result = schema.safeParse(input);
+  if (!result.success) throw new GatewayConfigError(result.error.issues.map((issue) => `${fieldPath(issue.path)}: ${issue.message}`));
+  const issues = crossCheck(result.data);
+  if (issues.length > 0) throw new GatewayConfigError(issues);
+  return result.data;
+}
+
+/** Parses YAML text and validates it. */
+export function parseGatewayYaml(text: string): GatewayConfig {
+  let input: unknown;
+  try {
+    input = parseYaml(text);
+  } catch (error) {
+    throw new GatewayConfigError([`(yaml): ${(error as Error).message.split('\n')[0] ?? 'parse error'}`]);
+  }
+  return parseGatewayConfig(input);
+}
+
+/** Reads, parses and validates a YAML file. */
+export function loadGatewayConfig(file: string): GatewayConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new GatewayConfigError([`(file): cannot read ${file}: ${(error as Error).message}`]);
+  }
+  return parseGatewayYaml(text);
+}

@@ -1,0 +1,59 @@
+/**
+ * The gateway's errors. Each has a stable `code` (never reused) and, for
+ * refusals, the machine-readable `reason` the client sees in
+ * `keel-reject-reason`; `statusFor` is the one code → HTTP status map. The
+ * brand survives duplicate installs, where `instanceof` would not.
+ */
+const BRAND = Symbol.for('keel.gateway.error');
+
+/** The header that says why the gateway refused a request. */
+export const REJECT_REASON_HEADER = 'keel-reject-reason';
+
+export const GATEWAY_ERROR_TABLE = Object.freeze({
+  KEEL_GW_CONFIG_INVALID: { status: 500, reason: 'config-invalid' },
+  KEEL_GW_NO_ROUTE: { status: 404, reason: 'no-route' },
+  KEEL_GW_RATE_LIMITED: { status: 429, reason: 'rate-limited' },
+  KEEL_GW_OVERLOADED: { status: 503, reason: 'overloaded' },
+  KEEL_GW_NO_HEALTHY_UPSTREAM: { status: 503, reason: 'no-healthy-upstream' },
+  KEEL_GW_UPSTREAM_OVERFLOW: { status: 503, reason: 'circuit-open' },
+  KEEL_GW_UPSTREAM_TIMEOUT: { status: 504, reason: 'upstream-timeout' },
+  KEEL_GW_DEADLINE_EXCEEDED: { status: 504, reason: 'deadline-exceeded' },
+  KEEL_GW_UPSTREAM_UNAVAILABLE: { status: 502, reason: 'upstream-unavailable' },
+  KEEL_GW_DRAINING: { status: 503, reason: 'draining' },
+  KEEL_GW_REQUEST_TOO_LARGE: { status: 413, reason: 'request-too-large' },
+} as const);
+
+export type GatewayErrorCode = keyof typeof GATEWAY_ERROR_TABLE;
+
+export class GatewayError extends Error {
+  readonly [BRAND] = true;
+  readonly status: number;
+  readonly reason: string;
+  /** Extra response headers (Retry-After, RateLimit fields). */
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(readonly code: GatewayErrorCode, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.name = 'GatewayError';
+    this.status = GATEWAY_ERROR_TABLE[code].status;
+    this.reason = GATEWAY_ERROR_TABLE[code].reason;
+    this.headers = headers;
+  }
+
+  static is(value: unknown): value is GatewayError {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  }
+}
+
+/** Invalid configuration; `issues` name each field (`clusters.api.endpoints.0.weight: ...`). */
+export class GatewayConfigError extends GatewayError {
+  constructor(readonly issues: readonly string[]) {
+    super('KEEL_GW_CONFIG_INVALID', `invalid gateway config:\n  ${issues.join('\n  ')}`);
+    this.name = 'GatewayConfigError';
+  }
+}
+
+/** The HTTP status for an error code (the one place the map lives). */
+export function statusFor(code: GatewayErrorCode): number {
+  return GATEWAY_ERROR_TABLE[code].status;
+}

@@ -1,0 +1,34 @@
+/** Named bounds on every queue, map, buffer and loop of the gateway. Config values beyond these are refused. */
+
+/** Listeners per gateway. */
+export const LISTENERS_MAX = 16;
+/** Routes per gateway (matched in order: a linear scan is bounded by this). */
+export const ROUTES_MAX = 1_000;
+/** Clusters per gateway. */
+export const CLUSTERS_MAX = 256;
+/** Endpoints per cluster. */
+export const ENDPOINTS_PER_CLUSTER_MAX = 1_024;
+/** Priority levels per cluster (Envoy allows 128; fewer keeps the failover math readable). */
+export const PRIORITY_LEVELS_MAX = 8;
+/** Rate-limit rules per gateway. */
+export const RATE_LIMIT_RULES_MAX = 64;
+/** Keys remembered per keyed rate limiter. */
+export const RATE_LIMIT_KEYS_MAX = 100_000;
+/** Virtual nodes per endpoint on the hash ring (times its weight, capped by the ring size). */
+export const RING_ENTRIES_PER_ENDPOINT = 100;
+/** Entries on a hash ring at most. */
+export const RING_SIZE_MAX = 65_536;
+/** Connections per client IP tracked at most (the map of counters). */
+export const CLIENT_IPS_TRACKED_MAX = 100_000;
+/** Request header bytes at most (Node's maxHeaderSize). */
+export const HEADER_BYTES_MAX = 64 * 1024;
+/** Retries per request at most, whatever the config says. */
+export const RETRIES_MAX = 5;
+/** Requests waiting in one cluster's admission queue at most. */
+export const ADMISSION_QUEUE_MAX = 10_000;
+/** Samples per endpoint kept by outlier detection between two intervals is a counter pair, bounded by construction. */
+export const OUTLIER_INTERVAL_MS_MIN = 100;
+/** The longest any drain waits for in-flight requests. */
+export const DRAIN_TIMEOUT_MS_MAX = 300_000;
+/** Bytes of a health-check response read at most. */
+export const HEALTH_CHECK_BODY_BYTES_MAX = 64 * 1024;
