@@ -1,6 +1,6 @@
 import { Command } from 'commander';
-import type { Server } from 'node:http';
-import { createApiServer } from '../api/http-server.js';
+import { listenClientPort } from '../api/client-port.js';
+import type { ClientPort } from '../api/client-port.js';
 import { loadNodeConfig } from '../node/config.js';
 import { KeelNode } from '../node/keel-node.js';
 import { createLogger } from '../node/logger.js';
@@ -32,7 +32,7 @@ export function nodeCommand(): Command {
     .option('--id <id>', 'this member\'s id, e.g. n1')
     .option('--data-dir <dir>', 'where the WAL and snapshots live')
     .option('--listen-peer <host:port>', 'address for raft traffic from peers')
-    .option('--listen-client <host:port>', 'address for the client API (etcd JSON gateway, /metrics, /livez, /readyz)')
+    .option('--listen-client <host:port>', 'address for the client API (etcd gRPC and JSON gateway on one port, /metrics, /livez, /readyz)')
     .option('--peers <list>', 'founding members: n1=host:port,n2=host:port,... (peer addresses, this member included)')
     .option('--client-urls <list>', 'client URLs for not-leader hints: n1=http://host:port,...')
     .option('--zone <zone>', 'failure zone label')
@@ -57,7 +57,7 @@ async function runNode(flags: NodeFlags): Promise<number> {
     return 1;
   }
   const log = createLogger(config.logLevel, { member: config.id, zone: config.zone || undefined });
-  let server: Server | undefined;
+  let server: ClientPort | undefined;
   let exiting = false;
   const node = new KeelNode(config, log, (error) => {
     log.error('exiting after a fatal error', { error: error.message });
@@ -70,13 +70,9 @@ async function runNode(flags: NodeFlags): Promise<number> {
     log.error('could not start', { error: (error as Error).message, code: NodeError.is(error) ? error.code : (error as { code?: string }).code });
     return 1;
   }
-  server = createApiServer(node);
   const [host, port] = [config.listenClient.slice(0, config.listenClient.lastIndexOf(':')), Number(config.listenClient.slice(config.listenClient.lastIndexOf(':') + 1))];
   try {
-    await new Promise<void>((resolve, reject) => {
-      server!.once('error', reject);
-      server!.listen(port, host, () => resolve());
-    });
+    server = await listenClientPort(node, host, port);
   } catch (error) {
     log.error('could not listen for clients', { address: config.listenClient, error: (error as Error).message });
     await node.stop();
@@ -88,9 +84,8 @@ async function runNode(flags: NodeFlags): Promise<number> {
     exiting = true;
     log.info('stopping', { signal });
     server!.close();
-    server!.closeIdleConnections();
     await node.stop();
-    server!.closeAllConnections();
+    await server!.destroy();
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -60,6 +60,15 @@ export interface MemberStatus {
   readonly learners: readonly NodeId[];
 }
 
+/** One member as etcd's Cluster.MemberList reports it (etcdserverpb.Member). */
+export interface MemberInfo {
+  readonly id: NodeId;
+  readonly memberId: bigint;
+  readonly peerUrls: readonly string[];
+  readonly clientUrls: readonly string[];
+  readonly isLearner: boolean;
+}
+
 /**
  * A keel member: the raft core driven by a real clock, persisted through the
  * WAL, talking to peers over TCP, applying committed entries to the MVCC
@@ -570,6 +579,17 @@ export class KeelNode {
 
   memberIdOf(id: NodeId): bigint {
     return memberIdOf(this.config.clusterName, id);
+  }
+
+  /** Voters then learners, from this member's configuration, with the URLs the config names. */
+  memberList(): MemberInfo[] {
+    const status = this.status();
+    const members = [...status.voters.map((id) => ({ id, isLearner: false })), ...status.learners.map((id) => ({ id, isLearner: true }))];
+    return members.map(({ id, isLearner }) => {
+      const peer = this.config.peers[id];
+      const client = this.config.clientUrls[id];
+      return { id, memberId: this.memberIdOf(id), peerUrls: peer ? [`http://${peer}`] : [], clientUrls: client ? [client] : [], isLearner };
+    });
   }
 }
 

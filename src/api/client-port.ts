@@ -1,0 +1,120 @@
+import { connect, createServer } from 'node:net';
+import type { AddressInfo, Server, Socket } from 'node:net';
+import type { Server as HttpServer } from 'node:http';
+import type { KeelNode } from '../node/keel-node.js';
+import { startGrpcBackend } from './grpc/server.js';
+import type { GrpcBackend } from './grpc/server.js';
+import { createApiServer } from './http-server.js';
+
+/**
+ * The client port serves etcd's gRPC API and its JSON gateway on one
+ * address, as etcd does on 2379. Each connection is classified by its first
+ * bytes: the HTTP/2 connection preface (gRPC clients speak cleartext HTTP/2
+ * with prior knowledge) goes to gRPC, anything else to the HTTP/1.1 server.
+ *
+ * Why gRPC runs in grpc-js on a loopback port and sniffed sockets are piped
+ * to it, instead of serving gRPC ourselves on node:http2: grpc-js's Server
+ * cannot adopt a socket, and re-implementing gRPC's server side (framing,
+ * compression flags, deadlines, trailers, flow control, and the streaming
+ * calls Watch and LeaseKeepAlive will need) would be a second protocol
+ * stack to keep correct. The price is one loopback hop per gRPC connection
+ * (not per call: HTTP/2 multiplexes calls on it), with TCP_NODELAY on both
+ * legs so small frames are not held back.
+ *
+ * Known limit: Node's HTTP/2 stack (nghttp2) resets a stream whose
+ * :authority holds a '/', which etcd's Go client sends when it dials one
+ * endpoint given as a URL (`etcdctl --endpoints=http://h:p endpoint
+ * status`); grpc-go servers ignore it. Endpoints given as host:port work.
+ * Lifting it means rewriting the header block on this hop (HPACK decode and
+ * re-encode), which no longer fits a byte-level pipe.
+ */
+
+const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+/** A connection that has not said enough to be classified within this is closed (the HTTP server's header timeout). */
+const CLASSIFY_TIMEOUT_MS = 10_000;
+
+export interface ClientPort {
+  readonly address: AddressInfo;
+  /** Stops accepting connections and closes idle HTTP ones; in-flight requests go on. */
+  close(): void;
+  /** Waits for in-flight gRPC calls (bounded), then cuts every remaining connection. */
+  destroy(): Promise<void>;
+}
+
+/** Listens on host:port for both protocols. */
+export async function listenClientPort(node: KeelNode, host: string, port: number): Promise<ClientPort> {
+  const http = createApiServer(node);
+  // The HTTP server never listens itself; its request/header timeout sweep starts on 'listening'.
+  http.emit('listening');
+  const grpc = await startGrpcBackend(node);
+  const proxied = new Set<Socket>();
+  const listener = createServer({ noDelay: true }, (socket) => classify(socket, http, grpc, proxied));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen(port, host, () => resolve());
+    });
+  } catch (error) {
+    grpc.forceShutdown();
+    throw error;
+  }
+  return clientPort(listener, http, grpc, proxied);
+}
+
+function clientPort(listener: Server, http: HttpServer, grpc: GrpcBackend, proxied: Set<Socket>): ClientPort {
+  return {
+    address: listener.address() as AddressInfo,
+    close: () => {
+      listener.close();
+      http.close();
+      http.closeIdleConnections();
+    },
+    destroy: async () => {
+      await grpc.shutdown();
+      http.closeAllConnections();
+      for (const socket of proxied) socket.destroy();
+    },
+  };
+}
+
+function classify(socket: Socket, http: HttpServer, grpc: GrpcBackend, proxied: Set<Socket>): void {
+  let seen = Buffer.alloc(0);
+  socket.setTimeout(CLASSIFY_TIMEOUT_MS, () => socket.destroy());
+  socket.on('error', () => socket.destroy());
+  const onData = (chunk: Buffer): void => {
+    seen = Buffer.concat([seen, chunk]);
+    const compared = Math.min(seen.length, HTTP2_PREFACE.length);
+    const isPreface = seen.subarray(0, compared).equals(HTTP2_PREFACE.subarray(0, compared));
+    if (isPreface && seen.length < HTTP2_PREFACE.length) return; // too early to tell: wait for more
+    socket.off('data', onData);
+    socket.setTimeout(0);
+    socket.pause();
+    if (isPreface) pipeToGrpc(socket, seen, grpc.port, proxied);
+    else handToHttp(socket, seen, http);
+  };
+  socket.on('data', onData);
+}
+
+function handToHttp(socket: Socket, seen: Buffer, http: HttpServer): void {
+  socket.removeAllListeners('error');
+  socket.unshift(seen);
+  http.emit('connection', socket);
+  socket.resume();
+}
+
+function pipeToGrpc(socket: Socket, seen: Buffer, port: number, proxied: Set<Socket>): void {
+  const upstream = connect({ port, host: '127.0.0.1', noDelay: true });
+  proxied.add(socket);
+  const close = (): void => {
+    proxied.delete(socket);
+    socket.destroy();
+    upstream.destroy();
+  };
+  upstream.on('error', close);
+  upstream.on('close', close);
+  socket.on('close', close);
+  upstream.write(seen);
+  socket.pipe(upstream);
+  upstream.pipe(socket);
+  socket.resume();
+}

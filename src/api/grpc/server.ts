@@ -1,0 +1,62 @@
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import type { KeelNode } from '../../node/keel-node.js';
+import { REQUEST_BYTES_MAX } from '../../store/limits.js';
+import { etcdServices } from './proto.js';
+import { serviceImplementations } from './services.js';
+
+/**
+ * The grpc-js server behind the client port. It listens on an ephemeral
+ * 127.0.0.1 port that only client-port.ts connects to (see there for why).
+ */
+
+/**
+ * etcd accepts gRPC messages up to --max-request-bytes plus 512 KiB of
+ * overhead, so a request just over 1.5 MiB reaches the server and gets
+ * "etcdserver: request is too large" (InvalidArgument) rather than
+ * grpc's own RESOURCE_EXHAUSTED; keel draws the same two lines.
+ */
+export const GRPC_RECEIVE_BYTES_MAX = REQUEST_BYTES_MAX + 512 * 1024;
+/** How long a graceful shutdown waits for in-flight calls before cutting them. */
+const SHUTDOWN_GRACE_MS = 5_000;
+
+export interface GrpcBackend {
+  /** The loopback port grpc-js listens on. */
+  readonly port: number;
+  /** Finishes in-flight calls (bounded by SHUTDOWN_GRACE_MS), refusing new ones. */
+  shutdown(): Promise<void>;
+  /** Cuts every call now. */
+  forceShutdown(): void;
+}
+
+export async function startGrpcBackend(node: KeelNode): Promise<GrpcBackend> {
+  const server = new Server({
+    'grpc.max_receive_message_length': GRPC_RECEIVE_BYTES_MAX,
+    'grpc.max_send_message_length': -1,
+  });
+  const services = etcdServices();
+  const implementations = serviceImplementations(node);
+  server.addService(services.KV.service, implementations.KV);
+  server.addService(services.Maintenance.service, implementations.Maintenance);
+  server.addService(services.Cluster.service, implementations.Cluster);
+  // Registered without handlers: grpc-js answers every method UNIMPLEMENTED, naming it.
+  server.addService(services.Watch.service, {});
+  server.addService(services.Lease.service, {});
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
+  });
+  return {
+    port,
+    shutdown: () =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, SHUTDOWN_GRACE_MS);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+    forceShutdown: () => server.forceShutdown(),
+  };
+}

@@ -1,0 +1,135 @@
+import { Metadata } from '@grpc/grpc-js';
+import type { ServerUnaryCall, ServiceError, UntypedServiceImplementation, sendUnaryData } from '@grpc/grpc-js';
+import type { KeelNode } from '../../node/keel-node.js';
+import type { CommandResponse } from '../../store/state-machine.js';
+import { BadRequestError, errorReply } from '../errors.js';
+import {
+  compactionRequest,
+  deleteRangeRequest,
+  deleteRangeResponse,
+  header,
+  isSerializableTxn,
+  putRequest,
+  putResponse,
+  rangeRequest,
+  rangeResponse,
+  txnRequest,
+  txnResponse,
+} from './codec.js';
+import type { Message } from './codec.js';
+
+/**
+ * etcd's unary gRPC methods that keel serves, over KeelNode. Every handler
+ * answers once: a response, or an error mapped by errors.ts's one table to
+ * etcd's gRPC code and message (keel's stable code rides in the trailing
+ * metadata as `keel-code`). Methods not listed here are left to grpc-js,
+ * which answers UNIMPLEMENTED.
+ */
+
+/** What Maintenance.Status reports as the server version: the etcd API level keel implements (the JSON gateway's /version says the same). */
+export const ETCD_API_VERSION = '3.4.0';
+/** Metadata key carrying keel's stable error code next to etcd's gRPC status. */
+export const KEEL_CODE_METADATA = 'keel-code';
+
+type Handler = (node: KeelNode, request: Message, timeoutMs: number) => Promise<Message>;
+
+/** The request's grpc-timeout, bounded by the member's own request timeout, so a deadline reaches KeelNode. */
+function timeoutOf(node: KeelNode, call: ServerUnaryCall<Message, Message>): number {
+  const deadline = call.getDeadline();
+  const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+  const remainingMs = Number.isFinite(deadlineMs) ? Math.ceil(deadlineMs - Date.now()) : Number.POSITIVE_INFINITY;
+  return Math.max(1, Math.min(node.config.requestTimeoutMs, remainingMs));
+}
+
+function writeResponse(node: KeelNode, response: CommandResponse): Message {
+  const context = node.headerContext();
+  switch (response.type) {
+    case 'put':
+      return putResponse(response.response, context);
+    case 'deleteRange':
+      return deleteRangeResponse(response.response, context);
+    case 'txn':
+      return txnResponse(response.response, context);
+    case 'compact':
+      return { header: header(response.response.header.revision, context) };
+    default:
+      return { header: header(node.status().revision, context) };
+  }
+}
+
+const KV: Record<string, Handler> = {
+  Range: async (node, request, timeoutMs) => rangeResponse(await node.range(rangeRequest(request), request.serializable === true, timeoutMs), node.headerContext()),
+  Put: async (node, request, timeoutMs) => writeResponse(node, await node.propose({ type: 'put', request: putRequest(request) }, timeoutMs)),
+  DeleteRange: async (node, request, timeoutMs) => writeResponse(node, await node.propose({ type: 'deleteRange', request: deleteRangeRequest(request) }, timeoutMs)),
+  Txn: async (node, request, timeoutMs) => writeResponse(node, await node.txn(txnRequest(request), isSerializableTxn(request), timeoutMs)),
+  Compact: async (node, request, timeoutMs) => writeResponse(node, await node.propose({ type: 'compact', request: compactionRequest(request) }, timeoutMs)),
+};
+
+const MAINTENANCE: Record<string, Handler> = {
+  Status: async (node) => {
+    const status = node.status();
+    return {
+      header: header(status.revision, node.headerContext()),
+      version: ETCD_API_VERSION,
+      dbSize: String(status.dbSizeBytes),
+      dbSizeInUse: String(status.dbSizeBytes),
+      leader: status.leader ? node.memberIdOf(status.leader).toString() : '0',
+      raftIndex: String(status.commitIndex),
+      raftTerm: String(status.term),
+      raftAppliedIndex: String(status.appliedIndex),
+      errors: [],
+      isLearner: status.learners.includes(status.id),
+    };
+  },
+  HashKV: async (node, request) => {
+    const revision = request.revision === undefined ? 0 : Number(request.revision);
+    if (!Number.isSafeInteger(revision) || revision < 0) throw new BadRequestError('revision must be a non-negative integer');
+    const result = node.hash(revision);
+    return { header: header(result.revision, node.headerContext()), hash: result.hash, compact_revision: String(result.compactRevision) };
+  },
+};
+
+const CLUSTER: Record<string, Handler> = {
+  MemberList: async (node) => ({
+    header: header(node.status().revision, node.headerContext()),
+    members: node.memberList().map((member) => ({
+      ID: member.memberId.toString(),
+      name: member.id,
+      peerURLs: member.peerUrls,
+      clientURLs: member.clientUrls,
+      isLearner: member.isLearner,
+    })),
+  }),
+};
+
+/** grpc-js implementations of the served methods, by service name. */
+export function serviceImplementations(node: KeelNode): Record<'KV' | 'Maintenance' | 'Cluster', UntypedServiceImplementation> {
+  const bind = (service: string, handlers: Record<string, Handler>): UntypedServiceImplementation =>
+    Object.fromEntries(Object.entries(handlers).map(([method, handler]) => [method, unary(node, `/etcdserverpb.${service}/${method}`, handler)]));
+  return { KV: bind('KV', KV), Maintenance: bind('Maintenance', MAINTENANCE), Cluster: bind('Cluster', CLUSTER) };
+}
+
+function unary(node: KeelNode, endpoint: string, handler: Handler) {
+  return (call: ServerUnaryCall<Message, Message>, callback: sendUnaryData<Message>): void => {
+    let answer: Promise<Message>;
+    try {
+      answer = handler(node, call.request, timeoutOf(node, call));
+    } catch (error) {
+      answer = Promise.reject(error);
+    }
+    answer.then(
+      (response) => {
+        node.metrics.requests.inc({ endpoint, code: 'OK' });
+        callback(null, response);
+      },
+      (error: unknown) => {
+        const reply = errorReply(error);
+        node.metrics.requests.inc({ endpoint, code: reply.keelCode });
+        const metadata = new Metadata();
+        metadata.set(KEEL_CODE_METADATA, reply.keelCode);
+        const failure: Partial<ServiceError> = { code: reply.grpcCode, details: reply.message, metadata };
+        callback(failure, null);
+      },
+    );
+  };
+}
