@@ -1,0 +1,39 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Gateway } from './gateway.js';
+
+function json(response: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, null, 2);
+  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  response.end(text);
+}
+
+/**
+ * The admin server (its own port, keep it on loopback): `/clusters`
+ * (endpoints with health, ejection, weight, in-flight; concurrency limits),
+ * `/metrics` (Prometheus), `/livez`, `/readyz` (503 while draining or
+ * before the listeners are up), `POST /reload`.
+ */
+export function createAdminServer(gateway: Gateway): Server {
+  return createServer((request: IncomingMessage, response: ServerResponse) => {
+    const path = (request.url ?? '/').split('?')[0];
+    void (async () => {
+      switch (path) {
+        case '/livez': return json(response, 200, { status: 'ok' });
+        case '/readyz': return gateway.ready ? json(response, 200, { status: 'ready' }) : json(response, 503, { status: gateway.draining ? 'draining' : 'starting' });
+        case '/clusters': return json(response, 200, gateway.describe());
+        case '/metrics': {
+          const text = await gateway.metrics.registry.metrics();
+          response.writeHead(200, { 'content-type': gateway.metrics.registry.contentType });
+          response.end(text);
+          return;
+        }
+        case '/reload': {
+          if (request.method !== 'POST') return json(response, 405, { error: 'POST only' });
+          const result = gateway.reloadFromFile();
+          return json(response, result.ok ? 200 : 400, result);
+        }
+        default: return json(response, 404, { error: 'not found' });
+      }
+    })().catch((error: unknown) => json(response, 500, { error: String(error) }));
+  });
+}

@@ -1,0 +1,34 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * The gateway's Prometheus metrics, one Registry per gateway instance (two
+ * gateways in one process, as in tests, do not collide). Label values are
+ * bounded: route and cluster names come from the config (bounded by
+ * `ROUTES_MAX` and `CLUSTERS_MAX`), reasons from the errors table.
+ */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: 'keel_gateway_requests_total', help: 'Requests answered, by route, cluster and status class', labelNames: ['route', 'cluster', 'code_class'] as const, registers: [this.registry],
+  });
+  readonly duration = new Histogram({
+    name: 'keel_gateway_request_duration_seconds', help: 'Time from request to response head, by route and cluster', labelNames: ['route', 'cluster'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry],
+  });
+  readonly retries = new Counter({ name: 'keel_gateway_upstream_retries_total', help: 'Retries sent upstream', labelNames: ['cluster'] as const, registers: [this.registry] });
+  readonly ejections = new Counter({
+    name: 'keel_gateway_outlier_ejections_total', help: 'Endpoints ejected by outlier detection', labelNames: ['cluster', 'cause'] as const, registers: [this.registry],
+  });
+  readonly rejections = new Counter({
+    name: 'keel_gateway_rejections_total', help: 'Requests the gateway refused, by reason and criticality', labelNames: ['reason', 'criticality'] as const, registers: [this.registry],
+  });
+  readonly rateLimited = new Counter({ name: 'keel_gateway_rate_limited_total', help: 'Requests refused by a rate-limit rule', labelNames: ['rule'] as const, registers: [this.registry] });
+  readonly connections = new Gauge({ name: 'keel_gateway_active_connections', help: 'Client connections open', registers: [this.registry] });
+  readonly connectionsRefused = new Counter({
+    name: 'keel_gateway_connections_refused_total', help: 'Client connections closed at once for exceeding a limit', labelNames: ['limit'] as const, registers: [this.registry],
+  });
+  readonly healthChanges = new Counter({
+    name: 'keel_gateway_health_transitions_total', help: 'Active health-check transitions', labelNames: ['cluster', 'to'] as const, registers: [this.registry],
+  });
+  readonly reloads = new Counter({ name: 'keel_gateway_config_reloads_total', help: 'Config reloads', labelNames: ['result'] as const, registers: [this.registry] });
+}

@@ -1,0 +1,190 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import type { Dispatcher } from 'undici';
+import { type Clock, deadlineHeaders, isIdempotent, isNeverSentError } from '../resilience/index.js';
+import { recordLatency } from './balancers/index.js';
+import type { Cluster } from './cluster.js';
+import type { Endpoint } from './endpoint.js';
+import { GatewayError } from './errors.js';
+import type { Exchange, Handler } from './exchange.js';
+import type { AttemptResult } from './health/outlier.js';
+import { RETRIES_MAX } from './limits.js';
+import type { GatewayMetrics } from './metrics.js';
+import type { UpstreamPools } from './upstream.js';
+
+/** Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1), plus any the Connection header names. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
+
+export const VIA_VALUE = '1.1 keel-gateway';
+
+function connectionTokens(value: string | string[] | undefined): Set<string> {
+  const text = Array.isArray(value) ? value.join(',') : (value ?? '');
+  return new Set(text.split(',').map((token) => token.trim().toLowerCase()).filter((token) => token !== ''));
+}
+
+/** Request headers for the upstream: hop-by-hop stripped, X-Forwarded-For/-Proto and Via added, the deadline propagated. */
+export function upstreamRequestHeaders(headers: IncomingHttpHeaders, clientIp: string, deadline: Record<string, string>): Record<string, string | string[]> {
+  const named = connectionTokens(headers.connection);
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || named.has(name)) continue;
+    out[name] = value;
+  }
+  const forwarded = headers['x-forwarded-for'];
+  out['x-forwarded-for'] = forwarded ? `${Array.isArray(forwarded) ? forwarded.join(', ') : forwarded}, ${clientIp}` : clientIp;
+  out['x-forwarded-proto'] = 'http';
+  out.via = headers.via ? `${Array.isArray(headers.via) ? headers.via.join(', ') : headers.via}, ${VIA_VALUE}` : VIA_VALUE;
+  return { ...out, ...deadline };
+}
+
+/** Response headers for the client: hop-by-hop stripped, Via added. */
+export function downstreamResponseHeaders(headers: Dispatcher.ResponseData['headers']): OutgoingHttpHeaders {
+  const named = connectionTokens(headers.connection);
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || named.has(name)) continue;
+    out[name] = value;
+  }
+  const via = headers.via;
+  out.via = via ? `${Array.isArray(via) ? via.join(', ') : via}, ${VIA_VALUE}` : VIA_VALUE;
+  return out;
+}
+
+function hasBody(headers: IncomingHttpHeaders): boolean {
+  return headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
+}
+
+export interface ProxyDependencies {
+  readonly clock: Clock;
+  readonly pools: UpstreamPools;
+  readonly metrics: GatewayMetrics;
+  /** Where attempt outcomes go (outlier detection of the endpoint's cluster). */
+  readonly recordAttempt: (cluster: string, endpoint: Endpoint, result: AttemptResult) => void;
+  /** The zone to prefer (the client's, from `keel-client-zone`, else the gateway's). */
+  readonly zoneOf: (exchange: Exchange) => string;
+}
+
+/** Envoy-style circuit breakers: too many requests or too many waiting for a connection → fast 503. */
+function checkUpstreamLimits(cluster: Cluster, endpoint: Endpoint, pending: number): void {
+  const limits = cluster.config.circuitBreakers;
+  if (endpoint.inflight >= limits.maxRequests) {
+    throw new GatewayError('KEEL_GW_UPSTREAM_OVERFLOW', `${endpoint.address}: ${endpoint.inflight} requests in flight (max ${limits.maxRequests})`);
+  }
+  if (pending >= limits.maxPendingRequests) {
+    throw new GatewayError('KEEL_GW_UPSTREAM_OVERFLOW', `${endpoint.address}: ${pending} requests waiting for a connection (max ${limits.maxPendingRequests})`);
+  }
+}
+
+/**
+ * The terminal handler: picks an endpoint, forwards with a per-try timeout
+ * bounded by the deadline, retries what is safe (body-less idempotent
+ * requests, or any request refused before it was sent) within the route's
+ * retry budget on another endpoint, and streams the response back.
+ */
+export function proxyHandler(deps: ProxyDependencies): Handler {
+  return async (exchange) => {
+    const route = exchange.route;
+    const clusterName = exchange.cluster ?? '';
+    const cluster = exchange.table.clusters.get(clusterName);
+    if (route === undefined || cluster === undefined) throw new GatewayError('KEEL_GW_NO_ROUTE', 'no route');
+    const budget = exchange.table.budgets.get(route.name);
+    budget?.onRequest();
+    const withBody = hasBody(exchange.request.headers);
+    const idempotent = isIdempotent({ method: exchange.request.method ?? 'GET', headers: exchange.request.headers as Record<string, string> });
+    const maxAttempts = Math.min(route.retry.maxAttempts, RETRIES_MAX + 1);
+    const tried = new Set<Endpoint>();
+    const hashHeader = cluster.config.hashHeader;
+    const hashValue = hashHeader === undefined ? exchange.clientIp : exchange.request.headers[hashHeader];
+    const hashKey = Array.isArray(hashValue) ? hashValue[0] : hashValue;
+    for (let attempt = 1; ; attempt++) {
+      const endpoint = cluster.pick({ zone: deps.zoneOf(exchange), hashKey, exclude: tried }, deps.clock.now());
+      if (endpoint === undefined) throw new GatewayError('KEEL_GW_NO_HEALTHY_UPSTREAM', `cluster ${cluster.name} has no endpoint to take the request`);
+      tried.add(endpoint);
+      checkUpstreamLimits(cluster, endpoint, deps.pools.pending(endpoint.address));
+      const outcome = await attemptOnce(deps, exchange, cluster, endpoint, route.perTryTimeoutMs, withBody);
+      const canRetry = attempt < maxAttempts && !exchange.response.destroyed;
+      if (outcome.kind === 'response') {
+        const retryable = canRetry && !withBody && idempotent && route.retry.onStatuses.includes(outcome.data.statusCode);
+        if (retryable && (budget?.tryRetry() ?? true)) {
+          await outcome.data.body.dump().catch(() => {});
+          deps.metrics.retries.inc({ cluster: cluster.name });
+          continue;
+        }
+        if (outcome.data.statusCode < 500) budget?.onSuccess();
+        else budget?.onFailure();
+        await respond(deps, exchange, outcome.data, endpoint, cluster.name);
+        return;
+      }
+      budget?.onFailure();
+      const neverSent = isNeverSentError(outcome.error);
+      const retryable = canRetry && (neverSent ? !withBody || exchange.request.readableDidRead === false : !withBody && idempotent);
+      if (retryable && !outcome.timedOut && (budget?.tryRetry() ?? true)) {
+        deps.metrics.retries.inc({ cluster: cluster.name });
+        continue;
+      }
+      if (GatewayError.is(outcome.error)) throw outcome.error;
+      throw outcome.timedOut
+        ? new GatewayError('KEEL_GW_UPSTREAM_TIMEOUT', `${endpoint.address} did not answer in time`)
+        : new GatewayError('KEEL_GW_UPSTREAM_UNAVAILABLE', `${endpoint.address}: ${(outcome.error as Error).message}`);
+    }
+  };
+}
+
+type AttemptOutcome =
+  | { readonly kind: 'response'; readonly data: Dispatcher.ResponseData }
+  | { readonly kind: 'error'; readonly error: unknown; readonly timedOut: boolean };
+
+async function attemptOnce(deps: ProxyDependencies, exchange: Exchange, cluster: Cluster, endpoint: Endpoint, perTryTimeoutMs: number, withBody: boolean): Promise<AttemptOutcome> {
+  const nowMs = deps.clock.now();
+  const remaining = exchange.deadlineMs === undefined ? Infinity : exchange.deadlineMs - nowMs;
+  if (remaining <= 0) return { kind: 'error', error: new GatewayError('KEEL_GW_DEADLINE_EXCEEDED', 'the deadline passed before the request was sent'), timedOut: false };
+  const deadline = deadlineHeaders({ deadlineMs: exchange.deadlineMs }, deps.clock);
+  const timeoutMs = Math.max(1, Math.min(perTryTimeoutMs, remaining));
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = deps.clock.setTimeout(() => {
+    timedOut = true;
+    controller.abort(new GatewayError('KEEL_GW_UPSTREAM_TIMEOUT', 'per-try timeout'));
+  }, timeoutMs);
+  const onClientGone = () => controller.abort(new Error('client closed the connection'));
+  exchange.response.once('close', onClientGone);
+  endpoint.inflight++;
+  try {
+    const data = await deps.pools.get(endpoint.address, cluster.config).request({
+      path: exchange.request.url ?? '/',
+      method: (exchange.request.method ?? 'GET') as Dispatcher.HttpMethod,
+      headers: upstreamRequestHeaders(exchange.request.headers, exchange.clientIp, deadline),
+      body: withBody ? exchange.request : null,
+      signal: controller.signal,
+      bodyTimeout: timeoutMs,
+      headersTimeout: timeoutMs,
+    });
+    deps.clock.clearTimeout(timer);
+    recordLatency(endpoint, deps.clock.now() - nowMs, deps.clock.now());
+    deps.recordAttempt(cluster.name, endpoint, { kind: 'status', status: data.statusCode });
+    // in-flight ends when the body has been streamed (see respond), so draining waits for it
+    data.body.once('close', () => {
+      endpoint.inflight--;
+      exchange.response.off('close', onClientGone);
+    });
+    return { kind: 'response', data };
+  } catch (error) {
+    deps.clock.clearTimeout(timer);
+    endpoint.inflight--;
+    exchange.response.off('close', onClientGone);
+    if (!exchange.response.destroyed) deps.recordAttempt(cluster.name, endpoint, { kind: 'error' });
+    return { kind: 'error', error, timedOut };
+  }
+}
+
+async function respond(deps: ProxyDependencies, exchange: Exchange, data: Dispatcher.ResponseData, endpoint: Endpoint, cluster: string): Promise<void> {
+  const headers = { ...downstreamResponseHeaders(data.headers), ...exchange.responseHeaders };
+  exchange.response.writeHead(data.statusCode, headers);
+  deps.metrics.duration.observe({ route: exchange.route?.name ?? 'none', cluster }, (deps.clock.now() - exchange.startedMs) / 1000);
+  try {
+    await pipeline(data.body, exchange.response);
+  } catch {
+    // the client went away or the upstream cut the body: the connection is closed, nothing more to say
+    void endpoint;
+  }
+}

@@ -1,0 +1,107 @@
+import {
+  type Clock, criticalityRank, type Criticality, gcra, keyedLimiter, type KeyedRateLimiter, type RateLimitDecision, slidingWindow, tokenBucket,
+} from '../resilience/index.js';
+import { CidrSet } from './address.js';
+import type { RateLimitConfig } from './config.js';
+import { GatewayError } from './errors.js';
+import type { RouteRequest } from './router.js';
+
+/** What a rate-limit rule sees of a request. */
+export interface RateLimitRequest extends RouteRequest {
+  readonly routeName: string;
+  readonly cost: number;
+  readonly criticality: Criticality;
+}
+
+interface Rule {
+  readonly config: RateLimitConfig;
+  readonly signature: string;
+  readonly limiter: KeyedRateLimiter;
+  readonly cidrs: CidrSet | undefined;
+  readonly routes: ReadonlySet<string> | undefined;
+  readonly policyField: string;
+}
+
+function createRule(config: RateLimitConfig, clock: Clock): Rule {
+  const burst = config.burst ?? config.limit;
+  const create = () => {
+    switch (config.algorithm) {
+      case 'token-bucket': return tokenBucket({ capacity: burst, refillTokens: config.limit, refillIntervalMs: config.windowMs, clock });
+      case 'gcra': return gcra({ emissionIntervalMs: config.windowMs / config.limit, burst, clock });
+      case 'sliding-window': return slidingWindow({ limit: config.limit, windowMs: config.windowMs, mode: 'counter', clock });
+    }
+  };
+  return {
+    config,
+    signature: JSON.stringify(config),
+    limiter: keyedLimiter(create, { maxKeys: config.maxKeys }),
+    cidrs: config.sourceCidrs ? new CidrSet(config.sourceCidrs) : undefined,
+    routes: config.routes ? new Set(config.routes) : undefined,
+    policyField: `"${config.name}";q=${config.limit};w=${Math.max(1, Math.round(config.windowMs / 1000))}`,
+  };
+}
+
+/** The descriptor's key for a request, or undefined when the rule does not apply (e.g. the header is absent). */
+function keyOf(rule: Rule, request: RateLimitRequest): string | undefined {
+  const { descriptor } = rule.config;
+  if ('header' in descriptor) {
+    const value = request.headers[descriptor.header];
+    return Array.isArray(value) ? value[0] : value;
+  }
+  if ('clientIp' in descriptor) return request.clientIp;
+  if ('route' in descriptor) return request.routeName;
+  return 'global';
+}
+
+function headersFor(rule: Rule, decision: RateLimitDecision): Record<string, string> {
+  const resetSeconds = Number.isFinite(decision.retryAfterMs) ? Math.ceil(decision.retryAfterMs / 1000) : undefined;
+  const headers: Record<string, string> = {
+    'ratelimit-policy': rule.policyField,
+    ratelimit: `"${rule.config.name}";r=${decision.remaining}${resetSeconds === undefined ? '' : `;t=${resetSeconds}`}`,
+  };
+  if (!decision.allowed) headers['retry-after'] = String(Math.max(1, resetSeconds ?? 3_600));
+  return headers;
+}
+
+/**
+ * Rate limiting by descriptor (API key header, client IP, route, global),
+ * each rule a keyed token bucket, GCRA or sliding-window counter (a long
+ * window is a quota) with bounded keys. A request takes `cost` permits from
+ * every rule that applies; the first refusal answers 429 with Retry-After
+ * and the IETF `RateLimit` / `RateLimit-Policy` fields. Rules whose config
+ * is unchanged keep their state across a reload.
+ */
+export class RateLimits {
+  readonly #rules: readonly Rule[];
+
+  constructor(configs: readonly RateLimitConfig[], clock: Clock, previous?: RateLimits) {
+    this.#rules = configs.map((config) => {
+      const old = (previous === undefined ? [] : previous.#rules).find((rule) => rule.signature === JSON.stringify(config));
+      return old ?? createRule(config, clock);
+    });
+  }
+
+  /** Takes the permits or throws `KEEL_GW_RATE_LIMITED`; returns headers for the response (the most constrained rule's). */
+  check(request: RateLimitRequest, onRefused: (rule: string) => void): Record<string, string> {
+    let headers: Record<string, string> = {};
+    let lowest = Infinity;
+    for (const rule of this.#rules) {
+      if (rule.routes && !rule.routes.has(request.routeName)) continue;
+      if (rule.cidrs && !rule.cidrs.contains(request.clientIp)) continue;
+      const exempt = rule.config.exemptCriticality;
+      if (exempt !== undefined && criticalityRank(request.criticality) <= criticalityRank(exempt)) continue;
+      const key = keyOf(rule, request);
+      if (key === undefined) continue;
+      const decision = rule.limiter.tryAcquire(key, request.cost);
+      if (!decision.allowed) {
+        onRefused(rule.config.name);
+        throw new GatewayError('KEEL_GW_RATE_LIMITED', `rate limit ${rule.config.name} exceeded for ${key}`, headersFor(rule, decision));
+      }
+      if (decision.remaining < lowest) {
+        lowest = decision.remaining;
+        headers = headersFor(rule, decision);
+      }
+    }
+    return headers;
+  }
+}

@@ -1,0 +1,43 @@
+import type { Clock, Random } from '../resilience/index.js';
+import { ratioBudget, type RetryBudget } from '../resilience/index.js';
+import { Admission } from './admission.js';
+import { Cluster } from './cluster.js';
+import type { GatewayConfig } from './config.js';
+import { RateLimits } from './rate-limits.js';
+import { Router } from './router.js';
+
+/**
+ * Everything a request needs to be routed, built from one config and
+ * swapped atomically on reload. Built from the previous table, it keeps
+ * endpoint state (health, ejections, in-flight), unchanged rate-limit
+ * buckets and concurrency limits.
+ */
+export class RoutingTable {
+  readonly config: GatewayConfig;
+  readonly router: Router;
+  readonly clusters: ReadonlyMap<string, Cluster>;
+  readonly rateLimits: RateLimits;
+  readonly admission: Admission;
+  /** One retry budget per route. */
+  readonly budgets: ReadonlyMap<string, RetryBudget>;
+
+  constructor(config: GatewayConfig, clock: Clock, random: Random, previous?: RoutingTable) {
+    this.config = config;
+    this.router = new Router(config, random);
+    const clusters = new Map<string, Cluster>();
+    for (const [name, clusterConfig] of Object.entries(config.clusters)) {
+      clusters.set(name, new Cluster(name, clusterConfig, random, clock.now(), previous?.clusters.get(name)));
+    }
+    this.clusters = clusters;
+    this.rateLimits = new RateLimits(config.rateLimits, clock, previous?.rateLimits);
+    this.admission = new Admission(config.clusters, clock, previous?.admission);
+    this.budgets = new Map(config.routes.map((route) => [route.name, ratioBudget({ ratio: route.retry.budgetRatio, minRetriesPerSecond: route.retry.minRetriesPerSecond, clock })]));
+  }
+
+  /** Every upstream address named by the config. */
+  addresses(): Set<string> {
+    const set = new Set<string>();
+    for (const cluster of this.clusters.values()) for (const endpoint of cluster.endpoints) set.add(endpoint.address);
+    return set;
+  }
+}

@@ -1,0 +1,153 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Agent } from 'undici';
+import { upstreamRequestHeaders } from '../../src/gateway/proxy.js';
+import { call, load, nameHandler, simpleConfig, startBackend, startGateway } from './helpers.js';
+
+test('proxies with forwarding headers, the deadline, hop-by-hop stripped and bodies streamed both ways', async (t) => {
+  const backend = await startBackend('echo', (request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      response.writeHead(200, { 'x-seen': JSON.stringify(request.headers), connection: 'keep-alive', 'keep-alive': 'timeout=99' });
+      response.end(Buffer.concat(chunks));
+    });
+  });
+  const gateway = await startGateway(simpleConfig([backend.address]));
+  const agent = new Agent();
+  t.after(async () => {
+    await agent.close();
+    await gateway.close();
+    await backend.close();
+  });
+  const body = 'x'.repeat(200_000);
+  const reply = await call(agent, gateway.ports[0]!, '/upload?q=1', { method: 'POST', body, headers: { 'x-forwarded-for': '10.1.1.1', 'keel-deadline': '5000'} });
+  assert.equal(reply.status, 200);
+  assert.equal(reply.body.length, body.length);
+  const seen = JSON.parse(reply.headers['x-seen'] as string) as Record<string, string>;
+  assert.equal(seen['x-forwarded-for'], '10.1.1.1, 127.0.0.1');
+  assert.equal(seen.via, '1.1 keel-gateway');
+  assert.ok(Number(seen['keel-deadline']) > 0 && Number(seen['keel-deadline']) <= 5000);
+  assert.match(seen['grpc-timeout'] ?? '', /^\d{1,8}[HMSmun]$/);
+  assert.notEqual(reply.headers['keep-alive'], 'timeout=99', 'the backend keep-alive stays on its own connection');
+  assert.equal(reply.headers.via, '1.1 keel-gateway');
+});
+
+test('a request with no route gets 404 with a reason', async (t) => {
+  const backend = await startBackend('a');
+  const gateway = await startGateway(simpleConfig([backend.address], {}, { match: { prefix: '/api' } }));
+  const agent = new Agent();
+  t.after(async () => {
+    await agent.close();
+    await gateway.close();
+    await backend.close();
+  });
+  const reply = await call(agent, gateway.ports[0]!, '/other');
+  assert.equal(reply.status, 404);
+  assert.equal(reply.headers['keel-reject-reason'], 'no-route');
+  assert.equal(JSON.parse(reply.body).code, 'KEEL_GW_NO_ROUTE');
+});
+
+test('failover: a backend that dies mid-load costs no failed request (retried on another endpoint)', async (t) => {
+  const backends = await Promise.all(['a', 'b', 'c'].map((name) => startBackend(name)));
+  const gateway = await startGateway(simpleConfig(backends.map((b) => b.address), { outlierDetection: { consecutiveGatewayErrors: 2, maxEjectionPercent: 50 } }, { retry: { maxAttempts: 3 } }));
+  const agent = new Agent();
+  t.after(async () => {
+    await agent.close();
+    await gateway.close();
+    await Promise.all(backends.slice(1).map((b) => b.close()));
+  });
+  const failures: number[] = [];
+  await load(300, 8, async (index) => {
+    if (index === 100) await backends[0]!.close();
+    const reply = await call(agent, gateway.ports[0]!, `/item/${index}`);
+    if (reply.status !== 200) failures.push(reply.status);
+  });
+  assert.deepEqual(failures, []);
+  assert.ok(backends[1]!.hits + backends[2]!.hits >= 200);
+});
+
+test('outlier detection ejects a backend answering 5xx', async (t) => {
+  const bad = await startBackend('bad', (request, response) => {
+    request.resume();
+    response.writeHead(500);
+    response.end('broken');
+  });
+  const good = await Promise.all(['g1', 'g2'].map((name) => startBackend(name)));
+  const gateway = await startGateway(simpleConfig([bad.address, ...good.map((b) => b.address)], {
+    outlierDetection: { consecutive5xx: 3, baseEjectionTimeMs: 60_000, maxEjectionPercent: 50 },
+  }));
+  const agent = new Agent();
+  t.after(async () => {
+    await agent.close();
+    await gateway.close();
+    await Promise.all([bad, ...good].map((b) => b.close()));
+  });
+  let errors = 0;
+  for (let index = 0; index < 60; index++) if ((await call(agent, gateway.ports[0]!, '/')).status === 500) errors++;
+  assert.equal(bad.hits, 3, 'ejected after 3 consecutive 5xx');
+  assert.equal(errors, 3);
+  const admin = JSON.parse((await call(agent, gateway.adminPort!, '/clusters')).body) as { clusters: Array<{ endpoints: Array<{ address: string; ejected: boolean }> }> };
+  assert.equal(admin.clusters[0]!.endpoints.find((e) => e.address === bad.address)?.ejected, true);
+  const metrics = (await call(agent, gateway.adminPort!, '/metrics')).body;
+  assert.match(metrics, /keel_gateway_outlier_ejections_total\{cluster="app",cause="consecutive-5xx"\} 1/);
+});
+
+test('canary weights split traffic within a statistical bound and change on reload', async (t) => {
+  const stable = await startBackend('stable');
+  const canary = await startBackend('canary');
+  const config = (canaryWeight: number) => ({
+    routes: [{ name: 'all', weightedClusters: [{ cluster: 'stable', weight: 100 - canaryWeight }, { cluster: 'canary', weight: canaryWeight }] }],
+    clusters: { stable: { endpoints: [{ address: stable.address }] }, canary: { endpoints: [{ address: canary.address }] } },
+  });
+  const gateway = await startGateway(config(10), 42);
+  const agent = new Agent();
+  t.after(async () => {
+    await agent.close();
+    await gateway.close();
+    await stable.close();
+    await canary.close();
+  });
+  const total = 1_000;
+  await load(total, 8, async () => void (await call(agent, gateway.ports[0]!, '/')));
+  // binomial(1000, 0.1): sd ≈ 9.5; 5 sd either side
+  assert.ok(Math.abs(canary.hits - 100) <= 48, `canary got ${canary.hits}`);
+  const { parseGatewayConfig } = await import('../../src/gateway/config.js');
+  gateway.reload(parseGatewayConfig({ listeners: [{ port: 0 }], ...config(50) }));
+  const before = canary.hits;
+  await load(total, 8, async () => void (await call(agent, gateway.ports[0]!, '/')));
+  assert.ok(Math.abs(canary.hits - before - 500) <= 80, `canary got ${canary.hits - before} after reload`);
+});
+
+test('rate limits per API key answer 429 with Retry-After and the RateLimit fields', async (t) => {
+  const backend = await startBackend('a');
+  const gateway = await startGateway({
+    ...simpleConfig([backend.address]),
+    rateLimits: [{ name: 'per-key', descriptor: { header: 'x-api-key' }, limit: 3, windowMs: 60_000 }],
+  });
+  const agent = new Agent();
+  t.after(async () => {
+    await agent.close();
+    await gateway.close();
+    await backend.close();
+  });
+  const port = gateway.ports[0]!;
+  const replies = [];
+  for (let index = 0; index < 4; index++) replies.push(await call(agent, port, '/', { headers: { 'x-api-key': 'k1' } }));
+  assert.deepEqual(replies.map((r) => r.status), [200, 200, 200, 429]);
+  assert.equal(replies[0]!.headers.ratelimit, '"per-key";r=2;t=0');
+  assert.equal(replies[0]!.headers['ratelimit-policy'], '"per-key";q=3;w=60');
+  const refused = replies[3]!;
+  assert.equal(refused.headers['keel-reject-reason'], 'rate-limited');
+  assert.ok(Number(refused.headers['retry-after']) >= 1 && Number(refused.headers['retry-after']) <= 60);
+  assert.match(String(refused.headers.ratelimit), /^"per-key";r=0;t=\d+$/);
+  assert.equal((await call(agent, port, '/', { headers: { 'x-api-key': 'k2' } })).status, 200, 'another key has its own bucket');
+  const metrics = (await call(agent, gateway.adminPort!, '/metrics')).body;
+  assert.match(metrics, /keel_gateway_rate_limited_total\{rule="per-key"\} 1/);
+  assert.match(metrics, /keel_gateway_rejections_total\{reason="rate-limited",criticality="CRITICAL"\} 1/);
+});
+
+test('hop-by-hop headers, and those the Connection header names, are not forwarded', () => {
+  const out = upstreamRequestHeaders({ connection: 'close, x-private', 'x-private': '1', 'keep-alive': 'timeout=5', te: 'trailers', host: 'h', accept: '*/*' }, '10.0.0.9', { 'keel-deadline': '100' });
+  assert.deepEqual(out, { host: 'h', accept: '*/*', 'x-forwarded-for': '10.0.0.9', 'x-forwarded-proto': 'http', via: '1.1 keel-gateway', 'keel-deadline': '100' });
+});
