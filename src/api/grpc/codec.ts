@@ -248,10 +248,13 @@ function responseOp(op: ResponseOp, context: HeaderContext): Message {
   }
 }
 
+/** etcd fills only the revision in the headers of a txn's inner responses; clients see zero ids and term there. */
+const INNER_CONTEXT: HeaderContext = { clusterId: 0n, memberId: 0n, raftTerm: 0 };
+
 export function txnResponse(response: TxnResponse, context: HeaderContext): Message {
   return {
     header: header(response.header.revision, context),
     succeeded: response.succeeded,
-    responses: response.responses.map((op) => responseOp(op, context)),
+    responses: response.responses.map((op) => responseOp(op, INNER_CONTEXT)),
   };
 }
