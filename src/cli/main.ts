@@ -24,6 +24,7 @@ const program = new Command('keel')
   .addCommand(simCommand())
   .addCommand(nodeCommand())
   .addCommand(upCommand());
+program.addCommand((await import('./gateway.js')).gatewayCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -79,3 +79,8 @@ export function simpleConfig(addresses: readonly string[], cluster: Record<strin
     clusters: { app: { endpoints: addresses.map((address) => ({ address })), ...cluster } },
   };
 }
+
+/** Closes clients, then gateways, then backends (in that order, so nothing sees a reset it did not ask for). */
+export async function closeAll(...things: Array<{ close(): Promise<void> } | readonly { close(): Promise<void> }[]>): Promise<void> {
+  for (const thing of things.flat()) await thing.close();
+}

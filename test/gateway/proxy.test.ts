@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent } from 'undici';
 import { upstreamRequestHeaders } from '../../src/gateway/proxy.js';
-import { call, load, nameHandler, simpleConfig, startBackend, startGateway } from './helpers.js';
+import { call, closeAll, load, nameHandler, simpleConfig, startBackend, startGateway } from './helpers.js';
 
 test('proxies with forwarding headers, the deadline, hop-by-hop stripped and bodies streamed both ways', async (t) => {
   const backend = await startBackend('echo', (request, response) => {
@@ -15,11 +15,7 @@ test('proxies with forwarding headers, the deadline, hop-by-hop stripped and bod
   });
   const gateway = await startGateway(simpleConfig([backend.address]));
   const agent = new Agent();
-  t.after(async () => {
-    await agent.close();
-    await gateway.close();
-    await backend.close();
-  });
+  t.after(() => closeAll(agent, gateway, backend));
   const body = 'x'.repeat(200_000);
   const reply = await call(agent, gateway.ports[0]!, '/upload?q=1', { method: 'POST', body, headers: { 'x-forwarded-for': '10.1.1.1', 'keel-deadline': '5000'} });
   assert.equal(reply.status, 200);
@@ -37,11 +33,7 @@ test('a request with no route gets 404 with a reason', async (t) => {
   const backend = await startBackend('a');
   const gateway = await startGateway(simpleConfig([backend.address], {}, { match: { prefix: '/api' } }));
   const agent = new Agent();
-  t.after(async () => {
-    await agent.close();
-    await gateway.close();
-    await backend.close();
-  });
+  t.after(() => closeAll(agent, gateway, backend));
   const reply = await call(agent, gateway.ports[0]!, '/other');
   assert.equal(reply.status, 404);
   assert.equal(reply.headers['keel-reject-reason'], 'no-route');
@@ -52,11 +44,7 @@ test('failover: a backend that dies mid-load costs no failed request (retried on
   const backends = await Promise.all(['a', 'b', 'c'].map((name) => startBackend(name)));
   const gateway = await startGateway(simpleConfig(backends.map((b) => b.address), { outlierDetection: { consecutiveGatewayErrors: 2, maxEjectionPercent: 50 } }, { retry: { maxAttempts: 3 } }));
   const agent = new Agent();
-  t.after(async () => {
-    await agent.close();
-    await gateway.close();
-    await Promise.all(backends.slice(1).map((b) => b.close()));
-  });
+  t.after(() => closeAll(agent, gateway, backends.slice(1)));
   const failures: number[] = [];
   await load(300, 8, async (index) => {
     if (index === 100) await backends[0]!.close();
@@ -78,11 +66,7 @@ test('outlier detection ejects a backend answering 5xx', async (t) => {
     outlierDetection: { consecutive5xx: 3, baseEjectionTimeMs: 60_000, maxEjectionPercent: 50 },
   }));
   const agent = new Agent();
-  t.after(async () => {
-    await agent.close();
-    await gateway.close();
-    await Promise.all([bad, ...good].map((b) => b.close()));
-  });
+  t.after(() => closeAll(agent, gateway, [bad, ...good]));
   let errors = 0;
   for (let index = 0; index < 60; index++) if ((await call(agent, gateway.ports[0]!, '/')).status === 500) errors++;
   assert.equal(bad.hits, 3, 'ejected after 3 consecutive 5xx');
@@ -102,12 +86,7 @@ test('canary weights split traffic within a statistical bound and change on relo
   });
   const gateway = await startGateway(config(10), 42);
   const agent = new Agent();
-  t.after(async () => {
-    await agent.close();
-    await gateway.close();
-    await stable.close();
-    await canary.close();
-  });
+  t.after(() => closeAll(agent, gateway, stable, canary));
   const total = 1_000;
   await load(total, 8, async () => void (await call(agent, gateway.ports[0]!, '/')));
   // binomial(1000, 0.1): sd ≈ 9.5; 5 sd either side
@@ -126,11 +105,7 @@ test('rate limits per API key answer 429 with Retry-After and the RateLimit fiel
     rateLimits: [{ name: 'per-key', descriptor: { header: 'x-api-key' }, limit: 3, windowMs: 60_000 }],
   });
   const agent = new Agent();
-  t.after(async () => {
-    await agent.close();
-    await gateway.close();
-    await backend.close();
-  });
+  t.after(() => closeAll(agent, gateway, backend));
   const port = gateway.ports[0]!;
   const replies = [];
   for (let index = 0; index < 4; index++) replies.push(await call(agent, port, '/', { headers: { 'x-api-key': 'k1' } }));
