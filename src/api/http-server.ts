@@ -75,8 +75,10 @@ const ROUTES: Record<string, Handler> = {
   '/v3/cluster/member/list': async (node) => {
     const status = node.status();
     const members = [...status.voters.map((id) => ({ id, isLearner: false })), ...status.learners.map((id) => ({ id, isLearner: true }))];
+    // As etcd: the Cluster service's header carries no revision.
+    const { revision: _revision, ...clusterHeader } = header(status.revision, node.headerContext());
     return {
-      header: header(status.revision, node.headerContext()),
+      header: clusterHeader,
       members: members.map(({ id, isLearner }) => ({
         ID: node.memberIdOf(id).toString(),
         name: id,

@@ -100,7 +100,7 @@ describe('keel against etcd 3.4', () => {
     await Promise.all([keel?.stop(), etcd?.stop()]);
   });
 
-  it(`a seeded sequence of ${OPS} KV, txn and compaction operations gets identical responses`, { skip: !etcdPath && 'etcd not installed', todo: 'seed 4242 diverges at op 10 (a keys_only Range at a past revision): under investigation' }, async () => {
+  it(`a seeded sequence of ${OPS} KV, txn and compaction operations gets identical responses`, { skip: !etcdPath && 'etcd not installed', todo: 'seed 4242, op 10: a keys_only single-key Range of d/3 at revision 6 (d/3 deleted at 5) gets nothing from keel, which is right, and key d/5 from etcd 3.4.23; needs a minimal etcd reproduction and an exception list here' }, async () => {
     const keelClient = rawEtcd(`127.0.0.1:${keel.members[0]!.clientPort}`);
     const etcdClient = rawEtcd(etcd!.endpoints[0]!.replace('http://', ''));
     const random = prng(SEED);
@@ -131,7 +131,8 @@ describe('keel against etcd 3.4', () => {
   };
   /** Numbers that legitimately differ (ids, terms, sizes, indexes, versions) become placeholders. */
   const normaliseJson = (text: string): unknown => {
-    const drop = new Set(['cluster_id', 'member_id', 'raft_term', 'ID', 'leader', 'raftIndex', 'raftTerm', 'raftAppliedIndex', 'dbSize', 'dbSizeInUse', 'version', 'peerURLs', 'clientURLs', 'name', 'Endpoint']);
+    // `hash`: keel's HashKV agrees across keel members but is not etcd's function (test/api/grpc.test.ts checks the agreement).
+    const drop = new Set(['hash', 'cluster_id', 'member_id', 'raft_term', 'ID', 'leader', 'raftIndex', 'raftTerm', 'raftAppliedIndex', 'dbSize', 'dbSizeInUse', 'version', 'peerURLs', 'clientURLs', 'name', 'Endpoint']);
     const walk = (value: unknown): unknown => {
       if (Array.isArray(value)) return value.map(walk);
       if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, drop.has(k) && typeof v !== 'object' ? '*' : drop.has(k) ? '*' : walk(v)]));
@@ -140,7 +141,7 @@ describe('keel against etcd 3.4', () => {
     return walk(JSON.parse(text));
   };
 
-  it('etcdctl put/get/del/txn/compaction/endpoint status/member list print what they print against etcd', { skip: !etcdctlPath && 'etcdctl not installed', todo: 'member list -w json: header revision differs from etcd (keel 13); under investigation' }, () => {
+  it('etcdctl put/get/del/txn/compaction/endpoint status/member list print what they print against etcd', { skip: !etcdctlPath && 'etcdctl not installed' }, () => {
     const commands: { args: string[]; input?: string; json?: boolean }[] = [
       { args: ['put', 'e/a', '1'] },
       { args: ['put', 'e/b', '2'] },

@@ -89,9 +89,15 @@ const MAINTENANCE: Record<string, Handler> = {
   },
 };
 
+/** etcd's Cluster service answers with a header without a revision (it reads no key-value state). */
+function clusterHeader(node: Parameters<Handler>[0]): Message {
+  const { revision: _revision, ...rest } = header(0, node.headerContext()) as Record<string, unknown>;
+  return rest as Message;
+}
+
 const CLUSTER: Record<string, Handler> = {
   MemberList: async (node) => ({
-    header: header(node.status().revision, node.headerContext()),
+    header: clusterHeader(node),
     members: node.memberList().map((member) => ({
       ID: member.memberId.toString(),
       name: member.id,
