@@ -127,6 +127,12 @@ const cluster = z.strictObject({
     minLimit: positiveInt.max(10_000).default(5),
     maxLimit: positiveInt.max(100_000).default(1_000),
     criticalShare: z.number().gt(0).lt(1).default(0.9),
+    /** Requests waiting for a permit at most (0: refuse at once); the least critical are shed first. */
+    queueSize: z.number().int().min(0).max(limits.ADMISSION_QUEUE_MAX).default(100),
+    /** CoDel target: once the shortest wait over an interval exceeds this, waiters are given only this long. */
+    queueTargetDelayMs: positiveInt.max(10_000).default(5),
+    /** CoDel interval, and how long a waiter may wait while the queue is healthy. */
+    queueIntervalMs: positiveInt.max(60_000).default(100),
   }).optional(),
 });
 

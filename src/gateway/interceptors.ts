@@ -45,10 +45,10 @@ function requestFacts(exchange: Parameters<ReturnType<Interceptor>>[0]) {
   return { method: request.method ?? 'GET', host: request.headers.host ?? '', path: request.url ?? '/', headers: request.headers, clientIp: exchange.clientIp };
 }
 
-/** Adaptive concurrency per cluster by criticality; the permit ends when the response has been sent. */
+/** Adaptive concurrency per cluster by criticality, with a bounded CoDel queue; the permit ends when the response has been sent. */
 export function admissionInterceptor(): Interceptor {
   return (next) => async (exchange) => {
-    const release = exchange.table.admission.admit(exchange.cluster ?? '', exchange.criticality);
+    const release = await exchange.table.admission.admit(exchange.cluster ?? '', exchange.criticality, exchange.deadlineMs);
     exchange.release = release;
     let dropped = true;
     try {

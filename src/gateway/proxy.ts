@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Dispatcher } from 'undici';
 import { type Clock, deadlineHeaders, isIdempotent, isNeverSentError } from '../resilience/index.js';
@@ -48,6 +49,23 @@ export function downstreamResponseHeaders(headers: Dispatcher.ResponseData['head
   const via = headers.via;
   out.via = via ? `${Array.isArray(via) ? via.join(', ') : via}, ${VIA_VALUE}` : VIA_VALUE;
   return out;
+}
+
+/** The request body, streamed, refused with `KEEL_GW_REQUEST_TOO_LARGE` past `maxBytes` (chunked bodies have no length to check up front). */
+async function* boundedBody(source: AsyncIterable<Buffer>, maxBytes: number): AsyncGenerator<Buffer> {
+  let total = 0;
+  for await (const chunk of source) {
+    total += chunk.length;
+    if (total > maxBytes) throw new GatewayError('KEEL_GW_REQUEST_TOO_LARGE', `request body exceeds ${maxBytes} bytes`);
+    yield chunk;
+  }
+}
+
+function tooLarge(error: unknown): GatewayError | undefined {
+  for (let cause = error, depth = 0; cause !== undefined && depth < 4; cause = (cause as { cause?: unknown }).cause, depth++) {
+    if (GatewayError.is(cause) && cause.code === 'KEEL_GW_REQUEST_TOO_LARGE') return cause;
+  }
+  return undefined;
 }
 
 function hasBody(headers: IncomingHttpHeaders): boolean {
@@ -112,7 +130,7 @@ export function proxyHandler(deps: ProxyDependencies): Handler {
         }
         if (outcome.data.statusCode < 500) budget?.onSuccess();
         else budget?.onFailure();
-        await respond(deps, exchange, outcome.data, endpoint, cluster.name);
+        await respond(deps, exchange, outcome.data, cluster.name);
         return;
       }
       budget?.onFailure();
@@ -154,7 +172,7 @@ async function attemptOnce(deps: ProxyDependencies, exchange: Exchange, cluster:
       path: exchange.request.url ?? '/',
       method: (exchange.request.method ?? 'GET') as Dispatcher.HttpMethod,
       headers: upstreamRequestHeaders(exchange.request.headers, exchange.clientIp, deadline),
-      body: withBody ? exchange.request : null,
+      body: withBody ? Readable.from(boundedBody(exchange.request, exchange.table.config.limits.maxRequestBodyBytes), { objectMode: false }) : null,
       signal: controller.signal,
       bodyTimeout: timeoutMs,
       headersTimeout: timeoutMs,
@@ -172,12 +190,14 @@ async function attemptOnce(deps: ProxyDependencies, exchange: Exchange, cluster:
     deps.clock.clearTimeout(timer);
     endpoint.inflight--;
     exchange.response.off('close', onClientGone);
+    const clientFault = tooLarge(error) ?? tooLarge(controller.signal.reason);
+    if (clientFault) return { kind: 'error', error: clientFault, timedOut: false };
     if (!exchange.response.destroyed) deps.recordAttempt(cluster.name, endpoint, { kind: 'error' });
     return { kind: 'error', error, timedOut };
   }
 }
 
-async function respond(deps: ProxyDependencies, exchange: Exchange, data: Dispatcher.ResponseData, endpoint: Endpoint, cluster: string): Promise<void> {
+async function respond(deps: ProxyDependencies, exchange: Exchange, data: Dispatcher.ResponseData, cluster: string): Promise<void> {
   const headers = { ...downstreamResponseHeaders(data.headers), ...exchange.responseHeaders };
   exchange.response.writeHead(data.statusCode, headers);
   deps.metrics.duration.observe({ route: exchange.route?.name ?? 'none', cluster }, (deps.clock.now() - exchange.startedMs) / 1000);
@@ -185,6 +205,5 @@ async function respond(deps: ProxyDependencies, exchange: Exchange, data: Dispat
     await pipeline(data.body, exchange.response);
   } catch {
     // the client went away or the upstream cut the body: the connection is closed, nothing more to say
-    void endpoint;
   }
 }

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import { Agent } from 'undici';
 import { upstreamRequestHeaders } from '../../src/gateway/proxy.js';
 import { call, closeAll, load, nameHandler, simpleConfig, startBackend, startGateway } from './helpers.js';
@@ -125,4 +126,88 @@ test('rate limits per API key answer 429 with Retry-After and the RateLimit fiel
 test('hop-by-hop headers, and those the Connection header names, are not forwarded', () => {
   const out = upstreamRequestHeaders({ connection: 'close, x-private', 'x-private': '1', 'keep-alive': 'timeout=5', te: 'trailers', host: 'h', accept: '*/*' }, '10.0.0.9', { 'keel-deadline': '100' });
   assert.deepEqual(out, { host: 'h', accept: '*/*', 'x-forwarded-for': '10.0.0.9', 'x-forwarded-proto': 'http', via: '1.1 keel-gateway', 'keel-deadline': '100' });
+});
+
+test('request bodies over the limit are refused with 413, by content-length or while streaming', async (t) => {
+  const backend = await startBackend('a');
+  const gateway = await startGateway({ ...simpleConfig([backend.address]), limits: { maxRequestBodyBytes: 1_000 } });
+  const agent = new Agent();
+  t.after(() => closeAll(agent, gateway, backend));
+  const port = gateway.ports[0]!;
+  const byLength = await call(agent, port, '/', { method: 'POST', body: 'x'.repeat(2_000) });
+  assert.equal(byLength.status, 413);
+  assert.equal(byLength.headers['keel-reject-reason'], 'request-too-large');
+  const { request } = await import('undici');
+  const chunks = async function* () {
+    for (let index = 0; index < 10; index++) yield Buffer.alloc(500, 120);
+  };
+  const streamed = await request(`http://127.0.0.1:${port}/`, { dispatcher: agent, method: 'POST', body: Readable.from(chunks()) });
+  await streamed.body.dump();
+  assert.equal(streamed.statusCode, 413);
+  assert.equal((await call(agent, port, '/', { method: 'POST', body: 'small' })).status, 200);
+});
+
+test('Envoy-style upstream limits answer a fast 503 with the reason; a slow upstream gets the per-try timeout', async (t) => {
+  const release: Array<() => void> = [];
+  const backend = await startBackend('slow', (request, response) => {
+    request.resume();
+    release.push(() => response.end('late'));
+  });
+  const gateway = await startGateway(simpleConfig([backend.address], { circuitBreakers: { maxRequests: 2 } }, { perTryTimeoutMs: 200, retry: { maxAttempts: 1 } }));
+  const agent = new Agent({ connections: 10 });
+  t.after(async () => {
+    for (const end of release) end();
+    await closeAll(agent, gateway, backend);
+  });
+  const port = gateway.ports[0]!;
+  const first = [call(agent, port, '/'), call(agent, port, '/')];
+  while (backend.hits < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+  const overflow = await call(agent, port, '/');
+  assert.equal(overflow.status, 503);
+  assert.equal(overflow.headers['keel-reject-reason'], 'circuit-open');
+  const timedOut = await Promise.all(first);
+  assert.deepEqual(timedOut.map((r) => [r.status, r.headers['keel-reject-reason']]), [[504, 'upstream-timeout'], [504, 'upstream-timeout']]);
+});
+
+test('an endpoint set to drain by reload takes no new requests while its in-flight ones finish', async (t) => {
+  let releaseSlow: (() => void) | undefined;
+  const draining = await startBackend('draining', (request, response) => {
+    request.resume();
+    if (request.url === '/slow') releaseSlow = () => response.end('slow-done');
+    else response.end('draining');
+  });
+  const other = await startBackend('other');
+  const { parseGatewayConfig } = await import('../../src/gateway/config.js');
+  const endpoints = (drain: boolean) => [{ address: draining.address, drain }, { address: other.address }];
+  const config = (drain: boolean) => ({ routes: [{ name: 'all', cluster: 'app' }], clusters: { app: { endpoints: endpoints(drain), balancer: 'round-robin' } } });
+  const gateway = await startGateway(config(false));
+  const agent = new Agent();
+  t.after(() => closeAll(agent, gateway, draining, other));
+  const port = gateway.ports[0]!;
+  const slow = call(agent, port, '/slow');
+  while (releaseSlow === undefined) {
+    await call(agent, port, '/slow-other');
+    if (releaseSlow === undefined) await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  gateway.reload(parseGatewayConfig({ listeners: [{ port: 0 }], ...config(true) }));
+  const before = draining.hits;
+  for (let index = 0; index < 10; index++) assert.equal((await call(agent, port, '/')).body, 'other');
+  assert.equal(draining.hits, before);
+  releaseSlow();
+  assert.equal((await slow).body, 'slow-done');
+});
+
+test('ring hash on a header keeps a key on one endpoint', async (t) => {
+  const backends = await Promise.all(['a', 'b', 'c'].map((name) => startBackend(name)));
+  const gateway = await startGateway(simpleConfig(backends.map((b) => b.address), { balancer: 'ring-hash', hashHeader: 'x-user' }));
+  const agent = new Agent();
+  t.after(() => closeAll(agent, gateway, backends));
+  const port = gateway.ports[0]!;
+  const seen = new Map<string, Set<string>>();
+  for (let index = 0; index < 60; index++) {
+    const user = `user-${index % 6}`;
+    const reply = await call(agent, port, '/', { headers: { 'x-user': user } });
+    seen.set(user, (seen.get(user) ?? new Set()).add(reply.body));
+  }
+  for (const [user, names] of seen) assert.equal(names.size, 1, `${user} went to ${[...names].join(',')}`);
 });
