@@ -4,6 +4,7 @@ import { DEADLINE_HEADER, GRPC_TIMEOUT_HEADER, parseDeadlineHeader, parseGrpcTim
 import type { KeelNode } from '../node/keel-node.js';
 import type { CommandResponse } from '../store/state-machine.js';
 import { BadRequestError, BodyTooLargeError, MethodNotAllowedError, NotFoundError, errorBody, errorReply } from './errors.js';
+import { ETCD_API_VERSION, KEEL_VERSION } from './version.js';
 import { deleteRangeJson, header, parseCompaction, parseDeleteRange, parsePut, parseRange, parseTxn, putJson, rangeJson, txnJson } from './json-codec.js';
 
 /**
@@ -22,7 +23,7 @@ export const BODY_BYTES_MAX = 2 * 1024 * 1024 + 64 * 1024;
 const REQUEST_TIMEOUT_MS = 30_000;
 const HEADERS_TIMEOUT_MS = 10_000;
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
-const VERSION = { etcdserver: '3.4.0', etcdcluster: '3.4.0', keel: '0.1.0' };
+const VERSION = { etcdserver: ETCD_API_VERSION, etcdcluster: ETCD_API_VERSION, keel: KEEL_VERSION };
 
 type Handler = (node: KeelNode, body: unknown, timeoutMs: number) => Promise<unknown>;
 

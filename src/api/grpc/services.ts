@@ -27,7 +27,7 @@ import type { Message } from './codec.js';
  */
 
 /** What Maintenance.Status reports as the server version: the etcd API level keel implements (the JSON gateway's /version says the same). */
-export const ETCD_API_VERSION = '3.4.0';
+import { ETCD_API_VERSION } from '../version.js';
 /** Metadata key carrying keel's stable error code next to etcd's gRPC status. */
 export const KEEL_CODE_METADATA = 'keel-code';
 
