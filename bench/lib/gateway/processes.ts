@@ -1,0 +1,133 @@
+/**
+ * Child processes for the gateway benchmarks: a plain node backend, keel
+ * gateway, nginx and HAProxy, each on loopback, each stopped by its own PID.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sleepMs } from '../net.js';
+
+export interface Started {
+  readonly name: string;
+  readonly port: number;
+  readonly child: ChildProcess;
+}
+
+/** How long a process may take to open its port. */
+const START_TIMEOUT_MS = 15_000;
+
+async function waitForPort(port: number, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`process exited with ${child.exitCode} before opening port ${port}`);
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => (socket.destroy(), resolve(true)));
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    await sleepMs(50);
+  }
+  throw new Error(`port ${port} did not open within ${START_TIMEOUT_MS} ms`);
+}
+
+async function start(name: string, command: string, args: readonly string[], port: number, env: NodeJS.ProcessEnv = process.env): Promise<Started> {
+  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'], env });
+  await waitForPort(port, child);
+  return { name, port, child };
+}
+
+/** Stops by PID and waits for the exit. */
+export async function stop(started: Started): Promise<void> {
+  if (started.child.exitCode !== null || started.child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => started.child.once('exit', () => resolve()));
+  process.kill(started.child.pid as number, 'SIGTERM');
+  const timer = setTimeout(() => started.child.pid && started.child.exitCode === null && process.kill(started.child.pid, 'SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/**
+ * A node backend answering every request with a small body after `delayMs`
+ * (0: at once). With `capacity`, at most that many requests are served at
+ * once; the rest wait in a FIFO queue, as a thread pool would.
+ */
+export function startBackend(port: number, options: { delayMs?: number; capacity?: number } = {}): Promise<Started> {
+  const source = `
+const http = require('node:http');
+const delay = ${options.delayMs ?? 0}, capacity = ${options.capacity ?? 0};
+let busy = 0; const queue = [];
+function serve(req, res) {
+  busy++;
+  const done = () => { res.end('ok'); busy--; const next = queue.shift(); if (next) serve(next[0], next[1]); };
+  if (delay > 0) setTimeout(done, delay); else done();
+}
+http.createServer({ keepAliveTimeout: 60000 }, (req, res) => {
+  req.resume();
+  req.on('end', () => { if (capacity > 0 && busy >= capacity) { if (queue.length < 100000) queue.push([req, res]); else { res.statusCode = 503; res.end(); } } else serve(req, res); });
+}).listen(${port}, '127.0.0.1');`;
+  return start(`backend:${port}`, process.execPath, ['-e', source], port);
+}
+
+/** keel gateway from the source tree, one process. */
+export function startKeelGateway(yamlText: string, port: number): Promise<Started> {
+  const dir = tempDir('keel-gw-bench-');
+  const file = join(dir, 'gateway.yaml');
+  writeFileSync(file, yamlText);
+  const main = new URL('../../../src/cli/main.ts', import.meta.url).pathname;
+  return start('keel', process.execPath, ['--import', 'tsx', main, 'gateway', '--config', file, '--log-level', 'warn'], port);
+}
+
+/** nginx with one worker, upstream keep-alive, no access log (the Debian package's binary). */
+export function startNginx(port: number, backends: readonly number[]): Promise<Started> {
+  const dir = tempDir('keel-nginx-bench-');
+  writeFileSync(join(dir, 'nginx.conf'), `
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  upstream backends { ${backends.map((b) => `server 127.0.0.1:${b};`).join(' ')} keepalive 64; }
+  server {
+    listen 127.0.0.1:${port};
+    location / { proxy_pass http://backends; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_next_upstream error timeout http_502 http_503 http_504; }
+  }
+}`);
+  return start('nginx', '/usr/sbin/nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], port);
+}
+
+/** HAProxy with one thread, keep-alive both sides, round robin, retries on connection failure. */
+export function startHaproxy(port: number, backends: readonly number[]): Promise<Started> {
+  const dir = tempDir('keel-haproxy-bench-');
+  const file = join(dir, 'haproxy.cfg');
+  writeFileSync(file, `
+global
+  nbthread 1
+  maxconn 4000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  option http-keep-alive
+  option forwardfor
+  retries 2
+  option redispatch
+frontend front
+  bind 127.0.0.1:${port}
+  default_backend backs
+backend backs
+  balance roundrobin
+  http-reuse always
+${backends.map((b, i) => `  server s${i} 127.0.0.1:${b}`).join('\n')}
+`);
+  return start('haproxy', '/usr/sbin/haproxy', ['-f', file, '-db'], port);
+}
