@@ -9,18 +9,15 @@
  * Usage: npx tsx bench/gateway-overhead.ts [--seconds N] [--rounds N] [--clients N] [--max-ops N]
  */
 import { Agent, request } from 'undici';
+import { numberArgument } from './lib/gateway/args.js';
 import { markdownTable, runLoad, type LoadResult } from './lib/load.js';
 import { freeLoopbackPorts } from './lib/net.js';
 import { startBackend, startHaproxy, startKeelGateway, startNginx, stop, type Started } from './lib/gateway/processes.js';
 
-const argument = (name: string, fallback: number): number => {
-  const index = process.argv.indexOf(`--${name}`);
-  return index >= 0 ? Number(process.argv[index + 1]) : fallback;
-};
-const SECONDS = argument('seconds', 3);
-const ROUNDS = argument('rounds', 3);
-const CLIENTS = argument('clients', 32);
-const MAX_OPS = argument('max-ops', 200_000);
+const SECONDS = numberArgument('seconds', 3);
+const ROUNDS = numberArgument('rounds', 3);
+const CLIENTS = numberArgument('clients', 32);
+const MAX_OPS = numberArgument('max-ops', 200_000);
 
 const [backendA, backendB, keelPort, nginxPort, haproxyPort] = (await freeLoopbackPorts(5)) as [number, number, number, number, number];
 const processes: Started[] = [];

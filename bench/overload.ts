@@ -12,18 +12,15 @@
  * Usage: npx tsx bench/overload.ts [--seconds N] [--workers W] [--service-ms S] [--deadline-ms D]
  */
 import { Agent, request } from 'undici';
+import { numberArgument } from './lib/gateway/args.js';
 import { markdownTable, newHistogram } from './lib/load.js';
 import { freeLoopbackPorts, sleepMs } from './lib/net.js';
 import { startBackend, startKeelGateway, stop, type Started } from './lib/gateway/processes.js';
 
-const argument = (name: string, fallback: number): number => {
-  const index = process.argv.indexOf(`--${name}`);
-  return index >= 0 ? Number(process.argv[index + 1]) : fallback;
-};
-const SECONDS = argument('seconds', 4);
-const WORKERS = argument('workers', 2);
-const SERVICE_MS = argument('service-ms', 20);
-const DEADLINE_MS = argument('deadline-ms', 500);
+const SECONDS = numberArgument('seconds', 4);
+const WORKERS = numberArgument('workers', 2);
+const SERVICE_MS = numberArgument('service-ms', 20);
+const DEADLINE_MS = numberArgument('deadline-ms', 500);
 const CAPACITY = (WORKERS * 1000) / SERVICE_MS;
 const MULTIPLIERS = [1, 2, 5, 10];
 /** In-flight requests the generator allows before it counts arrivals as dropped. */
