@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { Dispatcher } from 'undici';
 import { type Clock, deadlineHeaders, isIdempotent, isNeverSentError } from '../resilience/index.js';
 import { recordLatency } from './balancers/index.js';
@@ -17,6 +16,9 @@ import type { UpstreamPools } from './upstream.js';
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
 
 export const VIA_VALUE = '1.1 keel-gateway';
+
+/** undici's errors for a per-try timeout. */
+const UPSTREAM_TIMEOUT_CODES: ReadonlySet<string> = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
 function connectionTokens(value: string | string[] | undefined): Set<string> {
   const text = Array.isArray(value) ? value.join(',') : (value ?? '');
@@ -158,12 +160,8 @@ async function attemptOnce(deps: ProxyDependencies, exchange: Exchange, cluster:
   if (remaining <= 0) return { kind: 'error', error: new GatewayError('KEEL_GW_DEADLINE_EXCEEDED', 'the deadline passed before the request was sent'), timedOut: false };
   const deadline = deadlineHeaders({ deadlineMs: exchange.deadlineMs }, deps.clock);
   const timeoutMs = Math.max(1, Math.min(perTryTimeoutMs, remaining));
+  // the per-try timeout is undici's own (time to the response head, then idle time between body chunks): no timer of ours per attempt
   const controller = new AbortController();
-  let timedOut = false;
-  const timer = deps.clock.setTimeout(() => {
-    timedOut = true;
-    controller.abort(new GatewayError('KEEL_GW_UPSTREAM_TIMEOUT', 'per-try timeout'));
-  }, timeoutMs);
   const onClientGone = () => controller.abort(new Error('client closed the connection'));
   exchange.response.once('close', onClientGone);
   endpoint.inflight++;
@@ -177,7 +175,6 @@ async function attemptOnce(deps: ProxyDependencies, exchange: Exchange, cluster:
       bodyTimeout: timeoutMs,
       headersTimeout: timeoutMs,
     });
-    deps.clock.clearTimeout(timer);
     recordLatency(endpoint, deps.clock.now() - nowMs, deps.clock.now());
     deps.recordAttempt(cluster.name, endpoint, { kind: 'status', status: data.statusCode });
     // in-flight ends when the body has been streamed (see respond), so draining waits for it
@@ -187,9 +184,9 @@ async function attemptOnce(deps: ProxyDependencies, exchange: Exchange, cluster:
     });
     return { kind: 'response', data };
   } catch (error) {
-    deps.clock.clearTimeout(timer);
     endpoint.inflight--;
     exchange.response.off('close', onClientGone);
+    const timedOut = UPSTREAM_TIMEOUT_CODES.has((error as { code?: string }).code ?? '');
     const clientFault = tooLarge(error) ?? tooLarge(controller.signal.reason);
     if (clientFault) return { kind: 'error', error: clientFault, timedOut: false };
     if (!exchange.response.destroyed) deps.recordAttempt(cluster.name, endpoint, { kind: 'error' });
@@ -199,11 +196,24 @@ async function attemptOnce(deps: ProxyDependencies, exchange: Exchange, cluster:
 
 async function respond(deps: ProxyDependencies, exchange: Exchange, data: Dispatcher.ResponseData, cluster: string): Promise<void> {
   const headers = { ...downstreamResponseHeaders(data.headers), ...exchange.responseHeaders };
-  exchange.response.writeHead(data.statusCode, headers);
+  const { response } = exchange;
+  response.writeHead(data.statusCode, headers);
   deps.metrics.duration.observe({ route: exchange.route?.name ?? 'none', cluster }, (deps.clock.now() - exchange.startedMs) / 1000);
-  try {
-    await pipeline(data.body, exchange.response);
-  } catch {
-    // the client went away or the upstream cut the body: the connection is closed, nothing more to say
-  }
+  // .pipe rather than stream/promises' pipeline: the latter aborts an AbortController (and builds a DOMException) on every
+  // finish, a sixth of the gateway's CPU per request in bench/gateway-overhead
+  await new Promise<void>((resolve) => {
+    const body = data.body;
+    const done = () => {
+      if (!body.destroyed) body.destroy();
+      resolve();
+    };
+    body.once('error', () => {
+      // the upstream cut the body: the client's connection is closed, nothing more to say
+      response.destroy();
+      done();
+    });
+    response.once('close', done);
+    response.once('finish', done);
+    body.pipe(response);
+  });
 }
