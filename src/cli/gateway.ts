@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { unwatchFile, watchFile } from 'node:fs';
 import { pino } from 'pino';
 import { Gateway } from '../gateway/gateway.js';
 import { loadGatewayConfig } from '../gateway/config.js';
@@ -9,12 +10,18 @@ export function gatewayCommand(): Command {
     .description('run the keel L7 gateway (SIGHUP reloads the config without dropping connections; SIGTERM drains)')
     .requiredOption('--config <file>', 'gateway YAML config (see docs/gateway.md)')
     .option('--log-level <level>', 'debug, info, warn, error or silent (default info)', 'info')
-    .action(async (flags: { config: string; logLevel: string }) => {
-      process.exitCode = await runGateway(flags.config, flags.logLevel);
+    .option('--watch', 'also reload when the config file changes')
+    .action(async (flags: { config: string; logLevel: string; watch?: boolean }) => {
+      process.exitCode = await runGateway(flags.config, flags.logLevel, flags.watch === true);
     });
 }
 
-async function runGateway(file: string, logLevel: string): Promise<number> {
+/** How often `--watch` stats the file (polling survives editors that replace the file rather than write it). */
+const WATCH_INTERVAL_MS = 500;
+/** Editors write a file in several steps: wait this long after the last change before reloading. */
+const WATCH_DEBOUNCE_MS = 200;
+
+async function runGateway(file: string, logLevel: string, watchChanges: boolean): Promise<number> {
   let config;
   try {
     config = loadGatewayConfig(file);
@@ -25,10 +32,18 @@ async function runGateway(file: string, logLevel: string): Promise<number> {
   const log = pino({ level: logLevel, base: { part: 'gateway' } });
   const gateway = await Gateway.start({ config, configFile: file, log });
   log.info({ ports: gateway.ports, admin: gateway.adminPort }, 'gateway listening');
-  process.on('SIGHUP', () => {
+  const reload = () => {
     const result = gateway.reloadFromFile();
     if (!result.ok) log.error({ error: result.error }, 'reload refused');
-  });
+  };
+  process.on('SIGHUP', reload);
+  let debounce: ReturnType<typeof setTimeout> | undefined;
+  if (watchChanges) {
+    watchFile(file, { interval: WATCH_INTERVAL_MS }, () => {
+      clearTimeout(debounce);
+      debounce = setTimeout(reload, WATCH_DEBOUNCE_MS);
+    });
+  }
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'draining');
@@ -37,6 +52,8 @@ async function runGateway(file: string, logLevel: string): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  if (watchChanges) unwatchFile(file);
+  clearTimeout(debounce);
   log.info('gateway stopped');
   return 0;
 }

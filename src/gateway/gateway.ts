@@ -152,6 +152,7 @@ export class Gateway {
       inflight: this.#inflight,
       clusters: [...this.#table.clusters.values()].map((cluster) => cluster.toJSON(nowMs)),
       concurrency: this.#table.admission.toJSON(),
+      rateLimits: this.#table.rateLimits.toJSON(),
     };
   }
 

@@ -104,4 +104,9 @@ export class RateLimits {
     }
     return headers;
   }
+
+  /** For the admin endpoint: each rule's keys in memory and evictions. */
+  toJSON(): Array<Record<string, unknown>> {
+    return this.#rules.map((rule) => ({ name: rule.config.name, algorithm: rule.config.algorithm, limit: rule.config.limit, windowMs: rule.config.windowMs, keys: rule.limiter.size, evictions: rule.limiter.evictions }));
+  }
 }

@@ -24,7 +24,7 @@ routes: [{ name: all, match: { prefix: / }, cluster: app }]
 clusters: { app: { endpoints: [{ address: "${backend}" }] } }
 `;
 
-test('keel gateway process: SIGHUP reloads, a bad file is refused, SIGTERM drains in-flight requests', async (t) => {
+test('keel gateway process: --watch and SIGHUP reload, a bad file is refused, SIGTERM drains in-flight requests', async (t) => {
   let release: (() => void) | undefined;
   const first = await startBackend('first', (request, response, backend) => {
     request.resume();
@@ -36,7 +36,7 @@ test('keel gateway process: SIGHUP reloads, a bad file is refused, SIGTERM drain
   const file = join(mkdtempSync(join(tmpdir(), 'keel-gw-cli-')), 'gw.yaml');
   writeFileSync(file, yaml(port, admin, first.address));
   const main = new URL('../../src/cli/main.ts', import.meta.url).pathname;
-  const child = spawn(process.execPath, ['--import', 'tsx', main, 'gateway', '--config', file, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', main, 'gateway', '--config', file, '--log-level', 'info', '--watch'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const agent = new Agent();
   t.after(async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -52,8 +52,7 @@ test('keel gateway process: SIGHUP reloads, a bad file is refused, SIGTERM drain
   assert.equal((await call(agent, port, '/')).body, 'first');
 
   writeFileSync(file, yaml(port, admin, second.address));
-  child.kill('SIGHUP');
-  await waitFor('config reloaded');
+  await waitFor('config reloaded'); // --watch: no signal needed
   assert.equal((await call(agent, port, '/')).body, 'second');
 
   writeFileSync(file, 'listeners: [');
