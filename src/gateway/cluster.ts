@@ -57,7 +57,8 @@ export class Cluster {
         old.draining = endpointConfig.drain;
         return old;
       }
-      const fresh = new Endpoint(endpointConfig, nowMs);
+      // as Envoy, endpoints present when the cluster is created skip slow start; those added by a later reload ramp up
+      const fresh = new Endpoint(endpointConfig, previous === undefined ? -Infinity : nowMs);
       if (old) {
         fresh.healthy = old.healthy;
         fresh.ejectedUntilMs = old.ejectedUntilMs;

@@ -21,7 +21,7 @@ export class Endpoint {
   /** No new requests; in-flight ones finish. */
   draining: boolean;
   inflight = 0;
-  /** When it last became eligible (joined, recovered, un-ejected): slow start counts from here. */
+  /** When it last became eligible (joined, recovered, un-ejected): slow start counts from here (-Infinity: never in slow start). */
   eligibleSinceMs: number;
   /** Peak EWMA of latency in ms (see balancers/peak-ewma.ts); 0 until the first sample. */
   ewmaMs = 0;

@@ -19,7 +19,6 @@ export const GATEWAY_ERROR_TABLE = Object.freeze({
   KEEL_GW_UPSTREAM_TIMEOUT: { status: 504, reason: 'upstream-timeout' },
   KEEL_GW_DEADLINE_EXCEEDED: { status: 504, reason: 'deadline-exceeded' },
   KEEL_GW_UPSTREAM_UNAVAILABLE: { status: 502, reason: 'upstream-unavailable' },
-  KEEL_GW_DRAINING: { status: 503, reason: 'draining' },
   KEEL_GW_REQUEST_TOO_LARGE: { status: 413, reason: 'request-too-large' },
 } as const);
 

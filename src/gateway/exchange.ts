@@ -21,8 +21,6 @@ export interface Exchange {
   deadlineMs: number | undefined;
   /** Headers every response to this request carries (e.g. RateLimit fields). */
   readonly responseHeaders: Record<string, string>;
-  /** Set by admission: ends the request's concurrency permit. */
-  release: ((dropped: boolean) => void) | undefined;
 }
 
 /** A step of the chain; throws `GatewayError` to refuse. */

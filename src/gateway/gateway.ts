@@ -231,7 +231,7 @@ export class Gateway {
   #handle(request: IncomingMessage, response: ServerResponse): void {
     const exchange: Exchange = {
       request, response, table: this.#table, clientIp: normalizeAddress(request.socket.remoteAddress), startedMs: this.#clock.now(),
-      criticality: DEFAULT_CRITICALITY, route: undefined, cluster: undefined, deadlineMs: undefined, responseHeaders: {}, release: undefined,
+      criticality: DEFAULT_CRITICALITY, route: undefined, cluster: undefined, deadlineMs: undefined, responseHeaders: {},
     };
     exchange.criticality = exchange.table.config.criticality.default;
     if (this.#draining) response.setHeader('connection', 'close');

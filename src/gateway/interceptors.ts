@@ -49,7 +49,6 @@ function requestFacts(exchange: Parameters<ReturnType<Interceptor>>[0]) {
 export function admissionInterceptor(): Interceptor {
   return (next) => async (exchange) => {
     const release = await exchange.table.admission.admit(exchange.cluster ?? '', exchange.criticality, exchange.deadlineMs);
-    exchange.release = release;
     let dropped = true;
     try {
       await next(exchange);

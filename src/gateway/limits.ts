@@ -26,7 +26,7 @@ export const HEADER_BYTES_MAX = 64 * 1024;
 export const RETRIES_MAX = 5;
 /** Requests waiting in one cluster's admission queue at most. */
 export const ADMISSION_QUEUE_MAX = 10_000;
-/** Samples per endpoint kept by outlier detection between two intervals is a counter pair, bounded by construction. */
+/** The shortest outlier-detection interval (outlier state per endpoint is a few counters, bounded by construction). */
 export const OUTLIER_INTERVAL_MS_MIN = 100;
 /** The longest any drain waits for in-flight requests. */
 export const DRAIN_TIMEOUT_MS_MAX = 300_000;

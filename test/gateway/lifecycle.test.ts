@@ -131,3 +131,38 @@ test('active health checks: unhealthy after the threshold, recovery starts slow 
   assert.equal(endpoint.effectiveWeight(recoveredAt + 5_000, 10_000, 10), 5);
   checker.stop();
 });
+
+test('an endpoint that recovers its health check comes back slowly (slow start); endpoints present at start do not', async (t) => {
+  let healthy = true;
+  const recovering = await startBackend('recovering', (request, response) => {
+    request.resume();
+    if (request.url === '/health') response.writeHead(healthy ? 200 : 503);
+    response.end('recovering');
+  });
+  const steady = await startBackend('steady');
+  const gateway = await startGateway({
+    routes: [{ name: 'all', cluster: 'app' }],
+    clusters: {
+      app: {
+        endpoints: [{ address: recovering.address }, { address: steady.address }], slowStartMs: 60_000, slowStartMinWeightPercent: 5,
+        healthCheck: { path: '/health', intervalMs: 20, jitter: 0, timeoutMs: 500, unhealthyThreshold: 1, healthyThreshold: 1 },
+      },
+    },
+  });
+  const agent = new Agent();
+  t.after(() => closeAll(agent, gateway, recovering, steady));
+  const served = async (count: number) => {
+    let toRecovering = 0;
+    for (let index = 0; index < count; index++) if ((await call(agent, gateway.ports[0]!, '/')).body === 'recovering') toRecovering++;
+    return toRecovering;
+  };
+  assert.equal(await served(20), 10, 'no slow start for the endpoints the cluster was created with');
+  const state = () => (gateway.describe() as { clusters: Array<{ endpoints: Array<{ healthy: boolean }> }> }).clusters[0]!.endpoints[0]!.healthy;
+  healthy = false;
+  while (state()) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(await served(20), 0, 'unhealthy: no traffic');
+  healthy = true;
+  while (!state()) await new Promise((resolve) => setTimeout(resolve, 10));
+  // a minute-long ramp starting at 5%: the first requests after recovery mostly go elsewhere
+  assert.ok((await served(100)) <= 25, 'slow start keeps the recovered endpoint light');
+});
