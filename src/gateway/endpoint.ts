@@ -53,7 +53,8 @@ export class Endpoint {
    */
   effectiveWeight(nowMs: number, windowMs: number, minPercent: number): number {
     if (windowMs <= 0) return this.weight;
-    const elapsed = nowMs - this.eligibleSinceMs;
+    // an ejection that has run out counts from its end even before outlier detection's next sweep notices it
+    const elapsed = nowMs - Math.max(this.eligibleSinceMs, this.ejectedUntilMs);
     if (elapsed >= windowMs) return this.weight;
     const fraction = Math.max(minPercent / 100, Math.max(0, elapsed) / windowMs);
     return this.weight * fraction;

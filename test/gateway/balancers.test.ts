@@ -77,4 +77,6 @@ test('slow start ramps the weight from the minimum to full', () => {
   assert.equal(endpoint.effectiveWeight(6_000, 10_000, 10), 5);
   assert.equal(endpoint.effectiveWeight(11_000, 10_000, 10), 10);
   assert.equal(endpoint.effectiveWeight(1_000, 0, 10), 10);
+  endpoint.ejectedUntilMs = 20_000;
+  assert.equal(endpoint.effectiveWeight(25_000, 10_000, 10), 5, 'counts from the end of an ejection');
 });

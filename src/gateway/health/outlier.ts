@@ -76,8 +76,8 @@ export class OutlierDetector {
     const nowMs = this.#clock.now();
     for (const endpoint of this.#endpoints) {
       if (endpoint.ejectedUntilMs !== 0 && !endpoint.isEjected(nowMs)) {
+        endpoint.eligibleSinceMs = endpoint.ejectedUntilMs;
         endpoint.ejectedUntilMs = 0;
-        endpoint.eligibleSinceMs = nowMs;
         this.#listener?.({ type: 'uneject', endpoint, cause: 'timer' });
       }
     }
