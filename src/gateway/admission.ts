@@ -19,8 +19,11 @@ interface Waiter {
   timer: TimerHandle | undefined;
 }
 
+/** Seconds a shed client is asked to wait (`Retry-After`): long enough to spread retries past a CoDel interval. */
+export const OVERLOADED_RETRY_AFTER_SECONDS = 1;
+
 function overloaded(cluster: string, why: string): GatewayError {
-  return new GatewayError('KEEL_GW_OVERLOADED', `cluster ${cluster}: ${why}`);
+  return new GatewayError('KEEL_GW_OVERLOADED', `cluster ${cluster}: ${why}`, { 'retry-after': String(OVERLOADED_RETRY_AFTER_SECONDS) });
 }
 
 /**

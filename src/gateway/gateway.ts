@@ -150,7 +150,12 @@ export class Gateway {
     return {
       draining: this.#draining,
       inflight: this.#inflight,
-      clusters: [...this.#table.clusters.values()].map((cluster) => cluster.toJSON(nowMs)),
+      clusters: [...this.#table.clusters.values()].map((cluster) => {
+        const view = cluster.toJSON(nowMs);
+        const endpoints = view.endpoints as Array<Record<string, unknown>>;
+        // Envoy-style circuit-breaker state: requests waiting for a connection beside those in flight
+        return { ...view, endpoints: endpoints.map((endpoint) => ({ ...endpoint, pending: this.#pools.pending(String(endpoint.address)) })) };
+      }),
       concurrency: this.#table.admission.toJSON(),
       rateLimits: this.#table.rateLimits.toJSON(),
     };

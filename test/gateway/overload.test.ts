@@ -13,7 +13,8 @@ function admissionWith(options: Record<string, number>, clock = new FakeClock(0)
   return new Admission(config.clusters, clock);
 }
 
-const isOverloaded = (error: unknown) => GatewayError.is(error) && error.code === 'KEEL_GW_OVERLOADED' && error.status === 503 && error.reason === 'overloaded';
+const isOverloaded = (error: unknown) =>
+  GatewayError.is(error) && error.code === 'KEEL_GW_OVERLOADED' && error.status === 503 && error.reason === 'overloaded' && error.headers['retry-after'] === '1';
 
 test('admission sheds sheddable traffic first and names the reason', () => {
   const admission = admissionWith({ queueSize: 0 });
