@@ -80,3 +80,18 @@ test('slow start ramps the weight from the minimum to full', () => {
   endpoint.ejectedUntilMs = 20_000;
   assert.equal(endpoint.effectiveWeight(25_000, 10_000, 10), 5, 'counts from the end of an ejection');
 });
+
+test('property: over one cycle of total weight, smooth WRR picks each endpoint exactly its weight', async () => {
+  const fc = (await import('fast-check')).default;
+  fc.assert(fc.property(fc.array(fc.integer({ min: 1, max: 20 }), { minLength: 1, maxLength: 8 }), (weights) => {
+    const list = endpoints(weights);
+    const balancer = createBalancer('round-robin');
+    const total = weights.reduce((sum, weight) => sum + weight, 0);
+    const counts = new Map<Endpoint, number>();
+    for (let pick = 0; pick < total; pick++) {
+      const chosen = balancer.pick(list, context(1));
+      counts.set(chosen, (counts.get(chosen) ?? 0) + 1);
+    }
+    return list.every((endpoint) => counts.get(endpoint) === endpoint.weight);
+  }), { seed: 6, numRuns: 200 });
+});
