@@ -136,8 +136,8 @@ export class Cluster {
     return member.exit;
   }
 
-  /** Waits until every running member answers /readyz (a leader is known and it has applied what is committed). */
-  async waitReady(timeoutMs = 20_000): Promise<void> {
+  /** Waits until every running member answers /readyz (a leader is known and it has applied what is committed). The bound is generous: on a starved 2-core machine, several clusters start at once. */
+  async waitReady(timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (const member of this.members.filter((m) => m.child)) {
       for (;;) {
@@ -148,7 +148,7 @@ export class Cluster {
     }
   }
 
-  async leader(timeoutMs = 10_000): Promise<Member> {
+  async leader(timeoutMs = 30_000): Promise<Member> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       for (const member of this.members.filter((m) => m.child)) {
