@@ -43,6 +43,29 @@ interface UpFlags {
   dataDir: string;
   tickMs?: string;
   quiet?: boolean;
+  gateway: boolean;
+  gatewayPort: number;
+  adminPort: number;
+}
+
+/** The gateway keel up puts in front of the members: one route, least-request, health-checked on /readyz. */
+export function gatewayConfig(plans: readonly MemberPlan[], port: number, adminPort: number): string {
+  const endpoints = plans.map((p) => `      - { address: "127.0.0.1:${p.clientPort}", zone: ${p.zone} }`).join('\n');
+  return [
+    '# Written by keel up: the gateway in front of the local cluster.',
+    'zone: a',
+    `listeners: [{ port: ${port} }]`,
+    `admin: { port: ${adminPort} }`,
+    'routes:',
+    '  - { name: store, match: { prefix: / }, cluster: keel }',
+    'clusters:',
+    '  keel:',
+    '    balancer: least-request',
+    '    endpoints:',
+    endpoints,
+    '    healthCheck: { path: /readyz, intervalMs: 1000, timeoutMs: 500, healthyThreshold: 1, unhealthyThreshold: 2 }',
+    '',
+  ].join('\n');
 }
 
 export function upCommand(): Command {
@@ -53,6 +76,9 @@ export function upCommand(): Command {
     .option('--data-dir <dir>', 'where members keep their data and cluster.json', './.keel')
     .option('--tick-ms <n>', 'raft tick for every member')
     .option('--quiet', 'print only errors')
+    .option('--no-gateway', 'do not start a keel gateway in front of the members')
+    .option('--gateway-port <port>', 'the gateway\'s listener', parsePort, 8080)
+    .option('--admin-port <port>', 'the gateway\'s admin port (/clusters, /metrics)', parsePort, 9901)
     .action(async (flags: UpFlags) => {
       process.exitCode = await runUp(flags);
     });
@@ -71,7 +97,9 @@ function parsePort(value: string): number {
 }
 
 interface Supervised {
+  /** A member's plan, or the gateway's (its id is "gateway"). */
   readonly plan: MemberPlan;
+  readonly args: readonly string[];
   child?: ChildProcess;
   restarts: number;
   startedAt: number;
@@ -92,19 +120,48 @@ async function runUp(flags: UpFlags): Promise<number> {
   };
   const peers = plans.map((p) => `${p.id}=127.0.0.1:${p.peerPort}`).join(',');
   const clientUrls = plans.map((p) => `${p.id}=http://127.0.0.1:${p.clientPort}`).join(',');
-  const members: Supervised[] = plans.map((plan) => ({ plan, restarts: 0, startedAt: 0 }));
+  const memberArgs = (plan: MemberPlan): string[] => [
+    'node',
+    '--id', plan.id,
+    '--data-dir', plan.dataDir,
+    '--listen-peer', `127.0.0.1:${plan.peerPort}`,
+    '--listen-client', `127.0.0.1:${plan.clientPort}`,
+    '--peers', peers,
+    '--client-urls', clientUrls,
+    '--zone', plan.zone,
+    ...(flags.tickMs ? ['--tick-ms', flags.tickMs] : []),
+  ];
+  const members: Supervised[] = plans.map((plan) => ({ plan, args: memberArgs(plan), restarts: 0, startedAt: 0 }));
+  if (flags.gateway) {
+    const gatewayDir = join(dataDir, 'gateway');
+    mkdirSync(gatewayDir, { recursive: true });
+    const configPath = join(gatewayDir, 'gw.yaml');
+    writeFileSync(configPath, gatewayConfig(plans, flags.gatewayPort, flags.adminPort));
+    members.push({
+      plan: { id: 'gateway', zone: 'a', clientPort: flags.gatewayPort, peerPort: flags.adminPort, dataDir: gatewayDir },
+      args: ['gateway', '--config', configPath],
+      restarts: 0,
+      startedAt: 0,
+    });
+  }
   let stopping = false;
 
   const writeClusterFile = (): void => {
+    const gateway = members.find((m) => m.plan.id === 'gateway');
     const body = {
-      members: members.map(({ plan, child }) => ({
-        id: plan.id,
-        zone: plan.zone,
-        clientUrl: `http://127.0.0.1:${plan.clientPort}`,
-        peerAddress: `127.0.0.1:${plan.peerPort}`,
-        dataDir: plan.dataDir,
-        pid: child?.pid ?? null,
-      })),
+      members: members
+        .filter((m) => m !== gateway)
+        .map(({ plan, child }) => ({
+          id: plan.id,
+          zone: plan.zone,
+          clientUrl: `http://127.0.0.1:${plan.clientPort}`,
+          peerAddress: `127.0.0.1:${plan.peerPort}`,
+          dataDir: plan.dataDir,
+          pid: child?.pid ?? null,
+        })),
+      ...(gateway
+        ? { gateway: { url: `http://127.0.0.1:${gateway.plan.clientPort}`, adminUrl: `http://127.0.0.1:${gateway.plan.peerPort}`, pid: gateway.child?.pid ?? null } }
+        : {}),
     };
     const path = join(dataDir, 'cluster.json');
     writeFileSync(`${path}.tmp`, `${JSON.stringify(body, null, 2)}\n`);
@@ -115,19 +172,7 @@ async function runUp(flags: UpFlags): Promise<number> {
     const { plan } = member;
     mkdirSync(plan.dataDir, { recursive: true });
     const logFd = openSync(join(plan.dataDir, 'keel.log'), 'a');
-    const args = [
-      ...process.execArgv,
-      process.argv[1]!,
-      'node',
-      '--id', plan.id,
-      '--data-dir', plan.dataDir,
-      '--listen-peer', `127.0.0.1:${plan.peerPort}`,
-      '--listen-client', `127.0.0.1:${plan.clientPort}`,
-      '--peers', peers,
-      '--client-urls', clientUrls,
-      '--zone', plan.zone,
-      ...(flags.tickMs ? ['--tick-ms', flags.tickMs] : []),
-    ];
+    const args = [...process.execArgv, process.argv[1]!, ...member.args];
     const child = spawn(process.execPath, args, { stdio: ['ignore', logFd, logFd] });
     closeSync(logFd);
     member.child = child;
@@ -154,7 +199,8 @@ async function runUp(flags: UpFlags): Promise<number> {
   for (const member of members) start(member);
   say(`${plans.length} members on loopback, data in ${dataDir}`);
   for (const { plan, child } of members) {
-    say(`  ${plan.id} zone ${plan.zone}: client http://127.0.0.1:${plan.clientPort}, peer 127.0.0.1:${plan.peerPort}, pid ${child?.pid}`);
+    if (plan.id === 'gateway') say(`  gateway: http://127.0.0.1:${plan.clientPort} (admin http://127.0.0.1:${plan.peerPort}), pid ${child?.pid}`);
+    else say(`  ${plan.id} zone ${plan.zone}: client http://127.0.0.1:${plan.clientPort}, peer 127.0.0.1:${plan.peerPort}, pid ${child?.pid}`);
   }
   say(`cluster file ${join(dataDir, 'cluster.json')}; Ctrl-C stops everything`);
 

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
-import { put, get, sleep } from '../node/cluster-harness.js';
+import { freePorts, put, get, sleep } from '../node/cluster-harness.js';
 
 // `keel up` as a user runs it: a supervised local cluster that restarts a
 // member that dies, and stops everything on Ctrl-C (SIGINT).
@@ -47,10 +47,15 @@ function alive(pid: number): boolean {
   }
 }
 
-test('keel up starts a supervised 3-member cluster, restarts a killed member and stops cleanly on SIGINT', { timeout: 120_000 }, async () => {
+test('keel up starts a supervised 3-member cluster with a gateway in front, restarts a killed member and stops cleanly on SIGINT', { timeout: 120_000 }, async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'keel-up-'));
   const base = await freeBase();
-  const child = spawn(process.execPath, [bin, 'up', '--base-port', String(base), '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const [gatewayPort, adminPort] = await freePorts(2);
+  const child = spawn(
+    process.execPath,
+    [bin, 'up', '--base-port', String(base), '--data-dir', dataDir, '--gateway-port', String(gatewayPort), '--admin-port', String(adminPort)],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -59,10 +64,18 @@ test('keel up starts a supervised 3-member cluster, restarts a killed member and
   try {
     await until(async () => (await Promise.all(urls.map((url) => fetch(`${url}/readyz`).then((r) => r.ok, () => false)))).every(Boolean), 30_000, 'every member ready');
     await until(() => /leader is n\d/.test(output), 10_000, 'a leader line');
-    const cluster = JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { members: { id: string; zone: string; clientUrl: string; pid: number }[] };
+    const cluster = JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as {
+      members: { id: string; zone: string; clientUrl: string; pid: number }[];
+      gateway: { url: string; pid: number };
+    };
     assert.deepEqual(cluster.members.map((m) => [m.id, m.zone, m.clientUrl]), urls.map((url, i) => [`n${i + 1}`, 'abc'[i], url]));
     await put(urls[0]!, 'up', 'works');
     assert.equal((await get(urls[2]!, 'up')).value, 'works');
+    // The gateway in front of the members serves the same API once its health checks pass.
+    assert.equal(cluster.gateway.url, `http://127.0.0.1:${gatewayPort}`);
+    await until(async () => (await get(cluster.gateway.url, 'up').catch(() => undefined))?.value === 'works', 20_000, 'a read through the gateway');
+    await put(cluster.gateway.url, 'via-gateway', 'yes');
+    assert.equal((await get(urls[1]!, 'via-gateway')).value, 'yes');
 
     // A member dies: keel up says so and restarts it.
     const victim = cluster.members[1]!;
@@ -72,7 +85,8 @@ test('keel up starts a supervised 3-member cluster, restarts a killed member and
     await until(async () => fetch(`${urls[1]}/readyz`).then((r) => r.ok, () => false), 30_000, 'n2 ready again');
     assert.equal((await get(urls[1]!, 'up')).value, 'works');
 
-    const pids = (JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { members: { pid: number }[] }).members.map((m) => m.pid);
+    const final = JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { members: { pid: number }[]; gateway: { pid: number } };
+    const pids = [...final.members.map((m) => m.pid), final.gateway.pid];
     child.kill('SIGINT');
     assert.equal(await exited, 0);
     assert.match(output, /SIGINT: stopping every member/);
