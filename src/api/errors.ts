@@ -122,6 +122,15 @@ export class InterruptedError extends ApiError {
   }
 }
 
+/** A lease TTL above etcd's maximum (9e9 seconds). */
+export class LeaseTtlTooLargeError extends ApiError {
+  readonly code = 'KEEL_LEASE_TTL_TOO_LARGE';
+  constructor() {
+    super('etcdserver: too large lease TTL');
+    this.name = 'LeaseTtlTooLargeError';
+  }
+}
+
 export const GrpcCode = {
   InvalidArgument: 3,
   DeadlineExceeded: 4,
@@ -186,6 +195,7 @@ export function errorReply(error: unknown): ErrorReply {
   if (error instanceof OverloadedError) {
     return reply(GrpcCode.ResourceExhausted, 'etcdserver: too many requests', error.code, { 'retry-after': String(error.retryAfterSeconds) }, { reason: error.reason });
   }
+  if (error instanceof LeaseTtlTooLargeError) return reply(GrpcCode.OutOfRange, error.message, error.code);
   if (error instanceof StoppingError) return reply(GrpcCode.Unavailable, 'etcdserver: server stopped', error.code, { 'retry-after': '1' });
   if (error instanceof InterruptedError) return reply(GrpcCode.Unavailable, 'etcdserver: server stopped', error.code);
   return reply(GrpcCode.Internal, error.message, error.code);

@@ -3,9 +3,12 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { DEADLINE_HEADER, GRPC_TIMEOUT_HEADER, parseDeadlineHeader, parseGrpcTimeout } from '../resilience/deadline.js';
 import type { KeelNode } from '../node/keel-node.js';
 import type { CommandResponse } from '../store/state-machine.js';
-import { BadRequestError, BodyTooLargeError, MethodNotAllowedError, NotFoundError, errorBody, errorReply } from './errors.js';
+import { BadRequestError, BodyTooLargeError, MethodNotAllowedError, NotFoundError, OverloadedError, errorBody, errorReply } from './errors.js';
 import { ETCD_API_VERSION, KEEL_VERSION } from './version.js';
-import { deleteRangeJson, header, parseCompaction, parseDeleteRange, parsePut, parseRange, parseTxn, putJson, rangeJson, txnJson } from './json-codec.js';
+import { deleteRangeJson, header, parseCompaction, parseDeleteRange, parseLease, parsePut, parseRange, parseTxn, parseWatchRequest, putJson, rangeJson, txnJson, watchResponseJson } from './json-codec.js';
+import { FORWARDED_HEADER } from '../node/lease-forward.js';
+import type { WatchSink, WatchStream } from '../store/watch-hub.js';
+import { WATCH_STREAMS_MAX } from './grpc/streams.js';
 
 /**
  * The client port: etcd's v3 JSON gateway paths for KV and a few
@@ -25,7 +28,7 @@ const HEADERS_TIMEOUT_MS = 10_000;
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 const VERSION = { etcdserver: ETCD_API_VERSION, etcdcluster: ETCD_API_VERSION, keel: KEEL_VERSION };
 
-type Handler = (node: KeelNode, body: unknown, timeoutMs: number) => Promise<unknown>;
+type Handler = (node: KeelNode, body: unknown, timeoutMs: number, forwarded: boolean) => Promise<unknown>;
 
 const asJson = (response: CommandResponse, node: KeelNode): unknown => {
   const context = node.headerContext();
@@ -53,6 +56,30 @@ const ROUTES: Record<string, Handler> = {
     asJson(await node.propose({ type: 'deleteRange', request: parseDeleteRange(body) }, timeoutMs), node),
   '/v3/kv/txn': async (node, body, timeoutMs) => asJson(await node.txn(parseTxn(body), false, timeoutMs), node),
   '/v3/kv/compaction': async (node, body, timeoutMs) => asJson(await node.propose({ type: 'compact', request: parseCompaction(body) }, timeoutMs), node),
+  '/v3/lease/grant': async (node, body, timeoutMs) => {
+    const { id, ttlSeconds } = parseLease(body);
+    const granted = await node.leaseGrant(ttlSeconds, id, timeoutMs);
+    return { header: header(granted.header.revision, node.headerContext()), ID: granted.id.toString(), TTL: String(granted.ttlSeconds) };
+  },
+  '/v3/lease/revoke': async (node, body, timeoutMs) => {
+    const revoked = await node.leaseRevoke(parseLease(body).id, timeoutMs);
+    return { header: header(revoked.header.revision, node.headerContext()) };
+  },
+  '/v3/lease/timetolive': async (node, body, timeoutMs, forwarded) => {
+    const { id, keys } = parseLease(body);
+    const result = await node.leaseTimeToLive(id, keys, forwarded, timeoutMs);
+    return {
+      header: header(node.status().revision, node.headerContext()),
+      ID: result.id.toString(),
+      TTL: String(result.ttlSeconds),
+      ...(result.grantedTtlSeconds ? { grantedTTL: String(result.grantedTtlSeconds) } : {}),
+      ...(result.keys.length > 0 ? { keys: result.keys.map((key) => Buffer.from(key).toString('base64')) } : {}),
+    };
+  },
+  '/v3/lease/leases': async (node) => ({
+    header: header(node.status().revision, node.headerContext()),
+    leases: node.leaseList().map((id) => ({ ID: id.toString() })),
+  }),
   '/v3/maintenance/status': async (node) => {
     const status = node.status();
     return {
@@ -91,11 +118,22 @@ const ROUTES: Record<string, Handler> = {
   },
 };
 
+// etcd 3.4 serves the lease calls under /v3/kv/lease/... too.
+ROUTES['/v3/kv/lease/revoke'] = ROUTES['/v3/lease/revoke']!;
+ROUTES['/v3/kv/lease/timetolive'] = ROUTES['/v3/lease/timetolive']!;
+ROUTES['/v3/kv/lease/leases'] = ROUTES['/v3/lease/leases']!;
+
+/** Streaming calls: grpc-gateway's shape, one JSON request per line in, one {"result": ...} per line out. */
+const STREAMS: Record<string, (node: KeelNode, request: IncomingMessage, response: ServerResponse) => Promise<void>> = {
+  '/v3/lease/keepalive': keepAliveStream,
+  '/v3/watch': watchStream,
+};
+
 export function createApiServer(node: KeelNode): Server {
   const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS }, (request, response) => {
     const path = (request.url ?? '/').split('?')[0]!;
     // Label values stay bounded: known routes by name, everything else as one.
-    handle(node, request, response).catch((error: unknown) => sendError(node, response, error, ROUTES[path] ? path : 'other'));
+    handle(node, request, response).catch((error: unknown) => sendError(node, response, error, ROUTES[path] || STREAMS[path] ? path : 'other'));
   });
   server.maxHeadersCount = 100;
   return server;
@@ -115,6 +153,8 @@ async function handle(node: KeelNode, request: IncomingMessage, response: Server
     }
     if (path === '/version') return sendJson(response, 200, VERSION);
   }
+  const stream = STREAMS[path];
+  if (stream && request.method === 'POST') return stream(node, request, response);
   const route = ROUTES[path];
   if (!route) {
     await drain(request);
@@ -126,7 +166,7 @@ async function handle(node: KeelNode, request: IncomingMessage, response: Server
   }
   const body = parseJson(await readBody(request));
   const timeoutMs = requestTimeoutMs(node, request);
-  const result = await route(node, body, timeoutMs);
+  const result = await route(node, body, timeoutMs, headerOf(request, FORWARDED_HEADER) === '1');
   node.metrics.requests.inc({ endpoint: path, code: 'OK' });
   sendJson(response, 200, result);
 }
@@ -212,3 +252,132 @@ function sendPlain(response: ServerResponse, status: number, text: string): void
   response.end(text);
 }
 
+
+/** Splits a request stream into JSON values, one per line (a last value may end without a newline). */
+function onJsonLines(request: IncomingMessage, onValue: (value: unknown) => void, onEnd: () => void, onError: (error: unknown) => void): void {
+  let buffered = '';
+  let failed = false;
+  const take = (line: string): void => {
+    if (failed || line.trim() === '') return;
+    try {
+      onValue(parseJson(Buffer.from(line)));
+    } catch (error) {
+      failed = true;
+      onError(error);
+    }
+  };
+  request.setEncoding('utf8');
+  request.on('data', (chunk: string) => {
+    if (failed) return;
+    buffered += chunk;
+    if (buffered.length > BODY_BYTES_MAX) {
+      failed = true;
+      onError(new BodyTooLargeError(BODY_BYTES_MAX));
+      return;
+    }
+    let newline: number;
+    while ((newline = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, newline);
+      buffered = buffered.slice(newline + 1);
+      take(line);
+    }
+  });
+  request.on('end', () => {
+    take(buffered);
+    buffered = '';
+    if (!failed) onEnd();
+  });
+  request.on('error', () => {
+    failed = true;
+  });
+}
+
+function startStream(response: ServerResponse): void {
+  response.writeHead(200, { 'content-type': 'application/json' });
+  response.flushHeaders();
+}
+
+/** A failure once the stream has started is reported in-band, as grpc-gateway does: {"error": {...}}. */
+function streamError(node: KeelNode, response: ServerResponse, endpoint: string, error: unknown): void {
+  const reply = errorReply(error);
+  node.metrics.requests.inc({ endpoint, code: reply.keelCode });
+  if (!response.headersSent) {
+    sendJson(response, reply.status, errorBody(reply, error instanceof Error ? error.message : String(error)), reply.headers);
+    return;
+  }
+  response.end(`${JSON.stringify({ error: errorBody(reply, error instanceof Error ? error.message : String(error)) })}\n`);
+}
+
+async function keepAliveStream(node: KeelNode, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const endpoint = '/v3/lease/keepalive';
+  const forwarded = headerOf(request, FORWARDED_HEADER) === '1';
+  const timeoutMs = requestTimeoutMs(node, request);
+  let chain = Promise.resolve();
+  let failed = false;
+  let queued = 0;
+  const fail = (error: unknown): void => {
+    if (failed) return;
+    failed = true;
+    streamError(node, response, endpoint, error);
+  };
+  onJsonLines(
+    request,
+    (value) => {
+      const { id } = parseLease(value);
+      if (++queued > 1024) throw new OverloadedError('more than 1024 keep-alives queued on one stream', 1);
+      chain = chain.then(async () => {
+        try {
+          if (failed) return;
+          const ttl = await node.leaseRenew(id, forwarded, timeoutMs);
+          if (!response.headersSent) startStream(response);
+          node.metrics.requests.inc({ endpoint, code: 'OK' });
+          response.write(`${JSON.stringify({ result: { header: header(node.status().revision, node.headerContext()), ID: id.toString(), TTL: String(ttl) } })}\n`);
+        } catch (error) {
+          fail(error);
+        } finally {
+          queued--;
+        }
+      });
+    },
+    () => void chain.then(() => !failed && (response.headersSent ? response.end() : fail(new BadRequestError('no keep-alive request')))),
+    fail,
+  );
+}
+
+async function watchStream(node: KeelNode, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const endpoint = '/v3/watch';
+  if (node.watchHub.streams.size >= WATCH_STREAMS_MAX) throw new OverloadedError(`more than ${WATCH_STREAMS_MAX} watch streams`, 1);
+  startStream(response);
+  let stream: WatchStream | undefined;
+  const sink: WatchSink = {
+    send: (reply, bytes) => {
+      if (response.writableEnded || response.destroyed) return;
+      response.write(`${JSON.stringify({ result: watchResponseJson(reply, node.headerContext()) })}\n`, () => stream?.released(bytes));
+    },
+  };
+  stream = node.watchHub.open(sink);
+  const unregister = node.onStop(() => {
+    stream?.close();
+    response.end();
+  });
+  // The stream lives until the client goes away, like etcd's gateway: the request body may end long before.
+  response.on('close', () => {
+    stream?.close();
+    unregister();
+  });
+  onJsonLines(
+    request,
+    (value) => {
+      const action = parseWatchRequest(value);
+      if (action.type === 'create') stream!.create(action.request);
+      else if (action.type === 'cancel') stream!.cancel(action.watchId);
+      else stream!.requestProgress();
+    },
+    () => {},
+    (error) => {
+      stream?.close();
+      unregister();
+      streamError(node, response, endpoint, error);
+    },
+  );
+}

@@ -15,6 +15,9 @@ import type {
   TxnRequest,
   TxnResponse,
 } from '../store/types.js';
+import type { WatchEvent } from '../store/events.js';
+import { WATCH_FILTERS } from '../store/watch-hub.js';
+import type { WatchAction, WatchResponseData } from '../store/watch-hub.js';
 import { BadRequestError } from './errors.js';
 
 /**
@@ -274,4 +277,59 @@ export function txnJson(response: TxnResponse, context: HeaderContext): Json {
   if (response.succeeded) out.succeeded = true;
   if (response.responses.length > 0) out.responses = response.responses.map((op) => responseOpJson(op, context));
   return out;
+}
+
+// ------------------------------------------------------------------ watch and lease
+
+/** One WatchRequest of the gateway's request stream. */
+export function parseWatchRequest(raw: unknown): WatchAction {
+  const body = object(raw, 'body');
+  if (body.create_request !== undefined) {
+    const create = object(body.create_request, 'create_request');
+    const filters = array(create, 'filters').map((value) => enumValue({ filters: value }, 'filters', WATCH_FILTERS)!);
+    return {
+      type: 'create',
+      request: defined({
+        key: requireKey(create),
+        rangeEnd: bytes(create, 'range_end'),
+        startRevision: safeNumber(create, 'start_revision'),
+        progressNotify: bool(create, 'progress_notify'),
+        filters: filters.length > 0 ? filters : undefined,
+        prevKv: bool(create, 'prev_kv'),
+        watchId: int64(create, 'watch_id'),
+        fragment: bool(create, 'fragment'),
+      }),
+    };
+  }
+  if (body.cancel_request !== undefined) return { type: 'cancel', watchId: int64(object(body.cancel_request, 'cancel_request'), 'watch_id') ?? 0n };
+  if (body.progress_request !== undefined) return { type: 'progress' };
+  throw new BadRequestError('a watch request needs create_request, cancel_request or progress_request');
+}
+
+function watchEventJson(event: WatchEvent): Json {
+  // PUT is the enum's zero value, which the gateway omits.
+  return { ...(event.type === 'DELETE' ? { type: 'DELETE' } : {}), kv: keyValueJson(event.kv), ...(event.prevKv ? { prev_kv: keyValueJson(event.prevKv) } : {}) };
+}
+
+export function watchResponseJson(response: WatchResponseData, context: HeaderContext): Json {
+  const out: Json = { header: header(response.revision, context) };
+  if (response.watchId !== 0n) out.watch_id = response.watchId.toString();
+  if (response.created) out.created = true;
+  if (response.canceled) out.canceled = true;
+  if (response.compactRevision) out.compact_revision = String(response.compactRevision);
+  if (response.cancelReason) out.cancel_reason = response.cancelReason;
+  if (response.fragment) out.fragment = true;
+  if (response.events.length > 0) out.events = response.events.map(watchEventJson);
+  return out;
+}
+
+/** A lease request's ID (0n when absent) and TTL. */
+export function parseLease(raw: unknown): { id: bigint; ttlSeconds: number; keys: boolean } {
+  const body = object(raw, 'body');
+  const ttl = int64(body, 'TTL') ?? 0n;
+  return {
+    id: int64(body, 'ID') ?? 0n,
+    ttlSeconds: ttl < 0n ? 0 : ttl > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(ttl),
+    keys: bool(body, 'keys') ?? false,
+  };
 }

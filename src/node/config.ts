@@ -44,6 +44,8 @@ export const nodeConfigSchema = z
     requestTimeoutMs: z.number().int().min(10).max(600_000).default(5_000),
     /** Write and read requests waiting on raft at once before new ones are refused. */
     pendingRequestsMax: z.number().int().min(1).max(1_000_000).default(10_000),
+    /** How often watchers that asked for progress notifications get one (etcd's --experimental-watch-progress-notify-interval, 10 min). */
+    watchProgressNotifyIntervalMs: z.number().int().min(100).max(24 * 3600 * 1000).default(600_000),
     logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   })
   .strict()
@@ -80,7 +82,7 @@ const ENV: Record<string, keyof NodeConfig> = {
   KEEL_LOG_LEVEL: 'logLevel',
 };
 
-const NUMERIC = new Set<string>(['walSegmentBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'snapshotEntries', 'snapshotCatchUpEntries', 'quotaBytes', 'requestTimeoutMs', 'pendingRequestsMax']);
+const NUMERIC = new Set<string>(['walSegmentBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'snapshotEntries', 'snapshotCatchUpEntries', 'quotaBytes', 'requestTimeoutMs', 'pendingRequestsMax', 'watchProgressNotifyIntervalMs']);
 
 /** Merges file < environment < flags and validates the result. */
 export function loadNodeConfig(

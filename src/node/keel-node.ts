@@ -15,8 +15,11 @@ import type { CommandResponse } from '../store/state-machine.js';
 import { StoreStateMachine } from '../store/state-machine.js';
 import type { RangeRequest, RangeResponse, TxnRequest } from '../store/types.js';
 import { checkTxnIntervals, isReadOnlyTxn, validateCommand, validateRange } from '../store/validate.js';
+import { LeaseNotFoundError } from '../store/errors.js';
+import { WatchHub } from '../store/watch-hub.js';
+import type { LeaseGrantResponse, LeaseRevokeResponse } from '../store/types.js';
 import { PeerTransport } from '../transport/index.js';
-import { InterruptedError, LeaderChangedError, NoLeaderError, NotLeaderError, OverloadedError, RequestTimeoutError, StoppingError } from '../api/errors.js';
+import { InterruptedError, LeaderChangedError, LeaseTtlTooLargeError, NoLeaderError, NotLeaderError, OverloadedError, RequestTimeoutError, StoppingError } from '../api/errors.js';
 import type { HeaderContext } from '../api/json-codec.js';
 import type { NodeConfig } from './config.js';
 import { decodeEnvelope, encodeEnvelope } from './envelope.js';
@@ -24,11 +27,18 @@ import { DataDirMismatchError } from './errors.js';
 import type { Logger } from './logger.js';
 import { fnv64, memberIdOf } from './identity.js';
 import { NodeMetrics } from './metrics.js';
+import { Lessor } from './lessor.js';
+import { forwardKeepAlive, forwardTimeToLive, leaseIdOf, LEASE_TTL_MAX_SECONDS } from './lease-forward.js';
+import type { LeaseTimeToLive } from './lease-forward.js';
 
 /** Ticks run at once after the event loop stalled (GC, SIGSTOP): enough to expire any lease, bounded. */
 const CATCH_UP_TICKS_MAX = 1_000;
 /** Ready rounds per scheduled turn; each round makes progress. */
 const READY_ROUNDS_MAX = 64;
+/** How often the leader looks for expired leases. */
+const LEASE_CHECK_INTERVAL_MS = 250;
+/** Revokes proposed per check (etcd revokes at most 1000 leases a second, so a mass expiry cannot flood the log). */
+const LEASE_REVOKES_PER_CHECK = 250;
 
 interface PendingWrite {
   resolve(response: CommandResponse): void;
@@ -102,6 +112,13 @@ export class KeelNode {
   #commit = 0;
   #lastSnapshotIndex = 0;
   readonly #peerBytes = new Map<string, { sent: number; received: number }>();
+  readonly #lessor = new Lessor(() => performance.now());
+  #revoking = false;
+  #lastLeaseCheckAt = 0;
+  #watchHub!: WatchHub;
+  #catchUpScheduled = false;
+  #progressTimer: NodeJS.Timeout | undefined;
+  readonly #stopHooks = new Set<() => void>();
 
   readonly #onFatal: (error: Error) => void;
 
@@ -134,6 +151,8 @@ export class KeelNode {
     this.#store = new StoreStateMachine({ quotaBytes: this.config.quotaBytes });
     const snapshotIndex = recovered.snapshot.metadata.index;
     if (snapshotIndex > 0) this.#store.restore(recovered.snapshot.data);
+    this.#watchHub = new WatchHub(this.#store, () => this.#scheduleCatchUp());
+    this.#store.subscribe((batch) => this.#watchHub.onBatch(batch));
     this.#lastSnapshotIndex = snapshotIndex;
     this.#raw = new RawNode({
       id: this.config.id,
@@ -163,6 +182,7 @@ export class KeelNode {
     await this.#transport.listen();
     this.#lastTickAt = performance.now();
     this.#tickTimer = setInterval(() => this.#onTimer(), this.config.tickMs);
+    this.#progressTimer = setInterval(() => this.#watchHub.progress(), this.config.watchProgressNotifyIntervalMs);
     this.#log.info('member started', {
       id: this.config.id,
       applied: snapshotIndex,
@@ -180,6 +200,8 @@ export class KeelNode {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopping = true;
+    for (const hook of [...this.#stopHooks]) hook();
+    this.#stopHooks.clear();
     if (this.#role === Role.Leader) await this.#transferLeadershipAway();
     for (const [id, pending] of this.#pendingWrites) {
       clearTimeout(pending.timer);
@@ -192,6 +214,7 @@ export class KeelNode {
       this.#pendingReads.delete(id);
     }
     if (this.#tickTimer) clearInterval(this.#tickTimer);
+    if (this.#progressTimer) clearInterval(this.#progressTimer);
     this.#stopped = true;
     await this.#transport?.close();
     this.#storage?.close();
@@ -269,11 +292,69 @@ export class KeelNode {
     const now = performance.now();
     const due = Math.min(Math.floor((now - this.#lastTickAt) / this.config.tickMs), CATCH_UP_TICKS_MAX);
     if (due <= 0) return;
+    if (due >= this.config.electionTicks) {
+      // This process was stopped or starved for an election timeout or more:
+      // nobody could renew a lease with it meanwhile.
+      this.#lessor.extendAll();
+      this.#log.warn('the event loop stalled; lease deadlines extended', { stalledMs: Math.round(now - this.#lastTickAt) });
+    }
     this.#lastTickAt += due * this.config.tickMs;
     if (now - this.#lastTickAt > this.config.tickMs * CATCH_UP_TICKS_MAX) this.#lastTickAt = now;
     for (let i = 0; i < due; i++) this.#raw.tick();
     this.#refreshPeerMetrics();
     this.#scheduleReady();
+    if (now - this.#lastLeaseCheckAt >= LEASE_CHECK_INTERVAL_MS) {
+      this.#lastLeaseCheckAt = now;
+      this.#revokeExpiredLeases();
+      const watches = this.#watchHub.stats();
+      this.metrics.watchStreams.set(watches.streams);
+      this.metrics.watchers.set({ state: 'synced' }, watches.watchers - watches.unsynced);
+      this.metrics.watchers.set({ state: 'unsynced' }, watches.unsynced);
+    }
+  }
+
+  /**
+   * Proposes revokes for expired leases, but only after a ReadIndex round
+   * confirmed that this member still leads *now*: a leader that was paused
+   * and has been replaced must find out before it acts (the round fails
+   * once it hears the higher term). Bounded per check.
+   */
+  #revokeExpiredLeases(): void {
+    if (this.#revoking || this.#role !== Role.Leader || !this.#lessor.primary || this.#stopping) return;
+    const expired = this.#lessor.expired(LEASE_REVOKES_PER_CHECK);
+    if (expired.length === 0) return;
+    this.#revoking = true;
+    void (async () => {
+      try {
+        await this.#readBarrier(this.config.requestTimeoutMs);
+        const still = expired.filter((id) => this.#lessor.isExpired(id));
+        if (still.length > 0) this.#log.info('revoking expired leases', { count: still.length });
+        await Promise.all(
+          still.map((id) =>
+            this.propose({ type: 'leaseRevoke', request: { id } }).then(
+              () => this.metrics.leasesExpired.inc(),
+              (error: unknown) => {
+                if (error instanceof LeaseNotFoundError) this.#lessor.revoked(id);
+              },
+            ),
+          ),
+        );
+      } catch {
+        // Not confirmed as leader (or overloaded): the next check tries again if this member still leads.
+      } finally {
+        this.#revoking = false;
+      }
+    })();
+  }
+
+  #scheduleCatchUp(): void {
+    if (this.#catchUpScheduled || this.#stopped) return;
+    this.#catchUpScheduled = true;
+    setImmediate(() => {
+      this.#catchUpScheduled = false;
+      if (this.#stopped) return;
+      if (this.#watchHub.catchUp()) this.#scheduleCatchUp();
+    });
   }
 
   #receive(message: Message): void {
@@ -341,6 +422,8 @@ export class KeelNode {
     if (ready.snapshot) {
       // The storage layer's snapshot-*-install failpoints bracket persisting it (step 1).
       this.#store.restore(ready.snapshot.data);
+      this.#watchHub.onRestore();
+      this.#lessor.reset(this.#store.leases());
       this.#lastSnapshotIndex = ready.snapshot.metadata.index;
       this.#log.info('installed a snapshot from the leader', { index: ready.snapshot.metadata.index });
     }
@@ -369,6 +452,8 @@ export class KeelNode {
       this.#log.info('leader changed', { leader: leader || null, role, term: this.#raw.status().hardState.term });
       this.#failInFlight();
     }
+    if (role === Role.Leader && this.#role !== Role.Leader) this.#lessor.promote(this.#store.leases());
+    if (role !== Role.Leader && this.#role === Role.Leader) this.#lessor.demote();
     this.#leader = leader;
     this.#role = role;
     this.metrics.hasLeader.set(leader === NONE ? 0 : 1);
@@ -405,6 +490,10 @@ export class KeelNode {
     failpoint('apply-before');
     const result = this.#store.apply(entry.index, envelope?.command ?? entry.data);
     failpoint('apply-after');
+    if (result.status === 'applied') {
+      if (result.response.type === 'leaseGrant') this.#lessor.granted(result.response.response.id, result.response.response.ttlSeconds);
+      else if (result.response.type === 'leaseRevoke') this.#lessor.revoked(result.response.response.id);
+    }
     if (!envelope) return;
     const pending = this.#pendingWrites.get(envelope.requestId);
     if (!pending) return;
@@ -536,6 +625,71 @@ export class KeelNode {
     }
     if (this.#leader === NONE) return new NoLeaderError();
     return new OverloadedError(error.message, 1);
+  }
+
+  // ------------------------------------------------------------------ leases
+
+  /** etcd's minimum lease TTL: 1.5 election timeouts (rounded up to a second), so a leader change cannot expire a lease just granted. */
+  get minLeaseTtlSeconds(): number {
+    return Math.max(1, Math.ceil((1.5 * this.config.electionTicks * this.config.tickMs) / 1000));
+  }
+
+  /** Grants a lease (id 0n: the member picks a random one); a TTL below the minimum is raised to it, as etcd does. */
+  async leaseGrant(ttlSeconds: number, id: bigint, timeoutMs = this.config.requestTimeoutMs): Promise<LeaseGrantResponse> {
+    if (ttlSeconds > LEASE_TTL_MAX_SECONDS) throw new LeaseTtlTooLargeError();
+    const ttl = Math.max(ttlSeconds, this.minLeaseTtlSeconds);
+    const response = await this.propose({ type: 'leaseGrant', request: { id: id === 0n ? leaseIdOf() : id, ttlSeconds: ttl } }, timeoutMs);
+    return (response as Extract<CommandResponse, { type: 'leaseGrant' }>).response;
+  }
+
+  async leaseRevoke(id: bigint, timeoutMs = this.config.requestTimeoutMs): Promise<LeaseRevokeResponse> {
+    const response = await this.propose({ type: 'leaseRevoke', request: { id } }, timeoutMs);
+    return (response as Extract<CommandResponse, { type: 'leaseRevoke' }>).response;
+  }
+
+  /**
+   * Renews a lease: answered by the leader's deadlines, so a follower
+   * forwards it (once: `forwarded` requests are refused rather than passed on).
+   * Returns the TTL, or 0 when the lease is unknown or expired.
+   */
+  async leaseRenew(id: bigint, forwarded: boolean, timeoutMs = this.config.requestTimeoutMs): Promise<number> {
+    this.#checkAccepting();
+    if (this.#role === Role.Leader) return this.#lessor.renew(id);
+    return forwardKeepAlive(this.#leaderUrlFor(forwarded), id, timeoutMs);
+  }
+
+  /** etcd's LeaseTimeToLive, from the leader's deadlines (TTL -1 when unknown or expired). */
+  async leaseTimeToLive(id: bigint, keys: boolean, forwarded: boolean, timeoutMs = this.config.requestTimeoutMs): Promise<LeaseTimeToLive> {
+    this.#checkAccepting();
+    if (this.#role !== Role.Leader) return forwardTimeToLive(this.#leaderUrlFor(forwarded), id, keys, timeoutMs);
+    const lease = this.#store.leases().find((candidate) => candidate.id === id);
+    if (!lease) return { id, ttlSeconds: -1, grantedTtlSeconds: 0, keys: [] };
+    return { id, ttlSeconds: this.#lessor.remainingSeconds(id), grantedTtlSeconds: lease.ttlSeconds, keys: keys ? this.#store.leaseKeys(id) : [] };
+  }
+
+  /** The leases this member has applied, by id. */
+  leaseList(): bigint[] {
+    return this.#store.leases().map((lease) => lease.id);
+  }
+
+  #leaderUrlFor(forwarded: boolean): string {
+    if (this.#leader === NONE) throw new NoLeaderError();
+    const url = this.config.clientUrls[this.#leader];
+    if (forwarded || !url) throw new NotLeaderError(this.#leader, url);
+    return url;
+  }
+
+  // ------------------------------------------------------------------ watches
+
+  /** The member's watch streams (served from this member's applied state). */
+  get watchHub(): WatchHub {
+    return this.#watchHub;
+  }
+
+  /** Runs `hook` once when the member starts stopping (long-lived streams end themselves); returns an unregister function. */
+  onStop(hook: () => void): () => void {
+    this.#stopHooks.add(hook);
+    return () => this.#stopHooks.delete(hook);
   }
 
   // ------------------------------------------------------------------ views

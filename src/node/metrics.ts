@@ -42,6 +42,9 @@ export class NodeMetrics {
     buckets: [0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1],
     registers: [this.registry],
   });
+  readonly leasesExpired = new Counter({ name: 'keel_lease_expired_total', help: 'Leases this member revoked as leader because they expired', registers: [this.registry] });
+  readonly watchStreams = new Gauge({ name: 'keel_watch_streams', help: 'Open watch streams on this member', registers: [this.registry] });
+  readonly watchers = new Gauge({ name: 'keel_watchers', help: 'Watchers on this member', labelNames: ['state'] as const, registers: [this.registry] });
   readonly peerSentBytes = new Counter({ name: 'keel_peer_sent_bytes_total', help: 'Bytes sent to each peer', labelNames: ['peer'] as const, registers: [this.registry] });
   readonly peerReceivedBytes = new Counter({ name: 'keel_peer_received_bytes_total', help: 'Bytes received from each peer', labelNames: ['peer'] as const, registers: [this.registry] });
   readonly requests = new Counter({

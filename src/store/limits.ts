@@ -49,3 +49,17 @@ export const QUOTA_BYTES_DEFAULT = 2 * 1024 * 1024 * 1024;
  * from bench/store.ts (about 300 bytes of heap per key besides a 100-byte value).
  */
 export const RECORD_OVERHEAD_BYTES = 256;
+
+/**
+ * Bytes of watch responses a stream may have queued (written but not yet
+ * flushed to its client) before its watchers stop getting live events and
+ * fall back to reading history once it drains. It bounds what a client that
+ * does not read can pin in memory to about this plus one catch-up pass.
+ */
+export const WATCH_STREAM_PENDING_BYTES_MAX = 8 * 1024 * 1024;
+
+/** Watchers on one stream (etcd clients multiplex every watch of a process onto one stream). */
+export const WATCHERS_PER_STREAM_MAX = 100_000;
+
+/** History events one catch-up pass reads across every unsynced watcher, so a pass never holds the event loop long. */
+export const WATCH_CATCH_UP_EVENTS_PER_PASS = 2_000;

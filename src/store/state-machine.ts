@@ -271,7 +271,7 @@ export class StoreStateMachine {
   #revoke(id: bigint): LeaseRevokeResponse {
     if (!this.#kv.leases.has(id)) throw new LeaseNotFoundError(id);
     const keys = this.#kv.leases.keysOf(id);
-    const response = this.#write((execution) => ({ header: execution.header, deleted: deleteKeys(execution, keys) }));
+    const response = this.#write((execution) => ({ header: execution.header, id, deleted: deleteKeys(execution, keys) }));
     this.#kv.leases.remove(id);
     return response;
   }

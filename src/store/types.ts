@@ -161,6 +161,8 @@ export interface LeaseRevokeRequest {
 
 export interface LeaseRevokeResponse {
   header: ResponseHeader;
+  /** The lease revoked (for the member's own bookkeeping; etcd's response has no such field). */
+  id: bigint;
   /** Keys the revoke deleted. */
   deleted: number;
 }

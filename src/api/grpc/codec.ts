@@ -17,6 +17,9 @@ import type {
   TxnRequest,
   TxnResponse,
 } from '../../store/types.js';
+import type { WatchEvent } from '../../store/events.js';
+import { WATCH_FILTERS } from '../../store/watch-hub.js';
+import type { WatchAction, WatchResponseData } from '../../store/watch-hub.js';
 import { BadRequestError } from '../errors.js';
 import type { HeaderContext } from '../json-codec.js';
 
@@ -257,4 +260,63 @@ export function txnResponse(response: TxnResponse, context: HeaderContext): Mess
     succeeded: response.succeeded,
     responses: response.responses.map((op) => responseOp(op, INNER_CONTEXT)),
   };
+}
+
+// ------------------------------------------------------------------ watch and lease
+
+
+export function watchAction(message: Message): WatchAction {
+  switch (message.request_union) {
+    case 'create_request': {
+      const create = messageOf(message, 'create_request');
+      const filters = (Array.isArray(create.filters) ? (create.filters as unknown[]) : []).map((value) => enumOf({ filters: value }, 'filters', WATCH_FILTERS)!);
+      return {
+        type: 'create',
+        request: defined({
+          key: bytesOf(create, 'key'),
+          rangeEnd: optionalBytes(create, 'range_end'),
+          startRevision: safeNumberOf(create, 'start_revision'),
+          progressNotify: flag(create, 'progress_notify'),
+          filters: filters.length > 0 ? filters : undefined,
+          prevKv: flag(create, 'prev_kv'),
+          watchId: int64Of(create, 'watch_id'),
+          fragment: flag(create, 'fragment'),
+        }),
+      };
+    }
+    case 'cancel_request':
+      return { type: 'cancel', watchId: int64Of(messageOf(message, 'cancel_request'), 'watch_id') };
+    case 'progress_request':
+      return { type: 'progress' };
+    default:
+      throw new BadRequestError('a watch request needs create_request, cancel_request or progress_request');
+  }
+}
+
+function watchEvent(event: WatchEvent): Message {
+  return { type: event.type, kv: keyValue(event.kv), ...(event.prevKv ? { prev_kv: keyValue(event.prevKv) } : {}) };
+}
+
+export function watchResponse(response: WatchResponseData, context: HeaderContext): Message {
+  return {
+    header: header(response.revision, context),
+    watch_id: response.watchId.toString(),
+    created: response.created === true,
+    canceled: response.canceled === true,
+    compact_revision: String(response.compactRevision ?? 0),
+    cancel_reason: response.cancelReason ?? '',
+    fragment: response.fragment === true,
+    events: response.events.map(watchEvent),
+  };
+}
+
+export function leaseIdField(message: Message): bigint {
+  return int64Of(message, 'ID');
+}
+
+/** A TTL in seconds: int64 on the wire, bounded to what a double holds exactly. */
+export function leaseTtlField(message: Message): number {
+  const value = int64Of(message, 'TTL');
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) return Number.MAX_SAFE_INTEGER;
+  return value < 0n ? 0 : Number(value);
 }

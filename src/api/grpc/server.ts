@@ -38,9 +38,8 @@ export async function startGrpcBackend(node: KeelNode): Promise<GrpcBackend> {
   server.addService(services.KV.service, implementations.KV);
   server.addService(services.Maintenance.service, implementations.Maintenance);
   server.addService(services.Cluster.service, implementations.Cluster);
-  // Registered without handlers: grpc-js answers every method UNIMPLEMENTED, naming it.
-  server.addService(services.Watch.service, {});
-  server.addService(services.Lease.service, {});
+  server.addService(services.Watch.service, implementations.Watch);
+  server.addService(services.Lease.service, implementations.Lease);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
   });

@@ -9,6 +9,8 @@ import {
   deleteRangeResponse,
   header,
   isSerializableTxn,
+  leaseIdField,
+  leaseTtlField,
   putRequest,
   putResponse,
   rangeRequest,
@@ -17,6 +19,7 @@ import {
   txnResponse,
 } from './codec.js';
 import type { Message } from './codec.js';
+import { keepAliveCall, watchCall } from './streams.js';
 
 /**
  * etcd's unary gRPC methods that keel serves, over KeelNode. Every handler
@@ -89,6 +92,31 @@ const MAINTENANCE: Record<string, Handler> = {
   },
 };
 
+const LEASE: Record<string, Handler> = {
+  LeaseGrant: async (node, request, timeoutMs) => {
+    const granted = await node.leaseGrant(leaseTtlField(request), leaseIdField(request), timeoutMs);
+    return { header: header(granted.header.revision, node.headerContext()), ID: granted.id.toString(), TTL: String(granted.ttlSeconds), error: '' };
+  },
+  LeaseRevoke: async (node, request, timeoutMs) => {
+    const revoked = await node.leaseRevoke(leaseIdField(request), timeoutMs);
+    return { header: header(revoked.header.revision, node.headerContext()) };
+  },
+  LeaseTimeToLive: async (node, request, timeoutMs) => {
+    const result = await node.leaseTimeToLive(leaseIdField(request), request.keys === true, false, timeoutMs);
+    return {
+      header: header(node.status().revision, node.headerContext()),
+      ID: result.id.toString(),
+      TTL: String(result.ttlSeconds),
+      grantedTTL: String(result.grantedTtlSeconds),
+      keys: result.keys.map((key) => Buffer.from(key.buffer, key.byteOffset, key.byteLength)),
+    };
+  },
+  LeaseLeases: async (node) => ({
+    header: header(node.status().revision, node.headerContext()),
+    leases: node.leaseList().map((id) => ({ ID: id.toString() })),
+  }),
+};
+
 /** etcd's Cluster service answers with a header without a revision (it reads no key-value state). */
 function clusterHeader(node: Parameters<Handler>[0]): Message {
   const { revision: _revision, ...rest } = header(0, node.headerContext()) as Record<string, unknown>;
@@ -109,10 +137,16 @@ const CLUSTER: Record<string, Handler> = {
 };
 
 /** grpc-js implementations of the served methods, by service name. */
-export function serviceImplementations(node: KeelNode): Record<'KV' | 'Maintenance' | 'Cluster', UntypedServiceImplementation> {
+export function serviceImplementations(node: KeelNode): Record<'KV' | 'Maintenance' | 'Cluster' | 'Lease' | 'Watch', UntypedServiceImplementation> {
   const bind = (service: string, handlers: Record<string, Handler>): UntypedServiceImplementation =>
     Object.fromEntries(Object.entries(handlers).map(([method, handler]) => [method, unary(node, `/etcdserverpb.${service}/${method}`, handler)]));
-  return { KV: bind('KV', KV), Maintenance: bind('Maintenance', MAINTENANCE), Cluster: bind('Cluster', CLUSTER) };
+  return {
+    KV: bind('KV', KV),
+    Maintenance: bind('Maintenance', MAINTENANCE),
+    Cluster: bind('Cluster', CLUSTER),
+    Lease: { ...bind('Lease', LEASE), LeaseKeepAlive: keepAliveCall(node) },
+    Watch: { Watch: watchCall(node) },
+  };
 }
 
 function unary(node: KeelNode, endpoint: string, handler: Handler) {

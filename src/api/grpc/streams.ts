@@ -1,0 +1,128 @@
+import { Metadata } from '@grpc/grpc-js';
+import type { ServerDuplexStream } from '@grpc/grpc-js';
+import type { KeelNode } from '../../node/keel-node.js';
+import type { WatchSink, WatchStream } from '../../store/watch-hub.js';
+import { OverloadedError, errorReply } from '../errors.js';
+import { header, leaseIdField, watchAction, watchResponse } from './codec.js';
+import type { Message } from './codec.js';
+
+/**
+ * etcd's two bidirectional streams: Watch and LeaseKeepAlive. Both end when
+ * the client ends them, when the member stops (so a graceful shutdown does
+ * not wait on them), or with an error status on bad input; none of these
+ * can take the member down.
+ */
+
+/** Watch streams one member serves at once; more are refused with RESOURCE_EXHAUSTED. */
+export const WATCH_STREAMS_MAX = 10_000;
+/** Keep-alives of one stream waiting to be answered; a client that sends faster than they are answered is cut off. */
+const KEEPALIVES_QUEUED_MAX = 1_024;
+const KEEL_CODE_METADATA = 'keel-code';
+
+type Duplex = ServerDuplexStream<Message, Message>;
+
+function failCall(node: KeelNode, call: Duplex, endpoint: string, error: unknown): void {
+  const reply = errorReply(error);
+  node.metrics.requests.inc({ endpoint, code: reply.keelCode });
+  const metadata = new Metadata();
+  metadata.set(KEEL_CODE_METADATA, reply.keelCode);
+  call.emit('error', { code: reply.grpcCode, details: reply.message, metadata });
+}
+
+export function watchCall(node: KeelNode) {
+  const endpoint = '/etcdserverpb.Watch/Watch';
+  return (call: Duplex): void => {
+    if (node.watchHub.streams.size >= WATCH_STREAMS_MAX) {
+      failCall(node, call, endpoint, new OverloadedError(`more than ${WATCH_STREAMS_MAX} watch streams`, 1));
+      return;
+    }
+    let stream: WatchStream | undefined;
+    const sink: WatchSink = {
+      send: (response, bytes) => {
+        if (call.destroyed || call.writableEnded) return;
+        call.write(watchResponse(response, node.headerContext()), () => stream?.released(bytes));
+      },
+    };
+    stream = node.watchHub.open(sink);
+    let finished = false;
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      stream?.close();
+      unregister();
+    };
+    const unregister = node.onStop(() => {
+      finish();
+      if (!call.writableEnded) call.end();
+    });
+    call.on('data', (message: Message) => {
+      if (finished) return;
+      try {
+        const action = watchAction(message);
+        if (action.type === 'create') stream!.create(action.request);
+        else if (action.type === 'cancel') stream!.cancel(action.watchId);
+        else stream!.requestProgress();
+      } catch (error) {
+        finish();
+        failCall(node, call, endpoint, error);
+      }
+    });
+    call.on('end', () => {
+      finish();
+      if (!call.writableEnded) call.end();
+    });
+    call.on('cancelled', finish);
+    call.on('close', finish);
+    call.on('error', finish);
+  };
+}
+
+export function keepAliveCall(node: KeelNode) {
+  const endpoint = '/etcdserverpb.Lease/LeaseKeepAlive';
+  return (call: Duplex): void => {
+    let queued = 0;
+    let chain = Promise.resolve();
+    let finished = false;
+    const finish = (): void => {
+      finished = true;
+      unregister();
+    };
+    const unregister = node.onStop(() => {
+      finish();
+      if (!call.writableEnded) call.end();
+    });
+    call.on('data', (message: Message) => {
+      if (finished) return;
+      if (queued >= KEEPALIVES_QUEUED_MAX) {
+        finish();
+        failCall(node, call, endpoint, new OverloadedError(`more than ${KEEPALIVES_QUEUED_MAX} keep-alives queued on one stream`, 1));
+        return;
+      }
+      queued++;
+      chain = chain.then(async () => {
+        try {
+          if (finished) return;
+          const id = leaseIdField(message);
+          const ttl = await node.leaseRenew(id, false);
+          if (finished || call.writableEnded) return;
+          node.metrics.requests.inc({ endpoint, code: 'OK' });
+          call.write({ header: header(node.status().revision, node.headerContext()), ID: id.toString(), TTL: String(ttl) });
+        } catch (error) {
+          if (finished) return;
+          finish();
+          failCall(node, call, endpoint, error);
+        } finally {
+          queued--;
+        }
+      });
+    });
+    call.on('end', () => {
+      void chain.then(() => {
+        finish();
+        if (!call.writableEnded) call.end();
+      });
+    });
+    call.on('cancelled', finish);
+    call.on('error', finish);
+  };
+}
