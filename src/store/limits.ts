@@ -49,3 +49,10 @@ export const QUOTA_BYTES_DEFAULT = 2 * 1024 * 1024 * 1024;
  * from bench/store.ts (about 300 bytes of heap per key besides a 100-byte value).
  */
 export const RECORD_OVERHEAD_BYTES = 256;
+
+/**
+ * Alarms active at once. etcd has one per (member, type) and bounds them
+ * only by memory; a client can ACTIVATE alarms for arbitrary member ids, so
+ * keel names a bound.
+ */
+export const ALARMS_MAX = 1024;
