@@ -5,6 +5,7 @@ import type { KeelNode } from '../node/keel-node.js';
 import type { CommandResponse } from '../store/state-machine.js';
 import { BadRequestError, BodyTooLargeError, MethodNotAllowedError, NotFoundError, errorBody, errorReply } from './errors.js';
 import { ETCD_API_VERSION, KEEL_VERSION } from './version.js';
+import * as maintenance from './maintenance.js';
 import { deleteRangeJson, header, parseCompaction, parseDeleteRange, parsePut, parseRange, parseTxn, putJson, rangeJson, txnJson } from './json-codec.js';
 
 /**
@@ -53,20 +54,10 @@ const ROUTES: Record<string, Handler> = {
     asJson(await node.propose({ type: 'deleteRange', request: parseDeleteRange(body) }, timeoutMs), node),
   '/v3/kv/txn': async (node, body, timeoutMs) => asJson(await node.txn(parseTxn(body), false, timeoutMs), node),
   '/v3/kv/compaction': async (node, body, timeoutMs) => asJson(await node.propose({ type: 'compact', request: parseCompaction(body) }, timeoutMs), node),
-  '/v3/maintenance/status': async (node) => {
-    const status = node.status();
-    return {
-      header: header(status.revision, node.headerContext()),
-      version: VERSION.etcdserver,
-      dbSize: String(status.dbSizeBytes),
-      dbSizeInUse: String(status.dbSizeBytes),
-      leader: status.leader ? node.memberIdOf(status.leader).toString() : '0',
-      raftIndex: String(status.commitIndex),
-      raftTerm: String(status.term),
-      raftAppliedIndex: String(status.appliedIndex),
-      ...(status.learners.includes(status.id) ? { isLearner: true } : {}),
-    };
-  },
+  '/v3/maintenance/status': async (node) => maintenance.status(node, true),
+  '/v3/maintenance/alarm': (node, body, timeoutMs) => maintenance.alarm(node, body, timeoutMs),
+  '/v3/maintenance/defragment': (node, body) => maintenance.defragment(node, body),
+  '/v3/maintenance/transfer-leadership': (node, body, timeoutMs) => maintenance.moveLeader(node, body, timeoutMs),
   '/v3/maintenance/hashkv': async (node, body) => {
     const revision = Number((body as { revision?: unknown } | undefined)?.revision ?? 0);
     if (!Number.isSafeInteger(revision) || revision < 0) throw new BadRequestError('revision must be a non-negative integer');

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { NodeConfigError } from './errors.js';
+import { autoCompactionPolicy } from './auto-compaction.js';
 
 /**
  * A member's configuration, from flags, environment variables (KEEL_ID,
@@ -45,10 +46,21 @@ export const nodeConfigSchema = z
     /** Write and read requests waiting on raft at once before new ones are refused. */
     pendingRequestsMax: z.number().int().min(1).max(1_000_000).default(10_000),
     logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+    /** etcd's --auto-compaction-mode: periodic (retention is a duration) or revision (retention is a count). */
+    autoCompactionMode: z.enum(['periodic', 'revision']).default('periodic'),
+    /** etcd's --auto-compaction-retention: "0" is off; periodic: "1h", "30m", or a number of hours; revision: a count. */
+    autoCompactionRetention: z.union([z.string(), z.number().nonnegative()]).transform(String).default('0'),
+    /** Revision mode: how often the leader checks (etcd: fixed 5 minutes). */
+    autoCompactionRevisionCheckMs: z.number().int().min(10).max(86_400_000).default(300_000),
   })
   .strict()
   .superRefine((config, context) => {
     if (!(config.id in config.peers)) context.addIssue({ code: 'custom', path: ['peers'], message: `must include this member (${config.id})` });
+    try {
+      autoCompactionPolicy(config.autoCompactionMode, config.autoCompactionRetention, config.autoCompactionRevisionCheckMs);
+    } catch (error) {
+      context.addIssue({ code: 'custom', path: ['autoCompactionRetention'], message: (error as Error).message });
+    }
     if (config.heartbeatTicks >= config.electionTicks) {
       context.addIssue({ code: 'custom', path: ['heartbeatTicks'], message: 'must be less than electionTicks' });
     }
@@ -80,7 +92,7 @@ const ENV: Record<string, keyof NodeConfig> = {
   KEEL_LOG_LEVEL: 'logLevel',
 };
 
-const NUMERIC = new Set<string>(['walSegmentBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'snapshotEntries', 'snapshotCatchUpEntries', 'quotaBytes', 'requestTimeoutMs', 'pendingRequestsMax']);
+const NUMERIC = new Set<string>(['walSegmentBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'snapshotEntries', 'snapshotCatchUpEntries', 'quotaBytes', 'requestTimeoutMs', 'pendingRequestsMax', 'autoCompactionRevisionCheckMs']);
 
 /** Merges file < environment < flags and validates the result. */
 export function loadNodeConfig(
