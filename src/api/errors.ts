@@ -131,6 +131,35 @@ export class LeaseTtlTooLargeError extends ApiError {
   }
 }
 
+// ------------------------------------------------------------------ maintenance (MoveLeader)
+
+/** MoveLeader reached a member that does not lead; etcd answers "etcdserver: not leader" and the caller must find the leader. */
+export class TransferNotLeaderError extends ApiError {
+  readonly code = 'KEEL_NODE_TRANSFER_NOT_LEADER';
+  constructor() {
+    super('only the leader can transfer leadership');
+    this.name = 'TransferNotLeaderError';
+  }
+}
+
+/** MoveLeader named no voting member of this cluster. */
+export class BadLeaderTransfereeError extends ApiError {
+  readonly code = 'KEEL_NODE_BAD_LEADER_TRANSFEREE';
+  constructor(readonly target: bigint) {
+    super(`${target} is not a voting member of this cluster`);
+    this.name = 'BadLeaderTransfereeError';
+  }
+}
+
+/** MoveLeader's deadline passed before the target led. */
+export class LeaderTransferTimeoutError extends ApiError {
+  readonly code = 'KEEL_NODE_LEADER_TRANSFER_TIMEOUT';
+  constructor(readonly timeoutMs: number) {
+    super(`leader transfer did not finish within ${timeoutMs} ms`);
+    this.name = 'LeaderTransferTimeoutError';
+  }
+}
+
 export const GrpcCode = {
   InvalidArgument: 3,
   DeadlineExceeded: 4,
@@ -163,6 +192,8 @@ const STORE_GRPC: Record<string, number> = {
   KEEL_STORE_LEASE_NOT_FOUND: GrpcCode.NotFound,
   KEEL_STORE_LEASE_EXISTS: GrpcCode.FailedPrecondition,
   KEEL_STORE_NO_SPACE: GrpcCode.ResourceExhausted,
+  KEEL_STORE_NO_SPACE_ALARM: GrpcCode.ResourceExhausted,
+  KEEL_STORE_TOO_MANY_ALARMS: GrpcCode.ResourceExhausted,
 };
 
 /** The single mapping from an error to the client's reply. */
@@ -198,6 +229,9 @@ export function errorReply(error: unknown): ErrorReply {
   if (error instanceof LeaseTtlTooLargeError) return reply(GrpcCode.OutOfRange, error.message, error.code);
   if (error instanceof StoppingError) return reply(GrpcCode.Unavailable, 'etcdserver: server stopped', error.code, { 'retry-after': '1' });
   if (error instanceof InterruptedError) return reply(GrpcCode.Unavailable, 'etcdserver: server stopped', error.code);
+  if (error instanceof TransferNotLeaderError) return reply(GrpcCode.FailedPrecondition, 'etcdserver: not leader', error.code);
+  if (error instanceof BadLeaderTransfereeError) return reply(GrpcCode.FailedPrecondition, 'etcdserver: bad leader transferee', error.code);
+  if (error instanceof LeaderTransferTimeoutError) return reply(GrpcCode.Unavailable, 'etcdserver: request timed out, leader transfer took too long', error.code);
   return reply(GrpcCode.Internal, error.message, error.code);
 }
 

@@ -9,6 +9,7 @@ import { deleteRangeJson, header, parseCompaction, parseDeleteRange, parseLease,
 import { FORWARDED_HEADER } from '../node/lease-forward.js';
 import type { WatchSink, WatchStream } from '../store/watch-hub.js';
 import { WATCH_STREAMS_MAX } from './grpc/streams.js';
+import * as maintenance from './maintenance.js';
 
 /**
  * The client port: etcd's v3 JSON gateway paths for KV and a few
@@ -80,20 +81,10 @@ const ROUTES: Record<string, Handler> = {
     header: header(node.status().revision, node.headerContext()),
     leases: node.leaseList().map((id) => ({ ID: id.toString() })),
   }),
-  '/v3/maintenance/status': async (node) => {
-    const status = node.status();
-    return {
-      header: header(status.revision, node.headerContext()),
-      version: VERSION.etcdserver,
-      dbSize: String(status.dbSizeBytes),
-      dbSizeInUse: String(status.dbSizeBytes),
-      leader: status.leader ? node.memberIdOf(status.leader).toString() : '0',
-      raftIndex: String(status.commitIndex),
-      raftTerm: String(status.term),
-      raftAppliedIndex: String(status.appliedIndex),
-      ...(status.learners.includes(status.id) ? { isLearner: true } : {}),
-    };
-  },
+  '/v3/maintenance/status': async (node) => maintenance.status(node, true),
+  '/v3/maintenance/alarm': (node, body, timeoutMs) => maintenance.alarm(node, body, timeoutMs),
+  '/v3/maintenance/defragment': (node, body) => maintenance.defragment(node, body),
+  '/v3/maintenance/transfer-leadership': (node, body, timeoutMs) => maintenance.moveLeader(node, body, timeoutMs),
   '/v3/maintenance/hashkv': async (node, body) => {
     const revision = Number((body as { revision?: unknown } | undefined)?.revision ?? 0);
     if (!Number.isSafeInteger(revision) || revision < 0) throw new BadRequestError('revision must be a non-negative integer');

@@ -4,8 +4,9 @@ import { readFileSync } from 'node:fs';
 import { nodeCommand } from './node.js';
 import { simCommand } from './sim.js';
 import { upCommand } from './up.js';
+import { snapshotCommand } from './snapshot.js';
 
-/** The `keel` command: thin over the parts. Exit codes: 0 ok, 1 usage/runtime error, 99 SLO failed, 127-129 simulator. */
+/** The `keel` command: thin over the parts. Exit codes: 0 ok, 1 usage/runtime error, 2 a snapshot file failed its integrity check, 99 SLO failed, 127-129 simulator. */
 function version(): string {
   for (const path of ['../../package.json', '../../../package.json']) {
     try {
@@ -23,7 +24,8 @@ const program = new Command('keel')
   .exitOverride()
   .addCommand(simCommand())
   .addCommand(nodeCommand())
-  .addCommand(upCommand());
+  .addCommand(upCommand())
+  .addCommand(snapshotCommand());
 program.addCommand((await import('./gateway.js')).gatewayCommand());
 
 try {

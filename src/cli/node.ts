@@ -22,6 +22,11 @@ interface NodeFlags {
   snapshotCatchUpEntries?: string;
   walSegmentBytes?: string;
   logLevel?: string;
+  quotaBackendBytes?: string;
+  clusterName?: string;
+  autoCompactionMode?: string;
+  autoCompactionRetention?: string;
+  autoCompactionRevisionCheckMs?: string;
 }
 
 /** `keel node`: one member of a cluster. */
@@ -43,12 +48,18 @@ export function nodeCommand(): Command {
     .option('--snapshot-catch-up-entries <n>', 'entries kept behind a snapshot for slow followers (default 5000)')
     .option('--wal-segment-bytes <n>', 'preallocated WAL segment size (default 64 MiB)')
     .option('--log-level <level>', 'debug, info, warn, error or silent (default info)')
+    .option('--cluster-name <name>', 'the cluster\'s name; with the founding members it fixes the cluster id (default keel; give a restored cluster a new one)')
+    .option('--quota-backend-bytes <n>', 'space quota for the key-value state (default 2 GiB; every member must use the same)')
+    .option('--auto-compaction-mode <mode>', 'periodic or revision (default periodic), as etcd')
+    .option('--auto-compaction-retention <value>', 'periodic: a duration (1h, 30m) or hours; revision: revisions to keep; 0 = off (default)')
+    .option('--auto-compaction-revision-check-ms <n>', 'revision mode: how often the leader checks (default 300000, etcd\'s fixed 5 minutes)')
     .action(async (flags: NodeFlags) => {
-      process.exitCode = await runNode(flags);
+      const { quotaBackendBytes, ...rest } = flags;
+      process.exitCode = await runNode({ ...rest, ...(quotaBackendBytes === undefined ? {} : { quotaBytes: quotaBackendBytes }) });
     });
 }
 
-async function runNode(flags: NodeFlags): Promise<number> {
+async function runNode(flags: Omit<NodeFlags, 'quotaBackendBytes'> & { quotaBytes?: string }): Promise<number> {
   let config;
   try {
     config = loadNodeConfig({ ...flags });

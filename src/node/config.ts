@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { NodeConfigError } from './errors.js';
+import { autoCompactionPolicy } from './auto-compaction.js';
 
 /**
  * A member's configuration, from flags, environment variables (KEEL_ID,
@@ -47,10 +48,21 @@ export const nodeConfigSchema = z
     /** How often watchers that asked for progress notifications get one (etcd's --experimental-watch-progress-notify-interval, 10 min). */
     watchProgressNotifyIntervalMs: z.number().int().min(100).max(24 * 3600 * 1000).default(600_000),
     logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+    /** etcd's --auto-compaction-mode: periodic (retention is a duration) or revision (retention is a count). */
+    autoCompactionMode: z.enum(['periodic', 'revision']).default('periodic'),
+    /** etcd's --auto-compaction-retention: "0" is off; periodic: "1h", "30m", or a number of hours; revision: a count. */
+    autoCompactionRetention: z.union([z.string(), z.number().nonnegative()]).transform(String).default('0'),
+    /** Revision mode: how often the leader checks (etcd: fixed 5 minutes). */
+    autoCompactionRevisionCheckMs: z.number().int().min(10).max(86_400_000).default(300_000),
   })
   .strict()
   .superRefine((config, context) => {
     if (!(config.id in config.peers)) context.addIssue({ code: 'custom', path: ['peers'], message: `must include this member (${config.id})` });
+    try {
+      autoCompactionPolicy(config.autoCompactionMode, config.autoCompactionRetention, config.autoCompactionRevisionCheckMs);
+    } catch (error) {
+      context.addIssue({ code: 'custom', path: ['autoCompactionRetention'], message: (error as Error).message });
+    }
     if (config.heartbeatTicks >= config.electionTicks) {
       context.addIssue({ code: 'custom', path: ['heartbeatTicks'], message: 'must be less than electionTicks' });
     }
@@ -82,7 +94,7 @@ const ENV: Record<string, keyof NodeConfig> = {
   KEEL_LOG_LEVEL: 'logLevel',
 };
 
-const NUMERIC = new Set<string>(['walSegmentBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'snapshotEntries', 'snapshotCatchUpEntries', 'quotaBytes', 'requestTimeoutMs', 'pendingRequestsMax', 'watchProgressNotifyIntervalMs']);
+const NUMERIC = new Set<string>(['walSegmentBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'snapshotEntries', 'snapshotCatchUpEntries', 'quotaBytes', 'requestTimeoutMs', 'pendingRequestsMax', 'watchProgressNotifyIntervalMs', 'autoCompactionRevisionCheckMs']);
 
 /** Merges file < environment < flags and validates the result. */
 export function loadNodeConfig(

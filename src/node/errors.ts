@@ -26,3 +26,21 @@ export class DataDirMismatchError extends NodeError {
     this.name = 'DataDirMismatchError';
   }
 }
+
+/** A snapshot file fails its integrity check (SHA-256 trailer, or the content does not decode). */
+export class SnapshotIntegrityError extends NodeError {
+  readonly code = 'KEEL_NODE_SNAPSHOT_INTEGRITY';
+  constructor(message: string) {
+    super(message);
+    this.name = 'SnapshotIntegrityError';
+  }
+}
+
+/** A restore cannot proceed (the data directory is not empty, the membership is invalid). */
+export class SnapshotRestoreError extends NodeError {
+  readonly code = 'KEEL_NODE_SNAPSHOT_RESTORE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'SnapshotRestoreError';
+  }
+}

@@ -12,3 +12,8 @@ export function fnv64(text: string): bigint {
 export function memberIdOf(clusterName: string, id: string): bigint {
   return fnv64(`${clusterName}/${id}`);
 }
+
+/** A cluster's numeric id: a hash of its name and its founding members' names (as etcd's, a function of the initial cluster and its token). */
+export function clusterIdOf(clusterName: string, founderIds: readonly string[]): bigint {
+  return fnv64(`${clusterName}/${[...founderIds].sort().join(',')}`);
+}

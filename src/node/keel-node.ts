@@ -20,12 +20,17 @@ import { WatchHub } from '../store/watch-hub.js';
 import type { LeaseGrantResponse, LeaseRevokeResponse } from '../store/types.js';
 import { PeerTransport } from '../transport/index.js';
 import { InterruptedError, LeaderChangedError, LeaseTtlTooLargeError, NoLeaderError, NotLeaderError, OverloadedError, RequestTimeoutError, StoppingError } from '../api/errors.js';
+import { BadLeaderTransfereeError, LeaderTransferTimeoutError, TransferNotLeaderError } from '../api/errors.js';
+import type { AlarmMember, AlarmRequest, AlarmResponse } from '../store/alarms.js';
+import { autoCompactionPolicy, startAutoCompaction } from './auto-compaction.js';
+import { raftDiskBytes } from './disk-usage.js';
+import { QUOTA_WARN_RATIO, QuotaWatch } from './quota-watch.js';
 import type { HeaderContext } from '../api/json-codec.js';
 import type { NodeConfig } from './config.js';
 import { decodeEnvelope, encodeEnvelope } from './envelope.js';
 import { DataDirMismatchError } from './errors.js';
 import type { Logger } from './logger.js';
-import { fnv64, memberIdOf } from './identity.js';
+import { clusterIdOf, memberIdOf } from './identity.js';
 import { NodeMetrics } from './metrics.js';
 import { Lessor } from './lessor.js';
 import { forwardKeepAlive, forwardTimeToLive, leaseIdOf, LEASE_TTL_MAX_SECONDS } from './lease-forward.js';
@@ -119,6 +124,11 @@ export class KeelNode {
   #catchUpScheduled = false;
   #progressTimer: NodeJS.Timeout | undefined;
   readonly #stopHooks = new Set<() => void>();
+  readonly #quotaWatch = new QuotaWatch();
+  /** Set while this member's NOSPACE alarm proposal is in flight, so a burst of refused writes raises it once. */
+  #raisingNoSpace = false;
+  #defragmenting: Promise<DefragmentResult> | undefined;
+  #stopAutoCompaction: (() => void) | undefined;
 
   readonly #onFatal: (error: Error) => void;
 
@@ -127,7 +137,7 @@ export class KeelNode {
     this.config = config;
     this.#log = log;
     this.#onFatal = onFatal;
-    this.clusterId = fnv64(`${config.clusterName}/${Object.keys(config.peers).sort().join(',')}`);
+    this.clusterId = clusterIdOf(config.clusterName, Object.keys(config.peers));
     this.memberId = memberIdOf(config.clusterName, config.id);
   }
 
@@ -183,6 +193,7 @@ export class KeelNode {
     this.#lastTickAt = performance.now();
     this.#tickTimer = setInterval(() => this.#onTimer(), this.config.tickMs);
     this.#progressTimer = setInterval(() => this.#watchHub.progress(), this.config.watchProgressNotifyIntervalMs);
+    this.#startAutoCompaction();
     this.#log.info('member started', {
       id: this.config.id,
       applied: snapshotIndex,
@@ -215,6 +226,7 @@ export class KeelNode {
     }
     if (this.#tickTimer) clearInterval(this.#tickTimer);
     if (this.#progressTimer) clearInterval(this.#progressTimer);
+    this.#stopAutoCompaction?.();
     this.#stopped = true;
     await this.#transport?.close();
     this.#storage?.close();
@@ -443,6 +455,7 @@ export class KeelNode {
     this.metrics.commitIndex.set(this.#commit);
     this.metrics.term.set(this.#term);
     this.metrics.dbSizeBytes.set(this.#store.usedBytes);
+    this.#observeQuota();
     this.#maybeSnapshot();
   }
 
@@ -505,6 +518,7 @@ export class KeelNode {
       pending.resolve(result.response);
     } else if (result.status === 'rejected') {
       this.metrics.proposalsFailed.inc();
+      if (result.error.code === 'KEEL_STORE_NO_SPACE') this.#raiseNoSpaceAlarm();
       pending.reject(result.error);
     }
   }
@@ -520,19 +534,29 @@ export class KeelNode {
   }
 
   #maybeSnapshot(): void {
+    if (this.#store.appliedIndex - this.#lastSnapshotIndex < this.config.snapshotEntries) return;
+    this.#saveSnapshot();
+    this.#releaseLog();
+  }
+
+  /** Saves a snapshot of the applied state (the caller checked that it is newer than the last one). */
+  #saveSnapshot(): void {
     const applied = this.#store.appliedIndex;
-    if (applied - this.#lastSnapshotIndex < this.config.snapshotEntries) return;
     const started = performance.now();
     const snapshot = this.#memory.createSnapshot(applied, this.#raw.confStateAt(applied), this.#store.snapshot());
     this.#storage.saveSnapshot(snapshot);
     this.#lastSnapshotIndex = applied;
-    const compactTo = applied - this.config.snapshotCatchUpEntries;
+    this.metrics.snapshotSeconds.observe((performance.now() - started) / 1000);
+    this.#log.info('snapshot saved', { index: applied, seconds: (performance.now() - started) / 1000 });
+  }
+
+  /** Drops log entries the newest snapshot covers, keeping snapshotCatchUpEntries for slightly slow followers. */
+  #releaseLog(): void {
+    const compactTo = this.#lastSnapshotIndex - this.config.snapshotCatchUpEntries;
     if (compactTo > this.#memory.firstIndex()) {
       this.#memory.compact(compactTo);
       this.#storage.releaseTo(compactTo); // brackets itself with the compaction-* failpoints
     }
-    this.metrics.snapshotSeconds.observe((performance.now() - started) / 1000);
-    this.#log.info('snapshot saved', { index: applied, seconds: (performance.now() - started) / 1000 });
   }
 
   #refreshPeerMetrics(): void {
@@ -692,6 +716,162 @@ export class KeelNode {
     return () => this.#stopHooks.delete(hook);
   }
 
+  // ------------------------------------------------------------------ maintenance (etcd's Maintenance service)
+
+  /** The active alarms after a read barrier (etcd serves Alarm GET through raft: linearizable). */
+  async alarmList(timeoutMs = this.config.requestTimeoutMs): Promise<AlarmResponse> {
+    this.#checkAccepting();
+    await this.#readBarrier(timeoutMs);
+    return { header: { revision: this.#store.revision }, alarms: this.#store.alarms() };
+  }
+
+  /** Activates or deactivates an alarm through the log. */
+  async alarm(request: AlarmRequest, timeoutMs = this.config.requestTimeoutMs): Promise<AlarmResponse> {
+    const response = await this.propose({ type: 'alarm', request }, timeoutMs);
+    if (response.type !== 'alarm') throw new Error(`alarm answered with ${response.type}`);
+    return response.response;
+  }
+
+  /** Active alarms in this member's applied state, without a barrier (Status reports them). */
+  activeAlarms(): AlarmMember[] {
+    return this.#store.alarms();
+  }
+
+  /**
+   * The whole applied store state as bytes, taken in one synchronous step,
+   * so it is consistent (no apply can interleave), with the revision it holds.
+   */
+  storeSnapshot(): { bytes: Uint8Array; revision: number } {
+    this.#checkAccepting();
+    return { bytes: this.#store.snapshot(), revision: this.#store.revision };
+  }
+
+  /** Bytes the raft data takes on disk (etcd's dbSize) and the state counted against the quota (dbSizeInUse). */
+  spaceUsage(): { diskBytes: number; inUseBytes: number; quotaBytes: number } {
+    return { diskBytes: raftDiskBytes(this.config.dataDir), inUseBytes: this.#store.usedBytes, quotaBytes: this.config.quotaBytes };
+  }
+
+  /**
+   * etcd's Defragment rewrites its bolt file to give freed pages back to the
+   * file system. Keel's key-value state lives in memory and compaction frees
+   * it at once; what can still be reclaimed is the raft log, in memory and
+   * on disk. Defragment therefore:
+   *   1. saves a snapshot of the applied state now (skipped when the newest
+   *      snapshot is already at the applied index);
+   *   2. drops the log entries that snapshot covers from memory, keeping
+   *      snapshotCatchUpEntries for slow followers (as periodic snapshots do);
+   *   3. deletes WAL segments wholly behind both that point and the oldest
+   *      retained snapshot, and snapshot files beyond the retention
+   *      (FileStorage.releaseTo: the log is kept back to the older retained
+   *      snapshot so a damaged newest one can fall back).
+   * It never blocks serving for longer than a periodic snapshot does: each
+   * step is one synchronous piece of work of at most that size, and the
+   * event loop runs in between (setImmediate), so ticks, raft messages and
+   * requests interleave. Concurrent calls share one run.
+   */
+  defragment(): Promise<DefragmentResult> {
+    this.#checkAccepting();
+    this.#defragmenting ??= this.#defragmentSteps().finally(() => {
+      this.#defragmenting = undefined;
+    });
+    return this.#defragmenting;
+  }
+
+  async #defragmentSteps(): Promise<DefragmentResult> {
+    const diskBytesBefore = raftDiskBytes(this.config.dataDir);
+    await yieldToLoop();
+    if (this.#stopped) throw new InterruptedError();
+    if (this.#store.appliedIndex > this.#lastSnapshotIndex) this.#saveSnapshot();
+    await yieldToLoop();
+    if (this.#stopped) throw new InterruptedError();
+    this.#releaseLog();
+    await yieldToLoop();
+    const diskBytesAfter = raftDiskBytes(this.config.dataDir);
+    this.#log.info('defragmented', { snapshotIndex: this.#lastSnapshotIndex, diskBytesBefore, diskBytesAfter });
+    return { snapshotIndex: this.#lastSnapshotIndex, diskBytesBefore, diskBytesAfter };
+  }
+
+  /**
+   * etcd's MoveLeader: only the leader accepts it; the target must be a
+   * voter (by the uint64 id memberList reports); it resolves once the
+   * target leads, or fails when the deadline passes first. Moving to the
+   * leader itself succeeds at once, as in etcd.
+   */
+  async moveLeader(targetMemberId: bigint, timeoutMs = this.config.requestTimeoutMs): Promise<void> {
+    this.#checkAccepting();
+    if (this.#role !== Role.Leader) throw new TransferNotLeaderError();
+    const target = this.#raw.status().confState.voters.find((id) => this.memberIdOf(id) === targetMemberId);
+    if (target === undefined) throw new BadLeaderTransfereeError(targetMemberId);
+    if (target === this.config.id) return;
+    this.#log.info('transferring leadership', { to: target });
+    try {
+      this.#raw.transferLeader(target);
+    } catch (error) {
+      throw RaftError.is(error) ? new BadLeaderTransfereeError(targetMemberId) : error;
+    }
+    this.#scheduleReady();
+    const deadline = performance.now() + timeoutMs;
+    // Bounded by the deadline; the raft core aborts a transfer that takes an election timeout, so this retries it.
+    while (this.#leader !== target) {
+      if (this.#stopped) throw new InterruptedError();
+      if (performance.now() >= deadline) throw new LeaderTransferTimeoutError(timeoutMs);
+      await delay(this.config.tickMs);
+      if (this.#role === Role.Leader && this.#raw.status().leadTransferee === NONE) this.#retryTransfer(target);
+    }
+  }
+
+  #retryTransfer(target: NodeId): void {
+    try {
+      this.#raw.transferLeader(target);
+      this.#scheduleReady();
+    } catch (error) {
+      if (!RaftError.is(error)) throw error; // membership changed under us: the deadline decides
+    }
+  }
+
+  #observeQuota(): void {
+    const { ratio, crossed } = this.#quotaWatch.observe(this.#store.usedBytes, this.#store.quotaBytes);
+    this.metrics.quotaUsedRatio.set(ratio);
+    this.metrics.alarmsActive.set({ alarm: 'NOSPACE' }, this.#store.alarms('NOSPACE').length);
+    if (crossed) {
+      this.#log.warn('space quota nearly used: compact (or raise --quota-backend-bytes) before writes fail with NOSPACE', {
+        usedBytes: this.#store.usedBytes,
+        quotaBytes: this.#store.quotaBytes,
+        thresholdRatio: QUOTA_WARN_RATIO,
+      });
+    }
+  }
+
+  /**
+   * A write this member proposed was refused for space: raise NOSPACE for
+   * this member through the log, as etcd's quota check does, so every member
+   * refuses growing writes until an operator disarms it.
+   */
+  #raiseNoSpaceAlarm(): void {
+    if (this.#raisingNoSpace || this.#stopping || this.#store.alarms('NOSPACE').some((alarm) => alarm.memberId === this.memberId)) return;
+    this.#raisingNoSpace = true;
+    this.#log.warn('space quota exceeded: raising a NOSPACE alarm', { usedBytes: this.#store.usedBytes, quotaBytes: this.#store.quotaBytes });
+    this.alarm({ action: 'activate', memberId: this.memberId, alarm: 'NOSPACE' })
+      .catch((error: unknown) => this.#log.warn('could not raise the NOSPACE alarm', { error: (error as Error).message }))
+      .finally(() => {
+        this.#raisingNoSpace = false;
+      });
+  }
+
+  #startAutoCompaction(): void {
+    const policy = autoCompactionPolicy(this.config.autoCompactionMode, this.config.autoCompactionRetention, this.config.autoCompactionRevisionCheckMs);
+    if (!policy) return;
+    this.#stopAutoCompaction = startAutoCompaction(policy, {
+      isLeader: () => this.#role === Role.Leader && !this.#stopping,
+      revision: () => this.#store.revision,
+      compact: async (revision) => {
+        await this.propose({ type: 'compact', request: { revision, physical: false } });
+      },
+      now: () => performance.now(),
+      log: this.#log,
+    });
+  }
+
   // ------------------------------------------------------------------ views
 
   headerContext(): HeaderContext {
@@ -754,6 +934,17 @@ function contextKey(context: Uint8Array): string {
 function splitHostPort(address: string): [string, number] {
   const at = address.lastIndexOf(':');
   return [address.slice(0, at), Number(address.slice(at + 1))];
+}
+
+/** What Defragment did (for logs and tests). */
+export interface DefragmentResult {
+  readonly snapshotIndex: number;
+  readonly diskBytesBefore: number;
+  readonly diskBytesAfter: number;
+}
+
+function yieldToLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function delay(ms: number): Promise<void> {

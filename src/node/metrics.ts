@@ -54,6 +54,8 @@ export class NodeMetrics {
     registers: [this.registry],
   });
   readonly dbSizeBytes = new Gauge({ name: 'keel_store_size_bytes', help: 'What the key-value state counts against the space quota', registers: [this.registry] });
+  readonly quotaUsedRatio = new Gauge({ name: 'keel_store_quota_used_ratio', help: 'keel_store_size_bytes over the space quota (a NOSPACE alarm is raised when a write would pass 1)', registers: [this.registry] });
+  readonly alarmsActive = new Gauge({ name: 'keel_store_alarms_active', help: 'Active alarms by type (replicated state: every member reports the same)', labelNames: ['alarm'] as const, registers: [this.registry] });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'keel_' });

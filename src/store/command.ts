@@ -1,5 +1,7 @@
 import { ByteReader, ByteWriter } from './codec.js';
 import { TXN_DEPTH_MAX } from './limits.js';
+import { ALARM_TYPES } from './alarms.js';
+import type { AlarmRequest } from './alarms.js';
 import type {
   Compare,
   CompareResult,
@@ -28,7 +30,8 @@ export type Command =
   | { type: 'txn'; request: TxnRequest }
   | { type: 'compact'; request: CompactionRequest }
   | { type: 'leaseGrant'; request: LeaseGrantRequest }
-  | { type: 'leaseRevoke'; request: LeaseRevokeRequest };
+  | { type: 'leaseRevoke'; request: LeaseRevokeRequest }
+  | { type: 'alarm'; request: AlarmRequest };
 
 /**
  * Encoding: a hand-written binary format (codec.ts), chosen over JSON with
@@ -39,7 +42,9 @@ export type Command =
  * numbers where etcd has them; new commands take new tags, never reuse.
  */
 const FORMAT = 1;
-const COMMAND_TAGS = { put: 1, deleteRange: 2, txn: 3, compact: 4, leaseGrant: 5, leaseRevoke: 6 } as const;
+const COMMAND_TAGS = { put: 1, deleteRange: 2, txn: 3, compact: 4, leaseGrant: 5, leaseRevoke: 6, alarm: 7 } as const;
+/** Alarm actions by etcd's AlarmRequest.AlarmAction numbers (GET, 0, is a read and never logged). */
+const ALARM_ACTIONS = { activate: 1, deactivate: 2 } as const;
 const OP_TAGS = { range: 1, put: 2, deleteRange: 3, txn: 4 } as const;
 const SORT_ORDERS: readonly SortOrder[] = ['NONE', 'ASCEND', 'DESCEND'];
 const SORT_TARGETS: readonly SortTarget[] = ['KEY', 'VERSION', 'CREATE', 'MOD', 'VALUE'];
@@ -71,6 +76,10 @@ function writeCommandBody(writer: ByteWriter, command: Command): void {
       return writer.varint(command.request.ttlSeconds);
     case 'leaseRevoke':
       return writer.i64(command.request.id);
+    case 'alarm':
+      writer.u8(ALARM_ACTIONS[command.request.action]);
+      writer.i64(BigInt.asIntN(64, command.request.memberId)); // a uint64 in the signed slot, two's complement
+      return writer.u8(ALARM_TYPES.indexOf(command.request.alarm));
   }
 }
 
@@ -103,9 +112,19 @@ function readCommandBody(reader: ByteReader): Command {
       return { type: 'leaseGrant', request: { id: reader.i64(), ttlSeconds: reader.varint() } };
     case COMMAND_TAGS.leaseRevoke:
       return { type: 'leaseRevoke', request: { id: reader.i64() } };
+    case COMMAND_TAGS.alarm:
+      return { type: 'alarm', request: readAlarm(reader) };
     default:
       return reader.fail(`unknown command tag ${tag}`);
   }
+}
+
+function readAlarm(reader: ByteReader): AlarmRequest {
+  const actionNumber = reader.u8();
+  const action = actionNumber === ALARM_ACTIONS.activate ? 'activate' : actionNumber === ALARM_ACTIONS.deactivate ? 'deactivate' : reader.fail('bad alarm action');
+  const memberId = BigInt.asUintN(64, reader.i64());
+  const alarm = ALARM_TYPES[reader.u8()] ?? reader.fail('bad alarm type');
+  return { action, memberId, alarm };
 }
 
 function writePut(writer: ByteWriter, request: PutRequest): void {

@@ -187,3 +187,23 @@ export class NoSpaceError extends StoreError {
     this.name = 'NoSpaceError';
   }
 }
+
+/** A write that could grow the space while a NOSPACE alarm is active (etcd's capped applier). */
+export class AlarmNoSpaceError extends StoreError {
+  readonly code = 'KEEL_STORE_NO_SPACE_ALARM';
+  readonly etcdMessage = 'etcdserver: mvcc: database space exceeded';
+  constructor() {
+    super('mvcc: database space exceeded (a NOSPACE alarm is active: compact, defragment, then disarm it)');
+    this.name = 'AlarmNoSpaceError';
+  }
+}
+
+/** More than ALARMS_MAX alarms would be active. */
+export class TooManyAlarmsError extends StoreError {
+  readonly code = 'KEEL_STORE_TOO_MANY_ALARMS';
+  readonly etcdMessage = '';
+  constructor(readonly max: number) {
+    super(`too many alarms (max ${max})`);
+    this.name = 'TooManyAlarmsError';
+  }
+}

@@ -63,3 +63,10 @@ export const WATCHERS_PER_STREAM_MAX = 100_000;
 
 /** History events one catch-up pass reads across every unsynced watcher, so a pass never holds the event loop long. */
 export const WATCH_CATCH_UP_EVENTS_PER_PASS = 2_000;
+
+/**
+ * Alarms active at once. etcd has one per (member, type) and bounds them
+ * only by memory; a client can ACTIVATE alarms for arbitrary member ids, so
+ * keel names a bound.
+ */
+export const ALARMS_MAX = 1024;

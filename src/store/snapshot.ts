@@ -5,6 +5,8 @@ import { REVISION_MAX } from './limits.js';
 import { KvRecord } from './record.js';
 import { compareRevisions } from './revision.js';
 import type { Lease } from './types.js';
+import type { AlarmMember } from './alarms.js';
+import { ALARM_TYPES, compareAlarms } from './alarms.js';
 
 /** Everything a snapshot holds: the applied index travels with the data it produced. */
 export interface SnapshotState {
@@ -13,25 +15,36 @@ export interface SnapshotState {
   compactRevision: number;
   /** Ascending by id. */
   leases: Lease[];
+  /** Active alarms, in canonical order (alarms.ts). */
+  alarms: AlarmMember[];
   /** Every retained record, by key then revision (the order restore rebuilds the key index in without sorting keys). */
   records: readonly KvRecord[];
 }
 
 /**
- * Layout: magic "KEELKV", format byte, the three counters, the leases, the
- * records by key then revision (a tombstone has version 0 and no value,
- * create revision or lease), then a CRC-32C of everything before it. The
- * encoding is canonical, so equal states give equal bytes.
+ * Layout: magic "KEELKV", format byte, the three counters, the leases,
+ * (format 2 only) the alarms, the records by key then revision (a tombstone
+ * has version 0 and no value, create revision or lease), then a CRC-32C of
+ * everything before it. The encoding is canonical, so equal states give
+ * equal bytes.
+ *
+ * Format 2 adds the alarms (member id as a two's-complement i64, alarm type
+ * by etcd's number). A state without alarms is still written as format 1,
+ * byte for byte what earlier versions wrote, so snapshots from a cluster
+ * that never raised an alarm stay readable by those versions (a rolling
+ * upgrade can still be rolled back); both formats are read.
  */
 const MAGIC = [0x4b, 0x45, 0x45, 0x4c, 0x4b, 0x56];
-const FORMAT = 1;
+const FORMAT_WITHOUT_ALARMS = 1;
+const FORMAT_WITH_ALARMS = 2;
 
 export function encodeSnapshot(state: SnapshotState): Uint8Array {
   let sizeBytes = 64 + state.leases.length * 24;
   for (const record of state.records) sizeBytes += record.key.length + record.value.length + 24; // typical field overhead; the writer grows past it if needed
   const writer = new ByteWriter(sizeBytes);
   for (const byte of MAGIC) writer.u8(byte);
-  writer.u8(FORMAT);
+  const format = state.alarms.length > 0 ? FORMAT_WITH_ALARMS : FORMAT_WITHOUT_ALARMS;
+  writer.u8(format);
   writer.varuint(state.appliedIndex);
   writer.varuint(state.currentRevision);
   writer.varuint(state.compactRevision);
@@ -39,6 +52,13 @@ export function encodeSnapshot(state: SnapshotState): Uint8Array {
   for (const lease of state.leases) {
     writer.i64(lease.id);
     writer.varuint(lease.ttlSeconds);
+  }
+  if (format === FORMAT_WITH_ALARMS) {
+    writer.varuint(state.alarms.length);
+    for (const alarm of state.alarms) {
+      writer.i64(BigInt.asIntN(64, alarm.memberId));
+      writer.u8(ALARM_TYPES.indexOf(alarm.alarm));
+    }
   }
   writer.varuint(state.records.length);
   for (const record of state.records) writeRecord(writer, record);
@@ -68,7 +88,8 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotState {
   const trailer = new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 4, 4).getUint32(0);
   if (crc.value !== trailer) reader.fail('checksum mismatch');
   for (const byte of MAGIC) if (reader.u8() !== byte) reader.fail('bad magic');
-  if (reader.u8() !== FORMAT) reader.fail('unknown format');
+  const format = reader.u8();
+  if (format !== FORMAT_WITHOUT_ALARMS && format !== FORMAT_WITH_ALARMS) reader.fail('unknown format');
   const appliedIndex = reader.varuint();
   const currentRevision = reader.varuint();
   const compactRevision = reader.varuint();
@@ -80,6 +101,7 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotState {
     if (lease.id === 0n || (last !== undefined && last.id >= lease.id)) reader.fail('leases out of order');
     leases.push(lease);
   }
+  const alarms = format === FORMAT_WITH_ALARMS ? readAlarms(reader) : [];
   const records: KvRecord[] = [];
   for (let count = reader.varuint(); count > 0; count--) {
     const record = readRecord(reader);
@@ -89,7 +111,21 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotState {
     records.push(record);
   }
   if (reader.remaining !== 4) reader.fail('trailing bytes');
-  return { appliedIndex, currentRevision, compactRevision, leases, records };
+  return { appliedIndex, currentRevision, compactRevision, leases, alarms, records };
+}
+
+function readAlarms(reader: ByteReader): AlarmMember[] {
+  const alarms: AlarmMember[] = [];
+  for (let count = reader.varuint(); count > 0; count--) {
+    const memberId = BigInt.asUintN(64, reader.i64());
+    const alarm = ALARM_TYPES[reader.u8()];
+    if (alarm === undefined || alarm === 'NONE') reader.fail('bad alarm type');
+    const member: AlarmMember = { memberId, alarm };
+    const last = alarms[alarms.length - 1];
+    if (last !== undefined && compareAlarms(last, member) >= 0) reader.fail('alarms out of order');
+    alarms.push(member);
+  }
+  return alarms;
 }
 
 function inKeyOrder(before: KvRecord, after: KvRecord): boolean {

@@ -2,7 +2,10 @@ import { assert } from './assert.js';
 import { fromByteString } from './bytes.js';
 import type { Command } from './command.js';
 import { decodeCommand } from './command.js';
+import { AlarmSet, txnPuts } from './alarms.js';
+import type { AlarmMember, AlarmResponse } from './alarms.js';
 import {
+  AlarmNoSpaceError,
   CompactedError,
   FutureRevisionError,
   LeaseExistsError,
@@ -45,7 +48,8 @@ export type CommandResponse =
   | { type: 'txn'; response: TxnResponse }
   | { type: 'compact'; response: CompactionResponse }
   | { type: 'leaseGrant'; response: LeaseGrantResponse }
-  | { type: 'leaseRevoke'; response: LeaseRevokeResponse };
+  | { type: 'leaseRevoke'; response: LeaseRevokeResponse }
+  | { type: 'alarm'; response: AlarmResponse };
 
 /**
  * What apply() did with one log entry:
@@ -84,6 +88,7 @@ export class StoreStateMachine {
   #appliedIndex = 0;
   readonly #listeners = new Set<EventListener>();
   readonly #quotaBytes: number;
+  #alarms = new AlarmSet();
   /** The events of the command being applied, published once the applied index has moved too. */
   #pendingBatch: EventBatch | undefined;
 
@@ -109,6 +114,16 @@ export class StoreStateMachine {
   /** What the retained history counts against the space quota (key and value bytes plus a per-record estimate). */
   get usedBytes(): number {
     return this.#kv.usedBytes;
+  }
+
+  /** The space quota this store enforces. */
+  get quotaBytes(): number {
+    return this.#quotaBytes;
+  }
+
+  /** The active alarms (etcd's Alarm GET with type NONE, or one type), in canonical order. */
+  alarms(type: AlarmMember['alarm'] | 'NONE' = 'NONE'): AlarmMember[] {
+    return this.#alarms.list(type);
   }
 
   /** Keys with any retained history (live or deleted but not yet compacted). */
@@ -184,6 +199,7 @@ export class StoreStateMachine {
       currentRevision: this.#kv.currentRevision,
       compactRevision: this.#kv.compactRevision,
       leases: this.#kv.leases.list(),
+      alarms: this.#alarms.list(),
       records: this.#kv.recordsByKey(),
     });
   }
@@ -194,7 +210,10 @@ export class StoreStateMachine {
     const kv = new KvStore();
     for (const lease of state.leases) kv.leases.grant(lease.id, lease.ttlSeconds);
     if (!kv.load(state.records, state.currentRevision, state.compactRevision)) throw new MalformedBytesError('snapshot', 'two records share a revision');
+    const alarms = new AlarmSet();
+    alarms.load(state.alarms);
     this.#kv = kv;
+    this.#alarms = alarms;
     this.#appliedIndex = state.appliedIndex;
   }
 
@@ -205,6 +224,7 @@ export class StoreStateMachine {
   }
 
   #execute(command: Command): CommandResponse {
+    this.#refuseIfCapped(command);
     switch (command.type) {
       case 'put':
         return { type: 'put', response: this.#write((execution) => executePut(execution, command.request)) };
@@ -218,7 +238,16 @@ export class StoreStateMachine {
         return { type: 'leaseGrant', response: this.#grant(command.request.id, command.request.ttlSeconds) };
       case 'leaseRevoke':
         return { type: 'leaseRevoke', response: this.#revoke(command.request.id) };
+      case 'alarm':
+        return { type: 'alarm', response: { header: { revision: this.#kv.currentRevision }, alarms: this.#alarms.apply(command.request) } };
     }
+  }
+
+  /** etcd's applierV3Capped: while NOSPACE is raised, nothing that can grow the space applies. */
+  #refuseIfCapped(command: Command): void {
+    if (!this.#alarms.has('NOSPACE')) return;
+    const grows = command.type === 'put' || command.type === 'leaseGrant' || (command.type === 'txn' && txnPuts(command.request));
+    if (grows) throw new AlarmNoSpaceError();
   }
 
   /**

@@ -11,6 +11,7 @@ import {
 } from './errors.js';
 import { TXN_DEPTH_MAX, TXN_OPS_MAX } from './limits.js';
 import type { Command } from './command.js';
+import { checkAlarmRequest } from './alarms.js';
 import type { DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest } from './types.js';
 
 /**
@@ -37,6 +38,8 @@ export function validateCommand(command: Command): void {
     case 'leaseRevoke':
       if (command.request.id === 0n) throw new InvalidRequestError('lease id 0 is reserved for "no lease"');
       return;
+    case 'alarm':
+      return checkAlarmRequest(command.request);
   }
 }
 

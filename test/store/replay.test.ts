@@ -164,8 +164,8 @@ test('a well-formed snapshot whose records share a revision is refused', async (
   const { KvRecord } = await import('../../src/store/record.js');
   const key = (text: string) => text as never;
   const records = [new KvRecord(key('a'), 2, 0, key('x'), 2, 1, 0n), new KvRecord(key('b'), 2, 0, key('y'), 2, 1, 0n)];
-  const bytes = encodeSnapshot({ appliedIndex: 1, currentRevision: 2, compactRevision: 0, leases: [], records });
+  const bytes = encodeSnapshot({ appliedIndex: 1, currentRevision: 2, compactRevision: 0, leases: [], alarms: [], records });
   assert.throws(() => new StoreStateMachine().restore(bytes), { code: 'KEEL_STORE_MALFORMED_BYTES' });
-  const outOfOrder = encodeSnapshot({ appliedIndex: 1, currentRevision: 3, compactRevision: 0, leases: [], records: [records[1]!, records[0]!] });
+  const outOfOrder = encodeSnapshot({ appliedIndex: 1, currentRevision: 3, compactRevision: 0, leases: [], alarms: [], records: [records[1]!, records[0]!] });
   assert.throws(() => new StoreStateMachine().restore(outOfOrder), { code: 'KEEL_STORE_MALFORMED_BYTES' });
 });

@@ -20,6 +20,8 @@ import {
 } from './codec.js';
 import type { Message } from './codec.js';
 import { keepAliveCall, watchCall } from './streams.js';
+import * as maintenance from '../maintenance.js';
+import { snapshotHandler } from './snapshot-stream.js';
 
 /**
  * etcd's unary gRPC methods that keel serves, over KeelNode. Every handler
@@ -29,8 +31,6 @@ import { keepAliveCall, watchCall } from './streams.js';
  * which answers UNIMPLEMENTED.
  */
 
-/** What Maintenance.Status reports as the server version: the etcd API level keel implements (the JSON gateway's /version says the same). */
-import { ETCD_API_VERSION } from '../version.js';
 /** Metadata key carrying keel's stable error code next to etcd's gRPC status. */
 export const KEEL_CODE_METADATA = 'keel-code';
 
@@ -69,21 +69,10 @@ const KV: Record<string, Handler> = {
 };
 
 const MAINTENANCE: Record<string, Handler> = {
-  Status: async (node) => {
-    const status = node.status();
-    return {
-      header: header(status.revision, node.headerContext()),
-      version: ETCD_API_VERSION,
-      dbSize: String(status.dbSizeBytes),
-      dbSizeInUse: String(status.dbSizeBytes),
-      leader: status.leader ? node.memberIdOf(status.leader).toString() : '0',
-      raftIndex: String(status.commitIndex),
-      raftTerm: String(status.term),
-      raftAppliedIndex: String(status.appliedIndex),
-      errors: [],
-      isLearner: status.learners.includes(status.id),
-    };
-  },
+  Status: async (node) => maintenance.status(node, false),
+  Alarm: (node, request, timeoutMs) => maintenance.alarm(node, request, timeoutMs),
+  Defragment: (node, request) => maintenance.defragment(node, request),
+  MoveLeader: (node, request, timeoutMs) => maintenance.moveLeader(node, request, timeoutMs),
   HashKV: async (node, request) => {
     const revision = request.revision === undefined ? 0 : Number(request.revision);
     if (!Number.isSafeInteger(revision) || revision < 0) throw new BadRequestError('revision must be a non-negative integer');
@@ -142,7 +131,7 @@ export function serviceImplementations(node: KeelNode): Record<'KV' | 'Maintenan
     Object.fromEntries(Object.entries(handlers).map(([method, handler]) => [method, unary(node, `/etcdserverpb.${service}/${method}`, handler)]));
   return {
     KV: bind('KV', KV),
-    Maintenance: bind('Maintenance', MAINTENANCE),
+    Maintenance: { ...bind('Maintenance', MAINTENANCE), Snapshot: snapshotHandler(node) },
     Cluster: bind('Cluster', CLUSTER),
     Lease: { ...bind('Lease', LEASE), LeaseKeepAlive: keepAliveCall(node) },
     Watch: { Watch: watchCall(node) },
