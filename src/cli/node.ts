@@ -22,6 +22,8 @@ interface NodeFlags {
   snapshotCatchUpEntries?: string;
   walSegmentBytes?: string;
   logLevel?: string;
+  initialClusterState?: string;
+  strictReconfigCheck?: string;
 }
 
 /** `keel node`: one member of a cluster. */
@@ -43,6 +45,8 @@ export function nodeCommand(): Command {
     .option('--snapshot-catch-up-entries <n>', 'entries kept behind a snapshot for slow followers (default 5000)')
     .option('--wal-segment-bytes <n>', 'preallocated WAL segment size (default 64 MiB)')
     .option('--log-level <level>', 'debug, info, warn, error or silent (default info)')
+    .option('--initial-cluster-state <state>', "'new' bootstraps a cluster of --peers on an empty data dir; 'existing' joins a running cluster after MemberAdd (default new)")
+    .option('--strict-reconfig-check <bool>', 'refuse membership changes that would leave too few started voters (default true)')
     .action(async (flags: NodeFlags) => {
       process.exitCode = await runNode(flags);
     });
@@ -60,6 +64,13 @@ async function runNode(flags: NodeFlags): Promise<number> {
   let server: ClientPort | undefined;
   let exiting = false;
   const node = new KeelNode(config, log, (error) => {
+    if (NodeError.is(error) && error.code === 'KEEL_NODE_MEMBER_REMOVED') {
+      // Not a failure: the cluster removed this member (etcd exits too). In-flight answers go out first.
+      log.warn('exiting: removed from the cluster', {});
+      server?.close();
+      void (server ? server.destroy() : Promise.resolve()).finally(() => process.exit(0));
+      return;
+    }
     log.error('exiting after a fatal error', { error: error.message });
     server?.close();
     process.exit(1);
