@@ -104,12 +104,29 @@ async function forward(node: KeelNode, method: ClusterMethod, request: ClusterRe
     throw new ForwardedError(code, String(body.error ?? `leader answered HTTP ${response.status}`), String(body.keel_code ?? 'KEEL_MEMBER_FORWARD_FAILED'), String(body.message ?? body.error ?? text.slice(0, 200)));
   }
   // The leader applied the change; so will this member once it has applied what is committed now.
-  await node.barrier(Math.max(1, timeoutMs - (performance.now() - started)));
+  try {
+    await node.barrier(Math.max(1, timeoutMs - (performance.now() - started)));
+  } catch {
+    // The change is done (the leader said so). This member may be the one removed, and stopping: answer with the leader's list.
+    return { members: membersFromJson(body.members) };
+  }
   const members = node.memberList();
   if (method !== 'add') return { members };
   const added = (body.member as { ID?: unknown } | undefined)?.ID;
   const member = added === undefined ? undefined : members.find((m) => m.memberId === memberIdArgument(added));
   return member ? { member, members } : { members };
+}
+
+/** The leader's JSON member list (memberJson's shape), read defensively. */
+function membersFromJson(value: unknown): MemberInfo[] {
+  if (!Array.isArray(value)) return [];
+  const strings = (list: unknown): string[] => (Array.isArray(list) ? list.filter((item): item is string => typeof item === 'string') : []);
+  return value.flatMap((raw): MemberInfo[] => {
+    const m = raw as Record<string, unknown>;
+    if (typeof m.ID !== 'string' || !/^\d{1,20}$/.test(m.ID)) return [];
+    const memberId = BigInt(m.ID);
+    return [{ id: memberId.toString(16), name: typeof m.name === 'string' ? m.name : '', memberId, peerUrls: strings(m.peerURLs), clientUrls: strings(m.clientURLs), isLearner: m.isLearner === true }];
+  });
 }
 
 /** etcdserverpb.Member for the JSON gateway: uint64 as a decimal string, zero values omitted as grpc-gateway does. */

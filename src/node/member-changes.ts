@@ -70,6 +70,10 @@ export class MemberChanges {
     const raftId = raftIdOf(memberId);
     if (members.includes(raftId)) throw new MembershipError('KEEL_MEMBER_EXISTS', `member ${raftId} already exists`);
     if (host.table.isRemoved(raftId)) throw new MembershipError('KEEL_MEMBER_ID_REMOVED', `member ${raftId} (peer URL ${urls[0]}) was removed; its id is not reused`);
+    // etcd's isConnectedFullySince: a new member is added only while every voter is reachable (etcd also wants 5 s of it; keel asks for a live connection now).
+    if (host.strictReconfigCheck && this.#startedVoters(conf, undefined) < conf.voters.length) {
+      throw new MembershipError('KEEL_MEMBER_UNHEALTHY', 'not every voting member is connected to the leader');
+    }
     if (isLearner && conf.learners.length >= LEARNERS_MAX) throw new MembershipError('KEEL_MEMBER_TOO_MANY_LEARNERS', `at most ${LEARNERS_MAX} learner(s)`);
     if (!isLearner) this.#checkStartedFor(conf.voters.length + 1, this.#startedVoters(conf, undefined));
     const record: MemberRecord = { raftId, memberId, name: '', peerUrls: urls, clientUrls: [] };
