@@ -54,7 +54,7 @@ export interface MemberRecord {
 
 // ------------------------------------------------------------------ URLs and ids
 
-const PEER_URL = /^(https?):\/\/([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})\/?$/;
+const PEER_URL = /^(https?):\/\/([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})\/?$/i;
 
 /** "http://Host:2380/" -> "http://host:2380"; undefined when not scheme://host:port (keel's transport needs an explicit port). */
 export function normalizePeerUrl(url: unknown): string | undefined {

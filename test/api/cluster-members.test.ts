@@ -68,7 +68,8 @@ describe('Cluster membership (real processes)', () => {
   };
 
   before(async () => {
-    cluster = await Cluster.start({ nodes: 3 });
+    // Small snapshot intervals: the learner catches up from a snapshot, so membership must travel in it.
+    cluster = await Cluster.start({ nodes: 3, flags: ['--snapshot-entries', '20', '--snapshot-catch-up-entries', '5'] });
   });
 
   after(async () => {
