@@ -160,6 +160,47 @@ export class LeaderTransferTimeoutError extends ApiError {
   }
 }
 
+// ------------------------------------------------------------------ cluster membership
+
+/** Codes of refused Cluster requests (MemberAdd/Remove/Update/Promote), each answered with etcd's error. */
+export type MembershipErrorCode =
+  | 'KEEL_MEMBER_NOT_FOUND'
+  | 'KEEL_MEMBER_ID_REMOVED'
+  | 'KEEL_MEMBER_EXISTS'
+  | 'KEEL_MEMBER_PEER_URL_EXISTS'
+  | 'KEEL_MEMBER_BAD_URLS'
+  | 'KEEL_MEMBER_NOT_LEARNER'
+  | 'KEEL_MEMBER_LEARNER_NOT_READY'
+  | 'KEEL_MEMBER_TOO_MANY_LEARNERS'
+  | 'KEEL_MEMBER_NOT_ENOUGH_STARTED'
+  | 'KEEL_MEMBER_UNHEALTHY'
+  | 'KEEL_MEMBER_LAST_VOTER';
+
+/** A membership change refused before it was proposed; nothing changed. `message` says why in keel's words. */
+export class MembershipError extends ApiError {
+  constructor(
+    readonly code: MembershipErrorCode,
+    detail: string,
+  ) {
+    super(detail);
+    this.name = 'MembershipError';
+  }
+}
+
+/** A Cluster request a follower forwarded to the leader failed there: the leader's answer, passed through. */
+export class ForwardedError extends ApiError {
+  readonly code = 'KEEL_MEMBER_FORWARD_FAILED';
+  constructor(
+    readonly grpcCode: number,
+    readonly etcdMessage: string,
+    readonly leaderCode: string,
+    detail: string,
+  ) {
+    super(detail);
+    this.name = 'ForwardedError';
+  }
+}
+
 export const GrpcCode = {
   InvalidArgument: 3,
   DeadlineExceeded: 4,
@@ -196,6 +237,22 @@ const STORE_GRPC: Record<string, number> = {
   KEEL_STORE_TOO_MANY_ALARMS: GrpcCode.ResourceExhausted,
 };
 
+/** etcd's gRPC code and message for each refused membership change (etcd's rpctypes; ErrIDRemoved answers as not found, as etcd's does). */
+const MEMBERSHIP_REPLIES: Record<MembershipErrorCode, readonly [number, string]> = {
+  KEEL_MEMBER_NOT_FOUND: [GrpcCode.NotFound, 'etcdserver: member not found'],
+  KEEL_MEMBER_ID_REMOVED: [GrpcCode.NotFound, 'etcdserver: member not found'],
+  KEEL_MEMBER_EXISTS: [GrpcCode.FailedPrecondition, 'etcdserver: member ID already exist'],
+  KEEL_MEMBER_PEER_URL_EXISTS: [GrpcCode.FailedPrecondition, 'etcdserver: Peer URLs already exists'],
+  KEEL_MEMBER_BAD_URLS: [GrpcCode.InvalidArgument, 'etcdserver: given member URLs are invalid'],
+  KEEL_MEMBER_NOT_LEARNER: [GrpcCode.FailedPrecondition, 'etcdserver: can only promote a learner member'],
+  KEEL_MEMBER_LEARNER_NOT_READY: [GrpcCode.FailedPrecondition, 'etcdserver: can only promote a learner member which is in sync with leader'],
+  KEEL_MEMBER_TOO_MANY_LEARNERS: [GrpcCode.FailedPrecondition, 'etcdserver: too many learner members in cluster'],
+  KEEL_MEMBER_NOT_ENOUGH_STARTED: [GrpcCode.FailedPrecondition, 'etcdserver: re-configuration failed due to not enough started members'],
+  KEEL_MEMBER_UNHEALTHY: [GrpcCode.Unavailable, 'etcdserver: unhealthy cluster'],
+  // etcd would remove its last member and lose the cluster; keel's core refuses.
+  KEEL_MEMBER_LAST_VOTER: [GrpcCode.FailedPrecondition, 'etcdserver: re-configuration failed due to not enough started members'],
+};
+
 /** The single mapping from an error to the client's reply. */
 export function errorReply(error: unknown): ErrorReply {
   const reply = (grpcCode: number, message: string, keelCode: string, headers: Record<string, string> = {}, extra: Record<string, unknown> = {}): ErrorReply => ({
@@ -213,6 +270,8 @@ export function errorReply(error: unknown): ErrorReply {
     return reply(GrpcCode.Internal, 'keel: internal error', 'KEEL_API_INTERNAL');
   }
   if (error instanceof BadRequestError) return reply(GrpcCode.InvalidArgument, error.message, error.code);
+  if (error instanceof MembershipError) return reply(MEMBERSHIP_REPLIES[error.code][0], MEMBERSHIP_REPLIES[error.code][1], error.code);
+  if (error instanceof ForwardedError) return reply(error.grpcCode, error.etcdMessage, error.leaderCode);
   if (error instanceof BodyTooLargeError) return { ...reply(GrpcCode.InvalidArgument, 'etcdserver: request is too large', error.code), status: 413 };
   if (error instanceof NotFoundError) return reply(GrpcCode.NotFound, 'Not Found', error.code);
   if (error instanceof MethodNotAllowedError) return { ...reply(GrpcCode.Unimplemented, 'Method Not Allowed', error.code), status: 405 };

@@ -10,6 +10,8 @@ import { FORWARDED_HEADER } from '../node/lease-forward.js';
 import type { WatchSink, WatchStream } from '../store/watch-hub.js';
 import { WATCH_STREAMS_MAX } from './grpc/streams.js';
 import * as maintenance from './maintenance.js';
+import { memberJson, runClusterMethod } from './cluster.js';
+import type { ClusterMethod, ClusterRequest } from './cluster.js';
 
 /**
  * The client port: etcd's v3 JSON gateway paths for KV and a few
@@ -29,7 +31,17 @@ const HEADERS_TIMEOUT_MS = 10_000;
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 const VERSION = { etcdserver: ETCD_API_VERSION, etcdcluster: ETCD_API_VERSION, keel: KEEL_VERSION };
 
-type Handler = (node: KeelNode, body: unknown, timeoutMs: number, forwarded: boolean) => Promise<unknown>;
+type Handler = (node: KeelNode, body: unknown, timeoutMs: number, request: IncomingMessage) => Promise<unknown>;
+
+/** etcd's Cluster changes on the JSON gateway (see api/cluster.ts); `keel-forwarded` marks a follower's forward. */
+function clusterRoute(method: ClusterMethod): Handler {
+  return async (node, body, timeoutMs, request) => {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new BadRequestError('body must be a JSON object');
+    const result = await runClusterMethod(node, method, body as ClusterRequest, timeoutMs, headerOf(request, FORWARDED_HEADER) === '1');
+    const { revision: _revision, ...clusterHeader } = header(0, node.headerContext());
+    return { header: clusterHeader, ...(result.member ? { member: memberJson(result.member) } : {}), members: result.members.map(memberJson) };
+  };
+}
 
 const asJson = (response: CommandResponse, node: KeelNode): unknown => {
   const context = node.headerContext();
@@ -66,9 +78,9 @@ const ROUTES: Record<string, Handler> = {
     const revoked = await node.leaseRevoke(parseLease(body).id, timeoutMs);
     return { header: header(revoked.header.revision, node.headerContext()) };
   },
-  '/v3/lease/timetolive': async (node, body, timeoutMs, forwarded) => {
+  '/v3/lease/timetolive': async (node, body, timeoutMs, request) => {
     const { id, keys } = parseLease(body);
-    const result = await node.leaseTimeToLive(id, keys, forwarded, timeoutMs);
+    const result = await node.leaseTimeToLive(id, keys, headerOf(request, FORWARDED_HEADER) === '1', timeoutMs);
     return {
       header: header(node.status().revision, node.headerContext()),
       ID: result.id.toString(),
@@ -92,21 +104,14 @@ const ROUTES: Record<string, Handler> = {
     return { header: header(result.revision, node.headerContext()), hash: String(result.hash), compact_revision: String(result.compactRevision) };
   },
   '/v3/cluster/member/list': async (node) => {
-    const status = node.status();
-    const members = [...status.voters.map((id) => ({ id, isLearner: false })), ...status.learners.map((id) => ({ id, isLearner: true }))];
     // As etcd: the Cluster service's header carries no revision.
-    const { revision: _revision, ...clusterHeader } = header(status.revision, node.headerContext());
-    return {
-      header: clusterHeader,
-      members: members.map(({ id, isLearner }) => ({
-        ID: node.memberIdOf(id).toString(),
-        name: id,
-        peerURLs: node.config.peers[id] ? [`http://${node.config.peers[id]}`] : [],
-        clientURLs: node.config.clientUrls[id] ? [node.config.clientUrls[id]] : [],
-        ...(isLearner ? { isLearner: true } : {}),
-      })),
-    };
+    const { revision: _revision, ...clusterHeader } = header(0, node.headerContext());
+    return { header: clusterHeader, members: node.memberList().map(memberJson) };
   },
+  '/v3/cluster/member/add': clusterRoute('add'),
+  '/v3/cluster/member/remove': clusterRoute('remove'),
+  '/v3/cluster/member/promote': clusterRoute('promote'),
+  '/v3/cluster/member/update': clusterRoute('update'),
 };
 
 // etcd 3.4 serves the lease calls under /v3/kv/lease/... too.
@@ -157,7 +162,7 @@ async function handle(node: KeelNode, request: IncomingMessage, response: Server
   }
   const body = parseJson(await readBody(request));
   const timeoutMs = requestTimeoutMs(node, request);
-  const result = await route(node, body, timeoutMs, headerOf(request, FORWARDED_HEADER) === '1');
+  const result = await route(node, body, timeoutMs, request);
   node.metrics.requests.inc({ endpoint: path, code: 'OK' });
   sendJson(response, 200, result);
 }

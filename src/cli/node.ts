@@ -27,6 +27,8 @@ interface NodeFlags {
   autoCompactionMode?: string;
   autoCompactionRetention?: string;
   autoCompactionRevisionCheckMs?: string;
+  initialClusterState?: string;
+  strictReconfigCheck?: string;
 }
 
 /** `keel node`: one member of a cluster. */
@@ -53,6 +55,8 @@ export function nodeCommand(): Command {
     .option('--auto-compaction-mode <mode>', 'periodic or revision (default periodic), as etcd')
     .option('--auto-compaction-retention <value>', 'periodic: a duration (1h, 30m) or hours; revision: revisions to keep; 0 = off (default)')
     .option('--auto-compaction-revision-check-ms <n>', 'revision mode: how often the leader checks (default 300000, etcd\'s fixed 5 minutes)')
+    .option('--initial-cluster-state <state>', "'new' bootstraps a cluster of --peers on an empty data dir; 'existing' joins a running cluster after MemberAdd (default new)")
+    .option('--strict-reconfig-check <bool>', 'refuse membership changes that would leave too few started voters (default true)')
     .action(async (flags: NodeFlags) => {
       const { quotaBackendBytes, ...rest } = flags;
       process.exitCode = await runNode({ ...rest, ...(quotaBackendBytes === undefined ? {} : { quotaBytes: quotaBackendBytes }) });
@@ -71,6 +75,13 @@ async function runNode(flags: Omit<NodeFlags, 'quotaBackendBytes'> & { quotaByte
   let server: ClientPort | undefined;
   let exiting = false;
   const node = new KeelNode(config, log, (error) => {
+    if (NodeError.is(error) && error.code === 'KEEL_NODE_MEMBER_REMOVED') {
+      // Not a failure: the cluster removed this member (etcd exits too). In-flight answers go out first.
+      log.warn('exiting: removed from the cluster', {});
+      server?.close();
+      void (server ? server.destroy() : Promise.resolve()).finally(() => process.exit(0));
+      return;
+    }
     log.error('exiting after a fatal error', { error: error.message });
     server?.close();
     process.exit(1);

@@ -54,6 +54,15 @@ export const nodeConfigSchema = z
     autoCompactionRetention: z.union([z.string(), z.number().nonnegative()]).transform(String).default('0'),
     /** Revision mode: how often the leader checks (etcd: fixed 5 minutes). */
     autoCompactionRevisionCheckMs: z.number().int().min(10).max(86_400_000).default(300_000),
+    /**
+     * etcd's --initial-cluster-state. 'new': an empty data dir bootstraps a
+     * cluster of `peers`. 'existing': an empty data dir joins a running
+     * cluster (after MemberAdd) and waits for the leader's log; it never
+     * bootstraps. Ignored once the data dir holds state.
+     */
+    initialClusterState: z.enum(['new', 'existing']).default('new'),
+    /** etcd's --strict-reconfig-check: refuse membership changes that would leave too few started voters for a quorum. */
+    strictReconfigCheck: z.boolean().default(true),
   })
   .strict()
   .superRefine((config, context) => {
@@ -92,6 +101,7 @@ const ENV: Record<string, keyof NodeConfig> = {
   KEEL_CLIENT_URLS: 'clientUrls',
   KEEL_ZONE: 'zone',
   KEEL_LOG_LEVEL: 'logLevel',
+  KEEL_INITIAL_CLUSTER_STATE: 'initialClusterState',
 };
 
 const NUMERIC = new Set<string>(['walSegmentBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'snapshotEntries', 'snapshotCatchUpEntries', 'quotaBytes', 'requestTimeoutMs', 'pendingRequestsMax', 'watchProgressNotifyIntervalMs', 'autoCompactionRevisionCheckMs']);
@@ -124,6 +134,7 @@ export function loadNodeConfig(
   for (const key of ['peers', 'clientUrls'] as const) {
     if (typeof merged[key] === 'string') merged[key] = parseMemberList(merged[key] as string, key);
   }
+  if (typeof merged.strictReconfigCheck === 'string') merged.strictReconfigCheck = merged.strictReconfigCheck !== 'false';
   for (const key of NUMERIC) {
     if (typeof merged[key] === 'string' && /^\d+$/.test(merged[key] as string)) merged[key] = Number(merged[key]);
   }

@@ -44,3 +44,12 @@ export class SnapshotRestoreError extends NodeError {
     this.name = 'SnapshotRestoreError';
   }
 }
+
+/** This member was removed from its cluster (MemberRemove); it stops and its data dir refuses to start again. */
+export class MemberRemovedError extends NodeError {
+  readonly code = 'KEEL_NODE_MEMBER_REMOVED';
+  constructor(message: string) {
+    super(message);
+    this.name = 'MemberRemovedError';
+  }
+}

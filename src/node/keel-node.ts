@@ -2,12 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, renameSync, openSync, fsyncSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { bootstrapLog } from '../raft/bootstrap.js';
+import { decodeConfChange } from '../raft/conf-change.js';
 import { RaftError } from '../raft/errors.js';
 import { SeededRandom } from '../raft/random.js';
 import { RawNode } from '../raft/raw-node.js';
 import type { MemoryStorage } from '../raft/storage.js';
-import type { Entry, Message, NodeId, Ready } from '../raft/types.js';
-import { EntryType, NONE, Role } from '../raft/types.js';
+import type { ConfChange, Entry, Message, NodeId, Ready } from '../raft/types.js';
+import { ConfChangeType, EntryType, NONE, Role } from '../raft/types.js';
 import { FileStorage, failpoint, toMemoryStorage } from '../storage/index.js';
 import { encodeCommand } from '../store/command.js';
 import type { Command } from '../store/command.js';
@@ -28,13 +29,26 @@ import { QUOTA_WARN_RATIO, QuotaWatch } from './quota-watch.js';
 import type { HeaderContext } from '../api/json-codec.js';
 import type { NodeConfig } from './config.js';
 import { decodeEnvelope, encodeEnvelope } from './envelope.js';
-import { DataDirMismatchError } from './errors.js';
+import { DataDirMismatchError, MemberRemovedError } from './errors.js';
 import type { Logger } from './logger.js';
 import { clusterIdOf, memberIdOf } from './identity.js';
 import { NodeMetrics } from './metrics.js';
 import { Lessor } from './lessor.js';
 import { forwardKeepAlive, forwardTimeToLive, leaseIdOf, LEASE_TTL_MAX_SECONDS } from './lease-forward.js';
 import type { LeaseTimeToLive } from './lease-forward.js';
+import { MemberChanges } from './member-changes.js';
+import type { MemberRecord, MembershipEffect } from './membership.js';
+import {
+  MembershipTable,
+  decodeChangeContext,
+  decodeMembershipCommand,
+  encodeChangeContext,
+  isMembershipCommand,
+  joiningRaftId,
+  peerAddressOf,
+  unwrapSnapshot,
+  wrapSnapshot,
+} from './membership.js';
 
 /** Ticks run at once after the event loop stalled (GC, SIGSTOP): enough to expire any lease, bounded. */
 const CATCH_UP_TICKS_MAX = 1_000;
@@ -44,6 +58,8 @@ const READY_ROUNDS_MAX = 64;
 const LEASE_CHECK_INTERVAL_MS = 250;
 /** Revokes proposed per check (etcd revokes at most 1000 leases a second, so a mass expiry cannot flood the log). */
 const LEASE_REVOKES_PER_CHECK = 250;
+/** A member whose published name or client URLs are out of date proposes them again at most this often. */
+const PUBLISH_RETRY_MS = 2_000;
 
 interface PendingWrite {
   resolve(response: CommandResponse): void;
@@ -78,6 +94,8 @@ export interface MemberStatus {
 /** One member as etcd's Cluster.MemberList reports it (etcdserverpb.Member). */
 export interface MemberInfo {
   readonly id: NodeId;
+  /** '' until the member has started and published it (as etcd's unstarted members). */
+  readonly name: string;
   readonly memberId: bigint;
   readonly peerUrls: readonly string[];
   readonly clientUrls: readonly string[];
@@ -93,8 +111,16 @@ export interface MemberInfo {
 export class KeelNode {
   readonly config: NodeConfig;
   readonly metrics = new NodeMetrics();
-  readonly clusterId: bigint;
-  readonly memberId: bigint;
+  /** This member's raft id: its name for founders, the id MemberAdd assigned for members that joined (see membership.ts). */
+  #raftId: NodeId;
+  #clusterId: bigint;
+  #table: MembershipTable;
+  #memberChanges: MemberChanges;
+  /** Transport peers and the address each was given, so an unchanged address is never redialled. */
+  readonly #peerAddresses = new Map<NodeId, string>();
+  /** Peers from --peers that may not be raft ids (a joining member's guesses, names of members that joined later), dropped once caught up. */
+  #peerGuessesPruned = false;
+  #publishAttemptAt = Number.NEGATIVE_INFINITY;
   #log: Logger;
   #raw!: RawNode;
   #memory!: MemoryStorage;
@@ -137,35 +163,49 @@ export class KeelNode {
     this.config = config;
     this.#log = log;
     this.#onFatal = onFatal;
-    this.clusterId = clusterIdOf(config.clusterName, Object.keys(config.peers));
-    this.memberId = memberIdOf(config.clusterName, config.id);
+    this.#clusterId = clusterIdOf(config.clusterName, Object.keys(config.peers));
+    this.#raftId = config.id;
+    this.#table = new MembershipTable(config.clusterName, config.peers, config.clientUrls);
+    this.#memberChanges = this.#newMemberChanges();
+  }
+
+  /** The cluster id: derived from the founders for a founding member, learned from the leader's handshake by a joining one. */
+  get clusterId(): bigint {
+    return this.#clusterId;
+  }
+
+  get memberId(): bigint {
+    return this.memberIdOf(this.#raftId);
   }
 
   // ------------------------------------------------------------------ lifecycle
 
   async start(): Promise<void> {
     mkdirSync(this.config.dataDir, { recursive: true });
-    this.#checkIdentity();
     this.#storage = this.#openStorage();
     let recovered = this.#storage.load();
-    if (recovered.hardState.term === 0 && recovered.entries.length === 0 && recovered.snapshot.metadata.index === 0) {
-      // A founding member's first start: the founding membership goes into the log.
-      const founders = bootstrapLog(Object.keys(this.config.peers));
+    const empty = recovered.hardState.term === 0 && recovered.entries.length === 0 && recovered.snapshot.metadata.index === 0;
+    const joining = this.#checkIdentity(empty);
+    if (empty && !joining) {
+      // A founding member's first start: the founding membership goes into the log, each founder's record in its entry's context.
+      const founders = bootstrapLog(Object.keys(this.config.peers), (id) => encodeChangeContext(undefined, this.#table.founderRecord(id)));
       this.#storage.save({ entries: founders.entries, hardState: founders.hardState }, true);
       this.#storage.close();
       this.#storage = this.#openStorage();
       recovered = this.#storage.load();
       this.#log.info('bootstrapped a new cluster', { voters: Object.keys(this.config.peers) });
+    } else if (empty) {
+      this.#log.info('joining an existing cluster: waiting for the leader', { raftId: this.#raftId, clusterId: this.#clusterId === 0n ? null : this.#clusterId.toString() });
     }
     this.#memory = toMemoryStorage(recovered);
     this.#store = new StoreStateMachine({ quotaBytes: this.config.quotaBytes });
     const snapshotIndex = recovered.snapshot.metadata.index;
-    if (snapshotIndex > 0) this.#store.restore(recovered.snapshot.data);
+    if (snapshotIndex > 0) this.#restoreSnapshot(recovered.snapshot.data);
     this.#watchHub = new WatchHub(this.#store, () => this.#scheduleCatchUp());
     this.#store.subscribe((batch) => this.#watchHub.onBatch(batch));
     this.#lastSnapshotIndex = snapshotIndex;
     this.#raw = new RawNode({
-      id: this.config.id,
+      id: this.#raftId,
       storage: this.#memory,
       random: new SeededRandom(randomBytes(4).readUInt32LE(0)),
       electionTicks: this.config.electionTicks,
@@ -176,11 +216,16 @@ export class KeelNode {
     });
     const [host, port] = splitHostPort(this.config.listenPeer);
     this.#transport = new PeerTransport({
-      id: this.config.id,
+      id: this.#raftId,
       listenHost: host,
       listenPort: port,
-      peers: Object.fromEntries(Object.entries(this.config.peers).filter(([id]) => id !== this.config.id)),
-      clusterId: this.clusterId.toString(),
+      peers: this.#initialPeers(joining),
+      clusterId: this.#clusterId === 0n ? '' : this.#clusterId.toString(),
+      ...(this.#clusterId === 0n ? { onClusterIdLearned: (clusterId: string) => this.#onClusterIdLearned(clusterId) } : {}),
+      isRemoved: (peer) => this.#table.isRemoved(peer),
+      onHandshakeRejected: (peer, reason) => {
+        if (reason === 'removed') this.#onRemoved(`peer ${peer} says this member was removed from the cluster`);
+      },
       deliver: (message) => this.#receive(message),
       onUnreachable: (peer) => this.#raw.reportUnreachable(peer),
       onSnapshotStatus: (peer, failed) => {
@@ -189,6 +234,8 @@ export class KeelNode {
       },
       onRoundTrip: (peer, seconds) => this.metrics.peerRoundTripSeconds.observe({ peer }, seconds),
     });
+    for (const [id, address] of Object.entries(this.#initialPeers(joining))) this.#peerAddresses.set(id, address);
+    this.#syncPeers();
     await this.#transport.listen();
     this.#lastTickAt = performance.now();
     this.#tickTimer = setInterval(() => this.#onTimer(), this.config.tickMs);
@@ -196,6 +243,7 @@ export class KeelNode {
     this.#startAutoCompaction();
     this.#log.info('member started', {
       id: this.config.id,
+      raftId: this.#raftId,
       applied: snapshotIndex,
       lastIndex: this.#memory.lastIndex(),
       term: recovered.hardState.term,
@@ -224,6 +272,7 @@ export class KeelNode {
       pending.reject(new InterruptedError());
       this.#pendingReads.delete(id);
     }
+    this.#memberChanges.rejectAll(new InterruptedError());
     if (this.#tickTimer) clearInterval(this.#tickTimer);
     if (this.#progressTimer) clearInterval(this.#progressTimer);
     this.#stopAutoCompaction?.();
@@ -246,7 +295,7 @@ export class KeelNode {
     let best: NodeId = NONE;
     let bestMatch = -1;
     for (const [id, progress] of status.progress) {
-      if (id === this.config.id || progress.isLearner || !status.confState.voters.includes(id)) continue;
+      if (id === this.#raftId || progress.isLearner || !status.confState.voters.includes(id)) continue;
       if (progress.match > bestMatch) {
         best = id;
         bestMatch = progress.match;
@@ -264,22 +313,65 @@ export class KeelNode {
     while (this.#role === Role.Leader && performance.now() < deadline) await delay(this.config.tickMs);
   }
 
-  /** A data directory remembers which member and cluster it belongs to; starting it as another is refused. */
-  #checkIdentity(): void {
-    const path = join(this.config.dataDir, 'member.json');
-    const identity = { id: this.config.id, cluster: this.config.clusterName, clusterId: this.clusterId.toString() };
-    let existing: typeof identity | undefined;
-    try {
-      existing = JSON.parse(readFileSync(path, 'utf8')) as typeof identity;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new DataDirMismatchError(`${path}: ${(error as Error).message}`);
+  /**
+   * A data directory remembers which member and cluster it belongs to;
+   * starting it as another is refused, and so is starting a member that was
+   * removed. Decides this member's raft id and whether it joins (never
+   * bootstraps): an empty data dir started with --initial-cluster-state
+   * existing, or one that already joined. Returns true when joining.
+   */
+  #checkIdentity(empty: boolean): boolean {
+    const existing = this.#readIdentity();
+    if (existing?.removed) throw new MemberRemovedError(`${this.config.dataDir} belongs to member ${existing.id}, which was removed from the cluster; start a new member with a new data dir`);
+    if (existing && existing.id !== this.config.id) {
+      throw new DataDirMismatchError(`${this.config.dataDir} belongs to member ${existing.id} of cluster ${existing.cluster} (${existing.clusterId}), not ${this.config.id} of ${this.config.clusterName}`);
+    }
+    if (existing?.raftId !== undefined) {
+      // A member that joined: its ids were assigned by MemberAdd and learned from the leader, not derived from these flags.
+      this.#raftId = existing.raftId;
+      this.#clusterId = existing.clusterId ? BigInt(existing.clusterId) : 0n;
+      return empty;
     }
     if (existing) {
-      if (existing.id !== identity.id || existing.clusterId !== identity.clusterId) {
-        throw new DataDirMismatchError(`${this.config.dataDir} belongs to member ${existing.id} of cluster ${existing.cluster} (${existing.clusterId}), not ${identity.id} of ${identity.cluster}`);
+      // --peers may have changed since the founding (members added and removed): the data dir's cluster id stands, as etcd ignores its initial-cluster flags once it has data.
+      if (existing.cluster !== this.config.clusterName || !/^\d{1,20}$/.test(existing.clusterId)) {
+        throw new DataDirMismatchError(`${this.config.dataDir} belongs to member ${existing.id} of cluster ${existing.cluster} (${existing.clusterId}), not ${this.config.id} of ${this.config.clusterName}`);
       }
-      return;
+      this.#clusterId = BigInt(existing.clusterId);
+      // A founder whose raft state is gone: bootstrapping again would start a second cluster under the same name.
+      return empty && this.config.initialClusterState === 'existing';
     }
+    if (this.config.initialClusterState === 'existing') {
+      this.#raftId = joiningRaftId(this.config.clusterName, this.config.peers[this.config.id]!);
+      this.#clusterId = 0n;
+      this.#writeIdentity({ raftId: this.#raftId });
+      return true;
+    }
+    this.#writeIdentity({});
+    return false;
+  }
+
+  #readIdentity(): { id: string; cluster: string; clusterId: string; raftId?: string; removed?: boolean } | undefined {
+    const path = join(this.config.dataDir, 'member.json');
+    try {
+      return JSON.parse(readFileSync(path, 'utf8')) as { id: string; cluster: string; clusterId: string; raftId?: string; removed?: boolean };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new DataDirMismatchError(`${path}: ${(error as Error).message}`);
+      return undefined;
+    }
+  }
+
+  /** Writes member.json atomically (temporary file, fsync, rename). */
+  #writeIdentity(extra: { raftId?: string; removed?: boolean }): void {
+    const path = join(this.config.dataDir, 'member.json');
+    const previous = this.#readIdentity();
+    const identity = {
+      id: this.config.id,
+      cluster: this.config.clusterName,
+      clusterId: this.#clusterId === 0n ? '' : this.#clusterId.toString(),
+      ...(previous?.raftId !== undefined ? { raftId: previous.raftId } : {}),
+      ...extra,
+    };
     const temporary = `${path}.tmp`;
     writeFileSync(temporary, `${JSON.stringify(identity)}\n`);
     const fd = openSync(temporary, 'r');
@@ -314,6 +406,7 @@ export class KeelNode {
     if (now - this.#lastTickAt > this.config.tickMs * CATCH_UP_TICKS_MAX) this.#lastTickAt = now;
     for (let i = 0; i < due; i++) this.#raw.tick();
     this.#refreshPeerMetrics();
+    this.#maybePublish();
     this.#scheduleReady();
     if (now - this.#lastLeaseCheckAt >= LEASE_CHECK_INTERVAL_MS) {
       this.#lastLeaseCheckAt = now;
@@ -428,14 +521,17 @@ export class KeelNode {
       this.#commit = ready.hardState.commit;
     }
     if (ready.softState) this.#onSoftState(ready.softState.leader, ready.softState.role);
+    // A member added by an appended (not yet committed) entry must be reachable at once: a leader of one voter needs the new voter's ack to commit its addition.
+    for (const entry of ready.entries) if (entry.type === EntryType.ConfChange) this.#learnAddress(decodeConfChange(entry.data));
     // 2. Send.
     for (const message of ready.messages) this.#transport.send(message);
     // 3. Apply.
     if (ready.snapshot) {
       // The storage layer's snapshot-*-install failpoints bracket persisting it (step 1).
-      this.#store.restore(ready.snapshot.data);
+      this.#restoreSnapshot(ready.snapshot.data);
       this.#watchHub.onRestore();
       this.#lessor.reset(this.#store.leases());
+      this.#syncPeers();
       this.#lastSnapshotIndex = ready.snapshot.metadata.index;
       this.#log.info('installed a snapshot from the leader', { index: ready.snapshot.metadata.index });
     }
@@ -450,6 +546,7 @@ export class KeelNode {
       if (pending) pending.index = state.index;
     }
     this.#answerReads();
+    if (!this.#peerGuessesPruned && this.#commit > 0 && this.#store.appliedIndex >= this.#commit) this.#syncPeers();
     this.#raw.advance(ready);
     this.metrics.appliedIndex.set(this.#store.appliedIndex);
     this.metrics.commitIndex.set(this.#commit);
@@ -495,6 +592,17 @@ export class KeelNode {
   }
 
   #apply(entry: Entry): void {
+    if (entry.type === EntryType.ConfChange) {
+      this.#store.markApplied(entry.index);
+      this.#onMembershipApplied(this.#table.applyConfChange(decodeConfChange(entry.data)));
+      return;
+    }
+    if (isMembershipCommand(entry.data)) {
+      this.#store.markApplied(entry.index);
+      const command = decodeMembershipCommand(entry.data);
+      if (command) this.#onMembershipApplied(this.#table.applyCommand(command));
+      return;
+    }
     if (entry.type !== EntryType.Normal || entry.data.length === 0) {
       this.#store.markApplied(entry.index);
       return;
@@ -543,7 +651,7 @@ export class KeelNode {
   #saveSnapshot(): void {
     const applied = this.#store.appliedIndex;
     const started = performance.now();
-    const snapshot = this.#memory.createSnapshot(applied, this.#raw.confStateAt(applied), this.#store.snapshot());
+    const snapshot = this.#memory.createSnapshot(applied, this.#raw.confStateAt(applied), wrapSnapshot(this.#table.encode(), this.#store.snapshot()));
     this.#storage.saveSnapshot(snapshot);
     this.#lastSnapshotIndex = applied;
     this.metrics.snapshotSeconds.observe((performance.now() - started) / 1000);
@@ -891,7 +999,7 @@ export class KeelNode {
   status(): MemberStatus {
     const status = this.#raw.status();
     return {
-      id: this.config.id,
+      id: this.#raftId,
       memberId: this.memberId,
       clusterId: this.clusterId,
       leader: status.softState.leader,
@@ -912,17 +1020,203 @@ export class KeelNode {
   }
 
   memberIdOf(id: NodeId): bigint {
-    return memberIdOf(this.config.clusterName, id);
+    return this.#table.get(id)?.memberId ?? memberIdOf(this.config.clusterName, id);
   }
 
-  /** Voters then learners, from this member's configuration, with the URLs the config names. */
+  /** Voters then learners as of what this member has applied, with the replicated records (names, URLs). */
   memberList(): MemberInfo[] {
-    const status = this.status();
-    const members = [...status.voters.map((id) => ({ id, isLearner: false })), ...status.learners.map((id) => ({ id, isLearner: true }))];
-    return members.map(({ id, isLearner }) => {
-      const peer = this.config.peers[id];
-      const client = this.config.clientUrls[id];
-      return { id, memberId: this.memberIdOf(id), peerUrls: peer ? [`http://${peer}`] : [], clientUrls: client ? [client] : [], isLearner };
+    const conf = this.#raw.confStateAt(this.#store.appliedIndex);
+    const members = [...conf.voters.map((id) => ({ id, isLearner: false })), ...conf.learners.map((id) => ({ id, isLearner: true }))];
+    return members.map(({ id, isLearner }) => this.#memberInfo(this.#table.get(id) ?? this.#table.founderRecord(id), isLearner));
+  }
+
+  // ------------------------------------------------------------------ membership (etcd's Cluster service)
+
+  /** True while this member leads: membership changes are proposed only by the leader (followers forward them). */
+  isLeader(): boolean {
+    return this.#role === Role.Leader && !this.#stopping;
+  }
+
+  /** The leader's client URL, from the replicated records (or the flags), when a leader is known. */
+  leaderClientUrl(): string | undefined {
+    if (this.#leader === NONE) return undefined;
+    return this.#table.get(this.#leader)?.clientUrls[0] ?? this.config.clientUrls[this.#leader];
+  }
+
+  /** MemberAdd. Leader only; resolves once the change is applied here, with the new member. */
+  async memberAdd(peerUrls: unknown, isLearner: boolean, timeoutMs = this.config.requestTimeoutMs): Promise<MemberInfo> {
+    this.#checkMembershipLeader();
+    const record = await this.#memberChanges.add(peerUrls, isLearner, timeoutMs);
+    return this.#memberInfo(record, isLearner);
+  }
+
+  async memberRemove(memberId: bigint, timeoutMs = this.config.requestTimeoutMs): Promise<void> {
+    this.#checkMembershipLeader();
+    await this.#memberChanges.remove(memberId, timeoutMs);
+  }
+
+  async memberPromote(memberId: bigint, timeoutMs = this.config.requestTimeoutMs): Promise<void> {
+    this.#checkMembershipLeader();
+    await this.#memberChanges.promote(memberId, timeoutMs);
+  }
+
+  async memberUpdate(memberId: bigint, peerUrls: unknown, timeoutMs = this.config.requestTimeoutMs): Promise<void> {
+    this.#checkMembershipLeader();
+    await this.#memberChanges.update(memberId, peerUrls, timeoutMs);
+  }
+
+  /** Resolves once this member has applied everything committed when it was called (a ReadIndex round): a follower's view then includes a change the leader applied. */
+  async barrier(timeoutMs = this.config.requestTimeoutMs): Promise<void> {
+    this.#checkAccepting();
+    await this.#readBarrier(timeoutMs);
+  }
+
+  #checkMembershipLeader(): void {
+    this.#checkAccepting();
+    if (this.#leader === NONE) throw new NoLeaderError();
+    if (this.#role !== Role.Leader) throw new NotLeaderError(this.#leader, this.leaderClientUrl());
+  }
+
+  #memberInfo(record: MemberRecord, isLearner: boolean): MemberInfo {
+    return { id: record.raftId, name: record.name, memberId: record.memberId, peerUrls: record.peerUrls, clientUrls: record.clientUrls, isLearner };
+  }
+
+  #newMemberChanges(): MemberChanges {
+    return new MemberChanges({
+      clusterName: this.config.clusterName,
+      strictReconfigCheck: this.config.strictReconfigCheck,
+      tickMs: this.config.tickMs,
+      table: this.#table,
+      selfId: () => this.#raftId,
+      confState: () => this.#raw.confState(),
+      progress: () => this.#raw.status().progress,
+      lastIndex: () => this.#raw.status().lastIndex,
+      connected: (peer) => this.#transport.stats().get(peer)?.connected === true,
+      proposeConfChange: (change) => this.#proposeMembership(() => this.#raw.proposeConfChange(change)),
+      proposeData: (data) => this.#proposeMembership(() => this.#raw.propose(data)),
+      newRequestId: () => `${this.#requestTag}.${++this.#requestSequence}`,
+    });
+  }
+
+  /** A refused membership change stays a RaftError (the caller retries transient refusals); anything else is translated for the client. */
+  #proposeMembership(propose: () => void): void {
+    this.#checkAccepting();
+    try {
+      propose();
+    } catch (error) {
+      if (RaftError.is(error) && error.code === 'KEEL_RAFT_CONF_CHANGE_REJECTED') throw error;
+      throw this.#translate(error);
+    }
+    this.#scheduleReady();
+  }
+
+  #restoreSnapshot(data: Uint8Array): void {
+    const { membership, store } = unwrapSnapshot(data);
+    this.#store.restore(store);
+    if (membership) this.#table.restore(membership);
+  }
+
+  /** Applied membership: the transport learns and forgets peers, the proposer answers its client, a removed member stops. */
+  #onMembershipApplied(effect: MembershipEffect): void {
+    for (const [id, address] of effect.addresses) this.#setPeer(id, address);
+    if (effect.removed !== undefined && effect.removed !== this.#raftId) {
+      this.#transport.removePeer(effect.removed);
+      this.#peerAddresses.delete(effect.removed);
+    }
+    this.#memberChanges.applied(effect);
+    if (effect.removed === this.#raftId) this.#onRemoved('this member was removed from the cluster');
+  }
+
+  /** An appended AddVoter/AddLearner names the new member's address in its context. */
+  #learnAddress(change: ConfChange): void {
+    if (change.type === ConfChangeType.Remove) return;
+    const url = decodeChangeContext(change.nodeId, change.context).member?.peerUrls[0];
+    if (url) this.#setPeer(change.nodeId, peerAddressOf(url));
+  }
+
+  #setPeer(id: NodeId, address: string): void {
+    if (id === this.#raftId || this.#peerAddresses.get(id) === address) return;
+    try {
+      this.#transport.setPeer(id, address);
+      this.#peerAddresses.set(id, address);
+    } catch (error) {
+      this.#log.warn('cannot reach a member at its peer address', { member: id, address, error: (error as Error).message });
+    }
+  }
+
+  /**
+   * Points the transport at every member's replicated address. Once caught
+   * up, drops peers that are not members: a joining member's guesses at ids
+   * (see #initialPeers), and names in --peers that are not raft ids.
+   */
+  #syncPeers(): void {
+    const conf = this.#raw.confState();
+    for (const [id, address] of this.#table.addresses(conf)) this.#setPeer(id, address);
+    if (this.#peerGuessesPruned || this.#commit === 0 || this.#store.appliedIndex < this.#commit) return;
+    const members = new Set([...conf.voters, ...conf.learners]);
+    if (!members.has(this.#raftId)) return;
+    for (const id of [...this.#peerAddresses.keys()]) {
+      if (members.has(id)) continue;
+      this.#transport.removePeer(id);
+      this.#peerAddresses.delete(id);
+    }
+    this.#peerGuessesPruned = true;
+  }
+
+  /**
+   * The transport's first peers, from --peers. A joining member does not yet
+   * know which of them joined later (their raft ids are MemberAdd's, not
+   * their names), so it also lists each address under the id MemberAdd
+   * would have given it; whichever is right lets the leader in and the
+   * answers out. The wrong ones are dropped once the log says who is who.
+   */
+  #initialPeers(joining: boolean): Record<NodeId, string> {
+    const peers: Record<NodeId, string> = {};
+    for (const [name, address] of Object.entries(this.config.peers)) {
+      if (name === this.config.id) continue;
+      peers[name] = address;
+      if (joining) peers[joiningRaftId(this.config.clusterName, address)] = address;
+    }
+    delete peers[this.#raftId];
+    return peers;
+  }
+
+  #onClusterIdLearned(clusterId: string): void {
+    if (!/^\d{1,20}$/.test(clusterId)) return;
+    this.#clusterId = BigInt(clusterId);
+    this.#writeIdentity({});
+    this.#log.info('learned the cluster id from the leader', { clusterId });
+  }
+
+  #removedSelf = false;
+
+  #onRemoved(reason: string): void {
+    if (this.#removedSelf) return;
+    this.#removedSelf = true;
+    this.#log.warn('removed from the cluster; stopping for good', { reason });
+    try {
+      this.#writeIdentity({ removed: true });
+    } catch (error) {
+      this.#log.error('could not mark the data dir as removed', { error: (error as Error).message });
+    }
+    // After this turn, so the Ready being handled finishes and the request that removed this member is answered.
+    setImmediate(() => this.#fail(new MemberRemovedError(reason)));
+  }
+
+  /** etcd's publish: a member whose replicated name or client URLs differ from its own proposes them (a joined member starts nameless). */
+  #maybePublish(): void {
+    if (this.#stopping || this.#removedSelf || this.#leader === NONE) return;
+    const record = this.#table.get(this.#raftId);
+    if (!record) return;
+    const conf = this.#raw.confStateAt(this.#store.appliedIndex);
+    if (!conf.voters.includes(this.#raftId) && !conf.learners.includes(this.#raftId)) return;
+    const clientUrls = [this.config.clientUrls[this.config.id] ?? `http://${this.config.listenClient}`];
+    if (record.name === this.config.id && record.clientUrls.length === 1 && record.clientUrls[0] === clientUrls[0]) return;
+    const now = performance.now();
+    if (now - this.#publishAttemptAt < PUBLISH_RETRY_MS) return;
+    this.#publishAttemptAt = now;
+    this.#memberChanges.publish({ op: 'publish', raftId: this.#raftId, name: this.config.id, clientUrls }, this.config.requestTimeoutMs).catch((error: unknown) => {
+      this.#log.debug('publishing this member\'s name failed; will retry', { error: (error as Error).message });
     });
   }
 }

@@ -10,7 +10,8 @@ export type TransportLog = (level: TransportLogLevel, message: string, fields: R
 /** Options after defaults and validation. */
 export interface ResolvedOptions {
   readonly id: NodeId;
-  readonly clusterId: string;
+  /** '' while a joining node does not know it yet (see TransportOptions.onClusterIdLearned); set once. */
+  clusterId: string;
   readonly queueMessagesMax: number;
   readonly queueBytesMax: number;
   readonly frameBytesMax: number;
@@ -68,6 +69,14 @@ export interface TransportContext {
   onUnreachable(peer: NodeId): void;
   onSnapshotStatus(peer: NodeId, failed: boolean): void;
   onRoundTrip(peer: NodeId, seconds: number): void;
+  /** The node's view: `peer` was removed from the cluster (its handshakes are refused as such). */
+  isRemoved(peer: NodeId): boolean;
+  /** A peer refused our handshake with `reason` (a HandshakeRejectReason). */
+  onHandshakeRejected(peer: NodeId, reason: string): void;
+  /** True when this transport does not know its cluster id yet and may adopt a known peer's. */
+  learnsClusterId(): boolean;
+  /** Adopts the cluster id a known peer presented. */
+  learnClusterId(clusterId: string): void;
 }
 
 export function newPeerCounters(): PeerCounters {

@@ -86,5 +86,7 @@ export const HandshakeRejectReason = {
   Cluster: 'cluster-id',
   UnknownSender: 'unknown-sender',
   WrongAddressee: 'wrong-addressee',
+  /** The sender was removed from the cluster (the receiver's `isRemoved`): it should stop, not retry. */
+  Removed: 'removed',
 } as const;
 export type HandshakeRejectReason = (typeof HandshakeRejectReason)[keyof typeof HandshakeRejectReason];

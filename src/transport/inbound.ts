@@ -95,10 +95,13 @@ export class InboundConnection {
     const hello = decodeHello(body);
     const { id, clusterId } = this.context.options;
     const counters = this.host.peerCounters(hello.from);
+    // A joining node learns its cluster id from the first known peer that dials it (the leader, once it has added this node).
+    const learning = clusterId === '' && hello.clusterId !== '' && this.context.learnsClusterId();
     const reason =
       hello.version !== PROTOCOL_VERSION ? HandshakeRejectReason.Version
-      : hello.clusterId !== clusterId ? HandshakeRejectReason.Cluster
+      : hello.clusterId !== clusterId && !learning ? HandshakeRejectReason.Cluster
       : hello.to !== id ? HandshakeRejectReason.WrongAddressee
+      : hello.from !== id && this.context.isRemoved(hello.from) ? HandshakeRejectReason.Removed
       : counters === undefined || hello.from === id ? HandshakeRejectReason.UnknownSender
       : undefined;
     if (reason !== undefined || counters === undefined) {
@@ -109,6 +112,7 @@ export class InboundConnection {
       this.socket.end(); // the handshake timeout still destroys it if the dialer never closes
       return;
     }
+    if (learning) this.context.learnClusterId(hello.clusterId);
     this.#peer = hello.from;
     this.#counters = counters;
     counters.receivedBytes += this.#bytesBeforeHandshake;

@@ -120,6 +120,12 @@ export class PeerLink {
     else this.start();
   }
 
+  /** Redials at once unless connected: after the transport learned its cluster id, a refused handshake would now pass. */
+  redialIfDisconnected(): void {
+    if (this.#closed || this.#connected) return;
+    this.setAddress(this.#address);
+  }
+
   /** Stops for good: drops the queue, fails held snapshots, closes the connection, clears every timer. */
   close(): void {
     this.#closed = true;
@@ -317,6 +323,7 @@ export class PeerLink {
     if (!answer.accepted) {
       this.context.counters.rejectedHandshakes++;
       this.context.log('warn', 'peer refused the handshake', { peer: this.peer, reason: answer.reason });
+      this.context.onHandshakeRejected(this.peer, answer.reason);
       throw new HandshakeRejectedError(answer.reason);
     }
     socket.setTimeout(0);

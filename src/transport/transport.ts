@@ -54,6 +54,16 @@ export interface TransportOptions {
   reconnectDelayMsMax?: number;
   /** Handshake: peers with another cluster id are refused (default ''). */
   clusterId?: string;
+  /**
+   * Set (with clusterId '') by a node joining a running cluster that does
+   * not know the cluster id yet: the first handshake from a known peer sets
+   * it, this is called once with it, and links refused meanwhile redial.
+   */
+  onClusterIdLearned?: (clusterId: string) => void;
+  /** Peers the node knows were removed from the cluster: their handshakes are refused with reason 'removed', so they stop. */
+  isRemoved?: (peer: NodeId) => boolean;
+  /** A peer refused this node's handshake; `reason` is a HandshakeRejectReason ('removed': this node was removed). */
+  onHandshakeRejected?: (peer: NodeId, reason: string) => void;
   /** Connect plus handshake must finish within this, either side (default 5000 ms). */
   handshakeTimeoutMs?: number;
   /** Ping period per outbound connection (default 1000 ms). */
@@ -304,6 +314,17 @@ export class PeerTransport {
       },
       onRoundTrip: (peer, seconds) => {
         if (live()) options.onRoundTrip?.(peer, seconds);
+      },
+      isRemoved: (peer) => options.isRemoved?.(peer) === true,
+      onHandshakeRejected: (peer, reason) => {
+        if (live()) options.onHandshakeRejected?.(peer, reason);
+      },
+      learnsClusterId: () => this.#options.clusterId === '' && options.onClusterIdLearned !== undefined,
+      learnClusterId: (clusterId) => {
+        if (this.#options.clusterId !== '' || !live()) return;
+        this.#options.clusterId = clusterId;
+        options.onClusterIdLearned?.(clusterId);
+        for (const link of this.#links.values()) link.redialIfDisconnected();
       },
     };
   }

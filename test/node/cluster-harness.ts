@@ -20,6 +20,8 @@ export interface Member {
   readonly clientPort: number;
   readonly dataDir: string;
   child: ChildProcess | undefined;
+  /** Flags for this member only (a member added to a running cluster joins with --initial-cluster-state existing). */
+  flags?: readonly string[];
   /** Exit code or signal of the last run, once it exited. */
   exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   stderr: string;
@@ -102,6 +104,7 @@ export class Cluster {
         '--client-urls', this.#clientUrls,
         '--log-level', 'warn',
         ...this.#flags,
+        ...(member.flags ?? []),
       ],
       { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } },
     );
@@ -115,6 +118,24 @@ export class Cluster {
       member.exit = { code, signal };
       if (member.child === child) member.child = undefined;
     });
+  }
+
+  /**
+   * Registers a member that joins the running cluster (after MemberAdd):
+   * fresh ports, and from now on every launch lists it in --peers and
+   * --client-urls. It starts with --initial-cluster-state existing; call
+   * launch(id) to start it.
+   */
+  async addMember(id: string): Promise<Member> {
+    const [clientPort, peerPort] = (await freePorts(2)) as [number, number];
+    const member: Member = {
+      id, clientPort, peerPort, clientUrl: `http://127.0.0.1:${clientPort}`, dataDir: join(this.root, id),
+      child: undefined, exit: undefined, stderr: '', flags: ['--initial-cluster-state', 'existing'],
+    };
+    this.members.push(member);
+    this.#peers = this.members.map((m) => `${m.id}=127.0.0.1:${m.peerPort}`).join(',');
+    this.#clientUrls = this.members.map((m) => `${m.id}=${m.clientUrl}`).join(',');
+    return member;
   }
 
   /** Sends `signal` to the member's process and waits for it to exit. */

@@ -3,6 +3,8 @@ import type { ServerUnaryCall, ServiceError, UntypedServiceImplementation, sendU
 import type { KeelNode } from '../../node/keel-node.js';
 import type { CommandResponse } from '../../store/state-machine.js';
 import { BadRequestError, errorReply } from '../errors.js';
+import { memberMessage, runClusterMethod } from '../cluster.js';
+import type { ClusterMethod } from '../cluster.js';
 import {
   compactionRequest,
   deleteRangeRequest,
@@ -112,17 +114,27 @@ function clusterHeader(node: Parameters<Handler>[0]): Message {
   return rest as Message;
 }
 
+/** MemberAdd/Remove/Promote/Update: see api/cluster.ts (leader proposes, a follower forwards). */
+function clusterChange(method: ClusterMethod): Handler {
+  return async (node, request, timeoutMs) => {
+    const result = await runClusterMethod(node, method, request, timeoutMs, false);
+    return {
+      header: clusterHeader(node),
+      ...(result.member ? { member: memberMessage(result.member) } : {}),
+      members: result.members.map(memberMessage),
+    };
+  };
+}
+
 const CLUSTER: Record<string, Handler> = {
   MemberList: async (node) => ({
     header: clusterHeader(node),
-    members: node.memberList().map((member) => ({
-      ID: member.memberId.toString(),
-      name: member.id,
-      peerURLs: member.peerUrls,
-      clientURLs: member.clientUrls,
-      isLearner: member.isLearner,
-    })),
+    members: node.memberList().map(memberMessage),
   }),
+  MemberAdd: clusterChange('add'),
+  MemberRemove: clusterChange('remove'),
+  MemberPromote: clusterChange('promote'),
+  MemberUpdate: clusterChange('update'),
 };
 
 /** grpc-js implementations of the served methods, by service name. */
