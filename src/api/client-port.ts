@@ -5,6 +5,7 @@ import type { KeelNode } from '../node/keel-node.js';
 import { startGrpcBackend } from './grpc/server.js';
 import type { GrpcBackend } from './grpc/server.js';
 import { createApiServer } from './http-server.js';
+import { AuthorityRewriter } from './h2/authority-rewrite.js';
 
 /**
  * The client port serves etcd's gRPC API and its JSON gateway on one
@@ -21,12 +22,12 @@ import { createApiServer } from './http-server.js';
  * (not per call: HTTP/2 multiplexes calls on it), with TCP_NODELAY on both
  * legs so small frames are not held back.
  *
- * Known limit: Node's HTTP/2 stack (nghttp2) resets a stream whose
- * :authority holds a '/', which etcd's Go client sends when it dials one
- * endpoint given as a URL (`etcdctl --endpoints=http://h:p endpoint
- * status`); grpc-go servers ignore it. Endpoints given as host:port work.
- * Lifting it means rewriting the header block on this hop (HPACK decode and
- * re-encode), which no longer fits a byte-level pipe.
+ * Node's HTTP/2 stack (nghttp2) resets a stream whose :authority holds a
+ * '/', which etcd's Go client sends when it dials one endpoint given as a
+ * URL (`etcdctl --endpoints=http://h:p endpoint status`); grpc-go servers
+ * ignore it. So the client-to-server direction of this hop passes an HPACK
+ * rewriter (h2/authority-rewrite.ts) that fixes such authorities and leaves
+ * every other byte alone.
  */
 
 const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -113,8 +114,12 @@ function pipeToGrpc(socket: Socket, seen: Buffer, port: number, proxied: Set<Soc
   upstream.on('error', close);
   upstream.on('close', close);
   socket.on('close', close);
-  upstream.write(seen);
-  socket.pipe(upstream);
+  // The preface goes as it is; the frames after it pass the :authority rewriter (see h2/authority-rewrite.ts).
+  upstream.write(seen.subarray(0, HTTP2_PREFACE.length));
+  const rewriter = new AuthorityRewriter();
+  rewriter.on('error', close);
+  if (seen.length > HTTP2_PREFACE.length) rewriter.write(seen.subarray(HTTP2_PREFACE.length));
+  socket.pipe(rewriter).pipe(upstream);
   upstream.pipe(socket);
   socket.resume();
 }

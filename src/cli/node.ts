@@ -29,6 +29,7 @@ interface NodeFlags {
   autoCompactionRevisionCheckMs?: string;
   initialClusterState?: string;
   strictReconfigCheck?: string;
+  watchProgressNotifyIntervalMs?: string;
 }
 
 /** `keel node`: one member of a cluster. */
@@ -57,6 +58,7 @@ export function nodeCommand(): Command {
     .option('--auto-compaction-revision-check-ms <n>', 'revision mode: how often the leader checks (default 300000, etcd\'s fixed 5 minutes)')
     .option('--initial-cluster-state <state>', "'new' bootstraps a cluster of --peers on an empty data dir; 'existing' joins a running cluster after MemberAdd (default new)")
     .option('--strict-reconfig-check <bool>', 'refuse membership changes that would leave too few started voters (default true)')
+    .option('--watch-progress-notify-interval-ms <n>', 'how often watchers that asked for progress notifications get one (default 600000, etcd\'s 10 minutes)')
     .action(async (flags: NodeFlags) => {
       const { quotaBackendBytes, ...rest } = flags;
       process.exitCode = await runNode({ ...rest, ...(quotaBackendBytes === undefined ? {} : { quotaBytes: quotaBackendBytes }) });

@@ -182,6 +182,11 @@ async function runUp(flags: UpFlags): Promise<number> {
       member.child = undefined;
       writeClusterFile();
       if (stopping) return;
+      if (code === 0) {
+        // A clean exit is deliberate: a member removed from the cluster (MemberRemove) or one an operator stopped with SIGTERM. Restarting it would only fail (a removed member's data dir refuses to start) or undo the operator.
+        say(`${plan.id} exited cleanly (removed from the cluster, or stopped on purpose); not restarting it`);
+        return;
+      }
       if (Date.now() - member.startedAt > STABLE_AFTER_MS) member.restarts = 0;
       const delayMs = Math.min(RESTART_DELAY_MS_MAX, RESTART_DELAY_MS_MIN * 2 ** member.restarts);
       member.restarts++;
