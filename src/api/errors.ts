@@ -201,7 +201,27 @@ export class ForwardedError extends ApiError {
   }
 }
 
+/** v3election: Leader on an election nobody leads (etcd's concurrency.ErrElectionNoLeader). */
+export class ElectionNoLeaderError extends ApiError {
+  readonly code = 'KEEL_ELECTION_NO_LEADER';
+  constructor() {
+    super('election: no leader');
+    this.name = 'ElectionNoLeaderError';
+  }
+}
+
+/** v3election: Proclaim by a caller that no longer leads (etcd's concurrency.ErrElectionNotLeader). */
+export class ElectionNotLeaderError extends ApiError {
+  readonly code = 'KEEL_ELECTION_NOT_LEADER';
+  constructor() {
+    super('election: not leader');
+    this.name = 'ElectionNotLeaderError';
+  }
+}
+
 export const GrpcCode = {
+  /** etcd's election service returns its recipe errors as plain errors, which gRPC sends as Unknown. */
+  Unknown: 2,
   InvalidArgument: 3,
   DeadlineExceeded: 4,
   NotFound: 5,
@@ -214,7 +234,7 @@ export const GrpcCode = {
 } as const;
 
 /** HTTP statuses grpc-gateway uses for each gRPC code. */
-const HTTP_OF_GRPC: Record<number, number> = { 3: 400, 4: 504, 5: 404, 8: 429, 9: 400, 11: 400, 12: 501, 13: 500, 14: 503 };
+const HTTP_OF_GRPC: Record<number, number> = { 2: 500, 3: 400, 4: 504, 5: 404, 8: 429, 9: 400, 11: 400, 12: 501, 13: 500, 14: 503 };
 
 export interface ErrorReply {
   readonly status: number;
@@ -285,6 +305,7 @@ export function errorReply(error: unknown): ErrorReply {
   if (error instanceof OverloadedError) {
     return reply(GrpcCode.ResourceExhausted, 'etcdserver: too many requests', error.code, { 'retry-after': String(error.retryAfterSeconds) }, { reason: error.reason });
   }
+  if (error instanceof ElectionNoLeaderError || error instanceof ElectionNotLeaderError) return reply(GrpcCode.Unknown, error.message, error.code);
   if (error instanceof LeaseTtlTooLargeError) return reply(GrpcCode.OutOfRange, error.message, error.code);
   if (error instanceof StoppingError) return reply(GrpcCode.Unavailable, 'etcdserver: server stopped', error.code, { 'retry-after': '1' });
   if (error instanceof InterruptedError) return reply(GrpcCode.Unavailable, 'etcdserver: server stopped', error.code);

@@ -3,13 +3,14 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { DEADLINE_HEADER, GRPC_TIMEOUT_HEADER, parseDeadlineHeader, parseGrpcTimeout } from '../resilience/deadline.js';
 import type { KeelNode } from '../node/keel-node.js';
 import type { CommandResponse } from '../store/state-machine.js';
-import { BadRequestError, BodyTooLargeError, MethodNotAllowedError, NotFoundError, OverloadedError, errorBody, errorReply } from './errors.js';
+import { BadRequestError, BodyTooLargeError, InterruptedError, MethodNotAllowedError, NotFoundError, OverloadedError, errorBody, errorReply } from './errors.js';
 import { ETCD_API_VERSION, KEEL_VERSION } from './version.js';
-import { deleteRangeJson, header, parseCompaction, parseDeleteRange, parseLease, parsePut, parseRange, parseTxn, parseWatchRequest, putJson, rangeJson, txnJson, watchResponseJson } from './json-codec.js';
+import { deleteRangeJson, header, jsonBytes, jsonInt64, jsonObject, keyValueJson, parseCompaction, parseDeleteRange, parseLease, parsePut, parseRange, parseTxn, parseWatchRequest, putJson, rangeJson, txnJson, watchResponseJson } from './json-codec.js';
 import { FORWARDED_HEADER } from '../node/lease-forward.js';
 import type { WatchSink, WatchStream } from '../store/watch-hub.js';
 import { WATCH_STREAMS_MAX } from './grpc/streams.js';
 import * as maintenance from './maintenance.js';
+import * as recipes from './recipes.js';
 import { memberJson, runClusterMethod } from './cluster.js';
 import type { ClusterMethod, ClusterRequest } from './cluster.js';
 
@@ -114,6 +115,53 @@ const ROUTES: Record<string, Handler> = {
   '/v3/cluster/member/update': clusterRoute('update'),
 };
 
+/** Each request's signal, aborted when its response closes (the client went away, or the answer was sent). */
+const REQUEST_SIGNALS = new WeakMap<IncomingMessage, AbortSignal>();
+
+/** Fires when the client goes away: lock and campaign wait until then at most. */
+function disconnectSignal(request: IncomingMessage): AbortSignal {
+  return REQUEST_SIGNALS.get(request) ?? AbortSignal.abort(new InterruptedError());
+}
+
+function leaderKeyJson(body: Record<string, unknown>): recipes.LeaderKey {
+  const leader = jsonObject(body.leader, 'leader');
+  if (body.leader === undefined) throw new BadRequestError('"leader" field must be provided');
+  const rev = jsonInt64(leader, 'rev');
+  if (rev <= 0n || rev > BigInt(Number.MAX_SAFE_INTEGER)) throw new BadRequestError('leader.rev must be a positive revision');
+  return { name: jsonBytes(leader, 'name'), key: jsonBytes(leader, 'key'), rev: Number(rev), lease: jsonInt64(leader, 'lease') };
+}
+
+const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
+
+ROUTES['/v3/lock/lock'] = async (node, body, timeoutMs, request) => {
+  const fields = jsonObject(body);
+  const result = await recipes.lock(node, jsonBytes(fields, 'name'), jsonInt64(fields, 'lease'), disconnectSignal(request), timeoutMs);
+  return { header: header(result.header.revision, node.headerContext()), key: b64(result.key) };
+};
+ROUTES['/v3/lock/unlock'] = async (node, body, timeoutMs) => {
+  const result = await recipes.unlock(node, jsonBytes(jsonObject(body), 'key'), timeoutMs);
+  return { header: header(result.header.revision, node.headerContext()) };
+};
+ROUTES['/v3/election/campaign'] = async (node, body, timeoutMs, request) => {
+  const fields = jsonObject(body);
+  const result = await recipes.campaign(node, jsonBytes(fields, 'name'), jsonInt64(fields, 'lease'), jsonBytes(fields, 'value'), disconnectSignal(request), timeoutMs);
+  const { leader } = result;
+  return { header: header(result.header.revision, node.headerContext()), leader: { name: b64(leader.name), key: b64(leader.key), rev: String(leader.rev), lease: leader.lease.toString() } };
+};
+ROUTES['/v3/election/proclaim'] = async (node, body, timeoutMs) => {
+  const fields = jsonObject(body);
+  const result = await recipes.proclaim(node, leaderKeyJson(fields), jsonBytes(fields, 'value'), timeoutMs);
+  return { header: header(result.header.revision, node.headerContext()) };
+};
+ROUTES['/v3/election/resign'] = async (node, body, timeoutMs) => {
+  const result = await recipes.resign(node, leaderKeyJson(jsonObject(body)), timeoutMs);
+  return { header: header(result.header.revision, node.headerContext()) };
+};
+ROUTES['/v3/election/leader'] = async (node, body, timeoutMs) => {
+  const result = await recipes.leader(node, jsonBytes(jsonObject(body), 'name'), timeoutMs);
+  return { header: header(result.header.revision, node.headerContext()), kv: keyValueJson(result.kv) };
+};
+
 // etcd 3.4 serves the lease calls under /v3/kv/lease/... too.
 ROUTES['/v3/kv/lease/revoke'] = ROUTES['/v3/lease/revoke']!;
 ROUTES['/v3/kv/lease/timetolive'] = ROUTES['/v3/lease/timetolive']!;
@@ -123,6 +171,7 @@ ROUTES['/v3/kv/lease/leases'] = ROUTES['/v3/lease/leases']!;
 const STREAMS: Record<string, (node: KeelNode, request: IncomingMessage, response: ServerResponse) => Promise<void>> = {
   '/v3/lease/keepalive': keepAliveStream,
   '/v3/watch': watchStream,
+  '/v3/election/observe': observeStream,
 };
 
 export function createApiServer(node: KeelNode): Server {
@@ -162,6 +211,9 @@ async function handle(node: KeelNode, request: IncomingMessage, response: Server
   }
   const body = parseJson(await readBody(request));
   const timeoutMs = requestTimeoutMs(node, request);
+  const controller = new AbortController();
+  response.once('close', () => controller.abort(new InterruptedError()));
+  REQUEST_SIGNALS.set(request, controller.signal);
   const result = await route(node, body, timeoutMs, request);
   node.metrics.requests.inc({ endpoint: path, code: 'OK' });
   sendJson(response, 200, result);
@@ -376,4 +428,20 @@ async function watchStream(node: KeelNode, request: IncomingMessage, response: S
       streamError(node, response, endpoint, error);
     },
   );
+}
+
+async function observeStream(node: KeelNode, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const name = jsonBytes(jsonObject(parseJson(await readBody(request))), 'name');
+  const controller = new AbortController();
+  response.on('close', () => controller.abort());
+  startStream(response);
+  await recipes.observe(
+    node,
+    name,
+    (update) => {
+      if (!response.writableEnded) response.write(`${JSON.stringify({ result: { header: header(update.header.revision, node.headerContext()), kv: keyValueJson(update.kv) } })}\n`);
+    },
+    controller.signal,
+  );
+  if (!response.writableEnded) response.end();
 }

@@ -333,3 +333,20 @@ export function parseLease(raw: unknown): { id: bigint; ttlSeconds: number; keys
     keys: bool(body, 'keys') ?? false,
   };
 }
+
+// ------------------------------------------------------------------ lock and election
+
+/** A JSON request body as an object (BadRequestError otherwise). */
+export function jsonObject(raw: unknown, field = 'body'): Record<string, unknown> {
+  return object(raw, field);
+}
+
+/** A base64 bytes field; empty when absent. */
+export function jsonBytes(body: Record<string, unknown>, field: string): Uint8Array {
+  return bytes(body, field) ?? new Uint8Array(0);
+}
+
+/** An int64 field; 0n when absent. */
+export function jsonInt64(body: Record<string, unknown>, field: string): bigint {
+  return int64(body, field) ?? 0n;
+}

@@ -716,6 +716,13 @@ export class KeelNode {
     return this.#store.range(request);
   }
 
+  /** A serializable range on this member's applied state, synchronously (for observers that react to its own events). */
+  serializableRange(request: RangeRequest): RangeResponse {
+    this.#checkAccepting();
+    validateRange(request);
+    return this.#store.range(request);
+  }
+
   /** A read-only txn is served like a read; anything else is proposed. */
   async txn(request: TxnRequest, serializable: boolean, timeoutMs = this.config.requestTimeoutMs): Promise<CommandResponse> {
     if (isReadOnlyTxn(request)) {

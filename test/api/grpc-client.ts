@@ -8,14 +8,14 @@ import type { Message } from '../../src/api/grpc/codec.js';
  * need exact requests and responses (the differential test, bad input).
  */
 export interface RawEtcd {
-  call(service: 'KV' | 'Maintenance' | 'Cluster' | 'Lease', method: string, request: Message, timeoutMs?: number): Promise<Message>;
+  call(service: 'KV' | 'Maintenance' | 'Cluster' | 'Lease' | 'Lock' | 'Election', method: string, request: Message, timeoutMs?: number): Promise<Message>;
   close(): void;
 }
 
 export function rawEtcd(address: string): RawEtcd {
   const services = etcdServices();
   const clients = new Map<string, Client>();
-  const clientOf = (service: 'KV' | 'Maintenance' | 'Cluster' | 'Lease'): Client => {
+  const clientOf = (service: 'KV' | 'Maintenance' | 'Cluster' | 'Lease' | 'Lock' | 'Election'): Client => {
     let client = clients.get(service);
     if (!client) {
       client = new services[service](address, credentials.createInsecure(), { 'grpc.max_send_message_length': -1, 'grpc.max_receive_message_length': -1 });

@@ -38,6 +38,10 @@ export interface EtcdServices {
   readonly Lease: ServiceClientConstructor;
   readonly Cluster: ServiceClientConstructor;
   readonly Maintenance: ServiceClientConstructor;
+  /** v3lockpb.Lock */
+  readonly Lock: ServiceClientConstructor;
+  /** v3electionpb.Election */
+  readonly Election: ServiceClientConstructor;
 }
 
 let loaded: EtcdServices | undefined;
@@ -45,10 +49,18 @@ let loaded: EtcdServices | undefined;
 /** etcdserverpb's services (loaded once per process). */
 export function etcdServices(): EtcdServices {
   if (loaded) return loaded;
-  const definition = loadSync('rpc.proto', { ...PROTO_LOADER_OPTIONS, includeDirs: [protoDirectory()] });
+  const definition = loadSync(['rpc.proto', 'v3lock.proto', 'v3election.proto'], { ...PROTO_LOADER_OPTIONS, includeDirs: [protoDirectory()] });
   const root = loadPackageDefinition(definition);
   const etcd = root.etcdserverpb as GrpcObject;
-  const service = (name: keyof EtcdServices): ServiceClientConstructor => etcd[name] as ServiceClientConstructor;
-  loaded = { KV: service('KV'), Watch: service('Watch'), Lease: service('Lease'), Cluster: service('Cluster'), Maintenance: service('Maintenance') };
+  const service = (name: 'KV' | 'Watch' | 'Lease' | 'Cluster' | 'Maintenance'): ServiceClientConstructor => etcd[name] as ServiceClientConstructor;
+  loaded = {
+    KV: service('KV'),
+    Watch: service('Watch'),
+    Lease: service('Lease'),
+    Cluster: service('Cluster'),
+    Maintenance: service('Maintenance'),
+    Lock: (root.v3lockpb as GrpcObject).Lock as ServiceClientConstructor,
+    Election: (root.v3electionpb as GrpcObject).Election as ServiceClientConstructor,
+  };
   return loaded;
 }

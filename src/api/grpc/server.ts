@@ -3,6 +3,7 @@ import type { KeelNode } from '../../node/keel-node.js';
 import { REQUEST_BYTES_MAX } from '../../store/limits.js';
 import { etcdServices } from './proto.js';
 import { serviceImplementations } from './services.js';
+import { recipeImplementations } from './recipes.js';
 
 /**
  * The grpc-js server behind the client port. It listens on an ephemeral
@@ -40,6 +41,9 @@ export async function startGrpcBackend(node: KeelNode): Promise<GrpcBackend> {
   server.addService(services.Cluster.service, implementations.Cluster);
   server.addService(services.Watch.service, implementations.Watch);
   server.addService(services.Lease.service, implementations.Lease);
+  const recipes = recipeImplementations(node);
+  server.addService(services.Lock.service, recipes.Lock);
+  server.addService(services.Election.service, recipes.Election);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
   });

@@ -2,7 +2,7 @@ import { Metadata } from '@grpc/grpc-js';
 import type { ServerUnaryCall, ServiceError, UntypedServiceImplementation, sendUnaryData } from '@grpc/grpc-js';
 import type { KeelNode } from '../../node/keel-node.js';
 import type { CommandResponse } from '../../store/state-machine.js';
-import { BadRequestError, errorReply } from '../errors.js';
+import { BadRequestError, RequestTimeoutError, errorReply } from '../errors.js';
 import { memberMessage, runClusterMethod } from '../cluster.js';
 import type { ClusterMethod } from '../cluster.js';
 import {
@@ -36,7 +36,8 @@ import { snapshotHandler } from './snapshot-stream.js';
 /** Metadata key carrying keel's stable error code next to etcd's gRPC status. */
 export const KEEL_CODE_METADATA = 'keel-code';
 
-type Handler = (node: KeelNode, request: Message, timeoutMs: number) => Promise<Message>;
+/** `signal` aborts when the client cancels the call or its deadline passes (for calls that wait, such as Lock). */
+export type Handler = (node: KeelNode, request: Message, timeoutMs: number, signal: AbortSignal) => Promise<Message>;
 
 /** The request's grpc-timeout, bounded by the member's own request timeout, so a deadline reaches KeelNode. */
 function timeoutOf(node: KeelNode, call: ServerUnaryCall<Message, Message>): number {
@@ -150,14 +151,20 @@ export function serviceImplementations(node: KeelNode): Record<'KV' | 'Maintenan
   };
 }
 
-function unary(node: KeelNode, endpoint: string, handler: Handler) {
+export function unary(node: KeelNode, endpoint: string, handler: Handler) {
   return (call: ServerUnaryCall<Message, Message>, callback: sendUnaryData<Message>): void => {
     let answer: Promise<Message>;
+    const controller = new AbortController();
+    call.once('cancelled', () => controller.abort(new RequestTimeoutError(0)));
+    const deadline = call.getDeadline();
+    const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+    const timer = Number.isFinite(deadlineMs) ? setTimeout(() => controller.abort(new RequestTimeoutError(Math.max(0, deadlineMs - Date.now()))), Math.max(0, deadlineMs - Date.now())) : undefined;
     try {
-      answer = handler(node, call.request, timeoutOf(node, call));
+      answer = handler(node, call.request, timeoutOf(node, call), controller.signal);
     } catch (error) {
       answer = Promise.reject(error);
     }
+    answer.finally(() => clearTimeout(timer)).catch(() => {});
     answer.then(
       (response) => {
         node.metrics.requests.inc({ endpoint, code: 'OK' });
