@@ -115,7 +115,7 @@ function integers(name: string, text: string, max: number): number[] {
 }
 
 const targetNames = parseTargetNames(args.targets, usage);
-const ops = args.ops.split(',').map((name) => name.trim()) as Op[];
+const ops = args.ops.split(',').map((name) => name.trim()).filter((name) => name !== '') as Op[];
 for (const op of ops) if (!OPS.includes(op)) usage(`unknown op ${op} (one of ${OPS.join(', ')})`);
 const clientCounts = integers('clients', option('clients'), 1024);
 const connsFixed = args.conns === 'auto' ? undefined : Math.floor(positive('conns', args.conns, CONNS_MAX));
