@@ -22,20 +22,10 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
-import { ensureEtcdBinary, EtcdCluster, etcdVersion } from './lib/etcd-cluster.js';
-import { startKeelCluster } from './lib/keel-cluster.js';
 import { type LoadResult, markdownTable, runLoad } from './lib/load.js';
-import { postJson } from './lib/net.js';
+import { benchEach, leaderEndpoint, type Target, targetNames as parseTargetNames } from './lib/targets.js';
 
-type TargetName = 'keel' | 'etcd';
 type Op = 'put' | 'get';
-
-interface Target {
-  readonly name: TargetName;
-  readonly endpoints: readonly string[];
-  readonly describe: string;
-  stop(): Promise<void>;
-}
 
 const { values: args } = parseArgs({
   options: {
@@ -62,8 +52,7 @@ function usage(message: string): never {
   process.exit(1);
 }
 
-const targetNames = args.targets.split(',').map((name) => name.trim()).filter((name) => name !== '') as TargetName[];
-for (const name of targetNames) if (name !== 'keel' && name !== 'etcd') usage(`unknown target ${name}`);
+const targetNames = parseTargetNames(args.targets, usage);
 const clientCounts = args.clients.split(',').map((text) => Math.floor(positive('clients', text, 1024)));
 const seconds = positive('seconds', args.seconds, 600);
 const maxOps = Math.floor(positive('max-ops', args['max-ops'], 10_000_000));
@@ -91,36 +80,6 @@ function keyPicker(seed: number): () => string {
     state >>>= 0;
     return keys[state % keyCount]!;
   };
-}
-
-async function startTarget(name: TargetName): Promise<Target | undefined> {
-  if (name === 'keel') {
-    const given = args['keel-endpoints'];
-    if (given !== undefined) return { name, endpoints: given.split(','), describe: `keel at ${given}`, stop: async () => {} };
-    try {
-      const cluster = await startKeelCluster({ size: 3, fsync: true });
-      return { name, endpoints: cluster.endpoints, describe: 'keel: 3 nodes (keel up)', stop: () => cluster.stop() };
-    } catch (error) {
-      console.error(`keel: ${(error as Error).message}; keel columns left empty`);
-      return undefined;
-    }
-  }
-  const binary = ensureEtcdBinary((line) => console.error(line));
-  if (binary === undefined) {
-    console.error('etcd: not installed and cannot install (apt-get install -y etcd-server as root); etcd columns left empty');
-    return undefined;
-  }
-  const cluster = await EtcdCluster.start({ size: 3, binary });
-  return { name, endpoints: cluster.endpoints, describe: `${etcdVersion(binary)}: 3 members on loopback, fsync on, data in ${cluster.dataRoot}`, stop: () => cluster.stop() };
-}
-
-/** The member the leader-bound mode sends to: the one whose status names itself leader. */
-async function leaderEndpoint(endpoints: readonly string[]): Promise<string> {
-  for (const endpoint of endpoints) {
-    const status = (await postJson(endpoint, '/v3/maintenance/status', {}, 2_000)) as { leader?: string; header?: { member_id?: string } };
-    if (status.leader !== undefined && status.leader === status.header?.member_id) return endpoint;
-  }
-  throw new Error('no member reports itself leader');
 }
 
 async function request(pool: Pool, path: string, body: string): Promise<void> {
@@ -171,23 +130,7 @@ function cell(result: LoadResult | undefined, pick: (result: LoadResult) => stri
 }
 
 async function main(): Promise<void> {
-  const results = new Map<TargetName, Map<string, LoadResult>>();
-  const descriptions: string[] = [];
-  for (const name of targetNames) {
-    const target = await startTarget(name);
-    if (target === undefined) continue;
-    descriptions.push(target.describe);
-    const stopOnSignal = (): void => {
-      void target.stop().finally(() => process.exit(1));
-    };
-    process.once('SIGINT', stopOnSignal);
-    try {
-      results.set(name, await benchTarget(target));
-    } finally {
-      process.removeListener('SIGINT', stopOnSignal);
-      await target.stop();
-    }
-  }
+  const { results, descriptions } = await benchEach(targetNames, args['keel-endpoints'], benchTarget);
   const rows = OPS.flatMap((op) =>
     clientCounts.map((clients) => {
       const keel = results.get('keel')?.get(`${op}/${clients}`);
