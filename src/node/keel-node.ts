@@ -58,6 +58,8 @@ const READY_ROUNDS_MAX = 64;
 const LEASE_CHECK_INTERVAL_MS = 250;
 /** Revokes proposed per check (etcd revokes at most 1000 leases a second, so a mass expiry cannot flood the log). */
 const LEASE_REVOKES_PER_CHECK = 250;
+/** Leaders one forwarded keep-alive tries before it gives up (each leader change starts another try, within the request's deadline). */
+const LEASE_FORWARD_ATTEMPTS_MAX = 8;
 /** A member whose published name or client URLs are out of date proposes them again at most this often. */
 const PUBLISH_RETRY_MS = 2_000;
 
@@ -147,6 +149,8 @@ export class KeelNode {
   #revoking = false;
   #lastLeaseCheckAt = 0;
   #watchHub!: WatchHub;
+  /** Aborted (and replaced) whenever this member sees the leader change. */
+  #leaderChange = new AbortController();
   #catchUpScheduled = false;
   #progressTimer: NodeJS.Timeout | undefined;
   readonly #stopHooks = new Set<() => void>();
@@ -561,6 +565,9 @@ export class KeelNode {
       if (leader !== NONE) this.metrics.leaderChanges.inc();
       this.#log.info('leader changed', { leader: leader || null, role, term: this.#raw.status().hardState.term });
       this.#failInFlight();
+      // Forwarded lease calls waiting on the previous leader give up on it (see leaseRenew).
+      this.#leaderChange.abort();
+      this.#leaderChange = new AbortController();
     }
     if (role === Role.Leader && this.#role !== Role.Leader) this.#lessor.promote(this.#store.leases());
     if (role !== Role.Leader && this.#role === Role.Leader) this.#lessor.demote();
@@ -793,14 +800,31 @@ export class KeelNode {
    */
   async leaseRenew(id: bigint, forwarded: boolean, timeoutMs = this.config.requestTimeoutMs): Promise<number> {
     this.#checkAccepting();
-    if (this.#role === Role.Leader) return this.#lessor.renew(id);
-    return forwardKeepAlive(this.#leaderUrlFor(forwarded), id, timeoutMs);
+    // As etcd's LeaseRenew: a forwarded keep-alive is abandoned when this
+    // member sees the leader change, and retried with the new one (or answered
+    // here, if this member now leads) within the same deadline. Bug it fixes:
+    // a keep-alive sent through a follower while the leader was stopped or dead
+    // waited out the whole request timeout (5 s) on it, longer than short TTLs,
+    // so the new leader expired leases a client was renewing all along.
+    const deadline = performance.now() + timeoutMs;
+    for (let attempt = 0; attempt < LEASE_FORWARD_ATTEMPTS_MAX; attempt++) {
+      if (this.#role === Role.Leader) return this.#lessor.renew(id);
+      const remainingMs = Math.floor(deadline - performance.now());
+      if (remainingMs <= 0) break;
+      const leaderChanged = this.#leaderChange.signal;
+      try {
+        return await forwardKeepAlive(this.#leaderUrlFor(forwarded), id, remainingMs, leaderChanged);
+      } catch (error) {
+        if (!leaderChanged.aborted) throw error;
+      }
+    }
+    throw new RequestTimeoutError(timeoutMs);
   }
 
   /** etcd's LeaseTimeToLive, from the leader's deadlines (TTL -1 when unknown or expired). */
   async leaseTimeToLive(id: bigint, keys: boolean, forwarded: boolean, timeoutMs = this.config.requestTimeoutMs): Promise<LeaseTimeToLive> {
     this.#checkAccepting();
-    if (this.#role !== Role.Leader) return forwardTimeToLive(this.#leaderUrlFor(forwarded), id, keys, timeoutMs);
+    if (this.#role !== Role.Leader) return forwardTimeToLive(this.#leaderUrlFor(forwarded), id, keys, timeoutMs, this.#leaderChange.signal);
     const lease = this.#store.leases().find((candidate) => candidate.id === id);
     if (!lease) return { id, ttlSeconds: -1, grantedTtlSeconds: 0, keys: [] };
     return { id, ttlSeconds: this.#lessor.remainingSeconds(id), grantedTtlSeconds: lease.ttlSeconds, keys: keys ? this.#store.leaseKeys(id) : [] };

@@ -31,7 +31,8 @@ export function leaseIdOf(): bigint {
   }
 }
 
-async function post(leaderUrl: string, path: string, body: unknown, timeoutMs: number): Promise<Record<string, unknown>> {
+/** `leaderChanged` aborts the call when the caller's member sees another leader: the one asked may be dead, and waiting out `timeoutMs` on it outlasts short lease TTLs. */
+async function post(leaderUrl: string, path: string, body: unknown, timeoutMs: number, leaderChanged?: AbortSignal): Promise<Record<string, unknown>> {
   let response: Response;
   let text: string;
   try {
@@ -39,7 +40,7 @@ async function post(leaderUrl: string, path: string, body: unknown, timeoutMs: n
       method: 'POST',
       headers: { 'content-type': 'application/json', [FORWARDED_HEADER]: '1' },
       body: JSON.stringify(body),
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: leaderChanged ? AbortSignal.any([AbortSignal.timeout(timeoutMs), leaderChanged]) : AbortSignal.timeout(timeoutMs),
     });
     text = await response.text();
   } catch (error) {
@@ -57,14 +58,14 @@ async function post(leaderUrl: string, path: string, body: unknown, timeoutMs: n
 }
 
 /** Renews `id` on the leader; returns its TTL (0: unknown or expired). */
-export async function forwardKeepAlive(leaderUrl: string, id: bigint, timeoutMs: number): Promise<number> {
-  const result = await post(leaderUrl, '/v3/lease/keepalive', { ID: id.toString() }, timeoutMs);
+export async function forwardKeepAlive(leaderUrl: string, id: bigint, timeoutMs: number, leaderChanged?: AbortSignal): Promise<number> {
+  const result = await post(leaderUrl, '/v3/lease/keepalive', { ID: id.toString() }, timeoutMs, leaderChanged);
   const ttl = Number(result.TTL ?? 0);
   return Number.isSafeInteger(ttl) ? ttl : 0;
 }
 
-export async function forwardTimeToLive(leaderUrl: string, id: bigint, keys: boolean, timeoutMs: number): Promise<LeaseTimeToLive> {
-  const result = await post(leaderUrl, '/v3/lease/timetolive', { ID: id.toString(), keys }, timeoutMs);
+export async function forwardTimeToLive(leaderUrl: string, id: bigint, keys: boolean, timeoutMs: number, leaderChanged?: AbortSignal): Promise<LeaseTimeToLive> {
+  const result = await post(leaderUrl, '/v3/lease/timetolive', { ID: id.toString(), keys }, timeoutMs, leaderChanged);
   const list = Array.isArray(result.keys) ? (result.keys as unknown[]) : [];
   return {
     id,

@@ -31,14 +31,19 @@ export class KeyIndex {
   }
 
   /**
-   * Forgets what no read at `revision` or later can see: everything before
-   * the record visible at `revision`, and that record too if it is a
-   * tombstone. Returns true when nothing is left (the key can go).
+   * Forgets what no read or watch at `revision` or later can see: everything
+   * before the record visible at `revision`, and that record too if it is a
+   * tombstone older than `revision`. A tombstone *at* `revision` stays (until
+   * a later compaction): a watch may start at the compaction revision itself
+   * (etcd allows it, and a lagging watcher may be exactly there), and
+   * dropping it lost that DELETE event silently, a gap in retained history.
+   * Returns true when nothing is left (the key can go).
    */
   compact(revision: number): boolean {
     const position = upperBoundByMain(this.records, revision) - 1;
     if (position < 0) return this.records.length === 0;
-    const keepFrom = this.records[position]!.tombstone ? position + 1 : position;
+    const visible = this.records[position]!;
+    const keepFrom = visible.tombstone && visible.main < revision ? position + 1 : position;
     if (keepFrom > 0) this.records.splice(0, keepFrom);
     return this.records.length === 0;
   }

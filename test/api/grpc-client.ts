@@ -36,3 +36,41 @@ export function rawEtcd(address: string): RawEtcd {
     },
   };
 }
+
+/**
+ * One raw Watch stream that the test drives: it decides every request
+ * (start revisions included) and can stop reading (`pause`) to starve the
+ * member's side of the stream. Responses are kept in arrival order.
+ */
+export interface RawWatch {
+  readonly responses: Message[];
+  /** Set when the stream failed (the member died, or refused the stream). */
+  readonly error: Error | undefined;
+  write(request: Message): void;
+  pause(): void;
+  resume(): void;
+  close(): void;
+}
+
+export function rawWatch(address: string): RawWatch {
+  const services = etcdServices();
+  const client = new services.Watch(address, credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 });
+  const call = (client as unknown as { Watch(): import('@grpc/grpc-js').ClientDuplexStream<Message, Message> }).Watch();
+  const responses: Message[] = [];
+  let failure: Error | undefined;
+  call.on('data', (response: Message) => responses.push(response));
+  call.on('error', (error: Error) => (failure = error));
+  return {
+    responses,
+    get error() {
+      return failure;
+    },
+    write: (request) => void call.write(request),
+    pause: () => void call.pause(),
+    resume: () => void call.resume(),
+    close: () => {
+      call.cancel();
+      client.close();
+    },
+  };
+}
