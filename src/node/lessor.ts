@@ -74,12 +74,18 @@ export class Lessor {
     return Math.round(entry.ttlMs / 1000);
   }
 
-  /** Seconds left (rounded up), or -1 when unknown or expired. */
+  /**
+   * Whole seconds left, truncated as etcd's LeaseTimeToLive does
+   * (int64(Remaining().Seconds())): a 5 s lease just renewed reads 4, and
+   * one with less than a second left reads 0 while it is still alive. -1
+   * when unknown or expired. (It used to round up, so etcdctl lease
+   * timetolive -w json printed ttl 5 where etcd prints 4.)
+   */
   remainingSeconds(id: bigint): number {
     const entry = this.#deadlines.get(id);
     if (!entry) return -1;
     const left = entry.deadline - this.#now();
-    return left <= 0 ? -1 : Math.ceil(left / 1000);
+    return left <= 0 ? -1 : Math.floor(left / 1000);
   }
 
   /** Leases past their deadline, oldest first, at most `max`. */

@@ -11,8 +11,8 @@ import type { Message } from '../../src/api/grpc/codec.js';
  * keel next to a real etcd 3.4 (where etcd-server is installed): the same
  * seeded sequence of KV/txn/compaction operations gets identical responses,
  * revisions included, and etcdctl prints the same for the same commands.
- * Endpoints are given as host:port: see src/api/client-port.ts for why
- * etcdctl's one-endpoint calls with http:// URLs do not reach keel.
+ * Endpoints are given as host:port so both clusters get the same strings;
+ * http:// endpoints work too (test/api/etcdctl-url-endpoints.test.ts).
  */
 const etcdctlPath = (() => {
   const found = spawnSync('sh', ['-c', 'command -v etcdctl'], { encoding: 'utf8' });
@@ -87,6 +87,35 @@ function randomOp(random: () => number, revision: number): Op {
   return { service: 'KV', method: 'Compact', request: { revision: String(Math.max(1, revision - Math.floor(random() * 10))) } };
 }
 
+/**
+ * The one known etcd 3.4 difference the differential test excuses.
+ *
+ * protobufjs (under @grpc/proto-loader) puts an explicitly set empty Buffer
+ * on the wire as a present, zero-length field; Go's gogoproto decodes that
+ * as a non-nil empty slice, and etcd's mvcc index takes the single-key path
+ * only for `end == nil` (mvcc/index.go, Revisions/Range): a non-nil empty
+ * end means "every key >= key", the encoding chosen in
+ * https://github.com/etcd-io/etcd/pull/4505. So a Range with
+ * `range_end: Buffer.alloc(0)` is answered as [key, '\0'). Under proto3 a
+ * field present with its default value is the same as an absent one, and
+ * rpc.proto says "If range_end is not given, the request only looks up
+ * key"; etcd itself reads the field as absent in a DeleteRange or a txn
+ * with writes, because those cross its raft log, whose encoder drops empty
+ * bytes. keel reads it as absent everywhere, which is right. Found at seed
+ * 4242 op 10 (a keys_only Range of the deleted d/3 at revision 6 gave d/5,
+ * created at 6: neither keys_only nor the past revision matters). Minimal
+ * reproduction: the "present but empty range_end" test below. Read-only
+ * txns would hit it too, but every generated txn writes in both branches.
+ *
+ * Only a top-level Range with a present empty range_end qualifies, and only
+ * when etcd's whole answer equals keel's answer to [key, '\0'): any other
+ * difference still fails.
+ */
+function hasPresentEmptyRangeEnd(op: Op): boolean {
+  const end = op.request.range_end;
+  return op.method === 'Range' && Buffer.isBuffer(end) && end.length === 0;
+}
+
 describe('keel against etcd 3.4', () => {
   let keel: Cluster;
   let etcd: EtcdCluster | undefined;
@@ -100,11 +129,16 @@ describe('keel against etcd 3.4', () => {
     await Promise.all([keel?.stop(), etcd?.stop()]);
   });
 
-  it(`a seeded sequence of ${OPS} KV, txn and compaction operations gets identical responses`, { skip: !etcdPath && 'etcd not installed', todo: 'seed 4242, op 10: a keys_only single-key Range of d/3 at revision 6 (d/3 deleted at 5) gets nothing from keel, which is right, and key d/5 from etcd 3.4.23; needs a minimal etcd reproduction and an exception list here' }, async () => {
-    const keelClient = rawEtcd(`127.0.0.1:${keel.members[0]!.clientPort}`);
-    const etcdClient = rawEtcd(etcd!.endpoints[0]!.replace('http://', ''));
+  it(`a seeded sequence of ${OPS} KV, txn and compaction operations gets identical responses`, { skip: !etcdPath && 'etcd not installed' }, async (t) => {
+    // Its own pair of clusters: etcd 3.4's members can disagree after this sequence (see the end), and the
+    // etcdctl comparison below needs the shared pair to have seen the same commands.
+    const [ownKeel, ownEtcd] = await Promise.all([Cluster.start({ nodes: 3 }), EtcdCluster.start({ binary: etcdPath! })]);
+    t.after(() => Promise.all([ownKeel.stop(), ownEtcd.stop()]));
+    const keelClient = rawEtcd(`127.0.0.1:${ownKeel.members[0]!.clientPort}`);
+    const etcdClient = rawEtcd(ownEtcd.endpoints[0]!.replace('http://', ''));
     const random = prng(SEED);
     const answer = (promise: Promise<Message>): Promise<unknown> => promise.then(normalise, (e: ServiceError) => ({ error: e.code, details: e.details }));
+    let excused = 0;
     try {
       // Both start empty at revision 1.
       const [keelStart, etcdStart] = await Promise.all([answer(keelClient.call('KV', 'Range', { key: Buffer.from('d/') })), answer(etcdClient.call('KV', 'Range', { key: Buffer.from('d/') }))]);
@@ -114,15 +148,41 @@ describe('keel against etcd 3.4', () => {
         const op = randomOp(random, revision);
         const [fromKeel, fromEtcd] = await Promise.all([answer(keelClient.call(op.service, op.method, op.request)), answer(etcdClient.call(op.service, op.method, op.request))]);
         if (JSON.stringify(fromKeel) !== JSON.stringify(fromEtcd)) {
-          assert.fail(`first divergence at op ${index} (seed ${SEED}): ${op.method} ${JSON.stringify(normalise(op.request))}\n keel: ${JSON.stringify(fromKeel)}\n etcd: ${JSON.stringify(fromEtcd)}`);
+          // A Range changes nothing, so asking keel again now sees the same revision.
+          const excuse = hasPresentEmptyRangeEnd(op) ? await answer(keelClient.call('KV', 'Range', { ...op.request, range_end: Buffer.from([0]) })) : undefined;
+          if (excuse === undefined || JSON.stringify(excuse) !== JSON.stringify(fromEtcd)) {
+            assert.fail(`first divergence at op ${index} (seed ${SEED}): ${op.method} ${JSON.stringify(normalise(op.request))}\n keel: ${JSON.stringify(fromKeel)}\n etcd: ${JSON.stringify(fromEtcd)}`);
+          }
+          excused++;
         }
         const seen = Number(((fromEtcd as { header?: { revision?: string } }).header?.revision) ?? revision);
         revision = Math.max(revision, seen);
       }
+      // Both end at the same revision, so what follows in this suite compares revisions too.
+      const [keelEnd, etcdEnd] = await Promise.all([keelClient.call('KV', 'Range', { key: Buffer.from('d/') }), etcdClient.call('KV', 'Range', { key: Buffer.from('d/') })]);
+      assert.equal((keelEnd.header as Message).revision, (etcdEnd.header as Message).revision, `revision after ${OPS} ops (seed ${SEED}, last seen ${revision})`);
+      // Every keel member applied the same thing. etcd 3.4's need not have: a txn whose range asks for a compacted
+      // revision fails on the member the client talks to, while the others, which strip ranges from txns whose
+      // answer nobody waits for, apply its writes (https://github.com/etcd-io/etcd/issues/18667, open for 3.4; seed
+      // 4242 hits it at op 36). keel fails such a txn on every member, like etcd's member 0 answered.
+      const revisionsOf = (addresses: string[]): Promise<string[]> =>
+        Promise.all(addresses.map(async (address) => {
+          const client = rawEtcd(address);
+          try {
+            return String(((await client.call('KV', 'Range', { key: Buffer.from('d/') })).header as Message).revision);
+          } finally {
+            client.close();
+          }
+        }));
+      const keelRevisions = await revisionsOf(ownKeel.members.map((m) => `127.0.0.1:${m.clientPort}`));
+      assert.equal(new Set(keelRevisions).size, 1, `keel members disagree: ${keelRevisions.join(' ')}`);
+      const etcdRevisions = await revisionsOf(ownEtcd.endpoints.map((url) => url.replace('http://', '')));
+      if (new Set(etcdRevisions).size > 1) t.diagnostic(`etcd members disagree (etcd-io/etcd#18667): ${etcdRevisions.join(' ')}; keel: ${keelRevisions[0]}`);
     } finally {
       keelClient.close();
       etcdClient.close();
     }
+    t.diagnostic(`seed ${SEED}: ${excused} Range(s) where etcd read a present empty range_end as [key, \\0)`);
   });
 
   const etcdctl = (endpoints: string, args: string[], input?: string): { out: string; err: string; status: number | null } => {
@@ -170,6 +230,32 @@ describe('keel against etcd 3.4', () => {
       assert.equal(fromKeel.err, fromEtcd.err, what);
       if (command.json) assert.deepEqual(normaliseJson(fromKeel.out), normaliseJson(fromEtcd.out), what);
       else assert.equal(fromKeel.out, fromEtcd.out, what);
+    }
+  });
+
+  it('etcd 3.4 reads a present but empty range_end as [key, \\0) in a Range; keel, proto3 and etcd\'s own DeleteRange read it as absent', { skip: !etcdPath && 'etcd not installed' }, async () => {
+    // The minimal reproduction behind hasPresentEmptyRangeEnd: a fresh single-member etcd, two puts, one Range.
+    // Last in this suite: its puts on keel have no twin on the shared etcd, so revisions no longer match after it.
+    const single = await EtcdCluster.start({ binary: etcdPath!, size: 1 });
+    const etcdClient = rawEtcd(single.endpoints[0]!.replace('http://', ''));
+    const keelClient = rawEtcd(`127.0.0.1:${keel.members[0]!.clientPort}`);
+    const keysOf = (reply: Message): string[] => (reply.kvs as Message[]).map((kv) => (kv.key as Buffer).toString());
+    try {
+      for (const client of [etcdClient, keelClient]) {
+        await client.call('KV', 'Put', { key: Buffer.from('q/a'), value: Buffer.from('1') });
+        await client.call('KV', 'Put', { key: Buffer.from('q/b'), value: Buffer.from('2') });
+      }
+      const presentEmpty = { key: Buffer.from('q/a'), range_end: Buffer.alloc(0) };
+      assert.deepEqual(keysOf(await etcdClient.call('KV', 'Range', presentEmpty)), ['q/a', 'q/b'], 'etcd 3.4 ranges to the end of the keyspace (if this fails, etcd changed: drop the exception)');
+      assert.deepEqual(keysOf(await etcdClient.call('KV', 'Range', { key: Buffer.from('q/a') })), ['q/a'], 'etcd: absent range_end is one key');
+      assert.deepEqual(keysOf(await keelClient.call('KV', 'Range', presentEmpty)), ['q/a'], 'keel: present empty range_end is one key');
+      // The same field in a DeleteRange goes through etcd's raft log, whose encoder drops empty bytes: one key.
+      const deleted = await etcdClient.call('KV', 'DeleteRange', presentEmpty);
+      assert.equal(deleted.deleted, '1');
+    } finally {
+      etcdClient.close();
+      keelClient.close();
+      await single.stop();
     }
   });
 });

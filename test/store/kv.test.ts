@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { limits, prefixRangeEnd, StoreStateMachine } from '../../src/store/index.js';
+import type { Command, RequestOp } from '../../src/store/index.js';
 import { bytes, Harness, plain, responseOf, text } from './helpers.js';
 
 test('an empty store is at revision 1; each write advances the revision by one', () => {
@@ -269,6 +270,28 @@ test('nested txns take the branch their compares chose against the state before 
   const inner = response.responses[1]!;
   assert.equal(inner.type === 'txn' && inner.response.succeeded, true);
   assert.deepEqual(store.list('\0', '\0'), ['x=1', 'y=inner']);
+});
+
+test('a range in a txn reads no revision newer than the state before the command, even one its own writes made (etcd checkRange)', () => {
+  const store = new Harness();
+  store.put('a', '1'); // 2
+  const writeThenRead = (revision: number, inner = false): Command => {
+    const range: RequestOp = { type: 'range', request: { key: bytes('a'), revision } };
+    const nested: RequestOp = { type: 'txn', request: { compare: [], success: [range], failure: [] } };
+    return { type: 'txn', request: { compare: [], success: [{ type: 'put', request: { key: bytes('a'), value: bytes('2') } }, inner ? nested : range], failure: [] } };
+  };
+  // Revision 3 is the one this txn's put creates: etcd answers "future revision" and applies nothing.
+  assert.equal(store.rejected(writeThenRead(3)), 'KEEL_STORE_FUTURE_REVISION');
+  assert.equal(store.rejected(writeThenRead(3, true)), 'KEEL_STORE_FUTURE_REVISION');
+  assert.equal(store.machine.revision, 2);
+  assert.deepEqual(store.list('a'), ['a=1']);
+  // The revision before the command is fine, and revision 0 still reads the txn's own writes.
+  const response = responseOf(store.ok(writeThenRead(2)), 'txn');
+  const read = response.responses[1]!;
+  assert.deepEqual(read.type === 'range' ? read.response.kvs.map(plain) : [], [{ key: 'a', value: '1', create: 2, mod: 2, version: 1, lease: 0n }]);
+  assert.deepEqual(store.list('a'), ['a=2']);
+  // Only the branch taken is checked.
+  store.ok({ type: 'txn', request: { compare: [{ key: bytes('a'), target: 'VALUE', result: 'EQUAL', value: bytes('nope') }], success: [{ type: 'range', request: { key: bytes('a'), revision: 99 } }], failure: [] } });
 });
 
 test('a txn that fails half-way leaves no trace but its applied index', () => {
