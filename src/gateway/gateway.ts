@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttp2Server, type Http2Session } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { type Clock, DEFAULT_CRITICALITY, type Random, systemClock, systemRandom, type TimerHandle } from '../resilience/index.js';
@@ -10,7 +11,7 @@ import { compose, type Exchange, type Handler } from './exchange.js';
 import { ActiveHealthChecker, httpProbe, type Probe } from './health/active.js';
 import { OutlierDetector } from './health/outlier.js';
 import { admissionInterceptor, rateLimitInterceptor, routeInterceptor } from './interceptors.js';
-import { CLIENT_IPS_TRACKED_MAX } from './limits.js';
+import { CLIENT_IPS_TRACKED_MAX, H2_SESSION_MEMORY_MB, H2_STREAMS_PER_SESSION_MAX } from './limits.js';
 import { GatewayMetrics } from './metrics.js';
 import { proxyHandler } from './proxy.js';
 import { RoutingTable } from './table.js';
@@ -28,6 +29,15 @@ export interface GatewayOptions {
   readonly log?: Logger;
   /** Active health-check probe (default: HTTP GET). */
   readonly probe?: Probe;
+}
+
+/** A bound listener, whatever its protocol. */
+interface Listening {
+  readonly server: { address(): AddressInfo | string | null };
+  /** Drain: accept nothing new, close idle connections, let in-flight requests finish. */
+  stopAccepting(): void;
+  /** Cut every connection now. */
+  closeAll(): void;
 }
 
 interface ClusterRuntime {
@@ -52,7 +62,7 @@ export class Gateway {
   readonly #probe: Probe;
   readonly #configFile: string | undefined;
   readonly #pools = new UpstreamPools();
-  readonly #servers: Server[] = [];
+  readonly #servers: Listening[] = [];
   #admin: Server | undefined;
   #table: RoutingTable;
   #runtimes = new Map<string, ClusterRuntime>();
@@ -86,7 +96,7 @@ export class Gateway {
   static async start(options: GatewayOptions): Promise<Gateway> {
     const gateway = new Gateway(options);
     gateway.#startRuntimes(undefined);
-    for (const listener of options.config.listeners) gateway.#servers.push(await gateway.#listen(listener.host, listener.port));
+    for (const listener of options.config.listeners) gateway.#servers.push(await gateway.#listen(listener.host, listener.port, listener.protocol));
     if (options.config.admin) {
       const admin = createAdminServer(gateway);
       await new Promise<void>((resolve, reject) => {
@@ -101,7 +111,7 @@ export class Gateway {
 
   /** Ports actually bound, in listener order (useful with port 0). */
   get ports(): number[] {
-    return this.#servers.map((server) => (server.address() as AddressInfo).port);
+    return this.#servers.map((listening) => (listening.server.address() as AddressInfo).port);
   }
 
   get adminPort(): number | undefined {
@@ -165,10 +175,7 @@ export class Gateway {
   async drain(): Promise<void> {
     if (this.#draining) return;
     this.#draining = true;
-    for (const server of this.#servers) {
-      server.close();
-      server.closeIdleConnections();
-    }
+    for (const listening of this.#servers) listening.stopAccepting();
     const timeoutMs = this.#table.config.limits.drainTimeoutMs;
     await new Promise<void>((resolve) => {
       if (this.#inflight === 0) return resolve();
@@ -185,10 +192,7 @@ export class Gateway {
   async close(): Promise<void> {
     this.#draining = true;
     this.#stopRuntimes(this.#runtimes);
-    for (const server of this.#servers) {
-      server.close();
-      server.closeAllConnections();
-    }
+    for (const listening of this.#servers) listening.closeAll();
     if (this.#admin) {
       this.#admin.close();
       this.#admin.closeAllConnections();
@@ -196,7 +200,62 @@ export class Gateway {
     await this.#pools.close();
   }
 
-  #listen(host: string, port: number): Promise<Server> {
+  #listen(host: string, port: number, protocol: 'http1' | 'h2c'): Promise<Listening> {
+    if (protocol === 'h2c') return this.#listenH2c(host, port);
+    return this.#listenHttp1(host, port).then((server) => ({
+      server,
+      stopAccepting: () => {
+        server.close();
+        server.closeIdleConnections();
+      },
+      closeAll: () => {
+        server.close();
+        server.closeAllConnections();
+      },
+    }));
+  }
+
+  /**
+   * HTTP/2 over cleartext (prior knowledge) through node:http2's
+   * compatibility API, whose request and response objects the chain uses
+   * like HTTP/1's. Connection limits are the same; an idle session is closed
+   * after keepAliveTimeoutMs; streams per session are bounded. Draining
+   * sends GOAWAY so clients open no new streams while in-flight ones finish.
+   */
+  #listenH2c(host: string, port: number): Promise<Listening> {
+    const limits = this.#table.config.limits;
+    const sessions = new Set<Http2Session>();
+    const server = createHttp2Server(
+      { maxSessionMemory: H2_SESSION_MEMORY_MB, settings: { maxConcurrentStreams: H2_STREAMS_PER_SESSION_MAX, maxHeaderListSize: limits.maxHeaderBytes } },
+      (request, response) => this.#handle(request as unknown as IncomingMessage, response as unknown as ServerResponse),
+    );
+    server.maxConnections = limits.maxConnections;
+    server.setTimeout(limits.keepAliveTimeoutMs);
+    server.on('connection', (socket: Socket) => this.#onConnection(socket));
+    server.on('session', (session: Http2Session) => {
+      sessions.add(session);
+      session.once('close', () => sessions.delete(session));
+      if (this.#draining) session.close();
+    });
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () =>
+        resolve({
+          server,
+          stopAccepting: () => {
+            server.close();
+            for (const session of sessions) session.close();
+          },
+          closeAll: () => {
+            server.close();
+            for (const session of sessions) session.destroy();
+          },
+        }),
+      );
+    });
+  }
+
+  #listenHttp1(host: string, port: number): Promise<Server> {
     const limits = this.#table.config.limits;
     const server = createServer({
       headersTimeout: limits.headersTimeoutMs,
@@ -239,7 +298,8 @@ export class Gateway {
       criticality: DEFAULT_CRITICALITY, route: undefined, cluster: undefined, deadlineMs: undefined, responseHeaders: {},
     };
     exchange.criticality = exchange.table.config.criticality.default;
-    if (this.#draining) response.setHeader('connection', 'close');
+    // HTTP/2 has no Connection header (draining sends GOAWAY instead).
+    if (this.#draining && request.httpVersionMajor < 2) response.setHeader('connection', 'close');
     this.#inflight++;
     this.#chain(exchange)
       .catch((error: unknown) => this.#reject(exchange, error))

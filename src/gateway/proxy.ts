@@ -30,9 +30,12 @@ export function upstreamRequestHeaders(headers: IncomingHttpHeaders, clientIp: s
   const named = connectionTokens(headers.connection);
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || named.has(name)) continue;
+    // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme) are the request line, not headers, upstream.
+    if (value === undefined || HOP_BY_HOP.has(name) || named.has(name) || name.startsWith(':')) continue;
     out[name] = value;
   }
+  const authority = headers[':authority'];
+  if (out.host === undefined && typeof authority === 'string') out.host = authority;
   const forwarded = headers['x-forwarded-for'];
   out['x-forwarded-for'] = forwarded ? `${Array.isArray(forwarded) ? forwarded.join(', ') : forwarded}, ${clientIp}` : clientIp;
   out['x-forwarded-proto'] = 'http';
@@ -70,7 +73,10 @@ function tooLarge(error: unknown): GatewayError | undefined {
   return undefined;
 }
 
-function hasBody(headers: IncomingHttpHeaders): boolean {
+function hasBody(request: Exchange['request']): boolean {
+  // HTTP/2 frames the body itself: a request has one unless its HEADERS frame ended the stream.
+  if (request.httpVersionMajor === 2) return (request as unknown as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === false;
+  const headers = request.headers;
   return headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
 }
 
@@ -109,7 +115,7 @@ export function proxyHandler(deps: ProxyDependencies): Handler {
     if (route === undefined || cluster === undefined) throw new GatewayError('KEEL_GW_NO_ROUTE', 'no route');
     const budget = exchange.table.budgets.get(route.name);
     budget?.onRequest();
-    const withBody = hasBody(exchange.request.headers);
+    const withBody = hasBody(exchange.request);
     const idempotent = isIdempotent({ method: exchange.request.method ?? 'GET', headers: exchange.request.headers as Record<string, string> });
     const maxAttempts = Math.min(route.retry.maxAttempts, RETRIES_MAX + 1);
     const tried = new Set<Endpoint>();

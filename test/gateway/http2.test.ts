@@ -1,0 +1,104 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
+import { closeAll, simpleConfig, startBackend, startGateway } from './helpers.js';
+
+/** An h2c listener: HTTP/2 clients (prior knowledge) through the gateway to HTTP/1.1 backends. */
+
+interface H2Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+function h2call(session: ClientHttp2Session, headers: Record<string, string>, body?: string): Promise<H2Reply> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request(headers, { endStream: body === undefined });
+    let responseHeaders: IncomingHttpHeaders = {};
+    const chunks: Buffer[] = [];
+    stream.on('response', (received) => (responseHeaders = received));
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.on('end', () => resolve({ status: Number(responseHeaders[':status']), headers: responseHeaders, body: Buffer.concat(chunks).toString() }));
+    stream.on('error', reject);
+    if (body !== undefined) stream.end(body);
+  });
+}
+
+test('an h2c listener proxies GET and POST (multiplexed on one connection) to HTTP/1.1 backends', async (t) => {
+  const backend = await startBackend('echo', (request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      response.writeHead(200, { 'x-seen': JSON.stringify(request.headers), connection: 'keep-alive', 'keep-alive': 'timeout=9' });
+      response.end(`${request.method} ${request.url} ${Buffer.concat(chunks).length}`);
+    });
+  });
+  const gateway = await startGateway({ ...simpleConfig([backend.address]), listeners: [{ port: 0, protocol: 'h2c' }] });
+  const session = connect(`http://127.0.0.1:${gateway.ports[0]}`);
+  t.after(async () => {
+    session.close();
+    await closeAll(gateway, backend);
+  });
+  const replies = await Promise.all([
+    h2call(session, { ':method': 'GET', ':path': '/a?q=1' }),
+    h2call(session, { ':method': 'POST', ':path': '/upload', 'content-type': 'text/plain' }, 'y'.repeat(100_000)),
+    h2call(session, { ':method': 'GET', ':path': '/b', 'x-forwarded-for': '10.0.0.9' }),
+  ]);
+  assert.deepEqual(replies.map((reply) => reply.status), [200, 200, 200]);
+  assert.equal(replies[0]!.body, 'GET /a?q=1 0');
+  assert.equal(replies[1]!.body, 'POST /upload 100000');
+  const seen = JSON.parse(replies[2]!.headers['x-seen'] as string) as Record<string, string>;
+  assert.equal(seen.host, `127.0.0.1:${gateway.ports[0]}`, 'the :authority becomes Host upstream');
+  assert.equal(seen['x-forwarded-for'], '10.0.0.9, 127.0.0.1');
+  assert.equal(Object.keys(seen).some((name) => name.startsWith(':')), false, 'no pseudo-headers upstream');
+  assert.equal(replies[0]!.headers['keep-alive'], undefined, 'connection headers are not sent over HTTP/2');
+  assert.equal(replies[0]!.headers.via, '1.1 keel-gateway');
+});
+
+test('rejections over h2c carry the status, the reason header and Retry-After', async (t) => {
+  const backend = await startBackend('a');
+  const gateway = await startGateway({
+    ...simpleConfig([backend.address]),
+    listeners: [{ port: 0, protocol: 'h2c' }],
+    rateLimits: [{ name: 'tiny', descriptor: { global: true }, algorithm: 'token-bucket', limit: 1, windowMs: 3_600_000 }],
+  });
+  const session = connect(`http://127.0.0.1:${gateway.ports[0]}`);
+  t.after(async () => {
+    session.close();
+    await closeAll(gateway, backend);
+  });
+  const first = await h2call(session, { ':method': 'GET', ':path': '/' });
+  const second = await h2call(session, { ':method': 'GET', ':path': '/' });
+  assert.equal(first.status, 200);
+  assert.equal(second.status, 429);
+  assert.equal(second.headers['keel-reject-reason'], 'rate-limited');
+  assert.ok(Number(second.headers['retry-after']) >= 1);
+  assert.ok(second.headers.ratelimit !== undefined || second.headers['ratelimit-policy'] !== undefined, 'the IETF RateLimit fields');
+});
+
+test('draining an h2c listener sends GOAWAY and lets the in-flight request finish', async (t) => {
+  let release: () => void = () => {};
+  const backend = await startBackend('slow', (request, response) => {
+    request.resume();
+    release = () => response.end('done');
+    response.writeHead(200);
+  });
+  const gateway = await startGateway({ ...simpleConfig([backend.address]), listeners: [{ port: 0, protocol: 'h2c' }] });
+  const session = connect(`http://127.0.0.1:${gateway.ports[0]}`);
+  t.after(async () => {
+    session.destroy();
+    await closeAll(backend);
+  });
+  let goaway = false;
+  session.on('goaway', () => (goaway = true));
+  const inflight = h2call(session, { ':method': 'GET', ':path': '/slow' });
+  for (let i = 0; i < 100 && backend.hits === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  const drained = gateway.drain();
+  for (let i = 0; i < 100 && !goaway; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(goaway, true);
+  release();
+  const reply = await inflight;
+  assert.equal(reply.status, 200);
+  assert.equal(reply.body, 'done');
+  await drained;
+});
