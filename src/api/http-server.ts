@@ -11,6 +11,10 @@ import type { WatchSink, WatchStream } from '../store/watch-hub.js';
 import { WATCH_STREAMS_MAX } from './grpc/streams.js';
 import * as maintenance from './maintenance.js';
 import * as recipes from './recipes.js';
+import { createHash } from 'node:crypto';
+import { backupContentParts } from '../node/backup.js';
+import { chunksOf, snapshotSlot } from './grpc/snapshot-stream.js';
+import { SNAPSHOT_CHUNK_BYTES } from './limits.js';
 import { memberJson, runClusterMethod } from './cluster.js';
 import type { ClusterMethod, ClusterRequest } from './cluster.js';
 
@@ -172,6 +176,7 @@ const STREAMS: Record<string, (node: KeelNode, request: IncomingMessage, respons
   '/v3/lease/keepalive': keepAliveStream,
   '/v3/watch': watchStream,
   '/v3/election/observe': observeStream,
+  '/v3/maintenance/snapshot': snapshotStream,
 };
 
 export function createApiServer(node: KeelNode): Server {
@@ -444,4 +449,34 @@ async function observeStream(node: KeelNode, request: IncomingMessage, response:
     controller.signal,
   );
   if (!response.writableEnded) response.end();
+}
+
+/**
+ * Maintenance.Snapshot on the JSON gateway, as grpc-gateway streams it: one
+ * {"result": {"remaining_bytes", "blob"}} line per chunk (blob in base64),
+ * then the SHA-256 of the content in a last chunk, as over gRPC
+ * (grpc/snapshot-stream.ts). Writes wait for the client to drain.
+ */
+async function snapshotStream(node: KeelNode, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  await drain(request);
+  const release = snapshotSlot();
+  try {
+    const snapshot = node.storeSnapshot();
+    const parts = backupContentParts(snapshot.bytes);
+    const total = parts.reduce((sum, part) => sum + part.length, 0);
+    const hash = createHash('sha256');
+    let sent = 0;
+    startStream(response);
+    for (const chunk of chunksOf(parts, SNAPSHOT_CHUNK_BYTES)) {
+      if (response.destroyed) return;
+      hash.update(chunk);
+      sent += chunk.length;
+      const result = { ...(sent === chunk.length ? { header: header(snapshot.revision, node.headerContext()) } : {}), remaining_bytes: String(total - sent), blob: chunk.toString('base64') };
+      if (!response.write(`${JSON.stringify({ result })}\n`)) await new Promise((resolve) => { response.once('drain', resolve); response.once('close', resolve); });
+    }
+    response.end(`${JSON.stringify({ result: { blob: hash.digest().toString('base64') } })}\n`);
+    node.metrics.requests.inc({ endpoint: '/v3/maintenance/snapshot', code: 'OK' });
+  } finally {
+    release();
+  }
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ServiceError } from '@grpc/grpc-js';
 import { Cluster, HttpError, b64, call, freePorts, get, put, sleep } from '../node/cluster-harness.js';
+import { createHash } from 'node:crypto';
 import { rawEtcd } from './grpc-client.js';
 import type { RawEtcd } from './grpc-client.js';
 
@@ -17,6 +18,7 @@ import type { RawEtcd } from './grpc-client.js';
  * endpoint. Every wait is a bounded poll, never a timing assertion.
  */
 const root = join(import.meta.dirname, '../..');
+const verifyHash = (content: Buffer): string => createHash('sha256').update(content).digest('hex');
 const bin = join(root, 'dist/src/cli/main.js');
 const QUOTA_BYTES = 1024 * 1024;
 const BIG_VALUE = 'x'.repeat(150_000);
@@ -229,9 +231,13 @@ describe('Maintenance on a 3-member cluster', () => {
     for (const { path, body, status } of jsonCases) {
       await assert.rejects(call(leader.clientUrl, path, body), (error: unknown) => error instanceof HttpError && error.status === status, `${path} ${body}`);
     }
-    // Snapshot is served over gRPC only; the JSON gateway answers 404 rather than a half-implemented stream.
+    // The JSON gateway streams the snapshot as grpc-gateway does: chunks in base64, then the SHA-256 of the content.
     const stream = await fetch(`${leader.clientUrl}/v3/maintenance/snapshot`, { method: 'POST', body: '{}' });
-    assert.equal(stream.status, 404, 'the JSON gateway does not stream snapshots');
+    assert.equal(stream.status, 200);
+    const lines = (await stream.text()).trim().split('\n').map((line) => (JSON.parse(line) as { result: { blob: string; remaining_bytes?: string } }).result);
+    const content = Buffer.concat(lines.slice(0, -1).map((line) => Buffer.from(line.blob, 'base64')));
+    assert.equal(lines.at(-2)?.remaining_bytes, '0');
+    assert.equal(Buffer.from(lines.at(-1)!.blob, 'base64').toString('hex'), verifyHash(content));
     for (const member of cluster.members) assert.equal((await fetch(`${member.clientUrl}/livez`)).status, 200, member.id);
   });
 });

@@ -26,27 +26,39 @@ import type { Message } from './codec.js';
 
 let active = 0;
 
+/** Takes one of the SNAPSHOT_STREAMS_MAX slots (gRPC and JSON share them); returns its release, or throws OverloadedError. */
+export function snapshotSlot(): () => void {
+  if (active >= SNAPSHOT_STREAMS_MAX) throw new OverloadedError(`more than ${SNAPSHOT_STREAMS_MAX} snapshot streams at once`, 1);
+  active++;
+  let released = false;
+  return () => {
+    if (!released) active--;
+    released = true;
+  };
+}
+
 export function snapshotHandler(node: KeelNode) {
   return (call: ServerWritableStream<Message, Message>): void => {
     const endpoint = '/etcdserverpb.Maintenance/Snapshot';
-    if (active >= SNAPSHOT_STREAMS_MAX) {
-      fail(node, call, endpoint, new OverloadedError(`more than ${SNAPSHOT_STREAMS_MAX} snapshot streams at once`, 1));
-      return;
-    }
+    let release: () => void;
     let snapshot: { bytes: Uint8Array; revision: number };
     try {
-      snapshot = node.storeSnapshot();
+      release = snapshotSlot();
     } catch (error) {
       fail(node, call, endpoint, error);
       return;
     }
-    active++;
+    try {
+      snapshot = node.storeSnapshot();
+    } catch (error) {
+      release();
+      fail(node, call, endpoint, error);
+      return;
+    }
     send(node, call, snapshot).then(
       () => node.metrics.requests.inc({ endpoint, code: 'OK' }),
       (error: unknown) => fail(node, call, endpoint, error),
-    ).finally(() => {
-      active--;
-    });
+    ).finally(release);
   };
 }
 
@@ -73,7 +85,7 @@ async function send(node: KeelNode, call: ServerWritableStream<Message, Message>
 }
 
 /** Consecutive pieces of at most `size` bytes across `parts`; only a piece that spans two parts is copied. */
-function* chunksOf(parts: readonly Uint8Array[], size: number): Generator<Buffer> {
+export function* chunksOf(parts: readonly Uint8Array[], size: number): Generator<Buffer> {
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   for (const part of parts) {
