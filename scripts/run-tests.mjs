@@ -27,9 +27,14 @@ if (files.length === 0) {
   process.exit(1);
 }
 const reporter = process.env.CI ? 'spec' : 'dot';
+// Bounds, so a leaked handle or a stuck wait cannot hold a run until CI's limit:
+// every test has 5 minutes, and a file's process exits once its tests are done
+// even if something (an open gRPC stream, a timer) would keep it alive.
+const bounds = ['--test-timeout=300000'];
+if (process.allowedNodeEnvironmentFlags.has('--test-force-exit')) bounds.push('--test-force-exit');
 const child = spawn(
   process.execPath,
-  ['--import', 'tsx', '--test', `--test-reporter=${reporter}`, '--test-concurrency=2', ...files],
+  ['--import', 'tsx', '--test', `--test-reporter=${reporter}`, '--test-concurrency=2', ...bounds, ...files],
   { stdio: 'inherit', cwd: root },
 );
 child.on('exit', (code, signal) => process.exit(signal ? 1 : (code ?? 1)));

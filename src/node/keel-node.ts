@@ -767,7 +767,7 @@ export class KeelNode {
     if (!RaftError.is(error)) return error;
     if (error.code === 'KEEL_RAFT_NOT_LEADER') {
       const leader = (error as RaftError & { leader: NodeId }).leader;
-      return new NotLeaderError(leader, this.config.clientUrls[leader]);
+      return new NotLeaderError(leader, this.#table.get(leader)?.clientUrls[0] ?? this.config.clientUrls[leader]);
     }
     if (this.#leader === NONE) return new NoLeaderError();
     return new OverloadedError(error.message, 1);
@@ -837,7 +837,8 @@ export class KeelNode {
 
   #leaderUrlFor(forwarded: boolean): string {
     if (this.#leader === NONE) throw new NoLeaderError();
-    const url = this.config.clientUrls[this.#leader];
+    // From the replicated member records, so a leader added by MemberAdd is reachable too.
+    const url = this.leaderClientUrl();
     if (forwarded || !url) throw new NotLeaderError(this.#leader, url);
     return url;
   }
