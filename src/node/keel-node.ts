@@ -812,6 +812,18 @@ export class KeelNode {
       const remainingMs = Math.floor(deadline - performance.now());
       if (remainingMs <= 0) break;
       const leaderChanged = this.#leaderChange.signal;
+      if (this.#leader === NONE && !forwarded) {
+        // Mid-election: wait for the next leader within the deadline (etcd's waitLeader) rather than fail a keep-alive at once.
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, remainingMs);
+          leaderChanged.addEventListener('abort', () => {
+            clearTimeout(timer);
+            resolve();
+          }, { once: true });
+        });
+        if (this.#leader === NONE) break;
+        continue;
+      }
       try {
         return await forwardKeepAlive(this.#leaderUrlFor(forwarded), id, remainingMs, leaderChanged);
       } catch (error) {
