@@ -1,4 +1,5 @@
 import type { KeelNode, MemberInfo } from '../node/keel-node.js';
+import { FORWARDED_HEADER } from '../node/lease-forward.js';
 import { BadRequestError, ForwardedError, GrpcCode, NoLeaderError, NotLeaderError } from './errors.js';
 
 /**
@@ -9,8 +10,6 @@ import { BadRequestError, ForwardedError, GrpcCode, NoLeaderError, NotLeaderErro
  * (a ReadIndex barrier) so its answer lists the members after the change.
  */
 
-/** Marks a request a follower forwarded: the receiver never forwards it again (no loops between members with stale leader views). */
-export const FORWARDED_HEADER = 'keel-forwarded';
 
 export type ClusterMethod = 'add' | 'remove' | 'promote' | 'update';
 

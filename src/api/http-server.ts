@@ -345,6 +345,11 @@ function onJsonLines(request: IncomingMessage, onValue: (value: unknown) => void
   });
 }
 
+/** One message of a gateway stream, as grpc-gateway frames it: {"result": ...} and a newline. */
+function resultLine(result: unknown): string {
+  return `${JSON.stringify({ result })}\n`;
+}
+
 function startStream(response: ServerResponse): void {
   response.writeHead(200, { 'content-type': 'application/json' });
   response.flushHeaders();
@@ -384,7 +389,7 @@ async function keepAliveStream(node: KeelNode, request: IncomingMessage, respons
           const ttl = await node.leaseRenew(id, forwarded, timeoutMs);
           if (!response.headersSent) startStream(response);
           node.metrics.requests.inc({ endpoint, code: 'OK' });
-          response.write(`${JSON.stringify({ result: { header: header(node.status().revision, node.headerContext()), ID: id.toString(), TTL: String(ttl) } })}\n`);
+          response.write(resultLine({ header: header(node.status().revision, node.headerContext()), ID: id.toString(), TTL: String(ttl) }));
         } catch (error) {
           fail(error);
         } finally {
@@ -405,7 +410,7 @@ async function watchStream(node: KeelNode, request: IncomingMessage, response: S
   const sink: WatchSink = {
     send: (reply, bytes) => {
       if (response.writableEnded || response.destroyed) return;
-      response.write(`${JSON.stringify({ result: watchResponseJson(reply, node.headerContext()) })}\n`, () => stream?.released(bytes));
+      response.write(resultLine(watchResponseJson(reply, node.headerContext())), () => stream?.released(bytes));
     },
   };
   stream = node.watchHub.open(sink);
@@ -444,7 +449,7 @@ async function observeStream(node: KeelNode, request: IncomingMessage, response:
     node,
     name,
     (update) => {
-      if (!response.writableEnded) response.write(`${JSON.stringify({ result: { header: header(update.header.revision, node.headerContext()), kv: keyValueJson(update.kv) } })}\n`);
+      if (!response.writableEnded) response.write(resultLine({ header: header(update.header.revision, node.headerContext()), kv: keyValueJson(update.kv) }));
     },
     controller.signal,
   );
@@ -472,9 +477,9 @@ async function snapshotStream(node: KeelNode, request: IncomingMessage, response
       hash.update(chunk);
       sent += chunk.length;
       const result = { ...(sent === chunk.length ? { header: header(snapshot.revision, node.headerContext()) } : {}), remaining_bytes: String(total - sent), blob: chunk.toString('base64') };
-      if (!response.write(`${JSON.stringify({ result })}\n`)) await new Promise((resolve) => { response.once('drain', resolve); response.once('close', resolve); });
+      if (!response.write(resultLine(result))) await new Promise((resolve) => { response.once('drain', resolve); response.once('close', resolve); });
     }
-    response.end(`${JSON.stringify({ result: { blob: hash.digest().toString('base64') } })}\n`);
+    response.end(resultLine({ blob: hash.digest().toString('base64') }));
     node.metrics.requests.inc({ endpoint: '/v3/maintenance/snapshot', code: 'OK' });
   } finally {
     release();

@@ -11,7 +11,7 @@ import { LeaderChangedError, RequestTimeoutError } from '../api/errors.js';
 
 /** etcd's MaxLeaseTTL: 9,000,000,000 seconds. */
 export const LEASE_TTL_MAX_SECONDS = 9_000_000_000;
-/** Marks a request forwarded by another member. */
+/** Marks a request another member forwarded (lease calls, membership changes): the receiver never forwards it again, so members with stale leader views cannot loop. */
 export const FORWARDED_HEADER = 'keel-forwarded';
 
 export interface LeaseTimeToLive {

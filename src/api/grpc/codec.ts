@@ -44,7 +44,7 @@ const TXN_DECODE_DEPTH_MAX = 64;
 
 // ------------------------------------------------------------------ field readers
 
-function bytesOf(message: Message, field: string): Uint8Array {
+export function bytesOf(message: Message, field: string): Uint8Array {
   const value = message[field];
   if (value === undefined || value === null) return new Uint8Array(0);
   if (!(value instanceof Uint8Array)) throw new BadRequestError(`${field} must be bytes`);
@@ -56,7 +56,7 @@ function optionalBytes(message: Message, field: string): Uint8Array | undefined 
   return value.length > 0 ? value : undefined;
 }
 
-function int64Of(message: Message, field: string): bigint {
+export function int64Of(message: Message, field: string): bigint {
   const value = message[field];
   if (value === undefined || value === null || value === '') return 0n;
   if (typeof value === 'string' && /^-?\d{1,20}$/.test(value)) return BigInt(value);

@@ -1,53 +1,38 @@
-import { Metadata } from '@grpc/grpc-js';
 import type { ServerWritableStream, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { KeelNode } from '../../node/keel-node.js';
-import { BadRequestError, errorReply } from '../errors.js';
+import { BadRequestError } from '../errors.js';
 import * as recipes from '../recipes.js';
 import type { LeaderKey } from '../recipes.js';
-import { header, keyValue } from './codec.js';
+import { bytesOf, header, int64Of, keyValue } from './codec.js';
 import type { Message } from './codec.js';
-import { unary } from './services.js';
+import { grpcFailure, unary } from './services.js';
 import type { Handler } from './services.js';
 
 /** etcd's v3lock.Lock and v3election.Election services over api/recipes.ts. */
-
-function bytesField(message: Message, field: string): Uint8Array {
-  const value = message[field];
-  if (value === undefined || value === null) return new Uint8Array(0);
-  if (!(value instanceof Uint8Array)) throw new BadRequestError(`${field} must be bytes`);
-  return value;
-}
-
-function int64Field(message: Message, field: string): bigint {
-  const value = message[field];
-  if (value === undefined || value === null || value === '') return 0n;
-  if (typeof value === 'string' && /^-?\d{1,19}$/.test(value)) return BigInt(value);
-  throw new BadRequestError(`${field} must be an int64`);
-}
 
 function leaderKeyOf(message: Message): LeaderKey {
   const leader = message.leader;
   if (typeof leader !== 'object' || leader === null) throw new BadRequestError('"leader" field must be provided');
   const fields = leader as Message;
-  const rev = int64Field(fields, 'rev');
+  const rev = int64Of(fields, 'rev');
   if (rev <= 0n || rev > BigInt(Number.MAX_SAFE_INTEGER)) throw new BadRequestError('leader.rev must be a positive revision');
-  return { name: bytesField(fields, 'name'), key: bytesField(fields, 'key'), rev: Number(rev), lease: int64Field(fields, 'lease') };
+  return { name: bytesOf(fields, 'name'), key: bytesOf(fields, 'key'), rev: Number(rev), lease: int64Of(fields, 'lease') };
 }
 
 const LOCK: Record<string, Handler> = {
   Lock: async (node, request, timeoutMs, signal) => {
-    const result = await recipes.lock(node, bytesField(request, 'name'), int64Field(request, 'lease'), signal, timeoutMs);
+    const result = await recipes.lock(node, bytesOf(request, 'name'), int64Of(request, 'lease'), signal, timeoutMs);
     return { header: header(result.header.revision, node.headerContext()), key: Buffer.from(result.key) };
   },
   Unlock: async (node, request, timeoutMs) => {
-    const result = await recipes.unlock(node, bytesField(request, 'key'), timeoutMs);
+    const result = await recipes.unlock(node, bytesOf(request, 'key'), timeoutMs);
     return { header: header(result.header.revision, node.headerContext()) };
   },
 };
 
 const ELECTION: Record<string, Handler> = {
   Campaign: async (node, request, timeoutMs, signal) => {
-    const result = await recipes.campaign(node, bytesField(request, 'name'), int64Field(request, 'lease'), bytesField(request, 'value'), signal, timeoutMs);
+    const result = await recipes.campaign(node, bytesOf(request, 'name'), int64Of(request, 'lease'), bytesOf(request, 'value'), signal, timeoutMs);
     const { leader } = result;
     return {
       header: header(result.header.revision, node.headerContext()),
@@ -55,7 +40,7 @@ const ELECTION: Record<string, Handler> = {
     };
   },
   Proclaim: async (node, request, timeoutMs) => {
-    const result = await recipes.proclaim(node, leaderKeyOf(request), bytesField(request, 'value'), timeoutMs);
+    const result = await recipes.proclaim(node, leaderKeyOf(request), bytesOf(request, 'value'), timeoutMs);
     return { header: header(result.header.revision, node.headerContext()) };
   },
   Resign: async (node, request, timeoutMs) => {
@@ -63,7 +48,7 @@ const ELECTION: Record<string, Handler> = {
     return { header: header(result.header.revision, node.headerContext()) };
   },
   Leader: async (node, request, timeoutMs) => {
-    const result = await recipes.leader(node, bytesField(request, 'name'), timeoutMs);
+    const result = await recipes.leader(node, bytesOf(request, 'name'), timeoutMs);
     return { header: header(result.header.revision, node.headerContext()), kv: keyValue(result.kv) };
   },
 };
@@ -75,7 +60,7 @@ function observeCall(node: KeelNode) {
     call.once('close', () => controller.abort());
     let name: Uint8Array;
     try {
-      name = bytesField(call.request, 'name');
+      name = bytesOf(call.request, 'name');
       void recipes
         .observe(node, name, (update) => {
           if (!call.writableEnded) call.write({ header: header(update.header.revision, node.headerContext()), kv: keyValue(update.kv) });
@@ -84,10 +69,7 @@ function observeCall(node: KeelNode) {
           if (!call.writableEnded) call.end();
         });
     } catch (error) {
-      const reply = errorReply(error);
-      const metadata = new Metadata();
-      metadata.set('keel-code', reply.keelCode);
-      call.emit('error', { code: reply.grpcCode, details: reply.message, metadata });
+      call.emit('error', grpcFailure(node, '/v3electionpb.Election/Observe', error));
     }
   };
 }

@@ -151,6 +151,20 @@ export function serviceImplementations(node: KeelNode): Record<'KV' | 'Maintenan
   };
 }
 
+/**
+ * What a failed call answers, unary or streaming: etcd's gRPC code and
+ * message from errors.ts's table, keel's stable code in the trailing
+ * metadata, and the request counted under that code. A streaming handler
+ * ends its call with `call.emit('error', grpcFailure(...))`.
+ */
+export function grpcFailure(node: KeelNode, endpoint: string, error: unknown): Partial<ServiceError> {
+  const reply = errorReply(error);
+  node.metrics.requests.inc({ endpoint, code: reply.keelCode });
+  const metadata = new Metadata();
+  metadata.set(KEEL_CODE_METADATA, reply.keelCode);
+  return { code: reply.grpcCode, details: reply.message, metadata };
+}
+
 export function unary(node: KeelNode, endpoint: string, handler: Handler) {
   return (call: ServerUnaryCall<Message, Message>, callback: sendUnaryData<Message>): void => {
     let answer: Promise<Message>;
@@ -170,14 +184,7 @@ export function unary(node: KeelNode, endpoint: string, handler: Handler) {
         node.metrics.requests.inc({ endpoint, code: 'OK' });
         callback(null, response);
       },
-      (error: unknown) => {
-        const reply = errorReply(error);
-        node.metrics.requests.inc({ endpoint, code: reply.keelCode });
-        const metadata = new Metadata();
-        metadata.set(KEEL_CODE_METADATA, reply.keelCode);
-        const failure: Partial<ServiceError> = { code: reply.grpcCode, details: reply.message, metadata };
-        callback(failure, null);
-      },
+      (error: unknown) => callback(grpcFailure(node, endpoint, error), null),
     );
   };
 }

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { Metadata } from '@grpc/grpc-js';
-import type { ServerWritableStream, ServiceError } from '@grpc/grpc-js';
+import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { KeelNode } from '../../node/keel-node.js';
 import { backupContentParts } from '../../node/backup.js';
-import { OverloadedError, errorReply } from '../errors.js';
+import { OverloadedError } from '../errors.js';
 import { header } from '../json-codec.js';
 import { SNAPSHOT_CHUNK_BYTES, SNAPSHOT_STREAMS_MAX } from '../limits.js';
 import type { Message } from './codec.js';
+import { grpcFailure } from './services.js';
 
 /**
  * Maintenance.Snapshot, server streaming, as etcd's: the member's store
@@ -122,10 +122,5 @@ function drained(call: ServerWritableStream<Message, Message>): Promise<void> {
 }
 
 function fail(node: KeelNode, call: ServerWritableStream<Message, Message>, endpoint: string, error: unknown): void {
-  const reply = errorReply(error);
-  node.metrics.requests.inc({ endpoint, code: reply.keelCode });
-  const metadata = new Metadata();
-  metadata.set('keel-code', reply.keelCode);
-  const failure: Partial<ServiceError> = { code: reply.grpcCode, details: reply.message, metadata };
-  call.emit('error', failure);
+  call.emit('error', grpcFailure(node, endpoint, error));
 }

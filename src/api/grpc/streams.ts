@@ -1,10 +1,10 @@
-import { Metadata } from '@grpc/grpc-js';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { KeelNode } from '../../node/keel-node.js';
 import type { WatchSink, WatchStream } from '../../store/watch-hub.js';
-import { OverloadedError, errorReply } from '../errors.js';
+import { OverloadedError } from '../errors.js';
 import { header, leaseIdField, watchAction, watchResponse } from './codec.js';
 import type { Message } from './codec.js';
+import { grpcFailure } from './services.js';
 
 /**
  * etcd's two bidirectional streams: Watch and LeaseKeepAlive. Both end when
@@ -17,16 +17,11 @@ import type { Message } from './codec.js';
 export const WATCH_STREAMS_MAX = 10_000;
 /** Keep-alives of one stream waiting to be answered; a client that sends faster than they are answered is cut off. */
 const KEEPALIVES_QUEUED_MAX = 1_024;
-const KEEL_CODE_METADATA = 'keel-code';
 
 type Duplex = ServerDuplexStream<Message, Message>;
 
 function failCall(node: KeelNode, call: Duplex, endpoint: string, error: unknown): void {
-  const reply = errorReply(error);
-  node.metrics.requests.inc({ endpoint, code: reply.keelCode });
-  const metadata = new Metadata();
-  metadata.set(KEEL_CODE_METADATA, reply.keelCode);
-  call.emit('error', { code: reply.grpcCode, details: reply.message, metadata });
+  call.emit('error', grpcFailure(node, endpoint, error));
 }
 
 export function watchCall(node: KeelNode) {
