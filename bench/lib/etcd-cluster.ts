@@ -6,7 +6,7 @@
  * (etcd's default; we never pass --unsafe-no-fsync).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { accessSync, constants, mkdirSync, mkdtempSync, openSync, closeSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freeLoopbackPorts, postJson, sleepMs } from './net.js';
@@ -17,6 +17,16 @@ export const DEBIAN_ETCD_PATH = '/usr/bin/etcd';
 export const CLUSTER_READY_TIMEOUT_MS = 30_000;
 /** How long a member may take to exit on SIGTERM before it gets SIGKILL. */
 export const MEMBER_STOP_TIMEOUT_MS = 5_000;
+
+/** Clusters whose member could not bind its port start again on fresh ports, at most this many times. */
+const START_ATTEMPTS = 3;
+
+class PortTakenError extends Error {
+  constructor(cause: unknown) {
+    super(`an etcd member's port was taken before it could bind it: ${(cause as Error).message}`, { cause });
+    this.name = 'PortTakenError';
+  }
+}
 
 export interface EtcdMember {
   readonly name: string;
@@ -128,6 +138,16 @@ export class EtcdCluster {
 
   /** Starts `size` members on free loopback ports and waits until all of them agree on a leader. */
   static async start(options: EtcdClusterOptions = {}): Promise<EtcdCluster> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await EtcdCluster.#startOnce(options);
+      } catch (error) {
+        if (!(error instanceof PortTakenError) || attempt >= START_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  static async #startOnce(options: EtcdClusterOptions): Promise<EtcdCluster> {
     const size = options.size ?? 3;
     const binary = options.binary ?? findEtcdBinary();
     if (binary === undefined) throw new Error('etcd is not installed (apt-get install -y etcd-server)');
@@ -156,10 +176,22 @@ export class EtcdCluster {
       for (let index = 0; index < size; index++) cluster.#spawn(index);
       await cluster.waitForLeader(CLUSTER_READY_TIMEOUT_MS);
     } catch (error) {
+      // Another process bound a member's port between our probe and etcd's bind: the caller tries fresh ports.
+      const portTaken = cluster.#logsMention('address already in use');
       await cluster.stop();
-      throw error;
+      throw portTaken ? new PortTakenError(error) : error;
     }
     return cluster;
+  }
+
+  #logsMention(text: string): boolean {
+    return this.#members.some((member) => {
+      try {
+        return readFileSync(join(this.#root, `${member.name}.log`), 'utf8').includes(text);
+      } catch {
+        return false;
+      }
+    });
   }
 
   get endpoints(): string[] {

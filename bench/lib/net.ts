@@ -1,9 +1,63 @@
 /** Small loopback helpers shared by the etcd cluster launcher, bench/kv.ts and the client tests. */
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { request } from 'undici';
 
-/** Free TCP ports on 127.0.0.1, found by binding port 0 (all held at once, so they are distinct). */
+/** Below this, ports are left to well-known services (etcd's 2379/2380, databases, ...). */
+const PORT_POOL_LOW = 10_000;
+/** Ports handed out by this process, never handed out twice (a child may not have bound its port yet). */
+const handedOut = new Set<number>();
+
+/**
+ * The first port of the kernel's ephemeral range (net.ipv4.ip_local_port_range;
+ * Linux's default is 32768). Outgoing connections take their local port from
+ * that range, so a port picked there by binding port 0, released and passed to
+ * a child process can be taken by any connect() before the child binds it: CI
+ * saw a member fail with EADDRINUSE that way.
+ */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 0 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+/** Resolves whether `port` can be bound on 127.0.0.1 right now (the probe is closed again). */
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * Free TCP ports on 127.0.0.1 for other processes to listen on: distinct,
+ * picked at random below the ephemeral range (so no outgoing connection takes
+ * one meanwhile), each bound once to check it is free. Two test processes can
+ * still pick the same port in the same instant; callers that start servers
+ * retry on EADDRINUSE with fresh ports. Falls back to binding port 0 when the
+ * ephemeral range starts too low to leave a pool.
+ */
 export async function freeLoopbackPorts(count: number): Promise<number[]> {
+  const high = ephemeralLow() - 1;
+  if (high - PORT_POOL_LOW < 1_000) return ephemeralPorts(count);
+  if (handedOut.size > (high - PORT_POOL_LOW) / 4) handedOut.clear();
+  const ports: number[] = [];
+  for (let tries = 0; ports.length < count; tries++) {
+    if (tries > count * 50) throw new Error(`no ${count} free ports in ${PORT_POOL_LOW}-${high}`);
+    const port = PORT_POOL_LOW + Math.floor(Math.random() * (high - PORT_POOL_LOW + 1));
+    if (handedOut.has(port) || !(await canBind(port))) continue;
+    handedOut.add(port);
+    ports.push(port);
+  }
+  return ports;
+}
+
+/** Ports found by binding port 0 (all held at once, so they are distinct). */
+async function ephemeralPorts(count: number): Promise<number[]> {
   const servers = Array.from({ length: count }, () => createServer());
   try {
     return await Promise.all(

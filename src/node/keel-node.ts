@@ -60,6 +60,8 @@ const LEASE_CHECK_INTERVAL_MS = 250;
 const LEASE_REVOKES_PER_CHECK = 250;
 /** Leaders one forwarded keep-alive tries before it gives up (each leader change starts another try, within the request's deadline). */
 const LEASE_FORWARD_ATTEMPTS_MAX = 8;
+/** ReadIndex rounds one linearizable read tries (each leader change starts another, within the request's deadline). */
+const READ_ATTEMPTS_MAX = 8;
 /** A member whose published name or client URLs are out of date proposes them again at most this often. */
 const PUBLISH_RETRY_MS = 2_000;
 
@@ -719,7 +721,7 @@ export class KeelNode {
   async range(request: RangeRequest, serializable: boolean, timeoutMs = this.config.requestTimeoutMs): Promise<RangeResponse> {
     this.#checkAccepting();
     validateRange(request);
-    if (!serializable) await this.#readBarrier(timeoutMs);
+    if (!serializable) await this.#linearizableBarrier(timeoutMs);
     return this.#store.range(request);
   }
 
@@ -734,12 +736,56 @@ export class KeelNode {
   async txn(request: TxnRequest, serializable: boolean, timeoutMs = this.config.requestTimeoutMs): Promise<CommandResponse> {
     if (isReadOnlyTxn(request)) {
       this.#checkAccepting();
-      if (!serializable) await this.#readBarrier(timeoutMs);
+      if (!serializable) await this.#linearizableBarrier(timeoutMs);
       return { type: 'txn', response: this.#store.readTxn(request) };
     }
     return this.propose({ type: 'txn', request }, timeoutMs);
   }
 
+  /**
+   * A ReadIndex round for a client's read. A read is safe to repeat, so a
+   * round lost to a leader change (or started mid-election) is retried with
+   * the next leader within the same deadline instead of failing with
+   * "leader changed" as etcd does (etcd leaves that retry to its client;
+   * curl users of the JSON gateway have none).
+   */
+  async #linearizableBarrier(timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      const remainingMs = Math.floor(deadline - performance.now());
+      if (remainingMs <= 0) throw new RequestTimeoutError(timeoutMs);
+      if (this.#leader === NONE) {
+        if (!(await this.#waitForLeader(remainingMs))) throw new NoLeaderError();
+        continue;
+      }
+      try {
+        return await this.#readBarrier(remainingMs);
+      } catch (error) {
+        if (!(error instanceof LeaderChangedError) || attempt + 1 >= READ_ATTEMPTS_MAX) throw error;
+        this.#checkAccepting();
+      }
+    }
+  }
+
+  /** Resolves true once a leader is known, false when `timeoutMs` passes first. */
+  async #waitForLeader(timeoutMs: number): Promise<boolean> {
+    const deadline = performance.now() + timeoutMs;
+    while (this.#leader === NONE && !this.#stopping && !this.#stopped) {
+      const remainingMs = deadline - performance.now();
+      if (remainingMs <= 0) return false;
+      const changed = this.#leaderChange.signal;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, remainingMs);
+        changed.addEventListener('abort', () => {
+          clearTimeout(timer);
+          resolve();
+        }, { once: true });
+      });
+    }
+    return this.#leader !== NONE;
+  }
+
+  /** One ReadIndex round: fails on a leader change (lease revokes rely on that to learn they were deposed). */
   async #readBarrier(timeoutMs: number): Promise<void> {
     if (this.#leader === NONE) throw new NoLeaderError();
     if (this.#pendingWrites.size + this.#pendingReads.size >= this.config.pendingRequestsMax) {
@@ -814,14 +860,7 @@ export class KeelNode {
       const leaderChanged = this.#leaderChange.signal;
       if (this.#leader === NONE && !forwarded) {
         // Mid-election: wait for the next leader within the deadline (etcd's waitLeader) rather than fail a keep-alive at once.
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, remainingMs);
-          leaderChanged.addEventListener('abort', () => {
-            clearTimeout(timer);
-            resolve();
-          }, { once: true });
-        });
-        if (this.#leader === NONE) break;
+        if (!(await this.#waitForLeader(remainingMs))) break;
         continue;
       }
       try {
@@ -873,7 +912,7 @@ export class KeelNode {
   /** The active alarms after a read barrier (etcd serves Alarm GET through raft: linearizable). */
   async alarmList(timeoutMs = this.config.requestTimeoutMs): Promise<AlarmResponse> {
     this.#checkAccepting();
-    await this.#readBarrier(timeoutMs);
+    await this.#linearizableBarrier(timeoutMs);
     return { header: { revision: this.#store.revision }, alarms: this.#store.alarms() };
   }
 
@@ -1112,7 +1151,7 @@ export class KeelNode {
   /** Resolves once this member has applied everything committed when it was called (a ReadIndex round): a follower's view then includes a change the leader applied. */
   async barrier(timeoutMs = this.config.requestTimeoutMs): Promise<void> {
     this.#checkAccepting();
-    await this.#readBarrier(timeoutMs);
+    await this.#linearizableBarrier(timeoutMs);
   }
 
   #checkMembershipLeader(): void {

@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import type { ServiceError } from '@grpc/grpc-js';
 import { EtcdCluster, findEtcdBinary } from '../../bench/lib/etcd-cluster.js';
+import { startPair } from './etcd-pair.js';
 import { Cluster } from '../node/cluster-harness.js';
 import { rawEtcd } from './grpc-client.js';
 import type { Message } from '../../src/api/grpc/codec.js';
@@ -123,7 +124,7 @@ describe('keel against etcd 3.4', () => {
   const etcdEndpoints = (): string => etcd!.endpoints.map((url) => url.replace('http://', '')).join(',');
 
   before(async () => {
-    [keel, etcd] = await Promise.all([Cluster.start({ nodes: 3 }), etcdPath ? EtcdCluster.start({ binary: etcdPath }) : Promise.resolve(undefined)]);
+    [keel, etcd] = await startPair(etcdPath);
   });
   after(async () => {
     await Promise.all([keel?.stop(), etcd?.stop()]);
@@ -132,7 +133,8 @@ describe('keel against etcd 3.4', () => {
   it(`a seeded sequence of ${OPS} KV, txn and compaction operations gets identical responses`, { skip: !etcdPath && 'etcd not installed' }, async (t) => {
     // Its own pair of clusters: etcd 3.4's members can disagree after this sequence (see the end), and the
     // etcdctl comparison below needs the shared pair to have seen the same commands.
-    const [ownKeel, ownEtcd] = await Promise.all([Cluster.start({ nodes: 3 }), EtcdCluster.start({ binary: etcdPath! })]);
+    const [ownKeel, ownEtcdOrNone] = await startPair(etcdPath);
+    const ownEtcd = ownEtcdOrNone!;
     t.after(() => Promise.all([ownKeel.stop(), ownEtcd.stop()]));
     const keelClient = rawEtcd(`127.0.0.1:${ownKeel.members[0]!.clientPort}`);
     const etcdClient = rawEtcd(ownEtcd.endpoints[0]!.replace('http://', ''));

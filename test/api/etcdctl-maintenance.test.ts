@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { EtcdCluster, findEtcdBinary } from '../../bench/lib/etcd-cluster.js';
+import { startPair } from './etcd-pair.js';
 import { Cluster } from '../node/cluster-harness.js';
 
 /**
@@ -65,7 +66,7 @@ describe('etcdctl maintenance commands', { skip: !etcdctlPath && 'etcdctl not in
   const etcdEndpoints = (): string => etcd!.endpoints.map((url) => url.replace('http://', '')).join(',');
 
   before(async () => {
-    [keel, etcd] = await Promise.all([Cluster.start({ nodes: 3 }), etcdPath ? EtcdCluster.start({ binary: etcdPath }) : Promise.resolve(undefined)]);
+    [keel, etcd] = await startPair(etcdPath);
   });
   after(async () => {
     await Promise.all([keel?.stop(), etcd?.stop()]);

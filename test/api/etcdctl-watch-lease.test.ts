@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestContext } from 'node:test';
 import { EtcdCluster, findEtcdBinary } from '../../bench/lib/etcd-cluster.js';
+import { startPair } from './etcd-pair.js';
 import { Cluster, sleep } from '../node/cluster-harness.js';
 
 /**
@@ -215,7 +216,7 @@ describe('etcdctl watch, lease, lock, elect, txn, compaction and hashkv', { skip
   };
 
   before(async () => {
-    [keel, etcd] = await Promise.all([Cluster.start({ nodes: 3 }), etcdPath ? EtcdCluster.start({ binary: etcdPath }) : Promise.resolve(undefined)]);
+    [keel, etcd] = await startPair(etcdPath);
   });
   after(async () => {
     for (const child of live) child.signal('SIGKILL');

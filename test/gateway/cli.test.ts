@@ -3,19 +3,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from 'undici';
+import { freeLoopbackPorts } from '../../bench/lib/net.js';
 import { call, closeAll, startBackend } from './helpers.js';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 const yaml = (port: number, admin: number, backend: string) => `
 listeners: [{ port: ${port} }]
@@ -32,7 +24,7 @@ test('keel gateway process: --watch and SIGHUP reload, a bad file is refused, SI
     else response.end(backend.name);
   });
   const second = await startBackend('second');
-  const [port, admin] = [await freePort(), await freePort()];
+  const [port, admin] = (await freeLoopbackPorts(2)) as [number, number];
   const file = join(mkdtempSync(join(tmpdir(), 'keel-gw-cli-')), 'gw.yaml');
   writeFileSync(file, yaml(port, admin, first.address));
   const main = new URL('../../src/cli/main.ts', import.meta.url).pathname;

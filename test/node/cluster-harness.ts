@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freeLoopbackPorts } from '../../bench/lib/net.js';
 
 /**
  * Real member processes for system tests: the built `keel node` binary on
@@ -33,18 +33,11 @@ export interface ClusterOptions {
   readonly flags?: readonly string[];
 }
 
-export async function freePorts(count: number): Promise<number[]> {
-  const ports: number[] = [];
-  const servers = [];
-  for (let i = 0; i < count; i++) {
-    const server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    ports.push((server.address() as { port: number }).port);
-    servers.push(server);
-  }
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
-}
+/** Free loopback ports for member processes (see freeLoopbackPorts: below the ephemeral range, so no outgoing connection takes one first). */
+export const freePorts = freeLoopbackPorts;
+
+/** Clusters whose member could not bind its port start again on fresh ports, at most this many times. */
+const START_ATTEMPTS = 3;
 
 export class Cluster {
   readonly members: Member[] = [];
@@ -59,6 +52,21 @@ export class Cluster {
   }
 
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
+    for (let attempt = 1; ; attempt++) {
+      const cluster = await Cluster.#launchAll(options);
+      try {
+        await cluster.waitReady();
+        return cluster;
+      } catch (error) {
+        await cluster.stop();
+        // Another process bound a member's port between our probe and the member's bind: try fresh ports.
+        const portTaken = cluster.members.some((m) => m.stderr.includes('EADDRINUSE'));
+        if (!portTaken || attempt >= START_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  static async #launchAll(options: ClusterOptions): Promise<Cluster> {
     const nodes = options.nodes ?? 3;
     const cluster = new Cluster(mkdtempSync(join(tmpdir(), 'keel-cluster-')), options.flags ?? []);
     const ports = await freePorts(nodes * 2);
@@ -78,7 +86,6 @@ export class Cluster {
     cluster.#peers = cluster.members.map((m) => `${m.id}=127.0.0.1:${m.peerPort}`).join(',');
     cluster.#clientUrls = cluster.members.map((m) => `${m.id}=${m.clientUrl}`).join(',');
     for (const member of cluster.members) cluster.launch(member.id);
-    await cluster.waitReady();
     return cluster;
   }
 
@@ -163,6 +170,7 @@ export class Cluster {
     for (const member of this.members.filter((m) => m.child)) {
       for (;;) {
         if (await isReady(member.clientUrl)) break;
+        if (!member.child) throw new Error(`${member.id} exited (${JSON.stringify(member.exit)}) before it was ready: ${member.stderr.slice(-2000)}`);
         if (Date.now() > deadline) throw new Error(`${member.id} not ready: ${member.stderr.slice(-2000)}`);
         await sleep(50);
       }

@@ -136,6 +136,26 @@ describe('a 3-member cluster', () => {
     }
   });
 
+  test('a linearizable read sent to a follower as the leader stops is answered by the next leader, not failed with "leader changed"', async () => {
+    const leader = await cluster.leader();
+    const follower = cluster.members.find((m) => m.child && m.id !== leader.id)!;
+    const revision = await put(leader.clientUrl, 'paused-leader/read', 'v1');
+    leader.child!.kill('SIGSTOP');
+    try {
+      // Its ReadIndex round goes to the stopped leader and is lost when the
+      // others elect a new one (300 ms election timeout); the member tries
+      // again with the new leader within the request's 5 s deadline.
+      const answer = await get(follower.clientUrl, 'paused-leader/read');
+      assert.equal(answer.value, 'v1');
+      assert.ok(answer.revision >= revision);
+      const next = await cluster.leader();
+      assert.notEqual(next.id, leader.id, 'the read was answered after a new leader took over');
+    } finally {
+      leader.child?.kill('SIGCONT');
+    }
+    await cluster.waitReady();
+  });
+
   test('SIGTERM of the leader hands over leadership and exits 0', async () => {
     const leader = await cluster.leader();
     const writer = new Writer(() => cluster.members.filter((m) => m.child && m.id !== leader.id).map((m) => m.clientUrl), 'drain/', 2_000, 10_000);
