@@ -33,8 +33,9 @@ async function runGateway(file: string, logLevel: string, watchChanges: boolean)
   const gateway = await Gateway.start({ config, configFile: file, log });
   log.info({ ports: gateway.ports, admin: gateway.adminPort }, 'gateway listening');
   const reload = () => {
-    const result = gateway.reloadFromFile();
-    if (!result.ok) log.error({ error: result.error }, 'reload refused');
+    void gateway.reloadFromFile().then((result) => {
+      if (!result.ok) log.error({ error: result.error }, 'reload refused');
+    });
   };
   process.on('SIGHUP', reload);
   let debounce: ReturnType<typeof setTimeout> | undefined;

@@ -29,7 +29,7 @@ export function createAdminServer(gateway: Gateway): Server {
         }
         case '/reload': {
           if (request.method !== 'POST') return json(response, 405, { error: 'POST only' });
-          const result = gateway.reloadFromFile();
+          const result = await gateway.reloadFromFile();
           return json(response, result.ok ? 200 : 400, result);
         }
         default: return json(response, 404, { error: 'not found' });

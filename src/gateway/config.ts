@@ -197,6 +197,7 @@ export type GatewayConfig = z.output<typeof schema>;
 export type RouteConfig = z.output<typeof route>;
 export type ClusterConfig = z.output<typeof cluster>;
 export type EndpointConfig = z.output<typeof endpoint>;
+export type ListenerConfig = z.output<typeof listener>;
 export type HealthCheckConfig = z.output<typeof healthCheck>;
 export type OutlierConfig = z.output<typeof outlierDetection>;
 export type RateLimitConfig = z.output<typeof rateLimit>;
@@ -217,6 +218,13 @@ function fieldPath(path: readonly PropertyKey[]): string {
 /** Checks references and patterns zod cannot: routes name known clusters, regexes and CIDRs parse. */
 function crossCheck(config: GatewayConfig): string[] {
   const issues: string[] = [];
+  const listenerKeys = new Set<string>();
+  for (const [index, l] of config.listeners.entries()) {
+    // Port 0 asks the OS for any free port: two of those never clash.
+    const key = `${l.host}:${l.port}`;
+    if (l.port !== 0 && listenerKeys.has(key)) issues.push(`listeners.${index}.port: another listener already uses ${key}`);
+    listenerKeys.add(key);
+  }
   const clusterNames = new Set(Object.keys(config.clusters));
   if (clusterNames.size > limits.CLUSTERS_MAX) issues.push(`clusters: at most ${limits.CLUSTERS_MAX}`);
   config.routes.forEach((r, index) => {

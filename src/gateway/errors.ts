@@ -11,6 +11,7 @@ export const REJECT_REASON_HEADER = 'keel-reject-reason';
 
 export const GATEWAY_ERROR_TABLE = Object.freeze({
   KEEL_GW_CONFIG_INVALID: { status: 500, reason: 'config-invalid' },
+  KEEL_GW_LISTENER_UNAVAILABLE: { status: 500, reason: 'listener-unavailable' },
   KEEL_GW_NO_ROUTE: { status: 404, reason: 'no-route' },
   KEEL_GW_RATE_LIMITED: { status: 429, reason: 'rate-limited' },
   KEEL_GW_OVERLOADED: { status: 503, reason: 'overloaded' },
@@ -49,6 +50,14 @@ export class GatewayConfigError extends GatewayError {
   constructor(readonly issues: readonly string[]) {
     super('KEEL_GW_CONFIG_INVALID', `invalid gateway config:\n  ${issues.join('\n  ')}`);
     this.name = 'GatewayConfigError';
+  }
+}
+
+/** A reload's new listener could not be bound (the port is taken, the address is not local): the running config stays. */
+export class ListenerUnavailableError extends GatewayError {
+  constructor(readonly listener: string, cause: unknown) {
+    super('KEEL_GW_LISTENER_UNAVAILABLE', `cannot listen on ${listener}: ${(cause as Error).message}`);
+    this.name = 'ListenerUnavailableError';
   }
 }
 

@@ -5,8 +5,8 @@ import { pino, type Logger } from 'pino';
 import { type Clock, DEFAULT_CRITICALITY, type Random, systemClock, systemRandom, type TimerHandle } from '../resilience/index.js';
 import { createAdminServer } from './admin.js';
 import { normalizeAddress } from './address.js';
-import { type GatewayConfig, loadGatewayConfig } from './config.js';
-import { GatewayError, REJECT_REASON_HEADER } from './errors.js';
+import { type GatewayConfig, type ListenerConfig, loadGatewayConfig } from './config.js';
+import { GatewayError, ListenerUnavailableError, REJECT_REASON_HEADER } from './errors.js';
 import { compose, type Exchange, type Handler } from './exchange.js';
 import { ActiveHealthChecker, httpProbe, type Probe } from './health/active.js';
 import { OutlierDetector } from './health/outlier.js';
@@ -33,11 +33,25 @@ export interface GatewayOptions {
 
 /** A bound listener, whatever its protocol. */
 interface Listening {
-  readonly server: { address(): AddressInfo | string | null };
+  /** What the config asked for (port 0 stays 0 here; `server.address()` has the bound port). */
+  readonly spec: ListenerConfig;
+  readonly server: { address(): AddressInfo | string | null; once(event: 'close', listener: () => void): unknown };
   /** Drain: accept nothing new, close idle connections, let in-flight requests finish. */
   stopAccepting(): void;
+  /** Closes connections idle now (HTTP/1.1 keep-alive between requests); HTTP/2 sessions already got GOAWAY. */
+  closeIdle(): void;
   /** Cut every connection now. */
   closeAll(): void;
+  /** Applies a reloaded config's connection limits to this listener (all but maxHeaderBytes, fixed when it was bound). */
+  applyLimits(limits: GatewayConfig['limits']): void;
+}
+
+/** How often a listener removed by a reload closes the connections that went idle since. */
+const RETIRE_SWEEP_MS = 100;
+
+/** Listeners are the same across a reload when protocol, host and configured port are. */
+function listenerKey(spec: ListenerConfig): string {
+  return `${spec.protocol} ${spec.host} ${spec.port}`;
 }
 
 interface ClusterRuntime {
@@ -62,7 +76,11 @@ export class Gateway {
   readonly #probe: Probe;
   readonly #configFile: string | undefined;
   readonly #pools = new UpstreamPools();
-  readonly #servers: Listening[] = [];
+  #servers: Listening[] = [];
+  /** Listeners a reload removed, draining their in-flight requests. */
+  readonly #retiring = new Set<Listening>();
+  /** The reload in progress: reloads run one at a time, in call order. */
+  #reloading: Promise<unknown> = Promise.resolve();
   #admin: Server | undefined;
   #table: RoutingTable;
   #runtimes = new Map<string, ClusterRuntime>();
@@ -96,7 +114,7 @@ export class Gateway {
   static async start(options: GatewayOptions): Promise<Gateway> {
     const gateway = new Gateway(options);
     gateway.#startRuntimes(undefined);
-    for (const listener of options.config.listeners) gateway.#servers.push(await gateway.#listen(listener.host, listener.port, listener.protocol));
+    for (const listener of options.config.listeners) gateway.#servers.push(await gateway.#listen(listener, options.config.limits));
     if (options.config.admin) {
       const admin = createAdminServer(gateway);
       await new Promise<void>((resolve, reject) => {
@@ -130,25 +148,87 @@ export class Gateway {
     return this.#table.config;
   }
 
-  /** Swaps in a new config atomically (listeners are not rebound: changing them needs a restart). */
-  reload(config: GatewayConfig): void {
-    const previous = this.#table;
-    const table = new RoutingTable(config, this.#clock, this.#random, previous);
+  /**
+   * Swaps in a new config, as Envoy's listener and route updates do:
+   * listeners the new config adds are bound first, and if one cannot be
+   * (ListenerUnavailableError: the port is taken) nothing changes. Then the
+   * routing table is swapped atomically, so in-flight requests finish on the
+   * old one; listeners the config dropped stop accepting and drain (their
+   * in-flight requests finish, bounded by drainTimeoutMs); the ones kept take
+   * the new connection limits. Reloads run one at a time, in call order.
+   */
+  reload(config: GatewayConfig): Promise<void> {
+    const run = this.#reloading.then(() => this.#reload(config));
+    this.#reloading = run.catch(() => {});
+    return run.then(
+      () => void this.metrics.reloads.inc({ result: 'ok' }),
+      (error: unknown) => {
+        this.metrics.reloads.inc({ result: 'error' });
+        throw error;
+      },
+    );
+  }
+
+  async #reload(config: GatewayConfig): Promise<void> {
+    const current = new Map<string, Listening[]>();
+    for (const listening of this.#servers) current.set(listenerKey(listening.spec), [...(current.get(listenerKey(listening.spec)) ?? []), listening]);
+    const next: Array<Listening | ListenerConfig> = config.listeners.map((spec) => current.get(listenerKey(spec))?.shift() ?? spec);
+    const bound: Listening[] = [];
+    if (!this.#draining) {
+      for (const [index, entry] of next.entries()) {
+        if ('server' in entry) continue;
+        try {
+          const listening = await this.#listen(entry, config.limits);
+          bound.push(listening);
+          next[index] = listening;
+        } catch (error) {
+          for (const listening of bound) listening.closeAll();
+          throw new ListenerUnavailableError(`${entry.host}:${entry.port}`, error);
+        }
+      }
+    }
+    const table = new RoutingTable(config, this.#clock, this.#random, this.#table);
     this.#table = table;
     this.#startRuntimes(this.#runtimes);
     this.#pools.retain(table.addresses());
-    this.metrics.reloads.inc({ result: 'ok' });
-    this.#log.info({ routes: config.routes.length, clusters: table.clusters.size }, 'config reloaded');
+    const removed = [...current.values()].flat();
+    this.#servers = next.filter((entry): entry is Listening => 'server' in entry);
+    for (const listening of this.#servers) if (!bound.includes(listening)) listening.applyLimits(config.limits);
+    for (const listening of removed) this.#retire(listening, config.limits.drainTimeoutMs);
+    this.#log.info({ routes: config.routes.length, clusters: table.clusters.size, listenersAdded: bound.length, listenersRemoved: removed.length }, 'config reloaded');
+  }
+
+  /** A listener the config no longer has: accept nothing new, let in-flight requests finish, cut what is left after `timeoutMs`. */
+  #retire(listening: Listening, timeoutMs: number): void {
+    this.#retiring.add(listening);
+    listening.stopAccepting();
+    const sweep = setInterval(() => listening.closeIdle(), RETIRE_SWEEP_MS);
+    const deadline = setTimeout(() => listening.closeAll(), timeoutMs);
+    sweep.unref();
+    deadline.unref();
+    // 'close' fires once the server has stopped listening and its last connection is gone.
+    listening.server.once('close', () => {
+      clearInterval(sweep);
+      clearTimeout(deadline);
+      this.#retiring.delete(listening);
+    });
   }
 
   /** Re-reads the config file; on error keeps the running config and says why. */
-  reloadFromFile(): { ok: true } | { ok: false; error: string } {
+  async reloadFromFile(): Promise<{ ok: true } | { ok: false; error: string }> {
     if (this.#configFile === undefined) return { ok: false, error: 'no config file' };
+    let config: GatewayConfig;
     try {
-      this.reload(loadGatewayConfig(this.#configFile));
-      return { ok: true };
+      config = loadGatewayConfig(this.#configFile);
     } catch (error) {
       this.metrics.reloads.inc({ result: 'error' });
+      this.#log.error({ err: error }, 'config reload failed; keeping the running config');
+      return { ok: false, error: (error as Error).message };
+    }
+    try {
+      await this.reload(config);
+      return { ok: true };
+    } catch (error) {
       this.#log.error({ err: error }, 'config reload failed; keeping the running config');
       return { ok: false, error: (error as Error).message };
     }
@@ -192,7 +272,7 @@ export class Gateway {
   async close(): Promise<void> {
     this.#draining = true;
     this.#stopRuntimes(this.#runtimes);
-    for (const listening of this.#servers) listening.closeAll();
+    for (const listening of [...this.#servers, ...this.#retiring]) listening.closeAll();
     if (this.#admin) {
       this.#admin.close();
       this.#admin.closeAllConnections();
@@ -200,17 +280,25 @@ export class Gateway {
     await this.#pools.close();
   }
 
-  #listen(host: string, port: number, protocol: 'http1' | 'h2c'): Promise<Listening> {
-    if (protocol === 'h2c') return this.#listenH2c(host, port);
-    return this.#listenHttp1(host, port).then((server) => ({
+  #listen(spec: ListenerConfig, limits: GatewayConfig['limits']): Promise<Listening> {
+    if (spec.protocol === 'h2c') return this.#listenH2c(spec, limits);
+    return this.#listenHttp1(spec, limits).then((server) => ({
+      spec,
       server,
       stopAccepting: () => {
         server.close();
         server.closeIdleConnections();
       },
+      closeIdle: () => server.closeIdleConnections(),
       closeAll: () => {
         server.close();
         server.closeAllConnections();
+      },
+      applyLimits: (next) => {
+        server.headersTimeout = next.headersTimeoutMs;
+        server.requestTimeout = next.requestTimeoutMs;
+        server.keepAliveTimeout = next.keepAliveTimeoutMs;
+        server.maxConnections = next.maxConnections;
       },
     }));
   }
@@ -222,8 +310,7 @@ export class Gateway {
    * after keepAliveTimeoutMs; streams per session are bounded. Draining
    * sends GOAWAY so clients open no new streams while in-flight ones finish.
    */
-  #listenH2c(host: string, port: number): Promise<Listening> {
-    const limits = this.#table.config.limits;
+  #listenH2c(spec: ListenerConfig, limits: GatewayConfig['limits']): Promise<Listening> {
     const sessions = new Set<Http2Session>();
     const server = createHttp2Server(
       { maxSessionMemory: H2_SESSION_MEMORY_MB, settings: { maxConcurrentStreams: H2_STREAMS_PER_SESSION_MAX, maxHeaderListSize: limits.maxHeaderBytes } },
@@ -239,24 +326,29 @@ export class Gateway {
     });
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, host, () =>
+      server.listen(spec.port, spec.host, () =>
         resolve({
+          spec,
           server,
           stopAccepting: () => {
             server.close();
             for (const session of sessions) session.close();
           },
+          closeIdle: () => {},
           closeAll: () => {
             server.close();
             for (const session of sessions) session.destroy();
+          },
+          applyLimits: (next) => {
+            server.maxConnections = next.maxConnections;
+            server.setTimeout(next.keepAliveTimeoutMs);
           },
         }),
       );
     });
   }
 
-  #listenHttp1(host: string, port: number): Promise<Server> {
-    const limits = this.#table.config.limits;
+  #listenHttp1(spec: ListenerConfig, limits: GatewayConfig['limits']): Promise<Server> {
     const server = createServer({
       headersTimeout: limits.headersTimeoutMs,
       requestTimeout: limits.requestTimeoutMs,
@@ -269,7 +361,7 @@ export class Gateway {
     server.on('connection', (socket) => this.#onConnection(socket));
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, host, () => resolve(server));
+      server.listen(spec.port, spec.host, () => resolve(server));
     });
   }
 

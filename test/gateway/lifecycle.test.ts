@@ -65,7 +65,7 @@ test('reload under load drops no request, and in-flight requests finish on the o
   await load(400, 8, async (index) => {
     if (index % 40 === 0) {
       const target = (index / 40) % 2 === 0 ? second : first;
-      gateway.reload(parseGatewayConfig({ listeners: [{ port: 0 }], ...simpleConfig([target.address]) }));
+      await gateway.reload(parseGatewayConfig({ listeners: [{ port: 0 }], ...simpleConfig([target.address]) }));
     }
     const reply = await call(agent, gateway.ports[0]!, '/');
     if (reply.status !== 200) failures.push(reply.status);

@@ -93,7 +93,7 @@ test('canary weights split traffic within a statistical bound and change on relo
   // binomial(1000, 0.1): sd ≈ 9.5; 5 sd either side
   assert.ok(Math.abs(canary.hits - 100) <= 48, `canary got ${canary.hits}`);
   const { parseGatewayConfig } = await import('../../src/gateway/config.js');
-  gateway.reload(parseGatewayConfig({ listeners: [{ port: 0 }], ...config(50) }));
+  await gateway.reload(parseGatewayConfig({ listeners: [{ port: 0 }], ...config(50) }));
   const before = canary.hits;
   await load(total, 8, async () => void (await call(agent, gateway.ports[0]!, '/')));
   assert.ok(Math.abs(canary.hits - before - 500) <= 80, `canary got ${canary.hits - before} after reload`);
@@ -189,7 +189,7 @@ test('an endpoint set to drain by reload takes no new requests while its in-flig
     await call(agent, port, '/slow-other');
     if (releaseSlow === undefined) await new Promise((resolve) => setTimeout(resolve, 5));
   }
-  gateway.reload(parseGatewayConfig({ listeners: [{ port: 0 }], ...config(true) }));
+  await gateway.reload(parseGatewayConfig({ listeners: [{ port: 0 }], ...config(true) }));
   const before = draining.hits;
   for (let index = 0; index < 10; index++) assert.equal((await call(agent, port, '/')).body, 'other');
   assert.equal(draining.hits, before);
