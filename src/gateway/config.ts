@@ -19,8 +19,12 @@ const listener = z.strictObject({
   name: z.string().min(1).default('http'),
   host: z.string().default('127.0.0.1'),
   port: z.number().int().min(0).max(65_535),
-  /** http1: HTTP/1.1 with keep-alive. h2c: HTTP/2 over cleartext with prior knowledge (gRPC-style clients, multiplexing). */
-  protocol: z.enum(['http1', 'h2c']).default('http1'),
+  /**
+   * http1: HTTP/1.1 with keep-alive. h2c: HTTP/2 over cleartext with prior
+   * knowledge (gRPC-style clients, multiplexing). auto: both on one port,
+   * told apart by the HTTP/2 connection preface.
+   */
+  protocol: z.enum(['http1', 'h2c', 'auto']).default('http1'),
 });
 
 const headerMatch = z.strictObject({

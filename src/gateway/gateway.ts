@@ -1,5 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttp2Server, type Http2Session } from 'node:http2';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { type Clock, DEFAULT_CRITICALITY, type Random, systemClock, systemRandom, type TimerHandle } from '../resilience/index.js';
@@ -11,7 +10,8 @@ import { compose, type Exchange, type Handler } from './exchange.js';
 import { ActiveHealthChecker, httpProbe, type Probe } from './health/active.js';
 import { OutlierDetector } from './health/outlier.js';
 import { admissionInterceptor, rateLimitInterceptor, routeInterceptor } from './interceptors.js';
-import { CLIENT_IPS_TRACKED_MAX, H2_SESSION_MEMORY_MB, H2_STREAMS_PER_SESSION_MAX } from './limits.js';
+import { CLIENT_IPS_TRACKED_MAX } from './limits.js';
+import { bindListener, listenerKey, type Listening } from './listeners.js';
 import { GatewayMetrics } from './metrics.js';
 import { proxyHandler } from './proxy.js';
 import { RoutingTable } from './table.js';
@@ -31,28 +31,8 @@ export interface GatewayOptions {
   readonly probe?: Probe;
 }
 
-/** A bound listener, whatever its protocol. */
-interface Listening {
-  /** What the config asked for (port 0 stays 0 here; `server.address()` has the bound port). */
-  readonly spec: ListenerConfig;
-  readonly server: { address(): AddressInfo | string | null; once(event: 'close', listener: () => void): unknown };
-  /** Drain: accept nothing new, close idle connections, let in-flight requests finish. */
-  stopAccepting(): void;
-  /** Closes connections idle now (HTTP/1.1 keep-alive between requests); HTTP/2 sessions already got GOAWAY. */
-  closeIdle(): void;
-  /** Cut every connection now. */
-  closeAll(): void;
-  /** Applies a reloaded config's connection limits to this listener (all but maxHeaderBytes, fixed when it was bound). */
-  applyLimits(limits: GatewayConfig['limits']): void;
-}
-
 /** How often a listener removed by a reload closes the connections that went idle since. */
 const RETIRE_SWEEP_MS = 100;
-
-/** Listeners are the same across a reload when protocol, host and configured port are. */
-function listenerKey(spec: ListenerConfig): string {
-  return `${spec.protocol} ${spec.host} ${spec.port}`;
-}
 
 interface ClusterRuntime {
   readonly detector: OutlierDetector | undefined;
@@ -281,98 +261,22 @@ export class Gateway {
   }
 
   #listen(spec: ListenerConfig, limits: GatewayConfig['limits']): Promise<Listening> {
-    if (spec.protocol === 'h2c') return this.#listenH2c(spec, limits);
-    return this.#listenHttp1(spec, limits).then((server) => ({
-      spec,
-      server,
-      stopAccepting: () => {
-        server.close();
-        server.closeIdleConnections();
-      },
-      closeIdle: () => server.closeIdleConnections(),
-      closeAll: () => {
-        server.close();
-        server.closeAllConnections();
-      },
-      applyLimits: (next) => {
-        server.headersTimeout = next.headersTimeoutMs;
-        server.requestTimeout = next.requestTimeoutMs;
-        server.keepAliveTimeout = next.keepAliveTimeoutMs;
-        server.maxConnections = next.maxConnections;
-      },
-    }));
-  }
-
-  /**
-   * HTTP/2 over cleartext (prior knowledge) through node:http2's
-   * compatibility API, whose request and response objects the chain uses
-   * like HTTP/1's. Connection limits are the same; an idle session is closed
-   * after keepAliveTimeoutMs; streams per session are bounded. Draining
-   * sends GOAWAY so clients open no new streams while in-flight ones finish.
-   */
-  #listenH2c(spec: ListenerConfig, limits: GatewayConfig['limits']): Promise<Listening> {
-    const sessions = new Set<Http2Session>();
-    const server = createHttp2Server(
-      { maxSessionMemory: H2_SESSION_MEMORY_MB, settings: { maxConcurrentStreams: H2_STREAMS_PER_SESSION_MAX, maxHeaderListSize: limits.maxHeaderBytes } },
-      (request, response) => this.#handle(request as unknown as IncomingMessage, response as unknown as ServerResponse),
-    );
-    server.maxConnections = limits.maxConnections;
-    server.setTimeout(limits.keepAliveTimeoutMs);
-    server.on('connection', (socket: Socket) => this.#onConnection(socket));
-    server.on('session', (session: Http2Session) => {
-      sessions.add(session);
-      session.once('close', () => sessions.delete(session));
-      if (this.#draining) session.close();
-    });
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(spec.port, spec.host, () =>
-        resolve({
-          spec,
-          server,
-          stopAccepting: () => {
-            server.close();
-            for (const session of sessions) session.close();
-          },
-          closeIdle: () => {},
-          closeAll: () => {
-            server.close();
-            for (const session of sessions) session.destroy();
-          },
-          applyLimits: (next) => {
-            server.maxConnections = next.maxConnections;
-            server.setTimeout(next.keepAliveTimeoutMs);
-          },
-        }),
-      );
+    return bindListener(spec, limits, {
+      handle: (request, response) => this.#handle(request, response),
+      admit: (socket) => this.#admit(socket),
+      draining: () => this.#draining,
     });
   }
 
-  #listenHttp1(spec: ListenerConfig, limits: GatewayConfig['limits']): Promise<Server> {
-    const server = createServer({
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
-      keepAliveTimeout: limits.keepAliveTimeoutMs,
-      maxHeaderSize: limits.maxHeaderBytes,
-      // Node checks the two timeouts on this interval; a slowloris connection lives at most timeout + interval
-      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(limits.headersTimeoutMs / 4))),
-    }, (request, response) => this.#handle(request, response));
-    server.maxConnections = limits.maxConnections;
-    server.on('connection', (socket) => this.#onConnection(socket));
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(spec.port, spec.host, () => resolve(server));
-    });
-  }
-
-  #onConnection(socket: Socket): void {
+  /** Counts a new connection per client IP; refuses (destroys) it over maxConnectionsPerClientIp. */
+  #admit(socket: Socket): boolean {
     const ip = normalizeAddress(socket.remoteAddress);
     const count = (this.#connectionsByIp.get(ip) ?? 0) + 1;
     const perIpMax = this.#table.config.limits.maxConnectionsPerClientIp;
     if (count > perIpMax || (!this.#connectionsByIp.has(ip) && this.#connectionsByIp.size >= CLIENT_IPS_TRACKED_MAX)) {
       this.metrics.connectionsRefused.inc({ limit: 'per-client-ip' });
       socket.destroy();
-      return;
+      return false;
     }
     this.#connectionsByIp.set(ip, count);
     this.metrics.connections.inc();
@@ -382,6 +286,7 @@ export class Gateway {
       if (left <= 0) this.#connectionsByIp.delete(ip);
       else this.#connectionsByIp.set(ip, left);
     });
+    return true;
   }
 
   #handle(request: IncomingMessage, response: ServerResponse): void {

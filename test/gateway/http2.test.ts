@@ -1,7 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
-import { closeAll, simpleConfig, startBackend, startGateway } from './helpers.js';
+import { connect as netConnect, type Socket } from 'node:net';
+import { Agent } from 'undici';
+import { sniffProtocol } from '../../src/gateway/listeners.js';
+import { call, closeAll, simpleConfig, startBackend, startGateway } from './helpers.js';
 
 /** An h2c listener: HTTP/2 clients (prior knowledge) through the gateway to HTTP/1.1 backends. */
 
@@ -101,4 +104,59 @@ test('draining an h2c listener sends GOAWAY and lets the in-flight request finis
   assert.equal(reply.status, 200);
   assert.equal(reply.body, 'done');
   await drained;
+});
+
+test('sniffProtocol: the whole HTTP/2 preface is h2c, any divergence is HTTP/1.1, a proper prefix waits', () => {
+  const preface = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n';
+  assert.equal(sniffProtocol(Buffer.from(preface)), 'h2c');
+  assert.equal(sniffProtocol(Buffer.from(`${preface}\0\0\0\x04`)), 'h2c');
+  for (let length = 0; length < preface.length; length++) assert.equal(sniffProtocol(Buffer.from(preface.slice(0, length))), undefined, `prefix of ${length}`);
+  assert.equal(sniffProtocol(Buffer.from('GET / HTTP/1.1\r\n')), 'http1');
+  assert.equal(sniffProtocol(Buffer.from('P')), undefined);
+  assert.equal(sniffProtocol(Buffer.from('POST')), 'http1');
+  assert.equal(sniffProtocol(Buffer.from('PRI * HTTP/1.1\r\n')), 'http1');
+});
+
+test('an auto listener serves HTTP/1.1 and h2c on one port', async (t) => {
+  const backend = await startBackend('a');
+  const gateway = await startGateway({ ...simpleConfig([backend.address]), listeners: [{ port: 0, protocol: 'auto' }] });
+  const port = gateway.ports[0]!;
+  const session = connect(`http://127.0.0.1:${port}`);
+  const agent = new Agent();
+  t.after(async () => {
+    session.close();
+    await closeAll(agent, gateway, backend);
+  });
+  const h2 = await Promise.all(Array.from({ length: 5 }, () => h2call(session, { ':method': 'GET', ':path': '/' })));
+  assert.deepEqual(h2.map((reply) => `${reply.status} ${reply.body}`), Array(5).fill('200 a'));
+  for (let index = 0; index < 5; index++) assert.equal((await call(agent, port, '/')).body, 'a', 'HTTP/1.1 keep-alive requests');
+  // A request line that starts like the preface ("P") and then leaves it, sent in pieces.
+  const raw = netConnect(port, '127.0.0.1');
+  let answer = '';
+  raw.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+  raw.write('P');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  raw.write('OST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi');
+  await new Promise<void>((resolve) => raw.once('close', () => resolve()));
+  assert.match(answer, /^HTTP\/1\.1 200 /);
+  assert.equal(backend.hits, 11);
+});
+
+test('an auto listener closes connections that say too little to pick a protocol, and HTTP/1.1 slowloris ones', async (t) => {
+  const backend = await startBackend('a');
+  const gateway = await startGateway({ ...simpleConfig([backend.address]), listeners: [{ port: 0, protocol: 'auto' }], limits: { headersTimeoutMs: 300 } });
+  const agent = new Agent();
+  t.after(() => closeAll(agent, gateway, backend));
+  const port = gateway.ports[0]!;
+  const closed = (socket: Socket) => new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const silent = netConnect(port, '127.0.0.1');
+  const undecided = netConnect(port, '127.0.0.1');
+  undecided.write('PRI * HTTP'); // a proper prefix of the preface, then nothing
+  const slow = netConnect(port, '127.0.0.1');
+  slow.write('GET / HTTP/1.1\r\nHost: x\r\n');
+  const drip = setInterval(() => slow.write('X-More: 1\r\n'), 50);
+  t.after(() => clearInterval(drip));
+  for (const socket of [silent, undecided, slow]) socket.on('error', () => {});
+  for (let index = 0; index < 10; index++) assert.equal((await call(agent, port, '/')).status, 200);
+  await Promise.all([closed(silent), closed(undecided), closed(slow)]);
 });
