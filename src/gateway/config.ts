@@ -113,6 +113,12 @@ const balancer = z.enum(['round-robin', 'least-request', 'random', 'ring-hash', 
 
 const cluster = z.strictObject({
   endpoints: z.array(endpoint).min(1).max(limits.ENDPOINTS_PER_CLUSTER_MAX),
+  /**
+   * How the gateway talks to the endpoints: http1 (HTTP/1.1, keep-alive
+   * pools) or h2c (HTTP/2 over cleartext, prior knowledge: gRPC backends;
+   * response trailers are passed on to HTTP/2 clients).
+   */
+  protocol: z.enum(['http1', 'h2c']).default('http1'),
   balancer: balancer.default('round-robin'),
   /** For ring-hash/maglev: hash this header, else the client IP. */
   hashHeader: z.string().transform((name) => name.toLowerCase()).optional(),

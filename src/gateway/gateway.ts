@@ -170,7 +170,7 @@ export class Gateway {
     const table = new RoutingTable(config, this.#clock, this.#random, this.#table);
     this.#table = table;
     this.#startRuntimes(this.#runtimes);
-    this.#pools.retain(table.addresses());
+    this.#pools.retain(table.upstreams());
     const removed = [...current.values()].flat();
     this.#servers = next.filter((entry): entry is Listening => 'server' in entry);
     for (const listening of this.#servers) if (!bound.includes(listening)) listening.applyLimits(config.limits);
@@ -224,7 +224,7 @@ export class Gateway {
         const view = cluster.toJSON(nowMs);
         const endpoints = view.endpoints as Array<Record<string, unknown>>;
         // Envoy-style circuit-breaker state: requests waiting for a connection beside those in flight
-        return { ...view, endpoints: endpoints.map((endpoint) => ({ ...endpoint, pending: this.#pools.pending(String(endpoint.address)) })) };
+        return { ...view, endpoints: endpoints.map((endpoint) => ({ ...endpoint, pending: this.#pools.pending(cluster.config.protocol, String(endpoint.address)) })) };
       }),
       concurrency: this.#table.admission.toJSON(),
       rateLimits: this.#table.rateLimits.toJSON(),

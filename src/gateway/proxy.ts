@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
 import { type Clock, deadlineHeaders, isIdempotent, isNeverSentError } from '../resilience/index.js';
 import { recordLatency } from './balancers/index.js';
 import type { Cluster } from './cluster.js';
@@ -10,7 +9,7 @@ import type { Exchange, Handler } from './exchange.js';
 import type { AttemptResult } from './health/outlier.js';
 import { RETRIES_MAX } from './limits.js';
 import type { GatewayMetrics } from './metrics.js';
-import type { UpstreamPools } from './upstream.js';
+import type { UpstreamPools, UpstreamResponse } from './upstream.js';
 
 /** Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1), plus any the Connection header names. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
@@ -25,8 +24,12 @@ function connectionTokens(value: string | string[] | undefined): Set<string> {
   return new Set(text.split(',').map((token) => token.trim().toLowerCase()).filter((token) => token !== ''));
 }
 
-/** Request headers for the upstream: hop-by-hop stripped, X-Forwarded-For/-Proto and Via added, the deadline propagated. */
-export function upstreamRequestHeaders(headers: IncomingHttpHeaders, clientIp: string, deadline: Record<string, string>): Record<string, string | string[]> {
+/**
+ * Request headers for the upstream: hop-by-hop stripped, X-Forwarded-For/-Proto
+ * and Via added, the deadline propagated. To an HTTP/2 upstream `TE: trailers`
+ * is kept (the one TE HTTP/2 allows; gRPC servers require it).
+ */
+export function upstreamRequestHeaders(headers: IncomingHttpHeaders, clientIp: string, deadline: Record<string, string>, h2Upstream = false): Record<string, string | string[]> {
   const named = connectionTokens(headers.connection);
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers)) {
@@ -34,6 +37,7 @@ export function upstreamRequestHeaders(headers: IncomingHttpHeaders, clientIp: s
     if (value === undefined || HOP_BY_HOP.has(name) || named.has(name) || name.startsWith(':')) continue;
     out[name] = value;
   }
+  if (h2Upstream && connectionTokens(headers.te).has('trailers')) out.te = 'trailers';
   const authority = headers[':authority'];
   if (out.host === undefined && typeof authority === 'string') out.host = authority;
   const forwarded = headers['x-forwarded-for'];
@@ -44,7 +48,7 @@ export function upstreamRequestHeaders(headers: IncomingHttpHeaders, clientIp: s
 }
 
 /** Response headers for the client: hop-by-hop stripped, Via added. */
-export function downstreamResponseHeaders(headers: Dispatcher.ResponseData['headers']): OutgoingHttpHeaders {
+export function downstreamResponseHeaders(headers: UpstreamResponse['headers']): OutgoingHttpHeaders {
   const named = connectionTokens(headers.connection);
   const out: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(headers)) {
@@ -126,13 +130,13 @@ export function proxyHandler(deps: ProxyDependencies): Handler {
       const endpoint = cluster.pick({ zone: deps.zoneOf(exchange), hashKey, exclude: tried }, deps.clock.now());
       if (endpoint === undefined) throw new GatewayError('KEEL_GW_NO_HEALTHY_UPSTREAM', `cluster ${cluster.name} has no endpoint to take the request`);
       tried.add(endpoint);
-      checkUpstreamLimits(cluster, endpoint, deps.pools.pending(endpoint.address));
+      checkUpstreamLimits(cluster, endpoint, deps.pools.pending(cluster.config.protocol, endpoint.address));
       const outcome = await attemptOnce(deps, exchange, cluster, endpoint, route.perTryTimeoutMs, withBody);
       const canRetry = attempt < maxAttempts && !exchange.response.destroyed;
       if (outcome.kind === 'response') {
         const retryable = canRetry && !withBody && idempotent && route.retry.onStatuses.includes(outcome.data.statusCode);
         if (retryable && (budget?.tryRetry() ?? true)) {
-          await outcome.data.body.dump().catch(() => {});
+          await outcome.data.discard().catch(() => {});
           deps.metrics.retries.inc({ cluster: cluster.name });
           continue;
         }
@@ -157,7 +161,7 @@ export function proxyHandler(deps: ProxyDependencies): Handler {
 }
 
 type AttemptOutcome =
-  | { readonly kind: 'response'; readonly data: Dispatcher.ResponseData }
+  | { readonly kind: 'response'; readonly data: UpstreamResponse }
   | { readonly kind: 'error'; readonly error: unknown; readonly timedOut: boolean };
 
 async function attemptOnce(deps: ProxyDependencies, exchange: Exchange, cluster: Cluster, endpoint: Endpoint, perTryTimeoutMs: number, withBody: boolean): Promise<AttemptOutcome> {
@@ -172,14 +176,13 @@ async function attemptOnce(deps: ProxyDependencies, exchange: Exchange, cluster:
   exchange.response.once('close', onClientGone);
   endpoint.inflight++;
   try {
-    const data = await deps.pools.get(endpoint.address, cluster.config).request({
+    const data = await deps.pools.send(endpoint.address, cluster.config, {
       path: exchange.request.url ?? '/',
-      method: (exchange.request.method ?? 'GET') as Dispatcher.HttpMethod,
-      headers: upstreamRequestHeaders(exchange.request.headers, exchange.clientIp, deadline),
+      method: exchange.request.method ?? 'GET',
+      headers: upstreamRequestHeaders(exchange.request.headers, exchange.clientIp, deadline, cluster.config.protocol === 'h2c'),
       body: withBody ? Readable.from(boundedBody(exchange.request, exchange.table.config.limits.maxRequestBodyBytes), { objectMode: false }) : null,
       signal: controller.signal,
-      bodyTimeout: timeoutMs,
-      headersTimeout: timeoutMs,
+      timeoutMs,
     });
     recordLatency(endpoint, deps.clock.now() - nowMs, deps.clock.now());
     deps.recordAttempt(cluster.name, endpoint, { kind: 'status', status: data.statusCode });
@@ -200,9 +203,33 @@ async function attemptOnce(deps: ProxyDependencies, exchange: Exchange, cluster:
   }
 }
 
-async function respond(deps: ProxyDependencies, exchange: Exchange, data: Dispatcher.ResponseData, cluster: string): Promise<void> {
-  const headers = { ...downstreamResponseHeaders(data.headers), ...exchange.responseHeaders };
+/**
+ * gRPC's Trailers-Only answer (status and metadata in one HEADERS frame that
+ * ends the stream) relayed through node:http2's response API, which always
+ * sends a body: the head keeps what describes the response, the rest
+ * (grpc-status, grpc-message, trailing metadata) goes out as trailers, a
+ * shape every gRPC client reads the same way.
+ */
+function splitTrailersOnly(headers: OutgoingHttpHeaders): { head: OutgoingHttpHeaders; trailers: OutgoingHttpHeaders } {
+  const head: Record<string, OutgoingHttpHeaders[string]> = {};
+  const trailers: Record<string, OutgoingHttpHeaders[string]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    const target = name === 'content-type' || name === 'via' || name === 'date' || name === 'content-length' ? head : trailers;
+    target[name] = value;
+  }
+  return { head, trailers };
+}
+
+function isGrpc(headers: UpstreamResponse['headers']): boolean {
+  const type = headers['content-type'];
+  return typeof type === 'string' && type.startsWith('application/grpc');
+}
+
+async function respond(deps: ProxyDependencies, exchange: Exchange, data: UpstreamResponse, cluster: string): Promise<void> {
   const { response } = exchange;
+  const http2 = exchange.request.httpVersionMajor === 2;
+  const all = { ...downstreamResponseHeaders(data.headers), ...exchange.responseHeaders };
+  const { head: headers, trailers: early } = http2 && data.trailersOnly && isGrpc(data.headers) ? splitTrailersOnly(all) : { head: all, trailers: {} };
   response.writeHead(data.statusCode, headers);
   deps.metrics.duration.observe({ route: exchange.route?.name ?? 'none', cluster }, (deps.clock.now() - exchange.startedMs) / 1000);
   // .pipe rather than stream/promises' pipeline: the latter aborts an AbortController (and builds a DOMException) on every
@@ -220,6 +247,18 @@ async function respond(deps: ProxyDependencies, exchange: Exchange, data: Dispat
     });
     response.once('close', done);
     response.once('finish', done);
-    body.pipe(response);
+    if (!http2) {
+      body.pipe(response);
+      return;
+    }
+    // HTTP/2 clients get the upstream's trailers (gRPC's grpc-status travels there); undici has them once the body ended.
+    body.pipe(response, { end: false });
+    body.once('end', () => {
+      void data.trailers().then((late) => {
+        const trailers = { ...early, ...(late as OutgoingHttpHeaders) };
+        if (Object.keys(trailers).length > 0) response.addTrailers(trailers);
+        response.end();
+      });
+    });
   });
 }

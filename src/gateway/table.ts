@@ -5,6 +5,7 @@ import { Cluster } from './cluster.js';
 import type { GatewayConfig } from './config.js';
 import { RateLimits } from './rate-limits.js';
 import { Router } from './router.js';
+import { upstreamKey } from './upstream.js';
 
 /**
  * Everything a request needs to be routed, built from one config and
@@ -35,9 +36,10 @@ export class RoutingTable {
   }
 
   /** Every upstream address named by the config. */
-  addresses(): Set<string> {
+  /** Every upstream the table can send to, as UpstreamPools keys it (protocol and address). */
+  upstreams(): Set<string> {
     const set = new Set<string>();
-    for (const cluster of this.clusters.values()) for (const endpoint of cluster.endpoints) set.add(endpoint.address);
+    for (const cluster of this.clusters.values()) for (const endpoint of cluster.endpoints) set.add(upstreamKey(cluster.config.protocol, endpoint.address));
     return set;
   }
 }

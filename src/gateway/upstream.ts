@@ -1,39 +1,116 @@
-import { Pool } from 'undici';
+import type { Readable } from 'node:stream';
+import { type Dispatcher, Pool } from 'undici';
 import type { ClusterConfig } from './config.js';
+import { H2Upstream } from './h2-upstream.js';
+
+/** How long an unused upstream connection is kept open. */
+const UPSTREAM_IDLE_MS = 4_000;
+const UPSTREAM_CONNECT_TIMEOUT_MS = 5_000;
+
+/** Pools are per protocol and address: one backend may be reached both ways by different clusters. */
+export function upstreamKey(protocol: ClusterConfig['protocol'], address: string): string {
+  return `${protocol} ${address}`;
+}
+
+export interface UpstreamRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: Record<string, string | string[]>;
+  readonly body: Readable | null;
+  readonly signal: AbortSignal;
+  /** Time to the response head, then the longest silence between body chunks. */
+  readonly timeoutMs: number;
+}
+
+/** A response head from either protocol; the body streams. */
+export interface UpstreamResponse {
+  readonly statusCode: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: Readable;
+  /** HTTP/2 only: the head ended the stream (gRPC's "Trailers-Only" answer carries its status in it). */
+  readonly trailersOnly: boolean;
+  /** Reads and drops the body (an HTTP/1.1 connection can then be reused). */
+  discard(): Promise<void>;
+  /** The trailers (empty when none came), once the body has ended. */
+  trailers(): Promise<Record<string, string | string[] | undefined>>;
+}
 
 /**
- * undici connection pools, one per upstream address, shared by every
- * cluster that names the address and kept across reloads. A pool no longer
- * named is closed gracefully: undici's `close()` lets queued and in-flight
+ * Connection pools, one per upstream (protocol and address), shared by
+ * every cluster that names it and kept across reloads. HTTP/1.1 goes
+ * through undici pools; h2c through node:http2 sessions (H2Upstream), whose
+ * requests are streams multiplexed over at most maxConnections connections.
+ * A pool no longer named is closed gracefully: queued and in-flight
  * requests finish first (endpoint draining).
  */
 export class UpstreamPools {
-  readonly #pools = new Map<string, Pool>();
+  readonly #pools = new Map<string, Pool | H2Upstream>();
 
-  get(address: string, cluster: ClusterConfig): Pool {
-    let pool = this.#pools.get(address);
+  async send(address: string, cluster: ClusterConfig, request: UpstreamRequest): Promise<UpstreamResponse> {
+    const pool = this.#get(address, cluster);
+    if (pool instanceof H2Upstream) {
+      const response = await pool.request(request);
+      return {
+        statusCode: response.statusCode,
+        headers: response.headers,
+        body: response.body,
+        trailersOnly: response.endedWithHead,
+        discard: async () => {
+          response.body.resume();
+          await response.trailers;
+        },
+        trailers: () => response.trailers,
+      };
+    }
+    const data = await pool.request({
+      path: request.path,
+      method: request.method as Dispatcher.HttpMethod,
+      headers: request.headers,
+      body: request.body,
+      signal: request.signal,
+      bodyTimeout: request.timeoutMs,
+      headersTimeout: request.timeoutMs,
+    });
+    return {
+      statusCode: data.statusCode,
+      headers: data.headers,
+      body: data.body,
+      trailersOnly: false,
+      discard: () => data.body.dump().then(() => {}),
+      // undici fills `trailers` before it ends the body.
+      trailers: () => Promise.resolve(data.trailers),
+    };
+  }
+
+  #get(address: string, cluster: ClusterConfig): Pool | H2Upstream {
+    const key = upstreamKey(cluster.protocol, address);
+    let pool = this.#pools.get(key);
     if (!pool) {
-      pool = new Pool(`http://${address}`, {
-        connections: cluster.circuitBreakers.maxConnections,
-        pipelining: 1,
-        keepAliveTimeout: 4_000,
-        connectTimeout: 5_000,
-      });
-      this.#pools.set(address, pool);
+      pool = cluster.protocol === 'h2c'
+        ? new H2Upstream(address, { maxSessions: cluster.circuitBreakers.maxConnections, idleTimeoutMs: UPSTREAM_IDLE_MS, connectTimeoutMs: UPSTREAM_CONNECT_TIMEOUT_MS })
+        : new Pool(`http://${address}`, {
+          connections: cluster.circuitBreakers.maxConnections,
+          pipelining: 1,
+          keepAliveTimeout: UPSTREAM_IDLE_MS,
+          connectTimeout: UPSTREAM_CONNECT_TIMEOUT_MS,
+        });
+      this.#pools.set(key, pool);
     }
     return pool;
   }
 
-  /** Requests waiting for a connection to `address`. */
-  pending(address: string): number {
-    return this.#pools.get(address)?.stats.pending ?? 0;
+  /** Requests waiting for a connection to `address` over `protocol`. */
+  pending(protocol: ClusterConfig['protocol'], address: string): number {
+    const pool = this.#pools.get(upstreamKey(protocol, address));
+    if (pool === undefined) return 0;
+    return pool instanceof H2Upstream ? pool.pending : pool.stats.pending;
   }
 
-  /** Closes pools of addresses not in `keep` (gracefully). */
+  /** Closes pools of upstreams not in `keep` (gracefully). */
   retain(keep: ReadonlySet<string>): void {
-    for (const [address, pool] of this.#pools) {
-      if (keep.has(address)) continue;
-      this.#pools.delete(address);
+    for (const [key, pool] of this.#pools) {
+      if (keep.has(key)) continue;
+      this.#pools.delete(key);
       void pool.close().catch(() => {});
     }
   }
@@ -41,6 +118,6 @@ export class UpstreamPools {
   async close(): Promise<void> {
     const pools = [...this.#pools.values()];
     this.#pools.clear();
-    await Promise.all(pools.map((pool) => pool.destroy().catch(() => {})));
+    await Promise.all(pools.map((pool) => (pool instanceof H2Upstream ? pool.destroy() : pool.destroy().catch(() => {}))));
   }
 }
