@@ -48,22 +48,37 @@ interface UpFlags {
   adminPort: number;
 }
 
-/** The gateway keel up puts in front of the members: one route, least-request, health-checked on /readyz. */
+/** A day: gRPC calls through keel up's gateway (watches, lease keep-alives) may stream this long. */
+const GRPC_STREAM_MAX_MS = 86_400_000;
+
+/**
+ * The gateway keel up puts in front of the members, on one port for both
+ * kinds of client: the JSON gateway over HTTP/1.1 and etcd's gRPC services
+ * (etcdctl, etcd client libraries) over h2c, each a least-request cluster
+ * of the members health-checked on /readyz (a member's client port serves
+ * both). gRPC routes may stream for a day (watches, keep-alives).
+ */
 export function gatewayConfig(plans: readonly MemberPlan[], port: number, adminPort: number): string {
   const endpoints = plans.map((p) => `      - { address: "127.0.0.1:${p.clientPort}", zone: ${p.zone} }`).join('\n');
-  return [
-    '# Written by keel up: the gateway in front of the local cluster.',
-    'zone: a',
-    `listeners: [{ port: ${port} }]`,
-    `admin: { port: ${adminPort} }`,
-    'routes:',
-    '  - { name: store, match: { prefix: / }, cluster: keel }',
-    'clusters:',
-    '  keel:',
+  const cluster = (name: string, protocol: string) => [
+    `  ${name}:`,
+    `    protocol: ${protocol}`,
     '    balancer: least-request',
     '    endpoints:',
     endpoints,
     '    healthCheck: { path: /readyz, intervalMs: 1000, timeoutMs: 500, healthyThreshold: 1, unhealthyThreshold: 2 }',
+  ];
+  return [
+    '# Written by keel up: the gateway in front of the local cluster.',
+    'zone: a',
+    `listeners: [{ port: ${port}, protocol: auto }]`,
+    `admin: { port: ${adminPort} }`,
+    'routes:',
+    `  - { name: store-grpc, match: { headers: [{ name: content-type, regex: "^application/grpc" }] }, cluster: keel-grpc, timeoutMs: ${GRPC_STREAM_MAX_MS}, perTryTimeoutMs: ${GRPC_STREAM_MAX_MS} }`,
+    '  - { name: store, match: { prefix: / }, cluster: keel }',
+    'clusters:',
+    ...cluster('keel', 'http1'),
+    ...cluster('keel-grpc', 'h2c'),
     '',
   ].join('\n');
 }

@@ -1,16 +1,22 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { freePorts, put, get, sleep } from '../node/cluster-harness.js';
+import { rawEtcd } from '../api/grpc-client.js';
 
 // `keel up` as a user runs it: a supervised local cluster that restarts a
 // member that dies, and stops everything on Ctrl-C (SIGINT).
 const bin = join(import.meta.dirname, '../../dist/src/cli/main.js');
 const OFFSETS = [0, 20_000, 30_000];
+/** etcdctl from Debian's etcd-client, when installed (.ci/run installs it). */
+const etcdctl = ((): string | undefined => {
+  const found = spawnSync('sh', ['-c', 'command -v etcdctl'], { encoding: 'utf8' });
+  return found.status === 0 ? found.stdout.trim() : undefined;
+})();
 
 async function freeBase(): Promise<number> {
   for (;;) {
@@ -76,6 +82,20 @@ test('keel up starts a supervised 3-member cluster with a gateway in front, rest
     await until(async () => (await get(cluster.gateway.url, 'up').catch(() => undefined))?.value === 'works', 20_000, 'a read through the gateway');
     await put(cluster.gateway.url, 'via-gateway', 'yes');
     assert.equal((await get(urls[1]!, 'via-gateway')).value, 'yes');
+    // The same port takes etcd's gRPC services (h2c to the members).
+    const grpc = rawEtcd(`127.0.0.1:${gatewayPort}`);
+    try {
+      await grpc.call('KV', 'Put', { key: Buffer.from('via-grpc'), value: Buffer.from('yes') });
+      const range = await grpc.call('KV', 'Range', { key: Buffer.from('via-gateway') });
+      assert.equal(((range.kvs as Array<{ value: Buffer }>)[0]!.value).toString(), 'yes');
+    } finally {
+      grpc.close();
+    }
+    assert.equal((await get(urls[2]!, 'via-grpc')).value, 'yes');
+    if (etcdctl) {
+      const run = spawnSync(etcdctl, [`--endpoints=127.0.0.1:${gatewayPort}`, '--command-timeout=5s', 'get', 'via-grpc', '--print-value-only'], { encoding: 'utf8', env: { ...process.env, ETCDCTL_API: '3' }, timeout: 20_000 });
+      assert.equal(run.stdout.trim(), 'yes', `etcdctl through the gateway: ${run.stderr}`);
+    }
 
     // A member dies: keel up says so and restarts it.
     const victim = cluster.members[1]!;
