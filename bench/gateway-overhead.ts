@@ -12,7 +12,7 @@ import { Agent, request } from 'undici';
 import { numberArgument } from './lib/gateway/args.js';
 import { markdownTable, runLoad, type LoadResult } from './lib/load.js';
 import { freeLoopbackPorts } from './lib/net.js';
-import { startBackend, startHaproxy, startKeelGateway, startNginx, stop, type Started } from './lib/gateway/processes.js';
+import { ensureProxies, startBackend, startHaproxy, startKeelGateway, startNginx, stop, type Started } from './lib/gateway/processes.js';
 
 const SECONDS = numberArgument('seconds', 3);
 const ROUNDS = numberArgument('rounds', 3);
@@ -20,6 +20,7 @@ const CLIENTS = numberArgument('clients', 32);
 const MAX_OPS = numberArgument('max-ops', 200_000);
 
 const [backendA, backendB, keelPort, nginxPort, haproxyPort] = (await freeLoopbackPorts(5)) as [number, number, number, number, number];
+ensureProxies((line) => console.error(line));
 const processes: Started[] = [];
 try {
   processes.push(await startBackend(backendA), await startBackend(backendB));

@@ -6,9 +6,10 @@
  * (etcd's default; we never pass --unsafe-no-fsync).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { accessSync, constants, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ensureDebianBinary, isExecutable } from './debian.js';
 import { freeLoopbackPorts, postJson, sleepMs } from './net.js';
 
 /** Where Debian's etcd-server package puts the binary. */
@@ -62,15 +63,6 @@ export function findEtcdBinary(): string | undefined {
   }
 }
 
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Finds etcd, installing Debian's etcd-server with apt-get when it is
  * missing and we are root. Returns undefined when neither works.
@@ -78,17 +70,7 @@ function isExecutable(path: string): boolean {
 export function ensureEtcdBinary(log: (line: string) => void = () => {}): string | undefined {
   const found = findEtcdBinary();
   if (found !== undefined) return found;
-  if (process.getuid?.() !== 0) return undefined;
-  log('etcd not found; installing etcd-server with apt-get');
-  try {
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    execFileSync('apt-get', ['update'], { stdio: 'ignore', env, timeout: 300_000 });
-    execFileSync('apt-get', ['install', '-y', 'etcd-server'], { stdio: 'ignore', env, timeout: 300_000 });
-  } catch (error) {
-    log(`apt-get install etcd-server failed: ${(error as Error).message}`);
-    return undefined;
-  }
-  return findEtcdBinary();
+  return ensureDebianBinary(DEBIAN_ETCD_PATH, 'etcd-server', log) ? DEBIAN_ETCD_PATH : undefined;
 }
 
 /** `etcd --version`'s first line, e.g. "etcd Version: 3.4.23". */

@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ensureDebianBinary } from '../debian.js';
 import { sleepMs } from '../net.js';
 
 export interface Started {
@@ -35,8 +36,21 @@ async function waitForPort(port: number, child: ChildProcess): Promise<void> {
 
 async function start(name: string, command: string, args: readonly string[], port: number, env: NodeJS.ProcessEnv = process.env): Promise<Started> {
   const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'], env });
-  await waitForPort(port, child);
+  // A spawn failure (ENOENT) is an 'error' event: unhandled, it would end this process and orphan the others.
+  const failed = new Promise<never>((_, reject) => child.once('error', (error) => reject(new Error(`${name}: cannot start ${command}: ${error.message}`))));
+  failed.catch(() => {});
+  await Promise.race([waitForPort(port, child), failed]);
   return { name, port, child };
+}
+
+export const NGINX_BINARY = '/usr/sbin/nginx';
+export const HAPROXY_BINARY = '/usr/sbin/haproxy';
+
+/** Installs nginx-light and haproxy where missing (as root); throws saying what to install otherwise. */
+export function ensureProxies(log: (line: string) => void): void {
+  for (const [binary, pkg] of [[NGINX_BINARY, 'nginx-light'], [HAPROXY_BINARY, 'haproxy']] as const) {
+    if (!ensureDebianBinary(binary, pkg, log)) throw new Error(`${binary} is missing: apt-get install -y ${pkg}`);
+  }
 }
 
 /** Stops by PID and waits for the exit. */
@@ -101,7 +115,7 @@ http {
     location / { proxy_pass http://backends; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_next_upstream error timeout http_502 http_503 http_504; }
   }
 }`);
-  return start('nginx', '/usr/sbin/nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], port);
+  return start('nginx', NGINX_BINARY, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], port);
 }
 
 /** HAProxy with one thread, keep-alive both sides, round robin, retries on connection failure. */
@@ -129,5 +143,5 @@ backend backs
   http-reuse always
 ${backends.map((b, i) => `  server s${i} 127.0.0.1:${b}`).join('\n')}
 `);
-  return start('haproxy', '/usr/sbin/haproxy', ['-f', file, '-db'], port);
+  return start('haproxy', HAPROXY_BINARY, ['-f', file, '-db'], port);
 }
