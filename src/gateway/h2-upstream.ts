@@ -53,12 +53,13 @@ export class H2Upstream {
   async request(request: UpstreamRequest): Promise<H2UpstreamResponse> {
     const session = await this.#session();
     const { host, ...rest } = request.headers;
-    const entry = this.#sessions.get(session);
-    if (entry) entry.open++;
+    // Throws when the session went away (GOAWAY, closed) since it was picked: the attempt fails, nothing was sent.
     const stream = session.request(
       { ...rest, ':method': request.method, ':path': request.path, ':scheme': 'http', ...(typeof host === 'string' ? { ':authority': host } : {}) },
       { endStream: request.body === null, signal: request.signal },
     );
+    const entry = this.#sessions.get(session);
+    if (entry) entry.open++;
     stream.once('close', () => {
       if (entry) entry.open--;
     });

@@ -775,11 +775,16 @@ export class KeelNode {
       if (remainingMs <= 0) return false;
       const changed = this.#leaderChange.signal;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, remainingMs);
-        changed.addEventListener('abort', () => {
+        // The listener goes when the timer fires: a long leaderless spell must not pile listeners onto one signal.
+        const onChange = (): void => {
           clearTimeout(timer);
           resolve();
-        }, { once: true });
+        };
+        const timer = setTimeout(() => {
+          changed.removeEventListener('abort', onChange);
+          resolve();
+        }, remainingMs);
+        changed.addEventListener('abort', onChange, { once: true });
       });
     }
     return this.#leader !== NONE;
