@@ -9,19 +9,30 @@ const BRAND = Symbol.for('keel.gateway.error');
 /** The header that says why the gateway refused a request. */
 export const REJECT_REASON_HEADER = 'keel-reject-reason';
 
+/** gRPC status codes the gateway answers gRPC clients with (grpc/grpc doc/statuscodes.md). */
+const GRPC_DEADLINE_EXCEEDED = 4;
+const GRPC_RESOURCE_EXHAUSTED = 8;
+const GRPC_UNIMPLEMENTED = 12;
+const GRPC_INTERNAL = 13;
+const GRPC_UNAVAILABLE = 14;
+
+/** Per code: the HTTP status, the reason header's value, and the grpc-status a gRPC client gets instead. */
 export const GATEWAY_ERROR_TABLE = Object.freeze({
-  KEEL_GW_CONFIG_INVALID: { status: 500, reason: 'config-invalid' },
-  KEEL_GW_LISTENER_UNAVAILABLE: { status: 500, reason: 'listener-unavailable' },
-  KEEL_GW_NO_ROUTE: { status: 404, reason: 'no-route' },
-  KEEL_GW_RATE_LIMITED: { status: 429, reason: 'rate-limited' },
-  KEEL_GW_OVERLOADED: { status: 503, reason: 'overloaded' },
-  KEEL_GW_NO_HEALTHY_UPSTREAM: { status: 503, reason: 'no-healthy-upstream' },
-  KEEL_GW_UPSTREAM_OVERFLOW: { status: 503, reason: 'circuit-open' },
-  KEEL_GW_UPSTREAM_TIMEOUT: { status: 504, reason: 'upstream-timeout' },
-  KEEL_GW_DEADLINE_EXCEEDED: { status: 504, reason: 'deadline-exceeded' },
-  KEEL_GW_UPSTREAM_UNAVAILABLE: { status: 502, reason: 'upstream-unavailable' },
-  KEEL_GW_REQUEST_TOO_LARGE: { status: 413, reason: 'request-too-large' },
+  KEEL_GW_CONFIG_INVALID: { status: 500, reason: 'config-invalid', grpc: GRPC_INTERNAL },
+  KEEL_GW_LISTENER_UNAVAILABLE: { status: 500, reason: 'listener-unavailable', grpc: GRPC_INTERNAL },
+  KEEL_GW_NO_ROUTE: { status: 404, reason: 'no-route', grpc: GRPC_UNIMPLEMENTED },
+  KEEL_GW_RATE_LIMITED: { status: 429, reason: 'rate-limited', grpc: GRPC_RESOURCE_EXHAUSTED },
+  KEEL_GW_OVERLOADED: { status: 503, reason: 'overloaded', grpc: GRPC_UNAVAILABLE },
+  KEEL_GW_NO_HEALTHY_UPSTREAM: { status: 503, reason: 'no-healthy-upstream', grpc: GRPC_UNAVAILABLE },
+  KEEL_GW_UPSTREAM_OVERFLOW: { status: 503, reason: 'circuit-open', grpc: GRPC_UNAVAILABLE },
+  KEEL_GW_UPSTREAM_TIMEOUT: { status: 504, reason: 'upstream-timeout', grpc: GRPC_DEADLINE_EXCEEDED },
+  KEEL_GW_DEADLINE_EXCEEDED: { status: 504, reason: 'deadline-exceeded', grpc: GRPC_DEADLINE_EXCEEDED },
+  KEEL_GW_UPSTREAM_UNAVAILABLE: { status: 502, reason: 'upstream-unavailable', grpc: GRPC_UNAVAILABLE },
+  KEEL_GW_REQUEST_TOO_LARGE: { status: 413, reason: 'request-too-large', grpc: GRPC_RESOURCE_EXHAUSTED },
 } as const);
+
+/** The grpc-status for an error that is not a GatewayError (a bug: answered as INTERNAL). */
+export const GRPC_STATUS_INTERNAL = GRPC_INTERNAL;
 
 export type GatewayErrorCode = keyof typeof GATEWAY_ERROR_TABLE;
 
@@ -29,6 +40,8 @@ export class GatewayError extends Error {
   readonly [BRAND] = true;
   readonly status: number;
   readonly reason: string;
+  /** What a gRPC client is told (grpc-status), where HTTP clients get `status`. */
+  readonly grpcStatus: number;
   /** Extra response headers (Retry-After, RateLimit fields). */
   readonly headers: Readonly<Record<string, string>>;
 
@@ -37,6 +50,7 @@ export class GatewayError extends Error {
     this.name = 'GatewayError';
     this.status = GATEWAY_ERROR_TABLE[code].status;
     this.reason = GATEWAY_ERROR_TABLE[code].reason;
+    this.grpcStatus = GATEWAY_ERROR_TABLE[code].grpc;
     this.headers = headers;
   }
 

@@ -5,7 +5,7 @@ import { type Clock, DEFAULT_CRITICALITY, type Random, systemClock, systemRandom
 import { createAdminServer } from './admin.js';
 import { normalizeAddress } from './address.js';
 import { type GatewayConfig, type ListenerConfig, loadGatewayConfig } from './config.js';
-import { GatewayError, ListenerUnavailableError, REJECT_REASON_HEADER } from './errors.js';
+import { GatewayError, GRPC_STATUS_INTERNAL, ListenerUnavailableError, REJECT_REASON_HEADER } from './errors.js';
 import { compose, type Exchange, type Handler } from './exchange.js';
 import { ActiveHealthChecker, httpProbe, type Probe } from './health/active.js';
 import { OutlierDetector } from './health/outlier.js';
@@ -29,6 +29,21 @@ export interface GatewayOptions {
   readonly log?: Logger;
   /** Active health-check probe (default: HTTP GET). */
   readonly probe?: Probe;
+}
+
+/** A gRPC call: HTTP/2 with a gRPC content type (gRPC over HTTP/1.1 does not exist). */
+function isGrpcRequest(request: IncomingMessage): boolean {
+  const type = request.headers['content-type'];
+  return request.httpVersionMajor === 2 && typeof type === 'string' && type.startsWith('application/grpc');
+}
+
+/** gRPC's grpc-message encoding: UTF-8, with '%' and bytes outside printable ASCII percent-encoded (and nothing else). */
+export function grpcMessage(text: string): string {
+  let out = '';
+  for (const byte of Buffer.from(text, 'utf8')) {
+    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
 }
 
 /** How often a listener removed by a reload closes the connections that went idle since. */
@@ -298,10 +313,14 @@ export class Gateway {
     // HTTP/2 has no Connection header (draining sends GOAWAY instead).
     if (this.#draining && request.httpVersionMajor < 2) response.setHeader('connection', 'close');
     this.#inflight++;
+    // A refusal counts with the HTTP status it stands for, also when a gRPC client got it as HTTP 200 and a grpc-status.
+    let refusedWith: number | undefined;
     this.#chain(exchange)
-      .catch((error: unknown) => this.#reject(exchange, error))
+      .catch((error: unknown) => {
+        refusedWith = this.#reject(exchange, error);
+      })
       .finally(() => {
-        this.metrics.requests.inc({ route: exchange.route?.name ?? 'none', cluster: exchange.cluster ?? 'none', code_class: `${Math.floor(response.statusCode / 100)}xx` });
+        this.metrics.requests.inc({ route: exchange.route?.name ?? 'none', cluster: exchange.cluster ?? 'none', code_class: `${Math.floor((refusedWith ?? response.statusCode) / 100)}xx` });
         this.#inflight--;
         if (this.#inflight === 0) {
           const waiters = this.#idleWaiters;
@@ -311,23 +330,38 @@ export class Gateway {
       });
   }
 
-  #reject(exchange: Exchange, error: unknown): void {
+  /** Answers a refused or failed request; returns the HTTP status the refusal stands for. */
+  #reject(exchange: Exchange, error: unknown): number {
     const { response } = exchange;
     const gatewayError = GatewayError.is(error) ? error : undefined;
     const reason = gatewayError?.reason ?? 'internal';
+    const status = gatewayError?.status ?? 500;
     this.metrics.rejections.inc({ reason, criticality: exchange.criticality });
     if (!gatewayError) this.#log.error({ err: error }, 'request failed');
     if (response.headersSent) {
       response.destroy();
-      return;
+      return status;
     }
-    const body = JSON.stringify({ code: gatewayError?.code ?? 'KEEL_GW_INTERNAL', reason, message: gatewayError?.message ?? 'internal error' });
-    response.writeHead(gatewayError?.status ?? 500, {
+    const code = gatewayError?.code ?? 'KEEL_GW_INTERNAL';
+    const message = gatewayError?.message ?? 'internal error';
+    if (isGrpcRequest(exchange.request)) {
+      // As Envoy's local replies to gRPC: HTTP 200 and the refusal as grpc-status/grpc-message trailers, so a
+      // client sees RESOURCE_EXHAUSTED or DEADLINE_EXCEEDED, not whatever its library maps a bare HTTP status to.
+      response.writeHead(200, { ...exchange.responseHeaders, ...gatewayError?.headers, [REJECT_REASON_HEADER]: reason, 'content-type': 'application/grpc' });
+      // The reason and Retry-After go in the trailers too: gRPC clients hand the trailing metadata to the caller with the error.
+      response.addTrailers({ ...gatewayError?.headers, [REJECT_REASON_HEADER]: reason, 'grpc-status': String(gatewayError?.grpcStatus ?? GRPC_STATUS_INTERNAL), 'grpc-message': grpcMessage(`${code}: ${message}`) });
+      response.end();
+      if (!exchange.request.complete) exchange.request.resume();
+      return status;
+    }
+    const body = JSON.stringify({ code, reason, message });
+    response.writeHead(status, {
       ...exchange.responseHeaders, ...gatewayError?.headers, [REJECT_REASON_HEADER]: reason, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body),
     });
     response.end(body);
     // an unread request body would otherwise hold the keep-alive connection
     if (!exchange.request.complete) exchange.request.resume();
+    return status;
   }
 
   #startRuntimes(previous: Map<string, ClusterRuntime> | undefined): void {

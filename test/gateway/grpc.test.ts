@@ -2,6 +2,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client, Server, ServerCredentials, credentials, Metadata, status, type ServiceError, type ServerUnaryCall, type sendUnaryData, type ServerWritableStream, type ServerDuplexStream } from '@grpc/grpc-js';
 import { freeLoopbackPorts } from '../../bench/lib/net.js';
+import { grpcMessage } from '../../src/gateway/gateway.js';
 import { closeAll, startGateway } from './helpers.js';
 
 /**
@@ -105,10 +106,32 @@ for (const protocol of ['h2c', 'auto'] as const) {
   });
 }
 
-test('a gRPC call with no route gets a gRPC error the client can read, not a hang', async (t) => {
-  const client = await throughGateway(t, 'h2c', '/keel.test.Other/');
-  const answer = await unary(client, 'Unary', 'x');
-  assert.equal(answer.error?.code, status.UNIMPLEMENTED, 'HTTP 404 maps to UNIMPLEMENTED in gRPC clients');
+test('the gateway refuses gRPC calls in gRPC: grpc-status and grpc-message trailers, the reason and Retry-After as metadata', async (t) => {
+  const backend = await startGrpcBackend();
+  const gateway = await startGateway({
+    listeners: [{ port: 0, protocol: 'h2c' }],
+    routes: [{ name: 'grpc', match: { prefix: '/keel.test.Echo/' }, cluster: 'echo' }],
+    clusters: { echo: { protocol: 'h2c', endpoints: [{ address: `127.0.0.1:${backend.port}` }] } },
+    rateLimits: [{ name: 'tiny', descriptor: { global: true }, algorithm: 'token-bucket', limit: 1, windowMs: 3_600_000 }],
+  });
+  const client = new Client(`127.0.0.1:${gateway.ports[0]}`, credentials.createInsecure());
+  t.after(async () => {
+    client.close();
+    await closeAll(gateway, backend);
+  });
+  assert.equal((await unary(client, 'Unary', 'first')).value, 'echo first via 1.1 keel-gateway');
+  const limited = await unary(client, 'Unary', 'second');
+  assert.equal(limited.error?.code, status.RESOURCE_EXHAUSTED);
+  assert.match(limited.error?.details ?? '', /^KEEL_GW_RATE_LIMITED: /);
+  assert.deepEqual(limited.error?.metadata.get('keel-reject-reason'), ['rate-limited']);
+  assert.ok(Number(limited.error?.metadata.get('retry-after')[0]) >= 1, 'Retry-After travels as metadata');
+  const missing = await new Promise<ServiceError | null>((resolve) => {
+    client.makeUnaryRequest('/keel.test.Other/Call', identity.requestSerialize, identity.responseDeserialize, Buffer.from('x'), (error) => resolve(error));
+  });
+  assert.equal(missing?.code, status.UNIMPLEMENTED);
+  assert.match(missing?.details ?? '', /^KEEL_GW_NO_ROUTE: /);
+  const metrics = await fetch(`http://127.0.0.1:${gateway.adminPort}/metrics`).then((response) => response.text());
+  assert.match(metrics, /keel_gateway_requests_total\{route="grpc",cluster="echo",code_class="4xx"\} 1/, 'the refusal counts as the 429 it stands for');
 });
 
 test('an h2c endpoint that refuses connections is retried on another: the call was never sent', async (t) => {
@@ -128,4 +151,10 @@ test('an h2c endpoint that refuses connections is retried on another: the call w
   assert.deepEqual(answers.map((answer) => answer.error?.code ?? answer.value), Array.from({ length: 10 }, (_, index) => `echo r${index} via 1.1 keel-gateway`));
   const metrics = (await fetch(`http://127.0.0.1:${gateway.adminPort}/metrics`).then((response) => response.text()));
   assert.match(metrics, /keel_gateway_upstream_retries_total\{cluster="echo"\} [1-9]/);
+});
+
+test('grpcMessage percent-encodes only "%" and bytes outside printable ASCII, as the gRPC spec asks', () => {
+  assert.equal(grpcMessage('plain: text/ok'), 'plain: text/ok');
+  assert.equal(grpcMessage('100% sure'), '100%25 sure');
+  assert.equal(grpcMessage('naïve\n'), 'na%C3%AFve%0A');
 });
