@@ -41,7 +41,7 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { Message } from '../src/api/grpc/codec.js';
 import { CONNS_MAX, type GrpcConns, openConns } from './lib/grpc-conns.js';
-import { type LoadResult, markdownTable, runLoad } from './lib/load.js';
+import { keyPicker, type LoadResult, markdownTable, runLoad } from './lib/load.js';
 import { benchEach, leaderEndpoint, type Target, targetNames as parseTargetNames } from './lib/targets.js';
 import { PUTS_IN_FLIGHT_MAX, runWatchLoad, WATCHERS_MAX, type WatchResult } from './lib/watch-load.js';
 
@@ -136,19 +136,6 @@ const watchMaxPuts = Math.floor(positive('watch-max-puts', option('watch-max-put
 const keys = Array.from({ length: keyCount }, (_, index) => Buffer.from(`bench/key-${String(index).padStart(6, '0')}`));
 const value = randomBytes(valueBytes);
 
-/** A small fast PRNG per client loop, so key choice costs nothing and is reproducible. */
-function keyPicker(seed: number): () => Buffer {
-  let state = (seed * 0x9e3779b1) >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return keys[state % keyCount]!;
-  };
-}
-
 /** `--conns`, or one per CLIENTS_PER_CONN clients but at least one per member (so `spread` reaches them all); never more than the clients. */
 function connsFor(clients: number, members: number): number {
   return Math.min(clients, connsFixed ?? Math.max(members, Math.ceil(clients / CLIENTS_PER_CONN)));
@@ -216,7 +203,7 @@ async function benchTarget(target: Target): Promise<TargetResults> {
     for (const clients of clientCounts) {
       const conns = openConns(endpoints, connsFor(clients, endpoints.length));
       try {
-        const pickers = Array.from({ length: clients }, (_, client) => keyPicker(client + 1));
+        const pickers = Array.from({ length: clients }, (_, client) => keyPicker(keys, client + 1));
         const { result, cpuPercent } = await withCpu(() => runLoad({ clients, seconds, maxOps, warmupSeconds }, (client) => operate(conns, client, op, pickers[client]!())));
         results.ops.set(`${op}/${clients}`, { ...result, conns: conns.size });
         const errorNote = result.errors > 0 ? `, ${result.errors} errors (first: ${result.firstError})` : '';

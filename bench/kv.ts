@@ -22,7 +22,7 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
-import { type LoadResult, markdownTable, runLoad } from './lib/load.js';
+import { keyPicker, type LoadResult, markdownTable, runLoad } from './lib/load.js';
 import { benchEach, leaderEndpoint, type Target, targetNames as parseTargetNames } from './lib/targets.js';
 
 type Op = 'put' | 'get';
@@ -69,19 +69,6 @@ const REQUEST_TIMEOUT_MS = 10_000;
 const keys = Array.from({ length: keyCount }, (_, index) => Buffer.from(`bench/key-${String(index).padStart(6, '0')}`).toString('base64'));
 const value = randomBytes(valueBytes).toString('base64');
 
-/** A small fast PRNG per client loop, so key choice costs nothing and is reproducible. */
-function keyPicker(seed: number): () => string {
-  let state = (seed * 0x9e3779b1) >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return keys[state % keyCount]!;
-  };
-}
-
 async function request(pool: Pool, path: string, body: string): Promise<void> {
   const response = await pool.request({ path, method: 'POST', body, headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
   const text = await response.body.text();
@@ -98,7 +85,7 @@ async function benchTarget(target: Target): Promise<Map<string, LoadResult>> {
     for (const op of OPS) {
       if (op === 'get') await preload(poolOf);
       for (const clients of clientCounts) {
-        const pickers = Array.from({ length: clients }, (_, client) => keyPicker(client + 1));
+        const pickers = Array.from({ length: clients }, (_, client) => keyPicker(keys, client + 1));
         const path = op === 'put' ? '/v3/kv/put' : '/v3/kv/range';
         const result = await runLoad({ clients, seconds, maxOps, warmupSeconds }, (client) => {
           const key = pickers[client]!();

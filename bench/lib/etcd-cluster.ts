@@ -55,8 +55,17 @@ export function findEtcdBinary(): string | undefined {
   for (const candidate of candidates) {
     if (candidate !== undefined && candidate !== '' && isExecutable(candidate)) return candidate;
   }
+  return onPath('etcd');
+}
+
+/** The path of etcdctl (Debian's etcd-client), or undefined when it is not installed. */
+export function findEtcdctlBinary(): string | undefined {
+  return onPath('etcdctl');
+}
+
+function onPath(name: string): string | undefined {
   try {
-    const found = execFileSync('sh', ['-c', 'command -v etcd'], { encoding: 'utf8' }).trim();
+    const found = execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim();
     return found !== '' && isExecutable(found) ? found : undefined;
   } catch {
     return undefined;

@@ -80,6 +80,19 @@ async function phase(clients: number, seconds: number, maxOps: number, operation
 }
 
 /** A markdown table. */
+/** A small fast PRNG (xorshift) per client loop picking from `keys`, so key choice costs nothing and is reproducible. */
+export function keyPicker<T>(keys: readonly T[], seed: number): () => T {
+  let state = (seed * 0x9e3779b1) >>> 0 || 1;
+  return () => {
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    return keys[state % keys.length]!;
+  };
+}
+
 export function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((cell, column) => Math.max(cell.length, ...rows.map((row) => (row[column] ?? '').length)));
   const line = (cells: readonly string[]): string => `| ${cells.map((cell, column) => cell.padEnd(widths[column]!)).join(' | ')} |`;

@@ -8,6 +8,7 @@ import { etcdServices } from '../api/grpc/proto.js';
 import { BACKUP_HASH_BYTES, restoreDataDir } from '../node/backup.js';
 import { parseMemberList } from '../node/config.js';
 import { SnapshotIntegrityError } from '../node/errors.js';
+import { fsyncDirectory, nodeFileSystem } from '../storage/index.js';
 
 /**
  * `keel snapshot save FILE --endpoints host:port` and `keel snapshot
@@ -82,9 +83,7 @@ async function save(file: string, flags: SaveFlags): Promise<void> {
     fsyncSync(fd);
     closeSync(fd);
     renameSync(temporary, file);
-    const directory = openSync(dirname(file), 'r');
-    fsyncSync(directory);
-    closeSync(directory);
+    fsyncDirectory(nodeFileSystem, dirname(file));
     console.log(`Snapshot saved at ${file} (${bytes} bytes, sha256 verified)`);
   } catch (error) {
     try {

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { bootstrapLog } from '../raft/bootstrap.js';
-import { FileStorage } from '../storage/index.js';
+import { FileStorage, replaceFileDurably } from '../storage/index.js';
 import { StoreError } from '../store/errors.js';
 import { decodeSnapshot, encodeSnapshot } from '../store/snapshot.js';
 import { SnapshotIntegrityError, SnapshotRestoreError } from './errors.js';
@@ -117,14 +117,5 @@ export function restoreDataDir(file: Uint8Array, options: RestoreOptions): Resto
 
 /** member.json as KeelNode writes it on a first start: a member started with another identity is refused. */
 function writeIdentity(dataDir: string, identity: { id: string; cluster: string; clusterId: string }): void {
-  const path = join(dataDir, 'member.json');
-  const temporary = `${path}.tmp`;
-  writeFileSync(temporary, `${JSON.stringify(identity)}\n`);
-  const fd = openSync(temporary, 'r');
-  fsyncSync(fd);
-  closeSync(fd);
-  renameSync(temporary, path);
-  const directory = openSync(dataDir, 'r');
-  fsyncSync(directory);
-  closeSync(directory);
+  replaceFileDurably(join(dataDir, 'member.json'), `${JSON.stringify(identity)}\n`);
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync, renameSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bootstrapLog } from '../raft/bootstrap.js';
 import { decodeConfChange } from '../raft/conf-change.js';
@@ -9,7 +9,7 @@ import { RawNode } from '../raft/raw-node.js';
 import type { MemoryStorage } from '../raft/storage.js';
 import type { ConfChange, Entry, Message, NodeId, Ready } from '../raft/types.js';
 import { ConfChangeType, EntryType, NONE, Role } from '../raft/types.js';
-import { FileStorage, failpoint, toMemoryStorage } from '../storage/index.js';
+import { FileStorage, failpoint, replaceFileDurably, toMemoryStorage } from '../storage/index.js';
 import { encodeCommand } from '../store/command.js';
 import type { Command } from '../store/command.js';
 import type { CommandResponse } from '../store/state-machine.js';
@@ -367,7 +367,7 @@ export class KeelNode {
     }
   }
 
-  /** Writes member.json atomically (temporary file, fsync, rename). */
+  /** Writes member.json atomically (temporary file, fsync, rename, directory fsync). */
   #writeIdentity(extra: { raftId?: string; removed?: boolean }): void {
     const path = join(this.config.dataDir, 'member.json');
     const previous = this.#readIdentity();
@@ -378,12 +378,7 @@ export class KeelNode {
       ...(previous?.raftId !== undefined ? { raftId: previous.raftId } : {}),
       ...extra,
     };
-    const temporary = `${path}.tmp`;
-    writeFileSync(temporary, `${JSON.stringify(identity)}\n`);
-    const fd = openSync(temporary, 'r');
-    fsyncSync(fd);
-    closeSync(fd);
-    renameSync(temporary, path);
+    replaceFileDurably(path, `${JSON.stringify(identity)}\n`);
   }
 
   /** Set when the loop hit an unrecoverable error (disk failure); the process should exit. */

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { dirname } from 'node:path';
 import { NoSpaceError, StorageError, StorageIoError } from './errors.js';
 
 /**
@@ -54,6 +55,24 @@ export function fsyncDirectory(fileSystem: FileSystem, dir: string): void {
   } finally {
     fileSystem.closeSync(fd);
   }
+}
+
+/**
+ * Replaces `path` with `text` so that a crash leaves the old content or the
+ * new, never a torn file: a temporary file, fsync, rename, then an fsync of
+ * the directory so the rename itself survives.
+ */
+export function replaceFileDurably(path: string, text: string, fileSystem: FileSystem = nodeFileSystem): void {
+  const temporary = `${path}.tmp`;
+  const fd = fileSystem.openSync(temporary, 'w');
+  try {
+    writeFully(fileSystem, fd, Buffer.from(text), 0);
+    fileSystem.fsyncSync(fd);
+  } finally {
+    fileSystem.closeSync(fd);
+  }
+  fileSystem.renameSync(temporary, path);
+  fsyncDirectory(fileSystem, dirname(path));
 }
 
 export function isNoSpace(error: unknown): boolean {

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import type { ServiceError } from '@grpc/grpc-js';
-import { EtcdCluster, findEtcdBinary } from '../../bench/lib/etcd-cluster.js';
+import { EtcdCluster, findEtcdBinary, findEtcdctlBinary } from '../../bench/lib/etcd-cluster.js';
 import { startPair } from './etcd-pair.js';
 import { Cluster } from '../node/cluster-harness.js';
 import { rawEtcd } from './grpc-client.js';
@@ -15,10 +15,7 @@ import type { Message } from '../../src/api/grpc/codec.js';
  * Endpoints are given as host:port so both clusters get the same strings;
  * http:// endpoints work too (test/api/etcdctl-url-endpoints.test.ts).
  */
-const etcdctlPath = (() => {
-  const found = spawnSync('sh', ['-c', 'command -v etcdctl'], { encoding: 'utf8' });
-  return found.status === 0 ? found.stdout.trim() : undefined;
-})();
+const etcdctlPath = findEtcdctlBinary();
 const etcdPath = findEtcdBinary();
 const OPS = 300;
 const SEED = Number(process.env.KEEL_DIFF_SEED ?? 4242);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Etcd3, EtcdLockFailedError } from 'etcd3';
 import type { Campaign, ElectionObserver, IKeyValue } from 'etcd3';
-import { Cluster } from '../node/cluster-harness.js';
+import { Cluster, eventually, sleep } from '../node/cluster-harness.js';
 
 /**
  * The npm `etcd3` client (nobody here wrote it) against a 3-member keel
@@ -12,18 +12,6 @@ import { Cluster } from '../node/cluster-harness.js';
  * that expire and leases kept alive, a contended lock and an election whose
  * raft leader is killed. Needs `npm run build`. Every wait is bounded.
  */
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `check` until it holds or `timeoutMs` passes (a bound, not a timing assertion). */
-async function eventually(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await sleep(50);
-  }
-  assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
 
 /** A put retried on a failure (a leader kill makes some fail); returns the revision it committed at, or undefined if every try failed. */
 async function putRetrying(client: Etcd3, key: string, value: string, tries = 20): Promise<number | undefined> {

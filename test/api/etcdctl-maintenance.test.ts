@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { EtcdCluster, findEtcdBinary } from '../../bench/lib/etcd-cluster.js';
+import { EtcdCluster, findEtcdBinary, findEtcdctlBinary } from '../../bench/lib/etcd-cluster.js';
 import { startPair } from './etcd-pair.js';
 import { Cluster } from '../node/cluster-harness.js';
 
@@ -13,10 +13,7 @@ import { Cluster } from '../node/cluster-harness.js';
  * by nature (ids, sizes, indexes, durations, endpoints, versions).
  * Endpoints are host:port (see src/api/client-port.ts).
  */
-const etcdctlPath = (() => {
-  const found = spawnSync('sh', ['-c', 'command -v etcdctl'], { encoding: 'utf8' });
-  return found.status === 0 ? found.stdout.trim() : undefined;
-})();
+const etcdctlPath = findEtcdctlBinary();
 const etcdPath = findEtcdBinary();
 if (!etcdctlPath) console.log('# etcdctl not installed (apt-get install -y etcd-client): skipping the etcdctl maintenance suite');
 if (!etcdPath) console.log('# etcd not installed (apt-get install -y etcd-server): etcdctl runs against keel only, without comparison');

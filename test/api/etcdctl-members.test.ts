@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { EtcdCluster, findEtcdBinary } from '../../bench/lib/etcd-cluster.js';
+import { EtcdCluster, findEtcdBinary, findEtcdctlBinary } from '../../bench/lib/etcd-cluster.js';
 import { Cluster, freePorts, get, put, sleep } from '../node/cluster-harness.js';
 
 /**
@@ -12,10 +12,7 @@ import { Cluster, freePorts, get, put, sleep } from '../node/cluster-harness.js'
  * placeholders) must match line for line. Endpoints are host:port (see
  * src/api/client-port.ts).
  */
-const etcdctlPath = (() => {
-  const found = spawnSync('sh', ['-c', 'command -v etcdctl'], { encoding: 'utf8' });
-  return found.status === 0 ? found.stdout.trim() : undefined;
-})();
+const etcdctlPath = findEtcdctlBinary();
 const etcdPath = findEtcdBinary();
 if (!etcdctlPath) console.log('# etcdctl not installed (apt-get install -y etcd-client): skipping the etcdctl member suite');
 if (etcdctlPath && !etcdPath) console.log('# etcd not installed (apt-get install -y etcd-server): etcdctl member commands run against keel only');

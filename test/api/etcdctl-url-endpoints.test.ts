@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { Cluster } from '../node/cluster-harness.js';
+import { findEtcdctlBinary } from '../../bench/lib/etcd-cluster.js';
 
 /**
  * etcdctl with endpoints given as URLs. For calls aimed at one endpoint
@@ -9,10 +10,7 @@ import { Cluster } from '../node/cluster-harness.js';
  * HTTP/2 :authority, which Node's HTTP/2 stack refuses; the client port
  * rewrites it (src/api/h2/authority-rewrite.ts). Needs `npm run build`.
  */
-const etcdctl = (() => {
-  const found = spawnSync('sh', ['-c', 'command -v etcdctl'], { encoding: 'utf8' });
-  return found.status === 0 ? found.stdout.trim() : undefined;
-})();
+const etcdctl = findEtcdctlBinary();
 
 describe('etcdctl with http:// endpoints', { skip: etcdctl ? false : 'etcdctl is not installed (apt-get install -y etcd-client)' }, () => {
   let cluster: Cluster;

@@ -5,7 +5,7 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestContext } from 'node:test';
-import { EtcdCluster, findEtcdBinary } from '../../bench/lib/etcd-cluster.js';
+import { EtcdCluster, findEtcdBinary, findEtcdctlBinary } from '../../bench/lib/etcd-cluster.js';
 import { startPair } from './etcd-pair.js';
 import { Cluster, sleep } from '../node/cluster-harness.js';
 
@@ -23,10 +23,7 @@ import { Cluster, sleep } from '../node/cluster-harness.js';
  * every wait on them is a bounded poll. Endpoints are host:port (see
  * src/api/client-port.ts).
  */
-const etcdctlPath = (() => {
-  const found = spawnSync('sh', ['-c', 'command -v etcdctl'], { encoding: 'utf8' });
-  return found.status === 0 ? found.stdout.trim() : undefined;
-})();
+const etcdctlPath = findEtcdctlBinary();
 const etcdPath = findEtcdBinary();
 if (!etcdctlPath) console.log('# etcdctl not installed (apt-get install -y etcd-client): skipping the etcdctl watch/lease/lock/elect suite');
 if (etcdctlPath && !etcdPath) console.log('# etcd not installed (apt-get install -y etcd-server): etcdctl watch/lease/lock/elect run against keel only, without comparison');

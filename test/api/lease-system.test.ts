@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import type { ServiceError } from '@grpc/grpc-js';
-import { b64, call, Cluster, get, HttpError, put, sleep } from '../node/cluster-harness.js';
+import { b64, call, Cluster, eventually, get, HttpError, put, sleep } from '../node/cluster-harness.js';
 import type { Member } from '../node/cluster-harness.js';
 import { rawEtcd } from './grpc-client.js';
 
@@ -13,15 +13,6 @@ import { rawEtcd } from './grpc-client.js';
  * followers; bad Lease input never takes a member down; and a resumed old
  * leader never serves a stale linearizable read. Every wait is bounded.
  */
-
-async function eventually(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await sleep(50);
-  }
-  assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
 
 async function grant(url: string, ttlSeconds: number): Promise<string> {
   const response = await call(url, '/v3/lease/grant', { TTL: String(ttlSeconds) });

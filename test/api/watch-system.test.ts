@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { request as httpRequest } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { b64, call, Cluster, put, sleep } from '../node/cluster-harness.js';
+import { b64, call, Cluster, eventually, put, sleep } from '../node/cluster-harness.js';
 import type { Member } from '../node/cluster-harness.js';
 import { rawWatch } from './grpc-client.js';
 import type { RawWatch } from './grpc-client.js';
@@ -16,15 +16,6 @@ import type { Message } from '../../src/api/grpc/codec.js';
  * streams so the test, not a client library, picks every start revision.
  * Every wait is bounded polling; nothing asserts a duration.
  */
-
-async function eventually(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await sleep(50);
-  }
-  assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
 
 const prefixEnd = (prefix: string): Buffer => {
   const end = Buffer.from(prefix);

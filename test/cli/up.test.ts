@@ -7,16 +7,14 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { freePorts, put, get, sleep } from '../node/cluster-harness.js';
 import { rawEtcd } from '../api/grpc-client.js';
+import { findEtcdctlBinary } from '../../bench/lib/etcd-cluster.js';
 
 // `keel up` as a user runs it: a supervised local cluster that restarts a
 // member that dies, and stops everything on Ctrl-C (SIGINT).
 const bin = join(import.meta.dirname, '../../dist/src/cli/main.js');
 const OFFSETS = [0, 20_000, 30_000];
 /** etcdctl from Debian's etcd-client, when installed (.ci/run installs it). */
-const etcdctl = ((): string | undefined => {
-  const found = spawnSync('sh', ['-c', 'command -v etcdctl'], { encoding: 'utf8' });
-  return found.status === 0 ? found.stdout.trim() : undefined;
-})();
+const etcdctl = findEtcdctlBinary();
 
 async function freeBase(): Promise<number> {
   for (;;) {
