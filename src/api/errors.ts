@@ -315,7 +315,20 @@ export function errorReply(error: unknown): ErrorReply {
   return reply(GrpcCode.Internal, error.message, error.code);
 }
 
-/** grpc-gateway's error body, plus keel's stable code and any hints. */
+/**
+ * grpc-gateway's error body, plus keel's stable code and any hints.
+ * `error` and `message` are exactly etcd's text, because clients match
+ * them (etcd's Go client keeps a table of these strings); keel's own
+ * details (the revisions asked and compacted, the field that is wrong) go
+ * in `keel_detail`, only when they say more than the message.
+ */
 export function errorBody(reply: ErrorReply, detail: string): Record<string, unknown> {
-  return { error: reply.message, code: reply.grpcCode, message: detail || reply.message, keel_code: reply.keelCode, ...reply.extra };
+  return {
+    error: reply.message,
+    code: reply.grpcCode,
+    message: reply.message,
+    keel_code: reply.keelCode,
+    ...(detail !== '' && detail !== reply.message ? { keel_detail: detail } : {}),
+    ...reply.extra,
+  };
 }

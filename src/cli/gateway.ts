@@ -3,6 +3,7 @@ import { unwatchFile, watchFile } from 'node:fs';
 import { pino } from 'pino';
 import { Gateway } from '../gateway/gateway.js';
 import { loadGatewayConfig } from '../gateway/config.js';
+import { EXIT_PERMANENT } from './exit-codes.js';
 
 /** `keel gateway --config gw.yaml`: the L7 load balancer. SIGHUP reloads the config; SIGTERM/SIGINT drain and exit. */
 export function gatewayCommand(): Command {
@@ -14,6 +15,12 @@ export function gatewayCommand(): Command {
     .action(async (flags: { config: string; logLevel: string; watch?: boolean }) => {
       process.exitCode = await runGateway(flags.config, flags.logLevel, flags.watch === true);
     });
+}
+
+/** A bind error's host:port, from the fields Node sets on it. */
+function bindAddressOf(error: unknown): string {
+  const { address, port } = error as { address?: unknown; port?: unknown };
+  return typeof port === 'number' ? `${typeof address === 'string' ? address : '0.0.0.0'}:${port}` : 'a listener address';
 }
 
 /** How often `--watch` stats the file (polling survives editors that replace the file rather than write it). */
@@ -30,7 +37,18 @@ async function runGateway(file: string, logLevel: string, watchChanges: boolean)
     return 1;
   }
   const log = pino({ level: logLevel, base: { part: 'gateway' } });
-  const gateway = await Gateway.start({ config, configFile: file, log });
+  let gateway: Gateway;
+  try {
+    gateway = await Gateway.start({ config, configFile: file, log });
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    const address = bindAddressOf(error);
+    const message = code === 'EADDRINUSE' ? `${address} is already in use by another process (EADDRINUSE); stop it or change the listener's port in ${file}` : (error as Error).message;
+    log.error({ code, address }, `could not start: ${message}`);
+    console.error(`keel gateway: ${message}`);
+    // The exit code a restart cannot fix (as keel node's): keel up does not restart it.
+    return code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL' || code === 'EACCES' ? EXIT_PERMANENT : 1;
+  }
   log.info({ ports: gateway.ports, admin: gateway.adminPort }, 'gateway listening');
   const reload = () => {
     void gateway.reloadFromFile().then((result) => {

@@ -5,6 +5,7 @@ import { nodeCommand } from './node.js';
 import { simCommand } from './sim.js';
 import { upCommand } from './up.js';
 import { snapshotCommand } from './snapshot.js';
+import { statusCommand } from './status.js';
 
 /** The `keel` command: thin over the parts. Exit codes: 0 ok, 1 usage/runtime error, 2 a snapshot file failed its integrity check, 99 SLO failed, 127-129 simulator. */
 function version(): string {
@@ -25,7 +26,8 @@ const program = new Command('keel')
   .addCommand(simCommand())
   .addCommand(nodeCommand())
   .addCommand(upCommand())
-  .addCommand(snapshotCommand());
+  .addCommand(snapshotCommand())
+  .addCommand(statusCommand());
 program.addCommand((await import('./gateway.js')).gatewayCommand());
 
 try {

@@ -5,6 +5,7 @@ import { loadNodeConfig } from '../node/config.js';
 import { KeelNode } from '../node/keel-node.js';
 import { createLogger } from '../node/logger.js';
 import { NodeError } from '../node/errors.js';
+import { EXIT_PERMANENT } from './exit-codes.js';
 
 interface NodeFlags {
   config?: string;
@@ -30,6 +31,32 @@ interface NodeFlags {
   initialClusterState?: string;
   strictReconfigCheck?: string;
   watchProgressNotifyIntervalMs?: string;
+}
+
+
+const PERMANENT_NODE_CODES: ReadonlySet<string> = new Set([
+  'KEEL_NODE_CONFIG_INVALID',
+  'KEEL_NODE_DATA_DIR_LOCKED',
+  'KEEL_NODE_DATA_DIR_INVALID',
+  'KEEL_NODE_DATA_DIR_MISMATCH',
+  'KEEL_NODE_MEMBER_REMOVED',
+]);
+const PERMANENT_SYSTEM_CODES: ReadonlySet<string> = new Set(['EADDRINUSE', 'EADDRNOTAVAIL', 'EACCES']);
+
+function isPermanent(error: unknown): boolean {
+  if (NodeError.is(error)) return PERMANENT_NODE_CODES.has(error.code);
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && PERMANENT_SYSTEM_CODES.has(code);
+}
+
+/** A start failure in a sentence: bind errors name the address and the fix instead of a raw errno. */
+function startFailureMessage(error: unknown, address: string): string {
+  const code = (error as { code?: unknown }).code;
+  // The errno stays in the sentence: scripts and test harnesses look for it to retry on fresh ports.
+  if (code === 'EADDRINUSE') return `${address} is already in use by another process (EADDRINUSE); stop it or choose another port`;
+  if (code === 'EADDRNOTAVAIL') return `${address} is not an address of this host; listen on one of its addresses (or 0.0.0.0)`;
+  if (code === 'EACCES') return `${address}: not allowed to bind this port (ports below 1024 need privileges); choose a port of 1024 or more`;
+  return (error as Error).message;
 }
 
 /** `keel node`: one member of a cluster. */
@@ -71,7 +98,7 @@ async function runNode(flags: Omit<NodeFlags, 'quotaBackendBytes'> & { quotaByte
     config = loadNodeConfig({ ...flags });
   } catch (error) {
     console.error(`keel node: ${(error as Error).message}`);
-    return 1;
+    return EXIT_PERMANENT;
   }
   const log = createLogger(config.logLevel, { member: config.id, zone: config.zone || undefined });
   let server: ClientPort | undefined;
@@ -91,16 +118,21 @@ async function runNode(flags: Omit<NodeFlags, 'quotaBackendBytes'> & { quotaByte
   try {
     await node.start();
   } catch (error) {
-    log.error('could not start', { error: (error as Error).message, code: NodeError.is(error) ? error.code : (error as { code?: string }).code });
-    return 1;
+    const code = NodeError.is(error) ? error.code : (error as { code?: string }).code;
+    const message = startFailureMessage(error, config.listenPeer);
+    log.error('could not start', { error: message, code });
+    console.error(`keel node: ${message}`);
+    return isPermanent(error) ? EXIT_PERMANENT : 1;
   }
   const [host, port] = [config.listenClient.slice(0, config.listenClient.lastIndexOf(':')), Number(config.listenClient.slice(config.listenClient.lastIndexOf(':') + 1))];
   try {
     server = await listenClientPort(node, host, port);
   } catch (error) {
-    log.error('could not listen for clients', { address: config.listenClient, error: (error as Error).message });
+    const message = startFailureMessage(error, config.listenClient);
+    log.error('could not listen for clients', { address: config.listenClient, error: message, code: (error as { code?: string }).code });
+    console.error(`keel node: ${message}`);
     await node.stop();
-    return 1;
+    return isPermanent(error) ? EXIT_PERMANENT : 1;
   }
   log.info('serving clients', { address: config.listenClient });
   const shutdown = async (signal: string): Promise<void> => {

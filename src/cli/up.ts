@@ -1,9 +1,13 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, renameSync, writeFileSync, closeSync } from 'node:fs';
-import { resolve, join } from 'node:path';
-import { memberIdOf } from '../node/identity.js';
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { lockDataDir, prepareDataDir } from '../node/data-dir.js';
+import { clusterIdOf, memberIdOf } from '../node/identity.js';
+import { EXIT_PERMANENT } from './exit-codes.js';
+import { busyPorts, type PlannedPort } from './port-check.js';
 
 /**
  * `keel up`: the embedded default. Starts a cluster of members on loopback
@@ -21,6 +25,8 @@ const RESTART_DELAY_MS_MAX = 10_000;
 const STABLE_AFTER_MS = 30_000;
 const STOP_GRACE_MS = 10_000;
 const STATUS_POLL_MS = 1_000;
+/** How much of a member's log the supervisor reads to find why it exited. */
+const LOG_TAIL_BYTES = 16_384;
 
 export interface MemberPlan {
   readonly id: string;
@@ -48,15 +54,21 @@ interface UpFlags {
   adminPort: number;
 }
 
-/** A day: gRPC calls through keel up's gateway (watches, lease keep-alives) may stream this long. */
-const GRPC_STREAM_MAX_MS = 86_400_000;
+/** A day: streams through keel up's gateway (watches, lease keep-alives, observes, lock waits) may last this long. */
+const STREAM_MAX_MS = 86_400_000;
+/**
+ * The JSON gateway's long-lived calls: streams (watch, lease keep-alive,
+ * election observe) and calls that wait for their turn (lock, campaign).
+ * The default route's 15 s per-try timeout would cut them.
+ */
+const JSON_STREAM_PATHS = '^/v3/(watch|lease/keepalive|election/(observe|campaign)|lock/lock)$';
 
 /**
  * The gateway keel up puts in front of the members, on one port for both
  * kinds of client: the JSON gateway over HTTP/1.1 and etcd's gRPC services
  * (etcdctl, etcd client libraries) over h2c, each a least-request cluster
  * of the members health-checked on /readyz (a member's client port serves
- * both). gRPC routes may stream for a day (watches, keep-alives).
+ * both). gRPC calls and the JSON gateway's streams may last a day.
  */
 export function gatewayConfig(plans: readonly MemberPlan[], port: number, adminPort: number): string {
   const endpoints = plans.map((p) => `      - { address: "127.0.0.1:${p.clientPort}", zone: ${p.zone} }`).join('\n');
@@ -74,7 +86,8 @@ export function gatewayConfig(plans: readonly MemberPlan[], port: number, adminP
     `listeners: [{ port: ${port}, protocol: auto }]`,
     `admin: { port: ${adminPort} }`,
     'routes:',
-    `  - { name: store-grpc, match: { headers: [{ name: content-type, regex: "^application/grpc" }] }, cluster: keel-grpc, timeoutMs: ${GRPC_STREAM_MAX_MS}, perTryTimeoutMs: ${GRPC_STREAM_MAX_MS} }`,
+    `  - { name: store-grpc, match: { headers: [{ name: content-type, regex: "^application/grpc" }] }, cluster: keel-grpc, timeoutMs: ${STREAM_MAX_MS}, perTryTimeoutMs: ${STREAM_MAX_MS} }`,
+    `  - { name: store-streams, match: { regex: "${JSON_STREAM_PATHS}" }, cluster: keel, timeoutMs: ${STREAM_MAX_MS}, perTryTimeoutMs: ${STREAM_MAX_MS} }`,
     '  - { name: store, match: { prefix: / }, cluster: keel }',
     'clusters:',
     ...cluster('keel', 'http1'),
@@ -115,10 +128,56 @@ interface Supervised {
   /** A member's plan, or the gateway's (its id is "gateway"). */
   readonly plan: MemberPlan;
   readonly args: readonly string[];
+  readonly logPath: string;
   child?: ChildProcess;
   restarts: number;
   startedAt: number;
   timer?: NodeJS.Timeout;
+  /** Why it is down for good (a failure a restart cannot fix), if it is. */
+  failed?: string;
+}
+
+/** The cluster name keel up gives a new data dir: its own, so no other local cluster shares its cluster id. */
+function clusterNameFor(plans: readonly MemberPlan[], clusterFile: string): string {
+  for (const plan of plans) {
+    try {
+      const identity = JSON.parse(readFileSync(join(plan.dataDir, 'member.json'), 'utf8')) as { cluster?: unknown };
+      if (typeof identity.cluster === 'string' && identity.cluster !== '') return identity.cluster;
+    } catch {
+      // no identity yet: a new member, or unreadable (the member itself reports that)
+    }
+  }
+  try {
+    const previous = JSON.parse(readFileSync(clusterFile, 'utf8')) as { clusterName?: unknown };
+    if (typeof previous.clusterName === 'string' && previous.clusterName !== '') return previous.clusterName;
+  } catch {
+    // first start
+  }
+  return `keel-${randomBytes(4).toString('hex')}`;
+}
+
+/** The last error a member logged before it exited, for the supervisor's report. */
+function lastErrorOf(logPath: string): string | undefined {
+  let text: string;
+  try {
+    const buffer = readFileSync(logPath);
+    text = buffer.subarray(Math.max(0, buffer.length - LOG_TAIL_BYTES)).toString('utf8');
+  } catch {
+    return undefined;
+  }
+  const lines = text.split('\n').filter(Boolean).reverse();
+  for (const line of lines) {
+    if (line.startsWith('keel node: ') || line.startsWith('keel gateway: ')) return line.slice(line.indexOf(': ') + 2);
+  }
+  for (const line of lines) {
+    try {
+      const entry = JSON.parse(line) as { level?: number; error?: unknown; msg?: unknown };
+      if ((entry.level ?? 0) >= 50) return String(entry.error ?? entry.msg);
+    } catch {
+      // not a JSON line
+    }
+  }
+  return undefined;
 }
 
 async function runUp(flags: UpFlags): Promise<number> {
@@ -129,16 +188,53 @@ async function runUp(flags: UpFlags): Promise<number> {
     return 1;
   }
   const plans = planCluster(flags.nodes, flags.basePort, dataDir);
-  mkdirSync(dataDir, { recursive: true });
+  // One keel up per data dir, held for its life: a second one must not rewrite cluster.json or start members on live data dirs.
+  let lock;
+  try {
+    prepareDataDir(dataDir);
+    lock = lockDataDir(dataDir, 'keel up');
+  } catch (error) {
+    console.error(`keel up: ${(error as Error).message}`);
+    return 1;
+  }
+  try {
+    return await superviseCluster(flags, dataDir, plans);
+  } finally {
+    lock.release();
+  }
+}
+
+function plannedPorts(flags: UpFlags, plans: readonly MemberPlan[]): PlannedPort[] {
+  const ports: PlannedPort[] = plans.flatMap((plan) => [
+    { port: plan.clientPort, host: '127.0.0.1', purpose: `${plan.id} client` },
+    { port: plan.peerPort, host: '127.0.0.1', purpose: `${plan.id} peer` },
+  ]);
+  if (flags.gateway) {
+    ports.push({ port: flags.gatewayPort, host: '127.0.0.1', purpose: 'gateway' }, { port: flags.adminPort, host: '127.0.0.1', purpose: 'gateway admin' });
+  }
+  return ports;
+}
+
+async function superviseCluster(flags: UpFlags, dataDir: string, plans: readonly MemberPlan[]): Promise<number> {
+  const busy = await busyPorts(plannedPorts(flags, plans));
+  if (busy.length > 0) {
+    for (const entry of busy) console.error(`keel up: port ${entry.port} (${entry.purpose}) is in use${entry.holder ? ` by ${entry.holder}` : ''}`);
+    console.error('keel up: nothing was started; stop what holds these ports, or choose others with --base-port, --gateway-port and --admin-port');
+    return 1;
+  }
   const say = (line: string): void => {
     if (!flags.quiet) console.log(`keel up: ${line}`);
   };
+  const clusterFile = join(dataDir, 'cluster.json');
+  const clusterName = clusterNameFor(plans, clusterFile);
+  const clusterId = clusterIdOf(clusterName, plans.map((plan) => plan.id));
   const peers = plans.map((p) => `${p.id}=127.0.0.1:${p.peerPort}`).join(',');
   const clientUrls = plans.map((p) => `${p.id}=http://127.0.0.1:${p.clientPort}`).join(',');
   const memberArgs = (plan: MemberPlan): string[] => [
     'node',
     '--id', plan.id,
     '--data-dir', plan.dataDir,
+    '--cluster-name', clusterName,
     '--listen-peer', `127.0.0.1:${plan.peerPort}`,
     '--listen-client', `127.0.0.1:${plan.clientPort}`,
     '--peers', peers,
@@ -146,7 +242,7 @@ async function runUp(flags: UpFlags): Promise<number> {
     '--zone', plan.zone,
     ...(flags.tickMs ? ['--tick-ms', flags.tickMs] : []),
   ];
-  const members: Supervised[] = plans.map((plan) => ({ plan, args: memberArgs(plan), restarts: 0, startedAt: 0 }));
+  const members: Supervised[] = plans.map((plan) => ({ plan, args: memberArgs(plan), logPath: join(plan.dataDir, 'keel.log'), restarts: 0, startedAt: 0 }));
   if (flags.gateway) {
     const gatewayDir = join(dataDir, 'gateway');
     mkdirSync(gatewayDir, { recursive: true });
@@ -155,38 +251,56 @@ async function runUp(flags: UpFlags): Promise<number> {
     members.push({
       plan: { id: 'gateway', zone: 'a', clientPort: flags.gatewayPort, peerPort: flags.adminPort, dataDir: gatewayDir },
       args: ['gateway', '--config', configPath],
+      logPath: join(gatewayDir, 'keel.log'),
       restarts: 0,
       startedAt: 0,
     });
   }
   let stopping = false;
+  /** Until every member has been seen healthy once, a failure a restart cannot fix stops the whole cluster: never half-start it. */
+  let started = false;
+  let abortStart: ((reason: string) => void) | undefined;
 
   const writeClusterFile = (): void => {
     const gateway = members.find((m) => m.plan.id === 'gateway');
     const body = {
+      clusterName,
+      clusterId: clusterId.toString(),
+      supervisorPid: process.pid,
       members: members
         .filter((m) => m !== gateway)
-        .map(({ plan, child }) => ({
+        .map(({ plan, child, logPath, restarts, failed }) => ({
           id: plan.id,
           zone: plan.zone,
           clientUrl: `http://127.0.0.1:${plan.clientPort}`,
           peerAddress: `127.0.0.1:${plan.peerPort}`,
           dataDir: plan.dataDir,
+          logPath,
           pid: child?.pid ?? null,
+          restarts,
+          ...(failed ? { failed } : {}),
         })),
       ...(gateway
-        ? { gateway: { url: `http://127.0.0.1:${gateway.plan.clientPort}`, adminUrl: `http://127.0.0.1:${gateway.plan.peerPort}`, pid: gateway.child?.pid ?? null } }
+        ? {
+          gateway: {
+            url: `http://127.0.0.1:${gateway.plan.clientPort}`,
+            adminUrl: `http://127.0.0.1:${gateway.plan.peerPort}`,
+            logPath: gateway.logPath,
+            pid: gateway.child?.pid ?? null,
+            restarts: gateway.restarts,
+            ...(gateway.failed ? { failed: gateway.failed } : {}),
+          },
+        }
         : {}),
     };
-    const path = join(dataDir, 'cluster.json');
-    writeFileSync(`${path}.tmp`, `${JSON.stringify(body, null, 2)}\n`);
-    renameSync(`${path}.tmp`, path);
+    writeFileSync(`${clusterFile}.tmp`, `${JSON.stringify(body, null, 2)}\n`);
+    renameSync(`${clusterFile}.tmp`, clusterFile);
   };
 
   const start = (member: Supervised): void => {
     const { plan } = member;
     mkdirSync(plan.dataDir, { recursive: true });
-    const logFd = openSync(join(plan.dataDir, 'keel.log'), 'a');
+    const logFd = openSync(member.logPath, 'a');
     const args = [...process.execArgv, process.argv[1]!, ...member.args];
     const child = spawn(process.execPath, args, { stdio: ['ignore', logFd, logFd] });
     closeSync(logFd);
@@ -195,17 +309,28 @@ async function runUp(flags: UpFlags): Promise<number> {
     writeClusterFile();
     child.on('exit', (code, signal) => {
       member.child = undefined;
-      writeClusterFile();
-      if (stopping) return;
+      if (stopping) {
+        writeClusterFile();
+        return;
+      }
       if (code === 0) {
+        writeClusterFile();
         // A clean exit is deliberate: a member removed from the cluster (MemberRemove) or one an operator stopped with SIGTERM. Restarting it would only fail (a removed member's data dir refuses to start) or undo the operator.
         say(`${plan.id} exited cleanly (removed from the cluster, or stopped on purpose); not restarting it`);
+        return;
+      }
+      if (code === EXIT_PERMANENT) {
+        member.failed = lastErrorOf(member.logPath) ?? 'a failure a restart cannot fix';
+        writeClusterFile();
+        console.error(`keel up: ${plan.id} cannot run: ${member.failed} (log: ${member.logPath}); not restarting it`);
+        if (!started) abortStart?.(`${plan.id} could not start`);
         return;
       }
       if (Date.now() - member.startedAt > STABLE_AFTER_MS) member.restarts = 0;
       const delayMs = Math.min(RESTART_DELAY_MS_MAX, RESTART_DELAY_MS_MIN * 2 ** member.restarts);
       member.restarts++;
-      say(`${plan.id} exited (${signal ?? `code ${code}`}); restarting in ${(delayMs / 1000).toFixed(1)} s (restart ${member.restarts}; log: ${join(plan.dataDir, 'keel.log')})`);
+      writeClusterFile();
+      say(`${plan.id} exited (${signal ?? `code ${code}`}); restarting in ${(delayMs / 1000).toFixed(1)} s (restart ${member.restarts}; log: ${member.logPath})`);
       member.timer = setTimeout(() => {
         member.timer = undefined;
         if (!stopping) {
@@ -217,27 +342,31 @@ async function runUp(flags: UpFlags): Promise<number> {
   };
 
   for (const member of members) start(member);
-  say(`${plans.length} members on loopback, data in ${dataDir}`);
-  for (const { plan, child } of members) {
-    if (plan.id === 'gateway') say(`  gateway: http://127.0.0.1:${plan.clientPort} (admin http://127.0.0.1:${plan.peerPort}), pid ${child?.pid}`);
-    else say(`  ${plan.id} zone ${plan.zone}: client http://127.0.0.1:${plan.clientPort}, peer 127.0.0.1:${plan.peerPort}, pid ${child?.pid}`);
+  say(`${plans.length} members on loopback, cluster ${clusterName} (id ${clusterId}), data in ${dataDir}`);
+  for (const { plan, child, logPath } of members) {
+    if (plan.id === 'gateway') say(`  gateway: http://127.0.0.1:${plan.clientPort} (admin http://127.0.0.1:${plan.peerPort}), pid ${child?.pid}, log ${logPath}`);
+    else say(`  ${plan.id} zone ${plan.zone}: client http://127.0.0.1:${plan.clientPort}, peer 127.0.0.1:${plan.peerPort}, pid ${child?.pid}, log ${logPath}`);
   }
-  say(`cluster file ${join(dataDir, 'cluster.json')}; Ctrl-C stops everything`);
+  say(`cluster file ${clusterFile}; \`keel status --data-dir ${flags.dataDir}\` shows the cluster; Ctrl-C stops everything`);
 
   let lastLeader = '';
   const poll = setInterval(() => {
-    void leaderOf(plans).then((leader) => {
+    void leaderOf(plans, clusterName).then((leader) => {
       if (leader && leader !== lastLeader) say(`leader is ${leader}`);
-      if (leader) lastLeader = leader;
+      if (leader) {
+        lastLeader = leader;
+        started = true;
+      }
     });
   }, STATUS_POLL_MS);
 
+  let exitCode = 0;
   await new Promise<void>((resolveStop) => {
-    const stop = (signal: string): void => {
+    const stop = (reason: string): void => {
       if (stopping) return;
       stopping = true;
       clearInterval(poll);
-      say(`${signal}: stopping every member`);
+      say(`${reason}: stopping every member`);
       for (const member of members) {
         if (member.timer) clearTimeout(member.timer);
         member.child?.kill('SIGTERM');
@@ -258,21 +387,28 @@ async function runUp(flags: UpFlags): Promise<number> {
         }
       }, 50);
     };
+    abortStart = (reason) => {
+      exitCode = 1;
+      console.error(`keel up: ${reason}; stopping the rest rather than run a partial cluster`);
+      stop('start failed');
+    };
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
   });
   say('stopped');
-  return 0;
+  return exitCode;
 }
 
-/** The leader's id as one member reports it, or '' when none answers. */
-async function leaderOf(plans: readonly MemberPlan[]): Promise<string> {
+/** The leader's id as one member of this cluster reports it, or '' when none answers. Answers from another cluster (another id) are ignored. */
+async function leaderOf(plans: readonly MemberPlan[], clusterName: string): Promise<string> {
+  const clusterId = clusterIdOf(clusterName, plans.map((plan) => plan.id)).toString();
   for (const plan of plans) {
     try {
       const response = await fetch(`http://127.0.0.1:${plan.clientPort}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(500) });
       if (!response.ok) continue;
-      const status = (await response.json()) as { leader?: string };
-      const leader = plans.find((candidate) => memberIdOf('keel', candidate.id).toString() === status.leader);
+      const status = (await response.json()) as { leader?: string; header?: { cluster_id?: string } };
+      if (status.header?.cluster_id !== clusterId) continue;
+      const leader = plans.find((candidate) => memberIdOf(clusterName, candidate.id).toString() === status.leader);
       if (leader) return leader.id;
     } catch {
       // that member is down or busy; ask the next

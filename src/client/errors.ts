@@ -44,6 +44,8 @@ export interface ServerErrorBody {
   readonly code?: number;
   readonly message?: string;
   readonly keel_code?: string;
+  /** Keel's details beyond etcd's exact message (e.g. the revisions asked and compacted). */
+  readonly keel_detail?: string;
   readonly leader?: string;
   readonly leader_url?: string;
 }
@@ -59,7 +61,7 @@ export class ServerError extends KeelClientError {
   readonly headers: Readonly<Record<string, string>>;
   constructor(status: number, body: ServerErrorBody, headers: Readonly<Record<string, string>>) {
     const serverMessage = body.message ?? body.error ?? '';
-    super(`server answered ${status}${body.code === undefined ? '' : ` (grpc code ${body.code})`}: ${serverMessage}`);
+    super(`server answered ${status}${body.code === undefined ? '' : ` (grpc code ${body.code})`}: ${serverMessage}${body.keel_detail ? ` (${body.keel_detail})` : ''}`);
     this.name = 'ServerError';
     this.status = status;
     this.grpcCode = body.code;

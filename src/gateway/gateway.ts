@@ -109,14 +109,20 @@ export class Gateway {
   static async start(options: GatewayOptions): Promise<Gateway> {
     const gateway = new Gateway(options);
     gateway.#startRuntimes(undefined);
-    for (const listener of options.config.listeners) gateway.#servers.push(await gateway.#listen(listener, options.config.limits));
-    if (options.config.admin) {
-      const admin = createAdminServer(gateway);
-      await new Promise<void>((resolve, reject) => {
-        admin.once('error', reject);
-        admin.listen(options.config.admin?.port, options.config.admin?.host, () => resolve());
-      });
-      gateway.#admin = admin;
+    try {
+      for (const listener of options.config.listeners) gateway.#servers.push(await gateway.#listen(listener, options.config.limits));
+      if (options.config.admin) {
+        const admin = createAdminServer(gateway);
+        await new Promise<void>((resolve, reject) => {
+          admin.once('error', reject);
+          admin.listen(options.config.admin?.port, options.config.admin?.host, () => resolve());
+        });
+        gateway.#admin = admin;
+      }
+    } catch (error) {
+      // Health-check timers and bound listeners would keep the process alive with nothing served: a gateway that cannot bind must end.
+      await gateway.close();
+      throw error;
     }
     gateway.#started = true;
     return gateway;

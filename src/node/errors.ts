@@ -53,3 +53,24 @@ export class MemberRemovedError extends NodeError {
     this.name = 'MemberRemovedError';
   }
 }
+
+/** Another process holds this data directory's lock (another member, or another keel up). */
+export class DataDirLockedError extends NodeError {
+  readonly code = 'KEEL_NODE_DATA_DIR_LOCKED';
+  /** The holder's pid, when it wrote one. */
+  readonly holderPid: number | undefined;
+  constructor(message: string, holderPid: number | undefined) {
+    super(message);
+    this.name = 'DataDirLockedError';
+    this.holderPid = holderPid;
+  }
+}
+
+/** The data directory cannot be used (it is a file, not writable, on a read-only disk); the message names the path and the fix. */
+export class DataDirInvalidError extends NodeError {
+  readonly code = 'KEEL_NODE_DATA_DIR_INVALID';
+  constructor(message: string) {
+    super(message);
+    this.name = 'DataDirInvalidError';
+  }
+}

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { lockDataDir, prepareDataDir } from './data-dir.js';
+import type { DataDirLock } from './data-dir.js';
 import { join } from 'node:path';
 import { bootstrapLog } from '../raft/bootstrap.js';
 import { decodeConfChange } from '../raft/conf-change.js';
@@ -129,6 +131,8 @@ export class KeelNode {
   #raw!: RawNode;
   #memory!: MemoryStorage;
   #storage!: FileStorage;
+  /** Held from the start until stop: no second process may open this data dir. */
+  #dataDirLock: DataDirLock | undefined;
   #store!: StoreStateMachine;
   #transport!: PeerTransport;
   #tickTimer: NodeJS.Timeout | undefined;
@@ -187,7 +191,19 @@ export class KeelNode {
   // ------------------------------------------------------------------ lifecycle
 
   async start(): Promise<void> {
-    mkdirSync(this.config.dataDir, { recursive: true });
+    // Lock before reading anything: recovery may truncate a torn tail or delete temporary files, which must never happen under a live member.
+    prepareDataDir(this.config.dataDir);
+    this.#dataDirLock = lockDataDir(this.config.dataDir);
+    try {
+      await this.#startLocked();
+    } catch (error) {
+      this.#storage?.close();
+      this.#dataDirLock.release();
+      throw error;
+    }
+  }
+
+  async #startLocked(): Promise<void> {
     this.#storage = this.#openStorage();
     let recovered = this.#storage.load();
     const empty = recovered.hardState.term === 0 && recovered.entries.length === 0 && recovered.snapshot.metadata.index === 0;
@@ -285,6 +301,7 @@ export class KeelNode {
     this.#stopped = true;
     await this.#transport?.close();
     this.#storage?.close();
+    this.#dataDirLock?.release();
     this.#log.info('member stopped', { id: this.config.id });
   }
 

@@ -18,7 +18,8 @@ const etcdctl = findEtcdctlBinary();
 
 async function freeBase(): Promise<number> {
   for (;;) {
-    const base = 10_000 + Math.floor(Math.random() * 25_000);
+    // Every port of the layout (base to base + 30001) stays below the kernel's ephemeral range (32768 up), so no outgoing connection takes one first.
+    const base = 1_100 + Math.floor(Math.random() * 1_600);
     const ports = OFFSETS.flatMap((offset) => [base + offset, base + offset + 1]);
     const free = await Promise.all(
       ports.map(
@@ -34,10 +35,10 @@ async function freeBase(): Promise<number> {
   }
 }
 
-async function until(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+async function until(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string, detail?: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}${detail ? `: ${detail()}` : ''}`);
     await sleep(100);
   }
 }
@@ -66,7 +67,7 @@ test('keel up starts a supervised 3-member cluster with a gateway in front, rest
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const urls = OFFSETS.map((offset) => `http://127.0.0.1:${base + offset}`);
   try {
-    await until(async () => (await Promise.all(urls.map((url) => fetch(`${url}/readyz`).then((r) => r.ok, () => false)))).every(Boolean), 30_000, 'every member ready');
+    await until(async () => (await Promise.all(urls.map((url) => fetch(`${url}/readyz`).then((r) => r.ok, () => false)))).every(Boolean), 30_000, 'every member ready', () => output);
     await until(() => /leader is n\d/.test(output), 10_000, 'a leader line');
     const cluster = JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as {
       members: { id: string; zone: string; clientUrl: string; pid: number }[];
