@@ -211,8 +211,18 @@ async function memberStatus(target: Target): Promise<MemberStatus> {
     };
     return { ...base, reply, error: undefined };
   } catch (error) {
-    return { ...base, reply: undefined, error: (error as Error).message };
+    return { ...base, reply: undefined, error: describeFailure(error) };
   }
+}
+
+/** A failed status call in words: fetch's own message ("fetch failed") hides the cause. */
+function describeFailure(error: unknown): string {
+  const cause = (error as { cause?: { code?: unknown } }).cause;
+  const code = typeof cause?.code === 'string' ? cause.code : (error as { name?: string }).name;
+  if (code === 'ECONNREFUSED') return 'not answering: connection refused (the member is down or not listening yet)';
+  if (code === 'TimeoutError' || code === 'UND_ERR_CONNECT_TIMEOUT') return `not answering within ${CALL_TIMEOUT_MS} ms (paused, overloaded or cut off)`;
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'connection reset';
+  return (error as Error).message;
 }
 
 /** Member id -> name, from the first member that lists them. */
