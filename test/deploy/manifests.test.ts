@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { SHUTDOWN_GRACE_MS } from '../../src/api/grpc/server.js';
@@ -203,6 +204,18 @@ test('the systemd unit: its ExecStart with the example environment file parses a
   assert.ok(!service.has('MemoryDenyWriteExecute'), 'V8 needs writable executable memory');
 });
 
+test('systemd itself reads the unit without a complaint, where systemd-analyze is installed', (context) => {
+  const result = spawnSync('systemd-analyze', ['verify', join(root, 'deploy/systemd/keel-node.service')], { encoding: 'utf8', timeout: 30_000 });
+  if (result.error) {
+    context.skip(`systemd-analyze not available: ${result.error.message}`);
+    return;
+  }
+  // verify exits 0 on settings it ignores; what it says about them is the finding.
+  const complaints = `${result.stdout}${result.stderr}`.split('\n').filter((line) => line.includes('keel-node.service'));
+  assert.deepEqual(complaints, []);
+  assert.equal(result.status, 0);
+});
+
 test('the Dockerfile: builds with dev dependencies, runs the built CLI on a slim Node 20 image as a non-root user, with a /livez health check', () => {
   const stages = dockerStages(readRepoFile('Dockerfile'));
   assert.ok(stages.length >= 2, 'multi-stage');
@@ -242,6 +255,13 @@ test('the Dockerfile: builds with dev dependencies, runs the built CLI on a slim
   for (const folder of [...included, 'proto']) assert.match(buildCopies, new RegExp(`^${folder} `, 'm'), `the build copies ${folder}/`);
   const ignored = readRepoFile('.dockerignore').split('\n').map((line) => line.trim());
   for (const needed of [...included, 'proto', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json']) assert.ok(!ignored.includes(needed), `.dockerignore keeps ${needed}`);
+});
+
+test('the gateway config docs/deploy.md gives for docker is one keel accepts', () => {
+  const text = /cat > gw\.yaml <<'EOF'\n([\s\S]*?)\nEOF\n/.exec(readRepoFile('docs/deploy.md'))?.[1];
+  assert.ok(text, 'docs/deploy.md has a gw.yaml');
+  const config = parseGatewayYaml(text);
+  for (const cluster of Object.values(config.clusters)) assert.deepEqual(cluster.endpoints.map((each) => each.address), ['keel-1:2379', 'keel-2:2379', 'keel-3:2379']);
 });
 
 test('a renamed or unknown flag is refused by the parser the checks above rely on', () => {
