@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import type { NodeConfig } from '../node/config.js';
 import { listenClientPort } from '../api/client-port.js';
 import type { ClientPort } from '../api/client-port.js';
 import { loadNodeConfig } from '../node/config.js';
@@ -7,7 +8,8 @@ import { createLogger } from '../node/logger.js';
 import { NodeError } from '../node/errors.js';
 import { EXIT_PERMANENT } from './exit-codes.js';
 
-interface NodeFlags {
+/** The options `keel node` parses, as commander hands them over (strings). */
+export interface NodeFlags {
   config?: string;
   id?: string;
   dataDir?: string;
@@ -87,15 +89,24 @@ export function nodeCommand(): Command {
     .option('--strict-reconfig-check <bool>', 'refuse membership changes that would leave too few started voters (default true)')
     .option('--watch-progress-notify-interval-ms <n>', 'how often watchers that asked for progress notifications get one (default 600000, etcd\'s 10 minutes)')
     .action(async (flags: NodeFlags) => {
-      const { quotaBackendBytes, ...rest } = flags;
-      process.exitCode = await runNode({ ...rest, ...(quotaBackendBytes === undefined ? {} : { quotaBytes: quotaBackendBytes }) });
+      process.exitCode = await runNode(flags);
     });
 }
 
-async function runNode(flags: Omit<NodeFlags, 'quotaBackendBytes'> & { quotaBytes?: string }): Promise<number> {
+/**
+ * The member's configuration from `keel node`'s parsed flags, the
+ * environment (KEEL_*) and the --config file; throws NodeConfigError. Apart
+ * from runNode so deployment files can be checked against it (test/deploy).
+ */
+export function nodeConfigFromFlags(flags: NodeFlags, environment: NodeJS.ProcessEnv = process.env, readFile?: (path: string) => string): NodeConfig {
+  const { quotaBackendBytes, ...rest } = flags;
+  return loadNodeConfig({ ...rest, ...(quotaBackendBytes === undefined ? {} : { quotaBytes: quotaBackendBytes }) }, environment, readFile);
+}
+
+async function runNode(flags: NodeFlags): Promise<number> {
   let config;
   try {
-    config = loadNodeConfig({ ...flags });
+    config = nodeConfigFromFlags(flags);
   } catch (error) {
     console.error(`keel node: ${(error as Error).message}`);
     return EXIT_PERMANENT;

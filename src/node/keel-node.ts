@@ -81,6 +81,15 @@ interface PendingRead {
   index?: number;
 }
 
+/**
+ * How long a stopping leader waits for its successor to take over: two
+ * election timeouts (600 ms at the defaults). Deployment stop timeouts
+ * allow for it (deploy/, test/deploy).
+ */
+export function leaderTransferOnStopMsMax(config: Pick<NodeConfig, 'tickMs' | 'electionTicks'>): number {
+  return config.tickMs * config.electionTicks * 2;
+}
+
 /** What /v3/maintenance/status and operators see. */
 export interface MemberStatus {
   readonly id: NodeId;
@@ -332,7 +341,7 @@ export class KeelNode {
       return;
     }
     this.#scheduleReady();
-    const deadline = performance.now() + this.config.tickMs * this.config.electionTicks * 2;
+    const deadline = performance.now() + leaderTransferOnStopMsMax(this.config);
     while (this.#role === Role.Leader && performance.now() < deadline) await delay(this.config.tickMs);
   }
 

@@ -32,6 +32,10 @@ export interface ClusterOptions {
   readonly nodes?: number;
   /** Extra flags for every member. */
   readonly flags?: readonly string[];
+  /** The host name in --peers and --client-urls (members listen on 127.0.0.1 whatever it is); default 127.0.0.1. */
+  readonly host?: string;
+  /** Give each member its id in KEEL_ID rather than --id (as a Kubernetes pod gets its name). */
+  readonly idFromEnvironment?: boolean;
 }
 
 /** Free loopback ports for member processes (see freeLoopbackPorts: below the ephemeral range, so no outgoing connection takes one first). */
@@ -44,12 +48,16 @@ export class Cluster {
   readonly members: Member[] = [];
   readonly root: string;
   readonly #flags: readonly string[];
+  readonly #host: string;
+  readonly #idFromEnvironment: boolean;
   #peers = '';
   #clientUrls = '';
 
-  private constructor(root: string, flags: readonly string[]) {
+  private constructor(root: string, options: ClusterOptions) {
     this.root = root;
-    this.#flags = flags;
+    this.#flags = options.flags ?? [];
+    this.#host = options.host ?? '127.0.0.1';
+    this.#idFromEnvironment = options.idFromEnvironment ?? false;
   }
 
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
@@ -69,7 +77,7 @@ export class Cluster {
 
   static async #launchAll(options: ClusterOptions): Promise<Cluster> {
     const nodes = options.nodes ?? 3;
-    const cluster = new Cluster(mkdtempSync(join(tmpdir(), 'keel-cluster-')), options.flags ?? []);
+    const cluster = new Cluster(mkdtempSync(join(tmpdir(), 'keel-cluster-')), options);
     const ports = await freePorts(nodes * 2);
     for (let i = 0; i < nodes; i++) {
       const id = `n${i + 1}`;
@@ -77,14 +85,14 @@ export class Cluster {
         id,
         clientPort: ports[2 * i]!,
         peerPort: ports[2 * i + 1]!,
-        clientUrl: `http://127.0.0.1:${ports[2 * i]}`,
+        clientUrl: `http://${cluster.#host}:${ports[2 * i]}`,
         dataDir: join(cluster.root, id),
         child: undefined,
         exit: undefined,
         stderr: '',
       });
     }
-    cluster.#peers = cluster.members.map((m) => `${m.id}=127.0.0.1:${m.peerPort}`).join(',');
+    cluster.#peers = cluster.members.map((m) => `${m.id}=${cluster.#host}:${m.peerPort}`).join(',');
     cluster.#clientUrls = cluster.members.map((m) => `${m.id}=${m.clientUrl}`).join(',');
     for (const member of cluster.members) cluster.launch(member.id);
     return cluster;
@@ -104,7 +112,7 @@ export class Cluster {
       process.execPath,
       [
         bin, 'node',
-        '--id', id,
+        ...(this.#idFromEnvironment ? [] : ['--id', id]),
         '--data-dir', member.dataDir,
         '--listen-peer', `127.0.0.1:${member.peerPort}`,
         '--listen-client', `127.0.0.1:${member.clientPort}`,
@@ -114,7 +122,7 @@ export class Cluster {
         ...this.#flags,
         ...(member.flags ?? []),
       ],
-      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } },
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...(this.#idFromEnvironment ? { KEEL_ID: id } : {}), ...env } },
     );
     member.child = child;
     member.exit = undefined;
@@ -137,11 +145,11 @@ export class Cluster {
   async addMember(id: string): Promise<Member> {
     const [clientPort, peerPort] = (await freePorts(2)) as [number, number];
     const member: Member = {
-      id, clientPort, peerPort, clientUrl: `http://127.0.0.1:${clientPort}`, dataDir: join(this.root, id),
+      id, clientPort, peerPort, clientUrl: `http://${this.#host}:${clientPort}`, dataDir: join(this.root, id),
       child: undefined, exit: undefined, stderr: '', flags: ['--initial-cluster-state', 'existing'],
     };
     this.members.push(member);
-    this.#peers = this.members.map((m) => `${m.id}=127.0.0.1:${m.peerPort}`).join(',');
+    this.#peers = this.members.map((m) => `${m.id}=${this.#host}:${m.peerPort}`).join(',');
     this.#clientUrls = this.members.map((m) => `${m.id}=${m.clientUrl}`).join(',');
     return member;
   }

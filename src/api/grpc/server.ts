@@ -17,8 +17,8 @@ import { recipeImplementations } from './recipes.js';
  * grpc's own RESOURCE_EXHAUSTED; keel draws the same two lines.
  */
 export const GRPC_RECEIVE_BYTES_MAX = REQUEST_BYTES_MAX + 512 * 1024;
-/** How long a graceful shutdown waits for in-flight calls before cutting them. */
-const SHUTDOWN_GRACE_MS = 5_000;
+/** How long a graceful shutdown waits for in-flight calls before cutting them (deployment stop timeouts allow for it: deploy/, test/deploy). */
+export const SHUTDOWN_GRACE_MS = 5_000;
 
 export interface GrpcBackend {
   /** The loopback port grpc-js listens on. */
