@@ -3,7 +3,8 @@ import { listenClientPort } from '../api/client-port.js';
 import type { ClientPort } from '../api/client-port.js';
 import { loadNodeConfig } from '../node/config.js';
 import { KeelNode } from '../node/keel-node.js';
-import { createLogger } from '../node/logger.js';
+import { createLogger, errorFields, parseLogFormat } from '../node/logger.js';
+import type { LogFormat } from '../node/logger.js';
 import { NodeError } from '../node/errors.js';
 
 interface NodeFlags {
@@ -22,6 +23,7 @@ interface NodeFlags {
   snapshotCatchUpEntries?: string;
   walSegmentBytes?: string;
   logLevel?: string;
+  logFormat?: LogFormat;
   quotaBackendBytes?: string;
   clusterName?: string;
   autoCompactionMode?: string;
@@ -51,6 +53,7 @@ export function nodeCommand(): Command {
     .option('--snapshot-catch-up-entries <n>', 'entries kept behind a snapshot for slow followers (default 5000)')
     .option('--wal-segment-bytes <n>', 'preallocated WAL segment size (default 64 MiB)')
     .option('--log-level <level>', 'debug, info, warn, error or silent (default info)')
+    .option('--log-format <format>', 'json (pino lines, ISO time) or pretty (readable lines) (default json)', parseLogFormat)
     .option('--cluster-name <name>', 'the cluster\'s name; with the founding members it fixes the cluster id (default keel; give a restored cluster a new one)')
     .option('--quota-backend-bytes <n>', 'space quota for the key-value state (default 2 GiB; every member must use the same)')
     .option('--auto-compaction-mode <mode>', 'periodic or revision (default periodic), as etcd')
@@ -60,12 +63,12 @@ export function nodeCommand(): Command {
     .option('--strict-reconfig-check <bool>', 'refuse membership changes that would leave too few started voters (default true)')
     .option('--watch-progress-notify-interval-ms <n>', 'how often watchers that asked for progress notifications get one (default 600000, etcd\'s 10 minutes)')
     .action(async (flags: NodeFlags) => {
-      const { quotaBackendBytes, ...rest } = flags;
-      process.exitCode = await runNode({ ...rest, ...(quotaBackendBytes === undefined ? {} : { quotaBytes: quotaBackendBytes }) });
+      const { quotaBackendBytes, logFormat, ...rest } = flags;
+      process.exitCode = await runNode({ ...rest, ...(quotaBackendBytes === undefined ? {} : { quotaBytes: quotaBackendBytes }) }, logFormat ?? 'json');
     });
 }
 
-async function runNode(flags: Omit<NodeFlags, 'quotaBackendBytes'> & { quotaBytes?: string }): Promise<number> {
+async function runNode(flags: Omit<NodeFlags, 'quotaBackendBytes' | 'logFormat'> & { quotaBytes?: string }, logFormat: LogFormat): Promise<number> {
   let config;
   try {
     config = loadNodeConfig({ ...flags });
@@ -73,7 +76,7 @@ async function runNode(flags: Omit<NodeFlags, 'quotaBackendBytes'> & { quotaByte
     console.error(`keel node: ${(error as Error).message}`);
     return 1;
   }
-  const log = createLogger(config.logLevel, { member: config.id, zone: config.zone || undefined });
+  const log = createLogger(config.logLevel, { member: config.id, zone: config.zone || undefined }, logFormat);
   let server: ClientPort | undefined;
   let exiting = false;
   const node = new KeelNode(config, log, (error) => {
@@ -84,21 +87,21 @@ async function runNode(flags: Omit<NodeFlags, 'quotaBackendBytes'> & { quotaByte
       void (server ? server.destroy() : Promise.resolve()).finally(() => process.exit(0));
       return;
     }
-    log.error('exiting after a fatal error', { error: error.message });
+    log.error('exiting after a fatal error', errorFields(error));
     server?.close();
     process.exit(1);
   });
   try {
     await node.start();
   } catch (error) {
-    log.error('could not start', { error: (error as Error).message, code: NodeError.is(error) ? error.code : (error as { code?: string }).code });
+    log.error('could not start', errorFields(error));
     return 1;
   }
   const [host, port] = [config.listenClient.slice(0, config.listenClient.lastIndexOf(':')), Number(config.listenClient.slice(config.listenClient.lastIndexOf(':') + 1))];
   try {
     server = await listenClientPort(node, host, port);
   } catch (error) {
-    log.error('could not listen for clients', { address: config.listenClient, error: (error as Error).message });
+    log.error('could not listen for clients', { address: config.listenClient, ...errorFields(error) });
     await node.stop();
     return 1;
   }

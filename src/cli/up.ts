@@ -4,6 +4,8 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, renameSync, writeFileSync, closeSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import { memberIdOf } from '../node/identity.js';
+import { parseLogFormat } from '../node/logger.js';
+import type { LogFormat } from '../node/logger.js';
 
 /**
  * `keel up`: the embedded default. Starts a cluster of members on loopback
@@ -46,6 +48,7 @@ interface UpFlags {
   gateway: boolean;
   gatewayPort: number;
   adminPort: number;
+  logFormat: LogFormat;
 }
 
 /** A day: gRPC calls through keel up's gateway (watches, lease keep-alives) may stream this long. */
@@ -91,6 +94,7 @@ export function upCommand(): Command {
     .option('--data-dir <dir>', 'where members keep their data and cluster.json', './.keel')
     .option('--tick-ms <n>', 'raft tick for every member')
     .option('--quiet', 'print only errors')
+    .option('--log-format <format>', 'members\' and the gateway\'s log format in their keel.log: json or pretty', parseLogFormat, 'json' as LogFormat)
     .option('--no-gateway', 'do not start a keel gateway in front of the members')
     .option('--gateway-port <port>', 'the gateway\'s listener', parsePort, 8080)
     .option('--admin-port <port>', 'the gateway\'s admin port (/clusters, /metrics)', parsePort, 9901)
@@ -145,6 +149,7 @@ async function runUp(flags: UpFlags): Promise<number> {
     '--client-urls', clientUrls,
     '--zone', plan.zone,
     ...(flags.tickMs ? ['--tick-ms', flags.tickMs] : []),
+    '--log-format', flags.logFormat,
   ];
   const members: Supervised[] = plans.map((plan) => ({ plan, args: memberArgs(plan), restarts: 0, startedAt: 0 }));
   if (flags.gateway) {
@@ -154,7 +159,7 @@ async function runUp(flags: UpFlags): Promise<number> {
     writeFileSync(configPath, gatewayConfig(plans, flags.gatewayPort, flags.adminPort));
     members.push({
       plan: { id: 'gateway', zone: 'a', clientPort: flags.gatewayPort, peerPort: flags.adminPort, dataDir: gatewayDir },
-      args: ['gateway', '--config', configPath],
+      args: ['gateway', '--config', configPath, '--log-format', flags.logFormat],
       restarts: 0,
       startedAt: 0,
     });
