@@ -41,15 +41,18 @@ export function createPinoLogger(options: LogOptions): PinoLogger {
 }
 
 /**
- * Fields that describe an error in a log record. An expected error (a
- * typed keel error with a stable `KEEL_*` code: bad config, unbindable port,
- * refused request) is its code and message on the one line; anything else
+ * Fields that describe an error in a log record. An expected error is its
+ * code and message on the one line: a typed keel error with a stable
+ * `KEEL_*` code (bad config, unbindable listener, refused request), or an
+ * operating-system error from a system call (`EADDRINUSE` on listen,
+ * `EACCES` on open), whose stack says nothing about the cause. Anything else
  * is unexpected and keeps its stack (pino's `err` serializer).
  */
 export function errorFields(error: unknown): Record<string, unknown> {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (error instanceof Error && typeof code === 'string' && code.startsWith('KEEL_')) return { code, error: error.message };
-  return { err: error };
+  if (!(error instanceof Error)) return { err: error };
+  const { code, syscall } = error as { code?: unknown; syscall?: unknown };
+  const expected = typeof code === 'string' && (code.startsWith('KEEL_') || (typeof syscall === 'string' && /^E[A-Z]+$/.test(code)));
+  return expected ? { code, error: error.message } : { err: error };
 }
 
 /** JSON-line logging for members: one small interface, message first, over the same factory. */

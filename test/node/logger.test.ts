@@ -47,6 +47,9 @@ test('pretty: an unexpected error keeps its stack, indented under the line', () 
 test('errorFields: a typed keel error is its code and message; anything else keeps its stack', () => {
   const expected = errorFields(new NodeConfigError('tick-ms must be positive'));
   assert.deepEqual(expected, { code: 'KEEL_NODE_CONFIG_INVALID', error: 'tick-ms must be positive' });
+  const busy = Object.assign(new Error('listen EADDRINUSE: address already in use 127.0.0.1:2380'), { code: 'EADDRINUSE', syscall: 'listen' });
+  assert.deepEqual(errorFields(busy), { code: 'EADDRINUSE', error: 'listen EADDRINUSE: address already in use 127.0.0.1:2380' });
+  assert.ok('err' in errorFields(Object.assign(new Error('no syscall'), { code: 'ERR_SOMETHING' })), 'a code alone does not make an error expected');
   const out = collector();
   createPinoLogger({ level: 'info', write: out.write }).error(errorFields(new Error('unexpected')), 'failed');
   const record = JSON.parse(out.lines[0]!) as { err: { stack: string; message: string } };
