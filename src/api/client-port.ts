@@ -49,7 +49,10 @@ export async function listenClientPort(node: KeelNode, host: string, port: numbe
   http.emit('listening');
   const grpc = await startGrpcBackend(node);
   const proxied = new Set<Socket>();
-  const listener = createServer({ noDelay: true }, (socket) => classify(socket, http, grpc, proxied));
+  const listener = createServer({ noDelay: true }, (socket) => {
+    node.metrics.trackClientSocket(socket);
+    classify(socket, http, grpc, proxied);
+  });
   try {
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);

@@ -2,6 +2,8 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { DEADLINE_HEADER, GRPC_TIMEOUT_HEADER, parseDeadlineHeader, parseGrpcTimeout } from '../resilience/deadline.js';
 import type { KeelNode } from '../node/keel-node.js';
+import type { RpcCall, RpcTarget } from '../node/rpc-metrics.js';
+import assert from 'node:assert/strict';
 import type { CommandResponse } from '../store/state-machine.js';
 import { BadRequestError, BodyTooLargeError, InterruptedError, MethodNotAllowedError, NotFoundError, OverloadedError, errorBody, errorReply } from './errors.js';
 import { ETCD_API_VERSION, KEEL_VERSION } from './version.js';
@@ -172,24 +174,52 @@ ROUTES['/v3/kv/lease/timetolive'] = ROUTES['/v3/lease/timetolive']!;
 ROUTES['/v3/kv/lease/leases'] = ROUTES['/v3/lease/leases']!;
 
 /** Streaming calls: grpc-gateway's shape, one JSON request per line in, one {"result": ...} per line out. */
-const STREAMS: Record<string, (node: KeelNode, request: IncomingMessage, response: ServerResponse) => Promise<void>> = {
+const STREAMS: Record<string, (node: KeelNode, request: IncomingMessage, response: ServerResponse, rpc: RpcCall) => Promise<void>> = {
   '/v3/lease/keepalive': keepAliveStream,
   '/v3/watch': watchStream,
   '/v3/election/observe': observeStream,
   '/v3/maintenance/snapshot': snapshotStream,
 };
 
+/**
+ * The gRPC method each JSON route stands for. A JSON call is counted in the
+ * grpc_server_* families under that method (as etcd's grpc-gateway, which
+ * calls the gRPC server, counts it), and in keel_api_requests_total under its
+ * path. Every route and stream above has an entry (checked below).
+ */
+const RPC_OF_PATH: Record<string, Omit<RpcTarget, 'endpoint'>> = {};
+for (const [path, method] of Object.entries({
+  '/v3/kv/range': 'KV/Range', '/v3/kv/put': 'KV/Put', '/v3/kv/deleterange': 'KV/DeleteRange', '/v3/kv/txn': 'KV/Txn', '/v3/kv/compaction': 'KV/Compact',
+  '/v3/lease/grant': 'Lease/LeaseGrant', '/v3/lease/revoke': 'Lease/LeaseRevoke', '/v3/lease/timetolive': 'Lease/LeaseTimeToLive', '/v3/lease/leases': 'Lease/LeaseLeases',
+  '/v3/kv/lease/revoke': 'Lease/LeaseRevoke', '/v3/kv/lease/timetolive': 'Lease/LeaseTimeToLive', '/v3/kv/lease/leases': 'Lease/LeaseLeases',
+  '/v3/maintenance/status': 'Maintenance/Status', '/v3/maintenance/alarm': 'Maintenance/Alarm', '/v3/maintenance/defragment': 'Maintenance/Defragment',
+  '/v3/maintenance/transfer-leadership': 'Maintenance/MoveLeader', '/v3/maintenance/hashkv': 'Maintenance/HashKV',
+  '/v3/cluster/member/list': 'Cluster/MemberList', '/v3/cluster/member/add': 'Cluster/MemberAdd', '/v3/cluster/member/remove': 'Cluster/MemberRemove',
+  '/v3/cluster/member/promote': 'Cluster/MemberPromote', '/v3/cluster/member/update': 'Cluster/MemberUpdate',
+})) RPC_OF_PATH[path] = { method: `/etcdserverpb.${method}`, type: 'unary' };
+for (const [path, method] of Object.entries({ '/v3/lock/lock': 'Lock', '/v3/lock/unlock': 'Unlock' })) RPC_OF_PATH[path] = { method: `/v3lockpb.Lock/${method}`, type: 'unary' };
+for (const [path, method] of Object.entries({ '/v3/election/campaign': 'Campaign', '/v3/election/proclaim': 'Proclaim', '/v3/election/resign': 'Resign', '/v3/election/leader': 'Leader' })) {
+  RPC_OF_PATH[path] = { method: `/v3electionpb.Election/${method}`, type: 'unary' };
+}
+RPC_OF_PATH['/v3/lease/keepalive'] = { method: '/etcdserverpb.Lease/LeaseKeepAlive', type: 'bidi_stream' };
+RPC_OF_PATH['/v3/watch'] = { method: '/etcdserverpb.Watch/Watch', type: 'bidi_stream' };
+RPC_OF_PATH['/v3/election/observe'] = { method: '/v3electionpb.Election/Observe', type: 'server_stream' };
+RPC_OF_PATH['/v3/maintenance/snapshot'] = { method: '/etcdserverpb.Maintenance/Snapshot', type: 'server_stream' };
+for (const path of [...Object.keys(ROUTES), ...Object.keys(STREAMS)]) assert(RPC_OF_PATH[path], `JSON route ${path} maps to no gRPC method`);
+
 export function createApiServer(node: KeelNode): Server {
   const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS }, (request, response) => {
     const path = (request.url ?? '/').split('?')[0]!;
-    // Label values stay bounded: known routes by name, everything else as one.
-    handle(node, request, response).catch((error: unknown) => sendError(node, response, error, ROUTES[path] || STREAMS[path] ? path : 'other'));
+    // Label values stay bounded: known routes by name and method, everything else as one ('other', and no gRPC series).
+    const target = RPC_OF_PATH[path];
+    const rpc = target ? node.metrics.rpc.start({ ...target, endpoint: path }) : undefined;
+    handle(node, request, response, rpc).catch((error: unknown) => sendError(node, response, error, rpc));
   });
   server.maxHeadersCount = 100;
   return server;
 }
 
-async function handle(node: KeelNode, request: IncomingMessage, response: ServerResponse): Promise<void> {
+async function handle(node: KeelNode, request: IncomingMessage, response: ServerResponse, rpc: RpcCall | undefined): Promise<void> {
   const path = (request.url ?? '/').split('?')[0]!;
   if (request.method === 'GET' || request.method === 'HEAD') {
     if (path === '/livez') return sendPlain(response, node.live() ? 200 : 503, node.live() ? 'ok\n' : 'failed\n');
@@ -204,9 +234,9 @@ async function handle(node: KeelNode, request: IncomingMessage, response: Server
     if (path === '/version') return sendJson(response, 200, VERSION);
   }
   const stream = STREAMS[path];
-  if (stream && request.method === 'POST') return stream(node, request, response);
+  if (stream && rpc && request.method === 'POST') return stream(node, request, response, rpc);
   const route = ROUTES[path];
-  if (!route) {
+  if (!route || !rpc) {
     await drain(request);
     throw new NotFoundError(path);
   }
@@ -215,12 +245,14 @@ async function handle(node: KeelNode, request: IncomingMessage, response: Server
     throw new MethodNotAllowedError(request.method ?? '');
   }
   const body = parseJson(await readBody(request));
+  rpc.received();
   const timeoutMs = requestTimeoutMs(node, request);
   const controller = new AbortController();
   response.once('close', () => controller.abort(new InterruptedError()));
   REQUEST_SIGNALS.set(request, controller.signal);
   const result = await route(node, body, timeoutMs, request);
-  node.metrics.requests.inc({ endpoint: path, code: 'OK' });
+  rpc.sent();
+  rpc.handled(0, 'OK');
   sendJson(response, 200, result);
 }
 
@@ -283,9 +315,10 @@ function parseJson(body: Buffer): unknown {
   }
 }
 
-function sendError(node: KeelNode, response: ServerResponse, error: unknown, endpoint: string): void {
+function sendError(node: KeelNode, response: ServerResponse, error: unknown, rpc: RpcCall | undefined): void {
   const reply = errorReply(error);
-  node.metrics.requests.inc({ endpoint, code: reply.keelCode });
+  if (rpc) rpc.handled(reply.grpcCode, reply.keelCode);
+  else node.metrics.requests.inc({ endpoint: 'other', code: reply.keelCode });
   if (response.headersSent) {
     response.destroy();
     return;
@@ -356,9 +389,9 @@ function startStream(response: ServerResponse): void {
 }
 
 /** A failure once the stream has started is reported in-band, as grpc-gateway does: {"error": {...}}. */
-function streamError(node: KeelNode, response: ServerResponse, endpoint: string, error: unknown): void {
+function streamError(response: ServerResponse, rpc: RpcCall, error: unknown): void {
   const reply = errorReply(error);
-  node.metrics.requests.inc({ endpoint, code: reply.keelCode });
+  rpc.handled(reply.grpcCode, reply.keelCode);
   if (!response.headersSent) {
     sendJson(response, reply.status, errorBody(reply, error instanceof Error ? error.message : String(error)), reply.headers);
     return;
@@ -366,8 +399,13 @@ function streamError(node: KeelNode, response: ServerResponse, endpoint: string,
   response.end(`${JSON.stringify({ error: errorBody(reply, error instanceof Error ? error.message : String(error)) })}\n`);
 }
 
-async function keepAliveStream(node: KeelNode, request: IncomingMessage, response: ServerResponse): Promise<void> {
-  const endpoint = '/v3/lease/keepalive';
+/** A stream that ends without an error: OK when the client finished it, Canceled when it went away first. */
+function countStreamEnd(request: IncomingMessage, response: ServerResponse, rpc: RpcCall): void {
+  response.once('close', () => rpc.handled(response.writableFinished ? 0 : 1, response.writableFinished ? 'OK' : 'CANCELLED'));
+}
+
+async function keepAliveStream(node: KeelNode, request: IncomingMessage, response: ServerResponse, rpc: RpcCall): Promise<void> {
+  countStreamEnd(request, response, rpc);
   const forwarded = headerOf(request, FORWARDED_HEADER) === '1';
   const timeoutMs = requestTimeoutMs(node, request);
   let chain = Promise.resolve();
@@ -376,11 +414,12 @@ async function keepAliveStream(node: KeelNode, request: IncomingMessage, respons
   const fail = (error: unknown): void => {
     if (failed) return;
     failed = true;
-    streamError(node, response, endpoint, error);
+    streamError(response, rpc, error);
   };
   onJsonLines(
     request,
     (value) => {
+      rpc.received();
       const { id } = parseLease(value);
       if (++queued > 1024) throw new OverloadedError('more than 1024 keep-alives queued on one stream', 1);
       chain = chain.then(async () => {
@@ -388,7 +427,7 @@ async function keepAliveStream(node: KeelNode, request: IncomingMessage, respons
           if (failed) return;
           const ttl = await node.leaseRenew(id, forwarded, timeoutMs);
           if (!response.headersSent) startStream(response);
-          node.metrics.requests.inc({ endpoint, code: 'OK' });
+          rpc.sent();
           response.write(resultLine({ header: header(node.status().revision, node.headerContext()), ID: id.toString(), TTL: String(ttl) }));
         } catch (error) {
           fail(error);
@@ -402,14 +441,15 @@ async function keepAliveStream(node: KeelNode, request: IncomingMessage, respons
   );
 }
 
-async function watchStream(node: KeelNode, request: IncomingMessage, response: ServerResponse): Promise<void> {
-  const endpoint = '/v3/watch';
+async function watchStream(node: KeelNode, request: IncomingMessage, response: ServerResponse, rpc: RpcCall): Promise<void> {
   if (node.watchHub.streams.size >= WATCH_STREAMS_MAX) throw new OverloadedError(`more than ${WATCH_STREAMS_MAX} watch streams`, 1);
   startStream(response);
+  countStreamEnd(request, response, rpc);
   let stream: WatchStream | undefined;
   const sink: WatchSink = {
     send: (reply, bytes) => {
       if (response.writableEnded || response.destroyed) return;
+      rpc.sent();
       response.write(resultLine(watchResponseJson(reply, node.headerContext())), () => stream?.released(bytes));
     },
   };
@@ -426,6 +466,7 @@ async function watchStream(node: KeelNode, request: IncomingMessage, response: S
   onJsonLines(
     request,
     (value) => {
+      rpc.received();
       const action = parseWatchRequest(value);
       if (action.type === 'create') stream!.create(action.request);
       else if (action.type === 'cancel') stream!.cancel(action.watchId);
@@ -435,13 +476,15 @@ async function watchStream(node: KeelNode, request: IncomingMessage, response: S
     (error) => {
       stream?.close();
       unregister();
-      streamError(node, response, endpoint, error);
+      streamError(response, rpc, error);
     },
   );
 }
 
-async function observeStream(node: KeelNode, request: IncomingMessage, response: ServerResponse): Promise<void> {
+async function observeStream(node: KeelNode, request: IncomingMessage, response: ServerResponse, rpc: RpcCall): Promise<void> {
   const name = jsonBytes(jsonObject(parseJson(await readBody(request))), 'name');
+  rpc.received();
+  countStreamEnd(request, response, rpc);
   const controller = new AbortController();
   response.on('close', () => controller.abort());
   startStream(response);
@@ -449,7 +492,9 @@ async function observeStream(node: KeelNode, request: IncomingMessage, response:
     node,
     name,
     (update) => {
-      if (!response.writableEnded) response.write(resultLine({ header: header(update.header.revision, node.headerContext()), kv: keyValueJson(update.kv) }));
+      if (response.writableEnded) return;
+      rpc.sent();
+      response.write(resultLine({ header: header(update.header.revision, node.headerContext()), kv: keyValueJson(update.kv) }));
     },
     controller.signal,
   );
@@ -462,8 +507,9 @@ async function observeStream(node: KeelNode, request: IncomingMessage, response:
  * then the SHA-256 of the content in a last chunk, as over gRPC
  * (grpc/snapshot-stream.ts). Writes wait for the client to drain.
  */
-async function snapshotStream(node: KeelNode, request: IncomingMessage, response: ServerResponse): Promise<void> {
+async function snapshotStream(node: KeelNode, request: IncomingMessage, response: ServerResponse, rpc: RpcCall): Promise<void> {
   await drain(request);
+  rpc.received();
   const release = snapshotSlot();
   try {
     const snapshot = node.storeSnapshot();
@@ -476,11 +522,13 @@ async function snapshotStream(node: KeelNode, request: IncomingMessage, response
       if (response.destroyed) return;
       hash.update(chunk);
       sent += chunk.length;
+      rpc.sent();
       const result = { ...(sent === chunk.length ? { header: header(snapshot.revision, node.headerContext()) } : {}), remaining_bytes: String(total - sent), blob: chunk.toString('base64') };
       if (!response.write(resultLine(result))) await new Promise((resolve) => { response.once('drain', resolve); response.once('close', resolve); });
     }
+    rpc.sent();
     response.end(resultLine({ blob: hash.digest().toString('base64') }));
-    node.metrics.requests.inc({ endpoint: '/v3/maintenance/snapshot', code: 'OK' });
+    rpc.handled(0, 'OK');
   } finally {
     release();
   }

@@ -1,8 +1,9 @@
 import { Command } from 'commander';
 import { unwatchFile, watchFile } from 'node:fs';
-import { pino } from 'pino';
 import { Gateway } from '../gateway/gateway.js';
 import { loadGatewayConfig } from '../gateway/config.js';
+import { createPinoLogger, parseLogFormat } from '../node/logger.js';
+import type { LogFormat } from '../node/logger.js';
 import { EXIT_PERMANENT } from './exit-codes.js';
 
 /** `keel gateway --config gw.yaml`: the L7 load balancer. SIGHUP reloads the config; SIGTERM/SIGINT drain and exit. */
@@ -11,9 +12,10 @@ export function gatewayCommand(): Command {
     .description('run the keel L7 gateway (SIGHUP reloads the config without dropping connections; SIGTERM drains)')
     .requiredOption('--config <file>', 'gateway YAML config (see docs/gateway.md)')
     .option('--log-level <level>', 'debug, info, warn, error or silent (default info)', 'info')
+    .option('--log-format <format>', 'json (pino lines, ISO time) or pretty (readable lines)', parseLogFormat, 'json' as LogFormat)
     .option('--watch', 'also reload when the config file changes')
-    .action(async (flags: { config: string; logLevel: string; watch?: boolean }) => {
-      process.exitCode = await runGateway(flags.config, flags.logLevel, flags.watch === true);
+    .action(async (flags: { config: string; logLevel: string; logFormat: LogFormat; watch?: boolean }) => {
+      process.exitCode = await runGateway(flags.config, flags.logLevel, flags.logFormat, flags.watch === true);
     });
 }
 
@@ -28,7 +30,7 @@ const WATCH_INTERVAL_MS = 500;
 /** Editors write a file in several steps: wait this long after the last change before reloading. */
 const WATCH_DEBOUNCE_MS = 200;
 
-async function runGateway(file: string, logLevel: string, watchChanges: boolean): Promise<number> {
+async function runGateway(file: string, logLevel: string, logFormat: LogFormat, watchChanges: boolean): Promise<number> {
   let config;
   try {
     config = loadGatewayConfig(file);
@@ -36,7 +38,7 @@ async function runGateway(file: string, logLevel: string, watchChanges: boolean)
     console.error(`keel gateway: ${(error as Error).message}`);
     return 1;
   }
-  const log = pino({ level: logLevel, base: { part: 'gateway' } });
+  const log = createPinoLogger({ level: logLevel, format: logFormat, bindings: { part: 'gateway' } });
   let gateway: Gateway;
   try {
     gateway = await Gateway.start({ config, configFile: file, log });
@@ -50,11 +52,8 @@ async function runGateway(file: string, logLevel: string, watchChanges: boolean)
     return code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL' || code === 'EACCES' ? EXIT_PERMANENT : 1;
   }
   log.info({ ports: gateway.ports, admin: gateway.adminPort }, 'gateway listening');
-  const reload = () => {
-    void gateway.reloadFromFile().then((result) => {
-      if (!result.ok) log.error({ error: result.error }, 'reload refused');
-    });
-  };
+  // A refused reload is logged once, by the gateway, with its code and message.
+  const reload = () => void gateway.reloadFromFile();
   process.on('SIGHUP', reload);
   let debounce: ReturnType<typeof setTimeout> | undefined;
   if (watchChanges) {

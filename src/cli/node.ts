@@ -4,7 +4,8 @@ import { listenClientPort } from '../api/client-port.js';
 import type { ClientPort } from '../api/client-port.js';
 import { loadNodeConfig } from '../node/config.js';
 import { KeelNode } from '../node/keel-node.js';
-import { createLogger } from '../node/logger.js';
+import { createLogger, errorFields, parseLogFormat } from '../node/logger.js';
+import type { LogFormat } from '../node/logger.js';
 import { NodeError } from '../node/errors.js';
 import { EXIT_PERMANENT } from './exit-codes.js';
 
@@ -25,6 +26,7 @@ export interface NodeFlags {
   snapshotCatchUpEntries?: string;
   walSegmentBytes?: string;
   logLevel?: string;
+  logFormat?: LogFormat;
   quotaBackendBytes?: string;
   clusterName?: string;
   autoCompactionMode?: string;
@@ -80,6 +82,7 @@ export function nodeCommand(): Command {
     .option('--snapshot-catch-up-entries <n>', 'entries kept behind a snapshot for slow followers (default 5000)')
     .option('--wal-segment-bytes <n>', 'preallocated WAL segment size (default 64 MiB)')
     .option('--log-level <level>', 'debug, info, warn, error or silent (default info)')
+    .option('--log-format <format>', 'json (pino lines, ISO time) or pretty (readable lines) (default json)', parseLogFormat)
     .option('--cluster-name <name>', 'the cluster\'s name; with the founding members it fixes the cluster id (default keel; give a restored cluster a new one)')
     .option('--quota-backend-bytes <n>', 'space quota for the key-value state (default 2 GiB; every member must use the same)')
     .option('--auto-compaction-mode <mode>', 'periodic or revision (default periodic), as etcd')
@@ -89,7 +92,8 @@ export function nodeCommand(): Command {
     .option('--strict-reconfig-check <bool>', 'refuse membership changes that would leave too few started voters (default true)')
     .option('--watch-progress-notify-interval-ms <n>', 'how often watchers that asked for progress notifications get one (default 600000, etcd\'s 10 minutes)')
     .action(async (flags: NodeFlags) => {
-      process.exitCode = await runNode(flags);
+      const { logFormat, ...rest } = flags;
+      process.exitCode = await runNode(rest, logFormat ?? 'json');
     });
 }
 
@@ -98,12 +102,12 @@ export function nodeCommand(): Command {
  * environment (KEEL_*) and the --config file; throws NodeConfigError. Apart
  * from runNode so deployment files can be checked against it (test/deploy).
  */
-export function nodeConfigFromFlags(flags: NodeFlags, environment: NodeJS.ProcessEnv = process.env, readFile?: (path: string) => string): NodeConfig {
+export function nodeConfigFromFlags(flags: Omit<NodeFlags, 'logFormat'>, environment: NodeJS.ProcessEnv = process.env, readFile?: (path: string) => string): NodeConfig {
   const { quotaBackendBytes, ...rest } = flags;
   return loadNodeConfig({ ...rest, ...(quotaBackendBytes === undefined ? {} : { quotaBytes: quotaBackendBytes }) }, environment, readFile);
 }
 
-async function runNode(flags: NodeFlags): Promise<number> {
+async function runNode(flags: Omit<NodeFlags, 'logFormat'>, logFormat: LogFormat): Promise<number> {
   let config;
   try {
     config = nodeConfigFromFlags(flags);
@@ -111,7 +115,7 @@ async function runNode(flags: NodeFlags): Promise<number> {
     console.error(`keel node: ${(error as Error).message}`);
     return EXIT_PERMANENT;
   }
-  const log = createLogger(config.logLevel, { member: config.id, zone: config.zone || undefined });
+  const log = createLogger(config.logLevel, { member: config.id, zone: config.zone || undefined }, logFormat);
   let server: ClientPort | undefined;
   let exiting = false;
   const node = new KeelNode(config, log, (error) => {
@@ -122,16 +126,15 @@ async function runNode(flags: NodeFlags): Promise<number> {
       void (server ? server.destroy() : Promise.resolve()).finally(() => process.exit(0));
       return;
     }
-    log.error('exiting after a fatal error', { error: error.message });
+    log.error('exiting after a fatal error', errorFields(error));
     server?.close();
     process.exit(1);
   });
   try {
     await node.start();
   } catch (error) {
-    const code = NodeError.is(error) ? error.code : (error as { code?: string }).code;
     const message = startFailureMessage(error, config.listenPeer);
-    log.error('could not start', { error: message, code });
+    log.error('could not start', { ...errorFields(error), error: message });
     console.error(`keel node: ${message}`);
     return isPermanent(error) ? EXIT_PERMANENT : 1;
   }
@@ -140,7 +143,7 @@ async function runNode(flags: NodeFlags): Promise<number> {
     server = await listenClientPort(node, host, port);
   } catch (error) {
     const message = startFailureMessage(error, config.listenClient);
-    log.error('could not listen for clients', { address: config.listenClient, error: message, code: (error as { code?: string }).code });
+    log.error('could not listen for clients', { address: config.listenClient, ...errorFields(error), error: message });
     console.error(`keel node: ${message}`);
     await node.stop();
     return isPermanent(error) ? EXIT_PERMANENT : 1;

@@ -8,6 +8,8 @@ import { lockDataDir, prepareDataDir } from '../node/data-dir.js';
 import { clusterIdOf, memberIdOf } from '../node/identity.js';
 import { EXIT_PERMANENT } from './exit-codes.js';
 import { busyPorts, type PlannedPort } from './port-check.js';
+import { parseLogFormat } from '../node/logger.js';
+import type { LogFormat } from '../node/logger.js';
 
 /**
  * `keel up`: the embedded default. Starts a cluster of members on loopback
@@ -52,6 +54,7 @@ interface UpFlags {
   gateway: boolean;
   gatewayPort: number;
   adminPort: number;
+  logFormat: LogFormat;
 }
 
 /** A day: streams through keel up's gateway (watches, lease keep-alives, observes, lock waits) may last this long. */
@@ -104,6 +107,7 @@ export function upCommand(): Command {
     .option('--data-dir <dir>', 'where members keep their data and cluster.json', './.keel')
     .option('--tick-ms <n>', 'raft tick for every member')
     .option('--quiet', 'print only errors')
+    .option('--log-format <format>', 'members\' and the gateway\'s log format in their keel.log: json or pretty', parseLogFormat, 'json' as LogFormat)
     .option('--no-gateway', 'do not start a keel gateway in front of the members')
     .option('--gateway-port <port>', 'the gateway\'s listener', parsePort, 8080)
     .option('--admin-port <port>', 'the gateway\'s admin port (/clusters, /metrics)', parsePort, 9901)
@@ -241,6 +245,7 @@ async function superviseCluster(flags: UpFlags, dataDir: string, plans: readonly
     '--client-urls', clientUrls,
     '--zone', plan.zone,
     ...(flags.tickMs ? ['--tick-ms', flags.tickMs] : []),
+    '--log-format', flags.logFormat,
   ];
   const members: Supervised[] = plans.map((plan) => ({ plan, args: memberArgs(plan), logPath: join(plan.dataDir, 'keel.log'), restarts: 0, startedAt: 0 }));
   if (flags.gateway) {
@@ -250,7 +255,7 @@ async function superviseCluster(flags: UpFlags, dataDir: string, plans: readonly
     writeFileSync(configPath, gatewayConfig(plans, flags.gatewayPort, flags.adminPort));
     members.push({
       plan: { id: 'gateway', zone: 'a', clientPort: flags.gatewayPort, peerPort: flags.adminPort, dataDir: gatewayDir },
-      args: ['gateway', '--config', configPath],
+      args: ['gateway', '--config', configPath, '--log-format', flags.logFormat],
       logPath: join(gatewayDir, 'keel.log'),
       restarts: 0,
       startedAt: 0,

@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { createPinoLogger, errorFields } from '../node/logger.js';
 import { type Clock, DEFAULT_CRITICALITY, type Random, systemClock, systemRandom, type TimerHandle } from '../resilience/index.js';
 import { createAdminServer } from './admin.js';
 import { normalizeAddress } from './address.js';
@@ -89,7 +90,7 @@ export class Gateway {
   private constructor(options: GatewayOptions) {
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? systemRandom;
-    this.#log = options.log ?? pino({ level: 'silent' });
+    this.#log = options.log ?? createPinoLogger({ level: 'silent' });
     this.#probe = options.probe ?? httpProbe;
     this.#configFile = options.configFile;
     this.#table = new RoutingTable(options.config, this.#clock, this.#random);
@@ -223,14 +224,14 @@ export class Gateway {
       config = loadGatewayConfig(this.#configFile);
     } catch (error) {
       this.metrics.reloads.inc({ result: 'error' });
-      this.#log.error({ err: error }, 'config reload failed; keeping the running config');
+      this.#log.error(errorFields(error), 'config reload failed; keeping the running config');
       return { ok: false, error: (error as Error).message };
     }
     try {
       await this.reload(config);
       return { ok: true };
     } catch (error) {
-      this.#log.error({ err: error }, 'config reload failed; keeping the running config');
+      this.#log.error(errorFields(error), 'config reload failed; keeping the running config');
       return { ok: false, error: (error as Error).message };
     }
   }

@@ -159,7 +159,6 @@ export class KeelNode {
   #term = 0;
   #commit = 0;
   #lastSnapshotIndex = 0;
-  readonly #peerBytes = new Map<string, { sent: number; received: number }>();
   readonly #lessor = new Lessor(() => performance.now());
   #revoking = false;
   #lastLeaseCheckAt = 0;
@@ -258,12 +257,15 @@ export class KeelNode {
         if (reason === 'removed') this.#onRemoved(`peer ${peer} says this member was removed from the cluster`);
       },
       deliver: (message) => this.#receive(message),
-      onUnreachable: (peer) => this.#raw.reportUnreachable(peer),
+      onUnreachable: (peer) => {
+        this.metrics.peerUnreachable(peer);
+        this.#raw.reportUnreachable(peer);
+      },
       onSnapshotStatus: (peer, failed) => {
         this.#raw.reportSnapshot(peer, failed);
         this.#scheduleReady();
       },
-      onRoundTrip: (peer, seconds) => this.metrics.peerRoundTripSeconds.observe({ peer }, seconds),
+      onRoundTrip: (peer, seconds) => this.metrics.peerRoundTrip(peer, seconds),
     });
     for (const [id, address] of Object.entries(this.#initialPeers(joining))) this.#peerAddresses.set(id, address);
     this.#syncPeers();
@@ -539,7 +541,7 @@ export class KeelNode {
       },
       ready.mustSync,
     );
-    if (ready.mustSync) this.metrics.walFsyncSeconds.observe((performance.now() - started) / 1000);
+    if (ready.mustSync) this.metrics.walSynced((performance.now() - started) / 1000);
     if (ready.snapshot) this.#memory.applySnapshot(ready.snapshot);
     this.#memory.append(ready.entries);
     if (ready.hardState) {
@@ -565,7 +567,7 @@ export class KeelNode {
     if (ready.committedEntries.length > 0) {
       const applyStarted = performance.now();
       for (const entry of ready.committedEntries) this.#apply(entry);
-      this.metrics.applySeconds.observe((performance.now() - applyStarted) / 1000);
+      this.metrics.batchApplied((performance.now() - applyStarted) / 1000);
     }
     // 4. Reads that became safe.
     for (const state of ready.readStates) {
@@ -575,17 +577,15 @@ export class KeelNode {
     this.#answerReads();
     if (!this.#peerGuessesPruned && this.#commit > 0 && this.#store.appliedIndex >= this.#commit) this.#syncPeers();
     this.#raw.advance(ready);
-    this.metrics.appliedIndex.set(this.#store.appliedIndex);
-    this.metrics.commitIndex.set(this.#commit);
-    this.metrics.term.set(this.#term);
-    this.metrics.dbSizeBytes.set(this.#store.usedBytes);
+    this.metrics.raftProgress(this.#term, this.#commit, this.#store.appliedIndex);
+    this.metrics.storeObserved(this.#store.usedBytes, this.#store.quotaBytes, this.#store.keyCount);
     this.#observeQuota();
     this.#maybeSnapshot();
   }
 
   #onSoftState(leader: NodeId, role: string): void {
     if (leader !== this.#leader) {
-      if (leader !== NONE) this.metrics.leaderChanges.inc();
+      if (leader !== NONE) this.metrics.leaderChanged();
       this.#log.info('leader changed', { leader: leader || null, role, term: this.#raw.status().hardState.term });
       this.#failInFlight();
       // Forwarded lease calls waiting on the previous leader give up on it (see leaseRenew).
@@ -596,8 +596,7 @@ export class KeelNode {
     if (role !== Role.Leader && this.#role === Role.Leader) this.#lessor.demote();
     this.#leader = leader;
     this.#role = role;
-    this.metrics.hasLeader.set(leader === NONE ? 0 : 1);
-    this.metrics.isLeader.set(role === Role.Leader ? 1 : 0);
+    this.metrics.leaderObserved(leader !== NONE, role === Role.Leader);
   }
 
   /**
@@ -609,7 +608,7 @@ export class KeelNode {
   #failInFlight(): void {
     for (const [id, pending] of this.#pendingWrites) {
       clearTimeout(pending.timer);
-      this.metrics.proposalsFailed.inc();
+      this.metrics.proposalFailed();
       pending.reject(new LeaderChangedError());
       this.#pendingWrites.delete(id);
     }
@@ -618,7 +617,7 @@ export class KeelNode {
       pending.reject(new LeaderChangedError());
       this.#pendingReads.delete(key);
     }
-    this.metrics.proposalsPending.set(0);
+    this.metrics.proposalsPendingNow(0);
   }
 
   #apply(entry: Entry): void {
@@ -650,12 +649,12 @@ export class KeelNode {
     if (!pending) return;
     this.#pendingWrites.delete(envelope.requestId);
     clearTimeout(pending.timer);
-    this.metrics.proposalsPending.set(this.#pendingWrites.size);
+    this.metrics.proposalsPendingNow(this.#pendingWrites.size);
     if (result.status === 'applied') {
-      this.metrics.proposalsCommitted.inc();
+      this.metrics.proposalCommitted();
       pending.resolve(result.response);
     } else if (result.status === 'rejected') {
-      this.metrics.proposalsFailed.inc();
+      this.metrics.proposalFailed();
       if (result.error.code === 'KEEL_STORE_NO_SPACE') this.#raiseNoSpaceAlarm();
       pending.reject(result.error);
     }
@@ -699,7 +698,7 @@ export class KeelNode {
 
   #refreshPeerMetrics(): void {
     for (const [peer, stats] of this.#transport.stats()) {
-      this.metrics.addPeerBytes(peer, stats.sentBytes, stats.receivedBytes, this.#peerBytes);
+      this.metrics.peerTotals(peer, stats);
     }
   }
 
@@ -711,26 +710,26 @@ export class KeelNode {
     validateCommand(command);
     if (command.type === 'txn') checkTxnIntervals(command.request);
     if (this.#pendingWrites.size + this.#pendingReads.size >= this.config.pendingRequestsMax) {
-      this.metrics.proposalsFailed.inc();
+      this.metrics.proposalFailed();
       throw new OverloadedError('too many requests pending on this member', 1);
     }
     const requestId = `${this.#requestTag}.${++this.#requestSequence}`;
     try {
       this.#raw.propose(encodeEnvelope(requestId, encodeCommand(command)));
     } catch (error) {
-      this.metrics.proposalsFailed.inc();
+      this.metrics.proposalFailed();
       throw this.#translate(error);
     }
     this.#scheduleReady();
     return new Promise<CommandResponse>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pendingWrites.delete(requestId);
-        this.metrics.proposalsFailed.inc();
-        this.metrics.proposalsPending.set(this.#pendingWrites.size);
+        this.metrics.proposalFailed();
+        this.metrics.proposalsPendingNow(this.#pendingWrites.size);
         reject(new RequestTimeoutError(timeoutMs));
       }, timeoutMs);
       this.#pendingWrites.set(requestId, { resolve, reject, timer });
-      this.metrics.proposalsPending.set(this.#pendingWrites.size);
+      this.metrics.proposalsPendingNow(this.#pendingWrites.size);
     });
   }
 

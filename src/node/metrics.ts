@@ -1,10 +1,28 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { EtcdMetrics } from './etcd-metrics.js';
+import { RpcMetrics } from './rpc-metrics.js';
+
+/** What the client port needs to count a connection's traffic (a net.Socket). */
+export interface CountedSocket {
+  readonly bytesRead: number;
+  readonly bytesWritten: number;
+  once(event: 'close', listener: () => void): unknown;
+}
+
+/** Peer counters as the transport reports them (running totals since the member started). */
+export interface PeerTotals {
+  readonly sentBytes: number;
+  readonly receivedBytes: number;
+  readonly droppedMessages: number;
+}
 
 /**
  * The member's Prometheus metrics: the quorum-health set operators watch
- * (named as etcd's, with keel's prefix and base units) plus Node's default
- * process metrics. One registry per member, so tests can run several
- * members in one process.
+ * under keel's names (`keel_*`, base units) and under etcd's own names
+ * (etcd-metrics.ts, rpc-metrics.ts) so etcd's dashboard and alerts work,
+ * plus Node's default process metrics. Each fact is recorded by one method
+ * here, which updates both names from the same event (no second timer).
+ * One registry per member, so tests can run several members in one process.
  */
 export class NodeMetrics {
   readonly registry = new Registry();
@@ -57,15 +75,136 @@ export class NodeMetrics {
   readonly quotaUsedRatio = new Gauge({ name: 'keel_store_quota_used_ratio', help: 'keel_store_size_bytes over the space quota (a NOSPACE alarm is raised when a write would pass 1)', registers: [this.registry] });
   readonly alarmsActive = new Gauge({ name: 'keel_store_alarms_active', help: 'Active alarms by type (replicated state: every member reports the same)', labelNames: ['alarm'] as const, registers: [this.registry] });
 
+  // Client traffic is read from the sockets at scrape time, so the data path pays nothing per byte.
+  readonly etcd = new EtcdMetrics(this.registry, () => this.#reportClientBytes());
+  /** gRPC calls, and JSON gateway calls under the gRPC method they map to; counts keel_api_requests_total too. */
+  readonly rpc = new RpcMetrics(this.registry, this.requests);
+  /** The Prometheus process collector's name etcd's dashboard charts (keel's default metrics carry the keel_ prefix). */
+  readonly residentMemoryBytes = new Gauge({
+    name: 'process_resident_memory_bytes',
+    help: 'Resident memory size in bytes.',
+    registers: [this.registry],
+    collect() {
+      this.set(process.memoryUsage.rss());
+    },
+  });
+  /** Transport totals last reported per peer, to turn them into counter increments. */
+  readonly #peerTotals = new Map<string, PeerTotals>();
+  readonly #clientSockets = new Set<CountedSocket>();
+  #clientClosedBytes = { read: 0, written: 0 };
+  #clientReported = { read: 0, written: 0 };
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'keel_' });
   }
 
-  /** Counters track totals reported by the transport; this adds the difference since the last report. */
-  addPeerBytes(peer: string, sentTotal: number, receivedTotal: number, last: Map<string, { sent: number; received: number }>): void {
-    const previous = last.get(peer) ?? { sent: 0, received: 0 };
-    if (sentTotal > previous.sent) this.peerSentBytes.inc({ peer }, sentTotal - previous.sent);
-    if (receivedTotal > previous.received) this.peerReceivedBytes.inc({ peer }, receivedTotal - previous.received);
-    last.set(peer, { sent: Math.max(sentTotal, previous.sent), received: Math.max(receivedTotal, previous.received) });
+  leaderObserved(hasLeader: boolean, isLeader: boolean): void {
+    for (const gauge of [this.hasLeader, this.etcd.hasLeader]) gauge.set(hasLeader ? 1 : 0);
+    for (const gauge of [this.isLeader, this.etcd.isLeader]) gauge.set(isLeader ? 1 : 0);
+  }
+
+  leaderChanged(): void {
+    this.leaderChanges.inc();
+    this.etcd.leaderChanges.inc();
+  }
+
+  /** Raft progress after a Ready: etcd's proposals_committed/applied_total are these indexes. */
+  raftProgress(term: number, commitIndex: number, appliedIndex: number): void {
+    this.term.set(term);
+    this.commitIndex.set(commitIndex);
+    this.etcd.proposalsCommitted.set(commitIndex);
+    this.appliedIndex.set(appliedIndex);
+    this.etcd.proposalsApplied.set(appliedIndex);
+  }
+
+  proposalCommitted(): void {
+    this.proposalsCommitted.inc();
+  }
+
+  proposalFailed(): void {
+    this.proposalsFailed.inc();
+    this.etcd.proposalsFailed.inc();
+  }
+
+  proposalsPendingNow(count: number): void {
+    this.proposalsPending.set(count);
+    this.etcd.proposalsPending.set(count);
+  }
+
+  walSynced(seconds: number): void {
+    this.walFsyncSeconds.observe(seconds);
+    this.etcd.walFsyncSeconds.observe(seconds);
+  }
+
+  /** A batch of committed entries applied: keel's apply duration, and etcd's backend commit duration (keel's equivalent, see docs/metrics.md). */
+  batchApplied(seconds: number): void {
+    this.applySeconds.observe(seconds);
+    this.etcd.backendCommitSeconds.observe(seconds);
+  }
+
+  peerRoundTrip(peer: string, seconds: number): void {
+    this.peerRoundTripSeconds.observe({ peer }, seconds);
+    this.etcd.peerRoundTripSeconds.observe({ To: peer }, seconds);
+  }
+
+  /** A connection to the peer failed or was lost (the transport's unreachable report). */
+  peerUnreachable(peer: string): void {
+    this.etcd.peerSentFailures.inc({ To: peer });
+  }
+
+  /** The transport's running totals for a peer; counters advance by the difference since the last report. */
+  peerTotals(peer: string, totals: PeerTotals): void {
+    const known = this.#peerTotals.get(peer);
+    // A peer's failure series exists (at 0) from the first report, so rate() over it works before any failure.
+    if (!known) this.etcd.peerSentFailures.inc({ To: peer }, 0);
+    const previous = known ?? { sentBytes: 0, receivedBytes: 0, droppedMessages: 0 };
+    const sent = totals.sentBytes - previous.sentBytes;
+    const received = totals.receivedBytes - previous.receivedBytes;
+    const dropped = totals.droppedMessages - previous.droppedMessages;
+    if (sent > 0) {
+      this.peerSentBytes.inc({ peer }, sent);
+      this.etcd.peerSentBytes.inc({ To: peer }, sent);
+    }
+    if (received > 0) {
+      this.peerReceivedBytes.inc({ peer }, received);
+      this.etcd.peerReceivedBytes.inc({ From: peer }, received);
+    }
+    if (dropped > 0) this.etcd.peerSentFailures.inc({ To: peer }, dropped);
+    this.#peerTotals.set(peer, {
+      sentBytes: Math.max(totals.sentBytes, previous.sentBytes),
+      receivedBytes: Math.max(totals.receivedBytes, previous.receivedBytes),
+      droppedMessages: Math.max(totals.droppedMessages, previous.droppedMessages),
+    });
+  }
+
+  /** The store's size (what the quota counts; not the WAL's preallocated files), its quota and its key count. */
+  storeObserved(usedBytes: number, quotaBytes: number, keys: number): void {
+    this.dbSizeBytes.set(usedBytes);
+    this.etcd.dbTotalSizeBytes.set(usedBytes);
+    this.etcd.dbInUseBytes.set(usedBytes);
+    this.etcd.quotaBackendBytes.set(quotaBytes);
+    this.etcd.keys.set(keys);
+  }
+
+  /** Counts a client-port connection's bytes from now until it closes. */
+  trackClientSocket(socket: CountedSocket): void {
+    this.#clientSockets.add(socket);
+    socket.once('close', () => {
+      this.#clientSockets.delete(socket);
+      this.#clientClosedBytes.read += socket.bytesRead;
+      this.#clientClosedBytes.written += socket.bytesWritten;
+    });
+  }
+
+  #reportClientBytes(): void {
+    let read = this.#clientClosedBytes.read;
+    let written = this.#clientClosedBytes.written;
+    for (const socket of this.#clientSockets) {
+      read += socket.bytesRead;
+      written += socket.bytesWritten;
+    }
+    if (read > this.#clientReported.read) this.etcd.clientReceivedBytes.inc(read - this.#clientReported.read);
+    if (written > this.#clientReported.written) this.etcd.clientSentBytes.inc(written - this.#clientReported.written);
+    this.#clientReported = { read: Math.max(read, this.#clientReported.read), written: Math.max(written, this.#clientReported.written) };
   }
 }

@@ -28,7 +28,7 @@ test('keel gateway process: --watch and SIGHUP reload, a bad file is refused, SI
   const file = join(mkdtempSync(join(tmpdir(), 'keel-gw-cli-')), 'gw.yaml');
   writeFileSync(file, yaml(port, admin, first.address));
   const main = new URL('../../src/cli/main.ts', import.meta.url).pathname;
-  const child = spawn(process.execPath, ['--import', 'tsx', main, 'gateway', '--config', file, '--log-level', 'info', '--watch'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', main, 'gateway', '--config', file, '--log-level', 'info', '--watch'], { stdio: ['ignore', 'ignore', 'pipe'] });
   const agent = new Agent();
   t.after(async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -36,9 +36,9 @@ test('keel gateway process: --watch and SIGHUP reload, a bad file is refused, SI
     await closeAll(agent, first, second);
   });
   let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const waitFor = async (text: string, times = 1) => {
-    while (output.split(text).length - 1 < times) await once(child.stdout!, 'data');
+    while (output.split(text).length - 1 < times) await once(child.stderr!, 'data');
   };
   await waitFor('gateway listening');
   assert.equal((await call(agent, port, '/')).body, 'first');
@@ -49,7 +49,10 @@ test('keel gateway process: --watch and SIGHUP reload, a bad file is refused, SI
 
   writeFileSync(file, 'listeners: [');
   child.kill('SIGHUP');
-  await waitFor('reload refused');
+  await waitFor('config reload failed'); // logged once, by the gateway, with its code
+  const refusal = output.split('\n').find((line) => line.includes('config reload failed'))!;
+  assert.match(refusal, /"code":"KEEL_GW_CONFIG_/);
+  assert.ok(!refusal.includes('"stack"'), 'an expected error is logged without a stack');
   assert.equal((await call(agent, port, '/')).body, 'second', 'the running config stays');
 
   writeFileSync(file, yaml(port, admin, first.address));

@@ -5,7 +5,7 @@ import * as recipes from '../recipes.js';
 import type { LeaderKey } from '../recipes.js';
 import { bytesOf, header, int64Of, keyValue } from './codec.js';
 import type { Message } from './codec.js';
-import { grpcFailure, unary } from './services.js';
+import { grpcFailure, startRpc, unary } from './services.js';
 import type { Handler } from './services.js';
 
 /** etcd's v3lock.Lock and v3election.Election services over api/recipes.ts. */
@@ -55,21 +55,29 @@ const ELECTION: Record<string, Handler> = {
 
 function observeCall(node: KeelNode) {
   return (call: ServerWritableStream<Message, Message>): void => {
+    const rpc = startRpc(node, '/v3electionpb.Election/Observe', 'server_stream');
+    rpc.received();
     const controller = new AbortController();
-    call.once('cancelled', () => controller.abort());
+    call.once('cancelled', () => {
+      rpc.handled(1, 'CANCELLED');
+      controller.abort();
+    });
     call.once('close', () => controller.abort());
     let name: Uint8Array;
     try {
       name = bytesOf(call.request, 'name');
       void recipes
         .observe(node, name, (update) => {
-          if (!call.writableEnded) call.write({ header: header(update.header.revision, node.headerContext()), kv: keyValue(update.kv) });
+          if (call.writableEnded) return;
+          rpc.sent();
+          call.write({ header: header(update.header.revision, node.headerContext()), kv: keyValue(update.kv) });
         }, controller.signal)
         .then(() => {
+          rpc.handled(0, 'OK');
           if (!call.writableEnded) call.end();
         });
     } catch (error) {
-      call.emit('error', grpcFailure(node, '/v3electionpb.Election/Observe', error));
+      call.emit('error', grpcFailure(rpc, error));
     }
   };
 }

@@ -1,6 +1,7 @@
 import { Metadata } from '@grpc/grpc-js';
 import type { ServerUnaryCall, ServiceError, UntypedServiceImplementation, sendUnaryData } from '@grpc/grpc-js';
 import type { KeelNode } from '../../node/keel-node.js';
+import type { RpcCall, RpcType } from '../../node/rpc-metrics.js';
 import type { CommandResponse } from '../../store/state-machine.js';
 import { BadRequestError, RequestTimeoutError, errorReply } from '../errors.js';
 import { memberMessage, runClusterMethod } from '../cluster.js';
@@ -154,19 +155,26 @@ export function serviceImplementations(node: KeelNode): Record<'KV' | 'Maintenan
 /**
  * What a failed call answers, unary or streaming: etcd's gRPC code and
  * message from errors.ts's table, keel's stable code in the trailing
- * metadata, and the request counted under that code. A streaming handler
+ * metadata, and the call counted as handled with that code. A streaming handler
  * ends its call with `call.emit('error', grpcFailure(...))`.
  */
-export function grpcFailure(node: KeelNode, endpoint: string, error: unknown): Partial<ServiceError> {
+export function grpcFailure(rpc: RpcCall, error: unknown): Partial<ServiceError> {
   const reply = errorReply(error);
-  node.metrics.requests.inc({ endpoint, code: reply.keelCode });
+  rpc.handled(reply.grpcCode, reply.keelCode);
   const metadata = new Metadata();
   metadata.set(KEEL_CODE_METADATA, reply.keelCode);
   return { code: reply.grpcCode, details: reply.message, metadata };
 }
 
+/** Starts counting a gRPC call to `method` (`/package.Service/Method`). */
+export function startRpc(node: KeelNode, method: string, type: RpcType): RpcCall {
+  return node.metrics.rpc.start({ method, type, endpoint: method });
+}
+
 export function unary(node: KeelNode, endpoint: string, handler: Handler) {
   return (call: ServerUnaryCall<Message, Message>, callback: sendUnaryData<Message>): void => {
+    const rpc = startRpc(node, endpoint, 'unary');
+    rpc.received();
     let answer: Promise<Message>;
     const controller = new AbortController();
     call.once('cancelled', () => controller.abort(new RequestTimeoutError(0)));
@@ -181,10 +189,11 @@ export function unary(node: KeelNode, endpoint: string, handler: Handler) {
     answer.finally(() => clearTimeout(timer)).catch(() => {});
     answer.then(
       (response) => {
-        node.metrics.requests.inc({ endpoint, code: 'OK' });
+        rpc.sent();
+        rpc.handled(0, 'OK');
         callback(null, response);
       },
-      (error: unknown) => callback(grpcFailure(node, endpoint, error), null),
+      (error: unknown) => callback(grpcFailure(rpc, error), null),
     );
   };
 }

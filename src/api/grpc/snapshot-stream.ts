@@ -6,7 +6,8 @@ import { OverloadedError } from '../errors.js';
 import { header } from '../json-codec.js';
 import { SNAPSHOT_CHUNK_BYTES, SNAPSHOT_STREAMS_MAX } from '../limits.js';
 import type { Message } from './codec.js';
-import { grpcFailure } from './services.js';
+import { grpcFailure, startRpc } from './services.js';
+import type { RpcCall } from '../../node/rpc-metrics.js';
 
 /**
  * Maintenance.Snapshot, server streaming, as etcd's: the member's store
@@ -39,33 +40,35 @@ export function snapshotSlot(): () => void {
 
 export function snapshotHandler(node: KeelNode) {
   return (call: ServerWritableStream<Message, Message>): void => {
-    const endpoint = '/etcdserverpb.Maintenance/Snapshot';
+    const rpc = startRpc(node, '/etcdserverpb.Maintenance/Snapshot', 'server_stream');
+    rpc.received();
     let release: () => void;
     let snapshot: { bytes: Uint8Array; revision: number };
     try {
       release = snapshotSlot();
     } catch (error) {
-      fail(node, call, endpoint, error);
+      fail(call, rpc, error);
       return;
     }
     try {
       snapshot = node.storeSnapshot();
     } catch (error) {
       release();
-      fail(node, call, endpoint, error);
+      fail(call, rpc, error);
       return;
     }
-    send(node, call, snapshot).then(
-      () => node.metrics.requests.inc({ endpoint, code: 'OK' }),
-      (error: unknown) => fail(node, call, endpoint, error),
+    send(node, call, snapshot, rpc).then(
+      () => rpc.handled(0, 'OK'),
+      (error: unknown) => fail(call, rpc, error),
     ).finally(release);
   };
 }
 
-async function send(node: KeelNode, call: ServerWritableStream<Message, Message>, snapshot: { bytes: Uint8Array; revision: number }): Promise<void> {
+async function send(node: KeelNode, call: ServerWritableStream<Message, Message>, snapshot: { bytes: Uint8Array; revision: number }, rpc: RpcCall): Promise<void> {
   let cancelled = false;
   call.on('cancelled', () => {
     cancelled = true;
+    rpc.handled(1, 'CANCELLED');
   });
   const parts = backupContentParts(snapshot.bytes);
   const total = parts.reduce((sum, part) => sum + part.length, 0);
@@ -77,9 +80,11 @@ async function send(node: KeelNode, call: ServerWritableStream<Message, Message>
     const message: Message = { remaining_bytes: String(total - sent - chunk.length), blob: chunk };
     if (sent === 0) message.header = header(snapshot.revision, node.headerContext());
     sent += chunk.length;
+    rpc.sent();
     if (!call.write(message)) await drained(call);
   }
   if (cancelled) return;
+  rpc.sent();
   call.write({ remaining_bytes: '0', blob: hash.digest() });
   call.end();
 }
@@ -121,6 +126,6 @@ function drained(call: ServerWritableStream<Message, Message>): Promise<void> {
   });
 }
 
-function fail(node: KeelNode, call: ServerWritableStream<Message, Message>, endpoint: string, error: unknown): void {
-  call.emit('error', grpcFailure(node, endpoint, error));
+function fail(call: ServerWritableStream<Message, Message>, rpc: RpcCall, error: unknown): void {
+  call.emit('error', grpcFailure(rpc, error));
 }

@@ -4,7 +4,8 @@ import type { WatchSink, WatchStream } from '../../store/watch-hub.js';
 import { OverloadedError } from '../errors.js';
 import { header, leaseIdField, watchAction, watchResponse } from './codec.js';
 import type { Message } from './codec.js';
-import { grpcFailure } from './services.js';
+import { grpcFailure, startRpc } from './services.js';
+import type { RpcCall } from '../../node/rpc-metrics.js';
 
 /**
  * etcd's two bidirectional streams: Watch and LeaseKeepAlive. Both end when
@@ -20,21 +21,30 @@ const KEEPALIVES_QUEUED_MAX = 1_024;
 
 type Duplex = ServerDuplexStream<Message, Message>;
 
-function failCall(node: KeelNode, call: Duplex, endpoint: string, error: unknown): void {
-  call.emit('error', grpcFailure(node, endpoint, error));
+function failCall(call: Duplex, rpc: RpcCall, error: unknown): void {
+  call.emit('error', grpcFailure(rpc, error));
+}
+
+/** A stream the client cancelled, or that went away without ending, is counted as go-grpc-prometheus counts it: Canceled. */
+function countEnd(call: Duplex, rpc: RpcCall): void {
+  call.on('end', () => rpc.handled(0, 'OK'));
+  call.on('cancelled', () => rpc.handled(1, 'CANCELLED'));
+  call.on('close', () => rpc.handled(1, 'CANCELLED'));
 }
 
 export function watchCall(node: KeelNode) {
-  const endpoint = '/etcdserverpb.Watch/Watch';
   return (call: Duplex): void => {
+    const rpc = startRpc(node, '/etcdserverpb.Watch/Watch', 'bidi_stream');
     if (node.watchHub.streams.size >= WATCH_STREAMS_MAX) {
-      failCall(node, call, endpoint, new OverloadedError(`more than ${WATCH_STREAMS_MAX} watch streams`, 1));
+      failCall(call, rpc, new OverloadedError(`more than ${WATCH_STREAMS_MAX} watch streams`, 1));
       return;
     }
+    countEnd(call, rpc);
     let stream: WatchStream | undefined;
     const sink: WatchSink = {
       send: (response, bytes) => {
         if (call.destroyed || call.writableEnded) return;
+        rpc.sent();
         call.write(watchResponse(response, node.headerContext()), () => stream?.released(bytes));
       },
     };
@@ -48,10 +58,12 @@ export function watchCall(node: KeelNode) {
     };
     const unregister = node.onStop(() => {
       finish();
+      rpc.handled(0, 'OK');
       if (!call.writableEnded) call.end();
     });
     call.on('data', (message: Message) => {
       if (finished) return;
+      rpc.received();
       try {
         const action = watchAction(message);
         if (action.type === 'create') stream!.create(action.request);
@@ -59,7 +71,7 @@ export function watchCall(node: KeelNode) {
         else stream!.requestProgress();
       } catch (error) {
         finish();
-        failCall(node, call, endpoint, error);
+        failCall(call, rpc, error);
       }
     });
     call.on('end', () => {
@@ -73,8 +85,9 @@ export function watchCall(node: KeelNode) {
 }
 
 export function keepAliveCall(node: KeelNode) {
-  const endpoint = '/etcdserverpb.Lease/LeaseKeepAlive';
   return (call: Duplex): void => {
+    const rpc = startRpc(node, '/etcdserverpb.Lease/LeaseKeepAlive', 'bidi_stream');
+    countEnd(call, rpc);
     let queued = 0;
     let chain = Promise.resolve();
     let finished = false;
@@ -84,13 +97,15 @@ export function keepAliveCall(node: KeelNode) {
     };
     const unregister = node.onStop(() => {
       finish();
+      rpc.handled(0, 'OK');
       if (!call.writableEnded) call.end();
     });
     call.on('data', (message: Message) => {
       if (finished) return;
+      rpc.received();
       if (queued >= KEEPALIVES_QUEUED_MAX) {
         finish();
-        failCall(node, call, endpoint, new OverloadedError(`more than ${KEEPALIVES_QUEUED_MAX} keep-alives queued on one stream`, 1));
+        failCall(call, rpc, new OverloadedError(`more than ${KEEPALIVES_QUEUED_MAX} keep-alives queued on one stream`, 1));
         return;
       }
       queued++;
@@ -100,12 +115,12 @@ export function keepAliveCall(node: KeelNode) {
           const id = leaseIdField(message);
           const ttl = await node.leaseRenew(id, false);
           if (finished || call.writableEnded) return;
-          node.metrics.requests.inc({ endpoint, code: 'OK' });
+          rpc.sent();
           call.write({ header: header(node.status().revision, node.headerContext()), ID: id.toString(), TTL: String(ttl) });
         } catch (error) {
           if (finished) return;
           finish();
-          failCall(node, call, endpoint, error);
+          failCall(call, rpc, error);
         } finally {
           queued--;
         }
