@@ -1,6 +1,8 @@
 /**
- * keel/client: a client for keel's (and etcd 3.4's) JSON gateway KV API.
- * See client.ts for the retry and idempotency rules.
+ * keel/client: a client for keel's (and etcd 3.4's) JSON gateway: KV and
+ * txns, watches resumed across members, leases kept alive, locks and
+ * elections. See client.ts for the retry and idempotency rules and
+ * docs/client.md for examples.
  *
  * @packageDocumentation
  */
@@ -15,7 +17,14 @@ export {
 } from './codec.js';
 export {
   AbortedError, AttemptTimeoutError, BadResponseError, ClosedError, ConfigError, ConnectionError, DeadlineExceededError, InvalidArgumentError,
-  KeelClientError, type KeelClientErrorCode, NotLeaderError, ServerError, type ServerErrorBody, UnavailableError,
+  KeelClientError, type KeelClientErrorCode, LeaseLostError, NotLeaderError, ServerError, type ServerErrorBody, StreamUnavailableError,
+  UnavailableError, WatchCanceledError, WatchCompactedError,
 } from './errors.js';
+export { Watch, type WatchBatch, type WatchEvent, type WatchFilter, type WatchOptions } from './watch.js';
+export { type ResumingStream, type StreamOptions } from './resuming-stream.js';
+export { LeaseKeepAlive } from './lease-keepalive.js';
+export { type LeaseGrantResult, type LeaseListResult, type LeaseTimeToLiveResult } from './lease.js';
+export { Election, type LeaderKey, LockHandle, type SessionOptions } from './coordination.js';
+export { normalizeEndpoint } from './endpoints.js';
 export { KEEL_NOT_LEADER_CODE } from './http.js';
 export * as limits from './limits.js';
