@@ -517,13 +517,13 @@ export class KeelClient {
 
   #makeStreamTransport(): StreamTransport {
     return {
-      open: async (path, body, avoid, signal) => {
+      open: async (path, body, avoid, signal, bidirectional) => {
         if (this.#closed) throw new ClosedError();
         const endpoint = this.#endpoints.pick(false, avoid.size >= this.#endpoints.configured.length ? new Set() : avoid);
         try {
-          const results = await openJsonStream(this.#dispatcher, endpoint, path, body, signal, () => this.#clock.now());
+          const stream = await openJsonStream(this.#dispatcher, endpoint, path, body, signal, () => this.#clock.now(), bidirectional);
           this.#endpoints.markHealthy(endpoint);
-          return { endpoint, results };
+          return { endpoint, stream };
         } catch (error) {
           if (KeelClientError.is(error)) error.endpoint = endpoint;
           throw error;

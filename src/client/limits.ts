@@ -44,3 +44,7 @@ export const SESSION_TTL_SECONDS_DEFAULT = 60;
 export const KEEPALIVE_INTERVAL_MS_MIN = 500;
 /** How long lock() and campaign() wait by default: they block until acquired, the signal fires, or this passes. */
 export const ACQUIRE_TIMEOUT_MS_DEFAULT = 600_000;
+/** A watch stream silent this long (while the client waits for data) is probed with a progress request ... */
+export const STREAM_KEEPALIVE_MS_DEFAULT = 5_000;
+/** ... and moved to another member when the probe goes unanswered this long (a hung or cut-off member keeps its socket open). */
+export const STREAM_KEEPALIVE_TIMEOUT_MS_DEFAULT = 5_000;

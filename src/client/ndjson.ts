@@ -7,6 +7,7 @@
  * is read from the socket, so a slow consumer stops the server (TCP
  * backpressure) instead of filling this process's memory.
  */
+import { PassThrough } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import type { Dispatcher } from 'undici';
 import { isNeverSentError } from '../resilience/index.js';
@@ -17,7 +18,18 @@ import { STREAM_LINE_BYTES_MAX } from './limits.js';
 /** gRPC code → the HTTP status grpc-gateway answers with, for in-band errors (a subset: the rest is 500). */
 const HTTP_OF_GRPC: Readonly<Record<number, number>> = { 3: 400, 4: 504, 5: 404, 8: 429, 9: 400, 11: 400, 14: 503 };
 
-/** Opens the stream; resolves once the member answered 200, with the results to pull. */
+/** An open stream: the results to pull and, for a bidirectional one, a way to send more request lines. */
+export interface JsonStream {
+  readonly results: AsyncGenerator<Record<string, unknown>, void, undefined>;
+  /** Sends one more request line (a watch's progress request); false when the request side is closed. */
+  send(value: unknown): boolean;
+}
+
+/**
+ * Opens the stream; resolves once the member answered 200. With `bidirectional`
+ * the request body stays open (HTTP/1.1 chunked, as grpc-gateway's
+ * bidirectional streams) until the results end, so `send` can add lines.
+ */
 export async function openJsonStream(
   dispatcher: Dispatcher,
   endpoint: string,
@@ -25,21 +37,32 @@ export async function openJsonStream(
   body: unknown,
   signal: AbortSignal,
   nowMs: () => number,
-): Promise<AsyncGenerator<Record<string, unknown>, void, undefined>> {
+  bidirectional = false,
+): Promise<JsonStream> {
   let response: Dispatcher.ResponseData;
+  const requestLines = bidirectional ? new PassThrough() : undefined;
+  requestLines?.write(`${JSON.stringify(body)}\n`);
+  const requestBody = requestLines ?? JSON.stringify(body);
   try {
-    response = await dispatcher.request({ origin: endpoint, path, method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' }, signal });
+    response = await dispatcher.request({ origin: endpoint, path, method: 'POST', body: requestBody, headers: { 'content-type': 'application/json' }, signal });
   } catch (error) {
+    requestLines?.destroy();
     if (signal.aborted) throw signal.reason;
     throw new ConnectionError(!isNeverSentError(error), error);
   }
   if (response.statusCode !== 200) {
+    requestLines?.destroy();
     const text = await response.body.text().catch(() => '');
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(response.headers)) if (value !== undefined) headers[name.toLowerCase()] = String(value);
     throw errorForStatus(response.statusCode, text.slice(0, 64 * 1024), headers, nowMs());
   }
-  return readResults(response.body, endpoint, path, signal, nowMs);
+  const send = (value: unknown): boolean => {
+    if (requestLines === undefined || requestLines.destroyed || requestLines.writableEnded) return false;
+    requestLines.write(`${JSON.stringify(value)}\n`);
+    return true;
+  };
+  return { results: readResults(response.body, endpoint, path, signal, nowMs, requestLines), send };
 }
 
 async function* readResults(
@@ -48,6 +71,7 @@ async function* readResults(
   path: string,
   signal: AbortSignal,
   nowMs: () => number,
+  requestLines: PassThrough | undefined,
 ): AsyncGenerator<Record<string, unknown>, void, undefined> {
   const decoder = new StringDecoder('utf8');
   let buffered = '';
@@ -69,6 +93,7 @@ async function* readResults(
     if (KeelClientError.is(error)) throw error;
     throw new ConnectionError(true, error);
   } finally {
+    requestLines?.end();
     body.destroy();
   }
 }

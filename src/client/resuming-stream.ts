@@ -8,18 +8,19 @@
  * Between the socket and the consumer sits a BoundedQueue: a slow consumer
  * stops the reader, and the reader stops the socket.
  */
-import { type BackoffFactory, type Clock, exponentialBackoff, type Random } from '../resilience/index.js';
+import { type BackoffFactory, type Clock, exponentialBackoff, type Random, type TimerHandle } from '../resilience/index.js';
 import { BoundedQueue } from './bounded-queue.js';
 import {
-  AbortedError, BadResponseError, ConfigError, InvalidArgumentError, KeelClientError, ServerError, StreamUnavailableError, UnavailableError,
+  AbortedError, BadResponseError, ConfigError, ConnectionError, InvalidArgumentError, KeelClientError, ServerError, StreamUnavailableError, UnavailableError,
   WatchCanceledError, WatchCompactedError,
 } from './errors.js';
-import { STREAM_BACKOFF_INITIAL_MS, STREAM_BACKOFF_MAX_MS, STREAM_RECONNECTS_MAX_DEFAULT, WATCH_BUFFER_BATCHES_MAX } from './limits.js';
+import type { JsonStream } from './ndjson.js';
+import { STREAM_BACKOFF_INITIAL_MS, STREAM_KEEPALIVE_MS_DEFAULT, STREAM_KEEPALIVE_TIMEOUT_MS_DEFAULT, STREAM_BACKOFF_MAX_MS, STREAM_RECONNECTS_MAX_DEFAULT, WATCH_BUFFER_BATCHES_MAX } from './limits.js';
 
 /** How a stream reaches the members; the client provides it. */
 export interface StreamTransport {
-  /** Opens `path` with `body` on a member not in `avoid` (or the least recently failed one when all are). */
-  open(path: string, body: unknown, avoid: ReadonlySet<string>, signal: AbortSignal): Promise<{ readonly endpoint: string; readonly results: AsyncGenerator<Record<string, unknown>, void, undefined> }>;
+  /** Opens `path` with `body` on a member not in `avoid` (or the least recently failed one when all are); `bidirectional` keeps the request open. */
+  open(path: string, body: unknown, avoid: ReadonlySet<string>, signal: AbortSignal, bidirectional: boolean): Promise<{ readonly endpoint: string; readonly stream: JsonStream }>;
   /** The member failed a stream: try it last for a while. */
   markFailed(endpoint: string): void;
   readonly clock: Clock;
@@ -35,6 +36,14 @@ export interface StreamProtocol<T> {
   request(): unknown;
   /** One result: the items to deliver, and whether it shows the server accepted the stream. Throws to end the stream. */
   accept(result: Record<string, unknown>): { readonly items: readonly T[]; readonly established: boolean };
+  /**
+   * A request line the server always answers (a watch's progress request):
+   * sent after `keepAliveMs` of silence; no answer within
+   * `keepAliveTimeoutMs` means the member is hung or cut off, and the
+   * stream moves to another. Absent: the stream is not bidirectional and
+   * only a closed connection is noticed.
+   */
+  probe?(): unknown;
 }
 
 /** Options every resuming stream takes. */
@@ -47,6 +56,43 @@ export interface StreamOptions {
   readonly backoff?: BackoffFactory;
   /** Items held for a slow consumer before the socket stops being read (default 64). */
   readonly bufferSize?: number;
+  /** Silence (while waiting for data, not while the consumer is slow) before probing the member (default 5 s; watches only). */
+  readonly keepAliveMs?: number;
+  /** How long a probe may go unanswered before the stream moves to another member (default 5 s). */
+  readonly keepAliveTimeoutMs?: number;
+}
+
+/** Watches one connection while the reader waits for data: probe after silence, abort when the probe goes unanswered. */
+class Liveness {
+  readonly #clock: Clock;
+  readonly #probeMs: number;
+  readonly #timeoutMs: number;
+  readonly #onProbe: () => void;
+  readonly #onDead: () => void;
+  #timer: TimerHandle | undefined;
+
+  constructor(clock: Clock, probeMs: number, timeoutMs: number, onProbe: () => void, onDead: () => void) {
+    this.#clock = clock;
+    this.#probeMs = probeMs;
+    this.#timeoutMs = timeoutMs;
+    this.#onProbe = onProbe;
+    this.#onDead = onDead;
+  }
+
+  /** The reader waits for the member: start counting silence. */
+  waiting(): void {
+    this.stop();
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#onProbe();
+      this.#timer = this.#clock.setTimeout(() => this.#onDead(), this.#timeoutMs);
+    }, this.#probeMs);
+  }
+
+  /** Data arrived, or the reader is busy delivering it: silence does not count. */
+  stop(): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
 }
 
 /** True for failures that reconnecting cannot fix. */
@@ -69,6 +115,8 @@ export class ResumingStream<T> implements AsyncIterable<T> {
   readonly #controller = new AbortController();
   readonly #reconnectAttempts: number;
   readonly #backoff: BackoffFactory;
+  readonly #keepAliveMs: number;
+  readonly #keepAliveTimeoutMs: number;
   readonly #done: Promise<void>;
   readonly #untrack: () => void;
   readonly #onCallerAbort = (): void => void this.close();
@@ -83,6 +131,8 @@ export class ResumingStream<T> implements AsyncIterable<T> {
     this.#queue = new BoundedQueue(checkCount('bufferSize', options.bufferSize ?? 64, WATCH_BUFFER_BATCHES_MAX));
     this.#backoff = options.backoff ?? exponentialBackoff({ initialDelayMs: STREAM_BACKOFF_INITIAL_MS, maxDelayMs: STREAM_BACKOFF_MAX_MS, jitter: 'full' });
     this.#callerSignal = options.signal;
+    this.#keepAliveMs = checkCount('keepAliveMs', options.keepAliveMs ?? STREAM_KEEPALIVE_MS_DEFAULT, 3_600_000);
+    this.#keepAliveTimeoutMs = checkCount('keepAliveTimeoutMs', options.keepAliveTimeoutMs ?? STREAM_KEEPALIVE_TIMEOUT_MS_DEFAULT, 3_600_000);
     this.#untrack = transport.track(() => void this.close());
     if (options.signal?.aborted === true) this.#controller.abort(new AbortedError(options.signal.reason));
     options.signal?.addEventListener('abort', this.#onCallerAbort, { once: true });
@@ -127,21 +177,17 @@ export class ResumingStream<T> implements AsyncIterable<T> {
       while (!signal.aborted) {
         let endpoint: string | undefined;
         try {
-          const connection = await this.#transport.open(this.#protocol.path, this.#protocol.request(), avoid, signal);
-          endpoint = connection.endpoint;
-          this.#endpoint = endpoint;
-          for await (const result of connection.results) {
-            const { items, established } = this.#protocol.accept(result);
-            if (established) {
-              if (everEstablished && broken) this.#reconnects++;
-              everEstablished = true;
-              broken = false;
-              failures = 0;
-              backoff = undefined;
-              avoid.clear();
-            }
-            for (const item of items) if (!(await this.#queue.push(item))) return;
-          }
+          const outcome = await this.#connectOnce(signal, avoid, (connected) => {
+            endpoint = connected;
+          }, () => {
+            if (everEstablished && broken) this.#reconnects++;
+            everEstablished = true;
+            broken = false;
+            failures = 0;
+            backoff = undefined;
+            avoid.clear();
+          });
+          if (outcome === 'closed') return;
           throw new UnavailableError(503, { message: `${endpoint} ended the stream` }, {}, undefined);
         } catch (error) {
           if (signal.aborted) return;
@@ -167,6 +213,39 @@ export class ResumingStream<T> implements AsyncIterable<T> {
       this.#queue.end();
       this.#untrack();
       this.#callerSignal?.removeEventListener('abort', this.#onCallerAbort);
+    }
+  }
+
+  /** One connection: read and deliver until it ends ('ended'), the consumer went away ('closed'), or it fails (throws). */
+  async #connectOnce(signal: AbortSignal, avoid: ReadonlySet<string>, onConnected: (endpoint: string) => void, onEstablished: () => void): Promise<'ended' | 'closed'> {
+    const connection = new AbortController();
+    const onAbort = (): void => connection.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const probe = this.#protocol.probe?.bind(this.#protocol);
+    let liveness: Liveness | undefined;
+    let results: AsyncGenerator<Record<string, unknown>, void, undefined> | undefined;
+    try {
+      const opened = await this.#transport.open(this.#protocol.path, this.#protocol.request(), avoid, connection.signal, probe !== undefined);
+      this.#endpoint = opened.endpoint;
+      onConnected(opened.endpoint);
+      results = opened.stream.results;
+      if (probe !== undefined) {
+        const dead = new ConnectionError(true, new Error(`no answer from ${opened.endpoint} within ${this.#keepAliveTimeoutMs} ms of a keep-alive probe`));
+        liveness = new Liveness(this.#transport.clock, this.#keepAliveMs, this.#keepAliveTimeoutMs, () => opened.stream.send(probe()), () => connection.abort(dead));
+      }
+      for (;;) {
+        liveness?.waiting();
+        const next = await results.next();
+        liveness?.stop();
+        if (next.done === true) return 'ended';
+        const { items, established } = this.#protocol.accept(next.value);
+        if (established) onEstablished();
+        for (const item of items) if (!(await this.#queue.push(item))) return 'closed';
+      }
+    } finally {
+      liveness?.stop();
+      signal.removeEventListener('abort', onAbort);
+      await results?.return(undefined).catch(() => undefined);
     }
   }
 

@@ -77,6 +77,11 @@ class WatchProtocol implements StreamProtocol<WatchBatch> {
     return { create_request: { ...this.#create, ...(this.nextRevision > 0 ? { start_revision: String(this.nextRevision) } : {}) } };
   }
 
+  /** A progress request: the member answers once the watch has caught up, so an answer also proves the member is alive. */
+  probe(): unknown {
+    return { progress_request: {} };
+  }
+
   accept(result: Record<string, unknown>): { items: WatchBatch[]; established: boolean } {
     const header = parseHeader(result.header);
     if (result.canceled === true) {

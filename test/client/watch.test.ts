@@ -46,24 +46,26 @@ test('host:port endpoints are taken as http and garbage is a ConfigError', async
   assert.throws(() => new KeelClient({ endpoints: ['127.0.0.1'] }), (error: unknown) => KeelClientError.is(error) && error.code === 'KEEL_CLIENT_CONFIG_INVALID');
 });
 
-test('a watch survives a SIGKILL of its member: every acknowledged put once, in order', async () => {
-  const watch = client.watch('resume/', { prefix: true });
+/**
+ * Writes `count` puts under `prefix` while a watch reads them, calls `fault`
+ * with the member the watch streams from before put number `faultAt`, and
+ * checks that the watch saw every acknowledged put exactly once, in order,
+ * and nothing else but puts whose outcome is unknown.
+ */
+async function watchThroughFault(prefix: string, options: { keepAliveMs?: number; keepAliveTimeoutMs?: number }, fault: (memberId: string) => Promise<void>): Promise<Watch> {
+  const watch = client.watch(prefix, { prefix: true, ...options });
   const seen: Seen[] = [];
   const ended = collect(watch, seen);
   await eventually(() => watch.nextRevision > 0, 30_000, 'the watch to be created');
-
   const acknowledged = new Map<string, number>(); // key -> revision of its put
   const unknown = new Set<string>(); // puts whose outcome is unknown (may have applied)
-  let victim: string | undefined;
   for (let i = 0; i < 240; i++) {
     if (i === 80) {
-      const endpoint = watch.endpoint;
-      const member = cluster.members.find((m) => m.clientUrl === endpoint);
-      assert.ok(member, `the watch streams from a member (${endpoint})`);
-      victim = member.id;
-      await cluster.kill(member.id, 'SIGKILL');
+      const member = cluster.members.find((m) => m.clientUrl === watch.endpoint);
+      assert.ok(member, `the watch streams from a member (${watch.endpoint})`);
+      await fault(member.id);
     }
-    const key = `resume/${String(i).padStart(4, '0')}`;
+    const key = `${prefix}${String(i).padStart(4, '0')}`;
     try {
       acknowledged.set(key, (await client.put(key, `v${i}`)).header.revision);
     } catch (error) {
@@ -71,7 +73,6 @@ test('a watch survives a SIGKILL of its member: every acknowledged put once, in 
       if (error.mayHaveApplied) unknown.add(key);
     }
   }
-  assert.ok(victim !== undefined);
   assert.ok(acknowledged.size >= 200, `${acknowledged.size} of 240 puts acknowledged around one member failure`);
   const lastRevision = Math.max(...acknowledged.values());
   await eventually(() => seen.some((event) => event.revision >= lastRevision), 60_000, 'the watch to reach the last acknowledged put');
@@ -84,8 +85,29 @@ test('a watch survives a SIGKILL of its member: every acknowledged put once, in 
   assert.equal(byKey.size, seen.length, 'no key seen twice (each was put once)');
   for (const [key, revision] of acknowledged) assert.equal(byKey.get(key)?.revision, revision, `acknowledged ${key}@${revision} seen once`);
   for (const event of seen) assert.ok(acknowledged.has(event.key) || unknown.has(event.key), `${event.key} seen but never written`);
+  return watch;
+}
 
-  cluster.launch(victim);
+test('a watch survives a SIGKILL of its member: every acknowledged put once, in order', async () => {
+  let victim: string | undefined;
+  await watchThroughFault('resume/', {}, async (id) => {
+    victim = id;
+    await cluster.kill(id, 'SIGKILL');
+  });
+  cluster.launch(victim!);
+  await cluster.waitReady();
+});
+
+test('a watch leaves a hung member (SIGSTOP: the socket stays open) once a keep-alive probe goes unanswered', async () => {
+  let stopped: string | undefined;
+  try {
+    await watchThroughFault('hung/', { keepAliveMs: 1_000, keepAliveTimeoutMs: 1_000 }, async (id) => {
+      stopped = id;
+      cluster.member(id).child!.kill('SIGSTOP');
+    });
+  } finally {
+    if (stopped !== undefined) cluster.member(stopped).child?.kill('SIGCONT');
+  }
   await cluster.waitReady();
 });
 
