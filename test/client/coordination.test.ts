@@ -1,7 +1,8 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KeelClient, type KeyValue, LeaseLostError } from '../../src/client/index.js';
-import { Cluster, eventually, withTimeout } from '../node/cluster-harness.js';
+import { type Cluster, eventually, withTimeout } from '../node/cluster-harness.js';
+import { useClusterAndClient } from './cluster-client.js';
 
 // Leases, keep-alives, locks and elections of the client against 3 real keel
 // members: a lease kept alive past its TTL then revoked, a keep-alive that
@@ -10,14 +11,9 @@ import { Cluster, eventually, withTimeout } from '../node/cluster-harness.js';
 let cluster: Cluster;
 let client: KeelClient;
 
-before(async () => {
-  cluster = await Cluster.start({ nodes: 3 });
-  client = new KeelClient({ endpoints: cluster.members.map((m) => m.clientUrl), timeoutMs: 5_000 });
-});
-
-after(async () => {
-  await client?.close();
-  await cluster?.stop();
+useClusterAndClient((started, made) => {
+  cluster = started;
+  client = made;
 });
 
 test('a lease kept alive outlives its TTL, then revoke removes its keys and reports it lost', async () => {

@@ -1,7 +1,8 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KeelClient, KeelClientError, WatchCompactedError, type WatchBatch, type Watch } from '../../src/client/index.js';
-import { call, Cluster, eventually } from '../node/cluster-harness.js';
+import { call, type Cluster, eventually } from '../node/cluster-harness.js';
+import { useClusterAndClient } from './cluster-client.js';
 
 // client.watch() against 3 real keel members: a watch that survives a
 // SIGKILL of the member it streams from (every acknowledged put seen once,
@@ -10,15 +11,13 @@ import { call, Cluster, eventually } from '../node/cluster-harness.js';
 let cluster: Cluster;
 let client: KeelClient;
 
-before(async () => {
-  cluster = await Cluster.start({ nodes: 3 });
-  client = new KeelClient({ endpoints: cluster.members.map((m) => `127.0.0.1:${m.clientPort}`), timeoutMs: 5_000 });
-});
-
-after(async () => {
-  await client?.close();
-  await cluster?.stop();
-});
+useClusterAndClient(
+  (started, made) => {
+    cluster = started;
+    client = made;
+  },
+  (started) => started.members.map((m) => `127.0.0.1:${m.clientPort}`),
+);
 
 interface Seen {
   readonly key: string;
