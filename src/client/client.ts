@@ -1,5 +1,6 @@
 /**
- * KeelClient: keel's (and etcd 3.4's) JSON gateway KV API with leader
+ * KeelClient: keel's (and etcd 3.4's) JSON gateway API (KV, watch, lease,
+ * lock, election; docs/client.md) with leader
  * discovery, not-leader hints, retries on another member with backoff and
  * jitter, and a deadline on every call.
  *
@@ -24,6 +25,14 @@
  *   `mayHaveApplied: true`; the caller decides (read back, or use a txn
  *   guarded on mod_revision). Pass `{ idempotent: true }` on a write you
  *   know is safe to repeat to get the read rules instead.
+ * - Leases, locks, elections (the per-method doc comments say which rule
+ *   each follows): renewals, time-to-live, lease lists and election leader
+ *   are reads; a grant without an id is a write; a grant with an id,
+ *   revoke, unlock, proclaim and resign cannot do harm when repeated and
+ *   retry like reads; lock and campaign retry like reads too (the same lease
+ *   finds the same key) but one attempt may wait up to the call's deadline.
+ * - Streams (watch, election observe) reconnect instead of retrying: see
+ *   resuming-stream.ts.
  * - Not-leader hints (the `keel-leader-url` header or `leader_url`) are
  *   followed at once, within the same attempt, up to 2 times; the leader
  *   is remembered for later calls.
@@ -49,10 +58,14 @@ import { openJsonStream } from './ndjson.js';
 import type { StreamTransport } from './resuming-stream.js';
 import { Watch, type WatchOptions } from './watch.js';
 import {
-  type Bytes, type DeleteResult, int64Argument, parseHeader, type ResponseHeader, type KeyValue, type MemberListResult, parseDelete, parseMemberList, parsePut, parseRange,
-  parseStatus, parseTxn, prefixRangeEnd, type PutResult, type RangeResult, type StatusResult, toBase64, toBuffer, type TxnResult,
+  type Bytes, type DeleteResult, type KeyValue, type MemberListResult, parseDelete, parseHeader, parseMemberList, parsePut, parseRange, parseStatus,
+  parseTxn, type PutResult, type RangeResult, type ResponseHeader, type StatusResult, type TxnResult,
 } from './codec.js';
 import { EndpointSet, normalizeEndpoint } from './endpoints.js';
+import {
+  type CallOptions, type Compare, type CompareAndSwapResult, deleteBody, type DeleteOptions, type GetOptions, type PutOptions, putBody,
+  rangeBody, type RangeOptions, txnBody, txnIsReadOnly, type TxnRequest, type WriteOptions,
+} from './kv-requests.js';
 import {
   AbortedError, AttemptTimeoutError, ClosedError, ConfigError, ConnectionError, DeadlineExceededError, InvalidArgumentError, KeelClientError,
   NotLeaderError, ServerError, UnavailableError,
@@ -96,87 +109,6 @@ export interface KeelClientOptions {
   readonly preferLeader?: boolean;
   readonly clock?: Clock;
   readonly random?: Random;
-}
-
-/** Options every call takes. */
-export interface CallOptions {
-  /** This call's deadline, all attempts included (default the client's `timeoutMs`). */
-  readonly timeoutMs?: number;
-  /** Aborts the call. */
-  readonly signal?: AbortSignal;
-}
-
-/** Options of the write calls. */
-export interface WriteOptions extends CallOptions {
-  /** The caller vouches that applying this write twice is harmless: retry it like a read. Default false. */
-  readonly idempotent?: boolean;
-}
-
-export type SortOrder = 'NONE' | 'ASCEND' | 'DESCEND';
-export type SortTarget = 'KEY' | 'VERSION' | 'CREATE' | 'MOD' | 'VALUE';
-
-export interface RangeOptions extends CallOptions {
-  /** End of the range, exclusive. */
-  readonly rangeEnd?: Bytes;
-  /** Every key starting with `key` (sets rangeEnd). */
-  readonly prefix?: boolean;
-  readonly limit?: number;
-  /** Read at this revision (default: the latest). */
-  readonly revision?: number;
-  /** Serve from the member's local state without a quorum round (may be stale). Default false: linearizable. */
-  readonly serializable?: boolean;
-  readonly keysOnly?: boolean;
-  readonly countOnly?: boolean;
-  readonly sortOrder?: SortOrder;
-  readonly sortTarget?: SortTarget;
-}
-
-export interface GetOptions extends CallOptions {
-  readonly serializable?: boolean;
-  readonly revision?: number;
-}
-
-export interface PutOptions extends WriteOptions {
-  /** Lease id (decimal string). */
-  readonly lease?: string;
-  /** Return the previous key-value. */
-  readonly prevKv?: boolean;
-  readonly ignoreValue?: boolean;
-  readonly ignoreLease?: boolean;
-}
-
-export interface DeleteOptions extends WriteOptions {
-  readonly rangeEnd?: Bytes;
-  readonly prefix?: boolean;
-  readonly prevKv?: boolean;
-}
-
-export type CompareResult = 'EQUAL' | 'NOT_EQUAL' | 'GREATER' | 'LESS';
-
-/** One txn comparison. On a missing key VERSION/CREATE/MOD compare against 0 and VALUE always fails (etcd's rules). */
-export type Compare = { readonly key: Bytes; readonly rangeEnd?: Bytes; readonly result: CompareResult } & (
-  | { readonly target: 'VALUE'; readonly value: Bytes }
-  | { readonly target: 'VERSION' | 'CREATE' | 'MOD'; readonly value: number }
-  | { readonly target: 'LEASE'; readonly value: string }
-);
-
-export type TxnOp =
-  | { readonly put: { readonly key: Bytes; readonly value: Bytes; readonly lease?: string; readonly prevKv?: boolean } }
-  | { readonly range: Omit<RangeOptions, keyof CallOptions> & { readonly key: Bytes } }
-  | { readonly delete: { readonly key: Bytes; readonly rangeEnd?: Bytes; readonly prefix?: boolean; readonly prevKv?: boolean } };
-
-export interface TxnRequest {
-  readonly compare?: readonly Compare[];
-  readonly success?: readonly TxnOp[];
-  readonly failure?: readonly TxnOp[];
-}
-
-export interface CompareAndSwapResult {
-  readonly succeeded: boolean;
-  /** The store's revision after the txn (the new mod_revision of the key when it succeeded). */
-  readonly revision: number;
-  /** When the compare failed: the key as it was (undefined if absent). */
-  readonly current: KeyValue | undefined;
 }
 
 /** How a call is routed and retried. */
@@ -227,70 +159,6 @@ function provesNotApplied(error: unknown): boolean {
 function checkTimeout(name: string, value: number): number {
   if (!Number.isFinite(value) || value <= 0 || value > CALL_TIMEOUT_MS_MAX) throw new ConfigError(`${name} must be in (0, ${CALL_TIMEOUT_MS_MAX}] ms, got ${value}`);
   return value;
-}
-
-function keyArgument(key: Bytes, what = 'key'): string {
-  const bytes = toBuffer(key);
-  if (bytes.length === 0) throw new InvalidArgumentError(`${what} must not be empty`);
-  return bytes.toString('base64');
-}
-
-function rangeEndOf(key: Bytes, rangeEnd: Bytes | undefined, prefix: boolean | undefined): string | undefined {
-  if (prefix === true) return prefixRangeEnd(key).toString('base64');
-  return rangeEnd === undefined ? undefined : toBase64(rangeEnd);
-}
-
-function rangeBody(key: Bytes, options: Omit<RangeOptions, keyof CallOptions>): Record<string, unknown> {
-  const body: Record<string, unknown> = { key: keyArgument(key) };
-  const end = rangeEndOf(key, options.rangeEnd, options.prefix);
-  if (end !== undefined) body.range_end = end;
-  if (options.limit !== undefined) body.limit = int64Argument(options.limit, 'limit');
-  if (options.revision !== undefined) body.revision = int64Argument(options.revision, 'revision');
-  if (options.serializable === true) body.serializable = true;
-  if (options.keysOnly === true) body.keys_only = true;
-  if (options.countOnly === true) body.count_only = true;
-  if (options.sortOrder !== undefined) body.sort_order = options.sortOrder;
-  if (options.sortTarget !== undefined) body.sort_target = options.sortTarget;
-  return body;
-}
-
-function putBody(key: Bytes, value: Bytes, options: Omit<PutOptions, keyof WriteOptions>): Record<string, unknown> {
-  const body: Record<string, unknown> = { key: keyArgument(key), value: toBase64(value) };
-  if (options.lease !== undefined) body.lease = options.lease;
-  if (options.prevKv === true) body.prev_kv = true;
-  if (options.ignoreValue === true) body.ignore_value = true;
-  if (options.ignoreLease === true) body.ignore_lease = true;
-  return body;
-}
-
-function deleteBody(key: Bytes, options: { readonly rangeEnd?: Bytes; readonly prefix?: boolean; readonly prevKv?: boolean }): Record<string, unknown> {
-  const body: Record<string, unknown> = { key: keyArgument(key) };
-  const end = rangeEndOf(key, options.rangeEnd, options.prefix);
-  if (end !== undefined) body.range_end = end;
-  if (options.prevKv === true) body.prev_kv = true;
-  return body;
-}
-
-const COMPARE_FIELD = { VERSION: 'version', CREATE: 'create_revision', MOD: 'mod_revision', VALUE: 'value', LEASE: 'lease' } as const;
-
-function compareBody(compare: Compare): Record<string, unknown> {
-  const body: Record<string, unknown> = { key: keyArgument(compare.key), target: compare.target, result: compare.result };
-  if (compare.rangeEnd !== undefined) body.range_end = toBase64(compare.rangeEnd);
-  const field = COMPARE_FIELD[compare.target];
-  if (compare.target === 'VALUE') body[field] = toBase64(compare.value);
-  else if (compare.target === 'LEASE') body[field] = compare.value;
-  else body[field] = int64Argument(compare.value, `compare ${compare.target}`);
-  return body;
-}
-
-function opBody(op: TxnOp): Record<string, unknown> {
-  if ('put' in op) return { request_put: putBody(op.put.key, op.put.value, op.put) };
-  if ('delete' in op) return { request_delete_range: deleteBody(op.delete.key, op.delete) };
-  return { request_range: rangeBody(op.range.key, op.range) };
-}
-
-function txnIsReadOnly(request: TxnRequest): boolean {
-  return [...(request.success ?? []), ...(request.failure ?? [])].every((op) => 'range' in op);
 }
 
 export class KeelClient {
@@ -380,11 +248,7 @@ export class KeelClient {
 
   /** A transaction. Retried like a read when both branches hold only ranges, like a put otherwise. */
   async txn(request: TxnRequest, options: WriteOptions = {}): Promise<TxnResult> {
-    const body = {
-      compare: (request.compare ?? []).map(compareBody),
-      success: (request.success ?? []).map(opBody),
-      failure: (request.failure ?? []).map(opBody),
-    };
+    const body = txnBody(request);
     const readOnly = txnIsReadOnly(request);
     return parseTxn(await this.#call({ path: '/v3/kv/txn', body, idempotent: readOnly || options.idempotent === true, preferLeader: true, isWrite: !readOnly }, options));
   }

@@ -14,7 +14,7 @@
  * revision), so repeating them is harmless: they retry like reads. Leader
  * is a read.
  */
-import type { CallOptions } from './client.js';
+import type { CallOptions } from './kv-requests.js';
 import { type Bytes, type KeyValue, parseHeader, parseKeyValue, type ResponseHeader, toBase64, toBuffer } from './codec.js';
 import { InvalidArgumentError, type LeaseLostError, ServerError } from './errors.js';
 import type { LeaseKeepAlive } from './lease-keepalive.js';

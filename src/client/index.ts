@@ -6,11 +6,11 @@
  *
  * @packageDocumentation
  */
+export { classifyFailure, KeelClient, type KeelClientOptions, REJECTED_BEFORE_PROPOSAL_CODES, type RetryOptions } from './client.js';
 export {
-  classifyFailure, type CallOptions, type Compare, type CompareAndSwapResult, type CompareResult, type DeleteOptions, type GetOptions, KeelClient,
-  type KeelClientOptions, type PutOptions, type RangeOptions, REJECTED_BEFORE_PROPOSAL_CODES, type RetryOptions, type SortOrder, type SortTarget,
-  type TxnOp, type TxnRequest, type WriteOptions,
-} from './client.js';
+  type CallOptions, type Compare, type CompareAndSwapResult, type CompareResult, type DeleteOptions, type GetOptions, type PutOptions, type RangeOptions,
+  type SortOrder, type SortTarget, type TxnOp, type TxnRequest, type WriteOptions,
+} from './kv-requests.js';
 export {
   type Bytes, type DeleteResult, type KeyValue, type Member, type MemberListResult, prefixRangeEnd, type PutResult, type RangeResult,
   type ResponseHeader, type StatusResult, type TxnOpResult, type TxnResult,
