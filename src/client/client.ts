@@ -73,7 +73,7 @@ import {
 import { postJson } from './http.js';
 import {
   ACQUIRE_TIMEOUT_MS_DEFAULT, ATTEMPT_TIMEOUT_MS_DEFAULT, ATTEMPTS_DEFAULT, BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, CALL_TIMEOUT_MS_DEFAULT, CALL_TIMEOUT_MS_MAX,
-  CONNECTIONS_PER_ENDPOINT_DEFAULT, LEADER_REFRESH_INTERVAL_MS_MIN, LEADER_REFRESH_TIMEOUT_MS, REDIRECTS_PER_ATTEMPT_MAX,
+  CONNECTIONS_PER_ENDPOINT_DEFAULT, ENDPOINTS_MAX, LEADER_REFRESH_INTERVAL_MS_MIN, LEADER_REFRESH_TIMEOUT_MS, REDIRECTS_PER_ATTEMPT_MAX,
 } from './limits.js';
 
 /** keel codes whose 503 is sent before anything is proposed: a write may be retried after them. Extend only with such codes. */
@@ -176,6 +176,8 @@ export class KeelClient {
   /** Background work to end on close: watches, observers, keep-alives. */
   readonly #background = new Set<() => Promise<void> | void>();
   readonly #streamTransport: StreamTransport;
+  /** Members that do not answer a stream before its request ends (etcd's gateway): no keep-alive probes there. */
+  readonly #halfDuplex = new Set<string>();
   readonly #coordination: CoordinationBackend;
   #refreshing: Promise<void> | undefined;
   #lastRefreshMs = -Infinity;
@@ -385,7 +387,10 @@ export class KeelClient {
         if (this.#closed) throw new ClosedError();
         const endpoint = this.#endpoints.pick(false, avoid.size >= this.#endpoints.configured.length ? new Set() : avoid);
         try {
-          const stream = await openJsonStream(this.#dispatcher, endpoint, path, body, signal, () => this.#clock.now(), bidirectional);
+          const duplex = bidirectional && !this.#halfDuplex.has(endpoint);
+          const stream = await openJsonStream(this.#dispatcher, endpoint, path, body, signal, () => this.#clock.now(), duplex);
+          // A member that answered only once the request ended (etcd's gateway) gets one-way streams from now on.
+          if (duplex && !stream.duplex && this.#halfDuplex.size < ENDPOINTS_MAX) this.#halfDuplex.add(endpoint);
           this.#endpoints.markHealthy(endpoint);
           return { endpoint, stream };
         } catch (error) {

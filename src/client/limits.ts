@@ -48,3 +48,5 @@ export const ACQUIRE_TIMEOUT_MS_DEFAULT = 600_000;
 export const STREAM_KEEPALIVE_MS_DEFAULT = 5_000;
 /** ... and moved to another member when the probe goes unanswered this long (a hung or cut-off member keeps its socket open). */
 export const STREAM_KEEPALIVE_TIMEOUT_MS_DEFAULT = 5_000;
+/** A bidirectional stream whose member has not answered within this long gets its request body ended (etcd's gateway answers only then); it goes on one way, without keep-alive probes. */
+export const STREAM_DUPLEX_WAIT_MS = 2_000;

@@ -13,7 +13,7 @@ import type { Dispatcher } from 'undici';
 import { isNeverSentError } from '../resilience/index.js';
 import { BadResponseError, ConnectionError, KeelClientError, type ServerErrorBody } from './errors.js';
 import { errorForStatus } from './http.js';
-import { STREAM_LINE_BYTES_MAX } from './limits.js';
+import { STREAM_DUPLEX_WAIT_MS, STREAM_LINE_BYTES_MAX } from './limits.js';
 
 /** gRPC code → the HTTP status grpc-gateway answers with, for in-band errors (a subset: the rest is 500). */
 const HTTP_OF_GRPC: Readonly<Record<number, number>> = { 3: 400, 4: 504, 5: 404, 8: 429, 9: 400, 11: 400, 14: 503 };
@@ -23,12 +23,17 @@ export interface JsonStream {
   readonly results: AsyncGenerator<Record<string, unknown>, void, undefined>;
   /** Sends one more request line (a watch's progress request); false when the request side is closed. */
   send(value: unknown): boolean;
+  /** True while the request side is open: the member answered before the request body ended. */
+  readonly duplex: boolean;
 }
 
 /**
  * Opens the stream; resolves once the member answered 200. With `bidirectional`
- * the request body stays open (HTTP/1.1 chunked, as grpc-gateway's
- * bidirectional streams) until the results end, so `send` can add lines.
+ * the request body stays open (HTTP/1.1 chunked) until the results end, so
+ * `send` can add lines. keel answers such a request at once; etcd's gateway
+ * (Go's HTTP/1.1 server) answers only once the request body has ended. So
+ * when no answer has come within `duplexWaitMs`, the request body is ended
+ * and the stream goes on one way (`duplex` false, `send` returns false).
  */
 export async function openJsonStream(
   dispatcher: Dispatcher,
@@ -38,17 +43,21 @@ export async function openJsonStream(
   signal: AbortSignal,
   nowMs: () => number,
   bidirectional = false,
+  duplexWaitMs = STREAM_DUPLEX_WAIT_MS,
 ): Promise<JsonStream> {
   let response: Dispatcher.ResponseData;
   const requestLines = bidirectional ? new PassThrough() : undefined;
   requestLines?.write(`${JSON.stringify(body)}\n`);
   const requestBody = requestLines ?? JSON.stringify(body);
+  const halfDuplex = requestLines === undefined ? undefined : setTimeout(() => requestLines.end(), duplexWaitMs);
   try {
     response = await dispatcher.request({ origin: endpoint, path, method: 'POST', body: requestBody, headers: { 'content-type': 'application/json' }, signal });
   } catch (error) {
     requestLines?.destroy();
     if (signal.aborted) throw signal.reason;
     throw new ConnectionError(!isNeverSentError(error), error);
+  } finally {
+    clearTimeout(halfDuplex);
   }
   if (response.statusCode !== 200) {
     requestLines?.destroy();
@@ -62,7 +71,8 @@ export async function openJsonStream(
     requestLines.write(`${JSON.stringify(value)}\n`);
     return true;
   };
-  return { results: readResults(response.body, endpoint, path, signal, nowMs, requestLines), send };
+  const duplex = requestLines !== undefined && !requestLines.writableEnded;
+  return { results: readResults(response.body, endpoint, path, signal, nowMs, requestLines), send, duplex };
 }
 
 async function* readResults(

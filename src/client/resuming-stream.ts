@@ -67,11 +67,12 @@ class Liveness {
   readonly #clock: Clock;
   readonly #probeMs: number;
   readonly #timeoutMs: number;
-  readonly #onProbe: () => void;
+  readonly #onProbe: () => boolean;
   readonly #onDead: () => void;
   #timer: TimerHandle | undefined;
 
-  constructor(clock: Clock, probeMs: number, timeoutMs: number, onProbe: () => void, onDead: () => void) {
+  /** `onProbe` returns false when it could not send a probe: then silence is no evidence, and nothing is aborted. */
+  constructor(clock: Clock, probeMs: number, timeoutMs: number, onProbe: () => boolean, onDead: () => void) {
     this.#clock = clock;
     this.#probeMs = probeMs;
     this.#timeoutMs = timeoutMs;
@@ -83,8 +84,7 @@ class Liveness {
   waiting(): void {
     this.stop();
     this.#timer = this.#clock.setTimeout(() => {
-      this.#onProbe();
-      this.#timer = this.#clock.setTimeout(() => this.#onDead(), this.#timeoutMs);
+      this.#timer = this.#onProbe() ? this.#clock.setTimeout(() => this.#onDead(), this.#timeoutMs) : undefined;
     }, this.#probeMs);
   }
 
@@ -229,7 +229,7 @@ export class ResumingStream<T> implements AsyncIterable<T> {
       this.#endpoint = opened.endpoint;
       onConnected(opened.endpoint);
       results = opened.stream.results;
-      if (probe !== undefined) {
+      if (probe !== undefined && opened.stream.duplex) {
         const dead = new ConnectionError(true, new Error(`no answer from ${opened.endpoint} within ${this.#keepAliveTimeoutMs} ms of a keep-alive probe`));
         liveness = new Liveness(this.#transport.clock, this.#keepAliveMs, this.#keepAliveTimeoutMs, () => opened.stream.send(probe()), () => connection.abort(dead));
       }

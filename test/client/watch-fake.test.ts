@@ -145,3 +145,26 @@ test('a watch the member refuses fails with WatchCanceledError and its reason, w
   );
   assert.equal(streams, 1);
 });
+
+test("a member that answers only once the request ended (etcd's gateway) gets a one-way watch, and silence is no reason to leave it", async () => {
+  let streams = 0;
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      streams++;
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.write(created(3));
+      // A long silence (many keep-alive periods), then an event.
+      setTimeout(() => response.write(event('k', 4)), 1_500);
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const watch = newClient([url]).watch('k', { keepAliveMs: 100, keepAliveTimeoutMs: 100 });
+  const first = await watch[Symbol.asyncIterator]().next();
+  assert.equal((first.value as WatchBatch).events[0]!.kv.modRevision, 4);
+  assert.equal(streams, 1);
+  assert.equal(watch.reconnects, 0);
+  await watch.close();
+});
