@@ -1,5 +1,6 @@
 /**
- * KeelClient: keel's (and etcd 3.4's) JSON gateway KV API with leader
+ * KeelClient: keel's (and etcd 3.4's) JSON gateway API (KV, watch, lease,
+ * lock, election; docs/client.md) with leader
  * discovery, not-leader hints, retries on another member with backoff and
  * jitter, and a deadline on every call.
  *
@@ -24,6 +25,14 @@
  *   `mayHaveApplied: true`; the caller decides (read back, or use a txn
  *   guarded on mod_revision). Pass `{ idempotent: true }` on a write you
  *   know is safe to repeat to get the read rules instead.
+ * - Leases, locks, elections (the per-method doc comments say which rule
+ *   each follows): renewals, time-to-live, lease lists and election leader
+ *   are reads; a grant without an id is a write; a grant with an id,
+ *   revoke, unlock, proclaim and resign cannot do harm when repeated and
+ *   retry like reads; lock and campaign retry like reads too (the same lease
+ *   finds the same key) but one attempt may wait up to the call's deadline.
+ * - Streams (watch, election observe) reconnect instead of retrying: see
+ *   resuming-stream.ts.
  * - Not-leader hints (the `keel-leader-url` header or `leader_url`) are
  *   followed at once, within the same attempt, up to 2 times; the leader
  *   is remembered for later calls.
@@ -40,21 +49,31 @@ import { Agent, type Dispatcher } from 'undici';
 import {
   AbortedError as ResilienceAbortedError, type BackoffFactory, type Clock, DeadlineExceededError as ResilienceDeadlineExceededError,
   deadlineHeaders, exponentialBackoff, type Outcome, type PolicyContext, type Random, retry, type RetryBudget, type RetryPolicy, systemClock,
-  timeout, TimeoutError as ResilienceTimeoutError, wrap, type WrappedPolicy,
+  systemRandom, timeout, TimeoutError as ResilienceTimeoutError, wrap, type WrappedPolicy,
 } from '../resilience/index.js';
+import { type CoordinationBackend, Election, lock, type LockHandle, type SessionOptions } from './coordination.js';
+import { type LeaseGrantResult, type LeaseListResult, type LeaseTimeToLiveResult, leaseIdArgument, parseKeepAlive, parseLeaseGrant, parseLeaseList, parseLeaseTimeToLive } from './lease.js';
+import { isLeaseNotFound, LeaseKeepAlive } from './lease-keepalive.js';
+import { openJsonStream } from './ndjson.js';
+import type { StreamTransport } from './resuming-stream.js';
+import { Watch, type WatchOptions } from './watch.js';
 import {
-  type Bytes, type DeleteResult, int64Argument, type KeyValue, type MemberListResult, parseDelete, parseMemberList, parsePut, parseRange,
-  parseStatus, parseTxn, prefixRangeEnd, type PutResult, type RangeResult, type StatusResult, toBase64, toBuffer, type TxnResult,
+  type Bytes, type DeleteResult, type KeyValue, type MemberListResult, parseDelete, parseHeader, parseMemberList, parsePut, parseRange, parseStatus,
+  parseTxn, type PutResult, type RangeResult, type ResponseHeader, type StatusResult, type TxnResult,
 } from './codec.js';
 import { EndpointSet, normalizeEndpoint } from './endpoints.js';
+import {
+  type CallOptions, type Compare, type CompareAndSwapResult, deleteBody, type DeleteOptions, type GetOptions, type PutOptions, putBody,
+  rangeBody, type RangeOptions, txnBody, txnIsReadOnly, type TxnRequest, type WriteOptions,
+} from './kv-requests.js';
 import {
   AbortedError, AttemptTimeoutError, ClosedError, ConfigError, ConnectionError, DeadlineExceededError, InvalidArgumentError, KeelClientError,
   NotLeaderError, ServerError, UnavailableError,
 } from './errors.js';
 import { postJson } from './http.js';
 import {
-  ATTEMPT_TIMEOUT_MS_DEFAULT, ATTEMPTS_DEFAULT, BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, CALL_TIMEOUT_MS_DEFAULT, CALL_TIMEOUT_MS_MAX,
-  CONNECTIONS_PER_ENDPOINT_DEFAULT, LEADER_REFRESH_INTERVAL_MS_MIN, LEADER_REFRESH_TIMEOUT_MS, REDIRECTS_PER_ATTEMPT_MAX,
+  ACQUIRE_TIMEOUT_MS_DEFAULT, ATTEMPT_TIMEOUT_MS_DEFAULT, ATTEMPTS_DEFAULT, BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, CALL_TIMEOUT_MS_DEFAULT, CALL_TIMEOUT_MS_MAX,
+  CONNECTIONS_PER_ENDPOINT_DEFAULT, ENDPOINTS_MAX, LEADER_REFRESH_INTERVAL_MS_MIN, LEADER_REFRESH_TIMEOUT_MS, REDIRECTS_PER_ATTEMPT_MAX,
 } from './limits.js';
 
 /** keel codes whose 503 is sent before anything is proposed: a write may be retried after them. Extend only with such codes. */
@@ -76,7 +95,7 @@ export interface RetryOptions {
 }
 
 export interface KeelClientOptions {
-  /** Client URLs of the members, e.g. ['http://127.0.0.1:2379', ...]. */
+  /** Client URLs of the members, e.g. ['http://127.0.0.1:2379', ...], or `host:port` as etcd's clients take them ('127.0.0.1:2379' means http). */
   readonly endpoints: readonly string[];
   /** Each call's deadline when the call does not give one (default 5 s). */
   readonly timeoutMs?: number;
@@ -92,87 +111,6 @@ export interface KeelClientOptions {
   readonly random?: Random;
 }
 
-/** Options every call takes. */
-export interface CallOptions {
-  /** This call's deadline, all attempts included (default the client's `timeoutMs`). */
-  readonly timeoutMs?: number;
-  /** Aborts the call. */
-  readonly signal?: AbortSignal;
-}
-
-/** Options of the write calls. */
-export interface WriteOptions extends CallOptions {
-  /** The caller vouches that applying this write twice is harmless: retry it like a read. Default false. */
-  readonly idempotent?: boolean;
-}
-
-export type SortOrder = 'NONE' | 'ASCEND' | 'DESCEND';
-export type SortTarget = 'KEY' | 'VERSION' | 'CREATE' | 'MOD' | 'VALUE';
-
-export interface RangeOptions extends CallOptions {
-  /** End of the range, exclusive. */
-  readonly rangeEnd?: Bytes;
-  /** Every key starting with `key` (sets rangeEnd). */
-  readonly prefix?: boolean;
-  readonly limit?: number;
-  /** Read at this revision (default: the latest). */
-  readonly revision?: number;
-  /** Serve from the member's local state without a quorum round (may be stale). Default false: linearizable. */
-  readonly serializable?: boolean;
-  readonly keysOnly?: boolean;
-  readonly countOnly?: boolean;
-  readonly sortOrder?: SortOrder;
-  readonly sortTarget?: SortTarget;
-}
-
-export interface GetOptions extends CallOptions {
-  readonly serializable?: boolean;
-  readonly revision?: number;
-}
-
-export interface PutOptions extends WriteOptions {
-  /** Lease id (decimal string). */
-  readonly lease?: string;
-  /** Return the previous key-value. */
-  readonly prevKv?: boolean;
-  readonly ignoreValue?: boolean;
-  readonly ignoreLease?: boolean;
-}
-
-export interface DeleteOptions extends WriteOptions {
-  readonly rangeEnd?: Bytes;
-  readonly prefix?: boolean;
-  readonly prevKv?: boolean;
-}
-
-export type CompareResult = 'EQUAL' | 'NOT_EQUAL' | 'GREATER' | 'LESS';
-
-/** One txn comparison. On a missing key VERSION/CREATE/MOD compare against 0 and VALUE always fails (etcd's rules). */
-export type Compare = { readonly key: Bytes; readonly rangeEnd?: Bytes; readonly result: CompareResult } & (
-  | { readonly target: 'VALUE'; readonly value: Bytes }
-  | { readonly target: 'VERSION' | 'CREATE' | 'MOD'; readonly value: number }
-  | { readonly target: 'LEASE'; readonly value: string }
-);
-
-export type TxnOp =
-  | { readonly put: { readonly key: Bytes; readonly value: Bytes; readonly lease?: string; readonly prevKv?: boolean } }
-  | { readonly range: Omit<RangeOptions, keyof CallOptions> & { readonly key: Bytes } }
-  | { readonly delete: { readonly key: Bytes; readonly rangeEnd?: Bytes; readonly prefix?: boolean; readonly prevKv?: boolean } };
-
-export interface TxnRequest {
-  readonly compare?: readonly Compare[];
-  readonly success?: readonly TxnOp[];
-  readonly failure?: readonly TxnOp[];
-}
-
-export interface CompareAndSwapResult {
-  readonly succeeded: boolean;
-  /** The store's revision after the txn (the new mod_revision of the key when it succeeded). */
-  readonly revision: number;
-  /** When the compare failed: the key as it was (undefined if absent). */
-  readonly current: KeyValue | undefined;
-}
-
 /** How a call is routed and retried. */
 interface CallShape {
   readonly path: string;
@@ -185,6 +123,8 @@ interface CallShape {
   readonly isWrite: boolean;
   /** Send only to this endpoint (status of one member). */
   readonly endpoint?: string;
+  /** The call may wait for long on the server (lock, campaign): one attempt runs to the deadline instead of attemptTimeoutMs. */
+  readonly waits?: boolean;
 }
 
 /** What one call remembers across its attempts. */
@@ -221,70 +161,6 @@ function checkTimeout(name: string, value: number): number {
   return value;
 }
 
-function keyArgument(key: Bytes, what = 'key'): string {
-  const bytes = toBuffer(key);
-  if (bytes.length === 0) throw new InvalidArgumentError(`${what} must not be empty`);
-  return bytes.toString('base64');
-}
-
-function rangeEndOf(key: Bytes, rangeEnd: Bytes | undefined, prefix: boolean | undefined): string | undefined {
-  if (prefix === true) return prefixRangeEnd(key).toString('base64');
-  return rangeEnd === undefined ? undefined : toBase64(rangeEnd);
-}
-
-function rangeBody(key: Bytes, options: Omit<RangeOptions, keyof CallOptions>): Record<string, unknown> {
-  const body: Record<string, unknown> = { key: keyArgument(key) };
-  const end = rangeEndOf(key, options.rangeEnd, options.prefix);
-  if (end !== undefined) body.range_end = end;
-  if (options.limit !== undefined) body.limit = int64Argument(options.limit, 'limit');
-  if (options.revision !== undefined) body.revision = int64Argument(options.revision, 'revision');
-  if (options.serializable === true) body.serializable = true;
-  if (options.keysOnly === true) body.keys_only = true;
-  if (options.countOnly === true) body.count_only = true;
-  if (options.sortOrder !== undefined) body.sort_order = options.sortOrder;
-  if (options.sortTarget !== undefined) body.sort_target = options.sortTarget;
-  return body;
-}
-
-function putBody(key: Bytes, value: Bytes, options: Omit<PutOptions, keyof WriteOptions>): Record<string, unknown> {
-  const body: Record<string, unknown> = { key: keyArgument(key), value: toBase64(value) };
-  if (options.lease !== undefined) body.lease = options.lease;
-  if (options.prevKv === true) body.prev_kv = true;
-  if (options.ignoreValue === true) body.ignore_value = true;
-  if (options.ignoreLease === true) body.ignore_lease = true;
-  return body;
-}
-
-function deleteBody(key: Bytes, options: { readonly rangeEnd?: Bytes; readonly prefix?: boolean; readonly prevKv?: boolean }): Record<string, unknown> {
-  const body: Record<string, unknown> = { key: keyArgument(key) };
-  const end = rangeEndOf(key, options.rangeEnd, options.prefix);
-  if (end !== undefined) body.range_end = end;
-  if (options.prevKv === true) body.prev_kv = true;
-  return body;
-}
-
-const COMPARE_FIELD = { VERSION: 'version', CREATE: 'create_revision', MOD: 'mod_revision', VALUE: 'value', LEASE: 'lease' } as const;
-
-function compareBody(compare: Compare): Record<string, unknown> {
-  const body: Record<string, unknown> = { key: keyArgument(compare.key), target: compare.target, result: compare.result };
-  if (compare.rangeEnd !== undefined) body.range_end = toBase64(compare.rangeEnd);
-  const field = COMPARE_FIELD[compare.target];
-  if (compare.target === 'VALUE') body[field] = toBase64(compare.value);
-  else if (compare.target === 'LEASE') body[field] = compare.value;
-  else body[field] = int64Argument(compare.value, `compare ${compare.target}`);
-  return body;
-}
-
-function opBody(op: TxnOp): Record<string, unknown> {
-  if ('put' in op) return { request_put: putBody(op.put.key, op.put.value, op.put) };
-  if ('delete' in op) return { request_delete_range: deleteBody(op.delete.key, op.delete) };
-  return { request_range: rangeBody(op.range.key, op.range) };
-}
-
-function txnIsReadOnly(request: TxnRequest): boolean {
-  return [...(request.success ?? []), ...(request.failure ?? [])].every((op) => 'range' in op);
-}
-
 export class KeelClient {
   readonly #endpoints: EndpointSet;
   readonly #dispatcher: Dispatcher;
@@ -294,7 +170,15 @@ export class KeelClient {
   readonly #preferLeader: boolean;
   readonly #idempotentPolicy: WrappedPolicy;
   readonly #writePolicy: WrappedPolicy;
+  readonly #waitPolicy: WrappedPolicy;
+  readonly #random: Random;
   readonly #calls = new Set<AbortController>();
+  /** Background work to end on close: watches, observers, keep-alives. */
+  readonly #background = new Set<() => Promise<void> | void>();
+  readonly #streamTransport: StreamTransport;
+  /** Members that do not answer a stream before its request ends (etcd's gateway): no keep-alive probes there. */
+  readonly #halfDuplex = new Set<string>();
+  readonly #coordination: CoordinationBackend;
   #refreshing: Promise<void> | undefined;
   #lastRefreshMs = -Infinity;
   #closed = false;
@@ -302,6 +186,7 @@ export class KeelClient {
   constructor(options: KeelClientOptions) {
     if (typeof options !== 'object' || options === null || !Array.isArray(options.endpoints)) throw new ConfigError('options.endpoints must be an array of URLs');
     this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? systemRandom;
     this.#endpoints = new EndpointSet(options.endpoints, this.#clock);
     this.#timeoutMs = checkTimeout('timeoutMs', options.timeoutMs ?? CALL_TIMEOUT_MS_DEFAULT);
     const attemptTimeoutMs = checkTimeout('attemptTimeoutMs', options.attemptTimeoutMs ?? ATTEMPT_TIMEOUT_MS_DEFAULT);
@@ -322,6 +207,10 @@ export class KeelClient {
     // a write's attempt runs to the call's deadline, since retrying it after a timeout is not allowed anyway.
     this.#idempotentPolicy = wrap(makeRetry(true), timeout(attemptTimeoutMs, { clock: this.#clock }));
     this.#writePolicy = wrap(makeRetry(false), timeout(Infinity, { clock: this.#clock }));
+    // Lock and campaign wait on the server, and acquiring again with the same lease is harmless: retried like reads, attempts unbounded but the call's.
+    this.#waitPolicy = wrap(makeRetry(true), timeout(Infinity, { clock: this.#clock }));
+    this.#streamTransport = this.#makeStreamTransport();
+    this.#coordination = this.#makeCoordination();
   }
 
   /** The configured endpoints, normalized. */
@@ -361,11 +250,7 @@ export class KeelClient {
 
   /** A transaction. Retried like a read when both branches hold only ranges, like a put otherwise. */
   async txn(request: TxnRequest, options: WriteOptions = {}): Promise<TxnResult> {
-    const body = {
-      compare: (request.compare ?? []).map(compareBody),
-      success: (request.success ?? []).map(opBody),
-      failure: (request.failure ?? []).map(opBody),
-    };
+    const body = txnBody(request);
     const readOnly = txnIsReadOnly(request);
     return parseTxn(await this.#call({ path: '/v3/kv/txn', body, idempotent: readOnly || options.idempotent === true, preferLeader: true, isWrite: !readOnly }, options));
   }
@@ -399,11 +284,146 @@ export class KeelClient {
     return parseMemberList(await this.#call({ path: '/v3/cluster/member/list', body: {}, idempotent: true, preferLeader: false, isWrite: false }, options));
   }
 
+  /**
+   * Grants a lease of `ttlSeconds` (the server may raise it to its minimum).
+   * Without `id` the server draws one, and the grant is a write: not retried
+   * once it may have reached a server (a retry could grant a second lease).
+   * With `id` a repeat cannot create a second lease, so it is retried like a
+   * read, and "lease already exists" after an attempt that may have applied
+   * counts as this grant having succeeded.
+   */
+  async leaseGrant(ttlSeconds: number, options: WriteOptions & { readonly id?: string } = {}): Promise<LeaseGrantResult> {
+    if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds <= 0) throw new InvalidArgumentError(`ttlSeconds must be a positive integer, got ${ttlSeconds}`);
+    const id = options.id === undefined ? undefined : leaseIdArgument(options.id);
+    const body = { TTL: String(ttlSeconds), ID: id ?? '0' };
+    try {
+      return parseLeaseGrant(await this.#call({ path: '/v3/lease/grant', body, idempotent: id !== undefined || options.idempotent === true, preferLeader: true, isWrite: true }, options));
+    } catch (error) {
+      if (id === undefined || !KeelClientError.is(error) || !error.mayHaveApplied || !(error instanceof ServerError) || !/lease already exists/.test(error.serverMessage)) throw error;
+      const granted = await this.leaseTimeToLive(id, options);
+      return { header: granted.header, id, ttlSeconds: granted.grantedTtlSeconds };
+    }
+  }
+
+  /**
+   * Revokes a lease and deletes its keys. Retried like a read (revoking
+   * twice is harmless), and "lease not found" after an attempt that may have
+   * applied counts as success; on a first attempt it is an error (grpcCode 5).
+   */
+  async leaseRevoke(id: string, options: CallOptions = {}): Promise<{ readonly header: ResponseHeader }> {
+    const body = { ID: leaseIdArgument(id) };
+    try {
+      const json = (await this.#call({ path: '/v3/lease/revoke', body, idempotent: true, preferLeader: true, isWrite: true }, options)) as Record<string, unknown>;
+      return { header: parseHeader(json.header) };
+    } catch (error) {
+      if (isLeaseNotFound(error) && (error as KeelClientError).mayHaveApplied) return { header: parseHeader(undefined) };
+      throw error;
+    }
+  }
+
+  /** A lease's remaining and granted TTL (`ttlSeconds` -1 when it does not exist), and its keys with `keys`. A read. */
+  async leaseTimeToLive(id: string, options: CallOptions & { readonly keys?: boolean } = {}): Promise<LeaseTimeToLiveResult> {
+    const body = { ID: leaseIdArgument(id), ...(options.keys === true ? { keys: true } : {}) };
+    return parseLeaseTimeToLive(await this.#call({ path: '/v3/lease/timetolive', body, idempotent: true, preferLeader: true, isWrite: false }, options));
+  }
+
+  /** The ids of every lease (as the member that answers has applied them). A read. */
+  async leases(options: CallOptions = {}): Promise<LeaseListResult> {
+    return parseLeaseList(await this.#call({ path: '/v3/lease/leases', body: {}, idempotent: true, preferLeader: true, isWrite: false }, options));
+  }
+
+  /**
+   * Keeps the lease alive in the background: a renewal now, then every
+   * TTL/3, each retried like a read on another member (a renewal is
+   * idempotent). `lost` resolves when the lease is gone; `close()` stops.
+   * See lease-keepalive.ts.
+   */
+  leaseKeepAlive(id: string, options: { readonly ttlSeconds?: number } = {}): LeaseKeepAlive {
+    if (this.#closed) throw new ClosedError();
+    const leaseId = leaseIdArgument(id);
+    const renew = async (lease: string, timeoutMs: number, signal: AbortSignal): Promise<number> =>
+      parseKeepAlive(await this.#call({ path: '/v3/lease/keepalive', body: { ID: lease }, idempotent: true, preferLeader: true, isWrite: false }, { timeoutMs, signal }));
+    return new LeaseKeepAlive(leaseId, renew, this.#clock, (close) => this.#track(close), options.ttlSeconds);
+  }
+
+  /**
+   * Watches `key` (or a prefix or range): `for await (const batch of watch)`.
+   * Resumes on another member when its stream breaks, with no gap and no
+   * repeat; fails with WatchCompactedError when the history it needs is
+   * gone, and with StreamUnavailableError after `reconnectAttempts`
+   * consecutive failed reconnections. See watch.ts.
+   */
+  watch(key: Bytes, options: WatchOptions = {}): Watch {
+    if (this.#closed) throw new ClosedError();
+    return new Watch(this.#streamTransport, key, options);
+  }
+
+  /**
+   * Takes the lock `name`, waiting while another holder has it (up to
+   * `timeoutMs`, default 10 minutes, or the signal). Without `lease`, grants
+   * one (`ttlSeconds`, default 60) and keeps it alive until unlock. Retried
+   * on another member after any failure: with the same lease the server
+   * finds the same key. On failure the key is removed and a granted lease revoked.
+   */
+  async lock(name: Bytes, options: SessionOptions = {}): Promise<LockHandle> {
+    if (this.#closed) throw new ClosedError();
+    return lock(this.#coordination, name, options);
+  }
+
+  /** The election `name`: campaign, proclaim, leader, observe, resign (see coordination.ts). */
+  election(name: Bytes): Election {
+    if (this.#closed) throw new ClosedError();
+    return new Election(this.#coordination, name);
+  }
+
+  #track(close: () => Promise<void> | void): () => void {
+    this.#background.add(close);
+    return () => void this.#background.delete(close);
+  }
+
+  #makeStreamTransport(): StreamTransport {
+    return {
+      open: async (path, body, avoid, signal, bidirectional) => {
+        if (this.#closed) throw new ClosedError();
+        const endpoint = this.#endpoints.pick(false, avoid.size >= this.#endpoints.configured.length ? new Set() : avoid);
+        try {
+          const duplex = bidirectional && !this.#halfDuplex.has(endpoint);
+          const stream = await openJsonStream(this.#dispatcher, endpoint, path, body, signal, () => this.#clock.now(), duplex);
+          // A member that answered only once the request ended (etcd's gateway) gets one-way streams from now on.
+          if (duplex && !stream.duplex && this.#halfDuplex.size < ENDPOINTS_MAX) this.#halfDuplex.add(endpoint);
+          this.#endpoints.markHealthy(endpoint);
+          return { endpoint, stream };
+        } catch (error) {
+          if (KeelClientError.is(error)) error.endpoint = endpoint;
+          throw error;
+        }
+      },
+      markFailed: (endpoint) => this.#endpoints.markFailed(endpoint),
+      clock: this.#clock,
+      random: this.#random,
+      track: (close) => this.#track(close),
+    };
+  }
+
+  #makeCoordination(): CoordinationBackend {
+    const acquireOptions = (options: CallOptions): CallOptions => ({ ...options, timeoutMs: options.timeoutMs ?? ACQUIRE_TIMEOUT_MS_DEFAULT });
+    return {
+      acquire: (path, body, options) => this.#call({ path, body, idempotent: true, waits: true, preferLeader: true, isWrite: true }, acquireOptions(options)),
+      guarded: (path, body, options) => this.#call({ path, body, idempotent: true, preferLeader: true, isWrite: true }, options),
+      read: (path, body, options) => this.#call({ path, body, idempotent: true, preferLeader: true, isWrite: false }, options),
+      leaseGrant: (ttlSeconds, options) => this.leaseGrant(ttlSeconds, options),
+      leaseRevoke: (id, options) => this.leaseRevoke(id, options),
+      leaseKeepAlive: (id, ttlSeconds) => this.leaseKeepAlive(id, ttlSeconds === undefined ? {} : { ttlSeconds }),
+      transport: this.#streamTransport,
+    };
+  }
+
   /** Aborts calls in flight (they fail with KEEL_CLIENT_CLOSED), waits for discovery, closes the client's own connections. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     for (const controller of this.#calls) controller.abort(new ClosedError());
+    await Promise.all([...this.#background].map((close) => close()));
     await this.#refreshing;
     if (this.#ownsDispatcher) await this.#dispatcher.close();
   }
@@ -424,7 +444,7 @@ export class KeelClient {
     callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
     this.#calls.add(controller);
     const state: CallState = { attempts: 0, lastError: undefined, mayHaveApplied: false, failed: new Set() };
-    const policy = shape.idempotent ? this.#idempotentPolicy : this.#writePolicy;
+    const policy = shape.waits === true ? this.#waitPolicy : shape.idempotent ? this.#idempotentPolicy : this.#writePolicy;
     try {
       return await policy.execute((context) => this.#attempt(shape, state, context, onServed), { signal: controller.signal, deadlineMs: this.#clock.now() + timeoutMs });
     } catch (error) {

@@ -9,15 +9,34 @@ import type { Clock } from '../resilience/index.js';
 import { ConfigError } from './errors.js';
 import { ENDPOINT_SUSPECT_MS, ENDPOINTS_MAX } from './limits.js';
 
-/** `http://host:port` with no path or trailing slash; throws ConfigError on anything that is not http(s). */
+/** `host:port` as etcd clients take it: a DNS name or IPv4 address, or a bracketed IPv6 address, and a port. */
+const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?):(\d{1,5})$/;
+
+/**
+ * `http://host:port` (or `https://`) with no path or trailing slash. Takes a
+ * URL or, as etcd's clients do, a bare `host:port` (meaning http). Throws
+ * ConfigError on anything else: another scheme, a path, credentials, a
+ * missing or out-of-range port on a bare `host:port`.
+ */
 export function normalizeEndpoint(endpoint: string): string {
+  if (typeof endpoint !== 'string' || endpoint.trim() === '') throw new ConfigError(`endpoint ${JSON.stringify(endpoint)} is empty`);
+  const text = endpoint.trim();
+  if (!text.includes('://')) {
+    const match = HOST_PORT.exec(text);
+    const port = Number(match?.[2]);
+    if (!match || port < 1 || port > 65_535) throw new ConfigError(`endpoint ${JSON.stringify(endpoint)} is neither a URL nor host:port`);
+    return normalizeEndpoint(`http://${text}`);
+  }
   let url: URL;
   try {
-    url = new URL(endpoint);
+    url = new URL(text);
   } catch {
     throw new ConfigError(`endpoint ${JSON.stringify(endpoint)} is not a URL`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`endpoint ${endpoint} must be http:// or https://`);
+  if (url.hostname === '' || url.username !== '' || url.password !== '' || (url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '') {
+    throw new ConfigError(`endpoint ${JSON.stringify(endpoint)} must be scheme://host:port with no path, query or credentials`);
+  }
   return url.origin;
 }
 

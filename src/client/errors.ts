@@ -150,3 +150,39 @@ export class BadResponseError extends KeelClientError {
 }
 
 export type KeelClientErrorCode = KeelClientError['code'];
+
+/** A watch's start revision was compacted away: the server cancelled it. Restart from a fresh read at or after `compactRevision`. */
+export class WatchCompactedError extends KeelClientError {
+  readonly code = 'KEEL_CLIENT_WATCH_COMPACTED';
+  constructor(readonly compactRevision: number, readonly requestedRevision: number) {
+    super(`watch from revision ${requestedRevision} cancelled: history before ${compactRevision} is compacted`);
+    this.name = 'WatchCompactedError';
+  }
+}
+
+/** The server cancelled a watch for another reason (`reason` is its cancel_reason), or refused to create it. */
+export class WatchCanceledError extends KeelClientError {
+  readonly code = 'KEEL_CLIENT_WATCH_CANCELED';
+  constructor(readonly reason: string) {
+    super(`watch cancelled by the server${reason === '' ? '' : `: ${reason}`}`);
+    this.name = 'WatchCanceledError';
+  }
+}
+
+/** A stream (watch, observe) could not be re-established within its reconnect attempts; `lastError` is the last failure. */
+export class StreamUnavailableError extends KeelClientError {
+  readonly code = 'KEEL_CLIENT_STREAM_UNAVAILABLE';
+  constructor(readonly attempts: number, readonly lastError: unknown) {
+    super(`stream lost and not re-established after ${attempts} attempt(s): ${(lastError as Error)?.message ?? String(lastError)}`, { cause: lastError });
+    this.name = 'StreamUnavailableError';
+  }
+}
+
+/** A lease kept alive by a LeaseKeepAlive is gone: revoked, expired on the server, or not renewed before its TTL ran out. */
+export class LeaseLostError extends KeelClientError {
+  readonly code = 'KEEL_CLIENT_LEASE_LOST';
+  constructor(readonly leaseId: string, readonly reason: 'not-found' | 'expired', cause?: unknown) {
+    super(`lease ${leaseId} lost (${reason === 'not-found' ? 'the server no longer has it' : 'not renewed before its TTL ran out'})`, { cause });
+    this.name = 'LeaseLostError';
+  }
+}

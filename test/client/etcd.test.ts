@@ -125,4 +125,39 @@ describe('client against a real 3-member etcd cluster', { skip }, () => {
     const last = await client.get(`kill/${writes - 1}`);
     assert.equal(last?.value.toString(), String(writes - 1));
   });
+  it('watches, keeps a lease alive, locks and elects against etcd too', async () => {
+    const watch = client.watch('etcd-watch/', { prefix: true, keepAliveMs: 500, keepAliveTimeoutMs: 5_000 });
+    const iterator = watch[Symbol.asyncIterator]();
+    const firstBatch = iterator.next();
+    const deadline = Date.now() + 30_000;
+    while (watch.nextRevision === 0 && Date.now() < deadline) await sleepMs(20);
+    const put = await client.put('etcd-watch/a', '1');
+    const batch = (await firstBatch).value!;
+    assert.equal(batch.events[0]!.kv.modRevision, put.header.revision);
+    // etcd's gateway answers a stream only once its request ended: the watch went one way there
+    // (watch-fake.test.ts checks that silence on such a stream is no reason to leave it).
+    const second = await client.put('etcd-watch/b', '2');
+    assert.equal((await iterator.next()).value!.events[0]!.kv.modRevision, second.header.revision);
+    assert.equal(watch.reconnects, 0);
+    await watch.close();
+
+    const lease = await client.leaseGrant(5);
+    const keepAlive = client.leaseKeepAlive(lease.id);
+    while (keepAlive.renewals < 1 && Date.now() < deadline) await sleepMs(20);
+    assert.equal(keepAlive.ttlSeconds, 5);
+    assert.ok((await client.leaseTimeToLive(lease.id)).ttlSeconds > 0);
+    await keepAlive.close();
+    await client.leaseRevoke(lease.id);
+    assert.equal((await client.leaseTimeToLive(lease.id)).ttlSeconds, -1);
+
+    const held = await client.lock('etcd-lock');
+    assert.ok(held.key.toString().startsWith('etcd-lock/'));
+    await held.unlock();
+
+    const election = client.election('etcd-election');
+    await election.campaign('me');
+    assert.equal((await election.leader())?.value.toString(), 'me');
+    await election.resign();
+    assert.equal(await election.leader(), undefined);
+  });
 });

@@ -1,7 +1,8 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KeelClient } from '../../src/client/index.js';
-import { Cluster, sleep } from '../node/cluster-harness.js';
+import { type Cluster, sleep } from '../node/cluster-harness.js';
+import { useClusterAndClient } from './cluster-client.js';
 
 // The client SDK against a real keel cluster (real processes): leader
 // discovery, reads and writes, compare-and-swap, and carrying on when the
@@ -9,14 +10,9 @@ import { Cluster, sleep } from '../node/cluster-harness.js';
 let cluster: Cluster;
 let client: KeelClient;
 
-before(async () => {
-  cluster = await Cluster.start({ nodes: 3 });
-  client = new KeelClient({ endpoints: cluster.members.map((m) => m.clientUrl), timeoutMs: 5_000 });
-});
-
-after(async () => {
-  await client?.close();
-  await cluster?.stop();
+useClusterAndClient((started, made) => {
+  cluster = started;
+  client = made;
 });
 
 test('the SDK reads and writes through keel and finds the leader', async () => {
