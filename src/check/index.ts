@@ -1,0 +1,6 @@
+/** keel's linearizability checker: formats, models, the check, the recorder. See docs/check.md. */
+export * from './errors.js';
+export * from './history.js';
+export { checkHistory, type CheckOptions, type CheckResult, type Counterexample, type KeyReport, type Method, type Verdict } from './linearizable.js';
+export { detectFormat, HISTORY_FORMATS, type HistoryFormat, parseHistory, readHistoryFile } from './formats/index.js';
+export { casRegisterModel, inferModel, kvModel, type Model, MODEL_NAMES, type ModelName, modelByName, registerModel } from './models/index.js';
