@@ -25,8 +25,10 @@ export interface KeyDecision extends KeyReport {
 }
 
 /** Decides one key's operations (effective ones); `budget` is shared. */
-export function decideKey(model: Model<unknown>, operations: readonly Operation[], budget: SearchBudget, fastPath = true): KeyDecision {
-  const key = operations[0]?.key ?? '';
+export function decideKey(model: Model<unknown>, all: readonly Operation[], budget: SearchBudget, fastPath = true): KeyDecision {
+  const key = all[0]?.key ?? '';
+  const unobserved = model.unobservedUnknowns(all);
+  const operations = unobserved.size === 0 ? all : all.filter((operation) => !unobserved.has(operation));
   if (fastPath && model.name !== 'kv' && uniqueValuesHold(operations)) {
     const result = checkUniqueRegister(operations);
     if (result.verdict === 'ok') return { key, verdict: 'ok', method: 'unique-values', operations: operations.length, explored: undefined, reason: undefined };

@@ -23,11 +23,12 @@
  * allowed, as the search orders a call before a return at equal times.)
  *
  * Unknown operations: an unknown read is dropped earlier; an unknown write
- * or cas whose value nobody observed may simply not have happened, so it is
- * dropped (exact, not an approximation); one whose value was observed did
- * happen, with return time +Infinity. A failed cas is dropped (no effect).
+ * or cas happened if an operation that happened observed its value (then it
+ * counts with return time +Infinity), otherwise it may simply not have
+ * happened and is dropped (exact, see `happened`). A failed cas is dropped
+ * (no effect).
  */
-import type { Operation, Scalar } from './history.js';
+import type { Operation } from './history.js';
 import { hashScalar, observedValue, writtenValue } from './models/register.js';
 
 export type UniqueResult =
@@ -71,7 +72,7 @@ const INITIAL = hashScalar(null);
 
 /** Decides a unique-values register partition (effective operations: no fails, no unknown reads). */
 export function checkUniqueRegister(input: readonly Operation[]): UniqueResult {
-  const operations = dropUnobservedUnknowns(input);
+  const operations = happened(input);
   const clusters = new Map<string, Cluster>([[INITIAL, { writer: undefined, readers: [], consumer: undefined }]]);
   for (const operation of operations) {
     const written = writtenValue(operation);
@@ -107,34 +108,31 @@ export function checkUniqueRegister(input: readonly Operation[]): UniqueResult {
   return checkZones(units);
 }
 
-/** Unknown writes and cas whose value nobody observed: "never happened" is always a valid choice for them. */
-function dropUnobservedUnknowns(input: readonly Operation[]): Operation[] {
-  const observers = new Map<string, number>();
-  for (const operation of input) {
-    const observed = observedValue(operation);
-    if (observed !== undefined) observers.set(hashScalar(observed), (observers.get(hashScalar(observed)) ?? 0) + 1);
-  }
-  const dropped = new Set<Operation>();
-  const byValue = new Map<string, Operation>();
+/**
+ * The operations that must have happened: the ok ones, and, transitively,
+ * the unknown writer of every value one of them observed. With unique
+ * values the other unknown operations may all not have happened: whatever
+ * they wrote is observed only by each other (even in a cycle of unknown
+ * cas), so leaving them all out changes no value a required operation
+ * sees. Exact, not an approximation.
+ */
+function happened(input: readonly Operation[]): readonly Operation[] {
+  if (!input.some((operation) => operation.type === 'info')) return input;
+  const writers = new Map<string, Operation>();
   for (const operation of input) {
     const written = writtenValue(operation);
-    if (written !== undefined) byValue.set(hashScalar(written), operation);
+    if (written !== undefined) writers.set(hashScalar(written), operation);
   }
-  // A worklist: dropping an unknown cas removes an observer of its `from`, which may free that value's unknown writer too.
-  const work = input.filter((operation) => operation.type === 'info' && writtenValue(operation) !== undefined);
-  for (let guard = 0; work.length > 0 && guard <= 2 * input.length; guard += 1) {
-    const operation = work.pop() as Operation;
-    if (dropped.has(operation)) continue;
-    if ((observers.get(hashScalar(writtenValue(operation) as Scalar)) ?? 0) > 0) continue;
-    dropped.add(operation);
-    if (operation.f === 'cas') {
-      const from = hashScalar(operation.from ?? null);
-      observers.set(from, (observers.get(from) ?? 1) - 1);
-      const writer = byValue.get(from);
-      if (writer !== undefined && writer.type === 'info') work.push(writer);
-    }
+  const required = new Set<Operation>(input.filter((operation) => operation.type !== 'info'));
+  const work = [...required];
+  for (let guard = 0; work.length > 0 && guard <= input.length; guard += 1) {
+    const observed = observedValue(work.pop() as Operation);
+    const writer = observed === undefined ? undefined : writers.get(hashScalar(observed));
+    if (writer === undefined || required.has(writer)) continue;
+    required.add(writer);
+    work.push(writer);
   }
-  return dropped.size === 0 ? [...input] : input.filter((operation) => !dropped.has(operation));
+  return input.filter((operation) => required.has(operation));
 }
 
 /**

@@ -33,4 +33,16 @@ export const kvModel: Model<string> = {
     const written = text(writer.value);
     return written !== '' && text(reader.value).includes(written);
   },
+  unobservedUnknowns(operations) {
+    // A put's or append's text shows in every get until the next put; containment is conservative (it may keep too much, never too little).
+    const dropped = new Set<Operation>();
+    let seen: string | undefined;
+    for (const operation of operations) {
+      if (operation.type !== 'info' || (operation.f !== 'put' && operation.f !== 'append')) continue;
+      seen ??= operations.filter((other) => other.f === 'get').map((other) => text(other.value)).join('\u0000');
+      const written = text(operation.value);
+      if (written === '' ? operation.f === 'append' : !seen.includes(written)) dropped.add(operation);
+    }
+    return dropped;
+  },
 };

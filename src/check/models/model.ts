@@ -19,4 +19,11 @@ export interface Model<State> {
   hash(state: State): string;
   /** True when `reader`'s result shows `writer`'s effect (minimization keeps such writers). */
   feeds(writer: Operation, reader: Operation): boolean;
+  /**
+   * Unknown operations whose effect no operation observed. They may simply
+   * not have happened, and choosing so never breaks an explanation, so the
+   * checker drops them before searching (exact, and it removes most of the
+   * branching unknown operations cause).
+   */
+  unobservedUnknowns(operations: readonly Operation[]): Set<Operation>;
 }

@@ -38,6 +38,40 @@ export function observedValue(operation: Operation): Scalar | undefined {
   return undefined;
 }
 
+/**
+ * Unknown writes and cas whose value nobody observed: "never happened" is
+ * always a valid choice for them, so dropping them is exact. Dropping an
+ * unknown cas frees its `from`, which may leave an unknown write unobserved.
+ */
+export function unobservedRegisterUnknowns(input: readonly Operation[]): Set<Operation> {
+  const observers = new Map<string, number>();
+  for (const operation of input) {
+    const observed = observedValue(operation);
+    if (observed !== undefined) observers.set(hashScalar(observed), (observers.get(hashScalar(observed)) ?? 0) + 1);
+  }
+  const dropped = new Set<Operation>();
+  const byValue = new Map<string, Operation>();
+  for (const operation of input) {
+    const written = writtenValue(operation);
+    if (written !== undefined) byValue.set(hashScalar(written), operation);
+  }
+  // A worklist: dropping an unknown cas removes an observer of its `from`, which may free that value's unknown writer too.
+  const work = input.filter((operation) => operation.type === 'info' && writtenValue(operation) !== undefined);
+  for (let guard = 0; work.length > 0 && guard <= 2 * input.length; guard += 1) {
+    const operation = work.pop() as Operation;
+    if (dropped.has(operation)) continue;
+    if ((observers.get(hashScalar(writtenValue(operation) as Scalar)) ?? 0) > 0) continue;
+    dropped.add(operation);
+    if (operation.f === 'cas') {
+      const from = hashScalar(operation.from ?? null);
+      observers.set(from, (observers.get(from) ?? 1) - 1);
+      const writer = byValue.get(from);
+      if (writer !== undefined && writer.type === 'info') work.push(writer);
+    }
+  }
+  return dropped;
+}
+
 function feedsRegister(writer: Operation, reader: Operation): boolean {
   const written = writtenValue(writer);
   return written !== undefined && observedValue(reader) === written;
@@ -50,6 +84,7 @@ export const registerModel: Model<Scalar> = {
   step: stepRegister,
   hash: hashScalar,
   feeds: feedsRegister,
+  unobservedUnknowns: unobservedRegisterUnknowns,
 };
 
 export const casRegisterModel: Model<Scalar> = {
@@ -59,4 +94,5 @@ export const casRegisterModel: Model<Scalar> = {
   step: stepRegister,
   hash: hashScalar,
   feeds: feedsRegister,
+  unobservedUnknowns: unobservedRegisterUnknowns,
 };
