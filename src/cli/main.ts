@@ -27,6 +27,7 @@ const program = new Command('keel')
   .addCommand(upCommand())
   .addCommand(snapshotCommand());
 program.addCommand((await import('./gateway.js')).gatewayCommand());
+program.addCommand((await import('./check.js')).checkCommand());
 
 try {
   await program.parseAsync(process.argv);
