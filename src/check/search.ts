@@ -110,18 +110,28 @@ export function searchLinearizable<State>(model: Model<State>, operations: reado
     hashLow ^= zobristLow[index] as number;
     hashHigh ^= zobristHigh[index] as number;
   };
-  const cache = new Map<string, Uint32Array[]>();
+  // The cache: configurations by a 53-bit number (the Zobrist hash of the set mixed with the state's id), then compared exactly.
+  const stateIds = new Map<unknown, number>();
+  const cache = new Map<number, { readonly stateId: number; readonly bits: Uint32Array }[]>();
   let cacheWords = 0;
   let cacheEntries = 0;
   /** True when (linearized, state) is new; remembers it. */
   const remember = (state: State): boolean => {
-    const key = `${hashLow}:${hashHigh}:${model.hash(state)}`;
+    // Primitive states (all of keel's models) are their own key: no string built per step.
+    const stateKey: unknown = state === null || typeof state !== 'object' ? state : model.hash(state);
+    let stateId = stateIds.get(stateKey);
+    if (stateId === undefined) {
+      stateId = stateIds.size;
+      stateIds.set(stateKey, stateId);
+    }
+    const key = ((hashLow ^ Math.imul(stateId + 1, 0x9e3779b1)) >>> 0) * 0x200000 + (hashHigh & 0x1fffff);
     const seen = cache.get(key);
     if (seen !== undefined) {
-      for (const bits of seen) {
+      for (const candidate of seen) {
+        if (candidate.stateId !== stateId) continue;
         let same = true;
         for (let word = 0; word < words; word += 1) {
-          if (bits[word] !== linearized[word]) {
+          if (candidate.bits[word] !== linearized[word]) {
             same = false;
             break;
           }
@@ -130,8 +140,9 @@ export function searchLinearizable<State>(model: Model<State>, operations: reado
       }
     }
     if (cacheWords + words <= CACHE_WORDS_MAX) {
-      if (seen === undefined) cache.set(key, [linearized.slice()]);
-      else seen.push(linearized.slice());
+      const stored = { stateId, bits: linearized.slice() };
+      if (seen === undefined) cache.set(key, [stored]);
+      else seen.push(stored);
       cacheWords += words;
       cacheEntries += 1;
     }
@@ -169,7 +180,7 @@ export function searchLinearizable<State>(model: Model<State>, operations: reado
       entry = next[entry] as number;
       continue;
     }
-    // A return (or, defensively, the end): its operation should have been linearized by now.
+    // A return (or, defensively, the end): its operation should have been linearized by now. Backtrack.
     if (stack.length >= longest.length && entry !== -1) {
       if (stack.length > longest.length || blocked === -1) {
         longest = stack.map((frame) => frame.index);
