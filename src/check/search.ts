@@ -18,6 +18,7 @@
  */
 import type { Operation } from './history.js';
 import type { Model } from './models/model.js';
+import { SeededRandom } from '../raft/random.js';
 
 export interface SearchBudget {
   /** performance.now() value after which the search gives up. */
@@ -42,18 +43,6 @@ export type SearchResult =
 const CACHE_WORDS_MAX = 32 * 1024 * 1024;
 /** Read the clock once per this many steps. */
 const CLOCK_EVERY_STEPS = 1024;
-
-/** A small seeded PRNG for the cache's Zobrist hashes (deterministic runs). */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 export function searchLinearizable<State>(model: Model<State>, operations: readonly Operation[], budget: SearchBudget): SearchResult {
   const count = operations.length;
@@ -100,9 +89,10 @@ export function searchLinearizable<State>(model: Model<State>, operations: reado
 
   const words = Math.ceil(count / 32) || 1;
   const linearized = new Uint32Array(words);
-  const random = mulberry32(0x6b65656c);
-  const zobristLow = new Uint32Array(count).map(() => random());
-  const zobristHigh = new Uint32Array(count).map(() => random());
+  // Fixed seed: the same history explores the same way on every run.
+  const random = new SeededRandom(0x6b65656c);
+  const zobristLow = new Uint32Array(count).map(() => random.nextUint32());
+  const zobristHigh = new Uint32Array(count).map(() => random.nextUint32());
   let hashLow = 0;
   let hashHigh = 0;
   const flip = (index: number): void => {

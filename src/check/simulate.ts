@@ -13,6 +13,7 @@
  */
 import type { Operation, OperationName, Scalar } from './history.js';
 import type { ModelName } from './models/model.js';
+import { SeededRandom } from '../raft/random.js';
 
 export interface SimulateOptions {
   readonly seed: number;
@@ -37,15 +38,10 @@ export interface Simulated {
   readonly staleReadId: number | undefined;
 }
 
+/** Uniform numbers in [0, 1) from the project's seeded PRNG (the consensus core's xoshiro128**). */
 export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const generator = new SeededRandom(seed);
+  return () => generator.float();
 }
 
 interface Planned {
