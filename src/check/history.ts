@@ -78,7 +78,7 @@ export function pairEvents(file: string, events: Iterable<HistoryEvent>): Histor
   const open = new Map<string, Open>();
   const operations: Operation[] = [];
   const push = (invoke: HistoryEvent, type: OperationType, completion: HistoryEvent | undefined): void => {
-    operations.push(buildOperation(file, operations.length, invoke, type, completion));
+    operations.push(uniformOperation(buildOperation(file, operations.length, invoke, type, completion)));
   };
   for (const event of events) {
     if (event.type === 'invoke') {
@@ -124,7 +124,21 @@ export function isRead(operation: Operation): boolean {
  * removed (neither had an effect), unknown operations returning at +Infinity.
  */
 export function effective(operations: readonly Operation[]): Operation[] {
-  return operations.filter((operation) => operation.type === 'ok' || (operation.type === 'info' && !isRead(operation)));
+  return operations.filter((operation) => operation.type === 'ok' || (operation.type === 'info' && !isRead(operation))).map(uniformOperation);
+}
+
+/**
+ * A copy built by one object literal, every field present in one order.
+ * Operations built by spreading (the readers, the simulator) come in several
+ * hidden classes, some with an integer and some with an Infinity `ret`; the
+ * checker's loops read them millions of times and ran about 25 times slower
+ * on them (measured on a 5,000-operation register).
+ */
+export function uniformOperation(operation: Operation): Operation {
+  return {
+    id: operation.id, process: operation.process, call: operation.call, ret: operation.ret, type: operation.type, f: operation.f, key: operation.key,
+    value: operation.value, from: operation.from, to: operation.to, line: operation.line,
+  };
 }
 
 /** Splits by key (P-compositionality: each key is its own object), in first-call order. */

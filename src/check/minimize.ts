@@ -13,7 +13,7 @@
  * Bounded by time: what is left when it runs out is still a violation, just
  * maybe not minimal.
  */
-import { isRead, type Operation } from './history.js';
+import { isRead, type Operation, uniformOperation } from './history.js';
 import type { Model } from './models/model.js';
 import { decideKey } from './decide.js';
 
@@ -67,7 +67,7 @@ function cut(operations: readonly Operation[], blocked: Operation | undefined): 
     if (operation.call > at) continue;
     if (operation.ret <= at) kept.push(operation);
     // Still running: its outcome was unknown at that moment (an unknown read has no effect at all).
-    else if (!isRead(operation)) kept.push({ ...operation, type: 'info', ret: Number.POSITIVE_INFINITY });
+    else if (!isRead(operation)) kept.push(uniformOperation({ ...operation, type: 'info', ret: Number.POSITIVE_INFINITY }));
   }
   return kept;
 }

@@ -11,7 +11,7 @@
  * probability 1/2 (at its instant) or never, and its client continues as a
  * new process, as Jepsen does.
  */
-import type { Operation, OperationName, Scalar } from './history.js';
+import { type Operation, type OperationName, type Scalar, uniformOperation } from './history.js';
 import type { ModelName } from './models/model.js';
 import { SeededRandom } from '../raft/random.js';
 
@@ -100,7 +100,7 @@ export function simulateHistory(options: SimulateOptions): Simulated {
     const current = state.get(plan.key) ?? (kv ? '' : null);
     const base = { id: plan.id, process: String(plan.process), call: plan.call, ret: plan.unknown ? Number.POSITIVE_INFINITY : plan.ret, key: plan.key, f: plan.f };
     if (plan.f === 'read' || plan.f === 'get') {
-      history[plan.id] = { ...base, type: 'ok', value: current };
+      history[plan.id] = uniformOperation({ ...base, type: 'ok', value: current });
       continue;
     }
     written += 1;
@@ -126,7 +126,7 @@ export function simulateHistory(options: SimulateOptions): Simulated {
       next = `${current as string}${piece}`;
       operation = { ...base, type: plan.unknown ? 'info' : 'ok', value: piece };
     }
-    history[plan.id] = operation;
+    history[plan.id] = uniformOperation(operation);
     if (plan.applies && succeeded && next !== current) {
       state.set(plan.key, next);
       const list = versions.get(plan.key) ?? [];
@@ -159,7 +159,7 @@ function injectStaleRead(operations: Operation[], random: () => number): number 
     if (older === undefined) continue;
     const stale = older.f === 'cas' ? (older.to ?? null) : older.value;
     if (stale === read.value) continue;
-    operations[read.id] = { ...read, value: stale };
+    operations[read.id] = uniformOperation({ ...read, value: stale });
     return read.id;
   }
   return undefined;
