@@ -20,9 +20,9 @@ export type Scalar = string | number | null;
 
 export type OperationType = 'ok' | 'fail' | 'info';
 
-/** Operations of all models: register (read, write, cas) and the key-value map (get, put, append). */
-export type OperationName = 'read' | 'write' | 'cas' | 'get' | 'put' | 'append';
-export const OPERATION_NAMES: readonly OperationName[] = ['read', 'write', 'cas', 'get', 'put', 'append'];
+/** Operations of all models: register (read, write, cas), the key-value map (get, put, append), the lock (acquire, release). */
+export type OperationName = 'read' | 'write' | 'cas' | 'get' | 'put' | 'append' | 'acquire' | 'release';
+export const OPERATION_NAMES: readonly OperationName[] = ['read', 'write', 'cas', 'get', 'put', 'append', 'acquire', 'release'];
 
 export interface Operation {
   /** Index in the history as read (stable across partitioning, used in reports). */

@@ -30,10 +30,10 @@ interface CheckFlags {
 
 export function checkCommand(): Command {
   return new Command('check')
-    .description('check recorded histories for linearizability (register, cas-register or kv model); exit 0 linearizable, 99 not, 3 unknown, 2 bad input')
+    .description('check recorded histories for linearizability (register, cas-register, kv or mutex model); exit 0 linearizable, 99 not, 3 unknown, 2 bad input')
     .argument('<files...>', 'history files: keel JSONL, Jepsen log lines or EDN maps')
     .addOption(new Option('--format <format>', 'history format').choices([...HISTORY_FORMATS, 'auto']).default('auto'))
-    .addOption(new Option('--model <model>', 'model to check against (auto: kv if get/put/append, cas-register if cas, else register)').choices([...MODEL_NAMES, 'auto']).default('auto'))
+    .addOption(new Option('--model <model>', 'model to check against (auto: mutex if acquire/release, kv if get/put/append, cas-register if cas, else register)').choices([...MODEL_NAMES, 'auto']).default('auto'))
     .option('--time-limit-ms <n>', 'time budget per file; when it runs out the verdict is unknown', String(TIME_LIMIT_MS_DEFAULT))
     .option('--json', 'print one JSON object per file instead of text')
     .option('--html <file>', 'write a self-contained HTML timeline of the counterexamples')

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { checkHistory, casRegisterModel, kvModel, type Operation, type OperationName, type OperationType, type Scalar } from '../../src/check/index.js';
+import { checkHistory, casRegisterModel, kvModel, mutexModel, type Operation, type OperationName, type OperationType, type Scalar } from '../../src/check/index.js';
 import { bruteForceLinearizable } from '../../src/check/brute-force.js';
 import { simulateHistory } from '../../src/check/simulate.js';
 
@@ -134,4 +134,25 @@ test('a hot unique-values register of 5,000 operations and 50 clients is decided
       assert.ok(result.counterexample?.operations.some((item) => item.id === simulated.staleReadId));
     }
   }
+});
+
+test('mutex: two holders overlapping in time are a violation, and the search agrees with brute force', () => {
+  const lock = (id: number, process: string, f: OperationName, call: number, ret: number, type: OperationType = 'ok'): Operation => ({ ...operation(id, f, call, ret, { type }), process });
+  const overlap = [lock(0, 'a', 'acquire', 0, 1), lock(1, 'b', 'acquire', 2, 3), lock(2, 'a', 'release', 4, 5), lock(3, 'b', 'release', 6, 7)];
+  const result = checkHistory({ operations: overlap, source: 'test' });
+  assert.equal(result.model, 'mutex');
+  assert.equal(result.verdict, 'violation');
+  const handOver = [lock(0, 'a', 'acquire', 0, 1), lock(1, 'b', 'acquire', 2, 6), lock(2, 'a', 'release', 3, 4), lock(3, 'b', 'release', 7, 8)];
+  assert.equal(checkHistory({ operations: handOver, source: 'test' }).verdict, 'ok');
+  const history = fc.array(
+    fc.record({ process: fc.constantFrom('a', 'b', 'c'), f: fc.constantFrom<OperationName>('acquire', 'release'), call: fc.integer({ min: 0, max: 8 }), length: fc.integer({ min: 0, max: 4 }), unknown: fc.boolean() }),
+    { minLength: 1, maxLength: 6 },
+  ).map((specs) => specs.map((spec, index) => lock(index, spec.process, spec.f, spec.call, spec.call + spec.length, spec.unknown ? 'info' : 'ok')));
+  fc.assert(
+    fc.property(history, (operations) => {
+      const expected = bruteForceLinearizable(mutexModel as never, operations) ? 'ok' : 'violation';
+      assert.equal(checkHistory({ operations, source: 'test' }, { model: 'mutex', minimize: false }).verdict, expected);
+    }),
+    { numRuns: 2000, seed: 5 },
+  );
 });

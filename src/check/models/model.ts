@@ -7,8 +7,8 @@
  */
 import type { Operation, OperationName } from '../history.js';
 
-export type ModelName = 'register' | 'cas-register' | 'kv';
-export const MODEL_NAMES: readonly ModelName[] = ['register', 'cas-register', 'kv'];
+export type ModelName = 'register' | 'cas-register' | 'kv' | 'mutex';
+export const MODEL_NAMES: readonly ModelName[] = ['register', 'cas-register', 'kv', 'mutex'];
 
 export interface Model<State> {
   readonly name: ModelName;
