@@ -84,6 +84,11 @@ export function checkHistory(history: History, options: CheckOptions = {}): Chec
   for (const operations of partitions.values()) effectiveOperations += operations.length;
   for (const [key, operations] of partitions) {
     const keyStarted = performance.now();
+    // Small keys finish under the search's clock interval, so the deadline is also checked between keys.
+    if (keyStarted > deadline) {
+      undecided.push({ key, verdict: 'unknown', method: 'search', operations: operations.length, explored: undefined, reason: 'time budget exhausted before this key was checked' });
+      continue;
+    }
     const report = decideKey(model, operations, { deadline, stepsMax: Math.max(1, stepsMax - stepsUsed) }, options.fastPath !== false);
     stepsUsed += report.explored?.steps ?? 0;
     const elapsedMs = performance.now() - keyStarted;

@@ -19,6 +19,8 @@ import { renderTimeline, type TimelineSection } from '../check/timeline.js';
 export const EXIT_NOT_LINEARIZABLE = 99;
 export const EXIT_BAD_INPUT = 2;
 export const EXIT_UNKNOWN = 3;
+/** Undecided keys listed in the text output (all are in --json). */
+const UNDECIDED_SHOWN_MAX = 10;
 
 interface CheckFlags {
   format: HistoryFormat | 'auto';
@@ -89,7 +91,9 @@ function describe(result: CheckResult): string {
     lines.push(`  counterexample (${counterexample.operations.length} operations${counterexample.minimal ? ', minimal' : ''}):`);
     for (const operation of counterexample.operations) lines.push(`    ${describeOperation(operation)}`);
   }
-  for (const report of result.undecided) {
+  const shown = result.undecided.slice(0, UNDECIDED_SHOWN_MAX);
+  if (result.undecided.length > shown.length) lines.push(`  ${result.undecided.length} keys undecided; the first ${shown.length}:`);
+  for (const report of shown) {
     lines.push(`  key ${JSON.stringify(report.key)} undecided: ${report.reason ?? ''}; explored ${report.explored?.steps ?? 0} steps, ${report.explored?.cacheEntries ?? 0} cached configurations, longest linearizable prefix ${report.explored?.longestPrefix ?? 0} of ${report.operations} operations`);
   }
   return lines.join('\n');

@@ -48,6 +48,20 @@ test('keel check --json and --html: one JSON object per file, a self-contained t
   }
 });
 
+test('keel check exits 3 (unknown, not a pass) when the time limit runs out, and says what it explored', () => {
+  const directory = mkdtempSync(join(tmpdir(), 'keel-check-'));
+  try {
+    const history = join(directory, 'kv.jsonl');
+    writeFileSync(history, toKeelEvents(simulateHistory({ seed: 4, model: 'kv', clients: 10, operations: 20_000, keys: 200 })));
+    const run = keel(history, '--time-limit-ms', '1');
+    assert.equal(run.status, 3, run.stderr);
+    assert.match(run.stdout, /UNKNOWN \(budget exhausted; not a pass\)/);
+    assert.match(run.stdout, /undecided: time budget exhausted/);
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
+
 test('keel check: a malformed file exits 2 naming the line, a usage error exits 1', () => {
   const directory = mkdtempSync(join(tmpdir(), 'keel-check-'));
   try {
