@@ -41,7 +41,8 @@ export function minimizeCounterexample(model: Model<unknown>, operations: readon
   };
   let current = [...(found.involved ?? cut(operations, found.blocked))].sort((a, b) => a.call - b.call || a.id - b.id);
   if (timeMs <= 0) return { operations: current, minimal: false };
-  if (found.involved === undefined && !violates(current)) current = [...operations];
+  // The starting set should be a violation by construction; if a trial cannot confirm it, start from the whole key (known to violate).
+  if (!violates(current)) current = [...operations].sort((a, b) => a.call - b.call || a.id - b.id);
   if (current.length > SHRINK_OPERATIONS_MAX) return { operations: current, minimal: false };
   // Reads first (they never feed anything), then the rest, latest first.
   const order = [...current].sort((a, b) => Number(isRead(b)) - Number(isRead(a)) || b.call - a.call);
