@@ -40,7 +40,8 @@ export function minimizeCounterexample(model: Model<unknown>, operations: readon
     return decideKey(model, candidate, { deadline, stepsMax: TRIAL_STEPS_MAX }, fastPath).verdict === 'violation';
   };
   let current = [...(found.involved ?? cut(operations, found.blocked))].sort((a, b) => a.call - b.call || a.id - b.id);
-  if (timeMs <= 0) return { operations: current, minimal: false };
+  // Without time to confirm, report only what is known to violate: the fast path's conflict, else the whole key.
+  if (timeMs <= 0) return { operations: found.involved === undefined ? [...operations].sort((a, b) => a.call - b.call || a.id - b.id) : current, minimal: false };
   // The starting set should be a violation by construction; if a trial cannot confirm it, start from the whole key (known to violate).
   if (!violates(current)) current = [...operations].sort((a, b) => a.call - b.call || a.id - b.id);
   if (current.length > SHRINK_OPERATIONS_MAX) return { operations: current, minimal: false };
