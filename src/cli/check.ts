@@ -83,7 +83,8 @@ function runCheck(files: readonly string[], flags: CheckFlags): number {
 
 function describe(result: CheckResult): string {
   const verdict = result.verdict === 'ok' ? 'linearizable' : result.verdict === 'violation' ? 'NOT LINEARIZABLE' : 'UNKNOWN (budget exhausted; not a pass)';
-  const lines = [`${result.source}: ${verdict} (model ${result.model}, ${result.operations} operations, ${result.keys} keys, ${result.elapsedMs.toFixed(1)} ms; fast path ${result.methods['unique-values']} keys, search ${result.methods.search})`];
+  const keys = (count: number): string => `${count} ${count === 1 ? 'key' : 'keys'}`;
+  const lines = [`${result.source}: ${verdict} (model ${result.model}, ${result.operations} operations, ${keys(result.keys)}, ${result.elapsedMs.toFixed(1)} ms; decided by the unique-values fast path: ${keys(result.methods['unique-values'])}, by search: ${keys(result.methods.search)})`];
   const counterexample = result.counterexample;
   if (counterexample !== undefined) {
     lines.push(`  key ${JSON.stringify(counterexample.key)}: ${counterexample.reason}`);
