@@ -1,0 +1,9 @@
+/** keel's linearizability checker: formats, models, the check, the recorder. See docs/check.md. */
+export * from './errors.js';
+export * from './history.js';
+export { checkHistory, type CheckOptions, type CheckResult, type Counterexample, type KeyReport, type Method, type Verdict } from './linearizable.js';
+export { detectFormat, HISTORY_FORMATS, type HistoryFormat, parseHistory, readHistoryFile } from './formats/index.js';
+export { casRegisterModel, inferModel, kvModel, type Model, MODEL_NAMES, type ModelName, modelByName, mutexModel, registerModel } from './models/index.js';
+export { HistoryRecorder, type RecordedClient, type RecorderOptions, writeOutcome } from './recorder.js';
+export { simulateHistory, type SimulateOptions, type Simulated, toKeelEvents } from './simulate.js';
+export { renderTimeline } from './timeline.js';
