@@ -29,6 +29,7 @@ const program = new Command('keel')
   .addCommand(snapshotCommand())
   .addCommand(statusCommand());
 program.addCommand((await import('./gateway.js')).gatewayCommand());
+program.addCommand((await import('./chaos.js')).chaosCommand());
 
 try {
   await program.parseAsync(process.argv);
