@@ -102,6 +102,7 @@ export function chaosCommand(): Command {
         process.exitCode = await runFault({ kind: 'pause', target, durationMs: flags.duration }, flags);
       }),
   );
+  command.addCommand(proxyCommand());
   command.addCommand(
     withCommon(new Command('heal').description('the kill switch: undo every recorded fault and remove every tagged rule and qdisc')).action(async (flags: CommonFlags) => {
       process.exitCode = await runHeal(flags);
@@ -137,4 +138,35 @@ async function runHeal(flags: CommonFlags): Promise<number> {
   } catch (error) {
     return reportError(error);
   }
+}
+
+/** `keel chaos proxy`: the Toxiproxy-compatible fault proxy, until SIGINT or SIGTERM. */
+export function proxyCommand(): Command {
+  return new Command('proxy')
+    .description('serve Toxiproxy\'s HTTP API: TCP proxies with latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data toxics (no root needed)')
+    .option('--listen <host:port>', 'the API\'s address', '127.0.0.1:8474')
+    .action(async (flags: { listen: string }) => {
+      const { ToxiproxyServer } = await import('../chaos/toxiproxy/index.js');
+      const index = flags.listen.lastIndexOf(':');
+      const port = Number(flags.listen.slice(index + 1));
+      if (index < 0 || !Number.isInteger(port) || port < 0 || port > 65_535) {
+        console.error(`keel chaos proxy: --listen must be host:port, got ${flags.listen}`);
+        process.exitCode = 1;
+        return;
+      }
+      const server = new ToxiproxyServer();
+      try {
+        const address = await server.listen(port, flags.listen.slice(0, index) || '127.0.0.1');
+        console.log(`keel chaos proxy: Toxiproxy API on http://${address.address}:${address.port}`);
+      } catch (error) {
+        console.error(`keel chaos proxy: cannot listen on ${flags.listen}: ${(error as Error).message}`);
+        process.exitCode = 1;
+        return;
+      }
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await server.close();
+    });
 }
