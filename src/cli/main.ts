@@ -30,6 +30,7 @@ const program = new Command('keel')
   .addCommand(statusCommand());
 program.addCommand((await import('./gateway.js')).gatewayCommand());
 program.addCommand((await import('./check.js')).checkCommand());
+program.addCommand((await import('./chaos.js')).chaosCommand());
 
 try {
   await program.parseAsync(process.argv);

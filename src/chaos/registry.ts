@@ -1,0 +1,14 @@
+import type { PlanContext, PlannedFault } from './plan.js';
+
+/**
+ * Fault kinds beyond process faults, each with its planner. Kept in one table
+ * so the CLI, the API and the refusal of unknown kinds agree on the list.
+ */
+export type ExtraFaultSpec = never;
+
+export const FAULT_PLANNERS: Record<string, (spec: never, context: PlanContext) => Promise<PlannedFault>> = {};
+
+/** Removes tagged network state left without a record. */
+export async function sweepNetwork(): Promise<string[]> {
+  return [];
+}

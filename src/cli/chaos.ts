@@ -1,0 +1,172 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { ChaosError, createChaos, type ChaosOptions, type Fault, type FaultSpec } from '../chaos/index.js';
+
+/**
+ * `keel chaos`: inject faults into a keel cluster (or any process) and undo
+ * them. Every fault with a duration holds a lease that a detached watchdog
+ * enforces, so a fault outlives no crash of this command; `keel chaos heal`
+ * is the kill switch. See docs/chaos.md.
+ *
+ * Exit codes: 0 injected (or planned, with --dry-run; or healed), 1 refused
+ * or failed (bad fault, selector or target; a host command failed), 3 nothing
+ * was injected because every target was already down.
+ */
+export const EXIT_TARGETS_GONE = 3;
+
+interface CommonFlags {
+  dataDir?: string;
+  stateDir?: string;
+  seed?: number;
+  dryRun?: boolean;
+  json?: boolean;
+}
+
+/** Parses a duration: `500` or `500ms`, `3s`, `2m`. */
+export function parseDurationMs(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
+  if (!match) throw new InvalidArgumentError('a duration is a number with ms, s or m (ms without a unit)');
+  const scale = match[2] === 's' ? 1_000 : match[2] === 'm' ? 60_000 : 1;
+  return Math.round(Number(match[1]) * scale);
+}
+
+function parseSeed(value: string): number {
+  const seed = Number(value);
+  if (!Number.isSafeInteger(seed)) throw new InvalidArgumentError('a seed is an integer');
+  return seed;
+}
+
+function withCommon(command: Command): Command {
+  return command
+    .option('--data-dir <dir>', 'keel up data dir whose cluster.json names the members', './.keel')
+    .option('--state-dir <dir>', 'where fault records, the watchdog pid and its log live (default /run/keel-chaos for root)')
+    .option('--seed <n>', 'seed for choices (which follower)', parseSeed)
+    .option('--dry-run', 'print the plan; inject nothing')
+    .option('--json', 'print the result as JSON');
+}
+
+function chaosOptions(flags: CommonFlags): ChaosOptions {
+  return {
+    ...(flags.dataDir !== undefined ? { dataDir: flags.dataDir } : {}),
+    ...(flags.stateDir !== undefined ? { stateDir: flags.stateDir } : {}),
+    ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
+    ...(flags.dryRun ? { dryRun: true } : {}),
+  };
+}
+
+function printFault(fault: Fault, flags: CommonFlags, seed: number): void {
+  if (flags.json) {
+    console.log(JSON.stringify({ id: fault.id, kind: fault.kind, description: fault.description, injected: fault.injected, expiresAt: fault.expiresAt, plan: fault.plan, outcomes: fault.outcomes, seed }));
+    return;
+  }
+  console.log(`keel chaos: ${fault.injected ? '' : 'dry run, would '}${fault.description} (fault ${fault.id}, seed ${seed})`);
+  for (const line of fault.injected ? fault.outcomes : fault.plan) console.log(`  ${line}`);
+  if (fault.injected && fault.expiresAt !== undefined) console.log(`  the watchdog undoes it at ${new Date(fault.expiresAt).toISOString()}; keel chaos heal undoes it now`);
+}
+
+/** Runs one fault; maps typed errors to exit code 1 with their code. */
+export async function runFault(spec: FaultSpec, flags: CommonFlags): Promise<number> {
+  try {
+    const chaos = createChaos(chaosOptions(flags));
+    const fault = await chaos.inject(spec);
+    printFault(fault, flags, chaos.seed);
+    const acted = fault.plan.some((line) => line.startsWith('inject:') || line.startsWith('then:'));
+    return acted || !fault.injected ? 0 : EXIT_TARGETS_GONE;
+  } catch (error) {
+    return reportError(error);
+  }
+}
+
+function reportError(error: unknown): number {
+  if (ChaosError.is(error)) console.error(`keel chaos: ${error.message} (${error.code})`);
+  else console.error(`keel chaos: ${error instanceof Error ? error.message : String(error)}`);
+  return 1;
+}
+
+function processFault(kind: 'kill' | 'term' | 'restart', description: string): Command {
+  return withCommon(new Command(kind).description(description).argument('<target>', 'leader, follower, followers, all, zone:<z>, gateway, a member id or pid:<n>')).action(
+    async (target: string, flags: CommonFlags) => {
+      process.exitCode = await runFault({ kind, target }, flags);
+    },
+  );
+}
+
+export function chaosCommand(): Command {
+  const command = new Command('chaos').description('inject faults (process, network, disk, resources) with leases a watchdog enforces; heal undoes them all');
+  command.addCommand(processFault('kill', 'SIGKILL the target (keel up restarts its members)'));
+  command.addCommand(processFault('term', 'SIGTERM the target (a graceful stop; keel up does not restart a member that exits cleanly)'));
+  command.addCommand(processFault('restart', 'restart the target: keel up members by SIGKILL and their supervisor, other processes by SIGTERM and relaunch from /proc'));
+  command.addCommand(
+    withCommon(new Command('pause').description('SIGSTOP the target for the lease, then SIGCONT').argument('<target>'))
+      .requiredOption('--duration <d>', 'the lease: 3s, 500ms, 2m', parseDurationMs)
+      .action(async (target: string, flags: CommonFlags & { duration: number }) => {
+        process.exitCode = await runFault({ kind: 'pause', target, durationMs: flags.duration }, flags);
+      }),
+  );
+  command.addCommand(proxyCommand());
+  command.addCommand(
+    withCommon(new Command('heal').description('the kill switch: undo every recorded fault and remove every tagged rule and qdisc')).action(async (flags: CommonFlags) => {
+      process.exitCode = await runHeal(flags);
+    }),
+  );
+  command.addCommand(
+    withCommon(new Command('status').description('list the active faults of the state dir')).action((flags: CommonFlags) => {
+      const chaos = createChaos(chaosOptions(flags));
+      const active = chaos.active();
+      if (flags.json) console.log(JSON.stringify(active));
+      else if (active.length === 0) console.log('keel chaos: no active fault');
+      else for (const record of active) console.log(`${record.id} ${record.description}, until ${new Date(record.expiresAt).toISOString()}`);
+    }),
+  );
+  return command;
+}
+
+async function runHeal(flags: CommonFlags): Promise<number> {
+  try {
+    const chaos = createChaos(chaosOptions(flags));
+    if (flags.dryRun) {
+      for (const record of [...chaos.active(), ...chaos.store.failed()]) console.log(`would undo ${record.id} (${record.description}): ${record.undo.length} steps`);
+      return 0;
+    }
+    const report = await chaos.heal();
+    if (flags.json) console.log(JSON.stringify(report));
+    else {
+      for (const fault of report.faults) for (const line of [...fault.steps, ...fault.errors.map((error) => `FAILED ${error}`)]) console.log(`${fault.id}: ${line}`);
+      for (const line of report.sweeps) console.log(`swept: ${line}`);
+      console.log(`keel chaos: healed ${report.faults.length} recorded faults, ${report.sweeps.length} untracked leftovers`);
+    }
+    return report.faults.every((fault) => fault.errors.length === 0) ? 0 : 1;
+  } catch (error) {
+    return reportError(error);
+  }
+}
+
+/** `keel chaos proxy`: the Toxiproxy-compatible fault proxy, until SIGINT or SIGTERM. */
+export function proxyCommand(): Command {
+  return new Command('proxy')
+    .description('serve Toxiproxy\'s HTTP API: TCP proxies with latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data toxics (no root needed)')
+    .option('--listen <host:port>', 'the API\'s address', '127.0.0.1:8474')
+    .action(async (flags: { listen: string }) => {
+      const { ToxiproxyServer } = await import('../chaos/toxiproxy/index.js');
+      const index = flags.listen.lastIndexOf(':');
+      const port = Number(flags.listen.slice(index + 1));
+      if (index < 0 || !Number.isInteger(port) || port < 0 || port > 65_535) {
+        console.error(`keel chaos proxy: --listen must be host:port, got ${flags.listen}`);
+        process.exitCode = 1;
+        return;
+      }
+      const server = new ToxiproxyServer();
+      try {
+        const address = await server.listen(port, flags.listen.slice(0, index) || '127.0.0.1');
+        console.log(`keel chaos proxy: Toxiproxy API on http://${address.address}:${address.port}`);
+      } catch (error) {
+        console.error(`keel chaos proxy: cannot listen on ${flags.listen}: ${(error as Error).message}`);
+        process.exitCode = 1;
+        return;
+      }
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await server.close();
+    });
+}
