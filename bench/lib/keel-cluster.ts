@@ -14,6 +14,8 @@ import { join } from 'node:path';
 export interface KeelCluster {
   /** The members' client URLs (JSON gateway). */
   readonly endpoints: readonly string[];
+  /** keel up's data dir (its cluster.json lists the members and their pids). */
+  readonly dataDir: string;
   /** Stops every process the hook started (by pid) and removes their data. */
   stop(): Promise<void>;
 }
@@ -64,7 +66,7 @@ export async function startKeelCluster(options: KeelClusterOptions): Promise<Kee
     await stop();
     throw error;
   }
-  return { endpoints, stop };
+  return { endpoints, dataDir, stop };
 }
 
 async function ready(endpoint: string): Promise<boolean> {
@@ -78,7 +80,9 @@ async function ready(endpoint: string): Promise<boolean> {
 /** A base port whose client and peer ports (per keel up's layout) are all free. */
 async function freeBase(size: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 10_000 + Math.floor(Math.random() * (65_534 - 10_000 - OFFSETS[size - 1]!));
+    // Up to 3 members, base 1100..2700 keeps every port (base + 30001 at most) below the kernel's ephemeral range
+    // (32768 up), so no outgoing connection can take one before the member binds it; larger layouts cannot avoid it.
+    const base = size <= 3 ? 1_100 + Math.floor(Math.random() * 1_600) : 10_000 + Math.floor(Math.random() * (65_534 - 10_000 - OFFSETS[size - 1]!));
     const ports = OFFSETS.slice(0, size).flatMap((offset) => [base + offset, base + offset + 1]);
     if ((await Promise.all(ports.map(portFree))).every(Boolean)) return base;
   }

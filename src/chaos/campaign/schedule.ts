@@ -1,0 +1,80 @@
+import { seededRandom } from '../../resilience/index.js';
+import type { FaultSpec } from '../controller.js';
+
+/**
+ * The nemesis of a Jepsen-style run: a seeded schedule of faults, one at a
+ * time, each followed by a quiet spell so the cluster can recover and the
+ * run measures availability, not only survival. Pure: one seed, one
+ * schedule, so a failing run is replayed exactly.
+ */
+
+/** Faults the nemesis cycles through, by name. */
+export const NEMESIS_FAULTS = {
+  /** kill -9 the leader; keel up (or the runner, for etcd) restarts it. */
+  'kill-leader': { kind: 'kill', target: 'leader', lasting: false },
+  'kill-follower': { kind: 'kill', target: 'follower', lasting: false },
+  /** SIGSTOP the leader for the fault's duration: a deposed leader wakes up. */
+  'pause-leader': { kind: 'pause', target: 'leader', lasting: true },
+  'pause-follower': { kind: 'pause', target: 'follower', lasting: true },
+} as const satisfies Record<string, { kind: string; target: string; lasting: boolean }>;
+
+export type NemesisFaultName = keyof typeof NEMESIS_FAULTS;
+
+export const NEMESIS_FAULT_NAMES = Object.keys(NEMESIS_FAULTS) as NemesisFaultName[];
+
+/** One fault of the schedule, at `atMs` from the start of the run. */
+export interface NemesisStep {
+  readonly atMs: number;
+  readonly fault: NemesisFaultName;
+  /** How long the fault lasts (lasting faults) or how long the runner waits before the next step (instant ones). */
+  readonly durationMs: number;
+}
+
+export interface ScheduleOptions {
+  readonly seed: number;
+  /** The faulty part of the run; no fault starts after it. */
+  readonly runMs: number;
+  readonly faults: readonly NemesisFaultName[];
+  /** A fault lasts between these (ms). */
+  readonly faultMs: readonly [number, number];
+  /** Quiet time after each fault (ms). */
+  readonly quietMs: readonly [number, number];
+}
+
+/** Faults a schedule holds at most, whatever the run length: bounded. */
+export const NEMESIS_STEPS_MAX = 10_000;
+
+/** The seeded schedule: faults drawn in turn from a shuffled cycle, so each kind comes up once per cycle. */
+export function nemesisSchedule(options: ScheduleOptions): NemesisStep[] {
+  if (options.faults.length === 0) return [];
+  for (const [name, [low, high]] of [['faultMs', options.faultMs], ['quietMs', options.quietMs]] as const) {
+    if (!(Number.isFinite(low) && Number.isFinite(high) && low >= 0 && high >= low)) throw new RangeError(`${name} must be [low, high] with 0 <= low <= high`);
+  }
+  const random = seededRandom(options.seed);
+  const between = ([low, high]: readonly [number, number]): number => Math.round(low + random.next() * (high - low));
+  const steps: NemesisStep[] = [];
+  let cycle: NemesisFaultName[] = [];
+  let atMs = between(options.quietMs);
+  while (atMs < options.runMs && steps.length < NEMESIS_STEPS_MAX) {
+    if (cycle.length === 0) cycle = shuffle([...options.faults], () => random.next());
+    const fault = cycle.pop()!;
+    const durationMs = between(options.faultMs);
+    steps.push({ atMs, fault, durationMs });
+    atMs += durationMs + between(options.quietMs);
+  }
+  return steps;
+}
+
+function shuffle<T>(items: T[], next: () => number): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+  return items;
+}
+
+/** The chaos spec that injects one step. */
+export function faultSpecOf(step: NemesisStep): FaultSpec {
+  const fault = NEMESIS_FAULTS[step.fault];
+  return fault.lasting ? { kind: fault.kind, target: fault.target, durationMs: step.durationMs } : { kind: fault.kind, target: fault.target };
+}

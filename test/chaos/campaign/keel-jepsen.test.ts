@@ -1,0 +1,78 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describeReport, keelUpTarget, NEMESIS_FAULT_NAMES, runCampaign, waitUntil } from '../../../src/chaos/campaign/index.js';
+
+// The short version of keel's Jepsen-style test (the long one is
+// `npm run bench:jepsen`): a real `keel up` cluster, clients on every
+// member recording reads, writes and compare-and-sets, and a seeded nemesis
+// that kills and pauses leaders and followers through keel chaos. Every
+// fault is healed, the cluster must serve again, and the history must be
+// linearizable. A failing seed replays with KEEL_JEPSEN_SEED.
+const bin = join(import.meta.dirname, '../../../dist/src/cli/main.js');
+const seed = Number(process.env.KEEL_JEPSEN_SEED ?? 1 + Math.floor(Math.random() * 1_000_000));
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** A keel up base port whose 3-member layout (base .. base + 30001) is free and below the ephemeral range. */
+async function freeBase(): Promise<number> {
+  for (;;) {
+    const base = 1_100 + Math.floor(Math.random() * 1_600);
+    const ports = [0, 20_000, 30_000].flatMap((offset) => [base + offset, base + offset + 1]);
+    if ((await Promise.all(ports.map(canBind))).every(Boolean)) return base;
+  }
+}
+
+test(`keel under kills and pauses stays linearizable and recovers (seed ${seed}; KEEL_JEPSEN_SEED=${seed} replays it)`, { timeout: 240_000 }, async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'keel-jepsen-'));
+  const dataDir = join(root, 'cluster');
+  const up = spawn(process.execPath, [bin, 'up', '--no-gateway', '--quiet', '--base-port', String(await freeBase()), '--data-dir', dataDir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let upErrors = '';
+  up.stderr!.on('data', (chunk: Buffer) => (upErrors += chunk.toString()));
+  const upExited = new Promise((resolve) => up.once('exit', resolve));
+  t.after(async () => {
+    up.kill('SIGTERM');
+    await upExited;
+    rmSync(root, { recursive: true, force: true });
+  });
+  await waitUntil(async () => {
+    try {
+      return (JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { members: unknown[] }).members.length === 3;
+    } catch {
+      return false;
+    }
+  }, 30_000, 'cluster.json');
+  const target = keelUpTarget(dataDir, { stateDir: join(root, 'chaos-state'), seed });
+  await target.waitHealthy(60_000);
+
+  const report = await runCampaign(target, {
+    seed,
+    runMs: 16_000,
+    clients: 6,
+    keys: 3,
+    faults: NEMESIS_FAULT_NAMES,
+    faultMs: [1_000, 2_500],
+    quietMs: [1_000, 2_000],
+    callTimeoutMs: 2_000,
+    recoveryTimeoutMs: 60_000,
+    checkTimeLimitMs: 60_000,
+    historyFile: join(root, 'history.jsonl'),
+  });
+  t.diagnostic(describeReport(report));
+  for (const fault of report.faults) t.diagnostic(`  ${fault.atMs} ms ${fault.fault} ${fault.durationMs} ms: ${fault.outcome}`);
+  assert.equal(report.verdict, 'ok', `not linearizable: ${JSON.stringify(report.check.counterexample ?? report.check.undecided).slice(0, 2_000)}`);
+  assert.ok(report.recovered, 'the cluster serves again after the last heal');
+  assert.ok(report.faults.filter((fault) => fault.injected).length >= 2, 'faults were injected');
+  assert.ok(report.ok >= 50, `too few operations succeeded: ${report.ok}`);
+  assert.equal(upErrors.includes('cannot run'), false, upErrors);
+});
