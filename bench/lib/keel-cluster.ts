@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { planCluster } from '../../src/cli/up.js';
+import { freeKeelUpBase } from './net.js';
 
 /**
  * The hook bench/kv.ts uses to start a keel cluster: the real `keel up`
@@ -29,8 +30,6 @@ export interface KeelClusterOptions {
 
 const root = join(import.meta.dirname, '../..');
 const bin = join(root, 'dist/src/cli/main.js');
-/** keel up's port layout: clients at base + these offsets, peers one above. */
-const OFFSETS = [0, 20_000, 30_000, 40_000, 50_000] as const;
 const READY_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 15_000;
 
@@ -38,13 +37,13 @@ export async function startKeelCluster(options: KeelClusterOptions): Promise<Kee
   if (!options.fsync) throw new Error('keel always fsyncs its WAL; there is no fsync-off mode to bench');
   if (!existsSync(bin)) throw new Error(`${bin} is missing: run npm run build first`);
   const size = options.size ?? 3;
-  const base = await freeBase(size);
+  const base = await freeKeelUpBase(size);
   const dataDir = mkdtempSync(join(tmpdir(), 'keel-bench-'));
   const child = spawn(process.execPath, [bin, 'up', '--nodes', String(size), '--base-port', String(base), '--data-dir', dataDir, '--quiet', '--no-gateway'], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const endpoints = OFFSETS.slice(0, size).map((offset) => `http://127.0.0.1:${base + offset}`);
+  const endpoints = planCluster(size, base, dataDir).map((plan) => `http://127.0.0.1:${plan.clientPort}`);
   const stop = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
@@ -77,22 +76,3 @@ async function ready(endpoint: string): Promise<boolean> {
   }
 }
 
-/** A base port whose client and peer ports (per keel up's layout) are all free. */
-async function freeBase(size: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    // Up to 3 members, base 1100..2700 keeps every port (base + 30001 at most) below the kernel's ephemeral range
-    // (32768 up), so no outgoing connection can take one before the member binds it; larger layouts cannot avoid it.
-    const base = size <= 3 ? 1_100 + Math.floor(Math.random() * 1_600) : 10_000 + Math.floor(Math.random() * (65_534 - 10_000 - OFFSETS[size - 1]!));
-    const ports = OFFSETS.slice(0, size).flatMap((offset) => [base + offset, base + offset + 1]);
-    if ((await Promise.all(ports.map(portFree))).every(Boolean)) return base;
-  }
-  throw new Error('no free port layout found for keel up');
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}

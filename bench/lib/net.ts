@@ -94,3 +94,25 @@ export async function postJson(baseUrl: string, path: string, body: unknown, tim
   if (response.statusCode < 200 || response.statusCode >= 300) throw new Error(`${path}: HTTP ${response.statusCode} ${text}`);
   return JSON.parse(text) as unknown;
 }
+
+/**
+ * A `keel up --base-port` whose whole layout (each member's client port and
+ * the peer port above it, per keel up's plan) is free now. Up to 3 members,
+ * base 1100..2700 keeps every port (base + 30001 at most) below the
+ * ephemeral range, so no outgoing connection can take one before a member
+ * binds it; larger layouts reach into that range and cannot avoid it. keel
+ * up checks every port again before it starts anything and names a taken
+ * one, so a rare collision fails clearly.
+ */
+export async function freeKeelUpBase(nodes: number): Promise<number> {
+  const { planCluster } = await import('../../src/cli/up.js');
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = nodes <= 3 ? 1_100 + Math.floor(Math.random() * 1_600) : 2_000 + Math.floor(Math.random() * 3_000);
+    const ports = planCluster(nodes, base, '/unused').flatMap((plan) => [plan.clientPort, plan.peerPort]);
+    if (ports.some((port) => handedOut.has(port))) continue;
+    if (!(await Promise.all(ports.map(canBind))).every(Boolean)) continue;
+    for (const port of ports) handedOut.add(port);
+    return base;
+  }
+  throw new Error(`no free keel up layout for ${nodes} members`);
+}

@@ -10,12 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePorts, sleep } from '../node/cluster-harness.js';
 import { lockDataDir } from '../../src/node/data-dir.js';
+import { planCluster } from '../../src/cli/up.js';
+import { freeKeelUpBase } from '../../bench/lib/net.js';
 
 // What must not happen when an operator runs keel up (or a member) next to
 // a running cluster: nothing it does may touch the running one, and it must
 // say why it refuses. Real processes, real ports, real flock.
 const bin = join(import.meta.dirname, '../../dist/src/cli/main.js');
-const OFFSETS = [0, 20_000, 30_000, 40_000, 50_000, 10_000, 60_000];
 const EXIT_PERMANENT = 78;
 
 interface Run {
@@ -53,25 +54,7 @@ async function exitCodeWithin(running: Run, timeoutMs: number): Promise<number |
   return code;
 }
 
-/** A base port whose keel up layout (client and peer ports of `nodes` members) is free. */
-async function freeBase(nodes: number): Promise<number> {
-  for (;;) {
-    // keel up's layout spans base to base + 30001 for 3 members, which stays below the kernel's ephemeral range
-    // (32768 up) so no outgoing connection takes a port first; 7 members span base + 60001 (only the refusal is tested).
-    const base = (nodes > 5 ? 2_000 : 1_100) + Math.floor(Math.random() * 1_600);
-    const ports = OFFSETS.slice(0, nodes).flatMap((offset) => [base + offset, base + offset + 1]);
-    const free = await Promise.all(ports.map((port) => canBind(port)));
-    if (free.every(Boolean)) return base;
-  }
-}
 
-function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
 
 function hold(port: number): Promise<Server> {
   return new Promise((resolve, reject) => {
@@ -116,7 +99,7 @@ interface ClusterFile {
 test('a second keel up or member next to a running cluster refuses, names who holds what, and changes nothing', { timeout: 240_000 }, async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'keel-up-a-'));
   const otherDir = mkdtempSync(join(tmpdir(), 'keel-up-b-'));
-  const base = await freeBase(3);
+  const base = await freeKeelUpBase(3);
   const [gatewayPort, adminPort, otherGateway, otherAdmin] = await freePorts(4);
   const first = run(['up', '--base-port', String(base), '--data-dir', dataDir, '--gateway-port', String(gatewayPort), '--admin-port', String(adminPort)]);
   t.after(async () => {
@@ -146,7 +129,7 @@ test('a second keel up or member next to a running cluster refuses, names who ho
   assert.equal(existsSync(join(otherDir, 'n1')), false, 'no member was started');
 
   // 2. The same data dir on free ports: the data dir's lock names the running keel up.
-  const otherBase = await freeBase(3);
+  const otherBase = await freeKeelUpBase(3);
   const sameDir = run(['up', '--base-port', String(otherBase), '--data-dir', dataDir, '--gateway-port', String(otherGateway), '--admin-port', String(otherAdmin)]);
   assert.equal(await exitCodeWithin(sameDir, 30_000), 1);
   assert.match(sameDir.stderr, new RegExp(`in use by another process \\(pid ${cluster.supervisorPid}\\)`));
@@ -185,17 +168,19 @@ test('a second keel up or member next to a running cluster refuses, names who ho
 
 test('keel up --nodes 7 on partly taken ports names them and starts nothing', { timeout: 60_000 }, async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'keel-up-7-'));
-  const base = await freeBase(7);
+  const base = await freeKeelUpBase(7);
   const [gatewayPort, adminPort] = await freePorts(2);
-  const taken = [await hold(base + OFFSETS[4]!), await hold(base + OFFSETS[5]! + 1)];
+  const plans = planCluster(7, base, dataDir);
+  const [n5Client, n6Peer] = [plans[4]!.clientPort, plans[5]!.peerPort];
+  const taken = [await hold(n5Client), await hold(n6Peer)];
   t.after(() => {
     for (const server of taken) server.close();
     rmSync(dataDir, { recursive: true, force: true });
   });
   const up = run(['up', '--nodes', '7', '--base-port', String(base), '--data-dir', dataDir, '--gateway-port', String(gatewayPort), '--admin-port', String(adminPort)]);
   assert.equal(await exitCodeWithin(up, 30_000), 1);
-  assert.match(up.stderr, new RegExp(`port ${base + OFFSETS[4]!} \\(n5 client\\) is in use by pid ${process.pid}\\b`));
-  assert.match(up.stderr, new RegExp(`port ${base + OFFSETS[5]! + 1} \\(n6 peer\\) is in use by pid ${process.pid}\\b`));
+  assert.match(up.stderr, new RegExp(`port ${n5Client} \\(n5 client\\) is in use by pid ${process.pid}\\b`));
+  assert.match(up.stderr, new RegExp(`port ${n6Peer} \\(n6 peer\\) is in use by pid ${process.pid}\\b`));
   assert.match(up.stderr, /nothing was started/);
   assert.deepEqual(readdirSync(dataDir).sort(), ['LOCK'], 'no member directory, no cluster.json');
 });
@@ -205,7 +190,7 @@ test('a member that cannot start for good (locked data dir) is not restarted, an
   mkdirSync(join(dataDir, 'n2'));
   // This test process holds n2's lock, as a stray member would.
   const lock = lockDataDir(join(dataDir, 'n2'));
-  const base = await freeBase(3);
+  const base = await freeKeelUpBase(3);
   const [gatewayPort, adminPort] = await freePorts(2);
   t.after(() => {
     lock.release();

@@ -4,10 +4,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { freePorts, put, get, sleep } from '../node/cluster-harness.js';
 import { rawEtcd } from '../api/grpc-client.js';
 import { findEtcdctlBinary } from '../../bench/lib/etcd-cluster.js';
+import { freeKeelUpBase } from '../../bench/lib/net.js';
 
 // `keel up` as a user runs it: a supervised local cluster that restarts a
 // member that dies, and stops everything on Ctrl-C (SIGINT).
@@ -16,24 +16,6 @@ const OFFSETS = [0, 20_000, 30_000];
 /** etcdctl from Debian's etcd-client, when installed (.ci/run installs it). */
 const etcdctl = findEtcdctlBinary();
 
-async function freeBase(): Promise<number> {
-  for (;;) {
-    // Every port of the layout (base to base + 30001) stays below the kernel's ephemeral range (32768 up), so no outgoing connection takes one first.
-    const base = 1_100 + Math.floor(Math.random() * 1_600);
-    const ports = OFFSETS.flatMap((offset) => [base + offset, base + offset + 1]);
-    const free = await Promise.all(
-      ports.map(
-        (port) =>
-          new Promise<boolean>((resolve) => {
-            const server = createServer();
-            server.once('error', () => resolve(false));
-            server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-          }),
-      ),
-    );
-    if (free.every(Boolean)) return base;
-  }
-}
 
 async function until(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string, detail?: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -54,7 +36,7 @@ function alive(pid: number): boolean {
 
 test('keel up starts a supervised 3-member cluster with a gateway in front, restarts a killed member and stops cleanly on SIGINT', { timeout: 120_000 }, async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'keel-up-'));
-  const base = await freeBase();
+  const base = await freeKeelUpBase(3);
   const [gatewayPort, adminPort] = await freePorts(2);
   const child = spawn(
     process.execPath,

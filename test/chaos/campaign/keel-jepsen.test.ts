@@ -2,9 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freeKeelUpBase } from '../../../bench/lib/net.js';
 import { describeReport, keelUpTarget, NEMESIS_FAULT_NAMES, runCampaign, waitUntil } from '../../../src/chaos/campaign/index.js';
 
 // The short version of keel's Jepsen-style test (the long one is
@@ -16,27 +16,11 @@ import { describeReport, keelUpTarget, NEMESIS_FAULT_NAMES, runCampaign, waitUnt
 const bin = join(import.meta.dirname, '../../../dist/src/cli/main.js');
 const seed = Number(process.env.KEEL_JEPSEN_SEED ?? 1 + Math.floor(Math.random() * 1_000_000));
 
-function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-/** A keel up base port whose 3-member layout (base .. base + 30001) is free and below the ephemeral range. */
-async function freeBase(): Promise<number> {
-  for (;;) {
-    const base = 1_100 + Math.floor(Math.random() * 1_600);
-    const ports = [0, 20_000, 30_000].flatMap((offset) => [base + offset, base + offset + 1]);
-    if ((await Promise.all(ports.map(canBind))).every(Boolean)) return base;
-  }
-}
 
 test(`keel under kills and pauses stays linearizable and recovers (seed ${seed}; KEEL_JEPSEN_SEED=${seed} replays it)`, { timeout: 240_000 }, async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'keel-jepsen-'));
   const dataDir = join(root, 'cluster');
-  const up = spawn(process.execPath, [bin, 'up', '--no-gateway', '--quiet', '--base-port', String(await freeBase()), '--data-dir', dataDir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const up = spawn(process.execPath, [bin, 'up', '--no-gateway', '--quiet', '--base-port', String(await freeKeelUpBase(3)), '--data-dir', dataDir], { stdio: ['ignore', 'ignore', 'pipe'] });
   let upErrors = '';
   up.stderr!.on('data', (chunk: Buffer) => (upErrors += chunk.toString()));
   const upExited = new Promise((resolve) => up.once('exit', resolve));
