@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { chaosRunCommand } from './chaos-run.js';
 import { ChaosError, createChaos, type ChaosOptions, type Fault, type FaultSpec } from '../chaos/index.js';
 
 /**
@@ -103,6 +104,7 @@ export function chaosCommand(): Command {
       }),
   );
   command.addCommand(proxyCommand());
+  command.addCommand(chaosRunCommand());
   command.addCommand(
     withCommon(new Command('heal').description('the kill switch: undo every recorded fault and remove every tagged rule and qdisc')).action(async (flags: CommonFlags) => {
       process.exitCode = await runHeal(flags);

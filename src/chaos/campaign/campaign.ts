@@ -44,7 +44,7 @@ export interface CampaignOptions {
   readonly historyFile?: string;
 }
 
-export interface FaultRecord {
+export interface CampaignFault {
   readonly atMs: number;
   readonly fault: NemesisFaultName;
   readonly durationMs: number;
@@ -61,7 +61,7 @@ export interface CampaignReport {
   readonly ok: number;
   readonly failed: number;
   readonly unknown: number;
-  readonly faults: readonly FaultRecord[];
+  readonly faults: readonly CampaignFault[];
   /** The longest spell of the faulty period with no successful write (ms). */
   readonly longestWriteGapMs: number;
   /** Successful writes per second over the faulty period. */
@@ -86,7 +86,7 @@ export async function runCampaign(target: CampaignTarget, options: CampaignOptio
     sink: (line) => lines.push(line),
   });
   const started = performance.now();
-  const faults: FaultRecord[] = [];
+  const faults: CampaignFault[] = [];
   let recovered = false;
   try {
     for (const step of steps) {
@@ -133,7 +133,7 @@ export async function runCampaign(target: CampaignTarget, options: CampaignOptio
 }
 
 /** Injects one step, waits out its duration, heals it and brings back what it killed. */
-async function applyStep(target: CampaignTarget, step: NemesisStep): Promise<FaultRecord> {
+async function applyStep(target: CampaignTarget, step: NemesisStep): Promise<CampaignFault> {
   let outcome: string;
   let injected = false;
   try {
