@@ -102,6 +102,42 @@ export function chaosCommand(): Command {
         process.exitCode = await runFault({ kind: 'pause', target, durationMs: flags.duration }, flags);
       }),
   );
+  command.addCommand(
+    withCommon(new Command('partition').description('cut members apart with nft rules in their namespaces (keel up --netns, root): isolate, isolate-leader, halves, majorities-ring, bridge, one-way').argument('<shape>'))
+      .option('--target <selector>', 'isolate and one-way: who is cut off', 'follower')
+      .requiredOption('--duration <d>', 'the lease: 30s, 2m', parseDurationMs)
+      .action(async (shape: string, flags: CommonFlags & { target: string; duration: number }) => {
+        process.exitCode = await runFault({ kind: 'partition', shape: shape as 'isolate', target: flags.target, durationMs: flags.duration }, flags);
+      }),
+  );
+  command.addCommand(
+    withCommon(new Command('netem').description('delay, jitter, loss, duplication, reordering, corruption or a bandwidth cap on the target\'s outgoing traffic (tc in its namespace; keel up --netns, root)').argument('<target>'))
+      .requiredOption('--duration <d>', 'the lease', parseDurationMs)
+      .option('--delay <d>', 'added delay', parseDurationMs)
+      .option('--jitter <d>', 'delay variation', parseDurationMs)
+      .option('--loss <percent>', 'packets dropped', Number)
+      .option('--duplicate <percent>', 'packets sent twice', Number)
+      .option('--reorder <percent>', 'packets sent ahead of others (needs --delay)', Number)
+      .option('--corrupt <percent>', 'packets with a flipped bit', Number)
+      .option('--rate <kbit>', 'bandwidth cap in kbit/s', Number)
+      .action(async (target: string, flags: CommonFlags & { duration: number; delay?: number; jitter?: number; loss?: number; duplicate?: number; reorder?: number; corrupt?: number; rate?: number }) => {
+        process.exitCode = await runFault(
+          {
+            kind: 'netem',
+            target,
+            durationMs: flags.duration,
+            ...(flags.delay !== undefined ? { delayMs: flags.delay } : {}),
+            ...(flags.jitter !== undefined ? { jitterMs: flags.jitter } : {}),
+            ...(flags.loss !== undefined ? { lossPercent: flags.loss } : {}),
+            ...(flags.duplicate !== undefined ? { duplicatePercent: flags.duplicate } : {}),
+            ...(flags.reorder !== undefined ? { reorderPercent: flags.reorder } : {}),
+            ...(flags.corrupt !== undefined ? { corruptPercent: flags.corrupt } : {}),
+            ...(flags.rate !== undefined ? { rateKbit: flags.rate } : {}),
+          },
+          flags,
+        );
+      }),
+  );
   command.addCommand(proxyCommand());
   command.addCommand(
     withCommon(new Command('heal').description('the kill switch: undo every recorded fault and remove every tagged rule and qdisc')).action(async (flags: CommonFlags) => {
