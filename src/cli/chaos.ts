@@ -138,6 +138,13 @@ export function chaosCommand(): Command {
         );
       }),
   );
+  command.addCommand(
+    withCommon(new Command('failpoint').description('switch on a storage failpoint in running members (started with --enable-failpoint-api) for the lease').argument('<target>').argument('<name>', 'wal-before-fsync, apply-after, snapshot-after-rename, ...').argument('<action>', 'crash, pause, throw or sleep(ms), with an optional @n'))
+      .requiredOption('--duration <d>', 'the lease', parseDurationMs)
+      .action(async (target: string, name: string, action: string, flags: CommonFlags & { duration: number }) => {
+        process.exitCode = await runFault({ kind: 'failpoint', target, name, action, durationMs: flags.duration }, flags);
+      }),
+  );
   command.addCommand(proxyCommand());
   command.addCommand(
     withCommon(new Command('heal').description('the kill switch: undo every recorded fault and remove every tagged rule and qdisc')).action(async (flags: CommonFlags) => {

@@ -7,6 +7,7 @@ import { KeelNode } from '../node/keel-node.js';
 import { createLogger } from '../node/logger.js';
 import { NodeError } from '../node/errors.js';
 import { EXIT_PERMANENT } from './exit-codes.js';
+import { enableFailpointApi } from '../storage/index.js';
 
 /** The options `keel node` parses, as commander hands them over (strings). */
 export interface NodeFlags {
@@ -33,6 +34,8 @@ export interface NodeFlags {
   initialClusterState?: string;
   strictReconfigCheck?: string;
   watchProgressNotifyIntervalMs?: string;
+  /** Serve POST /debug/failpoints (keel chaos failpoint); not a member setting, so not passed to the config. */
+  enableFailpointApi?: boolean;
 }
 
 
@@ -88,6 +91,7 @@ export function nodeCommand(): Command {
     .option('--initial-cluster-state <state>', "'new' bootstraps a cluster of --peers on an empty data dir; 'existing' joins a running cluster after MemberAdd (default new)")
     .option('--strict-reconfig-check <bool>', 'refuse membership changes that would leave too few started voters (default true)')
     .option('--watch-progress-notify-interval-ms <n>', 'how often watchers that asked for progress notifications get one (default 600000, etcd\'s 10 minutes)')
+    .option('--enable-failpoint-api', 'let POST /debug/failpoints on the client port set failpoints while running (fault injection; never in production)')
     .action(async (flags: NodeFlags) => {
       process.exitCode = await runNode(flags);
     });
@@ -103,7 +107,8 @@ export function nodeConfigFromFlags(flags: NodeFlags, environment: NodeJS.Proces
   return loadNodeConfig({ ...rest, ...(quotaBackendBytes === undefined ? {} : { quotaBytes: quotaBackendBytes }) }, environment, readFile);
 }
 
-async function runNode(flags: NodeFlags): Promise<number> {
+async function runNode({ enableFailpointApi: failpointApi, ...flags }: NodeFlags): Promise<number> {
+  if (failpointApi) enableFailpointApi();
   let config;
   try {
     config = nodeConfigFromFlags(flags);
