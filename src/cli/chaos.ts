@@ -145,6 +145,29 @@ export function chaosCommand(): Command {
         process.exitCode = await runFault({ kind: 'failpoint', target, name, action, durationMs: flags.duration }, flags);
       }),
   );
+  command.addCommand(
+    withCommon(new Command('stress').description('CPU and memory pressure with stress-ng for the lease (its own --timeout too), on the host or in a target\'s cgroup'))
+      .option('--target <selector>', 'run in this member\'s (or pid\'s) cgroup')
+      .option('--cpu <n>', 'CPU workers', Number)
+      .option('--cpu-load <percent>', 'load per CPU worker', Number)
+      .option('--vm <n>', 'memory workers', Number)
+      .option('--vm-bytes <bytes>', 'bytes each memory worker touches (default 64 MiB)', Number)
+      .requiredOption('--duration <d>', 'the lease', parseDurationMs)
+      .action(async (flags: CommonFlags & { target?: string; cpu?: number; cpuLoad?: number; vm?: number; vmBytes?: number; duration: number }) => {
+        process.exitCode = await runFault(
+          {
+            kind: 'stress',
+            durationMs: flags.duration,
+            ...(flags.target !== undefined ? { target: flags.target } : {}),
+            ...(flags.cpu !== undefined ? { cpuWorkers: flags.cpu } : {}),
+            ...(flags.cpuLoad !== undefined ? { cpuLoadPercent: flags.cpuLoad } : {}),
+            ...(flags.vm !== undefined ? { vmWorkers: flags.vm } : {}),
+            ...(flags.vmBytes !== undefined ? { vmBytes: flags.vmBytes } : {}),
+          },
+          flags,
+        );
+      }),
+  );
   command.addCommand(proxyCommand());
   command.addCommand(
     withCommon(new Command('heal').description('the kill switch: undo every recorded fault and remove every tagged rule and qdisc')).action(async (flags: CommonFlags) => {
