@@ -1,43 +1,16 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createChaos, readClusterView } from '../../src/chaos/index.js';
-import { freeLoopbackPorts } from '../../bench/lib/net.js';
+import { startKeelUp } from './fixtures/keel-up.js';
 import { put } from '../node/cluster-harness.js';
 import { stateDir, until } from './fixtures/helpers.js';
 
-const bin = join(import.meta.dirname, '../../dist/src/cli/main.js');
 const DEADLINE_MS = 60_000;
 
-function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-/** A 1-member keel up cluster (client port p, peer p+1); resolves with its data dir and client URL once ready. */
+/** A 1-member keel up cluster; resolves with its data dir and client URL once ready. */
 async function oneMember(t: TestContext, environment: NodeJS.ProcessEnv): Promise<{ dataDir: string; url: string }> {
-  let base = 0;
-  for (let tries = 0; tries < 50 && base === 0; tries++) {
-    const [port] = await freeLoopbackPorts(1);
-    if (await canBind(port! + 1)) base = port!;
-  }
-  const dataDir = mkdtempSync(join(tmpdir(), 'keel-chaos-fp-'));
-  const up = spawn(process.execPath, [bin, 'up', '--nodes', '1', '--no-gateway', '--base-port', String(base), '--data-dir', dataDir], { stdio: 'ignore', env: { ...process.env, ...environment } });
-  const exited = new Promise((resolve) => up.once('exit', resolve));
-  t.after(async () => {
-    up.kill('SIGTERM');
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 15_000))]);
-    up.kill('SIGKILL');
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-  const url = `http://127.0.0.1:${base}`;
+  const { dataDir, urls } = await startKeelUp(t, { nodes: 1, environment });
+  const url = urls[0]!;
   await until(async () => fetch(`${url}/readyz`).then((r) => r.ok, () => false), DEADLINE_MS, 'the member to be ready');
   return { dataDir, url };
 }
