@@ -23,7 +23,8 @@ export type Action =
   }
   /** A host command, argv only (no shell). `absentOk` matches output that means "already gone" in an undo. */
   | { readonly op: 'run'; readonly argv: readonly string[]; readonly absentOk?: string }
-  | { readonly op: 'http'; readonly url: string; readonly body: unknown };
+  /** A JSON POST; `downOk`: a member that does not answer counts as "already gone" (a failpoint dies with its process). */
+  | { readonly op: 'http'; readonly url: string; readonly body: unknown; readonly downOk?: boolean };
 
 /** What running one action did. */
 export type ActionOutcome = { readonly action: Action; readonly result: 'done' | 'gone' };
@@ -52,8 +53,7 @@ export async function runAction(action: Action): Promise<ActionOutcome> {
     case 'run':
       return { action, result: runCommand(action.argv, action.absentOk) };
     case 'http':
-      await postJson(action.url, action.body);
-      return { action, result: 'done' };
+      return { action, result: await postJson(action.url, action.body, action.downOk === true) };
   }
 }
 
@@ -84,8 +84,15 @@ export function commandOutput(argv: readonly string[]): string {
   return result.stdout;
 }
 
-async function postJson(url: string, body: unknown): Promise<void> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(MEMBER_CALL_TIMEOUT_MS) });
+async function postJson(url: string, body: unknown, downOk: boolean): Promise<'done' | 'gone'> {
+  let response: Response;
+  try {
+    response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(MEMBER_CALL_TIMEOUT_MS) });
+  } catch (error) {
+    if (downOk) return 'gone';
+    throw new FailpointCallError(url, 0, (error as Error).message);
+  }
   const text = await response.text();
   if (!response.ok) throw new FailpointCallError(url, response.status, text);
+  return 'done';
 }

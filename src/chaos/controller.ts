@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { seededRandom, type Random } from '../resilience/index.js';
 import { describeAction, runAction, type Action } from './actions.js';
 import { readClusterView, type ClusterView } from './cluster-view.js';
@@ -143,7 +145,8 @@ export class Chaos {
 
   #context(id: string): PlanContext {
     const dataDir = this.#options.dataDir;
-    const view = this.#options.cluster ?? (dataDir !== undefined ? readClusterView(dataDir) : undefined);
+    // A data dir without cluster.json is no error until a selector needs the cluster (pid:<n> does not).
+    const view = this.#options.cluster ?? (dataDir !== undefined && existsSync(join(dataDir, 'cluster.json')) ? readClusterView(dataDir) : undefined);
     return {
       ...(view ? { view } : {}),
       ...(dataDir !== undefined ? { reload: () => readClusterView(dataDir) } : {}),

@@ -103,6 +103,72 @@ export function chaosCommand(): Command {
         process.exitCode = await runFault({ kind: 'pause', target, durationMs: flags.duration }, flags);
       }),
   );
+  command.addCommand(
+    withCommon(new Command('partition').description('cut members apart with nft rules in their namespaces (keel up --netns, root): isolate, isolate-leader, halves, majorities-ring, bridge, one-way').argument('<shape>'))
+      .option('--target <selector>', 'isolate and one-way: who is cut off', 'follower')
+      .requiredOption('--duration <d>', 'the lease: 30s, 2m', parseDurationMs)
+      .action(async (shape: string, flags: CommonFlags & { target: string; duration: number }) => {
+        process.exitCode = await runFault({ kind: 'partition', shape: shape as 'isolate', target: flags.target, durationMs: flags.duration }, flags);
+      }),
+  );
+  command.addCommand(
+    withCommon(new Command('netem').description('delay, jitter, loss, duplication, reordering, corruption or a bandwidth cap on the target\'s outgoing traffic (tc in its namespace; keel up --netns, root)').argument('<target>'))
+      .requiredOption('--duration <d>', 'the lease', parseDurationMs)
+      .option('--delay <d>', 'added delay', parseDurationMs)
+      .option('--jitter <d>', 'delay variation', parseDurationMs)
+      .option('--loss <percent>', 'packets dropped', Number)
+      .option('--duplicate <percent>', 'packets sent twice', Number)
+      .option('--reorder <percent>', 'packets sent ahead of others (needs --delay)', Number)
+      .option('--corrupt <percent>', 'packets with a flipped bit', Number)
+      .option('--rate <kbit>', 'bandwidth cap in kbit/s', Number)
+      .action(async (target: string, flags: CommonFlags & { duration: number; delay?: number; jitter?: number; loss?: number; duplicate?: number; reorder?: number; corrupt?: number; rate?: number }) => {
+        process.exitCode = await runFault(
+          {
+            kind: 'netem',
+            target,
+            durationMs: flags.duration,
+            ...(flags.delay !== undefined ? { delayMs: flags.delay } : {}),
+            ...(flags.jitter !== undefined ? { jitterMs: flags.jitter } : {}),
+            ...(flags.loss !== undefined ? { lossPercent: flags.loss } : {}),
+            ...(flags.duplicate !== undefined ? { duplicatePercent: flags.duplicate } : {}),
+            ...(flags.reorder !== undefined ? { reorderPercent: flags.reorder } : {}),
+            ...(flags.corrupt !== undefined ? { corruptPercent: flags.corrupt } : {}),
+            ...(flags.rate !== undefined ? { rateKbit: flags.rate } : {}),
+          },
+          flags,
+        );
+      }),
+  );
+  command.addCommand(
+    withCommon(new Command('failpoint').description('switch on a storage failpoint in running members (started with --enable-failpoint-api) for the lease').argument('<target>').argument('<name>', 'wal-before-fsync, apply-after, snapshot-after-rename, ...').argument('<action>', 'crash, pause, throw or sleep(ms), with an optional @n'))
+      .requiredOption('--duration <d>', 'the lease', parseDurationMs)
+      .action(async (target: string, name: string, action: string, flags: CommonFlags & { duration: number }) => {
+        process.exitCode = await runFault({ kind: 'failpoint', target, name, action, durationMs: flags.duration }, flags);
+      }),
+  );
+  command.addCommand(
+    withCommon(new Command('stress').description('CPU and memory pressure with stress-ng for the lease (its own --timeout too), on the host or in a target\'s cgroup'))
+      .option('--target <selector>', 'run in this member\'s (or pid\'s) cgroup')
+      .option('--cpu <n>', 'CPU workers', Number)
+      .option('--cpu-load <percent>', 'load per CPU worker', Number)
+      .option('--vm <n>', 'memory workers', Number)
+      .option('--vm-bytes <bytes>', 'bytes each memory worker touches (default 64 MiB)', Number)
+      .requiredOption('--duration <d>', 'the lease', parseDurationMs)
+      .action(async (flags: CommonFlags & { target?: string; cpu?: number; cpuLoad?: number; vm?: number; vmBytes?: number; duration: number }) => {
+        process.exitCode = await runFault(
+          {
+            kind: 'stress',
+            durationMs: flags.duration,
+            ...(flags.target !== undefined ? { target: flags.target } : {}),
+            ...(flags.cpu !== undefined ? { cpuWorkers: flags.cpu } : {}),
+            ...(flags.cpuLoad !== undefined ? { cpuLoadPercent: flags.cpuLoad } : {}),
+            ...(flags.vm !== undefined ? { vmWorkers: flags.vm } : {}),
+            ...(flags.vmBytes !== undefined ? { vmBytes: flags.vmBytes } : {}),
+          },
+          flags,
+        );
+      }),
+  );
   command.addCommand(proxyCommand());
   command.addCommand(chaosRunCommand());
   command.addCommand(

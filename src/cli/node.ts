@@ -8,6 +8,7 @@ import { createLogger, errorFields, parseLogFormat } from '../node/logger.js';
 import type { LogFormat } from '../node/logger.js';
 import { NodeError } from '../node/errors.js';
 import { EXIT_PERMANENT } from './exit-codes.js';
+import { enableFailpointApi } from '../storage/index.js';
 
 /** The options `keel node` parses, as commander hands them over (strings). */
 export interface NodeFlags {
@@ -35,6 +36,8 @@ export interface NodeFlags {
   initialClusterState?: string;
   strictReconfigCheck?: string;
   watchProgressNotifyIntervalMs?: string;
+  /** Serve POST /debug/failpoints (keel chaos failpoint); not a member setting, so not passed to the config. */
+  enableFailpointApi?: boolean;
 }
 
 
@@ -91,6 +94,7 @@ export function nodeCommand(): Command {
     .option('--initial-cluster-state <state>', "'new' bootstraps a cluster of --peers on an empty data dir; 'existing' joins a running cluster after MemberAdd (default new)")
     .option('--strict-reconfig-check <bool>', 'refuse membership changes that would leave too few started voters (default true)')
     .option('--watch-progress-notify-interval-ms <n>', 'how often watchers that asked for progress notifications get one (default 600000, etcd\'s 10 minutes)')
+    .option('--enable-failpoint-api', 'let POST /debug/failpoints on the client port set failpoints while running (fault injection; never in production)')
     .action(async (flags: NodeFlags) => {
       const { logFormat, ...rest } = flags;
       process.exitCode = await runNode(rest, logFormat ?? 'json');
@@ -107,7 +111,8 @@ export function nodeConfigFromFlags(flags: Omit<NodeFlags, 'logFormat'>, environ
   return loadNodeConfig({ ...rest, ...(quotaBackendBytes === undefined ? {} : { quotaBytes: quotaBackendBytes }) }, environment, readFile);
 }
 
-async function runNode(flags: Omit<NodeFlags, 'logFormat'>, logFormat: LogFormat): Promise<number> {
+async function runNode({ enableFailpointApi: failpointApi, ...flags }: Omit<NodeFlags, 'logFormat'>, logFormat: LogFormat): Promise<number> {
+  if (failpointApi) enableFailpointApi();
   let config;
   try {
     config = nodeConfigFromFlags(flags);

@@ -10,6 +10,7 @@ import { EXIT_PERMANENT } from './exit-codes.js';
 import { busyPorts, type PlannedPort } from './port-check.js';
 import { parseLogFormat } from '../node/logger.js';
 import type { LogFormat } from '../node/logger.js';
+import { createNetns, destroyNetns, inNetns, planNetns } from '../chaos/netns.js';
 
 /**
  * `keel up`: the embedded default. Starts a cluster of members on loopback
@@ -36,6 +37,14 @@ export interface MemberPlan {
   readonly clientPort: number;
   readonly peerPort: number;
   readonly dataDir: string;
+  /** With --netns: the member's address and namespace (198.18.x.y in keel-<cluster>-<id>); else it listens on 127.0.0.1. */
+  readonly host?: string;
+  readonly netns?: string;
+}
+
+/** Where a member listens: its namespace's address with --netns, else loopback. */
+function hostOf(plan: MemberPlan): string {
+  return plan.host ?? '127.0.0.1';
 }
 
 export function planCluster(nodes: number, basePort: number, dataDir: string): MemberPlan[] {
@@ -55,6 +64,7 @@ interface UpFlags {
   gatewayPort: number;
   adminPort: number;
   logFormat: LogFormat;
+  netns?: boolean;
 }
 
 /** A day: streams through keel up's gateway (watches, lease keep-alives, observes, lock waits) may last this long. */
@@ -74,7 +84,7 @@ const JSON_STREAM_PATHS = '^/v3/(watch|lease/keepalive|election/(observe|campaig
  * both). gRPC calls and the JSON gateway's streams may last a day.
  */
 export function gatewayConfig(plans: readonly MemberPlan[], port: number, adminPort: number): string {
-  const endpoints = plans.map((p) => `      - { address: "127.0.0.1:${p.clientPort}", zone: ${p.zone} }`).join('\n');
+  const endpoints = plans.map((p) => `      - { address: "${hostOf(p)}:${p.clientPort}", zone: ${p.zone} }`).join('\n');
   const cluster = (name: string, protocol: string) => [
     `  ${name}:`,
     `    protocol: ${protocol}`,
@@ -111,6 +121,7 @@ export function upCommand(): Command {
     .option('--no-gateway', 'do not start a keel gateway in front of the members')
     .option('--gateway-port <port>', 'the gateway\'s listener', parsePort, 8080)
     .option('--admin-port <port>', 'the gateway\'s admin port (/clusters, /metrics)', parsePort, 9901)
+    .option('--netns', 'run each member in its own network namespace (root; addresses from 198.18.0.0/15) so keel chaos network faults hit real traffic')
     .action(async (flags: UpFlags) => {
       process.exitCode = await runUp(flags);
     });
@@ -209,7 +220,8 @@ async function runUp(flags: UpFlags): Promise<number> {
 }
 
 function plannedPorts(flags: UpFlags, plans: readonly MemberPlan[]): PlannedPort[] {
-  const ports: PlannedPort[] = plans.flatMap((plan) => [
+  // Members in namespaces have ports of their own: only the gateway's are the host's.
+  const ports: PlannedPort[] = (flags.netns ? [] : plans).flatMap((plan) => [
     { port: plan.clientPort, host: '127.0.0.1', purpose: `${plan.id} client` },
     { port: plan.peerPort, host: '127.0.0.1', purpose: `${plan.id} peer` },
   ]);
@@ -219,7 +231,8 @@ function plannedPorts(flags: UpFlags, plans: readonly MemberPlan[]): PlannedPort
   return ports;
 }
 
-async function superviseCluster(flags: UpFlags, dataDir: string, plans: readonly MemberPlan[]): Promise<number> {
+async function superviseCluster(flags: UpFlags, dataDir: string, loopbackPlans: readonly MemberPlan[]): Promise<number> {
+  let plans = loopbackPlans;
   const busy = await busyPorts(plannedPorts(flags, plans));
   if (busy.length > 0) {
     for (const entry of busy) console.error(`keel up: port ${entry.port} (${entry.purpose}) is in use${entry.holder ? ` by ${entry.holder}` : ''}`);
@@ -232,15 +245,42 @@ async function superviseCluster(flags: UpFlags, dataDir: string, plans: readonly
   const clusterFile = join(dataDir, 'cluster.json');
   const clusterName = clusterNameFor(plans, clusterFile);
   const clusterId = clusterIdOf(clusterName, plans.map((plan) => plan.id));
-  const peers = plans.map((p) => `${p.id}=127.0.0.1:${p.peerPort}`).join(',');
-  const clientUrls = plans.map((p) => `${p.id}=http://127.0.0.1:${p.clientPort}`).join(',');
+  const network = flags.netns ? planNetns(clusterName, plans.map((plan) => plan.id)) : undefined;
+  if (network) {
+    try {
+      createNetns(network);
+    } catch (error) {
+      console.error(`keel up: --netns: ${(error as Error).message}`);
+      return 1;
+    }
+    plans = plans.map((plan, index) => ({ ...plan, host: network.members[index]!.address, netns: network.members[index]!.netns }));
+    say(`members in namespaces ${network.members.map((member) => member.netns).join(', ')} on bridge ${network.bridge} (${network.bridgeAddress})`);
+  }
+  try {
+    return await superviseMembers(flags, dataDir, plans, clusterName, clusterId, say, clusterFile);
+  } finally {
+    if (network) destroyNetns(network);
+  }
+}
+
+async function superviseMembers(
+  flags: UpFlags,
+  dataDir: string,
+  plans: readonly MemberPlan[],
+  clusterName: string,
+  clusterId: bigint,
+  say: (line: string) => void,
+  clusterFile: string,
+): Promise<number> {
+  const peers = plans.map((p) => `${p.id}=${hostOf(p)}:${p.peerPort}`).join(',');
+  const clientUrls = plans.map((p) => `${p.id}=http://${hostOf(p)}:${p.clientPort}`).join(',');
   const memberArgs = (plan: MemberPlan): string[] => [
     'node',
     '--id', plan.id,
     '--data-dir', plan.dataDir,
     '--cluster-name', clusterName,
-    '--listen-peer', `127.0.0.1:${plan.peerPort}`,
-    '--listen-client', `127.0.0.1:${plan.clientPort}`,
+    '--listen-peer', `${hostOf(plan)}:${plan.peerPort}`,
+    '--listen-client', `${hostOf(plan)}:${plan.clientPort}`,
     '--peers', peers,
     '--client-urls', clientUrls,
     '--zone', plan.zone,
@@ -277,8 +317,9 @@ async function superviseCluster(flags: UpFlags, dataDir: string, plans: readonly
         .map(({ plan, child, logPath, restarts, failed }) => ({
           id: plan.id,
           zone: plan.zone,
-          clientUrl: `http://127.0.0.1:${plan.clientPort}`,
-          peerAddress: `127.0.0.1:${plan.peerPort}`,
+          clientUrl: `http://${hostOf(plan)}:${plan.clientPort}`,
+          peerAddress: `${hostOf(plan)}:${plan.peerPort}`,
+          ...(plan.netns ? { netns: plan.netns, address: hostOf(plan) } : {}),
           dataDir: plan.dataDir,
           logPath,
           pid: child?.pid ?? null,
@@ -307,7 +348,8 @@ async function superviseCluster(flags: UpFlags, dataDir: string, plans: readonly
     mkdirSync(plan.dataDir, { recursive: true });
     const logFd = openSync(member.logPath, 'a');
     const args = [...process.execArgv, process.argv[1]!, ...member.args];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', logFd, logFd] });
+    // In a namespace: `ip netns exec` execs node there, so the pid is the member's.
+    const child = plan.netns ? spawn(inNetns(plan.netns)[0]!, [...inNetns(plan.netns).slice(1), process.execPath, ...args], { stdio: ['ignore', logFd, logFd] }) : spawn(process.execPath, args, { stdio: ['ignore', logFd, logFd] });
     closeSync(logFd);
     member.child = child;
     member.startedAt = Date.now();
@@ -347,10 +389,10 @@ async function superviseCluster(flags: UpFlags, dataDir: string, plans: readonly
   };
 
   for (const member of members) start(member);
-  say(`${plans.length} members on loopback, cluster ${clusterName} (id ${clusterId}), data in ${dataDir}`);
+  say(`${plans.length} members ${plans[0]?.netns ? "in network namespaces" : "on loopback"}, cluster ${clusterName} (id ${clusterId}), data in ${dataDir}`);
   for (const { plan, child, logPath } of members) {
     if (plan.id === 'gateway') say(`  gateway: http://127.0.0.1:${plan.clientPort} (admin http://127.0.0.1:${plan.peerPort}), pid ${child?.pid}, log ${logPath}`);
-    else say(`  ${plan.id} zone ${plan.zone}: client http://127.0.0.1:${plan.clientPort}, peer 127.0.0.1:${plan.peerPort}, pid ${child?.pid}, log ${logPath}`);
+    else say(`  ${plan.id} zone ${plan.zone}: client http://${hostOf(plan)}:${plan.clientPort}, peer ${hostOf(plan)}:${plan.peerPort}, pid ${child?.pid}, log ${logPath}`);
   }
   say(`cluster file ${clusterFile}; \`keel status --data-dir ${flags.dataDir}\` shows the cluster; Ctrl-C stops everything`);
 
@@ -409,7 +451,7 @@ async function leaderOf(plans: readonly MemberPlan[], clusterName: string): Prom
   const clusterId = clusterIdOf(clusterName, plans.map((plan) => plan.id)).toString();
   for (const plan of plans) {
     try {
-      const response = await fetch(`http://127.0.0.1:${plan.clientPort}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(500) });
+      const response = await fetch(`http://${hostOf(plan)}:${plan.clientPort}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(500) });
       if (!response.ok) continue;
       const status = (await response.json()) as { leader?: string; header?: { cluster_id?: string } };
       if (status.header?.cluster_id !== clusterId) continue;

@@ -48,6 +48,8 @@ export type FailpointAction =
   | { readonly kind: 'sleep'; readonly ms: number };
 
 interface Rule {
+  /** The rule as written (`crash@3`, `sleep(100)`), for listing. */
+  readonly text: string;
   readonly action: FailpointAction;
   /** Fire on this hit only (1-based); 0 = every hit. */
   readonly onHit: number;
@@ -85,9 +87,48 @@ export function parseFailpoints(spec: string): Map<string, Rule> {
     const action: FailpointAction = sleepMs !== undefined ? { kind: 'sleep', ms: Number(sleepMs) } : { kind: verb as 'crash' | 'pause' | 'throw' };
     const hit = onHit === undefined ? 0 : Number(onHit);
     if (onHit !== undefined && hit < 1) throw new FailpointSpecError(item, '@n counts from 1');
-    parsed.set(name!, { action, onHit: hit, hits: 0 });
+    parsed.set(name!, { text: item.slice(name!.length + 1), action, onHit: hit, hits: 0 });
   }
   return parsed;
+}
+
+/**
+ * Sets one failpoint on a running process (`action` in the KEEL_FAILPOINTS
+ * syntax: crash, pause, throw, sleep(ms), each with an optional @n), or
+ * clears it with `off`. The admin API (POST /debug/failpoints on the client
+ * port) calls this when enabled; the others keep their rules.
+ */
+export function setFailpoint(name: string, action: string): void {
+  if (!(FAILPOINT_NAMES as readonly string[]).includes(name)) throw new FailpointSpecError(name, `unknown failpoint ${name}`);
+  if (action === 'off') {
+    rules.delete(name);
+  } else {
+    const [rule] = parseFailpoints(`${name}=${action}`).values();
+    if (rules.size >= FAILPOINTS_MAX && !rules.has(name)) throw new FailpointSpecError(name, `more than ${FAILPOINTS_MAX} failpoints`);
+    rules.set(name, rule!);
+  }
+  enabled = rules.size > 0;
+}
+
+/** The active failpoints, name to rule text. */
+export function listFailpoints(): Record<string, string> {
+  return Object.fromEntries([...rules].map(([name, rule]) => [name, rule.text]));
+}
+
+let apiEnabled = process.env['KEEL_FAILPOINT_API'] === '1';
+
+/**
+ * Lets the client port's POST /debug/failpoints set failpoints at run time
+ * (`keel node --enable-failpoint-api` or KEEL_FAILPOINT_API=1). Off by
+ * default, and never with NODE_ENV=production: a failpoint crashes or stops
+ * the member on purpose.
+ */
+export function enableFailpointApi(): void {
+  apiEnabled = true;
+}
+
+export function failpointApiEnabled(): boolean {
+  return apiEnabled && process.env['NODE_ENV'] !== 'production';
 }
 
 function trigger(name: FailpointName): void {

@@ -7,6 +7,6 @@ export { toMemoryStorage } from './raft-storage.js';
 export { FileStorage, type FileStorageOptions, type RecoveryReport } from './file-storage.js';
 export { MemoryDisk, MemoryRaftStorage } from './memory-raft-storage.js';
 export { type FileSystem, fsyncDirectory, nodeFileSystem, replaceFileDurably } from './file-system.js';
-export { configureFailpoints, failpoint, FAILPOINT_NAMES, type FailpointName } from './failpoints.js';
+export { configureFailpoints, enableFailpointApi, failpoint, failpointApiEnabled, FAILPOINT_NAMES, listFailpoints, setFailpoint, type FailpointName } from './failpoints.js';
 export * from './errors.js';
 export * as storageLimits from './limits.js';

@@ -54,7 +54,13 @@ export class Link {
       if (this.#timers.has(timerKey(toxic))) continue;
       if (toxic.type === 'timeout' && toxic.attributes['timeout'] === 0) continue; // holds data until removed; never closes
       const fire = toxic.type === 'reset_peer' ? () => this.reset() : () => this.close();
-      const delayMs = toxic.type === 'reset_peer' ? toxic.attributes['timeout']! : toxic.attributes['timeout']!;
+      const delayMs = toxic.attributes['timeout']!;
+      if (delayMs === 0) {
+        // At once, before any byte moves: a microtask runs before the next I/O callback (a timer of 0 ms would not).
+        this.#timers.set(timerKey(toxic), setTimeout(() => undefined, 0));
+        queueMicrotask(fire);
+        continue;
+      }
       this.#timers.set(timerKey(toxic), setTimeout(fire, delayMs));
     }
   }

@@ -1,0 +1,48 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { failpointApiEnabled, listFailpoints, setFailpoint, StorageError } from '../storage/index.js';
+
+/** A failpoint call's body is one small JSON object. */
+const FAILPOINT_BODY_BYTES_MAX = 4_096;
+
+/**
+ * `/debug/failpoints` on the client port: GET lists the active failpoints,
+ * POST `{"name": "wal-before-fsync", "action": "crash@3"}` sets one (`"off"`
+ * clears it). For fault injection on a running member (`keel chaos
+ * failpoint`); refused with 403 unless the member was started with
+ * `--enable-failpoint-api` or KEEL_FAILPOINT_API=1, never in production.
+ */
+export async function handleFailpoints(request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const body = await readSmallBody(request);
+  const send = (status: number, value: unknown): void => {
+    response.writeHead(status, { 'content-type': 'application/json' });
+    response.end(JSON.stringify(value));
+  };
+  if (!failpointApiEnabled()) return send(403, { error: 'the failpoint API is off: start the member with --enable-failpoint-api or KEEL_FAILPOINT_API=1', code: 'KEEL_FAILPOINT_API_DISABLED' });
+  if (request.method === 'GET') return send(200, { failpoints: listFailpoints() });
+  if (request.method !== 'POST') return send(405, { error: `method ${request.method} not allowed` });
+  if (body === undefined) return send(413, { error: `body over ${FAILPOINT_BODY_BYTES_MAX} bytes` });
+  let fields: { name?: unknown; action?: unknown };
+  try {
+    fields = JSON.parse(body.toString('utf8')) as { name?: unknown; action?: unknown };
+  } catch {
+    return send(400, { error: 'body is not JSON' });
+  }
+  if (typeof fields.name !== 'string' || typeof fields.action !== 'string') return send(400, { error: 'expected {"name": "<failpoint>", "action": "crash|pause|throw|sleep(ms)[@n]|off"}' });
+  try {
+    setFailpoint(fields.name, fields.action);
+  } catch (error) {
+    if (StorageError.is(error)) return send(400, { error: error.message, code: error.code });
+    throw error;
+  }
+  return send(200, { failpoints: listFailpoints() });
+}
+
+async function readSmallBody(request: IncomingMessage): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size <= FAILPOINT_BODY_BYTES_MAX) chunks.push(chunk);
+  }
+  return size > FAILPOINT_BODY_BYTES_MAX ? undefined : Buffer.concat(chunks);
+}

@@ -1,0 +1,122 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createChaos, readClusterView, type ClusterView } from '../../src/chaos/index.js';
+import { destroyNetns, netnsUnavailableReason, planNetns } from '../../src/chaos/netns.js';
+import { get, put } from '../node/cluster-harness.js';
+import { stateDir, until } from './fixtures/helpers.js';
+
+// A 3-member keel up cluster, each member in its own namespace on a bridge
+// (198.18.0.0/15 addresses only). Skipped without root or `ip netns`.
+const bin = join(import.meta.dirname, '../../dist/src/cli/main.js');
+const skip = netnsUnavailableReason();
+const DEADLINE_MS = 60_000;
+
+interface Status {
+  memberId: string;
+  leader: string;
+}
+
+async function statusOf(url: string): Promise<Status | undefined> {
+  try {
+    const response = await fetch(`${url}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(1_000) });
+    const body = (await response.json()) as { leader?: string; header?: { member_id?: string } };
+    return { memberId: String(body.header?.member_id), leader: String(body.leader ?? '0') };
+  } catch {
+    return undefined;
+  }
+}
+
+function tablesIn(netns: string): string {
+  return spawnSync('ip', ['netns', 'exec', netns, 'nft', 'list', 'tables'], { encoding: 'utf8' }).stdout;
+}
+
+test('keel up --netns: isolating the leader elects a new one among the others; healed, all three converge; a SIGKILLed controller\'s partition heals by its lease', { skip: skip ?? false, timeout: 300_000 }, async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'keel-chaos-netns-'));
+  // The test names the cluster, so it knows every namespace, veth and bridge up will create, and removes them by those names whatever happens.
+  const clusterName = `keel-ct${randomBytes(3).toString('hex')}`;
+  writeFileSync(join(dataDir, 'cluster.json'), JSON.stringify({ clusterName }));
+  const network = planNetns(clusterName, ['n1', 'n2', 'n3']);
+  const up = spawn(process.execPath, [bin, 'up', '--netns', '--no-gateway', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  up.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  up.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise((resolve) => up.once('exit', resolve));
+  const states = stateDir(t);
+  t.after(async () => {
+    await createChaos({ stateDir: states }).heal();
+    up.kill('SIGTERM');
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 15_000))]);
+    up.kill('SIGKILL');
+    destroyNetns(network);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  let view: ClusterView | undefined;
+  await until(() => {
+    try {
+      view = readClusterView(dataDir);
+      return view.members.length === 3 && view.members.every((member) => member.netns !== undefined);
+    } catch {
+      return false;
+    }
+  }, DEADLINE_MS, `cluster.json with members in namespaces (${output})`);
+  const urls = view!.members.map((member) => member.clientUrl);
+  assert.ok(view!.members.every((member) => member.address!.startsWith('198.18.')), 'addresses from 198.18.0.0/15 only');
+  await until(async () => (await Promise.all(urls.map((url) => fetch(`${url}/readyz`).then((r) => r.ok, () => false)))).every(Boolean), DEADLINE_MS, 'every member ready');
+  await until(async () => {
+    const statuses = await Promise.all(urls.map(statusOf));
+    return statuses.every((status) => status && status.leader !== '0' && status.leader === statuses[0]!.leader);
+  }, DEADLINE_MS, 'one leader all agree on');
+
+  const chaos = createChaos({ dataDir, stateDir: states, seed: 1 });
+  const before = (await statusOf(urls[0]!))!.leader;
+  const fault = await chaos.inject({ kind: 'partition', shape: 'isolate-leader', durationMs: 120_000 });
+  t.diagnostic(fault.description);
+  const oldLeaderUrl = (await Promise.all(urls.map(async (url) => ((await statusOf(url))?.memberId === before ? url : undefined)))).find(Boolean)!;
+  const others = urls.filter((url) => url !== oldLeaderUrl);
+  await until(async () => {
+    const statuses = await Promise.all(others.map(statusOf));
+    return statuses.every((status) => status && status.leader !== '0' && status.leader !== before && status.leader === statuses[0]!.leader);
+  }, DEADLINE_MS, 'a new leader among the other two');
+  const newLeader = (await statusOf(others[0]!))!.leader;
+  assert.ok([(await statusOf(others[0]!))!.memberId, (await statusOf(others[1]!))!.memberId].includes(newLeader));
+
+  await fault.heal();
+  assert.equal(tablesIn(view!.members[0]!.netns!).includes('keelchaos_'), false);
+  await until(async () => {
+    const statuses = await Promise.all(urls.map(statusOf));
+    return statuses.every((status) => status && status.leader !== '0' && status.leader === statuses[0]!.leader);
+  }, DEADLINE_MS, 'all three to agree on a leader again');
+  const leaderUrl = (await Promise.all(urls.map(async (url) => ((await statusOf(url))?.memberId === (await statusOf(url))?.leader ? url : undefined)))).find(Boolean)!;
+  await put(leaderUrl, 'chaos/converged', 'yes');
+  await until(async () => (await Promise.all(urls.map((url) => get(url, 'chaos/converged', { serializable: true }).then((r) => r.value, () => undefined)))).every((value) => value === 'yes'), DEADLINE_MS, 'every member to hold the write');
+
+  // A controller SIGKILLed mid-partition: the watchdog removes the rules when the lease ends.
+  const controller = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures/pause-controller.ts'), states, JSON.stringify({ kind: 'partition', shape: 'halves', durationMs: 3_000 }), dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let said = '';
+  controller.stdout.on('data', (chunk: Buffer) => (said += chunk.toString()));
+  await until(() => said.includes('injected'), DEADLINE_MS, 'the controller to partition');
+  controller.kill('SIGKILL');
+  assert.ok(view!.members.some((member) => tablesIn(member.netns!).includes('keelchaos_')), 'rules in place');
+  await until(() => view!.members.every((member) => !tablesIn(member.netns!).includes('keelchaos_')), DEADLINE_MS, 'the watchdog to remove the partition');
+
+  // Link faults: a bandwidth cap (tbf) is added with keel chaos's handle and removed on heal; netem where the kernel has it.
+  const capped = await chaos.inject({ kind: 'netem', target: 'n1', rateKbit: 1_000, durationMs: 60_000 });
+  const qdiscs = (): string => spawnSync('ip', ['netns', 'exec', view!.members[0]!.netns!, 'tc', 'qdisc', 'show', 'dev', 'eth0'], { encoding: 'utf8' }).stdout;
+  assert.match(qdiscs(), /qdisc tbf 4b43: root/);
+  await capped.heal();
+  assert.doesNotMatch(qdiscs(), /4b43:/);
+  try {
+    const delayed = await chaos.inject({ kind: 'netem', target: 'n2', delayMs: 50, lossPercent: 1, durationMs: 60_000 });
+    await delayed.heal();
+  } catch (error) {
+    assert.equal((error as { code?: string }).code, 'KEEL_CHAOS_COMMAND_FAILED');
+    t.diagnostic(`netem not in this kernel: ${(error as Error).message}`);
+  }
+  assert.equal(chaos.active().length, 0);
+});
