@@ -16,7 +16,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createChaos } from '../src/chaos/index.js';
-import { describeReport, keelUpTarget, NEMESIS_FAULT_NAMES, runCampaign, waitUntil, type CampaignReport, type CampaignTarget } from '../src/chaos/campaign/index.js';
+import { describeReport, keelUpTarget, PROCESS_NEMESIS_FAULTS, runCampaign, waitUntil, type CampaignReport, type CampaignTarget } from '../src/chaos/campaign/index.js';
 import { EtcdCluster, findEtcdBinary } from './lib/etcd-cluster.js';
 import { startKeelCluster } from './lib/keel-cluster.js';
 
@@ -37,7 +37,7 @@ const campaign = (seed: number, name: string) => ({
   runMs,
   clients: 10,
   keys: 5,
-  faults: NEMESIS_FAULT_NAMES,
+  faults: PROCESS_NEMESIS_FAULTS,
   faultMs: [1_000, 4_000] as const,
   quietMs: [1_000, 3_000] as const,
   callTimeoutMs: 2_000,
@@ -111,7 +111,7 @@ for (let run = 0; run < runs; run++) {
 }
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
-console.log(`\nJepsen-style campaign: ${runs} runs of ${runMs / 1000} s each, seeds ${firstSeed}..${firstSeed + runs - 1}, 3 members on loopback, 10 clients on 5 keys, faults ${NEMESIS_FAULT_NAMES.join(', ')}, node ${process.version}\n`);
+console.log(`\nJepsen-style campaign: ${runs} runs of ${runMs / 1000} s each, seeds ${firstSeed}..${firstSeed + runs - 1}, 3 members on loopback, 10 clients on 5 keys, faults ${PROCESS_NEMESIS_FAULTS.join(', ')}, node ${process.version}\n`);
 console.log('| system | runs | operations | ok | unknown | faults injected | violations | undecided | recovered | longest write gap median / max | writes/s median |');
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|');
 for (const name of ['keel', 'etcd']) {

@@ -389,7 +389,7 @@ async function superviseMembers(
   };
 
   for (const member of members) start(member);
-  say(`${plans.length} members ${plans[0]?.netns ? "in network namespaces" : "on loopback"}, cluster ${clusterName} (id ${clusterId}), data in ${dataDir}`);
+  say(`${plans.length} members ${plans[0]?.netns ? 'in network namespaces' : 'on loopback'}, cluster ${clusterName} (id ${clusterId}), data in ${dataDir}`);
   for (const { plan, child, logPath } of members) {
     if (plan.id === 'gateway') say(`  gateway: http://127.0.0.1:${plan.clientPort} (admin http://127.0.0.1:${plan.peerPort}), pid ${child?.pid}, log ${logPath}`);
     else say(`  ${plan.id} zone ${plan.zone}: client http://${hostOf(plan)}:${plan.clientPort}, peer ${hostOf(plan)}:${plan.peerPort}, pid ${child?.pid}, log ${logPath}`);

@@ -139,7 +139,9 @@ async function applyStep(target: CampaignTarget, step: NemesisStep): Promise<Cam
   try {
     const fault = await target.chaos().inject(faultSpecOf(step));
     injected = fault.injected && fault.outcomes.every((line) => !/skipped|not running/.test(line));
-    outcome = [fault.description, ...fault.outcomes].join('; ');
+    // The steps that went as planned are summed up in one word; anything else is kept.
+    const unusual = fault.outcomes.filter((line) => !line.endsWith(': done'));
+    outcome = [fault.description, ...(unusual.length > 0 ? unusual : ['done'])].join('; ');
     await sleep(step.durationMs);
     await fault.heal();
   } catch (error) {

@@ -8,19 +8,33 @@ import type { FaultSpec } from '../controller.js';
  * schedule, so a failing run is replayed exactly.
  */
 
-/** Faults the nemesis cycles through, by name. */
+/** A nemesis fault: how to inject it for a given duration, and whether it needs `keel up --netns`. */
+interface NemesisFault {
+  readonly network: boolean;
+  spec(durationMs: number): FaultSpec;
+}
+
+/** Faults the nemesis cycles through, by name (Jepsen's nemeses, through keel chaos). */
 export const NEMESIS_FAULTS = {
-  /** kill -9 the leader; keel up (or the runner, for etcd) restarts it. */
-  'kill-leader': { kind: 'kill', target: 'leader', lasting: false },
-  'kill-follower': { kind: 'kill', target: 'follower', lasting: false },
+  /** kill -9 the leader; keel up (or the runner, for etcd) restarts it. The duration is the wait before the next step. */
+  'kill-leader': { network: false, spec: () => ({ kind: 'kill', target: 'leader' }) },
+  'kill-follower': { network: false, spec: () => ({ kind: 'kill', target: 'follower' }) },
   /** SIGSTOP the leader for the fault's duration: a deposed leader wakes up. */
-  'pause-leader': { kind: 'pause', target: 'leader', lasting: true },
-  'pause-follower': { kind: 'pause', target: 'follower', lasting: true },
-} as const satisfies Record<string, { kind: string; target: string; lasting: boolean }>;
+  'pause-leader': { network: false, spec: (durationMs) => ({ kind: 'pause', target: 'leader', durationMs }) },
+  'pause-follower': { network: false, spec: (durationMs) => ({ kind: 'pause', target: 'follower', durationMs }) },
+  /** Cut the leader off from the others (a minority leader must not serve). */
+  'isolate-leader': { network: true, spec: (durationMs) => ({ kind: 'partition', shape: 'isolate-leader', durationMs }) },
+  'isolate-follower': { network: true, spec: (durationMs) => ({ kind: 'partition', shape: 'isolate', target: 'follower', durationMs }) },
+  /** Two halves joined by one member that sees both (Jepsen's bridge). */
+  bridge: { network: true, spec: (durationMs) => ({ kind: 'partition', shape: 'bridge', durationMs }) },
+} as const satisfies Record<string, NemesisFault>;
 
 export type NemesisFaultName = keyof typeof NEMESIS_FAULTS;
 
 export const NEMESIS_FAULT_NAMES = Object.keys(NEMESIS_FAULTS) as NemesisFaultName[];
+
+/** The faults that need no network namespaces: process faults, for clusters on loopback. */
+export const PROCESS_NEMESIS_FAULTS = NEMESIS_FAULT_NAMES.filter((name) => !NEMESIS_FAULTS[name].network);
 
 /** One fault of the schedule, at `atMs` from the start of the run. */
 export interface NemesisStep {
@@ -75,6 +89,5 @@ function shuffle<T>(items: T[], next: () => number): T[] {
 
 /** The chaos spec that injects one step. */
 export function faultSpecOf(step: NemesisStep): FaultSpec {
-  const fault = NEMESIS_FAULTS[step.fault];
-  return fault.lasting ? { kind: fault.kind, target: fault.target, durationMs: step.durationMs } : { kind: fault.kind, target: fault.target };
+  return NEMESIS_FAULTS[step.fault].spec(step.durationMs);
 }

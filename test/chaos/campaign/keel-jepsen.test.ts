@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freeKeelUpBase } from '../../../bench/lib/net.js';
-import { describeReport, keelUpTarget, NEMESIS_FAULT_NAMES, runCampaign, waitUntil } from '../../../src/chaos/campaign/index.js';
+import { describeReport, keelUpTarget, PROCESS_NEMESIS_FAULTS, runCampaign, waitUntil } from '../../../src/chaos/campaign/index.js';
 
 // The short version of keel's Jepsen-style test (the long one is
 // `npm run bench:jepsen`): a real `keel up` cluster, clients on every
@@ -44,7 +44,7 @@ test(`keel under kills and pauses stays linearizable and recovers (seed ${seed};
     runMs: 16_000,
     clients: 6,
     keys: 3,
-    faults: NEMESIS_FAULT_NAMES,
+    faults: PROCESS_NEMESIS_FAULTS,
     faultMs: [1_000, 2_500],
     quietMs: [1_000, 2_000],
     callTimeoutMs: 2_000,
