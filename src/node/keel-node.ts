@@ -1,7 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { lockDataDir, prepareDataDir } from './data-dir.js';
-import type { DataDirLock } from './data-dir.js';
 import { join } from 'node:path';
 import { bootstrapLog } from '../raft/bootstrap.js';
 import { decodeConfChange } from '../raft/conf-change.js';
@@ -40,6 +38,8 @@ import { forwardKeepAlive, forwardTimeToLive, leaseIdOf, LEASE_TTL_MAX_SECONDS }
 import type { LeaseTimeToLive } from './lease-forward.js';
 import { MemberChanges } from './member-changes.js';
 import type { MemberRecord, MembershipEffect } from './membership.js';
+import { lockDataDir, prepareDataDir } from './data-dir.js';
+import type { DataDirLock } from './data-dir.js';
 import {
   MembershipTable,
   decodeChangeContext,
