@@ -1,0 +1,40 @@
+import type { Clock } from '../clock.js';
+
+/**
+ * What an executor drives. It decides when iterations start and on which VU;
+ * the runner runs them, records metrics and, after the schedule ends, waits
+ * out the graceful stop. Executors return when their schedule is over; they
+ * never start an iteration after that.
+ */
+export interface ExecutorContext {
+  readonly clock: Clock;
+  /** Aborted on Ctrl-C or a failed abortOnFail threshold: start nothing more. */
+  readonly signal: AbortSignal;
+  /** The scenario's start on `clock`. */
+  readonly startMs: number;
+  /**
+   * Runs one iteration on VU `vu` (0-based in this scenario); resolves when
+   * it ends, never rejects. `intendedStartMs` is the open model's scheduled
+   * start: latency is measured from it, not from when the VU got to it.
+   */
+  iterate(vu: number, intendedStartMs?: number): Promise<void>;
+  /** An arrival found no free VU (open model): counted, never delayed. */
+  dropped(): void;
+  /** The number of active VUs changed to `vus`. */
+  activeVus(vus: number): void;
+}
+
+/** Sleeps until `atMs`; false if the run was aborted first. */
+export async function sleepUntil(context: ExecutorContext, atMs: number): Promise<boolean> {
+  try {
+    await context.clock.sleepUntil(atMs, context.signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether a VU loop may start another iteration. */
+export function mayContinue(context: ExecutorContext, endMs: number): boolean {
+  return !context.signal.aborted && context.clock.nowMs() < endMs;
+}

@@ -1,0 +1,31 @@
+import type { Stage } from '../options.js';
+import { mayContinue, sleepUntil, type ExecutorContext } from './context.js';
+import { vuSteps } from './schedule.js';
+
+/**
+ * The VU count follows the stages linearly (k6's ramping-vus). A VU above
+ * the count stops after its current iteration (a graceful ramp-down: it is
+ * never interrupted mid-iteration); a VU below it that had stopped starts again.
+ */
+export async function rampingVus(plan: { readonly startVUs: number; readonly stages: readonly Stage[] }, context: ExecutorContext): Promise<void> {
+  const steps = vuSteps(plan.startVUs, plan.stages);
+  const endMs = context.startMs + steps[steps.length - 1]!.atMs;
+  let target = plan.startVUs;
+  const running = new Set<number>();
+  const loop = async (vu: number): Promise<void> => {
+    running.add(vu);
+    context.activeVus(running.size);
+    while (vu < target && mayContinue(context, endMs)) await context.iterate(vu);
+    running.delete(vu);
+    context.activeVus(running.size);
+  };
+  const startUpTo = (count: number): void => {
+    for (let vu = 0; vu < count; vu++) if (!running.has(vu)) void loop(vu);
+  };
+  startUpTo(target);
+  for (const step of steps) {
+    if (!(await sleepUntil(context, context.startMs + step.atMs))) return;
+    target = step.vus;
+    startUpTo(target);
+  }
+}
