@@ -95,6 +95,8 @@ export class VuHttp {
       text = await readCapped(response.body);
       sink.counter('data_received', text.length, tags);
     } catch (caught) {
+      // Interrupted by the end of the scenario: not the target's failure, so not a failed request.
+      if (this.#options.signal.aborted) throw this.#options.signal.reason;
       error = errorKind(caught);
     }
     const durationMs = clock.nowMs() - startMs;

@@ -96,7 +96,7 @@ export interface ScenarioPlan {
 /** Validates raw options; the error lists every problem with its field path. */
 export function parseOptions(raw: unknown, where = 'options'): Options {
   const result = optionsSchema.safeParse(raw ?? {});
-  if (!result.success) throw badInput(`${where}: ${formatIssues(result.error.issues)}`);
+  if (!result.success) throw badInput(`${where}: ${formatIssues(result.error.issues.map((issue) => ({ ...issue, path: ['options', ...issue.path] })))}`);
   return result.data;
 }
 

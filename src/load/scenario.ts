@@ -20,6 +20,8 @@ export interface Scenario {
   readonly functions: ReadonlyMap<string, IterationFunction>;
 }
 
+let loads = 0;
+
 /** Scenario files are small: bigger is a mistake. */
 const SCENARIO_FILE_BYTES_MAX = 4 * 1024 * 1024;
 
@@ -41,14 +43,15 @@ export async function loadScenario(path: string): Promise<Scenario> {
   if (extension === '.ts' || extension === '.mts') await registerTypeScript(path);
   let module: Record<string, unknown>;
   try {
-    module = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    // A fresh instance per load: a module's options may read the environment at import time.
+    module = (await import(`${pathToFileURL(file).href}?load=${++loads}`)) as Record<string, unknown>;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes(file)) throw badInput(`${path}: no such file`);
     throw badInput(`${path}: the module failed to load: ${(error as Error).message}`);
   }
   const functions = new Map<string, IterationFunction>();
   for (const [name, value] of Object.entries(module)) if (typeof value === 'function') functions.set(name, value as IterationFunction);
-  const options = parseOptions(module.options, `${path}: options`);
+  const options = parseOptions(module.options, path);
   return { file, options, functions };
 }
 
