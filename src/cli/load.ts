@@ -72,6 +72,22 @@ export function loadCommand(): Command {
         process.off('SIGINT', onSigint);
       }
     });
+  command.addCommand(
+    new Command('agent')
+      .description('serve coordinators (keel load --agents host:port,...) from this machine')
+      .requiredOption('--listen <host:port>', 'address to listen on (use a private address; the protocol has no authentication)')
+      .action(async (flags: { listen: string }) => {
+        const { startAgent } = await import('../load/agent.js');
+        try {
+          const server = await startAgent(flags.listen, (line) => process.stderr.write(`${line}\n`));
+          await new Promise<void>((resolve) => process.once('SIGINT', resolve).once('SIGTERM', resolve));
+          server.close();
+        } catch (error) {
+          process.stderr.write(`keel load agent: ${(error as Error).message}\n`);
+          process.exitCode = isLoadError(error) && error.code === 'KEEL_LOAD_BAD_INPUT' ? EXIT_BAD_INPUT : EXIT_RUNTIME_ERROR;
+        }
+      }),
+  );
   return command;
 }
 
