@@ -12,6 +12,8 @@ import type { TargetGuard } from './targets.js';
 
 /** Origins one VU keeps connections to (a VU crawling many origins closes the oldest). */
 const ORIGINS_PER_VU_MAX = 16;
+/** Parsed URLs one VU keeps. */
+const URLS_PER_VU_MAX = 64;
 
 export interface RequestParams {
   readonly headers?: Record<string, string>;
@@ -71,9 +73,9 @@ export class VuHttp {
 
   async request(method: string, url: string, body?: string | Uint8Array, params: RequestParams = {}): Promise<HttpResponse> {
     const { clock, sink } = this.#options;
-    const target = new URL(url);
-    this.#options.guard.checkUrl(target);
-    const tags: Record<string, string> = { ...this.#options.tags(), method, ...(params.tags ?? {}) };
+    const target = this.#parse(url);
+    // Tags cost an object per request: build them only when a sub-metric could match.
+    const tags: Record<string, string> | undefined = sink.tagged ? { ...this.#options.tags(), method, ...(params.tags ?? {}) } : undefined;
     const startMs = this.#options.takeIntendedStart() ?? clock.nowMs();
     let status = 0;
     let headers: Record<string, string | string[] | undefined> = {};
@@ -82,7 +84,7 @@ export class VuHttp {
     try {
       const response = await this.#client(target.origin).request({
         method: method as 'GET',
-        path: `${target.pathname}${target.search}`,
+        path: target.path,
         headers: params.headers,
         body,
         reset: !this.#options.reuseConnections,
@@ -92,7 +94,8 @@ export class VuHttp {
       });
       status = response.statusCode;
       headers = response.headers;
-      text = await readCapped(response.body);
+      const length = Number(response.headers['content-length'] ?? Number.NaN);
+      text = length <= RESPONSE_BODY_BYTES_MAX ? await response.body.text() : await readCapped(response.body);
       sink.counter('data_received', text.length, tags);
     } catch (caught) {
       // Interrupted by the end of the scenario: not the target's failure, so not a failed request.
@@ -101,7 +104,7 @@ export class VuHttp {
     }
     const durationMs = clock.nowMs() - startMs;
     const failed = error !== undefined || status >= 400;
-    tags.status = String(status);
+    if (tags !== undefined) tags.status = String(status);
     sink.counter('http_reqs', 1, tags);
     sink.trend('http_req_duration', durationMs, tags);
     sink.rate('http_req_failed', failed, tags);
@@ -109,6 +112,21 @@ export class VuHttp {
     if (error !== undefined) sink.error(error);
     else if (status >= 400) sink.error(`HTTP ${status}`);
     return { status, headers, body: text, durationMs, error, json: () => JSON.parse(text) as unknown };
+  }
+
+  /** Parsed URLs, checked against the guard once (a VU asks for the same few URLs again and again). */
+  readonly #urls = new Map<string, { readonly origin: string; readonly path: string }>();
+
+  #parse(url: string): { readonly origin: string; readonly path: string } {
+    let parsed = this.#urls.get(url);
+    if (parsed === undefined) {
+      const target = new URL(url);
+      this.#options.guard.checkUrl(target);
+      parsed = { origin: target.origin, path: `${target.pathname}${target.search}` };
+      if (this.#urls.size >= URLS_PER_VU_MAX) this.#urls.clear();
+      this.#urls.set(url, parsed);
+    }
+    return parsed;
   }
 
   #client(origin: string): Client {

@@ -30,10 +30,15 @@ export function subMetricsOf(keys: readonly string[]): Map<string, SubMetric[]> 
 }
 
 export class MetricSink {
+  /** Whether any sub-metric was asked for (else callers need not build tag objects). */
+  readonly tagged: boolean;
+
   constructor(
     readonly recorder: IntervalRecorder,
     readonly subMetrics: ReadonlyMap<string, readonly SubMetric[]>,
-  ) {}
+  ) {
+    this.tagged = subMetrics.size > 0;
+  }
 
   #matching(name: string, tags: Readonly<Record<string, string>> | undefined): readonly SubMetric[] {
     const subs = this.subMetrics.get(name);
