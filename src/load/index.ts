@@ -24,3 +24,4 @@ export { newHistogram, encodeHistogram, decodeHistogram } from './histogram.js';
 export type { Summary } from './summary.js';
 export type { TimePoint } from './timeseries.js';
 export { TargetGuard, isLoopbackHost } from './targets.js';
+export { kvWorkload, keyPicker, seededRandom, type KvWorkloadOptions, type KeyDistribution } from './workloads/kv.js';
