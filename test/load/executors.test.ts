@@ -119,3 +119,25 @@ test('per-vu-iterations: each VU runs its iterations; maxDuration bounds them', 
   const bounded = await drive({ executor: 'per-vu-iterations', vus: 2, iterations: 1000, maxDurationMs: 1000 }, 100, 60_000);
   assert.equal(bounded.started.length, 20);
 });
+
+test('ramping-vus: steps already due when the loop wakes late are taken together', async () => {
+  const fake = new FakeClock();
+  // A loaded event loop: every wake-up comes on the next 500 ms boundary.
+  const clock = { nowMs: () => fake.nowMs(), sleepUntil: (atMs: number, signal?: AbortSignal) => fake.sleepUntil(Math.ceil(atMs / 500) * 500, signal) };
+  const active: number[] = [];
+  const context: ExecutorContext = {
+    clock,
+    signal: new AbortController().signal,
+    startMs: 0,
+    iterate: (_vu) => clock.sleepUntil(clock.nowMs() + 10_000),
+    dropped: () => undefined,
+    activeVus: (count) => active.push(count),
+  };
+  const done = runExecutor({ executor: 'ramping-vus', startVUs: 0, stages: [{ durationMs: 1000, target: 1000 }, { durationMs: 1000, target: 1000 }] }, context);
+  // The first wake-up comes late (as on a loaded event loop): by 500 ms, 500 VUs are due at once.
+  await fake.advanceTo(500);
+  assert.equal(active.at(-1), 500);
+  await fake.advanceTo(3000);
+  await done;
+  assert.equal(Math.max(...active), 1000);
+});
