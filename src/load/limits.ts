@@ -34,8 +34,8 @@ export const SNAPSHOT_INTERVAL_MS = 1_000;
 export const TIME_SERIES_POINTS_MAX = 86_400;
 /** Worker processes of one coordinator. */
 export const WORKERS_MAX = 256;
-/** A worker that has not reported for this long is lost. */
-export const WORKER_SILENCE_MS_MAX = 10_000;
+/** A worker that has not reported for this long is lost (generous: a loaded 2-core box can stall a worker for seconds). */
+export const WORKER_SILENCE_MS_MAX = 30_000;
 /** Largest agent protocol frame (a snapshot with a few dozen encoded histograms). */
 export const FRAME_BYTES_MAX = 16 * 1024 * 1024;
 /** Request timeout per HTTP request unless the scenario sets one. */

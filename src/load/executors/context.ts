@@ -38,3 +38,19 @@ export async function sleepUntil(context: ExecutorContext, atMs: number): Promis
 export function mayContinue(context: ExecutorContext, endMs: number): boolean {
   return !context.signal.aborted && context.clock.nowMs() < endMs;
 }
+
+/** VU loops started per event-loop turn: starting 12,500 at once would stall a worker for seconds (no snapshots, no timers). */
+const STARTS_PER_TURN = 256;
+
+/**
+ * Starts `start(vu)` for each VU in `vus`, a batch per turn of the event
+ * loop (yielding through the clock, so a fake clock drives it too).
+ */
+export async function startInBatches(context: ExecutorContext, vus: Iterable<number>, start: (vu: number) => void): Promise<void> {
+  let started = 0;
+  for (const vu of vus) {
+    if (started > 0 && started % STARTS_PER_TURN === 0 && !(await sleepUntil(context, context.clock.nowMs()))) return;
+    start(vu);
+    started++;
+  }
+}

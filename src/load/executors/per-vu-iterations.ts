@@ -1,4 +1,4 @@
-import { mayContinue, sleepUntil, type ExecutorContext } from './context.js';
+import { mayContinue, startInBatches, type ExecutorContext } from './context.js';
 
 /** Each of `vus` VUs runs `iterations` iterations, within `maxDurationMs` (k6's per-vu-iterations). */
 export async function perVuIterations(plan: { readonly vus: number; readonly iterations: number; readonly maxDurationMs: number }, context: ExecutorContext): Promise<void> {
@@ -9,7 +9,9 @@ export async function perVuIterations(plan: { readonly vus: number; readonly ite
     for (let done = 0; done < plan.iterations && mayContinue(context, endMs); done++) await context.iterate(vu);
     context.activeVus(--active);
   };
-  await untilAllOrEnd(Array.from({ length: plan.vus }, (_, vu) => loop(vu)), context, endMs);
+  const loops: Promise<void>[] = [];
+  await startInBatches(context, Array.from({ length: plan.vus }, (_, vu) => vu), (vu) => void loops.push(loop(vu)));
+  await untilAllOrEnd(loops, context, endMs);
 }
 
 /** Waits for the loops or for the end of the time allowed, whichever is first. */

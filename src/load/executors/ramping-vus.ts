@@ -1,5 +1,5 @@
 import type { Stage } from '../options.js';
-import { mayContinue, sleepUntil, type ExecutorContext } from './context.js';
+import { mayContinue, sleepUntil, startInBatches, type ExecutorContext } from './context.js';
 import { vuSteps } from './schedule.js';
 
 /**
@@ -19,17 +19,19 @@ export async function rampingVus(plan: { readonly startVUs: number; readonly sta
     running.delete(vu);
     context.activeVus(running.size);
   };
-  const startUpTo = (count: number): void => {
-    if (running.size >= count) return;
-    for (let vu = 0; vu < count; vu++) if (!running.has(vu)) void loop(vu);
+  function* stopped(count: number): Generator<number> {
+    for (let vu = 0; vu < count; vu++) if (!running.has(vu)) yield vu;
+  }
+  const startUpTo = async (count: number): Promise<void> => {
+    if (running.size < count) await startInBatches(context, stopped(count), (vu) => void loop(vu));
   };
-  startUpTo(target);
+  await startUpTo(target);
   for (let index = 0; index < steps.length; ) {
     if (!(await sleepUntil(context, context.startMs + steps[index]!.atMs))) return;
     // Every step already due is taken at once: a busy event loop must not slow the ramp to one step per turn.
     const nowMs = context.clock.nowMs();
     do target = steps[index++]!.vus;
     while (index < steps.length && context.startMs + steps[index]!.atMs <= nowMs);
-    startUpTo(target);
+    await startUpTo(target);
   }
 }

@@ -1,4 +1,4 @@
-import { mayContinue, type ExecutorContext } from './context.js';
+import { mayContinue, startInBatches, type ExecutorContext } from './context.js';
 import { untilAllOrEnd } from './per-vu-iterations.js';
 
 /** `vus` VUs share `iterations` iterations, each taking the next as it frees up, within `maxDurationMs` (k6's shared-iterations). */
@@ -14,5 +14,7 @@ export async function sharedIterations(plan: { readonly vus: number; readonly it
     }
     context.activeVus(--active);
   };
-  await untilAllOrEnd(Array.from({ length: active }, (_, vu) => loop(vu)), context, endMs);
+  const loops: Promise<void>[] = [];
+  await startInBatches(context, Array.from({ length: active }, (_, vu) => vu), (vu) => void loops.push(loop(vu)));
+  await untilAllOrEnd(loops, context, endMs);
 }
