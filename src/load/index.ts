@@ -25,3 +25,4 @@ export type { Summary } from './summary.js';
 export type { TimePoint } from './timeseries.js';
 export { TargetGuard, isLoopbackHost } from './targets.js';
 export { kvWorkload, keyPicker, seededRandom, type KvWorkloadOptions, type KeyDistribution } from './workloads/kv.js';
+export type { GrpcCall, GrpcResponse } from './grpc.js';

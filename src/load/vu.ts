@@ -6,6 +6,7 @@
  * thread each, so a worker holds thousands.
  */
 import type { Clock } from './clock.js';
+import { VuGrpc } from './grpc.js';
 import { VuHttp } from './http.js';
 import type { MetricSink } from './sink.js';
 import type { TargetGuard } from './targets.js';
@@ -40,6 +41,8 @@ export class VU {
   /** Tags added to every metric this VU records; a scenario may set more. */
   readonly tags: Record<string, string>;
   readonly http: VuHttp;
+  /** gRPC unary calls (grpc-js), one channel per VU and address. */
+  readonly grpc: VuGrpc;
   readonly #settings: VuSettings;
   readonly #interrupt = new AbortController();
   #intendedStartMs: number | undefined;
@@ -60,6 +63,7 @@ export class VU {
       takeIntendedStart: () => this.takeIntendedStart(),
       tags: () => this.#currentTags(),
     });
+    this.grpc = new VuGrpc(settings.clock, settings.sink, settings.guard, () => this.takeIntendedStart());
   }
 
   /** Aborted when the VU's scenario has to stop this iteration (graceful stop ran out, Ctrl-C). */
@@ -143,6 +147,7 @@ export class VU {
 
   /** @internal */
   async close(): Promise<void> {
+    this.grpc.close();
     await this.http.close();
   }
 

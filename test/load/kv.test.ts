@@ -40,3 +40,22 @@ test('the KV workload runs a put/get/txn mix against a real etcd over its JSON g
     await cluster.stop();
   }
 });
+
+test('gRPC unary calls from a proto file (etcd KV Put and Range), one channel per VU', { timeout: 120_000 }, async (context) => {
+  if (findEtcdBinary() === undefined) {
+    context.skip('etcd is not installed (apt-get install etcd-server)');
+    return;
+  }
+  const cluster = await EtcdCluster.start({ size: 1 });
+  try {
+    process.env.KEEL_LOAD_TEST_GRPC = new URL(cluster.endpoints[0]!).host;
+    process.env.KEEL_LOAD_TEST_PROTO_DIR = join(import.meta.dirname, '../../proto');
+    const result = await runLoad({ scenarioFile: join(import.meta.dirname, 'fixtures/grpc.ts'), workers: 0, progress: false, output: new Writable({ write: (_chunk, _encoding, done) => done() }) });
+    assert.equal(result.exitCode, 0, JSON.stringify(result.summary.errors));
+    assert.equal(result.summary.counters.grpc_reqs?.count, 60);
+    assert.equal(result.summary.trends.grpc_req_duration?.count, 60);
+    assert.deepEqual(result.summary.checks['range finds the key'], { passes: 30, fails: 0 });
+  } finally {
+    await cluster.stop();
+  }
+});
