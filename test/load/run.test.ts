@@ -122,3 +122,27 @@ test('5,000 VUs, each with its own keep-alive connection, over 2 worker processe
     server.off('connection', onConnection);
   }
 });
+
+test('--metrics-port serves live metrics for Prometheus while the run goes', { timeout: 120_000 }, async () => {
+  const { freeLoopbackPorts } = await import('../../bench/lib/net.js');
+  const [port] = (await freeLoopbackPorts(1)) as [number];
+  const scenario = join(dir, 'metrics.mjs');
+  writeFileSync(scenario, `export const options = { vus: 2, duration: '30s' };\nexport default async function (vu) { await vu.http.get('${target}'); await vu.sleep(0.05); }\n`);
+  const stop = new AbortController();
+  const running = run({ scenarioFile: scenario, metricsPort: port, signal: stop.signal });
+  let text = '';
+  try {
+    const deadline = Date.now() + 60_000;
+    while (!/keel_load_http_requests_total [1-9]/.test(text)) {
+      assert.ok(Date.now() < deadline, `no live requests in /metrics: ${text}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      text = await fetch(`http://127.0.0.1:${port}/metrics`).then((response) => response.text(), () => '');
+    }
+  } finally {
+    stop.abort();
+  }
+  const result = await running;
+  assert.equal(result.summary.interrupted, true);
+  assert.match(text, /keel_load_vus 2/);
+  assert.match(text, /keel_load_http_request_duration_seconds\{quantile="0.99"\}/);
+});
