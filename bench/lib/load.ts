@@ -6,6 +6,7 @@
  * not an open-model latency test (no coordinated-omission correction).
  */
 import { build, type Histogram } from 'hdr-histogram-js';
+import { seededRandom } from '../../src/load/workloads/kv.js';
 
 export interface LoadOptions {
   readonly clients: number;
@@ -80,17 +81,10 @@ async function phase(clients: number, seconds: number, maxOps: number, operation
 }
 
 /** A markdown table. */
-/** A small fast PRNG (xorshift) per client loop picking from `keys`, so key choice costs nothing and is reproducible. */
+/** A small fast PRNG (xorshift, keel/load's) per client loop picking from `keys`, so key choice costs nothing and is reproducible. */
 export function keyPicker<T>(keys: readonly T[], seed: number): () => T {
-  let state = (seed * 0x9e3779b1) >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return keys[state % keys.length]!;
-  };
+  const random = seededRandom(seed);
+  return () => keys[Math.floor(random() * keys.length)]!;
 }
 
 export function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {

@@ -6,6 +6,7 @@ import { simCommand } from './sim.js';
 import { upCommand } from './up.js';
 import { snapshotCommand } from './snapshot.js';
 import { statusCommand } from './status.js';
+import { loadCommand } from './load.js';
 
 /** The `keel` command: thin over the parts. Exit codes: 0 ok, 1 usage/runtime error, 2 a snapshot file failed its integrity check, 99 SLO failed, 127-129 simulator. */
 function version(): string {
@@ -27,7 +28,8 @@ const program = new Command('keel')
   .addCommand(nodeCommand())
   .addCommand(upCommand())
   .addCommand(snapshotCommand())
-  .addCommand(statusCommand());
+  .addCommand(statusCommand())
+  .addCommand(loadCommand());
 program.addCommand((await import('./gateway.js')).gatewayCommand());
 program.addCommand((await import('./check.js')).checkCommand());
 program.addCommand((await import('./chaos.js')).chaosCommand());

@@ -34,7 +34,7 @@ async function waitForPort(port: number, child: ChildProcess): Promise<void> {
   throw new Error(`port ${port} did not open within ${START_TIMEOUT_MS} ms`);
 }
 
-async function start(name: string, command: string, args: readonly string[], port: number, env: NodeJS.ProcessEnv = process.env): Promise<Started> {
+export async function start(name: string, command: string, args: readonly string[], port: number, env: NodeJS.ProcessEnv = process.env): Promise<Started> {
   const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'], env });
   // A spawn failure (ENOENT) is an 'error' event: unhandled, it would end this process and orphan the others.
   const failed = new Promise<never>((_, reject) => child.once('error', (error) => reject(new Error(`${name}: cannot start ${command}: ${error.message}`))));

@@ -1,0 +1,171 @@
+/**
+ * A VU's HTTP client over undici: by default one keep-alive connection per
+ * VU and origin (an undici Client, pipelining 1), as a browser user holds
+ * one. A request that fails (refused, reset, timed out) returns a response
+ * with status 0 and `error` set; it is counted, never thrown.
+ */
+import { Client } from 'undici';
+import type { Clock } from './clock.js';
+import { RESPONSE_BODY_BYTES_MAX } from './limits.js';
+import type { MetricSink } from './sink.js';
+import type { TargetGuard } from './targets.js';
+
+/** Origins one VU keeps connections to (a VU crawling many origins closes the oldest). */
+const ORIGINS_PER_VU_MAX = 16;
+/** Parsed URLs one VU keeps. */
+const URLS_PER_VU_MAX = 64;
+
+export interface RequestParams {
+  readonly headers?: Record<string, string>;
+  readonly tags?: Record<string, string>;
+  readonly timeoutMs?: number;
+}
+
+export interface HttpResponse {
+  /** The HTTP status, or 0 when no response came. */
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  /** The body as text (cut at 1 MiB). */
+  readonly body: string;
+  /** Milliseconds from the request's start (the intended start for an open-model iteration's first request). */
+  readonly durationMs: number;
+  /** Why no response came (ECONNREFUSED, UND_ERR_SOCKET, ...). */
+  readonly error: string | undefined;
+  json(): unknown;
+}
+
+export interface HttpClientOptions {
+  readonly clock: Clock;
+  readonly sink: MetricSink;
+  readonly guard: TargetGuard;
+  readonly reuseConnections: boolean;
+  readonly timeoutMs: number;
+  /** The VU's interrupt signal: aborts requests in flight when the scenario's graceful stop runs out. */
+  readonly signal: AbortSignal;
+  /** Takes the iteration's intended start, once (the first request measures from it). */
+  readonly takeIntendedStart: () => number | undefined;
+  readonly tags: () => Record<string, string>;
+}
+
+export class VuHttp {
+  readonly #options: HttpClientOptions;
+  readonly #clients = new Map<string, Client>();
+
+  constructor(options: HttpClientOptions) {
+    this.#options = options;
+  }
+
+  get(url: string, params?: RequestParams): Promise<HttpResponse> {
+    return this.request('GET', url, undefined, params);
+  }
+
+  post(url: string, body?: string | Uint8Array, params?: RequestParams): Promise<HttpResponse> {
+    return this.request('POST', url, body, params);
+  }
+
+  put(url: string, body?: string | Uint8Array, params?: RequestParams): Promise<HttpResponse> {
+    return this.request('PUT', url, body, params);
+  }
+
+  del(url: string, params?: RequestParams): Promise<HttpResponse> {
+    return this.request('DELETE', url, undefined, params);
+  }
+
+  async request(method: string, url: string, body?: string | Uint8Array, params: RequestParams = {}): Promise<HttpResponse> {
+    const { clock, sink } = this.#options;
+    const target = this.#parse(url);
+    // Tags cost an object per request: build them only when a sub-metric could match.
+    const tags: Record<string, string> | undefined = sink.tagged ? { ...this.#options.tags(), method, ...(params.tags ?? {}) } : undefined;
+    const startMs = this.#options.takeIntendedStart() ?? clock.nowMs();
+    let status = 0;
+    let headers: Record<string, string | string[] | undefined> = {};
+    let text = '';
+    let error: string | undefined;
+    try {
+      const response = await this.#client(target.origin).request({
+        method: method as 'GET',
+        path: target.path,
+        headers: params.headers,
+        body,
+        reset: !this.#options.reuseConnections,
+        signal: this.#options.signal,
+        headersTimeout: params.timeoutMs ?? this.#options.timeoutMs,
+        bodyTimeout: params.timeoutMs ?? this.#options.timeoutMs,
+      });
+      status = response.statusCode;
+      headers = response.headers;
+      const length = Number(response.headers['content-length'] ?? Number.NaN);
+      text = length <= RESPONSE_BODY_BYTES_MAX ? await response.body.text() : await readCapped(response.body);
+      sink.counter('data_received', text.length, tags);
+    } catch (caught) {
+      // Interrupted by the end of the scenario: not the target's failure, so not a failed request.
+      if (this.#options.signal.aborted) throw this.#options.signal.reason;
+      error = errorKind(caught);
+    }
+    const durationMs = clock.nowMs() - startMs;
+    const failed = error !== undefined || status >= 400;
+    if (tags !== undefined) tags.status = String(status);
+    sink.counter('http_reqs', 1, tags);
+    sink.trend('http_req_duration', durationMs, tags);
+    sink.rate('http_req_failed', failed, tags);
+    if (body !== undefined) sink.counter('data_sent', typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength, tags);
+    if (error !== undefined) sink.error(error);
+    else if (status >= 400) sink.error(`HTTP ${status}`);
+    return { status, headers, body: text, durationMs, error, json: () => JSON.parse(text) as unknown };
+  }
+
+  /** Parsed URLs, checked against the guard once (a VU asks for the same few URLs again and again). */
+  readonly #urls = new Map<string, { readonly origin: string; readonly path: string }>();
+
+  #parse(url: string): { readonly origin: string; readonly path: string } {
+    let parsed = this.#urls.get(url);
+    if (parsed === undefined) {
+      const target = new URL(url);
+      this.#options.guard.checkUrl(target);
+      parsed = { origin: target.origin, path: `${target.pathname}${target.search}` };
+      if (this.#urls.size >= URLS_PER_VU_MAX) this.#urls.clear();
+      this.#urls.set(url, parsed);
+    }
+    return parsed;
+  }
+
+  #client(origin: string): Client {
+    let client = this.#clients.get(origin);
+    if (client === undefined) {
+      if (this.#clients.size >= ORIGINS_PER_VU_MAX) {
+        const [oldest, oldestClient] = this.#clients.entries().next().value as [string, Client];
+        this.#clients.delete(oldest);
+        void oldestClient.destroy().catch(() => undefined);
+      }
+      client = new Client(origin, { pipelining: 1, keepAliveTimeout: 60_000, keepAliveMaxTimeout: 600_000, connect: { timeout: 10_000 } });
+      client.on('connectionError', () => undefined);
+      this.#clients.set(origin, client);
+    }
+    return client;
+  }
+
+  /** Closes the VU's connections (at the end of the run). */
+  async close(): Promise<void> {
+    const clients = [...this.#clients.values()];
+    this.#clients.clear();
+    await Promise.all(clients.map((client) => client.destroy().catch(() => undefined)));
+  }
+}
+
+async function readCapped(body: AsyncIterable<Buffer> & { dump?: () => Promise<void> }): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    if (size < RESPONSE_BODY_BYTES_MAX) chunks.push(chunk.subarray(0, RESPONSE_BODY_BYTES_MAX - size));
+    size += chunk.length;
+  }
+  return chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
+}
+
+/** A short, bounded name for why a request failed: the error's code (ECONNREFUSED) rather than its message. */
+export function errorKind(error: unknown): string {
+  const value = error as { code?: unknown; cause?: { code?: unknown }; name?: string };
+  if (typeof value?.cause?.code === 'string') return value.cause.code;
+  if (typeof value?.code === 'string') return value.code;
+  return value?.name ?? 'Error';
+}

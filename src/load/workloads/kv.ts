@@ -1,0 +1,128 @@
+/**
+ * The built-in KV workload: a put/get/txn mix against keel or any etcd over
+ * the v3 JSON gateway (POST /v3/kv/put, /v3/kv/range, /v3/kv/txn), values of
+ * a set size, a key space of a set count, keys drawn uniformly, zipfian
+ * (s = 0.99, as YCSB) or all from one hot key. Each request is tagged with
+ * its operation (`http_req_duration{name:kv_put}`). Watches and the gRPC
+ * transport are not in it yet (see docs/load.md).
+ *
+ *   import { kvWorkload } from 'keel/load';
+ *   export const options = { vus: 50, duration: '1m' };
+ *   export default kvWorkload({ endpoint: 'http://127.0.0.1:2379', mix: { put: 0.2, get: 0.7, txn: 0.1 }, keys: 10000, valueBytes: 256, distribution: 'zipfian' });
+ */
+import { badInput } from '../errors.js';
+import type { VU } from '../vu.js';
+
+/** Keys in one workload's key space (the zipfian table holds one number per key). */
+const KEYS_MAX = 10_000_000;
+const VALUE_BYTES_MAX = 1024 * 1024;
+const ZIPF_EXPONENT = 0.99;
+
+export type KeyDistribution = 'uniform' | 'zipfian' | 'hot';
+
+export interface KvWorkloadOptions {
+  /** The JSON gateway's base URL (keel or etcd client URL). */
+  readonly endpoint: string;
+  /** Relative weights of the operations. */
+  readonly mix?: { readonly put?: number; readonly get?: number; readonly txn?: number };
+  readonly keys?: number;
+  readonly valueBytes?: number;
+  readonly distribution?: KeyDistribution;
+  /** Key prefix (default "keel-load/"). */
+  readonly prefix?: string;
+}
+
+type Operation = 'put' | 'get' | 'txn';
+
+/** A per-VU xorshift PRNG in [0, 1): cheap and reproducible per VU. */
+export function seededRandom(seed: number): () => number {
+  let state = (seed * 0x9e3779b1) >>> 0 || 1;
+  return () => {
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    return state / 0x1_0000_0000;
+  };
+}
+
+/** Picks key indexes 0..keys-1 by the distribution from a uniform draw. */
+export function keyPicker(distribution: KeyDistribution, keys: number): (uniform: number) => number {
+  if (distribution === 'hot') return () => 0;
+  if (distribution === 'uniform') return (uniform) => Math.min(keys - 1, Math.floor(uniform * keys));
+  // Zipfian: the cumulative weights 1/k^s, searched by bisection.
+  const cumulative = new Float64Array(keys);
+  let sum = 0;
+  for (let rank = 0; rank < keys; rank++) {
+    sum += 1 / Math.pow(rank + 1, ZIPF_EXPONENT);
+    cumulative[rank] = sum;
+  }
+  return (uniform) => {
+    const target = uniform * sum;
+    let low = 0;
+    let high = keys - 1;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (cumulative[middle]! < target) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  };
+}
+
+const base64 = (text: string): string => Buffer.from(text).toString('base64');
+
+export function kvWorkload(options: KvWorkloadOptions): (vu: VU) => Promise<void> {
+  const keys = options.keys ?? 1000;
+  const valueBytes = options.valueBytes ?? 128;
+  if (!Number.isInteger(keys) || keys < 1 || keys > KEYS_MAX) throw badInput(`kvWorkload.keys: 1 to ${KEYS_MAX}`);
+  if (!Number.isInteger(valueBytes) || valueBytes < 0 || valueBytes > VALUE_BYTES_MAX) throw badInput(`kvWorkload.valueBytes: 0 to ${VALUE_BYTES_MAX}`);
+  const mix = { put: options.mix?.put ?? 0.5, get: options.mix?.get ?? 0.5, txn: options.mix?.txn ?? 0 };
+  const total = mix.put + mix.get + mix.txn;
+  if (!(total > 0) || Object.values(mix).some((weight) => weight < 0)) throw badInput('kvWorkload.mix: non-negative weights, not all zero');
+  const pick = keyPicker(options.distribution ?? 'uniform', keys);
+  const prefix = options.prefix ?? 'keel-load/';
+  const endpoint = options.endpoint.replace(/\/$/, '');
+  const value = base64('v'.repeat(valueBytes));
+  const encodedKeys = new Map<number, string>();
+  const keyOf = (index: number): string => {
+    let encoded = encodedKeys.get(index);
+    if (encoded === undefined) {
+      encoded = base64(`${prefix}${index.toString().padStart(8, '0')}`);
+      if (encodedKeys.size < 100_000) encodedKeys.set(index, encoded);
+    }
+    return encoded;
+  };
+  const randoms = new WeakMap<VU, () => number>();
+  const headers = { 'content-type': 'application/json' };
+  return async (vu) => {
+    let random = randoms.get(vu);
+    if (random === undefined) {
+      random = seededRandom(vu.id);
+      randoms.set(vu, random);
+    }
+    const draw = random() * total;
+    const operation: Operation = draw < mix.put ? 'put' : draw < mix.put + mix.get ? 'get' : 'txn';
+    const key = keyOf(pick(random()));
+    let path: string;
+    let body: string;
+    switch (operation) {
+      case 'put':
+        path = '/v3/kv/put';
+        body = `{"key":"${key}","value":"${value}"}`;
+        break;
+      case 'get':
+        path = '/v3/kv/range';
+        body = `{"key":"${key}"}`;
+        break;
+      case 'txn':
+        // Create-if-absent, else read: a compare on the key's version.
+        path = '/v3/kv/txn';
+        body = `{"compare":[{"key":"${key}","target":"VERSION","result":"EQUAL","version":"0"}],"success":[{"requestPut":{"key":"${key}","value":"${value}"}}],"failure":[{"requestRange":{"key":"${key}"}}]}`;
+        break;
+    }
+    const response = await vu.http.post(`${endpoint}${path}`, body, { headers, tags: { name: `kv_${operation}` } });
+    vu.check(response, { [`kv ${operation} ok`]: (r) => r.status === 200 });
+  };
+}
