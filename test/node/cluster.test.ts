@@ -223,17 +223,18 @@ describe('crashes of every member', () => {
       const leader = await cluster.leader();
       const away = cluster.members.find((m) => m.id !== leader.id)!;
       await cluster.kill(away.id, 'SIGKILL');
-      const writer = new Writer(() => [leader.clientUrl], 'snap/', 400, 20_000);
+      // 400 writes or 60 s, whichever comes first: a loaded CI machine may not reach 400; 200 are four snapshots' worth past the catch-up window.
+      const writer = new Writer(() => [leader.clientUrl], 'snap/', 400, 60_000);
       writer.start();
       await writer.done();
-      assert.equal(writer.acknowledged.size, 400);
+      assert.ok(writer.acknowledged.size >= 200, `only ${writer.acknowledged.size} writes acknowledged`);
       cluster.launch(away.id);
       await cluster.waitReady();
       // A read through this member: it answers once it has applied the leader's commit index,
       // which it can only reach through the snapshot (the entries are compacted away).
       const deadline = Date.now() + 10_000;
       let state = await dump(away.clientUrl, 'snap/');
-      while (state.size < 400 && Date.now() < deadline) {
+      while (state.size < writer.acknowledged.size && Date.now() < deadline) {
         await sleep(100);
         state = await dump(away.clientUrl, 'snap/');
       }
