@@ -161,16 +161,18 @@ describe('leases and reads around leader changes (3 members)', () => {
     const leftover = (await call(leader.clientUrl, '/v3/lease/leases', {})).leases as { ID: string }[] | undefined;
     for (const lease of leftover ?? []) await call(leader.clientUrl, '/v3/lease/revoke', { ID: lease.ID }).catch(() => {});
     const ids: string[] = [];
-    for (let i = 0; i < 50; i++) {
-      const id = await grant(leader.clientUrl, 2);
-      await call(leader.clientUrl, '/v3/kv/put', { key: b64(`bulk/${i}`), value: b64('alive'), lease: id });
-      ids.push(id);
-    }
     const expiredBefore = await Promise.all(running().map((m) => metric(m.clientUrl, 'keel_lease_expired_total')));
-    // The client keeps them alive through the followers only, as a client that lost the leader would.
+    // The client keeps them alive through the followers only, as a client that lost the leader would. It starts
+    // before the first grant and renews each lease from the round after its grant: on a loaded machine, granting
+    // 50 leases can take longer than their 2 s TTL, and leases not yet renewed would expire, legitimately.
     const keep = keeper(() => followers.map((m) => m.clientUrl), ids);
     let resumed = false;
     try {
+      for (let i = 0; i < 50; i++) {
+        const id = await grant(leader.clientUrl, 2);
+        ids.push(id);
+        await call(leader.clientUrl, '/v3/kv/put', { key: b64(`bulk/${i}`), value: b64('alive'), lease: id });
+      }
       const newLeader = await stopAndReelect(leader);
       // Stay stopped well past the TTLs while the client keeps renewing with the new leader.
       const roundsAtElection = keep.rounds();
