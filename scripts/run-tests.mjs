@@ -20,19 +20,9 @@ function collect(dir) {
   return found;
 }
 
-/**
- * The longest files (minutes each on a 2-core CI box) start first: two run
- * at a time, and one left for the end would run alone while the other lane
- * idles. Everything else keeps its alphabetical order.
- */
-const LONGEST_FIRST = ['test/node/failpoints.test.ts', 'test/sim/seeds.test.ts', 'test/api/watch-system.test.ts', 'test/api/etcd-compat.test.ts'];
-const rank = (file) => {
-  const index = LONGEST_FIRST.indexOf(file);
-  return index < 0 ? LONGEST_FIRST.length : index;
-};
-const files = collect(join(root, 'test'))
-  .filter((file) => filters.length === 0 || filters.some((filter) => file.includes(filter)))
-  .sort((a, b) => rank(a) - rank(b));
+const files = collect(join(root, 'test')).filter(
+  (file) => filters.length === 0 || filters.some((filter) => file.includes(filter)),
+);
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);
