@@ -80,7 +80,7 @@ describe('Cluster membership (real processes)', () => {
   it('adds a learner, lets it catch up, promotes it and removes a killed member while writes go on', async () => {
     const leader = await cluster.leader();
     const follower = cluster.members.find((m) => m.id !== leader.id)!;
-    for (let i = 0; i < 50; i++) await put(leader.clientUrl, `before/${i}`, `v${i}`);
+    for (let i = 0; i < 50; i++) await cluster.putUntilAcknowledged(`before/${i}`, `v${i}`);
 
     // A writer through a member that stays: every acknowledged write must survive the changes.
     let writing = true;

@@ -110,8 +110,7 @@ describe('etcdctl member commands', { skip: !etcdctlPath && 'etcdctl not install
     assert.equal(added.status, 0, `${added.err}\n${keel.members.map((m) => `${m.id}: ${m.stderr.slice(-3000)}`).join('\n')}`);
     assert.match(added.out, new RegExp(`ETCD_INITIAL_CLUSTER=".*n4=http://127.0.0.1:${joining.peerPort}.*"`));
     const id = memberIdOf(added);
-    const leader = await keel.leader();
-    await put(leader.clientUrl, 'etcdctl/k', 'v');
+    await keel.putUntilAcknowledged('etcdctl/k', 'v');
     keel.launch('n4');
     for (let round = 0; ; round++) {
       assert.ok(round < WAIT_ROUNDS_MAX, 'the learner never caught up');

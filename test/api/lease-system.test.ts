@@ -224,7 +224,7 @@ describe('leases and reads around leader changes (3 members)', () => {
     }
     await cluster.waitReady(10_000);
     for (const member of cluster.members) assert.ok(member.child && member.exit === undefined, `${member.id} exited`);
-    assert.ok(await put(leader.clientUrl, 'lease/after-bad-input', 'ok'));
+    assert.ok(await cluster.putUntilAcknowledged('lease/after-bad-input', 'ok'));
   });
 
   it('a leader SIGSTOPped and replaced never serves a stale linearizable read when it resumes', async () => {

@@ -130,7 +130,7 @@ describe('Maintenance on a 3-member cluster', () => {
     const [alarm] = listed.alarms as { memberID: string; alarm: string }[];
     const disarmed = await client(leader.id).call('Maintenance', 'Alarm', { action: 'DEACTIVATE', memberID: alarm!.memberID, alarm: 'NOSPACE' });
     assert.deepEqual(disarmed.alarms, [{ memberID: alarm!.memberID, alarm: 'NOSPACE' }]);
-    await put(leader.clientUrl, 'after-disarm', 'ok');
+    await cluster.putUntilAcknowledged('after-disarm', 'ok');
     assert.equal((await get(restarted.clientUrl, 'after-disarm')).value, 'ok');
     const again = await client(leader.id).call('Maintenance', 'Alarm', { action: 'DEACTIVATE', memberID: alarm!.memberID, alarm: 'NOSPACE' });
     assert.deepEqual(again.alarms, []);

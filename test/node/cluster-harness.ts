@@ -202,6 +202,26 @@ export class Cluster {
     }
   }
 
+  /**
+   * Puts key=value through whichever member leads, trying again after a
+   * failure (a leader change or a timeout on a loaded machine). A failed
+   * attempt may still have applied, so this is only for writes where
+   * applying twice is harmless: the test cares that the key holds the value,
+   * not how many revisions it took. Returns the acknowledged revision.
+   */
+  async putUntilAcknowledged(key: string, value: string, timeoutMs = 30_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const leader = await this.leader(Math.max(1, deadline - Date.now()));
+        return await put(leader.clientUrl, key, value, 5_000);
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await sleep(Math.min(500, 50 * 2 ** Math.min(attempt, 4)));
+      }
+    }
+  }
+
   async stop(): Promise<void> {
     await Promise.all(this.members.filter((m) => m.child).map((m) => this.kill(m.id, 'SIGKILL')));
     rmSync(this.root, { recursive: true, force: true });
