@@ -42,12 +42,44 @@ export interface Operation {
   readonly to?: Scalar;
   /** Where the completion (or the invocation, for an unfinished one) was read. */
   readonly line?: number;
+  /**
+   * etcd's revisions, when the recorder kept them (ok completions only):
+   * a write's is the revision it created; a read's is the store revision it
+   * was served at (the response header's).
+   */
+  readonly revision?: number | undefined;
+  /** A read only: the mod_revision of the value it returned (0 when the key was absent). */
+  readonly modRevision?: number | undefined;
+}
+
+/** One event a watch stream delivered, in delivery order (keel JSONL `"type":"watch"`). */
+export interface WatchDelivery {
+  /** The watcher's name (its `process` field). */
+  readonly watcher: string;
+  readonly event: 'put' | 'delete';
+  readonly key: string;
+  /** The value put (null for a delete). */
+  readonly value: Scalar;
+  /** The event's mod_revision. */
+  readonly revision: number;
+  readonly time: number;
+  readonly line: number;
+}
+
+/** A watch stream's start (keel JSONL `"type":"watch-start"`): it covers every key under `prefix` from `revision` on. */
+export interface WatchStart {
+  readonly watcher: string;
+  readonly prefix: string;
+  readonly revision: number;
+  readonly line: number;
 }
 
 export interface History {
   readonly operations: readonly Operation[];
   /** Where it came from, for reports. */
   readonly source: string;
+  /** Watch streams recorded with the operations (keel JSONL only). */
+  readonly watches?: { readonly starts: readonly WatchStart[]; readonly deliveries: readonly WatchDelivery[] };
 }
 
 /** One line of a history file, whatever its syntax. */
@@ -60,6 +92,9 @@ export interface HistoryEvent {
   readonly value: Scalar | readonly [Scalar, Scalar];
   readonly time: number;
   readonly line: number;
+  /** Completions: etcd revisions, when recorded (see Operation). */
+  readonly revision?: number | undefined;
+  readonly modRevision?: number | undefined;
 }
 
 /** Largest number of operations in one history; larger ones are refused (bounded memory). */
@@ -100,7 +135,8 @@ export function pairEvents(file: string, events: Iterable<HistoryEvent>): Histor
 
 function buildOperation(file: string, id: number, invoke: HistoryEvent, type: OperationType, completion: HistoryEvent | undefined): Operation {
   if (id >= OPERATIONS_MAX) throw new UnpairedEventError(file, invoke.line, `more than ${OPERATIONS_MAX} operations`);
-  const base = { id, process: invoke.process, call: invoke.time, ret: type === 'info' || completion === undefined ? Number.POSITIVE_INFINITY : completion.time, type, f: invoke.f, key: invoke.key, line: completion?.line ?? invoke.line };
+  const revisions = type === 'ok' ? { revision: completion?.revision, modRevision: completion?.modRevision } : {};
+  const base = { id, process: invoke.process, call: invoke.time, ret: type === 'info' || completion === undefined ? Number.POSITIVE_INFINITY : completion.time, type, f: invoke.f, key: invoke.key, line: completion?.line ?? invoke.line, ...revisions };
   if (invoke.f === 'cas') {
     const pair = Array.isArray(invoke.value) ? invoke.value : undefined;
     if (pair === undefined || pair.length !== 2) throw new UnpairedEventError(file, invoke.line, 'cas takes [from, to]');
@@ -137,7 +173,7 @@ export function effective(operations: readonly Operation[]): Operation[] {
 export function uniformOperation(operation: Operation): Operation {
   return {
     id: operation.id, process: operation.process, call: operation.call, ret: operation.ret, type: operation.type, f: operation.f, key: operation.key,
-    value: operation.value, from: operation.from, to: operation.to, line: operation.line,
+    value: operation.value, from: operation.from, to: operation.to, line: operation.line, revision: operation.revision, modRevision: operation.modRevision,
   };
 }
 

@@ -19,16 +19,18 @@
  *   so the recorder continues as a new process (clientId + k * processStride),
  *   as Jepsen does.
  */
-import type { CompareAndSwapResult, KeyValue, PutResult } from '../client/index.js';
+import type { CompareAndSwapResult, KeyValue, PutResult, RangeResult, WatchBatch } from '../client/index.js';
 import { classifyFailure, KeelClientError } from '../client/index.js';
 import { CheckUsageError } from './errors.js';
-import { formatKeelEvent } from './formats/keel.js';
+import { formatKeelEvent, formatWatchDelivery, formatWatchStart } from './formats/keel.js';
 import type { OperationName, OperationType, Scalar } from './history.js';
 
 /** The part of KeelClient the recorder uses (a fake in tests). */
 export interface RecordedClient {
   put(key: string, value: string): Promise<PutResult>;
   get(key: string): Promise<KeyValue | undefined>;
+  /** When present, reads use it, so they record the revision they were served at (etcd's revisioned checks). */
+  range?(key: string): Promise<RangeResult>;
   compareAndSwap(key: string, expected: string | number, newValue: string): Promise<CompareAndSwapResult>;
 }
 
@@ -85,6 +87,12 @@ export class HistoryRecorder {
   /** Reads `key`; the value, or null when absent. */
   async read(key: string): Promise<string | null> {
     return this.#run('read', key, null, async () => {
+      if (this.#client.range !== undefined) {
+        const result = await this.#client.range(key);
+        const kv = result.kvs[0];
+        const value = kv === undefined ? null : kv.value.toString('utf8');
+        return { type: 'ok', result: value, value, revision: result.header.revision, modRevision: kv?.modRevision ?? 0 };
+      }
       const kv = await this.#client.get(key);
       const value = kv === undefined ? null : kv.value.toString('utf8');
       return { type: 'ok', result: value, value };
@@ -95,8 +103,8 @@ export class HistoryRecorder {
   async write(key: string): Promise<string> {
     const value = this.#nextValue();
     await this.#run('write', key, value, async () => {
-      await this.#client.put(key, value);
-      return { type: 'ok', result: value, value };
+      const result = await this.#client.put(key, value);
+      return { type: 'ok', result: value, value, revision: result.header.revision };
     }, writeOutcome);
     return value;
   }
@@ -106,7 +114,7 @@ export class HistoryRecorder {
     const value = this.#nextValue();
     const succeeded = await this.#run('cas', key, [expected, value], async () => {
       const result = await this.#client.compareAndSwap(key, expected ?? 0, value);
-      return { type: result.succeeded ? 'ok' : 'fail', result: [expected, value], value: result.succeeded };
+      return { type: result.succeeded ? 'ok' : 'fail', result: [expected, value], value: result.succeeded, ...(result.succeeded ? { revision: result.revision } : {}) };
     }, writeOutcome);
     return { succeeded, value };
   }
@@ -118,7 +126,7 @@ export class HistoryRecorder {
 
   async #run<T>(
     f: OperationName, key: string, argument: Scalar | readonly [Scalar, Scalar],
-    call: () => Promise<{ type: OperationType; result: Scalar | readonly [Scalar, Scalar]; value: T }>, onError: (error: unknown) => 'fail' | 'info',
+    call: () => Promise<{ type: OperationType; result: Scalar | readonly [Scalar, Scalar]; value: T; revision?: number; modRevision?: number }>, onError: (error: unknown) => 'fail' | 'info',
   ): Promise<T> {
     if (this.#busy) throw new CheckUsageError('a recorder runs one operation at a time (it is one process); use one recorder per concurrent client');
     this.#busy = true;
@@ -126,7 +134,7 @@ export class HistoryRecorder {
     this.#sink(formatKeelEvent({ process, type: 'invoke', f, key, value: argument, time: this.#clock() }));
     try {
       const outcome = await call();
-      this.#sink(formatKeelEvent({ process, type: outcome.type, f, key, value: outcome.result, time: this.#clock() }));
+      this.#sink(formatKeelEvent({ process, type: outcome.type, f, key, value: outcome.result, time: this.#clock(), revision: outcome.revision, modRevision: outcome.modRevision }));
       return outcome.value;
     } catch (error) {
       const type = onError(error);
@@ -138,4 +146,42 @@ export class HistoryRecorder {
       this.#busy = false;
     }
   }
+}
+
+/** A watch stream as the recorder needs it: KeelClient.watch's result. */
+export type RecordedWatch = AsyncIterable<WatchBatch>;
+
+/**
+ * Records a watch stream for etcd's revisioned checks: a `watch-start` line
+ * (the prefix and the first revision it covers), then one line per
+ * delivered event, in delivery order, until the stream ends (close it to
+ * stop). Returns the number of events recorded. A stream that fails (a
+ * compaction, a closed client) ends the recording; what was delivered
+ * before stays checkable.
+ */
+export async function recordWatch(options: {
+  readonly watch: RecordedWatch;
+  readonly watcher: string;
+  readonly prefix: string;
+  readonly startRevision: number;
+  readonly sink: (line: string) => void;
+  readonly clock?: () => number;
+}): Promise<number> {
+  const clock = options.clock ?? monotonicNanoseconds;
+  options.sink(formatWatchStart({ watcher: options.watcher, prefix: options.prefix, revision: options.startRevision }));
+  let events = 0;
+  try {
+    for await (const batch of options.watch) {
+      for (const event of batch.events) {
+        events += 1;
+        options.sink(formatWatchDelivery({
+          watcher: options.watcher, event: event.type === 'DELETE' ? 'delete' : 'put', key: event.kv.key.toString('utf8'),
+          value: event.type === 'DELETE' ? null : event.kv.value.toString('utf8'), revision: event.kv.modRevision, time: clock(),
+        }));
+      }
+    }
+  } catch {
+    // The stream ended in an error: the events before it are recorded, and the checker covers up to the last one.
+  }
+  return events;
 }

@@ -5,6 +5,7 @@ import { HISTORY_FORMATS, type HistoryFormat, readHistoryFile } from '../check/f
 import { describeOperation, type Operation } from '../check/history.js';
 import { checkHistory, type CheckResult, TIME_LIMIT_MS_DEFAULT } from '../check/linearizable.js';
 import { MODEL_NAMES, type ModelName } from '../check/models/index.js';
+import { checkRevisions, type RevisionsResult } from '../check/revisions.js';
 import { renderTimeline, type TimelineSection } from '../check/timeline.js';
 
 /**
@@ -32,7 +33,7 @@ interface CheckFlags {
 
 export function checkCommand(): Command {
   return new Command('check')
-    .description('check recorded histories for linearizability (register, cas-register, kv or mutex model); exit 0 linearizable, 99 not, 3 unknown, 2 bad input')
+    .description('check recorded histories for linearizability (register, cas-register, kv or mutex model), and etcd\'s revision rules when the history carries revisions; exit 0 linearizable, 99 not, 3 unknown, 2 bad input')
     .argument('<files...>', 'history files: keel JSONL, Jepsen log lines or EDN maps')
     .addOption(new Option('--format <format>', 'history format').choices([...HISTORY_FORMATS, 'auto']).default('auto'))
     .addOption(new Option('--model <model>', 'model to check against (auto: mutex if acquire/release, kv if get/put/append, cas-register if cas, else register)').choices([...MODEL_NAMES, 'auto']).default('auto'))
@@ -54,11 +55,14 @@ function runCheck(files: readonly string[], flags: CheckFlags): number {
   const sections: TimelineSection[] = [];
   for (const file of files) {
     let result: CheckResult;
+    let revisions: RevisionsResult;
     let operations: readonly Operation[];
     try {
       const history = readHistoryFile(file, flags.format);
       operations = history.operations;
       result = checkHistory(history, { timeLimitMs, ...(flags.model === 'auto' ? {} : { model: flags.model }) });
+      // etcd's revisioned rules, whenever the history carries revisions or watch streams (keel's recorder writes them).
+      revisions = checkRevisions(history);
     } catch (error) {
       if (CheckError.is(error)) {
         if (flags.json === true) console.log(JSON.stringify({ source: file, error: { code: error.code, message: error.message } }));
@@ -73,12 +77,25 @@ function runCheck(files: readonly string[], flags: CheckFlags): number {
       throw error;
     }
     sections.push({ result, operations });
-    console.log(flags.json === true ? JSON.stringify(toJson(result)) : describe(result));
-    codes.push(result.verdict === 'ok' ? 0 : result.verdict === 'violation' ? EXIT_NOT_LINEARIZABLE : EXIT_UNKNOWN);
+    console.log(flags.json === true ? JSON.stringify({ ...(toJson(result) as object), revisions: revisionsJson(revisions) }) : `${describe(result)}${describeRevisions(revisions)}`);
+    const violated = result.verdict === 'violation' || revisions.verdict === 'violation';
+    codes.push(violated ? EXIT_NOT_LINEARIZABLE : result.verdict === 'ok' ? 0 : EXIT_UNKNOWN);
   }
   if (flags.html !== undefined) writeFileSync(flags.html, renderTimeline(sections));
   for (const code of [EXIT_NOT_LINEARIZABLE, EXIT_BAD_INPUT, EXIT_UNKNOWN]) if (codes.includes(code)) return code;
   return 0;
+}
+
+function describeRevisions(revisions: RevisionsResult): string {
+  if (revisions.verdict === 'skipped') return '';
+  const head = revisions.verdict === 'ok' ? 'revisions consistent' : `REVISION RULES BROKEN (${revisions.violationCount} violations)`;
+  const lines = [`\n  etcd revisions: ${head} (${revisions.revisionsKnown} revisions known, ${revisions.unknownWritesPlaced} unknown writes placed, ${revisions.reads} reads, ${revisions.watchers} watch streams with ${revisions.watchEvents} events, ${revisions.elapsedMs.toFixed(1)} ms)`];
+  for (const violation of revisions.violations) lines.push(`\n    ${violation.kind}: ${violation.message}`);
+  return lines.join('');
+}
+
+function revisionsJson(revisions: RevisionsResult): unknown {
+  return { ...revisions, violations: revisions.violations.map((violation) => ({ kind: violation.kind, message: violation.message, operations: violation.operations.map((operation) => operation.id) })) };
 }
 
 function describe(result: CheckResult): string {

@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { checkHistory, parseHistory, type CheckResult } from '../../check/index.js';
+import { checkHistory, checkRevisions, parseHistory, type CheckResult, type RevisionsResult } from '../../check/index.js';
 import type { Chaos } from '../controller.js';
 import { faultSpecOf, nemesisSchedule, type NemesisFaultName, type NemesisStep } from './schedule.js';
 import { longestWriteGapMs, startWorkload } from './workload.js';
@@ -67,8 +67,11 @@ export interface CampaignReport {
   /** Successful writes per second over the faulty period. */
   readonly writesPerSecond: number;
   readonly recovered: boolean;
+  /** violation if either the linearizability check or etcd's revision rules found one. */
   readonly verdict: CheckResult['verdict'];
   readonly check: CheckResult;
+  /** etcd's revisioned whole-history rules (revisions in real-time order, reads at R, gap-free watches). */
+  readonly revisions: RevisionsResult;
   readonly historyFile: string | undefined;
 }
 
@@ -111,6 +114,7 @@ export async function runCampaign(target: CampaignTarget, options: CampaignOptio
   if (options.historyFile) writeFileSync(options.historyFile, text);
   const history = parseHistory(options.historyFile ?? `${target.name}-seed-${options.seed}.jsonl`, text, 'keel');
   const check = checkHistory(history, { model: 'cas-register', timeLimitMs: options.checkTimeLimitMs });
+  const revisions = checkRevisions(history);
   const counts = { ok: 0, fail: 0, info: 0 };
   for (const operation of history.operations) counts[operation.type]++;
   const writes = stats.successfulWritesAtMs.filter((at) => at <= faultyUntilMs).length;
@@ -126,8 +130,9 @@ export async function runCampaign(target: CampaignTarget, options: CampaignOptio
     longestWriteGapMs: Math.round(longestWriteGapMs(stats.successfulWritesAtMs, 0, faultyUntilMs)),
     writesPerSecond: Math.round(writes / (faultyUntilMs / 1_000)),
     recovered,
-    verdict: check.verdict,
+    verdict: revisions.verdict === 'violation' ? 'violation' : check.verdict,
     check,
+    revisions,
     historyFile: options.historyFile,
   };
 }
@@ -158,5 +163,6 @@ export function describeReport(report: CampaignReport): string {
   const injected = report.faults.filter((fault) => fault.injected).length;
   return `${report.target} seed ${report.seed}: ${report.operations} ops (${report.ok} ok, ${report.failed} failed, ${report.unknown} unknown), ` +
     `${injected}/${report.faults.length} faults, longest write gap ${report.longestWriteGapMs} ms, ${report.writesPerSecond} writes/s, ` +
-    `${report.recovered ? 'recovered' : 'NOT recovered'}, verdict ${report.verdict}`;
+    `${report.recovered ? 'recovered' : 'NOT recovered'}, verdict ${report.verdict} (linearizability ${report.check.verdict}, revisions ${report.revisions.verdict}: ` +
+    `${report.revisions.watchEvents} watch events, ${report.revisions.violationCount} violations${report.revisions.reason === undefined ? '' : `: ${report.revisions.reason}`})`;
 }

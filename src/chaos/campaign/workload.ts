@@ -1,5 +1,5 @@
 import { KeelClient } from '../../client/index.js';
-import { HistoryRecorder } from '../../check/index.js';
+import { HistoryRecorder, recordWatch } from '../../check/index.js';
 import { seededRandom } from '../../resilience/index.js';
 
 /**
@@ -22,7 +22,15 @@ export interface WorkloadOptions {
   readonly sink: (line: string) => void;
   /** Operations per client at most (a bound besides time). */
   readonly operationsMaxPerClient?: number;
+  /**
+   * One watch stream per endpoint over every key of the workload, recorded
+   * for etcd's revisioned checks (gap-free, in order). Default true.
+   */
+  readonly watch?: boolean;
 }
+
+/** Keys are `k0`, `k1`, ...: the watchers cover them all with this prefix. */
+export const WORKLOAD_KEY_PREFIX = 'k';
 
 export interface WorkloadStats {
   /** Operations started (their outcomes are in the history). */
@@ -59,7 +67,7 @@ export function startWorkload(options: WorkloadOptions): RunningWorkload {
     const bound = options.operationsMaxPerClient ?? OPERATIONS_MAX_PER_CLIENT_DEFAULT;
     try {
       for (let done = 0; !stopping && done < bound; done++) {
-        const key = `k${Math.floor(random.next() * options.keys)}`;
+        const key = `${WORKLOAD_KEY_PREFIX}${Math.floor(random.next() * options.keys)}`;
         const draw = random.next();
         stats.operations++;
         try {
@@ -89,11 +97,45 @@ export function startWorkload(options: WorkloadOptions): RunningWorkload {
     }
   });
   const all = Promise.all(runners);
+  const watchers = options.watch === false ? [] : options.endpoints.map((endpoint, index) => startWatcher(endpoint, `watch-${index}`, options));
   return {
     async stop(): Promise<WorkloadStats> {
       stopping = true;
       await all;
+      await Promise.all(watchers.map((watcher) => watcher.stop()));
       return { ...stats, successfulWritesAtMs: [...stats.successfulWritesAtMs].sort((a, b) => a - b) };
+    },
+  };
+}
+
+/**
+ * A watch on one member from the revision it reports now on. Until the
+ * member answers (it may be down when the run starts) the watcher keeps
+ * asking, bounded by the workload's end.
+ */
+function startWatcher(endpoint: string, name: string, options: WorkloadOptions): { stop(): Promise<void> } {
+  const client = new KeelClient({ endpoints: [endpoint], timeoutMs: options.callTimeoutMs, attemptTimeoutMs: options.callTimeoutMs, preferLeader: false });
+  let stopping = false;
+  let watch: ReturnType<KeelClient['watch']> | undefined;
+  const running = (async () => {
+    for (let attempt = 0; !stopping && attempt < 1_000; attempt++) {
+      try {
+        const { header } = await client.range(WORKLOAD_KEY_PREFIX, { serializable: true });
+        if (stopping) return;
+        watch = client.watch(WORKLOAD_KEY_PREFIX, { prefix: true, startRevision: header.revision + 1 });
+        await recordWatch({ watch, watcher: name, prefix: WORKLOAD_KEY_PREFIX, startRevision: header.revision + 1, sink: options.sink });
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, PAUSE_AFTER_ERROR_MS));
+      }
+    }
+  })();
+  return {
+    async stop(): Promise<void> {
+      stopping = true;
+      await watch?.close();
+      await running;
+      await client.close();
     },
   };
 }
