@@ -74,10 +74,22 @@ export interface WatchStart {
   readonly line: number;
 }
 
+/** A fault injected during the run (keel JSONL `"type":"fault"`), drawn on the timeline. */
+export interface FaultSpan {
+  readonly name: string;
+  readonly description: string;
+  /** Same clock as the operations' times. */
+  readonly start: number;
+  readonly end: number;
+  readonly line: number;
+}
+
 export interface History {
   readonly operations: readonly Operation[];
   /** Where it came from, for reports. */
   readonly source: string;
+  /** Faults recorded with the operations (keel JSONL only). */
+  readonly faults?: readonly FaultSpan[];
   /** Watch streams recorded with the operations (keel JSONL only). */
   readonly watches?: { readonly starts: readonly WatchStart[]; readonly deliveries: readonly WatchDelivery[] };
 }

@@ -49,6 +49,9 @@ export interface RecorderOptions {
 const ORIGIN = process.hrtime.bigint();
 const monotonicNanoseconds = (): number => Number(process.hrtime.bigint() - ORIGIN);
 
+/** The recorders' clock (monotonic nanoseconds), for lines written beside them such as faults. */
+export const historyClock = monotonicNanoseconds;
+
 /** How a failed write is recorded: `fail` only when the error proves the store was left alone. */
 export function writeOutcome(error: unknown): 'fail' | 'info' {
   const kind = classifyFailure(error);

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { CheckError } from '../check/errors.js';
 import { HISTORY_FORMATS, type HistoryFormat, readHistoryFile } from '../check/formats/index.js';
-import { describeOperation, type Operation } from '../check/history.js';
+import { describeOperation, type History, type Operation } from '../check/history.js';
 import { checkHistory, type CheckResult, TIME_LIMIT_MS_DEFAULT } from '../check/linearizable.js';
 import { MODEL_NAMES, type ModelName } from '../check/models/index.js';
 import { checkRevisions, type RevisionsResult } from '../check/revisions.js';
@@ -57,9 +57,11 @@ function runCheck(files: readonly string[], flags: CheckFlags): number {
     let result: CheckResult;
     let revisions: RevisionsResult;
     let operations: readonly Operation[];
+    let faults: History['faults'];
     try {
       const history = readHistoryFile(file, flags.format);
       operations = history.operations;
+      faults = history.faults;
       result = checkHistory(history, { timeLimitMs, ...(flags.model === 'auto' ? {} : { model: flags.model }) });
       // etcd's revisioned rules, whenever the history carries revisions or watch streams (keel's recorder writes them).
       revisions = checkRevisions(history);
@@ -76,7 +78,7 @@ function runCheck(files: readonly string[], flags: CheckFlags): number {
       }
       throw error;
     }
-    sections.push({ result, operations });
+    sections.push({ result, operations, faults, revisions });
     console.log(flags.json === true ? JSON.stringify({ ...(toJson(result) as object), revisions: revisionsJson(revisions) }) : `${describe(result)}${describeRevisions(revisions)}`);
     const violated = result.verdict === 'violation' || revisions.verdict === 'violation';
     codes.push(violated ? EXIT_NOT_LINEARIZABLE : result.verdict === 'ok' ? 0 : EXIT_UNKNOWN);

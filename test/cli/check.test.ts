@@ -76,3 +76,43 @@ test('keel check: a malformed file exits 2 naming the line, a usage error exits 
     rmSync(directory, { recursive: true, force: true });
   }
 });
+
+test('keel check applies etcd\'s revision rules when the history has revisions, and draws faults on the timeline', () => {
+  const directory = mkdtempSync(join(tmpdir(), 'keel-check-'));
+  try {
+    // Linearizable per key, but the watch skips the write at revision 3: only the revision rules can tell.
+    const lines = [
+      { process: 'w', type: 'watch-start', key: 'k', revision: 2 },
+      { process: 1, type: 'invoke', f: 'write', key: 'k1', value: 'x', time: 0 },
+      { process: 1, type: 'ok', f: 'write', key: 'k1', value: 'x', time: 10, revision: 2 },
+      { process: 'nemesis', type: 'fault', f: 'kill-leader', value: 'kill -9 n1', time: 12, end: 18 },
+      { process: 2, type: 'invoke', f: 'write', key: 'k2', value: 'y', time: 20 },
+      { process: 2, type: 'ok', f: 'write', key: 'k2', value: 'y', time: 30, revision: 3 },
+      { process: 1, type: 'invoke', f: 'read', key: 'k2', value: null, time: 40 },
+      { process: 1, type: 'ok', f: 'read', key: 'k2', value: 'y', time: 50, revision: 3, modRevision: 3 },
+      { process: 1, type: 'invoke', f: 'write', key: 'k1', value: 'z', time: 60 },
+      { process: 1, type: 'ok', f: 'write', key: 'k1', value: 'z', time: 70, revision: 4 },
+      { process: 'w', type: 'watch', f: 'put', key: 'k1', value: 'x', revision: 2, time: 11 },
+      { process: 'w', type: 'watch', f: 'put', key: 'k1', value: 'z', revision: 4, time: 71 },
+    ];
+    const history = join(directory, 'gap.jsonl');
+    writeFileSync(history, lines.map((line) => JSON.stringify(line)).join('\n'));
+    const page = join(directory, 'gap.html');
+    const run = keel(history, '--html', page);
+    assert.equal(run.status, 99, run.stderr);
+    assert.match(run.stdout, /gap\.jsonl: linearizable/);
+    assert.match(run.stdout, /etcd revisions: REVISION RULES BROKEN \(1 violations\)/);
+    assert.match(run.stdout, /watch-gap: watch w skipped k2="y" at revision 3/);
+    const html = readFileSync(page, 'utf8');
+    assert.match(html, /etcd revision rules: 1 broken/);
+    assert.match(html, /1 faults injected/);
+    const fixed = join(directory, 'fixed.jsonl');
+    const delivered = { process: 'w', type: 'watch', f: 'put', key: 'k2', value: 'y', revision: 3, time: 31 };
+    writeFileSync(fixed, [...lines.slice(0, -1), delivered, lines.at(-1)!].map((line) => JSON.stringify(line)).join('\n'));
+    const good = keel(fixed);
+    assert.equal(good.status, 0, good.stdout);
+    assert.match(good.stdout, /etcd revisions: revisions consistent/);
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+});

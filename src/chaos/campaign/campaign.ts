@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { checkHistory, checkRevisions, parseHistory, type CheckResult, type RevisionsResult } from '../../check/index.js';
+import { checkHistory, checkRevisions, formatFault, historyClock, parseHistory, type CheckResult, type RevisionsResult } from '../../check/index.js';
 import type { Chaos } from '../controller.js';
 import { faultSpecOf, nemesisSchedule, type NemesisFaultName, type NemesisStep } from './schedule.js';
 import { longestWriteGapMs, startWorkload } from './workload.js';
@@ -94,7 +94,11 @@ export async function runCampaign(target: CampaignTarget, options: CampaignOptio
   try {
     for (const step of steps) {
       await sleep(started + step.atMs - performance.now());
-      faults.push(await applyStep(target, step));
+      const faultStart = historyClock();
+      const fault = await applyStep(target, step);
+      faults.push(fault);
+      // Into the history too, on the recorders' clock, so `keel check --html` draws it behind the operations.
+      lines.push(formatFault({ name: step.fault, description: fault.outcome, start: faultStart, end: historyClock() }));
     }
     await sleep(started + options.runMs - performance.now());
   } finally {

@@ -20,16 +20,20 @@
  *   {"process":"w0","type":"watch","f":"put","key":"k3","value":"2-5","revision":17,"time":5100}
  *
  * (`watch-start`'s key is the prefix the stream covers, from `revision` on.)
+ * Faults injected during the run are drawn on the timeline:
+ *
+ *   {"process":"nemesis","type":"fault","f":"kill-leader","value":"kill -9 n2","time":4000,"end":6500}
  * See docs/check.md.
  */
 import { MalformedLineError } from '../errors.js';
-import { type History, type HistoryEvent, pairEvents, type WatchDelivery, type WatchStart } from '../history.js';
+import { type FaultSpan, type History, type HistoryEvent, pairEvents, type WatchDelivery, type WatchStart } from '../history.js';
 import { eventType, eventValue, numberedLines, operationName } from './lines.js';
 
 /** Watch lines met while reading, kept apart from the operations. */
 export interface WatchLines {
   readonly starts: WatchStart[];
   readonly deliveries: WatchDelivery[];
+  readonly faults: FaultSpan[];
 }
 
 export function* keelEvents(file: string, text: string, watches?: WatchLines): Generator<HistoryEvent> {
@@ -44,6 +48,10 @@ export function* keelEvents(file: string, text: string, watches?: WatchLines): G
     const fields = record as Record<string, unknown>;
     const process = fields['process'];
     if (!(typeof process === 'string' || (typeof process === 'number' && Number.isInteger(process)))) throw new MalformedLineError(file, line, 'process must be an integer or a string');
+    if (fields['type'] === 'fault') {
+      watches?.faults.push(faultLine(file, line, fields));
+      continue;
+    }
     if (fields['type'] === 'watch' || fields['type'] === 'watch-start') {
       const watch = watchLine(file, line, String(process), fields);
       if (watches !== undefined) {
@@ -87,10 +95,30 @@ function watchLine(file: string, line: number, watcher: string, fields: Record<s
   return { watcher, event, key, value, revision, time, line };
 }
 
+function faultLine(file: string, line: number, fields: Record<string, unknown>): FaultSpan {
+  const name = fields['f'];
+  if (typeof name !== 'string' || name === '') throw new MalformedLineError(file, line, 'a fault needs its name in f');
+  const description = fields['value'] ?? name;
+  if (typeof description !== 'string') throw new MalformedLineError(file, line, 'a fault\'s value must be a string describing it');
+  const start = fields['time'];
+  const end = fields['end'];
+  if (typeof start !== 'number' || !Number.isFinite(start) || typeof end !== 'number' || !Number.isFinite(end) || end < start) {
+    throw new MalformedLineError(file, line, 'a fault needs finite time and end, with end >= time');
+  }
+  return { name, description, start, end, line };
+}
+
 export function parseKeel(file: string, text: string): History {
-  const watches: WatchLines = { starts: [], deliveries: [] };
-  const history = pairEvents(file, keelEvents(file, text, watches));
-  return watches.starts.length === 0 && watches.deliveries.length === 0 ? history : { ...history, watches };
+  const side: WatchLines = { starts: [], deliveries: [], faults: [] };
+  let history = pairEvents(file, keelEvents(file, text, side));
+  if (side.starts.length > 0 || side.deliveries.length > 0) history = { ...history, watches: { starts: side.starts, deliveries: side.deliveries } };
+  if (side.faults.length > 0) history = { ...history, faults: side.faults };
+  return history;
+}
+
+/** A fault as keel JSONL, drawn on `keel check --html` timelines. */
+export function formatFault(fault: Omit<FaultSpan, 'line'>): string {
+  return JSON.stringify({ process: 'nemesis', type: 'fault', f: fault.name, value: fault.description, time: fault.start, end: fault.end });
 }
 
 /** One event as keel JSONL (the recorder's output). */
