@@ -8,7 +8,11 @@
  * control; its killed members are restarted by this script (keel up
  * restarts keel's).
  *
- *   npm run build && npx tsx bench/jepsen.ts [--runs 10] [--run-ms 30000] [--seed 1] [--no-etcd] [--history-dir DIR]
+ *   npm run build && npx tsx bench/jepsen.ts [--runs 10] [--run-ms 30000] [--seed 1] [--nodes 3|5] [--no-etcd] [--history-dir DIR]
+ *
+ * Every history is checked twice: linearizability (a CAS register per key)
+ * and etcd's revision rules over the whole history, with one watch stream
+ * per member recorded beside the clients.
  *
  * Exit code 99 when any keel run is not linearizable or did not recover.
  */
@@ -27,6 +31,8 @@ function flag(name: string, fallback: string): string {
 const runs = Number(flag('--runs', '5'));
 const runMs = Number(flag('--run-ms', '30000'));
 const firstSeed = Number(flag('--seed', '1'));
+const nodes = Number(flag('--nodes', '3'));
+if (!(nodes === 3 || nodes === 5)) throw new Error('--nodes must be 3 or 5');
 const historyDir = process.argv.includes('--history-dir') ? flag('--history-dir', '') : undefined;
 const etcdBinary = process.argv.includes('--no-etcd') ? undefined : findEtcdBinary();
 if (!(runs >= 1 && runs <= 1_000 && runMs >= 1_000 && runMs <= 3_600_000)) throw new Error('--runs must be 1..1000 and --run-ms 1000..3600000');
@@ -47,7 +53,7 @@ const campaign = (seed: number, name: string) => ({
 });
 
 async function keelRun(seed: number): Promise<CampaignReport> {
-  const cluster = await startKeelCluster({ size: 3, fsync: true });
+  const cluster = await startKeelCluster({ size: nodes, fsync: true });
   const stateDir = mkdtempSync(join(tmpdir(), 'keel-jepsen-chaos-'));
   try {
     const target = keelUpTarget(cluster.dataDir, { stateDir, seed });
@@ -60,7 +66,7 @@ async function keelRun(seed: number): Promise<CampaignReport> {
 }
 
 async function etcdRun(binary: string, seed: number): Promise<CampaignReport> {
-  const etcd = await EtcdCluster.start({ binary, size: 3 });
+  const etcd = await EtcdCluster.start({ binary, size: nodes });
   const stateDir = mkdtempSync(join(tmpdir(), 'keel-jepsen-chaos-'));
   let injectors = 0;
   try {
@@ -111,16 +117,16 @@ for (let run = 0; run < runs; run++) {
 }
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
-console.log(`\nJepsen-style campaign: ${runs} runs of ${runMs / 1000} s each, seeds ${firstSeed}..${firstSeed + runs - 1}, 3 members on loopback, 10 clients on 5 keys, faults ${PROCESS_NEMESIS_FAULTS.join(', ')}, node ${process.version}\n`);
-console.log('| system | runs | operations | ok | unknown | faults injected | violations | undecided | recovered | longest write gap median / max | writes/s median |');
-console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|');
+console.log(`\nJepsen-style campaign: ${runs} runs of ${runMs / 1000} s each, seeds ${firstSeed}..${firstSeed + runs - 1}, ${nodes} members on loopback, 10 clients on 5 keys, faults ${PROCESS_NEMESIS_FAULTS.join(', ')}, node ${process.version}\n`);
+console.log('| system | runs | operations | ok | unknown | faults injected | watch events | violations (linearizability / revisions) | undecided | recovered | longest write gap median / max | writes/s median |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|');
 for (const name of ['keel', 'etcd']) {
   const mine = reports.filter((report) => report.target === name);
   if (mine.length === 0) continue;
   const sum = (pick: (report: CampaignReport) => number): number => mine.reduce((total, report) => total + pick(report), 0);
   const gaps = mine.map((report) => report.longestWriteGapMs);
   console.log(`| ${name} | ${mine.length} | ${sum((r) => r.operations)} | ${sum((r) => r.ok)} | ${sum((r) => r.unknown)} | ${sum((r) => r.faults.filter((f) => f.injected).length)} | ` +
-    `${mine.filter((r) => r.verdict === 'violation').length} | ${mine.filter((r) => r.verdict === 'unknown').length} | ${mine.filter((r) => r.recovered).length}/${mine.length} | ` +
+    `${sum((r) => r.revisions.watchEvents)} | ${mine.filter((r) => r.check.verdict === 'violation').length} / ${mine.filter((r) => r.revisions.verdict === 'violation').length} | ${mine.filter((r) => r.verdict === 'unknown').length} | ${mine.filter((r) => r.recovered).length}/${mine.length} | ` +
     `${median(gaps)} / ${Math.max(...gaps)} ms | ${median(mine.map((r) => r.writesPerSecond))} |`);
 }
 if (!etcdBinary) console.log('\n(etcd not installed or --no-etcd: no control rows)');
