@@ -69,6 +69,8 @@ export interface Evaluation {
   readonly slos: readonly SloStatus[];
   /** Scrape targets and their health (empty with a Prometheus). */
   readonly targets: readonly TargetHealth[];
+  /** Scraping: how many seconds of samples the evaluator holds; a longer window is read from what there is. Null with a Prometheus. */
+  readonly observedSeconds: number | null;
 }
 
 interface CounterSides {
@@ -161,7 +163,7 @@ export class SloEvaluator {
     const atMs = this.#now();
     const slos: SloStatus[] = [];
     for (const slo of this.#slos) slos.push(await this.#status(slo, atMs));
-    return { atMs, slos, targets: this.targets };
+    return { atMs, slos, targets: this.targets, observedSeconds: this.#scrape?.observedSeconds(atMs) ?? null };
   }
 
   /**

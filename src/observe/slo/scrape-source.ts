@@ -118,6 +118,13 @@ export class ScrapeSource {
     target.last = next;
   }
 
+  /** How far back the samples reach from `nowMs` (seconds), or null before the first scrape. */
+  observedSeconds(nowMs: number): number | null {
+    let oldest = Infinity;
+    for (const tracked of this.#selectors.values()) oldest = Math.min(oldest, tracked.ring.oldestMs ?? Infinity);
+    return Number.isFinite(oldest) ? Math.max(0, (nowMs - oldest) / 1000) : null;
+  }
+
   /** Time of the selector's oldest point, or null before the first scrape. */
   oldestMs(selector: Selector): number | null {
     return this.#tracked(selector).ring.oldestMs;

@@ -29,6 +29,7 @@ function block(status: SloStatus): string {
 
 export function formatStatusTable(evaluation: Evaluation): string {
   const lines = [`at ${new Date(evaluation.atMs).toISOString()}`];
+  if (evaluation.observedSeconds !== null) lines.push(`  scraped samples cover the last ${evaluation.observedSeconds.toFixed(0)}s: longer windows show only that`);
   for (const target of evaluation.targets) lines.push(`  target ${target.url} ${target.up ? 'up' : `DOWN (${target.lastError ?? 'not scraped yet'})`}`);
   for (const status of evaluation.slos) lines.push('', block(status));
   return lines.join('\n');
