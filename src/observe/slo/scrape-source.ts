@@ -130,9 +130,15 @@ export class ScrapeSource {
     return this.#tracked(selector).ring.oldestMs;
   }
 
+  /** By object first: the evaluator asks with the same Selector objects thousands of times per evaluation (timeslices). */
+  readonly #byObject = new WeakMap<Selector, { ring: CounterRing }>();
+
   #tracked(selector: Selector): { ring: CounterRing } {
+    const cached = this.#byObject.get(selector);
+    if (cached !== undefined) return cached;
     const tracked = this.#selectors.get(formatSelector(selector));
     if (tracked === undefined) throw new Error(`selector ${formatSelector(selector)} is not tracked`);
+    this.#byObject.set(selector, tracked);
     return tracked;
   }
 
