@@ -27,8 +27,11 @@ function executable(path: string): boolean {
   }
 }
 
-function find(wanted: Wanted, searchPath: string): string | undefined {
-  const directories = [...searchPath.split(delimiter).filter(Boolean), '/usr/bin'];
+/** Where Debian installs both, searched after PATH (a service's PATH may lack it). */
+const DEBIAN_BIN = '/usr/bin';
+
+function find(wanted: Wanted, searchPath: string, fallback: readonly string[]): string | undefined {
+  const directories = [...searchPath.split(delimiter).filter(Boolean), ...fallback];
   for (const name of wanted.names) {
     for (const directory of directories) {
       const candidate = join(directory, name);
@@ -42,9 +45,9 @@ function find(wanted: Wanted, searchPath: string): string | undefined {
  * Finds Prometheus and Alertmanager, or throws one error naming every
  * missing program and the Debian package that installs it.
  */
-export function findObserveBinaries(searchPath = process.env.PATH ?? ''): ObserveBinaries {
-  const prometheus = find(PROMETHEUS, searchPath);
-  const alertmanager = find(ALERTMANAGER, searchPath);
+export function findObserveBinaries(searchPath = process.env.PATH ?? '', fallback: readonly string[] = [DEBIAN_BIN]): ObserveBinaries {
+  const prometheus = find(PROMETHEUS, searchPath, fallback);
+  const alertmanager = find(ALERTMANAGER, searchPath, fallback);
   const missing = [
     ...(prometheus ? [] : [PROMETHEUS]),
     ...(alertmanager ? [] : [ALERTMANAGER]),
