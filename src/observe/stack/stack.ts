@@ -82,11 +82,14 @@ export class ObserveStack {
       `--storage.tsdb.retention.time=${PROMETHEUS_RETENTION_TIME}`,
       `--storage.tsdb.retention.size=${PROMETHEUS_RETENTION_SIZE}`,
       `--web.listen-address=${LOOPBACK}:${options.prometheusPort}`,
+      // Links in alerts (generatorURL) then point at this address, not at the host's name.
+      `--web.external-url=http://${LOOPBACK}:${options.prometheusPort}/`,
     ], join(dir, 'prometheus.log'), log, onChange);
     this.#alertmanager = new SupervisedProcess('alertmanager', binaries.alertmanager, [
       `--config.file=${join(dir, 'alertmanager.yml')}`,
       `--storage.path=${join(dir, 'alertmanager-data')}`,
       `--web.listen-address=${LOOPBACK}:${options.alertmanagerPort}`,
+      `--web.external-url=http://${LOOPBACK}:${options.alertmanagerPort}/`,
       // One Alertmanager, no HA peers: an empty address turns its gossip listener (0.0.0.0:9094) off.
       '--cluster.listen-address=',
     ], join(dir, 'alertmanager.log'), log, onChange);
