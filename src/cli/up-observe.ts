@@ -5,6 +5,7 @@ import {
   collectScrapeTarget, findObserveBinaries, KEEL_ALERTS_FILE, ObserveStack, ObserveStackError, parsePromDuration, parseWebhookUrl, shippedFile,
   type AlertTiming, type MemberTarget, type ObserveBinaries, type PromDuration, type RuleFile, type ScrapeTarget,
 } from '../observe/stack/index.js';
+import { generateRules, loadSlos } from '../observe/index.js';
 import type { PlannedPort } from './port-check.js';
 
 /**
@@ -95,9 +96,9 @@ export const DEFAULT_SLO_FILE = 'examples/slo/keel.yaml';
 export function planObserve(flags: ObserveFlags): ObservePlan {
   const binaries = findObserveBinaries();
   const alertsPath = shippedFile(KEEL_ALERTS_FILE);
-  if (!alertsPath) throw new ObserveStackError('KEEL_OBSERVE_BAD_INPUT', `${KEEL_ALERTS_FILE} is not in this installation of keel`);
+  if (!alertsPath) throw new ObserveStackError('KEEL_OBSERVE_STACK_BAD_INPUT', `${KEEL_ALERTS_FILE} is not in this installation of keel`);
   const sloPath = flags.slo ?? shippedFile(DEFAULT_SLO_FILE);
-  if (!sloPath) throw new ObserveStackError('KEEL_OBSERVE_BAD_INPUT', `--slo: no file given and ${DEFAULT_SLO_FILE} is not in this installation of keel`);
+  if (!sloPath) throw new ObserveStackError('KEEL_OBSERVE_STACK_BAD_INPUT', `--slo: no file given and ${DEFAULT_SLO_FILE} is not in this installation of keel`);
   return {
     binaries,
     ruleFiles: [
@@ -107,9 +108,23 @@ export function planObserve(flags: ObserveFlags): ObservePlan {
   };
 }
 
-/** The SLO file's Prometheus rules (recording rules and burn-rate alerts). */
+/** The SLO file's Prometheus rules (recording rules and burn-rate alerts); its errors name the file, document and field. */
 function sloRules(path: string, timeScale: number): string {
-  throw new ObserveStackError('KEEL_OBSERVE_BAD_INPUT', `--slo ${path} (time scale ${timeScale}): SLO rule generation is not in this build yet`);
+  try {
+    return generateRules(loadSlos(path), { timeScale });
+  } catch (error) {
+    throw new ObserveStackError('KEEL_OBSERVE_STACK_BAD_INPUT', `--slo: ${(error as Error).message}`);
+  }
+}
+
+/** Options that mean nothing without --observe: naming one alone is a mistake worth saying. */
+export function observeOptionsWithoutObserve(flags: ObserveFlags): string[] {
+  if (flags.observe) return [];
+  return [
+    ...(flags.slo !== undefined ? ['--slo'] : []),
+    ...(flags.alertWebhook !== undefined ? ['--alert-webhook'] : []),
+    ...(flags.observeTarget.length > 0 ? ['--observe-target'] : []),
+  ];
 }
 
 /** The ports --observe binds, for keel up's check before start. */

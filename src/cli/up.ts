@@ -11,7 +11,7 @@ import { busyPorts, type PlannedPort } from './port-check.js';
 import { parseLogFormat } from '../node/logger.js';
 import type { LogFormat } from '../node/logger.js';
 import { createNetns, destroyNetns, inNetns, planNetns } from '../chaos/netns.js';
-import { addObserveOptions, observePorts, planObserve, startObserve, type ObserveFlags, type ObservePlan } from './up-observe.js';
+import { addObserveOptions, observeOptionsWithoutObserve, observePorts, planObserve, startObserve, type ObserveFlags, type ObservePlan } from './up-observe.js';
 import type { ObserveStack } from '../observe/stack/index.js';
 
 /**
@@ -237,6 +237,11 @@ function plannedPorts(flags: UpFlags, plans: readonly MemberPlan[]): PlannedPort
 async function superviseCluster(flags: UpFlags, dataDir: string, loopbackPlans: readonly MemberPlan[]): Promise<number> {
   let plans = loopbackPlans;
   let observePlan: ObservePlan | undefined;
+  const stray = observeOptionsWithoutObserve(flags);
+  if (stray.length > 0) {
+    console.error(`keel up: ${stray.join(', ')} ${stray.length > 1 ? 'need' : 'needs'} --observe`);
+    return 1;
+  }
   try {
     if (flags.observe) observePlan = planObserve(flags);
   } catch (error) {

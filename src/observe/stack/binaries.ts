@@ -55,7 +55,7 @@ export function findObserveBinaries(searchPath = process.env.PATH ?? '', fallbac
   if (missing.length > 0) {
     const named = missing.map((wanted) => `${wanted.names[0]} (Debian package ${wanted.debianPackage})`).join(' and ');
     const packages = missing.map((wanted) => wanted.debianPackage).join(' ');
-    throw new ObserveStackError('KEEL_OBSERVE_BINARY_MISSING', `--observe needs ${named}, not found on PATH or in /usr/bin: apt-get install ${packages}`);
+    throw new ObserveStackError('KEEL_OBSERVE_STACK_BINARY_MISSING', `--observe needs ${named}, not found on PATH or in /usr/bin: apt-get install ${packages}`);
   }
   return { prometheus: prometheus!, alertmanager: alertmanager! };
 }

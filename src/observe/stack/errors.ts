@@ -7,11 +7,11 @@ const BRAND = Symbol.for('keel.observe.stack.error');
 
 export const OBSERVE_STACK_ERROR_CODES = Object.freeze({
   /** /usr/bin/prometheus or /usr/bin/prometheus-alertmanager is not installed. */
-  KEEL_OBSERVE_BINARY_MISSING: 'binary-missing',
+  KEEL_OBSERVE_STACK_BINARY_MISSING: 'binary-missing',
   /** An option (a target, a duration, a URL, an SLO file) does not parse. */
-  KEEL_OBSERVE_BAD_INPUT: 'bad-input',
+  KEEL_OBSERVE_STACK_BAD_INPUT: 'bad-input',
   /** Prometheus or Alertmanager exited or did not answer /-/ready in time. */
-  KEEL_OBSERVE_NOT_READY: 'not-ready',
+  KEEL_OBSERVE_STACK_NOT_READY: 'not-ready',
 } as const);
 
 export type ObserveStackErrorCode = keyof typeof OBSERVE_STACK_ERROR_CODES;
@@ -29,5 +29,5 @@ export class ObserveStackError extends Error {
 }
 
 export function badObserveInput(message: string): ObserveStackError {
-  return new ObserveStackError('KEEL_OBSERVE_BAD_INPUT', message);
+  return new ObserveStackError('KEEL_OBSERVE_STACK_BAD_INPUT', message);
 }

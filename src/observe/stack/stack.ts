@@ -161,7 +161,7 @@ async function waitReady(program: SupervisedProcess, url: string, signal: AbortS
   const deadline = Date.now() + READY_TIMEOUT_MS;
   const pid = program.pid;
   while (Date.now() < deadline) {
-    if (signal?.aborted) throw new ObserveStackError('KEEL_OBSERVE_NOT_READY', `${program.name}: start cancelled`);
+    if (signal?.aborted) throw new ObserveStackError('KEEL_OBSERVE_STACK_NOT_READY', `${program.name}: start cancelled`);
     // It died before it was ever ready (a bad config or rule file, a taken port): restarting will not fix that.
     if (!program.running || program.pid !== pid) break;
     try {
@@ -174,5 +174,5 @@ async function waitReady(program: SupervisedProcess, url: string, signal: AbortS
     await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
   }
   const why = program.running && program.pid === pid ? `did not answer ${url}/-/ready within ${READY_TIMEOUT_MS / 1000} s` : 'exited before it was ready';
-  throw new ObserveStackError('KEEL_OBSERVE_NOT_READY', `${program.name} ${why} (log ${program.logPath}):\n${logTail(program.logPath).trimEnd()}`);
+  throw new ObserveStackError('KEEL_OBSERVE_STACK_NOT_READY', `${program.name} ${why} (log ${program.logPath}):\n${logTail(program.logPath).trimEnd()}`);
 }

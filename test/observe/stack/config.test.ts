@@ -63,7 +63,7 @@ test('amtool check-config accepts the alertmanager.yml keel up --observe writes,
 
 test('bad --observe options are refused with an error naming the option', () => {
   const refuses = (fn: () => unknown, pattern: RegExp): void => {
-    assert.throws(fn, (error: unknown) => ObserveStackError.is(error) && error.code === 'KEEL_OBSERVE_BAD_INPUT' && pattern.test(error.message));
+    assert.throws(fn, (error: unknown) => ObserveStackError.is(error) && error.code === 'KEEL_OBSERVE_STACK_BAD_INPUT' && pattern.test(error.message));
   };
   refuses(() => parsePromDuration('--scrape-interval', '1 minute'), /^--scrape-interval: "1 minute" is not a duration/);
   refuses(() => parsePromDuration('--scrape-interval', '10ms'), /^--scrape-interval: 10ms is outside/);
@@ -83,7 +83,7 @@ test('missing Prometheus or Alertmanager: one error naming each program and its 
   const dir = scratch(t);
   assert.throws(() => findObserveBinaries(dir, []), (error: unknown) => {
     assert.ok(ObserveStackError.is(error));
-    assert.equal(error.code, 'KEEL_OBSERVE_BINARY_MISSING');
+    assert.equal(error.code, 'KEEL_OBSERVE_STACK_BINARY_MISSING');
     assert.match(error.message, /prometheus \(Debian package prometheus\) and prometheus-alertmanager \(Debian package prometheus-alertmanager\)/);
     assert.match(error.message, /apt-get install prometheus prometheus-alertmanager$/);
     return true;
