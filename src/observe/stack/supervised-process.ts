@@ -64,7 +64,9 @@ export class SupervisedProcess {
     this.log(`${this.name} exited (${signal ?? `code ${code}`}); restarting in ${(delayMs / 1000).toFixed(1)} s (restart ${this.#restarts}; log: ${this.logPath}${this.#lastLine()})`);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      if (!this.#stopping) this.start();
+      if (this.#stopping) return;
+      this.start();
+      this.log(`${this.name} restarted (pid ${this.pid})`);
     }, delayMs);
   }
 
