@@ -406,30 +406,15 @@ async function superviseMembers(
     });
   };
 
-  if (observePlan) {
-    // Before the members: a stack that cannot start stops keel up with nothing else started.
-    const cancel = new AbortController();
-    const cancelStart = (): void => cancel.abort();
-    process.once('SIGINT', cancelStart).once('SIGTERM', cancelStart);
-    try {
-      observeStack = await startObserve({
-        flags, plan: observePlan, dataDir, log: say, signal: cancel.signal, onChange: () => observeStack && writeClusterFile(),
-        members: plans.map((plan) => ({ id: plan.id, zone: plan.zone, address: `${hostOf(plan)}:${plan.clientPort}` })),
-        gatewayAdmin: flags.gateway ? `127.0.0.1:${flags.adminPort}` : undefined,
-      });
-    } catch (error) {
-      console.error(`keel up: --observe: ${(error as Error).message}`);
-      return 1;
-    } finally {
-      process.off('SIGINT', cancelStart).off('SIGTERM', cancelStart);
-    }
-    if (cancel.signal.aborted) {
-      await observeStack.stop();
-      return 1;
-    }
-    const observed = observeStack.describe();
-    say(`prometheus ${observed.prometheusUrl} (pid ${observed.prometheus.pid}), alertmanager ${observed.alertmanagerUrl} (pid ${observed.alertmanager.pid}), alerts to ${observed.webhookUrl}${observed.alertsFile ? ` (recorded in ${observed.alertsFile})` : ''}`);
-  }
+  // The stack starts beside the members (Prometheus waits for nobody); if it cannot start, the cluster is stopped like one whose member cannot.
+  const observeCancel = new AbortController();
+  const observeStarting = observePlan
+    ? startObserve({
+      flags, plan: observePlan, dataDir, log: say, signal: observeCancel.signal, onChange: () => observeStack && writeClusterFile(),
+      members: plans.map((plan) => ({ id: plan.id, zone: plan.zone, address: `${hostOf(plan)}:${plan.clientPort}` })),
+      gatewayAdmin: flags.gateway ? `127.0.0.1:${flags.adminPort}` : undefined,
+    })
+    : undefined;
   for (const member of members) start(member);
   say(`${plans.length} members ${plans[0]?.netns ? 'in network namespaces' : 'on loopback'}, cluster ${clusterName} (id ${clusterId}), data in ${dataDir}`);
   for (const { plan, child, logPath } of members) {
@@ -468,7 +453,9 @@ async function superviseMembers(
           }
         }
       }, STOP_GRACE_MS);
-      const observeStopped = observeStack?.stop();
+      observeCancel.abort();
+      // A stack still starting stops its own processes when cancelled; a started one is stopped here.
+      const observeStopped = observeStarting?.then((stack) => stack.stop(), () => undefined);
       const check = setInterval(() => {
         if (members.every((member) => !member.child)) {
           clearInterval(check);
@@ -484,6 +471,15 @@ async function superviseMembers(
     };
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
+    observeStarting?.then((stack) => {
+      if (stopping) return;
+      observeStack = stack;
+      writeClusterFile();
+      const observed = stack.describe();
+      say(`prometheus ${observed.prometheusUrl} (pid ${observed.prometheus.pid}), alertmanager ${observed.alertmanagerUrl} (pid ${observed.alertmanager.pid}), alerts to ${observed.webhookUrl}${observed.alertsFile ? ` (recorded in ${observed.alertsFile})` : ''}`);
+    }, (error: unknown) => {
+      if (!stopping) abortStart?.(`--observe: ${(error as Error).message}`);
+    });
   });
   say('stopped');
   return exitCode;
