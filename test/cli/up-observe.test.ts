@@ -2,8 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freeKeelUpBase, freeLoopbackPorts } from '../../bench/lib/net.js';
@@ -13,8 +12,7 @@ import { observeOptionsWithoutObserve, observePorts, planObserve, type ObserveFl
 // keel up --observe refuses bad input before it starts anything, with a message naming the problem.
 const bin = join(import.meta.dirname, '../../dist/src/cli/main.js');
 
-async function upFails(args: string[]): Promise<{ code: number | null; output: string; dataDir: string }> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'keel-up-observe-'));
+async function upFails(dataDir: string, args: string[]): Promise<{ code: number | null; output: string }> {
   const child = spawn(process.execPath, [bin, 'up', '--data-dir', dataDir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -23,18 +21,25 @@ async function upFails(args: string[]): Promise<{ code: number | null; output: s
   const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
   const [code] = (await once(child, 'exit')) as [number | null];
   clearTimeout(killer);
-  return { code, output, dataDir };
+  return { code, output };
 }
 
-function hold(port: number): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve(server));
-  });
+
+/** Pids of processes whose command line names `path` (read from /proc; a check only, nothing is killed by it). */
+function processesMentioning(path: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(path)) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
 }
 
-test('keel up --observe with its Prometheus port taken exits 1 naming the port and its holder, starting nothing', { timeout: 60_000 }, async (t) => {
+test('keel up --observe whose Prometheus cannot start stops the whole cluster and exits 1, quoting Prometheus\'s log', { timeout: 60_000 }, async (t) => {
   try {
     findObserveBinaries();
   } catch (error) {
@@ -42,17 +47,22 @@ test('keel up --observe with its Prometheus port taken exits 1 naming the port a
   }
   const base = await freeKeelUpBase(1);
   const [gatewayPort, adminPort, prometheusPort, alertmanagerPort, receiverPort] = (await freeLoopbackPorts(5)) as [number, number, number, number, number];
-  const taken = await hold(prometheusPort);
-  t.after(() => taken.close());
-  const busy = await upFails([
+  const dataDir = mkdtempSync(join(tmpdir(), 'keel-up-observe-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  // A real failure: Prometheus's storage path is a file, so it cannot open its TSDB and exits.
+  mkdirSync(join(dataDir, 'observe'));
+  writeFileSync(join(dataDir, 'observe', 'prometheus-data'), 'not a directory\n');
+  const failed = await upFails(dataDir, [
     '--nodes', '1', '--base-port', String(base), '--gateway-port', String(gatewayPort), '--admin-port', String(adminPort),
     '--observe', '--prometheus-port', String(prometheusPort), '--alertmanager-port', String(alertmanagerPort), '--alert-receiver-port', String(receiverPort),
   ]);
-  t.after(() => rmSync(busy.dataDir, { recursive: true, force: true }));
-  assert.equal(busy.code, 1, busy.output);
-  assert.match(busy.output, new RegExp(`port ${prometheusPort} \\(prometheus\\) is in use by pid ${process.pid}`));
-  assert.match(busy.output, /--prometheus-port, --alertmanager-port, --alert-receiver-port/);
-  assert.ok(!existsSync(join(busy.dataDir, 'cluster.json')), 'no cluster was started');
+  assert.equal(failed.code, 1, failed.output);
+  assert.match(failed.output, /keel up: --observe: prometheus exited before it was ready \(log [^)]*prometheus\.log\):/);
+  assert.match(failed.output, /stopping the rest rather than run a partial cluster/);
+  // Everything it started has exited: the member, the gateway and Alertmanager (their pids from cluster.json).
+  const cluster = JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { members: { pid: number | null }[]; gateway: { pid: number | null } };
+  assert.deepEqual([...cluster.members.map((member) => member.pid), cluster.gateway.pid], [null, null]);
+  assert.deepEqual(processesMentioning(dataDir), [], 'no process started for this data dir is left (Alertmanager included)');
 });
 
 const flags = (overrides: Partial<ObserveFlags>): ObserveFlags => ({
