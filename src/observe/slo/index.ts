@@ -6,3 +6,6 @@ export { ObserveError, OBSERVE_ERROR_CODES, type ObserveErrorCode } from './erro
 export { KEEL_METRICS, GRPC_SERVER_ERROR_CODES } from './keel-metrics.js';
 export type { Slo, Sli, MetricQuery, TimeWindow, Budgeting, AlertSpec, BurnWindowPair, Severity } from './model.js';
 export { parseSelector, formatSelector, type Selector, type Matcher } from './selector.js';
+export { SloEvaluator, type EvaluatorOptions, type Evaluation, type SloStatus, type WindowStatus, type AlertStatus } from './evaluator.js';
+export type { TargetHealth } from './scrape-source.js';
+export { formatStatusTable } from './status-table.js';
