@@ -11,6 +11,8 @@ import { busyPorts, type PlannedPort } from './port-check.js';
 import { parseLogFormat } from '../node/logger.js';
 import type { LogFormat } from '../node/logger.js';
 import { createNetns, destroyNetns, inNetns, planNetns } from '../chaos/netns.js';
+import { addObserveOptions, observeOptionsWithoutObserve, observePorts, planObserve, startObserve, type ObserveFlags, type ObservePlan } from './up-observe.js';
+import type { ObserveStack } from '../observe/stack/index.js';
 
 /**
  * `keel up`: the embedded default. Starts a cluster of members on loopback
@@ -54,7 +56,7 @@ export function planCluster(nodes: number, basePort: number, dataDir: string): M
   });
 }
 
-interface UpFlags {
+interface UpFlags extends ObserveFlags {
   nodes: number;
   basePort: number;
   dataDir: string;
@@ -110,7 +112,7 @@ export function gatewayConfig(plans: readonly MemberPlan[], port: number, adminP
 }
 
 export function upCommand(): Command {
-  return new Command('up')
+  return addObserveOptions(new Command('up')
     .description('start a local cluster on loopback (3 members by default) and keep it running until Ctrl-C')
     .option('--nodes <n>', 'members: 1, 3, 5 or 7', parseNodes, 3)
     .option('--base-port <port>', 'first client port; the others follow etcd\'s convention (+20000, +30000, ...)', parsePort, 2379)
@@ -124,7 +126,7 @@ export function upCommand(): Command {
     .option('--netns', 'run each member in its own network namespace (root; addresses from 198.18.0.0/15) so keel chaos network faults hit real traffic')
     .action(async (flags: UpFlags) => {
       process.exitCode = await runUp(flags);
-    });
+    }));
 }
 
 function parseNodes(value: string): number {
@@ -228,15 +230,28 @@ function plannedPorts(flags: UpFlags, plans: readonly MemberPlan[]): PlannedPort
   if (flags.gateway) {
     ports.push({ port: flags.gatewayPort, host: '127.0.0.1', purpose: 'gateway' }, { port: flags.adminPort, host: '127.0.0.1', purpose: 'gateway admin' });
   }
+  if (flags.observe) ports.push(...observePorts(flags));
   return ports;
 }
 
 async function superviseCluster(flags: UpFlags, dataDir: string, loopbackPlans: readonly MemberPlan[]): Promise<number> {
   let plans = loopbackPlans;
+  let observePlan: ObservePlan | undefined;
+  const stray = observeOptionsWithoutObserve(flags);
+  if (stray.length > 0) {
+    console.error(`keel up: ${stray.join(', ')} ${stray.length > 1 ? 'need' : 'needs'} --observe`);
+    return 1;
+  }
+  try {
+    if (flags.observe) observePlan = planObserve(flags);
+  } catch (error) {
+    console.error(`keel up: --observe: ${(error as Error).message}`);
+    return 1;
+  }
   const busy = await busyPorts(plannedPorts(flags, plans));
   if (busy.length > 0) {
     for (const entry of busy) console.error(`keel up: port ${entry.port} (${entry.purpose}) is in use${entry.holder ? ` by ${entry.holder}` : ''}`);
-    console.error('keel up: nothing was started; stop what holds these ports, or choose others with --base-port, --gateway-port and --admin-port');
+    console.error(`keel up: nothing was started; stop what holds these ports, or choose others with --base-port, --gateway-port and --admin-port${flags.observe ? ' (and --prometheus-port, --alertmanager-port, --alert-receiver-port)' : ''}`);
     return 1;
   }
   const say = (line: string): void => {
@@ -257,7 +272,7 @@ async function superviseCluster(flags: UpFlags, dataDir: string, loopbackPlans: 
     say(`members in namespaces ${network.members.map((member) => member.netns).join(', ')} on bridge ${network.bridge} (${network.bridgeAddress})`);
   }
   try {
-    return await superviseMembers(flags, dataDir, plans, clusterName, clusterId, say, clusterFile);
+    return await superviseMembers(flags, dataDir, plans, clusterName, clusterId, say, clusterFile, observePlan);
   } finally {
     if (network) destroyNetns(network);
   }
@@ -271,6 +286,7 @@ async function superviseMembers(
   clusterId: bigint,
   say: (line: string) => void,
   clusterFile: string,
+  observePlan: ObservePlan | undefined,
 ): Promise<number> {
   const peers = plans.map((p) => `${p.id}=${hostOf(p)}:${p.peerPort}`).join(',');
   const clientUrls = plans.map((p) => `${p.id}=http://${hostOf(p)}:${p.clientPort}`).join(',');
@@ -302,6 +318,7 @@ async function superviseMembers(
     });
   }
   let stopping = false;
+  let observeStack: ObserveStack | undefined;
   /** Until every member has been seen healthy once, a failure a restart cannot fix stops the whole cluster: never half-start it. */
   let started = false;
   let abortStart: ((reason: string) => void) | undefined;
@@ -338,6 +355,7 @@ async function superviseMembers(
           },
         }
         : {}),
+      ...(observeStack ? { observe: observeStack.describe() } : {}),
     };
     writeFileSync(`${clusterFile}.tmp`, `${JSON.stringify(body, null, 2)}\n`);
     renameSync(`${clusterFile}.tmp`, clusterFile);
@@ -388,6 +406,15 @@ async function superviseMembers(
     });
   };
 
+  // The stack starts beside the members (Prometheus waits for nobody); if it cannot start, the cluster is stopped like one whose member cannot.
+  const observeCancel = new AbortController();
+  const observeStarting = observePlan
+    ? startObserve({
+      flags, plan: observePlan, dataDir, log: say, signal: observeCancel.signal, onChange: () => observeStack && writeClusterFile(),
+      members: plans.map((plan) => ({ id: plan.id, zone: plan.zone, address: `${hostOf(plan)}:${plan.clientPort}` })),
+      gatewayAdmin: flags.gateway ? `127.0.0.1:${flags.adminPort}` : undefined,
+    })
+    : undefined;
   for (const member of members) start(member);
   say(`${plans.length} members ${plans[0]?.netns ? 'in network namespaces' : 'on loopback'}, cluster ${clusterName} (id ${clusterId}), data in ${dataDir}`);
   for (const { plan, child, logPath } of members) {
@@ -426,11 +453,14 @@ async function superviseMembers(
           }
         }
       }, STOP_GRACE_MS);
+      observeCancel.abort();
+      // A stack still starting stops its own processes when cancelled; a started one is stopped here.
+      const observeStopped = observeStarting?.then((stack) => stack.stop(), () => undefined);
       const check = setInterval(() => {
         if (members.every((member) => !member.child)) {
           clearInterval(check);
           clearTimeout(deadline);
-          resolveStop();
+          void Promise.resolve(observeStopped).then(() => resolveStop());
         }
       }, 50);
     };
@@ -441,6 +471,15 @@ async function superviseMembers(
     };
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
+    observeStarting?.then((stack) => {
+      if (stopping) return;
+      observeStack = stack;
+      writeClusterFile();
+      const observed = stack.describe();
+      say(`prometheus ${observed.prometheusUrl} (pid ${observed.prometheus.pid}), alertmanager ${observed.alertmanagerUrl} (pid ${observed.alertmanager.pid}), alerts to ${observed.webhookUrl}${observed.alertsFile ? ` (recorded in ${observed.alertsFile})` : ''}`);
+    }, (error: unknown) => {
+      if (!stopping) abortStart?.(`--observe: ${(error as Error).message}`);
+    });
   });
   say('stopped');
   return exitCode;
