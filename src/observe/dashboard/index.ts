@@ -80,3 +80,4 @@ function sloSourceFor(file: string | undefined): SloSource | undefined {
   if (!existsSync(file)) throw new DashboardError('KEEL_DASH_BAD_SLO', `--slo: ${file} not found`);
   return new UnavailableSloSource(SLO_EVALUATOR_MISSING);
 }
+export { UP_DASHBOARD_PORT_DEFAULT, dashboardChildArgs, dashboardUrlOf } from './supervised.js';
