@@ -52,6 +52,7 @@ export function parseEndpointList(value: string): MemberTarget[] {
   if (entries.length > MEMBERS_MAX) throw new DashboardError('KEEL_DASH_BAD_INPUT', `--endpoints: at most ${MEMBERS_MAX} members`);
   return entries.map((entry) => {
     const named = /^([A-Za-z0-9_.-]+)=(.+)$/.exec(entry);
+    if (!named && entry.includes('=')) throw new DashboardError('KEEL_DASH_BAD_INPUT', `--endpoints: ${JSON.stringify(entry)} is not url or name=url`);
     const url = parseTargetUrl('--endpoints', named ? named[2]! : entry);
     return { name: named ? named[1]! : url, url };
   });

@@ -123,6 +123,11 @@ test('the dashboard page shows 3 members and the leader; a SIGKILLed leader turn
     await eventually(async () => (await page.$$eval(`tr[data-endpoint="${killedAddress}"][data-health="down"]`, (nodes) => nodes.length)) === 2, PAGE_DEADLINE_MS, `the gateway to mark ${killedAddress} unhealthy on the page`);
 
     phase('gateway endpoint down on the page');
+
+    // The member comes back: its tile turns healthy again, following the new leader.
+    cluster.launch(oldLeader);
+    await eventually(async () => (await pageMembers(page)).find((member) => member.name === oldLeader)?.health === 'ok', PAGE_DEADLINE_MS, `${oldLeader} healthy again on the page`);
+    phase('member back on the page');
     assert.deepEqual(foreign, [], 'the page fetched nothing but the dashboard\'s own URLs');
     assert.deepEqual(pageErrors, [], 'no script errors on the page');
     if (process.env.KEEL_DASHBOARD_SCREENSHOT !== undefined) await page.screenshot({ path: process.env.KEEL_DASHBOARD_SCREENSHOT, fullPage: true });
