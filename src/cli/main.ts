@@ -34,6 +34,7 @@ program.addCommand((await import('./gateway.js')).gatewayCommand());
 program.addCommand((await import('./check.js')).checkCommand());
 program.addCommand((await import('./chaos.js')).chaosCommand());
 program.addCommand((await import('./dashboard.js')).dashboardCommand());
+program.addCommand((await import('./slo.js')).sloCommand());
 
 try {
   await program.parseAsync(process.argv);
