@@ -4,12 +4,12 @@
  * SLO evaluator, and serves one page that follows it over server-sent
  * events. `keel dashboard` and `keel up` run it; `startDashboard` embeds it.
  */
-import { existsSync } from 'node:fs';
 import { Collector } from './collector.js';
 import { DashboardError } from './errors.js';
 import { POLL_INTERVAL_MS_DEFAULT, POLL_INTERVAL_MS_MAX, POLL_INTERVAL_MS_MIN } from './limits.js';
 import { serveDashboard } from './server.js';
-import { UnavailableSloSource, type SloSource } from './slo-panel.js';
+import type { SloSource } from './slo-panel.js';
+import { evaluatorSloSource } from './slo-evaluator-source.js';
 import type { DashboardState } from './state.js';
 import type { TargetSource } from './targets.js';
 
@@ -28,7 +28,7 @@ export interface DashboardOptions {
   readonly prometheusUrl?: string;
   readonly alertmanagerUrl?: string;
   readonly loadMetricsUrl?: string;
-  /** An SLO file (OpenSLO YAML, see docs/observe-dashboard.md). */
+  /** An OpenSLO file (docs/observe-slo.md), evaluated with `prometheusUrl` if given, else by scraping the members' and gateway's /metrics. */
   readonly sloFile?: string;
   /** Or an evaluator of one's own. */
   readonly slo?: SloSource;
@@ -42,15 +42,12 @@ export interface Dashboard {
   close(): Promise<void>;
 }
 
-/** Why `--slo` shows no figures in this build (the SloEvaluator is on branch `slo`, not merged here yet). */
-export const SLO_EVALUATOR_MISSING = 'SLO evaluation needs keel/observe\'s SloEvaluator, which this build does not include yet; the panel will show budgets and burn rates once it does';
-
 export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
   const intervalMs = options.intervalMs ?? POLL_INTERVAL_MS_DEFAULT;
   if (!Number.isInteger(intervalMs) || intervalMs < POLL_INTERVAL_MS_MIN || intervalMs > POLL_INTERVAL_MS_MAX) {
     throw new DashboardError('KEEL_DASH_BAD_INPUT', `intervalMs: must be an integer in [${POLL_INTERVAL_MS_MIN}, ${POLL_INTERVAL_MS_MAX}], got ${intervalMs}`);
   }
-  const slo = options.slo ?? sloSourceFor(options.sloFile);
+  const slo = options.slo ?? sloSourceFor(options, intervalMs);
   const collector = new Collector({
     targets: options.targets,
     intervalMs,
@@ -59,25 +56,33 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     ...(options.loadMetricsUrl === undefined ? {} : { loadMetricsUrl: options.loadMetricsUrl }),
     ...(slo === undefined ? {} : { slo }),
   });
-  const server = await serveDashboard(collector, options.port, options.host ?? '127.0.0.1');
+  let server;
+  try {
+    server = await serveDashboard(collector, options.port, options.host ?? '127.0.0.1');
+  } catch (error) {
+    await slo?.close?.();
+    throw error;
+  }
+  const listening = server;
   collector.start();
   return {
-    url: server.url,
+    url: listening.url,
     collector,
     get state() {
       return collector.state;
     },
     close: async () => {
       collector.stop();
-      await server.close();
+      await listening.close();
       await slo?.close?.();
     },
   };
 }
 
-function sloSourceFor(file: string | undefined): SloSource | undefined {
-  if (file === undefined) return undefined;
-  if (!existsSync(file)) throw new DashboardError('KEEL_DASH_BAD_SLO', `--slo: ${file} not found`);
-  return new UnavailableSloSource(SLO_EVALUATOR_MISSING);
+function sloSourceFor(options: DashboardOptions, intervalMs: number): SloSource | undefined {
+  if (options.sloFile === undefined) return undefined;
+  const targets = options.targets.read();
+  const scrapeUrls = [...targets.members.map((member) => `${member.url}/metrics`), ...(targets.gatewayAdminUrl === undefined ? [] : [`${targets.gatewayAdminUrl}/metrics`])];
+  return evaluatorSloSource(options.sloFile, { ...(options.prometheusUrl === undefined ? {} : { prometheusUrl: options.prometheusUrl }), scrapeUrls, scrapeIntervalMs: intervalMs });
 }
 export { UP_DASHBOARD_PORT_DEFAULT, dashboardChildArgs, dashboardUrlOf } from './supervised.js';

@@ -139,12 +139,13 @@ export const PAGE_SCRIPT = String.raw`'use strict';
     if (slo.error) return replace('slo-body', [el('div', { 'class': 'error', 'data-slo-error': 'true', text: slo.error })]);
     if (slo.objectives.length === 0) return replace('slo-body', [el('div', { 'class': 'muted', text: 'no objectives' })]);
     replace('slo-body', [table(['SLO', 'objective', 'budget left', 'burn rates'], slo.objectives.map(function (objective) {
-      var left = Math.max(0, Math.min(1, objective.budgetRemaining));
-      return el('tr', { 'class': objective.alerting ? 'health-down' : 'health-ok', 'data-slo': objective.name }, [
+      var known = objective.budgetRemaining !== null;
+      var left = known ? Math.max(0, Math.min(1, objective.budgetRemaining)) : 0;
+      return el('tr', { 'class': objective.alerting ? 'health-down' : 'health-ok', 'data-slo': objective.name, 'data-alerting': objective.alerting ? 'true' : 'false' }, [
         el('td', { text: objective.name }),
         el('td', { text: (objective.objective * 100).toFixed(3).replace(/\.?0+$/, '') + '%' }),
-        el('td', null, [el('div', { text: (objective.budgetRemaining * 100).toFixed(1) + '%' }), el('div', { 'class': 'meter' }, [el('div', { 'class': left < 0.25 ? 'low' : '', css: { width: (left * 100).toFixed(1) + '%' } })])]),
-        el('td', { text: objective.burnRates.map(function (burn) { return burn.window + ' ' + burn.burnRate.toFixed(2) + 'x'; }).join(', ') })
+        el('td', null, [el('div', { text: known ? (objective.budgetRemaining * 100).toFixed(1) + '%' : 'no data yet' }), el('div', { 'class': 'meter' }, [el('div', { 'class': left < 0.25 ? 'low' : '', css: { width: (left * 100).toFixed(1) + '%' } })])]),
+        el('td', { text: objective.burnRates.map(function (burn) { return burn.window + ' ' + (burn.burnRate === null ? '-' : burn.burnRate.toFixed(2) + 'x'); }).join(', ') })
       ]);
     }))]);
   }

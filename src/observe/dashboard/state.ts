@@ -94,16 +94,16 @@ export interface AlertsView {
 export interface SloWindowBurn {
   /** e.g. "5m", "1h". */
   readonly window: string;
-  /** Error rate divided by the error budget rate (1 = spending the budget exactly over the SLO period). */
-  readonly burnRate: number;
+  /** Error rate divided by the error budget rate (1 = spending the budget exactly over the SLO period); null without data for the window yet. */
+  readonly burnRate: number | null;
 }
 
 export interface SloStatusView {
   readonly name: string;
   /** e.g. 0.999 */
   readonly objective: number;
-  /** Fraction of the error budget left over the SLO period (negative once overspent). */
-  readonly budgetRemaining: number;
+  /** Fraction of the error budget left over the SLO period (negative once overspent); null without data yet. */
+  readonly budgetRemaining: number | null;
   readonly burnRates: readonly SloWindowBurn[];
   /** A multi-window burn-rate alert condition holds. */
   readonly alerting: boolean;

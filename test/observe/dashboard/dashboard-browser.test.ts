@@ -13,7 +13,7 @@ import type { Browser, Page } from 'playwright-core';
  * The dashboard in real headless Chromium against real processes: a
  * 3-member cluster, a keel gateway in front of it with traffic through it,
  * and the dashboard server reading a cluster.json as keel up writes it.
- * SIGKILL the leader: its tile turns red (data-health="down") and the
+ * The SLO panel evaluates examples/slo/keel.yaml. SIGKILL the leader: its tile turns red (data-health="down") and the
  * leader badge moves to another member. Nothing is mocked.
  */
 const CHROMIUM = '/usr/bin/chromium';
@@ -65,7 +65,8 @@ test('the dashboard page shows 3 members and the leader; a SIGKILLed leader turn
       members: cluster.members.map((member, index) => ({ id: member.id, zone: ZONES[index], clientUrl: member.clientUrl, pid: member.child?.pid ?? null, restarts: 0 })),
       gateway: { url: `http://127.0.0.1:${gatewayPort}`, adminUrl: `http://127.0.0.1:${adminPort}` },
     }));
-    dashboard = await startDashboard({ targets: new ClusterFileTargets(clusterFile), port: dashboardPort, intervalMs: 500 });
+    const sloFile = join(import.meta.dirname, '../../../examples/slo/keel.yaml');
+    dashboard = await startDashboard({ targets: new ClusterFileTargets(clusterFile), port: dashboardPort, intervalMs: 500, sloFile });
     const current = dashboard;
     await eventually(async () => (await fetch(`http://127.0.0.1:${adminPort}/readyz`).then((r) => r.ok, () => false)), 30_000, `the gateway to be ready: ${gatewayStderr}`);
 
@@ -98,6 +99,8 @@ test('the dashboard page shows 3 members and the leader; a SIGKILLed leader turn
     const members = await pageMembers(page);
     assert.deepEqual(members.map((member) => member.name).sort(), ['n1', 'n2', 'n3']);
     assert.deepEqual(await page.$$eval('[data-zone]', (nodes) => nodes.map((node) => node.getAttribute('data-zone'))), ['a', 'b', 'c'], 'members grouped by zone');
+    // The SLO panel lists the example file's objectives (evaluated by keel/observe's SloEvaluator from the members' /metrics).
+    await eventually(async () => (await page.$$eval('tr[data-slo]', (nodes) => nodes.length)) >= 1, PAGE_DEADLINE_MS, 'SLO rows on the page');
     const oldLeader = members.find((member) => member.leader)!.name;
     assert.equal(await page.textContent('#leader-name'), oldLeader);
     assert.equal(await page.getAttribute('#connection', 'data-connection'), 'live');
@@ -123,6 +126,8 @@ test('the dashboard page shows 3 members and the leader; a SIGKILLed leader turn
     await eventually(async () => (await page.$$eval(`tr[data-endpoint="${killedAddress}"][data-health="down"]`, (nodes) => nodes.length)) === 2, PAGE_DEADLINE_MS, `the gateway to mark ${killedAddress} unhealthy on the page`);
 
     phase('gateway endpoint down on the page');
+    // docs/observe-dashboard.png is this moment: the killed leader red, the badge moved.
+    if (process.env.KEEL_DASHBOARD_SCREENSHOT !== undefined) await page.screenshot({ path: process.env.KEEL_DASHBOARD_SCREENSHOT, fullPage: true });
 
     // The member comes back: its tile turns healthy again, following the new leader.
     cluster.launch(oldLeader);
@@ -130,7 +135,6 @@ test('the dashboard page shows 3 members and the leader; a SIGKILLed leader turn
     phase('member back on the page');
     assert.deepEqual(foreign, [], 'the page fetched nothing but the dashboard\'s own URLs');
     assert.deepEqual(pageErrors, [], 'no script errors on the page');
-    if (process.env.KEEL_DASHBOARD_SCREENSHOT !== undefined) await page.screenshot({ path: process.env.KEEL_DASHBOARD_SCREENSHOT, fullPage: true });
   } finally {
     trafficStopped = true;
     await traffic;
