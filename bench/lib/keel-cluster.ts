@@ -39,7 +39,7 @@ export async function startKeelCluster(options: KeelClusterOptions): Promise<Kee
   const size = options.size ?? 3;
   const base = await freeKeelUpBase(size);
   const dataDir = mkdtempSync(join(tmpdir(), 'keel-bench-'));
-  const child = spawn(process.execPath, [bin, 'up', '--nodes', String(size), '--base-port', String(base), '--data-dir', dataDir, '--quiet', '--no-gateway'], {
+  const child = spawn(process.execPath, [bin, 'up', '--nodes', String(size), '--base-port', String(base), '--data-dir', dataDir, '--quiet', '--no-gateway', '--no-dashboard'], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

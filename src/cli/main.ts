@@ -33,6 +33,7 @@ const program = new Command('keel')
 program.addCommand((await import('./gateway.js')).gatewayCommand());
 program.addCommand((await import('./check.js')).checkCommand());
 program.addCommand((await import('./chaos.js')).chaosCommand());
+program.addCommand((await import('./dashboard.js')).dashboardCommand());
 program.addCommand((await import('./slo.js')).sloCommand());
 
 try {

@@ -13,6 +13,7 @@ import type { LogFormat } from '../node/logger.js';
 import { createNetns, destroyNetns, inNetns, planNetns } from '../chaos/netns.js';
 import { addObserveOptions, observeOptionsWithoutObserve, observePorts, planObserve, startObserve, type ObserveFlags, type ObservePlan } from './up-observe.js';
 import type { ObserveStack } from '../observe/stack/index.js';
+import { UP_DASHBOARD_PORT_DEFAULT, dashboardChildArgs, dashboardUrlOf } from '../observe/dashboard/index.js';
 
 /**
  * `keel up`: the embedded default. Starts a cluster of members on loopback
@@ -65,6 +66,8 @@ interface UpFlags extends ObserveFlags {
   gateway: boolean;
   gatewayPort: number;
   adminPort: number;
+  dashboard: boolean;
+  dashboardPort: number;
   logFormat: LogFormat;
   netns?: boolean;
 }
@@ -123,6 +126,8 @@ export function upCommand(): Command {
     .option('--no-gateway', 'do not start a keel gateway in front of the members')
     .option('--gateway-port <port>', 'the gateway\'s listener', parsePort, 8080)
     .option('--admin-port <port>', 'the gateway\'s admin port (/clusters, /metrics)', parsePort, 9901)
+    .option('--no-dashboard', 'do not serve the live dashboard')
+    .option('--dashboard-port <port>', 'where the live dashboard is served (keel dashboard)', parsePort, UP_DASHBOARD_PORT_DEFAULT)
     .option('--netns', 'run each member in its own network namespace (root; addresses from 198.18.0.0/15) so keel chaos network faults hit real traffic')
     .action(async (flags: UpFlags) => {
       process.exitCode = await runUp(flags);
@@ -184,7 +189,7 @@ function lastErrorOf(logPath: string): string | undefined {
   }
   const lines = text.split('\n').filter(Boolean).reverse();
   for (const line of lines) {
-    if (line.startsWith('keel node: ') || line.startsWith('keel gateway: ')) return line.slice(line.indexOf(': ') + 2);
+    if (line.startsWith('keel node: ') || line.startsWith('keel gateway: ') || line.startsWith('keel dashboard: ')) return line.slice(line.indexOf(': ') + 2);
   }
   for (const line of lines) {
     try {
@@ -247,6 +252,12 @@ async function superviseCluster(flags: UpFlags, dataDir: string, loopbackPlans: 
   } catch (error) {
     console.error(`keel up: --observe: ${(error as Error).message}`);
     return 1;
+  }
+  // The dashboard only watches: a taken port costs the dashboard, never the cluster (nor does its failing to start later).
+  const [dashboardTaken] = flags.dashboard ? await busyPorts([{ port: flags.dashboardPort, host: '127.0.0.1', purpose: 'dashboard' }]) : [];
+  if (dashboardTaken) {
+    console.error(`keel up: port ${dashboardTaken.port} (dashboard) is in use${dashboardTaken.holder ? ` by ${dashboardTaken.holder}` : ''}; not serving the dashboard (choose another with --dashboard-port)`);
+    flags = { ...flags, dashboard: false };
   }
   const busy = await busyPorts(plannedPorts(flags, plans));
   if (busy.length > 0) {
@@ -317,6 +328,16 @@ async function superviseMembers(
       startedAt: 0,
     });
   }
+  if (flags.dashboard) {
+    const dashboardDir = join(dataDir, 'dashboard');
+    members.push({
+      plan: { id: 'dashboard', zone: 'a', clientPort: flags.dashboardPort, peerPort: flags.dashboardPort, dataDir: dashboardDir },
+      args: dashboardChildArgs(dataDir, flags.dashboardPort),
+      logPath: join(dashboardDir, 'keel.log'),
+      restarts: 0,
+      startedAt: 0,
+    });
+  }
   let stopping = false;
   let observeStack: ObserveStack | undefined;
   /** Until every member has been seen healthy once, a failure a restart cannot fix stops the whole cluster: never half-start it. */
@@ -325,12 +346,13 @@ async function superviseMembers(
 
   const writeClusterFile = (): void => {
     const gateway = members.find((m) => m.plan.id === 'gateway');
+    const dashboard = members.find((m) => m.plan.id === 'dashboard');
     const body = {
       clusterName,
       clusterId: clusterId.toString(),
       supervisorPid: process.pid,
       members: members
-        .filter((m) => m !== gateway)
+        .filter((m) => m !== gateway && m !== dashboard)
         .map(({ plan, child, logPath, restarts, failed }) => ({
           id: plan.id,
           zone: plan.zone,
@@ -356,6 +378,7 @@ async function superviseMembers(
         }
         : {}),
       ...(observeStack ? { observe: observeStack.describe() } : {}),
+      ...(dashboard ? { dashboard: { url: dashboardUrlOf(dashboard.plan.clientPort), logPath: dashboard.logPath, pid: dashboard.child?.pid ?? null, restarts: dashboard.restarts, ...(dashboard.failed ? { failed: dashboard.failed } : {}) } } : {}),
     };
     writeFileSync(`${clusterFile}.tmp`, `${JSON.stringify(body, null, 2)}\n`);
     renameSync(`${clusterFile}.tmp`, clusterFile);
@@ -388,7 +411,7 @@ async function superviseMembers(
         member.failed = lastErrorOf(member.logPath) ?? 'a failure a restart cannot fix';
         writeClusterFile();
         console.error(`keel up: ${plan.id} cannot run: ${member.failed} (log: ${member.logPath}); not restarting it`);
-        if (!started) abortStart?.(`${plan.id} could not start`);
+        if (!started && plan.id !== 'dashboard') abortStart?.(`${plan.id} could not start`);
         return;
       }
       if (Date.now() - member.startedAt > STABLE_AFTER_MS) member.restarts = 0;
@@ -418,7 +441,8 @@ async function superviseMembers(
   for (const member of members) start(member);
   say(`${plans.length} members ${plans[0]?.netns ? 'in network namespaces' : 'on loopback'}, cluster ${clusterName} (id ${clusterId}), data in ${dataDir}`);
   for (const { plan, child, logPath } of members) {
-    if (plan.id === 'gateway') say(`  gateway: http://127.0.0.1:${plan.clientPort} (admin http://127.0.0.1:${plan.peerPort}), pid ${child?.pid}, log ${logPath}`);
+    if (plan.id === 'dashboard') say(`  dashboard: ${dashboardUrlOf(plan.clientPort)}, pid ${child?.pid}, log ${logPath}`);
+    else if (plan.id === 'gateway') say(`  gateway: http://127.0.0.1:${plan.clientPort} (admin http://127.0.0.1:${plan.peerPort}), pid ${child?.pid}, log ${logPath}`);
     else say(`  ${plan.id} zone ${plan.zone}: client http://${hostOf(plan)}:${plan.clientPort}, peer ${hostOf(plan)}:${plan.peerPort}, pid ${child?.pid}, log ${logPath}`);
   }
   say(`cluster file ${clusterFile}; \`keel status --data-dir ${flags.dataDir}\` shows the cluster; Ctrl-C stops everything`);

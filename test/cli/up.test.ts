@@ -37,10 +37,10 @@ function alive(pid: number): boolean {
 test('keel up starts a supervised 3-member cluster with a gateway in front, restarts a killed member and stops cleanly on SIGINT', { timeout: 120_000 }, async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'keel-up-'));
   const base = await freeKeelUpBase(3);
-  const [gatewayPort, adminPort] = await freePorts(2);
+  const [gatewayPort, adminPort, dashboardPort] = await freePorts(3);
   const child = spawn(
     process.execPath,
-    [bin, 'up', '--base-port', String(base), '--data-dir', dataDir, '--gateway-port', String(gatewayPort), '--admin-port', String(adminPort)],
+    [bin, 'up', '--base-port', String(base), '--data-dir', dataDir, '--gateway-port', String(gatewayPort), '--admin-port', String(adminPort), '--dashboard-port', String(dashboardPort)],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -54,6 +54,7 @@ test('keel up starts a supervised 3-member cluster with a gateway in front, rest
     const cluster = JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as {
       members: { id: string; zone: string; clientUrl: string; pid: number }[];
       gateway: { url: string; pid: number };
+      dashboard: { url: string; pid: number };
     };
     assert.deepEqual(cluster.members.map((m) => [m.id, m.zone, m.clientUrl]), urls.map((url, i) => [`n${i + 1}`, 'abc'[i], url]));
     await put(urls[0]!, 'up', 'works');
@@ -78,6 +79,15 @@ test('keel up starts a supervised 3-member cluster with a gateway in front, rest
       assert.equal(run.stdout.trim(), 'yes', `etcdctl through the gateway: ${run.stderr}`);
     }
 
+    // The dashboard keel up serves watches the same cluster (from cluster.json) and its gateway.
+    assert.equal(cluster.dashboard.url, `http://127.0.0.1:${dashboardPort}`);
+    assert.match(output, new RegExp(`dashboard: http://127\\.0\\.0\\.1:${dashboardPort}`));
+    await until(async () => {
+      const state = (await fetch(`${cluster.dashboard.url}/api/state`).then((r) => (r.ok ? r.json() : undefined), () => undefined)) as
+        { cluster: { leader?: string; members: { zone: string; health: string }[] }; gateway?: { up: boolean } } | undefined;
+      return state !== undefined && state.cluster.leader !== undefined && state.cluster.members.map((m) => `${m.zone}:${m.health}`).join() === 'a:ok,b:ok,c:ok' && state.gateway?.up === true;
+    }, 30_000, 'the dashboard to show 3 healthy members in zones a, b, c, a leader and the gateway');
+
     // A member dies: keel up says so and restarts it.
     const victim = cluster.members[1]!;
     process.kill(victim.pid, 'SIGKILL');
@@ -86,8 +96,8 @@ test('keel up starts a supervised 3-member cluster with a gateway in front, rest
     await until(async () => fetch(`${urls[1]}/readyz`).then((r) => r.ok, () => false), 30_000, 'n2 ready again');
     assert.equal((await get(urls[1]!, 'up')).value, 'works');
 
-    const final = JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { members: { pid: number }[]; gateway: { pid: number } };
-    const pids = [...final.members.map((m) => m.pid), final.gateway.pid];
+    const final = JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { members: { pid: number }[]; gateway: { pid: number }; dashboard: { pid: number } };
+    const pids = [...final.members.map((m) => m.pid), final.gateway.pid, final.dashboard.pid];
     child.kill('SIGINT');
     assert.equal(await exited, 0);
     assert.match(output, /SIGINT: stopping every member/);
