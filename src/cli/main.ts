@@ -8,7 +8,7 @@ import { snapshotCommand } from './snapshot.js';
 import { statusCommand } from './status.js';
 import { loadCommand } from './load.js';
 
-/** The `keel` command: thin over the parts. Exit codes: 0 ok, 1 usage/runtime error, 2 a snapshot file failed its integrity check, 99 SLO failed, 127-129 simulator. */
+/** The `keel` command: thin over the parts. Exit codes: 0 ok, 1 usage/runtime error, 2 a snapshot file failed its integrity check (keel probe: a bad checks file), 99 SLO or probe checks failed, 127-129 simulator. */
 function version(): string {
   for (const path of ['../../package.json', '../../../package.json']) {
     try {
@@ -33,6 +33,7 @@ const program = new Command('keel')
 program.addCommand((await import('./gateway.js')).gatewayCommand());
 program.addCommand((await import('./check.js')).checkCommand());
 program.addCommand((await import('./chaos.js')).chaosCommand());
+program.addCommand((await import('./probe.js')).probeCommand());
 
 try {
   await program.parseAsync(process.argv);
