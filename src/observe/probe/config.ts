@@ -243,6 +243,8 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     const expected = `${/^[aeiou]/.test(issue.expected) ? 'an' : 'a'} ${issue.expected}`;
     return missing ? `required (${expected})` : `expected ${expected}`;
   }
+  // A record key that fails its schema: zod says "Invalid key in record"; the nested issue says why.
+  if (issue.code === 'invalid_key' && issue.issues.length > 0) return issue.issues.map(describeIssue).join(', ');
   return issue.message;
 }
 
