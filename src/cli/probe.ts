@@ -28,11 +28,19 @@ export const EXIT_CHECKS_FAILED = 99;
 export const EXIT_BAD_CHECKS_FILE = 2;
 export const EXIT_USAGE = 1;
 
-interface RunFlags {
+export interface RunFlags {
   junit?: string;
   writeOut: OutputFormat;
   concurrency: string;
 }
+
+/** Where a command writes: stdout for results, stderr for errors (tests pass their own). */
+export interface ProbeIo {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const consoleIo: ProbeIo = { out: (text) => console.log(text), err: (text) => console.error(text) };
 
 interface ServeFlags {
   listen: string;
@@ -50,7 +58,7 @@ export function probeCommand(): Command {
     .addOption(new Option('-w, --write-out <format>', 'output format').choices([...OUTPUT_FORMATS]).default('table'))
     .option('--concurrency <n>', 'checks in flight at once', String(limits.CONCURRENCY_DEFAULT))
     .action(async (file: string, flags: RunFlags) => {
-      process.exitCode = await withExitCodes('run', () => runOnce(file, flags));
+      process.exitCode = await probeRun(file, flags);
     });
   probe
     .command('serve')
@@ -60,30 +68,41 @@ export function probeCommand(): Command {
     .option('--interval <duration>', 'how often each check runs (a run never overlaps the previous one of the same check)', '15s')
     .option('--concurrency <n>', 'checks in flight at once', String(limits.CONCURRENCY_DEFAULT))
     .action(async (file: string, flags: ServeFlags) => {
-      process.exitCode = await withExitCodes('serve', () => serve(file, flags));
+      process.exitCode = await withExitCodes('serve', consoleIo, () => serve(file, flags));
     });
   return probe;
 }
 
-async function withExitCodes(command: string, body: () => Promise<number>): Promise<number> {
+/** `keel probe run` as a function: prints the results and returns the exit code (0, 99, 2 or 1). */
+export function probeRun(file: string, flags: RunFlags, io: ProbeIo = consoleIo): Promise<number> {
+  return withExitCodes('run', io, () => runOnce(file, flags, io));
+}
+
+async function withExitCodes(command: string, io: ProbeIo, body: () => Promise<number>): Promise<number> {
   try {
     return await body();
   } catch (error) {
     if (!ProbeError.is(error)) throw error;
-    console.error(`keel probe ${command}: ${error.message} (${error.code})`);
+    io.err(`keel probe ${command}: ${error.message} (${error.code})`);
     return error.code === 'KEEL_PROBE_BAD_CHECKS_FILE' ? EXIT_BAD_CHECKS_FILE : EXIT_USAGE;
   }
 }
 
-async function runOnce(file: string, flags: RunFlags): Promise<number> {
+async function runOnce(file: string, flags: RunFlags, io: ProbeIo): Promise<number> {
   const concurrency = parseConcurrency(flags.concurrency);
   const checks = readChecksFile(file);
   const startedAt = new Date();
   const started = performance.now();
   const results = await runChecks(checks, { concurrency });
   const elapsedMs = performance.now() - started;
-  console.log(renderResults(results, flags.writeOut));
-  if (flags.junit !== undefined) writeFileSync(flags.junit, renderJunit({ suiteName: file, startedAt, elapsedMs }, results));
+  io.out(renderResults(results, flags.writeOut));
+  if (flags.junit !== undefined) {
+    try {
+      writeFileSync(flags.junit, renderJunit({ suiteName: file, startedAt, elapsedMs }, results));
+    } catch (error) {
+      throw new ProbeError('KEEL_PROBE_USAGE', `--junit: cannot write ${flags.junit}: ${(error as Error).message}`);
+    }
+  }
   return results.every((result) => result.ok) ? 0 : EXIT_CHECKS_FAILED;
 }
 

@@ -1,7 +1,8 @@
 /**
  * A KV round trip through etcd's v3 JSON gateway (keel members, keel up's
  * gateway, etcd): put a fresh random value under `prefix + name`, range the
- * key back and compare, optionally delete it. The range is linearizable (the
+ * key back and compare (a value written later by another prober, at a
+ * higher revision, counts as a pass), optionally delete it. The range is linearizable (the
  * gateway's default), so a pass means a quorum stored the write and the
  * endpoint serves it back.
  */
@@ -23,13 +24,17 @@ export async function runKvCheck(spec: KvCheckSpec, name: string, timeoutMs: num
   const encoded = Buffer.from(value).toString('base64');
   const put = await postJson(call, '/v3/kv/put', { key, value: encoded });
   if (typeof put === 'string') return fail(put);
+  const putRevision = Number((put as { header?: { revision?: string | number } }).header?.revision);
   const range = await postJson(call, '/v3/kv/range', { key });
   if (typeof range === 'string') return fail(range);
-  const kvs = (range as { kvs?: { value?: string }[] }).kvs;
-  const read = kvs?.[0]?.value;
-  if (read !== encoded) {
-    const seen = read === undefined ? 'no value' : JSON.stringify(Buffer.from(read, 'base64').toString('utf8').slice(0, 80));
-    return fail(`range ${spec.prefix}${name} returned ${seen}, expected the value just put (${JSON.stringify(value)})`);
+  const read = (range as { kvs?: { value?: string; mod_revision?: string | number }[] }).kvs?.[0];
+  // Another prober with the same check name (a second `keel probe serve`, a
+  // pipeline run) may have written the key after this put: a later revision
+  // is a newer write, not a lost one.
+  const overwritten = read !== undefined && Number.isFinite(putRevision) && Number(read.mod_revision) > putRevision;
+  if (read?.value !== encoded && !overwritten) {
+    const seen = read?.value === undefined ? 'no value' : JSON.stringify(Buffer.from(read.value, 'base64').toString('utf8').slice(0, 80));
+    return fail(`range ${spec.prefix}${name} returned ${seen} (mod_revision ${String(read?.mod_revision)}), expected the value just put at revision ${putRevision} (${JSON.stringify(value)})`);
   }
   if (spec.delete) {
     const deleted = await postJson(call, '/v3/kv/deleterange', { key });
