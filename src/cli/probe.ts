@@ -140,9 +140,9 @@ function logFailure(result: { ok: boolean; name: string; message?: string; durat
 }
 
 function warnSlowChecks(checks: readonly Check[], intervalMs: number): void {
-  for (const check of checks) {
-    if (check.timeoutMs > intervalMs) console.error(`keel probe serve: check '${check.name}' has a timeout of ${check.timeoutMs}ms, longer than the interval; a slow run skips the slots it covers`);
-  }
+  const slow = checks.filter((check) => check.timeoutMs > intervalMs).map((check) => check.name);
+  if (slow.length === 0) return;
+  console.error(JSON.stringify({ level: 'warn', msg: 'checks whose timeout is longer than the interval: a slow run skips the slots it covers', intervalMs, checks: slow }));
 }
 
 function parseConcurrency(text: string): number {
