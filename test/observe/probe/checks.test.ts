@@ -266,6 +266,28 @@ test('serve: runs never overlap, slow runs skip slots, /metrics has probe_succes
   }
 });
 
+test('run: checks in flight never exceed the concurrency bound', { timeout: 120_000 }, async () => {
+  const resources = new Resources();
+  let inFlight = 0;
+  let inFlightMax = 0;
+  try {
+    const slow = await httpServer(resources, (_request, response) => {
+      inFlight++;
+      inFlightMax = Math.max(inFlightMax, inFlight);
+      setTimeout(() => {
+        inFlight--;
+        response.end('ok\n');
+      }, 100);
+    });
+    const checks = parseChecks(`checks:\n${Array.from({ length: 6 }, (_, index) => `  - { name: c${index}, timeout: 30s, http: { url: "http://127.0.0.1:${slow}/${index}" } }`).join('\n')}\n`, 'inline.yaml');
+    const results = await runChecks(checks, { concurrency: 2 });
+    assert.deepEqual(results.map((result) => [result.name, result.ok]), checks.map((check) => [check.name, true]));
+    assert.ok(inFlightMax <= 2, `${inFlightMax} checks in flight with concurrency 2`);
+  } finally {
+    await resources.closeAll();
+  }
+});
+
 /** A grpc-js server implementing grpc.health.v1.Health/Check from the published .proto: NOT_FOUND for a service it does not know, as the protocol says. */
 async function healthServer(resources: Resources, statuses: Record<string, string>): Promise<number> {
   const definition = protoLoader.loadSync(join(import.meta.dirname, 'fixtures/health.proto'), { enums: String, defaults: true });

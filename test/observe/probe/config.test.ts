@@ -143,3 +143,9 @@ test('the gRPC health codec: a request encodes the service, a response decodes t
   assert.throws(() => decodeResponse(Buffer.from([0x08])), /truncated/);
   assert.throws(() => decodeResponse(Buffer.from([0x12, 0x05, 0x61])), /truncated/);
 });
+
+test('the example checks file for keel up parses', () => {
+  const checks = readChecksFile(join(import.meta.dirname, '../../../examples/probe/checks.yaml'));
+  assert.ok(checks.length >= 5);
+  assert.deepEqual(new Set(checks.map((check) => check.kind)), new Set(['kv', 'http', 'tcp']));
+});
