@@ -52,7 +52,11 @@ export class ProbeScheduler {
     const run = this.#semaphore
       .run(() => runCheck(check))
       .then((result) => {
-        this.#options.onResult(result, check);
+        try {
+          this.#options.onResult(result, check);
+        } catch {
+          // A failing observer (a metrics or log sink) must not stop the schedule; runCheck itself never rejects.
+        }
       })
       .finally(() => {
         this.#inFlight.delete(check.name);
