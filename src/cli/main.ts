@@ -8,7 +8,7 @@ import { snapshotCommand } from './snapshot.js';
 import { statusCommand } from './status.js';
 import { loadCommand } from './load.js';
 
-/** The `keel` command: thin over the parts. Exit codes: 0 ok, 1 usage/runtime error, 2 a snapshot file failed its integrity check, 99 SLO failed, 127-129 simulator. */
+/** The `keel` command: thin over the parts. Exit codes: 0 ok, 1 usage/runtime error, 2 a snapshot file failed its integrity check (keel probe: a bad checks file), 99 SLO or probe checks failed, 127-129 simulator. */
 function version(): string {
   for (const path of ['../../package.json', '../../../package.json']) {
     try {
@@ -35,6 +35,7 @@ program.addCommand((await import('./check.js')).checkCommand());
 program.addCommand((await import('./chaos.js')).chaosCommand());
 program.addCommand((await import('./dashboard.js')).dashboardCommand());
 program.addCommand((await import('./slo.js')).sloCommand());
+program.addCommand((await import('./probe.js')).probeCommand());
 
 try {
   await program.parseAsync(process.argv);
