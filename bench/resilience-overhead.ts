@@ -13,7 +13,7 @@
  * it is given, as a real I/O call passing it on would, since keel only
  * builds the timeout's signal when the function asks for it.
  *
- * Usage: npx tsx bench/resilience-overhead.ts [--calls N] [--rounds N] [--only 'library: policies' | substring]
+ * Usage: npx tsx bench/resilience-overhead.ts [--calls N] [--rounds N] [--only 'library: policies|...']
  * Profile one row: node --cpu-prof --import tsx bench/resilience-overhead.ts --only 'keel: retry + breaker + bulkhead + timeout'
  */
 import {
@@ -87,10 +87,11 @@ const allCandidates: Candidate[] = [
     cockatielRow(`${name} alone`, cockatiel[name]),
   ]),
 ];
-// --only picks rows by "library: policies", exactly when one row matches exactly (to profile one stack), else by substring.
+// --only picks rows by "library: policies": '|' separates choices, each matching exactly when some row matches it exactly (to profile one stack), else as a substring.
 const label = (candidate: Candidate): string => `${candidate.library}: ${candidate.group}`;
-const exact = allCandidates.some((candidate) => label(candidate) === ONLY);
-const candidates = allCandidates.filter((candidate) => candidate.library === 'bare call' || ONLY === undefined || (exact ? label(candidate) === ONLY : label(candidate).includes(ONLY)));
+const picks = ONLY?.split('|').map((pick) => ({ pick, exact: allCandidates.some((candidate) => label(candidate) === pick) }));
+const picked = (candidate: Candidate): boolean => picks === undefined || picks.some(({ pick, exact }) => (exact ? label(candidate) === pick : label(candidate).includes(pick)));
+const candidates = allCandidates.filter((candidate) => candidate.library === 'bare call' || picked(candidate));
 
 async function round(call: () => Promise<unknown>): Promise<number> {
   const started = process.hrtime.bigint();

@@ -219,6 +219,8 @@ export class CircuitBreakerPolicy implements Policy {
   #openDurationMs: number;
   #reopenings = 0;
   #generation = 0;
+  /** Untimed closed-state permits carry nothing per call: one, shared, per generation. */
+  #untimedPermit: BreakerPermit = Object.freeze({ startedMs: NaN, generation: 0, probe: false });
   #probesAdmitted = 0;
   #probeSuccesses = 0;
   #isolations = 0;
@@ -252,7 +254,7 @@ export class CircuitBreakerPolicy implements Policy {
   /** Admits a call, or returns undefined when the breaker refuses it (see `rejectionError`). */
   tryAcquire(): BreakerPermit | undefined {
     // Closed is the common state and no time rule applies to it.
-    if (this.#state === 'closed') return { startedMs: this.#timesCalls ? this.#clock.now() : NaN, generation: this.#generation, probe: false };
+    if (this.#state === 'closed') return this.#timesCalls ? { startedMs: this.#clock.now(), generation: this.#generation, probe: false } : this.#untimedPermit;
     const nowMs = this.#clock.now();
     this.#maybeHalfOpen(nowMs);
     if (this.#state === 'half-open' && this.#probesAdmitted < this.#probes) {
@@ -401,6 +403,7 @@ export class CircuitBreakerPolicy implements Policy {
     const from = this.#state;
     this.#state = to;
     this.#generation++;
+    this.#untimedPermit = Object.freeze({ startedMs: NaN, generation: this.#generation, probe: false });
     if (this.events.active) this.events[EMIT]({ type: 'state-change', from, to, reason });
   }
 }

@@ -56,16 +56,15 @@ class FusedRun<T> implements StageRun {
   value: unknown = undefined;
   readonly #stages: readonly Stage[];
   readonly #fn: Operation<T>;
-  readonly #tokens: unknown[];
-  readonly #contexts: PolicyContext[];
+  /** Per stage, the context it was given and the token its `enter` returned: [context0, token0, context1, token1, ...]. */
+  readonly #slots: unknown[];
   /** Stages entered (refusal by `enter` stops short of all). */
   #entered = 0;
 
   constructor(stages: readonly Stage[], fn: Operation<T>) {
     this.#stages = stages;
     this.#fn = fn;
-    this.#tokens = new Array<unknown>(stages.length);
-    this.#contexts = new Array<PolicyContext>(stages.length);
+    this.#slots = new Array<unknown>(2 * stages.length);
   }
 
   start(context: PolicyContext): Promise<T> {
@@ -75,9 +74,9 @@ class FusedRun<T> implements StageRun {
     try {
       for (let index = 0; index < stages.length; index++) {
         const stage = stages[index] as Stage;
-        this.#contexts[index] = current;
+        this.#slots[2 * index] = current;
         const token = stage.enter(current);
-        this.#tokens[index] = token;
+        this.#slots[2 * index + 1] = token;
         this.#entered = index + 1;
         current = stage.inner(token, current);
       }
@@ -106,7 +105,7 @@ class FusedRun<T> implements StageRun {
   #leave(from: number): T | Promise<T> {
     for (let index = from; index >= 0; index--) {
       const stage = this.#stages[index] as Stage;
-      const pending = stage.leave(this.#tokens[index], this.#contexts[index] as PolicyContext, this, index);
+      const pending = stage.leave(this.#slots[2 * index + 1], this.#slots[2 * index] as PolicyContext, this, index);
       if (pending !== undefined) return pending.then(() => this.#leave(index - 1));
     }
     if (this.ok) return this.value as T;

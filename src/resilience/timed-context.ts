@@ -140,5 +140,6 @@ export class TimedContext implements PolicyContext, DeadlineEntry {
 
 /** Whether the context's signal has fired, without building a timeout's lazy signal. */
 export function isAborted(context: PolicyContext): boolean {
-  return context instanceof TimedContext ? context.aborted : context.signal.aborted;
+  if (context instanceof TimedContext) return context.aborted;
+  return context.signal !== NEVER_ABORTED && context.signal.aborted;
 }
