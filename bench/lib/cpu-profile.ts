@@ -3,7 +3,8 @@
  * the most self time, which is what docs/resilience.md quotes before and
  * after each fast-path step.
  *
- * Usage: npx tsx bench/lib/cpu-profile.ts FILE.cpuprofile [--top N]
+ * Usage: npx tsx bench/lib/cpu-profile.ts FILE.cpuprofile [--top N] [--without REGEX]
+ * (--without drops frames such as the module loader's start-up work from the list; shares stay of the whole profile)
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -26,7 +27,7 @@ export interface FrameShare {
 }
 
 /** Self time per frame (function, file and line), largest first. */
-export function selfTimes(profile: Profile, top: number): FrameShare[] {
+export function selfTimes(profile: Profile, top: number, without?: RegExp): FrameShare[] {
   const frameById = new Map<number, string>();
   for (const node of profile.nodes) {
     const { functionName, url, lineNumber } = node.callFrame;
@@ -42,6 +43,7 @@ export function selfTimes(profile: Profile, top: number): FrameShare[] {
     totalMicros += micros;
   });
   return [...microsByFrame.entries()]
+    .filter(([frame]) => without === undefined || !without.test(frame))
     .sort((a, b) => b[1] - a[1])
     .slice(0, top)
     .map(([frame, micros]) => ({ frame, selfMs: micros / 1_000, share: totalMicros === 0 ? 0 : micros / totalMicros }));
@@ -55,6 +57,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   }
   const topIndex = process.argv.indexOf('--top');
   const top = topIndex >= 0 ? Number(process.argv[topIndex + 1]) : 12;
+  const withoutIndex = process.argv.indexOf('--without');
+  const without = withoutIndex >= 0 ? new RegExp(process.argv[withoutIndex + 1] ?? '') : undefined;
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
-  for (const { frame, selfMs, share } of selfTimes(profile, top)) console.log(`${(share * 100).toFixed(1).padStart(5)}%  ${selfMs.toFixed(0).padStart(6)} ms  ${frame}`);
+  for (const { frame, selfMs, share } of selfTimes(profile, top, without)) console.log(`${(share * 100).toFixed(1).padStart(5)}%  ${selfMs.toFixed(0).padStart(6)} ms  ${frame}`);
 }
