@@ -1,6 +1,12 @@
 import type { Clock } from './clock.js';
 import { AbortedError } from './errors.js';
 
+/**
+ * The signal of a call whose caller gave none. It never fires, which lets a
+ * timeout skip linking its own signal to it.
+ */
+export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
+
 /** Throws `AbortedError` (carrying the signal's reason) when `signal` has fired. */
 export function throwIfAborted(signal: AbortSignal): void {
   if (signal.aborted) throw abortError(signal);

@@ -1,10 +1,11 @@
 import { type Clock, systemClock } from './clock.js';
-import { isDependencyFailure, type Outcome } from './classify.js';
+import { isDependencyFailure, type Outcome, statusOf } from './classify.js';
 import { BrokenCircuitError, ConfigError, IsolatedCircuitError } from './errors.js';
 import { EMIT, EventSource, type Disposable } from './events.js';
 import { BREAKER_COUNT_WINDOW_MAX } from './limits.js';
 import { checkInteger, checkRange, definedOnly } from './options.js';
 import { type ExecuteOptions, type Operation, type Policy, type PolicyContext, settle, toContext } from './policy.js';
+import { runStages, STAGE, type Stage } from './stage.js';
 import { BucketedWindow } from './window.js';
 
 /** The breaker's states; 'isolated' is the manual hold-open. */
@@ -16,6 +17,12 @@ export interface BreakerStrategy {
   /** True when the recorded outcomes say the breaker should open. */
   tripped(nowMs: number, slowCallRateThreshold: number): boolean;
   reset(nowMs: number): void;
+  /**
+   * False when the strategy ignores the time it is given (a closed breaker
+   * then reads no clock per call unless it times slow calls or has
+   * listeners). Absent means true.
+   */
+  readonly timed?: boolean;
 }
 
 /** Opens after `threshold` failures in a row (cockatiel's ConsecutiveBreaker; default 5, as cockatiel's docs and Polly v7's). Slow calls count as failures. */
@@ -30,6 +37,7 @@ export function consecutiveFailures(threshold = 5): BreakerStrategy {
     reset: () => {
       streak = 0;
     },
+    timed: false,
   };
 }
 
@@ -77,6 +85,7 @@ export function countWindow(options: CountWindowOptions = {}): BreakerStrategy {
       outcomes.fill(0);
       next = count = failures = slows = 0;
     },
+    timed: false,
   };
 }
 
@@ -180,6 +189,7 @@ export interface BreakerStats {
 
 /** A call admitted by `tryAcquire`; hand it back to `release` when the call ends. */
 export interface BreakerPermit {
+  /** When the call was admitted; NaN when the breaker did not need to time it (see `BreakerStrategy.timed`). */
   readonly startedMs: number;
   readonly generation: number;
   readonly probe: boolean;
@@ -202,11 +212,15 @@ export class CircuitBreakerPolicy implements Policy {
   readonly #probes: number;
   readonly #successThreshold: number;
   readonly #slowRate: number;
+  /** Closed-state calls need the clock: for slow calls or a time-based strategy. */
+  readonly #timed: boolean;
   #state: BreakerState = 'closed';
   #openedAtMs = 0;
   #openDurationMs: number;
   #reopenings = 0;
   #generation = 0;
+  /** Untimed closed-state permits carry nothing per call: one, shared, per generation. */
+  #untimedPermit: BreakerPermit = Object.freeze({ startedMs: NaN, generation: 0, probe: false });
   #probesAdmitted = 0;
   #probeSuccesses = 0;
   #isolations = 0;
@@ -219,6 +233,7 @@ export class CircuitBreakerPolicy implements Policy {
     this.#probes = checkInteger('halfOpenProbes', options.halfOpenProbes ?? BREAKER_DEFAULTS.halfOpenProbes, 1, 1000);
     this.#successThreshold = checkInteger('halfOpenSuccessThreshold', options.halfOpenSuccessThreshold ?? this.#probes, 1, this.#probes);
     this.#slowRate = options.slowCall === undefined ? Infinity : checkRange('slowCall.rateThreshold', options.slowCall.rateThreshold ?? 1, 0, 1);
+    this.#timed = options.slowCall !== undefined || this.#strategy.timed !== false;
     checkRange('openDurationMs', this.#baseOpenDurationMs, 0, Number.MAX_SAFE_INTEGER);
     if ((options.openBackoffFactor ?? 1) < 1) throw new ConfigError('openBackoffFactor must be at least 1');
     this.#openDurationMs = this.#baseOpenDurationMs;
@@ -238,9 +253,10 @@ export class CircuitBreakerPolicy implements Policy {
 
   /** Admits a call, or returns undefined when the breaker refuses it (see `rejectionError`). */
   tryAcquire(): BreakerPermit | undefined {
+    // Closed is the common state and no time rule applies to it.
+    if (this.#state === 'closed') return this.#timesCalls ? { startedMs: this.#clock.now(), generation: this.#generation, probe: false } : this.#untimedPermit;
     const nowMs = this.#clock.now();
     this.#maybeHalfOpen(nowMs);
-    if (this.#state === 'closed') return { startedMs: nowMs, generation: this.#generation, probe: false };
     if (this.#state === 'half-open' && this.#probesAdmitted < this.#probes) {
       this.#probesAdmitted++;
       return { startedMs: nowMs, generation: this.#generation, probe: true };
@@ -259,7 +275,8 @@ export class CircuitBreakerPolicy implements Policy {
 
   /** Reports how an admitted call ended. Outcomes of calls admitted before the last state change are ignored. */
   release(permit: BreakerPermit, failed: boolean): void {
-    const nowMs = this.#clock.now();
+    // Untimed, NaN stands for "not read": no call is slow and no strategy looks at it.
+    const nowMs = this.#timesCalls || this.#state !== 'closed' ? this.#clock.now() : NaN;
     const durationMs = nowMs - permit.startedMs;
     const slow = this.#options.slowCall !== undefined && durationMs >= this.#options.slowCall.durationMs;
     this.#stats.calls++;
@@ -269,22 +286,54 @@ export class CircuitBreakerPolicy implements Policy {
     if (permit.generation !== this.#generation) return;
     if (this.#state === 'closed') {
       this.#strategy.record(nowMs, failed, slow);
-      if (this.#strategy.tripped(nowMs, this.#slowRate)) this.#open(nowMs, 'failure threshold reached', false);
+      if (this.#strategy.tripped(nowMs, this.#slowRate)) this.#open(Number.isNaN(nowMs) ? this.#clock.now() : nowMs, 'failure threshold reached', false);
     } else if (this.#state === 'half-open' && permit.probe) {
       if (failed || slow) this.#open(nowMs, 'a half-open probe failed', true);
       else if (++this.#probeSuccesses >= this.#successThreshold) this.#close(nowMs, 'half-open probes succeeded');
     }
   }
 
-  async execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
-    const context = toContext(options);
+  /** Whether this call's duration is needed: slow calls, a timed strategy, or someone listening for durations. */
+  get #timesCalls(): boolean {
+    return this.#timed || this.events.active;
+  }
+
+  /** The fast path: a closed breaker admits without waiting; every other state takes the general path. */
+  readonly [STAGE]: Stage = {
+    admits: () => this.#state === 'closed',
+    enter: () => this.tryAcquire(),
+    inner: (_token, context) => context,
+    leave: (token, context, run) => {
+      this.release(token as BreakerPermit, this.#failed(run.ok, run.value, context));
+      return undefined;
+    },
+    general: (fn, context) => this.#executeGeneral(fn, context),
+  };
+
+  readonly #stages: readonly Stage[] = [this[STAGE]];
+
+  execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
+    return runStages(this.#stages, 0, fn, toContext(options));
+  }
+
+  async #executeGeneral<T>(fn: Operation<T>, context: PolicyContext): Promise<T> {
     const permit = this.tryAcquire();
     if (permit === undefined) throw this.rejectionError();
     const outcome = await settle(fn, context);
-    const isFailure = this.#options.isFailure ?? ((candidate: Outcome) => isDependencyFailure(candidate, context.signal));
-    this.release(permit, isFailure(outcome, context));
+    this.release(permit, this.#failed(outcome.ok, outcome.ok ? outcome.value : outcome.error, context));
     if (outcome.ok) return outcome.value;
     throw outcome.error;
+  }
+
+  /** Applies `isFailure` (default `isDependencyFailure`) without building an outcome for a plain success. */
+  #failed(ok: boolean, value: unknown, context: PolicyContext): boolean {
+    const isFailure = this.#options.isFailure;
+    const outcome: Outcome | undefined = isFailure !== undefined || !ok ? (ok ? { ok, value } : { ok, error: value }) : undefined;
+    if (outcome === undefined) {
+      const status = statusOf(value);
+      return status !== undefined && status >= 500;
+    }
+    return isFailure !== undefined ? isFailure(outcome, context) : isDependencyFailure(outcome, context.signal);
   }
 
   /** Holds the breaker open until the handle is disposed (every handle, if isolated several times). */
@@ -354,6 +403,7 @@ export class CircuitBreakerPolicy implements Policy {
     const from = this.#state;
     this.#state = to;
     this.#generation++;
+    this.#untimedPermit = Object.freeze({ startedMs: NaN, generation: this.#generation, probe: false });
     if (this.events.active) this.events[EMIT]({ type: 'state-change', from, to, reason });
   }
 }

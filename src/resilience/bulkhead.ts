@@ -7,6 +7,7 @@ import { BULKHEAD_CONCURRENCY_MAX, BULKHEAD_QUEUE_MAX } from './limits.js';
 import { BoundedLru } from './lru.js';
 import { checkInteger, checkRange } from './options.js';
 import { type ExecuteOptions, invoke, type Operation, type Policy, type PolicyContext, toContext } from './policy.js';
+import { runStages, STAGE, type Stage } from './stage.js';
 
 export interface BulkheadOptions {
   /** Calls running at once (default 25, Resilience4j's maxConcurrentCalls). */
@@ -74,8 +75,29 @@ export class BulkheadPolicy implements Policy {
     return this.#executing === 0 && this.#queue.length === 0;
   }
 
-  async execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
-    const context = toContext(options);
+  /** The fast path: a call that finds a free slot takes it without waiting. */
+  readonly [STAGE]: Stage = {
+    admits: () => this.#executing < this.maxConcurrent,
+    enter: () => {
+      this.#executing++;
+      this.#admitted++;
+      return undefined;
+    },
+    inner: (_token, context) => context,
+    leave: () => {
+      this.#release();
+      return undefined;
+    },
+    general: (fn, context) => this.#executeGeneral(fn, context),
+  };
+
+  readonly #stages: readonly Stage[] = [this[STAGE]];
+
+  execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
+    return runStages(this.#stages, 0, fn, toContext(options));
+  }
+
+  async #executeGeneral<T>(fn: Operation<T>, context: PolicyContext): Promise<T> {
     if (this.#executing >= this.maxConcurrent) await this.#enqueue(context);
     else this.#executing++;
     this.#admitted++;

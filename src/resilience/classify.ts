@@ -40,10 +40,12 @@ function field(value: unknown, name: string): unknown {
 
 /** The HTTP status on a response-like value or error (`status`, `statusCode`, or `response.status`). */
 export function statusOf(value: unknown): number | undefined {
-  for (const candidate of [field(value, 'status'), field(value, 'statusCode'), field(field(value, 'response'), 'status')]) {
-    if (typeof candidate === 'number' && Number.isInteger(candidate)) return candidate;
-  }
-  return undefined;
+  if (typeof value !== 'object' || value === null) return undefined; // every call's result passes here: no allocation
+  return integerOrUndefined(field(value, 'status')) ?? integerOrUndefined(field(value, 'statusCode')) ?? integerOrUndefined(field(field(value, 'response'), 'status'));
+}
+
+function integerOrUndefined(candidate: unknown): number | undefined {
+  return typeof candidate === 'number' && Number.isInteger(candidate) ? candidate : undefined;
 }
 
 /** The response headers on a response-like value or error (`headers` or `response.headers`). */

@@ -30,6 +30,8 @@ export const LATENCY_SAMPLES_MAX = 10_000;
 export const HEDGE_ATTEMPTS_MAX = 10;
 /** Upper bound on any adaptive concurrency limit. */
 export const CONCURRENCY_LIMIT_MAX = 1_000_000;
+/** Timed calls in flight on one clock (timeouts share one deadline heap per clock). */
+export const DEADLINE_HEAP_ENTRIES_MAX = 4_000_000;
 /** Listeners on one event source; more is almost surely a leak. */
 export const EVENT_LISTENERS_MAX = 1_000;
 /** Timers a FakeClock fires in one `advance` before it assumes a timer loop. */

@@ -1,5 +1,8 @@
+import { NEVER_ABORTED } from './abort.js';
 import { type Criticality, DEFAULT_CRITICALITY } from './criticality.js';
 import type { HeadersLike, Outcome } from './classify.js';
+import { runStages, STAGE, type Stage } from './stage.js';
+import { SIGNAL_SOURCE, TimedContext } from './timed-context.js';
 
 /** What a policy knows about the HTTP (or HTTP-like) request it protects, for retry safety. */
 export interface RequestInfo {
@@ -45,14 +48,17 @@ export interface Policy {
   execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T>;
 }
 
-const neverAborted = new AbortController().signal;
 
-/** Fills the defaults of a context. Cheap when given a full context already. */
+/**
+ * Fills the defaults of a context. Cheap when given a full context already.
+ * A copy of a timeout's context made with `{ ...context }` has no `signal`
+ * of its own (the timeout builds it on first read); it is found again here.
+ */
 export function toContext(options: ExecuteOptions | undefined): PolicyContext {
   if (options === undefined) return DEFAULT_CONTEXT;
-  if (isFullContext(options)) return options;
+  if (options instanceof TimedContext || isFullContext(options)) return options;
   return {
-    signal: options.signal ?? neverAborted,
+    signal: options.signal ?? (options as { [SIGNAL_SOURCE]?: TimedContext })[SIGNAL_SOURCE]?.signal ?? NEVER_ABORTED,
     attempt: options.attempt ?? 1,
     deadlineMs: options.deadlineMs,
     criticality: options.criticality ?? DEFAULT_CRITICALITY,
@@ -62,7 +68,7 @@ export function toContext(options: ExecuteOptions | undefined): PolicyContext {
 }
 
 const DEFAULT_CONTEXT: PolicyContext = Object.freeze({
-  signal: neverAborted,
+  signal: NEVER_ABORTED,
   attempt: 1,
   deadlineMs: undefined,
   criticality: DEFAULT_CRITICALITY,
@@ -72,6 +78,18 @@ const DEFAULT_CONTEXT: PolicyContext = Object.freeze({
 
 function isFullContext(options: ExecuteOptions): options is PolicyContext {
   return options.signal !== undefined && options.attempt !== undefined && options.criticality !== undefined && 'deadlineMs' in options && 'key' in options && 'request' in options;
+}
+
+/** `context` with `changes`, keeping a timeout's signal (a plain spread would drop it; see `toContext`). */
+export function deriveContext(context: PolicyContext, changes: Partial<PolicyContext>): PolicyContext {
+  return {
+    signal: changes.signal ?? context.signal,
+    attempt: changes.attempt ?? context.attempt,
+    deadlineMs: 'deadlineMs' in changes ? changes.deadlineMs : context.deadlineMs,
+    criticality: changes.criticality ?? context.criticality,
+    key: 'key' in changes ? changes.key : context.key,
+    request: 'request' in changes ? changes.request : context.request,
+  };
 }
 
 /** Calls `fn` and turns a synchronous throw into a rejection. */
@@ -112,10 +130,14 @@ export interface WrappedPolicy extends Policy {
  */
 export function wrap(...policies: Policy[]): WrappedPolicy {
   const chain = Object.freeze([...policies]);
+  const segments = fusedSegments(chain);
   const run = <T>(index: number, fn: Operation<T>, context: PolicyContext): Promise<T> => {
     const policy = chain[index];
     if (policy === undefined) return invoke(fn, context);
-    return policy.execute((inner) => run(index + 1, fn, inner), context);
+    const segment = segments[index];
+    if (segment === undefined) return policy.execute((inner) => run(index + 1, fn, inner), context);
+    const end = index + segment.length;
+    return runStages(segment, 0, end === chain.length ? fn : (inner) => run(end, fn, inner), context);
   };
   return Object.freeze({
     policies: chain,
@@ -123,4 +145,24 @@ export function wrap(...policies: Policy[]): WrappedPolicy {
       return run(0, fn, toContext(options));
     },
   });
+}
+
+/**
+ * For each index that starts a run of policies with fast-path stages, the
+ * stages of that run (see `Stage`); policies without one (yours, hedge,
+ * fallback ...) run nested as before, between the runs.
+ */
+function fusedSegments(chain: readonly Policy[]): Array<readonly Stage[] | undefined> {
+  const segments: Array<readonly Stage[] | undefined> = [];
+  for (let index = 0; index < chain.length; ) {
+    const stages: Stage[] = [];
+    while (index + stages.length < chain.length) {
+      const stage = (chain[index + stages.length] as { [STAGE]?: Stage })[STAGE];
+      if (stage === undefined) break;
+      stages.push(stage);
+    }
+    segments[index] = stages.length > 0 ? Object.freeze(stages) : undefined;
+    index += Math.max(1, stages.length);
+  }
+  return segments;
 }

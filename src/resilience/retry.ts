@@ -6,7 +6,9 @@ import { AbortedError } from './errors.js';
 import { EMIT, EventSource } from './events.js';
 import { RETRY_AFTER_MS_DEFAULT_MAX, RETRY_ATTEMPTS_MAX } from './limits.js';
 import { checkInteger, checkRange } from './options.js';
-import { type ExecuteOptions, type Operation, type Policy, type PolicyContext, settle, toContext } from './policy.js';
+import { deriveContext, type ExecuteOptions, type Operation, type Policy, type PolicyContext, settle, toContext } from './policy.js';
+import { runStages, STAGE, type Stage } from './stage.js';
+import { isAborted } from './timed-context.js';
 import { type Random, systemRandom } from './random.js';
 import { sleep, throwIfAborted } from './abort.js';
 
@@ -158,28 +160,94 @@ export class RetryPolicy implements Policy {
     return { retry: true, delayMs, backoff: facts.backoff.next() };
   }
 
-  async execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
-    const context = toContext(options);
-    const budget = this.#options.budget;
+  /**
+   * The fast path: the first attempt runs fused with the policies inside;
+   * a first attempt that succeeds is all most calls need. Any other outcome
+   * continues in the general loop, whose later attempts run the inner
+   * policies again through `run.rerun`.
+   */
+  readonly [STAGE]: Stage = {
+    admits: (context) => !isAborted(context),
+    enter: (context) => {
+      this.#calls++;
+      this.#options.budget?.onRequest();
+      this.#attempts++;
+      // The attempt's duration only matters against a deadline (see `decide`).
+      return context.deadlineMs === undefined ? NaN : this.#clock.now();
+    },
+    inner: (_token, context) => this.#attemptContext(context, 1),
+    leave: (token, context, run, index) => {
+      const attemptContext = this.#attemptContext(context, 1);
+      if (run.ok && this.#options.shouldRetry === undefined && !this.#retryableValue(run.value, attemptContext)) {
+        this.#options.budget?.onSuccess();
+        run.value = this.#succeed(run.value, 1);
+        return undefined;
+      }
+      const outcome: Outcome = run.ok ? { ok: true, value: run.value } : { ok: false, error: run.value };
+      const again = (inner: PolicyContext): Promise<Outcome> => run.rerun(index, inner).then(succeeded, failed);
+      return this.#loop(context, again, { outcome, startedMs: token as number }).then(
+        (value) => {
+          run.ok = true;
+          run.value = value;
+        },
+        (error: unknown) => {
+          run.ok = false;
+          run.value = error;
+        },
+      );
+    },
+    general: (fn, context) => this.#executeGeneral(fn, context),
+  };
+
+  readonly #stages: readonly Stage[] = [this[STAGE]];
+
+  execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
+    return runStages(this.#stages, 0, fn, toContext(options));
+  }
+
+  #executeGeneral<T>(fn: Operation<T>, context: PolicyContext): Promise<T> {
     this.#calls++;
-    budget?.onRequest();
+    this.#options.budget?.onRequest();
+    return this.#loop(context, (attemptContext) => settle(fn, attemptContext), undefined);
+  }
+
+  #attemptContext(context: PolicyContext, attempt: number): PolicyContext {
+    return attempt === context.attempt ? context : deriveContext(context, { attempt });
+  }
+
+  /** `isRetryable` for a returned value under the default rules, without building an outcome. */
+  #retryableValue(value: unknown, context: PolicyContext): boolean {
+    const status = statusOf(value);
+    return status !== undefined && this.#retryOnStatuses.has(status) && isIdempotent(context.request);
+  }
+
+  /** The attempt loop; `first` is an attempt the fast path already made. */
+  async #loop<T>(context: PolicyContext, attemptOnce: (attemptContext: PolicyContext) => Promise<Outcome<T>>, first: FirstAttempt<T> | undefined): Promise<T> {
+    const budget = this.#options.budget;
     let backoff: Backoff | undefined;
     for (let attempt = 1; attempt <= RETRY_ATTEMPTS_MAX; attempt++) {
-      throwIfAborted(context.signal);
-      const attemptContext: PolicyContext = attempt === context.attempt ? context : { ...context, attempt };
-      const startedMs = this.#clock.now();
-      this.#attempts++;
-      const outcome = await settle(fn, attemptContext);
+      const attemptContext = this.#attemptContext(context, attempt);
+      let outcome: Outcome<T>;
+      let startedMs: number;
+      if (attempt === 1 && first !== undefined) {
+        outcome = first.outcome;
+        startedMs = first.startedMs;
+      } else {
+        throwIfAborted(context.signal);
+        startedMs = this.#clock.now();
+        this.#attempts++;
+        outcome = await attemptOnce(attemptContext);
+      }
       const retryable = this.isRetryable(outcome, attemptContext);
       if (!retryable && outcome.ok) {
         budget?.onSuccess();
-        return this.#succeed(outcome.value as T, attempt);
+        return this.#succeed(outcome.value, attempt);
       }
       if (retryable) budget?.onFailure();
       backoff ??= this.startBackoff();
       const nowMs = this.#clock.now();
       const decision = this.decide(outcome, { attempt, nowMs, attemptDurationMs: nowMs - startedMs, backoff, context: attemptContext });
-      if (!decision.retry) return this.#giveUp(outcome as Outcome<T>, attempt, decision.reason);
+      if (!decision.retry) return this.#giveUp(outcome, attempt, decision.reason);
       this.#retries++;
       if (this.events.active) this.events[EMIT]({ type: 'retry', attempt, delayMs: decision.delayMs, outcome });
       await sleep(this.#clock, decision.delayMs, context.signal);
@@ -214,6 +282,15 @@ export class RetryPolicy implements Policy {
     };
   }
 }
+
+/** An attempt the fast path made before handing over to the loop; `startedMs` is NaN when no deadline needed it. */
+interface FirstAttempt<T> {
+  readonly outcome: Outcome<T>;
+  readonly startedMs: number;
+}
+
+const succeeded = (value: unknown): Outcome => ({ ok: true, value });
+const failed = (error: unknown): Outcome => ({ ok: false, error });
 
 /** A retry policy; see `RetryPolicy`. */
 export function retry(options?: RetryOptions): RetryPolicy {

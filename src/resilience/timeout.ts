@@ -1,9 +1,11 @@
-import { linkedController } from './abort.js';
 import { type Clock, systemClock } from './clock.js';
+import { type DeadlineHeap, deadlineHeapFor } from './deadline-heap.js';
 import { DeadlineExceededError, TimeoutError } from './errors.js';
 import { EMIT, EventSource } from './events.js';
 import { checkRange } from './options.js';
-import { type ExecuteOptions, invoke, type Operation, type Policy, toContext } from './policy.js';
+import { type ExecuteOptions, invoke, type Operation, type Policy, type PolicyContext, toContext } from './policy.js';
+import { runStages, STAGE, type Stage } from './stage.js';
+import { TimedContext } from './timed-context.js';
 
 /**
  * 'cooperative': abort the signal at the limit and wait for the function to
@@ -43,6 +45,7 @@ export class TimeoutPolicy implements Policy {
   readonly mode: TimeoutMode;
   readonly #onlyWithoutDeadline: boolean;
   readonly #clock: Clock;
+  readonly #deadlines: DeadlineHeap;
   #calls = 0;
   #timeouts = 0;
   #deadlinesExceeded = 0;
@@ -53,10 +56,42 @@ export class TimeoutPolicy implements Policy {
     this.mode = options.mode ?? 'cooperative';
     this.#onlyWithoutDeadline = options.onlyWithoutDeadline ?? false;
     this.#clock = options.clock ?? systemClock;
+    this.#deadlines = deadlineHeapFor(this.#clock);
   }
 
-  async execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
-    const context = toContext(options);
+  /**
+   * The fast path: a cooperative timeout only waits for the function, so it
+   * fuses with its neighbours; an aggressive one races the function and runs
+   * its general path.
+   */
+  readonly [STAGE]: Stage = {
+    admits: () => this.mode === 'cooperative',
+    enter: (context) => this.#enter(context),
+    inner: (token, context) => (token as TimedContext | undefined) ?? context,
+    leave: (token, _context, run) => {
+      const call = token as TimedContext | undefined;
+      if (call === undefined) return undefined;
+      this.#leave(call);
+      // A function that stopped because of our abort reports whatever error it
+      // likes (DOMException AbortError, ECONNRESET ...); the caller gets ours.
+      if (!run.ok && call.expired !== undefined) run.value = call.expired;
+      return undefined;
+    },
+    general: (fn, context) => this.#executeGeneral(fn, context),
+  };
+
+  readonly #stages: readonly Stage[] = [this[STAGE]];
+
+  execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
+    return runStages(this.#stages, 0, fn, toContext(options));
+  }
+
+  stats(): TimeoutStats {
+    return { calls: this.#calls, timeouts: this.#timeouts, deadlinesExceeded: this.#deadlinesExceeded, refused: this.#refused };
+  }
+
+  /** Counts the call, refuses it when already late, and schedules its deadline (undefined when it has none). */
+  #enter(context: PolicyContext): TimedContext | undefined {
     const nowMs = this.#clock.now();
     this.#calls++;
     const callerDeadlineMs = context.deadlineMs ?? Infinity;
@@ -67,39 +102,43 @@ export class TimeoutPolicy implements Policy {
     }
     const ownDeadlineMs = this.#onlyWithoutDeadline && context.deadlineMs !== undefined ? Infinity : nowMs + this.timeoutMs;
     const deadlineMs = Math.min(ownDeadlineMs, callerDeadlineMs);
-    if (deadlineMs === Infinity) return invoke(fn, context);
-    const limitMs = deadlineMs - nowMs;
-    const kind = ownDeadlineMs <= callerDeadlineMs ? 'timeout' : 'deadline';
-    const linked = linkedController(context.signal);
-    let expired: Error | undefined;
-    let rejectEarly: ((error: Error) => void) | undefined;
-    const timer = this.#clock.setTimeout(() => {
-      expired = kind === 'timeout' ? new TimeoutError(this.timeoutMs) : new DeadlineExceededError(deadlineMs, this.#clock.now());
-      if (kind === 'timeout') this.#timeouts++;
-      else this.#deadlinesExceeded++;
-      if (this.events.active) this.events[EMIT]({ type: 'timeout', limitMs, kind });
-      linked.controller.abort(expired);
-      rejectEarly?.(expired);
-    }, limitMs);
-    try {
-      const running = invoke(fn, { ...context, signal: linked.signal, deadlineMs });
-      if (this.mode === 'cooperative') return await running;
-      const early = new Promise<never>((_resolve, reject) => {
-        rejectEarly = reject;
-      });
-      return await Promise.race([running, early]);
-    } catch (error) {
-      // A function that stopped because of our abort reports whatever error it
-      // likes (DOMException AbortError, ECONNRESET ...); the caller gets ours.
-      throw expired ?? error;
-    } finally {
-      this.#clock.clearTimeout(timer);
-      linked.dispose();
-    }
+    if (deadlineMs === Infinity) return undefined;
+    const call = new TimedContext(context, nowMs, deadlineMs, ownDeadlineMs <= callerDeadlineMs ? this.#expireOwn : this.#expireCaller);
+    this.#deadlines.add(call);
+    return call;
   }
 
-  stats(): TimeoutStats {
-    return { calls: this.#calls, timeouts: this.#timeouts, deadlinesExceeded: this.#deadlinesExceeded, refused: this.#refused };
+  #leave(call: TimedContext): void {
+    this.#deadlines.remove(call);
+    call.settle();
+  }
+
+  // One function per kind, made once, so a call allocates no closure for its deadline.
+  readonly #expireOwn = (call: TimedContext): void => {
+    this.#timeouts++;
+    if (this.events.active) this.events[EMIT]({ type: 'timeout', limitMs: this.timeoutMs, kind: 'timeout' });
+    call.expire(new TimeoutError(this.timeoutMs));
+  };
+
+  readonly #expireCaller = (call: TimedContext): void => {
+    this.#deadlinesExceeded++;
+    if (this.events.active) this.events[EMIT]({ type: 'timeout', limitMs: call.deadlineMs - call.startedMs, kind: 'deadline' });
+    call.expire(new DeadlineExceededError(call.deadlineMs, this.#clock.now()));
+  };
+
+  async #executeGeneral<T>(fn: Operation<T>, context: PolicyContext): Promise<T> {
+    const call = this.#enter(context);
+    if (call === undefined) return invoke(fn, context);
+    try {
+      const running = invoke(fn, call);
+      if (this.mode === 'cooperative') return await running;
+      const early = new Promise<never>((_resolve, reject) => call.onExpired(reject));
+      return await Promise.race([running, early]);
+    } catch (error) {
+      throw call.expired ?? error;
+    } finally {
+      this.#leave(call);
+    }
   }
 }
 
