@@ -132,8 +132,25 @@ async function phase(port: number, rate: number): Promise<PhaseResult> {
   return result;
 }
 
-/** The backend's throughput driven closed-loop, straight to it, by 2 × W clients for CALIBRATION_SECONDS: this run's C. */
+/** How long the backend may take to work off what an unprotected row left in its FIFO queue. */
+const DRAIN_TIMEOUT_MS = 120_000;
+
+/** Waits until one request straight to the backend takes at most 3 service times: its queue is empty. */
+async function waitForIdleBackend(port: number): Promise<void> {
+  const deadlineMs = performance.now() + DRAIN_TIMEOUT_MS;
+  while (performance.now() < deadlineMs) {
+    const beganMs = performance.now();
+    const response = await request(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(DRAIN_TIMEOUT_MS) });
+    await response.body.dump();
+    if (performance.now() - beganMs <= SERVICE_MS * 3) return;
+    await sleepMs(200);
+  }
+  throw new Error(`backend on port ${port} still busy after ${DRAIN_TIMEOUT_MS} ms`);
+}
+
+/** The backend's throughput driven closed-loop, straight to it, by 2 × W clients for CALIBRATION_SECONDS: this row's C. */
 async function calibrate(port: number): Promise<number> {
+  await waitForIdleBackend(port);
   const agent = new Agent({ connections: WORKERS * 2 });
   const endMs = performance.now() + CALIBRATION_SECONDS * 1000;
   let served = 0;
