@@ -35,13 +35,9 @@ function overloaded(cluster: string, why: string): GatewayError {
   return new GatewayError('KEEL_GW_OVERLOADED', `cluster ${cluster}: ${why}`, { 'retry-after': String(OVERLOADED_RETRY_AFTER_SECONDS) });
 }
 
-/** Netflix VegasLimit's default probe multiplier: re-learn the no-load RTT every 30 × limit samples. */
-const VEGAS_PROBE_MULTIPLIER = 30;
-
 function limitAlgorithm(options: Options): LimitAlgorithm {
   const bounds = { initialLimit: options.initialLimit, minLimit: options.minLimit, maxLimit: options.maxLimit };
-  // The probe lets Vegas follow an upstream that became slower for good instead of holding it near minLimit.
-  return options.limitAlgorithm === 'gradient' ? gradientLimit(bounds) : vegasLimit({ ...bounds, probeMultiplier: VEGAS_PROBE_MULTIPLIER });
+  return options.limitAlgorithm === 'gradient' ? gradientLimit(bounds) : vegasLimit(bounds);
 }
 
 /**

@@ -4,14 +4,6 @@ import { clamp, type LimitAlgorithm, type LimitBounds, type LimitSample, resolve
 export interface VegasOptions extends LimitBounds {
   /** Weight of the newest limit (default 1: no smoothing, as Netflix's VegasLimit). */
   readonly smoothing?: number;
-  /**
-   * Re-learn the no-load RTT every `probeMultiplier × limit` samples (Netflix's
-   * VegasLimit probe, whose default is 30; here without its jitter, and off by
-   * default). Without it the no-load RTT is the lowest ever seen, so an
-   * upstream that becomes slower for good looks queued for ever and is held
-   * near `minLimit`.
-   */
-  readonly probeMultiplier?: number;
 }
 
 /**
@@ -24,8 +16,6 @@ export interface VegasOptions extends LimitBounds {
 export class VegasLimit implements LimitAlgorithm {
   #limit: number;
   #rttNoLoadMs = Infinity;
-  #samplesSinceProbe = 0;
-  readonly #probeMultiplier: number;
   readonly #minLimit: number;
   readonly #maxLimit: number;
   readonly #smoothing: number;
@@ -36,7 +26,6 @@ export class VegasLimit implements LimitAlgorithm {
     this.#maxLimit = bounds.maxLimit;
     this.#limit = bounds.initialLimit;
     this.#smoothing = checkRange('smoothing', options.smoothing ?? 1, 0, 1);
-    this.#probeMultiplier = options.probeMultiplier === undefined ? Infinity : checkRange('probeMultiplier', options.probeMultiplier, 1, 1e6);
   }
 
   get limit(): number {
@@ -45,12 +34,6 @@ export class VegasLimit implements LimitAlgorithm {
 
   update(sample: LimitSample): number {
     const rtt = Math.max(sample.rttMs, 1e-3);
-    if (++this.#samplesSinceProbe >= this.#probeMultiplier * this.#limit) {
-      // As Netflix's probe: take this sample as the new no-load RTT; a lower one seen later replaces it at once.
-      this.#samplesSinceProbe = 0;
-      this.#rttNoLoadMs = rtt;
-      return this.#limit;
-    }
     this.#rttNoLoadMs = Math.min(this.#rttNoLoadMs, rtt);
     const log = Math.max(1, Math.log10(this.#limit));
     let target = this.#limit;

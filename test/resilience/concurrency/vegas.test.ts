@@ -26,24 +26,3 @@ test('defaults: start 20, bounds 1..1000, no smoothing (Netflix VegasLimit)', ()
   for (let i = 0; i < 500; i++) limit.update({ rttMs: 10, inflight: 10_000, dropped: false });
   assert.equal(limit.limit, 1000);
 });
-
-test('probeMultiplier: after the upstream becomes slower for good, the no-load RTT is re-learned and the limit recovers', () => {
-  // A closed system with 40 workers: RTT = service × max(1, inflight / 40).
-  const workers = 40;
-  const run = (serviceMs: number, limit: VegasLimit) => {
-    for (let i = 0; i < 3_000; i++) {
-      const inflight = Math.ceil(limit.limit);
-      limit.update({ rttMs: serviceMs * Math.max(1, inflight / workers), inflight, dropped: false });
-    }
-    return limit.limit;
-  };
-  for (const probeMultiplier of [undefined, 30]) {
-    const limit = new VegasLimit({ initialLimit: 50, minLimit: 1, maxLimit: 1000, ...(probeMultiplier === undefined ? {} : { probeMultiplier }) });
-    const before = run(10, limit);
-    assert.ok(before >= workers, `fast upstream: limit ${before}`);
-    const after = run(100, limit); // ten times slower, and no queue
-    if (probeMultiplier === undefined) assert.ok(after < workers / 2, `without the probe the slow upstream looks queued: limit ${after}`);
-    else assert.ok(after >= workers, `with the probe the limit recovers: ${after}`);
-  }
-  assert.throws(() => new VegasLimit({ probeMultiplier: 0 }), /probeMultiplier/);
-});
