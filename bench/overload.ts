@@ -52,7 +52,7 @@ const MIX = [
 ] as const;
 const isCritical = (level: string) => level === 'CRITICAL_PLUS' || level === 'CRITICAL';
 
-function gatewayYaml(port: number, backend: number, protect: boolean): string {
+function gatewayYaml(port: number, adminPort: number, backend: number, protect: boolean): string {
   const admission = protect
     ? `    adaptiveConcurrency: { limitAlgorithm: ${ALGORITHM}, initialLimit: ${WORKERS * 2}, minLimit: ${WORKERS}, maxLimit: ${WORKERS * 16}, criticalShare: 0.9, queueSize: 500, ` +
       `queueTargetDelayMs: ${Math.max(5, SERVICE_MS)}, queueIntervalMs: ${Math.max(100, SERVICE_MS * 5)}, ` +
@@ -60,6 +60,7 @@ function gatewayYaml(port: number, backend: number, protect: boolean): string {
     : '';
   return `
 listeners: [{ port: ${port} }]
+admin: { port: ${adminPort} }
 routes: [{ name: all, match: { prefix: / }, cluster: app, retry: { maxAttempts: 1 }, timeoutMs: ${DEADLINE_MS} }]
 clusters:
   app:
@@ -168,15 +169,23 @@ async function calibrate(port: number): Promise<number> {
   return served / elapsedSeconds;
 }
 
+/** The gateway's admission state from its admin endpoint, for the log: limit, queue, what was shed. */
+async function admissionState(adminPort: number): Promise<string> {
+  const response = await request(`http://127.0.0.1:${adminPort}/clusters`, { signal: AbortSignal.timeout(10_000) });
+  const body = (await response.body.json()) as { concurrency?: { app?: Record<string, unknown> } };
+  const app = body.concurrency?.app ?? {};
+  return ['limit', 'admitted', 'rejected', 'shedFromQueue', 'shedOnArrival'].map((key) => `${key} ${String(app[key])}`).join(', ');
+}
+
 const rows: string[][] = [];
 const capacities: number[] = [];
 let goalMissed = false;
 for (const protect of [true, false]) {
-  const [backendPort, gatewayPort] = (await freeLoopbackPorts(2)) as [number, number];
+  const [backendPort, gatewayPort, adminPort] = (await freeLoopbackPorts(3)) as [number, number, number];
   const processes: Started[] = [];
   try {
     processes.push(await startBackend(backendPort, { delayMs: SERVICE_MS, capacity: WORKERS }));
-    processes.push(await startKeelGateway(gatewayYaml(gatewayPort, backendPort, protect), gatewayPort));
+    processes.push(await startKeelGateway(gatewayYaml(gatewayPort, adminPort, backendPort, protect), gatewayPort));
     for (const multiplier of MULTIPLIERS) {
       const capacity = await calibrate(backendPort);
       capacities.push(capacity);
@@ -187,6 +196,7 @@ for (const protect of [true, false]) {
       const criticalGoal = GOAL_CRITICAL_SHARE * Math.min(criticalDemand, capacity);
       const met = critical >= criticalGoal && result.goodCritical > 0 && result.criticalP99Ms <= GOAL_P99_DEADLINE_SHARE * DEADLINE_MS;
       if (protect && !met) goalMissed = true;
+      if (protect) console.error(`  admission after ${multiplier}x: ${await admissionState(adminPort)}`);
       const reasons = [...result.rejected].sort((a, b) => b[1] - a[1]).map(([reason, count]) => `${reason} ${count}`).join(', ');
       console.error(`${protect ? 'on ' : 'off'} ${multiplier}x: C ${capacity.toFixed(1)}/s, goodput ${goodput.toFixed(0)}/s, critical ${critical.toFixed(0)}/s of demand ${criticalDemand.toFixed(0)}/s (goal ${criticalGoal.toFixed(0)}), critical p99 ${result.criticalP99Ms.toFixed(0)} ms, dropped ${result.dropped}; ${reasons}`);
       rows.push([
