@@ -1,7 +1,8 @@
 import {
-  adaptiveConcurrency, type AdaptiveConcurrencyPolicy, type Clock, type Criticality, criticalityPartitions, criticalityRank, gradientLimit,
-  type TimerHandle,
+  adaptiveConcurrency, type AdaptiveConcurrencyPolicy, type Clock, type Criticality, CRITICALITY_LEVELS, criticalityPartitions, criticalityRank,
+  gradientLimit, type LimitAlgorithm, type TimerHandle, vegasLimit,
 } from '../resilience/index.js';
+import { SojournMonitor } from './codel.js';
 import type { ClusterConfig } from './config.js';
 import { GatewayError } from './errors.js';
 
@@ -12,11 +13,19 @@ export type Release = (dropped: boolean) => void;
 
 interface Waiter {
   readonly criticality: Criticality;
-  readonly rank: number;
   readonly enqueuedMs: number;
   readonly resolve: (release: Release) => void;
   readonly reject: (error: GatewayError) => void;
   timer: TimerHandle | undefined;
+}
+
+/** One criticality level's waiters (in arrival order) and its CoDel state. */
+interface Level {
+  readonly criticality: Criticality;
+  /** True for the levels of the critical partition (CRITICAL_PLUS, CRITICAL). */
+  readonly critical: boolean;
+  readonly waiters: Waiter[];
+  readonly sojourn: SojournMonitor;
 }
 
 /** Seconds a shed client is asked to wait (`Retry-After`): long enough to spread retries past a CoDel interval. */
@@ -26,15 +35,35 @@ function overloaded(cluster: string, why: string): GatewayError {
   return new GatewayError('KEEL_GW_OVERLOADED', `cluster ${cluster}: ${why}`, { 'retry-after': String(OVERLOADED_RETRY_AFTER_SECONDS) });
 }
 
+function limitAlgorithm(options: Options): LimitAlgorithm {
+  const bounds = { initialLimit: options.initialLimit, minLimit: options.minLimit, maxLimit: options.maxLimit };
+  return options.limitAlgorithm === 'gradient' ? gradientLimit(bounds) : vegasLimit(bounds);
+}
+
 /**
- * One cluster's admission: an adaptive concurrency limit partitioned by
- * criticality, and in front of it a bounded queue ordered by criticality
- * (FIFO within a level). A full queue sheds its least critical waiter for a
- * more critical arrival. Queue delay is controlled CoDel-style (Facebook's
- * "adaptive queue" variant): while the shortest wait seen over an interval
- * stays under the target, a waiter may wait up to the interval; once it
- * exceeds the target the queue is standing, and waiters get only the target
- * before they are shed. No waiter outlives its request's deadline.
+ * One cluster's admission, built so that under overload critical traffic is
+ * served fast, not merely admitted:
+ *
+ * - an adaptive concurrency limit (Vegas by default: a short queue above the
+ *   lowest RTT seen, so admitted requests do not wait out their deadline in
+ *   the upstream's own queue), partitioned by criticality;
+ * - in front of it a bounded queue per criticality level; a freed permit
+ *   goes to the most critical waiter; a full queue sheds its least critical
+ *   waiter for a more critical arrival;
+ * - CoDel per level (Facebook's adaptive queue): while a level's shortest
+ *   wait over an interval stays under its target, its waiters may wait up to
+ *   the interval, FIFO; once the level's queue is standing they get only the
+ *   target and are served LIFO, so the requests served are the fresh ones
+ *   and the stale ones are refused early, while their clients can still
+ *   retry elsewhere;
+ * - the sheddable partition only gets what critical traffic leaves: while a
+ *   critical request has had to wait (or was refused) within the last
+ *   interval, sheddable requests are refused on arrival and those queued are
+ *   shed at once, instead of taking permits the critical queue needs
+ *   (Google's criticality-based rejection, rejecting early rather than late).
+ *
+ * No waiter outlives its request's deadline. Every queue is bounded by
+ * `queueSize`; every loop by the number of waiters.
  */
 export class ClusterAdmission {
   readonly signature: string;
@@ -42,49 +71,98 @@ export class ClusterAdmission {
   readonly #options: Options;
   readonly #clock: Clock;
   readonly #name: string;
-  readonly #queue: Waiter[] = [];
-  #intervalStartMs: number;
-  #minDelayMs = Infinity;
-  #standing = false;
+  readonly #levels: readonly Level[];
+  #queued = 0;
+  /** Until when sheddable traffic is refused because critical traffic had to wait. */
+  #criticalPressureUntilMs = -Infinity;
   #shed = 0;
+  #shedEarly = 0;
 
   constructor(name: string, options: Options, clock: Clock) {
     this.#name = name;
     this.#options = options;
     this.#clock = clock;
     this.signature = JSON.stringify(options);
-    const limit = gradientLimit({ initialLimit: options.initialLimit, minLimit: options.minLimit, maxLimit: options.maxLimit });
-    this.policy = adaptiveConcurrency({ limit, partitions: criticalityPartitions(options.criticalShare), clock });
-    this.#intervalStartMs = clock.now();
+    const partitions = criticalityPartitions(options.criticalShare);
+    this.policy = adaptiveConcurrency({ limit: limitAlgorithm(options), partitions, clock });
+    const criticalLevels = new Set<Criticality>(partitions[0]?.criticalities ?? []);
+    const nowMs = clock.now();
+    this.#levels = CRITICALITY_LEVELS.map((criticality) => ({
+      criticality,
+      critical: criticalLevels.has(criticality),
+      waiters: [],
+      sojourn: new SojournMonitor(options.queueTargetDelayMsByCriticality?.[criticality] ?? options.queueTargetDelayMs, options.queueIntervalMs, nowMs),
+    }));
   }
 
   /** Admits now, or queues, or refuses; `deadlineMs` bounds the wait. */
   admit(criticality: Criticality, deadlineMs: number | undefined): Release | Promise<Release> {
-    if (this.#queue.length === 0) {
+    const nowMs = this.#clock.now();
+    const level = this.#levels[criticalityRank(criticality)] as Level;
+    if (!level.critical && nowMs < this.#criticalPressureUntilMs) {
+      this.#shedEarly++;
+      throw overloaded(this.#name, 'critical traffic is queueing; sheddable traffic is refused');
+    }
+    if (!this.#moreCriticalWaiting(level)) {
+      // Not a CoDel sample: the monitor measures waits in the queue, as Facebook's adaptive queue does.
       const release = this.#tryAcquire(criticality);
       if (release) return release;
     }
+    if (level.critical) this.#criticalPressure(nowMs);
     if (this.#options.queueSize === 0) throw overloaded(this.#name, `at its concurrency limit ${this.policy.limit}`);
-    const rank = criticalityRank(criticality);
-    if (this.#queue.length >= this.#options.queueSize) {
-      const last = this.#queue[this.#queue.length - 1] as Waiter;
-      if (last.rank <= rank) throw overloaded(this.#name, 'admission queue full');
-      this.#remove(last);
-      last.reject(overloaded(this.#name, 'shed for a more critical request'));
-    }
+    if (this.#queued >= this.#options.queueSize) this.#makeRoomFor(level);
     return new Promise<Release>((resolve, reject) => {
-      const waiter: Waiter = { criticality, rank, enqueuedMs: this.#clock.now(), resolve, reject, timer: undefined };
-      let position = this.#queue.length;
-      while (position > 0 && (this.#queue[position - 1] as Waiter).rank > rank) position--;
-      this.#queue.splice(position, 0, waiter);
-      const nowMs = this.#clock.now();
-      const waitMs = Math.min(this.#standing ? this.#options.queueTargetDelayMs : this.#options.queueIntervalMs, deadlineMs === undefined ? Infinity : deadlineMs - nowMs);
+      const waiter: Waiter = { criticality, enqueuedMs: nowMs, resolve, reject, timer: undefined };
+      level.waiters.push(waiter);
+      this.#queued++;
+      const patienceMs = level.sojourn.standing ? level.sojourn.targetDelayMs : this.#options.queueIntervalMs;
+      const waitMs = Math.min(patienceMs, deadlineMs === undefined ? Infinity : deadlineMs - nowMs);
       waiter.timer = this.#clock.setTimeout(() => {
-        this.#remove(waiter);
-        this.#observeDelay(this.#clock.now() - waiter.enqueuedMs);
+        waiter.timer = undefined;
+        this.#remove(level, waiter);
+        this.#shed++;
+        level.sojourn.observe(this.#clock.now() - waiter.enqueuedMs, this.#clock.now());
         reject(overloaded(this.#name, 'queued too long'));
       }, Math.max(0, waitMs));
     });
+  }
+
+  /** True when a waiter at least as critical as `level` is queued (it goes first). */
+  #moreCriticalWaiting(level: Level): boolean {
+    for (const other of this.#levels) {
+      if (other.waiters.length > 0) return true;
+      if (other === level) return false;
+    }
+    return false;
+  }
+
+  /** Critical traffic had to wait: refuse sheddable traffic for an interval and shed the sheddable waiters now. */
+  #criticalPressure(nowMs: number): void {
+    this.#criticalPressureUntilMs = nowMs + this.#options.queueIntervalMs;
+    for (const level of this.#levels) {
+      if (level.critical) continue;
+      while (level.waiters.length > 0) this.#shedWaiter(level, level.waiters[0] as Waiter, 'shed for critical traffic');
+    }
+  }
+
+  /** The queue is full: shed the oldest waiter of the least critical level below `level`, or refuse. */
+  #makeRoomFor(level: Level): void {
+    for (let index = this.#levels.length - 1; index >= 0; index--) {
+      const victim = this.#levels[index] as Level;
+      if (victim === level) break;
+      const oldest = victim.waiters[0];
+      if (oldest !== undefined) {
+        this.#shedWaiter(victim, oldest, 'shed for a more critical request');
+        return;
+      }
+    }
+    throw overloaded(this.#name, 'admission queue full');
+  }
+
+  #shedWaiter(level: Level, waiter: Waiter, why: string): void {
+    this.#remove(level, waiter);
+    this.#shed++;
+    waiter.reject(overloaded(this.#name, why));
   }
 
   #tryAcquire(criticality: Criticality): Release | undefined {
@@ -99,39 +177,49 @@ export class ClusterAdmission {
     };
   }
 
-  /** Hands freed permits to waiters, most critical first (bounded by the queue length). */
+  /**
+   * Hands freed permits to waiters, most critical level first; within a
+   * level FIFO, or LIFO while its queue is standing. A level whose partition
+   * is full is passed over for the next. Bounded by the number of waiters.
+   */
   #admitWaiters(): void {
-    for (let index = 0; index < this.#queue.length; index++) {
-      const waiter = this.#queue[index] as Waiter;
-      const release = this.#tryAcquire(waiter.criticality);
-      if (release === undefined) continue;
-      this.#queue.splice(index, 1);
-      index--;
-      if (waiter.timer !== undefined) this.#clock.clearTimeout(waiter.timer);
-      this.#observeDelay(this.#clock.now() - waiter.enqueuedMs);
-      waiter.resolve(release);
+    const nowMs = this.#clock.now();
+    for (const level of this.#levels) {
+      if (!level.critical && nowMs < this.#criticalPressureUntilMs) continue;
+      while (level.waiters.length > 0) {
+        const lifo = this.#options.queueLifoWhenStanding && level.sojourn.standing;
+        const waiter = (lifo ? level.waiters[level.waiters.length - 1] : level.waiters[0]) as Waiter;
+        const release = this.#tryAcquire(waiter.criticality);
+        if (release === undefined) break;
+        this.#remove(level, waiter);
+        level.sojourn.observe(nowMs - waiter.enqueuedMs, nowMs);
+        waiter.resolve(release);
+      }
     }
   }
 
-  #remove(waiter: Waiter): void {
-    const index = this.#queue.indexOf(waiter);
-    if (index >= 0) this.#queue.splice(index, 1);
+  #remove(level: Level, waiter: Waiter): void {
+    const index = level.waiters.indexOf(waiter);
+    if (index >= 0) {
+      level.waiters.splice(index, 1);
+      this.#queued--;
+    }
     if (waiter.timer !== undefined) this.#clock.clearTimeout(waiter.timer);
-    this.#shed++;
-  }
-
-  /** CoDel's state: the minimum sojourn over each interval decides whether the queue is standing. */
-  #observeDelay(delayMs: number): void {
-    const nowMs = this.#clock.now();
-    this.#minDelayMs = Math.min(this.#minDelayMs, delayMs);
-    if (nowMs - this.#intervalStartMs < this.#options.queueIntervalMs) return;
-    this.#standing = this.#minDelayMs > this.#options.queueTargetDelayMs;
-    this.#minDelayMs = Infinity;
-    this.#intervalStartMs = nowMs;
+    waiter.timer = undefined;
   }
 
   toJSON(): Record<string, unknown> {
-    return { ...this.policy.stats(), queued: this.#queue.length, standingQueue: this.#standing, shedFromQueue: this.#shed };
+    const nowMs = this.#clock.now();
+    return {
+      ...this.policy.stats(),
+      queued: this.#queued,
+      queuedByCriticality: Object.fromEntries(this.#levels.map((level) => [level.criticality, level.waiters.length])),
+      standingQueue: this.#levels.some((level) => level.sojourn.standing),
+      standingByCriticality: Object.fromEntries(this.#levels.map((level) => [level.criticality, level.sojourn.standing])),
+      sheddableRefused: nowMs < this.#criticalPressureUntilMs,
+      shedFromQueue: this.#shed,
+      shedOnArrival: this.#shedEarly,
+    };
   }
 }
 

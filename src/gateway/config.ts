@@ -145,6 +145,17 @@ const cluster = z.strictObject({
     queueTargetDelayMs: positiveInt.max(10_000).default(5),
     /** CoDel interval, and how long a waiter may wait while the queue is healthy. */
     queueIntervalMs: positiveInt.max(60_000).default(100),
+    /** Per-level CoDel targets overriding `queueTargetDelayMs`: give critical traffic patience, shed sheddable traffic sooner. */
+    queueTargetDelayMsByCriticality: z.strictObject({
+      CRITICAL_PLUS: positiveInt.max(10_000).optional(),
+      CRITICAL: positiveInt.max(10_000).optional(),
+      SHEDDABLE_PLUS: positiveInt.max(10_000).optional(),
+      SHEDDABLE: positiveInt.max(10_000).optional(),
+    }).optional(),
+    /** Facebook's adaptive LIFO: while a level's queue is standing, serve its newest waiter first (the one most likely to still meet its deadline). */
+    queueLifoWhenStanding: z.boolean().default(true),
+    /** The limit algorithm: `vegas` holds a short queue above the lowest RTT seen; `gradient` (Gradient2) follows a long-term RTT average and so lets latency drift up under sustained overload. */
+    limitAlgorithm: z.enum(['vegas', 'gradient']).default('vegas'),
   }).optional(),
 });
 
