@@ -11,8 +11,8 @@
  *
  * Errors name the line and the field.
  */
-import { LineCounter, parseDocument, isNode } from 'yaml';
 import { z } from 'zod';
+import { parseYamlValidated } from '../config/yaml-validated.js';
 import { badInput } from './errors.js';
 import { formatIssues, optionsSchema, type Options } from './options.js';
 import type { VU } from './vu.js';
@@ -46,24 +46,7 @@ export interface YamlScenario {
 
 /** Parses a YAML scenario; `file` names it in errors. */
 export function parseYamlScenario(text: string, file: string): YamlScenario {
-  const lineCounter = new LineCounter();
-  const document = parseDocument(text, { lineCounter, prettyErrors: true });
-  if (document.errors.length > 0) {
-    const first = document.errors[0]!;
-    throw badInput(`${file}: line ${first.linePos?.[0]?.line ?? '?'}: ${first.message.split('\n')[0]}`);
-  }
-  const result = fileSchema.safeParse(document.toJS());
-  if (!result.success) {
-    const lineOf = (path: readonly PropertyKey[]): number | undefined => {
-      for (let length = path.length; length >= 0; length--) {
-        const node = document.getIn(path.slice(0, length) as unknown[], true);
-        if (isNode(node) && node.range) return lineCounter.linePos(node.range[0]).line;
-      }
-      return undefined;
-    };
-    throw badInput(`${file}: ${formatIssues(result.error.issues, lineOf)}`);
-  }
-  return result.data;
+  return parseYamlValidated(text, file, fileSchema, { fail: badInput, formatIssues });
 }
 
 /** The iteration a YAML scenario runs: its requests in order, each checked. */

@@ -18,9 +18,9 @@
  *       tcp: { address: 127.0.0.1:2380 }
  */
 import { readFileSync, statSync } from 'node:fs';
-import { isNode, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { parseDurationMs } from './duration.js';
+import { parseYamlValidated } from '../../config/yaml-validated.js';
 import { badChecksFile } from './errors.js';
 import { parseJsonPath, type PathSegment } from './json-path.js';
 import {
@@ -189,24 +189,7 @@ export type CheckKind = Check['kind'];
 
 /** Parses a checks file's text; `file` names it in errors (typed ProbeError KEEL_PROBE_BAD_CHECKS_FILE). */
 export function parseChecks(text: string, file: string): Check[] {
-  const lineCounter = new LineCounter();
-  const document = parseDocument(text, { lineCounter, prettyErrors: true });
-  if (document.errors.length > 0) {
-    const first = document.errors[0]!;
-    throw badChecksFile(`${file}: line ${first.linePos?.[0]?.line ?? '?'}: ${first.message.split('\n')[0]}`);
-  }
-  const result = checksFile.safeParse(document.toJS());
-  if (!result.success) {
-    const lineOf = (path: readonly PropertyKey[]): number | undefined => {
-      for (let length = path.length; length >= 0; length--) {
-        const node = document.getIn(path.slice(0, length) as unknown[], true);
-        if (isNode(node) && node.range) return lineCounter.linePos(node.range[0]).line;
-      }
-      return undefined;
-    };
-    throw badChecksFile(`${file}: ${formatIssues(result.error.issues, lineOf)}`);
-  }
-  return result.data.checks.map(toCheck);
+  return parseYamlValidated(text, file, checksFile, { fail: badChecksFile, formatIssues }).checks.map(toCheck);
 }
 
 /** Reads and parses a checks file; an unreadable file is a bad checks file too (exit code 2). */
