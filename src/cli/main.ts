@@ -1,12 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
-import { nodeCommand } from './node.js';
-import { simCommand } from './sim.js';
-import { upCommand } from './up.js';
-import { snapshotCommand } from './snapshot.js';
-import { statusCommand } from './status.js';
-import { loadCommand } from './load.js';
 
 /** The `keel` command: thin over the parts. Exit codes: 0 ok, 1 usage/runtime error, 2 a snapshot file failed its integrity check (keel probe: a bad checks file), 99 SLO or probe checks failed, 127-129 simulator. */
 function version(): string {
@@ -20,22 +14,37 @@ function version(): string {
   return 'unknown';
 }
 
+/**
+ * Each subcommand's module, loaded on demand. Loading all of them pulls in
+ * every part (grpc-js, undici, the gateway, the checker...), which costs a
+ * second or more of CPU per start on a busy machine; a member, a probe or a
+ * status call needs only its own. The order is the order of `keel --help`.
+ */
+const commands: ReadonlyArray<readonly [string, () => Promise<Command>]> = [
+  ['sim', async () => (await import('./sim.js')).simCommand()],
+  ['node', async () => (await import('./node.js')).nodeCommand()],
+  ['up', async () => (await import('./up.js')).upCommand()],
+  ['snapshot', async () => (await import('./snapshot.js')).snapshotCommand()],
+  ['status', async () => (await import('./status.js')).statusCommand()],
+  ['load', async () => (await import('./load.js')).loadCommand()],
+  ['gateway', async () => (await import('./gateway.js')).gatewayCommand()],
+  ['check', async () => (await import('./check.js')).checkCommand()],
+  ['chaos', async () => (await import('./chaos.js')).chaosCommand()],
+  ['dashboard', async () => (await import('./dashboard.js')).dashboardCommand()],
+  ['slo', async () => (await import('./slo.js')).sloCommand()],
+  ['probe', async () => (await import('./probe.js')).probeCommand()],
+];
+
 const program = new Command('keel')
   .description('Keel: a raft-replicated store, an L7 gateway, a resilience library and a test bench')
   .version(version())
-  .exitOverride()
-  .addCommand(simCommand())
-  .addCommand(nodeCommand())
-  .addCommand(upCommand())
-  .addCommand(snapshotCommand())
-  .addCommand(statusCommand())
-  .addCommand(loadCommand());
-program.addCommand((await import('./gateway.js')).gatewayCommand());
-program.addCommand((await import('./check.js')).checkCommand());
-program.addCommand((await import('./chaos.js')).chaosCommand());
-program.addCommand((await import('./dashboard.js')).dashboardCommand());
-program.addCommand((await import('./slo.js')).sloCommand());
-program.addCommand((await import('./probe.js')).probeCommand());
+  .exitOverride();
+
+// `keel <name> ...` loads only <name>; anything else (help, a typo, no
+// command) loads them all, so help lists every command and a typo is answered
+// as commander answers it.
+const named = commands.find(([name]) => name === process.argv[2]);
+for (const [, load] of named === undefined ? commands : [named]) program.addCommand(await load());
 
 try {
   await program.parseAsync(process.argv);
