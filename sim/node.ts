@@ -193,6 +193,8 @@ export class SimNode {
    * (the leader's self-ack). Meanwhile the node keeps ticking and stepping.
    */
   #handleAsync(ready: Ready): void {
+    // The term as of this Ready: by the time its write completes the node may have moved on.
+    if (ready.softState?.role === Role.Leader) this.host.becameLeader(this, this.raw.status().hardState.term);
     for (const message of ready.earlyMessages) this.host.send(this.id, message);
     const batch = {
       entries: ready.entries,
@@ -232,7 +234,6 @@ export class SimNode {
     if (ready.snapshot) this.storage.applySnapshot(ready.snapshot);
     this.storage.append(ready.entries);
     if (ready.hardState) this.storage.setHardState(ready.hardState);
-    if (ready.softState?.role === Role.Leader) this.host.becameLeader(this, this.raw.status().hardState.term);
     for (const message of ready.messages) this.host.send(this.id, message);
     if (ready.snapshot) {
       this.kv.restore(ready.snapshot.data);
