@@ -146,11 +146,6 @@ export class Wal {
     return done;
   }
 
-  /** Resolves once every async append accepted so far has finished (successfully or not). */
-  async idle(): Promise<void> {
-    while (this.busy) await new Promise((resolve) => setImmediate(resolve));
-  }
-
   /** The writer: one group at a time, until the queue is empty. */
   async #drain(): Promise<void> {
     this.#writing = true;
