@@ -14,9 +14,20 @@
  * `--to leader` sends everything to the leader instead (the keel SDK's
  * choice for a single client, one hop fewer).
  *
+ * `--disk-latency 2ms` starts keel with the WAL failpoint
+ * `wal-before-fsync=sleep(2)`: every WAL fsync takes 2 ms longer, as on a
+ * typical cloud SSD (on keel's async write path the sleep waits on a timer,
+ * as a slow fsync on the threadpool would, without blocking the loop). etcd
+ * has no such hook and runs on the plain disk: it stays the anchor, not a
+ * like-for-like slow-disk comparison. `--keel-bin` benches another build
+ * (a before/after in one command). The keel columns also show the longest
+ * event-loop stall any member saw during the row
+ * (keel_nodejs_eventloop_lag_max_seconds, reset by each scrape).
+ *
  * Usage: tsx bench/kv.ts [--targets etcd,keel] [--keel-endpoints URL,URL,URL]
  *        [--clients 1,16,64,256] [--seconds 5] [--max-ops 500000] [--keys 10000]
  *        [--value-bytes 100] [--to spread|leader] [--warmup-seconds 0.5]
+ *        [--ops put,get] [--disk-latency 0ms|Nms] [--keel-bin dist/src/cli/main.js]
  * Exit codes: 0 ok, 1 usage or runtime error.
  */
 import { randomBytes } from 'node:crypto';
@@ -38,6 +49,9 @@ const { values: args } = parseArgs({
     'value-bytes': { type: 'string', default: '100' },
     to: { type: 'string', default: 'spread' },
     'warmup-seconds': { type: 'string', default: '0.5' },
+    ops: { type: 'string', default: 'put,get' },
+    'disk-latency': { type: 'string', default: '0ms' },
+    'keel-bin': { type: 'string' },
   },
 });
 
@@ -61,7 +75,17 @@ const valueBytes = Math.floor(positive('value-bytes', args['value-bytes'], 1_000
 const warmupSeconds = Number(args['warmup-seconds']);
 if (args.to !== 'spread' && args.to !== 'leader') usage('--to must be spread or leader');
 const toLeader = args.to === 'leader';
-const OPS: readonly Op[] = ['put', 'get'];
+const OPS: readonly Op[] = args.ops.split(',').map((text) => text.trim()) as Op[];
+for (const op of OPS) if (op !== 'put' && op !== 'get') usage('--ops lists put and/or get');
+const diskLatencyMatch = /^(\d+)(ms)?$/.exec(args['disk-latency']);
+if (!diskLatencyMatch || Number(diskLatencyMatch[1]) > 1000) usage('--disk-latency is a whole number of ms up to 1000, e.g. 2ms');
+const diskLatencyMs = Number(diskLatencyMatch[1]);
+const keelStart = {
+  ...(args['keel-bin'] ? { bin: args['keel-bin'] } : {}),
+  ...(diskLatencyMs > 0 ? { failpoints: `wal-before-fsync=sleep(${diskLatencyMs})` } : {}),
+};
+/** Longest event-loop stall per keel row, in ms (max over the members). */
+const keelStallMs = new Map<string, number>();
 /** Preload concurrency, and its request timeout. */
 const PRELOAD_CLIENTS = 32;
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -87,11 +111,13 @@ async function benchTarget(target: Target): Promise<Map<string, LoadResult>> {
       for (const clients of clientCounts) {
         const pickers = Array.from({ length: clients }, (_, client) => keyPicker(keys, client + 1));
         const path = op === 'put' ? '/v3/kv/put' : '/v3/kv/range';
+        if (target.name === 'keel') await loopStallMaxMs(target.endpoints); // a scrape resets the gauge
         const result = await runLoad({ clients, seconds, maxOps, warmupSeconds }, (client) => {
           const key = pickers[client]!();
           return request(poolOf(client), path, op === 'put' ? `{"key":"${key}","value":"${value}"}` : `{"key":"${key}"}`);
         });
         results.set(`${op}/${clients}`, result);
+        if (target.name === 'keel') keelStallMs.set(`${op}/${clients}`, await loopStallMaxMs(target.endpoints));
         const errorNote = result.errors > 0 ? `, ${result.errors} errors (first: ${result.firstError})` : '';
         console.error(`${target.name} ${op} x${clients}: ${result.opsPerSecond.toFixed(0)} ops/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms${errorNote}`);
       }
@@ -100,6 +126,21 @@ async function benchTarget(target: Target): Promise<Map<string, LoadResult>> {
     await Promise.all(pools.map((pool) => pool.close()));
   }
   return results;
+}
+
+/** The largest keel_nodejs_eventloop_lag_max_seconds over the members since the last scrape, in ms (-1 when unreadable). */
+async function loopStallMaxMs(endpoints: readonly string[]): Promise<number> {
+  let max = -1;
+  for (const endpoint of endpoints) {
+    try {
+      const text = await (await fetch(`${endpoint}/metrics`, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })).text();
+      const match = /^keel_nodejs_eventloop_lag_max_seconds (\S+)/m.exec(text);
+      if (match) max = Math.max(max, Number(match[1]) * 1000);
+    } catch {
+      // A member that cannot be scraped leaves the cell as it is.
+    }
+  }
+  return max;
 }
 
 /** Writes every key once so that gets find a value. */
@@ -117,7 +158,7 @@ function cell(result: LoadResult | undefined, pick: (result: LoadResult) => stri
 }
 
 async function main(): Promise<void> {
-  const { results, descriptions } = await benchEach(targetNames, args['keel-endpoints'], benchTarget);
+  const { results, descriptions } = await benchEach(targetNames, args['keel-endpoints'], benchTarget, keelStart);
   const rows = OPS.flatMap((op) =>
     clientCounts.map((clients) => {
       const keel = results.get('keel')?.get(`${op}/${clients}`);
@@ -125,13 +166,15 @@ async function main(): Promise<void> {
       const ratio = keel !== undefined && etcd !== undefined && etcd.opsPerSecond > 0 ? (keel.opsPerSecond / etcd.opsPerSecond).toFixed(2) : '–';
       const latency = (result: LoadResult): string => `${result.p50Ms.toFixed(2)} / ${result.p99Ms.toFixed(2)}`;
       const throughput = (result: LoadResult): string => result.opsPerSecond.toFixed(0) + (result.errors > 0 ? ` (${result.errors} err)` : '');
-      return [op === 'get' ? 'get (linearizable)' : 'put', String(clients), cell(keel, throughput), cell(etcd, throughput), ratio, cell(keel, latency), cell(etcd, latency)];
+      const stall = keelStallMs.get(`${op}/${clients}`);
+      return [op === 'get' ? 'get (linearizable)' : 'put', String(clients), cell(keel, throughput), cell(etcd, throughput), ratio, cell(keel, latency), cell(etcd, latency), stall === undefined || stall < 0 ? '–' : stall.toFixed(0)];
     }),
   );
+  if (diskLatencyMs > 0) console.log(`\nkeel's WAL fsync delayed by ${diskLatencyMs} ms (KEEL_FAILPOINTS=wal-before-fsync=sleep(${diskLatencyMs})); etcd on the plain disk`);
   console.log(`\n${keyCount} keys, ${valueBytes}-byte values, ${seconds} s per row (at most ${maxOps} ops), requests ${toLeader ? 'to the leader' : 'spread over the members'}, JSON gateway over keep-alive HTTP/1.1`);
   for (const description of descriptions) console.log(`- ${description}`);
   console.log('');
-  console.log(markdownTable(['op', 'clients', 'keel ops/s', 'etcd ops/s', 'keel/etcd', 'keel p50/p99 ms', 'etcd p50/p99 ms'], rows));
+  console.log(markdownTable(['op', 'clients', 'keel ops/s', 'etcd ops/s', 'keel/etcd', 'keel p50/p99 ms', 'etcd p50/p99 ms', 'keel loop stall max ms'], rows));
 }
 
 main().catch((error: unknown) => {

@@ -24,6 +24,13 @@ export interface NodeHost {
   writeDone(requestId: string, index: number): void;
   readDone(readId: string, observed: number, value: string | undefined): void;
   confChangeApplied(node: NodeId, change: ConfChange): void;
+  /**
+   * The disk finishes `node`'s outstanding write later (a simulated delay):
+   * call `complete` then, unless the node crashed meanwhile (the write is
+   * lost, unless the kernel happened to write it back). A paused node
+   * completes it on resume.
+   */
+  persistLater(node: NodeId, complete: () => void): void;
 }
 
 export type RaftFactory = (config: RaftConfig) => Raft;
@@ -49,6 +56,8 @@ export class SimNode {
   #pendingWrites = new Map<string, string>();
   #lastSnapshotIndex = 0;
   #readSequence = 0;
+  /** With async storage writes: a Ready is being written; no next Ready until it completes. */
+  #persisting = false;
   running = false;
   /** Paused (like SIGSTOP): keeps memory, processes nothing until resumed. */
   paused = false;
@@ -89,10 +98,12 @@ export class SimNode {
       maxSizePerMessageBytes: 4096,
       maxInflightMessages: 16,
       learnerPromotionLagMax: 20,
+      asyncStorageWrites: this.options.asyncStorageWrites,
     };
     this.raw = this.raftFactory ? new RawNode(config, this.raftFactory) : new RawNode(config);
     this.#pendingReads = new Map();
     this.#pendingWrites = new Map();
+    this.#persisting = false;
     this.running = true;
     this.paused = false;
   }
@@ -169,9 +180,73 @@ export class SimNode {
   }
 
   processReady(): void {
-    for (let round = 0; round < READY_ROUNDS_MAX && this.raw.hasReady(); round++) {
-      this.#handle(this.raw.ready());
+    for (let round = 0; round < READY_ROUNDS_MAX && !this.#persisting && this.raw.hasReady(); round++) {
+      if (this.options.asyncStorageWrites) this.#handleAsync(this.raw.ready());
+      else this.#handle(this.raw.ready());
     }
+  }
+
+  /**
+   * keel-node's Ready loop: the leader's appends leave at once, the write goes
+   * to the page cache now and is synced when the simulated disk says so; only
+   * then are the other messages sent, entries applied and the Ready advanced
+   * (the leader's self-ack). Meanwhile the node keeps ticking and stepping.
+   */
+  #handleAsync(ready: Ready): void {
+    // The term as of this Ready: by the time its write completes the node may have moved on.
+    if (ready.softState?.role === Role.Leader) this.host.becameLeader(this, this.raw.status().hardState.term);
+    for (const message of ready.earlyMessages) this.host.send(this.id, message);
+    const batch = {
+      entries: ready.entries,
+      ...(ready.hardState ? { hardState: ready.hardState } : {}),
+      ...(ready.snapshot ? { snapshot: ready.snapshot } : {}),
+    };
+    if (ready.entries.length === 0 && !ready.hardState && !ready.snapshot) {
+      this.#afterPersist(ready);
+      return;
+    }
+    if (ready.snapshot) {
+      this.#recordPersisted(ready);
+      this.durable.save(batch, true); // as in keel-node: a snapshot Ready is written synchronously
+      this.#afterPersist(ready);
+      return;
+    }
+    // In the page cache now: a crash before the sync may lose it (or keep it: MemoryDisk.crash).
+    this.durable.save(batch, false);
+    this.#persisting = true;
+    const running = this.durable;
+    this.host.persistLater(this.id, () => {
+      if (!this.running || this.durable !== running) return;
+      if (ready.mustSync) this.durable.save({ entries: [] }, true);
+      this.#persisting = false;
+      this.#recordPersisted(ready);
+      this.#afterPersist(ready);
+      this.processReady();
+    });
+  }
+
+  #recordPersisted(ready: Ready): void {
+    for (const entry of ready.entries) this.host.persisted(this.id, entry, this.#termBefore(entry, ready.entries, ready.snapshot));
+  }
+
+  /** Steps 2 to 5 of a Ready, once its write is durable. */
+  #afterPersist(ready: Ready): void {
+    if (ready.snapshot) this.storage.applySnapshot(ready.snapshot);
+    this.storage.append(ready.entries);
+    if (ready.hardState) this.storage.setHardState(ready.hardState);
+    for (const message of ready.messages) this.host.send(this.id, message);
+    if (ready.snapshot) {
+      this.kv.restore(ready.snapshot.data);
+      this.#lastSnapshotIndex = ready.snapshot.metadata.index;
+    }
+    for (const entry of ready.committedEntries) this.#apply(entry);
+    for (const state of ready.readStates) {
+      const pending = this.#pendingReads.get(contextString(state.context));
+      if (pending) pending.index = state.index;
+    }
+    this.#serveReads();
+    this.raw.advance(ready);
+    this.#maybeSnapshot();
   }
 
   #handle(ready: Ready): void {

@@ -38,6 +38,14 @@ export interface SimOptions {
   readonly batchAppends: boolean;
   /** Ticks the cluster has to recover in each liveness phase. */
   readonly livenessTicks: number;
+  /**
+   * The member's async persist (keel-node's Ready loop): a Ready's write
+   * completes later, after more messages were stepped; the leader's appends
+   * leave before its own write; a crash before completion loses the write.
+   */
+  readonly asyncStorageWrites: boolean;
+  /** Longest simulated write (disk latency), in ms, with async storage writes. */
+  readonly persistDelayMsMax: number;
 }
 
 export type SimOverrides = Partial<Omit<SimOptions, 'seed'>>;
@@ -72,6 +80,9 @@ export function drawOptions(seed: number, overrides: SimOverrides = {}): SimOpti
     leaseReads: checkQuorum && random.chance(0.3),
     batchAppends: random.chance(0.8),
     livenessTicks: 1_500,
+    // Drawn last so that the options above, and the seeds that found bugs with them, stay as they were.
+    asyncStorageWrites: random.chance(0.7),
+    persistDelayMsMax: random.pick([0.2, 2, 10]),
   };
   return { ...drawn, ...stripUndefined(overrides) };
 }

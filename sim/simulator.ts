@@ -24,7 +24,8 @@ type SimEvent =
   | { readonly kind: 'heal-partition'; readonly partition: number }
   | { readonly kind: 'restart'; readonly node: NodeId }
   | { readonly kind: 'resume'; readonly node: NodeId }
-  | { readonly kind: 'snapshot-status'; readonly from: NodeId; readonly to: NodeId; readonly failed: boolean };
+  | { readonly kind: 'snapshot-status'; readonly from: NodeId; readonly to: NodeId; readonly failed: boolean }
+  | { readonly kind: 'persist-done'; readonly node: NodeId; readonly epoch: number; readonly complete: () => void };
 
 /** Counters reported for a run. */
 export interface SimStats {
@@ -184,6 +185,8 @@ export class Simulator implements NodeHost {
         return this.#restart(event.node);
       case 'resume':
         return this.#resume(event.node);
+      case 'persist-done':
+        return this.#persistDone(event);
       case 'snapshot-status': {
         const node = this.nodes.get(event.from);
         if (node && this.#alive(node)) node.reportSnapshot(event.to, event.failed);
@@ -269,6 +272,24 @@ export class Simulator implements NodeHost {
       if (!node.running || node.paused) break;
       this.#dispatch(event);
     }
+  }
+
+  persistLater(node: NodeId, complete: () => void): void {
+    const delayUs = this.#random.float() * this.options.persistDelayMsMax * MICROS_PER_MS;
+    this.#schedule(delayUs, { kind: 'persist-done', node, epoch: this.#epochs.get(node) ?? 0, complete });
+  }
+
+  /** A write completes, unless its node crashed since (the write died with it); a paused node completes it on resume. */
+  #persistDone(event: Extract<SimEvent, { kind: 'persist-done' }>): void {
+    const node = this.nodes.get(event.node);
+    if (!node || event.epoch !== this.#epochs.get(event.node) || !node.running || node.decommissioned) return;
+    if (node.paused) {
+      const parked = this.#parked.get(node.id) ?? [];
+      parked.push(event); // one outstanding write per node: bounded
+      this.#parked.set(node.id, parked);
+      return;
+    }
+    event.complete();
   }
 
   // ------------------------------------------------------------------ network

@@ -26,6 +26,10 @@ export interface KeelClusterOptions {
   readonly size?: number;
   /** fsync every WAL batch; keel always does, so only true is accepted. */
   readonly fsync: boolean;
+  /** Another build's dist/src/cli/main.js (to bench a before and an after in one command). */
+  readonly bin?: string;
+  /** KEEL_FAILPOINTS for every member (keel up's members inherit its environment), e.g. `wal-before-fsync=sleep(2)`. */
+  readonly failpoints?: string;
 }
 
 const root = join(import.meta.dirname, '../..');
@@ -35,12 +39,14 @@ const STOP_TIMEOUT_MS = 15_000;
 
 export async function startKeelCluster(options: KeelClusterOptions): Promise<KeelCluster> {
   if (!options.fsync) throw new Error('keel always fsyncs its WAL; there is no fsync-off mode to bench');
-  if (!existsSync(bin)) throw new Error(`${bin} is missing: run npm run build first`);
+  const binary = options.bin ?? bin;
+  if (!existsSync(binary)) throw new Error(`${binary} is missing: run npm run build first`);
   const size = options.size ?? 3;
   const base = await freeKeelUpBase(size);
   const dataDir = mkdtempSync(join(tmpdir(), 'keel-bench-'));
-  const child = spawn(process.execPath, [bin, 'up', '--nodes', String(size), '--base-port', String(base), '--data-dir', dataDir, '--quiet', '--no-gateway', '--no-dashboard'], {
+  const child = spawn(process.execPath, [binary, 'up', '--nodes', String(size), '--base-port', String(base), '--data-dir', dataDir, '--quiet', '--no-gateway', '--no-dashboard'], {
     stdio: ['ignore', 'ignore', 'inherit'],
+    env: options.failpoints ? { ...process.env, KEEL_FAILPOINTS: options.failpoints } : process.env,
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const endpoints = planCluster(size, base, dataDir).map((plan) => `http://127.0.0.1:${plan.clientPort}`);

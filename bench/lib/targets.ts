@@ -30,12 +30,19 @@ export function targetNames(text: string, usage: (message: string) => never): Ta
  * stderr) when it cannot, so the table shows an empty column instead of the
  * run failing. `keelEndpoints` benches an already running keel instead.
  */
-export async function startTarget(name: TargetName, keelEndpoints: string | undefined): Promise<Target | undefined> {
+/** How to start keel: another build, failpoints (a slow disk). */
+export interface KeelStartOptions {
+  readonly bin?: string;
+  readonly failpoints?: string;
+}
+
+export async function startTarget(name: TargetName, keelEndpoints: string | undefined, keel: KeelStartOptions = {}): Promise<Target | undefined> {
   if (name === 'keel') {
     if (keelEndpoints !== undefined) return { name, endpoints: keelEndpoints.split(','), describe: `keel at ${keelEndpoints}`, stop: async () => {} };
     try {
-      const cluster = await startKeelCluster({ size: 3, fsync: true });
-      return { name, endpoints: cluster.endpoints, describe: 'keel: 3 nodes (keel up)', stop: () => cluster.stop() };
+      const cluster = await startKeelCluster({ size: 3, fsync: true, ...keel });
+      const extras = [keel.bin ? `binary ${keel.bin}` : '', keel.failpoints ? `KEEL_FAILPOINTS=${keel.failpoints}` : ''].filter((text) => text !== '');
+      return { name, endpoints: cluster.endpoints, describe: `keel: 3 nodes (keel up)${extras.length > 0 ? `, ${extras.join(', ')}` : ''}`, stop: () => cluster.stop() };
     } catch (error) {
       console.error(`keel: ${(error as Error).message}; keel columns left empty`);
       return undefined;
@@ -63,11 +70,11 @@ export async function leaderEndpoint(endpoints: readonly string[]): Promise<stri
  * Starts each target in turn, runs `bench` against it and stops it (also on
  * SIGINT), so the two systems never share the machine with each other.
  */
-export async function benchEach<Result>(names: readonly TargetName[], keelEndpoints: string | undefined, bench: (target: Target) => Promise<Result>): Promise<{ results: Map<TargetName, Result>; descriptions: string[] }> {
+export async function benchEach<Result>(names: readonly TargetName[], keelEndpoints: string | undefined, bench: (target: Target) => Promise<Result>, keel: KeelStartOptions = {}): Promise<{ results: Map<TargetName, Result>; descriptions: string[] }> {
   const results = new Map<TargetName, Result>();
   const descriptions: string[] = [];
   for (const name of names) {
-    const target = await startTarget(name, keelEndpoints);
+    const target = await startTarget(name, keelEndpoints, keel);
     if (target === undefined) continue;
     descriptions.push(target.describe);
     const stopOnSignal = (): void => {

@@ -121,7 +121,8 @@ export interface MemberInfo {
  * A keel member: the raft core driven by a real clock, persisted through the
  * WAL, talking to peers over TCP, applying committed entries to the MVCC
  * store, and serving requests. Every Ready is carried out in the order
- * documented on the type: persist (one fsync), send, apply, answer reads.
+ * documented on the type: the leader's appends at once, persist off the
+ * event loop (one fsync per group), then send, apply, answer reads.
  */
 export class KeelNode {
   readonly config: NodeConfig;
@@ -147,6 +148,8 @@ export class KeelNode {
   #tickTimer: NodeJS.Timeout | undefined;
   #lastTickAt = 0;
   #readyScheduled = false;
+  /** The Ready whose write is on the disk now, if any (at most one: see #processReady). */
+  #persisting: Promise<void> | undefined;
   #stopping = false;
   #stopped = false;
   #failed: Error | undefined;
@@ -243,6 +246,7 @@ export class KeelNode {
       applied: snapshotIndex,
       checkQuorum: true,
       preVote: true,
+      asyncStorageWrites: true,
     });
     const [host, port] = splitHostPort(this.config.listenPeer);
     this.#transport = new PeerTransport({
@@ -310,6 +314,7 @@ export class KeelNode {
     if (this.#progressTimer) clearInterval(this.#progressTimer);
     this.#stopAutoCompaction?.();
     this.#stopped = true;
+    await this.#persisting; // never rejects: its failure handler is attached
     await this.#transport?.close();
     this.#storage?.close();
     this.#dataDirLock?.release();
@@ -523,25 +528,68 @@ export class KeelNode {
     void this.stop().finally(() => this.#onFatal(error));
   }
 
+  /**
+   * Takes Readies while none is being persisted. A Ready whose write goes to
+   * the disk ends this turn: the loop keeps ticking and stepping messages
+   * meanwhile, and the next Ready (everything that arrived during the write,
+   * one group commit) is taken once this one is durable and handled.
+   */
   #processReady(): void {
-    for (let round = 0; round < READY_ROUNDS_MAX && !this.#stopped && this.#raw.hasReady(); round++) {
+    for (let round = 0; round < READY_ROUNDS_MAX && !this.#stopped && this.#persisting === undefined && this.#raw.hasReady(); round++) {
       this.#handle(this.#raw.ready());
     }
-    if (this.#raw.hasReady()) this.#scheduleReady();
+    if (this.#persisting === undefined && this.#raw.hasReady()) this.#scheduleReady();
   }
 
+  /**
+   * Step 1 of a Ready (see `Ready` in src/raft/types.ts). The leader's
+   * appends and heartbeats (`earlyMessages`) leave first, so followers write
+   * while this member writes (Raft thesis §10.2.1; the core counts this
+   * member's copy toward a commit only from `advance()`, after the write).
+   * Everything else (votes, append responses, applying) waits for the write:
+   * its promise resolves once the entries and hard state are durable.
+   */
   #handle(ready: Ready): void {
-    // 1. Persist: snapshot, entries, hard state, with one fsync when needed.
+    for (const message of ready.earlyMessages) this.#transport.send(message);
+    const batch = {
+      entries: ready.entries,
+      ...(ready.hardState ? { hardState: ready.hardState } : {}),
+      ...(ready.snapshot ? { snapshot: ready.snapshot } : {}),
+    };
+    if (ready.entries.length === 0 && !ready.hardState && !ready.snapshot) {
+      this.#afterPersist(ready);
+      return;
+    }
     const started = performance.now();
-    this.#storage.save(
-      {
-        entries: ready.entries,
-        ...(ready.hardState ? { hardState: ready.hardState } : {}),
-        ...(ready.snapshot ? { snapshot: ready.snapshot } : {}),
+    if (ready.snapshot) {
+      // A snapshot from the leader: rare, and written synchronously (FileStorage.saveAsync would too).
+      this.#storage.save(batch, true);
+      this.metrics.walSynced((performance.now() - started) / 1000);
+      this.#afterPersist(ready);
+      return;
+    }
+    this.#persisting = this.#storage.saveAsync(batch, ready.mustSync).then(
+      () => {
+        this.#persisting = undefined;
+        if (this.#stopped) return;
+        if (ready.mustSync) this.metrics.walSynced((performance.now() - started) / 1000);
+        try {
+          this.#afterPersist(ready);
+        } catch (error) {
+          this.#fail(error as Error);
+          return;
+        }
+        this.#scheduleReady();
       },
-      ready.mustSync,
+      (error: unknown) => {
+        this.#persisting = undefined;
+        this.#fail(error as Error);
+      },
     );
-    if (ready.mustSync) this.metrics.walSynced((performance.now() - started) / 1000);
+  }
+
+  /** Steps 2 to 5 of a Ready, once step 1 is durable. */
+  #afterPersist(ready: Ready): void {
     if (ready.snapshot) this.#memory.applySnapshot(ready.snapshot);
     this.#memory.append(ready.entries);
     if (ready.hardState) {

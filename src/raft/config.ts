@@ -42,6 +42,17 @@ export interface RaftConfig {
   readonly batchAppends?: boolean;
   /** A learner is promoted only when its match index is within this many entries of the leader's last index. Default 1000. */
   readonly learnerPromotionLagMax?: number;
+  /**
+   * The caller persists a Ready asynchronously and may send `Ready.earlyMessages`
+   * (the leader's appends and heartbeats) before the Ready's entries are
+   * durable, as etcd-io/raft's AsyncStorageWrites allows (Raft thesis
+   * §10.2.1). The leader then counts itself toward the commit quorum only for
+   * entries acknowledged durable by `advance()`, never at append time.
+   * Default false: everything in `messages`, sent after the persist, and the
+   * leader counts its own entries at once (safe then, since nothing leaves
+   * before they are durable).
+   */
+  readonly asyncStorageWrites?: boolean;
 }
 
 export type ResolvedRaftConfig = Required<Omit<RaftConfig, 'applied'>> & { readonly applied: number };
@@ -67,6 +78,7 @@ export function resolveConfig(config: RaftConfig): ResolvedRaftConfig {
     disableProposalForwarding: false,
     batchAppends: true,
     learnerPromotionLagMax: 1000,
+    asyncStorageWrites: false,
     ...stripUndefined(config),
   };
   if (!resolved.id) throw new ConfigError('id must not be empty');

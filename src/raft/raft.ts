@@ -158,6 +158,36 @@ export class Raft {
     }
   }
 
+  /**
+   * With async storage writes: the caller reports that every entry it was
+   * handed up to now is durable (called by `RawNode.advance` after
+   * `log.stableTo`). The leader's own progress moves to what is durable, and
+   * that may commit: the leader's copy counts toward the quorum only from
+   * here (Raft thesis §10.2.1), so a leader that crashes before its fsync
+   * never counted a copy it lost.
+   */
+  selfPersisted(): void {
+    if (!this.config.asyncStorageWrites || this.role !== Role.Leader) return;
+    const self = this.tracker.progress.get(this.id);
+    if (!self || !self.maybeUpdate(this.#selfDurableIndex())) return;
+    if (this.#maybeCommit()) {
+      this.#releaseReadsAwaitingCommit();
+      // Tell the followers the new commit index (collected by the next Ready).
+      this.#broadcastAppend(true);
+    }
+  }
+
+  /**
+   * The last index of this node's own log that it may count as held: every
+   * index with async storage writes only up to what storage acknowledged
+   * (the unstable tail starts after it); otherwise the whole log, which the
+   * caller makes durable before any message leaves.
+   */
+  #selfDurableIndex(): number {
+    if (!this.config.asyncStorageWrites) return this.log.lastIndex();
+    return Math.min(this.log.lastIndex(), this.log.unstable.offset - 1);
+  }
+
   hasBatched(): boolean {
     return this.#broadcastPending || this.#forwardBuffer.length > 0;
   }
@@ -221,7 +251,7 @@ export class Raft {
     this.tracker.resetVotes();
     const next = this.log.lastIndex() + 1;
     for (const [id, progress] of this.tracker.progress) {
-      progress.match = id === this.id ? this.log.lastIndex() : 0;
+      progress.match = id === this.id ? this.#selfDurableIndex() : 0;
       progress.becomeProbe();
       progress.next = next;
       progress.recentActive = false;
@@ -733,8 +763,8 @@ export class Raft {
     }));
     const last = this.log.append(entries);
     this.#syncConfig();
-    this.tracker.progress.get(this.id)?.maybeUpdate(last);
-    // A single-voter cluster commits on append.
+    this.tracker.progress.get(this.id)?.maybeUpdate(Math.min(last, this.#selfDurableIndex()));
+    // A single-voter cluster commits on append (with async storage writes: once durable, in selfPersisted).
     if (this.#maybeCommit()) this.#releaseReadsAwaitingCommit();
     return first;
   }
@@ -944,7 +974,7 @@ export class Raft {
     this.tracker.setConfig(this.log.config.latest(), this.log.lastIndex() + 1);
     const self = this.tracker.progress.get(this.id);
     if (self && this.role === Role.Leader) {
-      self.maybeUpdate(this.log.lastIndex());
+      self.maybeUpdate(this.#selfDurableIndex());
       self.ackedTick = Number.POSITIVE_INFINITY;
     }
     if (this.role === Role.Leader) {

@@ -120,6 +120,7 @@ export class RawNode {
     const snapshot = raft.log.unstable.snapshot;
     const softChanged = !softEqual(soft, this.#previousSoft);
     const hardChanged = !hardEqual(hard, this.#previousHard);
+    const { early, late } = this.#splitMessages(raft.messages);
     const ready: Ready = {
       ...(softChanged ? { softState: soft } : {}),
       ...(hardChanged ? { hardState: hard } : {}),
@@ -130,7 +131,8 @@ export class RawNode {
         snapshot !== undefined ||
         hard.term !== this.#previousHard.term ||
         hard.vote !== this.#previousHard.vote,
-      messages: raft.messages,
+      earlyMessages: early,
+      messages: late,
       committedEntries: raft.log.nextCommittedEntries(raft.config.maxCommittedSizePerReadyBytes),
       readStates: raft.readStates,
     };
@@ -140,7 +142,11 @@ export class RawNode {
     return ready;
   }
 
-  /** Acknowledges that `ready` was persisted, sent and applied. */
+  /**
+   * Acknowledges that `ready` was persisted, sent and applied. With async
+   * storage writes this is also the durability acknowledgement: the leader
+   * counts its own entries toward the commit quorum from here on.
+   */
   advance(ready: Ready): void {
     assert(this.#outstanding === ready, 'advance() with a Ready that is not the outstanding one');
     this.#outstanding = undefined;
@@ -159,6 +165,27 @@ export class RawNode {
       raft.reduceUncommitted(ready.committedEntries);
     }
     raft.log.config.compactTo(raft.log.firstIndex() - 1);
+    raft.selfPersisted();
+  }
+
+  /**
+   * With async storage writes, the leader's appends, heartbeats and
+   * snapshots may leave before this Ready is durable (they promise nothing
+   * about this node's disk), but only at the term already durable: a node
+   * that became leader in this very Ready (a single voter) has not persisted
+   * its term and vote yet, and a crash would let it lead that term twice.
+   * Everything else (votes, append responses, forwarded proposals) waits.
+   */
+  #splitMessages(messages: readonly Message[]): { early: Message[]; late: Message[] } {
+    if (!this.raft.config.asyncStorageWrites) return { early: [], late: [...messages] };
+    const early: Message[] = [];
+    const late: Message[] = [];
+    const durableTerm = this.#previousHard.term;
+    for (const m of messages) {
+      const leaderTraffic = m.type === MessageType.Append || m.type === MessageType.Heartbeat || m.type === MessageType.Snapshot;
+      (leaderTraffic && m.term === durableTerm ? early : late).push(m);
+    }
+    return { early, late };
   }
 
   /** Membership as of `index` (>= the first index - 1); what a snapshot taken at `index` must record. */

@@ -194,6 +194,10 @@ export interface SoftState {
  * 2. Send `messages`. Never before step 1: a vote or an append response sent
  *    before the state it promises is durable can be forgotten in a crash,
  *    which breaks election safety or loses committed entries.
+ *    `earlyMessages` (only with `asyncStorageWrites`) may be sent at once,
+ *    before or while step 1 runs: the leader's appends and heartbeats at a
+ *    term already durable. The leader does not count its own copy of the
+ *    entries toward a commit until `advance()` reports them durable.
  * 3. Install `snapshot` into the state machine (if any), then apply
  *    `committedEntries` in order. They may include entries from this Ready's
  *    `entries`, which is why step 1 comes first.
@@ -213,6 +217,8 @@ export interface Ready {
   readonly mustSync: boolean;
   /** Messages to send after step 1. */
   readonly messages: readonly Message[];
+  /** Messages that may be sent before step 1 completes (empty unless `asyncStorageWrites`). */
+  readonly earlyMessages: readonly Message[];
   /** Committed entries to apply after step 1. */
   readonly committedEntries: readonly Entry[];
   /** Reads that became safe; serve each after applying up to its index. */

@@ -66,6 +66,21 @@ export function failpoint(name: FailpointName): void {
 }
 
 /**
+ * The same boundary on the async write path: a `sleep(ms)` waits on a timer
+ * instead of blocking the thread, so `wal-before-fsync=sleep(2)` models a
+ * slow disk without stalling the event loop, as a real slow fsync on the
+ * threadpool would not. Other actions behave as in {@link failpoint}.
+ */
+export async function failpointAsync(name: FailpointName): Promise<void> {
+  if (!enabled) return;
+  const rule = rules.get(name);
+  if (rule?.action.kind !== 'sleep') return trigger(name);
+  rule.hits++;
+  if (rule.onHit !== 0 && rule.hits !== rule.onHit) return;
+  await new Promise((resolve) => setTimeout(resolve, rule.action.kind === 'sleep' ? rule.action.ms : 0));
+}
+
+/**
  * Replaces the active failpoints with `spec` (the `KEEL_FAILPOINTS` syntax;
  * empty turns them off). For in-process tests; child processes use the
  * environment variable.

@@ -92,6 +92,19 @@ export class FileStorage implements RaftStorage {
     if (batch.snapshot) failpoint('snapshot-after-install');
   }
 
+  saveAsync(batch: PersistBatch, mustSync: boolean): Promise<void> {
+    const wal = this.#opened();
+    // A snapshot from the leader is rare and its file is written synchronously
+    // anyway (temporary file, fsync, rename): keep that Ready on the sync path.
+    if (batch.snapshot) {
+      if (wal.busy) throw new StorageUsageError('a snapshot save while async saves are outstanding');
+      this.save(batch, mustSync);
+      return Promise.resolve();
+    }
+    const lastIndex = checkBatch(batch, wal.lastIndex);
+    return wal.appendAsync(batchRecords(batch), mustSync, lastIndex);
+  }
+
   saveSnapshot(snapshot: Snapshot): void {
     const wal = this.#opened();
     const { index } = snapshot.metadata;

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { dirname } from 'node:path';
+import { promisify } from 'node:util';
 import { NoSpaceError, StorageError, StorageIoError } from './errors.js';
 
 /**
@@ -20,7 +21,19 @@ export interface FileSystem {
   readdirSync(path: string): string[];
   mkdirSync(path: string): void;
   existsSync(path: string): boolean;
+  /**
+   * Off-loop variants used by the async WAL writer (libuv's threadpool in
+   * production). Optional: an injected test file system without them gets
+   * its synchronous operations run in a microtask instead.
+   */
+  write?(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  fdatasync?(fd: number): Promise<void>;
 }
+
+function writeOffLoop(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => fs.write(fd, buffer, offset, length, position, (error, written) => (error ? reject(error) : resolve(written))));
+}
+const fdatasyncOffLoop = promisify(fs.fdatasync);
 
 export const nodeFileSystem: FileSystem = {
   openSync: (path, flags) => fs.openSync(path, flags),
@@ -35,7 +48,26 @@ export const nodeFileSystem: FileSystem = {
   readdirSync: (path) => fs.readdirSync(path),
   mkdirSync: (path) => void fs.mkdirSync(path, { recursive: true }),
   existsSync: (path) => fs.existsSync(path),
+  write: (fd, buffer, offset, length, position) => writeOffLoop(fd, buffer, offset, length, position),
+  fdatasync: (fd) => fdatasyncOffLoop(fd),
 };
+
+/** Writes all of `bytes` at `position` off the event loop, looping over short writes. */
+export async function writeFullyAsync(fileSystem: FileSystem, fd: number, bytes: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) {
+    const length = bytes.length - done;
+    const written = fileSystem.write ? await fileSystem.write(fd, bytes, done, length, position + done) : fileSystem.writeSync(fd, bytes, done, length, position + done);
+    if (written <= 0) throw new Error(`write made no progress at ${position + done}`);
+    done += written;
+  }
+}
+
+/** fdatasync off the event loop (see {@link FileSystem.fdatasync}). */
+export async function fdatasyncAsync(fileSystem: FileSystem, fd: number): Promise<void> {
+  if (fileSystem.fdatasync) await fileSystem.fdatasync(fd);
+  else fileSystem.fdatasyncSync(fd);
+}
 
 /** Writes all of `bytes` at `position`, looping over short writes. */
 export function writeFully(fileSystem: FileSystem, fd: number, bytes: Uint8Array, position: number): void {

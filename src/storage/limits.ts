@@ -26,3 +26,9 @@ export const MEMBERS_MAX = 10_000;
 export const SEGMENTS_MAX = 100_000;
 /** Most failpoints a KEEL_FAILPOINTS value may name. */
 export const FAILPOINTS_MAX = 64;
+/** Most queued appends one async WAL group commit takes (one write, one fdatasync). */
+export const WAL_GROUP_APPENDS_MAX = 256;
+/** Most record bytes one async WAL group commit takes; an append larger than this goes alone. */
+export const WAL_GROUP_BYTES_MAX = 16 * 1024 * 1024;
+/** Most appends waiting for the async WAL writer before appendAsync refuses (the raft loop keeps one). */
+export const WAL_QUEUE_APPENDS_MAX = 4096;

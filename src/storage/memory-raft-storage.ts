@@ -59,6 +59,16 @@ export class MemoryRaftStorage implements RaftStorage {
     return { hardState: reconcileHardState(outcome.result.hardState, snapshot), snapshot, entries: outcome.result.entries };
   }
 
+  /** The in-memory "disk" needs no thread: the same as save, reported through a promise. */
+  saveAsync(batch: PersistBatch, mustSync: boolean): Promise<void> {
+    try {
+      this.save(batch, mustSync);
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   save(batch: PersistBatch, mustSync: boolean): void {
     this.#checkOpen();
     const lastIndex = checkBatch(batch, this.#lastIndex);

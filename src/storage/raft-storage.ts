@@ -56,13 +56,22 @@ export interface RecoveredState {
  * - After a failed write or fsync every later write throws
  *   `KEEL_STORAGE_FAILED`: the page cache state is unknown, so only a restart
  *   (which recovers from the disk) is safe.
- * - Calls are synchronous and never overlap: the raft loop must wait for
- *   step 1 of a Ready before sending anyway, so an asynchronous API would buy
- *   nothing but interleavings to reason about.
+ * - `saveAsync(batch, mustSync)` is `save` without blocking the caller's
+ *   event loop: it returns at once and its promise resolves when `save`
+ *   would have returned (durable, with `mustSync`). Saves complete in call
+ *   order; several outstanding saves may share one fsync (group commit). A
+ *   crash before the promise resolves leaves each outstanding save whole or
+ *   absent on recovery, and never a later one without an earlier one. A
+ *   batch with a snapshot is saved synchronously (it may not overlap other
+ *   saves). The member's raft loop keeps one save outstanding and goes on
+ *   ticking and stepping messages meanwhile (see docs/persistence.md).
+ * - The synchronous calls never overlap each other, nor an outstanding
+ *   `saveAsync` (a usage error).
  */
 export interface RaftStorage {
   load(): RecoveredState;
   save(batch: PersistBatch, mustSync: boolean): void;
+  saveAsync(batch: PersistBatch, mustSync: boolean): Promise<void>;
   saveSnapshot(snapshot: Snapshot): void;
   releaseTo(index: number): void;
   /** True once `appliedIndex` is at least the configured interval past the newest snapshot. */

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import type { HardState } from '../raft/types.js';
 import { StorageFailedError, StorageUsageError, WalCorruptError } from './errors.js';
-import { failpoint } from './failpoints.js';
-import { type FileSystem, fsyncDirectory, ioError, writeFully } from './file-system.js';
-import { SEGMENTS_MAX, ZERO_FILL_CHUNK_BYTES } from './limits.js';
+import { failpoint, failpointAsync } from './failpoints.js';
+import { fdatasyncAsync, type FileSystem, fsyncDirectory, ioError, writeFully, writeFullyAsync } from './file-system.js';
+import { SEGMENTS_MAX, WAL_GROUP_APPENDS_MAX, WAL_GROUP_BYTES_MAX, WAL_QUEUE_APPENDS_MAX, ZERO_FILL_CHUNK_BYTES } from './limits.js';
 import type { LogRecord } from './replay.js';
 import { encodeBatch, encodeSegmentHeader, parseSegmentFileName, scanSegment, segmentFileName } from './wal-format.js';
 
@@ -16,6 +16,16 @@ interface Segment {
   readonly sequence: number;
   readonly firstIndex: number;
   readonly name: string;
+}
+
+/** One {@link Wal.appendAsync} call waiting for the writer. */
+interface PendingAppend {
+  readonly records: readonly LogRecord[];
+  readonly sync: boolean;
+  readonly lastIndex: number;
+  readonly sizeBytes: number;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
 }
 
 /** What {@link Wal.open} recovered. */
@@ -32,10 +42,29 @@ export interface WalContents {
  * wal-format.ts). One `append` is one batch, written with one `write` and,
  * when asked, made durable with one `fdatasync`.
  *
- * Writes are synchronous on purpose: the raft loop cannot send or apply
- * until the Ready is durable, so there is nothing useful for the event loop
- * to overlap with the fsync in this process, and a synchronous writer has no
- * interleavings (a second Ready cannot start while the first is half-written).
+ * Two write paths, never mixed while async appends are outstanding:
+ *
+ * - `append` is synchronous (startup, tools, tests).
+ * - `appendAsync` is the member's path: the `write` and `fdatasync` run on
+ *   libuv's threadpool, so the event loop keeps ticking, taking peer
+ *   messages and client requests while the disk works. Appends queue in
+ *   call order; one writer takes everything queued (up to
+ *   WAL_GROUP_APPENDS_MAX appends / WAL_GROUP_BYTES_MAX bytes) as ONE batch,
+ *   with one write and one fdatasync: while one group syncs the next
+ *   accumulates (group commit). Each promise resolves only once its records
+ *   are on stable storage (when any append of the group asked for sync), in
+ *   call order.
+ *
+ * What is durable when, and why a crash is safe: a group is one batch in the
+ * segment format, with a CRC per record and the batch number in the frame.
+ * A crash before the fdatasync returns may leave any prefix of the group's
+ * bytes, in any sector order; recovery (`scanSegment` on the last segment)
+ * treats a batch that does not check as a torn tail and cuts it, so a group
+ * comes back whole or not at all, and never a later group without an
+ * earlier one (they are written one after another, each after the previous
+ * one's fdatasync). No promise resolved for a record that recovery can lose.
+ * Segment rotation stays synchronous (once per segment) and happens only
+ * between groups.
  */
 export class Wal {
   readonly #dir: string;
@@ -55,6 +84,14 @@ export class Wal {
   #failure: unknown;
   /** Batch number before the current segment's first batch. */
   #segmentStartBatch = 0;
+  /** Async appends not yet taken by the writer, in call order (bounded by WAL_QUEUE_APPENDS_MAX). */
+  #queue: PendingAppend[] = [];
+  /** True while the async writer runs a group. */
+  #writing = false;
+  /** close() was called while a group was being written: close once it ends. */
+  #closeRequested = false;
+  /** Last index of every append accepted, including queued ones. */
+  #acceptedLastIndex = 0;
 
   private constructor(dir: string, options: WalOptions) {
     this.#dir = dir;
@@ -77,16 +114,134 @@ export class Wal {
   /** Tells the writer the log's last index after recovery (it names the next segment). */
   setRecoveredState(lastIndex: number, hardState: HardState | undefined): void {
     this.#lastIndex = lastIndex;
+    this.#acceptedLastIndex = lastIndex;
     this.#hardState = hardState;
   }
 
+  /** Last index of the log as appended so far, counting async appends still queued or being written. */
   get lastIndex(): number {
-    return this.#lastIndex;
+    return this.#acceptedLastIndex;
+  }
+
+  /** True while async appends are queued or being written. */
+  get busy(): boolean {
+    return this.#writing || this.#queue.length > 0;
+  }
+
+  /**
+   * Appends one batch off the event loop; resolves once it is written (and,
+   * with `sync`, on stable storage), in call order. See the class comment for
+   * the group commit and what a crash leaves. Rejects with the write's typed
+   * error (and every later call with KEEL_STORAGE_FAILED) when the disk fails.
+   */
+  appendAsync(records: readonly LogRecord[], sync: boolean, lastIndex: number): Promise<void> {
+    this.#checkUsable();
+    if (this.#closeRequested) throw new StorageUsageError('the write-ahead log is closing');
+    if (this.#queue.length >= WAL_QUEUE_APPENDS_MAX) throw new StorageUsageError(`more than ${WAL_QUEUE_APPENDS_MAX} async appends queued`);
+    let sizeBytes = 0;
+    for (const record of records) sizeBytes += record.kind === 'entry' ? record.entry.data.byteLength + 64 : 64;
+    this.#acceptedLastIndex = lastIndex;
+    const done = new Promise<void>((resolve, reject) => this.#queue.push({ records, sync, lastIndex, sizeBytes, resolve, reject }));
+    if (!this.#writing) void this.#drain();
+    return done;
+  }
+
+  /** The writer: one group at a time, until the queue is empty. */
+  async #drain(): Promise<void> {
+    this.#writing = true;
+    try {
+      while (this.#queue.length > 0) {
+        const group = this.#takeGroup();
+        try {
+          await this.#writeGroup(group);
+          for (const pending of group) pending.resolve();
+        } catch (error) {
+          for (const pending of group) pending.reject(error);
+          const rest = this.#queue;
+          this.#queue = [];
+          for (const pending of rest) pending.reject(new StorageFailedError(error));
+        }
+      }
+    } finally {
+      this.#writing = false;
+      if (this.#closeRequested) this.close();
+    }
+  }
+
+  #takeGroup(): PendingAppend[] {
+    let count = 0;
+    let bytes = 0;
+    while (count < this.#queue.length && count < WAL_GROUP_APPENDS_MAX) {
+      const next = this.#queue[count]!;
+      if (count > 0 && bytes + next.sizeBytes > WAL_GROUP_BYTES_MAX) break;
+      bytes += next.sizeBytes;
+      count++;
+    }
+    return this.#queue.splice(0, count);
+  }
+
+  async #writeGroup(group: readonly PendingAppend[]): Promise<void> {
+    if (this.#failure !== undefined) throw new StorageFailedError(this.#failure);
+    const records = group.flatMap((pending) => pending.records);
+    const sync = group.some((pending) => pending.sync);
+    const lastIndex = group[group.length - 1]!.lastIndex;
+    if (records.length > 0) {
+      let bytes = encodeBatch(records, this.#salt, this.#batch + 1);
+      if (this.#position + bytes.length > this.#fileSizeBytes && this.#hasRecords()) {
+        this.#rotate();
+        bytes = encodeBatch(records, this.#salt, this.#batch + 1);
+      }
+      await this.#guardAsync(async () => {
+        await failpointAsync('wal-before-write');
+        await this.#writeAsync(bytes);
+        await failpointAsync('wal-after-write');
+        if (sync) await this.#syncAsync();
+      });
+      this.#batch++;
+      for (const record of records) if (record.kind === 'hardState') this.#hardState = record.hardState;
+    } else if (sync && this.#dirty) {
+      await this.#guardAsync(() => this.#syncAsync());
+    }
+    this.#lastIndex = lastIndex;
+  }
+
+  async #writeAsync(bytes: Uint8Array): Promise<void> {
+    const position = this.#position;
+    try {
+      await writeFullyAsync(this.#fs, this.#fd, bytes, position);
+    } catch (error) {
+      this.#undoPartialWrite();
+      throw ioError(this.#currentName(), 'write', error);
+    }
+    this.#position = position + bytes.length;
+    this.#fileSizeBytes = Math.max(this.#fileSizeBytes, this.#position);
+    this.#dirty = true;
+  }
+
+  async #syncAsync(): Promise<void> {
+    await failpointAsync('wal-before-fsync');
+    try {
+      await fdatasyncAsync(this.#fs, this.#fd);
+    } catch (error) {
+      throw ioError(this.#currentName(), 'fdatasync', error);
+    }
+    this.#dirty = false;
+    await failpointAsync('wal-after-fsync');
+  }
+
+  async #guardAsync(step: () => Promise<void>): Promise<void> {
+    try {
+      await step();
+    } catch (error) {
+      this.#failure = error;
+      throw error;
+    }
   }
 
   /** Appends one batch; with `sync`, returns once it is on stable storage. */
   append(records: readonly LogRecord[], sync: boolean, lastIndex: number): void {
     this.#checkUsable();
+    if (this.busy) throw new StorageUsageError('a synchronous append while async appends are outstanding');
     if (records.length === 0) {
       if (sync && this.#dirty) this.#guard(() => this.#sync());
       return;
@@ -104,6 +259,7 @@ export class Wal {
     });
     this.#batch++;
     this.#lastIndex = lastIndex;
+    this.#acceptedLastIndex = lastIndex;
     for (const record of records) if (record.kind === 'hardState') this.#hardState = record.hardState;
   }
 
@@ -128,8 +284,19 @@ export class Wal {
     return this.#segments.map((segment) => segment.name);
   }
 
+  /**
+   * Closes the log. Async appends still queued are rejected; a group being
+   * written finishes first (its fd stays open until then).
+   */
   close(): void {
     if (this.#fd < 0) return;
+    if (this.#writing) {
+      this.#closeRequested = true;
+      const rest = this.#queue;
+      this.#queue = [];
+      for (const pending of rest) pending.reject(new StorageUsageError('the write-ahead log was closed'));
+      return;
+    }
     try {
       if (this.#dirty && this.#failure === undefined) this.#sync();
     } finally {

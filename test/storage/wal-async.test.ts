@@ -1,0 +1,126 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type FileSystem, nodeFileSystem } from '../../src/storage/file-system.js';
+import type { LogRecord } from '../../src/storage/replay.js';
+import { Wal } from '../../src/storage/wal.js';
+import { StorageError } from '../../src/storage/errors.js';
+
+/**
+ * The async WAL writer on a real directory with real fdatasync. The file
+ * system is the real one, wrapped only to count calls or to stop a write
+ * half-way (the one fault a real disk cannot be made to show on demand).
+ */
+
+const SEGMENT_BYTES = 64 * 1024;
+
+function entry(index: number, text = `value-${index}`): LogRecord {
+  return { kind: 'entry', entry: { term: 1, index, type: 0, data: new TextEncoder().encode(text) } };
+}
+
+function withDir(run: (dir: string) => Promise<void>): () => Promise<void> {
+  return async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keel-wal-async-'));
+    try {
+      await run(dir);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+}
+
+function entryIndexes(records: readonly LogRecord[]): number[] {
+  return records.flatMap((record) => (record.kind === 'entry' ? [record.entry.index] : []));
+}
+
+test(
+  'appends queued while a group syncs share the next group: one write and one fdatasync for many',
+  withDir(async (dir) => {
+    let syncs = 0;
+    let writes = 0;
+    const counting: FileSystem = {
+      ...nodeFileSystem,
+      write: (...args) => (writes++, nodeFileSystem.write!(...args)),
+      fdatasync: (fd) => (syncs++, nodeFileSystem.fdatasync!(fd)),
+    };
+    const { wal } = Wal.open(dir, { fileSystem: counting, segmentSizeBytes: SEGMENT_BYTES }, 1);
+    wal.setRecoveredState(0, undefined);
+    const order: number[] = [];
+    const done = Array.from({ length: 50 }, (_, offset) => wal.appendAsync([entry(offset + 1)], true, offset + 1).then(() => order.push(offset + 1)));
+    assert.equal(wal.lastIndex, 50, 'lastIndex counts accepted appends');
+    await Promise.all(done);
+    assert.deepEqual(order, Array.from({ length: 50 }, (_, offset) => offset + 1), 'promises resolve in call order');
+    assert.ok(syncs <= 2 && writes <= 2, `50 appends took ${writes} writes and ${syncs} fdatasyncs`);
+    wal.close();
+    const reopened = Wal.open(dir, { fileSystem: nodeFileSystem, segmentSizeBytes: SEGMENT_BYTES }, 1);
+    assert.deepEqual(entryIndexes(reopened.contents.records), order);
+    assert.equal(reopened.contents.tornTail, undefined);
+    reopened.wal.close();
+  }),
+);
+
+test(
+  'async appends across a segment rotation come back in order',
+  withDir(async (dir) => {
+    const { wal } = Wal.open(dir, { fileSystem: nodeFileSystem, segmentSizeBytes: SEGMENT_BYTES }, 1);
+    wal.setRecoveredState(0, undefined);
+    const big = 'x'.repeat(10_000);
+    for (let index = 1; index <= 20; index++) await wal.appendAsync([entry(index, big)], index % 3 === 0, index);
+    assert.ok(wal.segmentNames().length > 1, 'the log rotated');
+    wal.close();
+    const reopened = Wal.open(dir, { fileSystem: nodeFileSystem, segmentSizeBytes: SEGMENT_BYTES }, 1);
+    assert.deepEqual(entryIndexes(reopened.contents.records), Array.from({ length: 20 }, (_, offset) => offset + 1));
+    reopened.wal.close();
+  }),
+);
+
+test(
+  'a crash in the middle of a group write leaves a torn tail that recovery cuts: earlier groups survive whole',
+  withDir(async (dir) => {
+    let writes = 0;
+    const crashing: FileSystem = {
+      ...nodeFileSystem,
+      // The third group's write reaches the disk only half-way, and the process "dies" (the promise never settles).
+      write: async (fd, buffer, offset, length, position) => {
+        if (++writes < 3) return nodeFileSystem.write!(fd, buffer, offset, length, position);
+        nodeFileSystem.writeSync(fd, buffer, offset, Math.floor(length / 2), position);
+        return new Promise<number>(() => {});
+      },
+    };
+    const { wal } = Wal.open(dir, { fileSystem: crashing, segmentSizeBytes: SEGMENT_BYTES }, 1);
+    wal.setRecoveredState(0, undefined);
+    await wal.appendAsync([entry(1), entry(2)], true, 2);
+    await wal.appendAsync([entry(3)], true, 3);
+    let settled = false;
+    void wal.appendAsync([entry(4, 'y'.repeat(2_000)), entry(5, 'z'.repeat(2_000))], true, 5).finally(() => (settled = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(settled, false, 'the torn group was never acknowledged');
+    const recovered = Wal.open(dir, { fileSystem: nodeFileSystem, segmentSizeBytes: SEGMENT_BYTES }, 1);
+    assert.deepEqual(entryIndexes(recovered.contents.records), [1, 2, 3], 'the torn group is gone whole; acknowledged ones stay');
+    assert.ok(recovered.contents.tornTail, 'recovery reports the torn tail it cut');
+    recovered.wal.close();
+  }),
+);
+
+test(
+  'a failed write rejects with a typed error, and every later append with KEEL_STORAGE_FAILED',
+  withDir(async (dir) => {
+    const failing: FileSystem = {
+      ...nodeFileSystem,
+      write: async () => {
+        throw Object.assign(new Error('injected EIO'), { code: 'EIO' });
+      },
+    };
+    const { wal } = Wal.open(dir, { fileSystem: failing, segmentSizeBytes: SEGMENT_BYTES }, 1);
+    wal.setRecoveredState(0, undefined);
+    const first = wal.appendAsync([entry(1)], true, 1);
+    const queued = wal.appendAsync([entry(2)], true, 2).catch((error: unknown) => error);
+    await assert.rejects(first, (error) => StorageError.is(error) && (error as { code: string }).code === 'KEEL_STORAGE_IO');
+    const second = (await queued) as { code?: string };
+    assert.ok(second.code === 'KEEL_STORAGE_FAILED' || second.code === 'KEEL_STORAGE_IO');
+    assert.throws(() => wal.appendAsync([entry(3)], true, 3), (error) => (error as { code?: string }).code === 'KEEL_STORAGE_FAILED');
+    wal.close();
+  }),
+);
