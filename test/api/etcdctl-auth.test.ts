@@ -148,7 +148,7 @@ describe('etcdctl auth, user and role against keel (and etcd 3.4)', { skip: !etc
     try {
       await alice.put('/app/client').value('v');
       assert.equal(await alice.get('/app/client').string(), 'v');
-      await assert.rejects(alice.put('/other').value('v'), /permission denied/);
+      await assert.rejects(alice.put('/other').value('v').exec(), /permission denied/);
       await assert.rejects(stranger.get('/app/client').string(), /authentication failed/);
     } finally {
       alice.close();
