@@ -155,4 +155,39 @@ describe('etcdctl auth, user and role against keel (and etcd 3.4)', { skip: !etc
       stranger.close();
     }
   });
+
+  it('the JSON gateway: /v3/auth/authenticate, the Authorization header, txn compares and watches checked', async () => {
+    const base = `http://127.0.0.1:${keel.members[0]!.clientPort}`;
+    const b64 = (text: string): string => Buffer.from(text).toString('base64');
+    const post = async (path: string, body: unknown, token?: string): Promise<{ status: number; json: Record<string, unknown> }> => {
+      const response = await fetch(`${base}${path}`, { method: 'POST', body: JSON.stringify(body), headers: token ? { authorization: token } : {} });
+      return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+    };
+    const wrong = await post('/v3/auth/authenticate', { name: 'alice', password: 'nope' });
+    assert.equal(wrong.json.error, 'etcdserver: authentication failed, invalid user ID or password');
+    const { json } = await post('/v3/auth/authenticate', { name: 'alice', password: 'alicepw' });
+    const token = json.token as string;
+    assert.ok(token.length > 0);
+    assert.equal((await post('/v3/kv/put', { key: b64('/app/json'), value: b64('j') }, token)).status, 200);
+    assert.equal((await post('/v3/kv/range', { key: b64('/app/json') })).json.error, 'etcdserver: user name is empty');
+    const forged = await post('/v3/kv/range', { key: b64('/app/json') }, 'forged.1');
+    assert.deepEqual([forged.status, forged.json.error, forged.json.code], [401, 'etcdserver: invalid auth token', 16]);
+    // A txn whose compare reads a forbidden key is refused even though its ops are allowed.
+    const txn = await post('/v3/kv/txn', { compare: [{ key: b64('/other'), target: 'VERSION', result: 'EQUAL', version: '0' }], success: [{ request_put: { key: b64('/app/t'), value: b64('t') } }] }, token);
+    assert.deepEqual([txn.status, txn.json.error, txn.json.code], [403, 'etcdserver: permission denied', 7]);
+    const nested = await post('/v3/kv/txn', { success: [{ request_txn: { success: [{ request_range: { key: b64('/other') } }] } }] }, token);
+    assert.equal(nested.json.error, 'etcdserver: permission denied');
+    assert.equal((await post('/v3/auth/user/list', {}, token)).json.error, 'etcdserver: permission denied');
+    const role = await post('/v3/auth/role/get', { role: 'app' }, token);
+    assert.deepEqual((role.json.perm as { key: string }[]).map((permission) => Buffer.from(permission.key, 'base64').toString()), ['/app/', '/zz/']);
+    // A watch on a forbidden range is created and canceled at once, as etcd answers it.
+    const controller = new AbortController();
+    const watch = await fetch(`${base}/v3/watch`, { method: 'POST', body: `${JSON.stringify({ create_request: { key: b64('/'), range_end: b64('0') } })}\n`, headers: { authorization: token }, signal: controller.signal });
+    const reader = watch.body!.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    controller.abort();
+    const result = (JSON.parse(first.split('\n')[0]!) as { result: Record<string, unknown> }).result;
+    assert.equal(result.canceled, true);
+    assert.equal(result.cancel_reason, 'etcdserver: permission denied');
+  });
 });
