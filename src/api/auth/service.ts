@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 import type { KeelNode } from '../../node/keel-node.js';
 import type { AuthRequest } from '../../store/auth-state.js';
@@ -88,7 +89,7 @@ const authenticate: Method = async (node, request, _caller, timeoutMs) => {
   if (!node.auth.enabled) throw new AuthNotEnabledError();
   const user = node.auth.user(name);
   // Compare even for an unknown user, so the answer takes as long either way (no user enumeration by timing).
-  const hash = user && !user.noPassword ? user.passwordHash : UNKNOWN_USER_HASH;
+  const hash = user && !user.noPassword ? user.passwordHash : await unknownUserHash(node);
   const matches = await bcrypt.compare(password, hash);
   if (!user || user.noPassword || !matches) throw new AuthFailedError();
   const token = await node.authTokens.issue(name, node.auth.revision);
@@ -96,8 +97,16 @@ const authenticate: Method = async (node, request, _caller, timeoutMs) => {
   return { revision: current(node), body: { token } };
 };
 
-/** A bcrypt hash of nothing anyone can type, for comparing against when the user does not exist. */
-const UNKNOWN_USER_HASH = '$2a$10$CwTycUXWue0Thq9StjUM0uJ8DPLKXt1FRK0Bl5sXKDhXpOe3gH1vO';
+/** Per member, a bcrypt hash at its --bcrypt-cost of random bytes nobody knows, compared against when the user does not exist (same cost, same time). */
+const UNKNOWN_USER_HASHES = new WeakMap<KeelNode, Promise<string>>();
+function unknownUserHash(node: KeelNode): Promise<string> {
+  let hash = UNKNOWN_USER_HASHES.get(node);
+  if (!hash) {
+    hash = bcrypt.hash(randomBytes(16).toString('base64'), node.config.bcryptCost);
+    UNKNOWN_USER_HASHES.set(node, hash);
+  }
+  return hash;
+}
 
 export const AUTH_METHODS: Record<string, Method> = {
   AuthEnable: async (node, _request, _caller, timeoutMs) => change(node, { op: 'enable' }, timeoutMs),
