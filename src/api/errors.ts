@@ -225,16 +225,18 @@ export const GrpcCode = {
   InvalidArgument: 3,
   DeadlineExceeded: 4,
   NotFound: 5,
+  PermissionDenied: 7,
   ResourceExhausted: 8,
   FailedPrecondition: 9,
   OutOfRange: 11,
   Unimplemented: 12,
   Internal: 13,
   Unavailable: 14,
+  Unauthenticated: 16,
 } as const;
 
 /** HTTP statuses grpc-gateway uses for each gRPC code. */
-const HTTP_OF_GRPC: Record<number, number> = { 2: 500, 3: 400, 4: 504, 5: 404, 8: 429, 9: 400, 11: 400, 12: 501, 13: 500, 14: 503 };
+const HTTP_OF_GRPC: Record<number, number> = { 2: 500, 3: 400, 4: 504, 5: 404, 7: 403, 8: 429, 9: 400, 11: 400, 12: 501, 13: 500, 14: 503, 16: 401 };
 
 export interface ErrorReply {
   readonly status: number;
@@ -255,6 +257,19 @@ const STORE_GRPC: Record<string, number> = {
   KEEL_STORE_NO_SPACE: GrpcCode.ResourceExhausted,
   KEEL_STORE_NO_SPACE_ALARM: GrpcCode.ResourceExhausted,
   KEEL_STORE_TOO_MANY_ALARMS: GrpcCode.ResourceExhausted,
+  // etcd's rpctypes codes for its auth errors (the rest are InvalidArgument, the default below).
+  KEEL_AUTH_ROOT_USER_NOT_EXIST: GrpcCode.FailedPrecondition,
+  KEEL_AUTH_ROOT_ROLE_NOT_EXIST: GrpcCode.FailedPrecondition,
+  KEEL_AUTH_USER_ALREADY_EXIST: GrpcCode.FailedPrecondition,
+  KEEL_AUTH_USER_NOT_FOUND: GrpcCode.FailedPrecondition,
+  KEEL_AUTH_ROLE_ALREADY_EXIST: GrpcCode.FailedPrecondition,
+  KEEL_AUTH_ROLE_NOT_FOUND: GrpcCode.FailedPrecondition,
+  KEEL_AUTH_ROLE_NOT_GRANTED: GrpcCode.FailedPrecondition,
+  KEEL_AUTH_PERMISSION_NOT_GRANTED: GrpcCode.FailedPrecondition,
+  KEEL_AUTH_NOT_ENABLED: GrpcCode.FailedPrecondition,
+  KEEL_AUTH_PERMISSION_DENIED: GrpcCode.PermissionDenied,
+  KEEL_AUTH_INVALID_TOKEN: GrpcCode.Unauthenticated,
+  KEEL_AUTH_TOO_MANY: GrpcCode.ResourceExhausted,
 };
 
 /** etcd's gRPC code and message for each refused membership change (etcd's rpctypes; ErrIDRemoved answers as not found, as etcd's does). */

@@ -20,6 +20,9 @@ import { SNAPSHOT_CHUNK_BYTES } from './limits.js';
 import { memberJson, runClusterMethod } from './cluster.js';
 import type { ClusterMethod, ClusterRequest } from './cluster.js';
 import { handleFailpoints } from './failpoint-route.js';
+import { Caller, guardAdmin, guardDeleteRange, guardLeaseKeysRead, guardLeaseRevoke, guardPut, guardRange, guardRecipe, guardTxn } from './auth/guard.js';
+import { AUTH_METHODS, AUTH_PATHS } from './auth/service.js';
+import { createPermitted } from './grpc/streams.js';
 
 /**
  * The client port: etcd's v3 JSON gateway paths for KV and a few
@@ -39,7 +42,20 @@ const HEADERS_TIMEOUT_MS = 10_000;
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 const VERSION = { etcdserver: ETCD_API_VERSION, etcdcluster: ETCD_API_VERSION, keel: KEEL_VERSION };
 
-type Handler = (node: KeelNode, body: unknown, timeoutMs: number, request: IncomingMessage) => Promise<unknown>;
+type Handler = (node: KeelNode, body: unknown, timeoutMs: number, request: IncomingMessage, caller: Caller) => Promise<unknown>;
+
+/** The token of a JSON call: etcd's gateway takes it from the Authorization header (the bare token, no scheme). */
+function callerOf(node: KeelNode, request: IncomingMessage): Caller {
+  return new Caller(node, headerOf(request, 'authorization') ?? headerOf(request, 'token'));
+}
+
+/** Wraps a route so only the root role may call it once auth is on. */
+function adminRoute(handler: Handler): Handler {
+  return async (node, body, timeoutMs, request, caller) => {
+    await guardAdmin(node, caller);
+    return handler(node, body, timeoutMs, request, caller);
+  };
+}
 
 /** etcd's Cluster changes on the JSON gateway (see api/cluster.ts); `keel-forwarded` marks a follower's forward. */
 function clusterRoute(method: ClusterMethod): Handler {
@@ -68,26 +84,40 @@ const asJson = (response: CommandResponse, node: KeelNode): unknown => {
 };
 
 const ROUTES: Record<string, Handler> = {
-  '/v3/kv/range': async (node, body, timeoutMs) => {
+  '/v3/kv/range': async (node, body, timeoutMs, _request, caller) => {
     const { serializable, ...request } = parseRange(body);
+    await guardRange(node, caller, request);
     return rangeJson(await node.range(request, serializable, timeoutMs), node.headerContext());
   },
-  '/v3/kv/put': async (node, body, timeoutMs) => asJson(await node.propose({ type: 'put', request: parsePut(body) }, timeoutMs), node),
-  '/v3/kv/deleterange': async (node, body, timeoutMs) =>
-    asJson(await node.propose({ type: 'deleteRange', request: parseDeleteRange(body) }, timeoutMs), node),
-  '/v3/kv/txn': async (node, body, timeoutMs) => asJson(await node.txn(parseTxn(body), false, timeoutMs), node),
-  '/v3/kv/compaction': async (node, body, timeoutMs) => asJson(await node.propose({ type: 'compact', request: parseCompaction(body) }, timeoutMs), node),
+  '/v3/kv/put': async (node, body, timeoutMs, _request, caller) => {
+    const request = parsePut(body);
+    await guardPut(node, caller, request);
+    return asJson(await node.propose({ type: 'put', request }, timeoutMs), node);
+  },
+  '/v3/kv/deleterange': async (node, body, timeoutMs, _request, caller) => {
+    const request = parseDeleteRange(body);
+    await guardDeleteRange(node, caller, request);
+    return asJson(await node.propose({ type: 'deleteRange', request }, timeoutMs), node);
+  },
+  '/v3/kv/txn': async (node, body, timeoutMs, _request, caller) => {
+    const request = parseTxn(body);
+    await guardTxn(node, caller, request);
+    return asJson(await node.txn(request, false, timeoutMs), node);
+  },
+  '/v3/kv/compaction': adminRoute(async (node, body, timeoutMs) => asJson(await node.propose({ type: 'compact', request: parseCompaction(body) }, timeoutMs), node)),
   '/v3/lease/grant': async (node, body, timeoutMs) => {
     const { id, ttlSeconds } = parseLease(body);
     const granted = await node.leaseGrant(ttlSeconds, id, timeoutMs);
     return { header: header(granted.header.revision, node.headerContext()), ID: granted.id.toString(), TTL: String(granted.ttlSeconds) };
   },
-  '/v3/lease/revoke': async (node, body, timeoutMs) => {
+  '/v3/lease/revoke': async (node, body, timeoutMs, _request, caller) => {
+    await guardLeaseRevoke(node, caller, parseLease(body).id);
     const revoked = await node.leaseRevoke(parseLease(body).id, timeoutMs);
     return { header: header(revoked.header.revision, node.headerContext()) };
   },
-  '/v3/lease/timetolive': async (node, body, timeoutMs, request) => {
+  '/v3/lease/timetolive': async (node, body, timeoutMs, request, caller) => {
     const { id, keys } = parseLease(body);
+    if (keys) await guardLeaseKeysRead(node, caller, id);
     const result = await node.leaseTimeToLive(id, keys, headerOf(request, FORWARDED_HEADER) === '1', timeoutMs);
     return {
       header: header(node.status().revision, node.headerContext()),
@@ -102,24 +132,27 @@ const ROUTES: Record<string, Handler> = {
     leases: node.leaseList().map((id) => ({ ID: id.toString() })),
   }),
   '/v3/maintenance/status': async (node) => maintenance.status(node, true),
-  '/v3/maintenance/alarm': (node, body, timeoutMs) => maintenance.alarm(node, body, timeoutMs),
-  '/v3/maintenance/defragment': (node, body) => maintenance.defragment(node, body),
-  '/v3/maintenance/transfer-leadership': (node, body, timeoutMs) => maintenance.moveLeader(node, body, timeoutMs),
-  '/v3/maintenance/hashkv': async (node, body) => {
+  '/v3/maintenance/alarm': async (node, body, timeoutMs, _request, caller) => {
+    if (maintenance.isAlarmChange(body)) await guardAdmin(node, caller);
+    return maintenance.alarm(node, body, timeoutMs);
+  },
+  '/v3/maintenance/defragment': adminRoute((node, body) => maintenance.defragment(node, body)),
+  '/v3/maintenance/transfer-leadership': adminRoute((node, body, timeoutMs) => maintenance.moveLeader(node, body, timeoutMs)),
+  '/v3/maintenance/hashkv': adminRoute(async (node, body) => {
     const revision = Number((body as { revision?: unknown } | undefined)?.revision ?? 0);
     if (!Number.isSafeInteger(revision) || revision < 0) throw new BadRequestError('revision must be a non-negative integer');
     const result = node.hash(revision);
     return { header: header(result.revision, node.headerContext()), hash: String(result.hash), compact_revision: String(result.compactRevision) };
-  },
+  }),
   '/v3/cluster/member/list': async (node) => {
     // As etcd: the Cluster service's header carries no revision.
     const { revision: _revision, ...clusterHeader } = header(0, node.headerContext());
     return { header: clusterHeader, members: node.memberList().map(memberJson) };
   },
-  '/v3/cluster/member/add': clusterRoute('add'),
-  '/v3/cluster/member/remove': clusterRoute('remove'),
-  '/v3/cluster/member/promote': clusterRoute('promote'),
-  '/v3/cluster/member/update': clusterRoute('update'),
+  '/v3/cluster/member/add': adminRoute(clusterRoute('add')),
+  '/v3/cluster/member/remove': adminRoute(clusterRoute('remove')),
+  '/v3/cluster/member/promote': adminRoute(clusterRoute('promote')),
+  '/v3/cluster/member/update': adminRoute(clusterRoute('update')),
 };
 
 /** Each request's signal, aborted when its response closes (the client went away, or the answer was sent). */
@@ -140,34 +173,54 @@ function leaderKeyJson(body: Record<string, unknown>): recipes.LeaderKey {
 
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
 
-ROUTES['/v3/lock/lock'] = async (node, body, timeoutMs, request) => {
+ROUTES['/v3/lock/lock'] = async (node, body, timeoutMs, request, caller) => {
   const fields = jsonObject(body);
+  await guardRecipe(node, caller, jsonBytes(fields, 'name'));
   const result = await recipes.lock(node, jsonBytes(fields, 'name'), jsonInt64(fields, 'lease'), disconnectSignal(request), timeoutMs);
   return { header: header(result.header.revision, node.headerContext()), key: b64(result.key) };
 };
-ROUTES['/v3/lock/unlock'] = async (node, body, timeoutMs) => {
+ROUTES['/v3/lock/unlock'] = async (node, body, timeoutMs, _request, caller) => {
+  await guardRecipe(node, caller, jsonBytes(jsonObject(body), 'key'));
   const result = await recipes.unlock(node, jsonBytes(jsonObject(body), 'key'), timeoutMs);
   return { header: header(result.header.revision, node.headerContext()) };
 };
-ROUTES['/v3/election/campaign'] = async (node, body, timeoutMs, request) => {
+ROUTES['/v3/election/campaign'] = async (node, body, timeoutMs, request, caller) => {
   const fields = jsonObject(body);
+  await guardRecipe(node, caller, jsonBytes(fields, 'name'));
   const result = await recipes.campaign(node, jsonBytes(fields, 'name'), jsonInt64(fields, 'lease'), jsonBytes(fields, 'value'), disconnectSignal(request), timeoutMs);
   const { leader } = result;
   return { header: header(result.header.revision, node.headerContext()), leader: { name: b64(leader.name), key: b64(leader.key), rev: String(leader.rev), lease: leader.lease.toString() } };
 };
-ROUTES['/v3/election/proclaim'] = async (node, body, timeoutMs) => {
+ROUTES['/v3/election/proclaim'] = async (node, body, timeoutMs, _request, caller) => {
   const fields = jsonObject(body);
+  await guardRecipe(node, caller, leaderKeyJson(fields).name);
   const result = await recipes.proclaim(node, leaderKeyJson(fields), jsonBytes(fields, 'value'), timeoutMs);
   return { header: header(result.header.revision, node.headerContext()) };
 };
-ROUTES['/v3/election/resign'] = async (node, body, timeoutMs) => {
+ROUTES['/v3/election/resign'] = async (node, body, timeoutMs, _request, caller) => {
+  await guardRecipe(node, caller, leaderKeyJson(jsonObject(body)).name);
   const result = await recipes.resign(node, leaderKeyJson(jsonObject(body)), timeoutMs);
   return { header: header(result.header.revision, node.headerContext()) };
 };
-ROUTES['/v3/election/leader'] = async (node, body, timeoutMs) => {
+ROUTES['/v3/election/leader'] = async (node, body, timeoutMs, _request, caller) => {
+  await guardRecipe(node, caller, jsonBytes(jsonObject(body), 'name'));
   const result = await recipes.leader(node, jsonBytes(jsonObject(body), 'name'), timeoutMs);
   return { header: header(result.header.revision, node.headerContext()), kv: keyValueJson(result.kv) };
 };
+
+// etcd's Auth service (api/auth/service.ts).
+for (const [path, method] of Object.entries(AUTH_PATHS)) {
+  const run = AUTH_METHODS[method]!;
+  ROUTES[path] = async (node, body, timeoutMs, _request, caller) => {
+    const answer = await run(node, jsonObject(body), caller, timeoutMs);
+    return { header: header(answer.revision, node.headerContext()), ...authJson(answer.body) };
+  };
+}
+
+/** Buffers (permission keys) as base64, as the gateway sends bytes. */
+function authJson(body: Record<string, unknown>): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(body, (_key, value: unknown) => (value && typeof value === 'object' && (value as { type?: unknown }).type === 'Buffer' && Array.isArray((value as { data?: unknown }).data) ? Buffer.from((value as { data: number[] }).data).toString('base64') : value))) as Record<string, unknown>;
+}
 
 // etcd 3.4 serves the lease calls under /v3/kv/lease/... too.
 ROUTES['/v3/kv/lease/revoke'] = ROUTES['/v3/lease/revoke']!;
@@ -202,6 +255,7 @@ for (const [path, method] of Object.entries({ '/v3/lock/lock': 'Lock', '/v3/lock
 for (const [path, method] of Object.entries({ '/v3/election/campaign': 'Campaign', '/v3/election/proclaim': 'Proclaim', '/v3/election/resign': 'Resign', '/v3/election/leader': 'Leader' })) {
   RPC_OF_PATH[path] = { method: `/v3electionpb.Election/${method}`, type: 'unary' };
 }
+for (const [path, method] of Object.entries(AUTH_PATHS)) RPC_OF_PATH[path] = { method: `/etcdserverpb.Auth/${method}`, type: 'unary' };
 RPC_OF_PATH['/v3/lease/keepalive'] = { method: '/etcdserverpb.Lease/LeaseKeepAlive', type: 'bidi_stream' };
 RPC_OF_PATH['/v3/watch'] = { method: '/etcdserverpb.Watch/Watch', type: 'bidi_stream' };
 RPC_OF_PATH['/v3/election/observe'] = { method: '/v3electionpb.Election/Observe', type: 'server_stream' };
@@ -252,7 +306,7 @@ async function handle(node: KeelNode, request: IncomingMessage, response: Server
   const controller = new AbortController();
   response.once('close', () => controller.abort(new InterruptedError()));
   REQUEST_SIGNALS.set(request, controller.signal);
-  const result = await route(node, body, timeoutMs, request);
+  const result = await route(node, body, timeoutMs, request, callerOf(node, request));
   rpc.sent();
   rpc.handled(0, 'OK');
   sendJson(response, 200, result);
@@ -456,6 +510,7 @@ async function watchStream(node: KeelNode, request: IncomingMessage, response: S
     },
   };
   stream = node.watchHub.open(sink);
+  const caller = callerOf(node, request);
   const unregister = node.onStop(() => {
     stream?.close();
     response.end();
@@ -470,7 +525,7 @@ async function watchStream(node: KeelNode, request: IncomingMessage, response: S
     (value) => {
       rpc.received();
       const action = parseWatchRequest(value);
-      if (action.type === 'create') stream!.create(action.request);
+      if (action.type === 'create') createPermitted(node, caller, stream!, sink, action.request, () => response.writableEnded);
       else if (action.type === 'cancel') stream!.cancel(action.watchId);
       else stream!.requestProgress();
     },
@@ -512,6 +567,7 @@ async function observeStream(node: KeelNode, request: IncomingMessage, response:
 async function snapshotStream(node: KeelNode, request: IncomingMessage, response: ServerResponse, rpc: RpcCall): Promise<void> {
   await drain(request);
   rpc.received();
+  await guardAdmin(node, callerOf(node, request));
   const release = snapshotSlot();
   try {
     const snapshot = node.storeSnapshot();

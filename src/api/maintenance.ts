@@ -51,6 +51,15 @@ export function alarmText(alarm: AlarmMember): string {
   return `memberID:${alarm.memberId} alarm:${alarm.alarm} `;
 }
 
+/** True for ACTIVATE and DEACTIVATE (they change state: root only once auth is on); GET is open, as in etcd. Bad input reads as a change (the call then fails on it anyway). */
+export function isAlarmChange(raw: unknown): boolean {
+  try {
+    return enumOf(object(raw), 'action', ALARM_ACTIONS) !== 'GET';
+  } catch {
+    return true;
+  }
+}
+
 /** Maintenance.Alarm: GET lists (optionally one type), ACTIVATE/DEACTIVATE go through the log. */
 export async function alarm(node: KeelNode, raw: unknown, timeoutMs: number): Promise<Body> {
   const body = object(raw);

@@ -36,6 +36,9 @@ export interface NodeFlags {
   initialClusterState?: string;
   strictReconfigCheck?: string;
   watchProgressNotifyIntervalMs?: string;
+  authToken?: string;
+  authTokenTtl?: string;
+  bcryptCost?: string;
   /** Serve POST /debug/failpoints (keel chaos failpoint); not a member setting, so not passed to the config. */
   enableFailpointApi?: boolean;
 }
@@ -94,6 +97,9 @@ export function nodeCommand(): Command {
     .option('--initial-cluster-state <state>', "'new' bootstraps a cluster of --peers on an empty data dir; 'existing' joins a running cluster after MemberAdd (default new)")
     .option('--strict-reconfig-check <bool>', 'refuse membership changes that would leave too few started voters (default true)')
     .option('--watch-progress-notify-interval-ms <n>', 'how often watchers that asked for progress notifications get one (default 600000, etcd\'s 10 minutes)')
+    .option('--auth-token <spec>', "etcd's token type: simple (default) or jwt,pub-key=<file>,priv-key=<file>,sign-method=RS256|ES256|...,ttl=5m")
+    .option('--auth-token-ttl <seconds>', 'how long a simple token lives after its last use (default 300, as etcd)')
+    .option('--bcrypt-cost <n>', 'bcrypt cost for password hashes, 4-31 (default 10, as etcd)')
     .option('--enable-failpoint-api', 'let POST /debug/failpoints on the client port set failpoints while running (fault injection; never in production)')
     .action(async (flags: NodeFlags) => {
       const { logFormat, ...rest } = flags;

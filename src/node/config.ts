@@ -63,6 +63,12 @@ export const nodeConfigSchema = z
     initialClusterState: z.enum(['new', 'existing']).default('new'),
     /** etcd's --strict-reconfig-check: refuse membership changes that would leave too few started voters for a quorum. */
     strictReconfigCheck: z.boolean().default(true),
+    /** etcd's --auth-token: "simple", or "jwt,pub-key=<file>,priv-key=<file>,sign-method=RS256|ES256|...,ttl=<duration>" (node/auth-tokens.ts). */
+    authToken: z.string().min(1).max(4096).default('simple'),
+    /** etcd's --auth-token-ttl: seconds a simple token lives after its last use (default 300). */
+    authTokenTtl: z.number().int().min(1).max(86_400 * 365).default(300),
+    /** etcd's --bcrypt-cost: the bcrypt cost members hash passwords with (4-31, default 10). */
+    bcryptCost: z.number().int().min(4).max(31).default(10),
   })
   .strict()
   .superRefine((config, context) => {
@@ -104,7 +110,7 @@ const ENV: Record<string, keyof NodeConfig> = {
   KEEL_INITIAL_CLUSTER_STATE: 'initialClusterState',
 };
 
-const NUMERIC = new Set<string>(['walSegmentBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'snapshotEntries', 'snapshotCatchUpEntries', 'quotaBytes', 'requestTimeoutMs', 'pendingRequestsMax', 'watchProgressNotifyIntervalMs', 'autoCompactionRevisionCheckMs']);
+const NUMERIC = new Set<string>(['walSegmentBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'snapshotEntries', 'snapshotCatchUpEntries', 'quotaBytes', 'requestTimeoutMs', 'pendingRequestsMax', 'watchProgressNotifyIntervalMs', 'autoCompactionRevisionCheckMs', 'authTokenTtl', 'bcryptCost']);
 
 /** Merges file < environment < flags and validates the result. */
 export function loadNodeConfig(

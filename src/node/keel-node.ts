@@ -39,6 +39,8 @@ import type { LeaseTimeToLive } from './lease-forward.js';
 import { MemberChanges } from './member-changes.js';
 import type { MemberRecord, MembershipEffect } from './membership.js';
 import { lockDataDir, prepareDataDir } from './data-dir.js';
+import { AuthTokens, parseAuthTokenOption } from './auth-tokens.js';
+import type { AuthState } from '../store/auth-state.js';
 import type { DataDirLock } from './data-dir.js';
 import {
   MembershipTable,
@@ -144,6 +146,7 @@ export class KeelNode {
   /** Held from the start until stop: no second process may open this data dir. */
   #dataDirLock: DataDirLock | undefined;
   #store!: StoreStateMachine;
+  #authTokens: AuthTokens | undefined;
   #transport!: PeerTransport;
   #tickTimer: NodeJS.Timeout | undefined;
   #lastTickAt = 0;
@@ -203,6 +206,7 @@ export class KeelNode {
 
   async start(): Promise<void> {
     // Lock before reading anything: recovery may truncate a torn tail or delete temporary files, which must never happen under a live member.
+    void this.authTokens; // a bad --auth-token (unknown type, unreadable key file) stops the start here
     prepareDataDir(this.config.dataDir);
     this.#dataDirLock = lockDataDir(this.config.dataDir);
     try {
@@ -691,6 +695,7 @@ export class KeelNode {
     if (result.status === 'applied') {
       if (result.response.type === 'leaseGrant') this.#lessor.granted(result.response.response.id, result.response.response.ttlSeconds);
       else if (result.response.type === 'leaseRevoke') this.#lessor.revoked(result.response.response.id);
+      else if (result.response.type === 'auth') this.authTokens.applied(result.response.response);
     }
     if (!envelope) return;
     const pending = this.#pendingWrites.get(envelope.requestId);
@@ -965,6 +970,30 @@ export class KeelNode {
     const url = this.leaderClientUrl();
     if (forwarded || !url) throw new NotLeaderError(this.#leader, url);
     return url;
+  }
+
+  // ------------------------------------------------------------------ auth
+
+  /** etcd's auth store as this member has applied it (users, roles, the permission checks). */
+  get auth(): AuthState {
+    return this.#store.auth;
+  }
+
+  /** This member's token provider (--auth-token), created on first use so a bad option fails at start (see start()). */
+  get authTokens(): AuthTokens {
+    this.#authTokens ??= new AuthTokens(parseAuthTokenOption(this.config.authToken), this.config.authTokenTtl);
+    return this.#authTokens;
+  }
+
+  /** The keys attached to a lease on this member's applied state (for the permission checks of LeaseRevoke and puts with a lease). */
+  leaseKeys(id: bigint): Uint8Array[] {
+    return this.#store.leaseKeys(id);
+  }
+
+  /** Waits until this member has applied everything committed when it was called (a ReadIndex round), so a check reads fresh auth state. */
+  async readBarrier(timeoutMs = this.config.requestTimeoutMs): Promise<void> {
+    this.#checkAccepting();
+    await this.#linearizableBarrier(timeoutMs);
   }
 
   // ------------------------------------------------------------------ watches

@@ -2,6 +2,8 @@ import { ByteReader, ByteWriter } from './codec.js';
 import { TXN_DEPTH_MAX } from './limits.js';
 import { ALARM_TYPES } from './alarms.js';
 import type { AlarmRequest } from './alarms.js';
+import type { AuthRequest } from './auth-state.js';
+import { readAuthRequest, writeAuthRequest } from './auth-state.js';
 import type {
   Compare,
   CompareResult,
@@ -31,7 +33,9 @@ export type Command =
   | { type: 'compact'; request: CompactionRequest }
   | { type: 'leaseGrant'; request: LeaseGrantRequest }
   | { type: 'leaseRevoke'; request: LeaseRevokeRequest }
-  | { type: 'alarm'; request: AlarmRequest };
+  | { type: 'alarm'; request: AlarmRequest }
+  /** etcd's auth store changes (auth-state.ts); passwords arrive hashed. */
+  | { type: 'auth'; request: AuthRequest };
 
 /**
  * Encoding: a hand-written binary format (codec.ts), chosen over JSON with
@@ -42,7 +46,7 @@ export type Command =
  * numbers where etcd has them; new commands take new tags, never reuse.
  */
 const FORMAT = 1;
-const COMMAND_TAGS = { put: 1, deleteRange: 2, txn: 3, compact: 4, leaseGrant: 5, leaseRevoke: 6, alarm: 7 } as const;
+const COMMAND_TAGS = { put: 1, deleteRange: 2, txn: 3, compact: 4, leaseGrant: 5, leaseRevoke: 6, alarm: 7, auth: 8 } as const;
 /** Alarm actions by etcd's AlarmRequest.AlarmAction numbers (GET, 0, is a read and never logged). */
 const ALARM_ACTIONS = { activate: 1, deactivate: 2 } as const;
 const OP_TAGS = { range: 1, put: 2, deleteRange: 3, txn: 4 } as const;
@@ -80,6 +84,8 @@ function writeCommandBody(writer: ByteWriter, command: Command): void {
       writer.u8(ALARM_ACTIONS[command.request.action]);
       writer.i64(BigInt.asIntN(64, command.request.memberId)); // a uint64 in the signed slot, two's complement
       return writer.u8(ALARM_TYPES.indexOf(command.request.alarm));
+    case 'auth':
+      return writeAuthRequest(writer, command.request);
   }
 }
 
@@ -114,6 +120,8 @@ function readCommandBody(reader: ByteReader): Command {
       return { type: 'leaseRevoke', request: { id: reader.i64() } };
     case COMMAND_TAGS.alarm:
       return { type: 'alarm', request: readAlarm(reader) };
+    case COMMAND_TAGS.auth:
+      return { type: 'auth', request: readAuthRequest(reader) };
     default:
       return reader.fail(`unknown command tag ${tag}`);
   }

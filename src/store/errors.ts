@@ -207,3 +207,139 @@ export class TooManyAlarmsError extends StoreError {
     this.name = 'TooManyAlarmsError';
   }
 }
+
+// ------------------------------------------------------------------ auth (etcd's auth package errors, rpctypes messages)
+
+/** The base of the auth errors: the message is etcd's, the code keel's. */
+abstract class AuthError extends StoreError {
+  readonly etcdMessage: string;
+  constructor(etcdMessage: string) {
+    super(etcdMessage);
+    this.etcdMessage = etcdMessage;
+    this.name = new.target.name;
+  }
+}
+
+export class RootUserNotExistError extends AuthError {
+  readonly code = 'KEEL_AUTH_ROOT_USER_NOT_EXIST';
+  constructor() {
+    super('etcdserver: root user does not exist');
+  }
+}
+
+export class RootRoleNotExistError extends AuthError {
+  readonly code = 'KEEL_AUTH_ROOT_ROLE_NOT_EXIST';
+  constructor() {
+    super('etcdserver: root user does not have root role');
+  }
+}
+
+export class UserAlreadyExistError extends AuthError {
+  readonly code = 'KEEL_AUTH_USER_ALREADY_EXIST';
+  constructor() {
+    super('etcdserver: user name already exists');
+  }
+}
+
+export class UserEmptyError extends AuthError {
+  readonly code = 'KEEL_AUTH_USER_EMPTY';
+  constructor() {
+    super('etcdserver: user name is empty');
+  }
+}
+
+export class UserNotFoundError extends AuthError {
+  readonly code = 'KEEL_AUTH_USER_NOT_FOUND';
+  constructor() {
+    super('etcdserver: user name not found');
+  }
+}
+
+export class RoleAlreadyExistError extends AuthError {
+  readonly code = 'KEEL_AUTH_ROLE_ALREADY_EXIST';
+  constructor() {
+    super('etcdserver: role name already exists');
+  }
+}
+
+export class RoleNotFoundError extends AuthError {
+  readonly code = 'KEEL_AUTH_ROLE_NOT_FOUND';
+  constructor() {
+    super('etcdserver: role name not found');
+  }
+}
+
+export class RoleEmptyError extends AuthError {
+  readonly code = 'KEEL_AUTH_ROLE_EMPTY';
+  constructor() {
+    super('etcdserver: role name is empty');
+  }
+}
+
+/** Authenticate with an unknown user, a wrong password, or a user added with no password. */
+export class AuthFailedError extends AuthError {
+  readonly code = 'KEEL_AUTH_FAILED';
+  constructor() {
+    super('etcdserver: authentication failed, invalid user ID or password');
+  }
+}
+
+export class PermissionDeniedError extends AuthError {
+  readonly code = 'KEEL_AUTH_PERMISSION_DENIED';
+  constructor() {
+    super('etcdserver: permission denied');
+  }
+}
+
+export class RoleNotGrantedError extends AuthError {
+  readonly code = 'KEEL_AUTH_ROLE_NOT_GRANTED';
+  constructor() {
+    super('etcdserver: role is not granted to the user');
+  }
+}
+
+export class PermissionNotGrantedError extends AuthError {
+  readonly code = 'KEEL_AUTH_PERMISSION_NOT_GRANTED';
+  constructor() {
+    super('etcdserver: permission is not granted to the role');
+  }
+}
+
+export class AuthNotEnabledError extends AuthError {
+  readonly code = 'KEEL_AUTH_NOT_ENABLED';
+  constructor() {
+    super('etcdserver: authentication is not enabled');
+  }
+}
+
+/** Deleting the root user or role, or revoking root from root, while auth is on. */
+export class InvalidAuthManagementError extends AuthError {
+  readonly code = 'KEEL_AUTH_INVALID_MANAGEMENT';
+  constructor() {
+    super('etcdserver: invalid auth management');
+  }
+}
+
+/** A token issued before the auth state changed (a JWT carries the auth revision it was issued at). */
+export class AuthOldRevisionError extends AuthError {
+  readonly code = 'KEEL_AUTH_OLD_REVISION';
+  constructor() {
+    super('etcdserver: revision of auth store is old');
+  }
+}
+
+/** A token this member does not know (expired, revoked, or forged). */
+export class InvalidAuthTokenError extends AuthError {
+  readonly code = 'KEEL_AUTH_INVALID_TOKEN';
+  constructor() {
+    super('etcdserver: invalid auth token');
+  }
+}
+
+/** The auth state holds AUTH_USERS_MAX users, AUTH_ROLES_MAX roles or a role AUTH_PERMISSIONS_PER_ROLE_MAX permissions. */
+export class TooManyAuthEntriesError extends AuthError {
+  readonly code = 'KEEL_AUTH_TOO_MANY';
+  constructor(readonly what: string, readonly max: number) {
+    super(`etcdserver: too many ${what} (at most ${max})`);
+  }
+}

@@ -70,3 +70,16 @@ export const WATCH_CATCH_UP_EVENTS_PER_PASS = 2_000;
  * keel names a bound.
  */
 export const ALARMS_MAX = 1024;
+
+/** Users the auth state holds (etcd bounds them only by its database size; keel names a bound so one client cannot grow the state without end). */
+export const AUTH_USERS_MAX = 10_000;
+/** Roles the auth state holds. */
+export const AUTH_ROLES_MAX = 10_000;
+/** Permissions one role holds. */
+export const AUTH_PERMISSIONS_PER_ROLE_MAX = 10_000;
+/** Roles one user holds. */
+export const AUTH_ROLES_PER_USER_MAX = 1_000;
+/** Bytes of a user or role name. */
+export const AUTH_NAME_BYTES_MAX = 1_024;
+/** Bytes of a stored password hash (bcrypt's are 60). */
+export const AUTH_HASH_BYTES_MAX = 256;

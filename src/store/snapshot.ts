@@ -7,6 +7,8 @@ import { compareRevisions } from './revision.js';
 import type { Lease } from './types.js';
 import type { AlarmMember } from './alarms.js';
 import { ALARM_TYPES, compareAlarms } from './alarms.js';
+import type { AuthSnapshot } from './auth-state.js';
+import { readAuthSnapshot, writeAuthSnapshot } from './auth-state.js';
 
 /** Everything a snapshot holds: the applied index travels with the data it produced. */
 export interface SnapshotState {
@@ -17,6 +19,8 @@ export interface SnapshotState {
   leases: Lease[];
   /** Active alarms, in canonical order (alarms.ts). */
   alarms: AlarmMember[];
+  /** The auth store (format 3 only); undefined when it is as on a fresh store. */
+  auth?: AuthSnapshot | undefined;
   /** Every retained record, by key then revision (the order restore rebuilds the key index in without sorting keys). */
   records: readonly KvRecord[];
 }
@@ -33,17 +37,21 @@ export interface SnapshotState {
  * byte for byte what earlier versions wrote, so snapshots from a cluster
  * that never raised an alarm stay readable by those versions (a rolling
  * upgrade can still be rolled back); both formats are read.
+ *
+ * Format 3 adds the auth store after the alarms (which it always carries),
+ * written only when the auth state is not a fresh one's, for the same reason.
  */
 const MAGIC = [0x4b, 0x45, 0x45, 0x4c, 0x4b, 0x56];
 const FORMAT_WITHOUT_ALARMS = 1;
 const FORMAT_WITH_ALARMS = 2;
+const FORMAT_WITH_AUTH = 3;
 
 export function encodeSnapshot(state: SnapshotState): Uint8Array {
   let sizeBytes = 64 + state.leases.length * 24;
   for (const record of state.records) sizeBytes += record.key.length + record.value.length + 24; // typical field overhead; the writer grows past it if needed
   const writer = new ByteWriter(sizeBytes);
   for (const byte of MAGIC) writer.u8(byte);
-  const format = state.alarms.length > 0 ? FORMAT_WITH_ALARMS : FORMAT_WITHOUT_ALARMS;
+  const format = state.auth !== undefined ? FORMAT_WITH_AUTH : state.alarms.length > 0 ? FORMAT_WITH_ALARMS : FORMAT_WITHOUT_ALARMS;
   writer.u8(format);
   writer.varuint(state.appliedIndex);
   writer.varuint(state.currentRevision);
@@ -53,13 +61,14 @@ export function encodeSnapshot(state: SnapshotState): Uint8Array {
     writer.i64(lease.id);
     writer.varuint(lease.ttlSeconds);
   }
-  if (format === FORMAT_WITH_ALARMS) {
+  if (format >= FORMAT_WITH_ALARMS) {
     writer.varuint(state.alarms.length);
     for (const alarm of state.alarms) {
       writer.i64(BigInt.asIntN(64, alarm.memberId));
       writer.u8(ALARM_TYPES.indexOf(alarm.alarm));
     }
   }
+  if (state.auth !== undefined) writeAuthSnapshot(writer, state.auth);
   writer.varuint(state.records.length);
   for (const record of state.records) writeRecord(writer, record);
   const crc = new Crc32c();
@@ -89,7 +98,7 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotState {
   if (crc.value !== trailer) reader.fail('checksum mismatch');
   for (const byte of MAGIC) if (reader.u8() !== byte) reader.fail('bad magic');
   const format = reader.u8();
-  if (format !== FORMAT_WITHOUT_ALARMS && format !== FORMAT_WITH_ALARMS) reader.fail('unknown format');
+  if (format !== FORMAT_WITHOUT_ALARMS && format !== FORMAT_WITH_ALARMS && format !== FORMAT_WITH_AUTH) reader.fail('unknown format');
   const appliedIndex = reader.varuint();
   const currentRevision = reader.varuint();
   const compactRevision = reader.varuint();
@@ -101,7 +110,8 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotState {
     if (lease.id === 0n || (last !== undefined && last.id >= lease.id)) reader.fail('leases out of order');
     leases.push(lease);
   }
-  const alarms = format === FORMAT_WITH_ALARMS ? readAlarms(reader) : [];
+  const alarms = format >= FORMAT_WITH_ALARMS ? readAlarms(reader) : [];
+  const auth = format === FORMAT_WITH_AUTH ? readAuthSnapshot(reader) : undefined;
   const records: KvRecord[] = [];
   for (let count = reader.varuint(); count > 0; count--) {
     const record = readRecord(reader);
@@ -111,7 +121,7 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotState {
     records.push(record);
   }
   if (reader.remaining !== 4) reader.fail('trailing bytes');
-  return { appliedIndex, currentRevision, compactRevision, leases, alarms, records };
+  return { appliedIndex, currentRevision, compactRevision, leases, alarms, auth, records };
 }
 
 function readAlarms(reader: ByteReader): AlarmMember[] {

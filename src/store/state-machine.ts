@@ -4,6 +4,8 @@ import type { Command } from './command.js';
 import { decodeCommand } from './command.js';
 import { AlarmSet, txnPuts } from './alarms.js';
 import type { AlarmMember, AlarmResponse } from './alarms.js';
+import { AuthState } from './auth-state.js';
+import type { AuthResponse } from './auth-state.js';
 import {
   AlarmNoSpaceError,
   CompactedError,
@@ -49,7 +51,8 @@ export type CommandResponse =
   | { type: 'compact'; response: CompactionResponse }
   | { type: 'leaseGrant'; response: LeaseGrantResponse }
   | { type: 'leaseRevoke'; response: LeaseRevokeResponse }
-  | { type: 'alarm'; response: AlarmResponse };
+  | { type: 'alarm'; response: AlarmResponse }
+  | { type: 'auth'; response: AuthResponse };
 
 /**
  * What apply() did with one log entry:
@@ -89,6 +92,7 @@ export class StoreStateMachine {
   readonly #listeners = new Set<EventListener>();
   readonly #quotaBytes: number;
   #alarms = new AlarmSet();
+  #auth = new AuthState();
   /** The events of the command being applied, published once the applied index has moved too. */
   #pendingBatch: EventBatch | undefined;
 
@@ -124,6 +128,11 @@ export class StoreStateMachine {
   /** The active alarms (etcd's Alarm GET with type NONE, or one type), in canonical order. */
   alarms(type: AlarmMember['alarm'] | 'NONE' = 'NONE'): AlarmMember[] {
     return this.#alarms.list(type);
+  }
+
+  /** etcd's auth store: users, roles, permissions, and the permission checks (read-only outside apply). */
+  get auth(): AuthState {
+    return this.#auth;
   }
 
   /** Keys with any retained history (live or deleted but not yet compacted). */
@@ -200,6 +209,7 @@ export class StoreStateMachine {
       compactRevision: this.#kv.compactRevision,
       leases: this.#kv.leases.list(),
       alarms: this.#alarms.list(),
+      auth: this.#auth.isInitial ? undefined : this.#auth.toSnapshot(),
       records: this.#kv.recordsByKey(),
     });
   }
@@ -214,6 +224,7 @@ export class StoreStateMachine {
     alarms.load(state.alarms);
     this.#kv = kv;
     this.#alarms = alarms;
+    this.#auth = state.auth ? AuthState.fromSnapshot(state.auth) : new AuthState();
     this.#appliedIndex = state.appliedIndex;
   }
 
@@ -240,6 +251,8 @@ export class StoreStateMachine {
         return { type: 'leaseRevoke', response: this.#revoke(command.request.id) };
       case 'alarm':
         return { type: 'alarm', response: { header: { revision: this.#kv.currentRevision }, alarms: this.#alarms.apply(command.request) } };
+      case 'auth':
+        return { type: 'auth', response: { header: { revision: this.#kv.currentRevision }, request: command.request, authRevision: this.#auth.apply(command.request) } };
     }
   }
 

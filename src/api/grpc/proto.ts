@@ -38,6 +38,7 @@ export interface EtcdServices {
   readonly Lease: ServiceClientConstructor;
   readonly Cluster: ServiceClientConstructor;
   readonly Maintenance: ServiceClientConstructor;
+  readonly Auth: ServiceClientConstructor;
   /** v3lockpb.Lock */
   readonly Lock: ServiceClientConstructor;
   /** v3electionpb.Election */
@@ -52,13 +53,14 @@ export function etcdServices(): EtcdServices {
   const definition = loadSync(['rpc.proto', 'v3lock.proto', 'v3election.proto'], { ...PROTO_LOADER_OPTIONS, includeDirs: [protoDirectory()] });
   const root = loadPackageDefinition(definition);
   const etcd = root.etcdserverpb as GrpcObject;
-  const service = (name: 'KV' | 'Watch' | 'Lease' | 'Cluster' | 'Maintenance'): ServiceClientConstructor => etcd[name] as ServiceClientConstructor;
+  const service = (name: 'KV' | 'Watch' | 'Lease' | 'Cluster' | 'Maintenance' | 'Auth'): ServiceClientConstructor => etcd[name] as ServiceClientConstructor;
   loaded = {
     KV: service('KV'),
     Watch: service('Watch'),
     Lease: service('Lease'),
     Cluster: service('Cluster'),
     Maintenance: service('Maintenance'),
+    Auth: service('Auth'),
     Lock: (root.v3lockpb as GrpcObject).Lock as ServiceClientConstructor,
     Election: (root.v3electionpb as GrpcObject).Election as ServiceClientConstructor,
   };

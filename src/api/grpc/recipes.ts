@@ -7,6 +7,7 @@ import { bytesOf, header, int64Of, keyValue } from './codec.js';
 import type { Message } from './codec.js';
 import { grpcFailure, startRpc, unary } from './services.js';
 import type { Handler } from './services.js';
+import { guardRecipe } from '../auth/guard.js';
 
 /** etcd's v3lock.Lock and v3election.Election services over api/recipes.ts. */
 
@@ -20,18 +21,21 @@ function leaderKeyOf(message: Message): LeaderKey {
 }
 
 const LOCK: Record<string, Handler> = {
-  Lock: async (node, request, timeoutMs, signal) => {
+  Lock: async (node, request, timeoutMs, signal, caller) => {
+    await guardRecipe(node, caller, bytesOf(request, 'name'));
     const result = await recipes.lock(node, bytesOf(request, 'name'), int64Of(request, 'lease'), signal, timeoutMs);
     return { header: header(result.header.revision, node.headerContext()), key: Buffer.from(result.key) };
   },
-  Unlock: async (node, request, timeoutMs) => {
+  Unlock: async (node, request, timeoutMs, _signal, caller) => {
+    await guardRecipe(node, caller, bytesOf(request, 'key'));
     const result = await recipes.unlock(node, bytesOf(request, 'key'), timeoutMs);
     return { header: header(result.header.revision, node.headerContext()) };
   },
 };
 
 const ELECTION: Record<string, Handler> = {
-  Campaign: async (node, request, timeoutMs, signal) => {
+  Campaign: async (node, request, timeoutMs, signal, caller) => {
+    await guardRecipe(node, caller, bytesOf(request, 'name'));
     const result = await recipes.campaign(node, bytesOf(request, 'name'), int64Of(request, 'lease'), bytesOf(request, 'value'), signal, timeoutMs);
     const { leader } = result;
     return {
@@ -39,15 +43,18 @@ const ELECTION: Record<string, Handler> = {
       leader: { name: Buffer.from(leader.name), key: Buffer.from(leader.key), rev: String(leader.rev), lease: leader.lease.toString() },
     };
   },
-  Proclaim: async (node, request, timeoutMs) => {
+  Proclaim: async (node, request, timeoutMs, _signal, caller) => {
+    await guardRecipe(node, caller, leaderKeyOf(request).name);
     const result = await recipes.proclaim(node, leaderKeyOf(request), bytesOf(request, 'value'), timeoutMs);
     return { header: header(result.header.revision, node.headerContext()) };
   },
-  Resign: async (node, request, timeoutMs) => {
+  Resign: async (node, request, timeoutMs, _signal, caller) => {
+    await guardRecipe(node, caller, leaderKeyOf(request).name);
     const result = await recipes.resign(node, leaderKeyOf(request), timeoutMs);
     return { header: header(result.header.revision, node.headerContext()) };
   },
-  Leader: async (node, request, timeoutMs) => {
+  Leader: async (node, request, timeoutMs, _signal, caller) => {
+    await guardRecipe(node, caller, bytesOf(request, 'name'));
     const result = await recipes.leader(node, bytesOf(request, 'name'), timeoutMs);
     return { header: header(result.header.revision, node.headerContext()), kv: keyValue(result.kv) };
   },

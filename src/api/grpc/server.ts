@@ -41,6 +41,7 @@ export async function startGrpcBackend(node: KeelNode): Promise<GrpcBackend> {
   server.addService(services.Cluster.service, implementations.Cluster);
   server.addService(services.Watch.service, implementations.Watch);
   server.addService(services.Lease.service, implementations.Lease);
+  server.addService(services.Auth.service, implementations.Auth);
   const recipes = recipeImplementations(node);
   server.addService(services.Lock.service, recipes.Lock);
   server.addService(services.Election.service, recipes.Election);

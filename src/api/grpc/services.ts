@@ -25,6 +25,8 @@ import type { Message } from './codec.js';
 import { keepAliveCall, watchCall } from './streams.js';
 import * as maintenance from '../maintenance.js';
 import { snapshotHandler } from './snapshot-stream.js';
+import { Caller, guardAdmin, guardDeleteRange, guardLeaseKeysRead, guardLeaseRevoke, guardPut, guardRange, guardTxn, tokenOfMetadata } from '../auth/guard.js';
+import { AUTH_METHODS } from '../auth/service.js';
 
 /**
  * etcd's unary gRPC methods that keel serves, over KeelNode. Every handler
@@ -38,7 +40,7 @@ import { snapshotHandler } from './snapshot-stream.js';
 export const KEEL_CODE_METADATA = 'keel-code';
 
 /** `signal` aborts when the client cancels the call or its deadline passes (for calls that wait, such as Lock). */
-export type Handler = (node: KeelNode, request: Message, timeoutMs: number, signal: AbortSignal) => Promise<Message>;
+export type Handler = (node: KeelNode, request: Message, timeoutMs: number, signal: AbortSignal, caller: Caller) => Promise<Message>;
 
 /** The request's grpc-timeout, bounded by the member's own request timeout, so a deadline reaches KeelNode. */
 function timeoutOf(node: KeelNode, call: ServerUnaryCall<Message, Message>): number {
@@ -65,24 +67,54 @@ function writeResponse(node: KeelNode, response: CommandResponse): Message {
 }
 
 const KV: Record<string, Handler> = {
-  Range: async (node, request, timeoutMs) => rangeResponse(await node.range(rangeRequest(request), request.serializable === true, timeoutMs), node.headerContext()),
-  Put: async (node, request, timeoutMs) => writeResponse(node, await node.propose({ type: 'put', request: putRequest(request) }, timeoutMs)),
-  DeleteRange: async (node, request, timeoutMs) => writeResponse(node, await node.propose({ type: 'deleteRange', request: deleteRangeRequest(request) }, timeoutMs)),
-  Txn: async (node, request, timeoutMs) => writeResponse(node, await node.txn(txnRequest(request), isSerializableTxn(request), timeoutMs)),
-  Compact: async (node, request, timeoutMs) => writeResponse(node, await node.propose({ type: 'compact', request: compactionRequest(request) }, timeoutMs)),
+  Range: async (node, request, timeoutMs, _signal, caller) => {
+    const range = rangeRequest(request);
+    await guardRange(node, caller, range);
+    return rangeResponse(await node.range(range, request.serializable === true, timeoutMs), node.headerContext());
+  },
+  Put: async (node, request, timeoutMs, _signal, caller) => {
+    const put = putRequest(request);
+    await guardPut(node, caller, put);
+    return writeResponse(node, await node.propose({ type: 'put', request: put }, timeoutMs));
+  },
+  DeleteRange: async (node, request, timeoutMs, _signal, caller) => {
+    const deletion = deleteRangeRequest(request);
+    await guardDeleteRange(node, caller, deletion);
+    return writeResponse(node, await node.propose({ type: 'deleteRange', request: deletion }, timeoutMs));
+  },
+  Txn: async (node, request, timeoutMs, _signal, caller) => {
+    const txn = txnRequest(request);
+    await guardTxn(node, caller, txn);
+    return writeResponse(node, await node.txn(txn, isSerializableTxn(request), timeoutMs));
+  },
+  Compact: async (node, request, timeoutMs, _signal, caller) => {
+    await guardAdmin(node, caller);
+    return writeResponse(node, await node.propose({ type: 'compact', request: compactionRequest(request) }, timeoutMs));
+  },
 };
+
+/** Wraps a handler so only the root role may call it once auth is on. */
+function adminOnly(handler: Handler): Handler {
+  return async (node, request, timeoutMs, signal, caller) => {
+    await guardAdmin(node, caller);
+    return handler(node, request, timeoutMs, signal, caller);
+  };
+}
 
 const MAINTENANCE: Record<string, Handler> = {
   Status: async (node) => maintenance.status(node, false),
-  Alarm: (node, request, timeoutMs) => maintenance.alarm(node, request, timeoutMs),
-  Defragment: (node, request) => maintenance.defragment(node, request),
-  MoveLeader: (node, request, timeoutMs) => maintenance.moveLeader(node, request, timeoutMs),
-  HashKV: async (node, request) => {
+  Alarm: async (node, request, timeoutMs, _signal, caller) => {
+    if (maintenance.isAlarmChange(request)) await guardAdmin(node, caller);
+    return maintenance.alarm(node, request, timeoutMs);
+  },
+  Defragment: adminOnly((node, request) => maintenance.defragment(node, request)),
+  MoveLeader: adminOnly((node, request, timeoutMs) => maintenance.moveLeader(node, request, timeoutMs)),
+  HashKV: adminOnly(async (node, request) => {
     const revision = request.revision === undefined ? 0 : Number(request.revision);
     if (!Number.isSafeInteger(revision) || revision < 0) throw new BadRequestError('revision must be a non-negative integer');
     const result = node.hash(revision);
     return { header: header(result.revision, node.headerContext()), hash: result.hash, compact_revision: String(result.compactRevision) };
-  },
+  }),
 };
 
 const LEASE: Record<string, Handler> = {
@@ -90,11 +122,13 @@ const LEASE: Record<string, Handler> = {
     const granted = await node.leaseGrant(leaseTtlField(request), leaseIdField(request), timeoutMs);
     return { header: header(granted.header.revision, node.headerContext()), ID: granted.id.toString(), TTL: String(granted.ttlSeconds), error: '' };
   },
-  LeaseRevoke: async (node, request, timeoutMs) => {
+  LeaseRevoke: async (node, request, timeoutMs, _signal, caller) => {
+    await guardLeaseRevoke(node, caller, leaseIdField(request));
     const revoked = await node.leaseRevoke(leaseIdField(request), timeoutMs);
     return { header: header(revoked.header.revision, node.headerContext()) };
   },
-  LeaseTimeToLive: async (node, request, timeoutMs) => {
+  LeaseTimeToLive: async (node, request, timeoutMs, _signal, caller) => {
+    if (request.keys === true) await guardLeaseKeysRead(node, caller, leaseIdField(request));
     const result = await node.leaseTimeToLive(leaseIdField(request), request.keys === true, false, timeoutMs);
     return {
       header: header(node.status().revision, node.headerContext()),
@@ -128,19 +162,30 @@ function clusterChange(method: ClusterMethod): Handler {
   };
 }
 
+/** etcd's Auth service (api/auth/service.ts), the header added here. */
+const AUTH: Record<string, Handler> = Object.fromEntries(
+  Object.entries(AUTH_METHODS).map(([method, run]) => [
+    method,
+    (async (node, request, timeoutMs, _signal, caller) => {
+      const answer = await run(node, request, caller, timeoutMs);
+      return { header: header(answer.revision, node.headerContext()), ...answer.body };
+    }) satisfies Handler,
+  ]),
+);
+
 const CLUSTER: Record<string, Handler> = {
   MemberList: async (node) => ({
     header: clusterHeader(node),
     members: node.memberList().map(memberMessage),
   }),
-  MemberAdd: clusterChange('add'),
-  MemberRemove: clusterChange('remove'),
-  MemberPromote: clusterChange('promote'),
-  MemberUpdate: clusterChange('update'),
+  MemberAdd: adminOnly(clusterChange('add')),
+  MemberRemove: adminOnly(clusterChange('remove')),
+  MemberPromote: adminOnly(clusterChange('promote')),
+  MemberUpdate: adminOnly(clusterChange('update')),
 };
 
 /** grpc-js implementations of the served methods, by service name. */
-export function serviceImplementations(node: KeelNode): Record<'KV' | 'Maintenance' | 'Cluster' | 'Lease' | 'Watch', UntypedServiceImplementation> {
+export function serviceImplementations(node: KeelNode): Record<'KV' | 'Maintenance' | 'Cluster' | 'Lease' | 'Watch' | 'Auth', UntypedServiceImplementation> {
   const bind = (service: string, handlers: Record<string, Handler>): UntypedServiceImplementation =>
     Object.fromEntries(Object.entries(handlers).map(([method, handler]) => [method, unary(node, `/etcdserverpb.${service}/${method}`, handler)]));
   return {
@@ -149,6 +194,7 @@ export function serviceImplementations(node: KeelNode): Record<'KV' | 'Maintenan
     Cluster: bind('Cluster', CLUSTER),
     Lease: { ...bind('Lease', LEASE), LeaseKeepAlive: keepAliveCall(node) },
     Watch: { Watch: watchCall(node) },
+    Auth: bind('Auth', AUTH),
   };
 }
 
@@ -182,7 +228,8 @@ export function unary(node: KeelNode, endpoint: string, handler: Handler) {
     const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
     const timer = Number.isFinite(deadlineMs) ? setTimeout(() => controller.abort(new RequestTimeoutError(Math.max(0, deadlineMs - Date.now()))), Math.max(0, deadlineMs - Date.now())) : undefined;
     try {
-      answer = handler(node, call.request, timeoutOf(node, call), controller.signal);
+      const caller = new Caller(node, tokenOfMetadata((key) => call.metadata.get(key)));
+      answer = handler(node, call.request, timeoutOf(node, call), controller.signal, caller);
     } catch (error) {
       answer = Promise.reject(error);
     }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ServerWritableStream } from '@grpc/grpc-js';
+import { Caller, guardAdmin, tokenOfMetadata } from '../auth/guard.js';
 import type { KeelNode } from '../../node/keel-node.js';
 import { backupContentParts } from '../../node/backup.js';
 import { OverloadedError } from '../errors.js';
@@ -42,6 +43,16 @@ export function snapshotHandler(node: KeelNode) {
   return (call: ServerWritableStream<Message, Message>): void => {
     const rpc = startRpc(node, '/etcdserverpb.Maintenance/Snapshot', 'server_stream');
     rpc.received();
+    // A snapshot holds every key and the password hashes: root only once auth is on.
+    guardAdmin(node, new Caller(node, tokenOfMetadata((key) => call.metadata.get(key)))).then(
+      () => streamSnapshot(node, call, rpc),
+      (error: unknown) => fail(call, rpc, error),
+    );
+  };
+}
+
+function streamSnapshot(node: KeelNode, call: ServerWritableStream<Message, Message>, rpc: RpcCall): void {
+  {
     let release: () => void;
     let snapshot: { bytes: Uint8Array; revision: number };
     try {
@@ -61,7 +72,7 @@ export function snapshotHandler(node: KeelNode) {
       () => rpc.handled(0, 'OK'),
       (error: unknown) => fail(call, rpc, error),
     ).finally(release);
-  };
+  }
 }
 
 async function send(node: KeelNode, call: ServerWritableStream<Message, Message>, snapshot: { bytes: Uint8Array; revision: number }, rpc: RpcCall): Promise<void> {

@@ -6,6 +6,8 @@ import { header, leaseIdField, watchAction, watchResponse } from './codec.js';
 import type { Message } from './codec.js';
 import { grpcFailure, startRpc } from './services.js';
 import type { RpcCall } from '../../node/rpc-metrics.js';
+import { Caller, tokenOfMetadata, watchPermitted } from '../auth/guard.js';
+import type { WatchCreate } from '../../store/watch-hub.js';
 
 /**
  * etcd's two bidirectional streams: Watch and LeaseKeepAlive. Both end when
@@ -49,6 +51,7 @@ export function watchCall(node: KeelNode) {
       },
     };
     stream = node.watchHub.open(sink);
+    const caller = new Caller(node, tokenOfMetadata((key) => call.metadata.get(key)));
     let finished = false;
     const finish = (): void => {
       if (finished) return;
@@ -66,7 +69,7 @@ export function watchCall(node: KeelNode) {
       rpc.received();
       try {
         const action = watchAction(message);
-        if (action.type === 'create') stream!.create(action.request);
+        if (action.type === 'create') createPermitted(node, caller, stream!, sink, action.request, () => finished);
         else if (action.type === 'cancel') stream!.cancel(action.watchId);
         else stream!.requestProgress();
       } catch (error) {
@@ -82,6 +85,24 @@ export function watchCall(node: KeelNode) {
     call.on('close', finish);
     call.on('error', finish);
   };
+}
+
+/**
+ * Creates a watch once the caller may read its range; otherwise answers as
+ * etcd does: a response that is created and canceled at once, watch id -1,
+ * cancel_reason "etcdserver: permission denied". With auth off the watch is
+ * created synchronously, as before (creates keep their order on the stream).
+ */
+export function createPermitted(node: KeelNode, caller: Caller, stream: WatchStream, sink: WatchSink, request: WatchCreate, finished: () => boolean): void {
+  if (!node.auth.enabled) {
+    stream.create(request);
+    return;
+  }
+  void watchPermitted(node, caller, request.key, request.rangeEnd).then((permitted) => {
+    if (finished()) return;
+    if (permitted) stream.create(request);
+    else sink.send({ watchId: -1n, revision: node.status().revision, created: true, canceled: true, cancelReason: 'etcdserver: permission denied', events: [] }, 0);
+  });
 }
 
 export function keepAliveCall(node: KeelNode) {
