@@ -77,14 +77,15 @@ export function issueCertificate(authority: Authority, commonName: string, hosts
 }
 
 /** Writes a CA, one certificate per member and a client certificate under `dir` (mode 0600 for keys). */
-export function writeLocalPki(dir: string, memberIds: readonly string[], clientCommonName = 'root'): LocalPki {
+export function writeLocalPki(dir: string, memberIds: readonly string[], clientCommonName = 'root', extraHosts: readonly string[] = []): LocalPki {
+  const hosts = [...new Set(['localhost', '127.0.0.1', ...extraHosts])];
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const authority = makeAuthority();
   const caFile = join(dir, 'ca.crt');
   writeFileSync(caFile, authority.certPem);
   writeFileSync(join(dir, 'ca.key'), authority.keyPem, { mode: 0o600 });
   const write = (name: string, commonName: string): IssuedFiles => {
-    const issued = issueCertificate(authority, commonName, ['localhost', '127.0.0.1']);
+    const issued = issueCertificate(authority, commonName, hosts);
     const files = { certFile: join(dir, `${name}.crt`), keyFile: join(dir, `${name}.key`) };
     writeFileSync(files.certFile, issued.certPem);
     writeFileSync(files.keyFile, issued.keyPem, { mode: 0o600 });
@@ -93,4 +94,10 @@ export function writeLocalPki(dir: string, memberIds: readonly string[], clientC
   const members: Record<string, IssuedFiles> = {};
   for (const id of memberIds) members[id] = write(id, id);
   return { caFile, members, client: write('client', clientCommonName) };
+}
+
+/** The files writeLocalPki writes under `dir`, without writing them (for a restart that reuses them). */
+export function localPkiFiles(dir: string, memberIds: readonly string[]): LocalPki {
+  const files = (name: string): IssuedFiles => ({ certFile: join(dir, `${name}.crt`), keyFile: join(dir, `${name}.key`) });
+  return { caFile: join(dir, 'ca.crt'), members: Object.fromEntries(memberIds.map((id) => [id, files(id)])), client: files('client') };
 }
