@@ -1,4 +1,5 @@
 import { connect, createServer } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import type { KeelNode } from '../node/keel-node.js';
@@ -28,6 +29,13 @@ import { AuthorityRewriter } from './h2/authority-rewrite.js';
  * ignore it. So the client-to-server direction of this hop passes an HPACK
  * rewriter (h2/authority-rewrite.ts) that fixes such authorities and leaves
  * every other byte alone.
+ *
+ * With TLS (etcd's --cert-file/--key-file) the port is a TLS server that
+ * offers ALPN h2 and http/1.1; the decrypted stream goes through the same
+ * classification, so gRPC over TLS (ALPN h2) and the JSON gateway over
+ * HTTPS share the port as they do in cleartext. Client certificates, when
+ * asked for, are verified during the handshake: an untrusted client never
+ * gets a byte to the API.
  */
 
 const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -40,19 +48,24 @@ export interface ClientPort {
   close(): void;
   /** Waits for in-flight gRPC calls (bounded), then cuts every remaining connection. */
   destroy(): Promise<void>;
+  /** Re-reads the TLS options (certificate rotation) for new connections; open ones keep theirs. No-op in cleartext. */
+  reloadTls(): void;
+}
+
+/** TLS for the client port; `options` is called at listen and again by reloadTls(). */
+export interface ClientPortTls {
+  options: () => TlsOptions;
 }
 
 /** Listens on host:port for both protocols. */
-export async function listenClientPort(node: KeelNode, host: string, port: number): Promise<ClientPort> {
+export async function listenClientPort(node: KeelNode, host: string, port: number, tls?: ClientPortTls): Promise<ClientPort> {
   const http = createApiServer(node);
   // The HTTP server never listens itself; its request/header timeout sweep starts on 'listening'.
   http.emit('listening');
   const grpc = await startGrpcBackend(node);
   const proxied = new Set<Socket>();
-  const listener = createServer({ noDelay: true }, (socket) => {
-    node.metrics.trackClientSocket(socket);
-    classify(socket, http, grpc, proxied);
-  });
+  const listener = tls ? secureListener(tls, (socket) => classify(socket, http, grpc, proxied)) : createServer({ noDelay: true }, (socket) => classify(socket, http, grpc, proxied));
+  listener.on('connection', (socket: Socket) => node.metrics.trackClientSocket(socket));
   try {
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);
@@ -62,10 +75,18 @@ export async function listenClientPort(node: KeelNode, host: string, port: numbe
     grpc.forceShutdown();
     throw error;
   }
-  return clientPort(listener, http, grpc, proxied);
+  return clientPort(listener, http, grpc, proxied, tls);
 }
 
-function clientPort(listener: Server, http: HttpServer, grpc: GrpcBackend, proxied: Set<Socket>): ClientPort {
+function secureListener(tls: ClientPortTls, onSecure: (socket: TLSSocket) => void): Server {
+  // A failed or malformed handshake only ends that connection (Node emits tlsClientError and destroys the socket).
+  const server = createTlsServer({ ...tls.options(), ALPNProtocols: ['h2', 'http/1.1'], rejectUnauthorized: true, handshakeTimeout: CLASSIFY_TIMEOUT_MS }, onSecure);
+  server.on('tlsClientError', () => {});
+  server.on('secureConnection', (socket: TLSSocket) => socket.setNoDelay(true));
+  return server;
+}
+
+function clientPort(listener: Server, http: HttpServer, grpc: GrpcBackend, proxied: Set<Socket>, tls: ClientPortTls | undefined): ClientPort {
   return {
     address: listener.address() as AddressInfo,
     close: () => {
@@ -77,6 +98,9 @@ function clientPort(listener: Server, http: HttpServer, grpc: GrpcBackend, proxi
       await grpc.shutdown();
       http.closeAllConnections();
       for (const socket of proxied) socket.destroy();
+    },
+    reloadTls: () => {
+      if (tls) (listener as unknown as { setSecureContext(options: TlsOptions): void }).setSecureContext(tls.options());
     },
   };
 }

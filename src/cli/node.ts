@@ -8,6 +8,8 @@ import { createLogger, errorFields, parseLogFormat } from '../node/logger.js';
 import type { LogFormat } from '../node/logger.js';
 import { NodeError } from '../node/errors.js';
 import { EXIT_PERMANENT } from './exit-codes.js';
+import { clientTlsFiles, loadTlsMaterial, serverOptions, tlsCommon } from '../node/tls-material.js';
+import type { TlsMaterial } from '../node/tls-material.js';
 import { enableFailpointApi } from '../storage/index.js';
 
 /** The options `keel node` parses, as commander hands them over (strings). */
@@ -39,6 +41,17 @@ export interface NodeFlags {
   authToken?: string;
   authTokenTtl?: string;
   bcryptCost?: string;
+  certFile?: string;
+  keyFile?: string;
+  trustedCaFile?: string;
+  clientCertAuth?: boolean;
+  peerCertFile?: string;
+  peerKeyFile?: string;
+  peerTrustedCaFile?: string;
+  peerClientCertAuth?: boolean;
+  peerCertAllowedCn?: string;
+  cipherSuites?: string;
+  tlsMinVersion?: string;
   /** Serve POST /debug/failpoints (keel chaos failpoint); not a member setting, so not passed to the config. */
   enableFailpointApi?: boolean;
 }
@@ -50,6 +63,8 @@ const PERMANENT_NODE_CODES: ReadonlySet<string> = new Set([
   'KEEL_NODE_DATA_DIR_INVALID',
   'KEEL_NODE_DATA_DIR_MISMATCH',
   'KEEL_NODE_MEMBER_REMOVED',
+  'KEEL_NODE_TLS_FILE',
+  'KEEL_NODE_TLS_CERTIFICATE',
 ]);
 const PERMANENT_SYSTEM_CODES: ReadonlySet<string> = new Set(['EADDRINUSE', 'EADDRNOTAVAIL', 'EACCES']);
 
@@ -100,6 +115,17 @@ export function nodeCommand(): Command {
     .option('--auth-token <spec>', "etcd's token type: simple (default) or jwt,pub-key=<file>,priv-key=<file>,sign-method=RS256|ES256|...,ttl=5m")
     .option('--auth-token-ttl <seconds>', 'how long a simple token lives after its last use (default 300, as etcd)')
     .option('--bcrypt-cost <n>', 'bcrypt cost for password hashes, 4-31 (default 10, as etcd)')
+    .option('--cert-file <file>', 'client TLS: the server certificate (PEM); with --key-file the client port serves gRPC over TLS and HTTPS')
+    .option('--key-file <file>', 'client TLS: the certificate\'s private key (PEM)')
+    .option('--trusted-ca-file <file>', 'client TLS: CA bundle that signs client certificates; setting it requires client certificates, as in etcd')
+    .option('--client-cert-auth', 'client TLS: require a client certificate signed by a trusted CA')
+    .option('--peer-cert-file <file>', 'peer TLS: this member\'s certificate, served to peers and presented when dialling them')
+    .option('--peer-key-file <file>', 'peer TLS: its private key')
+    .option('--peer-trusted-ca-file <file>', 'peer TLS: CA bundle peers\' certificates must chain to (requires peer certificates)')
+    .option('--peer-client-cert-auth', 'peer TLS: require a trusted certificate from every peer that connects')
+    .option('--peer-cert-allowed-cn <name>', 'peer TLS: only peers whose certificate CommonName is this may connect')
+    .option('--cipher-suites <list>', 'comma-separated TLS 1.2 cipher suites by Go\'s names, as etcd (TLS 1.3 suites stay on); default Node\'s')
+    .option('--tls-min-version <version>', 'TLS1.2 or TLS1.3 (default TLS1.2)')
     .option('--enable-failpoint-api', 'let POST /debug/failpoints on the client port set failpoints while running (fault injection; never in production)')
     .action(async (flags: NodeFlags) => {
       const { logFormat, ...rest } = flags;
@@ -150,8 +176,12 @@ async function runNode({ enableFailpointApi: failpointApi, ...flags }: Omit<Node
     return isPermanent(error) ? EXIT_PERMANENT : 1;
   }
   const [host, port] = [config.listenClient.slice(0, config.listenClient.lastIndexOf(':')), Number(config.listenClient.slice(config.listenClient.lastIndexOf(':') + 1))];
+  const clientFiles = clientTlsFiles(config);
+  let clientMaterial: TlsMaterial | undefined;
   try {
-    server = await listenClientPort(node, host, port);
+    if (clientFiles) clientMaterial = loadTlsMaterial(clientFiles);
+    const tls = clientFiles && clientMaterial ? { options: () => serverOptions(clientMaterial!, clientFiles, tlsCommon(config)) } : undefined;
+    server = await listenClientPort(node, host, port, tls);
   } catch (error) {
     const message = startFailureMessage(error, config.listenClient);
     log.error('could not listen for clients', { address: config.listenClient, ...errorFields(error), error: message });
@@ -159,7 +189,18 @@ async function runNode({ enableFailpointApi: failpointApi, ...flags }: Omit<Node
     await node.stop();
     return isPermanent(error) ? EXIT_PERMANENT : 1;
   }
-  log.info('serving clients', { address: config.listenClient });
+  log.info('serving clients', { address: config.listenClient, tls: clientFiles !== undefined });
+  // SIGHUP re-reads every certificate file (rotation); a bad new file is logged and the old certificate stays in use.
+  process.on('SIGHUP', () => {
+    try {
+      if (clientFiles) clientMaterial = loadTlsMaterial(clientFiles);
+      server!.reloadTls();
+      const peerSerial = node.reloadPeerTls();
+      log.info('reloaded TLS certificates', { clientSerial: clientMaterial?.serial, peerSerial });
+    } catch (error) {
+      log.error('TLS reload failed; the previous certificates stay in use', errorFields(error));
+    }
+  });
   const shutdown = async (signal: string): Promise<void> => {
     if (exiting) return;
     exiting = true;

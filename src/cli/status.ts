@@ -1,6 +1,8 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { Agent, fetch as undiciFetch } from 'undici';
+import type { Dispatcher } from 'undici';
 
 /**
  * `keel status`: etcdctl's `endpoint status -w table` for a whole cluster,
@@ -69,6 +71,9 @@ interface StatusFlags {
   writeOut: 'table' | 'json';
   watch?: boolean;
   intervalMs: number;
+  cacert?: string;
+  cert?: string;
+  key?: string;
 }
 
 export function statusCommand(): Command {
@@ -79,6 +84,9 @@ export function statusCommand(): Command {
     .option('-w, --write-out <format>', 'table or json', parseFormat, 'table')
     .option('--watch', 'refresh until Ctrl-C')
     .option('--interval-ms <n>', 'refresh interval for --watch', parseInterval, 2_000)
+    .option('--cacert <file>', 'CA bundle for https members (default: <data-dir>/tls/ca.crt when keel up --tls made it)')
+    .option('--cert <file>', 'client certificate for members that require one (default: <data-dir>/tls/client.crt)')
+    .option('--key <file>', 'the client certificate\'s key (default: <data-dir>/tls/client.key)')
     .action(async (flags: StatusFlags) => {
       process.exitCode = await runStatus(flags);
     });
@@ -122,8 +130,15 @@ async function runStatus(flags: StatusFlags): Promise<number> {
     console.error(`keel status: ${(error as Error).message}`);
     return 1;
   }
+  let dispatcher: Dispatcher | undefined;
+  try {
+    dispatcher = tlsDispatcher(flags);
+  } catch (error) {
+    console.error(`keel status: ${(error as Error).message}`);
+    return 1;
+  }
   if (!flags.watch) {
-    const status = await clusterStatus(targets);
+    const status = await clusterStatus(targets, dispatcher);
     console.log(flags.writeOut === 'json' ? JSON.stringify(status, null, 2) : renderTable(status));
     return status.healthy ? 0 : 1;
   }
@@ -133,7 +148,7 @@ async function runStatus(flags: StatusFlags): Promise<number> {
   });
   let healthy = false;
   while (!stop) {
-    const status = await clusterStatus(targets);
+    const status = await clusterStatus(targets, dispatcher);
     healthy = status.healthy;
     const text = flags.writeOut === 'json' ? JSON.stringify(status) : renderTable(status);
     // On a terminal the table is redrawn in place; piped, each refresh follows the last.
@@ -142,6 +157,28 @@ async function runStatus(flags: StatusFlags): Promise<number> {
     await new Promise((resolveWait) => setTimeout(resolveWait, flags.intervalMs));
   }
   return healthy ? 0 : 1;
+}
+
+/**
+ * The client side of TLS, etcdctl's way: --cacert, --cert, --key; without them, the
+ * throwaway PKI `keel up --tls` made under <data-dir>/tls, if there is one.
+ */
+function tlsDispatcher(flags: StatusFlags): Dispatcher | undefined {
+  const local = join(resolve(flags.dataDir), 'tls');
+  const pick = (given: string | undefined, name: string): string | undefined => given ?? (flags.endpoints === undefined && existsSync(join(local, name)) ? join(local, name) : undefined);
+  const ca = pick(flags.cacert, 'ca.crt');
+  const cert = pick(flags.cert, 'client.crt');
+  const key = pick(flags.key, 'client.key');
+  if (ca === undefined && cert === undefined) return undefined;
+  if ((cert === undefined) !== (key === undefined)) throw new Error('give --cert and --key together');
+  const read = (file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new Error(`cannot read ${file}: ${(error as Error).message}`);
+    }
+  };
+  return new Agent({ connect: { ...(ca ? { ca: read(ca) } : {}), ...(cert && key ? { cert: read(cert), key: read(key) } : {}) } });
 }
 
 /** The members listed in a keel up data dir's cluster.json. */
@@ -167,9 +204,9 @@ export function readClusterFile(dataDir: string): Target[] {
 }
 
 /** Asks every target for its status at once. */
-export async function clusterStatus(targets: readonly Target[]): Promise<ClusterStatus> {
-  const members = await Promise.all(targets.map((target) => memberStatus(target)));
-  const names = await memberNames(targets);
+export async function clusterStatus(targets: readonly Target[], dispatcher?: Dispatcher): Promise<ClusterStatus> {
+  const members = await Promise.all(targets.map((target) => memberStatus(target, dispatcher)));
+  const names = await memberNames(targets, dispatcher);
   const named = members.map((member) => (member.reply && names.get(member.reply.memberId) && member.name.includes('://') ? { ...member, name: names.get(member.reply.memberId)! } : member));
   const leaders = new Set(named.flatMap((member) => (member.reply && member.reply.leaderId !== '0' ? [member.reply.leaderId] : [])));
   const leaderId = leaders.size === 1 ? [...leaders][0]! : undefined;
@@ -178,7 +215,7 @@ export async function clusterStatus(targets: readonly Target[]): Promise<Cluster
   return { members: named, leader, answered, healthy: answered === named.length && leaderId !== undefined };
 }
 
-async function memberStatus(target: Target): Promise<MemberStatus> {
+async function memberStatus(target: Target, dispatcher: Dispatcher | undefined): Promise<MemberStatus> {
   const base = {
     name: target.name,
     endpoint: target.endpoint,
@@ -189,7 +226,7 @@ async function memberStatus(target: Target): Promise<MemberStatus> {
     failed: target.failed,
   };
   try {
-    const body = (await post(target.endpoint, '/v3/maintenance/status')) as {
+    const body = (await post(target.endpoint, '/v3/maintenance/status', dispatcher)) as {
       header?: { member_id?: string; cluster_id?: string };
       leader?: string; raftTerm?: string; raftIndex?: string; raftAppliedIndex?: string; dbSize?: string; dbSizeInUse?: string; errors?: string[]; isLearner?: boolean; version?: string;
     };
@@ -222,14 +259,17 @@ function describeFailure(error: unknown): string {
   if (code === 'ECONNREFUSED') return 'not answering: connection refused (the member is down or not listening yet)';
   if (code === 'TimeoutError' || code === 'UND_ERR_CONNECT_TIMEOUT') return `not answering within ${CALL_TIMEOUT_MS} ms (paused, overloaded or cut off)`;
   if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'connection reset';
+  // TLS failures (unknown CA, missing client certificate) are only named in the cause.
+  const causeMessage = (cause as { message?: unknown } | undefined)?.message;
+  if (typeof causeMessage === 'string' && causeMessage !== '') return `${(error as Error).message}: ${causeMessage}${typeof cause?.code === 'string' && /CERT|SSL|TLS|SIGNATURE/.test(cause.code) ? ' (give --cacert, --cert and --key)' : ''}`;
   return (error as Error).message;
 }
 
 /** Member id -> name, from the first member that lists them. */
-async function memberNames(targets: readonly Target[]): Promise<Map<string, string>> {
+async function memberNames(targets: readonly Target[], dispatcher: Dispatcher | undefined): Promise<Map<string, string>> {
   for (const target of targets) {
     try {
-      const body = (await post(target.endpoint, '/v3/cluster/member/list')) as { members?: Array<{ ID?: string; name?: string }> };
+      const body = (await post(target.endpoint, '/v3/cluster/member/list', dispatcher)) as { members?: Array<{ ID?: string; name?: string }> };
       return new Map((body.members ?? []).filter((member) => member.ID && member.name).map((member) => [member.ID!, member.name!]));
     } catch {
       // ask the next
@@ -238,8 +278,9 @@ async function memberNames(targets: readonly Target[]): Promise<Map<string, stri
   return new Map();
 }
 
-async function post(endpoint: string, path: string): Promise<unknown> {
-  const response = await fetch(`${endpoint}${path}`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(CALL_TIMEOUT_MS) });
+async function post(endpoint: string, path: string, dispatcher: Dispatcher | undefined): Promise<unknown> {
+  // undici's own fetch: the global one may come from another undici copy that does not accept this Agent.
+  const response = await undiciFetch(`${endpoint}${path}`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(CALL_TIMEOUT_MS), ...(dispatcher ? { dispatcher } : {}) });
   if (!response.ok) throw new Error(`${path} answered ${response.status}`);
   return response.json();
 }

@@ -69,6 +69,22 @@ export const nodeConfigSchema = z
     authTokenTtl: z.number().int().min(1).max(86_400 * 365).default(300),
     /** etcd's --bcrypt-cost: the bcrypt cost members hash passwords with (4-31, default 10). */
     bcryptCost: z.number().int().min(4).max(31).default(10),
+    /** etcd's client TLS flags (see tls-material.ts): with certFile and keyFile the client port serves HTTPS and gRPC over TLS. */
+    certFile: z.string().min(1).optional(),
+    keyFile: z.string().min(1).optional(),
+    trustedCaFile: z.string().min(1).optional(),
+    clientCertAuth: z.boolean().default(false),
+    /** etcd's peer TLS flags: with peerCertFile and peerKeyFile raft traffic runs over (mutual) TLS. */
+    peerCertFile: z.string().min(1).optional(),
+    peerKeyFile: z.string().min(1).optional(),
+    peerTrustedCaFile: z.string().min(1).optional(),
+    peerClientCertAuth: z.boolean().default(false),
+    /** Only peers whose certificate's CommonName is this may connect (etcd's --peer-cert-allowed-cn). */
+    peerCertAllowedCn: z.string().min(1).optional(),
+    /** Go cipher suite names, as etcd's --cipher-suites (TLS 1.2 suites; TLS 1.3 ones stay on). */
+    cipherSuites: z.array(z.string().min(1)).default([]),
+    /** etcd's --tls-min-version. */
+    tlsMinVersion: z.enum(['TLS1.2', 'TLS1.3']).default('TLS1.2'),
   })
   .strict()
   .superRefine((config, context) => {
@@ -77,6 +93,15 @@ export const nodeConfigSchema = z
       autoCompactionPolicy(config.autoCompactionMode, config.autoCompactionRetention, config.autoCompactionRevisionCheckMs);
     } catch (error) {
       context.addIssue({ code: 'custom', path: ['autoCompactionRetention'], message: (error as Error).message });
+    }
+    for (const [cert, key] of [['certFile', 'keyFile'], ['peerCertFile', 'peerKeyFile']] as const) {
+      if ((config[cert] === undefined) !== (config[key] === undefined)) context.addIssue({ code: 'custom', path: [config[cert] === undefined ? cert : key], message: `${cert} and ${key} go together` });
+    }
+    if ((config.clientCertAuth || config.trustedCaFile !== undefined) && config.certFile === undefined) {
+      context.addIssue({ code: 'custom', path: ['clientCertAuth'], message: 'client certificate checks need certFile and keyFile' });
+    }
+    if ((config.peerClientCertAuth || config.peerTrustedCaFile !== undefined || config.peerCertAllowedCn !== undefined) && config.peerCertFile === undefined) {
+      context.addIssue({ code: 'custom', path: ['peerClientCertAuth'], message: 'peer certificate checks need peerCertFile and peerKeyFile' });
     }
     if (config.heartbeatTicks >= config.electionTicks) {
       context.addIssue({ code: 'custom', path: ['heartbeatTicks'], message: 'must be less than electionTicks' });
@@ -140,7 +165,10 @@ export function loadNodeConfig(
   for (const key of ['peers', 'clientUrls'] as const) {
     if (typeof merged[key] === 'string') merged[key] = parseMemberList(merged[key] as string, key);
   }
-  if (typeof merged.strictReconfigCheck === 'string') merged.strictReconfigCheck = merged.strictReconfigCheck !== 'false';
+  for (const key of ['strictReconfigCheck', 'clientCertAuth', 'peerClientCertAuth'] as const) {
+    if (typeof merged[key] === 'string') merged[key] = merged[key] !== 'false';
+  }
+  if (typeof merged.cipherSuites === 'string') merged.cipherSuites = merged.cipherSuites.split(',').map((suite) => suite.trim()).filter(Boolean);
   for (const key of NUMERIC) {
     if (typeof merged[key] === 'string' && /^\d+$/.test(merged[key] as string)) merged[key] = Number(merged[key]);
   }

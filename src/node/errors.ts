@@ -74,3 +74,21 @@ export class DataDirInvalidError extends NodeError {
     this.name = 'DataDirInvalidError';
   }
 }
+
+/** A TLS file named by a flag is missing or unreadable; the message names the flag and the path. */
+export class TlsFileError extends NodeError {
+  readonly code = 'KEEL_NODE_TLS_FILE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'TlsFileError';
+  }
+}
+
+/** A certificate or key file does not parse, or the key is not the certificate's. */
+export class TlsCertificateError extends NodeError {
+  readonly code = 'KEEL_NODE_TLS_CERTIFICATE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'TlsCertificateError';
+  }
+}

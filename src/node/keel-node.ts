@@ -20,6 +20,9 @@ import { LeaseNotFoundError } from '../store/errors.js';
 import { WatchHub } from '../store/watch-hub.js';
 import type { LeaseGrantResponse, LeaseRevokeResponse } from '../store/types.js';
 import { PeerTransport } from '../transport/index.js';
+import type { PeerTlsOptions } from '../transport/transport.js';
+import { clientOptions, loadTlsMaterial, peerTlsFiles, serverOptions, tlsCommon, verifiesClients } from './tls-material.js';
+import type { TlsMaterial } from './tls-material.js';
 import { InterruptedError, LeaderChangedError, LeaseTtlTooLargeError, NoLeaderError, NotLeaderError, OverloadedError, RequestTimeoutError, StoppingError } from '../api/errors.js';
 import { BadLeaderTransfereeError, LeaderTransferTimeoutError, TransferNotLeaderError } from '../api/errors.js';
 import type { AlarmMember, AlarmRequest, AlarmResponse } from '../store/alarms.js';
@@ -149,6 +152,8 @@ export class KeelNode {
   #authTokens: AuthTokens | undefined;
   #transport!: PeerTransport;
   #tickTimer: NodeJS.Timeout | undefined;
+  /** The peer certificate in use; replaced by reloadTls(). */
+  #peerTlsMaterial: TlsMaterial | undefined;
   #lastTickAt = 0;
   #readyScheduled = false;
   /** The Ready whose write is on the disk now, if any (at most one: see #processReady). */
@@ -274,6 +279,11 @@ export class KeelNode {
         this.#scheduleReady();
       },
       onRoundTrip: (peer, seconds) => this.metrics.peerRoundTrip(peer, seconds),
+      ...this.#peerTlsOptions(),
+      log: (level, message, fields) => {
+        // Refused certificates are what an operator must see; the rest of the transport's chatter stays at debug.
+        if (message === 'refused a peer certificate') this.#log.warn(message, fields);
+      },
     });
     for (const [id, address] of Object.entries(this.#initialPeers(joining))) this.#peerAddresses.set(id, address);
     this.#syncPeers();
@@ -753,6 +763,7 @@ export class KeelNode {
     for (const [peer, stats] of this.#transport.stats()) {
       this.metrics.peerTotals(peer, stats);
     }
+    this.metrics.peerCertificatesRejectedTotal(this.#transport.counters().rejectedCertificates);
   }
 
   // ------------------------------------------------------------------ requests
@@ -1355,6 +1366,41 @@ export class KeelNode {
    * would have given it; whichever is right lets the leader in and the
    * answers out. The wrong ones are dropped once the log says who is who.
    */
+  /** Peer TLS from the --peer-* flags (files read now: a missing or mismatched file fails start() with a typed error). */
+  #peerTlsOptions(): { tls?: PeerTlsOptions } {
+    const files = peerTlsFiles(this.config);
+    if (!files) return {};
+    const common = tlsCommon(this.config);
+    this.#peerTlsMaterial = loadTlsMaterial(files);
+    return {
+      tls: {
+        server: () => serverOptions(this.#peerTlsMaterial!, files, common),
+        client: () => clientOptions(this.#peerTlsMaterial!, common),
+        verifyClients: verifiesClients(files),
+        allowedCommonName: this.config.peerCertAllowedCn,
+      },
+    };
+  }
+
+  /**
+   * Re-reads the peer certificate files (rotation). New peer connections,
+   * both directions, use them; open ones keep theirs. Throws a typed error
+   * (and keeps the old certificate) when the new files are bad. Returns the
+   * new certificate's serial, or undefined without peer TLS.
+   */
+  reloadPeerTls(): string | undefined {
+    const files = peerTlsFiles(this.config);
+    if (!files) return undefined;
+    this.#peerTlsMaterial = loadTlsMaterial(files);
+    this.#transport.reloadTls();
+    return this.#peerTlsMaterial.serial;
+  }
+
+  /** The peer transport's refused-certificate count (for /metrics). */
+  get peerCertificatesRejected(): number {
+    return this.#transport?.counters().rejectedCertificates ?? 0;
+  }
+
   #initialPeers(joining: boolean): Record<NodeId, string> {
     const peers: Record<NodeId, string> = {};
     for (const [name, address] of Object.entries(this.config.peers)) {

@@ -142,6 +142,19 @@ export class NodeMetrics {
     this.etcd.backendCommitSeconds.observe(seconds);
   }
 
+  readonly peerCertificatesRejected = new Counter({
+    name: 'keel_peer_certificates_rejected_total',
+    help: 'Inbound peer TLS connections refused: certificate missing, untrusted, or CommonName not allowed',
+    registers: [this.registry],
+  });
+  #peerCertificatesRejectedSeen = 0;
+
+  /** The transport's running total of refused peer certificates; the counter advances by the difference. */
+  peerCertificatesRejectedTotal(total: number): void {
+    if (total > this.#peerCertificatesRejectedSeen) this.peerCertificatesRejected.inc(total - this.#peerCertificatesRejectedSeen);
+    this.#peerCertificatesRejectedSeen = total;
+  }
+
   peerRoundTrip(peer: string, seconds: number): void {
     this.peerRoundTripSeconds.observe({ peer }, seconds);
     this.etcd.peerRoundTripSeconds.observe({ To: peer }, seconds);

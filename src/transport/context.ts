@@ -34,6 +34,8 @@ export interface TransportCounters {
   unknownPeerDrops: number;
   /** Inbound connections that completed a handshake. */
   acceptedConnections: number;
+  /** Inbound TLS connections refused because the peer's certificate is missing, untrusted, or has a CommonName not allowed. */
+  rejectedCertificates: number;
 }
 
 /** Per-peer counters; `stats()` reports a copy. Byte counts include frame headers, handshakes and pings. */
@@ -58,6 +60,8 @@ export interface TransportContext {
   readonly faults: FaultHook;
   readonly random: TransportRandom;
   readonly counters: TransportCounters;
+  /** Options for dialling a peer over TLS (read at each dial, so a reload applies to the next connection); undefined: cleartext TCP. */
+  readonly tlsClient: (() => import('node:tls').ConnectionOptions) | undefined;
   /** Monotonic clock in ms. */
   now(): number;
   /** True once close() began: no more callbacks, no more dials. */

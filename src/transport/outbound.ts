@@ -1,4 +1,5 @@
 import { connect, type NetConnectOpts, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { exponentialBackoff, type Backoff } from '../resilience/backoff.js';
 import { MessageType, type Message, type NodeId } from '../raft/types.js';
 import { decodeHelloAnswer, decodePing, encodeHello, encodeMessage, encodePing, encodeSnapshotBegin } from './codec.js';
@@ -281,7 +282,11 @@ export class PeerLink {
 
   #dial(): void {
     const { host, port } = this.#address;
-    const socket = connect({ host, port, noDelay: true, keepAlive: true, writableHighWaterMark: SOCKET_WRITE_BUFFER_BYTES } as unknown as NetConnectOpts);
+    const tls = this.context.tlsClient?.();
+    const connectOptions = { host, port, noDelay: true, keepAlive: true, writableHighWaterMark: SOCKET_WRITE_BUFFER_BYTES };
+    // Over TLS the Hello waits for the handshake, so a peer whose certificate fails verification never sees a frame.
+    const socket: Socket = tls ? connectTls({ ...connectOptions, ...tls }) : connect(connectOptions as unknown as NetConnectOpts);
+    const connected = tls ? 'secureConnect' : 'connect';
     this.#socket = socket;
     this.context.track(socket);
     const timeoutMs = this.context.options.handshakeTimeoutMs;
@@ -290,7 +295,7 @@ export class PeerLink {
       { frame: (kind, body) => this.#onFrame(socket, kind, body), chunkStart: () => this.#unexpected(), chunkPiece: () => this.#unexpected() },
       CONTROL_FRAME_BYTES_MAX,
     );
-    socket.on('connect', () => {
+    socket.on(connected, () => {
       const hello = encodeHello({ clusterId: this.context.options.clusterId, from: this.context.options.id, to: this.peer });
       this.#writeFrame(socket, FrameKind.Hello, hello);
     });

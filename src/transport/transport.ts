@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type ConnectionOptions, type TLSSocket, type TlsOptions } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { MessageType, type Message, type NodeId } from '../raft/types.js';
 import { NETWORK_MESSAGE_TYPES } from './codec.js';
@@ -72,8 +73,27 @@ export interface TransportOptions {
   pongTimeoutMs?: number;
   /** Monotonic clock in ms (default performance.now); used for RTT and fault delays. */
   now?: () => number;
+  /** Mutual TLS between peers; without it raft traffic is cleartext TCP. */
+  tls?: PeerTlsOptions;
   /** Structured log sink; the transport logs connection churn at debug, refused and malformed peers at warn. Default: silent. */
   log?: TransportLog;
+}
+
+/**
+ * Peer TLS. The listener asks for a client certificate when
+ * `verifyClients`, and refuses (before reading a frame) a peer whose
+ * certificate is missing or not signed by a trusted CA, or whose CommonName
+ * is not `allowedCommonName`: logged at warn with the name it presented,
+ * counted in `rejectedCertificates`. Both option functions are called again
+ * by reloadTls() / at each dial, so rotated files apply without a restart.
+ */
+export interface PeerTlsOptions {
+  /** Listener options (cert, key, ca, ciphers, minVersion). rejectUnauthorized is ignored: the check is by hand, to log the refused name. */
+  server: () => TlsOptions;
+  /** Dialling options (client certificate, ca). */
+  client: () => ConnectionOptions;
+  verifyClients: boolean;
+  allowedCommonName?: string | undefined;
 }
 
 /** One peer's figures, from {@link PeerTransport.stats}. Counters are totals since the peer was added. */
@@ -148,7 +168,7 @@ export class PeerTransport {
   readonly #links = new Map<NodeId, PeerLink>();
   readonly #inbound = new Map<NodeId, InboundConnection>();
   readonly #sockets = new Set<Socket>();
-  readonly #counters: TransportCounters = { malformedFrames: 0, rejectedHandshakes: 0, unknownPeerDrops: 0, acceptedConnections: 0 };
+  readonly #counters: TransportCounters = { malformedFrames: 0, rejectedHandshakes: 0, unknownPeerDrops: 0, acceptedConnections: 0, rejectedCertificates: 0 };
   readonly #context: TransportContext;
   #server: Server | undefined;
   #started = false;
@@ -171,7 +191,11 @@ export class PeerTransport {
   async listen(): Promise<{ port: number }> {
     if (this.#closed) throw new TransportClosedError();
     assert(!this.#server, 'listen() called twice');
-    const server = createServer((socket) => this.#accept(socket));
+    const tls = this.#callbacks.tls;
+    const server = tls
+      ? createTlsServer({ ...tls.server(), requestCert: tls.verifyClients, rejectUnauthorized: false }, (socket) => this.#acceptSecure(socket, tls))
+      : createServer((socket) => this.#accept(socket));
+    if (tls) server.on('tlsClientError', (error: Error, socket: TLSSocket) => this.#context.log('debug', 'peer TLS handshake failed', { remote: socket.remoteAddress, error: error.message }));
     server.maxConnections = limits.INBOUND_CONNECTIONS_MAX;
     this.#server = server;
     await new Promise<void>((resolve, reject) => {
@@ -236,6 +260,14 @@ export class PeerTransport {
     this.#inbound.delete(id);
   }
 
+  /** Re-reads the listener's TLS options (certificate rotation); connections already open keep theirs. No-op without TLS. */
+  reloadTls(): void {
+    const tls = this.#callbacks.tls;
+    const server = this.#server;
+    if (!tls || !server || !('setSecureContext' in server)) return;
+    (server as unknown as { setSecureContext(options: TlsOptions): void }).setSecureContext(tls.server());
+  }
+
   /** A snapshot of every known peer's figures (a new Map each call); poll it from the metrics collector. */
   stats(): Map<NodeId, PeerStats> {
     const result = new Map<NodeId, PeerStats>();
@@ -268,6 +300,18 @@ export class PeerTransport {
     return link;
   }
 
+  /** A TLS peer connection: its certificate is checked before any frame is read. */
+  #acceptSecure(socket: TLSSocket, tls: PeerTlsOptions): void {
+    const refusal = certificateRefusal(socket, tls);
+    if (refusal !== undefined) {
+      this.#counters.rejectedCertificates++;
+      this.#context.log('warn', 'refused a peer certificate', { ...refusal, remote: socket.remoteAddress });
+      socket.destroy();
+      return;
+    }
+    this.#accept(socket);
+  }
+
   #accept(socket: Socket): void {
     if (this.#closed) {
       socket.destroy();
@@ -296,6 +340,7 @@ export class PeerTransport {
       faults: this.faults,
       random,
       counters: this.#counters,
+      tlsClient: options.tls?.client,
       now: options.now ?? (() => performance.now()),
       closed: () => this.#closed,
       log: (level, message, fields) => options.log?.(level, message, { ...fields, node: this.#options.id }),
@@ -328,4 +373,19 @@ export class PeerTransport {
       },
     };
   }
+}
+
+/** Why a TLS peer is refused (its certificate's name and the reason), or undefined when it may go on to the handshake. */
+function certificateRefusal(socket: TLSSocket, tls: PeerTlsOptions): { commonName: string; reason: string } | undefined {
+  const certificate = socket.getPeerCertificate();
+  const subject = certificate && 'subject' in certificate ? certificate.subject : undefined;
+  const commonName = typeof subject?.CN === 'string' ? subject.CN : Array.isArray(subject?.CN) ? subject.CN.join(',') : '';
+  if (tls.verifyClients && !socket.authorized) {
+    const reason = String(socket.authorizationError ?? 'no certificate');
+    return { commonName, reason };
+  }
+  if (tls.allowedCommonName !== undefined && commonName !== tls.allowedCommonName) {
+    return { commonName, reason: `CommonName is not ${tls.allowedCommonName}` };
+  }
+  return undefined;
 }

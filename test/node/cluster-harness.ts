@@ -36,6 +36,8 @@ export interface ClusterOptions {
   readonly host?: string;
   /** Give each member its id in KEEL_ID rather than --id (as a Kubernetes pod gets its name). */
   readonly idFromEnvironment?: boolean;
+  /** 'https' when the flags give the members client TLS (the test sets a global undici dispatcher that trusts its CA); default 'http'. */
+  readonly scheme?: 'http' | 'https';
 }
 
 /** Free loopback ports for member processes (see freeLoopbackPorts: below the ephemeral range, so no outgoing connection takes one first). */
@@ -85,7 +87,7 @@ export class Cluster {
         id,
         clientPort: ports[2 * i]!,
         peerPort: ports[2 * i + 1]!,
-        clientUrl: `http://${cluster.#host}:${ports[2 * i]}`,
+        clientUrl: `${options.scheme ?? 'http'}://${cluster.#host}:${ports[2 * i]}`,
         dataDir: join(cluster.root, id),
         child: undefined,
         exit: undefined,
