@@ -22,6 +22,7 @@ export interface ConnectionHooks {
   handOff(socket: Socket, bytes: Buffer): void;
   readonly maxHeadBytes: () => number;
   readonly draining: () => boolean;
+  readonly prefersNode: () => boolean;
 }
 
 /** Where the body bytes of the request go once a proxy attempt takes them. */
@@ -54,6 +55,10 @@ export class FastRequest {
     this.headers = head.headers;
     this.hasBody = head.framing !== 0;
     this.#connection = connection;
+  }
+
+  get connection(): FastConnection {
+    return this.#connection;
   }
 
   get complete(): boolean {
@@ -229,7 +234,7 @@ export class FastConnection {
       this.#refuse(error);
       return;
     }
-    if (needsNode(head)) {
+    if (needsNode(head) || this.#hooks.prefersNode()) {
       this.#phase = Phase.HandedOff;
       this.socket.removeAllListeners('data');
       this.socket.removeAllListeners('end');

@@ -97,7 +97,7 @@ export function skipLeadingCrlf(buffer: Buffer, offset: number): number {
 /** Parses a complete request head (`bytes` ends with the empty line). */
 export function parseRequestHead(bytes: Buffer): ParsedHead {
   const firstLineEnd = bytes.indexOf(LF) + 1;
-  const line = bytes.latin1Slice(0, firstLineEnd - 2);
+  const line = bytes.toString('latin1', 0, firstLineEnd - 2);
   const firstSpace = line.indexOf(' ');
   const secondSpace = line.indexOf(' ', firstSpace + 1);
   if (firstSpace <= 0 || secondSpace === -1 || line.indexOf(' ', secondSpace + 1) !== -1) throw badRequest('malformed request line');
@@ -119,7 +119,7 @@ export function parseRequestHead(bytes: Buffer): ParsedHead {
 /** Parses a complete response head. `requestMethod` decides whether a body can follow (HEAD: none). */
 export function parseResponseHead(bytes: Buffer, requestMethod: string): ParsedHead {
   const firstLineEnd = bytes.indexOf(LF) + 1;
-  const line = bytes.latin1Slice(0, firstLineEnd - 2);
+  const line = bytes.toString('latin1', 0, firstLineEnd - 2);
   if (!/^HTTP\/1\.[01] [1-9]\d\d(?: |$)/.test(line)) throw badRequest('malformed status line');
   const minor = line.charCodeAt(7) - 48;
   const status = Number(line.slice(9, 12));
@@ -148,8 +148,8 @@ function parseFields(bytes: Buffer, firstLineEnd: number, minorVersion: number, 
     while (valueStart < valueEnd && (bytes[valueStart] === SP || bytes[valueStart] === HTAB)) valueStart++;
     while (valueEnd > valueStart && (bytes[valueEnd - 1] === SP || bytes[valueEnd - 1] === HTAB)) valueEnd--;
     for (let index = valueStart; index < valueEnd; index++) if (VALUE[bytes[index]!] !== 1) throw badRequest('control character in a header value');
-    const name = bytes.latin1Slice(at, colon).toLowerCase();
-    const value = bytes.latin1Slice(valueStart, valueEnd);
+    const name = bytes.toString('latin1', at, colon).toLowerCase();
+    const value = bytes.toString('latin1', valueStart, valueEnd);
     if (name === 'content-length') contentLengths++;
     const previous = headers[name];
     headers[name] = previous === undefined ? value : `${previous}${name === 'cookie' ? '; ' : ', '}${value}`;

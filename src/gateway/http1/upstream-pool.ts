@@ -56,7 +56,9 @@ class AddressPool {
       socket.destroy();
       callback(error, undefined, false);
     };
-    socket.setTimeout(UPSTREAM_CONNECT_TIMEOUT_MS, () => onError(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })));
+    const onConnectTimeout = () => onError(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' }));
+    socket.setTimeout(UPSTREAM_CONNECT_TIMEOUT_MS);
+    socket.once('timeout', onConnectTimeout);
     socket.once('error', onError);
     socket.once('close', () => {
       this.#open--;
@@ -69,7 +71,12 @@ class AddressPool {
       socket.off('error', onError);
       // Errors after connecting reach whoever holds the socket; this keeps an idle socket's error from crashing the process.
       socket.on('error', () => {});
+      socket.off('timeout', onConnectTimeout);
       socket.setTimeout(0);
+      // An idle socket timing out is closed; one in use has its holder's own 'timeout' listener (the per-try timeout).
+      socket.on('timeout', () => {
+        if (this.#idle.includes(socket)) socket.destroy();
+      });
       callback(undefined, socket, false);
     });
   }
@@ -89,7 +96,7 @@ class AddressPool {
       socket.destroy();
       return;
     }
-    socket.setTimeout(UPSTREAM_IDLE_MS, () => socket.destroy());
+    socket.setTimeout(UPSTREAM_IDLE_MS);
     this.#idle.push(socket);
   }
 
