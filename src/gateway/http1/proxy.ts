@@ -259,9 +259,26 @@ function respond(deps: FastProxyDependencies, exchange: Exchange, response: Fast
       upstream.setTimeout(0);
       endpoint.inflight--;
       deps.fastPools.release(endpoint.address, upstream, reusable);
-      if (ok) response.finish();
-      else response.destroy();
-      resolve();
+      if (!ok) {
+        response.destroy();
+        resolve();
+        return;
+      }
+      // Done means handed to the kernel (as node's 'finish'): a drain that closes the connection next must not cut it.
+      if (client.writableCorked > 0) client.uncork();
+      if (client.writableLength === 0 || client.destroyed) {
+        response.finish();
+        resolve();
+        return;
+      }
+      const flushed = (): void => {
+        client.off('drain', flushed);
+        client.off('close', flushed);
+        response.finish();
+        resolve();
+      };
+      client.once('drain', flushed);
+      client.once('close', flushed);
     };
     const relay = (chunk: Buffer): void => {
       let taken: number;
@@ -289,7 +306,7 @@ function respond(deps: FastProxyDependencies, exchange: Exchange, response: Fast
     response.writeRaw(responseHead(head, exchange.responseHeaders, response.closeAfter));
     if (data.leftover !== undefined) relay(data.leftover);
     else if (framing.done) end(!head.close, true);
-    process.nextTick(() => client.uncork());
+    if (!ended) process.nextTick(() => client.writableCorked > 0 && client.uncork());
     if (upstream.isPaused() && !ended) upstream.resume();
   });
 }
