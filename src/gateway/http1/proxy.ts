@@ -302,11 +302,20 @@ function respond(deps: FastProxyDependencies, exchange: Exchange, response: Fast
     client.once('close', onClientClose);
     const onTimeout = (): void => end(false, false);
     upstream.once('timeout', onTimeout);
-    client.cork();
-    response.writeRaw(responseHead(head, exchange.responseHeaders, response.closeAfter));
-    if (data.leftover !== undefined) relay(data.leftover);
-    else if (framing.done) end(!head.close, true);
-    if (!ended) process.nextTick(() => client.writableCorked > 0 && client.uncork());
+    const headBytes = responseHead(head, exchange.responseHeaders, response.closeAfter);
+    const leftover = data.leftover;
+    if (leftover !== undefined && head.framing !== 'chunked' && head.framing !== 'close' && leftover.length <= head.framing) {
+      // The usual small answer: head and the whole body in hand, one buffer, one write (no writev, no cork).
+      framing.consume(leftover, 0);
+      response.writeRaw(Buffer.concat([headBytes, leftover]));
+      if (framing.done) end(!head.close, true);
+    } else {
+      client.cork();
+      response.writeRaw(headBytes);
+      if (leftover !== undefined) relay(leftover);
+      else if (framing.done) end(!head.close, true);
+      if (!ended) process.nextTick(() => client.writableCorked > 0 && client.uncork());
+    }
     if (upstream.isPaused() && !ended) upstream.resume();
   });
 }
