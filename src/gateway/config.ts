@@ -25,6 +25,11 @@ const listener = z.strictObject({
    * told apart by the HTTP/2 connection preface.
    */
   protocol: z.enum(['http1', 'h2c', 'auto']).default('http1'),
+  /**
+   * http1 listeners only. fast: raw-socket HTTP/1.1 (src/gateway/http1), handing Upgrade,
+   * Expect, HTTP/1.0 and h2c-cluster configs to node:http. node: node:http and undici for everything.
+   */
+  engine: z.enum(['fast', 'node']).default('fast'),
 });
 
 const headerMatch = z.strictObject({

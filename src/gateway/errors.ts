@@ -29,6 +29,10 @@ export const GATEWAY_ERROR_TABLE = Object.freeze({
   KEEL_GW_DEADLINE_EXCEEDED: { status: 504, reason: 'deadline-exceeded', grpc: GRPC_DEADLINE_EXCEEDED },
   KEEL_GW_UPSTREAM_UNAVAILABLE: { status: 502, reason: 'upstream-unavailable', grpc: GRPC_UNAVAILABLE },
   KEEL_GW_REQUEST_TOO_LARGE: { status: 413, reason: 'request-too-large', grpc: GRPC_RESOURCE_EXHAUSTED },
+  /** A malformed or ambiguous HTTP/1.1 message (the fast path's parser: smuggling rules); the connection is closed. */
+  KEEL_GW_BAD_REQUEST: { status: 400, reason: 'bad-request', grpc: GRPC_INTERNAL },
+  /** A request head over the limits (bytes, a line, the field count); the connection is closed. */
+  KEEL_GW_HEADERS_TOO_LARGE: { status: 431, reason: 'headers-too-large', grpc: GRPC_RESOURCE_EXHAUSTED },
 } as const);
 
 /** The grpc-status for an error that is not a GatewayError (a bug: answered as INTERNAL). */

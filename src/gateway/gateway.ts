@@ -14,7 +14,10 @@ import { admissionInterceptor, rateLimitInterceptor, routeInterceptor } from './
 import { CLIENT_IPS_TRACKED_MAX } from './limits.js';
 import { bindListener, listenerKey, type Listening } from './listeners.js';
 import { GatewayMetrics } from './metrics.js';
-import { proxyHandler } from './proxy.js';
+import { type FastRequest, type FastResponse } from './http1/connection.js';
+import { fastProxyHandler } from './http1/proxy.js';
+import { FastUpstreamPools } from './http1/upstream-pool.js';
+import { proxyHandler, type ProxyDependencies } from './proxy.js';
 import { RoutingTable } from './table.js';
 import { UpstreamPools } from './upstream.js';
 
@@ -72,6 +75,7 @@ export class Gateway {
   readonly #probe: Probe;
   readonly #configFile: string | undefined;
   readonly #pools = new UpstreamPools();
+  readonly #fastPools = new FastUpstreamPools();
   #servers: Listening[] = [];
   /** Listeners a reload removed, draining their in-flight requests. */
   readonly #retiring = new Set<Listening>();
@@ -82,6 +86,8 @@ export class Gateway {
   #runtimes = new Map<string, ClusterRuntime>();
   readonly #connectionsByIp = new Map<string, number>();
   readonly #chain: Handler;
+  /** The same interceptors in front of the fast path's terminal handler. */
+  readonly #fastChain: Handler;
   #inflight = 0;
   #idleWaiters: Array<() => void> = [];
   #draining = false;
@@ -94,7 +100,7 @@ export class Gateway {
     this.#probe = options.probe ?? httpProbe;
     this.#configFile = options.configFile;
     this.#table = new RoutingTable(options.config, this.#clock, this.#random);
-    this.#chain = compose(routeInterceptor(this.#clock), rateLimitInterceptor(this.metrics), admissionInterceptor())(proxyHandler({
+    const dependencies: ProxyDependencies = {
       clock: this.#clock,
       pools: this.#pools,
       metrics: this.metrics,
@@ -103,7 +109,10 @@ export class Gateway {
         const zone = exchange.request.headers[CLIENT_ZONE_HEADER];
         return typeof zone === 'string' && zone !== '' ? zone : exchange.table.config.zone;
       },
-    }));
+    };
+    const interceptors = compose(routeInterceptor(this.#clock), rateLimitInterceptor(this.metrics), admissionInterceptor());
+    this.#chain = interceptors(proxyHandler(dependencies));
+    this.#fastChain = interceptors(fastProxyHandler({ ...dependencies, fastPools: this.#fastPools }));
   }
 
   /** Builds the gateway, starts health checks and binds every listener (and the admin server). */
@@ -193,6 +202,7 @@ export class Gateway {
     this.#table = table;
     this.#startRuntimes(this.#runtimes);
     this.#pools.retain(table.upstreams());
+    this.#fastPools.retain(table.upstreams());
     const removed = [...current.values()].flat();
     this.#servers = next.filter((entry): entry is Listening => 'server' in entry);
     for (const listening of this.#servers) if (!bound.includes(listening)) listening.applyLimits(config.limits);
@@ -246,7 +256,13 @@ export class Gateway {
         const view = cluster.toJSON(nowMs);
         const endpoints = view.endpoints as Array<Record<string, unknown>>;
         // Envoy-style circuit-breaker state: requests waiting for a connection beside those in flight
-        return { ...view, endpoints: endpoints.map((endpoint) => ({ ...endpoint, pending: this.#pools.pending(cluster.config.protocol, String(endpoint.address)) })) };
+        return {
+          ...view,
+          endpoints: endpoints.map((endpoint) => ({
+            ...endpoint,
+            pending: this.#pools.pending(cluster.config.protocol, String(endpoint.address)) + (cluster.config.protocol === 'http1' ? this.#fastPools.pending(String(endpoint.address)) : 0),
+          })),
+        };
       }),
       concurrency: this.#table.admission.toJSON(),
       rateLimits: this.#table.rateLimits.toJSON(),
@@ -279,12 +295,16 @@ export class Gateway {
       this.#admin.close();
       this.#admin.closeAllConnections();
     }
+    this.#fastPools.close();
     await this.#pools.close();
   }
 
   #listen(spec: ListenerConfig, limits: GatewayConfig['limits']): Promise<Listening> {
     return bindListener(spec, limits, {
-      handle: (request, response) => this.#handle(request, response),
+      handle: (request, response) => this.#handle(request, response, this.#chain),
+      // The fast path's request and response carry the fields the chain and #reject read from node's.
+      handleFast: (request, response) => this.#handle(request as unknown as IncomingMessage, response as unknown as ServerResponse, this.#fastChain),
+      prefersNode: () => this.#hasH2cCluster(),
       admit: (socket) => this.#admit(socket),
       draining: () => this.#draining,
     });
@@ -311,7 +331,19 @@ export class Gateway {
     return true;
   }
 
-  #handle(request: IncomingMessage, response: ServerResponse): void {
+  /** The fast path speaks HTTP/1.1 only upstream: a config with h2c clusters is served by node:http and undici. */
+  #hasH2cCluster(): boolean {
+    if (this.#h2cTable !== this.#table) {
+      this.#h2cTable = this.#table;
+      this.#h2c = [...this.#table.clusters.values()].some((cluster) => cluster.config.protocol === 'h2c');
+    }
+    return this.#h2c;
+  }
+
+  #h2cTable: RoutingTable | undefined;
+  #h2c = false;
+
+  #handle(request: IncomingMessage, response: ServerResponse, chain: Handler): void {
     const exchange: Exchange = {
       request, response, table: this.#table, clientIp: normalizeAddress(request.socket.remoteAddress), startedMs: this.#clock.now(),
       criticality: DEFAULT_CRITICALITY, route: undefined, cluster: undefined, deadlineMs: undefined, responseHeaders: {},
@@ -322,7 +354,7 @@ export class Gateway {
     this.#inflight++;
     // A refusal counts with the HTTP status it stands for, also when a gRPC client got it as HTTP 200 and a grpc-status.
     let refusedWith: number | undefined;
-    this.#chain(exchange)
+    chain(exchange)
       .catch((error: unknown) => {
         refusedWith = this.#reject(exchange, error);
       })

@@ -37,3 +37,16 @@ export const HEALTH_CHECK_BODY_BYTES_MAX = 64 * 1024;
 export const H2_STREAMS_PER_SESSION_MAX = 256;
 /** Memory one HTTP/2 session may buffer before nghttp2 refuses new streams (node's default is 10 MB). */
 export const H2_SESSION_MEMORY_MB = 16;
+
+/** Fast path (src/gateway/http1): header fields per head at most (node:http allows 2,000; real clients send under 50). */
+export const HEAD_HEADERS_MAX = 128;
+/** Fast path: bytes of any one head line at most (request line or field). */
+export const HEAD_LINE_BYTES_MAX = 16 * 1024;
+/** Fast path: bytes of a chunk-size line (size and extensions) at most. */
+export const CHUNK_LINE_BYTES_MAX = 1024;
+/** Fast path: bytes of a chunked body's trailer section at most. */
+export const CHUNK_TRAILER_BYTES_MAX = 16 * 1024;
+/** Fast path: idle pooled connections kept per upstream address at most. */
+export const FAST_IDLE_CONNECTIONS_MAX = 256;
+/** Fast path: bytes buffered from a client beyond the request in progress (a pipelining client) before reading pauses. */
+export const FAST_CLIENT_BUFFER_BYTES_MAX = 64 * 1024;

@@ -2,6 +2,7 @@ import { createServer as createHttp1Server, type IncomingMessage, type Server as
 import { createServer as createHttp2Server, type Http2Server, type Http2Session } from 'node:http2';
 import { type AddressInfo, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { GatewayConfig, ListenerConfig } from './config.js';
+import { FastConnection, type FastRequest, type FastResponse } from './http1/connection.js';
 import { H2_SESSION_MEMORY_MB, H2_STREAMS_PER_SESSION_MAX } from './limits.js';
 
 /**
@@ -16,6 +17,10 @@ type Limits = GatewayConfig['limits'];
 /** What a listener asks of the gateway. */
 export interface ListenerHooks {
   handle(request: IncomingMessage, response: ServerResponse): void;
+  /** The fast path's request (http1 listeners with engine fast). */
+  handleFast(request: FastRequest, response: FastResponse): void;
+  /** Whether the fast path must hand every request to node:http (the config routes to h2c clusters). */
+  prefersNode(): boolean;
   /** Counts a new connection against the per-client limits; false when it was refused (and destroyed). */
   admit(socket: Socket): boolean;
   /** Whether the gateway is draining (a new HTTP/2 session then gets GOAWAY at once). */
@@ -66,6 +71,7 @@ export async function bindListener(spec: ListenerConfig, limits: Limits, hooks: 
 }
 
 async function bindHttp1(spec: ListenerConfig, limits: Limits, hooks: ListenerHooks): Promise<Listening> {
+  if (spec.engine === 'fast') return bindFast(spec, limits, hooks);
   const server = http1Server(limits, hooks);
   server.on('connection', (socket: Socket) => hooks.admit(socket));
   await bind(server, spec);
@@ -168,6 +174,76 @@ async function bindAuto(spec: ListenerConfig, limits: Limits, hooks: ListenerHoo
     applyLimits: (next) => {
       current = next;
       listening.applyLimits(next);
+    },
+  };
+}
+
+/**
+ * The fast path: a plain TCP server whose connections are read by
+ * FastConnection. What it leaves to node:http (Upgrade, Expect, HTTP/1.0,
+ * configs with h2c clusters) is handed, bytes put back, to a node:http
+ * server that never listens itself (as `auto` does). Timeouts (headers,
+ * keep-alive) are checked by one sweep per listener, not a timer per request.
+ */
+async function bindFast(spec: ListenerConfig, limits: Limits, hooks: ListenerHooks): Promise<Listening> {
+  let current = limits;
+  const http1 = http1Server(limits, hooks);
+  http1.emit('listening');
+  const connections = new Set<FastConnection>();
+  const connectionHooks = {
+    handle: (request: FastRequest, response: FastResponse) => hooks.handleFast(request, response),
+    handOff: (socket: Socket, bytes: Buffer) => {
+      for (const connection of connections) if (connection.socket === socket) connections.delete(connection);
+      socket.pause();
+      socket.unshift(bytes);
+      http1.emit('connection', socket);
+      socket.resume();
+    },
+    maxHeadBytes: () => current.maxHeaderBytes,
+    draining: () => hooks.draining(),
+    prefersNode: () => hooks.prefersNode(),
+  };
+  const outer = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+    if (!hooks.admit(socket)) return;
+    const connection = new FastConnection(socket, connectionHooks, Date.now());
+    connections.add(connection);
+    socket.once('close', () => connections.delete(connection));
+  });
+  outer.maxConnections = limits.maxConnections;
+  const sweepMs = () => Math.max(50, Math.min(1_000, Math.floor(current.headersTimeoutMs / 4)));
+  let sweep = setInterval(function tick() {
+    const nowMs = Date.now();
+    for (const connection of connections) connection.sweep(nowMs, current.headersTimeoutMs, current.keepAliveTimeoutMs);
+  }, sweepMs());
+  sweep.unref();
+  outer.once('close', () => clearInterval(sweep));
+  await bind(outer, spec);
+  const listening = handles(spec, outer, http1, undefined);
+  const closeIdle = () => {
+    for (const connection of connections) connection.closeIfIdle();
+    http1.closeIdleConnections();
+  };
+  return {
+    ...listening,
+    stopAccepting: () => {
+      listening.stopAccepting();
+      closeIdle();
+    },
+    closeIdle,
+    closeAll: () => {
+      listening.closeAll();
+      clearInterval(sweep);
+      for (const connection of connections) connection.socket.destroy();
+    },
+    applyLimits: (next) => {
+      current = next;
+      listening.applyLimits(next);
+      clearInterval(sweep);
+      sweep = setInterval(() => {
+        const nowMs = Date.now();
+        for (const connection of connections) connection.sweep(nowMs, current.headersTimeoutMs, current.keepAliveTimeoutMs);
+      }, sweepMs());
+      sweep.unref();
     },
   };
 }

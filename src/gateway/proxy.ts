@@ -95,7 +95,7 @@ export interface ProxyDependencies {
 }
 
 /** Envoy-style circuit breakers: too many requests or too many waiting for a connection → fast 503. */
-function checkUpstreamLimits(cluster: Cluster, endpoint: Endpoint, pending: number): void {
+export function checkUpstreamLimits(cluster: Cluster, endpoint: Endpoint, pending: number): void {
   const limits = cluster.config.circuitBreakers;
   if (endpoint.inflight >= limits.maxRequests) {
     throw new GatewayError('KEEL_GW_UPSTREAM_OVERFLOW', `${endpoint.address}: ${endpoint.inflight} requests in flight (max ${limits.maxRequests})`);

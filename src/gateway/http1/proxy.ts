@@ -1,0 +1,321 @@
+import type { Socket } from 'node:net';
+import { deadlineHeaders, isIdempotent, isNeverSentError } from '../../resilience/index.js';
+import { recordLatency } from '../balancers/index.js';
+import type { Cluster } from '../cluster.js';
+import type { Endpoint } from '../endpoint.js';
+import { GatewayError } from '../errors.js';
+import type { Exchange, Handler } from '../exchange.js';
+import { HEADER_BYTES_MAX, RETRIES_MAX } from '../limits.js';
+import { checkUpstreamLimits, type ProxyDependencies, VIA_VALUE } from '../proxy.js';
+import { type BodyFraming, framingFor } from './body-framing.js';
+import type { FastConnection, FastRequest, FastResponse } from './connection.js';
+import { findHeadEnd, type ParsedHead, parseResponseHead } from './head-parser.js';
+import type { FastUpstreamPools } from './upstream-pool.js';
+
+/**
+ * The fast path's terminal handler: the same decisions as `proxyHandler`
+ * (endpoint pick, upstream limits, retry rules and budget, outlier and
+ * latency bookkeeping), but the request head is forwarded as the client's
+ * bytes with a few lines dropped and appended, not rebuilt; bodies are
+ * relayed by their framing; the upstream response head is parsed only to
+ * frame its body and keep the connection.
+ */
+
+/** Request fields never forwarded (hop-by-hop, RFC 9110 §7.6.1) or replaced by the gateway's own. Transfer-Encoding stays: the body is relayed chunked as it came. */
+const REQUEST_DROPPED = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization',
+  'x-forwarded-for', 'x-forwarded-proto', 'via', 'keel-deadline', 'grpc-timeout']);
+const RESPONSE_DROPPED = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'via']);
+
+/** Transparent re-sends of a body-less request whose reused connection turned out closed (the keep-alive race), per attempt. */
+const STALE_CONNECTION_RETRIES_MAX = 2;
+
+export interface FastProxyDependencies extends ProxyDependencies {
+  readonly fastPools: FastUpstreamPools;
+}
+
+interface UpstreamHead {
+  readonly head: ParsedHead;
+  readonly socket: Socket;
+  readonly leftover: Buffer | undefined;
+}
+
+type AttemptOutcome =
+  | { readonly kind: 'response'; readonly data: UpstreamHead }
+  | { readonly kind: 'error'; readonly error: unknown; readonly timedOut: boolean };
+
+/** The head bytes minus `dropped` fields (by line, copied as slices), plus `extra` lines. */
+export function spliceHead(head: ParsedHead, dropped: ReadonlySet<string>, named: readonly string[], extra: string, firstLine?: string): Buffer {
+  const parts: Buffer[] = [firstLine === undefined ? head.bytes.subarray(0, head.firstLineEnd) : Buffer.from(firstLine, 'latin1')];
+  let runStart = -1;
+  for (let index = 0; index < head.names.length; index++) {
+    const name = head.names[index]!;
+    const keep = !dropped.has(name) && !named.includes(name);
+    if (keep && runStart === -1) runStart = head.starts[index]!;
+    if (!keep && runStart !== -1) {
+      parts.push(head.bytes.subarray(runStart, head.starts[index]!));
+      runStart = -1;
+    }
+  }
+  if (runStart !== -1) parts.push(head.bytes.subarray(runStart, head.starts[head.names.length]!));
+  parts.push(Buffer.from(`${extra}\r\n`, 'latin1'));
+  return Buffer.concat(parts);
+}
+
+function requestHead(request: FastRequest, clientIp: string, deadline: Record<string, string>): Buffer {
+  const headers = request.headers;
+  let extra = `x-forwarded-for: ${headers['x-forwarded-for'] ? `${headers['x-forwarded-for']}, ${clientIp}` : clientIp}\r\nx-forwarded-proto: http\r\nvia: ${headers.via ? `${headers.via}, ${VIA_VALUE}` : VIA_VALUE}\r\n`;
+  for (const name in deadline) extra += `${name}: ${deadline[name]}\r\n`;
+  return spliceHead(request.head, REQUEST_DROPPED, request.head.connectionTokens, extra);
+}
+
+export function fastProxyHandler(deps: FastProxyDependencies): Handler {
+  return async (exchange) => {
+    const request = exchange.request as unknown as FastRequest;
+    const response = exchange.response as unknown as FastResponse;
+    const route = exchange.route;
+    const cluster = exchange.table.clusters.get(exchange.cluster ?? '');
+    if (route === undefined || cluster === undefined) throw new GatewayError('KEEL_GW_NO_ROUTE', 'no route');
+    const budget = exchange.table.budgets.get(route.name);
+    budget?.onRequest();
+    const withBody = request.hasBody;
+    const idempotent = isIdempotent({ method: request.method, headers: request.headers });
+    const maxAttempts = Math.min(route.retry.maxAttempts, RETRIES_MAX + 1);
+    const tried = new Set<Endpoint>();
+    const hashHeader = cluster.config.hashHeader;
+    const hashKey = hashHeader === undefined ? exchange.clientIp : request.headers[hashHeader];
+    for (let attempt = 1; ; attempt++) {
+      const endpoint = cluster.pick({ zone: deps.zoneOf(exchange), hashKey, exclude: tried }, deps.clock.now());
+      if (endpoint === undefined) throw new GatewayError('KEEL_GW_NO_HEALTHY_UPSTREAM', `cluster ${cluster.name} has no endpoint to take the request`);
+      tried.add(endpoint);
+      checkUpstreamLimits(cluster, endpoint, deps.fastPools.pending(endpoint.address));
+      const outcome = await attemptOnce(deps, exchange, request, cluster, endpoint, route.perTryTimeoutMs);
+      const canRetry = attempt < maxAttempts && !response.destroyed;
+      if (outcome.kind === 'response') {
+        const status = outcome.data.head.status;
+        const retryable = canRetry && !withBody && idempotent && route.retry.onStatuses.includes(status);
+        if (retryable && (budget?.tryRetry() ?? true)) {
+          // its body is not read: the connection cannot be reused
+          endpoint.inflight--;
+          deps.fastPools.release(endpoint.address, outcome.data.socket, false);
+          deps.metrics.retries.inc({ cluster: cluster.name });
+          continue;
+        }
+        if (status < 500) budget?.onSuccess();
+        else budget?.onFailure();
+        await respond(deps, exchange, response, outcome.data, cluster.name, endpoint);
+        return;
+      }
+      budget?.onFailure();
+      const neverSent = isNeverSentError(outcome.error);
+      const retryable = canRetry && (neverSent ? !withBody || !request.readableDidRead : !withBody && idempotent);
+      if (retryable && !outcome.timedOut && (budget?.tryRetry() ?? true)) {
+        deps.metrics.retries.inc({ cluster: cluster.name });
+        continue;
+      }
+      if (GatewayError.is(outcome.error)) throw outcome.error;
+      throw outcome.timedOut
+        ? new GatewayError('KEEL_GW_UPSTREAM_TIMEOUT', `${endpoint.address} did not answer in time`)
+        : new GatewayError('KEEL_GW_UPSTREAM_UNAVAILABLE', `${endpoint.address}: ${(outcome.error as Error).message}`);
+    }
+  };
+}
+
+function connectionOf(request: FastRequest): FastConnection {
+  return request.connection;
+}
+
+function attemptOnce(deps: FastProxyDependencies, exchange: Exchange, request: FastRequest, cluster: Cluster, endpoint: Endpoint, perTryTimeoutMs: number): Promise<AttemptOutcome> {
+  const nowMs = deps.clock.now();
+  const remaining = exchange.deadlineMs === undefined ? Infinity : exchange.deadlineMs - nowMs;
+  if (remaining <= 0) return Promise.resolve({ kind: 'error', error: new GatewayError('KEEL_GW_DEADLINE_EXCEEDED', 'the deadline passed before the request was sent'), timedOut: false });
+  const head = requestHead(request, exchange.clientIp, deadlineHeaders({ deadlineMs: exchange.deadlineMs }, deps.clock));
+  const timeoutMs = Math.max(1, Math.min(perTryTimeoutMs, remaining));
+  const connection = connectionOf(request);
+  const address = endpoint.address;
+  return new Promise((resolve) => {
+    let settled = false;
+    let upstream: Socket | undefined;
+    let staleRetries = 0;
+    endpoint.inflight++;
+    const fail = (error: unknown, timedOut: boolean): void => {
+      if (settled) return;
+      settled = true;
+      endpoint.inflight--;
+      connection.onClose(undefined);
+      if (upstream !== undefined) deps.fastPools.release(address, upstream, false);
+      if (!(GatewayError.is(error) && error.code === 'KEEL_GW_REQUEST_TOO_LARGE') && !connection.socket.destroyed) {
+        deps.recordAttempt(cluster.name, endpoint, { kind: 'error' });
+      }
+      resolve({ kind: 'error', error, timedOut });
+    };
+    connection.onClose(() => fail(new Error('client closed the connection'), false));
+    const send = (error: Error | undefined, socket: Socket | undefined, reused: boolean): void => {
+      if (error !== undefined || socket === undefined) return fail(error, false);
+      if (settled) return deps.fastPools.release(address, socket, true);
+      upstream = socket;
+      let received: Buffer | undefined;
+      const cleanup = (): void => {
+        socket.off('data', onData);
+        socket.off('close', onClose);
+        socket.off('error', onError);
+        socket.off('timeout', onTimeout);
+      };
+      const onData = (chunk: Buffer): void => {
+        received = received === undefined ? chunk : Buffer.concat([received, chunk]);
+        let parsed: ParsedHead;
+        let end: number;
+        try {
+          end = findHeadEnd(received, 0, HEADER_BYTES_MAX);
+          if (end === -1) return;
+          parsed = parseResponseHead(received.subarray(0, end), request.method);
+        } catch (parseError) {
+          cleanup();
+          return fail(new Error(`malformed response: ${(parseError as Error).message}`), false);
+        }
+        if (parsed.status < 200) {
+          // 1xx interim answers (103 Early Hints): dropped, the final one follows
+          received = end < received.length ? received.subarray(end) : undefined;
+          if (received !== undefined) onData(Buffer.alloc(0));
+          return;
+        }
+        cleanup();
+        settled = true;
+        connection.onClose(undefined);
+        const nowAfter = deps.clock.now();
+        recordLatency(endpoint, nowAfter - nowMs, nowAfter);
+        deps.recordAttempt(cluster.name, endpoint, { kind: 'status', status: parsed.status });
+        resolve({ kind: 'response', data: { head: parsed, socket, leftover: end < received.length ? received.subarray(end) : undefined } });
+      };
+      const onClose = (): void => {
+        cleanup();
+        // A reused connection the upstream closed while idle: resend a body-less request on another one.
+        if (reused && received === undefined && !request.readableDidRead && staleRetries < STALE_CONNECTION_RETRIES_MAX && !settled) {
+          staleRetries++;
+          upstream = undefined;
+          deps.fastPools.acquire(address, cluster.config.circuitBreakers.maxConnections, send);
+          return;
+        }
+        fail(Object.assign(new Error('upstream closed the connection'), { code: 'ECONNRESET' }), false);
+      };
+      const onError = (): void => {};
+      socket.on('data', onData);
+      socket.once('close', onClose);
+      socket.on('error', onError);
+      const onTimeout = (): void => {
+        cleanup();
+        fail(Object.assign(new Error('per-try timeout'), { code: 'ETIMEDOUT' }), true);
+      };
+      socket.setTimeout(timeoutMs);
+      socket.once('timeout', onTimeout);
+      if (!request.hasBody) {
+        socket.write(head);
+        return;
+      }
+      socket.cork();
+      socket.write(head);
+      request.pipeBody({
+        write: (bytes) => {
+          const more = socket.write(bytes);
+          if (!more) socket.once('drain', () => connection.resumeBody());
+          return more;
+        },
+        end: () => socket.uncork(),
+        fail: (bodyError) => {
+          cleanup();
+          fail(bodyError, false);
+        },
+      }, exchange.table.config.limits.maxRequestBodyBytes);
+      process.nextTick(() => socket.uncork());
+    };
+    deps.fastPools.acquire(address, cluster.config.circuitBreakers.maxConnections, send);
+  });
+}
+
+/** The response head for the client: the upstream's lines minus hop-by-hop ones, plus Via, the gateway's fields and Connection. */
+function responseHead(head: ParsedHead, extraHeaders: Record<string, string>, close: boolean): Buffer {
+  let extra = `via: ${head.headers.via ? `${head.headers.via}, ${VIA_VALUE}` : VIA_VALUE}\r\n`;
+  for (const name in extraHeaders) extra += `${name}: ${extraHeaders[name]}\r\n`;
+  if (close) extra += 'connection: close\r\n';
+  const firstLine = head.minorVersion === 1 ? undefined : `HTTP/1.1${head.bytes.toString('latin1', 8, head.firstLineEnd)}`;
+  return spliceHead(head, RESPONSE_DROPPED, head.connectionTokens, extra, firstLine);
+}
+
+function respond(deps: FastProxyDependencies, exchange: Exchange, response: FastResponse, data: UpstreamHead, cluster: string, endpoint: Endpoint): Promise<void> {
+  const { head, socket: upstream } = data;
+  const client = (exchange.request as unknown as FastRequest).socket;
+  const framing: BodyFraming = framingFor(head.framing);
+  if (head.framing === 'close') response.closeConnectionAfter();
+  response.statusCode = head.status;
+  deps.metrics.duration.observe({ route: exchange.route?.name ?? 'none', cluster }, (deps.clock.now() - exchange.startedMs) / 1000);
+  return new Promise((resolve) => {
+    let ended = false;
+    const end = (reusable: boolean, ok: boolean): void => {
+      if (ended) return;
+      ended = true;
+      upstream.off('data', onData);
+      upstream.off('close', onUpstreamClose);
+      client.off('close', onClientClose);
+      upstream.off('timeout', onTimeout);
+      upstream.setTimeout(0);
+      endpoint.inflight--;
+      deps.fastPools.release(endpoint.address, upstream, reusable);
+      if (!ok) {
+        response.destroy();
+        resolve();
+        return;
+      }
+      // Done means handed to the kernel (as node's 'finish'): a drain that closes the connection next must not cut it.
+      if (client.writableCorked > 0) client.uncork();
+      if (client.writableLength === 0 || client.destroyed) {
+        response.finish();
+        resolve();
+        return;
+      }
+      const flushed = (): void => {
+        client.off('drain', flushed);
+        client.off('close', flushed);
+        response.finish();
+        resolve();
+      };
+      client.once('drain', flushed);
+      client.once('close', flushed);
+    };
+    const relay = (chunk: Buffer): void => {
+      let taken: number;
+      try {
+        taken = framing.consume(chunk, 0);
+      } catch {
+        return end(false, false);
+      }
+      if (taken > 0 && !client.write(taken === chunk.length ? chunk : chunk.subarray(0, taken))) {
+        upstream.pause();
+        client.once('drain', () => upstream.resume());
+      }
+      // bytes past the body: the upstream is out of step, its connection is not reused
+      if (framing.done) end(!head.close && taken === chunk.length, true);
+    };
+    const onData = (chunk: Buffer): void => relay(chunk);
+    const onUpstreamClose = (): void => end(false, head.framing === 'close');
+    const onClientClose = (): void => end(false, false);
+    upstream.on('data', onData);
+    upstream.once('close', onUpstreamClose);
+    client.once('close', onClientClose);
+    const onTimeout = (): void => end(false, false);
+    upstream.once('timeout', onTimeout);
+    const headBytes = responseHead(head, exchange.responseHeaders, response.closeAfter);
+    const leftover = data.leftover;
+    if (leftover !== undefined && head.framing !== 'chunked' && head.framing !== 'close' && leftover.length <= head.framing) {
+      // The usual small answer: head and the whole body in hand, one buffer, one write (no writev, no cork).
+      framing.consume(leftover, 0);
+      response.writeRaw(Buffer.concat([headBytes, leftover]));
+      if (framing.done) end(!head.close, true);
+    } else {
+      client.cork();
+      response.writeRaw(headBytes);
+      if (leftover !== undefined) relay(leftover);
+      else if (framing.done) end(!head.close, true);
+      if (!ended) process.nextTick(() => client.writableCorked > 0 && client.uncork());
+    }
+    if (upstream.isPaused() && !ended) upstream.resume();
+  });
+}
