@@ -63,7 +63,14 @@ async function memberSequence(endpoints: string, names: readonly string[]): Prom
   }
   outputs.push(added);
   const id = memberIdOf(added);
-  outputs.push(etcdctl(endpoints, ['member', 'list']));
+  // etcd 3.4 answers member list from the member's own view, which a follower updates only when it applies the change:
+  // on a busy machine the first list may not show the learner yet. Wait (bounded) until the member answering has it.
+  let listed = etcdctl(endpoints, ['member', 'list']);
+  for (let round = 0; round < WAIT_ROUNDS_MAX && !listed.out.includes(id); round++) {
+    await sleep(50);
+    listed = etcdctl(endpoints, ['member', 'list']);
+  }
+  outputs.push(listed);
   outputs.push(etcdctl(endpoints, ['member', 'promote', id]));
   outputs.push(etcdctl(endpoints, ['member', 'add', 'second', `--peer-urls=http://127.0.0.1:${secondPort}`, '--learner']));
   outputs.push(etcdctl(endpoints, ['member', 'remove', id]));

@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Cluster, call, dump, get, put, sleep } from './cluster-harness.js';
+import { Cluster, call, dump, eventually, get, put, sleep } from './cluster-harness.js';
 import { Writer } from './load.js';
 
 // System tests: real `keel node` processes on loopback, killed with real
@@ -117,14 +117,13 @@ describe('a 3-member cluster', () => {
     const leader = await cluster.leader();
     const writer = new Writer(() => cluster.members.filter((m) => m.child).map((m) => m.clientUrl), 'kill-leader/', 3_000, 20_000);
     writer.start();
-    await sleep(500);
+    // Conditions, not sleeps: on a busy machine 500 ms may see no write at all.
+    await eventually(() => writer.acknowledged.size >= 5, 20_000, 'writes acknowledged before the kill');
     const before = writer.acknowledged.size;
     await cluster.kill(leader.id, 'SIGKILL');
     const newLeader = await cluster.leader();
     assert.notEqual(newLeader.id, leader.id);
-    await sleep(1_000);
-    const afterKill = writer.acknowledged.size;
-    assert.ok(afterKill > before, 'the writer made progress after the leader died');
+    await eventually(() => writer.acknowledged.size > before, 20_000, 'the writer made progress after the leader died');
     cluster.launch(leader.id);
     await sleep(500);
     await writer.stop();
@@ -160,7 +159,7 @@ describe('a 3-member cluster', () => {
     const leader = await cluster.leader();
     const writer = new Writer(() => cluster.members.filter((m) => m.child && m.id !== leader.id).map((m) => m.clientUrl), 'drain/', 2_000, 10_000);
     writer.start();
-    await sleep(300);
+    await eventually(() => writer.acknowledged.size >= 5, 20_000, 'writes acknowledged before SIGTERM');
     await cluster.kill(leader.id, 'SIGTERM');
     assert.deepEqual(leader.exit, { code: 0, signal: null });
     const next = await cluster.leader();
@@ -180,7 +179,7 @@ describe('crashes of every member', () => {
     try {
       const writer = new Writer(() => cluster.members.filter((m) => m.child).map((m) => m.clientUrl), 'all/', 5_000, 15_000);
       writer.start();
-      await sleep(800);
+      await eventually(() => writer.acknowledged.size > 10, 30_000, 'writes acknowledged before the crash');
       await Promise.all(cluster.members.map((m) => cluster.kill(m.id, 'SIGKILL')));
       await writer.stop();
       assert.ok(writer.acknowledged.size > 10, `too few writes acknowledged before the crash: ${writer.acknowledged.size}`);
@@ -204,7 +203,7 @@ describe('crashes of every member', () => {
     try {
       const writer = new Writer(() => cluster.members.filter((m) => m.child).map((m) => m.clientUrl), 'single/', 5_000, 15_000);
       writer.start();
-      await sleep(600);
+      await eventually(() => writer.acknowledged.size > 10, 30_000, 'writes acknowledged before the crash');
       await cluster.kill('n1', 'SIGKILL');
       await writer.stop();
       cluster.launch('n1');
