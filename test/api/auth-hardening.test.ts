@@ -20,11 +20,20 @@ import type { LocalPki } from '../../src/cli/local-pki.js';
  *   token comes; a token wins over the certificate (etcd's AuthInfoFromTLS);
  * - open watches are canceled with "etcdserver: permission denied" once
  *   their user loses READ, and keep working across unrelated auth changes.
+ * - Authenticate is limited per user and per client address: refused
+ *   attempts answer "etcdserver: too many requests" and hash nothing;
+ * - no password or token used appears in the member's log (at debug
+ *   level), its /metrics, or any error message a client got.
  * `--bcrypt-cost 4` keeps hashing cheap (the cost is not what is tested).
  */
 
 const ROOT_PASSWORD = 'root-Secret-4711';
 const ALICE_PASSWORD = 'alice-Secret-0815';
+const ALICE_NEW_PASSWORD = 'alice-Renewed-1999';
+const WRONG_PASSWORD = 'guess-Wrong-2718';
+/** Small budgets so the limits show within a few calls (defaults: 10 and 30 per minute). */
+const FAILURES_PER_USER = 3;
+const FAILURES_PER_ADDRESS = 8;
 
 interface Credentials {
   ca: Buffer;
@@ -38,6 +47,29 @@ describe('auth hardening (1 member, client and peer mTLS)', () => {
   let previousDispatcher: Dispatcher;
   const clients: Etcd3[] = [];
   const certificates = new Map<string, Credentials>();
+  /** Every error message and error body clients got, for the secrets check. */
+  const answers: string[] = [];
+  const tokens: string[] = [];
+  const remember = async <T>(promise: Promise<T>): Promise<T> => {
+    try {
+      return await promise;
+    } catch (error) {
+      answers.push(String((error as Error).message), JSON.stringify(error));
+      throw error;
+    }
+  };
+  const metricValue = async (name: string, labels = ''): Promise<number> => {
+    const text = await (await fetch(`${cluster.members[0]!.clientUrl}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
+    return line === undefined ? 0 : Number(line.split(' ')[1]);
+  };
+  /** Authenticate over the JSON gateway (the global dispatcher presents CN=root): status and body. */
+  const authenticateJson = async (name: string, password: string): Promise<{ status: number; body: string }> => {
+    const response = await fetch(`${cluster.members[0]!.clientUrl}/v3/auth/authenticate`, { method: 'POST', body: JSON.stringify({ name, password }) });
+    const body = await response.text();
+    if (response.status !== 200) answers.push(body);
+    return { status: response.status, body };
+  };
 
   /** Client credentials whose certificate's CN is `commonName` (issued once by the test CA). */
   const credentialsOf = (commonName: string): Credentials => {
@@ -71,7 +103,8 @@ describe('auth hardening (1 member, client and peer mTLS)', () => {
       flags: [
         '--cert-file', member.certFile, '--key-file', member.keyFile, '--trusted-ca-file', pki.caFile, '--client-cert-auth',
         '--peer-cert-file', member.certFile, '--peer-key-file', member.keyFile, '--peer-trusted-ca-file', pki.caFile, '--peer-client-cert-auth',
-        '--bcrypt-cost', '4',
+        '--bcrypt-cost', '4', '--log-level', 'debug',
+        '--auth-failed-attempts-per-user', String(FAILURES_PER_USER), '--auth-failed-attempts-per-address', String(FAILURES_PER_ADDRESS),
       ],
     });
   });
@@ -158,5 +191,88 @@ describe('auth hardening (1 member, client and peer mTLS)', () => {
     assert.ok(!seen.includes('/alice/w/2') && !seen.includes('/alice/v/2'), `alice saw ${seen.join(',')}`);
     await rootWatch.cancel();
     await admin.user('alice').addRole('app');
+  });
+
+  it('collects tokens and refusals for the secrets check: a token, a forged token, a changed password', async () => {
+    const issued = await authenticateJson('alice', ALICE_PASSWORD);
+    assert.equal(issued.status, 200, issued.body);
+    const token = (JSON.parse(issued.body) as { token: string }).token;
+    tokens.push(token);
+    const range = (headers: Record<string, string>, key: string) =>
+      fetch(`${cluster.members[0]!.clientUrl}/v3/kv/range`, { method: 'POST', headers, body: JSON.stringify({ key: Buffer.from(key).toString('base64') }) });
+    const allowed = await range({ authorization: token }, '/alice/x');
+    assert.equal(allowed.status, 200);
+    const denied = await range({ authorization: token }, '/other');
+    assert.equal(denied.status, 403);
+    answers.push(await denied.text());
+    const forged = `${token.slice(0, -4)}XXXX`;
+    tokens.push(forged);
+    const refused = await range({ authorization: forged }, '/alice/x');
+    assert.equal(refused.status, 401);
+    answers.push(await refused.text());
+    const admin = client('root');
+    await admin.user('alice').setPassword(ALICE_NEW_PASSWORD);
+    // The old token went with the old password.
+    const stale = await range({ authorization: token }, '/alice/x');
+    assert.equal(stale.status, 401);
+    answers.push(await stale.text());
+    const wrong = await authenticateJson('root', WRONG_PASSWORD);
+    assert.equal(wrong.status, 400);
+    assert.match(wrong.body, /authentication failed/);
+  });
+
+  it('limits failed Authenticate attempts per user and per address; refused attempts hash nothing', async () => {
+    const admin = client('root');
+    // root failed once above; alice now fails until her budget is spent.
+    for (let attempt = 0; attempt < FAILURES_PER_USER; attempt++) {
+      const failed = await authenticateJson('alice', WRONG_PASSWORD);
+      assert.equal(failed.status, 400, failed.body);
+    }
+    const checksBefore = await metricValue('keel_auth_password_checks_total');
+    // Refused even with the right password, before any hashing; over gRPC, as etcd's RESOURCE_EXHAUSTED "too many requests".
+    // (A fresh client: the etcd3 client's circuit breaker would count earlier failures of a shared one.)
+    await assert.rejects(remember(client('root').auth.authenticate({ name: 'alice', password: ALICE_NEW_PASSWORD })), (error: Error) => {
+      assert.match(error.message, /too many requests/);
+      assert.equal(error.constructor.name, 'GRPCResourceExhastedError');
+      return true;
+    });
+    assert.equal(await metricValue('keel_auth_password_checks_total'), checksBefore);
+    assert.ok((await metricValue('keel_auth_authenticate_total', '{outcome="limited"}')) >= 1);
+    // Another user is not held back by alice's budget; a success costs nothing.
+    const ok = await authenticateJson('root', ROOT_PASSWORD);
+    assert.equal(ok.status, 200, ok.body);
+    tokens.push((JSON.parse(ok.body) as { token: string }).token);
+
+    // Spread over many names, the address's budget runs out too (1 + FAILURES_PER_USER failures so far).
+    let limited: { status: number; body: string } | undefined;
+    for (let index = 0; index < FAILURES_PER_ADDRESS + 2 && !limited; index++) {
+      const answer = await authenticateJson(`guess-${index}`, WRONG_PASSWORD);
+      if (answer.status === 429) limited = answer;
+      else assert.equal(answer.status, 400, answer.body);
+    }
+    assert.ok(limited, 'the address was never limited');
+    assert.match(limited.body, /too many requests/);
+    assert.match(limited.body, /KEEL_AUTH_RATE_LIMITED/);
+    assert.match(limited.body, /from this address/);
+    const checks = await metricValue('keel_auth_password_checks_total');
+    const rootAgain = await authenticateJson('root', ROOT_PASSWORD);
+    assert.equal(rootAgain.status, 429);
+    assert.equal(await metricValue('keel_auth_password_checks_total'), checks);
+    // Existing credentials keep working: the CN=root certificate still acts as root.
+    assert.equal(await admin.get('/other').string(), 'o');
+  });
+
+  it('no password or token appears in the log, the metrics or any error message', async () => {
+    const secrets = [ROOT_PASSWORD, ALICE_PASSWORD, ALICE_NEW_PASSWORD, WRONG_PASSWORD, ...tokens];
+    assert.ok(tokens.length >= 3);
+    const member = cluster.members[0]!;
+    assert.ok(member.stderr.length > 0, 'the member logged nothing at debug level');
+    const metrics = await (await fetch(`${member.clientUrl}/metrics`)).text();
+    assert.ok(answers.length >= 8, `only ${answers.length} answers collected`);
+    for (const [where, text] of [['the member log', member.stderr], ['/metrics', metrics], ['error answers', answers.join('\n')]] as const) {
+      for (const secret of secrets) assert.ok(!text.includes(secret), `${where} holds a secret (${secret.slice(0, 3)}...)`);
+    }
+    // Nor the bcrypt hashes of the passwords.
+    assert.ok(!/\$2[aby]\$/.test(member.stderr + metrics + answers.join('\n')), 'a bcrypt hash leaked');
   });
 });
