@@ -1,5 +1,8 @@
 import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Etcd3, EtcdPermissionDeniedError } from 'etcd3';
@@ -24,6 +27,8 @@ import type { LocalPki } from '../../src/cli/local-pki.js';
  *   attempts answer "etcdserver: too many requests" and hash nothing;
  * - no password or token used appears in the member's log (at debug
  *   level), its /metrics, or any error message a client got.
+ * - garbage, an oversize ClientHello and half-open handshakes on the client
+ *   and peer ports end only their own connections: the member keeps serving.
  * `--bcrypt-cost 4` keeps hashing cheap (the cost is not what is tested).
  */
 
@@ -274,5 +279,66 @@ describe('auth hardening (1 member, client and peer mTLS)', () => {
     }
     // Nor the bcrypt hashes of the passwords.
     assert.ok(!/\$2[aby]\$/.test(member.stderr + metrics + answers.join('\n')), 'a bcrypt hash leaked');
+  });
+
+  it('survives garbage, an oversize ClientHello and half-open handshakes on the client and peer ports', async () => {
+    const member = cluster.members[0]!;
+    /** Connects to `port`, lets `act` misbehave, and resolves once the member closed the connection. */
+    const hostile = (port: number, what: string, act: (socket: Socket) => void): Promise<void> =>
+      withTimeout(
+        new Promise<void>((resolve) => {
+          const socket = connect({ host: '127.0.0.1', port });
+          socket.on('connect', () => act(socket));
+          socket.on('error', () => {}); // a reset while we still write is the member closing
+          socket.resume(); // read the member's alert, so its end of the connection is seen
+          socket.on('close', () => resolve());
+        }),
+        20_000,
+        `the member closing ${what} on port ${port}`,
+      );
+    /** A TLS handshake record announcing a ClientHello of 16 MiB, followed by 1 MiB of records (stops once the member hangs up). */
+    const oversizeHello = (socket: Socket): void => {
+      const header = Buffer.from([0x16, 0x03, 0x01, 0x40, 0x00, 0x01, 0xff, 0xff, 0xff, 0x03, 0x03]);
+      socket.write(Buffer.concat([header, Buffer.alloc(0x4000 - 6)]));
+      for (let record = 0; record < 64 && socket.writable; record++) socket.write(Buffer.concat([Buffer.from([0x16, 0x03, 0x03, 0x40, 0x00]), randomBytes(0x4000)]));
+    };
+    const halfOpen: Socket[] = [];
+    try {
+      for (const port of [member.clientPort, member.peerPort]) {
+        await hostile(port, 'garbage', (socket) => socket.write(randomBytes(64 * 1024)));
+        // A whole record holding a ClientHello of 252 random bytes: malformed, refused at once.
+        await hostile(port, 'a garbage ClientHello', (socket) => socket.write(Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x01, 0x00, 0x01, 0x00, 0x00, 0xfc]), randomBytes(0xfc)])));
+        await hostile(port, 'an oversize ClientHello', oversizeHello);
+        await hostile(port, 'a handshake cut short', (socket) => socket.end(Buffer.from([0x16, 0x03, 0x01, 0x02])));
+        // Half-open handshakes left hanging: they must not keep the port from serving others meanwhile.
+        for (let index = 0; index < 20; index++) {
+          const socket = connect({ host: '127.0.0.1', port }, () => socket.write(Buffer.from([0x16, 0x03, 0x01])));
+          socket.on('error', () => {});
+          halfOpen.push(socket);
+        }
+      }
+      assert.equal(member.exit, undefined, `the member exited: ${member.stderr.slice(-2000)}`);
+      // Still serving clients over TLS (the CN=root certificate acts as root) ...
+      const admin = client('root');
+      await admin.put('/after-abuse').value('alive').exec();
+      assert.equal(await admin.get('/after-abuse').string(), 'alive');
+      // ... and still completing peer handshakes with a member certificate.
+      const peerCertificate = await withTimeout(
+        new Promise<string>((resolve, reject) => {
+          const files = pki.members.n!;
+          const socket = connectTls({ host: '127.0.0.1', port: member.peerPort, ca: readFileSync(pki.caFile), cert: readFileSync(files.certFile), key: readFileSync(files.keyFile), servername: 'localhost' }, () => {
+            resolve(socket.getPeerX509Certificate()!.subject);
+            socket.destroy();
+          });
+          socket.on('error', reject);
+        }),
+        10_000,
+        'a peer handshake after the abuse',
+      );
+      assert.match(peerCertificate, /CN=n/);
+    } finally {
+      for (const socket of halfOpen) socket.destroy();
+    }
+    assert.equal(member.exit, undefined);
   });
 });
