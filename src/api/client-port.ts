@@ -7,6 +7,8 @@ import { startGrpcBackend } from './grpc/server.js';
 import type { GrpcBackend } from './grpc/server.js';
 import { createApiServer } from './http-server.js';
 import { AuthorityRewriter } from './h2/authority-rewrite.js';
+import { identityOfSocket } from './auth/client-identity.js';
+import type { HopIdentities } from './auth/client-identity.js';
 
 /**
  * The client port serves etcd's gRPC API and its JSON gateway on one
@@ -64,7 +66,8 @@ export async function listenClientPort(node: KeelNode, host: string, port: numbe
   http.emit('listening');
   const grpc = await startGrpcBackend(node);
   const proxied = new Set<Socket>();
-  const listener = tls ? secureListener(tls, (socket) => classify(socket, http, grpc, proxied)) : createServer({ noDelay: true }, (socket) => classify(socket, http, grpc, proxied));
+  const onSocket = (socket: Socket): void => classify(socket, http, grpc, proxied, node.clientHops);
+  const listener = tls ? secureListener(tls, onSocket) : createServer({ noDelay: true }, onSocket);
   listener.on('connection', (socket: Socket) => node.metrics.trackClientSocket(socket));
   try {
     await new Promise<void>((resolve, reject) => {
@@ -105,7 +108,7 @@ function clientPort(listener: Server, http: HttpServer, grpc: GrpcBackend, proxi
   };
 }
 
-function classify(socket: Socket, http: HttpServer, grpc: GrpcBackend, proxied: Set<Socket>): void {
+function classify(socket: Socket, http: HttpServer, grpc: GrpcBackend, proxied: Set<Socket>, hops: HopIdentities): void {
   let seen = Buffer.alloc(0);
   socket.setTimeout(CLASSIFY_TIMEOUT_MS, () => socket.destroy());
   socket.on('error', () => socket.destroy());
@@ -117,7 +120,7 @@ function classify(socket: Socket, http: HttpServer, grpc: GrpcBackend, proxied: 
     socket.off('data', onData);
     socket.setTimeout(0);
     socket.pause();
-    if (isPreface) pipeToGrpc(socket, seen, grpc.port, proxied);
+    if (isPreface) pipeToGrpc(socket, seen, grpc.port, proxied, hops);
     else handToHttp(socket, seen, http);
   };
   socket.on('data', onData);
@@ -130,10 +133,19 @@ function handToHttp(socket: Socket, seen: Buffer, http: HttpServer): void {
   socket.resume();
 }
 
-function pipeToGrpc(socket: Socket, seen: Buffer, port: number, proxied: Set<Socket>): void {
+function pipeToGrpc(socket: Socket, seen: Buffer, port: number, proxied: Set<Socket>, hops: HopIdentities): void {
   const upstream = connect({ port, host: '127.0.0.1', noDelay: true });
+  // The hop's identity is known to grpc-js handlers by the hop's local port (see auth/client-identity.ts). This
+  // listener runs before the writes below are flushed (Node sends data written while connecting after 'connect').
+  const identity = identityOfSocket(socket);
+  let hopPort: number | undefined;
+  upstream.once('connect', () => {
+    hopPort = upstream.localPort;
+    if (hopPort !== undefined) hops.register(hopPort, identity);
+  });
   proxied.add(socket);
   const close = (): void => {
+    if (hopPort !== undefined) hops.forget(hopPort, identity);
     proxied.delete(socket);
     socket.destroy();
     upstream.destroy();

@@ -104,6 +104,24 @@ export class OverloadedError extends ApiError {
   }
 }
 
+/**
+ * Authenticate refused before checking the password: too many failed
+ * attempts for this user, or from this client address, in the last minute
+ * (`--auth-failed-attempts-per-user`, `--auth-failed-attempts-per-address`).
+ * Answered as etcd's "too many requests" (RESOURCE_EXHAUSTED, HTTP 429)
+ * with Retry-After; the message names neither the user nor the password.
+ */
+export class AuthRateLimitedError extends ApiError {
+  readonly code = 'KEEL_AUTH_RATE_LIMITED';
+  constructor(
+    readonly scope: 'user' | 'address',
+    readonly retryAfterSeconds: number,
+  ) {
+    super(`too many failed authentication attempts ${scope === 'user' ? 'for this user' : 'from this address'}; retry in ${retryAfterSeconds} s`);
+    this.name = 'AuthRateLimitedError';
+  }
+}
+
 /** The member is shutting down and refused the request before proposing it: nothing was applied. */
 export class StoppingError extends ApiError {
   readonly code = 'KEEL_NODE_STOPPING';
@@ -319,6 +337,9 @@ export function errorReply(error: unknown): ErrorReply {
   if (error instanceof RequestTimeoutError) return reply(GrpcCode.Unavailable, 'etcdserver: request timed out', error.code);
   if (error instanceof OverloadedError) {
     return reply(GrpcCode.ResourceExhausted, 'etcdserver: too many requests', error.code, { 'retry-after': String(error.retryAfterSeconds) }, { reason: error.reason });
+  }
+  if (error instanceof AuthRateLimitedError) {
+    return reply(GrpcCode.ResourceExhausted, 'etcdserver: too many requests', error.code, { 'retry-after': String(error.retryAfterSeconds) }, { reason: error.message });
   }
   if (error instanceof ElectionNoLeaderError || error instanceof ElectionNotLeaderError) return reply(GrpcCode.Unknown, error.message, error.code);
   if (error instanceof LeaseTtlTooLargeError) return reply(GrpcCode.OutOfRange, error.message, error.code);

@@ -21,6 +21,8 @@ import { memberJson, runClusterMethod } from './cluster.js';
 import type { ClusterMethod, ClusterRequest } from './cluster.js';
 import { handleFailpoints } from './failpoint-route.js';
 import { Caller, guardAdmin, guardDeleteRange, guardLeaseKeysRead, guardLeaseRevoke, guardPut, guardRange, guardRecipe, guardTxn } from './auth/guard.js';
+import { identityOfSocket } from './auth/client-identity.js';
+import { guardOpenWatches } from './auth/watch-revocation.js';
 import { AUTH_METHODS, AUTH_PATHS } from './auth/service.js';
 import { createPermitted } from './grpc/streams.js';
 
@@ -46,7 +48,7 @@ type Handler = (node: KeelNode, body: unknown, timeoutMs: number, request: Incom
 
 /** The token of a JSON call: etcd's gateway takes it from the Authorization header (the bare token, no scheme). */
 function callerOf(node: KeelNode, request: IncomingMessage): Caller {
-  return new Caller(node, headerOf(request, 'authorization') ?? headerOf(request, 'token'));
+  return new Caller(node, headerOf(request, 'authorization') ?? headerOf(request, 'token'), identityOfSocket(request.socket));
 }
 
 /** Wraps a route so only the root role may call it once auth is on. */
@@ -511,13 +513,16 @@ async function watchStream(node: KeelNode, request: IncomingMessage, response: S
   };
   stream = node.watchHub.open(sink);
   const caller = callerOf(node, request);
+  const unguard = guardOpenWatches(node, caller, stream);
   const unregister = node.onStop(() => {
     stream?.close();
+    unguard();
     response.end();
   });
   // The stream lives until the client goes away, like etcd's gateway: the request body may end long before.
   response.on('close', () => {
     stream?.close();
+    unguard();
     unregister();
   });
   onJsonLines(
@@ -532,6 +537,7 @@ async function watchStream(node: KeelNode, request: IncomingMessage, response: S
     () => {},
     (error) => {
       stream?.close();
+      unguard();
       unregister();
       streamError(response, rpc, error);
     },

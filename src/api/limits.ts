@@ -13,3 +13,13 @@ export const SNAPSHOT_CHUNK_BYTES = 64 * 1024;
  * call is refused as overloaded (RESOURCE_EXHAUSTED, retry later).
  */
 export const SNAPSHOT_STREAMS_MAX = 2;
+
+/**
+ * Users and client addresses whose failed Authenticate attempts one member
+ * remembers (each an entry of a few dozen bytes). Past this, idle entries go
+ * first, then the least recently used (resilience's KeyedRateLimiter): a
+ * flood of distinct names or addresses can reset another key's count, never
+ * grow memory. The per-address limit bounds how fast one address can flood.
+ */
+export const AUTH_LIMITED_USERS_MAX = 10_000;
+export const AUTH_LIMITED_ADDRESSES_MAX = 10_000;

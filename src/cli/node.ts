@@ -41,6 +41,8 @@ export interface NodeFlags {
   authToken?: string;
   authTokenTtl?: string;
   bcryptCost?: string;
+  authFailedAttemptsPerUser?: string;
+  authFailedAttemptsPerAddress?: string;
   certFile?: string;
   keyFile?: string;
   trustedCaFile?: string;
@@ -115,6 +117,8 @@ export function nodeCommand(): Command {
     .option('--auth-token <spec>', "etcd's token type: simple (default) or jwt,pub-key=<file>,priv-key=<file>,sign-method=RS256|ES256|...,ttl=5m")
     .option('--auth-token-ttl <seconds>', 'how long a simple token lives after its last use (default 300, as etcd)')
     .option('--bcrypt-cost <n>', 'bcrypt cost for password hashes, 4-31 (default 10, as etcd)')
+    .option('--auth-failed-attempts-per-user <n>', 'failed Authenticate attempts allowed per user per minute, then "too many requests" (default 10; 0: no limit)')
+    .option('--auth-failed-attempts-per-address <n>', 'failed Authenticate attempts allowed per client IP per minute (default 30; 0: no limit)')
     .option('--cert-file <file>', 'client TLS: the server certificate (PEM); with --key-file the client port serves gRPC over TLS and HTTPS')
     .option('--key-file <file>', 'client TLS: the certificate\'s private key (PEM)')
     .option('--trusted-ca-file <file>', 'client TLS: CA bundle that signs client certificates; setting it requires client certificates, as in etcd')

@@ -69,6 +69,14 @@ export const nodeConfigSchema = z
     authTokenTtl: z.number().int().min(1).max(86_400 * 365).default(300),
     /** etcd's --bcrypt-cost: the bcrypt cost members hash passwords with (4-31, default 10). */
     bcryptCost: z.number().int().min(4).max(31).default(10),
+    /**
+     * Failed Authenticate attempts allowed per user per minute (a token bucket
+     * of this many, refilled over a minute); beyond, Authenticate is refused
+     * before the password is hashed. 0: no limit. Successful attempts are free.
+     */
+    authFailedAttemptsPerUser: z.number().int().min(0).max(1_000_000).default(10),
+    /** The same per client IP address, over every user name it tries. */
+    authFailedAttemptsPerAddress: z.number().int().min(0).max(1_000_000).default(30),
     /** etcd's client TLS flags (see tls-material.ts): with certFile and keyFile the client port serves HTTPS and gRPC over TLS. */
     certFile: z.string().min(1).optional(),
     keyFile: z.string().min(1).optional(),
@@ -135,7 +143,7 @@ const ENV: Record<string, keyof NodeConfig> = {
   KEEL_INITIAL_CLUSTER_STATE: 'initialClusterState',
 };
 
-const NUMERIC = new Set<string>(['walSegmentBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'snapshotEntries', 'snapshotCatchUpEntries', 'quotaBytes', 'requestTimeoutMs', 'pendingRequestsMax', 'watchProgressNotifyIntervalMs', 'autoCompactionRevisionCheckMs', 'authTokenTtl', 'bcryptCost']);
+const NUMERIC = new Set<string>(['walSegmentBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'snapshotEntries', 'snapshotCatchUpEntries', 'quotaBytes', 'requestTimeoutMs', 'pendingRequestsMax', 'watchProgressNotifyIntervalMs', 'autoCompactionRevisionCheckMs', 'authTokenTtl', 'bcryptCost', 'authFailedAttemptsPerUser', 'authFailedAttemptsPerAddress']);
 
 /** Merges file < environment < flags and validates the result. */
 export function loadNodeConfig(

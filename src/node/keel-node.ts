@@ -30,6 +30,7 @@ import { autoCompactionPolicy, startAutoCompaction } from './auto-compaction.js'
 import { raftDiskBytes } from './disk-usage.js';
 import { QUOTA_WARN_RATIO, QuotaWatch } from './quota-watch.js';
 import type { HeaderContext } from '../api/json-codec.js';
+import { HopIdentities } from '../api/auth/client-identity.js';
 import type { NodeConfig } from './config.js';
 import { decodeEnvelope, encodeEnvelope } from './envelope.js';
 import { DataDirMismatchError, MemberRemovedError } from './errors.js';
@@ -43,7 +44,7 @@ import { MemberChanges } from './member-changes.js';
 import type { MemberRecord, MembershipEffect } from './membership.js';
 import { lockDataDir, prepareDataDir } from './data-dir.js';
 import { AuthTokens, parseAuthTokenOption } from './auth-tokens.js';
-import type { AuthState } from '../store/auth-state.js';
+import type { AuthResponse, AuthState } from '../store/auth-state.js';
 import type { DataDirLock } from './data-dir.js';
 import {
   MembershipTable,
@@ -132,6 +133,8 @@ export interface MemberInfo {
 export class KeelNode {
   readonly config: NodeConfig;
   readonly metrics = new NodeMetrics();
+  /** Client identities (address, verified certificate CN) of the open gRPC connections, by loopback hop (api/auth/client-identity.ts). */
+  readonly clientHops = new HopIdentities();
   /** This member's raft id: its name for founders, the id MemberAdd assigned for members that joined (see membership.ts). */
   #raftId: NodeId;
   #clusterId: bigint;
@@ -179,6 +182,9 @@ export class KeelNode {
   #catchUpScheduled = false;
   #progressTimer: NodeJS.Timeout | undefined;
   readonly #stopHooks = new Set<() => void>();
+  /** Called after an applied auth command moved the auth revision (one per open watch stream, so bounded by WATCH_STREAMS_MAX). */
+  readonly #authChangeHooks = new Set<() => void>();
+  #authRevisionSeen = 1;
   readonly #quotaWatch = new QuotaWatch();
   /** Set while this member's NOSPACE alarm proposal is in flight, so a burst of refused writes raises it once. */
   #raisingNoSpace = false;
@@ -705,7 +711,7 @@ export class KeelNode {
     if (result.status === 'applied') {
       if (result.response.type === 'leaseGrant') this.#lessor.granted(result.response.response.id, result.response.response.ttlSeconds);
       else if (result.response.type === 'leaseRevoke') this.#lessor.revoked(result.response.response.id);
-      else if (result.response.type === 'auth') this.authTokens.applied(result.response.response);
+      else if (result.response.type === 'auth') this.#authApplied(result.response.response);
     }
     if (!envelope) return;
     const pending = this.#pendingWrites.get(envelope.requestId);
@@ -1015,6 +1021,29 @@ export class KeelNode {
   }
 
   /** Runs `hook` once when the member starts stopping (long-lived streams end themselves); returns an unregister function. */
+  /**
+   * `hook` runs synchronously after each applied auth command that moved the
+   * auth revision, before the next entry applies (so before any later event
+   * reaches a watcher). Returns the unregister function.
+   */
+  onAuthChange(hook: () => void): () => void {
+    this.#authChangeHooks.add(hook);
+    return () => this.#authChangeHooks.delete(hook);
+  }
+
+  #authApplied(response: AuthResponse): void {
+    this.authTokens.applied(response);
+    if (this.auth.revision === this.#authRevisionSeen) return;
+    this.#authRevisionSeen = this.auth.revision;
+    for (const hook of [...this.#authChangeHooks]) {
+      try {
+        hook();
+      } catch (error) {
+        this.#log.error('an auth change hook failed', { error: (error as Error).message });
+      }
+    }
+  }
+
   onStop(hook: () => void): () => void {
     this.#stopHooks.add(hook);
     return () => this.#stopHooks.delete(hook);

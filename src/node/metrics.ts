@@ -142,6 +142,20 @@ export class NodeMetrics {
     this.etcd.backendCommitSeconds.observe(seconds);
   }
 
+  /** Authenticate calls by outcome: ok, failed (wrong name or password), limited (refused before the password was checked). */
+  readonly authenticateAttempts = new Counter({
+    name: 'keel_auth_authenticate_total',
+    help: 'Authenticate calls by outcome: ok, failed (wrong user or password), limited (too many failures; no password check)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  /** bcrypt comparisons made by Authenticate (a refused attempt makes none). */
+  readonly authPasswordChecks = new Counter({
+    name: 'keel_auth_password_checks_total',
+    help: 'Password hashes compared by Authenticate',
+    registers: [this.registry],
+  });
+
   readonly peerCertificatesRejected = new Counter({
     name: 'keel_peer_certificates_rejected_total',
     help: 'Inbound peer TLS connections refused: certificate missing, untrusted, or CommonName not allowed',

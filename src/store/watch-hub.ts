@@ -174,6 +174,19 @@ export class WatchStream {
     this.#emit({ watchId: id, revision: this.#hub.source.revision, canceled: true, events: [] });
   }
 
+  /**
+   * Cancels a watcher for the member's own reason (etcd's "etcdserver:
+   * permission denied" when its reader lost READ on the range): the client
+   * gets a canceled response with that cancel_reason, and no event after it.
+   */
+  revoke(id: bigint, cancelReason: string): void {
+    if (this.#closed) return;
+    const watcher = this.watchers.get(id);
+    if (!watcher) return;
+    this.#remove(watcher);
+    this.#emit({ watchId: id, revision: this.#hub.source.revision, canceled: true, cancelReason, events: [] });
+  }
+
   /** A client's progress request: answered once every watcher is synced, with watch id -1 (etcd 3.4). */
   requestProgress(): void {
     this.#progressRequested = true;

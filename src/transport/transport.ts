@@ -193,7 +193,9 @@ export class PeerTransport {
     assert(!this.#server, 'listen() called twice');
     const tls = this.#callbacks.tls;
     const server = tls
-      ? createTlsServer({ ...tls.server(), requestCert: tls.verifyClients, rejectUnauthorized: false }, (socket) => this.#acceptSecure(socket, tls))
+      ? // A TLS handshake must finish within the raft handshake timeout (Node's default is 120 s): half-open handshakes
+        // would otherwise hold INBOUND_CONNECTIONS_MAX slots and lock real peers out.
+        createTlsServer({ ...tls.server(), requestCert: tls.verifyClients, rejectUnauthorized: false, handshakeTimeout: this.#options.handshakeTimeoutMs }, (socket) => this.#acceptSecure(socket, tls))
       : createServer((socket) => this.#accept(socket));
     if (tls) server.on('tlsClientError', (error: Error, socket: TLSSocket) => this.#context.log('debug', 'peer TLS handshake failed', { remote: socket.remoteAddress, error: error.message }));
     server.maxConnections = limits.INBOUND_CONNECTIONS_MAX;

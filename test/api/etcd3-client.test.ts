@@ -1,8 +1,12 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Etcd3, EtcdLockFailedError } from 'etcd3';
+import { Etcd3, EtcdAuthenticationFailedError, EtcdLockFailedError, EtcdPermissionDeniedError, EtcdRoleNotGrantedError, EtcdUserNotFoundError } from 'etcd3';
+import { Agent, getGlobalDispatcher, setGlobalDispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { writeLocalPki } from '../../src/cli/local-pki.js';
 import type { Campaign, ElectionObserver, IKeyValue } from 'etcd3';
 import { Cluster, eventually, sleep } from '../node/cluster-harness.js';
 
@@ -213,5 +217,85 @@ describe('the npm etcd3 client against keel (3 members)', () => {
       await observer?.cancel().catch(() => {});
       await b?.resign().catch(() => {});
     }
+  });
+});
+
+/**
+ * The etcd3 client's auth and role operations straight against a member
+ * that serves TLS with client certificates (as `keel up --tls` runs them),
+ * no terminator in between: what its own upstream suite does over TLS. The
+ * client certificate's CN names no existing user, so once auth is on every
+ * call that works goes through the client's `auth: {username, password}`
+ * token.
+ */
+describe('the npm etcd3 client: users, roles and auth over TLS (1 member)', () => {
+  let cluster: Cluster;
+  let previousDispatcher: Dispatcher;
+  let credentials: { rootCertificate: Buffer; certChain: Buffer; privateKey: Buffer };
+  const clients: Etcd3[] = [];
+  const connect = (auth?: { username: string; password: string }): Etcd3 => {
+    const client = new Etcd3({ hosts: cluster.members[0]!.clientUrl, credentials, dialTimeout: 5_000, ...(auth ? { auth } : {}) });
+    clients.push(client);
+    return client;
+  };
+
+  before(async () => {
+    const pki = writeLocalPki(join(process.env.TMPDIR ?? '/tmp', `keel-etcd3-tls-${process.pid}`), ['n'], 'etcd3-client');
+    credentials = { rootCertificate: readFileSync(pki.caFile), certChain: readFileSync(pki.client.certFile), privateKey: readFileSync(pki.client.keyFile) };
+    previousDispatcher = getGlobalDispatcher();
+    setGlobalDispatcher(new Agent({ connect: { ca: credentials.rootCertificate, cert: credentials.certChain, key: credentials.privateKey } }));
+    const member = pki.members.n!;
+    cluster = await Cluster.start({
+      nodes: 1,
+      scheme: 'https',
+      flags: ['--cert-file', member.certFile, '--key-file', member.keyFile, '--trusted-ca-file', pki.caFile, '--client-cert-auth', '--bcrypt-cost', '4'],
+    });
+  });
+  after(async () => {
+    for (const client of clients) client.close();
+    await cluster?.stop();
+    setGlobalDispatcher(previousDispatcher);
+  });
+
+  it('adds users and roles, grants and revokes, enables auth and works as each user', async () => {
+    const setup = connect();
+    await setup.user('root').create('root-pw');
+    await setup.role('root').create();
+    await setup.user('root').addRole('root');
+    const reader = await setup.role('reader').create();
+    await reader.grant({ permission: 'Read', range: setup.range({ prefix: 'shared/' }) });
+    await reader.grant({ permission: 'Readwrite', key: 'shared/own' });
+    await setup.user('carol').create('carol-pw');
+    await setup.user('carol').addRole('reader');
+    assert.deepEqual((await setup.getUsers()).map((u) => u.name).sort(), ['carol', 'root']);
+    assert.deepEqual((await setup.getRoles()).map((r) => r.name).sort(), ['reader', 'root']);
+    const permissions = await reader.permissions();
+    assert.deepEqual(permissions.map((p) => p.permission).sort(), ['Read', 'Readwrite']);
+    assert.deepEqual((await setup.user('carol').roles()).map((r) => r.name), ['reader']);
+    await setup.put('shared/x').value('1').exec();
+    await setup.auth.authEnable();
+
+    const root = connect({ username: 'root', password: 'root-pw' });
+    const carol = connect({ username: 'carol', password: 'carol-pw' });
+    // Without a token the certificate's CN names the user, as in etcd: "etcd3-client" does not exist, so nothing is allowed.
+    await assert.rejects(setup.get('shared/x').string(), EtcdPermissionDeniedError);
+    assert.equal(await carol.get('shared/x').string(), '1');
+    await carol.put('shared/own').value('mine').exec();
+    await assert.rejects(carol.put('shared/x').value('2').exec(), EtcdPermissionDeniedError);
+    await assert.rejects(carol.getUsers(), EtcdPermissionDeniedError);
+    await assert.rejects(connect({ username: 'carol', password: 'wrong' }).get('shared/x').string(), EtcdAuthenticationFailedError);
+
+    await root.role('reader').revoke({ permission: 'Read', range: root.range({ prefix: 'shared/' }) });
+    await assert.rejects(carol.get('shared/x').string(), EtcdPermissionDeniedError);
+    assert.equal(await carol.get('shared/own').string(), 'mine');
+    await assert.rejects(root.user('carol').removeRole('writer'), EtcdRoleNotGrantedError);
+    await root.user('carol').setPassword('carol-pw-2');
+    assert.equal(await connect({ username: 'carol', password: 'carol-pw-2' }).get('shared/own').string(), 'mine');
+    await root.user('carol').delete();
+    await assert.rejects(root.user('carol').roles(), EtcdUserNotFoundError);
+    await root.role('reader').delete();
+    assert.deepEqual((await root.getRoles()).map((r) => r.name), ['root']);
+    await root.auth.authDisable();
+    assert.equal(await setup.get('shared/x').string(), '1');
   });
 });

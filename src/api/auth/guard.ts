@@ -1,5 +1,6 @@
 import type { KeelNode } from '../../node/keel-node.js';
 import type { AuthInfo } from '../../store/auth-state.js';
+import type { ClientIdentity } from './client-identity.js';
 import type { Access } from '../../store/auth-permissions.js';
 import { prefixRangeEnd } from '../../store/bytes.js';
 import type { DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest } from '../../store/types.js';
@@ -19,24 +20,68 @@ import type { DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest } from '.
  * the check and the apply can let that one write through.
  */
 
-/** A call's credentials: the token, resolved to a user only when a check needs it (and at most once). */
+/**
+ * A call's credentials: the token, resolved to a user only when a check
+ * needs it, and the connection's identity. As etcd (AuthInfoFromCtx, then
+ * AuthInfoFromTLS): a token wins; without one, a client certificate the
+ * TLS port verified acts as the user its CommonName names. A stream
+ * (Watch) keeps its Caller for its whole life, so the resolved token is
+ * kept only while the auth revision stays the same: after any auth change
+ * it is resolved again (a simple token then carries the new revision, a
+ * JWT keeps its own and is refused as old, as in etcd).
+ */
 export class Caller {
   readonly #node: KeelNode;
   readonly #token: string | undefined;
+  /** The client's address and verified certificate CN (api/auth/client-identity.ts). */
+  readonly identity: ClientIdentity;
   #info: Promise<AuthInfo | undefined> | undefined;
+  #infoRevision = 0;
+  /** The user the token last resolved to (undefined until it has, or after it failed). */
+  #tokenUser: string | undefined;
 
-  constructor(node: KeelNode, token: string | undefined) {
+  constructor(node: KeelNode, token: string | undefined, identity: ClientIdentity = NO_IDENTITY) {
     this.#node = node;
     this.#token = token === '' ? undefined : token;
+    this.identity = identity;
   }
 
-  /** Who is calling; undefined when auth is off or no token came. Throws InvalidAuthTokenError. */
+  /** Who is calling; undefined when auth is off or neither a token nor a verified certificate CN came. Throws InvalidAuthTokenError. */
   info(): Promise<AuthInfo | undefined> {
-    if (!this.#node.auth.enabled || this.#token === undefined) return Promise.resolve(undefined);
-    this.#info ??= this.#node.authTokens.resolve(this.#token, this.#node.auth.revision);
+    const auth = this.#node.auth;
+    if (!auth.enabled) return Promise.resolve(undefined);
+    if (this.#token === undefined) {
+      const name = this.identity.commonName;
+      return Promise.resolve(name === undefined ? undefined : { name, revision: auth.revision });
+    }
+    if (this.#info === undefined || this.#infoRevision !== auth.revision) {
+      this.#infoRevision = auth.revision;
+      this.#info = this.#node.authTokens.resolve(this.#token, auth.revision).then(
+        (info) => {
+          this.#tokenUser = info.name;
+          return info;
+        },
+        (error: unknown) => {
+          this.#tokenUser = undefined;
+          throw error;
+        },
+      );
+    }
     return this.#info;
   }
+
+  /**
+   * The user this caller acts as, as far as known without waiting: the
+   * certificate's CN without a token, else the user its token last resolved
+   * to. Used to re-check open watches synchronously when the auth revision
+   * moves (api/auth/watch-revocation.ts).
+   */
+  knownUser(): string | undefined {
+    return this.#token === undefined ? this.identity.commonName : this.#tokenUser;
+  }
 }
+
+const NO_IDENTITY: ClientIdentity = { address: 'unknown', commonName: undefined };
 
 const EMPTY = new Uint8Array(0);
 
@@ -126,4 +171,9 @@ export function tokenOfMetadata(get: (key: string) => unknown[]): string | undef
     if (typeof value === 'string' && value !== '') return value;
   }
   return undefined;
+}
+
+/** The Caller of a grpc-js call: its token metadata, and the identity of the connection behind its loopback hop. */
+export function callerOfGrpcCall(node: KeelNode, call: { metadata: { get(key: string): unknown[] }; getPeer(): string }): Caller {
+  return new Caller(node, tokenOfMetadata((key) => call.metadata.get(key)), node.clientHops.ofPeer(call.getPeer()));
 }

@@ -8,6 +8,7 @@ import { AuthFailedError, AuthNotEnabledError, RoleNotFoundError, UserEmptyError
 import { BadRequestError } from '../errors.js';
 import type { Caller } from './guard.js';
 import { guardAdmin } from './guard.js';
+import { authenticateLimitsOf } from './attempt-limits.js';
 
 /**
  * etcd's Auth service over KeelNode, shared by the gRPC handlers and the
@@ -77,24 +78,45 @@ async function change(node: KeelNode, request: AuthRequest, timeoutMs: number): 
 const current = (node: KeelNode): number => node.status().revision;
 
 /**
- * Authenticate: the password is checked on this member against its applied
- * state after a read barrier (so a user added a moment ago elsewhere is
- * known); a simple token then goes through the log so every member learns
- * it, a JWT is signed here.
+ * Authenticate: first the brute-force limits (attempt-limits.ts; a refused
+ * attempt answers "too many requests" without hashing anything), then the
+ * password is checked on this member against its applied state after a
+ * read barrier (so a user added a moment ago elsewhere is known); a simple
+ * token then goes through the log so every member learns it, a JWT is
+ * signed here.
  */
-const authenticate: Method = async (node, request, _caller, timeoutMs) => {
+const authenticate: Method = async (node, request, caller, timeoutMs) => {
   const name = text(request, 'name');
   const password = text(request, 'password');
-  await node.readBarrier(timeoutMs);
-  if (!node.auth.enabled) throw new AuthNotEnabledError();
-  const user = node.auth.user(name);
-  // Compare even for an unknown user, so the answer takes as long either way (no user enumeration by timing).
-  const hash = user && !user.noPassword ? user.passwordHash : await unknownUserHash(node);
-  const matches = await bcrypt.compare(password, hash);
-  if (!user || user.noPassword || !matches) throw new AuthFailedError();
-  const token = await node.authTokens.issue(name, node.auth.revision);
-  if (node.authTokens.replicated) await change(node, { op: 'authenticate', name, token }, timeoutMs);
-  return { revision: current(node), body: { token } };
+  let admission;
+  try {
+    admission = authenticateLimitsOf(node).admit(name, caller.identity.address);
+  } catch (error) {
+    node.metrics.authenticateAttempts.inc({ outcome: 'limited' });
+    throw error;
+  }
+  try {
+    await node.readBarrier(timeoutMs);
+    if (!node.auth.enabled) throw new AuthNotEnabledError();
+    const user = node.auth.user(name);
+    // Compare even for an unknown user, so the answer takes as long either way (no user enumeration by timing).
+    const hash = user && !user.noPassword ? user.passwordHash : await unknownUserHash(node);
+    node.metrics.authPasswordChecks.inc();
+    const matches = await bcrypt.compare(password, hash);
+    if (!user || user.noPassword || !matches) {
+      node.metrics.authenticateAttempts.inc({ outcome: 'failed' });
+      throw new AuthFailedError();
+    }
+    const token = await node.authTokens.issue(name, node.auth.revision);
+    if (node.authTokens.replicated) await change(node, { op: 'authenticate', name, token }, timeoutMs);
+    node.metrics.authenticateAttempts.inc({ outcome: 'ok' });
+    admission.refund();
+    return { revision: current(node), body: { token } };
+  } catch (error) {
+    // Only a wrong name or password counts against the limits.
+    if (!(error instanceof AuthFailedError)) admission.refund();
+    throw error;
+  }
 };
 
 /** Per member, a bcrypt hash at its --bcrypt-cost of random bytes nobody knows, compared against when the user does not exist (same cost, same time). */

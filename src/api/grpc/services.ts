@@ -25,7 +25,7 @@ import type { Message } from './codec.js';
 import { keepAliveCall, watchCall } from './streams.js';
 import * as maintenance from '../maintenance.js';
 import { snapshotHandler } from './snapshot-stream.js';
-import { Caller, guardAdmin, guardDeleteRange, guardLeaseKeysRead, guardLeaseRevoke, guardPut, guardRange, guardTxn, tokenOfMetadata } from '../auth/guard.js';
+import { Caller, callerOfGrpcCall, guardAdmin, guardDeleteRange, guardLeaseKeysRead, guardLeaseRevoke, guardPut, guardRange, guardTxn } from '../auth/guard.js';
 import { AUTH_METHODS } from '../auth/service.js';
 
 /**
@@ -228,7 +228,7 @@ export function unary(node: KeelNode, endpoint: string, handler: Handler) {
     const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
     const timer = Number.isFinite(deadlineMs) ? setTimeout(() => controller.abort(new RequestTimeoutError(Math.max(0, deadlineMs - Date.now()))), Math.max(0, deadlineMs - Date.now())) : undefined;
     try {
-      const caller = new Caller(node, tokenOfMetadata((key) => call.metadata.get(key)));
+      const caller = callerOfGrpcCall(node, call);
       answer = handler(node, call.request, timeoutOf(node, call), controller.signal, caller);
     } catch (error) {
       answer = Promise.reject(error);

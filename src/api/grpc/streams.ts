@@ -6,8 +6,9 @@ import { header, leaseIdField, watchAction, watchResponse } from './codec.js';
 import type { Message } from './codec.js';
 import { grpcFailure, startRpc } from './services.js';
 import type { RpcCall } from '../../node/rpc-metrics.js';
-import { Caller, tokenOfMetadata, watchPermitted } from '../auth/guard.js';
+import { Caller, callerOfGrpcCall, watchPermitted } from '../auth/guard.js';
 import type { WatchCreate } from '../../store/watch-hub.js';
+import { guardOpenWatches, PERMISSION_DENIED_REASON, revokeForbiddenWatches } from '../auth/watch-revocation.js';
 
 /**
  * etcd's two bidirectional streams: Watch and LeaseKeepAlive. Both end when
@@ -51,12 +52,14 @@ export function watchCall(node: KeelNode) {
       },
     };
     stream = node.watchHub.open(sink);
-    const caller = new Caller(node, tokenOfMetadata((key) => call.metadata.get(key)));
+    const caller = callerOfGrpcCall(node, call);
+    const unguard = guardOpenWatches(node, caller, stream);
     let finished = false;
     const finish = (): void => {
       if (finished) return;
       finished = true;
       stream?.close();
+      unguard();
       unregister();
     };
     const unregister = node.onStop(() => {
@@ -98,10 +101,16 @@ export function createPermitted(node: KeelNode, caller: Caller, stream: WatchStr
     stream.create(request);
     return;
   }
+  const checkedAt = node.auth.revision;
   void watchPermitted(node, caller, request.key, request.rangeEnd).then((permitted) => {
     if (finished()) return;
-    if (permitted) stream.create(request);
-    else sink.send({ watchId: -1n, revision: node.status().revision, created: true, canceled: true, cancelReason: 'etcdserver: permission denied', events: [] }, 0);
+    if (!permitted) {
+      sink.send({ watchId: -1n, revision: node.status().revision, created: true, canceled: true, cancelReason: PERMISSION_DENIED_REASON, events: [] }, 0);
+      return;
+    }
+    stream.create(request);
+    // The auth revision moved while the check was in flight: the re-check of open watches may have run before this one existed.
+    if (node.auth.revision !== checkedAt) revokeForbiddenWatches(node, caller, stream);
   });
 }
 

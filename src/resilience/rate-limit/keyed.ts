@@ -31,6 +31,11 @@ export class KeyedRateLimiter {
     return limiter.tryAcquire(permits);
   }
 
+  /** Gives `key`'s permits back if its limiter supports it and is still remembered (see RateLimiter.refund). */
+  refund(key: string, permits = 1): void {
+    this.#limiters.peek(key)?.refund?.(permits);
+  }
+
   /** Keys currently remembered. */
   get size(): number {
     return this.#limiters.size;

@@ -18,6 +18,12 @@ export interface RateLimiter {
   isIdle(): boolean;
   /** The most permits it can ever grant at once. */
   readonly capacity: number;
+  /**
+   * Gives back permits granted earlier that turned out not to count (an
+   * attempt that succeeded, where only failures are limited). Optional:
+   * limiters without it keep the permits spent.
+   */
+  refund?(permits?: number): void;
 }
 
 export function allowed(remaining: number): RateLimitDecision {

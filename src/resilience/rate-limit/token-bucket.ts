@@ -59,6 +59,13 @@ export class TokenBucket implements RateLimiter {
     return refused(Math.max(1, Math.ceil(grantMs - nowMs)), this.#tokens);
   }
 
+  /** Puts `permits` back, never above capacity (see RateLimiter.refund). */
+  refund(permits = 1): void {
+    if (!Number.isInteger(permits) || permits < 1) throw new ConfigError('permits must be a positive integer');
+    this.#refill(this.#clock.now());
+    this.#tokens = Math.min(this.capacity, this.#tokens + permits);
+  }
+
   isIdle(): boolean {
     return this.tokens === this.capacity;
   }

@@ -31,3 +31,14 @@ test('memory stays bounded under a flood of keys; idle limiters are evicted befo
 test('default: 10,000 keys', () => {
   assert.equal(KEYED_DEFAULTS.maxKeys, 10_000);
 });
+
+test('refund reaches the key\'s limiter; an unknown key is a no-op', () => {
+  const clock = new FakeClock(0);
+  const keyed = new KeyedRateLimiter(() => new TokenBucket({ capacity: 1, refillIntervalMs: 1000, clock }), { maxKeys: 3 });
+  keyed.tryAcquire('a');
+  assert.equal(keyed.tryAcquire('a').allowed, false);
+  keyed.refund('a');
+  assert.equal(keyed.tryAcquire('a').allowed, true);
+  keyed.refund('never-seen');
+  assert.equal(keyed.size, 1);
+});

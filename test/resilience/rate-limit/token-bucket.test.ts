@@ -81,3 +81,15 @@ test('property: matches a millisecond-stepped reference exactly, decisions and w
     { numRuns: 300 },
   );
 });
+
+test('refund gives permits back, never above capacity', () => {
+  const clock = new FakeClock(0);
+  const bucket = new TokenBucket({ capacity: 2, refillIntervalMs: 1000, clock });
+  bucket.tryAcquire(2);
+  assert.equal(bucket.tryAcquire().allowed, false);
+  bucket.refund();
+  assert.equal(bucket.tokens, 1);
+  bucket.refund(5);
+  assert.equal(bucket.tokens, 2);
+  assert.throws(() => bucket.refund(0), { code: 'KEEL_RES_CONFIG_INVALID' });
+});

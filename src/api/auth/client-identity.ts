@@ -1,0 +1,64 @@
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+
+/**
+ * Who is at the other end of a client connection, as the client port saw
+ * it: the remote address (for per-address limits such as Authenticate's)
+ * and, on a TLS port that verified a client certificate, that
+ * certificate's CommonName (etcd's AuthInfoFromTLS: with auth on, a call
+ * without a token acts as the user the CN names).
+ *
+ * gRPC calls reach grpc-js over one loopback hop per connection (see
+ * client-port.ts), so grpc-js only sees 127.0.0.1 and no certificate. The
+ * client port therefore records each hop's identity under the hop's local
+ * port, which grpc-js reports as the call's peer, and forgets it when the
+ * hop closes.
+ */
+export interface ClientIdentity {
+  /** The client's IP address ('unknown' if the socket had none). */
+  readonly address: string;
+  /** The verified client certificate's CommonName; undefined without one (cleartext, no certificate asked, none given, or no CN). */
+  readonly commonName: string | undefined;
+}
+
+/** Loopback hops whose identity is remembered at once: one per open gRPC connection, and local ports cannot exceed this anyway. */
+export const IDENTIFIED_HOPS_MAX = 65_536;
+
+const UNKNOWN: ClientIdentity = { address: 'unknown', commonName: undefined };
+
+/** The identity of a socket accepted by the client port (a TLSSocket on a TLS port). */
+export function identityOfSocket(socket: Socket): ClientIdentity {
+  const address = socket.remoteAddress ?? 'unknown';
+  const tls = socket as Partial<TLSSocket>;
+  // Only a certificate the handshake verified against --trusted-ca-file names a user; `authorized` is false otherwise.
+  if (tls.encrypted !== true || tls.authorized !== true || typeof tls.getPeerCertificate !== 'function') return { address, commonName: undefined };
+  const commonName = tls.getPeerCertificate().subject?.CN;
+  return { address, commonName: typeof commonName === 'string' && commonName !== '' ? commonName : undefined };
+}
+
+/** The identities of the open loopback hops to grpc-js, by the hop's local port. */
+export class HopIdentities {
+  readonly #byPort = new Map<number, ClientIdentity>();
+
+  /** Remembers the hop from local port `port`; false (and nothing remembered) past IDENTIFIED_HOPS_MAX. */
+  register(port: number, identity: ClientIdentity): boolean {
+    if (this.#byPort.size >= IDENTIFIED_HOPS_MAX && !this.#byPort.has(port)) return false;
+    this.#byPort.set(port, identity);
+    return true;
+  }
+
+  forget(port: number, identity: ClientIdentity): void {
+    // A port is reused only after its hop closed; drop only what this hop put there.
+    if (this.#byPort.get(port) === identity) this.#byPort.delete(port);
+  }
+
+  /** The identity behind a grpc-js peer string ("127.0.0.1:54321"); unknown when the hop is not (or no longer) known. */
+  ofPeer(peer: string): ClientIdentity {
+    const match = /:(\d+)$/.exec(peer);
+    return (match && this.#byPort.get(Number(match[1]))) || UNKNOWN;
+  }
+
+  get size(): number {
+    return this.#byPort.size;
+  }
+}
