@@ -36,6 +36,7 @@ program.addCommand((await import('./chaos.js')).chaosCommand());
 program.addCommand((await import('./dashboard.js')).dashboardCommand());
 program.addCommand((await import('./slo.js')).sloCommand());
 program.addCommand((await import('./probe.js')).probeCommand());
+program.addCommand((await import('./experiment.js')).experimentCommand());
 
 try {
   await program.parseAsync(process.argv);
