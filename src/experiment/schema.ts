@@ -34,12 +34,9 @@ const duration = (maxMs: number) =>
 
 /** A [low, high] range of durations (`[5s, 10s]`), or one duration for both. */
 const durationRange = z
-  .union([duration(RUN_MS_MAX), z.tuple([duration(RUN_MS_MAX), duration(RUN_MS_MAX)])])
-  .transform((value, context): [number, number] => {
-    const [low, high] = Array.isArray(value) ? value : [value, value];
-    if (high < low) context.addIssue({ code: 'custom', message: 'a range is [low, high] with low <= high' });
-    return [low, high];
-  });
+  .preprocess((value) => (Array.isArray(value) ? value : [value, value]), z.tuple([duration(RUN_MS_MAX), duration(RUN_MS_MAX)]))
+  .refine(([low, high]) => low <= high, { message: 'a range is [low, high] with low <= high' })
+  .transform((value): [number, number] => [value[0], value[1]]);
 
 /** Chaos Toolkit's tolerances: a value the output must equal, one of a list, a range, or a pattern. */
 const toleranceSchema = z.union([
