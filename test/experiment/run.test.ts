@@ -1,0 +1,124 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freeKeelUpBase } from '../../bench/lib/net.js';
+import { keelUpTarget, waitUntil } from '../../src/chaos/campaign/index.js';
+
+// End to end: one real `keel up` cluster (3 members, no gateway), shared by
+// both tests, and `keel experiment run` as a real process on it. The first
+// runs a short experiment with load, recording clients, a seeded schedule
+// of leader pauses and the checker, and opens the report in headless
+// Chromium; the second holds a follower paused until a probe stop condition
+// aborts the run, which must exit 3 and leave nothing paused.
+const bin = join(import.meta.dirname, '../../dist/src/cli/main.js');
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'];
+
+const root = mkdtempSync(join(tmpdir(), 'keel-experiment-'));
+const dataDir = join(root, 'cluster');
+let stopCluster: () => Promise<void> = async () => {};
+
+before(async () => {
+  const up = spawn(process.execPath, [bin, 'up', '--no-gateway', '--no-dashboard', '--quiet', '--base-port', String(await freeKeelUpBase(3)), '--data-dir', dataDir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const exited = new Promise((resolve) => up.once('exit', resolve));
+  stopCluster = async () => {
+    up.kill('SIGTERM');
+    await exited;
+  };
+  await waitUntil(async () => existsSync(join(dataDir, 'cluster.json')) && (JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { members: unknown[] }).members.length === 3, 30_000, 'cluster.json');
+  await keelUpTarget(dataDir, { stateDir: join(root, 'chaos-state'), seed: 1 }).waitHealthy(60_000);
+});
+
+after(async () => {
+  await stopCluster();
+  rmSync(root, { recursive: true, force: true });
+});
+
+function runExperiment(name: string, text: string): Promise<{ code: number | null; stdout: string; stderr: string; output: string }> {
+  const file = join(root, `${name}.yaml`);
+  const output = join(root, `${name}-out`);
+  writeFileSync(file, text);
+  const child = spawn(process.execPath, [bin, 'experiment', 'run', file, '--data-dir', dataDir, '--output', output], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr, output })));
+}
+
+const hypothesis = `steady-state-hypothesis:
+  probes:
+    - { name: cluster-ready, provider: { type: keel, func: cluster-ready }, tolerance: true }
+`;
+
+test('a short experiment: load, leader pauses, the checker; exit 0, a journal, a report that renders', { timeout: 180_000 }, async (t) => {
+  const result = await runExperiment('pauses', `title: pauses under load
+seed: 5
+${hypothesis}method:
+  - { type: probe, name: leader, provider: { type: keel, func: leader }, pauses: { after: 8 } }
+faults: { every: [1s, 2s], for: [1s, 1500ms], one-of: [pause-leader], duration: 7s }
+load:
+  target: member
+  options: { scenarios: { open: { executor: constant-arrival-rate, rate: 20, timeUnit: 1s, duration: 60s, preAllocatedVUs: 10 } } }
+  requests: [{ url: '\${target}/v3/kv/range', method: POST, body: { key: ZQ== } }]
+history: { clients: 3, keys: 2 }
+`);
+  t.diagnostic(result.stderr);
+  assert.equal(result.code, 0, result.stderr);
+  const journal = JSON.parse(readFileSync(join(result.output, 'journal.json'), 'utf8'));
+  assert.equal(journal.status, 'completed');
+  assert.equal(journal.deviated, false);
+  assert.equal(journal.steady_states.before.steady_state_met, true);
+  assert.equal(journal.steady_states.after.steady_state_met, true);
+  assert.equal(journal.keel.check.verdict, 'ok');
+  assert.ok(journal.keel.faults.filter((fault: { injected: boolean }) => fault.injected).length >= 1, 'a fault was injected');
+  assert.ok(journal.keel.load.requests > 0, 'the load ran');
+  assert.ok(readFileSync(join(result.output, 'history.jsonl'), 'utf8').includes('"type":"fault"'), 'the history carries the faults');
+
+  if (!existsSync(CHROMIUM)) {
+    t.diagnostic(`${CHROMIUM} is missing: the report was not opened`);
+    return;
+  }
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 60_000 });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 1400 } });
+    const requests: string[] = [];
+    page.on('request', (request) => requests.push(request.url()));
+    await page.goto(`file://${join(result.output, 'report.html')}`);
+    assert.equal(await page.textContent('#status'), 'completed');
+    const charts = await page.$$eval('#timeline svg.chart', (svgs) => svgs.map((svg) => ({ height: svg.getBoundingClientRect().height, lines: svg.querySelectorAll('polyline').length, faults: svg.querySelectorAll('rect.fault').length })));
+    assert.equal(charts.length, 5, 'throughput, errors, latency, burn rate, leader');
+    for (const chart of charts) assert.ok(chart.height > 50 && chart.faults >= 1, `chart laid out with faults shaded: ${JSON.stringify(chart)}`);
+    assert.ok(charts[0]!.lines >= 1);
+    assert.match((await page.textContent('#postmortem')) ?? '', /time to recover/);
+    assert.deepEqual(requests.filter((url) => !url.startsWith('file:')), [], 'nothing fetched from the network');
+  } finally {
+    await browser.close();
+  }
+});
+
+test('a probe stop condition aborts the run with exit 3, and the paused member is resumed', { timeout: 120_000 }, async (t) => {
+  const result = await runExperiment('abort', `title: stop on a paused follower
+seed: 9
+${hypothesis}method:
+  - { type: action, name: pause a follower, provider: { type: chaos, arguments: { kind: pause, target: follower, duration: 60s } }, pauses: { after: 50 } }
+stop-conditions:
+  - { type: probe, name: cluster-ready, provider: { type: keel, func: cluster-ready }, tolerance: true, failures: 2 }
+`);
+  t.diagnostic(result.stderr);
+  assert.equal(result.code, 3, result.stderr);
+  const journal = JSON.parse(readFileSync(join(result.output, 'journal.json'), 'utf8'));
+  assert.equal(journal.status, 'aborted');
+  assert.match(journal.keel.stopped_by, /cluster-ready failed 2 time/);
+  assert.ok(journal.duration < 50, 'aborted before the 50 s pause ended');
+  const paused = /pause (n\d)/.exec(journal.run[0].output.description)![1]!;
+  const members = (JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { members: { id: string; pid: number }[] }).members;
+  const pid = members.find((member) => member.id === paused)!.pid;
+  const state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0];
+  assert.notEqual(state, 'T', `${paused} (pid ${pid}) is still stopped`);
+  assert.equal(existsSync(join(result.output, 'report.html')), true);
+});
