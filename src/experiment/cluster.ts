@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +38,7 @@ const STDERR_TAIL_BYTES = 4_096;
 export async function openCluster(spec: ClusterSpec, options: { readonly stateDir: string; readonly seed: number; readonly workDir: string }): Promise<ExperimentCluster> {
   if ('data-dir' in spec) return attach(spec['data-dir'], options, async () => {});
   const dataDir = join(options.workDir, 'cluster');
+  // A fresh cluster's data goes once the run is over: the journal, history and report are what the run leaves.
   const base = await freeUpBase(spec.members);
   const [gatewayPort, adminPort] = await freePorts(2);
   const args = ['up', '--quiet', '--no-dashboard', '--nodes', String(spec.members), '--base-port', String(base), '--data-dir', dataDir];
@@ -49,7 +50,10 @@ export async function openCluster(spec: ClusterSpec, options: { readonly stateDi
   let stderr = '';
   up.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-STDERR_TAIL_BYTES)));
   const exited = new Promise<void>((resolve) => up.once('exit', () => resolve()));
-  const stop = () => stopUp(up, exited);
+  const stop = async (): Promise<void> => {
+    await stopUp(up, exited);
+    rmSync(dataDir, { recursive: true, force: true });
+  };
   try {
     await waitUntil(async () => {
       if (up.exitCode !== null) throw new ExperimentError('KEEL_EXPERIMENT_CLUSTER', `keel up exited (${up.exitCode}): ${stderr.trim()}`);

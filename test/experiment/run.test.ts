@@ -58,8 +58,8 @@ test('a short experiment: load, leader pauses, the checker; exit 0, a journal, a
   const result = await runExperiment('pauses', `title: pauses under load
 seed: 5
 ${hypothesis}method:
-  - { type: probe, name: leader, provider: { type: keel, func: leader }, pauses: { after: 8 } }
-faults: { every: [1s, 2s], for: [1s, 1500ms], one-of: [pause-leader], duration: 7s }
+  - { type: probe, name: leader, provider: { type: keel, func: leader }, pauses: { after: 6 } }
+faults: { every: [1s, 2s], for: [1s, 1500ms], one-of: [pause-leader], duration: 5s }
 load:
   target: member
   options: { scenarios: { open: { executor: constant-arrival-rate, rate: 20, timeUnit: 1s, duration: 60s, preAllocatedVUs: 10 } } }
