@@ -33,7 +33,7 @@ export interface JournalInputs {
   readonly schedule: readonly NemesisStep[];
   readonly faults: readonly (FaultSpanMs & { readonly injected: boolean })[];
   readonly stoppedBy: string | undefined;
-  readonly recovered: boolean;
+  readonly recovered: boolean | null;
   readonly check: { readonly linearizability: CheckResult; readonly revisions: RevisionsResult; readonly file: string } | undefined;
   readonly load: RunResult | undefined;
   readonly timeline: Timeline;

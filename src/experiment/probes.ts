@@ -31,6 +31,8 @@ export interface ActivityRun {
 export interface ActivityContext {
   readonly cluster: ExperimentCluster;
   readonly startedAt: number;
+  /** Aborted when the run stops (a stop condition, SIGINT): long waits end early. */
+  readonly signal?: AbortSignal;
   onFault?(fault: { readonly name: string; readonly description: string; readonly startMs: number; readonly endMs: number }): void;
 }
 
@@ -84,7 +86,7 @@ async function keelFunction(func: Extract<Provider, { type: 'keel' }>['func'], c
     case 'single-leader':
       return singleLeader(cluster);
     case 'wait-ready':
-      await cluster.waitReady(timeoutMs ?? CLUSTER_READY_TIMEOUT_MS);
+      await untilAborted(cluster.waitReady(timeoutMs ?? CLUSTER_READY_TIMEOUT_MS), context.signal);
       return true;
   }
 }
@@ -136,4 +138,15 @@ async function chaosAction(provider: Extract<Provider, { type: 'chaos' }>, conte
   const endMs = fault.expiresAt === undefined ? Date.now() - context.startedAt : fault.expiresAt - context.startedAt;
   context.onFault?.({ name, description: fault.description, startMs, endMs });
   return { fault: fault.id, description: fault.description, outcomes: fault.outcomes };
+}
+
+/** `work`, or a rejection as soon as `signal` aborts (the work itself is bounded and ends on its own). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return work;
+  if (signal.aborted) return Promise.reject(new ExperimentError('KEEL_EXPERIMENT_PROBE', 'the run was stopped'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new ExperimentError('KEEL_EXPERIMENT_PROBE', 'the run was stopped'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

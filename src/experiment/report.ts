@@ -45,7 +45,7 @@ svg{display:block;margin:0.5em 0}.fault{fill:#f4a460;fill-opacity:0.3}.axis{stro
 <h2>Postmortem</h2>
 <table id="postmortem">
 <tr><th>what happened</th><td><ul>${rows(pm.what_happened)}</ul></td></tr>
-<tr><th>impact</th><td>${pm.impact.succeeded} succeeded, ${pm.impact.failed} failed${pm.impact.error_ratio === null ? '' : ` (${(pm.impact.error_ratio * 100).toFixed(2)} %)`}; ${pm.impact.leader_changes} leader change(s); ${pm.impact.recovered ? 'recovered' : 'NOT recovered'}</td></tr>
+<tr><th>impact</th><td>${pm.impact.succeeded} succeeded, ${pm.impact.failed} failed${pm.impact.error_ratio === null ? '' : ` (${(pm.impact.error_ratio * 100).toFixed(2)} %)`}; ${pm.impact.leader_changes} leader change(s); ${pm.impact.recovered === null ? 'recovery not awaited (interrupted)' : pm.impact.recovered ? 'recovered' : 'NOT recovered'}</td></tr>
 <tr><th>time to detect</th><td>${ms(pm.time_to_detect_ms)} (longest, from a fault's start to the first second that showed it)</td></tr>
 <tr><th>time to recover</th><td>${ms(pm.time_to_recover_ms)} (longest, from a fault's start to throughput back at 80 % of the baseline with no errors)</td></tr>
 </table>

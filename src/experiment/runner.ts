@@ -111,7 +111,7 @@ class Run {
     readonly outputDir: string,
     readonly log: (line: string) => void,
   ) {
-    this.#context = { cluster, startedAt: this.#startedAt, onFault: (fault) => this.#recordFault({ ...fault, injected: true }) };
+    this.#context = { cluster, startedAt: this.#startedAt, signal: this.#abort.signal, onFault: (fault) => this.#recordFault({ ...fault, injected: true }) };
   }
 
   async execute(): Promise<ExperimentOutcome> {
@@ -157,8 +157,9 @@ class Run {
     }
     const rollbacks: ActivityRun[] = [];
     for (const activity of this.experiment.rollbacks) rollbacks.push(await this.#activity(activity, new AbortController().signal));
-    let recovered = true;
-    if (before?.met !== false) {
+    // Interrupted: the user wants out; whether the cluster serves again is not waited for (null in the journal).
+    let recovered: boolean | null = this.#interrupted ? null : true;
+    if (before?.met !== false && !this.#interrupted) {
       recovered = await this.cluster.waitReady(CLUSTER_READY_TIMEOUT_MS).then(() => true, () => false);
       this.log(recovered ? 'the cluster serves again' : 'the cluster did NOT serve again');
     }
@@ -169,7 +170,7 @@ class Run {
     const verdict = decideVerdict({
       steadyStateBefore: before?.met ?? null,
       steadyStateAfter: after?.met ?? null,
-      activityFailed: run.some((entry) => entry.status === 'failed' && entry.activity.background !== true) || !recovered,
+      activityFailed: run.some((entry) => entry.status === 'failed' && entry.activity.background !== true) || recovered === false,
       stoppedBy: this.#stoppedBy,
       interrupted: this.#interrupted,
       check: check === undefined ? null : check.verdict,
