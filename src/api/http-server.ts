@@ -19,7 +19,7 @@ import { chunksOf, snapshotSlot } from './grpc/snapshot-stream.js';
 import { SNAPSHOT_CHUNK_BYTES } from './limits.js';
 import { memberJson, runClusterMethod } from './cluster.js';
 import type { ClusterMethod, ClusterRequest } from './cluster.js';
-import { handleFailpoints } from './failpoint-route.js';
+import { handleFailpoints, handleStaleReads } from './failpoint-route.js';
 
 /**
  * The client port: etcd's v3 JSON gateway paths for KV and a few
@@ -235,6 +235,7 @@ async function handle(node: KeelNode, request: IncomingMessage, response: Server
     if (path === '/version') return sendJson(response, 200, VERSION);
   }
   if (path === '/debug/failpoints') return handleFailpoints(request, response);
+  if (path === '/debug/stale-reads') return handleStaleReads(request, response);
   const stream = STREAMS[path];
   if (stream && rpc && request.method === 'POST') return stream(node, request, response, rpc);
   const route = ROUTES[path];

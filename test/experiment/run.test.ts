@@ -1,18 +1,23 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freeKeelUpBase } from '../../bench/lib/net.js';
 import { keelUpTarget, waitUntil } from '../../src/chaos/campaign/index.js';
 
 // End to end: one real `keel up` cluster (3 members, no gateway), shared by
-// both tests, and `keel experiment run` as a real process on it. The first
+// every test, and `keel experiment run` as a real process on it. The first
 // runs a short experiment with load, recording clients, a seeded schedule
 // of leader pauses and the checker, and opens the report in headless
 // Chromium; the second holds a follower paused until a probe stop condition
-// aborts the run, which must exit 3 and leave nothing paused.
+// aborts the run, which must exit 3 and leave nothing paused; the third
+// SIGKILLs the run while a follower is paused: the chaos watchdog must
+// resume it at its lease's end; the last switches on the planted stale-read
+// bug (test-only: KEEL_TEST_STALE_READS=1 in the members' environment lets
+// POST /debug/stale-reads turn it on) on one member, and the experiment must
+// exit 4 with a counterexample.
 const bin = join(import.meta.dirname, '../../dist/src/cli/main.js');
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'];
@@ -22,7 +27,7 @@ const dataDir = join(root, 'cluster');
 let stopCluster: () => Promise<void> = async () => {};
 
 before(async () => {
-  const up = spawn(process.execPath, [bin, 'up', '--no-gateway', '--no-dashboard', '--quiet', '--base-port', String(await freeKeelUpBase(3)), '--data-dir', dataDir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const up = spawn(process.execPath, [bin, 'up', '--no-gateway', '--no-dashboard', '--quiet', '--base-port', String(await freeKeelUpBase(3)), '--data-dir', dataDir], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, KEEL_TEST_STALE_READS: '1' } });
   const exited = new Promise((resolve) => up.once('exit', resolve));
   stopCluster = async () => {
     up.kill('SIGTERM');
@@ -37,17 +42,24 @@ after(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-function runExperiment(name: string, text: string): Promise<{ code: number | null; stdout: string; stderr: string; output: string }> {
+function startExperiment(name: string, text: string) {
   const file = join(root, `${name}.yaml`);
   const output = join(root, `${name}-out`);
   writeFileSync(file, text);
   const child = spawn(process.execPath, [bin, 'experiment', 'run', file, '--data-dir', dataDir, '--output', output], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr, output })));
+  const seen = { stdout: '', stderr: '' };
+  child.stdout!.on('data', (chunk: Buffer) => (seen.stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (seen.stderr += chunk.toString()));
+  const exited = new Promise<{ code: number | null; stdout: string; stderr: string; output: string }>((resolve) => child.once('exit', (code) => resolve({ code, ...seen, output })));
+  return { child, seen, output, exited };
 }
+
+function runExperiment(name: string, text: string): Promise<{ code: number | null; stdout: string; stderr: string; output: string }> {
+  return startExperiment(name, text).exited;
+}
+
+const memberPids = (): { id: string; pid: number }[] => (JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { members: { id: string; pid: number }[] }).members;
+const stopped = (pid: number): boolean => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0] === 'T';
 
 const hypothesis = `steady-state-hypothesis:
   probes:
@@ -120,5 +132,51 @@ stop-conditions:
   const pid = members.find((member) => member.id === paused)!.pid;
   const state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0];
   assert.notEqual(state, 'T', `${paused} (pid ${pid}) is still stopped`);
+  assert.deepEqual(readdirSync(join(result.output, 'chaos-state', 'faults')), [], 'no fault record left');
   assert.equal(existsSync(join(result.output, 'report.html')), true);
+});
+
+test('a run SIGKILLed while a follower is paused: the watchdog resumes it at its lease end and no fault record is left', { timeout: 120_000 }, async () => {
+  const run = startExperiment('sigkill', `title: killed mid-fault
+seed: 13
+method:
+  - { type: action, name: pause a follower, provider: { type: chaos, arguments: { kind: pause, target: follower, duration: 4s } }, pauses: { after: 60 } }
+`);
+  await waitUntil(async () => /action pause a follower: succeeded/.test(run.seen.stderr) || run.child.exitCode !== null, 60_000, 'the pause');
+  assert.match(run.seen.stderr, /pause a follower: succeeded/);
+  assert.ok(memberPids().some((member) => stopped(member.pid)), 'a member is paused');
+  run.child.kill('SIGKILL');
+  await run.exited;
+  // Nothing of the run is left to heal it: only the detached watchdog, which undoes the pause when its 4 s lease ends.
+  await waitUntil(async () => memberPids().every((member) => !stopped(member.pid)), 60_000, 'every member resumed');
+  const stateDir = join(run.output, 'chaos-state');
+  await waitUntil(async () => readdirSync(join(stateDir, 'faults')).length === 0, 30_000, 'no fault record left');
+  assert.deepEqual(existsSync(join(stateDir, 'failed')) ? readdirSync(join(stateDir, 'failed')) : [], [], 'no undo failed');
+  await keelUpTarget(dataDir, { stateDir: join(root, 'chaos-state'), seed: 2 }).waitHealthy(60_000);
+});
+
+test('a planted bug: a member serving stale reads is caught, exit 4 with a counterexample', { timeout: 120_000 }, async (t) => {
+  const result = await runExperiment('stale', `title: planted stale reads
+seed: 21
+method:
+  - type: action
+    name: switch on the planted stale-read bug on the first member
+    provider: { type: http, method: POST, url: '\${member}/debug/stale-reads', body: { on: true } }
+    tolerance: 200
+    pauses: { after: 6 }
+rollbacks:
+  - { type: action, name: switch it off, provider: { type: http, method: POST, url: '\${member}/debug/stale-reads', body: { on: false } } }
+history: { clients: 3, keys: 1, watch: false }
+`);
+  t.diagnostic(result.stderr);
+  assert.equal(result.code, 4, result.stderr);
+  const journal = JSON.parse(readFileSync(join(result.output, 'journal.json'), 'utf8'));
+  assert.equal(journal.keel.check.verdict, 'violation');
+  assert.equal(journal.keel.check.linearizability.verdict, 'violation');
+  const counterexample = journal.keel.check.linearizability.counterexample;
+  // The stale read may return a value some later write overwrote, or one from before this history began (an
+  // earlier test wrote the same keys): either way the counterexample names the read.
+  assert.ok(counterexample !== null && counterexample.operations.length >= 1, 'a counterexample');
+  assert.ok(counterexample.operations.some((operation: { f: string; type: string }) => operation.f === 'read' && operation.type === 'ok'), `it names the stale read: ${JSON.stringify(counterexample)}`);
+  assert.equal(journal.rollbacks[0].status, 'succeeded', 'the bug is switched off again');
 });
