@@ -10,7 +10,7 @@ import { EXIT_BAD_INPUT, ExperimentError, parseExperiment, runExperiment } from 
  * SIGINT (or SIGTERM) interrupts: the run still heals and rolls back.
  */
 export function experimentCommand(): Command {
-  const command = new Command('experiment').description('run an experiment file: load, seeded faults, a recorded history, probes and stop conditions, one verdict (docs/experiment.md)');
+  const command = new Command('experiment').description('run an experiment file: load, seeded faults, a recorded history, probes and stop conditions, one verdict (docs/experiments.md)');
   command
     .command('run')
     .argument('<file>', 'the experiment (YAML or JSON)')

@@ -1,7 +1,7 @@
 /**
  * keel experiment: one file (Chaos Toolkit's format, extended with load,
  * faults, history, stop-conditions and seed) that runs load, faults and
- * checks together and gives one verdict. See docs/experiment.md.
+ * checks together and gives one verdict. See docs/experiments.md.
  */
 export { parseExperiment, experimentSchema, KEEL_FUNCTIONS, type Experiment, type Activity, type Probe, type Provider, type Tolerance, type StopCondition } from './schema.js';
 export { runExperiment, checkReferences, type RunOptions, type ExperimentOutcome } from './runner.js';

@@ -3,7 +3,7 @@
  * configuration, steady-state-hypothesis, method, rollbacks), extended with
  * `load`, `faults`, `history`, `stop-conditions` and `seed`. YAML or JSON
  * (JSON is YAML). Every error names the file, the line and the field.
- * See docs/experiment.md.
+ * See docs/experiments.md.
  */
 import { isNode, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
