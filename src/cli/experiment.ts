@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { EXIT_BAD_INPUT, ExperimentError, parseExperiment, runExperiment } from '../experiment/index.js';
+import { EXIT_BAD_INPUT, ExperimentError, parseExperiment, runExperiment, type ClusterSpec, type Experiment } from '../experiment/index.js';
 
 /**
  * `keel experiment run FILE`: one experiment (Chaos Toolkit's format with
@@ -21,9 +21,13 @@ export function experimentCommand(): Command {
       return seed;
     })
     .option('--data-dir <dir>', "run on this keel up cluster instead of the file's")
+    .option('--cluster <kind>', "run on a fresh cluster of this kind instead of the file's: keel, or etcd (a control run on etcd 3.4 with the file's member count; process faults only)", (value) => {
+      if (value !== 'keel' && value !== 'etcd') throw new ExperimentError('KEEL_EXPERIMENT_BAD_INPUT', `--cluster: keel or etcd; got ${value}`);
+      return value;
+    })
     .option('--validate', 'check the file and exit (0 valid, 2 not)')
     .option('--quiet', 'print only the verdict')
-    .action(async (file: string, options: { output: string; seed?: number; dataDir?: string; validate?: boolean; quiet?: boolean }) => {
+    .action(async (file: string, options: { output: string; seed?: number; dataDir?: string; cluster?: 'keel' | 'etcd'; validate?: boolean; quiet?: boolean }) => {
       let experiment;
       try {
         let text: string;
@@ -56,6 +60,7 @@ export function experimentCommand(): Command {
           outputDir: options.output,
           ...(options.seed !== undefined ? { seed: options.seed } : {}),
           ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
+          ...(options.cluster !== undefined ? { cluster: clusterOf(options.cluster, experiment) } : {}),
           signal: interrupt.signal,
           log: options.quiet ? () => {} : (line) => console.error(`keel experiment: ${line}`),
         });
@@ -71,4 +76,12 @@ export function experimentCommand(): Command {
       }
     });
   return command;
+}
+
+/** `--cluster KIND`: a fresh cluster of that kind with the file's member count (etcd takes 1, 3 or 5). */
+export function clusterOf(kind: 'keel' | 'etcd', experiment: Experiment): ClusterSpec {
+  const fileSpec = experiment.configuration.cluster;
+  const members = 'members' in fileSpec ? fileSpec.members : 3;
+  if (kind === 'etcd') return { kind: 'etcd', members: members === 7 ? 5 : members };
+  return 'kind' in fileSpec && fileSpec.kind === 'keel' ? fileSpec : { members, gateway: true, netns: false, failpoints: false };
 }

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createChaos, readClusterView, type Chaos, type ClusterView } from '../chaos/index.js';
@@ -8,6 +7,8 @@ import { isReady, waitUntil } from '../chaos/campaign/index.js';
 import { planCluster } from '../cli/up.js';
 import { ExperimentError } from './errors.js';
 import { CLUSTER_READY_TIMEOUT_MS, CLUSTER_STOP_GRACE_MS } from './limits.js';
+import { openEtcdCluster } from './etcd-cluster.js';
+import { canBind, freePorts } from './ports.js';
 import type { ClusterSpec } from './schema.js';
 
 /**
@@ -16,6 +17,8 @@ import type { ClusterSpec } from './schema.js';
  * cluster.json; keel up's supervisor restarts what a fault kills.
  */
 export interface ExperimentCluster {
+  /** keel (keel up), or etcd (a control run). */
+  readonly kind: 'keel' | 'etcd';
   readonly dataDir: string;
   view(): ClusterView;
   /** The members' client URLs. */
@@ -23,20 +26,20 @@ export interface ExperimentCluster {
   readonly gatewayUrl: string | undefined;
   /** A fault injector; each call seeds its picks from the experiment's seed in turn. */
   chaos(): Chaos;
-  /** Resolves once every member runs and answers /readyz. */
+  /** Whether one member serves (keel: /readyz; etcd 3.4: /health). */
+  isReady(clientUrl: string): Promise<boolean>;
+  /** Resolves once every member runs and serves. */
   waitReady(timeoutMs: number): Promise<void>;
   /** Stops what this experiment started (nothing for an existing cluster). */
   stop(): Promise<void>;
 }
 
-/** Below this, ports are left to well-known services; above the pool's top, the kernel's ephemeral range. */
-const PORT_POOL_LOW = 10_000;
-const PORT_POOL_HIGH = 30_000;
 const PORT_ATTEMPTS_MAX = 200;
 const STDERR_TAIL_BYTES = 4_096;
 
 export async function openCluster(spec: ClusterSpec, options: { readonly stateDir: string; readonly seed: number; readonly workDir: string }): Promise<ExperimentCluster> {
   if ('data-dir' in spec) return attach(spec['data-dir'], options, async () => {});
+  if ('kind' in spec && spec.kind === 'etcd') return openEtcdCluster(spec, options);
   const dataDir = join(options.workDir, 'cluster');
   // A fresh cluster's data goes once the run is over: the journal, history and report are what the run leaves.
   const base = await freeUpBase(spec.members);
@@ -46,7 +49,9 @@ export async function openCluster(spec: ClusterSpec, options: { readonly stateDi
   else args.push('--no-gateway');
   if (spec.netns) args.push('--netns');
   if (spec['tick-ms'] !== undefined) args.push('--tick-ms', String(spec['tick-ms']));
-  const up = spawn(process.execPath, [...process.execArgv, keelMain(), ...args], { stdio: ['ignore', 'ignore', 'pipe'], detached: false });
+  // keel up's members inherit its environment: the failpoint API is switched on for them only when the file asks.
+  const env = spec.failpoints ? { ...process.env, KEEL_FAILPOINT_API: '1' } : process.env;
+  const up = spawn(process.execPath, [...process.execArgv, keelMain(), ...args], { stdio: ['ignore', 'ignore', 'pipe'], detached: false, env });
   let stderr = '';
   up.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-STDERR_TAIL_BYTES)));
   const exited = new Promise<void>((resolve) => up.once('exit', () => resolve()));
@@ -79,7 +84,9 @@ function attach(dataDir: string, options: { readonly stateDir: string; readonly 
   }
   let injectors = 0;
   return {
+    kind: 'keel',
     dataDir,
+    isReady,
     view: () => readClusterView(dataDir),
     endpoints: view.members.map((member) => member.clientUrl),
     gatewayUrl: view.gateway?.url,
@@ -105,26 +112,6 @@ async function stopUp(up: ChildProcess, exited: Promise<void>): Promise<void> {
 function keelMain(): string {
   const js = fileURLToPath(new URL('../cli/main.js', import.meta.url));
   return existsSync(js) ? js : fileURLToPath(new URL('../cli/main.ts', import.meta.url));
-}
-
-function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-const randomPort = (): number => PORT_POOL_LOW + Math.floor(Math.random() * (PORT_POOL_HIGH - PORT_POOL_LOW));
-
-async function freePorts(count: number): Promise<number[]> {
-  const ports: number[] = [];
-  for (let attempt = 0; ports.length < count && attempt < PORT_ATTEMPTS_MAX; attempt++) {
-    const port = randomPort();
-    if (!ports.includes(port) && (await canBind(port))) ports.push(port);
-  }
-  if (ports.length < count) throw new ExperimentError('KEEL_EXPERIMENT_CLUSTER', `no ${count} free loopback ports`);
-  return ports;
 }
 
 /** A keel up base port whose every client and peer port is free now (keel up spreads them by +20000, +30000, ...). */

@@ -30,6 +30,8 @@ export interface JournalInputs {
   readonly after: HypothesisRun | null;
   readonly run: readonly ActivityRun[];
   readonly rollbacks: readonly ActivityRun[];
+  /** What ran: keel, or etcd (a control run). */
+  readonly system: 'keel' | 'etcd';
   readonly schedule: readonly NemesisStep[];
   readonly faults: readonly (FaultSpanMs & { readonly injected: boolean })[];
   readonly stoppedBy: string | undefined;
@@ -66,6 +68,7 @@ export function buildJournal(inputs: JournalInputs) {
     rollbacks: inputs.rollbacks.map(activityEntry),
     keel: {
       seed: inputs.seed,
+      system: inputs.system,
       exit_code: inputs.verdict.exitCode,
       reason: inputs.verdict.reason,
       stopped_by: inputs.stoppedBy ?? null,

@@ -23,3 +23,7 @@ export const CLUSTER_READY_TIMEOUT_MS = 60_000;
 export const CLUSTER_STOP_GRACE_MS = 20_000;
 /** The checker's default budget (ms); past it the verdict is unknown, never ok. */
 export const CHECK_TIME_LIMIT_MS_DEFAULT = 60_000;
+/** A control run's etcd member that exits is started again after this long (as keel up does for keel)... */
+export const ETCD_RESTART_DELAY_MS = 500;
+/** ...at most this many times in one run. */
+export const ETCD_RESTARTS_MAX = 100;

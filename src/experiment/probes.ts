@@ -93,7 +93,7 @@ async function keelFunction(func: Extract<Provider, { type: 'keel' }>['func'], c
 
 async function readiness(cluster: ExperimentCluster): Promise<boolean[]> {
   const view = cluster.view();
-  return Promise.all(view.members.map((member) => (member.pid === null ? Promise.resolve(false) : isReady(member.clientUrl))));
+  return Promise.all(view.members.map((member) => (member.pid === null ? Promise.resolve(false) : cluster.isReady(member.clientUrl))));
 }
 
 /** True when every member that answers names the same leader, and one does. */

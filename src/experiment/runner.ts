@@ -12,7 +12,7 @@ import { startLoad, type RunningLoad } from './load-run.js';
 import { OutcomeWindow, startMonitor, type Monitor } from './monitor.js';
 import { runActivity, type ActivityContext, type ActivityRun } from './probes.js';
 import { renderReport } from './report.js';
-import type { Activity, Experiment, Probe } from './schema.js';
+import { clusterProblem, type Activity, type ClusterSpec, type Experiment, type Probe } from './schema.js';
 import { buildTimeline, type FaultSpanMs } from './timeline.js';
 import { decideVerdict, type VerdictResult } from './verdict.js';
 
@@ -32,6 +32,8 @@ export interface RunOptions {
   readonly seed?: number;
   /** Run on an existing keel up data dir instead of the file's cluster. */
   readonly dataDir?: string;
+  /** Run on this cluster instead of the file's (`--cluster etcd`: the same scenario as an etcd control run). */
+  readonly cluster?: ClusterSpec;
   /** Aborting it interrupts the run (SIGINT): it still heals and rolls back. */
   readonly signal?: AbortSignal;
   /** Progress lines (stderr in the CLI). */
@@ -80,7 +82,9 @@ export async function runExperiment(experiment: Experiment, options: RunOptions)
   const seed = options.seed ?? experiment.seed ?? Math.floor(Math.random() * 2 ** 31);
   const outputDir = resolve(options.outputDir);
   mkdirSync(outputDir, { recursive: true });
-  const clusterSpec = options.dataDir !== undefined ? { 'data-dir': options.dataDir } : experiment.configuration.cluster;
+  const clusterSpec = options.dataDir !== undefined ? { 'data-dir': options.dataDir } : options.cluster ?? experiment.configuration.cluster;
+  const problem = clusterProblem(experiment, clusterSpec);
+  if (problem !== undefined) throw badExperiment(options.file, problem);
   log(`experiment "${experiment.title}" seed ${seed}: starting the cluster`);
   const cluster = await openCluster(clusterSpec, { stateDir: join(outputDir, 'chaos-state'), seed, workDir: outputDir });
   try {
@@ -191,6 +195,7 @@ class Run {
       endedAt,
       verdict,
       seed: this.seed,
+      system: this.cluster.kind,
       before,
       after,
       run,

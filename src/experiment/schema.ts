@@ -190,11 +190,20 @@ export type StopCondition = z.infer<typeof stopConditionSchema>;
 const clusterSchema = z.union([
   z.strictObject({
     /** `keel up` a fresh cluster for the run, and stop it after. */
+    kind: z.literal('keel').optional(),
     members: z.union([z.literal(1), z.literal(3), z.literal(5), z.literal(7)]).default(3),
     gateway: z.boolean().default(true),
     /** Each member in its own network namespace (root): network faults need it. */
     netns: z.boolean().default(false),
     'tick-ms': z.number().int().min(1).max(1_000).optional(),
+    /** Members accept POST /debug/failpoints (KEEL_FAILPOINT_API=1): chaos `kind: failpoint` needs it. */
+    failpoints: z.boolean().default(false),
+  }),
+  /** A control run: real etcd (3.4, Debian's etcd-server) members on loopback, restarted when a fault kills one. Process faults only. */
+  z.strictObject({
+    kind: z.literal('etcd'),
+    members: z.union([z.literal(1), z.literal(3), z.literal(5)]).default(3),
+    binary: z.string().min(1).optional(),
   }),
   /** Or an existing keel up data dir. */
   z.strictObject({ 'data-dir': z.string().min(1) }),
@@ -206,7 +215,7 @@ export const experimentSchema = z.looseObject({
   title: z.string().min(1).max(500),
   description: z.string().max(10_000).optional(),
   tags: z.array(z.string().max(100)).max(100).default([]),
-  configuration: z.looseObject({ cluster: clusterSchema.default({ members: 3, gateway: true, netns: false }) }).default({ cluster: { members: 3, gateway: true, netns: false } }),
+  configuration: z.looseObject({ cluster: clusterSchema.default({ members: 3, gateway: true, netns: false, failpoints: false }) }).default({ cluster: { members: 3, gateway: true, netns: false, failpoints: false } }),
   'steady-state-hypothesis': hypothesisSchema.optional(),
   method: z.array(activitySchema).max(ACTIVITIES_MAX).default([]),
   rollbacks: z.array(activitySchema).max(ACTIVITIES_MAX).default([]),
@@ -239,9 +248,31 @@ export function parseExperiment(text: string, file: string): Experiment {
     throw badExperiment(file, formatIssues(result.error.issues, lineOf));
   }
   const experiment = result.data;
-  if (experiment.faults !== undefined && experiment.faults['one-of'].some((name) => name.startsWith('isolate') || name === 'bridge')) {
-    const cluster = experiment.configuration.cluster;
-    if ('members' in cluster && !cluster.netns) throw badExperiment(file, `faults.one-of: network faults (isolate-*, bridge) need configuration.cluster.netns: true`);
-  }
+  const problem = clusterProblem(experiment, experiment.configuration.cluster);
+  if (problem !== undefined) throw badExperiment(file, problem);
   return experiment;
+}
+
+/** Process faults: the only ones an etcd control run can take (its members are plain processes on loopback). */
+export const ETCD_FAULT_KINDS = ['kill', 'term', 'pause', 'restart'] as const;
+
+/**
+ * What `cluster` cannot do that the experiment asks for (network faults
+ * without namespaces; anything but process faults on etcd), or undefined.
+ * Also used when `--cluster etcd` replaces a file's cluster.
+ */
+export function clusterProblem(experiment: Experiment, cluster: ClusterSpec): string | undefined {
+  const networkFaults = experiment.faults?.['one-of'].filter((name) => name.startsWith('isolate') || name === 'bridge') ?? [];
+  if ('kind' in cluster && cluster.kind === 'etcd') {
+    if (networkFaults.length > 0) return `faults.one-of: ${networkFaults.join(', ')}: an etcd control run takes process faults only (kill-*, pause-*): its members share the host's network, with no namespaces to partition`;
+    for (const [list, activities] of [['method', experiment.method], ['rollbacks', experiment.rollbacks]] as const) {
+      for (const [index, activity] of activities.entries()) {
+        const kind = activity.provider.type === 'chaos' ? activity.provider.arguments?.kind : undefined;
+        if (kind !== undefined && !(ETCD_FAULT_KINDS as readonly string[]).includes(kind)) return `${list}.${index}.provider.arguments.kind: ${kind}: an etcd control run takes process faults only (${ETCD_FAULT_KINDS.join(', ')})`;
+      }
+    }
+    return undefined;
+  }
+  if (networkFaults.length > 0 && 'members' in cluster && !cluster.netns) return `faults.one-of: network faults (isolate-*, bridge) need configuration.cluster.netns: true`;
+  return undefined;
 }

@@ -25,7 +25,7 @@ test('a minimal file parses with Chaos Toolkit defaults', () => {
   const experiment = parseExperiment(minimal, 'x.yaml');
   assert.equal(experiment.title, 't');
   assert.deepEqual(experiment.rollbacks, []);
-  assert.deepEqual(experiment.configuration.cluster, { members: 3, gateway: true, netns: false });
+  assert.deepEqual(experiment.configuration.cluster, { members: 3, gateway: true, netns: false, failpoints: false });
 });
 
 test('every experiment in experiments/ parses', () => {
@@ -52,6 +52,14 @@ faults:
   assert.match(badInput('method: []\n').message, /title/);
   assert.match(badInput('title: t\nfaults: { every: 5s, for: 1s, one-of: [isolate-leader], duration: 10s }\n').message, /netns/);
   assert.match(badInput('title: t\nmethod:\n  - type: action\n    name: a\n    provider: { type: chaos, arguments: { kind: explode } }\n').message, /kind/);
+});
+
+test('an etcd control run takes process faults only, and says so naming the field', () => {
+  const etcd = 'title: t\nconfiguration: { cluster: { kind: etcd, members: 3 } }\n';
+  assert.deepEqual(parseExperiment(`${etcd}faults: { every: 1s, for: 1s, one-of: [kill-leader, pause-follower], duration: 5s }\n`, 'x.yaml').configuration.cluster, { kind: 'etcd', members: 3 });
+  assert.match(badInput(`${etcd}faults: { every: 1s, for: 1s, one-of: [isolate-leader], duration: 5s }\n`).message, /faults\.one-of: isolate-leader: an etcd control run takes process faults only/);
+  assert.match(badInput(`${etcd}method:\n  - { type: action, name: a, provider: { type: chaos, arguments: { kind: partition, shape: halves, duration: 1s } } }\n`).message, /method\.0\.provider\.arguments\.kind: partition: an etcd control run/);
+  assert.match(badInput('title: t\nconfiguration: { cluster: { kind: etcd, members: 7 } }\n').message, /configuration\.cluster/);
 });
 
 test('one seed, one schedule: the faults extension is reproducible', () => {
