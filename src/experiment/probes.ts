@@ -33,6 +33,8 @@ export interface ActivityContext {
   readonly startedAt: number;
   /** Aborted when the run stops (a stop condition, SIGINT): long waits end early. */
   readonly signal?: AbortSignal;
+  /** Leader changes the run's monitor has seen so far (the keel function `leader-changes`). */
+  leaderChanges?(): number;
   onFault?(fault: { readonly name: string; readonly description: string; readonly startMs: number; readonly endMs: number }): void;
 }
 
@@ -85,6 +87,8 @@ async function keelFunction(func: Extract<Provider, { type: 'keel' }>['func'], c
       return (await findLeader(cluster.view())).id;
     case 'single-leader':
       return singleLeader(cluster);
+    case 'leader-changes':
+      return context.leaderChanges?.() ?? 0;
     case 'wait-ready':
       await untilAborted(cluster.waitReady(timeoutMs ?? CLUSTER_READY_TIMEOUT_MS), context.signal);
       return true;
@@ -117,13 +121,21 @@ export function substituteUrl(url: string, cluster: Pick<ExperimentCluster, 'gat
   return url.replaceAll('${gateway}', cluster.gatewayUrl ?? '${gateway}').replaceAll('${member}', cluster.endpoints[0] ?? '${member}');
 }
 
-async function httpProbe(provider: Extract<Provider, { type: 'http' }>, context: ActivityContext): Promise<number> {
+async function httpProbe(provider: Extract<Provider, { type: 'http' }>, context: ActivityContext): Promise<unknown> {
   const url = substituteUrl(provider.url, context.cluster);
   if (url.includes('${')) throw new ExperimentError('KEEL_EXPERIMENT_PROBE', `${provider.url}: this cluster has no gateway`);
   const body = provider.body === undefined ? undefined : typeof provider.body === 'string' ? provider.body : JSON.stringify(provider.body);
   const response = await fetch(url, { method: provider.method, ...(body !== undefined ? { body } : {}), signal: AbortSignal.timeout(provider.timeout ?? PROBE_TIMEOUT_MS_DEFAULT) });
-  await response.arrayBuffer();
-  return response.status;
+  if (provider.output === 'status') {
+    await response.arrayBuffer();
+    return response.status;
+  }
+  const text = await response.text();
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
 }
 
 async function chaosAction(provider: Extract<Provider, { type: 'chaos' }>, context: ActivityContext, name: string): Promise<unknown> {

@@ -106,6 +106,7 @@ class Run {
   #stoppedAtMs: number | undefined;
   #interrupted = false;
   #schedule: NemesisStep[] = [];
+  #monitor: Monitor | undefined;
 
   constructor(
     readonly experiment: Experiment,
@@ -115,7 +116,7 @@ class Run {
     readonly outputDir: string,
     readonly log: (line: string) => void,
   ) {
-    this.#context = { cluster, startedAt: this.#startedAt, signal: this.#abort.signal, onFault: (fault) => this.#recordFault({ ...fault, injected: true }) };
+    this.#context = { cluster, startedAt: this.#startedAt, signal: this.#abort.signal, leaderChanges: () => leaderChanges(this.#monitor?.leaders ?? []), onFault: (fault) => this.#recordFault({ ...fault, injected: true }) };
   }
 
   async execute(): Promise<ExperimentOutcome> {
@@ -132,7 +133,7 @@ class Run {
     let loadStartMs = 0;
     let monitor: Monitor | undefined;
     if (before?.met !== false && !this.#abort.signal.aborted) {
-      monitor = startMonitor({
+      monitor = this.#monitor = startMonitor({
         conditions: this.experiment['stop-conditions'],
         experimentFile: this.options.file,
         context: this.#context,
@@ -314,3 +315,15 @@ class Run {
 }
 
 export { ExperimentError };
+
+/** Changes of the sampled leader (a sample with no leader is skipped: an election in progress is not a change). */
+export function leaderChanges(samples: readonly { readonly value: string | null }[]): number {
+  let changes = 0;
+  let last: string | null = null;
+  for (const { value } of samples) {
+    if (value === null) continue;
+    if (last !== null && value !== last) changes++;
+    last = value;
+  }
+  return changes;
+}

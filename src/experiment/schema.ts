@@ -50,7 +50,7 @@ const toleranceSchema = z.union([
 export type Tolerance = z.infer<typeof toleranceSchema>;
 
 /** What keel knows how to probe or do to a cluster (see probes.ts). */
-export const KEEL_FUNCTIONS = ['cluster-ready', 'members-ready', 'leader', 'single-leader', 'wait-ready', 'gateway-ready'] as const;
+export const KEEL_FUNCTIONS = ['cluster-ready', 'members-ready', 'leader', 'single-leader', 'leader-changes', 'wait-ready', 'gateway-ready'] as const;
 export type KeelFunction = (typeof KEEL_FUNCTIONS)[number];
 
 const keelProvider = z.strictObject({
@@ -66,6 +66,8 @@ const httpProvider = z.strictObject({
   method: z.enum(['GET', 'POST', 'PUT', 'DELETE', 'HEAD']).default('GET'),
   body: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
   timeout: duration(PROBE_TIMEOUT_MS_MAX).optional(),
+  /** The output: the status code (default), or the response body (JSON parsed, else text) for a tolerance with `target`. */
+  output: z.enum(['status', 'body']).default('status'),
 });
 
 /** A keel chaos fault (`keel chaos` spells it the same): kind, target or shape, duration. Or the kill switch. */

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { nemesisSchedule } from '../../src/chaos/campaign/index.js';
-import { buildTimeline, decideVerdict, OutcomeWindow, parseExperiment, withinTolerance, type ExperimentError } from '../../src/experiment/index.js';
+import { buildTimeline, decideVerdict, leaderChanges, OutcomeWindow, parseExperiment, withinTolerance, type ExperimentError } from '../../src/experiment/index.js';
 
 // In-process: the file's schema and its errors, the seeded schedule, the
 // verdict table, tolerances, the timeline's postmortem figures. No cluster.
@@ -102,6 +102,10 @@ test("Chaos Toolkit's tolerances", () => {
   assert.ok(!withinTolerance({ type: 'range', range: [2, 3] }, 1));
   assert.ok(withinTolerance({ type: 'regex', pattern: '^n[0-9]$' }, 'n2'));
   assert.ok(!withinTolerance({ type: 'regex', pattern: '(' }, 'n2'), 'a bad pattern is not met, never a crash');
+  assert.ok(withinTolerance({ type: 'range', range: [1, 30], target: 'TTL' }, { ID: '7', TTL: '28' }), "etcd's JSON int64s are strings");
+  assert.ok(!withinTolerance({ type: 'range', range: [1, 30], target: 'TTL' }, { TTL: '-1' }));
+  assert.ok(withinTolerance({ type: 'range', range: [5, 5], target: 'header.revision' }, { header: { revision: '5' } }), 'a dotted target');
+  assert.ok(!withinTolerance({ type: 'range', range: [5, 5], target: 'header.revision' }, { header: null }));
 });
 
 test('the timeline: throughput per second, time to detect and to recover a fault', () => {
@@ -136,4 +140,10 @@ test('the history-errors window counts only what completed within it', () => {
   assert.deepEqual(window.errorRatio(9_950, 2_000), { ratio: 1, count: 20 });
   assert.equal(window.errorRatio(9_950, 4_000).ratio, 0.5);
   assert.deepEqual(new OutcomeWindow().errorRatio(0, 1_000), { ratio: null, count: 0 });
+});
+
+test('leader changes: a missing leader (an election) is not a change, a different one is', () => {
+  const samples = ['n1', null, 'n1', 'n2', null, 'n3', 'n3'].map((value) => ({ value }));
+  assert.equal(leaderChanges(samples), 2);
+  assert.equal(leaderChanges([]), 0);
 });
