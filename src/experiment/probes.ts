@@ -89,6 +89,8 @@ async function keelFunction(func: Extract<Provider, { type: 'keel' }>['func'], c
       return singleLeader(cluster);
     case 'leader-changes':
       return context.leaderChanges?.() ?? 0;
+    case 'compact':
+      return compact(cluster);
     case 'wait-ready':
       await untilAborted(cluster.waitReady(timeoutMs ?? CLUSTER_READY_TIMEOUT_MS), context.signal);
       return true;
@@ -161,4 +163,28 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Pro
     signal.addEventListener('abort', onAbort, { once: true });
     work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
+}
+
+/**
+ * The action `compact`: an MVCC compaction (physical) at the current
+ * revision, through the first member that answers. Its output is the
+ * revision compacted at. Works on keel and etcd alike (their JSON API).
+ */
+async function compact(cluster: ExperimentCluster): Promise<number> {
+  const errors: string[] = [];
+  for (const url of cluster.endpoints) {
+    try {
+      const status = await fetch(`${url}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(PROBE_TIMEOUT_MS_DEFAULT) });
+      if (!status.ok) throw new Error(`status ${status.status}`);
+      const revision = Number(((await status.json()) as { header?: { revision?: unknown } }).header?.revision ?? Number.NaN);
+      if (!Number.isSafeInteger(revision) || revision < 1) throw new Error('no revision in its status');
+      const response = await fetch(`${url}/v3/kv/compaction`, { method: 'POST', body: JSON.stringify({ revision: String(revision), physical: true }), signal: AbortSignal.timeout(PROBE_TIMEOUT_MS_DEFAULT) });
+      const text = await response.text();
+      if (!response.ok) throw new Error(`compaction: ${response.status} ${text.slice(0, 200)}`);
+      return revision;
+    } catch (error) {
+      errors.push(`${url}: ${(error as Error).message}`);
+    }
+  }
+  throw new ExperimentError('KEEL_EXPERIMENT_PROBE', `no member compacted: ${errors.join('; ')}`);
 }

@@ -179,6 +179,7 @@ class Run {
       stoppedBy: this.#stoppedBy,
       interrupted: this.#interrupted,
       check: check === undefined ? null : check.verdict,
+      loadThresholdsFailed: load?.summary.thresholds.filter((threshold) => !threshold.ok).map((threshold) => `${threshold.metric} ${threshold.threshold}`) ?? [],
     });
     const operations = check?.operations;
     const timeline = buildTimeline({

@@ -50,7 +50,7 @@ const toleranceSchema = z.union([
 export type Tolerance = z.infer<typeof toleranceSchema>;
 
 /** What keel knows how to probe or do to a cluster (see probes.ts). */
-export const KEEL_FUNCTIONS = ['cluster-ready', 'members-ready', 'leader', 'single-leader', 'leader-changes', 'wait-ready', 'gateway-ready'] as const;
+export const KEEL_FUNCTIONS = ['cluster-ready', 'members-ready', 'leader', 'single-leader', 'leader-changes', 'wait-ready', 'gateway-ready', 'compact'] as const;
 export type KeelFunction = (typeof KEEL_FUNCTIONS)[number];
 
 const keelProvider = z.strictObject({

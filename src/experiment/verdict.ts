@@ -3,8 +3,8 @@ import type { Verdict } from '../check/index.js';
 /**
  * The run's verdict, pure: Chaos Toolkit's status and deviated flag, and
  * keel experiment's exit code. Exit codes: 0 completed and linearizable,
- * 1 failed or deviated (a hypothesis did not hold, an activity failed, the
- * checker could not decide), 2 bad input (decided before a run), 3 aborted
+ * 1 failed or deviated (a hypothesis did not hold, an activity failed, a
+ * load threshold failed, the checker could not decide), 2 bad input (decided before a run), 3 aborted
  * by a stop condition, 4 a linearizability (or revision) violation,
  * 130 interrupted (SIGINT, as shells report it).
  */
@@ -29,6 +29,8 @@ export interface VerdictInputs {
   readonly interrupted: boolean;
   /** The checker's verdict; null without a history. */
   readonly check: Verdict | null;
+  /** The load's thresholds: the ones that failed (empty or absent: passed, or no load). */
+  readonly loadThresholdsFailed?: readonly string[];
 }
 
 export interface VerdictResult {
@@ -48,6 +50,8 @@ export function decideVerdict(inputs: VerdictInputs): VerdictResult {
   if (inputs.steadyStateBefore === false) return { status: 'failed', deviated: false, exitCode: EXIT_DEVIATED, reason: 'the steady state did not hold before the method; the method was not run' };
   if (deviated) return { status: 'failed', deviated, exitCode: EXIT_DEVIATED, reason: 'the steady state did not hold after the method (deviated)' };
   if (inputs.activityFailed) return { status: 'failed', deviated, exitCode: EXIT_DEVIATED, reason: 'an activity of the method failed' };
+  // The load's thresholds are part of the hypothesis ("0 failed requests"): missing one deviates, as k6 fails the run.
+  if ((inputs.loadThresholdsFailed?.length ?? 0) > 0) return { status: 'failed', deviated: true, exitCode: EXIT_DEVIATED, reason: `the load's thresholds failed: ${inputs.loadThresholdsFailed!.join(', ')}` };
   if (inputs.check === 'unknown') return { status: 'completed', deviated, exitCode: EXIT_DEVIATED, reason: 'the checker could not decide within its time limit' };
   return { status: 'completed', deviated, exitCode: EXIT_COMPLETED, reason: inputs.check === 'ok' ? 'completed; the history is linearizable' : 'completed' };
 }

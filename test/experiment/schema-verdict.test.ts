@@ -90,6 +90,8 @@ test('the verdict: statuses and exit codes', () => {
   assert.deepEqual([decideVerdict({ ...base, interrupted: true }).status, decideVerdict({ ...base, interrupted: true }).exitCode], ['interrupted', 130]);
   assert.equal(decideVerdict({ ...base, check: 'unknown' }).exitCode, 1);
   assert.equal(decideVerdict({ ...base, activityFailed: true }).exitCode, 1);
+  assert.deepEqual([decideVerdict({ ...base, loadThresholdsFailed: ['http_req_failed rate==0'] }).exitCode, decideVerdict({ ...base, loadThresholdsFailed: ['x'] }).deviated], [1, true]);
+  assert.match(decideVerdict({ ...base, loadThresholdsFailed: ['http_req_failed rate==0'] }).reason, /http_req_failed rate==0/);
   assert.equal(decideVerdict({ ...base, check: null, steadyStateBefore: null, steadyStateAfter: null }).exitCode, 0);
 });
 
