@@ -4,14 +4,15 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
 import { freeKeelUpBase } from '../../bench/lib/net.js';
 import { keelUpTarget, waitUntil } from '../../src/chaos/campaign/index.js';
 
 // End to end: one real `keel up` cluster (3 members, no gateway), shared by
 // every test, and `keel experiment run` as a real process on it. The first
-// runs a short experiment with load, recording clients, a seeded schedule
-// of leader pauses and the checker, and opens the report in headless
-// Chromium; the second holds a follower paused until a probe stop condition
+// three run short versions of library scenarios (experiments/): pause then
+// read, with load, its report opened in headless Chromium; a lease across
+// a leader kill; compactions around a kill -9. The fourth holds a follower paused until a probe stop condition
 // aborts the run, which must exit 3 and leave nothing paused; the third
 // SIGKILLs the run while a follower is paused: the chaos watchdog must
 // resume it at its lease's end; the last switches on the planted stale-read
@@ -61,23 +62,29 @@ function runExperiment(name: string, text: string): Promise<{ code: number | nul
 const memberPids = (): { id: string; pid: number }[] => (JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { members: { id: string; pid: number }[] }).members;
 const stopped = (pid: number): boolean => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0] === 'T';
 
+/** A library scenario (experiments/NAME.yaml) made short for CI, on the shared cluster (its own cluster dropped: --data-dir). */
+function library(name: string, edit: (doc: Record<string, any>) => void): string {
+  const doc = parse(readFileSync(join(import.meta.dirname, '../../experiments', `${name}.yaml`), 'utf8')) as Record<string, any>;
+  delete doc.configuration;
+  edit(doc);
+  return stringify(doc);
+}
+
 const hypothesis = `steady-state-hypothesis:
   probes:
     - { name: cluster-ready, provider: { type: keel, func: cluster-ready }, tolerance: true }
 `;
 
-test('a short experiment: load, leader pauses, the checker; exit 0, a journal, a report that renders', { timeout: 180_000 }, async (t) => {
-  const result = await runExperiment('pauses', `title: pauses under load
-seed: 5
-${hypothesis}method:
-  - { type: probe, name: leader, provider: { type: keel, func: leader }, pauses: { after: 6 } }
-faults: { every: [1s, 2s], for: [1s, 1500ms], one-of: [pause-leader], duration: 5s }
-load:
-  target: member
-  options: { scenarios: { open: { executor: constant-arrival-rate, rate: 20, timeUnit: 1s, duration: 60s, preAllocatedVUs: 10 } } }
-  requests: [{ url: '\${target}/v3/kv/range', method: POST, body: { key: ZQ== } }]
-history: { clients: 3, keys: 2 }
-`);
+test('pause-then-read from the library, short, with load: exit 0, a journal, a report that renders', { timeout: 180_000 }, async (t) => {
+  const result = await runExperiment('pauses', library('pause-then-read', (doc) => {
+    doc.faults = { ...doc.faults, every: ['1s', '2s'], for: ['1s', '1500ms'], duration: '5s' };
+    doc.history = { clients: 3, keys: 2 };
+    doc.load = {
+      target: 'member',
+      options: { scenarios: { open: { executor: 'constant-arrival-rate', rate: 20, timeUnit: '1s', duration: '60s', preAllocatedVUs: 10 } } },
+      requests: [{ url: '${target}/v3/kv/range', method: 'POST', body: { key: 'ZQ==' } }],
+    };
+  }));
   t.diagnostic(result.stderr);
   assert.equal(result.code, 0, result.stderr);
   const journal = JSON.parse(readFileSync(join(result.output, 'journal.json'), 'utf8'));
@@ -111,6 +118,34 @@ history: { clients: 3, keys: 2 }
   } finally {
     await browser.close();
   }
+});
+
+test('lease-leader-change from the library, short (one leader kill): the lease and its key survive', { timeout: 120_000 }, async (t) => {
+  const result = await runExperiment('lease', library('lease-leader-change', (doc) => {
+    doc.method = doc.method.filter((activity: { name: string }) => !/new leader|serves again/.test(activity.name));
+    doc.method.find((activity: { name: string }) => activity.name === 'kill the leader').pauses = { before: 1, after: 2 };
+    doc.history = { clients: 2, keys: 2, watch: false };
+  }));
+  t.diagnostic(result.stderr);
+  assert.equal(result.code, 0, result.stderr);
+  const journal = JSON.parse(readFileSync(join(result.output, 'journal.json'), 'utf8'));
+  assert.deepEqual(journal.run.map((run: { status: string }) => run.status), journal.run.map(() => 'succeeded'));
+  assert.ok(Number(journal.run.find((run: { activity: { name: string } }) => run.activity.name === 'the lease is alive').output.TTL) > 0);
+});
+
+test('crash-during-compaction from the library, short: compactions around a kill -9, revisions never go backwards', { timeout: 120_000 }, async (t) => {
+  const result = await runExperiment('compaction', library('crash-during-compaction', (doc) => {
+    doc.method = doc.method.slice(0, 3).map((activity: Record<string, unknown>) => ({ ...activity, pauses: { after: 1 } }));
+    doc.faults = { every: ['1s', '1s'], for: ['1s', '1s'], 'one-of': ['kill-follower'], duration: '3s' };
+    doc.history = { clients: 3, keys: 2, watch: true };
+  }));
+  t.diagnostic(result.stderr);
+  assert.equal(result.code, 0, result.stderr);
+  const journal = JSON.parse(readFileSync(join(result.output, 'journal.json'), 'utf8'));
+  assert.equal(journal.keel.check.revisions.verdict, 'ok');
+  assert.ok(journal.keel.check.revisions.watch_events > 0, 'the watches saw events');
+  assert.ok(journal.run.some((run: { status: string; output: unknown }) => run.status === 'succeeded' && typeof run.output === 'number'), 'a compaction ran');
+  assert.ok(journal.keel.faults.some((fault: { injected: boolean }) => fault.injected), 'a member was killed');
 });
 
 test('a probe stop condition aborts the run with exit 3, and the paused member is resumed', { timeout: 120_000 }, async (t) => {
