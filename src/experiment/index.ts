@@ -4,7 +4,7 @@
  * checks together and gives one verdict. See docs/experiments.md.
  */
 export { parseExperiment, experimentSchema, clusterProblem, ETCD_FAULT_KINDS, KEEL_FUNCTIONS, type ClusterSpec, type Experiment, type Activity, type Probe, type Provider, type Tolerance, type StopCondition } from './schema.js';
-export { runExperiment, checkReferences, leaderChanges, type RunOptions, type ExperimentOutcome } from './runner.js';
+export { runExperiment, checkReferences, leaderChanges, served, type RunOptions, type ExperimentOutcome } from './runner.js';
 export { decideVerdict, EXIT_ABORTED, EXIT_BAD_INPUT, EXIT_COMPLETED, EXIT_DEVIATED, EXIT_INTERRUPTED, EXIT_NOT_LINEARIZABLE, type ExperimentStatus, type VerdictInputs, type VerdictResult } from './verdict.js';
 export { withinTolerance } from './tolerance.js';
 export { buildTimeline, type Timeline, type TimelineRow, type FaultImpact } from './timeline.js';

@@ -292,7 +292,7 @@ class Run {
       sink: (line) => {
         this.#historyLines.push(line);
         const type = /"type":"(ok|fail|info)"/.exec(line)?.[1];
-        if (type !== undefined) this.#outcomes.add(Date.now() - this.#startedAt, type !== 'ok');
+        if (type !== undefined) this.#outcomes.add(Date.now() - this.#startedAt, !served(type, /"f":"cas"/.test(line) ? 'cas' : ''));
       },
     });
   }
@@ -309,7 +309,7 @@ class Run {
     const revisions = checkRevisions(history);
     const verdict = revisions.verdict === 'violation' ? 'violation' : linearizability.verdict;
     const toMs = (time: number): number => (time - this.#clockAtStart) / 1e6;
-    const operations = history.operations.map((operation) => ({ call: toMs(operation.call), ret: Number.isFinite(operation.ret) ? toMs(operation.ret) : Infinity, type: operation.type }));
+    const operations = history.operations.map((operation) => ({ call: toMs(operation.call), ret: Number.isFinite(operation.ret) ? toMs(operation.ret) : Infinity, type: served(operation.type, operation.f) ? ('ok' as const) : operation.type }));
     this.log(`history: ${history.operations.length} operations; linearizability ${linearizability.verdict}, revisions ${revisions.verdict}`);
     return { verdict, linearizability, revisions, file, operations };
   }
@@ -327,4 +327,15 @@ export function leaderChanges(samples: readonly { readonly value: string | null 
     last = value;
   }
   return changes;
+}
+
+/**
+ * Whether the store served an operation, for availability, the timeline
+ * and the history-errors stop condition: `ok`, and also a compare-and-set
+ * that `fail`ed, because that is mostly its compare not matching (an answer,
+ * not an outage). The history does not tell that from a CAS refused with an
+ * error that proves it was not applied; such a refusal is counted served too.
+ */
+export function served(type: string, f: string): boolean {
+  return type === 'ok' || (type === 'fail' && f === 'cas');
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { nemesisSchedule } from '../../src/chaos/campaign/index.js';
-import { buildTimeline, decideVerdict, leaderChanges, OutcomeWindow, parseExperiment, withinTolerance, type ExperimentError } from '../../src/experiment/index.js';
+import { buildTimeline, decideVerdict, leaderChanges, OutcomeWindow, served, parseExperiment, withinTolerance, type ExperimentError } from '../../src/experiment/index.js';
 
 // In-process: the file's schema and its errors, the seeded schedule, the
 // verdict table, tolerances, the timeline's postmortem figures. No cluster.
@@ -148,4 +148,8 @@ test('leader changes: a missing leader (an election) is not a change, a differen
   const samples = ['n1', null, 'n1', 'n2', null, 'n3', 'n3'].map((value) => ({ value }));
   assert.equal(leaderChanges(samples), 2);
   assert.equal(leaderChanges([]), 0);
+});
+
+test('served: an ok, or a compare-and-set whose compare did not match; never a failed read or an unknown write', () => {
+  assert.deepEqual([served('ok', 'read'), served('fail', 'cas'), served('fail', 'read'), served('info', 'cas'), served('info', 'write')], [true, true, false, false, false]);
 });
