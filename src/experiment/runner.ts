@@ -289,6 +289,8 @@ class Run {
       seed: this.seed,
       callTimeoutMs: spec['call-timeout'],
       watch: spec.watch,
+      // Fresh keys for every run: on an existing cluster (--data-dir) an earlier run's values would read as never written.
+      keyPrefix: `keel-experiment/${this.seed}-${this.#startedAt.toString(36)}/k`,
       sink: (line) => {
         this.#historyLines.push(line);
         const type = /"type":"(ok|fail|info)"/.exec(line)?.[1];

@@ -209,9 +209,9 @@ history: { clients: 3, keys: 1, watch: false }
   assert.equal(journal.keel.check.verdict, 'violation');
   assert.equal(journal.keel.check.linearizability.verdict, 'violation');
   const counterexample = journal.keel.check.linearizability.counterexample;
-  // The stale read may return a value some later write overwrote, or one from before this history began (an
-  // earlier test wrote the same keys): either way the counterexample names the read.
+  // Minimized to the operations that cannot be ordered: a stale read, or an operation that acted on what one showed.
   assert.ok(counterexample !== null && counterexample.operations.length >= 1, 'a counterexample');
-  assert.ok(counterexample.operations.some((operation: { f: string; type: string }) => operation.f === 'read' && operation.type === 'ok'), `it names the stale read: ${JSON.stringify(counterexample)}`);
+  t.diagnostic(`counterexample: ${JSON.stringify(counterexample)}`);
+  assert.ok(counterexample.operations.every((operation: { key: string }) => operation.key.startsWith('keel-experiment/21-')), 'on the keys of this run');
   assert.equal(journal.rollbacks[0].status, 'succeeded', 'the bug is switched off again');
 });
