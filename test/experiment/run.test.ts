@@ -123,7 +123,7 @@ test('pause-then-read from the library, short, with load: exit 0, a journal, a r
 test('lease-leader-change from the library, short (one leader kill): the lease and its key survive', { timeout: 120_000 }, async (t) => {
   const result = await runExperiment('lease', library('lease-leader-change', (doc) => {
     doc.method = doc.method.filter((activity: { name: string }) => !/new leader|serves again/.test(activity.name));
-    doc.method.find((activity: { name: string }) => activity.name === 'kill the leader').pauses = { before: 1, after: 2 };
+    doc.method.find((activity: { name: string }) => activity.name === 'kill the leader').pauses = { before: 1, after: 1 };
     doc.history = { clients: 2, keys: 2, watch: false };
   }));
   t.diagnostic(result.stderr);
@@ -135,8 +135,8 @@ test('lease-leader-change from the library, short (one leader kill): the lease a
 
 test('crash-during-compaction from the library, short: compactions around a kill -9, revisions never go backwards', { timeout: 120_000 }, async (t) => {
   const result = await runExperiment('compaction', library('crash-during-compaction', (doc) => {
-    doc.method = doc.method.slice(0, 3).map((activity: Record<string, unknown>) => ({ ...activity, pauses: { after: 1 } }));
-    doc.faults = { every: ['1s', '1s'], for: ['1s', '1s'], 'one-of': ['kill-follower'], duration: '3s' };
+    doc.method = doc.method.slice(0, 2).map((activity: Record<string, unknown>) => ({ ...activity, pauses: { after: 1 } }));
+    doc.faults = { every: ['500ms', '500ms'], for: ['1s', '1s'], 'one-of': ['kill-follower'], duration: '2s' };
     doc.history = { clients: 3, keys: 2, watch: true };
   }));
   t.diagnostic(result.stderr);
@@ -175,14 +175,14 @@ test('a run SIGKILLed while a follower is paused: the watchdog resumes it at its
   const run = startExperiment('sigkill', `title: killed mid-fault
 seed: 13
 method:
-  - { type: action, name: pause a follower, provider: { type: chaos, arguments: { kind: pause, target: follower, duration: 4s } }, pauses: { after: 60 } }
+  - { type: action, name: pause a follower, provider: { type: chaos, arguments: { kind: pause, target: follower, duration: 3s } }, pauses: { after: 60 } }
 `);
   await waitUntil(async () => /action pause a follower: succeeded/.test(run.seen.stderr) || run.child.exitCode !== null, 60_000, 'the pause');
   assert.match(run.seen.stderr, /pause a follower: succeeded/);
   assert.ok(memberPids().some((member) => stopped(member.pid)), 'a member is paused');
   run.child.kill('SIGKILL');
   await run.exited;
-  // Nothing of the run is left to heal it: only the detached watchdog, which undoes the pause when its 4 s lease ends.
+  // Nothing of the run is left to heal it: only the detached watchdog, which undoes the pause when its 3 s lease ends.
   await waitUntil(async () => memberPids().every((member) => !stopped(member.pid)), 60_000, 'every member resumed');
   const stateDir = join(run.output, 'chaos-state');
   await waitUntil(async () => readdirSync(join(stateDir, 'faults')).length === 0, 30_000, 'no fault record left');
@@ -198,7 +198,7 @@ method:
     name: switch on the planted stale-read bug on the first member
     provider: { type: http, method: POST, url: '\${member}/debug/stale-reads', body: { on: true } }
     tolerance: 200
-    pauses: { after: 6 }
+    pauses: { after: 4 }
 rollbacks:
   - { type: action, name: switch it off, provider: { type: http, method: POST, url: '\${member}/debug/stale-reads', body: { on: false } } }
 history: { clients: 3, keys: 1, watch: false }
