@@ -9,7 +9,7 @@
  * longest, from a fault's start to throughput back at 80 % of the baseline
  * with no errors), with etcd's figure as the anchor measured in the same run.
  *
- *   npx tsx bench/experiments.ts [--only pause-then-read,lease-leader-change] [--no-etcd] [--output DIR]
+ *   npm run build && npx tsx bench/experiments.ts [--only pause-then-read,lease-leader-change] [--no-etcd] [--output DIR]
  *
  * Each run's journal.json, history.jsonl and report.html stay under
  * --output (default a temporary directory, printed). Exit code 99 when a
@@ -33,6 +33,8 @@ function flag(name: string): string | undefined {
 const only = flag('--only')?.split(',').map((name) => name.trim()).filter((name) => name !== '');
 const withEtcd = !process.argv.includes('--no-etcd') && existsSync(ETCD);
 const outputRoot = flag('--output') ?? mkdtempSync(join(tmpdir(), 'keel-experiments-'));
+const cli = join(root, 'dist/src/cli/main.js');
+if (!existsSync(cli)) throw new Error(`${cli} is missing: npm run build first (npm run bench:experiments does)`);
 
 interface Row {
   readonly exit: number | null;
@@ -55,7 +57,9 @@ function etcdTakes(experiment: Experiment, text: string): string | undefined {
 
 function run(file: string, system: 'keel' | 'etcd'): Promise<Row> {
   const output = join(outputRoot, `${basename(file, '.yaml')}-${system}`);
-  const args = ['--import', 'tsx', join(root, 'src/cli/main.ts'), 'experiment', 'run', file, '--output', output, '--quiet', ...(system === 'etcd' ? ['--cluster', 'etcd'] : [])];
+  // The built CLI: keel up and its members then run compiled JavaScript, as a user's would (under tsx a restart
+  // also pays for transpiling, which would count against keel's recovery time and not etcd's).
+  const args = [cli, 'experiment', 'run', file, '--output', output, '--quiet', ...(system === 'etcd' ? ['--cluster', 'etcd'] : [])];
   const started = performance.now();
   const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   let stdout = '';
@@ -98,7 +102,7 @@ const percent = (value: number | null): string => (value === null ? '-' : `${(va
 const ms = (value: number | null): string => (value === null ? '-' : `${(value / 1_000).toFixed(1)} s`);
 const ratio = (keel: number | null, etcd: number | null): string => (keel === null || etcd === null || etcd === 0 ? '-' : `${(keel / etcd).toFixed(2)}`);
 console.log(`\nkeel experiment library, keel vs etcd (${withEtcd ? execVersion() : 'etcd not run'}), same seed each, 3 members on loopback unless the file says otherwise; node ${process.version}`);
-console.log(`command: npx tsx bench/experiments.ts${only ? ` --only ${only.join(',')}` : ''}; outputs in ${outputRoot}\n`);
+console.log(`command: npm run build && npx tsx bench/experiments.ts${only ? ` --only ${only.join(',')}` : ''}; outputs in ${outputRoot}\n`);
 console.log('| scenario | keel verdict | etcd verdict | keel availability | etcd availability | keel recovery | etcd recovery | recovery keel/etcd | keel run |');
 console.log('|---|---|---|---:|---:|---:|---:|---:|---:|');
 for (const { name, keel, etcd } of results) {
