@@ -27,3 +27,7 @@ export const CHECK_TIME_LIMIT_MS_DEFAULT = 60_000;
 export const ETCD_RESTART_DELAY_MS = 500;
 /** ...at most this many times in one run. */
 export const ETCD_RESTARTS_MAX = 100;
+/** After the faults, the cluster must stay ready this long before the steady state after is judged (ms)... */
+export const SETTLE_MS = 2_000;
+/** ...polled this often (ms). */
+export const SETTLE_POLL_MS = 250;

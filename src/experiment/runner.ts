@@ -7,7 +7,7 @@ import { loadSlos } from '../observe/slo/index.js';
 import { openCluster, type ExperimentCluster } from './cluster.js';
 import { badExperiment, ExperimentError } from './errors.js';
 import { buildJournal, type Journal } from './journal.js';
-import { CLUSTER_READY_TIMEOUT_MS } from './limits.js';
+import { CLUSTER_READY_TIMEOUT_MS, SETTLE_MS, SETTLE_POLL_MS } from './limits.js';
 import { startLoad, type RunningLoad } from './load-run.js';
 import { OutcomeWindow, startMonitor, type Monitor } from './monitor.js';
 import { runActivity, type ActivityContext, type ActivityRun } from './probes.js';
@@ -165,7 +165,7 @@ class Run {
     // Interrupted: the user wants out; whether the cluster serves again is not waited for (null in the journal).
     let recovered: boolean | null = this.#interrupted ? null : true;
     if (before?.met !== false && !this.#interrupted) {
-      recovered = await this.cluster.waitReady(CLUSTER_READY_TIMEOUT_MS).then(() => true, () => false);
+      recovered = await this.#settled();
       this.log(recovered ? 'the cluster serves again' : 'the cluster did NOT serve again');
     }
     const ranMethod = before?.met !== false;
@@ -215,6 +215,34 @@ class Run {
     writeFileSync(join(this.outputDir, 'report.html'), renderReport(journal, timeline));
     this.log(`${verdict.status}${verdict.deviated ? ' (deviated)' : ''}: ${verdict.reason}; exit ${verdict.exitCode}`);
     return { journal, verdict, outputDir: this.outputDir };
+  }
+
+  /**
+   * The cluster serves again: every member ready, and still so for
+   * SETTLE_MS (a member that rejoins may start an election that makes the
+   * others unready for a moment; the steady state after is judged once
+   * that is over). False when that does not happen within
+   * CLUSTER_READY_TIMEOUT_MS.
+   */
+  async #settled(): Promise<boolean> {
+    const deadline = performance.now() + CLUSTER_READY_TIMEOUT_MS;
+    while (performance.now() < deadline) {
+      try {
+        await this.cluster.waitReady(Math.max(1, deadline - performance.now()));
+      } catch {
+        return false;
+      }
+      const settleEnd = performance.now() + SETTLE_MS;
+      let held = true;
+      while (held && performance.now() < settleEnd) {
+        await new Promise((resolvePromise) => setTimeout(resolvePromise, SETTLE_POLL_MS));
+        const view = this.cluster.view();
+        held = view.members.every((member) => member.pid !== null) && (await Promise.all(view.members.map((member) => this.cluster.isReady(member.clientUrl)))).every(Boolean);
+      }
+      if (held) return true;
+      this.log('the cluster was ready and then not: waiting for it to settle');
+    }
+    return false;
   }
 
   async #hypothesis(probes: readonly Probe[], when: string): Promise<{ met: boolean; probes: ActivityRun[] }> {
