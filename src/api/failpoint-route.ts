@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { setStaleReads, staleReadsOn, staleReadsPermitted } from '../node/test-stale-reads.js';
 import { failpointApiEnabled, listFailpoints, setFailpoint, StorageError } from '../storage/index.js';
 
 /** A failpoint call's body is one small JSON object. */
@@ -45,4 +46,30 @@ async function readSmallBody(request: IncomingMessage): Promise<Buffer | undefin
     if (size <= FAILPOINT_BODY_BYTES_MAX) chunks.push(chunk);
   }
   return size > FAILPOINT_BODY_BYTES_MAX ? undefined : Buffer.concat(chunks);
+}
+
+/**
+ * `/debug/stale-reads` on the client port, test-only: POST `{"on": true}`
+ * switches on the planted stale-read bug (src/node/test-stale-reads.ts),
+ * `{"on": false}` off; GET tells its state. 403 unless the member runs with
+ * KEEL_TEST_STALE_READS=1.
+ */
+export async function handleStaleReads(request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const body = await readSmallBody(request);
+  const send = (status: number, value: unknown): void => {
+    response.writeHead(status, { 'content-type': 'application/json' });
+    response.end(JSON.stringify(value));
+  };
+  if (!staleReadsPermitted()) return send(403, { error: 'the planted stale-read bug is for tests only: start the member with KEEL_TEST_STALE_READS=1', code: 'KEEL_TEST_STALE_READS_DISABLED' });
+  if (request.method === 'GET') return send(200, { on: staleReadsOn() });
+  if (request.method !== 'POST') return send(405, { error: `method ${request.method} not allowed` });
+  let on: unknown;
+  try {
+    on = (JSON.parse((body ?? Buffer.alloc(0)).toString('utf8')) as { on?: unknown }).on;
+  } catch {
+    return send(400, { error: 'body is not JSON' });
+  }
+  if (typeof on !== 'boolean') return send(400, { error: 'expected {"on": true|false}' });
+  setStaleReads(on);
+  return send(200, { on: staleReadsOn() });
 }

@@ -14,7 +14,7 @@ import { parseSelector, resolveTargets } from './targets.js';
  * qdiscs get the root handle 4b43: ("KC"), which the kernel checks on delete,
  * so an undo never removes a qdisc keel chaos did not add.
  */
-export const PARTITION_SHAPES = ['isolate', 'isolate-leader', 'halves', 'majorities-ring', 'bridge', 'one-way'] as const;
+export const PARTITION_SHAPES = ['isolate', 'isolate-leader', 'leader-minority', 'halves', 'majorities-ring', 'bridge', 'one-way'] as const;
 export type PartitionShape = (typeof PARTITION_SHAPES)[number];
 
 export interface PartitionSpec {
@@ -90,6 +90,14 @@ export async function grudgeOf(spec: PartitionSpec, members: readonly MemberView
       // The targets hear no one; everyone still hears them.
       const deaf = await targetsOf(spec.target ?? 'follower');
       for (const x of deaf) for (const y of members) if (x.id !== y.id) grudge.get(x.id)!.add(y.id);
+      return grudge;
+    }
+    case 'leader-minority': {
+      // Split brain: the leader and floor(n/2)-1 followers (2 of 5) on the minority side, the rest a majority without it.
+      const leader = await findLeader(context.view!);
+      const followers = shuffled(members.filter((member) => member.id !== leader.id), context.random);
+      const minority = [leader, ...followers.slice(0, Math.floor(members.length / 2) - 1)];
+      cut(grudge, minority, members.filter((member) => !minority.includes(member)));
       return grudge;
     }
     case 'halves': {

@@ -104,7 +104,7 @@ export function chaosCommand(): Command {
       }),
   );
   command.addCommand(
-    withCommon(new Command('partition').description('cut members apart with nft rules in their namespaces (keel up --netns, root): isolate, isolate-leader, halves, majorities-ring, bridge, one-way').argument('<shape>'))
+    withCommon(new Command('partition').description('cut members apart with nft rules in their namespaces (keel up --netns, root): isolate, isolate-leader, leader-minority, halves, majorities-ring, bridge, one-way').argument('<shape>'))
       .option('--target <selector>', 'isolate and one-way: who is cut off', 'follower')
       .requiredOption('--duration <d>', 'the lease: 30s, 2m', parseDurationMs)
       .action(async (shape: string, flags: CommonFlags & { target: string; duration: number }) => {

@@ -33,6 +33,7 @@ const commands: ReadonlyArray<readonly [string, () => Promise<Command>]> = [
   ['dashboard', async () => (await import('./dashboard.js')).dashboardCommand()],
   ['slo', async () => (await import('./slo.js')).sloCommand()],
   ['probe', async () => (await import('./probe.js')).probeCommand()],
+  ['experiment', async () => (await import('./experiment.js')).experimentCommand()],
 ];
 
 const program = new Command('keel')

@@ -9,6 +9,7 @@ import { RawNode } from '../raft/raw-node.js';
 import type { MemoryStorage } from '../raft/storage.js';
 import type { ConfChange, Entry, Message, NodeId, Ready } from '../raft/types.js';
 import { ConfChangeType, EntryType, NONE, Role } from '../raft/types.js';
+import { staleReadsOn, staleRevision } from './test-stale-reads.js';
 import { FileStorage, failpoint, replaceFileDurably, toMemoryStorage } from '../storage/index.js';
 import { encodeCommand } from '../store/command.js';
 import type { Command } from '../store/command.js';
@@ -811,6 +812,8 @@ export class KeelNode {
   async range(request: RangeRequest, serializable: boolean, timeoutMs = this.config.requestTimeoutMs): Promise<RangeResponse> {
     this.#checkAccepting();
     validateRange(request);
+    // The planted stale-read bug (test-only, see test-stale-reads.ts): no barrier, an old revision.
+    if (!serializable && staleReadsOn() && (request.revision ?? 0) <= 0) return this.#store.range({ ...request, revision: staleRevision(this.#store.revision, this.#store.compactRevision) });
     if (!serializable) await this.#linearizableBarrier(timeoutMs);
     return this.#store.range(request);
   }

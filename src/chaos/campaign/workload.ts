@@ -27,6 +27,12 @@ export interface WorkloadOptions {
    * for etcd's revisioned checks (gap-free, in order). Default true.
    */
   readonly watch?: boolean;
+  /**
+   * Keys are this prefix and a number (default WORKLOAD_KEY_PREFIX). A run
+   * on a cluster that earlier runs wrote must use a fresh prefix: the
+   * checker takes every key to start empty.
+   */
+  readonly keyPrefix?: string;
 }
 
 /** Keys are `k0`, `k1`, ...: the watchers cover them all with this prefix. */
@@ -67,7 +73,7 @@ export function startWorkload(options: WorkloadOptions): RunningWorkload {
     const bound = options.operationsMaxPerClient ?? OPERATIONS_MAX_PER_CLIENT_DEFAULT;
     try {
       for (let done = 0; !stopping && done < bound; done++) {
-        const key = `${WORKLOAD_KEY_PREFIX}${Math.floor(random.next() * options.keys)}`;
+        const key = `${options.keyPrefix ?? WORKLOAD_KEY_PREFIX}${Math.floor(random.next() * options.keys)}`;
         const draw = random.next();
         stats.operations++;
         try {
@@ -120,10 +126,11 @@ function startWatcher(endpoint: string, name: string, options: WorkloadOptions):
   const running = (async () => {
     for (let attempt = 0; !stopping && attempt < 1_000; attempt++) {
       try {
-        const { header } = await client.range(WORKLOAD_KEY_PREFIX, { serializable: true });
+        const prefix = options.keyPrefix ?? WORKLOAD_KEY_PREFIX;
+        const { header } = await client.range(prefix, { serializable: true });
         if (stopping) return;
-        watch = client.watch(WORKLOAD_KEY_PREFIX, { prefix: true, startRevision: header.revision + 1 });
-        await recordWatch({ watch, watcher: name, prefix: WORKLOAD_KEY_PREFIX, startRevision: header.revision + 1, sink: options.sink });
+        watch = client.watch(prefix, { prefix: true, startRevision: header.revision + 1 });
+        await recordWatch({ watch, watcher: name, prefix, startRevision: header.revision + 1, sink: options.sink });
         return;
       } catch {
         await new Promise((resolve) => setTimeout(resolve, PAUSE_AFTER_ERROR_MS));

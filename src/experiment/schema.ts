@@ -1,0 +1,280 @@
+/**
+ * The experiment file: Chaos Toolkit's format (title, description, tags,
+ * configuration, steady-state-hypothesis, method, rollbacks), extended with
+ * `load`, `faults`, `history`, `stop-conditions` and `seed`. YAML or JSON
+ * (JSON is YAML). Every error names the file, the line and the field.
+ * See docs/experiments.md.
+ */
+import { isNode, LineCounter, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { NEMESIS_FAULT_NAMES, type NemesisFaultName } from '../chaos/campaign/index.js';
+import { FAULT_KINDS } from '../chaos/index.js';
+import { MODEL_NAMES, type ModelName } from '../check/index.js';
+import { parseDurationMs } from '../load/duration.js';
+import { formatIssues, optionsSchema } from '../load/options.js';
+import { badExperiment } from './errors.js';
+import { ACTIVITIES_MAX, EXPERIMENT_FILE_BYTES_MAX, HISTORY_CLIENTS_MAX, PAUSE_SECONDS_MAX, PROBE_TIMEOUT_MS_MAX, RUN_MS_MAX } from './limits.js';
+
+/** A duration: a number of seconds (Chaos Toolkit's pauses) or text (`500ms`, `5s`, `1m`). Parsed to ms. */
+const duration = (maxMs: number) =>
+  z.union([z.number().nonnegative(), z.string()]).transform((value, context) => {
+    let ms: number;
+    try {
+      ms = typeof value === 'number' ? Math.round(value * 1_000) : parseDurationMs(value, 'duration');
+    } catch {
+      context.addIssue({ code: 'custom', message: `'${String(value)}' is not a duration (write 500ms, 5s, 1m or a number of seconds)` });
+      return z.NEVER;
+    }
+    if (ms > maxMs) {
+      context.addIssue({ code: 'custom', message: `${String(value)} is longer than the limit of ${maxMs / 1_000} s` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+/** A [low, high] range of durations (`[5s, 10s]`), or one duration for both. */
+const durationRange = z
+  .preprocess((value) => (Array.isArray(value) ? value : [value, value]), z.tuple([duration(RUN_MS_MAX), duration(RUN_MS_MAX)]))
+  .refine(([low, high]) => low <= high, { message: 'a range is [low, high] with low <= high' })
+  .transform((value): [number, number] => [value[0], value[1]]);
+
+/** Chaos Toolkit's tolerances: a value the output must equal, one of a list, a range, or a pattern. */
+const toleranceSchema = z.union([
+  z.boolean(),
+  z.number(),
+  z.string(),
+  z.array(z.union([z.boolean(), z.number(), z.string()])).min(1).max(100),
+  z.strictObject({ type: z.literal('range'), range: z.tuple([z.number(), z.number()]), target: z.string().optional() }),
+  z.strictObject({ type: z.literal('regex'), pattern: z.string().max(1_000), target: z.string().optional() }),
+]);
+export type Tolerance = z.infer<typeof toleranceSchema>;
+
+/** What keel knows how to probe or do to a cluster (see probes.ts). */
+export const KEEL_FUNCTIONS = ['cluster-ready', 'members-ready', 'leader', 'single-leader', 'leader-changes', 'wait-ready', 'gateway-ready', 'compact'] as const;
+export type KeelFunction = (typeof KEEL_FUNCTIONS)[number];
+
+const keelProvider = z.strictObject({
+  type: z.literal('keel'),
+  func: z.enum(KEEL_FUNCTIONS),
+  arguments: z.strictObject({ timeout: duration(PROBE_TIMEOUT_MS_MAX * 10).optional() }).optional(),
+});
+
+const httpProvider = z.strictObject({
+  type: z.literal('http'),
+  /** `${gateway}` and `${member}` (the first member's client URL) are replaced with the cluster's. */
+  url: z.string().min(1).max(2_000),
+  method: z.enum(['GET', 'POST', 'PUT', 'DELETE', 'HEAD']).default('GET'),
+  body: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
+  timeout: duration(PROBE_TIMEOUT_MS_MAX).optional(),
+  /** The output: the status code (default), or the response body (JSON parsed, else text) for a tolerance with `target`. */
+  output: z.enum(['status', 'body']).default('status'),
+});
+
+/** A keel chaos fault (`keel chaos` spells it the same): kind, target or shape, duration. Or the kill switch. */
+const chaosProvider = z.strictObject({
+  type: z.literal('chaos'),
+  func: z.enum(['inject', 'heal']).default('inject'),
+  arguments: z
+    .looseObject({
+      kind: z.string().refine((kind) => FAULT_KINDS.includes(kind), { message: `a fault kind: one of ${FAULT_KINDS.join(', ')}` }),
+      duration: duration(RUN_MS_MAX).optional(),
+    })
+    .optional(),
+}).refine((provider) => provider.func === 'heal' || provider.arguments !== undefined, { message: 'inject needs arguments: { kind, target, ... }', path: ['arguments'] });
+
+const providerSchema = z.union([keelProvider, httpProvider, chaosProvider]);
+export type Provider = z.infer<typeof providerSchema>;
+
+const pausesSchema = z.strictObject({ before: duration(PAUSE_SECONDS_MAX * 1_000).optional(), after: duration(PAUSE_SECONDS_MAX * 1_000).optional() });
+
+const activitySchema = z.strictObject({
+  type: z.enum(['action', 'probe']),
+  name: z.string().min(1).max(200),
+  provider: providerSchema,
+  tolerance: toleranceSchema.optional(),
+  pauses: pausesSchema.optional(),
+  /** Chaos Toolkit's: a failed activity does not fail the run. */
+  background: z.boolean().optional(),
+});
+export type Activity = z.infer<typeof activitySchema>;
+
+const probeSchema = activitySchema.extend({ type: z.literal('probe').default('probe'), tolerance: toleranceSchema });
+export type Probe = z.infer<typeof probeSchema>;
+
+const hypothesisSchema = z.strictObject({
+  title: z.string().max(500).default('steady state'),
+  probes: z.array(probeSchema).max(ACTIVITIES_MAX).default([]),
+});
+
+/** The extension `load`: a keel load scenario run for the whole method. */
+const loadSchema = z
+  .strictObject({
+    /** Where requests go: `${target}` in a request's URL (and KEEL_EXPERIMENT_TARGET for a scenario module). */
+    target: z.enum(['gateway', 'member']).default('gateway'),
+    /** A keel load scenario file (.yaml, .mjs, .ts), relative to the experiment file; or `options` and `requests` inline. */
+    scenario: z.string().optional(),
+    options: optionsSchema.optional(),
+    requests: z
+      .array(
+        z.strictObject({
+          url: z.string().min(1).max(2_000),
+          method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD']).default('GET'),
+          headers: z.record(z.string(), z.string()).optional(),
+          body: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
+          name: z.string().optional(),
+          checks: z.looseObject({}).optional(),
+        }),
+      )
+      .min(1)
+      .max(100)
+      .optional(),
+  })
+  .refine((load) => (load.scenario === undefined) !== (load.requests === undefined) && !(load.scenario !== undefined && load.options !== undefined), {
+    message: 'give either scenario (a keel load file) or requests (with options), not both',
+  });
+export type LoadSpec = z.infer<typeof loadSchema>;
+
+/** The extension `faults`: a seeded schedule, one fault at a time. */
+const faultsSchema = z.strictObject({
+  /** Quiet time before each fault: "every 5-10 s". */
+  every: durationRange,
+  /** How long each fault lasts: "for 2-4 s". */
+  for: durationRange,
+  'one-of': z.array(z.enum(NEMESIS_FAULT_NAMES as [NemesisFaultName, ...NemesisFaultName[]])).min(1).max(20),
+  /** How long the schedule runs; no fault starts after it. */
+  duration: duration(RUN_MS_MAX),
+});
+export type FaultsSpec = z.infer<typeof faultsSchema>;
+
+/** The extension `history`: clients that record every operation for the checker. */
+const historySchema = z.strictObject({
+  clients: z.number().int().min(1).max(HISTORY_CLIENTS_MAX).default(4),
+  keys: z.number().int().min(1).max(1_000).default(3),
+  /** Through which endpoints the recording clients talk: each to one member (Jepsen's way), or all through the gateway. */
+  via: z.enum(['members', 'gateway']).default('members'),
+  model: z.enum(MODEL_NAMES as [ModelName, ...ModelName[]]).default('cas-register'),
+  /** One watch stream per member, checked by etcd's revision rules. */
+  watch: z.boolean().default(true),
+  'call-timeout': duration(60_000).default(2_000),
+  'check-time-limit': duration(600_000).default(60_000),
+});
+export type HistorySpec = z.infer<typeof historySchema>;
+
+/** The extension `stop-conditions`: evaluated during the method; one holding aborts the run at once. */
+const stopConditionSchema = z.union([
+  probeSchema.extend({
+    type: z.literal('probe'),
+    /** Consecutive failed checks before it aborts. */
+    failures: z.number().int().min(1).max(1_000).default(1),
+  }),
+  z.strictObject({
+    type: z.literal('slo'),
+    name: z.string().min(1).max(200).default('slo burn'),
+    /** An OpenSLO file, relative to the experiment file; its SLIs are read from the members' /metrics. */
+    slos: z.string().min(1),
+    /** Which alert level aborts: page (fast burn) or ticket. */
+    alert: z.enum(['page', 'ticket']).default('page'),
+    /** Divides every window (a 1 h window at 60 is a 1 min one): for demos and short runs. */
+    'time-scale': z.number().min(1).max(100_000).default(1),
+    /** The alert must hold this long before the run aborts. */
+    for: duration(RUN_MS_MAX).default(0),
+  }),
+  z.strictObject({
+    type: z.literal('history-errors'),
+    name: z.string().min(1).max(200).default('history errors'),
+    /** Failed or unknown operations over all completed in the window, above which the run aborts. */
+    above: z.number().min(0).max(1),
+    window: duration(RUN_MS_MAX).default(5_000),
+  }),
+]);
+export type StopCondition = z.infer<typeof stopConditionSchema>;
+
+const clusterSchema = z.union([
+  z.strictObject({
+    /** `keel up` a fresh cluster for the run, and stop it after. */
+    kind: z.literal('keel').optional(),
+    members: z.union([z.literal(1), z.literal(3), z.literal(5), z.literal(7)]).default(3),
+    gateway: z.boolean().default(true),
+    /** Each member in its own network namespace (root): network faults need it. */
+    netns: z.boolean().default(false),
+    'tick-ms': z.number().int().min(1).max(1_000).optional(),
+    /** Members accept POST /debug/failpoints (KEEL_FAILPOINT_API=1): chaos `kind: failpoint` needs it. */
+    failpoints: z.boolean().default(false),
+  }),
+  /** A control run: real etcd (3.4, Debian's etcd-server) members on loopback, restarted when a fault kills one. Process faults only. */
+  z.strictObject({
+    kind: z.literal('etcd'),
+    members: z.union([z.literal(1), z.literal(3), z.literal(5)]).default(3),
+    binary: z.string().min(1).optional(),
+  }),
+  /** Or an existing keel up data dir. */
+  z.strictObject({ 'data-dir': z.string().min(1) }),
+]);
+export type ClusterSpec = z.infer<typeof clusterSchema>;
+
+export const experimentSchema = z.looseObject({
+  version: z.string().optional(),
+  title: z.string().min(1).max(500),
+  description: z.string().max(10_000).optional(),
+  tags: z.array(z.string().max(100)).max(100).default([]),
+  configuration: z.looseObject({ cluster: clusterSchema.default({ members: 3, gateway: true, netns: false, failpoints: false }) }).default({ cluster: { members: 3, gateway: true, netns: false, failpoints: false } }),
+  'steady-state-hypothesis': hypothesisSchema.optional(),
+  method: z.array(activitySchema).max(ACTIVITIES_MAX).default([]),
+  rollbacks: z.array(activitySchema).max(ACTIVITIES_MAX).default([]),
+  seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
+  load: loadSchema.optional(),
+  faults: faultsSchema.optional(),
+  history: historySchema.optional(),
+  'stop-conditions': z.array(stopConditionSchema).max(ACTIVITIES_MAX).default([]),
+});
+export type Experiment = z.infer<typeof experimentSchema>;
+
+/** Parses and validates an experiment; `file` names it in errors (ExperimentError KEEL_EXPERIMENT_BAD_INPUT). */
+export function parseExperiment(text: string, file: string): Experiment {
+  if (text.length > EXPERIMENT_FILE_BYTES_MAX) throw badExperiment(file, `larger than ${EXPERIMENT_FILE_BYTES_MAX} bytes`);
+  const lineCounter = new LineCounter();
+  const document = parseDocument(text, { lineCounter, prettyErrors: true });
+  if (document.errors.length > 0) {
+    const first = document.errors[0]!;
+    throw badExperiment(file, `line ${first.linePos?.[0]?.line ?? '?'}: ${first.message.split('\n')[0]}`);
+  }
+  const result = experimentSchema.safeParse(document.toJS());
+  if (!result.success) {
+    const lineOf = (path: readonly PropertyKey[]): number | undefined => {
+      for (let length = path.length; length >= 0; length--) {
+        const node = document.getIn(path.slice(0, length) as unknown[], true);
+        if (isNode(node) && node.range) return lineCounter.linePos(node.range[0]).line;
+      }
+      return undefined;
+    };
+    throw badExperiment(file, formatIssues(result.error.issues, lineOf));
+  }
+  const experiment = result.data;
+  const problem = clusterProblem(experiment, experiment.configuration.cluster);
+  if (problem !== undefined) throw badExperiment(file, problem);
+  return experiment;
+}
+
+/** Process faults: the only ones an etcd control run can take (its members are plain processes on loopback). */
+export const ETCD_FAULT_KINDS = ['kill', 'term', 'pause', 'restart'] as const;
+
+/**
+ * What `cluster` cannot do that the experiment asks for (network faults
+ * without namespaces; anything but process faults on etcd), or undefined.
+ * Also used when `--cluster etcd` replaces a file's cluster.
+ */
+export function clusterProblem(experiment: Experiment, cluster: ClusterSpec): string | undefined {
+  const networkFaults = experiment.faults?.['one-of'].filter((name) => name.startsWith('isolate') || name === 'bridge') ?? [];
+  if ('kind' in cluster && cluster.kind === 'etcd') {
+    if (networkFaults.length > 0) return `faults.one-of: ${networkFaults.join(', ')}: an etcd control run takes process faults only (kill-*, pause-*): its members share the host's network, with no namespaces to partition`;
+    for (const [list, activities] of [['method', experiment.method], ['rollbacks', experiment.rollbacks]] as const) {
+      for (const [index, activity] of activities.entries()) {
+        const kind = activity.provider.type === 'chaos' ? activity.provider.arguments?.kind : undefined;
+        if (kind !== undefined && !(ETCD_FAULT_KINDS as readonly string[]).includes(kind)) return `${list}.${index}.provider.arguments.kind: ${kind}: an etcd control run takes process faults only (${ETCD_FAULT_KINDS.join(', ')})`;
+      }
+    }
+    return undefined;
+  }
+  if (networkFaults.length > 0 && 'members' in cluster && !cluster.netns) return `faults.one-of: network faults (isolate-*, bridge) need configuration.cluster.netns: true`;
+  return undefined;
+}
