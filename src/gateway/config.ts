@@ -208,7 +208,17 @@ const schema = z.strictObject({
   /** The zone this gateway runs in (zone-aware routing prefers it). */
   zone: z.string().default(''),
   listeners: z.array(listener).min(1).max(limits.LISTENERS_MAX),
-  admin: z.strictObject({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65_535) }).optional(),
+  admin: z.strictObject({
+    /** Loopback by default: the admin port reconfigures the gateway. */
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65_535),
+    /** A bearer token every admin request must carry (`Authorization: Bearer ...`); or `tokenFile`, or the KEEL_GW_ADMIN_TOKEN env var. */
+    token: z.string().min(limits.ADMIN_TOKEN_CHARS_MIN).max(limits.ADMIN_TOKEN_CHARS_MAX).optional(),
+    /** A file holding the token (trailing whitespace ignored); read at start and on every reload. */
+    tokenFile: z.string().min(1).optional(),
+    /** Serve /metrics without the token (for a Prometheus that cannot send one). Default false. */
+    openMetrics: z.boolean().default(false),
+  }).refine((a) => a.token === undefined || a.tokenFile === undefined, { message: 'give token or tokenFile, not both' }).optional(),
   routes: z.array(route).min(1).max(limits.ROUTES_MAX),
   clusters: z.record(z.string().min(1), cluster),
   rateLimits: z.array(rateLimit).max(limits.RATE_LIMIT_RULES_MAX).default([]),

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { createPinoLogger, errorFields } from '../node/logger.js';
 import { type Clock, DEFAULT_CRITICALITY, type Random, systemClock, systemRandom, type TimerHandle } from '../resilience/index.js';
 import { createAdminServer } from './admin.js';
+import { type AdminAccess, resolveAdminAccess } from './admin-auth.js';
 import { normalizeAddress } from './address.js';
 import { type GatewayConfig, type ListenerConfig, loadGatewayConfig } from './config.js';
 import { GatewayError, GRPC_STATUS_INTERNAL, ListenerUnavailableError, REJECT_REASON_HEADER } from './errors.js';
@@ -50,6 +51,10 @@ export function grpcMessage(text: string): string {
   return out;
 }
 
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
 /** How often a listener removed by a reload closes the connections that went idle since. */
 const RETIRE_SWEEP_MS = 100;
 
@@ -82,6 +87,7 @@ export class Gateway {
   /** The reload in progress: reloads run one at a time, in call order. */
   #reloading: Promise<unknown> = Promise.resolve();
   #admin: Server | undefined;
+  #adminAccess: AdminAccess;
   #table: RoutingTable;
   #runtimes = new Map<string, ClusterRuntime>();
   readonly #connectionsByIp = new Map<string, number>();
@@ -100,6 +106,7 @@ export class Gateway {
     this.#probe = options.probe ?? httpProbe;
     this.#configFile = options.configFile;
     this.#table = new RoutingTable(options.config, this.#clock, this.#random);
+    this.#adminAccess = resolveAdminAccess(options.config.admin);
     const dependencies: ProxyDependencies = {
       clock: this.#clock,
       pools: this.#pools,
@@ -122,7 +129,10 @@ export class Gateway {
     try {
       for (const listener of options.config.listeners) gateway.#servers.push(await gateway.#listen(listener, options.config.limits));
       if (options.config.admin) {
-        const admin = createAdminServer(gateway);
+        const admin = createAdminServer(gateway, () => gateway.#adminAccess);
+        if (gateway.#adminAccess.tokenDigest === undefined && !isLoopback(options.config.admin.host)) {
+          gateway.#log.warn({ host: options.config.admin.host }, 'the admin port listens beyond loopback without a token: anyone who reaches it can reload the config');
+        }
         await new Promise<void>((resolve, reject) => {
           admin.once('error', reject);
           admin.listen(options.config.admin?.port, options.config.admin?.host, () => resolve());
@@ -181,6 +191,8 @@ export class Gateway {
   }
 
   async #reload(config: GatewayConfig): Promise<void> {
+    // Resolved first: a token file that cannot be read refuses the whole reload.
+    const adminAccess = resolveAdminAccess(config.admin);
     const current = new Map<string, Listening[]>();
     for (const listening of this.#servers) current.set(listenerKey(listening.spec), [...(current.get(listenerKey(listening.spec)) ?? []), listening]);
     const next: Array<Listening | ListenerConfig> = config.listeners.map((spec) => current.get(listenerKey(spec))?.shift() ?? spec);
@@ -200,6 +212,7 @@ export class Gateway {
     }
     const table = new RoutingTable(config, this.#clock, this.#random, this.#table);
     this.#table = table;
+    this.#adminAccess = adminAccess;
     this.#startRuntimes(this.#runtimes);
     this.#pools.retain(table.upstreams());
     this.#fastPools.retain(table.upstreams());
