@@ -15,6 +15,21 @@ const criticality = z.enum(CRITICALITY_LEVELS as unknown as [Criticality, ...Cri
 const positiveInt = z.number().int().positive();
 const durationMs = z.number().int().positive().max(3_600_000 * 24);
 
+const tlsCertificate = z.strictObject({
+  /** Host names (SNI) this certificate serves; `*.example.com` matches one label. None: the default certificate. */
+  serverNames: z.array(z.string().min(1).max(253).transform((name) => name.toLowerCase())).max(limits.TLS_CERTIFICATES_PER_LISTENER_MAX).default([]),
+  /** PEM certificate (chain) and private key; read at start and on every reload. */
+  certFile: z.string().min(1),
+  keyFile: z.string().min(1),
+});
+
+/** TLS termination on a listener; ALPN follows `protocol` (auto: h2 and http/1.1; http1: http/1.1; h2c: h2). */
+const listenerTls = z.strictObject({
+  /** The first certificate without serverNames (else the first) answers clients that send an unknown name or none. */
+  certificates: z.array(tlsCertificate).min(1).max(limits.TLS_CERTIFICATES_PER_LISTENER_MAX),
+  minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+});
+
 const listener = z.strictObject({
   name: z.string().min(1).default('http'),
   host: z.string().default('127.0.0.1'),
@@ -30,6 +45,8 @@ const listener = z.strictObject({
    * Expect, HTTP/1.0 and h2c-cluster configs to node:http. node: node:http and undici for everything.
    */
   engine: z.enum(['fast', 'node']).default('fast'),
+  /** Terminate TLS here (see docs/gateway.md, "TLS"); cleartext when absent. */
+  tls: listenerTls.optional(),
 });
 
 const headerMatch = z.strictObject({
@@ -234,6 +251,7 @@ export type RouteConfig = z.output<typeof route>;
 export type ClusterConfig = z.output<typeof cluster>;
 export type EndpointConfig = z.output<typeof endpoint>;
 export type ListenerConfig = z.output<typeof listener>;
+export type ListenerTlsConfig = z.output<typeof listenerTls>;
 export type HealthCheckConfig = z.output<typeof healthCheck>;
 export type OutlierConfig = z.output<typeof outlierDetection>;
 export type RateLimitConfig = z.output<typeof rateLimit>;

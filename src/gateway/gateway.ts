@@ -20,6 +20,7 @@ import { fastProxyHandler } from './http1/proxy.js';
 import { FastUpstreamPools } from './http1/upstream-pool.js';
 import { proxyHandler, type ProxyDependencies } from './proxy.js';
 import { RoutingTable } from './table.js';
+import { loadTlsMaterial, type TlsMaterial } from './tls-listener.js';
 import { UpstreamPools } from './upstream.js';
 
 /** The header a client may use to name its zone (else the gateway's own zone is preferred). */
@@ -49,6 +50,11 @@ export function grpcMessage(text: string): string {
     out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
   }
   return out;
+}
+
+/** Every TLS listener's certificates, loaded now (by listener index); throws GatewayTlsError naming the field. */
+function tlsMaterials(config: GatewayConfig): Array<TlsMaterial | undefined> {
+  return config.listeners.map((listener, index) => (listener.tls ? loadTlsMaterial(listener.tls, `listeners.${index}.tls`) : undefined));
 }
 
 function isLoopback(host: string): boolean {
@@ -127,7 +133,8 @@ export class Gateway {
     const gateway = new Gateway(options);
     gateway.#startRuntimes(undefined);
     try {
-      for (const listener of options.config.listeners) gateway.#servers.push(await gateway.#listen(listener, options.config.limits));
+      const materials = tlsMaterials(options.config);
+      for (const [index, listener] of options.config.listeners.entries()) gateway.#servers.push(await gateway.#listen(listener, options.config.limits, materials[index]));
       if (options.config.admin) {
         const admin = createAdminServer(gateway, () => gateway.#adminAccess);
         if (gateway.#adminAccess.tokenDigest === undefined && !isLoopback(options.config.admin.host)) {
@@ -191,8 +198,9 @@ export class Gateway {
   }
 
   async #reload(config: GatewayConfig): Promise<void> {
-    // Resolved first: a token file that cannot be read refuses the whole reload.
+    // Resolved first: a token, certificate or key file that cannot be read refuses the whole reload.
     const adminAccess = resolveAdminAccess(config.admin);
+    const materials = tlsMaterials(config);
     const current = new Map<string, Listening[]>();
     for (const listening of this.#servers) current.set(listenerKey(listening.spec), [...(current.get(listenerKey(listening.spec)) ?? []), listening]);
     const next: Array<Listening | ListenerConfig> = config.listeners.map((spec) => current.get(listenerKey(spec))?.shift() ?? spec);
@@ -201,7 +209,7 @@ export class Gateway {
       for (const [index, entry] of next.entries()) {
         if ('server' in entry) continue;
         try {
-          const listening = await this.#listen(entry, config.limits);
+          const listening = await this.#listen(entry, config.limits, materials[index]);
           bound.push(listening);
           next[index] = listening;
         } catch (error) {
@@ -218,7 +226,11 @@ export class Gateway {
     this.#fastPools.retain(table.upstreams());
     const removed = [...current.values()].flat();
     this.#servers = next.filter((entry): entry is Listening => 'server' in entry);
-    for (const listening of this.#servers) if (!bound.includes(listening)) listening.applyLimits(config.limits);
+    for (const [index, entry] of next.entries()) {
+      if (!('server' in entry) || bound.includes(entry)) continue;
+      entry.applyLimits(config.limits);
+      entry.applyTls(materials[index]);
+    }
     for (const listening of removed) this.#retire(listening, config.limits.drainTimeoutMs);
     this.#log.info({ routes: config.routes.length, clusters: table.clusters.size, listenersAdded: bound.length, listenersRemoved: removed.length }, 'config reloaded');
   }
@@ -312,15 +324,16 @@ export class Gateway {
     await this.#pools.close();
   }
 
-  #listen(spec: ListenerConfig, limits: GatewayConfig['limits']): Promise<Listening> {
+  #listen(spec: ListenerConfig, limits: GatewayConfig['limits'], material: TlsMaterial | undefined): Promise<Listening> {
     return bindListener(spec, limits, {
+      tlsHandshakeFailed: () => this.metrics.tlsHandshakeErrors.inc(),
       handle: (request, response) => this.#handle(request, response, this.#chain),
       // The fast path's request and response carry the fields the chain and #reject read from node's.
       handleFast: (request, response) => this.#handle(request as unknown as IncomingMessage, response as unknown as ServerResponse, this.#fastChain),
       prefersNode: () => this.#hasH2cCluster(),
       admit: (socket) => this.#admit(socket),
       draining: () => this.#draining,
-    });
+    }, material);
   }
 
   /** Counts a new connection per client IP; refuses (destroys) it over maxConnectionsPerClientIp. */

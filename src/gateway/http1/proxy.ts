@@ -6,7 +6,7 @@ import type { Endpoint } from '../endpoint.js';
 import { GatewayError } from '../errors.js';
 import type { Exchange, Handler } from '../exchange.js';
 import { HEADER_BYTES_MAX, RETRIES_MAX } from '../limits.js';
-import { checkUpstreamLimits, type ProxyDependencies, VIA_VALUE } from '../proxy.js';
+import { checkUpstreamLimits, isEncrypted, type ProxyDependencies, VIA_VALUE } from '../proxy.js';
 import { type BodyFraming, framingFor } from './body-framing.js';
 import type { FastConnection, FastRequest, FastResponse } from './connection.js';
 import { findHeadEnd, type ParsedHead, parseResponseHead } from './head-parser.js';
@@ -20,6 +20,8 @@ import type { FastUpstreamPools } from './upstream-pool.js';
  * relayed by their framing; the upstream response head is parsed only to
  * frame its body and keep the connection.
  */
+
+const EMPTY = Buffer.alloc(0);
 
 /** Request fields never forwarded (hop-by-hop, RFC 9110 §7.6.1) or replaced by the gateway's own. Transfer-Encoding stays: the body is relayed chunked as it came. */
 const REQUEST_DROPPED = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization',
@@ -63,7 +65,7 @@ export function spliceHead(head: ParsedHead, dropped: ReadonlySet<string>, named
 
 function requestHead(request: FastRequest, clientIp: string, deadline: Record<string, string>): Buffer {
   const headers = request.headers;
-  let extra = `x-forwarded-for: ${headers['x-forwarded-for'] ? `${headers['x-forwarded-for']}, ${clientIp}` : clientIp}\r\nx-forwarded-proto: http\r\nvia: ${headers.via ? `${headers.via}, ${VIA_VALUE}` : VIA_VALUE}\r\n`;
+  let extra = `x-forwarded-for: ${headers['x-forwarded-for'] ? `${headers['x-forwarded-for']}, ${clientIp}` : clientIp}\r\nx-forwarded-proto: ${isEncrypted(request.socket) ? 'https' : 'http'}\r\nvia: ${headers.via ? `${headers.via}, ${VIA_VALUE}` : VIA_VALUE}\r\n`;
   for (const name in deadline) extra += `${name}: ${deadline[name]}\r\n`;
   return spliceHead(request.head, REQUEST_DROPPED, request.head.connectionTokens, extra);
 }
@@ -271,14 +273,21 @@ function respond(deps: FastProxyDependencies, exchange: Exchange, response: Fast
         resolve();
         return;
       }
+      let flushedOnce = false;
       const flushed = (): void => {
+        if (flushedOnce) return;
+        flushedOnce = true;
         client.off('drain', flushed);
         client.off('close', flushed);
         response.finish();
         resolve();
       };
-      client.once('drain', flushed);
       client.once('close', flushed);
+      // 'drain' comes only after a write said "wait" (a full buffer). A TLS socket
+      // holds bytes while it encrypts even when no write did: an empty write's
+      // callback runs once everything before it is handed on.
+      if (client.writableNeedDrain) client.once('drain', flushed);
+      else client.write(EMPTY, () => flushed());
     };
     const relay = (chunk: Buffer): void => {
       let taken: number;
