@@ -133,7 +133,23 @@ const circuitBreakers = z.strictObject({
 
 const balancer = z.enum(['round-robin', 'least-request', 'random', 'ring-hash', 'maglev', 'peak-ewma']);
 
+/** TLS to a cluster's endpoints (HTTP/1.1 clusters). */
+const upstreamTls = z.strictObject({
+  /** CA bundle to verify the endpoints with (default: Node's public roots). */
+  caFile: z.string().min(1).optional(),
+  /** The SNI name sent, and the name the certificate must carry (default: the endpoint's host). */
+  serverName: z.string().min(1).max(253).optional(),
+  /** A client certificate and key, for backends that ask for mTLS. */
+  certFile: z.string().min(1).optional(),
+  keyFile: z.string().min(1).optional(),
+  /** Verify the endpoint's certificate (chain and name). Turning this off is for tests only. */
+  verify: z.boolean().default(true),
+  minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+}).refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), { message: 'give certFile and keyFile together' });
+
 const cluster = z.strictObject({
+  /** Speak TLS to the endpoints (see docs/gateway.md, "TLS to upstreams"). */
+  tls: upstreamTls.optional(),
   endpoints: z.array(endpoint).min(1).max(limits.ENDPOINTS_PER_CLUSTER_MAX),
   /**
    * How the gateway talks to the endpoints: http1 (HTTP/1.1, keep-alive
@@ -314,6 +330,8 @@ function crossCheck(config: GatewayConfig): string[] {
       if (seen.has(e.address)) issues.push(`clusters.${name}.endpoints.${i}.address: duplicate "${e.address}"`);
       seen.add(e.address);
     });
+    if (c.tls && c.protocol === 'h2c') issues.push(`clusters.${name}.tls: TLS to HTTP/2 upstreams is not supported yet (http1 clusters only)`);
+    if (c.tls && c.healthCheck) issues.push(`clusters.${name}.healthCheck: active health checks speak cleartext; on a tls cluster use outlierDetection`);
     if (c.adaptiveConcurrency && c.adaptiveConcurrency.minLimit > c.adaptiveConcurrency.maxLimit) issues.push(`clusters.${name}.adaptiveConcurrency.minLimit: exceeds maxLimit`);
   }
   return issues;

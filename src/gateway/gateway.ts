@@ -21,6 +21,7 @@ import { FastUpstreamPools } from './http1/upstream-pool.js';
 import { proxyHandler, type ProxyDependencies } from './proxy.js';
 import { RoutingTable } from './table.js';
 import { loadTlsMaterial, type TlsMaterial } from './tls-listener.js';
+import { loadUpstreamTlsAll } from './upstream-tls.js';
 import { UpstreamPools } from './upstream.js';
 
 /** The header a client may use to name its zone (else the gateway's own zone is preferred). */
@@ -111,7 +112,7 @@ export class Gateway {
     this.#log = options.log ?? createPinoLogger({ level: 'silent' });
     this.#probe = options.probe ?? httpProbe;
     this.#configFile = options.configFile;
-    this.#table = new RoutingTable(options.config, this.#clock, this.#random);
+    this.#table = new RoutingTable(options.config, this.#clock, this.#random, undefined, loadUpstreamTlsAll(options.config));
     this.#adminAccess = resolveAdminAccess(options.config.admin);
     const dependencies: ProxyDependencies = {
       clock: this.#clock,
@@ -201,6 +202,7 @@ export class Gateway {
     // Resolved first: a token, certificate or key file that cannot be read refuses the whole reload.
     const adminAccess = resolveAdminAccess(config.admin);
     const materials = tlsMaterials(config);
+    const upstreamTls = loadUpstreamTlsAll(config);
     const current = new Map<string, Listening[]>();
     for (const listening of this.#servers) current.set(listenerKey(listening.spec), [...(current.get(listenerKey(listening.spec)) ?? []), listening]);
     const next: Array<Listening | ListenerConfig> = config.listeners.map((spec) => current.get(listenerKey(spec))?.shift() ?? spec);
@@ -218,7 +220,7 @@ export class Gateway {
         }
       }
     }
-    const table = new RoutingTable(config, this.#clock, this.#random, this.#table);
+    const table = new RoutingTable(config, this.#clock, this.#random, this.#table, upstreamTls);
     this.#table = table;
     this.#adminAccess = adminAccess;
     this.#startRuntimes(this.#runtimes);
@@ -285,7 +287,7 @@ export class Gateway {
           ...view,
           endpoints: endpoints.map((endpoint) => ({
             ...endpoint,
-            pending: this.#pools.pending(cluster.config.protocol, String(endpoint.address)) + (cluster.config.protocol === 'http1' ? this.#fastPools.pending(String(endpoint.address)) : 0),
+            pending: this.#pools.pending(cluster.config.protocol, cluster.poolAddress(String(endpoint.address))) + (cluster.config.protocol === 'http1' ? this.#fastPools.pending(cluster.poolAddress(String(endpoint.address))) : 0),
           })),
         };
       }),

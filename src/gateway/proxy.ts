@@ -181,7 +181,7 @@ async function attemptOnce(deps: ProxyDependencies, exchange: Exchange, cluster:
   exchange.response.once('close', onClientGone);
   endpoint.inflight++;
   try {
-    const data = await deps.pools.send(endpoint.address, cluster.config, {
+    const data = await deps.pools.send(endpoint.address, cluster, {
       path: exchange.request.url ?? '/',
       method: exchange.request.method ?? 'GET',
       headers: upstreamRequestHeaders(exchange.request.headers, exchange.clientIp, deadline, cluster.config.protocol === 'h2c', isEncrypted(exchange.request.socket)),

@@ -89,7 +89,7 @@ export function fastProxyHandler(deps: FastProxyDependencies): Handler {
       const endpoint = cluster.pick({ zone: deps.zoneOf(exchange), hashKey, exclude: tried }, deps.clock.now());
       if (endpoint === undefined) throw new GatewayError('KEEL_GW_NO_HEALTHY_UPSTREAM', `cluster ${cluster.name} has no endpoint to take the request`);
       tried.add(endpoint);
-      checkUpstreamLimits(cluster, endpoint, deps.fastPools.pending(endpoint.address));
+      checkUpstreamLimits(cluster, endpoint, deps.fastPools.pending(cluster.poolAddress(endpoint.address)));
       const outcome = await attemptOnce(deps, exchange, request, cluster, endpoint, route.perTryTimeoutMs);
       const canRetry = attempt < maxAttempts && !response.destroyed;
       if (outcome.kind === 'response') {
@@ -98,13 +98,13 @@ export function fastProxyHandler(deps: FastProxyDependencies): Handler {
         if (retryable && (budget?.tryRetry() ?? true)) {
           // its body is not read: the connection cannot be reused
           endpoint.inflight--;
-          deps.fastPools.release(endpoint.address, outcome.data.socket, false);
+          deps.fastPools.release(cluster.poolAddress(endpoint.address), outcome.data.socket, false);
           deps.metrics.retries.inc({ cluster: cluster.name });
           continue;
         }
         if (status < 500) budget?.onSuccess();
         else budget?.onFailure();
-        await respond(deps, exchange, response, outcome.data, cluster.name, endpoint);
+        await respond(deps, exchange, response, outcome.data, cluster.name, endpoint, cluster.poolAddress(endpoint.address));
         return;
       }
       budget?.onFailure();
@@ -133,7 +133,7 @@ function attemptOnce(deps: FastProxyDependencies, exchange: Exchange, request: F
   const head = requestHead(request, exchange.clientIp, deadlineHeaders({ deadlineMs: exchange.deadlineMs }, deps.clock));
   const timeoutMs = Math.max(1, Math.min(perTryTimeoutMs, remaining));
   const connection = connectionOf(request);
-  const address = endpoint.address;
+  const address = cluster.poolAddress(endpoint.address);
   return new Promise((resolve) => {
     let settled = false;
     let upstream: Socket | undefined;
@@ -194,7 +194,7 @@ function attemptOnce(deps: FastProxyDependencies, exchange: Exchange, request: F
         if (reused && received === undefined && !request.readableDidRead && staleRetries < STALE_CONNECTION_RETRIES_MAX && !settled) {
           staleRetries++;
           upstream = undefined;
-          deps.fastPools.acquire(address, cluster.config.circuitBreakers.maxConnections, send);
+          deps.fastPools.acquire(address, cluster.config.circuitBreakers.maxConnections, send, cluster.upstreamTls);
           return;
         }
         fail(Object.assign(new Error('upstream closed the connection'), { code: 'ECONNRESET' }), false);
@@ -229,7 +229,7 @@ function attemptOnce(deps: FastProxyDependencies, exchange: Exchange, request: F
       }, exchange.table.config.limits.maxRequestBodyBytes);
       process.nextTick(() => socket.uncork());
     };
-    deps.fastPools.acquire(address, cluster.config.circuitBreakers.maxConnections, send);
+    deps.fastPools.acquire(address, cluster.config.circuitBreakers.maxConnections, send, cluster.upstreamTls);
   });
 }
 
@@ -242,7 +242,7 @@ function responseHead(head: ParsedHead, extraHeaders: Record<string, string>, cl
   return spliceHead(head, RESPONSE_DROPPED, head.connectionTokens, extra, firstLine);
 }
 
-function respond(deps: FastProxyDependencies, exchange: Exchange, response: FastResponse, data: UpstreamHead, cluster: string, endpoint: Endpoint): Promise<void> {
+function respond(deps: FastProxyDependencies, exchange: Exchange, response: FastResponse, data: UpstreamHead, cluster: string, endpoint: Endpoint, pooledAs: string): Promise<void> {
   const { head, socket: upstream } = data;
   const client = (exchange.request as unknown as FastRequest).socket;
   const framing: BodyFraming = framingFor(head.framing);
@@ -260,7 +260,7 @@ function respond(deps: FastProxyDependencies, exchange: Exchange, response: Fast
       upstream.off('timeout', onTimeout);
       upstream.setTimeout(0);
       endpoint.inflight--;
-      deps.fastPools.release(endpoint.address, upstream, reusable);
+      deps.fastPools.release(pooledAs, upstream, reusable);
       if (!ok) {
         response.destroy();
         resolve();
