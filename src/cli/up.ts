@@ -106,7 +106,9 @@ export function gatewayConfig(plans: readonly MemberPlan[], port: number, adminP
     '# Written by keel up: the gateway in front of the local cluster.',
     'zone: a',
     `listeners: [{ port: ${port}, protocol: auto }]`,
-    `admin: { port: ${adminPort} }`,
+    // Loopback only. With KEEL_GW_ADMIN_TOKEN in keel up's environment the gateway asks for it (the dashboard sends it);
+    // /metrics stays open so --observe's Prometheus, which sends no token, still scrapes it.
+    `admin: { port: ${adminPort}, openMetrics: true }`,
     'routes:',
     `  - { name: store-grpc, match: { headers: [{ name: content-type, regex: "^application/grpc" }] }, cluster: keel-grpc, timeoutMs: ${STREAM_MAX_MS}, perTryTimeoutMs: ${STREAM_MAX_MS} }`,
     `  - { name: store-streams, match: { regex: "${JSON_STREAM_PATHS}" }, cluster: keel, timeoutMs: ${STREAM_MAX_MS}, perTryTimeoutMs: ${STREAM_MAX_MS} }`,

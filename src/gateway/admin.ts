@@ -1,4 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { type AdminAccess, adminAllowed } from './admin-auth.js';
+import { GATEWAY_ERROR_TABLE } from './errors.js';
 import type { Gateway } from './gateway.js';
 
 function json(response: ServerResponse, status: number, body: unknown): void {
@@ -11,11 +13,19 @@ function json(response: ServerResponse, status: number, body: unknown): void {
  * The admin server (its own port, keep it on loopback): `/clusters`
  * (endpoints with health, ejection, weight, in-flight; concurrency limits),
  * `/metrics` (Prometheus), `/livez`, `/readyz` (503 while draining or
- * before the listeners are up), `POST /reload`.
+ * before the listeners are up), `POST /reload`. With a token configured,
+ * every endpoint (but /metrics when `openMetrics` says so) answers 401
+ * KEEL_GW_ADMIN_UNAUTHORIZED to a request without `Authorization: Bearer <token>`.
+ * `access` is read per request, so a reload that rotates the token applies at once.
  */
-export function createAdminServer(gateway: Gateway): Server {
+export function createAdminServer(gateway: Gateway, access: () => AdminAccess): Server {
   return createServer((request: IncomingMessage, response: ServerResponse) => {
-    const path = (request.url ?? '/').split('?')[0];
+    const path = (request.url ?? '/').split('?')[0] ?? '/';
+    if (!adminAllowed(access(), request, path)) {
+      request.resume();
+      response.setHeader('www-authenticate', 'Bearer realm="keel-gateway-admin"');
+      return json(response, GATEWAY_ERROR_TABLE.KEEL_GW_ADMIN_UNAUTHORIZED.status, { code: 'KEEL_GW_ADMIN_UNAUTHORIZED', error: 'the admin port needs Authorization: Bearer <token>' });
+    }
     void (async () => {
       switch (path) {
         case '/livez': return json(response, 200, { status: 'ok' });

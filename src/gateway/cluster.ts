@@ -3,6 +3,7 @@ import { type Balancer, createBalancer, type PickContext } from './balancers/ind
 import type { ClusterConfig } from './config.js';
 import { Endpoint } from './endpoint.js';
 import { PRIORITY_LEVELS_MAX } from './limits.js';
+import { poolAddress, type UpstreamTls } from './upstream-tls.js';
 
 /** Who is asking: the client's zone and the hash key, for zone-aware and hashing balancers. */
 export interface PickRequest {
@@ -41,13 +42,23 @@ export class Cluster {
   readonly config: ClusterConfig;
   readonly endpoints: readonly Endpoint[];
   readonly #balancer: Balancer;
+
+  /** The key connection pools file `address` under (TLS identity included). */
+  poolAddress(address: string): string {
+    return poolAddress(address, this.upstreamTls);
+  }
+
   readonly #random: Random;
   /** Per level, the endpoints in it (index = priority). */
   readonly #levels: readonly (readonly Endpoint[])[];
 
   /** `previous` endpoints with the same address are reused, so health, ejections and in-flight counts survive a reload. */
-  constructor(name: string, config: ClusterConfig, random: Random, nowMs: number, previous?: Cluster) {
+  /** TLS to the endpoints, loaded (undefined: cleartext). */
+  readonly upstreamTls: UpstreamTls | undefined;
+
+  constructor(name: string, config: ClusterConfig, random: Random, nowMs: number, previous?: Cluster, upstreamTls?: UpstreamTls) {
     this.name = name;
+    this.upstreamTls = upstreamTls;
     this.config = config;
     this.#random = random;
     this.#balancer = createBalancer(config.balancer);

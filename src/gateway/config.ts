@@ -15,6 +15,21 @@ const criticality = z.enum(CRITICALITY_LEVELS as unknown as [Criticality, ...Cri
 const positiveInt = z.number().int().positive();
 const durationMs = z.number().int().positive().max(3_600_000 * 24);
 
+const tlsCertificate = z.strictObject({
+  /** Host names (SNI) this certificate serves; `*.example.com` matches one label. None: the default certificate. */
+  serverNames: z.array(z.string().min(1).max(253).transform((name) => name.toLowerCase())).max(limits.TLS_CERTIFICATES_PER_LISTENER_MAX).default([]),
+  /** PEM certificate (chain) and private key; read at start and on every reload. */
+  certFile: z.string().min(1),
+  keyFile: z.string().min(1),
+});
+
+/** TLS termination on a listener; ALPN follows `protocol` (auto: h2 and http/1.1; http1: http/1.1; h2c: h2). */
+const listenerTls = z.strictObject({
+  /** The first certificate without serverNames (else the first) answers clients that send an unknown name or none. */
+  certificates: z.array(tlsCertificate).min(1).max(limits.TLS_CERTIFICATES_PER_LISTENER_MAX),
+  minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+});
+
 const listener = z.strictObject({
   name: z.string().min(1).default('http'),
   host: z.string().default('127.0.0.1'),
@@ -30,6 +45,8 @@ const listener = z.strictObject({
    * Expect, HTTP/1.0 and h2c-cluster configs to node:http. node: node:http and undici for everything.
    */
   engine: z.enum(['fast', 'node']).default('fast'),
+  /** Terminate TLS here (see docs/gateway.md, "TLS"); cleartext when absent. */
+  tls: listenerTls.optional(),
 });
 
 const headerMatch = z.strictObject({
@@ -116,7 +133,23 @@ const circuitBreakers = z.strictObject({
 
 const balancer = z.enum(['round-robin', 'least-request', 'random', 'ring-hash', 'maglev', 'peak-ewma']);
 
+/** TLS to a cluster's endpoints (HTTP/1.1 clusters). */
+const upstreamTls = z.strictObject({
+  /** CA bundle to verify the endpoints with (default: Node's public roots). */
+  caFile: z.string().min(1).optional(),
+  /** The SNI name sent, and the name the certificate must carry (default: the endpoint's host). */
+  serverName: z.string().min(1).max(253).optional(),
+  /** A client certificate and key, for backends that ask for mTLS. */
+  certFile: z.string().min(1).optional(),
+  keyFile: z.string().min(1).optional(),
+  /** Verify the endpoint's certificate (chain and name). Turning this off is for tests only. */
+  verify: z.boolean().default(true),
+  minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+}).refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), { message: 'give certFile and keyFile together' });
+
 const cluster = z.strictObject({
+  /** Speak TLS to the endpoints (see docs/gateway.md, "TLS to upstreams"). */
+  tls: upstreamTls.optional(),
   endpoints: z.array(endpoint).min(1).max(limits.ENDPOINTS_PER_CLUSTER_MAX),
   /**
    * How the gateway talks to the endpoints: http1 (HTTP/1.1, keep-alive
@@ -208,7 +241,17 @@ const schema = z.strictObject({
   /** The zone this gateway runs in (zone-aware routing prefers it). */
   zone: z.string().default(''),
   listeners: z.array(listener).min(1).max(limits.LISTENERS_MAX),
-  admin: z.strictObject({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65_535) }).optional(),
+  admin: z.strictObject({
+    /** Loopback by default: the admin port reconfigures the gateway. */
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65_535),
+    /** A bearer token every admin request must carry (`Authorization: Bearer ...`); or `tokenFile`, or the KEEL_GW_ADMIN_TOKEN env var. */
+    token: z.string().min(limits.ADMIN_TOKEN_CHARS_MIN).max(limits.ADMIN_TOKEN_CHARS_MAX).optional(),
+    /** A file holding the token (trailing whitespace ignored); read at start and on every reload. */
+    tokenFile: z.string().min(1).optional(),
+    /** Serve /metrics without the token (for a Prometheus that cannot send one). Default false. */
+    openMetrics: z.boolean().default(false),
+  }).refine((a) => a.token === undefined || a.tokenFile === undefined, { message: 'give token or tokenFile, not both' }).optional(),
   routes: z.array(route).min(1).max(limits.ROUTES_MAX),
   clusters: z.record(z.string().min(1), cluster),
   rateLimits: z.array(rateLimit).max(limits.RATE_LIMIT_RULES_MAX).default([]),
@@ -224,6 +267,7 @@ export type RouteConfig = z.output<typeof route>;
 export type ClusterConfig = z.output<typeof cluster>;
 export type EndpointConfig = z.output<typeof endpoint>;
 export type ListenerConfig = z.output<typeof listener>;
+export type ListenerTlsConfig = z.output<typeof listenerTls>;
 export type HealthCheckConfig = z.output<typeof healthCheck>;
 export type OutlierConfig = z.output<typeof outlierDetection>;
 export type RateLimitConfig = z.output<typeof rateLimit>;
@@ -286,6 +330,8 @@ function crossCheck(config: GatewayConfig): string[] {
       if (seen.has(e.address)) issues.push(`clusters.${name}.endpoints.${i}.address: duplicate "${e.address}"`);
       seen.add(e.address);
     });
+    if (c.tls && c.protocol === 'h2c') issues.push(`clusters.${name}.tls: TLS to HTTP/2 upstreams is not supported yet (http1 clusters only)`);
+    if (c.tls && c.healthCheck) issues.push(`clusters.${name}.healthCheck: active health checks speak cleartext; on a tls cluster use outlierDetection`);
     if (c.adaptiveConcurrency && c.adaptiveConcurrency.minLimit > c.adaptiveConcurrency.maxLimit) issues.push(`clusters.${name}.adaptiveConcurrency.minLimit: exceeds maxLimit`);
   }
   return issues;

@@ -15,6 +15,7 @@ const GRPC_RESOURCE_EXHAUSTED = 8;
 const GRPC_UNIMPLEMENTED = 12;
 const GRPC_INTERNAL = 13;
 const GRPC_UNAVAILABLE = 14;
+const GRPC_UNAUTHENTICATED = 16;
 
 /** Per code: the HTTP status, the reason header's value, and the grpc-status a gRPC client gets instead. */
 export const GATEWAY_ERROR_TABLE = Object.freeze({
@@ -33,6 +34,10 @@ export const GATEWAY_ERROR_TABLE = Object.freeze({
   KEEL_GW_BAD_REQUEST: { status: 400, reason: 'bad-request', grpc: GRPC_INTERNAL },
   /** A request head over the limits (bytes, a line, the field count); the connection is closed. */
   KEEL_GW_HEADERS_TOO_LARGE: { status: 431, reason: 'headers-too-large', grpc: GRPC_RESOURCE_EXHAUSTED },
+  /** An admin request without the configured bearer token (or with a wrong one). */
+  KEEL_GW_ADMIN_UNAUTHORIZED: { status: 401, reason: 'admin-unauthorized', grpc: GRPC_UNAUTHENTICATED },
+  /** A listener's TLS certificate or key could not be read or does not load (bad PEM, key not matching). */
+  KEEL_GW_TLS_INVALID: { status: 500, reason: 'tls-invalid', grpc: GRPC_INTERNAL },
 } as const);
 
 /** The grpc-status for an error that is not a GatewayError (a bug: answered as INTERNAL). */
@@ -82,4 +87,12 @@ export class ListenerUnavailableError extends GatewayError {
 /** The HTTP status for an error code (the one place the map lives). */
 export function statusFor(code: GatewayErrorCode): number {
   return GATEWAY_ERROR_TABLE[code].status;
+}
+
+/** A TLS certificate or key that cannot be read or loaded (`file` names it; the key's content is never in the message). */
+export class GatewayTlsError extends GatewayError {
+  constructor(readonly field: string, cause: string) {
+    super('KEEL_GW_TLS_INVALID', `${field}: ${cause}`);
+    this.name = 'GatewayTlsError';
+  }
 }

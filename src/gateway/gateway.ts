@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { createPinoLogger, errorFields } from '../node/logger.js';
 import { type Clock, DEFAULT_CRITICALITY, type Random, systemClock, systemRandom, type TimerHandle } from '../resilience/index.js';
 import { createAdminServer } from './admin.js';
+import { type AdminAccess, resolveAdminAccess } from './admin-auth.js';
 import { normalizeAddress } from './address.js';
 import { type GatewayConfig, type ListenerConfig, loadGatewayConfig } from './config.js';
 import { GatewayError, GRPC_STATUS_INTERNAL, ListenerUnavailableError, REJECT_REASON_HEADER } from './errors.js';
@@ -19,6 +20,8 @@ import { fastProxyHandler } from './http1/proxy.js';
 import { FastUpstreamPools } from './http1/upstream-pool.js';
 import { proxyHandler, type ProxyDependencies } from './proxy.js';
 import { RoutingTable } from './table.js';
+import { loadTlsMaterial, type TlsMaterial } from './tls-listener.js';
+import { loadUpstreamTlsAll } from './upstream-tls.js';
 import { UpstreamPools } from './upstream.js';
 
 /** The header a client may use to name its zone (else the gateway's own zone is preferred). */
@@ -48,6 +51,15 @@ export function grpcMessage(text: string): string {
     out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
   }
   return out;
+}
+
+/** Every TLS listener's certificates, loaded now (by listener index); throws GatewayTlsError naming the field. */
+function tlsMaterials(config: GatewayConfig): Array<TlsMaterial | undefined> {
+  return config.listeners.map((listener, index) => (listener.tls ? loadTlsMaterial(listener.tls, `listeners.${index}.tls`) : undefined));
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 /** How often a listener removed by a reload closes the connections that went idle since. */
@@ -82,6 +94,7 @@ export class Gateway {
   /** The reload in progress: reloads run one at a time, in call order. */
   #reloading: Promise<unknown> = Promise.resolve();
   #admin: Server | undefined;
+  #adminAccess: AdminAccess;
   #table: RoutingTable;
   #runtimes = new Map<string, ClusterRuntime>();
   readonly #connectionsByIp = new Map<string, number>();
@@ -99,7 +112,8 @@ export class Gateway {
     this.#log = options.log ?? createPinoLogger({ level: 'silent' });
     this.#probe = options.probe ?? httpProbe;
     this.#configFile = options.configFile;
-    this.#table = new RoutingTable(options.config, this.#clock, this.#random);
+    this.#table = new RoutingTable(options.config, this.#clock, this.#random, undefined, loadUpstreamTlsAll(options.config));
+    this.#adminAccess = resolveAdminAccess(options.config.admin);
     const dependencies: ProxyDependencies = {
       clock: this.#clock,
       pools: this.#pools,
@@ -120,9 +134,13 @@ export class Gateway {
     const gateway = new Gateway(options);
     gateway.#startRuntimes(undefined);
     try {
-      for (const listener of options.config.listeners) gateway.#servers.push(await gateway.#listen(listener, options.config.limits));
+      const materials = tlsMaterials(options.config);
+      for (const [index, listener] of options.config.listeners.entries()) gateway.#servers.push(await gateway.#listen(listener, options.config.limits, materials[index]));
       if (options.config.admin) {
-        const admin = createAdminServer(gateway);
+        const admin = createAdminServer(gateway, () => gateway.#adminAccess);
+        if (gateway.#adminAccess.tokenDigest === undefined && !isLoopback(options.config.admin.host)) {
+          gateway.#log.warn({ host: options.config.admin.host }, 'the admin port listens beyond loopback without a token: anyone who reaches it can reload the config');
+        }
         await new Promise<void>((resolve, reject) => {
           admin.once('error', reject);
           admin.listen(options.config.admin?.port, options.config.admin?.host, () => resolve());
@@ -181,6 +199,10 @@ export class Gateway {
   }
 
   async #reload(config: GatewayConfig): Promise<void> {
+    // Resolved first: a token, certificate or key file that cannot be read refuses the whole reload.
+    const adminAccess = resolveAdminAccess(config.admin);
+    const materials = tlsMaterials(config);
+    const upstreamTls = loadUpstreamTlsAll(config);
     const current = new Map<string, Listening[]>();
     for (const listening of this.#servers) current.set(listenerKey(listening.spec), [...(current.get(listenerKey(listening.spec)) ?? []), listening]);
     const next: Array<Listening | ListenerConfig> = config.listeners.map((spec) => current.get(listenerKey(spec))?.shift() ?? spec);
@@ -189,7 +211,7 @@ export class Gateway {
       for (const [index, entry] of next.entries()) {
         if ('server' in entry) continue;
         try {
-          const listening = await this.#listen(entry, config.limits);
+          const listening = await this.#listen(entry, config.limits, materials[index]);
           bound.push(listening);
           next[index] = listening;
         } catch (error) {
@@ -198,14 +220,19 @@ export class Gateway {
         }
       }
     }
-    const table = new RoutingTable(config, this.#clock, this.#random, this.#table);
+    const table = new RoutingTable(config, this.#clock, this.#random, this.#table, upstreamTls);
     this.#table = table;
+    this.#adminAccess = adminAccess;
     this.#startRuntimes(this.#runtimes);
     this.#pools.retain(table.upstreams());
     this.#fastPools.retain(table.upstreams());
     const removed = [...current.values()].flat();
     this.#servers = next.filter((entry): entry is Listening => 'server' in entry);
-    for (const listening of this.#servers) if (!bound.includes(listening)) listening.applyLimits(config.limits);
+    for (const [index, entry] of next.entries()) {
+      if (!('server' in entry) || bound.includes(entry)) continue;
+      entry.applyLimits(config.limits);
+      entry.applyTls(materials[index]);
+    }
     for (const listening of removed) this.#retire(listening, config.limits.drainTimeoutMs);
     this.#log.info({ routes: config.routes.length, clusters: table.clusters.size, listenersAdded: bound.length, listenersRemoved: removed.length }, 'config reloaded');
   }
@@ -260,7 +287,7 @@ export class Gateway {
           ...view,
           endpoints: endpoints.map((endpoint) => ({
             ...endpoint,
-            pending: this.#pools.pending(cluster.config.protocol, String(endpoint.address)) + (cluster.config.protocol === 'http1' ? this.#fastPools.pending(String(endpoint.address)) : 0),
+            pending: this.#pools.pending(cluster.config.protocol, cluster.poolAddress(String(endpoint.address))) + (cluster.config.protocol === 'http1' ? this.#fastPools.pending(cluster.poolAddress(String(endpoint.address))) : 0),
           })),
         };
       }),
@@ -299,15 +326,16 @@ export class Gateway {
     await this.#pools.close();
   }
 
-  #listen(spec: ListenerConfig, limits: GatewayConfig['limits']): Promise<Listening> {
+  #listen(spec: ListenerConfig, limits: GatewayConfig['limits'], material: TlsMaterial | undefined): Promise<Listening> {
     return bindListener(spec, limits, {
+      tlsHandshakeFailed: () => this.metrics.tlsHandshakeErrors.inc(),
       handle: (request, response) => this.#handle(request, response, this.#chain),
       // The fast path's request and response carry the fields the chain and #reject read from node's.
       handleFast: (request, response) => this.#handle(request as unknown as IncomingMessage, response as unknown as ServerResponse, this.#fastChain),
       prefersNode: () => this.#hasH2cCluster(),
       admit: (socket) => this.#admit(socket),
       draining: () => this.#draining,
-    });
+    }, material);
   }
 
   /** Counts a new connection per client IP; refuses (destroys) it over maxConnectionsPerClientIp. */

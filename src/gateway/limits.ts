@@ -50,3 +50,11 @@ export const CHUNK_TRAILER_BYTES_MAX = 16 * 1024;
 export const FAST_IDLE_CONNECTIONS_MAX = 256;
 /** Fast path: bytes buffered from a client beyond the request in progress (a pipelining client) before reading pauses. */
 export const FAST_CLIENT_BUFFER_BYTES_MAX = 64 * 1024;
+
+/** Admin bearer token length: at least 16 characters (a short one is guessable), at most 4,096 (a header line). */
+export const ADMIN_TOKEN_CHARS_MIN = 16;
+export const ADMIN_TOKEN_CHARS_MAX = 4_096;
+/** Certificates on one TLS listener at most (one per SNI host group). */
+export const TLS_CERTIFICATES_PER_LISTENER_MAX = 256;
+/** Bytes of a certificate or key file at most (a chain of a few certificates is under 20 KiB). */
+export const TLS_FILE_BYTES_MAX = 1024 * 1024;

@@ -1,9 +1,11 @@
 import { createServer as createHttp1Server, type IncomingMessage, type Server as Http1Server, type ServerResponse } from 'node:http';
 import { createServer as createHttp2Server, type Http2Server, type Http2Session } from 'node:http2';
 import { type AddressInfo, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { GatewayConfig, ListenerConfig } from './config.js';
 import { FastConnection, type FastRequest, type FastResponse } from './http1/connection.js';
 import { H2_SESSION_MEMORY_MB, H2_STREAMS_PER_SESSION_MAX } from './limits.js';
+import { type TlsMaterial, tlsListenerServer } from './tls-listener.js';
 
 /**
  * The gateway's listeners: HTTP/1.1, HTTP/2 over cleartext (h2c, prior
@@ -25,6 +27,8 @@ export interface ListenerHooks {
   admit(socket: Socket): boolean;
   /** Whether the gateway is draining (a new HTTP/2 session then gets GOAWAY at once). */
   draining(): boolean;
+  /** A TLS handshake failed (bad ClientHello, no common protocol or version, timeout). */
+  tlsHandshakeFailed(): void;
 }
 
 /** A bound listener, whatever its protocol. */
@@ -40,11 +44,13 @@ export interface Listening {
   closeAll(): void;
   /** Applies a reloaded config's connection limits (all but maxHeaderBytes, fixed when the listener was bound). */
   applyLimits(limits: Limits): void;
+  /** Swaps a TLS listener's certificates (re-read on reload); cleartext listeners ignore it. */
+  applyTls(material: TlsMaterial | undefined): void;
 }
 
 /** Listeners are the same across a reload when protocol, host and configured port are. */
 export function listenerKey(spec: ListenerConfig): string {
-  return `${spec.protocol} ${spec.host} ${spec.port}`;
+  return `${spec.protocol} ${spec.host} ${spec.port}${spec.tls ? ' tls' : ''}`;
 }
 
 /** What every HTTP/2 connection starts with (RFC 9113 section 3.4); an HTTP/1.1 request line cannot. */
@@ -61,17 +67,50 @@ export function sniffProtocol(head: Buffer): 'h2c' | 'http1' | undefined {
   return length === H2_PREFACE.length ? 'h2c' : undefined;
 }
 
-/** Binds one listener; rejects when the address cannot be bound. */
-export async function bindListener(spec: ListenerConfig, limits: Limits, hooks: ListenerHooks): Promise<Listening> {
+/** Binds one listener (`material`: its certificates, loaded, when it has `tls`); rejects when the address cannot be bound. */
+export async function bindListener(spec: ListenerConfig, limits: Limits, hooks: ListenerHooks, material?: TlsMaterial): Promise<Listening> {
   switch (spec.protocol) {
-    case 'http1': return bindHttp1(spec, limits, hooks);
-    case 'h2c': return bindH2c(spec, limits, hooks);
-    case 'auto': return bindAuto(spec, limits, hooks);
+    case 'http1': return bindHttp1(spec, limits, hooks, material);
+    case 'h2c': return bindH2c(spec, limits, hooks, material);
+    case 'auto': return bindAuto(spec, limits, hooks, material);
   }
 }
 
-async function bindHttp1(spec: ListenerConfig, limits: Limits, hooks: ListenerHooks): Promise<Listening> {
-  if (spec.engine === 'fast') return bindFast(spec, limits, hooks);
+/** The server that accepts a listener's connections. */
+interface Acceptor {
+  readonly outer: NetServer;
+  applyTls(material: TlsMaterial | undefined): void;
+}
+
+/**
+ * Accepts connections for `spec`: plain TCP, or TLS when the spec has
+ * `tls`, in which case `onSocket` gets the TLSSocket after its handshake (a
+ * Duplex with the same reads, writes, pause and unshift as a TCP socket, so
+ * the fast path and node's servers serve it unchanged). Either way every
+ * TCP connection is admitted (per-client limits) before anything else.
+ */
+function acceptor(spec: ListenerConfig, limits: Limits, hooks: ListenerHooks, material: TlsMaterial | undefined, onSocket: (socket: Socket) => void, noDelay = false): Acceptor {
+  if (spec.tls === undefined || material === undefined) {
+    const outer = createNetServer({ allowHalfOpen: true, noDelay }, (socket) => {
+      if (hooks.admit(socket)) onSocket(socket);
+    });
+    return { outer, applyTls: () => {} };
+  }
+  const tls = tlsListenerServer({ ...spec, tls: spec.tls }, material, limits.headersTimeoutMs, (socket) => hooks.admit(socket), onSocket, () => hooks.tlsHandshakeFailed());
+  return { outer: tls.server, applyTls: (next) => next && tls.update(next) };
+}
+
+async function bindHttp1(spec: ListenerConfig, limits: Limits, hooks: ListenerHooks, material: TlsMaterial | undefined): Promise<Listening> {
+  if (spec.engine === 'fast') return bindFast(spec, limits, hooks, material);
+  if (spec.tls !== undefined) {
+    // node:http serves the sockets the TLS server hands it, as https.Server does.
+    const http1 = http1Server(limits, hooks);
+    http1.emit('listening');
+    const accepting = acceptor(spec, limits, hooks, material, (socket) => http1.emit('connection', socket));
+    accepting.outer.maxConnections = limits.maxConnections;
+    await bind(accepting.outer, spec);
+    return { ...handles(spec, accepting.outer, http1, undefined), applyTls: accepting.applyTls };
+  }
   const server = http1Server(limits, hooks);
   server.on('connection', (socket: Socket) => hooks.admit(socket));
   await bind(server, spec);
@@ -85,8 +124,15 @@ async function bindHttp1(spec: ListenerConfig, limits: Limits, hooks: ListenerHo
  * after keepAliveTimeoutMs; streams per session are bounded. Draining
  * sends GOAWAY so clients open no new streams while in-flight ones finish.
  */
-async function bindH2c(spec: ListenerConfig, limits: Limits, hooks: ListenerHooks): Promise<Listening> {
+async function bindH2c(spec: ListenerConfig, limits: Limits, hooks: ListenerHooks, material: TlsMaterial | undefined): Promise<Listening> {
   const http2 = h2cServer(limits, hooks);
+  if (spec.tls !== undefined) {
+    // HTTP/2 over TLS (ALPN h2 only): node:http2 sets a session up on each TLSSocket handed to it.
+    const accepting = acceptor(spec, limits, hooks, material, (socket) => http2.server.emit('connection', socket));
+    accepting.outer.maxConnections = limits.maxConnections;
+    await bind(accepting.outer, spec);
+    return { ...handles(spec, accepting.outer, undefined, http2), applyTls: accepting.applyTls };
+  }
   http2.server.on('connection', (socket: Socket) => hooks.admit(socket));
   await bind(http2.server, spec);
   return handles(spec, http2.server, undefined, http2);
@@ -118,6 +164,7 @@ function handles(spec: ListenerConfig, outer: NetServer, http1: Http1Server | un
       if (http1) applyHttp1Limits(http1, next);
       http2?.server.setTimeout(next.keepAliveTimeoutMs);
     },
+    applyTls: () => {},
   };
 }
 
@@ -128,7 +175,7 @@ function handles(spec: ListenerConfig, outer: NetServer, http1: Http1Server | un
  * A connection that sends too little to decide within headersTimeoutMs is
  * closed (the slowloris bound of the HTTP/1.1 listener).
  */
-async function bindAuto(spec: ListenerConfig, limits: Limits, hooks: ListenerHooks): Promise<Listening> {
+async function bindAuto(spec: ListenerConfig, limits: Limits, hooks: ListenerHooks, material: TlsMaterial | undefined): Promise<Listening> {
   let current = limits;
   const http1 = http1Server(limits, hooks);
   // Node starts checking headersTimeout/requestTimeout when an HTTP server
@@ -136,8 +183,13 @@ async function bindAuto(spec: ListenerConfig, limits: Limits, hooks: ListenerHoo
   http1.emit('listening');
   const http2 = h2cServer(limits, hooks);
   // Half-open as node:http's own server is: a client may send its request and FIN, then read the answer.
-  const outer = createNetServer({ allowHalfOpen: true }, (socket) => {
-    if (!hooks.admit(socket)) return;
+  const accepting = acceptor(spec, limits, hooks, material, (socket) => {
+    if ((socket as Partial<TLSSocket>).alpnProtocol === 'h2') {
+      // ALPN already chose HTTP/2: no preface to wait for.
+      socket.allowHalfOpen = false;
+      http2.server.emit('connection', socket);
+      return;
+    }
     let head = Buffer.alloc(0);
     const undecided = setTimeout(() => socket.destroy(), current.headersTimeoutMs);
     const onData = (chunk: Buffer): void => {
@@ -166,6 +218,7 @@ async function bindAuto(spec: ListenerConfig, limits: Limits, hooks: ListenerHoo
     socket.once('close', () => clearTimeout(undecided));
     socket.on('error', () => socket.destroy());
   });
+  const outer = accepting.outer;
   outer.maxConnections = limits.maxConnections;
   await bind(outer, spec);
   const listening = handles(spec, outer, http1, http2);
@@ -175,6 +228,7 @@ async function bindAuto(spec: ListenerConfig, limits: Limits, hooks: ListenerHoo
       current = next;
       listening.applyLimits(next);
     },
+    applyTls: accepting.applyTls,
   };
 }
 
@@ -185,7 +239,7 @@ async function bindAuto(spec: ListenerConfig, limits: Limits, hooks: ListenerHoo
  * server that never listens itself (as `auto` does). Timeouts (headers,
  * keep-alive) are checked by one sweep per listener, not a timer per request.
  */
-async function bindFast(spec: ListenerConfig, limits: Limits, hooks: ListenerHooks): Promise<Listening> {
+async function bindFast(spec: ListenerConfig, limits: Limits, hooks: ListenerHooks, material: TlsMaterial | undefined): Promise<Listening> {
   let current = limits;
   const http1 = http1Server(limits, hooks);
   http1.emit('listening');
@@ -203,12 +257,12 @@ async function bindFast(spec: ListenerConfig, limits: Limits, hooks: ListenerHoo
     draining: () => hooks.draining(),
     prefersNode: () => hooks.prefersNode(),
   };
-  const outer = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-    if (!hooks.admit(socket)) return;
+  const accepting = acceptor(spec, limits, hooks, material, (socket) => {
     const connection = new FastConnection(socket, connectionHooks, Date.now());
     connections.add(connection);
     socket.once('close', () => connections.delete(connection));
-  });
+  }, true);
+  const outer = accepting.outer;
   outer.maxConnections = limits.maxConnections;
   const sweepMs = () => Math.max(50, Math.min(1_000, Math.floor(current.headersTimeoutMs / 4)));
   let sweep = setInterval(function tick() {
@@ -245,6 +299,7 @@ async function bindFast(spec: ListenerConfig, limits: Limits, hooks: ListenerHoo
       }, sweepMs());
       sweep.unref();
     },
+    applyTls: accepting.applyTls,
   };
 }
 

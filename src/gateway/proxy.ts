@@ -29,7 +29,12 @@ function connectionTokens(value: string | string[] | undefined): Set<string> {
  * and Via added, the deadline propagated. To an HTTP/2 upstream `TE: trailers`
  * is kept (the one TE HTTP/2 allows; gRPC servers require it).
  */
-export function upstreamRequestHeaders(headers: IncomingHttpHeaders, clientIp: string, deadline: Record<string, string>, h2Upstream = false): Record<string, string | string[]> {
+/** Whether the client's connection is TLS (a TLSSocket says so; HTTP/2's compat socket proxies the field). */
+export function isEncrypted(socket: unknown): boolean {
+  return (socket as { encrypted?: unknown } | null)?.encrypted === true;
+}
+
+export function upstreamRequestHeaders(headers: IncomingHttpHeaders, clientIp: string, deadline: Record<string, string>, h2Upstream = false, encrypted = false): Record<string, string | string[]> {
   const named = connectionTokens(headers.connection);
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers)) {
@@ -42,7 +47,7 @@ export function upstreamRequestHeaders(headers: IncomingHttpHeaders, clientIp: s
   if (out.host === undefined && typeof authority === 'string') out.host = authority;
   const forwarded = headers['x-forwarded-for'];
   out['x-forwarded-for'] = forwarded ? `${Array.isArray(forwarded) ? forwarded.join(', ') : forwarded}, ${clientIp}` : clientIp;
-  out['x-forwarded-proto'] = 'http';
+  out['x-forwarded-proto'] = encrypted ? 'https' : 'http';
   out.via = headers.via ? `${Array.isArray(headers.via) ? headers.via.join(', ') : headers.via}, ${VIA_VALUE}` : VIA_VALUE;
   return { ...out, ...deadline };
 }
@@ -176,10 +181,10 @@ async function attemptOnce(deps: ProxyDependencies, exchange: Exchange, cluster:
   exchange.response.once('close', onClientGone);
   endpoint.inflight++;
   try {
-    const data = await deps.pools.send(endpoint.address, cluster.config, {
+    const data = await deps.pools.send(endpoint.address, cluster, {
       path: exchange.request.url ?? '/',
       method: exchange.request.method ?? 'GET',
-      headers: upstreamRequestHeaders(exchange.request.headers, exchange.clientIp, deadline, cluster.config.protocol === 'h2c'),
+      headers: upstreamRequestHeaders(exchange.request.headers, exchange.clientIp, deadline, cluster.config.protocol === 'h2c', isEncrypted(exchange.request.socket)),
       body: withBody ? Readable.from(boundedBody(exchange.request, exchange.table.config.limits.maxRequestBodyBytes), { objectMode: false }) : null,
       signal: controller.signal,
       timeoutMs,

@@ -6,6 +6,7 @@ import type { GatewayConfig } from './config.js';
 import { RateLimits } from './rate-limits.js';
 import { Router } from './router.js';
 import { upstreamKey } from './upstream.js';
+import type { UpstreamTls } from './upstream-tls.js';
 
 /**
  * Everything a request needs to be routed, built from one config and
@@ -22,12 +23,12 @@ export class RoutingTable {
   /** One retry budget per route. */
   readonly budgets: ReadonlyMap<string, RetryBudget>;
 
-  constructor(config: GatewayConfig, clock: Clock, random: Random, previous?: RoutingTable) {
+  constructor(config: GatewayConfig, clock: Clock, random: Random, previous?: RoutingTable, upstreamTls: ReadonlyMap<string, UpstreamTls> = new Map()) {
     this.config = config;
     this.router = new Router(config, random);
     const clusters = new Map<string, Cluster>();
     for (const [name, clusterConfig] of Object.entries(config.clusters)) {
-      clusters.set(name, new Cluster(name, clusterConfig, random, clock.now(), previous?.clusters.get(name)));
+      clusters.set(name, new Cluster(name, clusterConfig, random, clock.now(), previous?.clusters.get(name), upstreamTls.get(name)));
     }
     this.clusters = clusters;
     this.rateLimits = new RateLimits(config.rateLimits, clock, previous?.rateLimits);
@@ -39,7 +40,7 @@ export class RoutingTable {
   /** Every upstream the table can send to, as UpstreamPools keys it (protocol and address). */
   upstreams(): Set<string> {
     const set = new Set<string>();
-    for (const cluster of this.clusters.values()) for (const endpoint of cluster.endpoints) set.add(upstreamKey(cluster.config.protocol, endpoint.address));
+    for (const cluster of this.clusters.values()) for (const endpoint of cluster.endpoints) set.add(upstreamKey(cluster.config.protocol, cluster.poolAddress(endpoint.address)));
     return set;
   }
 }

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { type Dispatcher, Pool } from 'undici';
+import type { Cluster } from './cluster.js';
 import type { ClusterConfig } from './config.js';
 import { H2Upstream } from './h2-upstream.js';
 
@@ -46,7 +47,7 @@ export interface UpstreamResponse {
 export class UpstreamPools {
   readonly #pools = new Map<string, Pool | H2Upstream>();
 
-  async send(address: string, cluster: ClusterConfig, request: UpstreamRequest): Promise<UpstreamResponse> {
+  async send(address: string, cluster: Pick<Cluster, 'config' | 'upstreamTls' | 'poolAddress'>, request: UpstreamRequest): Promise<UpstreamResponse> {
     const pool = this.#get(address, cluster);
     if (pool instanceof H2Upstream) {
       const response = await pool.request(request);
@@ -82,17 +83,20 @@ export class UpstreamPools {
     };
   }
 
-  #get(address: string, cluster: ClusterConfig): Pool | H2Upstream {
-    const key = upstreamKey(cluster.protocol, address);
+  #get(address: string, target: Pick<Cluster, 'config' | 'upstreamTls' | 'poolAddress'>): Pool | H2Upstream {
+    const cluster = target.config;
+    const upstreamTls = target.upstreamTls;
+    const key = upstreamKey(cluster.protocol, target.poolAddress(address));
     let pool = this.#pools.get(key);
     if (!pool) {
       pool = cluster.protocol === 'h2c'
         ? new H2Upstream(address, { maxSessions: cluster.circuitBreakers.maxConnections, idleTimeoutMs: UPSTREAM_IDLE_MS, connectTimeoutMs: UPSTREAM_CONNECT_TIMEOUT_MS })
-        : new Pool(`http://${address}`, {
+        : new Pool(`${upstreamTls ? 'https' : 'http'}://${address}`, {
           connections: cluster.circuitBreakers.maxConnections,
           pipelining: 1,
           keepAliveTimeout: UPSTREAM_IDLE_MS,
           connectTimeout: UPSTREAM_CONNECT_TIMEOUT_MS,
+          ...(upstreamTls ? { connect: { ...upstreamTls.options } as Record<string, unknown> } : {}),
         });
       this.#pools.set(key, pool);
     }

@@ -17,6 +17,9 @@ const DAY_MS = 86_400_000;
 
 test('keel up\'s gateway gives the JSON gateway\'s streams and waits a day, not the default route\'s 15 s', () => {
   const config = parseGatewayYaml(gatewayConfig(planCluster(3, 2379, '/tmp/x'), 8080, 9901));
+  // The admin port stays on loopback; /metrics stays open for --observe's Prometheus should KEEL_GW_ADMIN_TOKEN set a token.
+  assert.equal(config.admin?.host, '127.0.0.1');
+  assert.equal(config.admin?.openMetrics, true);
   const router = new Router(config, seededRandom(1));
   const route = (path: string, contentType = 'application/json') =>
     router.match({ method: 'POST', host: 'localhost', path, headers: { 'content-type': contentType }, clientIp: '127.0.0.1' });

@@ -6,7 +6,7 @@ import type { Endpoint } from '../endpoint.js';
 import { GatewayError } from '../errors.js';
 import type { Exchange, Handler } from '../exchange.js';
 import { HEADER_BYTES_MAX, RETRIES_MAX } from '../limits.js';
-import { checkUpstreamLimits, type ProxyDependencies, VIA_VALUE } from '../proxy.js';
+import { checkUpstreamLimits, isEncrypted, type ProxyDependencies, VIA_VALUE } from '../proxy.js';
 import { type BodyFraming, framingFor } from './body-framing.js';
 import type { FastConnection, FastRequest, FastResponse } from './connection.js';
 import { findHeadEnd, type ParsedHead, parseResponseHead } from './head-parser.js';
@@ -20,6 +20,8 @@ import type { FastUpstreamPools } from './upstream-pool.js';
  * relayed by their framing; the upstream response head is parsed only to
  * frame its body and keep the connection.
  */
+
+const EMPTY = Buffer.alloc(0);
 
 /** Request fields never forwarded (hop-by-hop, RFC 9110 §7.6.1) or replaced by the gateway's own. Transfer-Encoding stays: the body is relayed chunked as it came. */
 const REQUEST_DROPPED = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization',
@@ -63,7 +65,7 @@ export function spliceHead(head: ParsedHead, dropped: ReadonlySet<string>, named
 
 function requestHead(request: FastRequest, clientIp: string, deadline: Record<string, string>): Buffer {
   const headers = request.headers;
-  let extra = `x-forwarded-for: ${headers['x-forwarded-for'] ? `${headers['x-forwarded-for']}, ${clientIp}` : clientIp}\r\nx-forwarded-proto: http\r\nvia: ${headers.via ? `${headers.via}, ${VIA_VALUE}` : VIA_VALUE}\r\n`;
+  let extra = `x-forwarded-for: ${headers['x-forwarded-for'] ? `${headers['x-forwarded-for']}, ${clientIp}` : clientIp}\r\nx-forwarded-proto: ${isEncrypted(request.socket) ? 'https' : 'http'}\r\nvia: ${headers.via ? `${headers.via}, ${VIA_VALUE}` : VIA_VALUE}\r\n`;
   for (const name in deadline) extra += `${name}: ${deadline[name]}\r\n`;
   return spliceHead(request.head, REQUEST_DROPPED, request.head.connectionTokens, extra);
 }
@@ -87,7 +89,7 @@ export function fastProxyHandler(deps: FastProxyDependencies): Handler {
       const endpoint = cluster.pick({ zone: deps.zoneOf(exchange), hashKey, exclude: tried }, deps.clock.now());
       if (endpoint === undefined) throw new GatewayError('KEEL_GW_NO_HEALTHY_UPSTREAM', `cluster ${cluster.name} has no endpoint to take the request`);
       tried.add(endpoint);
-      checkUpstreamLimits(cluster, endpoint, deps.fastPools.pending(endpoint.address));
+      checkUpstreamLimits(cluster, endpoint, deps.fastPools.pending(cluster.poolAddress(endpoint.address)));
       const outcome = await attemptOnce(deps, exchange, request, cluster, endpoint, route.perTryTimeoutMs);
       const canRetry = attempt < maxAttempts && !response.destroyed;
       if (outcome.kind === 'response') {
@@ -96,13 +98,13 @@ export function fastProxyHandler(deps: FastProxyDependencies): Handler {
         if (retryable && (budget?.tryRetry() ?? true)) {
           // its body is not read: the connection cannot be reused
           endpoint.inflight--;
-          deps.fastPools.release(endpoint.address, outcome.data.socket, false);
+          deps.fastPools.release(cluster.poolAddress(endpoint.address), outcome.data.socket, false);
           deps.metrics.retries.inc({ cluster: cluster.name });
           continue;
         }
         if (status < 500) budget?.onSuccess();
         else budget?.onFailure();
-        await respond(deps, exchange, response, outcome.data, cluster.name, endpoint);
+        await respond(deps, exchange, response, outcome.data, cluster.name, endpoint, cluster.poolAddress(endpoint.address));
         return;
       }
       budget?.onFailure();
@@ -131,7 +133,7 @@ function attemptOnce(deps: FastProxyDependencies, exchange: Exchange, request: F
   const head = requestHead(request, exchange.clientIp, deadlineHeaders({ deadlineMs: exchange.deadlineMs }, deps.clock));
   const timeoutMs = Math.max(1, Math.min(perTryTimeoutMs, remaining));
   const connection = connectionOf(request);
-  const address = endpoint.address;
+  const address = cluster.poolAddress(endpoint.address);
   return new Promise((resolve) => {
     let settled = false;
     let upstream: Socket | undefined;
@@ -192,7 +194,7 @@ function attemptOnce(deps: FastProxyDependencies, exchange: Exchange, request: F
         if (reused && received === undefined && !request.readableDidRead && staleRetries < STALE_CONNECTION_RETRIES_MAX && !settled) {
           staleRetries++;
           upstream = undefined;
-          deps.fastPools.acquire(address, cluster.config.circuitBreakers.maxConnections, send);
+          deps.fastPools.acquire(address, cluster.config.circuitBreakers.maxConnections, send, cluster.upstreamTls);
           return;
         }
         fail(Object.assign(new Error('upstream closed the connection'), { code: 'ECONNRESET' }), false);
@@ -227,7 +229,7 @@ function attemptOnce(deps: FastProxyDependencies, exchange: Exchange, request: F
       }, exchange.table.config.limits.maxRequestBodyBytes);
       process.nextTick(() => socket.uncork());
     };
-    deps.fastPools.acquire(address, cluster.config.circuitBreakers.maxConnections, send);
+    deps.fastPools.acquire(address, cluster.config.circuitBreakers.maxConnections, send, cluster.upstreamTls);
   });
 }
 
@@ -240,7 +242,7 @@ function responseHead(head: ParsedHead, extraHeaders: Record<string, string>, cl
   return spliceHead(head, RESPONSE_DROPPED, head.connectionTokens, extra, firstLine);
 }
 
-function respond(deps: FastProxyDependencies, exchange: Exchange, response: FastResponse, data: UpstreamHead, cluster: string, endpoint: Endpoint): Promise<void> {
+function respond(deps: FastProxyDependencies, exchange: Exchange, response: FastResponse, data: UpstreamHead, cluster: string, endpoint: Endpoint, pooledAs: string): Promise<void> {
   const { head, socket: upstream } = data;
   const client = (exchange.request as unknown as FastRequest).socket;
   const framing: BodyFraming = framingFor(head.framing);
@@ -258,7 +260,7 @@ function respond(deps: FastProxyDependencies, exchange: Exchange, response: Fast
       upstream.off('timeout', onTimeout);
       upstream.setTimeout(0);
       endpoint.inflight--;
-      deps.fastPools.release(endpoint.address, upstream, reusable);
+      deps.fastPools.release(pooledAs, upstream, reusable);
       if (!ok) {
         response.destroy();
         resolve();
@@ -271,14 +273,21 @@ function respond(deps: FastProxyDependencies, exchange: Exchange, response: Fast
         resolve();
         return;
       }
+      let flushedOnce = false;
       const flushed = (): void => {
+        if (flushedOnce) return;
+        flushedOnce = true;
         client.off('drain', flushed);
         client.off('close', flushed);
         response.finish();
         resolve();
       };
-      client.once('drain', flushed);
       client.once('close', flushed);
+      // 'drain' comes only after a write said "wait" (a full buffer). A TLS socket
+      // holds bytes while it encrypts even when no write did: an empty write's
+      // callback runs once everything before it is handed on.
+      if (client.writableNeedDrain) client.once('drain', flushed);
+      else client.write(EMPTY, () => flushed());
     };
     const relay = (chunk: Buffer): void => {
       let taken: number;

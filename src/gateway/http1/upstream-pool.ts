@@ -1,4 +1,6 @@
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import type { UpstreamTls } from '../upstream-tls.js';
 import { FAST_IDLE_CONNECTIONS_MAX } from '../limits.js';
 
 /** How long an unused upstream connection is kept open (shorter than node:http's 5 s server keep-alive, so we close first). */
@@ -22,7 +24,12 @@ class AddressPool {
   #open = 0;
   #closed = false;
 
-  constructor(address: string, public maxConnections: number) {
+  readonly #tls: UpstreamTls | undefined;
+
+  /** `address` may carry a `#tls:<id>` suffix (the pool key); `tls` says how to connect then. */
+  constructor(key: string, public maxConnections: number, tls: UpstreamTls | undefined) {
+    this.#tls = tls;
+    const address = key.split('#')[0]!;
     const colon = address.lastIndexOf(':');
     this.#host = address.slice(0, colon).replace(/^\[|\]$/g, '');
     this.#port = Number(address.slice(colon + 1));
@@ -48,7 +55,12 @@ class AddressPool {
 
   #connect(callback: SocketCallback): void {
     this.#open++;
-    const socket = connect({ host: this.#host, port: this.#port, noDelay: true });
+    const tls = this.#tls;
+    // A TLSSocket reads and writes as the TCP socket does; it is ready at 'secureConnect' (verified unless verify is off).
+    const socket: Socket = tls === undefined
+      ? connect({ host: this.#host, port: this.#port, noDelay: true })
+      : tlsConnect({ ...tls.options, host: this.#host, port: this.#port, ...(tls.options.servername === undefined && !/^[\d.]+$|:/.test(this.#host) ? { servername: this.#host } : {}) });
+    if (tls !== undefined) socket.setNoDelay(true);
     let settled = false;
     const onError = (error: Error) => {
       if (settled) return;
@@ -66,7 +78,7 @@ class AddressPool {
       if (index !== -1) this.#idle.splice(index, 1);
       this.#serveWaiter();
     });
-    socket.once('connect', () => {
+    socket.once(tls === undefined ? 'connect' : 'secureConnect', () => {
       settled = true;
       socket.off('error', onError);
       // Errors after connecting reach whoever holds the socket; this keeps an idle socket's error from crashing the process.
@@ -118,10 +130,11 @@ class AddressPool {
 export class FastUpstreamPools {
   readonly #pools = new Map<string, AddressPool>();
 
-  acquire(address: string, maxConnections: number, callback: SocketCallback): void {
+  /** `address` is the pool key (Cluster.poolAddress); `tls` is used when the pool is created. */
+  acquire(address: string, maxConnections: number, callback: SocketCallback, tls?: UpstreamTls): void {
     let pool = this.#pools.get(address);
     if (pool === undefined) {
-      pool = new AddressPool(address, maxConnections);
+      pool = new AddressPool(address, maxConnections, tls);
       this.#pools.set(address, pool);
     }
     pool.maxConnections = maxConnections;

@@ -18,6 +18,8 @@ export interface BoundedRequest {
   readonly method?: 'GET' | 'POST';
   readonly body?: string;
   readonly timeoutMs?: number;
+  /** Extra request headers (the gateway admin's bearer token). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export async function fetchText(url: string, options: BoundedRequest = {}): Promise<string> {
@@ -26,7 +28,8 @@ export async function fetchText(url: string, options: BoundedRequest = {}): Prom
   try {
     response = await fetch(url, {
       method: options.method ?? 'GET',
-      ...(options.body === undefined ? {} : { body: options.body, headers: { 'content-type': 'application/json' } }),
+      ...(options.body === undefined ? {} : { body: options.body }),
+      headers: { ...(options.body === undefined ? {} : { 'content-type': 'application/json' }), ...options.headers },
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (error) {

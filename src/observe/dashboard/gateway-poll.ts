@@ -36,7 +36,10 @@ export interface GatewayPoll {
 }
 
 export async function pollGateway(adminUrl: string): Promise<GatewayPoll> {
-  const [clusters, metrics] = await Promise.allSettled([fetchJson(`${adminUrl}/clusters`) as Promise<ClustersJson>, fetchText(`${adminUrl}/metrics`)]);
+  // The gateway reads its admin token from the same variable when its config names none (src/gateway/admin-auth.ts).
+  const token = process.env.KEEL_GW_ADMIN_TOKEN;
+  const options = token ? { headers: { authorization: `Bearer ${token}` } } : {};
+  const [clusters, metrics] = await Promise.allSettled([fetchJson(`${adminUrl}/clusters`, options) as Promise<ClustersJson>, fetchText(`${adminUrl}/metrics`, options)]);
   if (clusters.status === 'rejected') {
     return { up: false, error: (clusters.reason as Error).message, endpoints: [], concurrency: {}, rejections: new Map() };
   }
