@@ -5,6 +5,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { Agent } from 'undici';
 import { sniffProtocol } from '../../src/gateway/listeners.js';
 import { call, closeAll, simpleConfig, startBackend, startGateway } from './helpers.js';
+import { eventually } from '../node/cluster-harness.js';
 
 /** An h2c listener: HTTP/2 clients (prior knowledge) through the gateway to HTTP/1.1 backends. */
 
@@ -95,10 +96,11 @@ test('draining an h2c listener sends GOAWAY and lets the in-flight request finis
   let goaway = false;
   session.on('goaway', () => (goaway = true));
   const inflight = h2call(session, { ':method': 'GET', ':path': '/slow' });
-  for (let i = 0; i < 100 && backend.hits === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  // Conditions, not a fixed number of polls: on a busy machine the request may take seconds to reach the backend,
+  // and draining before it did would leave release() a no-op and the request hanging until the test timeout.
+  await eventually(() => backend.hits > 0, 30_000, 'the request to reach the backend');
   const drained = gateway.drain();
-  for (let i = 0; i < 100 && !goaway; i++) await new Promise((resolve) => setTimeout(resolve, 20));
-  assert.equal(goaway, true);
+  await eventually(() => goaway, 30_000, 'GOAWAY from the draining listener');
   release();
   const reply = await inflight;
   assert.equal(reply.status, 200);
