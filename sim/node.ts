@@ -196,11 +196,7 @@ export class SimNode {
     // The term as of this Ready: by the time its write completes the node may have moved on.
     if (ready.softState?.role === Role.Leader) this.host.becameLeader(this, this.raw.status().hardState.term);
     for (const message of ready.earlyMessages) this.host.send(this.id, message);
-    const batch = {
-      entries: ready.entries,
-      ...(ready.hardState ? { hardState: ready.hardState } : {}),
-      ...(ready.snapshot ? { snapshot: ready.snapshot } : {}),
-    };
+    const batch = persistBatch(ready);
     if (ready.entries.length === 0 && !ready.hardState && !ready.snapshot) {
       this.#afterPersist(ready);
       return;
@@ -229,11 +225,12 @@ export class SimNode {
     for (const entry of ready.entries) this.host.persisted(this.id, entry, this.#termBefore(entry, ready.entries, ready.snapshot));
   }
 
-  /** Steps 2 to 5 of a Ready, once its write is durable. */
-  #afterPersist(ready: Ready): void {
+  /** Steps 2 to 5 of a Ready, once its write is durable; `stored` runs once the log holds it, before anything is sent. */
+  #afterPersist(ready: Ready, stored?: () => void): void {
     if (ready.snapshot) this.storage.applySnapshot(ready.snapshot);
     this.storage.append(ready.entries);
     if (ready.hardState) this.storage.setHardState(ready.hardState);
+    stored?.();
     for (const message of ready.messages) this.host.send(this.id, message);
     if (ready.snapshot) {
       this.kv.restore(ready.snapshot.data);
@@ -250,36 +247,13 @@ export class SimNode {
   }
 
   #handle(ready: Ready): void {
-    // 1. Persist: snapshot, entries, hard state; one sync if needed.
-    for (const entry of ready.entries) this.host.persisted(this.id, entry, this.#termBefore(entry, ready.entries, ready.snapshot));
-    this.durable.save(
-      {
-        entries: ready.entries,
-        ...(ready.hardState ? { hardState: ready.hardState } : {}),
-        ...(ready.snapshot ? { snapshot: ready.snapshot } : {}),
-      },
-      ready.mustSync,
-    );
-    if (ready.snapshot) this.storage.applySnapshot(ready.snapshot);
-    this.storage.append(ready.entries);
-    if (ready.hardState) this.storage.setHardState(ready.hardState);
-    if (ready.softState?.role === Role.Leader) this.host.becameLeader(this, this.raw.status().hardState.term);
-    // 2. Send.
-    for (const message of ready.messages) this.host.send(this.id, message);
-    // 3. Apply.
-    if (ready.snapshot) {
-      this.kv.restore(ready.snapshot.data);
-      this.#lastSnapshotIndex = ready.snapshot.metadata.index;
-    }
-    for (const entry of ready.committedEntries) this.#apply(entry);
-    // 4. Reads.
-    for (const state of ready.readStates) {
-      const pending = this.#pendingReads.get(contextString(state.context));
-      if (pending) pending.index = state.index;
-    }
-    this.#serveReads();
-    this.raw.advance(ready);
-    this.#maybeSnapshot();
+    // 1. Persist: snapshot, entries, hard state; one sync if needed. Then send, apply, serve reads.
+    this.#recordPersisted(ready);
+    this.durable.save(persistBatch(ready), ready.mustSync);
+    // A new leader is checked against its log as stored, before its first message leaves.
+    this.#afterPersist(ready, () => {
+      if (ready.softState?.role === Role.Leader) this.host.becameLeader(this, this.raw.status().hardState.term);
+    });
   }
 
   /** Term of the entry before `entry`, from this Ready's entries or the log as stored before them. */
@@ -339,4 +313,13 @@ const decoder = new TextDecoder();
 
 function contextString(context: Uint8Array): string {
   return decoder.decode(context);
+}
+
+/** What a Ready asks the disk to hold: its entries, and its hard state and snapshot when it has them. */
+function persistBatch(ready: Ready): { entries: Ready['entries']; hardState?: NonNullable<Ready['hardState']>; snapshot?: NonNullable<Ready['snapshot']> } {
+  return {
+    entries: ready.entries,
+    ...(ready.hardState ? { hardState: ready.hardState } : {}),
+    ...(ready.snapshot ? { snapshot: ready.snapshot } : {}),
+  };
 }
