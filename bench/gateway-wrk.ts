@@ -11,12 +11,11 @@
  * Usage: npx tsx bench/gateway-wrk.ts [--seconds N] [--rounds N] [--connections N]
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import { numberArgument } from './lib/gateway/args.js';
 import { markdownTable } from './lib/load.js';
 import { freeLoopbackPorts } from './lib/net.js';
-import { HAPROXY_BINARY, NGINX_BINARY, start, startBackend, startHaproxy, startKeelGateway, stop, tempDir, type Started } from './lib/gateway/processes.js';
+import { HAPROXY_BINARY, startBackend, startHaproxy, startKeelGateway, startNginx, stop, type Started } from './lib/gateway/processes.js';
 
 const SECONDS = numberArgument('seconds', 5);
 const ROUNDS = numberArgument('rounds', 3);
@@ -50,27 +49,6 @@ function measure(target: Started): Run {
   const result = wrk(target.port);
   const used = cpuSeconds(pid) - before;
   return { rps: result.rps, p99Ms: result.p99Ms, cpuUsPerRequest: (used * 1e6) / Math.max(1, result.requests), errors: result.errors };
-}
-
-/** nginx, one worker and no master, so the PID is the process that does the work. */
-function startNginxSingle(port: number, backends: readonly number[]): Promise<Started> {
-  const dir = tempDir('keel-nginx-wrk-');
-  writeFileSync(join(dir, 'nginx.conf'), `
-worker_processes 1;
-master_process off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-  upstream backends { ${backends.map((b) => `server 127.0.0.1:${b};`).join(' ')} keepalive 64; }
-  server {
-    listen 127.0.0.1:${port};
-    location / { proxy_pass http://backends; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_next_upstream error timeout http_502 http_503 http_504; }
-  }
-}`);
-  return start('nginx', NGINX_BINARY, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], port);
 }
 
 function keelConfig(port: number, backends: readonly number[], engine: 'fast' | 'node', protections: boolean): string {
@@ -113,7 +91,7 @@ try {
     { name: 'keel fast path, protections on', started: await startKeelGateway(keelConfig(fastPort, backends, 'fast', true), fastPort) },
     { name: 'keel node path, protections on', started: await startKeelGateway(keelConfig(nodePort, backends, 'node', true), nodePort) },
     { name: 'keel fast path, protections off', started: await startKeelGateway(keelConfig(barePort, backends, 'fast', false), barePort) },
-    { name: 'nginx, 1 worker', started: await startNginxSingle(nginxPort, backends) },
+    { name: 'nginx, 1 worker', started: await startNginx(nginxPort, backends, { singleProcess: true }) },
   ];
   if (existsSync(HAPROXY_BINARY)) targets.push({ name: 'HAProxy, 1 thread', started: await startHaproxy(haproxyPort, backends) });
   else console.error(`${HAPROXY_BINARY} missing: HAProxy row left out (apt-get install -y haproxy)`);

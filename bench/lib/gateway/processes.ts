@@ -98,11 +98,14 @@ export function startKeelGateway(yamlText: string, port: number): Promise<Starte
   return start('keel', process.execPath, ['--import', 'tsx', main, 'gateway', '--config', file, '--log-level', 'warn'], port);
 }
 
-/** nginx with one worker, upstream keep-alive, no access log (the Debian package's binary). */
-export function startNginx(port: number, backends: readonly number[]): Promise<Started> {
+/**
+ * nginx with one worker, upstream keep-alive, no access log (the Debian package's binary).
+ * `singleProcess`: no master either, so the PID is the process that does the work (CPU read from /proc).
+ */
+export function startNginx(port: number, backends: readonly number[], { singleProcess = false } = {}): Promise<Started> {
   const dir = tempDir('keel-nginx-bench-');
   writeFileSync(join(dir, 'nginx.conf'), `
-worker_processes 1;
+worker_processes 1;${singleProcess ? '\nmaster_process off;' : ''}
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 events { worker_connections 4096; }
