@@ -93,28 +93,31 @@ const ROUTES: Record<string, Handler> = {
   },
   '/v3/kv/put': async (node, body, timeoutMs, _request, caller) => {
     const request = parsePut(body);
-    await guardPut(node, caller, request);
-    return asJson(await node.propose({ type: 'put', request }, timeoutMs), node);
+    const authRevision = await guardPut(node, caller, request);
+    return asJson(await node.propose({ type: 'put', request, authRevision }, timeoutMs), node);
   },
   '/v3/kv/deleterange': async (node, body, timeoutMs, _request, caller) => {
     const request = parseDeleteRange(body);
-    await guardDeleteRange(node, caller, request);
-    return asJson(await node.propose({ type: 'deleteRange', request }, timeoutMs), node);
+    const authRevision = await guardDeleteRange(node, caller, request);
+    return asJson(await node.propose({ type: 'deleteRange', request, authRevision }, timeoutMs), node);
   },
   '/v3/kv/txn': async (node, body, timeoutMs, _request, caller) => {
     const request = parseTxn(body);
-    await guardTxn(node, caller, request);
-    return asJson(await node.txn(request, false, timeoutMs), node);
+    const authRevision = await guardTxn(node, caller, request);
+    return asJson(await node.txn(request, false, timeoutMs, authRevision), node);
   },
-  '/v3/kv/compaction': adminRoute(async (node, body, timeoutMs) => asJson(await node.propose({ type: 'compact', request: parseCompaction(body) }, timeoutMs), node)),
+  '/v3/kv/compaction': async (node, body, timeoutMs, _request, caller) => {
+    const authRevision = await guardAdmin(node, caller);
+    return asJson(await node.propose({ type: 'compact', request: parseCompaction(body), authRevision }, timeoutMs), node);
+  },
   '/v3/lease/grant': async (node, body, timeoutMs) => {
     const { id, ttlSeconds } = parseLease(body);
     const granted = await node.leaseGrant(ttlSeconds, id, timeoutMs);
     return { header: header(granted.header.revision, node.headerContext()), ID: granted.id.toString(), TTL: String(granted.ttlSeconds) };
   },
   '/v3/lease/revoke': async (node, body, timeoutMs, _request, caller) => {
-    await guardLeaseRevoke(node, caller, parseLease(body).id);
-    const revoked = await node.leaseRevoke(parseLease(body).id, timeoutMs);
+    const authRevision = await guardLeaseRevoke(node, caller, parseLease(body).id);
+    const revoked = await node.leaseRevoke(parseLease(body).id, timeoutMs, authRevision);
     return { header: header(revoked.header.revision, node.headerContext()) };
   },
   '/v3/lease/timetolive': async (node, body, timeoutMs, request, caller) => {
@@ -177,31 +180,31 @@ const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64')
 
 ROUTES['/v3/lock/lock'] = async (node, body, timeoutMs, request, caller) => {
   const fields = jsonObject(body);
-  await guardRecipe(node, caller, jsonBytes(fields, 'name'));
-  const result = await recipes.lock(node, jsonBytes(fields, 'name'), jsonInt64(fields, 'lease'), disconnectSignal(request), timeoutMs);
+  const authRevision = await guardRecipe(node, caller, jsonBytes(fields, 'name'));
+  const result = await recipes.lock(node, jsonBytes(fields, 'name'), jsonInt64(fields, 'lease'), disconnectSignal(request), timeoutMs, authRevision);
   return { header: header(result.header.revision, node.headerContext()), key: b64(result.key) };
 };
 ROUTES['/v3/lock/unlock'] = async (node, body, timeoutMs, _request, caller) => {
-  await guardRecipe(node, caller, jsonBytes(jsonObject(body), 'key'));
-  const result = await recipes.unlock(node, jsonBytes(jsonObject(body), 'key'), timeoutMs);
+  const authRevision = await guardRecipe(node, caller, jsonBytes(jsonObject(body), 'key'));
+  const result = await recipes.unlock(node, jsonBytes(jsonObject(body), 'key'), timeoutMs, authRevision);
   return { header: header(result.header.revision, node.headerContext()) };
 };
 ROUTES['/v3/election/campaign'] = async (node, body, timeoutMs, request, caller) => {
   const fields = jsonObject(body);
-  await guardRecipe(node, caller, jsonBytes(fields, 'name'));
-  const result = await recipes.campaign(node, jsonBytes(fields, 'name'), jsonInt64(fields, 'lease'), jsonBytes(fields, 'value'), disconnectSignal(request), timeoutMs);
+  const authRevision = await guardRecipe(node, caller, jsonBytes(fields, 'name'));
+  const result = await recipes.campaign(node, jsonBytes(fields, 'name'), jsonInt64(fields, 'lease'), jsonBytes(fields, 'value'), disconnectSignal(request), timeoutMs, authRevision);
   const { leader } = result;
   return { header: header(result.header.revision, node.headerContext()), leader: { name: b64(leader.name), key: b64(leader.key), rev: String(leader.rev), lease: leader.lease.toString() } };
 };
 ROUTES['/v3/election/proclaim'] = async (node, body, timeoutMs, _request, caller) => {
   const fields = jsonObject(body);
-  await guardRecipe(node, caller, leaderKeyJson(fields).name);
-  const result = await recipes.proclaim(node, leaderKeyJson(fields), jsonBytes(fields, 'value'), timeoutMs);
+  const authRevision = await guardRecipe(node, caller, leaderKeyJson(fields).name);
+  const result = await recipes.proclaim(node, leaderKeyJson(fields), jsonBytes(fields, 'value'), timeoutMs, authRevision);
   return { header: header(result.header.revision, node.headerContext()) };
 };
 ROUTES['/v3/election/resign'] = async (node, body, timeoutMs, _request, caller) => {
-  await guardRecipe(node, caller, leaderKeyJson(jsonObject(body)).name);
-  const result = await recipes.resign(node, leaderKeyJson(jsonObject(body)), timeoutMs);
+  const authRevision = await guardRecipe(node, caller, leaderKeyJson(jsonObject(body)).name);
+  const result = await recipes.resign(node, leaderKeyJson(jsonObject(body)), timeoutMs, authRevision);
   return { header: header(result.header.revision, node.headerContext()) };
 };
 ROUTES['/v3/election/leader'] = async (node, body, timeoutMs, _request, caller) => {

@@ -1,5 +1,6 @@
 import type { KeelNode } from '../node/keel-node.js';
 import { prefixRangeEnd } from '../store/bytes.js';
+import { stamp } from '../store/command.js';
 import type { KeyValue, RangeRequest, ResponseHeader, TxnRequest, TxnResponse } from '../store/types.js';
 import { BadRequestError, ElectionNoLeaderError, ElectionNotLeaderError, InterruptedError } from './errors.js';
 
@@ -49,8 +50,9 @@ function firstCreated(prefix: Uint8Array): RangeRequest {
   return { key: prefix, rangeEnd: prefixRangeEnd(prefix), sortOrder: 'ASCEND', sortTarget: 'CREATE', limit: 1 };
 }
 
-async function txn(node: KeelNode, request: TxnRequest, timeoutMs: number): Promise<TxnResponse> {
-  const response = await node.txn(request, false, timeoutMs);
+/** `authRevision`: the auth stamp of the caller's guardRecipe (store/command.ts, AuthStamp). */
+async function txn(node: KeelNode, request: TxnRequest, timeoutMs: number, authRevision: number | undefined): Promise<TxnResponse> {
+  const response = await node.txn(request, false, timeoutMs, authRevision);
   return (response as { type: 'txn'; response: TxnResponse }).response;
 }
 
@@ -102,7 +104,7 @@ async function waitDeletes(node: KeelNode, prefix: Uint8Array, maxCreateRevision
 }
 
 /** Takes ownership of `<prefix><lease>` (creating it with `value`), then waits until it is the oldest; on failure the key is deleted. */
-async function acquire(node: KeelNode, prefix: Uint8Array, lease: bigint, value: Uint8Array, signal: AbortSignal, timeoutMs: number): Promise<{ header: ResponseHeader; key: Uint8Array; rev: number }> {
+async function acquire(node: KeelNode, prefix: Uint8Array, lease: bigint, value: Uint8Array, signal: AbortSignal, timeoutMs: number, authRevision: number | undefined): Promise<{ header: ResponseHeader; key: Uint8Array; rev: number }> {
   const key = ownerKey(prefix, lease);
   const response = await txn(
     node,
@@ -112,6 +114,7 @@ async function acquire(node: KeelNode, prefix: Uint8Array, lease: bigint, value:
       failure: [{ type: 'range', request: { key } }, { type: 'range', request: firstCreated(prefix) }],
     },
     timeoutMs,
+    authRevision,
   );
   const rev = response.succeeded ? response.header.revision : (rangeKvs(response, 0)[0]?.createRevision ?? response.header.revision);
   const owner = rangeKvs(response, 1)[0];
@@ -121,50 +124,53 @@ async function acquire(node: KeelNode, prefix: Uint8Array, lease: bigint, value:
     return { header, key, rev };
   } catch (error) {
     // As etcd's recipe: a waiter that gives up removes its key, so it never holds the lock later by surprise.
+    // Unstamped: removing the key it just created must not fail on an auth change made while it waited.
     await node.propose({ type: 'deleteRange', request: { key } }, timeoutMs).catch(() => {});
     throw error;
   }
 }
 
-export async function lock(node: KeelNode, name: Uint8Array, lease: bigint, signal: AbortSignal, timeoutMs: number): Promise<{ header: ResponseHeader; key: Uint8Array }> {
-  const { header, key } = await acquire(node, prefixOf(name), lease, new Uint8Array(0), signal, timeoutMs);
+export async function lock(node: KeelNode, name: Uint8Array, lease: bigint, signal: AbortSignal, timeoutMs: number, authRevision?: number): Promise<{ header: ResponseHeader; key: Uint8Array }> {
+  const { header, key } = await acquire(node, prefixOf(name), lease, new Uint8Array(0), signal, timeoutMs, authRevision);
   return { header, key };
 }
 
-export async function unlock(node: KeelNode, key: Uint8Array, timeoutMs: number): Promise<{ header: ResponseHeader }> {
+export async function unlock(node: KeelNode, key: Uint8Array, timeoutMs: number, authRevision?: number): Promise<{ header: ResponseHeader }> {
   if (key.length === 0) throw new BadRequestError('key must not be empty');
-  const response = await node.propose({ type: 'deleteRange', request: { key } }, timeoutMs);
+  const response = await node.propose({ type: 'deleteRange', request: { key }, ...stamp(authRevision) }, timeoutMs);
   return { header: (response as { type: 'deleteRange'; response: { header: ResponseHeader } }).response.header };
 }
 
-export async function campaign(node: KeelNode, name: Uint8Array, lease: bigint, value: Uint8Array, signal: AbortSignal, timeoutMs: number): Promise<{ header: ResponseHeader; leader: LeaderKey }> {
+export async function campaign(node: KeelNode, name: Uint8Array, lease: bigint, value: Uint8Array, signal: AbortSignal, timeoutMs: number, authRevision?: number): Promise<{ header: ResponseHeader; leader: LeaderKey }> {
   const prefix = prefixOf(name);
   const key = ownerKey(prefix, lease);
   const existing = await node.range({ key }, false, timeoutMs);
   const current = existing.kvs[0];
   if (current && !sameBytes(current.value, value)) {
     // Campaigning again with the same lease is the same candidacy: it keeps its place and takes the new value.
-    await proclaim(node, { name, key, rev: current.createRevision, lease }, value, timeoutMs);
+    await proclaim(node, { name, key, rev: current.createRevision, lease }, value, timeoutMs, authRevision);
   }
-  const { header, rev } = await acquire(node, prefix, lease, value, signal, timeoutMs);
+  const { header, rev } = await acquire(node, prefix, lease, value, signal, timeoutMs, authRevision);
   return { header, leader: { name, key, rev, lease } };
 }
 
-export async function proclaim(node: KeelNode, leader: LeaderKey, value: Uint8Array, timeoutMs: number): Promise<{ header: ResponseHeader }> {
+export async function proclaim(node: KeelNode, leader: LeaderKey, value: Uint8Array, timeoutMs: number, authRevision?: number): Promise<{ header: ResponseHeader }> {
   const response = await txn(
     node,
     { compare: [{ result: 'EQUAL', target: 'CREATE', key: leader.key, createRevision: leader.rev }], success: [{ type: 'put', request: { key: leader.key, value, ignoreLease: true } }], failure: [] },
     timeoutMs,
+    authRevision,
   );
   if (!response.succeeded) throw new ElectionNotLeaderError();
   return { header: response.header };
 }
 
-export async function resign(node: KeelNode, leader: LeaderKey, timeoutMs: number): Promise<{ header: ResponseHeader }> {
+export async function resign(node: KeelNode, leader: LeaderKey, timeoutMs: number, authRevision?: number): Promise<{ header: ResponseHeader }> {
   const response = await txn(
     node,
     { compare: [{ result: 'EQUAL', target: 'CREATE', key: leader.key, createRevision: leader.rev }], success: [{ type: 'deleteRange', request: { key: leader.key } }], failure: [] },
     timeoutMs,
+    authRevision,
   );
   return { header: response.header };
 }

@@ -11,7 +11,7 @@ import type { ConfChange, Entry, Message, NodeId, Ready } from '../raft/types.js
 import { ConfChangeType, EntryType, NONE, Role } from '../raft/types.js';
 import { staleReadsOn, staleRevision } from './test-stale-reads.js';
 import { FileStorage, failpoint, replaceFileDurably, toMemoryStorage } from '../storage/index.js';
-import { encodeCommand } from '../store/command.js';
+import { encodeCommand, stamp } from '../store/command.js';
 import type { Command } from '../store/command.js';
 import type { CommandResponse } from '../store/state-machine.js';
 import { StoreStateMachine } from '../store/state-machine.js';
@@ -825,14 +825,14 @@ export class KeelNode {
     return this.#store.range(request);
   }
 
-  /** A read-only txn is served like a read; anything else is proposed. */
-  async txn(request: TxnRequest, serializable: boolean, timeoutMs = this.config.requestTimeoutMs): Promise<CommandResponse> {
+  /** A read-only txn is served like a read; anything else is proposed, with the auth stamp of its checks (store/command.ts, AuthStamp). */
+  async txn(request: TxnRequest, serializable: boolean, timeoutMs = this.config.requestTimeoutMs, authRevision?: number): Promise<CommandResponse> {
     if (isReadOnlyTxn(request)) {
       this.#checkAccepting();
       if (!serializable) await this.#linearizableBarrier(timeoutMs);
       return { type: 'txn', response: this.#store.readTxn(request) };
     }
-    return this.propose({ type: 'txn', request }, timeoutMs);
+    return this.propose({ type: 'txn', request, ...stamp(authRevision) }, timeoutMs);
   }
 
   /**
@@ -932,8 +932,9 @@ export class KeelNode {
     return (response as Extract<CommandResponse, { type: 'leaseGrant' }>).response;
   }
 
-  async leaseRevoke(id: bigint, timeoutMs = this.config.requestTimeoutMs): Promise<LeaseRevokeResponse> {
-    const response = await this.propose({ type: 'leaseRevoke', request: { id } }, timeoutMs);
+  /** `authRevision`: the auth stamp of a client's revoke (the leader's own expiry revokes carry none). */
+  async leaseRevoke(id: bigint, timeoutMs = this.config.requestTimeoutMs, authRevision?: number): Promise<LeaseRevokeResponse> {
+    const response = await this.propose({ type: 'leaseRevoke', request: { id }, ...stamp(authRevision) }, timeoutMs);
     return (response as Extract<CommandResponse, { type: 'leaseRevoke' }>).response;
   }
 

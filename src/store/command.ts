@@ -26,7 +26,28 @@ import type {
  * read index). Lease grant/revoke only record leases and delete their keys;
  * expiry and keep-alive belong to the lease module, which proposes revokes.
  */
-export type Command =
+export type Command = CommandBody & AuthStamp;
+
+/**
+ * The auth revision a client write was permission-checked at, on the member
+ * that proposed it (etcd's RequestHeader.AuthRevision). apply() refuses a
+ * stamped write when auth is on and the auth state has moved past it
+ * ("revision of auth store is old"), so a permission revoked between the
+ * check and the apply never lets the write through: with equal revisions
+ * every member holds exactly the auth state the check used. Unstamped
+ * commands (the leader's own lease revokes, logs written before the stamp
+ * existed) are not checked.
+ */
+export interface AuthStamp {
+  authRevision?: number;
+}
+
+/** The optional stamp as a spreadable field (exactOptionalPropertyTypes: no `authRevision: undefined`). */
+export function stamp(authRevision: number | undefined): AuthStamp {
+  return authRevision === undefined ? {} : { authRevision };
+}
+
+type CommandBody =
   | { type: 'put'; request: PutRequest }
   | { type: 'deleteRange'; request: DeleteRangeRequest }
   | { type: 'txn'; request: TxnRequest }
@@ -46,6 +67,8 @@ export type Command =
  * numbers where etcd has them; new commands take new tags, never reuse.
  */
 const FORMAT = 1;
+/** Format 2: an AuthStamp (varuint auth revision) between the format byte and the tag; format 1 entries stay readable. */
+const FORMAT_STAMPED = 2;
 const COMMAND_TAGS = { put: 1, deleteRange: 2, txn: 3, compact: 4, leaseGrant: 5, leaseRevoke: 6, alarm: 7, auth: 8 } as const;
 /** Alarm actions by etcd's AlarmRequest.AlarmAction numbers (GET, 0, is a read and never logged). */
 const ALARM_ACTIONS = { activate: 1, deactivate: 2 } as const;
@@ -58,13 +81,18 @@ const EMPTY = new Uint8Array(0);
 
 export function encodeCommand(command: Command): Uint8Array {
   const writer = new ByteWriter();
-  writer.u8(FORMAT);
+  if (command.authRevision === undefined) {
+    writer.u8(FORMAT);
+  } else {
+    writer.u8(FORMAT_STAMPED);
+    writer.varuint(command.authRevision);
+  }
   writer.u8(COMMAND_TAGS[command.type]);
   writeCommandBody(writer, command);
   return writer.finish().slice();
 }
 
-function writeCommandBody(writer: ByteWriter, command: Command): void {
+function writeCommandBody(writer: ByteWriter, command: CommandBody): void {
   switch (command.type) {
     case 'put':
       return writePut(writer, command.request);
@@ -97,13 +125,16 @@ function writeCommandBody(writer: ByteWriter, command: Command): void {
  */
 export function decodeCommand(bytes: Uint8Array): Command {
   const reader = new ByteReader(bytes, 'command');
-  if (reader.u8() !== FORMAT) reader.fail('unknown format');
-  const command = readCommandBody(reader);
+  const format = reader.u8();
+  if (format !== FORMAT && format !== FORMAT_STAMPED) reader.fail('unknown format');
+  const authRevision = format === FORMAT_STAMPED ? reader.varuint() : undefined;
+  const command: Command = readCommandBody(reader);
   reader.expectEnd();
+  if (authRevision !== undefined) command.authRevision = authRevision;
   return command;
 }
 
-function readCommandBody(reader: ByteReader): Command {
+function readCommandBody(reader: ByteReader): CommandBody {
   const tag = reader.u8();
   switch (tag) {
     case COMMAND_TAGS.put:

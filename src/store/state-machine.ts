@@ -8,6 +8,7 @@ import { AuthState } from './auth-state.js';
 import type { AuthResponse } from './auth-state.js';
 import {
   AlarmNoSpaceError,
+  AuthOldRevisionError,
   CompactedError,
   FutureRevisionError,
   LeaseExistsError,
@@ -235,6 +236,7 @@ export class StoreStateMachine {
   }
 
   #execute(command: Command): CommandResponse {
+    this.#refuseIfAuthMoved(command); // etcd's auth applier wraps the quota one
     this.#refuseIfCapped(command);
     switch (command.type) {
       case 'put':
@@ -254,6 +256,17 @@ export class StoreStateMachine {
       case 'auth':
         return { type: 'auth', response: { header: { revision: this.#kv.currentRevision }, request: command.request, authRevision: this.#auth.apply(command.request) } };
     }
+  }
+
+  /**
+   * etcd's authApplierV3: a write checked against an older auth state than
+   * the one it applies on is refused, the same way on every member (the
+   * stamp is in the entry). etcd's clients authenticate again and retry on
+   * this error.
+   */
+  #refuseIfAuthMoved(command: Command): void {
+    if (command.authRevision === undefined || !this.#auth.enabled) return;
+    if (command.authRevision < this.#auth.revision) throw new AuthOldRevisionError();
   }
 
   /** etcd's applierV3Capped: while NOSPACE is raised, nothing that can grow the space applies. */

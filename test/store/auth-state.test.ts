@@ -77,3 +77,48 @@ test('the auth state survives a snapshot, byte for byte, and fresh state keeps t
   assert.equal(restored.auth.user('root')?.passwordHash, HASH);
   assert.deepEqual(restored.auth.role('app')?.permissions.map((permission) => permission.permType), ['READWRITE']);
 });
+
+test('a write stamped with an older auth revision is refused at apply once auth is on; nothing is written (etcd\'s auth applier)', () => {
+  const applied: Command[] = [];
+  const harness = new (class extends Harness {
+    override apply(command: Command) {
+      applied.push(command);
+      return super.apply(command);
+    }
+  })();
+  for (const command of [
+    auth({ op: 'userAdd', name: 'root', passwordHash: HASH, noPassword: false }),
+    auth({ op: 'userGrantRole', name: 'root', role: 'root' }),
+    auth({ op: 'roleAdd', name: 'app' }),
+    auth({ op: 'roleGrantPermission', name: 'app', permission: { permType: 'READWRITE', key: bytes('/a/'), rangeEnd: bytes('/a0') } }),
+  ]) {
+    assert.equal(harness.apply(command).status, 'applied');
+  }
+  const put = (key: string, authRevision?: number): Command => ({ type: 'put', request: { key: bytes(key), value: bytes('v') }, ...(authRevision === undefined ? {} : { authRevision }) });
+  // Auth off: a stamp from any revision applies (etcd checks nothing with auth off).
+  assert.equal(codeOf(harness, put('/a/off', 1)), 'applied');
+  const checkedAt = harness.machine.auth.revision;
+  // The write's checks ran at `checkedAt`; auth is enabled before it applies: refused.
+  assert.equal(codeOf(harness, auth({ op: 'enable' })), 'applied');
+  assert.equal(codeOf(harness, put('/a/raced', checkedAt)), 'KEEL_AUTH_OLD_REVISION');
+  const current = harness.machine.auth.revision;
+  assert.equal(codeOf(harness, put('/a/fresh', current)), 'applied', 'a stamp equal to the applied revision: the check saw this very state');
+  // A permission revoked between the check (at `current`) and the apply: the write does not go through.
+  assert.equal(codeOf(harness, auth({ op: 'roleRevokePermission', name: 'app', key: bytes('/a/'), rangeEnd: bytes('/a0') })), 'applied');
+  for (const command of [
+    put('/a/revoked', current),
+    { type: 'deleteRange', request: { key: bytes('/a/fresh') }, authRevision: current } as Command,
+    { type: 'txn', request: { compare: [], success: [{ type: 'put', request: { key: bytes('/a/txn'), value: bytes('v') } }], failure: [] }, authRevision: current } as Command,
+    { type: 'compact', request: { revision: 1, physical: false }, authRevision: current } as Command,
+    { type: 'leaseRevoke', request: { id: 7n }, authRevision: current } as Command,
+  ]) {
+    assert.equal(codeOf(harness, command), 'KEEL_AUTH_OLD_REVISION', command.type);
+  }
+  assert.deepEqual(harness.list('/a/', '/a0'), ['/a/fresh=v', '/a/off=v'], 'no refused write left a trace');
+  // Unstamped commands (the leader's own lease revokes and compactions) are not auth-checked.
+  assert.equal(codeOf(harness, put('/a/internal')), 'applied');
+  // Every member refuses the same entries: a replica applying the same log ends in the same state.
+  const replica = new Harness();
+  for (const command of applied) replica.apply(command);
+  assert.deepEqual(replica.machine.snapshot(), harness.machine.snapshot());
+});

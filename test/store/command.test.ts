@@ -62,7 +62,7 @@ const { op } = fc.letrec<{ op: RequestOp; txn: { compare: Compare[]; success: Re
   txn: fc.record({ compare: fc.array(compare, { maxLength: 3 }), success: fc.array(tie('op'), { maxLength: 3 }), failure: fc.array(tie('op'), { maxLength: 3 }) }),
 }));
 
-const command: fc.Arbitrary<Command> = fc.oneof(
+const unstamped: fc.Arbitrary<Command> = fc.oneof(
   put.map((request) => ({ type: 'put' as const, request })),
   deleteRange.map((request) => ({ type: 'deleteRange' as const, request })),
   fc.record({ compare: fc.array(compare, { maxLength: 3 }), success: fc.array(op, { maxLength: 3 }), failure: fc.array(op, { maxLength: 3 }) }).map((request) => ({ type: 'txn' as const, request })),
@@ -70,6 +70,9 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   fc.record({ id: lease, ttlSeconds: fc.nat() }).map((request) => ({ type: 'leaseGrant' as const, request })),
   fc.record({ id: lease }).map((request) => ({ type: 'leaseRevoke' as const, request })),
 );
+
+/** Half the commands carry an auth stamp (format 2); the rest keep format 1's bytes. */
+const command: fc.Arbitrary<Command> = fc.tuple(unstamped, fc.option(fc.nat(), { nil: undefined })).map(([body, authRevision]) => (authRevision === undefined ? body : { ...body, authRevision }));
 
 test('commands round-trip through their encoding, and re-encode to the same bytes', () => {
   fc.assert(
@@ -120,4 +123,15 @@ test('txns nested deeper than the limit do not decode', () => {
 test('out-of-domain numbers are refused at encoding', () => {
   assert.throws(() => encodeCommand({ type: 'compact', request: { revision: 1.5 } }), { code: 'KEEL_STORE_INVALID_REQUEST' });
   assert.throws(() => encodeCommand({ type: 'leaseGrant', request: { id: 1n, ttlSeconds: Number.MAX_SAFE_INTEGER } }), { code: 'KEEL_STORE_INVALID_REQUEST' });
+});
+
+test('an unstamped command keeps format 1 (logs written before the stamp existed still decode); a stamped one is format 2', () => {
+  const put: Command = { type: 'put', request: { key: new Uint8Array([107]), value: new Uint8Array([118]) } };
+  const plain = encodeCommand(put);
+  assert.equal(plain[0], 1);
+  const stamped = encodeCommand({ ...put, authRevision: 300 });
+  assert.equal(stamped[0], 2);
+  assert.deepEqual(stamped.subarray(3), plain.subarray(1), 'the varuint stamp (2 bytes for 300) sits between the format byte and the tag');
+  assert.equal(decodeCommand(stamped).authRevision, 300);
+  assert.equal('authRevision' in decodeCommand(plain), false);
 });

@@ -14,10 +14,13 @@ import type { DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest } from '.
  * WRITE on every key it would delete, compaction and the admin calls the
  * root role. With auth off every check passes and tokens are ignored.
  *
- * Where keel differs from etcd: writes are checked on the member that
- * receives them, before proposing, against its applied auth state (etcd
- * checks again when it applies the entry). A permission revoked between
- * the check and the apply can let that one write through.
+ * Writes are checked on the member that receives them, before proposing,
+ * against its applied auth state. The write guards return the auth
+ * revision they started from, and the command carries it
+ * (store/command.ts, AuthStamp): every member refuses the entry at apply
+ * when the auth state has moved past it, as etcd's auth applier does, so a
+ * permission revoked between the check and the apply never lets a write
+ * through.
  */
 
 /**
@@ -85,6 +88,15 @@ const NO_IDENTITY: ClientIdentity = { address: 'unknown', commonName: undefined 
 
 const EMPTY = new Uint8Array(0);
 
+/**
+ * The stamp of a write: the auth revision read before its first check. A
+ * change during the (asynchronous) checks leaves the stamp older than the
+ * state, so the apply refuses the write rather than trusting a mixed check.
+ */
+function stampOf(node: KeelNode): number {
+  return node.auth.revision;
+}
+
 async function checkRange(node: KeelNode, caller: Caller, key: Uint8Array, rangeEnd: Uint8Array | undefined, access: Access): Promise<void> {
   if (!node.auth.enabled) return;
   node.auth.checkRange(await caller.info(), key, rangeEnd ?? EMPTY, access);
@@ -100,22 +112,29 @@ async function guardLeaseKeys(node: KeelNode, caller: Caller, lease: bigint | un
   for (const key of node.leaseKeys(lease)) await checkRange(node, caller, key, EMPTY, 'WRITE');
 }
 
-export async function guardPut(node: KeelNode, caller: Caller, request: PutRequest): Promise<void> {
-  if (!node.auth.enabled) return;
+/** Returns the write's auth stamp (see stampOf). */
+export async function guardPut(node: KeelNode, caller: Caller, request: PutRequest): Promise<number> {
+  const stamp = stampOf(node);
+  if (!node.auth.enabled) return stamp;
   await checkRange(node, caller, request.key, EMPTY, 'WRITE');
   if (request.prevKv) await checkRange(node, caller, request.key, EMPTY, 'READ');
   await guardLeaseKeys(node, caller, request.lease);
+  return stamp;
 }
 
-export async function guardDeleteRange(node: KeelNode, caller: Caller, request: DeleteRangeRequest): Promise<void> {
-  if (!node.auth.enabled) return;
+/** Returns the write's auth stamp (see stampOf). */
+export async function guardDeleteRange(node: KeelNode, caller: Caller, request: DeleteRangeRequest): Promise<number> {
+  const stamp = stampOf(node);
+  if (!node.auth.enabled) return stamp;
   await checkRange(node, caller, request.key, request.rangeEnd, 'WRITE');
   if (request.prevKv) await checkRange(node, caller, request.key, request.rangeEnd, 'READ');
+  return stamp;
 }
 
-/** Every compare needs READ, and every op its own check, in both branches and nested txns. */
-export async function guardTxn(node: KeelNode, caller: Caller, request: TxnRequest): Promise<void> {
-  if (!node.auth.enabled) return;
+/** Every compare needs READ, and every op its own check, in both branches and nested txns. Returns the write's auth stamp. */
+export async function guardTxn(node: KeelNode, caller: Caller, request: TxnRequest): Promise<number> {
+  const stamp = stampOf(node);
+  if (!node.auth.enabled) return stamp;
   for (const compare of request.compare) await checkRange(node, caller, compare.key, compare.rangeEnd, 'READ');
   for (const op of [...request.success, ...request.failure]) {
     if (op.type === 'range') await guardRange(node, caller, op.request);
@@ -123,17 +142,22 @@ export async function guardTxn(node: KeelNode, caller: Caller, request: TxnReque
     else if (op.type === 'deleteRange') await guardDeleteRange(node, caller, op.request);
     else await guardTxn(node, caller, op.request);
   }
+  return stamp;
 }
 
-/** Compaction, defragment, snapshot, hash, alarm changes, leader moves, membership changes, auth disable, user and role management. */
-export async function guardAdmin(node: KeelNode, caller: Caller): Promise<void> {
-  if (!node.auth.enabled) return;
+/** Compaction, defragment, snapshot, hash, alarm changes, leader moves, membership changes, auth disable, user and role management. Returns the auth stamp, for the calls that propose. */
+export async function guardAdmin(node: KeelNode, caller: Caller): Promise<number> {
+  const stamp = stampOf(node);
+  if (!node.auth.enabled) return stamp;
   node.auth.checkAdmin(await caller.info());
+  return stamp;
 }
 
-/** LeaseRevoke deletes the lease's keys: WRITE on each (etcd's checkLeasePuts on revoke). */
-export async function guardLeaseRevoke(node: KeelNode, caller: Caller, id: bigint): Promise<void> {
+/** LeaseRevoke deletes the lease's keys: WRITE on each (etcd's checkLeasePuts on revoke). Returns the write's auth stamp. */
+export async function guardLeaseRevoke(node: KeelNode, caller: Caller, id: bigint): Promise<number> {
+  const stamp = stampOf(node);
   await guardLeaseKeys(node, caller, id);
+  return stamp;
 }
 
 /** LeaseTimeToLive with keys lists them: READ on each. */
@@ -157,11 +181,13 @@ export async function watchPermitted(node: KeelNode, caller: Caller, key: Uint8A
  * them with the caller's token, so the caller needs READ and WRITE on the
  * prefix `name`.
  */
-export async function guardRecipe(node: KeelNode, caller: Caller, name: Uint8Array): Promise<void> {
-  if (!node.auth.enabled) return;
+export async function guardRecipe(node: KeelNode, caller: Caller, name: Uint8Array): Promise<number> {
+  const stamp = stampOf(node);
+  if (!node.auth.enabled) return stamp;
   const end = prefixRangeEnd(name);
   await checkRange(node, caller, name, end, 'READ');
   await checkRange(node, caller, name, end, 'WRITE');
+  return stamp;
 }
 
 /** The token of a gRPC call: etcd reads `token` metadata, and `authorization` (what its JSON gateway forwards). */

@@ -22,21 +22,21 @@ function leaderKeyOf(message: Message): LeaderKey {
 
 const LOCK: Record<string, Handler> = {
   Lock: async (node, request, timeoutMs, signal, caller) => {
-    await guardRecipe(node, caller, bytesOf(request, 'name'));
-    const result = await recipes.lock(node, bytesOf(request, 'name'), int64Of(request, 'lease'), signal, timeoutMs);
+    const authRevision = await guardRecipe(node, caller, bytesOf(request, 'name'));
+    const result = await recipes.lock(node, bytesOf(request, 'name'), int64Of(request, 'lease'), signal, timeoutMs, authRevision);
     return { header: header(result.header.revision, node.headerContext()), key: Buffer.from(result.key) };
   },
   Unlock: async (node, request, timeoutMs, _signal, caller) => {
-    await guardRecipe(node, caller, bytesOf(request, 'key'));
-    const result = await recipes.unlock(node, bytesOf(request, 'key'), timeoutMs);
+    const authRevision = await guardRecipe(node, caller, bytesOf(request, 'key'));
+    const result = await recipes.unlock(node, bytesOf(request, 'key'), timeoutMs, authRevision);
     return { header: header(result.header.revision, node.headerContext()) };
   },
 };
 
 const ELECTION: Record<string, Handler> = {
   Campaign: async (node, request, timeoutMs, signal, caller) => {
-    await guardRecipe(node, caller, bytesOf(request, 'name'));
-    const result = await recipes.campaign(node, bytesOf(request, 'name'), int64Of(request, 'lease'), bytesOf(request, 'value'), signal, timeoutMs);
+    const authRevision = await guardRecipe(node, caller, bytesOf(request, 'name'));
+    const result = await recipes.campaign(node, bytesOf(request, 'name'), int64Of(request, 'lease'), bytesOf(request, 'value'), signal, timeoutMs, authRevision);
     const { leader } = result;
     return {
       header: header(result.header.revision, node.headerContext()),
@@ -44,13 +44,13 @@ const ELECTION: Record<string, Handler> = {
     };
   },
   Proclaim: async (node, request, timeoutMs, _signal, caller) => {
-    await guardRecipe(node, caller, leaderKeyOf(request).name);
-    const result = await recipes.proclaim(node, leaderKeyOf(request), bytesOf(request, 'value'), timeoutMs);
+    const authRevision = await guardRecipe(node, caller, leaderKeyOf(request).name);
+    const result = await recipes.proclaim(node, leaderKeyOf(request), bytesOf(request, 'value'), timeoutMs, authRevision);
     return { header: header(result.header.revision, node.headerContext()) };
   },
   Resign: async (node, request, timeoutMs, _signal, caller) => {
-    await guardRecipe(node, caller, leaderKeyOf(request).name);
-    const result = await recipes.resign(node, leaderKeyOf(request), timeoutMs);
+    const authRevision = await guardRecipe(node, caller, leaderKeyOf(request).name);
+    const result = await recipes.resign(node, leaderKeyOf(request), timeoutMs, authRevision);
     return { header: header(result.header.revision, node.headerContext()) };
   },
   Leader: async (node, request, timeoutMs, _signal, caller) => {

@@ -74,22 +74,22 @@ const KV: Record<string, Handler> = {
   },
   Put: async (node, request, timeoutMs, _signal, caller) => {
     const put = putRequest(request);
-    await guardPut(node, caller, put);
-    return writeResponse(node, await node.propose({ type: 'put', request: put }, timeoutMs));
+    const authRevision = await guardPut(node, caller, put);
+    return writeResponse(node, await node.propose({ type: 'put', request: put, authRevision }, timeoutMs));
   },
   DeleteRange: async (node, request, timeoutMs, _signal, caller) => {
     const deletion = deleteRangeRequest(request);
-    await guardDeleteRange(node, caller, deletion);
-    return writeResponse(node, await node.propose({ type: 'deleteRange', request: deletion }, timeoutMs));
+    const authRevision = await guardDeleteRange(node, caller, deletion);
+    return writeResponse(node, await node.propose({ type: 'deleteRange', request: deletion, authRevision }, timeoutMs));
   },
   Txn: async (node, request, timeoutMs, _signal, caller) => {
     const txn = txnRequest(request);
-    await guardTxn(node, caller, txn);
-    return writeResponse(node, await node.txn(txn, isSerializableTxn(request), timeoutMs));
+    const authRevision = await guardTxn(node, caller, txn);
+    return writeResponse(node, await node.txn(txn, isSerializableTxn(request), timeoutMs, authRevision));
   },
   Compact: async (node, request, timeoutMs, _signal, caller) => {
-    await guardAdmin(node, caller);
-    return writeResponse(node, await node.propose({ type: 'compact', request: compactionRequest(request) }, timeoutMs));
+    const authRevision = await guardAdmin(node, caller);
+    return writeResponse(node, await node.propose({ type: 'compact', request: compactionRequest(request), authRevision }, timeoutMs));
   },
 };
 
@@ -123,8 +123,8 @@ const LEASE: Record<string, Handler> = {
     return { header: header(granted.header.revision, node.headerContext()), ID: granted.id.toString(), TTL: String(granted.ttlSeconds), error: '' };
   },
   LeaseRevoke: async (node, request, timeoutMs, _signal, caller) => {
-    await guardLeaseRevoke(node, caller, leaseIdField(request));
-    const revoked = await node.leaseRevoke(leaseIdField(request), timeoutMs);
+    const authRevision = await guardLeaseRevoke(node, caller, leaseIdField(request));
+    const revoked = await node.leaseRevoke(leaseIdField(request), timeoutMs, authRevision);
     return { header: header(revoked.header.revision, node.headerContext()) };
   },
   LeaseTimeToLive: async (node, request, timeoutMs, _signal, caller) => {
