@@ -25,6 +25,17 @@ export interface ClusterView {
   readonly clusterFile?: string;
 }
 
+/**
+ * A planned restart of a keel up member: the file that asks keel up to
+ * start the member again after it exits cleanly. Without it a clean exit
+ * (SIGTERM, MemberRemove) means "stopped on purpose" and keel up leaves the
+ * member down. The file lives beside cluster.json; keel up removes it when
+ * it restarts the member.
+ */
+export function restartRequestPath(dataDir: string, memberId: string): string {
+  return join(dataDir, 'restart-requests', memberId);
+}
+
 /** Reads `<dataDir>/cluster.json` as keel up writes it. */
 export function readClusterView(dataDir: string): ClusterView {
   const path = join(dataDir, 'cluster.json');

@@ -1,11 +1,13 @@
 import { spawn } from 'node:child_process';
-import { readFileSync, readlinkSync } from 'node:fs';
+import { mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Action } from './actions.js';
 import { InvalidFaultError } from './errors.js';
 import { RESTART_STOP_GRACE_MS, RESTART_SUPERVISOR_WAIT_MS } from './limits.js';
 import type { PlanContext, PlannedFault } from './plan.js';
 import { isSameProcess, processExists, processStartTime } from './process-identity.js';
+import { restartRequestPath } from './cluster-view.js';
 import { parseSelector, resolveTargets, type Target } from './targets.js';
 
 /** Process faults: what each does to its targets. */
@@ -18,6 +20,12 @@ export interface ProcessFaultSpec {
   readonly target: string;
   /** pause only: how long the targets stay stopped (the lease). */
   readonly durationMs?: number;
+  /**
+   * restart only: a planned restart. A keel up member is asked to stop with
+   * SIGTERM (it drains when keel up runs the gateway) and keel up starts it
+   * again; without it the member is SIGKILLed (a crash restart).
+   */
+  readonly graceful?: boolean;
 }
 
 const POLL_MS = 50;
@@ -44,6 +52,7 @@ export async function planProcessFault(spec: ProcessFaultSpec, context: PlanCont
   const selector = parseSelector(spec.target);
   if (spec.kind === 'pause' && spec.durationMs === undefined) throw new InvalidFaultError('pause needs a duration (its lease)');
   if (spec.kind !== 'pause' && spec.durationMs !== undefined) throw new InvalidFaultError(`${spec.kind} is instant: it takes no duration`);
+  if (spec.graceful !== undefined && (spec.kind !== 'restart' || typeof spec.graceful !== 'boolean')) throw new InvalidFaultError('graceful is a restart option (true or false)');
   const targets = await resolveTargets(selector, spec.target, context.view, context.random);
   const notes: string[] = [];
   const live = liveTargets(targets, notes);
@@ -63,36 +72,44 @@ export async function planProcessFault(spec: ProcessFaultSpec, context: PlanCont
         notes,
       };
     case 'restart':
-      return planRestart(names, live, notes, context);
+      return planRestart(names, live, notes, context, spec.graceful === true);
   }
 }
 
 /**
  * A restart. A keel up member (its supervisor alive) is killed with SIGKILL
  * and keel up starts it again: the wait ends when cluster.json lists a new
- * pid for it. Any other process is stopped with SIGTERM (SIGKILL after a
- * grace) and started again from what /proc recorded of it: its command line,
- * working directory and environment (its output goes nowhere; it is detached).
+ * pid for it. `graceful`: a restart request is left for keel up beside
+ * cluster.json and the member gets SIGTERM instead, so it drains and exits
+ * cleanly before keel up starts it again. Any other process is stopped with
+ * SIGTERM (SIGKILL after a grace) and started again from what /proc recorded
+ * of it: its command line, working directory and environment (its output
+ * goes nowhere; it is detached).
  */
-function planRestart(names: string, live: readonly { target: Target; pid: number; startTime?: string }[], notes: string[], context: PlanContext): PlannedFault {
+function planRestart(names: string, live: readonly { target: Target; pid: number; startTime?: string }[], notes: string[], context: PlanContext, graceful: boolean): PlannedFault {
   const supervised = context.view?.supervisorPid !== undefined && processExists(context.view.supervisorPid);
   const byKeelUp = live.filter((entry) => supervised && entry.target.member !== undefined);
   const bySelf = live.filter((entry) => !byKeelUp.includes(entry));
   const launches = bySelf.map((entry) => ({ entry, launch: launchOf(entry.pid) }));
+  const upDir = context.view?.clusterFile === undefined ? undefined : dirname(context.view.clusterFile);
+  if (graceful && byKeelUp.length > 0 && upDir === undefined) throw new InvalidFaultError('a graceful restart of keel up members needs its data dir (cluster.json)');
   return {
     kind: 'restart',
-    description: `restart ${names}`,
-    inject: [...byKeelUp.map((entry) => signalAction(entry, 'SIGKILL'))],
+    description: `${graceful ? 'graceful restart' : 'restart'} ${names}`,
+    inject: graceful ? [] : byKeelUp.map((entry) => signalAction(entry, 'SIGKILL')),
     undo: [],
     notes,
     custom: {
       description: [
-        ...byKeelUp.map((entry) => `wait for keel up to start ${entry.target.label} again`),
+        ...byKeelUp.map((entry) => (graceful ? `ask keel up to restart ${entry.target.label}, SIGTERM it (it drains), wait for keel up to start it again` : `wait for keel up to start ${entry.target.label} again`)),
         ...launches.map(({ entry, launch }) => `SIGTERM ${entry.target.label}, then start again: ${launch.argv.join(' ')} (in ${launch.cwd})`),
       ].join('; '),
       run: async () => {
         const lines: string[] = [];
-        for (const entry of byKeelUp) lines.push(await awaitSupervisorRestart(entry, context));
+        for (const entry of byKeelUp) {
+          if (graceful) requestSupervisorRestart(entry, upDir!);
+          lines.push(await awaitSupervisorRestart(entry, context));
+        }
         for (const { entry, launch } of launches) lines.push(await restartProcess(entry, launch));
         return lines;
       },
@@ -124,6 +141,14 @@ async function waitFor(check: () => boolean, timeoutMs: number): Promise<boolean
     if (check()) return true;
   }
   return check();
+}
+
+/** Leaves keel up the request to start the member again, then SIGTERMs it (a member gone meanwhile is restarted by keel up anyway). */
+function requestSupervisorRestart(entry: { target: Target; pid: number; startTime?: string }, upDir: string): void {
+  const path = restartRequestPath(upDir, entry.target.member!.id);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${new Date().toISOString()}\n`);
+  if (isSameProcess(entry.pid, entry.startTime)) process.kill(entry.pid, 'SIGTERM');
 }
 
 async function awaitSupervisorRestart(entry: { target: Target; pid: number }, context: PlanContext): Promise<string> {

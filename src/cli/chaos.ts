@@ -84,11 +84,11 @@ function reportError(error: unknown): number {
 }
 
 function processFault(kind: 'kill' | 'term' | 'restart', description: string): Command {
-  return withCommon(new Command(kind).description(description).argument('<target>', 'leader, follower, followers, all, zone:<z>, gateway, a member id or pid:<n>')).action(
-    async (target: string, flags: CommonFlags) => {
-      process.exitCode = await runFault({ kind, target }, flags);
-    },
-  );
+  const command = withCommon(new Command(kind).description(description).argument('<target>', 'leader, follower, followers, all, zone:<z>, gateway, a member id or pid:<n>'));
+  if (kind === 'restart') command.option('--graceful', 'a planned restart: keel up members get SIGTERM (they drain) and keel up starts them again, instead of SIGKILL');
+  return command.action(async (target: string, flags: CommonFlags & { graceful?: boolean }) => {
+    process.exitCode = await runFault({ kind, target, ...(flags.graceful ? { graceful: true } : {}) }, flags);
+  });
 }
 
 export function chaosCommand(): Command {

@@ -38,6 +38,7 @@ export interface NodeFlags {
   initialClusterState?: string;
   strictReconfigCheck?: string;
   watchProgressNotifyIntervalMs?: string;
+  shutdownDrainMs?: string;
   authToken?: string;
   authTokenTtl?: string;
   bcryptCost?: string;
@@ -114,6 +115,7 @@ export function nodeCommand(): Command {
     .option('--initial-cluster-state <state>', "'new' bootstraps a cluster of --peers on an empty data dir; 'existing' joins a running cluster after MemberAdd (default new)")
     .option('--strict-reconfig-check <bool>', 'refuse membership changes that would leave too few started voters (default true)')
     .option('--watch-progress-notify-interval-ms <n>', 'how often watchers that asked for progress notifications get one (default 600000, etcd\'s 10 minutes)')
+    .option('--shutdown-drain-ms <n>', 'on SIGTERM, keep serving this long with /readyz answering 503 (and leadership handed off) before closing, so health-checking load balancers route away first (default 0: close at once, as etcd)')
     .option('--auth-token <spec>', "etcd's token type: simple (default) or jwt,pub-key=<file>,priv-key=<file>,sign-method=RS256|ES256|...,ttl=5m")
     .option('--auth-token-ttl <seconds>', 'how long a simple token lives after its last use (default 300, as etcd)')
     .option('--bcrypt-cost <n>', 'bcrypt cost for password hashes, 4-31 (default 10, as etcd)')
@@ -208,6 +210,11 @@ async function runNode({ enableFailpointApi: failpointApi, ...flags }: Omit<Node
   const shutdown = async (signal: string): Promise<void> => {
     if (exiting) return;
     exiting = true;
+    if (config.shutdownDrainMs > 0 && signal === 'SIGTERM') {
+      // Drain: readiness fails and leadership moves while every request is still served; new connections too.
+      log.info('draining before stopping', { signal, drainMs: config.shutdownDrainMs });
+      await node.drain(config.shutdownDrainMs);
+    }
     log.info('stopping', { signal });
     server!.close();
     await node.stop();

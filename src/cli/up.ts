@@ -2,7 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Agent } from 'undici';
 import { lockDataDir, prepareDataDir } from '../node/data-dir.js';
@@ -14,6 +14,7 @@ import type { LocalPki } from './local-pki.js';
 import { parseLogFormat } from '../node/logger.js';
 import type { LogFormat } from '../node/logger.js';
 import { createNetns, destroyNetns, inNetns, planNetns } from '../chaos/netns.js';
+import { restartRequestPath } from '../chaos/cluster-view.js';
 import { addObserveOptions, observeOptionsWithoutObserve, observePorts, planObserve, startObserve, type ObserveFlags, type ObservePlan } from './up-observe.js';
 import type { ObserveStack } from '../observe/stack/index.js';
 import { UP_DASHBOARD_PORT_DEFAULT, dashboardChildArgs, dashboardUrlOf } from '../observe/dashboard/index.js';
@@ -30,6 +31,13 @@ const PORT_OFFSETS = [0, 20_000, 30_000, 40_000, 50_000, 10_000, 60_000] as cons
 const ZONES = ['a', 'b', 'c', 'd', 'e', 'f', 'g'] as const;
 const RESTART_DELAY_MS_MIN = 500;
 const RESTART_DELAY_MS_MAX = 10_000;
+/**
+ * With the gateway, a member stopped with SIGTERM keeps serving this long
+ * with /readyz failing (--shutdown-drain-ms), so the gateway's health check
+ * (every 1 s, unhealthy after 2 failures, 0.5 s timeout: at most 2.5 s)
+ * routes away before the member closes its port.
+ */
+const MEMBER_DRAIN_MS = 3_000;
 /** A member up this long is considered healthy again: its restart backoff resets. */
 const STABLE_AFTER_MS = 30_000;
 const STOP_GRACE_MS = 10_000;
@@ -227,6 +235,8 @@ async function runUp(flags: UpFlags): Promise<number> {
     return 1;
   }
   try {
+    // Requests left by a previous keel up (it died between a planned stop and the restart) mean nothing now.
+    rmSync(join(dataDir, 'restart-requests'), { recursive: true, force: true });
     return await superviseCluster(flags, dataDir, plans);
   } finally {
     lock.release();
@@ -332,6 +342,7 @@ async function superviseMembers(
     '--zone', plan.zone,
     ...(flags.tickMs ? ['--tick-ms', flags.tickMs] : []),
     ...(pki ? memberTlsArgs(pki, plan.id) : []),
+    ...(flags.gateway ? ['--shutdown-drain-ms', String(MEMBER_DRAIN_MS)] : []),
     '--log-format', flags.logFormat,
   ];
   const members: Supervised[] = plans.map((plan) => ({ plan, args: memberArgs(plan), logPath: join(plan.dataDir, 'keel.log'), restarts: 0, startedAt: 0 }));
@@ -421,6 +432,14 @@ async function superviseMembers(
         writeClusterFile();
         return;
       }
+      const restartRequest = restartRequestPath(dataDir, plan.id);
+      if (code === 0 && existsSync(restartRequest)) {
+        // A planned restart (keel chaos restart --graceful): the member drained and exited; start it again at once.
+        rmSync(restartRequest, { force: true });
+        start(member);
+        say(`${plan.id} stopped for a planned restart; started again (pid ${(member.child as ChildProcess | undefined)?.pid})`);
+        return;
+      }
       if (code === 0) {
         writeClusterFile();
         // A clean exit is deliberate: a member removed from the cluster (MemberRemove) or one an operator stopped with SIGTERM. Restarting it would only fail (a removed member's data dir refuses to start) or undo the operator.
@@ -488,7 +507,8 @@ async function superviseMembers(
       say(`${reason}: stopping every member`);
       for (const member of members) {
         if (member.timer) clearTimeout(member.timer);
-        member.child?.kill('SIGTERM');
+        // Store members get SIGINT: the whole cluster stops, so there is nobody to drain towards (SIGTERM would drain).
+        member.child?.kill(plans.includes(member.plan) ? 'SIGINT' : 'SIGTERM');
       }
       const deadline = setTimeout(() => {
         for (const member of members) {

@@ -47,6 +47,13 @@ export const nodeConfigSchema = z
     pendingRequestsMax: z.number().int().min(1).max(1_000_000).default(10_000),
     /** How often watchers that asked for progress notifications get one (etcd's --experimental-watch-progress-notify-interval, 10 min). */
     watchProgressNotifyIntervalMs: z.number().int().min(100).max(24 * 3600 * 1000).default(600_000),
+    /**
+     * On SIGTERM, how long the member keeps serving while /readyz answers 503
+     * ("draining") before it closes its port, so load balancers that health
+     * check it (keel's gateway, Kubernetes) route away first. A leader hands
+     * off leadership at the start of the drain. 0 (etcd's behaviour): close at once.
+     */
+    shutdownDrainMs: z.number().int().min(0).max(300_000).default(0),
     logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
     /** etcd's --auto-compaction-mode: periodic (retention is a duration) or revision (retention is a count). */
     autoCompactionMode: z.enum(['periodic', 'revision']).default('periodic'),
@@ -143,7 +150,7 @@ const ENV: Record<string, keyof NodeConfig> = {
   KEEL_INITIAL_CLUSTER_STATE: 'initialClusterState',
 };
 
-const NUMERIC = new Set<string>(['walSegmentBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'snapshotEntries', 'snapshotCatchUpEntries', 'quotaBytes', 'requestTimeoutMs', 'pendingRequestsMax', 'watchProgressNotifyIntervalMs', 'autoCompactionRevisionCheckMs', 'authTokenTtl', 'bcryptCost', 'authFailedAttemptsPerUser', 'authFailedAttemptsPerAddress']);
+const NUMERIC = new Set<string>(['walSegmentBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'snapshotEntries', 'snapshotCatchUpEntries', 'quotaBytes', 'requestTimeoutMs', 'pendingRequestsMax', 'watchProgressNotifyIntervalMs', 'shutdownDrainMs', 'autoCompactionRevisionCheckMs', 'authTokenTtl', 'bcryptCost', 'authFailedAttemptsPerUser', 'authFailedAttemptsPerAddress']);
 
 /** Merges file < environment < flags and validates the result. */
 export function loadNodeConfig(

@@ -71,6 +71,8 @@ const LEASE_REVOKES_PER_CHECK = 250;
 const LEASE_FORWARD_ATTEMPTS_MAX = 8;
 /** ReadIndex rounds one linearizable read tries (each leader change starts another, within the request's deadline). */
 const READ_ATTEMPTS_MAX = 8;
+/** Times one write is proposed again after a transient drop (each waits for a leader change, within the request's deadline). */
+const PROPOSE_ATTEMPTS_MAX = 8;
 /** A member whose published name or client URLs are out of date proposes them again at most this often. */
 const PUBLISH_RETRY_MS = 2_000;
 
@@ -78,6 +80,10 @@ interface PendingWrite {
   resolve(response: CommandResponse): void;
   reject(error: unknown): void;
   timer: NodeJS.Timeout;
+  /** Set at a leader change: the term of the leader it was proposed under (see #onSoftState). */
+  lostAfterTerm?: number;
+  /** When it was marked (performance.now()). */
+  markedAt?: number;
 }
 
 interface PendingRead {
@@ -166,6 +172,12 @@ export class KeelNode {
   #stopped = false;
   #failed: Error | undefined;
   readonly #pendingWrites = new Map<string, PendingWrite>();
+  /** Pending writes marked at a leader change (#markWritesAtRisk); 0 on the common path, so applies skip the scan. */
+  #writesAtRisk = 0;
+  /** When the oldest mark still counted in #writesAtRisk was set (a lower bound once some are gone). */
+  #firstMarkedAt = 0;
+  /** The term of the leader this member last saw (0 before any). */
+  #leaderTerm = 0;
   readonly #pendingReads = new Map<string, PendingRead>();
   #requestSequence = 0;
   readonly #requestTag = randomBytes(6).toString('hex');
@@ -186,6 +198,8 @@ export class KeelNode {
   /** Called after an applied auth command moved the auth revision (one per open watch stream, so bounded by WATCH_STREAMS_MAX). */
   readonly #authChangeHooks = new Set<() => void>();
   #authRevisionSeen = 1;
+  /** Set by drain(): readiness fails while requests are still served. */
+  #draining = false;
   readonly #quotaWatch = new QuotaWatch();
   /** Set while this member's NOSPACE alarm proposal is in flight, so a burst of refused writes raises it once. */
   #raisingNoSpace = false;
@@ -325,6 +339,7 @@ export class KeelNode {
       pending.reject(new InterruptedError());
       this.#pendingWrites.delete(id);
     }
+    this.#writesAtRisk = 0;
     for (const [id, pending] of this.#pendingReads) {
       clearTimeout(pending.timer);
       pending.reject(new InterruptedError());
@@ -635,7 +650,10 @@ export class KeelNode {
     }
     if (ready.committedEntries.length > 0) {
       const applyStarted = performance.now();
-      for (const entry of ready.committedEntries) this.#apply(entry);
+      for (const entry of ready.committedEntries) {
+        this.#apply(entry);
+        if (this.#writesAtRisk > 0) this.#failLostWrites(entry.term);
+      }
       this.metrics.batchApplied((performance.now() - applyStarted) / 1000);
     }
     // 4. Reads that became safe.
@@ -655,8 +673,11 @@ export class KeelNode {
   #onSoftState(leader: NodeId, role: string): void {
     if (leader !== this.#leader) {
       if (leader !== NONE) this.metrics.leaderChanged();
-      this.#log.info('leader changed', { leader: leader || null, role, term: this.#raw.status().hardState.term });
-      this.#failInFlight();
+      const term = this.#raw.status().hardState.term;
+      this.#log.info('leader changed', { leader: leader || null, role, term });
+      this.#failReadsInFlight();
+      this.#markWritesAtRisk();
+      this.#leaderTerm = term;
       // Forwarded lease calls waiting on the previous leader give up on it (see leaseRenew).
       this.#leaderChange.abort();
       this.#leaderChange = new AbortController();
@@ -669,24 +690,58 @@ export class KeelNode {
   }
 
   /**
-   * Requests waiting on the previous leader: forwarded proposals and read
-   * index requests sent to it may be lost with it. Fail them now (as etcd's
-   * "leader changed") rather than at their deadline; a write's outcome is
-   * unknown either way.
+   * Read index requests sent to the previous leader may be lost with it:
+   * fail them now (as etcd's "leader changed"; #linearizableBarrier retries
+   * them with the next leader) rather than at their deadline.
    */
-  #failInFlight(): void {
-    for (const [id, pending] of this.#pendingWrites) {
-      clearTimeout(pending.timer);
-      this.metrics.proposalFailed();
-      pending.reject(new LeaderChangedError());
-      this.#pendingWrites.delete(id);
-    }
+  #failReadsInFlight(): void {
     for (const [key, pending] of this.#pendingReads) {
       clearTimeout(pending.timer);
       pending.reject(new LeaderChangedError());
       this.#pendingReads.delete(key);
     }
-    this.metrics.proposalsPendingNow(0);
+  }
+
+  /**
+   * Writes in flight at a leader change are not failed at once: most of
+   * them are in the log the next leader inherits (a planned transfer hands
+   * over only to a member holding the whole log), and they apply. Each is
+   * marked with the term of the leader it was proposed under; a new leader
+   * commits an entry of its own term before anything else, so once an entry
+   * of a later term applies, every surviving earlier entry has applied. A
+   * marked write still pending then was either lost (dropped or
+   * overwritten) or held by the old leader and forwarded to the new one
+   * (raft.ts, #held), landing just after its first entry. So it fails with
+   * "leader changed" (its outcome unknown) once such an entry applies *and*
+   * an election timeout has passed since the change, not at its deadline.
+   */
+  #markWritesAtRisk(): void {
+    const now = performance.now();
+    for (const pending of this.#pendingWrites.values()) {
+      if (pending.lostAfterTerm === undefined) {
+        if (this.#writesAtRisk++ === 0) this.#firstMarkedAt = now;
+        pending.markedAt = now;
+      }
+      pending.lostAfterTerm = Math.min(pending.lostAfterTerm ?? this.#leaderTerm, this.#leaderTerm);
+    }
+  }
+
+  #failLostWrites(appliedTerm: number): void {
+    const markedBefore = performance.now() - this.config.electionTicks * this.config.tickMs;
+    if (this.#firstMarkedAt > markedBefore) return; // every mark is younger than the grace: skip the scan
+    for (const [id, pending] of this.#pendingWrites) {
+      if (pending.lostAfterTerm === undefined || appliedTerm <= pending.lostAfterTerm || pending.markedAt! > markedBefore) continue;
+      clearTimeout(pending.timer);
+      this.metrics.proposalFailed();
+      this.#forgetWrite(id, pending);
+      pending.reject(new LeaderChangedError());
+    }
+    this.metrics.proposalsPendingNow(this.#pendingWrites.size);
+  }
+
+  /** Removes a pending write (answered, failed or timed out), keeping the count of marked ones. */
+  #forgetWrite(id: string, pending: PendingWrite): void {
+    if (this.#pendingWrites.delete(id) && pending.lostAfterTerm !== undefined) this.#writesAtRisk--;
   }
 
   #apply(entry: Entry): void {
@@ -717,7 +772,7 @@ export class KeelNode {
     if (!envelope) return;
     const pending = this.#pendingWrites.get(envelope.requestId);
     if (!pending) return;
-    this.#pendingWrites.delete(envelope.requestId);
+    this.#forgetWrite(envelope.requestId, pending);
     clearTimeout(pending.timer);
     this.metrics.proposalsPendingNow(this.#pendingWrites.size);
     if (result.status === 'applied') {
@@ -785,20 +840,34 @@ export class KeelNode {
       throw new OverloadedError('too many requests pending on this member', 1);
     }
     const requestId = `${this.#requestTag}.${++this.#requestSequence}`;
-    try {
-      this.#raw.propose(encodeEnvelope(requestId, encodeCommand(command)));
-    } catch (error) {
-      this.metrics.proposalFailed();
-      throw this.#translate(error);
+    const entry = encodeEnvelope(requestId, encodeCommand(command));
+    const deadline = performance.now() + timeoutMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.#raw.propose(entry);
+        break;
+      } catch (error) {
+        // A transient drop (no leader yet, an election, the leader handing off before a planned stop) left
+        // nothing in the log, so the same entry goes again with the next leader, within the deadline: a
+        // drained member's leadership transfer costs writes a short wait instead of a 503.
+        const remainingMs = deadline - performance.now();
+        if (!isTransientDrop(error) || attempt >= PROPOSE_ATTEMPTS_MAX || remainingMs <= 0 || this.#stopping) {
+          this.metrics.proposalFailed();
+          throw this.#translate(error);
+        }
+        await this.#untilLeaderChange(Math.min(remainingMs, this.config.electionTicks * this.config.tickMs));
+        this.#checkAccepting();
+      }
     }
     this.#scheduleReady();
     return new Promise<CommandResponse>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.#pendingWrites.delete(requestId);
+        const pending = this.#pendingWrites.get(requestId);
+        if (pending) this.#forgetWrite(requestId, pending);
         this.metrics.proposalFailed();
         this.metrics.proposalsPendingNow(this.#pendingWrites.size);
         reject(new RequestTimeoutError(timeoutMs));
-      }, timeoutMs);
+      }, Math.max(1, deadline - performance.now()));
       this.#pendingWrites.set(requestId, { resolve, reject, timer });
       this.metrics.proposalsPendingNow(this.#pendingWrites.size);
     });
@@ -866,21 +935,26 @@ export class KeelNode {
     while (this.#leader === NONE && !this.#stopping && !this.#stopped) {
       const remainingMs = deadline - performance.now();
       if (remainingMs <= 0) return false;
-      const changed = this.#leaderChange.signal;
-      await new Promise<void>((resolve) => {
-        // The listener goes when the timer fires: a long leaderless spell must not pile listeners onto one signal.
-        const onChange = (): void => {
-          clearTimeout(timer);
-          resolve();
-        };
-        const timer = setTimeout(() => {
-          changed.removeEventListener('abort', onChange);
-          resolve();
-        }, remainingMs);
-        changed.addEventListener('abort', onChange, { once: true });
-      });
+      await this.#untilLeaderChange(remainingMs);
     }
     return this.#leader !== NONE;
+  }
+
+  /** Resolves at the next change of leader, or after `timeoutMs`. */
+  #untilLeaderChange(timeoutMs: number): Promise<void> {
+    const changed = this.#leaderChange.signal;
+    return new Promise<void>((resolve) => {
+      // The listener goes when the timer fires: a long leaderless spell must not pile listeners onto one signal.
+      const onChange = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        changed.removeEventListener('abort', onChange);
+        resolve();
+      }, timeoutMs);
+      changed.addEventListener('abort', onChange, { once: true });
+    });
   }
 
   /** One ReadIndex round: fails on a leader change (lease revokes rely on that to learn they were deposed). */
@@ -1220,9 +1294,25 @@ export class KeelNode {
     return !this.#failed && !this.#stopped;
   }
 
-  /** Ready: a leader is known and this member has applied what it knows is committed. */
+  /** Ready: a leader is known, this member has applied what it knows is committed, and it is not draining. */
   isReady(): boolean {
-    return this.live() && !this.#stopping && this.#leader !== NONE && this.#store.appliedIndex >= this.#commit;
+    return this.live() && !this.#stopping && !this.#draining && this.#leader !== NONE && this.#store.appliedIndex >= this.#commit;
+  }
+
+  /**
+   * The first half of a planned stop (`--shutdown-drain-ms`): readiness
+   * fails at once, so health-checking load balancers stop sending new
+   * requests, and a leader hands leadership to the most caught-up voter
+   * while it still answers (its reads and forwarded writes follow the new
+   * leader). Everything is served for `ms`; stop() then closes as before.
+   */
+  async drain(ms: number): Promise<void> {
+    if (this.#stopping || this.#draining) return;
+    this.#draining = true;
+    const until = performance.now() + ms;
+    if (this.#role === Role.Leader) await this.#transferLeadershipAway();
+    const left = until - performance.now();
+    if (left > 0) await delay(left);
   }
 
   status(): MemberStatus {
@@ -1507,4 +1597,9 @@ function yieldToLoop(): Promise<void> {
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A proposal the core dropped for a reason that ends with the next leader (see raft/errors.ts). */
+function isTransientDrop(error: unknown): boolean {
+  return RaftError.is(error) && error.code === 'KEEL_RAFT_PROPOSAL_DROPPED' && (error as RaftError & { transient?: boolean }).transient === true;
 }

@@ -15,10 +15,18 @@ export abstract class RaftError extends Error {
   }
 }
 
-/** The proposal was not appended: no leader is known, or a transfer is in progress. */
+/**
+ * The proposal was not appended: no leader is known, or a transfer is in
+ * progress. `transient`: the cause ends by itself with the next leader (no
+ * leader, an election, a leader transfer), so a caller may propose the same
+ * entries again; nothing of them reached the log.
+ */
 export class ProposalDroppedError extends RaftError {
   readonly code = 'KEEL_RAFT_PROPOSAL_DROPPED';
-  constructor(readonly reason: string) {
+  constructor(
+    readonly reason: string,
+    readonly transient = false,
+  ) {
     super(`proposal dropped: ${reason}`);
     this.name = 'ProposalDroppedError';
   }

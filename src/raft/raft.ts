@@ -41,6 +41,10 @@ export interface ProposalResult {
 const CAMPAIGN_PRE = 'pre-election';
 const CAMPAIGN_ELECTION = 'election';
 const CAMPAIGN_TRANSFER_KIND = 'transfer';
+/** Forwarded proposals a transferring leader holds at most (more are dropped, as without holding). */
+const HELD_PROPOSALS_MAX = 4096;
+/** Held proposals older than this many election timeouts are dropped (no leader emerged to take them). */
+const HELD_TICKS_MAX_ELECTIONS = 2;
 type CampaignKind = typeof CAMPAIGN_PRE | typeof CAMPAIGN_ELECTION | typeof CAMPAIGN_TRANSFER_KIND;
 
 /**
@@ -87,6 +91,17 @@ export class Raft {
   #broadcastPending = false;
   /** Follower: proposals to forward to the leader in one message at the next Ready. */
   #forwardBuffer: Entry[] = [];
+  /**
+   * Proposals followers forwarded while this leader was handing off
+   * leadership, or that reached it (or a candidate) while no leader was
+   * known. Dropping them (as etcd's raft does) loses writes the followers
+   * cannot know were never appended; held instead, they go to whoever leads
+   * next (forwarded once this node follows it, or appended here if it leads).
+   * Nothing held was appended, so delivering it once is no duplicate.
+   * Bounded in count and age.
+   */
+  #held: ProposedEntry[] = [];
+  #heldSinceTick = 0;
   #configVersion = -1;
 
   constructor(config: RaftConfig) {
@@ -145,6 +160,7 @@ export class Raft {
 
   /** Broadcasts owed from batched proposals, sent when RawNode builds a Ready. */
   flushBatched(): void {
+    if (this.#heldDeliverable()) this.#deliverHeld();
     if (this.#broadcastPending) {
       this.#broadcastPending = false;
       if (this.role === Role.Leader) this.#broadcastAppend(false);
@@ -189,7 +205,27 @@ export class Raft {
   }
 
   hasBatched(): boolean {
-    return this.#broadcastPending || this.#forwardBuffer.length > 0;
+    return this.#broadcastPending || this.#forwardBuffer.length > 0 || this.#heldDeliverable();
+  }
+
+  /** Held proposals can go now: this node leads with no transfer under way, or follows a known leader. */
+  #heldDeliverable(): boolean {
+    if (this.#held.length === 0) return false;
+    return (this.role === Role.Leader && this.leadTransferee === NONE) || (this.role === Role.Follower && this.lead !== NONE && !this.config.disableProposalForwarding);
+  }
+
+  #deliverHeld(): void {
+    const held = this.#held;
+    this.#held = [];
+    if (this.role === Role.Leader) {
+      try {
+        this.#leaderPropose(held);
+      } catch {
+        // dropped, as a forwarded proposal the leader cannot take (the followers' deadlines catch it)
+      }
+      return;
+    }
+    for (const entry of held) this.#forwardBuffer.push({ term: 0, index: 0, type: entry.type, data: entry.data });
   }
 
   /** Called by RawNode once committed entries were applied: shrinks the uncommitted budget. */
@@ -268,6 +304,7 @@ export class Raft {
 
   tick(): void {
     this.#ticks++;
+    if (this.#held.length > 0 && this.#ticks - this.#heldSinceTick > HELD_TICKS_MAX_ELECTIONS * this.config.electionTicks) this.#held = [];
     if (this.role === Role.Leader) this.#tickHeartbeat();
     else this.#tickElection();
   }
@@ -310,9 +347,9 @@ export class Raft {
     assert(entries.length > 0, 'propose needs at least one entry');
     if (this.role === Role.Leader) return this.#leaderPropose(entries);
     if (entries.some((entry) => entry.type === EntryType.ConfChange)) throw new NotLeaderError(this.lead);
-    if (this.lead === NONE) throw new ProposalDroppedError('no leader is known');
+    if (this.lead === NONE) throw new ProposalDroppedError('no leader is known', true);
     if (this.config.disableProposalForwarding) throw new NotLeaderError(this.lead);
-    if (this.role !== Role.Follower) throw new ProposalDroppedError(`this node is a ${this.role}`);
+    if (this.role !== Role.Follower) throw new ProposalDroppedError(`this node is a ${this.role}`, true);
     for (const entry of entries) {
       this.#forwardBuffer.push({ term: 0, index: 0, type: entry.type, data: entry.data });
     }
@@ -322,7 +359,7 @@ export class Raft {
 
   #leaderPropose(entries: readonly ProposedEntry[]): ProposalResult {
     if (!this.tracker.progress.has(this.id)) throw new ProposalDroppedError('this node was removed from the cluster');
-    if (this.leadTransferee !== NONE) throw new ProposalDroppedError(`leader transfer to ${this.leadTransferee} in progress`);
+    if (this.leadTransferee !== NONE) throw new ProposalDroppedError(`leader transfer to ${this.leadTransferee} in progress`, true);
     const confChanges = entries.filter((entry) => entry.type === EntryType.ConfChange);
     if (confChanges.length > 1) throw new ConfChangeRejectedError('one membership change at a time');
     if (confChanges.length === 1) this.#checkConfChange(decodeConfChange(confChanges[0]!.data));
@@ -545,8 +582,12 @@ export class Raft {
         return;
       case MessageType.Propose:
         // Forwarded by a follower: errors cannot be reported back, so the proposal is dropped
-        // and the client's deadline catches it.
+        // and the client's deadline catches it; during a leader transfer it is held (see #held).
         if (m.entries.some((entry) => entry.type === EntryType.ConfChange)) return;
+        if (this.leadTransferee !== NONE) {
+          this.#hold(m.entries);
+          return;
+        }
         try {
           this.#leaderPropose(m.entries.map((entry) => ({ type: entry.type, data: entry.data })));
         } catch {
@@ -697,6 +738,13 @@ export class Raft {
     }
   }
 
+  #hold(entries: readonly Entry[]): void {
+    if (entries.some((entry) => entry.type === EntryType.ConfChange)) return; // membership changes are never forwarded
+    if (this.#held.length + entries.length > HELD_PROPOSALS_MAX) return; // dropped, as before
+    if (this.#held.length === 0) this.#heldSinceTick = this.#ticks;
+    for (const entry of entries) this.#held.push({ type: entry.type, data: entry.data });
+  }
+
   #leaderTransfer(target: NodeId): void {
     const progress = this.tracker.progress.get(target);
     if (!progress || progress.isLearner) return;
@@ -836,7 +884,10 @@ export class Raft {
     const myResponse = this.role === Role.PreCandidate ? MessageType.PreVoteResponse : MessageType.VoteResponse;
     switch (m.type) {
       case MessageType.Propose:
-        return; // dropped: RawNode.propose reports it to local callers
+        // Local proposals never get here (RawNode.propose reports the drop to its caller); a forwarded one
+        // is held for the next leader, this node included.
+        if (m.from !== this.id && m.from !== NONE) this.#hold(m.entries);
+        return;
       case MessageType.Append:
         this.becomeFollower(m.term, m.from);
         this.#handleAppend(m);
@@ -873,7 +924,13 @@ export class Raft {
   #stepFollower(m: Message): void {
     switch (m.type) {
       case MessageType.Propose:
-        if (this.lead === NONE || this.config.disableProposalForwarding) return;
+        if (this.config.disableProposalForwarding) return;
+        if (this.lead === NONE) {
+          // A forward that reached a leader which has just stepped down (mid-transfer, before it hears the
+          // new leader): held for whoever leads next, like those it held while transferring.
+          this.#hold(m.entries);
+          return;
+        }
         this.#send({ ...m, from: this.id, to: this.lead, term: 0 });
         return;
       case MessageType.Append:

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,7 +35,7 @@ function alive(pid: number): boolean {
   }
 }
 
-test('keel up starts a supervised 3-member cluster with a gateway in front, restarts a killed member and stops cleanly on SIGINT', { timeout: 120_000 }, async () => {
+test('keel up starts a supervised 3-member cluster with a gateway in front, restarts a killed member, restarts a drained leader on request with no failed write, and stops cleanly on SIGINT', { timeout: 180_000 }, async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'keel-up-'));
   const base = await freeKeelUpBase(3);
   const [gatewayPort, adminPort, dashboardPort] = await freePorts(3);
@@ -95,6 +96,40 @@ test('keel up starts a supervised 3-member cluster with a gateway in front, rest
     await until(() => /n2 restarted/.test(output), 10_000, 'the restart');
     await until(async () => fetch(`${urls[1]}/readyz`).then((r) => r.ok, () => false), 30_000, 'n2 ready again');
     assert.equal((await get(urls[1]!, 'up')).value, 'works');
+
+    // A planned restart of the leader (keel chaos restart --graceful) under writes through the gateway: the
+    // leader drains (fails /readyz, hands off leadership, serves on until the gateway routes away), exits
+    // cleanly, and keel up starts it again at once. No write fails: none is lost to the handoff.
+    const leaderId = /leader is (n\d)/.exec(output)![1]!;
+    const before = JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { members: { id: string; pid: number }[] };
+    const oldPid = before.members.find((m) => m.id === leaderId)!.pid;
+    const failures: string[] = [];
+    let writes = 0;
+    let writing = true;
+    const writer = async (worker: number): Promise<void> => {
+      // Bounded: stops when the restart is done, and at most 2,000 writes per worker.
+      for (let i = 0; writing && i < 2_000; i++) {
+        writes++;
+        await put(cluster.gateway.url, `rolling/${worker}`, String(i), 10_000).catch((error: Error) => failures.push(error.message));
+      }
+    };
+    const writers = [0, 1, 2, 3].map((worker) => writer(worker));
+    const restart = spawn(process.execPath, [bin, 'chaos', 'restart', 'leader', '--graceful', '--data-dir', dataDir, '--state-dir', join(dataDir, 'chaos-state')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let restartOutput = '';
+    restart.stdout.on('data', (chunk: Buffer) => (restartOutput += chunk.toString()));
+    restart.stderr.on('data', (chunk: Buffer) => (restartOutput += chunk.toString()));
+    const [restartCode] = (await once(restart, 'exit')) as [number | null];
+    assert.equal(restartCode, 0, restartOutput);
+    await until(() => new RegExp(`${leaderId} stopped for a planned restart; started again`).test(output), 30_000, 'the planned restart notice', () => output);
+    await until(async () => fetch(`${urls[Number(leaderId.slice(1)) - 1]}/readyz`).then((r) => r.ok, () => false), 30_000, `${leaderId} ready again`);
+    await sleep(500);
+    writing = false;
+    await Promise.all(writers);
+    assert.ok(writes > 20, `only ${writes} writes went through the restart`);
+    assert.deepEqual(failures, [], `${failures.length} of ${writes} writes failed across the planned restart`);
+    assert.match(restartOutput, new RegExp(`${leaderId} \\(leader\\): restarted by keel up as pid \\d+`));
+    const after = JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { members: { id: string; pid: number }[] };
+    assert.notEqual(after.members.find((m) => m.id === leaderId)!.pid, oldPid);
 
     const final = JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { members: { pid: number }[]; gateway: { pid: number }; dashboard: { pid: number } };
     const pids = [...final.members.map((m) => m.pid), final.gateway.pid, final.dashboard.pid];
