@@ -328,7 +328,7 @@ export class Gateway {
 
   #listen(spec: ListenerConfig, limits: GatewayConfig['limits'], material: TlsMaterial | undefined): Promise<Listening> {
     return bindListener(spec, limits, {
-      tlsHandshakeFailed: () => this.metrics.tlsHandshakeErrors.inc(),
+      tlsHandshakeFailed: (reason) => this.metrics.tlsHandshakeErrors.inc({ reason }),
       handle: (request, response) => this.#handle(request, response, this.#chain),
       // The fast path's request and response carry the fields the chain and #reject read from node's.
       handleFast: (request, response) => this.#handle(request as unknown as IncomingMessage, response as unknown as ServerResponse, this.#fastChain),
