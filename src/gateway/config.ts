@@ -344,7 +344,6 @@ function crossCheck(config: GatewayConfig): string[] {
       if (seen.has(e.address)) issues.push(`clusters.${name}.endpoints.${i}.address: duplicate "${e.address}"`);
       seen.add(e.address);
     });
-    if (c.tls && c.healthCheck) issues.push(`clusters.${name}.healthCheck: active health checks speak cleartext; on a tls cluster use outlierDetection`);
     if (c.adaptiveConcurrency && c.adaptiveConcurrency.minLimit > c.adaptiveConcurrency.maxLimit) issues.push(`clusters.${name}.adaptiveConcurrency.minLimit: exceeds maxLimit`);
   }
   return issues;

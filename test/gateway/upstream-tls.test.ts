@@ -27,6 +27,9 @@ describe('gateway TLS to upstreams', () => {
   let backend: Server;
   let backendAddress: string;
   const seen: Array<{ sni: string | false; clientCn: string }> = [];
+  /** What the backend's /health answers, and the SNI names its probes sent. */
+  let healthStatus = 200;
+  const probes: Array<string | false> = [];
   const gateways: Gateway[] = [];
   const agent = new Agent();
 
@@ -39,6 +42,12 @@ describe('gateway TLS to upstreams', () => {
     writeFileSync(file('client.key'), client.keyPem, { mode: 0o600 });
     backend = createServer({ cert: server.certPem, key: server.keyPem, ca: authority.certPem, requestCert: true, rejectUnauthorized: true }, (request, response) => {
       const socket = request.socket as TLSSocket;
+      if (request.url === '/health') {
+        probes.push((socket as TLSSocket & { servername?: string | false }).servername ?? false);
+        response.statusCode = healthStatus;
+        response.end();
+        return;
+      }
       seen.push({ sni: (socket as TLSSocket & { servername?: string | false }).servername ?? false, clientCn: String(socket.getPeerCertificate().subject?.CN) });
       request.resume();
       request.on('end', () => response.end('secure'));
@@ -162,6 +171,34 @@ describe('gateway TLS to upstreams', () => {
     } finally {
       client.close();
       await new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve()));
+    }
+  });
+
+  test('HTTPS active health checks with the cluster\'s TLS: unhealthy when the health path fails, healthy again after; a backend certificate from another CA is unhealthy', async () => {
+    const healthCheck = { path: '/health', intervalMs: 50, jitter: 0, timeoutMs: 2_000, healthyThreshold: 1, unhealthyThreshold: 1 };
+    const cluster = { endpoints: [{ address: backendAddress }], healthCheck };
+    const healthy = (gateway: Gateway): boolean => ((gateway.describe().clusters as Array<{ endpoints: Array<{ healthy: boolean }> }>)[0]!.endpoints[0]!.healthy);
+    const until = async (what: string, condition: () => boolean): Promise<void> => {
+      for (let waited = 0; !condition(); waited++) {
+        if (waited > 500) assert.fail(`timed out waiting for ${what}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    const checked = await start('fast', mtls(), cluster);
+    const wrongCa = await start('fast', { ...mtls(), caFile: file('other-ca.crt') }, cluster);
+    try {
+      // The backend demands a client certificate from the test CA: a probe it answers presented one.
+      await until('a probe to arrive', () => probes.length > 0);
+      assert.equal(probes[0], 'backend.internal', 'the probe sends the cluster\'s SNI name');
+      assert.equal(healthy(checked), true);
+      healthStatus = 503;
+      await until('the endpoint to turn unhealthy', () => !healthy(checked));
+      healthStatus = 200;
+      await until('the endpoint to turn healthy again', () => healthy(checked));
+      await until('the endpoint with an untrusted certificate to turn unhealthy', () => !healthy(wrongCa));
+    } finally {
+      healthStatus = 200;
+      await Promise.all([checked.close(), wrongCa.close()]);
     }
   });
 
