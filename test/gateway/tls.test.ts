@@ -177,7 +177,7 @@ describe('gateway TLS listeners', { timeout: 60_000 }, () => {
   });
 
   /** One request over a fresh connection, presenting `client`'s certificate if given; rejects when the handshake or request is refused. */
-  async function mtlsGet(port: number, protocol: 'h1' | 'h2', client: Pem | undefined, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  async function mtlsGet(port: number, protocol: 'h1' | 'h2', client: Pem | undefined, headers: Record<string, string> = {}, agent: HttpsAgent | false = false): Promise<{ status: number; body: string }> {
     const credentials = client === undefined ? {} : { cert: client.certPem, key: client.keyPem };
     if (protocol === 'h2') {
       const session = h2connect(`https://127.0.0.1:${port}`, { ca, servername: 'a.example', ...credentials });
@@ -201,7 +201,7 @@ describe('gateway TLS listeners', { timeout: 60_000 }, () => {
       }
     }
     return new Promise((resolve, reject) => {
-      const req = httpsRequest({ host: '127.0.0.1', port, path: '/', servername: 'a.example', ca, agent: false, ...credentials, headers: { host: 'a.example', ...headers } }, (response) => {
+      const req = httpsRequest({ host: '127.0.0.1', port, path: '/', servername: 'a.example', ca, agent, ...credentials, headers: { host: 'a.example', ...headers } }, (response) => {
         let body = '';
         response.setEncoding('utf8');
         response.on('data', (chunk: string) => (body += chunk));
@@ -241,7 +241,7 @@ describe('gateway TLS listeners', { timeout: 60_000 }, () => {
       assert.deepEqual(await mtlsGet(ports.mtlsOptional, protocol, undefined, spoofed), { status: 200, body: 'up https' }, protocol);
       assert.deepEqual(await mtlsGet(ports.mtlsOptional, protocol, mallory, spoofed), { status: 200, body: 'up https' }, protocol);
     }
-    // Listeners that ask for no certificate, cleartext included, drop a client's header too.
+    // Listeners that ask for no certificate drop a client's header too (cleartext: test/gateway/proxy.test.ts).
     for (const name of ['fast', 'node', 'auto'] as const) assert.deepEqual(await mtlsGet(ports[name], 'h1', alice, spoofed), { status: 200, body: 'up https' }, name);
     assert.deepEqual(await mtlsGet(ports.h2, 'h2', undefined, spoofed), { status: 200, body: 'up https' });
   });
@@ -255,17 +255,22 @@ describe('gateway TLS listeners', { timeout: 60_000 }, () => {
   test('a reload re-reads the client CA: a rotated CA trusts only its own clients; an unreadable or non-PEM CA refuses the reload naming the field', async () => {
     const rotated = makeAuthority('keel gw clients CA 2');
     const bob = issueCertificate(rotated, 'bob', ['bob.clients']);
+    // No keep-alive but a TLS session cache: the second connection resumes, and keeps alice's identity.
+    const resuming = new HttpsAgent({ keepAlive: false });
     try {
+      for (let index = 0; index < 2; index++) assert.deepEqual(await mtlsGet(ports.mtlsFast, 'h1', alice, {}, resuming), { status: 200, body: `up https ${xfccOf(alice)}` });
       writeFileSync(file('clients-ca.crt'), rotated.certPem);
       await gateway.reload(parseGatewayConfig(raw));
       assert.deepEqual(await mtlsGet(ports.mtlsFast, 'h1', bob), { status: 200, body: `up https ${xfccOf(bob)}` });
       await assert.rejects(mtlsGet(ports.mtlsFast, 'h1', alice), 'alice chains to the old CA');
+      await assert.rejects(mtlsGet(ports.mtlsFast, 'h1', alice, {}, resuming), 'a session begun under the old CA does not resume past the rotation');
       writeFileSync(file('clients-ca.crt'), 'not a pem');
       await assert.rejects(gateway.reload(parseGatewayConfig(raw)), (error: Error & { code?: string }) => error.code === 'KEEL_GW_TLS_INVALID' && /listeners\.4\.tls\.clientCertificate\.caFile/.test(error.message));
       rmSync(file('clients-ca.crt'));
       await assert.rejects(gateway.reload(parseGatewayConfig(raw)), (error: Error & { code?: string }) => error.code === 'KEEL_GW_TLS_INVALID' && /clientCertificate\.caFile/.test(error.message));
       assert.equal((await mtlsGet(ports.mtlsNode, 'h1', bob)).status, 200, 'the running CA stays');
     } finally {
+      resuming.destroy();
       writeFileSync(file('clients-ca.crt'), clientAuthority.certPem);
       await gateway.reload(parseGatewayConfig(raw));
     }
