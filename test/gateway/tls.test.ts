@@ -96,88 +96,11 @@ describe('gateway TLS listeners', { timeout: 60_000 }, () => {
     });
   }
 
-  function https1(port: number, servername: string, agent: HttpsAgent): Promise<{ status: number; body: string }> {
-    return new Promise((resolve, reject) => {
-      const req = httpsRequest({ host: '127.0.0.1', port, path: '/', servername, ca, agent, headers: { host: servername } }, (response) => {
-        let body = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (body += chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
-      });
-      req.on('error', reject);
-      req.end();
-    });
-  }
-
-  async function https2(port: number, servername: string): Promise<{ status: number; body: string }> {
-    const session = h2connect(`https://127.0.0.1:${port}`, { ca, servername });
-    try {
-      return await new Promise((resolve, reject) => {
-        session.on('error', reject);
-        const stream = session.request({ ':path': '/', ':authority': servername });
-        let status = 0;
-        let body = '';
-        stream.on('response', (headers) => (status = Number(headers[':status'])));
-        stream.setEncoding('utf8');
-        stream.on('data', (chunk: string) => (body += chunk));
-        stream.on('end', () => resolve({ status, body }));
-        stream.on('error', reject);
-        stream.end();
-      });
-    } finally {
-      session.close();
-    }
-  }
-
-  test('SNI picks the certificate per host: exact, wildcard, and the default for unknown names or none', async () => {
-    for (const name of LISTENERS) {
-      const port = ports[name];
-      const alpn = name === 'h2' ? ['h2'] : ['http/1.1'];
-      assert.equal((await handshake(port, 'a.example', alpn)).cn, 'a.example', name);
-      assert.equal((await handshake(port, 'x.b.example', alpn)).cn, 'wild.b.example', name);
-      assert.equal((await handshake(port, 'unknown.example', alpn)).cn, 'default.test', name);
-      assert.equal((await handshake(port, undefined, alpn)).cn, 'default.test', name);
-    }
-  });
-
-  test('ALPN: auto offers h2 and http/1.1, http1 only http/1.1, h2c-style only h2', async () => {
-    assert.equal((await handshake(ports.auto, 'a.example', ['h2', 'http/1.1'])).alpn, 'h2');
-    assert.equal((await handshake(ports.auto, 'a.example', ['http/1.1'])).alpn, 'http/1.1');
-    for (const name of ['fast', 'node'] as const) assert.equal((await handshake(ports[name], 'a.example', ['h2', 'http/1.1'])).alpn, 'http/1.1', name);
-    assert.equal((await handshake(ports.h2, 'a.example', ['h2', 'http/1.1'])).alpn, 'h2');
-  });
-
-  test('HTTP/1.1 over TLS on the fast and node engines (keep-alive), HTTP/2 over TLS on auto and h2; upstream sees x-forwarded-proto https', async () => {
-    const agent = new HttpsAgent({ keepAlive: true, maxSockets: 1 });
-    try {
-      for (const name of ['fast', 'node', 'auto'] as const) {
-        for (let index = 0; index < 3; index++) assert.deepEqual(await https1(ports[name], 'a.example', agent), { status: 200, body: 'up https' }, name);
-      }
-    } finally {
-      agent.destroy();
-    }
-    for (const name of ['auto', 'h2'] as const) assert.deepEqual(await https2(ports[name], 'a.example'), { status: 200, body: 'up https' }, name);
-  });
-
-  test('a garbage handshake ends only that connection and is counted', async () => {
-    const closed = new Promise<void>((resolve) => {
-      const socket = netConnect(ports.fast, '127.0.0.1', () => socket.write(Buffer.alloc(512, 0x41)));
-      socket.on('error', () => {});
-      socket.on('close', () => resolve());
-    });
-    await closed;
-    const metrics = await gateway.metrics.registry.getSingleMetricAsString('keel_gateway_tls_handshake_errors_total');
-    assert.match(metrics, /keel_gateway_tls_handshake_errors_total\{reason="other"\} [1-9]/);
-    const agent = new HttpsAgent();
-    try {
-      assert.equal((await https1(ports.fast, 'a.example', agent)).status, 200);
-    } finally {
-      agent.destroy();
-    }
-  });
-
-  /** One request over a fresh connection, presenting `client`'s certificate if given; rejects when the handshake or request is refused. */
-  async function mtlsGet(port: number, protocol: 'h1' | 'h2', client: Pem | undefined, headers: Record<string, string> = {}, agent: HttpsAgent | false = false): Promise<{ status: number; body: string }> {
+  /**
+   * One request for `/` with SNI a.example (a fresh connection unless `agent` keeps or resumes one), presenting `client`'s
+   * certificate if given; rejects when the handshake or request is refused.
+   */
+  async function request(port: number, protocol: 'h1' | 'h2', client: Pem | undefined, headers: Record<string, string> = {}, agent: HttpsAgent | false = false): Promise<{ status: number; body: string }> {
     const credentials = client === undefined ? {} : { cert: client.certPem, key: client.keyPem };
     if (protocol === 'h2') {
       const session = h2connect(`https://127.0.0.1:${port}`, { ca, servername: 'a.example', ...credentials });
@@ -212,6 +135,53 @@ describe('gateway TLS listeners', { timeout: 60_000 }, () => {
     });
   }
 
+  test('SNI picks the certificate per host: exact, wildcard, and the default for unknown names or none', async () => {
+    for (const name of LISTENERS) {
+      const port = ports[name];
+      const alpn = name === 'h2' ? ['h2'] : ['http/1.1'];
+      assert.equal((await handshake(port, 'a.example', alpn)).cn, 'a.example', name);
+      assert.equal((await handshake(port, 'x.b.example', alpn)).cn, 'wild.b.example', name);
+      assert.equal((await handshake(port, 'unknown.example', alpn)).cn, 'default.test', name);
+      assert.equal((await handshake(port, undefined, alpn)).cn, 'default.test', name);
+    }
+  });
+
+  test('ALPN: auto offers h2 and http/1.1, http1 only http/1.1, h2c-style only h2', async () => {
+    assert.equal((await handshake(ports.auto, 'a.example', ['h2', 'http/1.1'])).alpn, 'h2');
+    assert.equal((await handshake(ports.auto, 'a.example', ['http/1.1'])).alpn, 'http/1.1');
+    for (const name of ['fast', 'node'] as const) assert.equal((await handshake(ports[name], 'a.example', ['h2', 'http/1.1'])).alpn, 'http/1.1', name);
+    assert.equal((await handshake(ports.h2, 'a.example', ['h2', 'http/1.1'])).alpn, 'h2');
+  });
+
+  test('HTTP/1.1 over TLS on the fast and node engines (keep-alive), HTTP/2 over TLS on auto and h2; upstream sees x-forwarded-proto https', async () => {
+    const agent = new HttpsAgent({ keepAlive: true, maxSockets: 1 });
+    try {
+      for (const name of ['fast', 'node', 'auto'] as const) {
+        for (let index = 0; index < 3; index++) assert.deepEqual(await request(ports[name], 'h1', undefined, {}, agent), { status: 200, body: 'up https' }, name);
+      }
+    } finally {
+      agent.destroy();
+    }
+    for (const name of ['auto', 'h2'] as const) assert.deepEqual(await request(ports[name], 'h2', undefined), { status: 200, body: 'up https' }, name);
+  });
+
+  test('a garbage handshake ends only that connection and is counted', async () => {
+    const closed = new Promise<void>((resolve) => {
+      const socket = netConnect(ports.fast, '127.0.0.1', () => socket.write(Buffer.alloc(512, 0x41)));
+      socket.on('error', () => {});
+      socket.on('close', () => resolve());
+    });
+    await closed;
+    const metrics = await gateway.metrics.registry.getSingleMetricAsString('keel_gateway_tls_handshake_errors_total');
+    assert.match(metrics, /keel_gateway_tls_handshake_errors_total\{reason="other"\} [1-9]/);
+    const agent = new HttpsAgent();
+    try {
+      assert.equal((await request(ports.fast, 'h1', undefined, {}, agent)).status, 200);
+    } finally {
+      agent.destroy();
+    }
+  });
+
   /** What the upstream must see for `client`: Envoy's Hash (SHA-256 of the DER) and Subject (RFC 2253, most specific last in the certificate, first here). */
   const xfccOf = (client: Pem): string => `Hash=${createHash('sha256').update(new X509Certificate(client.certPem).raw).digest('hex')};Subject="O=keel local,CN=${/CN=([^\n]+)/.exec(new X509Certificate(client.certPem).subject)?.[1]}"`;
   const spoofed = { 'x-forwarded-client-cert': 'Hash=00;Subject="CN=admin"' };
@@ -223,11 +193,11 @@ describe('gateway TLS listeners', { timeout: 60_000 }, () => {
   test('client certificates required: a trusted one is forwarded as x-forwarded-client-cert (a spoofed one replaced); none or an untrusted one is refused at the handshake and counted', async () => {
     const cases = [['mtlsFast', 'h1'], ['mtlsNode', 'h1'], ['mtlsH2', 'h2']] as const;
     for (const [name, protocol] of cases) {
-      assert.deepEqual(await mtlsGet(ports[name], protocol, alice, spoofed), { status: 200, body: `up https ${xfccOf(alice)}` }, name);
+      assert.deepEqual(await request(ports[name], protocol, alice, spoofed), { status: 200, body: `up https ${xfccOf(alice)}` }, name);
       const refusedBefore = await clientCertErrors();
       const hitsBefore = backend.hits;
-      await assert.rejects(mtlsGet(ports[name], protocol, undefined), `${name}: no certificate`);
-      await assert.rejects(mtlsGet(ports[name], protocol, mallory), `${name}: a certificate from another CA`);
+      await assert.rejects(request(ports[name], protocol, undefined), `${name}: no certificate`);
+      await assert.rejects(request(ports[name], protocol, mallory), `${name}: a certificate from another CA`);
       assert.equal(backend.hits, hitsBefore, `${name}: a request sent right after a refused TLS 1.3 handshake never reaches the upstream`);
       // The server's side of a TLS 1.3 refusal may finish after the client has seen its error.
       for (let waited = 0; (await clientCertErrors()) < refusedBefore + 2 && waited < 100; waited++) await new Promise((resolve) => setTimeout(resolve, 20));
@@ -237,13 +207,13 @@ describe('gateway TLS listeners', { timeout: 60_000 }, () => {
 
   test('client certificates optional: unverified clients pass with no identity; x-forwarded-client-cert from clients is always stripped', async () => {
     for (const protocol of ['h1', 'h2'] as const) {
-      assert.deepEqual(await mtlsGet(ports.mtlsOptional, protocol, alice, spoofed), { status: 200, body: `up https ${xfccOf(alice)}` }, protocol);
-      assert.deepEqual(await mtlsGet(ports.mtlsOptional, protocol, undefined, spoofed), { status: 200, body: 'up https' }, protocol);
-      assert.deepEqual(await mtlsGet(ports.mtlsOptional, protocol, mallory, spoofed), { status: 200, body: 'up https' }, protocol);
+      assert.deepEqual(await request(ports.mtlsOptional, protocol, alice, spoofed), { status: 200, body: `up https ${xfccOf(alice)}` }, protocol);
+      assert.deepEqual(await request(ports.mtlsOptional, protocol, undefined, spoofed), { status: 200, body: 'up https' }, protocol);
+      assert.deepEqual(await request(ports.mtlsOptional, protocol, mallory, spoofed), { status: 200, body: 'up https' }, protocol);
     }
     // Listeners that ask for no certificate drop a client's header too (cleartext: test/gateway/proxy.test.ts).
-    for (const name of ['fast', 'node', 'auto'] as const) assert.deepEqual(await mtlsGet(ports[name], 'h1', alice, spoofed), { status: 200, body: 'up https' }, name);
-    assert.deepEqual(await mtlsGet(ports.h2, 'h2', undefined, spoofed), { status: 200, body: 'up https' });
+    for (const name of ['fast', 'node', 'auto'] as const) assert.deepEqual(await request(ports[name], 'h1', alice, spoofed), { status: 200, body: 'up https' }, name);
+    assert.deepEqual(await request(ports.h2, 'h2', undefined, spoofed), { status: 200, body: 'up https' });
   });
 
   test('x-forwarded-client-cert: the subject is RFC 2253 (most specific first) and printable ASCII whatever the certificate says', () => {
@@ -258,17 +228,17 @@ describe('gateway TLS listeners', { timeout: 60_000 }, () => {
     // No keep-alive but a TLS session cache: the second connection resumes, and keeps alice's identity.
     const resuming = new HttpsAgent({ keepAlive: false });
     try {
-      for (let index = 0; index < 2; index++) assert.deepEqual(await mtlsGet(ports.mtlsFast, 'h1', alice, {}, resuming), { status: 200, body: `up https ${xfccOf(alice)}` });
+      for (let index = 0; index < 2; index++) assert.deepEqual(await request(ports.mtlsFast, 'h1', alice, {}, resuming), { status: 200, body: `up https ${xfccOf(alice)}` });
       writeFileSync(file('clients-ca.crt'), rotated.certPem);
       await gateway.reload(parseGatewayConfig(raw));
-      assert.deepEqual(await mtlsGet(ports.mtlsFast, 'h1', bob), { status: 200, body: `up https ${xfccOf(bob)}` });
-      await assert.rejects(mtlsGet(ports.mtlsFast, 'h1', alice), 'alice chains to the old CA');
-      await assert.rejects(mtlsGet(ports.mtlsFast, 'h1', alice, {}, resuming), 'a session begun under the old CA does not resume past the rotation');
+      assert.deepEqual(await request(ports.mtlsFast, 'h1', bob), { status: 200, body: `up https ${xfccOf(bob)}` });
+      await assert.rejects(request(ports.mtlsFast, 'h1', alice), 'alice chains to the old CA');
+      await assert.rejects(request(ports.mtlsFast, 'h1', alice, {}, resuming), 'a session begun under the old CA does not resume past the rotation');
       writeFileSync(file('clients-ca.crt'), 'not a pem');
       await assert.rejects(gateway.reload(parseGatewayConfig(raw)), (error: Error & { code?: string }) => error.code === 'KEEL_GW_TLS_INVALID' && /listeners\.4\.tls\.clientCertificate\.caFile/.test(error.message));
       rmSync(file('clients-ca.crt'));
       await assert.rejects(gateway.reload(parseGatewayConfig(raw)), (error: Error & { code?: string }) => error.code === 'KEEL_GW_TLS_INVALID' && /clientCertificate\.caFile/.test(error.message));
-      assert.equal((await mtlsGet(ports.mtlsNode, 'h1', bob)).status, 200, 'the running CA stays');
+      assert.equal((await request(ports.mtlsNode, 'h1', bob)).status, 200, 'the running CA stays');
     } finally {
       resuming.destroy();
       writeFileSync(file('clients-ca.crt'), clientAuthority.certPem);
