@@ -130,7 +130,7 @@ export class H2Upstream {
   }
 
   #open(): ClientHttp2Session {
-    // node:http2 offers ALPN h2 only, and sends the host as SNI unless it is an IP (then `serverName`, if set, is sent).
+    // ALPN h2 only; SNI is `serverName` when set, else the host unless it is an IP (as for HTTP/1.1 clusters).
     const session = this.#tls === undefined ? connect(this.#origin) : connect(this.#origin, { ...this.#tls.options, ALPNProtocols: ['h2'] });
     const ready = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {

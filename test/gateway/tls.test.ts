@@ -239,6 +239,14 @@ describe('gateway TLS listeners', { timeout: 60_000 }, () => {
       rmSync(file('clients-ca.crt'));
       await assert.rejects(gateway.reload(parseGatewayConfig(raw)), (error: Error & { code?: string }) => error.code === 'KEEL_GW_TLS_INVALID' && /clientCertificate\.caFile/.test(error.message));
       assert.equal((await request(ports.mtlsNode, 'h1', bob)).status, 200, 'the running CA stays');
+      // `required` is read per connection: a reload can relax it (and tighten it again) on a bound listener.
+      writeFileSync(file('clients-ca.crt'), rotated.certPem);
+      const relaxed = structuredClone(raw) as { listeners: Array<{ tls: { clientCertificate?: { required: boolean } } }> };
+      relaxed.listeners[4]!.tls.clientCertificate!.required = false;
+      await gateway.reload(parseGatewayConfig(relaxed));
+      assert.deepEqual(await request(ports.mtlsFast, 'h1', undefined), { status: 200, body: 'up https' });
+      await gateway.reload(parseGatewayConfig(raw));
+      await assert.rejects(request(ports.mtlsFast, 'h1', undefined), 'required again');
     } finally {
       resuming.destroy();
       writeFileSync(file('clients-ca.crt'), clientAuthority.certPem);
