@@ -23,11 +23,24 @@ const tlsCertificate = z.strictObject({
   keyFile: z.string().min(1),
 });
 
+/** Client certificates (mTLS from clients), as nginx's ssl_client_certificate and ssl_verify_client on|optional. */
+const clientCertificate = z.strictObject({
+  /** PEM CA bundle client certificates must chain to; read at start and on every reload. */
+  caFile: z.string().min(1),
+  /**
+   * true: a client without a certificate this CA trusts is refused at the handshake.
+   * false: such clients are served, with no identity forwarded (only verified ones get x-forwarded-client-cert).
+   */
+  required: z.boolean().default(true),
+});
+
 /** TLS termination on a listener; ALPN follows `protocol` (auto: h2 and http/1.1; http1: http/1.1; h2c: h2). */
 const listenerTls = z.strictObject({
   /** The first certificate without serverNames (else the first) answers clients that send an unknown name or none. */
   certificates: z.array(tlsCertificate).min(1).max(limits.TLS_CERTIFICATES_PER_LISTENER_MAX),
   minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+  /** Ask clients for a certificate (absent: none is asked for). */
+  clientCertificate: clientCertificate.optional(),
 });
 
 const listener = z.strictObject({
@@ -133,7 +146,7 @@ const circuitBreakers = z.strictObject({
 
 const balancer = z.enum(['round-robin', 'least-request', 'random', 'ring-hash', 'maglev', 'peak-ewma']);
 
-/** TLS to a cluster's endpoints (HTTP/1.1 clusters). */
+/** TLS to a cluster's endpoints (ALPN http/1.1 to http1 clusters, h2 to h2c ones); active health checks use it too. */
 const upstreamTls = z.strictObject({
   /** CA bundle to verify the endpoints with (default: Node's public roots). */
   caFile: z.string().min(1).optional(),
@@ -153,8 +166,8 @@ const cluster = z.strictObject({
   endpoints: z.array(endpoint).min(1).max(limits.ENDPOINTS_PER_CLUSTER_MAX),
   /**
    * How the gateway talks to the endpoints: http1 (HTTP/1.1, keep-alive
-   * pools) or h2c (HTTP/2 over cleartext, prior knowledge: gRPC backends;
-   * response trailers are passed on to HTTP/2 clients).
+   * pools) or h2c (HTTP/2, prior knowledge over cleartext or ALPN h2 with
+   * `tls`: gRPC backends; response trailers are passed on to HTTP/2 clients).
    */
   protocol: z.enum(['http1', 'h2c']).default('http1'),
   balancer: balancer.default('round-robin'),
@@ -268,6 +281,7 @@ export type ClusterConfig = z.output<typeof cluster>;
 export type EndpointConfig = z.output<typeof endpoint>;
 export type ListenerConfig = z.output<typeof listener>;
 export type ListenerTlsConfig = z.output<typeof listenerTls>;
+export type ClientCertificateConfig = z.output<typeof clientCertificate>;
 export type HealthCheckConfig = z.output<typeof healthCheck>;
 export type OutlierConfig = z.output<typeof outlierDetection>;
 export type RateLimitConfig = z.output<typeof rateLimit>;
@@ -330,8 +344,6 @@ function crossCheck(config: GatewayConfig): string[] {
       if (seen.has(e.address)) issues.push(`clusters.${name}.endpoints.${i}.address: duplicate "${e.address}"`);
       seen.add(e.address);
     });
-    if (c.tls && c.protocol === 'h2c') issues.push(`clusters.${name}.tls: TLS to HTTP/2 upstreams is not supported yet (http1 clusters only)`);
-    if (c.tls && c.healthCheck) issues.push(`clusters.${name}.healthCheck: active health checks speak cleartext; on a tls cluster use outlierDetection`);
     if (c.adaptiveConcurrency && c.adaptiveConcurrency.minLimit > c.adaptiveConcurrency.maxLimit) issues.push(`clusters.${name}.adaptiveConcurrency.minLimit: exceeds maxLimit`);
   }
   return issues;

@@ -34,7 +34,7 @@ export interface GatewayOptions {
   readonly clock?: Clock;
   readonly random?: Random;
   readonly log?: Logger;
-  /** Active health-check probe (default: HTTP GET). */
+  /** Active health-check probe (default: HTTP GET, HTTPS on clusters with `tls`). */
   readonly probe?: Probe;
 }
 
@@ -328,7 +328,7 @@ export class Gateway {
 
   #listen(spec: ListenerConfig, limits: GatewayConfig['limits'], material: TlsMaterial | undefined): Promise<Listening> {
     return bindListener(spec, limits, {
-      tlsHandshakeFailed: () => this.metrics.tlsHandshakeErrors.inc(),
+      tlsHandshakeFailed: (reason) => this.metrics.tlsHandshakeErrors.inc({ reason }),
       handle: (request, response) => this.#handle(request, response, this.#chain),
       // The fast path's request and response carry the fields the chain and #reject read from node's.
       handleFast: (request, response) => this.#handle(request as unknown as IncomingMessage, response as unknown as ServerResponse, this.#fastChain),
@@ -443,7 +443,7 @@ export class Gateway {
       });
       const healthConfig = cluster.config.healthCheck;
       const checker = healthConfig
-        ? new ActiveHealthChecker(healthConfig, cluster.endpoints, this.#clock, this.#random, this.#probe, ({ endpoint, healthy }) => {
+        ? new ActiveHealthChecker(healthConfig, cluster.endpoints, this.#clock, this.#random, (endpoint, config) => this.#probe(endpoint, config, cluster.upstreamTls), ({ endpoint, healthy }) => {
           this.metrics.healthChanges.inc({ cluster: cluster.name, to: healthy ? 'healthy' : 'unhealthy' });
           this.#log.warn({ cluster: cluster.name, endpoint: endpoint.address, healthy }, 'health changed');
         })

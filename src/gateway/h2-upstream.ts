@@ -1,12 +1,15 @@
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type IncomingHttpStatusHeader } from 'node:http2';
 import type { UpstreamRequest } from './upstream.js';
+import type { UpstreamTls } from './upstream-tls.js';
 
 /**
- * HTTP/2 over cleartext to one upstream address (prior knowledge), on
- * node:http2 rather than undici: undici 7 ends an HTTP/2 response body
- * before Node reports its trailers and then drops them, and gRPC's status
- * travels in the trailers. Requests are streams spread over at most
- * `maxSessions` connections, each opened on demand and closed when idle.
+ * HTTP/2 to one upstream address: over cleartext (prior knowledge), or over
+ * TLS with ALPN h2 when the cluster has `tls` (the same verify, SNI and
+ * client-certificate options as HTTP/1.1 clusters). On node:http2 rather
+ * than undici: undici 7 ends an HTTP/2 response body before Node reports
+ * its trailers and then drops them, and gRPC's status travels in the
+ * trailers. Requests are streams spread over at most `maxSessions`
+ * connections, each opened on demand and closed when idle.
  */
 
 export interface H2UpstreamOptions {
@@ -40,13 +43,15 @@ const STREAMS_PER_SESSION_SOFT_MAX = 100;
 export class H2Upstream {
   readonly #origin: string;
   readonly #options: H2UpstreamOptions;
+  readonly #tls: UpstreamTls | undefined;
   /** Sessions (connected or connecting), the streams open on each, and when each is ready. */
   readonly #sessions = new Map<ClientHttp2Session, { open: number; readonly ready: Promise<void> }>();
   #closed = false;
 
-  constructor(address: string, options: H2UpstreamOptions) {
-    this.#origin = `http://${address}`;
+  constructor(address: string, options: H2UpstreamOptions, tls?: UpstreamTls) {
+    this.#origin = `${tls === undefined ? 'http' : 'https'}://${address}`;
     this.#options = options;
+    this.#tls = tls;
   }
 
   /** Sends one request; resolves with the response head (the body streams), rejects on a connect, reset or timeout. */
@@ -55,7 +60,7 @@ export class H2Upstream {
     const { host, ...rest } = request.headers;
     // Throws when the session went away (GOAWAY, closed) since it was picked: the attempt fails, nothing was sent.
     const stream = session.request(
-      { ...rest, ':method': request.method, ':path': request.path, ':scheme': 'http', ...(typeof host === 'string' ? { ':authority': host } : {}) },
+      { ...rest, ':method': request.method, ':path': request.path, ':scheme': this.#tls === undefined ? 'http' : 'https', ...(typeof host === 'string' ? { ':authority': host } : {}) },
       { endStream: request.body === null, signal: request.signal },
     );
     const entry = this.#sessions.get(session);
@@ -125,7 +130,8 @@ export class H2Upstream {
   }
 
   #open(): ClientHttp2Session {
-    const session = connect(this.#origin);
+    // ALPN h2 only; SNI is `serverName` when set, else the host unless it is an IP (as for HTTP/1.1 clusters).
+    const session = this.#tls === undefined ? connect(this.#origin) : connect(this.#origin, { ...this.#tls.options, ALPNProtocols: ['h2'] });
     const ready = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         session.destroy();

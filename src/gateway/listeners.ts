@@ -5,7 +5,7 @@ import type { TLSSocket } from 'node:tls';
 import type { GatewayConfig, ListenerConfig } from './config.js';
 import { FastConnection, type FastRequest, type FastResponse } from './http1/connection.js';
 import { H2_SESSION_MEMORY_MB, H2_STREAMS_PER_SESSION_MAX } from './limits.js';
-import { type TlsMaterial, tlsListenerServer } from './tls-listener.js';
+import { type HandshakeFailure, type TlsMaterial, tlsListenerServer } from './tls-listener.js';
 
 /**
  * The gateway's listeners: HTTP/1.1, HTTP/2 over cleartext (h2c, prior
@@ -27,8 +27,8 @@ export interface ListenerHooks {
   admit(socket: Socket): boolean;
   /** Whether the gateway is draining (a new HTTP/2 session then gets GOAWAY at once). */
   draining(): boolean;
-  /** A TLS handshake failed (bad ClientHello, no common protocol or version, timeout). */
-  tlsHandshakeFailed(): void;
+  /** A TLS handshake failed (bad ClientHello, no common protocol or version, timeout, a client certificate missing or untrusted). */
+  tlsHandshakeFailed(reason: HandshakeFailure): void;
 }
 
 /** A bound listener, whatever its protocol. */
@@ -96,7 +96,7 @@ function acceptor(spec: ListenerConfig, limits: Limits, hooks: ListenerHooks, ma
     });
     return { outer, applyTls: () => {} };
   }
-  const tls = tlsListenerServer({ ...spec, tls: spec.tls }, material, limits.headersTimeoutMs, (socket) => hooks.admit(socket), onSocket, () => hooks.tlsHandshakeFailed());
+  const tls = tlsListenerServer({ ...spec, tls: spec.tls }, material, limits.headersTimeoutMs, (socket) => hooks.admit(socket), onSocket, (reason) => hooks.tlsHandshakeFailed(reason));
   return { outer: tls.server, applyTls: (next) => next && tls.update(next) };
 }
 

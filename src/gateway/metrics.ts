@@ -30,6 +30,9 @@ export class GatewayMetrics {
   readonly healthChanges = new Counter({
     name: 'keel_gateway_health_transitions_total', help: 'Active health-check transitions', labelNames: ['cluster', 'to'] as const, registers: [this.registry],
   });
-  readonly tlsHandshakeErrors = new Counter({ name: 'keel_gateway_tls_handshake_errors_total', help: 'TLS handshakes on listeners that failed (bad hello, no shared version or protocol, timeout)', registers: [this.registry] });
+  readonly tlsHandshakeErrors = new Counter({
+    name: 'keel_gateway_tls_handshake_errors_total', help: 'TLS handshakes on listeners that failed, by reason: client_certificate (missing or untrusted), timeout, other (bad hello, no shared version or protocol)',
+    labelNames: ['reason'] as const, registers: [this.registry],
+  });
   readonly reloads = new Counter({ name: 'keel_gateway_config_reloads_total', help: 'Config reloads', labelNames: ['result'] as const, registers: [this.registry] });
 }

@@ -9,6 +9,7 @@ import type { Exchange, Handler } from './exchange.js';
 import type { AttemptResult } from './health/outlier.js';
 import { RETRIES_MAX } from './limits.js';
 import type { GatewayMetrics } from './metrics.js';
+import { forwardedClientCert } from './tls-listener.js';
 import type { UpstreamPools, UpstreamResponse } from './upstream.js';
 
 /** Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1), plus any the Connection header names. */
@@ -24,30 +25,47 @@ function connectionTokens(value: string | string[] | undefined): Set<string> {
   return new Set(text.split(',').map((token) => token.trim().toLowerCase()).filter((token) => token !== ''));
 }
 
-/**
- * Request headers for the upstream: hop-by-hop stripped, X-Forwarded-For/-Proto
- * and Via added, the deadline propagated. To an HTTP/2 upstream `TE: trailers`
- * is kept (the one TE HTTP/2 allows; gRPC servers require it).
- */
 /** Whether the client's connection is TLS (a TLSSocket says so; HTTP/2's compat socket proxies the field). */
 export function isEncrypted(socket: unknown): boolean {
   return (socket as { encrypted?: unknown } | null)?.encrypted === true;
 }
 
-export function upstreamRequestHeaders(headers: IncomingHttpHeaders, clientIp: string, deadline: Record<string, string>, h2Upstream = false, encrypted = false): Record<string, string | string[]> {
+/** The client connection of a request's socket (node:http's, or HTTP/2's compat proxy of the session's). */
+export function clientConnection(socket: unknown): ClientConnection {
+  return { encrypted: isEncrypted(socket), forwardedClientCert: forwardedClientCert(socket) };
+}
+
+/** Envoy's header for the client certificate's identity; a client's own is never forwarded (it would be a claimed identity). */
+export const FORWARDED_CLIENT_CERT = 'x-forwarded-client-cert';
+
+/** What the client's connection tells the upstream: TLS or not, and a verified client certificate's identity. */
+export interface ClientConnection {
+  readonly encrypted: boolean;
+  /** The `x-forwarded-client-cert` value (only for a certificate the listener verified). */
+  readonly forwardedClientCert: string | undefined;
+}
+
+/**
+ * Request headers for the upstream: hop-by-hop stripped, X-Forwarded-For/-Proto
+ * and Via added, the client's X-Forwarded-Client-Cert replaced by the
+ * gateway's (or dropped), the deadline propagated. To an HTTP/2 upstream
+ * `TE: trailers` is kept (the one TE HTTP/2 allows; gRPC servers require it).
+ */
+export function upstreamRequestHeaders(headers: IncomingHttpHeaders, clientIp: string, deadline: Record<string, string>, h2Upstream = false, client?: ClientConnection): Record<string, string | string[]> {
   const named = connectionTokens(headers.connection);
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers)) {
     // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme) are the request line, not headers, upstream.
-    if (value === undefined || HOP_BY_HOP.has(name) || named.has(name) || name.startsWith(':')) continue;
+    if (value === undefined || HOP_BY_HOP.has(name) || named.has(name) || name.startsWith(':') || name === FORWARDED_CLIENT_CERT) continue;
     out[name] = value;
   }
+  if (client?.forwardedClientCert !== undefined) out[FORWARDED_CLIENT_CERT] = client.forwardedClientCert;
   if (h2Upstream && connectionTokens(headers.te).has('trailers')) out.te = 'trailers';
   const authority = headers[':authority'];
   if (out.host === undefined && typeof authority === 'string') out.host = authority;
   const forwarded = headers['x-forwarded-for'];
   out['x-forwarded-for'] = forwarded ? `${Array.isArray(forwarded) ? forwarded.join(', ') : forwarded}, ${clientIp}` : clientIp;
-  out['x-forwarded-proto'] = encrypted ? 'https' : 'http';
+  out['x-forwarded-proto'] = client?.encrypted === true ? 'https' : 'http';
   out.via = headers.via ? `${Array.isArray(headers.via) ? headers.via.join(', ') : headers.via}, ${VIA_VALUE}` : VIA_VALUE;
   return { ...out, ...deadline };
 }
@@ -184,7 +202,7 @@ async function attemptOnce(deps: ProxyDependencies, exchange: Exchange, cluster:
     const data = await deps.pools.send(endpoint.address, cluster, {
       path: exchange.request.url ?? '/',
       method: exchange.request.method ?? 'GET',
-      headers: upstreamRequestHeaders(exchange.request.headers, exchange.clientIp, deadline, cluster.config.protocol === 'h2c', isEncrypted(exchange.request.socket)),
+      headers: upstreamRequestHeaders(exchange.request.headers, exchange.clientIp, deadline, cluster.config.protocol === 'h2c', clientConnection(exchange.request.socket)),
       body: withBody ? Readable.from(boundedBody(exchange.request, exchange.table.config.limits.maxRequestBodyBytes), { objectMode: false }) : null,
       signal: controller.signal,
       timeoutMs,

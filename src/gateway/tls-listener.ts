@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { createSecureContext, createServer as createTlsServer, type SecureContext, type SecureContextOptions, type Server as TlsServer, type TLSSocket } from 'node:tls';
-import type { ListenerConfig, ListenerTlsConfig } from './config.js';
+import type { ClientCertificateConfig, ListenerConfig, ListenerTlsConfig } from './config.js';
 import { GatewayTlsError } from './errors.js';
 import { TLS_FILE_BYTES_MAX } from './limits.js';
 
@@ -11,7 +12,10 @@ import { TLS_FILE_BYTES_MAX } from './limits.js';
  * one-label wildcard, else the default), and the ALPN list the listener's
  * protocol allows. `update` swaps the certificates of a bound listener (a
  * reload re-reads every file, so rotating a certificate is: replace the
- * files, SIGHUP).
+ * files, SIGHUP). With `clientCertificate`, clients are asked for a
+ * certificate verified against its CA (in every context, as an SNI switch
+ * replaces the context whose store verifies the client), and a verified
+ * client's identity is put on its socket for `x-forwarded-client-cert`.
  */
 
 /** Certificates loaded and indexed by server name. */
@@ -20,6 +24,8 @@ export interface TlsMaterial {
   readonly byName: ReadonlyMap<string, SecureContext>;
   /** `*.example.com` is stored under `example.com`. */
   readonly byWildcard: ReadonlyMap<string, SecureContext>;
+  /** Whether clients are asked for a certificate, and must present one the CA trusts. */
+  readonly clientCertificate: Pick<ClientCertificateConfig, 'required'> | undefined;
 }
 
 function readPem(file: string, field: string): Buffer {
@@ -37,12 +43,14 @@ export function loadTlsMaterial(tls: ListenerTlsConfig, at: string): TlsMaterial
   const byWildcard = new Map<string, SecureContext>();
   let defaultOptions: SecureContextOptions | undefined;
   let firstOptions: SecureContextOptions | undefined;
+  const clientCa = loadClientCa(tls.clientCertificate, `${at}.clientCertificate.caFile`);
   for (const [index, certificate] of tls.certificates.entries()) {
     const field = `${at}.certificates.${index}`;
     const options: SecureContextOptions = {
       cert: readPem(certificate.certFile, `${field}.certFile`),
       key: readPem(certificate.keyFile, `${field}.keyFile`),
       minVersion: tls.minVersion,
+      ...(clientCa === undefined ? {} : { ca: clientCa }),
     };
     let context: SecureContext;
     try {
@@ -59,7 +67,69 @@ export function loadTlsMaterial(tls: ListenerTlsConfig, at: string): TlsMaterial
     }
     firstOptions ??= options;
   }
-  return { defaultOptions: defaultOptions ?? firstOptions!, byName, byWildcard };
+  return { defaultOptions: defaultOptions ?? firstOptions!, byName, byWildcard, clientCertificate: tls.clientCertificate && { required: tls.clientCertificate.required } };
+}
+
+/** The client CA bundle, checked to hold at least one certificate node:tls accepts as a trust root. */
+function loadClientCa(config: ClientCertificateConfig | undefined, field: string): Buffer | undefined {
+  if (config === undefined) return undefined;
+  const ca = readPem(config.caFile, field);
+  if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new GatewayTlsError(field, `${config.caFile} holds no PEM certificate`);
+  try {
+    createSecureContext({ ca });
+  } catch (error) {
+    throw new GatewayTlsError(field, `cannot load ${config.caFile}: ${(error as Error).message}`);
+  }
+  return ca;
+}
+
+/** Where a verified client's identity is kept on its TLSSocket (HTTP/2's compat socket proxies symbol reads to it). */
+const CLIENT_CERT = Symbol('keel.gateway.forwardedClientCert');
+
+/**
+ * Envoy's `x-forwarded-client-cert` element for a verified client:
+ * `Hash=<hex SHA-256 of the DER>;Subject="<RFC 2253 DN>"`. Node prints the
+ * subject one attribute a line, RFC 2253-escaped, in certificate order;
+ * RFC 2253 lists them most specific first. A `"` is already escaped as `\"`;
+ * anything outside printable ASCII becomes RFC 2253 `\XX` escapes of its
+ * UTF-8 bytes, so the value is a valid header whatever the CA signed (the
+ * fast path writes heads as latin1: a raw U+010A would become a line feed).
+ */
+export function forwardedClientCertValue(der: Buffer, subjectLines: string): string {
+  const subject = subjectLines.split('\n').filter((line) => line !== '').reverse().join(',');
+  return `Hash=${createHash('sha256').update(der).digest('hex')};Subject="${printableAscii(subject)}"`;
+}
+
+function printableAscii(text: string): string {
+  return text.replace(/[^\x20-\x7e]/gu, (char) => [...Buffer.from(char, 'utf8')].map((byte) => `\\${byte.toString(16).toUpperCase().padStart(2, '0')}`).join(''));
+}
+
+/** The `x-forwarded-client-cert` value for a request's socket: set only for clients whose certificate was verified. */
+export function forwardedClientCert(socket: unknown): string | undefined {
+  const value = (socket as Record<symbol, unknown> | null)?.[CLIENT_CERT];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** Records a verified client's identity on its socket; unverified (optional mode) or certificate-less clients get none. */
+function recordClientIdentity(socket: TLSSocket): void {
+  if (!socket.authorized) return;
+  const certificate = socket.getPeerX509Certificate();
+  if (certificate === undefined) return;
+  (socket as unknown as Record<symbol, unknown>)[CLIENT_CERT] = forwardedClientCertValue(certificate.raw, certificate.subject);
+}
+
+/** Why a handshake failed, as a bounded metric label. */
+export type HandshakeFailure = 'client_certificate' | 'timeout' | 'other';
+
+function handshakeFailure(error: Error & { code?: string }, socket: TLSSocket): HandshakeFailure {
+  // An untrusted certificate: node verifies after the handshake and destroys the socket, leaving authorizationError set.
+  if (error.code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE' || socket.authorizationError) return 'client_certificate';
+  return error.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'timeout' : 'other';
+}
+
+/** node:tls's server options for asking clients for certificates (mutable on a bound tls.Server: read per connection). */
+function clientCertificateOptions(material: TlsMaterial): { requestCert: boolean; rejectUnauthorized: boolean } {
+  return { requestCert: material.clientCertificate !== undefined, rejectUnauthorized: material.clientCertificate?.required ?? false };
 }
 
 /** The context for a client's SNI name, or undefined for the default certificate. */
@@ -98,11 +168,12 @@ export function tlsListenerServer(
   handshakeTimeoutMs: number,
   admit: (socket: Socket) => boolean,
   onSecure: (socket: TLSSocket) => void,
-  onHandshakeError: () => void,
+  onHandshakeError: (reason: HandshakeFailure) => void,
 ): TlsListenerServer {
   let current = material;
   const server = createTlsServer({
     ...current.defaultOptions,
+    ...clientCertificateOptions(current),
     ALPNProtocols: alpnFor(spec.protocol),
     SNICallback: (serverName, callback) => callback(null, contextFor(current, serverName)),
     handshakeTimeout: handshakeTimeoutMs,
@@ -112,10 +183,11 @@ export function tlsListenerServer(
   server.on('secureConnection', (socket: TLSSocket) => {
     // What the fast path and node:http would see on a TCP socket.
     socket.on('error', () => socket.destroy());
+    recordClientIdentity(socket);
     onSecure(socket);
   });
-  server.on('tlsClientError', (_error, socket) => {
-    onHandshakeError();
+  server.on('tlsClientError', (error, socket) => {
+    onHandshakeError(handshakeFailure(error, socket));
     socket.destroy();
   });
   return {
@@ -123,6 +195,8 @@ export function tlsListenerServer(
     update: (next) => {
       current = next;
       server.setSecureContext(next.defaultOptions);
+      // tls.Server hands these two to each new TLSSocket; connections already open keep what they were given.
+      Object.assign(server, clientCertificateOptions(next));
     },
   };
 }

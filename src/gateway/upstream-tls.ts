@@ -7,8 +7,9 @@ import { TLS_FILE_BYTES_MAX } from './limits.js';
 
 /**
  * TLS to a cluster's endpoints: the files named by `clusters.X.tls`, read
- * once per config load, as options for node:tls (the fast path) and
- * undici's connector. `id` is a digest of everything that shapes a
+ * once per config load, as options for node:tls (the fast path),
+ * undici's connector and node:http2 (h2c clusters, which swap the ALPN list
+ * for h2). `id` is a digest of everything that shapes a
  * connection, so pools are keyed by it: a reload that rotates a CA or a
  * client certificate opens new connections and closes the old pools, while
  * one that changes nothing keeps its warm connections.

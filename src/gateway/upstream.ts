@@ -39,7 +39,7 @@ export interface UpstreamResponse {
 /**
  * Connection pools, one per upstream (protocol and address), shared by
  * every cluster that names it and kept across reloads. HTTP/1.1 goes
- * through undici pools; h2c through node:http2 sessions (H2Upstream), whose
+ * through undici pools; h2c (cleartext or TLS) through node:http2 sessions (H2Upstream), whose
  * requests are streams multiplexed over at most maxConnections connections.
  * A pool no longer named is closed gracefully: queued and in-flight
  * requests finish first (endpoint draining).
@@ -90,7 +90,7 @@ export class UpstreamPools {
     let pool = this.#pools.get(key);
     if (!pool) {
       pool = cluster.protocol === 'h2c'
-        ? new H2Upstream(address, { maxSessions: cluster.circuitBreakers.maxConnections, idleTimeoutMs: UPSTREAM_IDLE_MS, connectTimeoutMs: UPSTREAM_CONNECT_TIMEOUT_MS })
+        ? new H2Upstream(address, { maxSessions: cluster.circuitBreakers.maxConnections, idleTimeoutMs: UPSTREAM_IDLE_MS, connectTimeoutMs: UPSTREAM_CONNECT_TIMEOUT_MS }, upstreamTls)
         : new Pool(`${upstreamTls ? 'https' : 'http'}://${address}`, {
           connections: cluster.circuitBreakers.maxConnections,
           pipelining: 1,

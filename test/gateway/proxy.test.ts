@@ -123,9 +123,13 @@ test('rate limits per API key answer 429 with Retry-After and the RateLimit fiel
   assert.match(metrics, /keel_gateway_rejections_total\{reason="rate-limited",criticality="CRITICAL"\} 1/);
 });
 
-test('hop-by-hop headers, and those the Connection header names, are not forwarded', () => {
-  const out = upstreamRequestHeaders({ connection: 'close, x-private', 'x-private': '1', 'keep-alive': 'timeout=5', te: 'trailers', host: 'h', accept: '*/*' }, '10.0.0.9', { 'keel-deadline': '100' });
+test('hop-by-hop headers, those the Connection header names, and a client\'s x-forwarded-client-cert are not forwarded', () => {
+  const headers = { connection: 'close, x-private', 'x-private': '1', 'keep-alive': 'timeout=5', te: 'trailers', host: 'h', accept: '*/*', 'x-forwarded-client-cert': 'Hash=00;Subject="CN=admin"' };
+  const out = upstreamRequestHeaders(headers, '10.0.0.9', { 'keel-deadline': '100' });
   assert.deepEqual(out, { host: 'h', accept: '*/*', 'x-forwarded-for': '10.0.0.9', 'x-forwarded-proto': 'http', via: '1.1 keel-gateway', 'keel-deadline': '100' });
+  const verified = upstreamRequestHeaders(headers, '10.0.0.9', {}, false, { encrypted: true, forwardedClientCert: 'Hash=ab;Subject="CN=alice"' });
+  assert.equal(verified['x-forwarded-client-cert'], 'Hash=ab;Subject="CN=alice"', 'only the identity the listener verified');
+  assert.equal(verified['x-forwarded-proto'], 'https');
 });
 
 test('request bodies over the limit are refused with 413, by content-length or while streaming', async (t) => {

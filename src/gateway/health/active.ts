@@ -1,22 +1,34 @@
-import { request } from 'undici';
+import { Client, request } from 'undici';
 import type { Clock, Random, TimerHandle } from '../../resilience/index.js';
 import type { HealthCheckConfig } from '../config.js';
 import type { Endpoint } from '../endpoint.js';
+import type { UpstreamTls } from '../upstream-tls.js';
 
-/** Probes one endpoint: true when it answered 2xx within the timeout. */
-export type Probe = (endpoint: Endpoint, config: HealthCheckConfig) => Promise<boolean>;
+/** Probes one endpoint (over TLS with `tls`, the cluster's): true when it answered 2xx within the timeout. */
+export type Probe = (endpoint: Endpoint, config: HealthCheckConfig, tls?: UpstreamTls) => Promise<boolean>;
 
-/** The real probe: `GET http://address/path`, reading at most the start of the body. */
-export const httpProbe: Probe = async (endpoint, config) => {
+/**
+ * The real probe: `GET http://address/path`, or `https://` with the
+ * cluster's TLS (the same verify, CA, SNI and client certificate as its
+ * requests: an endpoint whose certificate the proxy would refuse is
+ * unhealthy), reading at most the start of the body. A TLS probe opens its
+ * own connection and closes it after, so a rotated CA or client certificate
+ * is used from the next probe on.
+ */
+export const httpProbe: Probe = async (endpoint, config, tls) => {
+  const origin = `${tls === undefined ? 'http' : 'https'}://${endpoint.address}`;
+  const dispatcher = tls === undefined ? undefined : new Client(origin, { connect: { ...tls.options } as Record<string, unknown>, connectTimeout: config.timeoutMs, pipelining: 0 });
   try {
-    const response = await request(`http://${endpoint.address}${config.path}`, {
+    const response = await request(`${origin}${config.path}`, {
       method: 'GET', signal: AbortSignal.timeout(config.timeoutMs), headersTimeout: config.timeoutMs, bodyTimeout: config.timeoutMs,
-      headers: { 'user-agent': 'keel-gateway-health' },
+      headers: { 'user-agent': 'keel-gateway-health' }, ...(dispatcher === undefined ? {} : { dispatcher }),
     });
     await response.body.dump({ limit: 64 * 1024 });
     return response.statusCode >= 200 && response.statusCode < 300;
   } catch {
     return false;
+  } finally {
+    void dispatcher?.destroy().catch(() => {});
   }
 };
 

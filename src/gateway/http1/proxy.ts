@@ -6,7 +6,8 @@ import type { Endpoint } from '../endpoint.js';
 import { GatewayError } from '../errors.js';
 import type { Exchange, Handler } from '../exchange.js';
 import { HEADER_BYTES_MAX, RETRIES_MAX } from '../limits.js';
-import { checkUpstreamLimits, isEncrypted, type ProxyDependencies, VIA_VALUE } from '../proxy.js';
+import { checkUpstreamLimits, FORWARDED_CLIENT_CERT, isEncrypted, type ProxyDependencies, VIA_VALUE } from '../proxy.js';
+import { forwardedClientCert } from '../tls-listener.js';
 import { type BodyFraming, framingFor } from './body-framing.js';
 import type { FastConnection, FastRequest, FastResponse } from './connection.js';
 import { findHeadEnd, type ParsedHead, parseResponseHead } from './head-parser.js';
@@ -23,9 +24,12 @@ import type { FastUpstreamPools } from './upstream-pool.js';
 
 const EMPTY = Buffer.alloc(0);
 
-/** Request fields never forwarded (hop-by-hop, RFC 9110 §7.6.1) or replaced by the gateway's own. Transfer-Encoding stays: the body is relayed chunked as it came. */
+/**
+ * Request fields never forwarded (hop-by-hop, RFC 9110 §7.6.1) or replaced by the gateway's own (a client's
+ * x-forwarded-client-cert would be a claimed identity). Transfer-Encoding stays: the body is relayed chunked as it came.
+ */
 const REQUEST_DROPPED = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization',
-  'x-forwarded-for', 'x-forwarded-proto', 'via', 'keel-deadline', 'grpc-timeout']);
+  'x-forwarded-for', 'x-forwarded-proto', 'via', 'keel-deadline', 'grpc-timeout', FORWARDED_CLIENT_CERT]);
 const RESPONSE_DROPPED = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'via']);
 
 /** Transparent re-sends of a body-less request whose reused connection turned out closed (the keep-alive race), per attempt. */
@@ -66,6 +70,8 @@ export function spliceHead(head: ParsedHead, dropped: ReadonlySet<string>, named
 function requestHead(request: FastRequest, clientIp: string, deadline: Record<string, string>): Buffer {
   const headers = request.headers;
   let extra = `x-forwarded-for: ${headers['x-forwarded-for'] ? `${headers['x-forwarded-for']}, ${clientIp}` : clientIp}\r\nx-forwarded-proto: ${isEncrypted(request.socket) ? 'https' : 'http'}\r\nvia: ${headers.via ? `${headers.via}, ${VIA_VALUE}` : VIA_VALUE}\r\n`;
+  const clientCert = forwardedClientCert(request.socket);
+  if (clientCert !== undefined) extra += `${FORWARDED_CLIENT_CERT}: ${clientCert}\r\n`;
   for (const name in deadline) extra += `${name}: ${deadline[name]}\r\n`;
   return spliceHead(request.head, REQUEST_DROPPED, request.head.connectionTokens, extra);
 }
