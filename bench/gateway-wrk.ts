@@ -12,8 +12,9 @@
  * self and measured in the same alternating rounds: keel's listener with
  * `tls` (docs/gateway.md, "TLS"), nginx with `listen ... ssl` and HAProxy
  * with `bind ... ssl crt`, all serving the same RSA 2048 certificate from a
- * throwaway CA (bench/lib/tls.ts) with their default protocols and ciphers
- * (the notes name what each negotiated), the same backends in cleartext,
+ * throwaway CA (bench/lib/tls.ts) with their default ciphers and TLS 1.2
+ * and 1.3 (the notes name what each negotiates with a Node client; wrk's
+ * OpenSSL offers the same TLS 1.3 suites), the same backends in cleartext,
  * and wrk on https://. wrk keeps its connections alive, so after the
  * first request of each connection the rows measure per-request record
  * crypto, not handshakes. TLS rows compare with nginx over TLS, and two
