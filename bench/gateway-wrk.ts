@@ -8,18 +8,33 @@
  * and the backends' share does not blur it. Loopback only; every round is
  * bounded by wrk's duration.
  *
- * Usage: npx tsx bench/gateway-wrk.ts [--seconds N] [--rounds N] [--connections N]
+ * `--tls` adds a TLS twin of every proxy, started beside its cleartext
+ * self and measured in the same alternating rounds: keel's listener with
+ * `tls` (docs/gateway.md, "TLS"), nginx with `listen ... ssl` and HAProxy
+ * with `bind ... ssl crt`, all serving the same RSA 2048 certificate from a
+ * throwaway CA (bench/lib/tls.ts) with their default ciphers and TLS 1.2
+ * and 1.3 (the notes name what each negotiates with a Node client; wrk's
+ * OpenSSL offers the same TLS 1.3 suites), the same backends in cleartext,
+ * and wrk on https://. wrk keeps its connections alive, so after the
+ * first request of each connection the rows measure per-request record
+ * crypto, not handshakes. TLS rows compare with nginx over TLS, and two
+ * more columns give each proxy's TLS row over its cleartext row (req/s and
+ * CPU µs/req): the cost of TLS in that proxy.
+ *
+ * Usage: npx tsx bench/gateway-wrk.ts [--seconds N] [--rounds N] [--connections N] [--tls]
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { numberArgument } from './lib/gateway/args.js';
+import { flagArgument, numberArgument } from './lib/gateway/args.js';
 import { markdownTable } from './lib/load.js';
 import { freeLoopbackPorts } from './lib/net.js';
-import { HAPROXY_BINARY, startBackend, startHaproxy, startKeelGateway, startNginx, stop, type Started } from './lib/gateway/processes.js';
+import { HAPROXY_BINARY, type ServerTlsFiles, startBackend, startHaproxy, startKeelGateway, startNginx, stop, type Started } from './lib/gateway/processes.js';
+import { makeBenchPki, negotiated } from './lib/tls.js';
 
 const SECONDS = numberArgument('seconds', 5);
 const ROUNDS = numberArgument('rounds', 3);
 const CONNECTIONS = numberArgument('connections', 64);
+const TLS = flagArgument('tls');
 const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 
 /** utime + stime of a process, in seconds. */
@@ -31,8 +46,8 @@ function cpuSeconds(pid: number): number {
 
 interface Run { rps: number; p99Ms: number; cpuUsPerRequest: number; errors: number }
 
-function wrk(port: number): { rps: number; p99Ms: number; requests: number; errors: number } {
-  const output = execFileSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--latency', `http://127.0.0.1:${port}/`], { timeout: (SECONDS + 30) * 1000 }).toString();
+function wrk(url: string): { rps: number; p99Ms: number; requests: number; errors: number } {
+  const output = execFileSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--latency', url], { timeout: (SECONDS + 30) * 1000 }).toString();
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1] ?? 0);
   const requests = Number(/(\d+) requests in/.exec(output)?.[1] ?? 0);
   const p99 = /\s99%\s+([\d.]+)(us|ms|s)/.exec(output);
@@ -43,19 +58,20 @@ function wrk(port: number): { rps: number; p99Ms: number; requests: number; erro
   return { rps, p99Ms, requests, errors };
 }
 
-function measure(target: Started): Run {
-  const pid = target.child.pid as number;
+function measure(target: Target): Run {
+  const pid = target.started.child.pid as number;
   const before = cpuSeconds(pid);
-  const result = wrk(target.port);
+  const result = wrk(target.url);
   const used = cpuSeconds(pid) - before;
   return { rps: result.rps, p99Ms: result.p99Ms, cpuUsPerRequest: (used * 1e6) / Math.max(1, result.requests), errors: result.errors };
 }
 
-function keelConfig(port: number, backends: readonly number[], engine: 'fast' | 'node', protections: boolean): string {
+function keelConfig(port: number, backends: readonly number[], engine: 'fast' | 'node', protections: boolean, tls: ServerTlsFiles | undefined): string {
   const endpoints = backends.map((b) => `{ address: "127.0.0.1:${b}" }`).join(', ');
+  const tlsField = tls ? `, tls: { certificates: [{ certFile: "${tls.certFile}", keyFile: "${tls.keyFile}" }] }` : '';
   if (!protections) {
     return `
-listeners: [{ port: ${port}, engine: ${engine} }]
+listeners: [{ port: ${port}, engine: ${engine}${tlsField} }]
 routes: [{ name: all, match: { prefix: / }, cluster: app }]
 clusters:
   app: { balancer: round-robin, endpoints: [${endpoints}], circuitBreakers: { maxConnections: 64 } }
@@ -65,7 +81,7 @@ limits: { maxConnectionsPerClientIp: 10000 }
   // Every protection on, none of them refusing at this load: routing, the balancer, active health checks and outlier
   // detection, a per-IP rate limit, criticality admission with adaptive concurrency, metrics (always on).
   return `
-listeners: [{ port: ${port}, engine: ${engine} }]
+listeners: [{ port: ${port}, engine: ${engine}${tlsField} }]
 routes: [{ name: all, match: { prefix: / }, cluster: app, retry: { maxAttempts: 2 } }]
 clusters:
   app:
@@ -81,49 +97,88 @@ limits: { maxConnectionsPerClientIp: 10000 }
 `;
 }
 
-const ports = await freeLoopbackPorts(7);
-const [backendA, backendB, fastPort, nodePort, barePort, nginxPort, haproxyPort] = ports as [number, number, number, number, number, number, number];
+interface Target {
+  readonly name: string;
+  /** The cleartext twin's name, on a TLS row. */
+  readonly cleartext: string | undefined;
+  readonly url: string;
+  readonly started: Started;
+}
+
+interface Proxy {
+  readonly name: string;
+  start(port: number, tls: ServerTlsFiles | undefined): Promise<Started>;
+}
+
+const NGINX = 'nginx, 1 worker';
+const tlsName = (name: string): string => `${name}, TLS`;
+const pki = TLS ? makeBenchPki() : undefined;
 const processes: Started[] = [];
 try {
+  const [backendA, backendB] = (await freeLoopbackPorts(2)) as [number, number];
   processes.push(await startBackend(backendA), await startBackend(backendB));
   const backends = [backendA, backendB];
-  const targets: Array<{ name: string; started: Started }> = [
-    { name: 'keel fast path, protections on', started: await startKeelGateway(keelConfig(fastPort, backends, 'fast', true), fastPort) },
-    { name: 'keel node path, protections on', started: await startKeelGateway(keelConfig(nodePort, backends, 'node', true), nodePort) },
-    { name: 'keel fast path, protections off', started: await startKeelGateway(keelConfig(barePort, backends, 'fast', false), barePort) },
-    { name: 'nginx, 1 worker', started: await startNginx(nginxPort, backends, { singleProcess: true }) },
+  const proxies: Proxy[] = [
+    { name: 'keel fast path, protections on', start: (port, tls) => startKeelGateway(keelConfig(port, backends, 'fast', true, tls), port) },
+    { name: 'keel node path, protections on', start: (port, tls) => startKeelGateway(keelConfig(port, backends, 'node', true, tls), port) },
+    { name: 'keel fast path, protections off', start: (port, tls) => startKeelGateway(keelConfig(port, backends, 'fast', false, tls), port) },
+    { name: NGINX, start: (port, tls) => startNginx(port, backends, { singleProcess: true, ...(tls ? { tls } : {}) }) },
   ];
-  if (existsSync(HAPROXY_BINARY)) targets.push({ name: 'HAProxy, 1 thread', started: await startHaproxy(haproxyPort, backends) });
+  if (existsSync(HAPROXY_BINARY)) proxies.push({ name: 'HAProxy, 1 thread', start: (port, tls) => startHaproxy(port, backends, tls ? { tls } : {}) });
   else console.error(`${HAPROXY_BINARY} missing: HAProxy row left out (apt-get install -y haproxy)`);
-  processes.push(...targets.map((target) => target.started));
-  // warm-up: JIT, pools, connections
-  for (const target of targets) execFileSync('wrk', ['-t1', `-c${CONNECTIONS}`, '-d1s', `http://127.0.0.1:${target.started.port}/`]);
+  const serverTls = pki?.memberFiles(0);
+  const targets: Target[] = [];
+  for (const proxy of proxies) {
+    const [port, tlsPort] = (await freeLoopbackPorts(2)) as [number, number];
+    const started = await proxy.start(port, undefined);
+    processes.push(started);
+    targets.push({ name: proxy.name, cleartext: undefined, url: `http://127.0.0.1:${port}/`, started });
+    if (serverTls === undefined) continue;
+    const startedTls = await proxy.start(tlsPort, serverTls);
+    processes.push(startedTls);
+    targets.push({ name: tlsName(proxy.name), cleartext: proxy.name, url: `https://127.0.0.1:${tlsPort}/`, started: startedTls });
+  }
+  const notes: string[] = [];
+  for (const target of targets) {
+    // warm-up: JIT, pools, connections
+    execFileSync('wrk', ['-t1', `-c${CONNECTIONS}`, '-d1s', target.url]);
+    if (target.cleartext !== undefined) notes.push(`${target.name}: ${await negotiated(target.url, { ca: pki!.clientCredentials.ca })}`);
+  }
   const runs = new Map<string, Run[]>(targets.map((target) => [target.name, []]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const target of targets) {
-      const run = measure(target.started);
+      const run = measure(target);
       runs.get(target.name)?.push(run);
       console.error(`round ${round + 1} ${target.name}: ${Math.round(run.rps)} req/s, p99 ${run.p99Ms.toFixed(2)} ms, ${run.cpuUsPerRequest.toFixed(1)} µs CPU/req, errors ${run.errors}`);
     }
   }
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
   const range = (values: number[], digits: number) => `${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)}`;
-  const nginx = runs.get('nginx, 1 worker') ?? [];
-  const nginxRps = median(nginx.map((r) => r.rps));
-  const nginxCpu = median(nginx.map((r) => r.cpuUsPerRequest));
-  const nginxP99 = median(nginx.map((r) => r.p99Ms));
-  console.log(`wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, ${ROUNDS} rounds per target alternating (range shown; ratios from medians), 2 node backends answering "ok", Node ${process.version}. CPU: the proxy process's /proc utime+stime ÷ requests. Shared 2-core machine: noisy.\n`);
+  const medians = (name: string) => {
+    const list = runs.get(name) ?? [];
+    return { rps: median(list.map((r) => r.rps)), cpu: median(list.map((r) => r.cpuUsPerRequest)), p99: median(list.map((r) => r.p99Ms)) };
+  };
+  console.log(`wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, ${ROUNDS} rounds per target alternating (range shown; ratios from medians), 2 node backends answering "ok", Node ${process.version}. CPU: the proxy process's /proc utime+stime ÷ requests. Shared 2-core machine: noisy.`);
+  if (TLS) console.log(`TLS rows: wrk over https with keep-alive (one handshake per connection), one RSA 2048 certificate for every proxy, ÷ nginx against nginx over TLS; backends in cleartext. Negotiated:\n${notes.map((note) => `- ${note}`).join('\n')}`);
+  console.log('');
+  const header = ['proxy', 'req/s', 'p99 ms', 'CPU µs/req', 'errors', 'req/s ÷ nginx', 'CPU ÷ nginx', 'p99 ÷ nginx'];
   console.log(markdownTable(
-    ['proxy', 'req/s', 'p99 ms', 'CPU µs/req', 'errors', 'req/s ÷ nginx', 'CPU ÷ nginx', 'p99 ÷ nginx'],
+    TLS ? [...header, 'req/s TLS ÷ clear', 'CPU TLS ÷ clear'] : header,
     targets.map((target) => {
       const list = runs.get(target.name) ?? [];
-      return [
+      const own = medians(target.name);
+      const nginx = medians(target.cleartext === undefined ? NGINX : tlsName(NGINX));
+      const row = [
         target.name, range(list.map((r) => r.rps), 0), range(list.map((r) => r.p99Ms), 2), range(list.map((r) => r.cpuUsPerRequest), 1),
         String(list.reduce((sum, r) => sum + r.errors, 0)),
-        (median(list.map((r) => r.rps)) / nginxRps).toFixed(2), (median(list.map((r) => r.cpuUsPerRequest)) / nginxCpu).toFixed(2), (median(list.map((r) => r.p99Ms)) / nginxP99).toFixed(2),
+        (own.rps / nginx.rps).toFixed(2), (own.cpu / nginx.cpu).toFixed(2), (own.p99 / nginx.p99).toFixed(2),
       ];
+      if (!TLS) return row;
+      const clear = target.cleartext === undefined ? undefined : medians(target.cleartext);
+      return [...row, clear ? (own.rps / clear.rps).toFixed(2) : '–', clear ? (own.cpu / clear.cpu).toFixed(2) : '–'];
     }),
   ));
 } finally {
   for (const started of processes.reverse()) await stop(started);
+  pki?.remove();
 }

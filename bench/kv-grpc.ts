@@ -24,6 +24,21 @@
  *   delivered per second over all watchers, put-to-event p50/p99, and every
  *   watcher must see every acknowledged put once, in order.
  *
+ * `--tls` adds rows with transport security on, in the same run: after its
+ * cleartext rows each system is started again with client and peer mutual
+ * TLS, keel with `keel up --tls` and etcd with --cert-file, --key-file,
+ * --trusted-ca-file, --client-cert-auth and the --peer-* twins, both on
+ * one throwaway CA made for the run (bench/lib/tls.ts, RSA 2048). The
+ * same grpc-js client then dials gRPC over TLS (ALPN h2) with the client
+ * certificate, on the same long-lived connections, so the rows measure
+ * per-request crypto, not handshakes. Each mTLS row carries the ratio of
+ * its throughput (events/s for watch) to the same system's cleartext row
+ * (the cost of TLS); keel/etcd compares the two systems both over TLS.
+ * etcd 3.4 serves gRPC on a TLS client port through Go's net/http HTTP/2
+ * server (embed/serve.go's grpcHandlerFunc, grpc-go's ServeHTTP), not
+ * grpc-go's own transport as on a cleartext port: part of etcd's TLS cost
+ * is that path, not the crypto.
+ *
  * The load generator is one Node process sharing the machine with the
  * cluster under test; each cell's line on stderr gives its CPU use, and a
  * cell near 100% is bounded by the client, not the server.
@@ -33,16 +48,17 @@
  *        [--conns auto|N] [--seconds 5] [--warmup-seconds 0.5] [--max-ops 500000]
  *        [--keys 10000] [--value-bytes 100] [--to spread|leader]
  *        [--watchers 1,32] [--watch-rates 500,max] [--watch-writers 16]
- *        [--watch-max-puts 100000] [--skip-watch]
+ *        [--watch-max-puts 100000] [--skip-watch] [--tls]
  * Exit codes: 0 ok, 1 usage or runtime error, 99 a watcher missed, repeated
  * or reordered events (the check failed; the tables are still printed).
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { Message } from '../src/api/grpc/codec.js';
-import { CONNS_MAX, type GrpcConns, openConns } from './lib/grpc-conns.js';
+import { CONNS_MAX, type GrpcConns, type GrpcTls, openConns } from './lib/grpc-conns.js';
 import { keyPicker, type LoadResult, markdownTable, runLoad } from './lib/load.js';
-import { benchEach, leaderEndpoint, type Target, targetNames as parseTargetNames } from './lib/targets.js';
+import { benchEach, leaderEndpoint, type Target, type TargetKey, targetKey, targetNames as parseTargetNames, type Transport } from './lib/targets.js';
+import { type BenchPki, makeBenchPki, trustForRun } from './lib/tls.js';
 import { PUTS_IN_FLIGHT_MAX, runWatchLoad, WATCHERS_MAX, type WatchResult } from './lib/watch-load.js';
 
 type Op = 'put' | 'range-linearizable' | 'range-serializable' | 'txn';
@@ -92,6 +108,7 @@ const { values: args } = parseArgs({
     'watch-writers': { type: 'string' },
     'watch-max-puts': { type: 'string' },
     'skip-watch': { type: 'boolean', default: false },
+    tls: { type: 'boolean', default: false },
   },
 });
 
@@ -132,6 +149,10 @@ const watcherCounts = args['skip-watch'] ? [] : integers('watchers', option('wat
 const watchRates = option('watch-rates').split(',').map((text) => (text.trim() === 'max' ? undefined : positive('watch-rates', text, 1_000_000)));
 const watchWriters = Math.floor(positive('watch-writers', option('watch-writers'), 1024));
 const watchMaxPuts = Math.floor(positive('watch-max-puts', option('watch-max-puts'), 10_000_000));
+if (args.tls && args['keel-endpoints'] !== undefined) usage('--tls starts its own clusters on a CA made for the run; it cannot be combined with --keel-endpoints');
+/** The run's CA and certificates, with --tls. */
+const pki: BenchPki | undefined = args.tls ? makeBenchPki() : undefined;
+const transports: readonly Transport[] = pki === undefined ? ['cleartext'] : ['cleartext', 'tls'];
 
 const keys = Array.from({ length: keyCount }, (_, index) => Buffer.from(`bench/key-${String(index).padStart(6, '0')}`));
 const value = randomBytes(valueBytes);
@@ -161,8 +182,8 @@ async function operate(conns: GrpcConns, client: number, op: Op, key: Buffer): P
 }
 
 /** Writes every key once (with the value txn compares against), so ranges find it. */
-async function preload(endpoints: readonly string[]): Promise<void> {
-  const conns = openConns(endpoints, connsFor(PRELOAD_CLIENTS, endpoints.length));
+async function preload(endpoints: readonly string[], tls: GrpcTls | undefined): Promise<void> {
+  const conns = openConns(endpoints, connsFor(PRELOAD_CLIENTS, endpoints.length), tls);
   let next = 0;
   try {
     await Promise.all(
@@ -198,16 +219,18 @@ const watchKey = (watchers: number, rate: number | undefined): string => `${watc
 async function benchTarget(target: Target): Promise<TargetResults> {
   const endpoints = toLeader ? [await leaderEndpoint(target.endpoints)] : [...target.endpoints];
   const results: TargetResults = { ops: new Map(), watch: new Map() };
-  if (ops.some((op) => op !== 'put')) await preload(endpoints);
+  const tls = target.transport === 'tls' ? pki!.clientCredentials : undefined;
+  const label = targetKey(target.name, target.transport);
+  if (ops.some((op) => op !== 'put')) await preload(endpoints, tls);
   for (const op of ops) {
     for (const clients of clientCounts) {
-      const conns = openConns(endpoints, connsFor(clients, endpoints.length));
+      const conns = openConns(endpoints, connsFor(clients, endpoints.length), tls);
       try {
         const pickers = Array.from({ length: clients }, (_, client) => keyPicker(keys, client + 1));
         const { result, cpuPercent } = await withCpu(() => runLoad({ clients, seconds, maxOps, warmupSeconds }, (client) => operate(conns, client, op, pickers[client]!())));
         results.ops.set(`${op}/${clients}`, { ...result, conns: conns.size });
         const errorNote = result.errors > 0 ? `, ${result.errors} errors (first: ${result.firstError})` : '';
-        console.error(`${target.name} ${op} x${clients} on ${conns.size} conns: ${result.opsPerSecond.toFixed(0)} ops/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, client cpu ${cpuPercent.toFixed(0)}%${errorNote}`);
+        console.error(`${label} ${op} x${clients} on ${conns.size} conns: ${result.opsPerSecond.toFixed(0)} ops/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, client cpu ${cpuPercent.toFixed(0)}%${errorNote}`);
       } finally {
         conns.close();
       }
@@ -216,8 +239,8 @@ async function benchTarget(target: Target): Promise<TargetResults> {
   let cell = 0;
   for (const watchers of watcherCounts) {
     for (const rate of watchRates) {
-      const watchConns = openConns(endpoints, connsFor(watchers, endpoints.length));
-      const writeConns = openConns(endpoints, connsFor(watchWriters, endpoints.length));
+      const watchConns = openConns(endpoints, connsFor(watchers, endpoints.length), tls);
+      const writeConns = openConns(endpoints, connsFor(watchWriters, endpoints.length), tls);
       try {
         const { result, cpuPercent } = await withCpu(() =>
           runWatchLoad(watchConns, writeConns, {
@@ -228,7 +251,7 @@ async function benchTarget(target: Target): Promise<TargetResults> {
         results.watch.set(watchKey(watchers, rate), result);
         const problems = result.putErrors + result.missed + result.duplicates + result.outOfOrder + result.streamErrors > 0 ? `, PROBLEM: ${result.putErrors} put errors, ${result.missed} missed, ${result.duplicates} duplicate, ${result.outOfOrder} out of order, ${result.streamErrors} stream errors (first: ${result.firstProblem})` : '';
         const dropped = result.putsDropped > 0 ? `, ${result.putsDropped} puts dropped (due with ${PUTS_IN_FLIGHT_MAX} in flight)` : '';
-        console.error(`${target.name} watch x${watchers} at ${rate ?? 'max'} puts/s: ${result.putsPerSecond.toFixed(0)} puts/s, ${result.eventsPerSecond.toFixed(0)} events/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, client cpu ${cpuPercent.toFixed(0)}%${dropped}${problems}`);
+        console.error(`${label} watch x${watchers} at ${rate ?? 'max'} puts/s: ${result.putsPerSecond.toFixed(0)} puts/s, ${result.eventsPerSecond.toFixed(0)} events/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, client cpu ${cpuPercent.toFixed(0)}%${dropped}${problems}`);
       } finally {
         watchConns.close();
         writeConns.close();
@@ -248,41 +271,72 @@ function cell<Result>(result: Result | undefined, pick: (result: Result) => stri
 
 const latency = (result: { p50Ms: number; p99Ms: number }): string => `${result.p50Ms.toFixed(2)} / ${result.p99Ms.toFixed(2)}`;
 
-function opsTable(results: Map<string, TargetResults>): string {
+/** With --tls, each system's mTLS row over its cleartext row ('–' on cleartext rows). */
+function costOfTls(results: Map<TargetKey, TargetResults>, transport: Transport, pick: (result: TargetResults) => number | undefined): string[] {
+  if (pki === undefined) return [];
+  if (transport === 'cleartext') return ['–', '–'];
+  return (['keel', 'etcd'] as const).map((name) => {
+    const secured = results.get(targetKey(name, 'tls'));
+    const clear = results.get(name);
+    return ratio(secured && pick(secured), clear && pick(clear));
+  });
+}
+
+const TLS_COLUMNS = ['keel mTLS/clear', 'etcd mTLS/clear'];
+const transportLabel = (transport: Transport): string => (transport === 'tls' ? ', mTLS' : '');
+
+function opsTable(results: Map<TargetKey, TargetResults>): string {
   const rows = ops.flatMap((op) =>
-    clientCounts.map((clients) => {
-      const keel = results.get('keel')?.ops.get(`${op}/${clients}`);
-      const etcd = results.get('etcd')?.ops.get(`${op}/${clients}`);
-      const throughput = (result: LoadResult): string => result.opsPerSecond.toFixed(0) + (result.errors > 0 ? ` (${result.errors} err)` : '');
-      const conns = [...new Set([keel?.conns, etcd?.conns].filter((count) => count !== undefined))].join(' / ');
-      return [OP_LABELS[op], String(clients), conns, cell(keel, throughput), cell(etcd, throughput), ratio(keel?.opsPerSecond, etcd?.opsPerSecond), cell(keel, latency), cell(etcd, latency)];
-    }),
+    clientCounts.flatMap((clients) =>
+      transports.map((transport) => {
+        const keel = results.get(targetKey('keel', transport))?.ops.get(`${op}/${clients}`);
+        const etcd = results.get(targetKey('etcd', transport))?.ops.get(`${op}/${clients}`);
+        const throughput = (result: LoadResult): string => result.opsPerSecond.toFixed(0) + (result.errors > 0 ? ` (${result.errors} err)` : '');
+        const conns = [...new Set([keel?.conns, etcd?.conns].filter((count) => count !== undefined))].join(' / ');
+        return [
+          OP_LABELS[op] + transportLabel(transport), String(clients), conns, cell(keel, throughput), cell(etcd, throughput), ratio(keel?.opsPerSecond, etcd?.opsPerSecond), cell(keel, latency), cell(etcd, latency),
+          ...costOfTls(results, transport, (result) => result.ops.get(`${op}/${clients}`)?.opsPerSecond),
+        ];
+      }),
+    ),
   );
-  return markdownTable(['operation', 'clients', 'conns', 'keel req/s', 'etcd req/s', 'keel/etcd', 'keel p50/p99 ms', 'etcd p50/p99 ms'], rows);
+  return markdownTable(['operation', 'clients', 'conns', 'keel req/s', 'etcd req/s', 'keel/etcd', 'keel p50/p99 ms', 'etcd p50/p99 ms', ...(pki ? TLS_COLUMNS : [])], rows);
 }
 
-function watchTable(results: Map<string, TargetResults>): string {
+function watchTable(results: Map<TargetKey, TargetResults>): string {
   const rows = watcherCounts.flatMap((watchers) =>
-    watchRates.map((rate) => {
-      const keel = results.get('keel')?.watch.get(watchKey(watchers, rate));
-      const etcd = results.get('etcd')?.watch.get(watchKey(watchers, rate));
-      const puts = (result: WatchResult): string => result.putsPerSecond.toFixed(0) + (result.putErrors > 0 ? ` (${result.putErrors} err)` : '') + (result.putsDropped > 0 ? ` (${result.putsDropped} dropped)` : '');
-      const events = (result: WatchResult): string => result.eventsPerSecond.toFixed(0);
-      const check = (result: WatchResult): string => `${result.missed} / ${result.duplicates + result.outOfOrder}` + (result.streamErrors > 0 ? ` (${result.streamErrors} stream err)` : '');
-      return [String(watchers), rate === undefined ? `max (${watchWriters} writers)` : String(rate), cell(keel, puts), cell(etcd, puts), cell(keel, events), cell(etcd, events), ratio(keel?.eventsPerSecond, etcd?.eventsPerSecond), cell(keel, latency), cell(etcd, latency), cell(keel, check), cell(etcd, check)];
-    }),
+    watchRates.flatMap((rate) =>
+      transports.map((transport) => {
+        const keel = results.get(targetKey('keel', transport))?.watch.get(watchKey(watchers, rate));
+        const etcd = results.get(targetKey('etcd', transport))?.watch.get(watchKey(watchers, rate));
+        const puts = (result: WatchResult): string => result.putsPerSecond.toFixed(0) + (result.putErrors > 0 ? ` (${result.putErrors} err)` : '') + (result.putsDropped > 0 ? ` (${result.putsDropped} dropped)` : '');
+        const events = (result: WatchResult): string => result.eventsPerSecond.toFixed(0);
+        const check = (result: WatchResult): string => `${result.missed} / ${result.duplicates + result.outOfOrder}` + (result.streamErrors > 0 ? ` (${result.streamErrors} stream err)` : '');
+        return [
+          String(watchers) + transportLabel(transport), rate === undefined ? `max (${watchWriters} writers)` : String(rate), cell(keel, puts), cell(etcd, puts), cell(keel, events), cell(etcd, events), ratio(keel?.eventsPerSecond, etcd?.eventsPerSecond), cell(keel, latency), cell(etcd, latency), cell(keel, check), cell(etcd, check),
+          ...costOfTls(results, transport, (result) => result.watch.get(watchKey(watchers, rate))?.eventsPerSecond),
+        ];
+      }),
+    ),
   );
-  return markdownTable(['watchers', 'put rate /s', 'keel puts/s', 'etcd puts/s', 'keel events/s', 'etcd events/s', 'keel/etcd', 'keel p50/p99 ms', 'etcd p50/p99 ms', 'keel missed / dup+reordered', 'etcd missed / dup+reordered'], rows);
+  return markdownTable(['watchers', 'put rate /s', 'keel puts/s', 'etcd puts/s', 'keel events/s', 'etcd events/s', 'keel/etcd', 'keel p50/p99 ms', 'etcd p50/p99 ms', 'keel missed / dup+reordered', 'etcd missed / dup+reordered', ...(pki ? TLS_COLUMNS : [])], rows);
 }
 
-function watchFailed(results: Map<string, TargetResults>): boolean {
+function watchFailed(results: Map<TargetKey, TargetResults>): boolean {
   return [...results.values()].some((result) => [...result.watch.values()].some((watch) => watch.missed + watch.duplicates + watch.outOfOrder + watch.streamErrors > 0));
 }
 
 async function main(): Promise<void> {
-  const { results, descriptions } = await benchEach(targetNames, args['keel-endpoints'], benchTarget);
+  if (pki !== undefined) trustForRun(pki);
+  let benched;
+  try {
+    benched = await benchEach(targetNames, args['keel-endpoints'], benchTarget, {}, pki);
+  } finally {
+    pki?.remove();
+  }
+  const { results, descriptions } = benched;
   const connsNote = connsFixed === undefined ? `one connection per ${CLIENTS_PER_CONN} clients, at least one per member` : `${connsFixed} connections`;
-  console.log(`\ngRPC (raw grpc-js, ${connsNote}), ${keyCount} keys, ${valueBytes}-byte values, ${seconds} s per row (at most ${maxOps} ops) after ${warmupSeconds} s of warm-up, connections ${toLeader ? 'to the leader' : 'spread over the members'}${args.quick ? ', --quick' : ''}`);
+  console.log(`\ngRPC (raw grpc-js, ${connsNote}), ${keyCount} keys, ${valueBytes}-byte values, ${seconds} s per row (at most ${maxOps} ops) after ${warmupSeconds} s of warm-up, connections ${toLeader ? 'to the leader' : 'spread over the members'}${args.quick ? ', --quick' : ''}${pki ? ', gRPC over TLS with a client certificate on the mTLS rows' : ''}`);
   for (const description of descriptions) console.log(`- ${description}`);
   if (ops.length > 0) console.log(`\n${opsTable(results)}`);
   if (watcherCounts.length > 0) {

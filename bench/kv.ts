@@ -24,17 +24,30 @@
  * event-loop stall any member saw during the row
  * (keel_nodejs_eventloop_lag_max_seconds, reset by each scrape).
  *
+ * `--tls` adds rows with transport security on, in the same run: after its
+ * cleartext rows each system is started again with client and peer mutual
+ * TLS, keel with `keel up --tls` and etcd with --cert-file, --key-file,
+ * --trusted-ca-file, --client-cert-auth and the --peer-* twins, both on
+ * one throwaway CA made for the run (bench/lib/tls.ts, RSA 2048). The
+ * client speaks HTTPS with a client certificate to both, over the same
+ * keep-alive pools, so the rows measure per-request crypto, not
+ * handshakes. Each TLS row ("put, mTLS") carries the ratio of its
+ * throughput to the same system's cleartext row (the cost of TLS); the
+ * keel/etcd column compares the two systems both over TLS. The notes under
+ * the table name the negotiated protocol and cipher of each side.
+ *
  * Usage: tsx bench/kv.ts [--targets etcd,keel] [--keel-endpoints URL,URL,URL]
  *        [--clients 1,16,64,256] [--seconds 5] [--max-ops 500000] [--keys 10000]
  *        [--value-bytes 100] [--to spread|leader] [--warmup-seconds 0.5]
- *        [--ops put,get] [--disk-latency 0ms|Nms] [--keel-bin dist/src/cli/main.js]
+ *        [--ops put,get] [--disk-latency 0ms|Nms] [--keel-bin dist/src/cli/main.js] [--tls]
  * Exit codes: 0 ok, 1 usage or runtime error.
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { keyPicker, type LoadResult, markdownTable, runLoad } from './lib/load.js';
-import { benchEach, leaderEndpoint, type Target, targetNames as parseTargetNames } from './lib/targets.js';
+import { benchEach, leaderEndpoint, type Target, type TargetKey, targetKey, targetNames as parseTargetNames } from './lib/targets.js';
+import { type BenchPki, makeBenchPki, trustForRun } from './lib/tls.js';
 
 type Op = 'put' | 'get';
 
@@ -52,6 +65,7 @@ const { values: args } = parseArgs({
     ops: { type: 'string', default: 'put,get' },
     'disk-latency': { type: 'string', default: '0ms' },
     'keel-bin': { type: 'string' },
+    tls: { type: 'boolean', default: false },
   },
 });
 
@@ -80,11 +94,14 @@ for (const op of OPS) if (op !== 'put' && op !== 'get') usage('--ops lists put a
 const diskLatencyMatch = /^(\d+)(ms)?$/.exec(args['disk-latency']);
 if (!diskLatencyMatch || Number(diskLatencyMatch[1]) > 1000) usage('--disk-latency is a whole number of ms up to 1000, e.g. 2ms');
 const diskLatencyMs = Number(diskLatencyMatch[1]);
+if (args.tls && args['keel-endpoints'] !== undefined) usage('--tls starts its own clusters on a CA made for the run; it cannot be combined with --keel-endpoints');
+/** The run's CA and certificates, with --tls. */
+const pki: BenchPki | undefined = args.tls ? makeBenchPki() : undefined;
 const keelStart = {
   ...(args['keel-bin'] ? { bin: args['keel-bin'] } : {}),
   ...(diskLatencyMs > 0 ? { failpoints: `wal-before-fsync=sleep(${diskLatencyMs})` } : {}),
 };
-/** Longest event-loop stall per keel row, in ms (max over the members). */
+/** Longest event-loop stall per keel row, in ms (max over the members), by `${targetKey} ${op}/${clients}`. */
 const keelStallMs = new Map<string, number>();
 /** Preload concurrency, and its request timeout. */
 const PRELOAD_CLIENTS = 32;
@@ -103,7 +120,9 @@ async function benchTarget(target: Target): Promise<Map<string, LoadResult>> {
   const results = new Map<string, LoadResult>();
   const endpoints = toLeader ? [await leaderEndpoint(target.endpoints)] : [...target.endpoints];
   const maxClients = Math.max(...clientCounts, PRELOAD_CLIENTS);
-  const pools = endpoints.map((endpoint) => new Pool(endpoint, { connections: Math.ceil(maxClients / endpoints.length), keepAliveTimeout: 30_000 }));
+  const connect = target.transport === 'tls' ? { connect: { ...pki!.clientCredentials } } : {};
+  const pools = endpoints.map((endpoint) => new Pool(endpoint, { connections: Math.ceil(maxClients / endpoints.length), keepAliveTimeout: 30_000, ...connect }));
+  const label = targetKey(target.name, target.transport);
   const poolOf = (client: number): Pool => pools[client % pools.length]!;
   try {
     for (const op of OPS) {
@@ -117,9 +136,9 @@ async function benchTarget(target: Target): Promise<Map<string, LoadResult>> {
           return request(poolOf(client), path, op === 'put' ? `{"key":"${key}","value":"${value}"}` : `{"key":"${key}"}`);
         });
         results.set(`${op}/${clients}`, result);
-        if (target.name === 'keel') keelStallMs.set(`${op}/${clients}`, await loopStallMaxMs(target.endpoints));
+        if (target.name === 'keel') keelStallMs.set(`${label} ${op}/${clients}`, await loopStallMaxMs(target.endpoints));
         const errorNote = result.errors > 0 ? `, ${result.errors} errors (first: ${result.firstError})` : '';
-        console.error(`${target.name} ${op} x${clients}: ${result.opsPerSecond.toFixed(0)} ops/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms${errorNote}`);
+        console.error(`${label} ${op} x${clients}: ${result.opsPerSecond.toFixed(0)} ops/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms${errorNote}`);
       }
     }
   } finally {
@@ -157,24 +176,44 @@ function cell(result: LoadResult | undefined, pick: (result: LoadResult) => stri
   return result === undefined ? '–' : pick(result);
 }
 
+/** Throughput of `result` over `base`, as a ratio cell. */
+function ratioCell(result: LoadResult | undefined, base: LoadResult | undefined): string {
+  return result !== undefined && base !== undefined && base.opsPerSecond > 0 ? (result.opsPerSecond / base.opsPerSecond).toFixed(2) : '–';
+}
+
+/** One row of the table: op, clients, then keel's and etcd's cells for one transport; with --tls, each system's ratio to its cleartext row. */
+function tableRow(results: Map<TargetKey, Map<string, LoadResult>>, op: Op, clients: number, tls: boolean): string[] {
+  const cellKey = `${op}/${clients}`;
+  const transport = tls ? 'tls' : 'cleartext';
+  const keel = results.get(targetKey('keel', transport))?.get(cellKey);
+  const etcd = results.get(targetKey('etcd', transport))?.get(cellKey);
+  const latency = (result: LoadResult): string => `${result.p50Ms.toFixed(2)} / ${result.p99Ms.toFixed(2)}`;
+  const throughput = (result: LoadResult): string => result.opsPerSecond.toFixed(0) + (result.errors > 0 ? ` (${result.errors} err)` : '');
+  const stall = keelStallMs.get(`${targetKey('keel', transport)} ${cellKey}`);
+  const label = (op === 'get' ? 'get (linearizable)' : 'put') + (tls ? ', mTLS' : '');
+  const row = [label, String(clients), cell(keel, throughput), cell(etcd, throughput), ratioCell(keel, etcd), cell(keel, latency), cell(etcd, latency), stall === undefined || stall < 0 ? '–' : stall.toFixed(0)];
+  if (pki === undefined) return row;
+  const costOfTls = (name: 'keel' | 'etcd'): string => (tls ? ratioCell(name === 'keel' ? keel : etcd, results.get(name)?.get(cellKey)) : '–');
+  return [...row, costOfTls('keel'), costOfTls('etcd')];
+}
+
 async function main(): Promise<void> {
-  const { results, descriptions } = await benchEach(targetNames, args['keel-endpoints'], benchTarget, keelStart);
-  const rows = OPS.flatMap((op) =>
-    clientCounts.map((clients) => {
-      const keel = results.get('keel')?.get(`${op}/${clients}`);
-      const etcd = results.get('etcd')?.get(`${op}/${clients}`);
-      const ratio = keel !== undefined && etcd !== undefined && etcd.opsPerSecond > 0 ? (keel.opsPerSecond / etcd.opsPerSecond).toFixed(2) : '–';
-      const latency = (result: LoadResult): string => `${result.p50Ms.toFixed(2)} / ${result.p99Ms.toFixed(2)}`;
-      const throughput = (result: LoadResult): string => result.opsPerSecond.toFixed(0) + (result.errors > 0 ? ` (${result.errors} err)` : '');
-      const stall = keelStallMs.get(`${op}/${clients}`);
-      return [op === 'get' ? 'get (linearizable)' : 'put', String(clients), cell(keel, throughput), cell(etcd, throughput), ratio, cell(keel, latency), cell(etcd, latency), stall === undefined || stall < 0 ? '–' : stall.toFixed(0)];
-    }),
-  );
+  if (pki !== undefined) trustForRun(pki);
+  let benched;
+  try {
+    benched = await benchEach(targetNames, args['keel-endpoints'], benchTarget, keelStart, pki);
+  } finally {
+    pki?.remove();
+  }
+  const { results, descriptions } = benched;
+  const transports = pki === undefined ? [false] : [false, true];
+  const rows = OPS.flatMap((op) => clientCounts.flatMap((clients) => transports.map((tls) => tableRow(results, op, clients, tls))));
   if (diskLatencyMs > 0) console.log(`\nkeel's WAL fsync delayed by ${diskLatencyMs} ms (KEEL_FAILPOINTS=wal-before-fsync=sleep(${diskLatencyMs})); etcd on the plain disk`);
-  console.log(`\n${keyCount} keys, ${valueBytes}-byte values, ${seconds} s per row (at most ${maxOps} ops), requests ${toLeader ? 'to the leader' : 'spread over the members'}, JSON gateway over keep-alive HTTP/1.1`);
+  console.log(`\n${keyCount} keys, ${valueBytes}-byte values, ${seconds} s per row (at most ${maxOps} ops), requests ${toLeader ? 'to the leader' : 'spread over the members'}, JSON gateway over keep-alive HTTP/1.1${pki ? ' (HTTPS with a client certificate on the mTLS rows)' : ''}`);
   for (const description of descriptions) console.log(`- ${description}`);
   console.log('');
-  console.log(markdownTable(['op', 'clients', 'keel ops/s', 'etcd ops/s', 'keel/etcd', 'keel p50/p99 ms', 'etcd p50/p99 ms', 'keel loop stall max ms'], rows));
+  const header = ['op', 'clients', 'keel ops/s', 'etcd ops/s', 'keel/etcd', 'keel p50/p99 ms', 'etcd p50/p99 ms', 'keel loop stall max ms'];
+  console.log(markdownTable(pki === undefined ? header : [...header, 'keel mTLS/clear', 'etcd mTLS/clear'], rows));
 }
 
 main().catch((error: unknown) => {

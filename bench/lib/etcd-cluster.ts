@@ -47,6 +47,28 @@ export interface EtcdClusterOptions {
   readonly tmpRoot?: string;
   /** Extra flags for every member. */
   readonly extraArgs?: readonly string[];
+  /**
+   * Client and peer mutual TLS with etcd's flags (--cert-file, --key-file,
+   * --trusted-ca-file, --client-cert-auth and their --peer-* twins): member
+   * i serves `memberFiles(i)` and trusts `caFile`; the URLs become https.
+   * The probes here go through undici's global dispatcher, which must then
+   * trust the CA and present a client certificate (bench/lib/tls.ts).
+   */
+  readonly tls?: EtcdTlsFiles;
+}
+
+export interface EtcdTlsFiles {
+  readonly caFile: string;
+  memberFiles(index: number): { readonly certFile: string; readonly keyFile: string };
+}
+
+function tlsArgs(tls: EtcdTlsFiles | undefined, index: number): string[] {
+  if (tls === undefined) return [];
+  const { certFile, keyFile } = tls.memberFiles(index);
+  return [
+    '--cert-file', certFile, '--key-file', keyFile, '--trusted-ca-file', tls.caFile, '--client-cert-auth',
+    '--peer-cert-file', certFile, '--peer-key-file', keyFile, '--peer-trusted-ca-file', tls.caFile, '--peer-client-cert-auth',
+  ];
 }
 
 /** The path of an etcd binary, or undefined when none is installed. */
@@ -146,10 +168,11 @@ export class EtcdCluster {
     const ports = await freeLoopbackPorts(size * 2);
     const token = `keel-${process.pid}-${Date.now().toString(36)}`;
     const names = Array.from({ length: size }, (_, index) => `m${index + 1}`);
-    const peerUrls = names.map((_, index) => `http://127.0.0.1:${ports[size + index]}`);
+    const scheme = options.tls === undefined ? 'http' : 'https';
+    const peerUrls = names.map((_, index) => `${scheme}://127.0.0.1:${ports[size + index]}`);
     const initialCluster = names.map((name, index) => `${name}=${peerUrls[index]}`).join(',');
     const members = names.map((name, index): MemberState => {
-      const clientUrl = `http://127.0.0.1:${ports[index]}`;
+      const clientUrl = `${scheme}://127.0.0.1:${ports[index]}`;
       const peerUrl = peerUrls[index]!;
       const dataDir = join(root, name);
       const args = [
@@ -158,6 +181,7 @@ export class EtcdCluster {
         '--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl,
         '--initial-cluster', initialCluster, '--initial-cluster-state', 'new', '--initial-cluster-token', token,
         '--logger', 'zap', '--log-level', 'warn',
+        ...tlsArgs(options.tls, index),
         ...(options.extraArgs ?? []),
       ];
       return { name, clientUrl, peerUrl, dataDir, args, child: undefined, exited: undefined };

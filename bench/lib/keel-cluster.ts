@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { planCluster } from '../../src/cli/up.js';
@@ -30,6 +30,13 @@ export interface KeelClusterOptions {
   readonly bin?: string;
   /** KEEL_FAILPOINTS for every member (keel up's members inherit its environment), e.g. `wal-before-fsync=sleep(2)`. */
   readonly failpoints?: string;
+  /**
+   * `keel up --tls` (client and peer mutual TLS) with the certificates in
+   * this directory (bench/lib/tls.ts's files: ca.crt, n1.crt ..., client.crt)
+   * instead of a CA of its own: they are copied to <data-dir>/tls, which
+   * keel up reuses when complete. The endpoints are then https.
+   */
+  readonly tlsDir?: string;
 }
 
 const root = join(import.meta.dirname, '../..');
@@ -44,12 +51,15 @@ export async function startKeelCluster(options: KeelClusterOptions): Promise<Kee
   const size = options.size ?? 3;
   const base = await freeKeelUpBase(size);
   const dataDir = mkdtempSync(join(tmpdir(), 'keel-bench-'));
-  const child = spawn(process.execPath, [binary, 'up', '--nodes', String(size), '--base-port', String(base), '--data-dir', dataDir, '--quiet', '--no-gateway', '--no-dashboard'], {
+  if (options.tlsDir !== undefined) cpSync(options.tlsDir, join(dataDir, 'tls'), { recursive: true });
+  const tlsArgs = options.tlsDir === undefined ? [] : ['--tls'];
+  const child = spawn(process.execPath, [binary, 'up', '--nodes', String(size), '--base-port', String(base), '--data-dir', dataDir, '--quiet', '--no-gateway', '--no-dashboard', ...tlsArgs], {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: options.failpoints ? { ...process.env, KEEL_FAILPOINTS: options.failpoints } : process.env,
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const endpoints = planCluster(size, base, dataDir).map((plan) => `http://127.0.0.1:${plan.clientPort}`);
+  const scheme = options.tlsDir === undefined ? 'http' : 'https';
+  const endpoints = planCluster(size, base, dataDir).map((plan) => `${scheme}://127.0.0.1:${plan.clientPort}`);
   const stop = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
@@ -74,6 +84,7 @@ export async function startKeelCluster(options: KeelClusterOptions): Promise<Kee
   return { endpoints, dataDir, stop };
 }
 
+/** Over TLS, fetch's global dispatcher must trust the CA and present a client certificate (bench/lib/tls.ts's trustForRun). */
 async function ready(endpoint: string): Promise<boolean> {
   try {
     return (await fetch(`${endpoint}/readyz`, { signal: AbortSignal.timeout(1000) })).ok;

@@ -5,3 +5,8 @@ export function numberArgument(name: string, fallback: number): number {
   if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
   return value;
 }
+
+/** Whether `--name` is on the command line. */
+export function flagArgument(name: string): boolean {
+  return process.argv.includes(`--${name}`);
+}

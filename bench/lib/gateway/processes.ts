@@ -3,12 +3,18 @@
  * gateway, nginx and HAProxy, each on loopback, each stopped by its own PID.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDebianBinary } from '../debian.js';
 import { sleepMs } from '../net.js';
+
+/** A certificate and its key (PEM files) a proxy serves when it terminates TLS. */
+export interface ServerTlsFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+}
 
 export interface Started {
   readonly name: string;
@@ -101,8 +107,11 @@ export function startKeelGateway(yamlText: string, port: number): Promise<Starte
 /**
  * nginx with one worker, upstream keep-alive, no access log (the Debian package's binary).
  * `singleProcess`: no master either, so the PID is the process that does the work (CPU read from /proc).
+ * `tls`: the listener terminates TLS (`listen ... ssl`) with this certificate, TLS 1.2 and 1.3 as keel's listener
+ * allows (Debian's nginx 1.22 leaves 1.3 out by default), nginx's default ciphers, and sets X-Forwarded-Proto as
+ * keel's gateway does on a TLS listener.
  */
-export function startNginx(port: number, backends: readonly number[], { singleProcess = false } = {}): Promise<Started> {
+export function startNginx(port: number, backends: readonly number[], { singleProcess = false, tls }: { singleProcess?: boolean; tls?: ServerTlsFiles } = {}): Promise<Started> {
   const dir = tempDir('keel-nginx-bench-');
   writeFileSync(join(dir, 'nginx.conf'), `
 worker_processes 1;${singleProcess ? '\nmaster_process off;' : ''}
@@ -114,17 +123,20 @@ http {
   client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
   upstream backends { ${backends.map((b) => `server 127.0.0.1:${b};`).join(' ')} keepalive 64; }
   server {
-    listen 127.0.0.1:${port};
-    location / { proxy_pass http://backends; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_next_upstream error timeout http_502 http_503 http_504; }
+    listen 127.0.0.1:${port}${tls ? ` ssl;\n    ssl_protocols TLSv1.2 TLSv1.3;\n    ssl_certificate ${tls.certFile};\n    ssl_certificate_key ${tls.keyFile}` : ''};
+    location / { proxy_pass http://backends; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;${tls ? ' proxy_set_header X-Forwarded-Proto $scheme;' : ''} proxy_next_upstream error timeout http_502 http_503 http_504; }
   }
 }`);
   return start('nginx', NGINX_BINARY, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], port);
 }
 
-/** HAProxy with one thread, keep-alive both sides, round robin, retries on connection failure. */
-export function startHaproxy(port: number, backends: readonly number[]): Promise<Started> {
+/** HAProxy with one thread, keep-alive both sides, round robin, retries on connection failure; `tls`: `bind ... ssl crt` with this certificate. */
+export function startHaproxy(port: number, backends: readonly number[], { tls }: { tls?: ServerTlsFiles } = {}): Promise<Started> {
   const dir = tempDir('keel-haproxy-bench-');
   const file = join(dir, 'haproxy.cfg');
+  const pemFile = join(dir, 'server.pem');
+  // HAProxy takes the certificate and its key in one file.
+  if (tls) writeFileSync(pemFile, `${readFileSync(tls.certFile, 'utf8')}${readFileSync(tls.keyFile, 'utf8')}`, { mode: 0o600 });
   writeFileSync(file, `
 global
   nbthread 1
@@ -139,7 +151,7 @@ defaults
   retries 2
   option redispatch
 frontend front
-  bind 127.0.0.1:${port}
+  bind 127.0.0.1:${port}${tls ? ` ssl crt ${pemFile}` : ''}
   default_backend backs
 backend backs
   balance roundrobin
