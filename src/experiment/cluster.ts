@@ -9,6 +9,7 @@ import { ExperimentError } from './errors.js';
 import { CLUSTER_READY_TIMEOUT_MS, CLUSTER_STOP_GRACE_MS } from './limits.js';
 import { openEtcdCluster } from './etcd-cluster.js';
 import { canBind, freePorts } from './ports.js';
+import { openServicesCluster } from './services-cluster.js';
 import type { ClusterSpec } from './schema.js';
 
 /**
@@ -17,8 +18,8 @@ import type { ClusterSpec } from './schema.js';
  * cluster.json; keel up's supervisor restarts what a fault kills.
  */
 export interface ExperimentCluster {
-  /** keel (keel up), or etcd (a control run). */
-  readonly kind: 'keel' | 'etcd';
+  /** keel (keel up), etcd (a control run), or services (backends behind a keel gateway: services-cluster.ts). */
+  readonly kind: 'keel' | 'etcd' | 'services';
   readonly dataDir: string;
   view(): ClusterView;
   /** The members' client URLs. */
@@ -40,6 +41,7 @@ const STDERR_TAIL_BYTES = 4_096;
 export async function openCluster(spec: ClusterSpec, options: { readonly stateDir: string; readonly seed: number; readonly workDir: string }): Promise<ExperimentCluster> {
   if ('data-dir' in spec) return attach(spec['data-dir'], options, async () => {});
   if ('kind' in spec && spec.kind === 'etcd') return openEtcdCluster(spec, options);
+  if ('kind' in spec && spec.kind === 'services') return openServicesCluster(spec, options);
   const dataDir = join(options.workDir, 'cluster');
   // A fresh cluster's data goes once the run is over: the journal, history and report are what the run leaves.
   const base = await freeUpBase(spec.members);
@@ -91,10 +93,12 @@ function attach(dataDir: string, options: { readonly stateDir: string; readonly 
     endpoints: view.members.map((member) => member.clientUrl),
     gatewayUrl: view.gateway?.url,
     chaos: () => createChaos({ dataDir, stateDir: options.stateDir, seed: options.seed * 10_007 + injectors++ }),
+    // Every member, and keel up's gateway when it runs one (a fault may kill it too): the supervisor restores both.
     waitReady: (timeoutMs) => waitUntil(async () => {
       const now = readClusterView(dataDir);
-      if (now.members.some((member) => member.pid === null)) return false;
-      return (await Promise.all(now.members.map((member) => isReady(member.clientUrl)))).every(Boolean);
+      if (now.members.some((member) => member.pid === null) || now.gateway?.pid === null) return false;
+      const urls = [...now.members.map((member) => member.clientUrl), ...(now.gateway !== undefined ? [now.gateway.url] : [])];
+      return (await Promise.all(urls.map(isReady))).every(Boolean);
     }, timeoutMs, `keel cluster in ${dataDir} serving`),
     stop,
   };
@@ -109,7 +113,7 @@ async function stopUp(up: ChildProcess, exited: Promise<void>): Promise<void> {
 }
 
 /** The keel CLI this process runs from (dist/src/cli/main.js, or main.ts under tsx). */
-function keelMain(): string {
+export function keelMain(): string {
   const js = fileURLToPath(new URL('../cli/main.js', import.meta.url));
   return existsSync(js) ? js : fileURLToPath(new URL('../cli/main.ts', import.meta.url));
 }
