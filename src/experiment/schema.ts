@@ -223,7 +223,8 @@ const servicesSchema = z
     const unknown = unknownPlaceholders(spec.gateway, ids);
     if (unknown.length > 0) return context.addIssue({ code: 'custom', path: ['gateway'], message: `\${${unknown[0]}} names no backend (${[...ids].join(', ')})` });
     try {
-      parseGatewayConfig(servicesGatewayConfig(spec.gateway, new Map([...ids].map((id) => [id, '127.0.0.1:1'])), 1, 2));
+      // Stand-in addresses, one port each (the gateway refuses two endpoints of a cluster on one address).
+      parseGatewayConfig(servicesGatewayConfig(spec.gateway, new Map([...ids].map((id, index) => [id, `127.0.0.1:${index + 3}`])), 1, 2));
     } catch (error) {
       if (!(error instanceof GatewayConfigError)) throw error;
       context.addIssue({ code: 'custom', path: ['gateway'], message: `not a keel gateway config: ${error.issues.join('; ')}` });
