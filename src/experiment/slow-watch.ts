@@ -28,6 +28,8 @@ export interface SlowWatchResult {
   /** Bytes read after the stall: what the member held back or re-sent. */
   readonly bytes: number;
   readonly canceled: string | null;
+  /** lost + out_of_order, + 1 if the watch was canceled: 0 when every event arrived once, in order (a tolerance's target). */
+  readonly anomalies: number;
   readonly drain_ms: number;
 }
 
@@ -87,7 +89,7 @@ function drain(response: IncomingMessage, from: number, to: number, signal: Abor
       response.off('data', onData);
       let lost = 0;
       for (let revision = from + 1; revision <= to; revision++) if (!seen.has(revision)) lost++;
-      resolve({ from, to, events, lost, out_of_order: outOfOrder, bytes, canceled, drain_ms: Math.round(performance.now() - started) });
+      resolve({ from, to, events, lost, out_of_order: outOfOrder, bytes, canceled, anomalies: lost + outOfOrder + (canceled === null ? 0 : 1), drain_ms: Math.round(performance.now() - started) });
     };
     const timer = setTimeout(finish, SLOW_WATCH_DRAIN_MS_MAX);
     signal?.addEventListener('abort', finish, { once: true });
