@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createChaos, readClusterView, type Chaos, type ClusterView } from '../chaos/index.js';
+import { createChaos, readClusterView, type Chaos, type ChaosOptions, type ClusterView } from '../chaos/index.js';
 import { isReady, waitUntil } from '../chaos/campaign/index.js';
 import { planCluster } from '../cli/up.js';
 import { ExperimentError } from './errors.js';
@@ -84,7 +84,6 @@ function attach(dataDir: string, options: { readonly stateDir: string; readonly 
   } catch (error) {
     throw new ExperimentError('KEEL_EXPERIMENT_CLUSTER', (error as Error).message);
   }
-  let injectors = 0;
   return {
     kind: 'keel',
     dataDir,
@@ -92,7 +91,7 @@ function attach(dataDir: string, options: { readonly stateDir: string; readonly 
     view: () => readClusterView(dataDir),
     endpoints: view.members.map((member) => member.clientUrl),
     gatewayUrl: view.gateway?.url,
-    chaos: () => createChaos({ dataDir, stateDir: options.stateDir, seed: options.seed * 10_007 + injectors++ }),
+    chaos: chaosFactory(() => ({ dataDir }), options),
     // Every member, and keel up's gateway when it runs one (a fault may kill it too): the supervisor restores both.
     waitReady: (timeoutMs) => waitUntil(async () => {
       const now = readClusterView(dataDir);
@@ -102,6 +101,16 @@ function attach(dataDir: string, options: { readonly stateDir: string; readonly 
     }, timeoutMs, `keel cluster in ${dataDir} serving`),
     stop,
   };
+}
+
+/**
+ * `chaos()` of a cluster: a fault injector per call on what `target` names
+ * now (a keel up data dir, or a view of processes the run started), each
+ * seeded from the run's seed in turn, so one seed makes the same picks.
+ */
+export function chaosFactory(target: () => Pick<ChaosOptions, 'dataDir' | 'cluster'>, options: { readonly stateDir: string; readonly seed: number }): () => Chaos {
+  let injectors = 0;
+  return () => createChaos({ ...target(), stateDir: options.stateDir, seed: options.seed * 10_007 + injectors++ });
 }
 
 async function stopUp(up: ChildProcess, exited: Promise<void>): Promise<void> {

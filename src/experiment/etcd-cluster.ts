@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { createChaos, type ClusterView } from '../chaos/index.js';
+import type { ClusterView } from '../chaos/index.js';
 import { waitUntil } from '../chaos/campaign/index.js';
-import type { ExperimentCluster } from './cluster.js';
+import { chaosFactory, type ExperimentCluster } from './cluster.js';
 import { ExperimentError } from './errors.js';
 import { CLUSTER_READY_TIMEOUT_MS } from './limits.js';
 import { freePorts } from './ports.js';
@@ -55,14 +55,13 @@ export async function openEtcdCluster(spec: { readonly members: number; readonly
     await group.stop();
     rmSync(root, { recursive: true, force: true });
   };
-  let injectors = 0;
   const cluster: ExperimentCluster = {
     kind: 'etcd',
     dataDir: root,
     view,
     endpoints: members.map((member) => member.clientUrl),
     gatewayUrl: undefined,
-    chaos: () => createChaos({ cluster: view(), stateDir: options.stateDir, seed: options.seed * 10_007 + injectors++ }),
+    chaos: chaosFactory(() => ({ cluster: view() }), options),
     isReady: etcdHealthy,
     waitReady: (timeoutMs) => waitUntil(async () => processes.every((member) => member.pid() !== null) && (await Promise.all(members.map((member) => etcdHealthy(member.clientUrl)))).every(Boolean), timeoutMs, 'etcd serving'),
     stop,

@@ -1,10 +1,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { createChaos, type ClusterView } from '../chaos/index.js';
+import type { ClusterView } from '../chaos/index.js';
 import { waitUntil } from '../chaos/campaign/index.js';
 import { backendSource } from './backend.js';
-import { keelMain, type ExperimentCluster } from './cluster.js';
+import { chaosFactory, keelMain, type ExperimentCluster } from './cluster.js';
 import { ExperimentError } from './errors.js';
 import { CLUSTER_READY_TIMEOUT_MS } from './limits.js';
 import { freePorts } from './ports.js';
@@ -51,14 +51,13 @@ export async function openServicesCluster(spec: ServicesSpec, options: { readonl
     gateway: { url: gatewayUrl, pid: gateway.pid() },
   });
   const isReady = (url: string): Promise<boolean> => answers(`${url}/__keel/stats`);
-  let injectors = 0;
   const cluster: ExperimentCluster = {
     kind: 'services',
     dataDir: root,
     view,
     endpoints: backends.map((backend) => backend.url),
     gatewayUrl,
-    chaos: () => createChaos({ cluster: view(), stateDir: options.stateDir, seed: options.seed * 10_007 + injectors++ }),
+    chaos: chaosFactory(() => ({ cluster: view() }), options),
     isReady,
     waitReady: (timeoutMs) => waitUntil(async () => {
       if (gateway.pid() === null || running.some((backend) => backend.pid() === null)) return false;
