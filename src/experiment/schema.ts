@@ -254,6 +254,7 @@ const clusterSchema = z.union([
   /** Or an existing keel up data dir. */
   z.strictObject({ 'data-dir': z.string().min(1) }),
 ]);
+export type ClusterSpec = z.infer<typeof clusterSchema>;
 
 /**
  * The extension `variants`: the same experiment run once per variant, each
@@ -269,7 +270,6 @@ const variantSchema = z.strictObject({
   expect: z.enum(['completed', 'failed']).default('completed'),
   set: z.record(z.string().min(1).max(500), z.unknown()).default({}),
 });
-export type ClusterSpec = z.infer<typeof clusterSchema>;
 
 export const experimentSchema = z.looseObject({
   version: z.string().optional(),
