@@ -47,6 +47,8 @@ interface Row {
 
 /** An etcd cluster takes the scenario when it asks for no network fault, no failpoint and no gateway. */
 function etcdTakes(experiment: Experiment, text: string): string | undefined {
+  const fileCluster = experiment.configuration.cluster;
+  if ('kind' in fileCluster && fileCluster.kind === 'services') return 'gateway scenario, no store';
   const problem = clusterProblem(experiment, { kind: 'etcd', members: 3 });
   if (problem !== undefined) return 'process faults only';
   if (/gateway-ready|\$\{gateway\}|via: gateway/.test(text)) return 'needs the gateway';
@@ -72,10 +74,19 @@ function run(file: string, system: 'keel' | 'etcd'): Promise<Row> {
     try {
       const journal = JSON.parse(readFileSync(join(output, 'journal.json'), 'utf8')) as {
         status: string;
-        keel: { check: { verdict: string } | null; postmortem: { impact: { error_ratio: number | null }; time_to_recover_ms: number | null } };
+        keel: {
+          check?: { verdict: string } | null;
+          postmortem?: { impact: { error_ratio: number | null }; time_to_recover_ms: number | null };
+          variants?: { name: string; status: string }[];
+        };
       };
-      const ratio = journal.keel.postmortem.impact.error_ratio;
-      resolve({ exit: code, status: journal.status, check: journal.keel.check?.verdict ?? '-', availability: ratio === null ? null : 1 - ratio, recoveryMs: journal.keel.postmortem.time_to_recover_ms, seconds });
+      // A file with variants: its verdict is whether each ended as expected; the figures are in each variant's journal.
+      if (journal.keel.variants !== undefined) {
+        const check = journal.keel.variants.map((variant) => `${variant.name} ${variant.status}`).join(', ');
+        return resolve({ exit: code, status: journal.status, check, availability: null, recoveryMs: null, seconds });
+      }
+      const ratio = journal.keel.postmortem!.impact.error_ratio;
+      resolve({ exit: code, status: journal.status, check: journal.keel.check?.verdict ?? '-', availability: ratio === null ? null : 1 - ratio, recoveryMs: journal.keel.postmortem!.time_to_recover_ms, seconds });
     } catch {
       resolve({ exit: code, status: 'no journal', check: '-', availability: null, recoveryMs: null, seconds });
     }

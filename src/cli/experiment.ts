@@ -64,7 +64,9 @@ export function experimentCommand(): Command {
           signal: interrupt.signal,
           log: options.quiet ? () => {} : (line) => console.error(`keel experiment: ${line}`),
         });
-        console.log(`${outcome.verdict.status}${outcome.verdict.deviated ? ' (deviated)' : ''}: ${outcome.verdict.reason} (exit ${outcome.verdict.exitCode}); ${outcome.outputDir}/report.html`);
+        // With variants, each has its own report; the top-level journal.json lists them side by side.
+        const report = 'variants' in outcome.journal.keel ? 'journal.json (a report.html per variant)' : 'report.html';
+        console.log(`${outcome.verdict.status}${outcome.verdict.deviated ? ' (deviated)' : ''}: ${outcome.verdict.reason} (exit ${outcome.verdict.exitCode}); ${outcome.outputDir}/${report}`);
         process.exitCode = outcome.verdict.exitCode;
       } catch (error) {
         if (!ExperimentError.is(error)) throw error;

@@ -2,13 +2,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createChaos, readClusterView, type Chaos, type ClusterView } from '../chaos/index.js';
+import { createChaos, readClusterView, type Chaos, type ChaosOptions, type ClusterView } from '../chaos/index.js';
 import { isReady, waitUntil } from '../chaos/campaign/index.js';
 import { planCluster } from '../cli/up.js';
 import { ExperimentError } from './errors.js';
 import { CLUSTER_READY_TIMEOUT_MS, CLUSTER_STOP_GRACE_MS } from './limits.js';
 import { openEtcdCluster } from './etcd-cluster.js';
 import { canBind, freePorts } from './ports.js';
+import { openServicesCluster } from './services-cluster.js';
 import type { ClusterSpec } from './schema.js';
 
 /**
@@ -17,8 +18,8 @@ import type { ClusterSpec } from './schema.js';
  * cluster.json; keel up's supervisor restarts what a fault kills.
  */
 export interface ExperimentCluster {
-  /** keel (keel up), or etcd (a control run). */
-  readonly kind: 'keel' | 'etcd';
+  /** keel (keel up), etcd (a control run), or services (backends behind a keel gateway: services-cluster.ts). */
+  readonly kind: 'keel' | 'etcd' | 'services';
   readonly dataDir: string;
   view(): ClusterView;
   /** The members' client URLs. */
@@ -40,6 +41,7 @@ const STDERR_TAIL_BYTES = 4_096;
 export async function openCluster(spec: ClusterSpec, options: { readonly stateDir: string; readonly seed: number; readonly workDir: string }): Promise<ExperimentCluster> {
   if ('data-dir' in spec) return attach(spec['data-dir'], options, async () => {});
   if ('kind' in spec && spec.kind === 'etcd') return openEtcdCluster(spec, options);
+  if ('kind' in spec && spec.kind === 'services') return openServicesCluster(spec, options);
   const dataDir = join(options.workDir, 'cluster');
   // A fresh cluster's data goes once the run is over: the journal, history and report are what the run leaves.
   const base = await freeUpBase(spec.members);
@@ -82,7 +84,6 @@ function attach(dataDir: string, options: { readonly stateDir: string; readonly 
   } catch (error) {
     throw new ExperimentError('KEEL_EXPERIMENT_CLUSTER', (error as Error).message);
   }
-  let injectors = 0;
   return {
     kind: 'keel',
     dataDir,
@@ -90,14 +91,26 @@ function attach(dataDir: string, options: { readonly stateDir: string; readonly 
     view: () => readClusterView(dataDir),
     endpoints: view.members.map((member) => member.clientUrl),
     gatewayUrl: view.gateway?.url,
-    chaos: () => createChaos({ dataDir, stateDir: options.stateDir, seed: options.seed * 10_007 + injectors++ }),
+    chaos: chaosFactory(() => ({ dataDir }), options),
+    // Every member, and keel up's gateway when it runs one (a fault may kill it too): the supervisor restores both.
     waitReady: (timeoutMs) => waitUntil(async () => {
       const now = readClusterView(dataDir);
-      if (now.members.some((member) => member.pid === null)) return false;
-      return (await Promise.all(now.members.map((member) => isReady(member.clientUrl)))).every(Boolean);
+      if (now.members.some((member) => member.pid === null) || now.gateway?.pid === null) return false;
+      const urls = [...now.members.map((member) => member.clientUrl), ...(now.gateway !== undefined ? [now.gateway.url] : [])];
+      return (await Promise.all(urls.map(isReady))).every(Boolean);
     }, timeoutMs, `keel cluster in ${dataDir} serving`),
     stop,
   };
+}
+
+/**
+ * `chaos()` of a cluster: a fault injector per call on what `target` names
+ * now (a keel up data dir, or a view of processes the run started), each
+ * seeded from the run's seed in turn, so one seed makes the same picks.
+ */
+export function chaosFactory(target: () => Pick<ChaosOptions, 'dataDir' | 'cluster'>, options: { readonly stateDir: string; readonly seed: number }): () => Chaos {
+  let injectors = 0;
+  return () => createChaos({ ...target(), stateDir: options.stateDir, seed: options.seed * 10_007 + injectors++ });
 }
 
 async function stopUp(up: ChildProcess, exited: Promise<void>): Promise<void> {
@@ -109,7 +122,7 @@ async function stopUp(up: ChildProcess, exited: Promise<void>): Promise<void> {
 }
 
 /** The keel CLI this process runs from (dist/src/cli/main.js, or main.ts under tsx). */
-function keelMain(): string {
+export function keelMain(): string {
   const js = fileURLToPath(new URL('../cli/main.js', import.meta.url));
   return existsSync(js) ? js : fileURLToPath(new URL('../cli/main.ts', import.meta.url));
 }

@@ -1,18 +1,18 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { createChaos, type ClusterView } from '../chaos/index.js';
+import type { ClusterView } from '../chaos/index.js';
 import { waitUntil } from '../chaos/campaign/index.js';
-import type { ExperimentCluster } from './cluster.js';
+import { chaosFactory, type ExperimentCluster } from './cluster.js';
 import { ExperimentError } from './errors.js';
-import { CLUSTER_READY_TIMEOUT_MS, CLUSTER_STOP_GRACE_MS, ETCD_RESTART_DELAY_MS, ETCD_RESTARTS_MAX } from './limits.js';
+import { CLUSTER_READY_TIMEOUT_MS } from './limits.js';
 import { freePorts } from './ports.js';
+import { logTail, supervisedGroup, type Supervised } from './supervised.js';
 
 /**
  * The control runs' cluster: real etcd processes (Debian's etcd-server 3.4,
  * /usr/bin/etcd) on loopback, fsync on, started by this process and known by
  * their pids. Like keel up, it restarts a member that exits while the run
- * goes on (a kill -9 from the fault schedule), at most ETCD_RESTARTS_MAX
+ * goes on (a kill -9 from the fault schedule), at most RESTARTS_MAX
  * times; faults are keel chaos's process faults on those pids. There are no
  * network namespaces and no gateway: partitions, netem and failpoints are
  * refused when the file is read (schema.ts).
@@ -25,8 +25,6 @@ interface Member {
   readonly name: string;
   readonly clientUrl: string;
   readonly args: readonly string[];
-  child: ChildProcess | undefined;
-  exited: Promise<void> | undefined;
 }
 
 export async function openEtcdCluster(spec: { readonly members: number; readonly binary?: string | undefined }, options: { readonly stateDir: string; readonly seed: number; readonly workDir: string }): Promise<ExperimentCluster> {
@@ -48,62 +46,32 @@ export async function openEtcdCluster(spec: { readonly members: number; readonly
       '--initial-cluster', initialCluster, '--initial-cluster-state', 'new', '--initial-cluster-token', token,
       '--logger', 'zap', '--log-level', 'warn',
     ];
-    return { name, clientUrl, args, child: undefined, exited: undefined };
+    return { name, clientUrl, args };
   });
-  let stopping = false;
-  let restarts = 0;
-  const start = (member: Member): void => {
-    const log = openSync(join(root, `${member.name}.log`), 'a');
-    const child = spawn(binary, member.args, { stdio: ['ignore', log, log] });
-    closeSync(log);
-    member.child = child;
-    member.exited = new Promise((resolve) => {
-      child.once('exit', () => {
-        if (member.child === child) member.child = undefined;
-        resolve();
-        // The supervisor keel up is for keel: a member killed by a fault comes back on its data dir.
-        if (!stopping && restarts < ETCD_RESTARTS_MAX) {
-          restarts++;
-          setTimeout(() => {
-            if (!stopping && member.child === undefined) start(member);
-          }, ETCD_RESTART_DELAY_MS);
-        }
-      });
-    });
-    child.once('error', () => undefined);
-  };
-  const view = (): ClusterView => ({ members: members.map((member) => ({ id: member.name, zone: '', clientUrl: member.clientUrl, pid: member.child?.pid ?? null })) });
+  const group = supervisedGroup();
+  let processes: Supervised[] = [];
+  const view = (): ClusterView => ({ members: members.map((member, index) => ({ id: member.name, zone: '', clientUrl: member.clientUrl, pid: processes[index]?.pid() ?? null })) });
   const stop = async (): Promise<void> => {
-    stopping = true;
-    await Promise.all(members.map(async (member) => {
-      const { child, exited } = member;
-      if (child?.pid === undefined || exited === undefined) return;
-      child.kill('SIGCONT');
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), CLUSTER_STOP_GRACE_MS);
-      await exited;
-      clearTimeout(timer);
-    }));
+    await group.stop();
     rmSync(root, { recursive: true, force: true });
   };
-  let injectors = 0;
   const cluster: ExperimentCluster = {
     kind: 'etcd',
     dataDir: root,
     view,
     endpoints: members.map((member) => member.clientUrl),
     gatewayUrl: undefined,
-    chaos: () => createChaos({ cluster: view(), stateDir: options.stateDir, seed: options.seed * 10_007 + injectors++ }),
+    chaos: chaosFactory(() => ({ cluster: view() }), options),
     isReady: etcdHealthy,
-    waitReady: (timeoutMs) => waitUntil(async () => members.every((member) => member.child !== undefined) && (await Promise.all(members.map((member) => etcdHealthy(member.clientUrl)))).every(Boolean), timeoutMs, 'etcd serving'),
+    waitReady: (timeoutMs) => waitUntil(async () => processes.every((member) => member.pid() !== null) && (await Promise.all(members.map((member) => etcdHealthy(member.clientUrl)))).every(Boolean), timeoutMs, 'etcd serving'),
     stop,
   };
   try {
-    for (const member of members) start(member);
+    processes = members.map((member) => group.add(member.name, binary, member.args, join(root, `${member.name}.log`)));
     await cluster.waitReady(CLUSTER_READY_TIMEOUT_MS);
     return cluster;
   } catch (error) {
-    const logs = members.map((member) => tail(join(root, `${member.name}.log`))).filter((text) => text !== '').join(' | ');
+    const logs = members.map((member) => logTail(join(root, `${member.name}.log`))).filter((text) => text !== '').join(' | ');
     await stop();
     throw new ExperimentError('KEEL_EXPERIMENT_CLUSTER', `etcd did not serve: ${(error as Error).message}${logs === '' ? '' : `: ${logs}`}`);
   }
@@ -116,13 +84,5 @@ async function etcdHealthy(url: string): Promise<boolean> {
     return response.ok && ((await response.json()) as { health?: unknown }).health === 'true';
   } catch {
     return false;
-  }
-}
-
-function tail(file: string): string {
-  try {
-    return readFileSync(file, 'utf8').slice(-1_000).trim();
-  } catch {
-    return '';
   }
 }

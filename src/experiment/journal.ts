@@ -31,7 +31,7 @@ export interface JournalInputs {
   readonly run: readonly ActivityRun[];
   readonly rollbacks: readonly ActivityRun[];
   /** What ran: keel, or etcd (a control run). */
-  readonly system: 'keel' | 'etcd';
+  readonly system: 'keel' | 'etcd' | 'services';
   readonly schedule: readonly NemesisStep[];
   readonly faults: readonly (FaultSpanMs & { readonly injected: boolean })[];
   readonly stoppedBy: string | undefined;
@@ -93,7 +93,8 @@ export function buildJournal(inputs: JournalInputs) {
 }
 
 /** The postmortem's figures: what happened, the impact, time to detect, time to recover. */
-export function postmortem(inputs: Pick<JournalInputs, 'faults' | 'stoppedBy' | 'timeline' | 'verdict' | 'recovered'>) {
+export function postmortem(inputs: Pick<JournalInputs, 'faults' | 'stoppedBy' | 'timeline' | 'verdict' | 'recovered'> & { readonly run?: readonly ActivityRun[] }) {
+  const restores = restoresMs(inputs.run ?? []);
   const impacts = inputs.timeline.faults;
   const detect = impacts.map((fault) => fault.detectMs).filter((ms): ms is number => ms !== null);
   const recover = impacts.map((fault) => fault.recoverMs).filter((ms): ms is number => ms !== null);
@@ -108,5 +109,16 @@ export function postmortem(inputs: Pick<JournalInputs, 'faults' | 'stoppedBy' | 
     time_to_detect_ms: detect.length === 0 ? null : Math.max(...detect),
     time_to_recover_ms: recover.length === 0 ? null : Math.max(...recover),
     faults_without_recovery: impacts.filter((fault) => fault.detectMs !== null && fault.recoverMs === null).length,
+    /** Each `wait-ready` of the method: ms until every process (members, gateway, backends) served again after what came before it. */
+    time_to_restore_ms: restores,
+    /** Their mean: the mean time to repair of the supervisor's restores. */
+    mttr_ms: restores.length === 0 ? null : Math.round(restores.reduce((sum, ms) => sum + ms, 0) / restores.length),
   };
+}
+
+/** The outputs of the method's `wait-ready` actions that succeeded (each the ms it waited). */
+function restoresMs(run: readonly ActivityRun[]): number[] {
+  return run
+    .filter((entry) => entry.status === 'succeeded' && entry.activity.provider.type === 'keel' && entry.activity.provider.func === 'wait-ready' && typeof entry.output === 'number')
+    .map((entry) => entry.output as number);
 }

@@ -23,11 +23,21 @@ export const CLUSTER_READY_TIMEOUT_MS = 60_000;
 export const CLUSTER_STOP_GRACE_MS = 20_000;
 /** The checker's default budget (ms); past it the verdict is unknown, never ok. */
 export const CHECK_TIME_LIMIT_MS_DEFAULT = 60_000;
-/** A control run's etcd member that exits is started again after this long (as keel up does for keel)... */
-export const ETCD_RESTART_DELAY_MS = 500;
-/** ...at most this many times in one run. */
-export const ETCD_RESTARTS_MAX = 100;
+/** A process the run started (an etcd control run's member, a backend, the services gateway) that exits is started again after this long (as keel up does for keel)... */
+export const RESTART_DELAY_MS = 500;
+/** ...at most this many times in one run (per cluster). */
+export const RESTARTS_MAX = 100;
+/** An experiment has at most this many variants. */
+export const VARIANTS_MAX = 8;
+/** A services cluster runs at most this many backends. */
+export const SERVICE_BACKENDS_MAX = 16;
 /** After the faults, the cluster must stay ready this long before the steady state after is judged (ms)... */
 export const SETTLE_MS = 2_000;
 /** ...polled this often (ms). */
 export const SETTLE_POLL_MS = 250;
+/** `slow-watch`: after its stall, the watcher reads for at most this long to catch up (ms)... */
+export const SLOW_WATCH_DRAIN_MS_MAX = 60_000;
+/** ...and counts at most this many events. */
+export const SLOW_WATCH_EVENTS_MAX = 10_000_000;
+/** `slow-watch`'s default stall (ms). */
+export const SLOW_WATCH_STALL_MS_DEFAULT = 15_000;

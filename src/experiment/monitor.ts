@@ -85,10 +85,11 @@ export function startMonitor(options: MonitorOptions): Monitor {
   const failures = new Map<StopCondition, number>();
   const firingSince = new Map<StopCondition, number>();
   const loops = [
-    loop(async () => {
+    // A services cluster has backends, not members: no leader to sample (and no requests of ours in their counts).
+    ...(cluster.kind === 'services' ? [] : [loop(async () => {
       const leader = await findLeader(cluster.view()).then((member) => member.id, () => null);
       leaders.push({ atMs: sinceMs(), value: leader });
-    }),
+    })]),
     ...options.conditions.filter((condition) => condition.type === 'probe').map((condition) => loop(async () => {
       const run = await runActivity(condition, options.context);
       const count = run.status === 'failed' ? (failures.get(condition) ?? 0) + 1 : 0;

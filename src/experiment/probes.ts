@@ -1,9 +1,11 @@
+import { readFileSync } from 'node:fs';
 import { findLeader } from '../chaos/index.js';
 import { isReady } from '../chaos/campaign/index.js';
 import type { ExperimentCluster } from './cluster.js';
 import { ExperimentError } from './errors.js';
-import { CLUSTER_READY_TIMEOUT_MS, PROBE_TIMEOUT_MS_DEFAULT } from './limits.js';
+import { CLUSTER_READY_TIMEOUT_MS, PROBE_TIMEOUT_MS_DEFAULT, SLOW_WATCH_STALL_MS_DEFAULT } from './limits.js';
 import type { Activity, Provider } from './schema.js';
+import { currentRevision, slowWatch } from './slow-watch.js';
 import { withinTolerance } from './tolerance.js';
 
 /**
@@ -66,7 +68,7 @@ export async function runActivity(activity: Activity, context: ActivityContext):
 async function runProvider(provider: Provider, context: ActivityContext, name: string): Promise<unknown> {
   switch (provider.type) {
     case 'keel':
-      return keelFunction(provider.func, context, provider.arguments?.timeout);
+      return keelFunction(provider.func, context, provider.arguments ?? {});
     case 'http':
       return httpProbe(provider, context);
     case 'chaos':
@@ -74,7 +76,9 @@ async function runProvider(provider: Provider, context: ActivityContext, name: s
   }
 }
 
-async function keelFunction(func: Extract<Provider, { type: 'keel' }>['func'], context: ActivityContext, timeoutMs: number | undefined): Promise<unknown> {
+type KeelProvider = Extract<Provider, { type: 'keel' }>;
+
+async function keelFunction(func: KeelProvider['func'], context: ActivityContext, args: NonNullable<KeelProvider['arguments']>): Promise<unknown> {
   const { cluster } = context;
   switch (func) {
     case 'cluster-ready':
@@ -91,9 +95,16 @@ async function keelFunction(func: Extract<Provider, { type: 'keel' }>['func'], c
       return context.leaderChanges?.() ?? 0;
     case 'compact':
       return compact(cluster);
-    case 'wait-ready':
-      await untilAborted(cluster.waitReady(timeoutMs ?? CLUSTER_READY_TIMEOUT_MS), context.signal);
-      return true;
+    case 'wait-ready': {
+      // The output is how long it waited: after a kill, the supervisor's time to restore (the postmortem's MTTR).
+      const started = performance.now();
+      await untilAborted(cluster.waitReady(args.timeout ?? CLUSTER_READY_TIMEOUT_MS), context.signal);
+      return Math.round(performance.now() - started);
+    }
+    case 'member-memory':
+      return memberMemoryBytes(cluster);
+    case 'slow-watch':
+      return slowWatch(cluster.endpoints[0]!, args.stall ?? SLOW_WATCH_STALL_MS_DEFAULT, context.signal);
   }
 }
 
@@ -118,14 +129,32 @@ async function singleLeader(cluster: ExperimentCluster): Promise<boolean> {
   return named.size === 1;
 }
 
-/** `${gateway}` and `${member}` in a URL become the cluster's. */
-export function substituteUrl(url: string, cluster: Pick<ExperimentCluster, 'gatewayUrl' | 'endpoints'>): string {
-  return url.replaceAll('${gateway}', cluster.gatewayUrl ?? '${gateway}').replaceAll('${member}', cluster.endpoints[0] ?? '${member}');
+/** `${gateway}` and `${member}` in a URL become the cluster's; `${n2}` (any member's or backend's id) that member's client URL. */
+export function substituteUrl(url: string, cluster: Pick<ExperimentCluster, 'gatewayUrl' | 'endpoints'> & Partial<Pick<ExperimentCluster, 'view'>>): string {
+  const replaced = url.replaceAll('${gateway}', cluster.gatewayUrl ?? '${gateway}').replaceAll('${member}', cluster.endpoints[0] ?? '${member}');
+  if (!replaced.includes('${') || cluster.view === undefined) return replaced;
+  const urls = new Map(cluster.view().members.map((member) => [member.id, member.clientUrl]));
+  return replaced.replace(/\$\{([A-Za-z][A-Za-z0-9_-]*)\}/g, (whole, id: string) => urls.get(id) ?? whole);
+}
+
+/** The largest resident set among the members (or backends) running now, in bytes (Linux's /proc/PID/status VmRSS). */
+function memberMemoryBytes(cluster: ExperimentCluster): number {
+  const sizes = cluster.view().members.flatMap((member) => {
+    if (member.pid === null) return [];
+    try {
+      const kilobytes = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${member.pid}/status`, 'utf8'))?.[1];
+      return kilobytes === undefined ? [] : [Number(kilobytes) * 1_024];
+    } catch {
+      return []; // it exited between the view and the read
+    }
+  });
+  if (sizes.length === 0) throw new ExperimentError('KEEL_EXPERIMENT_PROBE', 'no running member to measure (/proc)');
+  return Math.max(...sizes);
 }
 
 async function httpProbe(provider: Extract<Provider, { type: 'http' }>, context: ActivityContext): Promise<unknown> {
   const url = substituteUrl(provider.url, context.cluster);
-  if (url.includes('${')) throw new ExperimentError('KEEL_EXPERIMENT_PROBE', `${provider.url}: this cluster has no gateway`);
+  if (url.includes('${')) throw new ExperimentError('KEEL_EXPERIMENT_PROBE', `${provider.url}: this cluster has no gateway or no such member`);
   const body = provider.body === undefined ? undefined : typeof provider.body === 'string' ? provider.body : JSON.stringify(provider.body);
   const response = await fetch(url, { method: provider.method, ...(body !== undefined ? { body } : {}), signal: AbortSignal.timeout(provider.timeout ?? PROBE_TIMEOUT_MS_DEFAULT) });
   if (provider.output === 'status') {
@@ -174,10 +203,7 @@ async function compact(cluster: ExperimentCluster): Promise<number> {
   const errors: string[] = [];
   for (const url of cluster.endpoints) {
     try {
-      const status = await fetch(`${url}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(PROBE_TIMEOUT_MS_DEFAULT) });
-      if (!status.ok) throw new Error(`status ${status.status}`);
-      const revision = Number(((await status.json()) as { header?: { revision?: unknown } }).header?.revision ?? Number.NaN);
-      if (!Number.isSafeInteger(revision) || revision < 1) throw new Error('no revision in its status');
+      const revision = await currentRevision(url);
       const response = await fetch(`${url}/v3/kv/compaction`, { method: 'POST', body: JSON.stringify({ revision: String(revision), physical: true }), signal: AbortSignal.timeout(PROBE_TIMEOUT_MS_DEFAULT) });
       const text = await response.text();
       if (!response.ok) throw new Error(`compaction: ${response.status} ${text.slice(0, 200)}`);

@@ -48,6 +48,7 @@ svg{display:block;margin:0.5em 0}.fault{fill:#f4a460;fill-opacity:0.3}.axis{stro
 <tr><th>impact</th><td>${pm.impact.succeeded} succeeded, ${pm.impact.failed} failed${pm.impact.error_ratio === null ? '' : ` (${(pm.impact.error_ratio * 100).toFixed(2)} %)`}; ${pm.impact.leader_changes} leader change(s); ${pm.impact.recovered === null ? 'recovery not awaited (interrupted)' : pm.impact.recovered ? 'recovered' : 'NOT recovered'}</td></tr>
 <tr><th>time to detect</th><td>${ms(pm.time_to_detect_ms)} (longest, from a fault's start to the first second that showed it)</td></tr>
 <tr><th>time to recover</th><td>${ms(pm.time_to_recover_ms)} (longest, from a fault's start to throughput back at 80 % of the baseline with no errors)</td></tr>
+<tr><th>MTTR</th><td>${ms(pm.mttr_ms)} (the mean of the method's wait-ready restores: ${pm.time_to_restore_ms.map((value) => ms(value)).join(', ') || 'none'})</td></tr>
 </table>
 <h2>Timeline</h2>
 <p class="label">throughput, errors and latency from ${timeline.source === 'load' ? 'the load' : timeline.source === 'history' ? 'the recorded history' : 'nothing (no load, no history)'}; faults shaded</p>

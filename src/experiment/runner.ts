@@ -14,6 +14,7 @@ import { runActivity, type ActivityContext, type ActivityRun } from './probes.js
 import { renderReport } from './report.js';
 import { clusterProblem, type Activity, type ClusterSpec, type Experiment, type Probe } from './schema.js';
 import { buildTimeline, type FaultSpanMs } from './timeline.js';
+import { runVariants, type VariantsJournal } from './variants.js';
 import { decideVerdict, type VerdictResult } from './verdict.js';
 
 /**
@@ -41,7 +42,8 @@ export interface RunOptions {
 }
 
 export interface ExperimentOutcome {
-  readonly journal: Journal;
+  /** The run's journal; with `variants`, the journal that lists them (each variant's own is in its directory). */
+  readonly journal: Journal | VariantsJournal;
   readonly verdict: VerdictResult;
   readonly outputDir: string;
 }
@@ -77,6 +79,17 @@ export function checkReferences(experiment: Experiment, file: string): void {
 }
 
 export async function runExperiment(experiment: Experiment, options: RunOptions): Promise<ExperimentOutcome> {
+  const variants = experiment.variantRuns ?? [];
+  if (variants.length === 0) return runOne(experiment, options);
+  const outputDir = resolve(options.outputDir);
+  mkdirSync(outputDir, { recursive: true });
+  for (const variant of variants) checkReferences(variant.experiment, options.file);
+  const log = options.log ?? (() => {});
+  const { journal, verdict } = await runVariants(experiment, variants, outputDir, (variant, variantDir) => runOne(variant.experiment, { ...options, outputDir: variantDir, log: (line) => log(`${variant.name}: ${line}`) }) as Promise<{ journal: Journal; verdict: VerdictResult }>, { signal: options.signal, log });
+  return { journal, verdict, outputDir };
+}
+
+async function runOne(experiment: Experiment, options: RunOptions): Promise<ExperimentOutcome> {
   checkReferences(experiment, options.file);
   const log = options.log ?? (() => {});
   const seed = options.seed ?? experiment.seed ?? Math.floor(Math.random() * 2 ** 31);

@@ -12,8 +12,10 @@ import { FAULT_KINDS } from '../chaos/index.js';
 import { MODEL_NAMES, type ModelName } from '../check/index.js';
 import { parseDurationMs } from '../load/duration.js';
 import { formatIssues, optionsSchema } from '../load/options.js';
+import { GatewayConfigError, parseGatewayConfig } from '../gateway/index.js';
 import { badExperiment } from './errors.js';
-import { ACTIVITIES_MAX, EXPERIMENT_FILE_BYTES_MAX, HISTORY_CLIENTS_MAX, PAUSE_SECONDS_MAX, PROBE_TIMEOUT_MS_MAX, RUN_MS_MAX } from './limits.js';
+import { ACTIVITIES_MAX, EXPERIMENT_FILE_BYTES_MAX, HISTORY_CLIENTS_MAX, PAUSE_SECONDS_MAX, PROBE_TIMEOUT_MS_MAX, RUN_MS_MAX, SERVICE_BACKENDS_MAX, VARIANTS_MAX } from './limits.js';
+import { servicesGatewayConfig, unknownPlaceholders } from './services-config.js';
 
 /** A duration: a number of seconds (Chaos Toolkit's pauses) or text (`500ms`, `5s`, `1m`). Parsed to ms. */
 const duration = (maxMs: number) =>
@@ -50,13 +52,17 @@ const toleranceSchema = z.union([
 export type Tolerance = z.infer<typeof toleranceSchema>;
 
 /** What keel knows how to probe or do to a cluster (see probes.ts). */
-export const KEEL_FUNCTIONS = ['cluster-ready', 'members-ready', 'leader', 'single-leader', 'leader-changes', 'wait-ready', 'gateway-ready', 'compact'] as const;
+export const KEEL_FUNCTIONS = ['cluster-ready', 'members-ready', 'leader', 'single-leader', 'leader-changes', 'wait-ready', 'gateway-ready', 'compact', 'member-memory', 'slow-watch'] as const;
 export type KeelFunction = (typeof KEEL_FUNCTIONS)[number];
 
 const keelProvider = z.strictObject({
   type: z.literal('keel'),
   func: z.enum(KEEL_FUNCTIONS),
-  arguments: z.strictObject({ timeout: duration(PROBE_TIMEOUT_MS_MAX * 10).optional() }).optional(),
+  arguments: z.strictObject({
+    timeout: duration(PROBE_TIMEOUT_MS_MAX * 10).optional(),
+    /** `slow-watch`: how long the watcher reads nothing. */
+    stall: duration(PAUSE_SECONDS_MAX * 1_000).optional(),
+  }).optional(),
 });
 
 const httpProvider = z.strictObject({
@@ -189,6 +195,43 @@ const stopConditionSchema = z.union([
 ]);
 export type StopCondition = z.infer<typeof stopConditionSchema>;
 
+/**
+ * The extension `configuration.cluster: { kind: services }`: no store, but
+ * backends of a fixed capacity behind a keel gateway with the file's config
+ * (the gateway scenarios: retry storm, cascading failure, overload).
+ */
+const servicesSchema = z
+  .strictObject({
+    kind: z.literal('services'),
+    backends: z
+      .array(z.strictObject({
+        /** `${id}` in the gateway config and in http probes' URLs is this backend; to keel chaos it is a member. */
+        id: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'a backend id is lowercase letters, digits or -, starting with a letter'),
+        /** Service time of each request. */
+        delay: duration(60_000).default(0),
+        /** Requests served at once (the rest wait in a FIFO queue); 0: no limit. */
+        capacity: z.number().int().min(0).max(10_000).default(0),
+      }))
+      .min(1)
+      .max(SERVICE_BACKENDS_MAX),
+    /** A keel gateway config (docs/gateway.md) without listeners and admin, which the run sets. */
+    gateway: z.record(z.string(), z.unknown()),
+  })
+  .superRefine((spec, context) => {
+    const ids = new Set(spec.backends.map((backend) => backend.id));
+    if (ids.size !== spec.backends.length) context.addIssue({ code: 'custom', path: ['backends'], message: 'backend ids must differ' });
+    const unknown = unknownPlaceholders(spec.gateway, ids);
+    if (unknown.length > 0) return context.addIssue({ code: 'custom', path: ['gateway'], message: `\${${unknown[0]}} names no backend (${[...ids].join(', ')})` });
+    try {
+      // Stand-in addresses, one port each (the gateway refuses two endpoints of a cluster on one address).
+      parseGatewayConfig(servicesGatewayConfig(spec.gateway, new Map([...ids].map((id, index) => [id, `127.0.0.1:${index + 3}`])), 1, 2));
+    } catch (error) {
+      if (!(error instanceof GatewayConfigError)) throw error;
+      context.addIssue({ code: 'custom', path: ['gateway'], message: `not a keel gateway config: ${error.issues.join('; ')}` });
+    }
+  });
+export type ServicesSpec = z.infer<typeof servicesSchema>;
+
 const clusterSchema = z.union([
   z.strictObject({
     /** `keel up` a fresh cluster for the run, and stop it after. */
@@ -207,10 +250,26 @@ const clusterSchema = z.union([
     members: z.union([z.literal(1), z.literal(3), z.literal(5)]).default(3),
     binary: z.string().min(1).optional(),
   }),
+  servicesSchema,
   /** Or an existing keel up data dir. */
   z.strictObject({ 'data-dir': z.string().min(1) }),
 ]);
 export type ClusterSpec = z.infer<typeof clusterSchema>;
+
+/**
+ * The extension `variants`: the same experiment run once per variant, each
+ * with a few fields set (dotted paths into the file: `set: {
+ * configuration.cluster.gateway.routes.0.retry.budgetRatio: 1 }`; null
+ * removes the field), and each with the status it is expected to end in.
+ * The run completes when every variant ends as expected: the "with vs
+ * without" pair of a scenario in one verdict.
+ */
+const variantSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a variant name is lowercase letters, digits or - (it names its output directory)'),
+  description: z.string().max(2_000).optional(),
+  expect: z.enum(['completed', 'failed']).default('completed'),
+  set: z.record(z.string().min(1).max(500), z.unknown()).default({}),
+});
 
 export const experimentSchema = z.looseObject({
   version: z.string().optional(),
@@ -226,8 +285,21 @@ export const experimentSchema = z.looseObject({
   faults: faultsSchema.optional(),
   history: historySchema.optional(),
   'stop-conditions': z.array(stopConditionSchema).max(ACTIVITIES_MAX).default([]),
+  variants: z
+    .array(variantSchema)
+    .min(2)
+    .max(VARIANTS_MAX)
+    .refine((variants) => new Set(variants.map((variant) => variant.name)).size === variants.length, { message: 'variant names must differ' })
+    .optional(),
 });
-export type Experiment = z.infer<typeof experimentSchema>;
+/** A variant as run: its name, what it is expected to end in, and the experiment with its fields set (validated). */
+export interface Variant {
+  readonly name: string;
+  readonly description?: string | undefined;
+  readonly expect: 'completed' | 'failed';
+  readonly experiment: Experiment;
+}
+export type Experiment = z.infer<typeof experimentSchema> & { readonly variantRuns?: readonly Variant[] };
 
 /** Parses and validates an experiment; `file` names it in errors (ExperimentError KEEL_EXPERIMENT_BAD_INPUT). */
 export function parseExperiment(text: string, file: string): Experiment {
@@ -238,21 +310,50 @@ export function parseExperiment(text: string, file: string): Experiment {
     const first = document.errors[0]!;
     throw badExperiment(file, `line ${first.linePos?.[0]?.line ?? '?'}: ${first.message.split('\n')[0]}`);
   }
-  const result = experimentSchema.safeParse(document.toJS());
-  if (!result.success) {
-    const lineOf = (path: readonly PropertyKey[]): number | undefined => {
-      for (let length = path.length; length >= 0; length--) {
-        const node = document.getIn(path.slice(0, length) as unknown[], true);
-        if (isNode(node) && node.range) return lineCounter.linePos(node.range[0]).line;
-      }
-      return undefined;
-    };
-    throw badExperiment(file, formatIssues(result.error.issues, lineOf));
-  }
+  const lineOf = (path: readonly PropertyKey[]): number | undefined => {
+    for (let length = path.length; length >= 0; length--) {
+      const node = document.getIn(path.slice(0, length) as unknown[], true);
+      if (isNode(node) && node.range) return lineCounter.linePos(node.range[0]).line;
+    }
+    return undefined;
+  };
+  const raw = document.toJS() as unknown;
+  const experiment = validate(raw, file, lineOf, '');
+  if (experiment.variants === undefined) return experiment;
+  const variantRuns = experiment.variants.map((variant, index): Variant => {
+    const variantLine = (): number | undefined => lineOf(['variants', index]);
+    const document = withVariant(raw, variant.set, file, `variants.${index}.set`);
+    return { name: variant.name, description: variant.description, expect: variant.expect, experiment: validate(document, file, variantLine, `variants.${index} (${variant.name}): `) };
+  });
+  return { ...experiment, variantRuns };
+}
+
+function validate(raw: unknown, file: string, lineOf: (path: readonly PropertyKey[]) => number | undefined, prefix: string): Experiment {
+  const result = experimentSchema.safeParse(raw);
+  if (!result.success) throw badExperiment(file, `${prefix}${formatIssues(result.error.issues, lineOf)}`);
   const experiment = result.data;
   const problem = clusterProblem(experiment, experiment.configuration.cluster);
-  if (problem !== undefined) throw badExperiment(file, problem);
+  if (problem !== undefined) throw badExperiment(file, `${prefix}${problem}`);
   return experiment;
+}
+
+/** The file's document with a variant's fields set (a dotted path each; numbers index lists; null removes), without `variants`. */
+export function withVariant(raw: unknown, set: Readonly<Record<string, unknown>>, file: string, field: string): unknown {
+  const document = structuredClone(raw) as Record<string, unknown>;
+  delete document['variants'];
+  for (const [path, value] of Object.entries(set)) {
+    const keys = path.split('.');
+    let parent: unknown = document;
+    for (const key of keys.slice(0, -1)) {
+      const next = (parent as Record<string, unknown>)[key];
+      if (typeof next !== 'object' || next === null) throw badExperiment(file, `${field}: ${path}: ${key} is not an object or list in the file`);
+      parent = next;
+    }
+    const last = keys[keys.length - 1]!;
+    if (value === null) delete (parent as Record<string, unknown>)[last];
+    else (parent as Record<string, unknown>)[last] = value;
+  }
+  return document;
 }
 
 /** Process faults: the only ones an etcd control run can take (its members are plain processes on loopback). */
@@ -264,6 +365,13 @@ export const ETCD_FAULT_KINDS = ['kill', 'term', 'pause', 'restart'] as const;
  * Also used when `--cluster etcd` replaces a file's cluster.
  */
 export function clusterProblem(experiment: Experiment, cluster: ClusterSpec): string | undefined {
+  const fileCluster = experiment.configuration.cluster;
+  if ('kind' in fileCluster && fileCluster.kind === 'services' && cluster !== fileCluster && !('kind' in cluster && cluster.kind === 'services')) return 'configuration.cluster: a services scenario runs on its own backends and gateway, not on a store cluster';
+  if ('kind' in cluster && cluster.kind === 'services') {
+    if (experiment.history !== undefined) return 'history: a services cluster has no store to record a history on';
+    if (experiment.faults !== undefined) return 'faults: the seeded schedule picks leaders and followers; a services cluster has none (use chaos actions on b1, gateway, ...)';
+    return undefined;
+  }
   const networkFaults = experiment.faults?.['one-of'].filter((name) => name.startsWith('isolate') || name === 'bridge') ?? [];
   if ('kind' in cluster && cluster.kind === 'etcd') {
     if (networkFaults.length > 0) return `faults.one-of: ${networkFaults.join(', ')}: an etcd control run takes process faults only (kill-*, pause-*): its members share the host's network, with no namespaces to partition`;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { nemesisSchedule } from '../../src/chaos/campaign/index.js';
-import { buildTimeline, decideVerdict, leaderChanges, OutcomeWindow, served, parseExperiment, withinTolerance, type ExperimentError } from '../../src/experiment/index.js';
+import { buildTimeline, decideVariantsVerdict, decideVerdict, leaderChanges, OutcomeWindow, served, parseExperiment, withinTolerance, type ExperimentError } from '../../src/experiment/index.js';
 
 // In-process: the file's schema and its errors, the seeded schedule, the
 // verdict table, tolerances, the timeline's postmortem figures. No cluster.
@@ -152,4 +152,58 @@ test('leader changes: a missing leader (an election) is not a change, a differen
 
 test('served: an ok, or a compare-and-set whose compare did not match; never a failed read or an unknown write', () => {
   assert.deepEqual([served('ok', 'read'), served('fail', 'cas'), served('fail', 'read'), served('info', 'cas'), served('info', 'write')], [true, true, false, false, false]);
+});
+
+const services = `title: t
+configuration:
+  cluster:
+    kind: services
+    backends: [{ id: b1, delay: 5ms, capacity: 2 }, { id: b2 }]
+    gateway:
+      routes: [{ name: all, match: { prefix: / }, cluster: app, retry: { maxAttempts: 3, budgetRatio: 0.1 } }]
+      clusters: { app: { endpoints: [{ address: '\${b1}' }, { address: '\${b2}' }] } }
+`;
+
+test('a services cluster: backends behind a gateway config, checked as the gateway checks it, naming the field', () => {
+  const cluster = parseExperiment(services, 'x.yaml').configuration.cluster;
+  assert.ok('kind' in cluster && cluster.kind === 'services');
+  assert.deepEqual(cluster.backends, [{ id: 'b1', delay: 5, capacity: 2 }, { id: 'b2', delay: 0, capacity: 0 }]);
+  assert.match(badInput(services.replace("'\${b2}'", "'\${b9}'")).message, /line \d+: configuration\.cluster\.gateway: .*\$\{b9\} names no backend/);
+  assert.match(badInput(services.replace('maxAttempts: 3', 'maxAttempts: 0')).message, /configuration\.cluster\.gateway: not a keel gateway config: routes\.0\.retry\.maxAttempts/);
+  assert.match(badInput(services.replace('{ id: b2 }', '{ id: b1 }')).message, /backend ids must differ/);
+  assert.match(badInput(`${services}history: { clients: 2 }\n`).message, /history: a services cluster has no store/);
+});
+
+test('variants: each is the file with its fields set, validated, named in errors', () => {
+  const text = `${services}variants:
+  - { name: with, expect: completed }
+  - name: without
+    expect: failed
+    set:
+      configuration.cluster.gateway.routes.0.retry.budgetRatio: 1
+      configuration.cluster.backends.0.capacity: null
+`;
+  const experiment = parseExperiment(text, 'x.yaml');
+  const [withRun, withoutRun] = experiment.variantRuns!;
+  assert.deepEqual([withRun!.name, withRun!.expect, withoutRun!.name, withoutRun!.expect], ['with', 'completed', 'without', 'failed']);
+  const gatewayOf = (run: typeof withRun) => (run!.experiment.configuration.cluster as unknown as { gateway: { routes: { retry: { budgetRatio: number } }[] } }).gateway;
+  assert.equal(gatewayOf(withRun).routes[0]!.retry.budgetRatio, 0.1);
+  assert.equal(gatewayOf(withoutRun).routes[0]!.retry.budgetRatio, 1);
+  assert.equal((withoutRun!.experiment.configuration.cluster as { backends: { capacity: number }[] }).backends[0]!.capacity, 0, 'null removes the field: its default');
+  assert.equal(withoutRun!.experiment.variants, undefined);
+  assert.match(badInput(text.replace('budgetRatio: 1', 'budgetRatio: 7')).message, /variants\.1 \(without\): .*budgetRatio/);
+  assert.match(badInput(text.replace('configuration.cluster.gateway.routes.0.retry.budgetRatio', 'configuration.nothing.here')).message, /variants\.1\.set: configuration\.nothing\.here: nothing is not an object/);
+  assert.match(badInput(`${services}variants: [{ name: only }]\n`).message, /variants/);
+  assert.match(badInput(`${services}variants: [{ name: a }, { name: a }]\n`).message, /variant names must differ/);
+});
+
+test('the verdict over variants: completed when each ends as expected', () => {
+  const completed = decideVerdict({ steadyStateBefore: true, steadyStateAfter: true, activityFailed: false, stoppedBy: undefined, interrupted: false, check: null });
+  const failed = decideVerdict({ steadyStateBefore: true, steadyStateAfter: true, activityFailed: true, stoppedBy: undefined, interrupted: false, check: null });
+  const asExpected = decideVariantsVerdict([{ name: 'with', expect: 'completed', verdict: completed }, { name: 'without', expect: 'failed', verdict: failed }], false);
+  assert.deepEqual([asExpected.status, asExpected.exitCode], ['completed', 0]);
+  const noDifference = decideVariantsVerdict([{ name: 'with', expect: 'completed', verdict: completed }, { name: 'without', expect: 'failed', verdict: completed }], false);
+  assert.deepEqual([noDifference.status, noDifference.deviated, noDifference.exitCode], ['failed', true, 1]);
+  assert.match(noDifference.reason, /without: completed .*expected failed/);
+  assert.equal(decideVariantsVerdict([{ name: 'with', expect: 'completed', verdict: completed }], true).exitCode, 130);
 });

@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { backendSource, type BackendOptions } from '../../../src/experiment/backend.js';
 import { ensureDebianBinary } from '../debian.js';
 import { sleepMs } from '../net.js';
 
@@ -73,26 +74,9 @@ export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-/**
- * A node backend answering every request with a small body after `delayMs`
- * (0: at once). With `capacity`, at most that many requests are served at
- * once; the rest wait in a FIFO queue, as a thread pool would.
- */
-export function startBackend(port: number, options: { delayMs?: number; capacity?: number } = {}): Promise<Started> {
-  const source = `
-const http = require('node:http');
-const delay = ${options.delayMs ?? 0}, capacity = ${options.capacity ?? 0};
-let busy = 0; const queue = [];
-function serve(req, res) {
-  busy++;
-  const done = () => { res.end('ok'); busy--; const next = queue.shift(); if (next) serve(next[0], next[1]); };
-  if (delay > 0) setTimeout(done, delay); else done();
-}
-http.createServer({ keepAliveTimeout: 60000 }, (req, res) => {
-  req.resume();
-  req.on('end', () => { if (capacity > 0 && busy >= capacity) { if (queue.length < 100000) queue.push([req, res]); else { res.statusCode = 503; res.end(); } } else serve(req, res); });
-}).listen(${port}, '127.0.0.1');`;
-  return start(`backend:${port}`, process.execPath, ['-e', source], port);
+/** The experiments' backend (src/experiment/backend.ts): a delay, a capacity with a FIFO queue, and control routes. */
+export function startBackend(port: number, options: BackendOptions = {}): Promise<Started> {
+  return start(`backend:${port}`, process.execPath, ['-e', backendSource(port, options)], port);
 }
 
 /** keel gateway from the source tree, one process. */
