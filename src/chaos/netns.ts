@@ -36,6 +36,9 @@ export function netnsUnavailableReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'network namespaces need root';
   const probe = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8', timeout: COMMAND_TIMEOUT_MS });
   if (probe.error || probe.status !== 0) return `\`ip netns\` is unavailable: ${probe.error?.message ?? probe.stderr.trim()}`;
+  // Partitions are nft rules inside the namespaces (network-faults.ts).
+  const nft = spawnSync('nft', ['--version'], { encoding: 'utf8', timeout: COMMAND_TIMEOUT_MS });
+  if (nft.error || nft.status !== 0) return 'nft is not installed (apt-get install nftables)';
   return undefined;
 }
 

@@ -1,20 +1,32 @@
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Etcd3 } from 'etcd3';
+import forge from 'node-forge';
+import { Agent, getGlobalDispatcher, setGlobalDispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { EtcdCluster, findEtcdBinary, findEtcdctlBinary } from '../../bench/lib/etcd-cluster.js';
+import { issueCertificate, writeLocalPki } from '../../src/cli/local-pki.js';
+import type { IssuedFiles, LocalPki } from '../../src/cli/local-pki.js';
 import { Cluster } from '../node/cluster-harness.js';
 
 /**
- * etcd's auth through etcdctl 3.4: users, roles, prefix and from-key
- * permissions, auth enable, then allowed and refused calls as a user, as
- * root, without credentials and with a wrong password. Where etcd is
- * installed the same commands run against a one-member etcd 3.4 in the same
- * order and the transcripts must match line for line. Then keel alone: a
- * restart keeps users and roles (they live in the raft log and snapshots),
- * and the npm etcd3 client authenticates with `auth: {username, password}`.
- * One-member clusters keep the file short (raft replication of the auth
- * commands is the same code path as every other command).
+ * etcd's auth through etcdctl 3.4, with client TLS on both sides: users,
+ * roles, prefix and from-key permissions, auth enable, then allowed and
+ * refused calls as a user, as root, with no user (only a client certificate
+ * whose CN names nobody), with a wrong password, and as a user named by its
+ * client certificate's CN (etcd's --client-cert-auth). Where etcd is
+ * installed the same commands run against a one-member etcd 3.4 with the
+ * same flags (--cert-file, --key-file, --trusted-ca-file, --client-cert-auth)
+ * in the same order, and the transcripts must match line for line. Then
+ * keel alone: a restart keeps users and roles (they live in the raft log and
+ * snapshots), and the npm etcd3 client authenticates with
+ * `auth: {username, password}` over TLS. One-member clusters keep the file
+ * short (raft replication of the auth commands is the same code path as
+ * every other command).
  */
 const etcdctlPath = findEtcdctlBinary();
 const etcdPath = findEtcdBinary();
@@ -34,8 +46,16 @@ function ownLines(text: string): string {
     .join('\n');
 }
 
+/** The test's CA: member certificates, the default client certificate (CN anon, a name no user has) and alice's. */
+let pki: LocalPki;
+let aliceCert: IssuedFiles;
+
+/** etcdctl over TLS; a script line starting with `@alice` presents alice's client certificate instead of anon's. */
 function etcdctl(endpoints: string, args: readonly string[]): Run {
-  const run = spawnSync(etcdctlPath!, [`--endpoints=${endpoints}`, '--command-timeout=10s', ...args], { env: { ...process.env, ETCDCTL_API: '3' }, encoding: 'utf8', timeout: 30_000 });
+  const asAlice = args[0] === '@alice';
+  const identity = asAlice ? aliceCert : pki.client;
+  const tls = ['--cacert', pki.caFile, '--cert', identity.certFile, '--key', identity.keyFile];
+  const run = spawnSync(etcdctlPath!, [`--endpoints=${endpoints}`, '--command-timeout=10s', ...tls, ...(asAlice ? args.slice(1) : args)], { env: { ...process.env, ETCDCTL_API: '3' }, encoding: 'utf8', timeout: 30_000 });
   return { out: run.stdout, err: ownLines(run.stderr), status: run.status };
 }
 
@@ -71,10 +91,13 @@ const SCRIPT: readonly (readonly string[])[] = [
   [...ALICE, 'put', '/zz/z', 'l'], // from-key write
   [...ALICE, 'get', '/zz/z'], // refused: write only
   [...ALICE, 'del', '/app/x'],
+  ['@alice', 'put', '/app/cn', 'c'], // the client certificate's CN is the user, no password
+  ['@alice', 'get', '/app/cn'],
+  ['@alice', 'put', '/other', 'c'], // refused: alice's ranges still apply
   [...ALICE, 'user', 'list'], // refused: not root
   ['--user', 'alice:wrong', 'get', '/app/x'],
   ['--user', 'nobody:pw', 'get', '/app/x'],
-  ['get', '/app/x'], // no credentials
+  ['get', '/app/x'], // no user: the certificate's CN (anon) names nobody
   [...ROOT, 'get', '/', '--prefix'],
   [...ROOT, 'user', 'delete', 'root'], // refused while auth is on
   [...ROOT, 'role', 'revoke-permission', 'app', '/cfg'],
@@ -95,12 +118,30 @@ function transcript(endpoint: string): string[] {
   });
 }
 
-describe('etcdctl auth, user and role against keel (and etcd 3.4)', { skip: !etcdctlPath }, () => {
+describe('etcdctl auth, user and role against keel (and etcd 3.4), client TLS on', { skip: !etcdctlPath }, () => {
   let keel: Cluster;
   let etcd: EtcdCluster | undefined;
+  let dir: string;
+  let previousDispatcher: Dispatcher;
+  const keelUrl = (): string => keel.members[0]!.clientUrl;
 
   before(async () => {
-    const [started, reference] = await Promise.allSettled([Cluster.start({ nodes: 1, flags: ['--bcrypt-cost', '4'] }), etcdPath ? EtcdCluster.start({ binary: etcdPath, size: 1 }) : Promise.resolve(undefined)]);
+    dir = mkdtempSync(join(tmpdir(), 'keel-etcdctl-auth-'));
+    pki = writeLocalPki(dir, ['n'], 'anon');
+    const authority = { cert: forge.pki.certificateFromPem(readFileSync(pki.caFile, 'utf8')), key: forge.pki.privateKeyFromPem(readFileSync(join(dir, 'ca.key'), 'utf8')) as forge.pki.rsa.PrivateKey };
+    const alice = issueCertificate(authority, 'alice', ['localhost']);
+    aliceCert = { certFile: join(dir, 'alice.crt'), keyFile: join(dir, 'alice.key') };
+    writeFileSync(aliceCert.certFile, alice.certPem);
+    writeFileSync(aliceCert.keyFile, alice.keyPem, { mode: 0o600 });
+    // fetch (the harnesses' readiness probes, the JSON gateway case) trusts the CA and presents CN anon.
+    previousDispatcher = getGlobalDispatcher();
+    setGlobalDispatcher(new Agent({ connect: { ca: readFileSync(pki.caFile), cert: readFileSync(pki.client.certFile), key: readFileSync(pki.client.keyFile) } }));
+    const member = pki.members.n!;
+    const keelTls = ['--cert-file', member.certFile, '--key-file', member.keyFile, '--trusted-ca-file', pki.caFile, '--client-cert-auth'];
+    const [started, reference] = await Promise.allSettled([
+      Cluster.start({ nodes: 1, scheme: 'https', flags: ['--bcrypt-cost', '4', ...keelTls] }),
+      etcdPath ? EtcdCluster.start({ binary: etcdPath, size: 1, tls: { caFile: pki.caFile, memberFiles: () => member } }) : Promise.resolve(undefined),
+    ]);
     if (started.status === 'fulfilled') keel = started.value;
     if (reference.status === 'fulfilled') etcd = reference.value;
     if (started.status === 'rejected' || reference.status === 'rejected') {
@@ -110,10 +151,12 @@ describe('etcdctl auth, user and role against keel (and etcd 3.4)', { skip: !etc
   });
   after(async () => {
     await Promise.all([keel?.stop(), etcd?.stop()]);
+    setGlobalDispatcher(previousDispatcher);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('answers the scenario as etcd does, line for line', () => {
-    const endpoint = `127.0.0.1:${keel.members[0]!.clientPort}`;
+    const endpoint = keelUrl();
     const ours = transcript(endpoint);
     const text = ours.join('\n');
     // What the scenario must show whether or not etcd is installed.
@@ -122,11 +165,13 @@ describe('etcdctl auth, user and role against keel (and etcd 3.4)', { skip: !etc
     assert.match(text, /\$ --user alice:alicepw put \/app\/x 1\nOK/);
     assert.match(text, /\$ --user alice:alicepw put \/other 1\n\nError: etcdserver: permission denied/);
     assert.match(text, /\$ --user alice:wrong get \/app\/x\n\n.*authentication failed, invalid user ID or password/);
-    assert.match(text, /\$ get \/app\/x\n\nError: etcdserver: user name is empty/);
+    assert.match(text, /\$ get \/app\/x\n\nError: etcdserver: permission denied/);
+    assert.match(text, /\$ @alice get \/app\/cn\n\/app\/cn\nc\n/);
+    assert.match(text, /\$ @alice put \/other c\n\nError: etcdserver: permission denied/);
     // Compaction is root-only in keel, as in etcd 3.5 and later (etcd 3.4 lets any user compact; not compared).
     assert.match(etcdctl(endpoint, [...ALICE, 'compaction', '1']).err, /Error: etcdserver: permission denied/);
     if (!etcd) return;
-    const theirs = transcript(etcd.endpoints[0]!.replace('http://', ''));
+    const theirs = transcript(etcd.endpoints[0]!);
     for (let index = 0; index < SCRIPT.length; index++) assert.equal(ours[index], theirs[index]);
   });
 
@@ -135,16 +180,17 @@ describe('etcdctl auth, user and role against keel (and etcd 3.4)', { skip: !etc
     await keel.kill(member.id, 'SIGKILL');
     keel.launch(member.id);
     await keel.waitReady();
-    const endpoint = `127.0.0.1:${member.clientPort}`;
+    const endpoint = keelUrl();
     assert.equal(etcdctl(endpoint, [...ROOT, 'user', 'list']).out, 'alice\nroot\n');
     assert.equal(etcdctl(endpoint, [...ALICE, 'put', '/app/after', 'r']).out, 'OK\n');
     assert.match(etcdctl(endpoint, [...ALICE, 'put', '/other', 'r']).err, /permission denied/);
   });
 
   it('serves the npm etcd3 client with auth: {username, password}', async () => {
-    const hosts = [`127.0.0.1:${keel.members[0]!.clientPort}`];
-    const alice = new Etcd3({ hosts, auth: { username: 'alice', password: 'alicepw' }, dialTimeout: 2_000 });
-    const stranger = new Etcd3({ hosts, auth: { username: 'alice', password: 'not-hers' }, dialTimeout: 2_000 });
+    const hosts = [keelUrl()];
+    const credentials = { rootCertificate: readFileSync(pki.caFile), certChain: readFileSync(pki.client.certFile), privateKey: readFileSync(pki.client.keyFile) };
+    const alice = new Etcd3({ hosts, credentials, auth: { username: 'alice', password: 'alicepw' }, dialTimeout: 2_000 });
+    const stranger = new Etcd3({ hosts, credentials, auth: { username: 'alice', password: 'not-hers' }, dialTimeout: 2_000 });
     try {
       await alice.put('/app/client').value('v');
       assert.equal(await alice.get('/app/client').string(), 'v');
@@ -157,7 +203,7 @@ describe('etcdctl auth, user and role against keel (and etcd 3.4)', { skip: !etc
   });
 
   it('the JSON gateway: /v3/auth/authenticate, the Authorization header, txn compares and watches checked', async () => {
-    const base = `http://127.0.0.1:${keel.members[0]!.clientPort}`;
+    const base = keelUrl();
     const b64 = (text: string): string => Buffer.from(text).toString('base64');
     const post = async (path: string, body: unknown, token?: string): Promise<{ status: number; json: Record<string, unknown> }> => {
       const response = await fetch(`${base}${path}`, { method: 'POST', body: JSON.stringify(body), headers: token ? { authorization: token } : {} });
@@ -169,7 +215,8 @@ describe('etcdctl auth, user and role against keel (and etcd 3.4)', { skip: !etc
     const token = json.token as string;
     assert.ok(token.length > 0);
     assert.equal((await post('/v3/kv/put', { key: b64('/app/json'), value: b64('j') }, token)).status, 200);
-    assert.equal((await post('/v3/kv/range', { key: b64('/app/json') })).json.error, 'etcdserver: user name is empty');
+    // No token: the client certificate's CN (anon) is the user, and no such user exists.
+    assert.equal((await post('/v3/kv/range', { key: b64('/app/json') })).json.error, 'etcdserver: permission denied');
     const forged = await post('/v3/kv/range', { key: b64('/app/json') }, 'forged.1');
     assert.deepEqual([forged.status, forged.json.error, forged.json.code], [401, 'etcdserver: invalid auth token', 16]);
     // A txn whose compare reads a forbidden key is refused even though its ops are allowed.
