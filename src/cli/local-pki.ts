@@ -1,5 +1,5 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import forge from 'node-forge';
 
@@ -100,4 +100,19 @@ export function writeLocalPki(dir: string, memberIds: readonly string[], clientC
 export function localPkiFiles(dir: string, memberIds: readonly string[]): LocalPki {
   const files = (name: string): IssuedFiles => ({ certFile: join(dir, `${name}.crt`), keyFile: join(dir, `${name}.key`) });
   return { caFile: join(dir, 'ca.crt'), members: Object.fromEntries(memberIds.map((id) => [id, files(id)])), client: files('client') };
+}
+
+/**
+ * `name`'s certificate under `dir` (CN `commonName`), issued by the CA
+ * writeLocalPki left there when it is not there yet (e.g. a data dir from
+ * before `name` existed); kept afterwards, like the others.
+ */
+export function ensureIssued(dir: string, name: string, commonName: string, hosts: readonly string[] = ['localhost', '127.0.0.1']): IssuedFiles {
+  const files = { certFile: join(dir, `${name}.crt`), keyFile: join(dir, `${name}.key`) };
+  if (existsSync(files.certFile) && existsSync(files.keyFile)) return files;
+  const authority = { cert: forge.pki.certificateFromPem(readFileSync(join(dir, 'ca.crt'), 'utf8')), key: forge.pki.privateKeyFromPem(readFileSync(join(dir, 'ca.key'), 'utf8')) as forge.pki.rsa.PrivateKey };
+  const issued = issueCertificate(authority, commonName, hosts);
+  writeFileSync(files.certFile, issued.certPem);
+  writeFileSync(files.keyFile, issued.keyPem, { mode: 0o600 });
+  return files;
 }

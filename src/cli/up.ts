@@ -3,13 +3,13 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Agent } from 'undici';
 import { lockDataDir, prepareDataDir } from '../node/data-dir.js';
 import { clusterIdOf, memberIdOf } from '../node/identity.js';
 import { EXIT_PERMANENT } from './exit-codes.js';
 import { busyPorts, type PlannedPort } from './port-check.js';
-import { localPkiFiles, writeLocalPki } from './local-pki.js';
+import { ensureIssued, localPkiFiles, writeLocalPki } from './local-pki.js';
 import type { LocalPki } from './local-pki.js';
 import { parseLogFormat } from '../node/logger.js';
 import type { LogFormat } from '../node/logger.js';
@@ -100,12 +100,14 @@ const JSON_STREAM_PATHS = '^/v3/(watch|lease/keepalive|election/(observe|campaig
  * of the members health-checked on /readyz (a member's client port serves
  * both). gRPC calls and the JSON gateway's streams may last a day.
  */
-export function gatewayConfig(plans: readonly MemberPlan[], port: number, adminPort: number): string {
+export function gatewayConfig(plans: readonly MemberPlan[], port: number, adminPort: number, upstreamTls?: { caFile: string; certFile: string; keyFile: string }): string {
   const endpoints = plans.map((p) => `      - { address: "${hostOf(p)}:${p.clientPort}", zone: ${p.zone} }`).join('\n');
   const cluster = (name: string, protocol: string) => [
     `  ${name}:`,
     `    protocol: ${protocol}`,
     '    balancer: least-request',
+    // keel up --tls: mutual TLS to the members (their certificates name the loopback address), health checks too.
+    ...(upstreamTls ? [`    tls: { caFile: ${JSON.stringify(upstreamTls.caFile)}, certFile: ${JSON.stringify(upstreamTls.certFile)}, keyFile: ${JSON.stringify(upstreamTls.keyFile)} }`] : []),
     '    endpoints:',
     endpoints,
     '    healthCheck: { path: /readyz, intervalMs: 1000, timeoutMs: 500, healthyThreshold: 1, unhealthyThreshold: 2 }',
@@ -263,9 +265,10 @@ async function superviseCluster(flags: UpFlags, dataDir: string, loopbackPlans: 
       console.error('keel up: --tls with --observe is not supported yet (Prometheus would need the client certificate to scrape the members)');
       return 1;
     }
-    // The gateway's upstreams and the dashboard's polls speak cleartext to the members: not started until they speak TLS (docs/security.md).
-    if (flags.gateway || flags.dashboard) console.error('keel up: --tls: the gateway and the dashboard do not speak TLS to members yet; not starting them');
-    flags = { ...flags, gateway: false, dashboard: false };
+    // The dashboard's polls speak cleartext to the members: not started until they speak TLS (docs/security.md).
+    // The gateway speaks mutual TLS to them (its own client certificate, CN keel-gateway).
+    if (flags.dashboard) console.error('keel up: --tls: the dashboard does not speak TLS to members yet; not starting it');
+    flags = { ...flags, dashboard: false };
   }
   let observePlan: ObservePlan | undefined;
   const stray = observeOptionsWithoutObserve(flags);
@@ -350,7 +353,9 @@ async function superviseMembers(
     const gatewayDir = join(dataDir, 'gateway');
     mkdirSync(gatewayDir, { recursive: true });
     const configPath = join(gatewayDir, 'gw.yaml');
-    writeFileSync(configPath, gatewayConfig(plans, flags.gatewayPort, flags.adminPort));
+    // Its certificate's CN names no user: with auth on, calls through it need a token, as they would direct.
+    const upstreamTls = pki ? { caFile: pki.caFile, ...ensureIssued(dirname(pki.caFile), 'gateway', 'keel-gateway', ['localhost', '127.0.0.1']) } : undefined;
+    writeFileSync(configPath, gatewayConfig(plans, flags.gatewayPort, flags.adminPort, upstreamTls));
     members.push({
       plan: { id: 'gateway', zone: 'a', clientPort: flags.gatewayPort, peerPort: flags.adminPort, dataDir: gatewayDir },
       args: ['gateway', '--config', configPath, '--log-format', flags.logFormat],

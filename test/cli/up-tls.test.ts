@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { eventually } from '../node/cluster-harness.js';
+import { eventually, freePorts } from '../node/cluster-harness.js';
 import { freeKeelUpBase } from '../../bench/lib/net.js';
 
 // keel up --tls: a real 1-member cluster behind a throwaway CA, reached the
@@ -24,10 +24,11 @@ async function exitCode(args: readonly string[]): Promise<{ code: number; stdout
   }
 }
 
-test('keel up --tls serves etcdctl over mTLS with the printed flags, keel status finds the certificates, cleartext is refused', async (t) => {
+test('keel up --tls serves etcdctl over mTLS with the printed flags, keel status finds the certificates, cleartext is refused, the gateway speaks mTLS to the member', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'keel-up-tls-'));
   const base = await freeKeelUpBase(1);
-  const child = spawn(process.execPath, [bin, 'up', '--tls', '--nodes', '1', '--base-port', String(base), '--data-dir', dataDir, '--no-gateway', '--no-dashboard'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const [gatewayPort, adminPort] = await freePorts(2);
+  const child = spawn(process.execPath, [bin, 'up', '--tls', '--nodes', '1', '--base-port', String(base), '--data-dir', dataDir, '--gateway-port', String(gatewayPort), '--admin-port', String(adminPort), '--no-dashboard'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -64,6 +65,17 @@ test('keel up --tls serves etcdctl over mTLS with the printed flags, keel status
   const bare = await exitCode(['status', '--endpoints', endpoint]);
   assert.equal(bare.code, 1);
   assert.match(bare.stdout, /certificate|--cacert/i);
+
+  // The gateway (cleartext on loopback) reaches the member over mutual TLS with its own certificate (CN keel-gateway);
+  // its HTTPS health check has to pass before it routes anything.
+  assert.equal(statSync(join(dataDir, 'tls', 'gateway.key')).mode & 0o077, 0);
+  let viaGateway: unknown;
+  await eventually(async () => {
+    const response = await fetch(`http://127.0.0.1:${gatewayPort}/v3/kv/range`, { method: 'POST', body: '{"key":"dGxzLWtleQ=="}', signal: AbortSignal.timeout(5_000) }).catch(() => undefined);
+    viaGateway = response?.status === 200 ? await response.json() : undefined;
+    return viaGateway !== undefined;
+  }, 30_000, 'a read through the gateway');
+  assert.equal(Buffer.from((viaGateway as { kvs: Array<{ value: string }> }).kvs[0]!.value, 'base64').toString(), 'over-mtls');
 
   // Cleartext on the client port does not reach the store.
   const plain = await fetch(`${endpoint.replace('https://', 'http://')}/v3/kv/range`, { method: 'POST', body: '{"key":"dGxzLWtleQ=="}', signal: AbortSignal.timeout(5_000) }).then(
