@@ -19,7 +19,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { clusterProblem, parseExperiment, type Experiment } from '../src/experiment/index.js';
+import { netnsUnavailableReason } from '../src/chaos/index.js';
+import { clusterProblem, etcdControlCluster, parseExperiment, type Experiment } from '../src/experiment/index.js';
 
 const root = join(import.meta.dirname, '..');
 const ETCD = process.env.ETCD_BIN ?? '/usr/bin/etcd';
@@ -45,12 +46,18 @@ interface Row {
   readonly seconds: number;
 }
 
-/** An etcd cluster takes the scenario when it asks for no network fault, no failpoint and no gateway. */
+/**
+ * An etcd cluster takes the scenario when it asks for no failpoint and no
+ * gateway; network faults it takes in namespaces (the same cluster
+ * `--cluster etcd` starts: etcdControlCluster), where this host allows them.
+ */
 function etcdTakes(experiment: Experiment, text: string): string | undefined {
   const fileCluster = experiment.configuration.cluster;
   if ('kind' in fileCluster && fileCluster.kind === 'services') return 'gateway scenario, no store';
-  const problem = clusterProblem(experiment, { kind: 'etcd', members: 3 });
-  if (problem !== undefined) return 'process faults only';
+  const control = etcdControlCluster(experiment);
+  const problem = clusterProblem(experiment, control);
+  if (problem !== undefined) return problem.includes('failpoint') ? 'no failpoints in etcd' : 'faults etcd cannot take';
+  if ('netns' in control && control.netns && netnsUnavailableReason() !== undefined) return `network faults: ${netnsUnavailableReason()}`;
   if (/gateway-ready|\$\{gateway\}|via: gateway/.test(text)) return 'needs the gateway';
   const cluster = experiment.configuration.cluster;
   if ('members' in cluster && cluster.members > 5) return 'members > 5';

@@ -10,6 +10,7 @@
 export { Chaos, createChaos, FAULT_KINDS, type ChaosOptions, type Fault, type FaultSpec, type HealReport } from './controller.js';
 export { ChaosError } from './errors.js';
 export { findLeader, readClusterView, type ClusterView, type MemberView } from './cluster-view.js';
+export { createNetns, destroyNetns, inNetns, netnsUnavailableReason, planNetns, subnetInUse, type NetnsCluster, type NetnsMember } from './netns.js';
 export { parseSelector, type Selector, type Target } from './targets.js';
 export { defaultStateDir, FaultStore, type FaultRecord } from './state.js';
 export type { UndoReport } from './undo.js';

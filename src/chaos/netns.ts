@@ -54,6 +54,17 @@ export function planNetns(clusterName: string, memberIds: readonly string[]): Ne
   };
 }
 
+/**
+ * Whether an interface of the host already holds an address in the plan's
+ * /24 (another cluster whose name hashed to the same subnet): two bridges on
+ * one /24 would route one cluster's traffic into the other's.
+ */
+export function subnetInUse(plan: NetnsCluster): boolean {
+  const prefix = plan.bridgeAddress.slice(0, plan.bridgeAddress.lastIndexOf('.') + 1);
+  const listing = spawnSync('ip', ['-4', '-o', 'addr', 'show'], { encoding: 'utf8', timeout: COMMAND_TIMEOUT_MS });
+  return (listing.stdout ?? '').split('\n').some((line) => line.includes(` inet ${prefix}`));
+}
+
 function ip(...args: string[]): void {
   const result = spawnSync('ip', args, { encoding: 'utf8', timeout: COMMAND_TIMEOUT_MS });
   if (result.status !== 0) throw new CommandFailedError(['ip', ...args], `${result.stderr ?? ''}${result.error?.message ?? ''}`);

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { EXIT_BAD_INPUT, ExperimentError, parseExperiment, runExperiment, type ClusterSpec, type Experiment } from '../experiment/index.js';
+import { EXIT_BAD_INPUT, etcdControlCluster, ExperimentError, parseExperiment, runExperiment, type ClusterSpec, type Experiment } from '../experiment/index.js';
 
 /**
  * `keel experiment run FILE`: one experiment (Chaos Toolkit's format with
@@ -21,7 +21,7 @@ export function experimentCommand(): Command {
       return seed;
     })
     .option('--data-dir <dir>', "run on this keel up cluster instead of the file's")
-    .option('--cluster <kind>', "run on a fresh cluster of this kind instead of the file's: keel, or etcd (a control run on etcd 3.4 with the file's member count; process faults only)", (value) => {
+    .option('--cluster <kind>', "run on a fresh cluster of this kind instead of the file's: keel, or etcd (a control run on etcd 3.4 with the file's member count; in network namespaces, root, when the file's cluster has netns: true or it asks for network faults)", (value) => {
       if (value !== 'keel' && value !== 'etcd') throw new ExperimentError('KEEL_EXPERIMENT_BAD_INPUT', `--cluster: keel or etcd; got ${value}`);
       return value;
     })
@@ -80,10 +80,10 @@ export function experimentCommand(): Command {
   return command;
 }
 
-/** `--cluster KIND`: a fresh cluster of that kind with the file's member count (etcd takes 1, 3 or 5). */
+/** `--cluster KIND`: a fresh cluster of that kind with the file's member count (etcd: etcdControlCluster). */
 export function clusterOf(kind: 'keel' | 'etcd', experiment: Experiment): ClusterSpec {
+  if (kind === 'etcd') return etcdControlCluster(experiment);
   const fileSpec = experiment.configuration.cluster;
   const members = 'members' in fileSpec ? fileSpec.members : 3;
-  if (kind === 'etcd') return { kind: 'etcd', members: members === 7 ? 5 : members };
   return 'kind' in fileSpec && fileSpec.kind === 'keel' ? fileSpec : { members, gateway: true, netns: false, failpoints: false };
 }

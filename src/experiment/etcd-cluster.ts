@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ClusterView } from '../chaos/index.js';
+import { createNetns, destroyNetns, inNetns, planNetns, subnetInUse, type ClusterView, type NetnsCluster } from '../chaos/index.js';
 import { waitUntil } from '../chaos/campaign/index.js';
 import { chaosFactory, type ExperimentCluster } from './cluster.js';
 import { ExperimentError } from './errors.js';
@@ -10,35 +10,49 @@ import { logTail, supervisedGroup, type Supervised } from './supervised.js';
 
 /**
  * The control runs' cluster: real etcd processes (Debian's etcd-server 3.4,
- * /usr/bin/etcd) on loopback, fsync on, started by this process and known by
- * their pids. Like keel up, it restarts a member that exits while the run
- * goes on (a kill -9 from the fault schedule), at most RESTARTS_MAX
- * times; faults are keel chaos's process faults on those pids. There are no
- * network namespaces and no gateway: partitions, netem and failpoints are
+ * /usr/bin/etcd), fsync on, started by this process and known by their pids.
+ * Like keel up, it restarts a member that exits while the run goes on (a
+ * kill -9 from the fault schedule), at most RESTARTS_MAX times. On loopback
+ * its faults are keel chaos's process faults on those pids. With `netns`
+ * each member runs in its own network namespace on a bridge, laid out as
+ * keel up --netns lays out keel's (chaos/netns.ts: 198.18.<k>.0/24), and
+ * the view names each member's namespace and address, so keel chaos's
+ * partitions and link faults (nft and tc inside the namespaces) hit etcd's
+ * peer traffic as they hit keel's. No gateway, no failpoints: those are
  * refused when the file is read (schema.ts).
  */
 
 export const ETCD_BINARY_DEFAULT = '/usr/bin/etcd';
 const HEALTH_CALL_TIMEOUT_MS = 1_000;
+/** In a namespace each member has its own address, so etcd's own ports serve. */
+const NETNS_CLIENT_PORT = 2379;
+const NETNS_PEER_PORT = 2380;
+/** Cluster names tried for a /24 of 198.18.0.0/15 no interface of the host holds yet. */
+const NETNS_NAME_ATTEMPTS_MAX = 64;
 
 interface Member {
   readonly name: string;
   readonly clientUrl: string;
-  readonly args: readonly string[];
+  /** The command and its arguments: etcd, or `ip netns exec <ns> etcd` (which execs etcd: the pid is etcd's). */
+  readonly command: readonly [string, ...string[]];
+  readonly netns?: string;
+  readonly address?: string;
 }
 
-export async function openEtcdCluster(spec: { readonly members: number; readonly binary?: string | undefined }, options: { readonly stateDir: string; readonly seed: number; readonly workDir: string }): Promise<ExperimentCluster> {
+export async function openEtcdCluster(spec: { readonly members: number; readonly binary?: string | undefined; readonly netns?: boolean }, options: { readonly stateDir: string; readonly seed: number; readonly workDir: string }): Promise<ExperimentCluster> {
   const binary = spec.binary ?? process.env['ETCD_BIN'] ?? ETCD_BINARY_DEFAULT;
   if (!existsSync(binary)) throw new ExperimentError('KEEL_EXPERIMENT_CLUSTER', `etcd is not installed at ${binary} (apt-get install etcd-server, or set configuration.cluster.binary)`);
   const root = join(options.workDir, 'etcd');
   mkdirSync(root, { recursive: true });
-  const ports = await freePorts(spec.members * 2);
   const names = Array.from({ length: spec.members }, (_, index) => `m${index + 1}`);
-  const peerUrls = names.map((_, index) => `http://127.0.0.1:${ports[spec.members + index]}`);
+  const network = spec.netns ? freeNetnsPlan(names) : undefined;
+  const ports = network ? [] : await freePorts(spec.members * 2);
+  const hostOf = (index: number): string => network?.members[index]!.address ?? '127.0.0.1';
+  const peerUrls = names.map((_, index) => `http://${hostOf(index)}:${network ? NETNS_PEER_PORT : ports[spec.members + index]}`);
   const initialCluster = names.map((name, index) => `${name}=${peerUrls[index]}`).join(',');
   const token = `keel-experiment-${process.pid}-${Date.now().toString(36)}`;
   const members: Member[] = names.map((name, index) => {
-    const clientUrl = `http://127.0.0.1:${ports[index]}`;
+    const clientUrl = `http://${hostOf(index)}:${network ? NETNS_CLIENT_PORT : ports[index]}`;
     const args = [
       '--name', name, '--data-dir', join(root, name),
       '--listen-client-urls', clientUrl, '--advertise-client-urls', clientUrl,
@@ -46,13 +60,25 @@ export async function openEtcdCluster(spec: { readonly members: number; readonly
       '--initial-cluster', initialCluster, '--initial-cluster-state', 'new', '--initial-cluster-token', token,
       '--logger', 'zap', '--log-level', 'warn',
     ];
-    return { name, clientUrl, args };
+    const netns = network?.members[index]!.netns;
+    if (netns === undefined) return { name, clientUrl, command: [binary, ...args] };
+    return { name, clientUrl, command: [...(inNetns(netns) as [string, ...string[]]), binary, ...args], netns, address: hostOf(index) };
   });
   const group = supervisedGroup();
   let processes: Supervised[] = [];
-  const view = (): ClusterView => ({ members: members.map((member, index) => ({ id: member.name, zone: '', clientUrl: member.clientUrl, pid: processes[index]?.pid() ?? null })) });
+  const view = (): ClusterView => ({
+    members: members.map((member, index) => ({
+      id: member.name,
+      zone: '',
+      clientUrl: member.clientUrl,
+      pid: processes[index]?.pid() ?? null,
+      ...(member.netns !== undefined && member.address !== undefined ? { netns: member.netns, address: member.address } : {}),
+    })),
+  });
   const stop = async (): Promise<void> => {
     await group.stop();
+    // After the members: a namespace goes once nothing runs in it; its nft tables and qdiscs (a fault not yet healed) go with it.
+    if (network) destroyNetns(network);
     rmSync(root, { recursive: true, force: true });
   };
   const cluster: ExperimentCluster = {
@@ -67,7 +93,8 @@ export async function openEtcdCluster(spec: { readonly members: number; readonly
     stop,
   };
   try {
-    processes = members.map((member) => group.add(member.name, binary, member.args, join(root, `${member.name}.log`)));
+    if (network) createNetns(network);
+    processes = members.map((member) => group.add(member.name, member.command[0], member.command.slice(1), join(root, `${member.name}.log`)));
     await cluster.waitReady(CLUSTER_READY_TIMEOUT_MS);
     return cluster;
   } catch (error) {
@@ -75,6 +102,19 @@ export async function openEtcdCluster(spec: { readonly members: number; readonly
     await stop();
     throw new ExperimentError('KEEL_EXPERIMENT_CLUSTER', `etcd did not serve: ${(error as Error).message}${logs === '' ? '' : `: ${logs}`}`);
   }
+}
+
+/**
+ * The namespaces of a fresh etcd cluster: named for this process, on a /24
+ * no interface of the host holds (keel up --netns clusters, other runs), so
+ * two clusters never share a bridge subnet.
+ */
+function freeNetnsPlan(names: readonly string[]): NetnsCluster {
+  for (let attempt = 0; attempt < NETNS_NAME_ATTEMPTS_MAX; attempt++) {
+    const plan = planNetns(`etcd${process.pid.toString(36)}${attempt === 0 ? '' : `-${attempt}`}`, names);
+    if (!subnetInUse(plan)) return plan;
+  }
+  throw new ExperimentError('KEEL_EXPERIMENT_CLUSTER', `no free /24 in 198.18.0.0/16 after ${NETNS_NAME_ATTEMPTS_MAX} cluster names`);
 }
 
 /** etcd 3.4 has no /readyz: /health answers {"health":"true"} once the member has a leader. */

@@ -244,11 +244,17 @@ const clusterSchema = z.union([
     /** Members accept POST /debug/failpoints (KEEL_FAILPOINT_API=1): chaos `kind: failpoint` needs it. */
     failpoints: z.boolean().default(false),
   }),
-  /** A control run: real etcd (3.4, Debian's etcd-server) members on loopback, restarted when a fault kills one. Process faults only. */
+  /**
+   * A control run: real etcd (3.4, Debian's etcd-server) members, restarted
+   * when a fault kills one. On loopback they take process faults only; with
+   * `netns: true` each runs in its own network namespace (root), as keel
+   * up --netns runs keel's, and takes network faults too.
+   */
   z.strictObject({
     kind: z.literal('etcd'),
     members: z.union([z.literal(1), z.literal(3), z.literal(5)]).default(3),
     binary: z.string().min(1).optional(),
+    netns: z.boolean().default(false),
   }),
   servicesSchema,
   /** Or an existing keel up data dir. */
@@ -356,13 +362,51 @@ export function withVariant(raw: unknown, set: Readonly<Record<string, unknown>>
   return document;
 }
 
-/** Process faults: the only ones an etcd control run can take (its members are plain processes on loopback). */
+/** Process faults: the only ones an etcd control run on loopback can take (its members are plain processes sharing the host's network). */
 export const ETCD_FAULT_KINDS = ['kill', 'term', 'pause', 'restart'] as const;
+/** What an etcd control run in network namespaces takes besides: nft partitions and tc link faults in the members' namespaces (etcd has no failpoint API, and stress is left to keel). */
+export const ETCD_NETNS_FAULT_KINDS = [...ETCD_FAULT_KINDS, 'partition', 'netem'] as const;
+const NETWORK_FAULT_KINDS: readonly string[] = ['partition', 'netem'];
+
+/** The seeded schedule's network faults (isolate-*, bridge): they need members in namespaces. */
+function scheduledNetworkFaults(experiment: Experiment): string[] {
+  return experiment.faults?.['one-of'].filter((name) => name.startsWith('isolate') || name === 'bridge') ?? [];
+}
+
+/** The chaos activities of method and rollbacks, with the field that names each one's kind. */
+function chaosKinds(experiment: Experiment): { readonly field: string; readonly kind: string }[] {
+  const kinds: { field: string; kind: string }[] = [];
+  for (const [list, activities] of [['method', experiment.method], ['rollbacks', experiment.rollbacks]] as const) {
+    for (const [index, activity] of activities.entries()) {
+      const kind = activity.provider.type === 'chaos' ? activity.provider.arguments?.kind : undefined;
+      if (kind !== undefined) kinds.push({ field: `${list}.${index}.provider.arguments.kind`, kind });
+    }
+  }
+  return kinds;
+}
+
+/** Whether the experiment asks for a network fault, scheduled or as a chaos action: an etcd control run of it needs namespaces. */
+export function asksForNetworkFaults(experiment: Experiment): boolean {
+  return scheduledNetworkFaults(experiment).length > 0 || chaosKinds(experiment).some(({ kind }) => NETWORK_FAULT_KINDS.includes(kind));
+}
+
+/**
+ * `--cluster etcd`: the etcd control run of an experiment, with the file's
+ * member count (etcd takes 1, 3 or 5) and in namespaces when the file's
+ * cluster is (`netns: true`) or when it asks for network faults.
+ */
+export function etcdControlCluster(experiment: Experiment): ClusterSpec {
+  const fileSpec = experiment.configuration.cluster;
+  const members = 'members' in fileSpec ? fileSpec.members : 3;
+  const netns = ('netns' in fileSpec && fileSpec.netns) || asksForNetworkFaults(experiment);
+  return { kind: 'etcd', members: members === 7 ? 5 : members, netns };
+}
 
 /**
  * What `cluster` cannot do that the experiment asks for (network faults
- * without namespaces; anything but process faults on etcd), or undefined.
- * Also used when `--cluster etcd` replaces a file's cluster.
+ * without namespaces; on etcd, failpoints and stress, and network faults
+ * unless its members run in namespaces), or undefined. Also used when
+ * `--cluster etcd` replaces a file's cluster.
  */
 export function clusterProblem(experiment: Experiment, cluster: ClusterSpec): string | undefined {
   const fileCluster = experiment.configuration.cluster;
@@ -372,15 +416,12 @@ export function clusterProblem(experiment: Experiment, cluster: ClusterSpec): st
     if (experiment.faults !== undefined) return 'faults: the seeded schedule picks leaders and followers; a services cluster has none (use chaos actions on b1, gateway, ...)';
     return undefined;
   }
-  const networkFaults = experiment.faults?.['one-of'].filter((name) => name.startsWith('isolate') || name === 'bridge') ?? [];
+  const networkFaults = scheduledNetworkFaults(experiment);
   if ('kind' in cluster && cluster.kind === 'etcd') {
-    if (networkFaults.length > 0) return `faults.one-of: ${networkFaults.join(', ')}: an etcd control run takes process faults only (kill-*, pause-*): its members share the host's network, with no namespaces to partition`;
-    for (const [list, activities] of [['method', experiment.method], ['rollbacks', experiment.rollbacks]] as const) {
-      for (const [index, activity] of activities.entries()) {
-        const kind = activity.provider.type === 'chaos' ? activity.provider.arguments?.kind : undefined;
-        if (kind !== undefined && !(ETCD_FAULT_KINDS as readonly string[]).includes(kind)) return `${list}.${index}.provider.arguments.kind: ${kind}: an etcd control run takes process faults only (${ETCD_FAULT_KINDS.join(', ')})`;
-      }
-    }
+    if (networkFaults.length > 0 && !cluster.netns) return `faults.one-of: ${networkFaults.join(', ')}: an etcd control run on loopback takes process faults only (kill-*, pause-*); network faults need configuration.cluster.netns: true (members in namespaces, root)`;
+    const allowed: readonly string[] = cluster.netns ? ETCD_NETNS_FAULT_KINDS : ETCD_FAULT_KINDS;
+    const refused = chaosKinds(experiment).find(({ kind }) => !allowed.includes(kind));
+    if (refused !== undefined) return `${refused.field}: ${refused.kind}: an etcd control run${cluster.netns ? ' in namespaces' : ' on loopback'} takes ${allowed.join(', ')} only${refused.kind === 'failpoint' ? ' (etcd has no failpoint API)' : ''}`;
     return undefined;
   }
   if (networkFaults.length > 0 && 'members' in cluster && !cluster.netns) return `faults.one-of: network faults (isolate-*, bridge) need configuration.cluster.netns: true`;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { nemesisSchedule } from '../../src/chaos/campaign/index.js';
-import { buildTimeline, decideVariantsVerdict, decideVerdict, leaderChanges, OutcomeWindow, served, parseExperiment, withinTolerance, type ExperimentError } from '../../src/experiment/index.js';
+import { buildTimeline, clusterProblem, decideVariantsVerdict, decideVerdict, etcdControlCluster, leaderChanges, OutcomeWindow, served, parseExperiment, withinTolerance, type ExperimentError } from '../../src/experiment/index.js';
 
 // In-process: the file's schema and its errors, the seeded schedule, the
 // verdict table, tolerances, the timeline's postmortem figures. No cluster.
@@ -54,12 +54,32 @@ faults:
   assert.match(badInput('title: t\nmethod:\n  - type: action\n    name: a\n    provider: { type: chaos, arguments: { kind: explode } }\n').message, /kind/);
 });
 
-test('an etcd control run takes process faults only, and says so naming the field', () => {
+test('an etcd control run on loopback takes process faults only, and says so naming the field', () => {
   const etcd = 'title: t\nconfiguration: { cluster: { kind: etcd, members: 3 } }\n';
-  assert.deepEqual(parseExperiment(`${etcd}faults: { every: 1s, for: 1s, one-of: [kill-leader, pause-follower], duration: 5s }\n`, 'x.yaml').configuration.cluster, { kind: 'etcd', members: 3 });
-  assert.match(badInput(`${etcd}faults: { every: 1s, for: 1s, one-of: [isolate-leader], duration: 5s }\n`).message, /faults\.one-of: isolate-leader: an etcd control run takes process faults only/);
+  assert.deepEqual(parseExperiment(`${etcd}faults: { every: 1s, for: 1s, one-of: [kill-leader, pause-follower], duration: 5s }\n`, 'x.yaml').configuration.cluster, { kind: 'etcd', members: 3, netns: false });
+  assert.match(badInput(`${etcd}faults: { every: 1s, for: 1s, one-of: [isolate-leader], duration: 5s }\n`).message, /faults\.one-of: isolate-leader: an etcd control run on loopback takes process faults only.*netns: true/);
   assert.match(badInput(`${etcd}method:\n  - { type: action, name: a, provider: { type: chaos, arguments: { kind: partition, shape: halves, duration: 1s } } }\n`).message, /method\.0\.provider\.arguments\.kind: partition: an etcd control run/);
   assert.match(badInput('title: t\nconfiguration: { cluster: { kind: etcd, members: 7 } }\n').message, /configuration\.cluster/);
+});
+
+test('an etcd control run in namespaces takes network faults, still no failpoints, and --cluster etcd picks namespaces when the file needs them', () => {
+  const etcd = 'title: t\nconfiguration: { cluster: { kind: etcd, members: 5, netns: true } }\n';
+  const scheduled = parseExperiment(`${etcd}faults: { every: 1s, for: 1s, one-of: [isolate-leader, bridge, kill-leader], duration: 5s }\n`, 'x.yaml');
+  assert.deepEqual(scheduled.configuration.cluster, { kind: 'etcd', members: 5, netns: true });
+  parseExperiment(`${etcd}method:\n  - { type: action, name: a, provider: { type: chaos, arguments: { kind: partition, shape: leader-minority, duration: 1s } } }\n  - { type: action, name: b, provider: { type: chaos, arguments: { kind: netem, target: leader, delay: 50ms, duration: 1s } } }\n`, 'x.yaml');
+  const failpoint = badInput(`${etcd}rollbacks:\n  - { type: action, name: a, provider: { type: chaos, arguments: { kind: failpoint, target: leader, name: wal-before-fsync, action: 'sleep(1)', duration: 1s } } }\n`);
+  assert.equal(failpoint.code, 'KEEL_EXPERIMENT_BAD_INPUT');
+  assert.match(failpoint.message, /rollbacks\.0\.provider\.arguments\.kind: failpoint: an etcd control run in namespaces takes .*partition, netem only \(etcd has no failpoint API\)/);
+  // --cluster etcd on a keel file: namespaces when the file's cluster has them or its faults need them, and then the file is accepted.
+  for (const file of ['split-brain', 'watch-partition']) {
+    const experiment = parseExperiment(readFileSync(join(import.meta.dirname, `../../experiments/${file}.yaml`), 'utf8'), file);
+    const control = etcdControlCluster(experiment);
+    assert.ok('netns' in control && control.netns, file);
+    assert.equal(clusterProblem(experiment, control), undefined, file);
+  }
+  const partitionOnly = parseExperiment('title: t\nconfiguration: { cluster: { members: 3 } }\nmethod:\n  - { type: action, name: a, provider: { type: chaos, arguments: { kind: partition, shape: halves, duration: 1s } } }\n', 'x.yaml');
+  assert.deepEqual(etcdControlCluster(partitionOnly), { kind: 'etcd', members: 3, netns: true });
+  assert.deepEqual(etcdControlCluster(parseExperiment('title: t\nconfiguration: { cluster: { members: 7 } }\n', 'x.yaml')), { kind: 'etcd', members: 5, netns: false });
 });
 
 test('one seed, one schedule: the faults extension is reproducible', () => {
