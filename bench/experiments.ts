@@ -57,7 +57,7 @@ function etcdTakes(experiment: Experiment, text: string): string | undefined {
   const control = etcdControlCluster(experiment);
   const problem = clusterProblem(experiment, control);
   if (problem !== undefined) return problem.includes('failpoint') ? 'no failpoints in etcd' : 'faults etcd cannot take';
-  if ('netns' in control && control.netns && netnsUnavailableReason() !== undefined) return `network faults: ${netnsUnavailableReason()}`;
+  if (control.netns && netnsUnavailableReason() !== undefined) return `network faults: ${netnsUnavailableReason()}`;
   if (/gateway-ready|\$\{gateway\}|via: gateway/.test(text)) return 'needs the gateway';
   const cluster = experiment.configuration.cluster;
   if ('members' in cluster && cluster.members > 5) return 'members > 5';

@@ -261,6 +261,8 @@ const clusterSchema = z.union([
   z.strictObject({ 'data-dir': z.string().min(1) }),
 ]);
 export type ClusterSpec = z.infer<typeof clusterSchema>;
+/** An etcd control run's cluster. */
+export type EtcdClusterSpec = Extract<ClusterSpec, { kind: 'etcd' }>;
 
 /**
  * The extension `variants`: the same experiment run once per variant, each
@@ -395,7 +397,7 @@ export function asksForNetworkFaults(experiment: Experiment): boolean {
  * member count (etcd takes 1, 3 or 5) and in namespaces when the file's
  * cluster is (`netns: true`) or when it asks for network faults.
  */
-export function etcdControlCluster(experiment: Experiment): ClusterSpec {
+export function etcdControlCluster(experiment: Experiment): EtcdClusterSpec {
   const fileSpec = experiment.configuration.cluster;
   const members = 'members' in fileSpec ? fileSpec.members : 3;
   const netns = ('netns' in fileSpec && fileSpec.netns) || asksForNetworkFaults(experiment);
