@@ -92,8 +92,15 @@ export async function openEtcdCluster(spec: { readonly members: number; readonly
     waitReady: (timeoutMs) => waitUntil(async () => processes.every((member) => member.pid() !== null) && (await Promise.all(members.map((member) => etcdHealthy(member.clientUrl)))).every(Boolean), timeoutMs, 'etcd serving'),
     stop,
   };
+  if (network) {
+    try {
+      createNetns(network); // undoes itself when it fails halfway
+    } catch (error) {
+      rmSync(root, { recursive: true, force: true });
+      throw new ExperimentError('KEEL_EXPERIMENT_CLUSTER', `etcd members in network namespaces (configuration.cluster.netns, or --cluster etcd for network faults): ${(error as Error).message}`);
+    }
+  }
   try {
-    if (network) createNetns(network);
     processes = members.map((member) => group.add(member.name, member.command[0], member.command.slice(1), join(root, `${member.name}.log`)));
     await cluster.waitReady(CLUSTER_READY_TIMEOUT_MS);
     return cluster;
