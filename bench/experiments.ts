@@ -1,10 +1,13 @@
 /**
  * bench/experiments: the scenario library (experiments/*.yaml) run against
  * keel and, as the control, against etcd 3.4 (Debian's etcd-server,
- * /usr/bin/etcd): every scenario that an etcd cluster can take (process
- * faults only, no gateway) runs twice with the same seed, once on a fresh
+ * /usr/bin/etcd): every scenario that an etcd cluster can take (no
+ * gateway, no failpoint; network faults with its members in namespaces,
+ * which needs root) runs twice with the same seed, once on a fresh
  * `keel up`, once on fresh etcd members (`keel experiment run FILE
- * --cluster etcd`). Prints the side-by-side table: verdict, availability
+ * --cluster etcd`). Run it alone on a host: every run's closing heal
+ * sweeps keel chaos's nft tables from every keel-* namespace, so a
+ * concurrent run would heal this one's partitions early. Prints the side-by-side table: verdict, availability
  * (the share of recorded operations that succeeded) and recovery time (the
  * longest, from a fault's start to throughput back at 80 % of the baseline
  * with no errors), with etcd's figure as the anchor measured in the same run.
