@@ -5,9 +5,9 @@
  * gateway, no failpoint; network faults with its members in namespaces,
  * which needs root) runs twice with the same seed, once on a fresh
  * `keel up`, once on fresh etcd members (`keel experiment run FILE
- * --cluster etcd`). Run it alone on a host: every run's closing heal
- * sweeps keel chaos's nft tables from every keel-* namespace, so a
- * concurrent run would heal this one's partitions early. Prints the side-by-side table: verdict, availability
+ * --cluster etcd`). Each run's closing heal sweeps only its own
+ * cluster's namespaces, but run it alone on a host anyway: the figures
+ * are timings. Prints the side-by-side table: verdict, availability
  * (the share of recorded operations that succeeded) and recovery time (the
  * longest, from a fault's start to throughput back at 80 % of the baseline
  * with no errors), with etcd's figure as the anchor measured in the same run.

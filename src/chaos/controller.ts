@@ -29,6 +29,12 @@ export interface ChaosOptions {
   readonly seed?: number;
   /** Plan only: nothing is injected. */
   readonly dryRun?: boolean;
+  /**
+   * heal() sweeps leftovers only in the namespaces of this cluster's members
+   * (keel experiment: runs on one host must not heal each other's faults).
+   * Default: every keel namespace on the host (`keel chaos heal`, the kill switch).
+   */
+  readonly sweepOwnOnly?: boolean;
 }
 
 /** An injected (or, in a dry run, planned) fault. */
@@ -134,8 +140,14 @@ export class Chaos {
   async heal(): Promise<HealReport> {
     const faults: UndoReport[] = [];
     for (const record of [...this.store.list(), ...this.store.failed()]) faults.push(await undoFault(this.store, record));
-    const sweeps = this.#options.dryRun ? [] : await sweepTagged();
+    const sweeps = this.#options.dryRun ? [] : await sweepTagged(this.#options.sweepOwnOnly ? this.#ownNamespaces() : undefined);
     return { faults, sweeps };
+  }
+
+  /** The namespaces of the cluster's members (none when it has no netns members). */
+  #ownNamespaces(): string[] {
+    const view = this.#context('heal').view;
+    return (view?.members ?? []).flatMap((member) => (member.netns === undefined ? [] : [member.netns]));
   }
 
   /** Faults recorded as active (their leases not yet undone). */
@@ -158,9 +170,9 @@ export class Chaos {
 }
 
 /** Tagged leftovers: each registered backend sweeps its own (nft tables and qdiscs in keel namespaces). */
-async function sweepTagged(): Promise<string[]> {
+async function sweepTagged(only: readonly string[] | undefined): Promise<string[]> {
   const { sweepNetwork } = await import('./registry.js');
-  return sweepNetwork();
+  return sweepNetwork(only);
 }
 
 export function createChaos(options: ChaosOptions = {}): Chaos {

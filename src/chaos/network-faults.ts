@@ -196,12 +196,12 @@ export async function planLinkFault(spec: LinkFaultSpec, context: PlanContext): 
 /**
  * Removes tagged leftovers in keel's namespaces: nft tables named
  * keelchaos_* and root qdiscs with handle 4b43:. Namespaces not named keel-*
- * are not looked at.
+ * are not looked at; with `only`, just those of them.
  */
-export function sweepNetwork(): string[] {
+export function sweepNetwork(only?: readonly string[]): string[] {
   if (netnsUnavailableReason()) return [];
   const swept: string[] = [];
-  const namespaces = commandOutput(['ip', 'netns', 'list']).split('\n').map((line) => line.split(' ')[0]!).filter((name) => name.startsWith(NETNS_PREFIX));
+  const namespaces = commandOutput(['ip', 'netns', 'list']).split('\n').map((line) => line.split(' ')[0]!).filter((name) => name.startsWith(NETNS_PREFIX) && (only === undefined || only.includes(name)));
   for (const netns of namespaces) {
     try {
       for (const line of commandOutput([...inNetns(netns), 'nft', 'list', 'tables']).split('\n')) {

@@ -17,6 +17,6 @@ export const FAULT_PLANNERS: Record<string, (spec: never, context: PlanContext) 
 };
 
 /** Removes tagged network state left without a record. */
-export async function sweepNetwork(): Promise<string[]> {
-  return sweepNamespaces();
+export async function sweepNetwork(only?: readonly string[]): Promise<string[]> {
+  return sweepNamespaces(only);
 }

@@ -110,7 +110,8 @@ function attach(dataDir: string, options: { readonly stateDir: string; readonly 
  */
 export function chaosFactory(target: () => Pick<ChaosOptions, 'dataDir' | 'cluster'>, options: { readonly stateDir: string; readonly seed: number }): () => Chaos {
   let injectors = 0;
-  return () => createChaos({ ...target(), stateDir: options.stateDir, seed: options.seed * 10_007 + injectors++ });
+  // A run heals only its own cluster's namespaces: two runs on one host must not undo each other's partitions.
+  return () => createChaos({ ...target(), stateDir: options.stateDir, seed: options.seed * 10_007 + injectors++, sweepOwnOnly: true });
 }
 
 async function stopUp(up: ChildProcess, exited: Promise<void>): Promise<void> {
