@@ -23,6 +23,8 @@ export interface ChaosOptions {
   readonly dataDir?: string;
   /** Or the cluster, given directly (a test's own members). */
   readonly cluster?: ClusterView;
+  /** The cluster as it is now, for a `cluster` given in-process whose supervisor restarts members (an experiment's etcd run): a restart waits on it for the new pid. */
+  readonly reloadCluster?: () => ClusterView;
   /** Fault records and the watchdog's pid and log (default /run/keel-chaos for root, else under the temporary directory). */
   readonly stateDir?: string;
   /** Seeds the choices selectors make (which follower): one seed, the same picks. */
@@ -161,7 +163,7 @@ export class Chaos {
     const view = this.#options.cluster ?? (dataDir !== undefined && existsSync(join(dataDir, 'cluster.json')) ? readClusterView(dataDir) : undefined);
     return {
       ...(view ? { view } : {}),
-      ...(dataDir !== undefined ? { reload: () => readClusterView(dataDir) } : {}),
+      ...(this.#options.reloadCluster !== undefined ? { reload: this.#options.reloadCluster } : dataDir !== undefined ? { reload: () => readClusterView(dataDir) } : {}),
       random: this.#random,
       store: this.store,
       id,

@@ -92,7 +92,9 @@ function planRestart(names: string, live: readonly { target: Target; pid: number
   const bySelf = live.filter((entry) => !byKeelUp.includes(entry));
   const launches = bySelf.map((entry) => ({ entry, launch: launchOf(entry.pid) }));
   const upDir = context.view?.clusterFile === undefined ? undefined : dirname(context.view.clusterFile);
-  if (graceful && byKeelUp.length > 0 && upDir === undefined) throw new InvalidFaultError('a graceful restart of keel up members needs its data dir (cluster.json)');
+  // No cluster.json: an in-process supervisor (an experiment run's, supervised.ts) restarts whatever exits, so SIGTERM alone is the graceful restart.
+  const inProcess = context.view?.clusterFile === undefined && context.reload !== undefined;
+  if (graceful && byKeelUp.length > 0 && upDir === undefined && !inProcess) throw new InvalidFaultError('a graceful restart of keel up members needs its data dir (cluster.json)');
   return {
     kind: 'restart',
     description: `${graceful ? 'graceful restart' : 'restart'} ${names}`,
@@ -107,7 +109,7 @@ function planRestart(names: string, live: readonly { target: Target; pid: number
       run: async () => {
         const lines: string[] = [];
         for (const entry of byKeelUp) {
-          if (graceful) requestSupervisorRestart(entry, upDir!);
+          if (graceful) requestSupervisorRestart(entry, upDir);
           lines.push(await awaitSupervisorRestart(entry, context));
         }
         for (const { entry, launch } of launches) lines.push(await restartProcess(entry, launch));
@@ -144,10 +146,12 @@ async function waitFor(check: () => boolean, timeoutMs: number): Promise<boolean
 }
 
 /** Leaves keel up the request to start the member again, then SIGTERMs it (a member gone meanwhile is restarted by keel up anyway). */
-function requestSupervisorRestart(entry: { target: Target; pid: number; startTime?: string }, upDir: string): void {
-  const path = restartRequestPath(upDir, entry.target.member!.id);
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, `${new Date().toISOString()}\n`);
+function requestSupervisorRestart(entry: { target: Target; pid: number; startTime?: string }, upDir: string | undefined): void {
+  if (upDir !== undefined) {
+    const path = restartRequestPath(upDir, entry.target.member!.id);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, `${new Date().toISOString()}\n`);
+  }
   if (isSameProcess(entry.pid, entry.startTime)) process.kill(entry.pid, 'SIGTERM');
 }
 

@@ -108,7 +108,7 @@ function attach(dataDir: string, options: { readonly stateDir: string; readonly 
  * now (a keel up data dir, or a view of processes the run started), each
  * seeded from the run's seed in turn, so one seed makes the same picks.
  */
-export function chaosFactory(target: () => Pick<ChaosOptions, 'dataDir' | 'cluster'>, options: { readonly stateDir: string; readonly seed: number }): () => Chaos {
+export function chaosFactory(target: () => Pick<ChaosOptions, 'dataDir' | 'cluster' | 'reloadCluster'>, options: { readonly stateDir: string; readonly seed: number }): () => Chaos {
   let injectors = 0;
   // A run heals only its own cluster's namespaces: two runs on one host must not undo each other's partitions.
   return () => createChaos({ ...target(), stateDir: options.stateDir, seed: options.seed * 10_007 + injectors++, sweepOwnOnly: true });

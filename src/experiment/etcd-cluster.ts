@@ -1,8 +1,8 @@
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createNetns, destroyNetns, inNetns, planNetns, subnetInUse, type ClusterView, type NetnsCluster } from '../chaos/index.js';
 import { waitUntil } from '../chaos/campaign/index.js';
-import { chaosFactory, type ExperimentCluster } from './cluster.js';
+import { chaosFactory, keelMain, type ExperimentCluster } from './cluster.js';
 import { ExperimentError } from './errors.js';
 import { CLUSTER_READY_TIMEOUT_MS } from './limits.js';
 import { freePorts } from './ports.js';
@@ -39,14 +39,15 @@ interface Member {
   readonly address?: string;
 }
 
-export async function openEtcdCluster(spec: { readonly members: number; readonly binary?: string | undefined; readonly netns?: boolean }, options: { readonly stateDir: string; readonly seed: number; readonly workDir: string }): Promise<ExperimentCluster> {
+export async function openEtcdCluster(spec: { readonly members: number; readonly binary?: string | undefined; readonly netns?: boolean; readonly gateway?: boolean }, options: { readonly stateDir: string; readonly seed: number; readonly workDir: string }): Promise<ExperimentCluster> {
   const binary = spec.binary ?? process.env['ETCD_BIN'] ?? ETCD_BINARY_DEFAULT;
   if (!existsSync(binary)) throw new ExperimentError('KEEL_EXPERIMENT_CLUSTER', `etcd is not installed at ${binary} (apt-get install etcd-server, or set configuration.cluster.binary)`);
   const root = join(options.workDir, 'etcd');
   mkdirSync(root, { recursive: true });
-  const names = Array.from({ length: spec.members }, (_, index) => `m${index + 1}`);
+  const names = Array.from({ length: spec.members }, (_, index) => `n${index + 1}`);
   const network = spec.netns ? freeNetnsPlan(names) : undefined;
   const ports = network ? [] : await freePorts(spec.members * 2);
+  const [gatewayPort, adminPort] = spec.gateway ? ((await freePorts(2)) as [number, number]) : [undefined, undefined];
   const hostOf = (index: number): string => network?.members[index]!.address ?? '127.0.0.1';
   const peerUrls = names.map((_, index) => `http://${hostOf(index)}:${network ? NETNS_PEER_PORT : ports[spec.members + index]}`);
   const initialCluster = names.map((name, index) => `${name}=${peerUrls[index]}`).join(',');
@@ -66,7 +67,12 @@ export async function openEtcdCluster(spec: { readonly members: number; readonly
   });
   const group = supervisedGroup();
   let processes: Supervised[] = [];
+  let gateway: Supervised | undefined;
+  const gatewayUrl = gatewayPort === undefined ? undefined : `http://127.0.0.1:${gatewayPort}`;
   const view = (): ClusterView => ({
+    // This process supervises the members (supervised.ts): keel chaos's restart waits for it, never relaunches one itself.
+    supervisorPid: process.pid,
+    ...(gatewayUrl !== undefined ? { gateway: { url: gatewayUrl, pid: gateway?.pid() ?? null } } : {}),
     members: members.map((member, index) => ({
       id: member.name,
       zone: '',
@@ -86,10 +92,10 @@ export async function openEtcdCluster(spec: { readonly members: number; readonly
     dataDir: root,
     view,
     endpoints: members.map((member) => member.clientUrl),
-    gatewayUrl: undefined,
-    chaos: chaosFactory(() => ({ cluster: view() }), options),
+    gatewayUrl,
+    chaos: chaosFactory(() => ({ cluster: view(), reloadCluster: view }), options),
     isReady: etcdHealthy,
-    waitReady: (timeoutMs) => waitUntil(async () => processes.every((member) => member.pid() !== null) && (await Promise.all(members.map((member) => etcdHealthy(member.clientUrl)))).every(Boolean), timeoutMs, 'etcd serving'),
+    waitReady: (timeoutMs) => waitUntil(async () => processes.every((member) => member.pid() !== null) && (gateway === undefined || gateway.pid() !== null) && (await Promise.all([...members.map((member) => etcdHealthy(member.clientUrl)), ...(adminPort === undefined ? [] : [answersOk(`http://127.0.0.1:${adminPort}/readyz`)])])).every(Boolean), timeoutMs, 'etcd serving'),
     stop,
   };
   if (network) {
@@ -102,6 +108,11 @@ export async function openEtcdCluster(spec: { readonly members: number; readonly
   }
   try {
     processes = members.map((member) => group.add(member.name, member.command[0], member.command.slice(1), join(root, `${member.name}.log`)));
+    if (gatewayPort !== undefined && adminPort !== undefined) {
+      const configFile = join(root, 'gateway.yaml');
+      writeFileSync(configFile, etcdGatewayConfig(members, gatewayPort, adminPort));
+      gateway = group.add('gateway', process.execPath, [...process.execArgv, keelMain(), 'gateway', '--config', configFile, '--log-level', 'warn'], join(root, 'gateway.log'));
+    }
     await cluster.waitReady(CLUSTER_READY_TIMEOUT_MS);
     return cluster;
   } catch (error) {
@@ -122,6 +133,37 @@ function freeNetnsPlan(names: readonly string[]): NetnsCluster {
     if (!subnetInUse(plan)) return plan;
   }
   throw new ExperimentError('KEEL_EXPERIMENT_CLUSTER', `no free /24 in 198.18.0.0/16 after ${NETNS_NAME_ATTEMPTS_MAX} cluster names`);
+}
+
+/**
+ * The gateway keel up puts in front of keel members (least-request, health
+ * checks), in front of etcd: 3.4 has no /readyz, /health answers 200 once the
+ * member has a leader (503 without). No zones: the etcd members have none.
+ */
+function etcdGatewayConfig(members: readonly Member[], port: number, adminPort: number): string {
+  return [
+    'zone: a',
+    `listeners: [{ port: ${port}, protocol: auto }]`,
+    `admin: { port: ${adminPort} }`,
+    'routes:',
+    '  - { name: store, match: { prefix: / }, cluster: etcd }',
+    'clusters:',
+    '  etcd:',
+    '    protocol: http1',
+    '    balancer: least-request',
+    '    endpoints:',
+    ...members.map((member) => `      - { address: "${new URL(member.clientUrl).host}" }`),
+    '    healthCheck: { path: /health, intervalMs: 1000, timeoutMs: 500, healthyThreshold: 1, unhealthyThreshold: 2 }',
+    '',
+  ].join('\n');
+}
+
+async function answersOk(url: string): Promise<boolean> {
+  try {
+    return (await fetch(url, { signal: AbortSignal.timeout(HEALTH_CALL_TIMEOUT_MS) })).ok;
+  } catch {
+    return false;
+  }
 }
 
 /** etcd 3.4 has no /readyz: /health answers {"health":"true"} once the member has a leader. */

@@ -255,6 +255,8 @@ const clusterSchema = z.union([
     members: z.union([z.literal(1), z.literal(3), z.literal(5)]).default(3),
     binary: z.string().min(1).optional(),
     netns: z.boolean().default(false),
+    /** A keel gateway in front of the members (least-request, /health checks), for scenarios that load or probe the gateway. */
+    gateway: z.boolean().default(false),
   }),
   servicesSchema,
   /** Or an existing keel up data dir. */
@@ -397,11 +399,16 @@ export function asksForNetworkFaults(experiment: Experiment): boolean {
  * member count (etcd takes 1, 3 or 5) and in namespaces when the file's
  * cluster is (`netns: true`) or when it asks for network faults.
  */
+/** The scenario loads or probes the gateway (load target, gateway-ready, ${gateway}): its etcd control run gets one too. */
+export function asksForGateway(experiment: Experiment): boolean {
+  return /"target":"gateway"|"gateway-ready"|\$\{gateway\}|"via":"gateway"/.test(JSON.stringify(experiment));
+}
+
 export function etcdControlCluster(experiment: Experiment): EtcdClusterSpec {
   const fileSpec = experiment.configuration.cluster;
   const members = 'members' in fileSpec ? fileSpec.members : 3;
   const netns = ('netns' in fileSpec && fileSpec.netns) || asksForNetworkFaults(experiment);
-  return { kind: 'etcd', members: members === 7 ? 5 : members, netns };
+  return { kind: 'etcd', members: members === 7 ? 5 : members, netns, gateway: asksForGateway(experiment) };
 }
 
 /**

@@ -24,7 +24,7 @@ const namespaces = (): string[] => spawnSync('ip', ['netns', 'list'], { encoding
 
 test('etcd in namespaces: members on 198.18.x.y, isolate-leader hits etcd, stop removes the namespaces', { skip: skip ?? false, timeout: 120_000 }, async (t) => {
   const workDir = mkdtempSync(join(tmpdir(), 'keel-etcd-netns-'));
-  const cluster = await openCluster({ kind: 'etcd', members: 3, netns: true }, { stateDir: join(workDir, 'chaos-state'), seed: 1, workDir });
+  const cluster = await openCluster({ kind: 'etcd', members: 3, netns: true, gateway: false }, { stateDir: join(workDir, 'chaos-state'), seed: 1, workDir });
   let stopped = false;
   t.after(async () => {
     if (!stopped) await cluster.stop();
