@@ -50,8 +50,9 @@ interface Row {
 }
 
 /**
- * An etcd cluster takes the scenario when it asks for no failpoint and no
- * gateway (a keel gateway in front of its members when the scenario loads or probes one); network faults it takes in namespaces (the same cluster
+ * An etcd cluster takes the scenario when it asks for no failpoint (a
+ * scenario that loads or probes the gateway gets a keel gateway in front of
+ * the etcd members); network faults it takes in namespaces (the same cluster
  * `--cluster etcd` starts: etcdControlCluster), where this host allows them.
  */
 function etcdTakes(experiment: Experiment): string | undefined {

@@ -56,7 +56,7 @@ faults:
 
 test('an etcd control run on loopback takes process faults only, and says so naming the field', () => {
   const etcd = 'title: t\nconfiguration: { cluster: { kind: etcd, members: 3 } }\n';
-  assert.deepEqual(parseExperiment(`${etcd}faults: { every: 1s, for: 1s, one-of: [kill-leader, pause-follower], duration: 5s }\n`, 'x.yaml').configuration.cluster, { kind: 'etcd', members: 3, netns: false });
+  assert.deepEqual(parseExperiment(`${etcd}faults: { every: 1s, for: 1s, one-of: [kill-leader, pause-follower], duration: 5s }\n`, 'x.yaml').configuration.cluster, { kind: 'etcd', members: 3, netns: false, gateway: false });
   assert.match(badInput(`${etcd}faults: { every: 1s, for: 1s, one-of: [isolate-leader], duration: 5s }\n`).message, /faults\.one-of: isolate-leader: an etcd control run on loopback takes process faults only.*netns: true/);
   assert.match(badInput(`${etcd}method:\n  - { type: action, name: a, provider: { type: chaos, arguments: { kind: partition, shape: halves, duration: 1s } } }\n`).message, /method\.0\.provider\.arguments\.kind: partition: an etcd control run/);
   assert.match(badInput('title: t\nconfiguration: { cluster: { kind: etcd, members: 7 } }\n').message, /configuration\.cluster/);
@@ -65,7 +65,7 @@ test('an etcd control run on loopback takes process faults only, and says so nam
 test('an etcd control run in namespaces takes network faults, still no failpoints, and --cluster etcd picks namespaces when the file needs them', () => {
   const etcd = 'title: t\nconfiguration: { cluster: { kind: etcd, members: 5, netns: true } }\n';
   const scheduled = parseExperiment(`${etcd}faults: { every: 1s, for: 1s, one-of: [isolate-leader, bridge, kill-leader], duration: 5s }\n`, 'x.yaml');
-  assert.deepEqual(scheduled.configuration.cluster, { kind: 'etcd', members: 5, netns: true });
+  assert.deepEqual(scheduled.configuration.cluster, { kind: 'etcd', members: 5, netns: true, gateway: false });
   parseExperiment(`${etcd}method:\n  - { type: action, name: a, provider: { type: chaos, arguments: { kind: partition, shape: leader-minority, duration: 1s } } }\n  - { type: action, name: b, provider: { type: chaos, arguments: { kind: netem, target: leader, delay: 50ms, duration: 1s } } }\n`, 'x.yaml');
   const failpoint = badInput(`${etcd}rollbacks:\n  - { type: action, name: a, provider: { type: chaos, arguments: { kind: failpoint, target: leader, name: wal-before-fsync, action: 'sleep(1)', duration: 1s } } }\n`);
   assert.equal(failpoint.code, 'KEEL_EXPERIMENT_BAD_INPUT');
@@ -78,8 +78,11 @@ test('an etcd control run in namespaces takes network faults, still no failpoint
     assert.equal(clusterProblem(experiment, control), undefined, file);
   }
   const partitionOnly = parseExperiment('title: t\nconfiguration: { cluster: { members: 3 } }\nmethod:\n  - { type: action, name: a, provider: { type: chaos, arguments: { kind: partition, shape: halves, duration: 1s } } }\n', 'x.yaml');
-  assert.deepEqual(etcdControlCluster(partitionOnly), { kind: 'etcd', members: 3, netns: true });
-  assert.deepEqual(etcdControlCluster(parseExperiment('title: t\nconfiguration: { cluster: { members: 7 } }\n', 'x.yaml')), { kind: 'etcd', members: 5, netns: false });
+  assert.deepEqual(etcdControlCluster(partitionOnly), { kind: 'etcd', members: 3, netns: true, gateway: false });
+  assert.deepEqual(etcdControlCluster(parseExperiment('title: t\nconfiguration: { cluster: { members: 7 } }\n', 'x.yaml')), { kind: 'etcd', members: 5, netns: false, gateway: false });
+  // A scenario that loads or probes the gateway gets a keel gateway in front of etcd too.
+  const gatewayScenario = parseExperiment('title: t\nconfiguration: { cluster: { members: 3 } }\nsteady-state-hypothesis:\n  probes:\n    - { name: g, provider: { type: keel, func: gateway-ready }, tolerance: true }\n', 'x.yaml');
+  assert.deepEqual(etcdControlCluster(gatewayScenario), { kind: 'etcd', members: 3, netns: false, gateway: true });
 });
 
 test('one seed, one schedule: the faults extension is reproducible', () => {
