@@ -86,7 +86,9 @@ async function keelFunction(func: KeelProvider['func'], context: ActivityContext
     case 'members-ready':
       return (await readiness(cluster)).filter(Boolean).length;
     case 'gateway-ready':
-      return cluster.gatewayUrl === undefined ? false : isReady(cluster.gatewayUrl);
+      if (cluster.gatewayUrl === undefined) return false;
+      // etcd 3.4 has no /readyz: through the gateway in front of it, its /health (a member with a leader) is the readiness.
+      return cluster.kind === 'etcd' ? cluster.isReady(cluster.gatewayUrl) : isReady(cluster.gatewayUrl);
     case 'leader':
       return (await findLeader(cluster.view())).id;
     case 'single-leader':
