@@ -63,7 +63,7 @@ function etcdTakes(experiment: Experiment, text: string): string | undefined {
   if (problem !== undefined) return problem.includes('failpoint') ? 'no failpoints in etcd' : 'faults etcd cannot take';
   if (control.netns && netnsUnavailableReason() !== undefined) return `network faults: ${netnsUnavailableReason()}`;
   // The etcd members (and the gateway in front of them) have no zones yet: zone targets would not resolve.
-  if (/target: zone:/.test(text)) return 'needs zones';
+  if (/target: '?zone:/.test(text)) return 'needs zones';
   const cluster = experiment.configuration.cluster;
   if ('members' in cluster && cluster.members > 5) return 'members > 5';
   return undefined;
