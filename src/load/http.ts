@@ -4,7 +4,7 @@
  * one. A request that fails (refused, reset, timed out) returns a response
  * with status 0 and `error` set; it is counted, never thrown.
  */
-import { Client } from 'undici';
+import { buildConnector, Client } from 'undici';
 import type { Clock } from './clock.js';
 import { RESPONSE_BODY_BYTES_MAX } from './limits.js';
 import type { MetricSink } from './sink.js';
@@ -45,11 +45,24 @@ export interface HttpClientOptions {
   /** Takes the iteration's intended start, once (the first request measures from it). */
   readonly takeIntendedStart: () => number | undefined;
   readonly tags: () => Record<string, string>;
+  /** TLS for https targets (k6's http2 negotiation, insecureSkipTLSVerify, a CA). */
+  readonly tls?: HttpTlsOptions;
+}
+
+export interface HttpTlsOptions {
+  /** Offer h2 besides http/1.1 via ALPN on https (k6 does by default); false keeps HTTP/1.1. */
+  readonly http2?: boolean;
+  /** k6's insecureSkipTLSVerify: accept any server certificate. */
+  readonly insecureSkipTLSVerify?: boolean;
+  /** PEM CA certificate(s) to trust instead of the system roots. */
+  readonly caPem?: string;
 }
 
 export class VuHttp {
   readonly #options: HttpClientOptions;
   readonly #clients = new Map<string, Client>();
+  /** The protocol each origin's connection negotiated (k6's `proto` tag). */
+  readonly #protocols = new Map<string, string>();
 
   constructor(options: HttpClientOptions) {
     this.#options = options;
@@ -104,7 +117,10 @@ export class VuHttp {
     }
     const durationMs = clock.nowMs() - startMs;
     const failed = error !== undefined || status >= 400;
-    if (tags !== undefined) tags.status = String(status);
+    if (tags !== undefined) {
+      tags.status = String(status);
+      tags.proto = this.#protocols.get(target.origin) ?? 'HTTP/1.1';
+    }
     sink.counter('http_reqs', 1, tags);
     sink.trend('http_req_duration', durationMs, tags);
     sink.rate('http_req_failed', failed, tags);
@@ -137,11 +153,35 @@ export class VuHttp {
         this.#clients.delete(oldest);
         void oldestClient.destroy().catch(() => undefined);
       }
-      client = new Client(origin, { pipelining: 1, keepAliveTimeout: 60_000, keepAliveMaxTimeout: 600_000, connect: { timeout: 10_000 } });
+      client = new Client(origin, { pipelining: 1, keepAliveTimeout: 60_000, keepAliveMaxTimeout: 600_000, connect: this.#connector(origin) });
       client.on('connectionError', () => undefined);
       this.#clients.set(origin, client);
     }
     return client;
+  }
+
+  /**
+   * A connector that records the ALPN result: undici does not expose which
+   * protocol a request used, and k6 users filter on the `proto` tag. One
+   * Client per VU and origin means one h2 session per VU, as with HTTP/1.1.
+   */
+  #connector(origin: string): buildConnector.connector {
+    const tls = this.#options.tls ?? {};
+    const allowH2 = tls.http2 !== false;
+    const connect = buildConnector({
+      timeout: 10_000,
+      allowH2,
+      ...(tls.insecureSkipTLSVerify === true ? { rejectUnauthorized: false } : {}),
+      ...(tls.caPem !== undefined ? { ca: tls.caPem } : {}),
+    });
+    return (options, callback) =>
+      connect(options, (error, socket) => {
+        if (error === null && socket != null) {
+          const alpn = (socket as { alpnProtocol?: string | false }).alpnProtocol;
+          this.#protocols.set(origin, alpn === 'h2' ? 'HTTP/2.0' : 'HTTP/1.1');
+        }
+        (callback as (error: Error | null, socket: unknown) => void)(error, socket);
+      });
   }
 
   /** Closes the VU's connections (at the end of the run). */
