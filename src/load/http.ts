@@ -1,11 +1,15 @@
 /**
- * A VU's HTTP client over undici: by default one keep-alive connection per
- * VU and origin (an undici Client, pipelining 1), as a browser user holds
- * one. A request that fails (refused, reset, timed out) returns a response
- * with status 0 and `error` set; it is counted, never thrown.
+ * A VU's HTTP client: by default one keep-alive connection per VU and
+ * origin, as a browser user holds one. Cleartext (http:) targets use a raw
+ * HTTP/1.1 connection (http1-connection.ts: the cheap path that lets one
+ * machine hold tens of thousands of VUs); https targets use undici, which
+ * negotiates HTTP/2 by ALPN as k6 does. A request that fails (refused,
+ * reset, timed out) returns a response with status 0 and `error` set; it is
+ * counted, never thrown.
  */
 import { buildConnector, Client } from 'undici';
 import type { Clock } from './clock.js';
+import { headersOf, Http1Connection, RequestFailedError, type Endpoint } from './http1-connection.js';
 import { RESPONSE_BODY_BYTES_MAX } from './limits.js';
 import type { MetricSink } from './sink.js';
 import type { TargetGuard } from './targets.js';
@@ -14,6 +18,21 @@ import type { TargetGuard } from './targets.js';
 const ORIGINS_PER_VU_MAX = 16;
 /** Parsed URLs one VU keeps. */
 const URLS_PER_VU_MAX = 64;
+
+/** RFC 9110 token, and a field value without CR, LF or NUL. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const HEADER_VALUE = /^[^\r\n\0]*$/;
+
+interface ParsedTarget {
+  readonly origin: string;
+  readonly path: string;
+  /** Set for http: targets (the raw HTTP/1.1 connection); undefined for https (undici). */
+  readonly endpoint: Endpoint | undefined;
+  /** The Host header's value. */
+  readonly host: string;
+  /** The head of a plain GET, built on first use. */
+  plainGet: string | undefined;
+}
 
 export interface RequestParams {
   readonly headers?: Record<string, string>;
@@ -61,6 +80,7 @@ export interface HttpTlsOptions {
 export class VuHttp {
   readonly #options: HttpClientOptions;
   readonly #clients = new Map<string, Client>();
+  readonly #raw = new Map<string, Http1Connection>();
   /** The protocol each origin's connection negotiated (k6's `proto` tag). */
   readonly #protocols = new Map<string, string>();
 
@@ -92,24 +112,39 @@ export class VuHttp {
     const startMs = this.#options.takeIntendedStart() ?? clock.nowMs();
     let status = 0;
     let headers: Record<string, string | string[] | undefined> = {};
+    /** The raw path's head bytes: fields are parsed only if the scenario reads `headers`. */
+    let head: Buffer | undefined;
     let text = '';
     let error: string | undefined;
+    let received = 0;
+    const payload = typeof body === 'string' ? Buffer.from(body) : body;
     try {
-      const response = await this.#client(target.origin).request({
-        method: method as 'GET',
-        path: target.path,
-        headers: params.headers,
-        body,
-        reset: !this.#options.reuseConnections,
-        signal: this.#options.signal,
-        headersTimeout: params.timeoutMs ?? this.#options.timeoutMs,
-        bodyTimeout: params.timeoutMs ?? this.#options.timeoutMs,
-      });
-      status = response.statusCode;
-      headers = response.headers;
-      const length = Number(response.headers['content-length'] ?? Number.NaN);
-      text = length <= RESPONSE_BODY_BYTES_MAX ? await response.body.text() : await readCapped(response.body);
-      sink.counter('data_received', text.length, tags);
+      if (target.endpoint !== undefined) {
+        const requestHead = this.#head(method, target, payload, params.headers);
+        const response = await this.#connection(target.origin, target.endpoint).request(method, requestHead, payload, params.timeoutMs ?? this.#options.timeoutMs);
+        status = response.status;
+        head = response.head;
+        text = response.body;
+        received = response.bodyBytes;
+        if (!this.#options.reuseConnections) this.#dropConnection(target.origin);
+      } else {
+        const response = await this.#client(target.origin).request({
+          method: method as 'GET',
+          path: target.path,
+          headers: params.headers,
+          body: payload,
+          reset: !this.#options.reuseConnections,
+          signal: this.#options.signal,
+          headersTimeout: params.timeoutMs ?? this.#options.timeoutMs,
+          bodyTimeout: params.timeoutMs ?? this.#options.timeoutMs,
+        });
+        status = response.statusCode;
+        headers = response.headers;
+        const length = Number(response.headers['content-length'] ?? Number.NaN);
+        text = length <= RESPONSE_BODY_BYTES_MAX ? await response.body.text() : await readCapped(response.body);
+        received = Buffer.byteLength(text);
+      }
+      sink.counter('data_received', received, tags);
     } catch (caught) {
       // Interrupted by the end of the scenario: not the target's failure, so not a failed request.
       if (this.#options.signal.aborted) throw this.#options.signal.reason;
@@ -124,25 +159,95 @@ export class VuHttp {
     sink.counter('http_reqs', 1, tags);
     sink.trend('http_req_duration', durationMs, tags);
     sink.rate('http_req_failed', failed, tags);
-    if (body !== undefined) sink.counter('data_sent', typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength, tags);
+    if (payload !== undefined) sink.counter('data_sent', payload.byteLength, tags);
     if (error !== undefined) sink.error(error);
     else if (status >= 400) sink.error(`HTTP ${status}`);
-    return { status, headers, body: text, durationMs, error, json: () => JSON.parse(text) as unknown };
+    if (head === undefined) return { status, headers, body: text, durationMs, error, json: () => JSON.parse(text) as unknown };
+    const bytes = head;
+    let parsed: Record<string, string> | undefined;
+    return {
+      status,
+      get headers() {
+        return (parsed ??= headersOf(bytes));
+      },
+      body: text,
+      durationMs,
+      error,
+      json: () => JSON.parse(text) as unknown,
+    };
   }
 
   /** Parsed URLs, checked against the guard once (a VU asks for the same few URLs again and again). */
-  readonly #urls = new Map<string, { readonly origin: string; readonly path: string }>();
+  readonly #urls = new Map<string, ParsedTarget>();
 
-  #parse(url: string): { readonly origin: string; readonly path: string } {
+  #parse(url: string): ParsedTarget {
     let parsed = this.#urls.get(url);
     if (parsed === undefined) {
       const target = new URL(url);
       this.#options.guard.checkUrl(target);
-      parsed = { origin: target.origin, path: `${target.pathname}${target.search}` };
+      const path = `${target.pathname}${target.search}`;
+      // Cleartext targets go over the raw HTTP/1.1 connection; https keeps undici (ALPN, h2, certificates).
+      const endpoint = target.protocol === 'http:' ? { host: target.hostname.replace(/^\[|\]$/g, ''), port: target.port === '' ? 80 : Number(target.port) } : undefined;
+      parsed = { origin: target.origin, path, endpoint, host: target.host, plainGet: undefined };
       if (this.#urls.size >= URLS_PER_VU_MAX) this.#urls.clear();
       this.#urls.set(url, parsed);
     }
     return parsed;
+  }
+
+  /** The request head; a GET without headers (the usual case) is built once per URL. */
+  #head(method: string, target: ParsedTarget, body: Uint8Array | undefined, headers: Record<string, string> | undefined): string {
+    const close = this.#options.reuseConnections ? '' : 'connection: close\r\n';
+    if (method === 'GET' && body === undefined && headers === undefined) {
+      return (target.plainGet ??= `GET ${target.path} HTTP/1.1\r\nhost: ${target.host}\r\n${close}\r\n`);
+    }
+    let head = `${method} ${target.path} HTTP/1.1\r\n`;
+    let host = target.host;
+    if (headers !== undefined) {
+      for (const name in headers) {
+        const value = headers[name]!;
+        const lower = name.toLowerCase();
+        // The client owns the framing: a user's Content-Length or Transfer-Encoding could smuggle or hang.
+        if (lower === 'content-length' || lower === 'transfer-encoding' || lower === 'connection') continue;
+        if (!HEADER_NAME.test(name) || !HEADER_VALUE.test(String(value))) throw new RequestFailedError('ERR_INVALID_HEADER', `invalid header ${JSON.stringify(name)}`);
+        if (lower === 'host') host = String(value);
+        else head += `${name}: ${value}\r\n`;
+      }
+    }
+    head += `host: ${host}\r\n${close}`;
+    if (body !== undefined || method === 'POST' || method === 'PUT' || method === 'PATCH') head += `content-length: ${body?.byteLength ?? 0}\r\n`;
+    return `${head}\r\n`;
+  }
+
+  #connection(origin: string, endpoint: Endpoint): Http1Connection {
+    let connection = this.#raw.get(origin);
+    if (connection === undefined) {
+      if (this.#raw.size >= ORIGINS_PER_VU_MAX) {
+        const [oldest, oldestConnection] = this.#raw.entries().next().value as [string, Http1Connection];
+        this.#raw.delete(oldest);
+        oldestConnection.destroy();
+      }
+      connection = new Http1Connection(endpoint);
+      this.#raw.set(origin, connection);
+      this.#watchInterrupt();
+    }
+    return connection;
+  }
+
+  #dropConnection(origin: string): void {
+    this.#raw.get(origin)?.destroy();
+    this.#raw.delete(origin);
+  }
+
+  /** One listener per VU (not per request): the VU's interrupt closes its raw connections, failing what is in flight. */
+  #watchingInterrupt = false;
+  #watchInterrupt(): void {
+    if (this.#watchingInterrupt) return;
+    this.#watchingInterrupt = true;
+    const signal = this.#options.signal;
+    signal.addEventListener('abort', () => {
+      for (const connection of this.#raw.values()) connection.destroy(signal.reason as Error);
+    }, { once: true });
   }
 
   #client(origin: string): Client {
@@ -186,6 +291,8 @@ export class VuHttp {
 
   /** Closes the VU's connections (at the end of the run). */
   async close(): Promise<void> {
+    for (const connection of this.#raw.values()) connection.destroy();
+    this.#raw.clear();
     const clients = [...this.#clients.values()];
     this.#clients.clear();
     await Promise.all(clients.map((client) => client.destroy().catch(() => undefined)));

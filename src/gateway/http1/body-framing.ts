@@ -73,6 +73,12 @@ export class ChunkedFraming implements BodyFraming {
   #trailerLine = 0;
   #sawCr = false;
   payloadBytes = 0;
+  /** Given each run of chunk data (a client that wants the payload, such as keel load); the proxy passes none. */
+  readonly #onPayload: ((chunk: Buffer, start: number, end: number) => void) | undefined;
+
+  constructor(onPayload?: (chunk: Buffer, start: number, end: number) => void) {
+    this.#onPayload = onPayload;
+  }
 
   get done(): boolean {
     return this.#state === State.Done;
@@ -85,6 +91,7 @@ export class ChunkedFraming implements BodyFraming {
         const take = Math.min(this.#size, chunk.length - at);
         this.#size -= take;
         this.payloadBytes += take;
+        if (this.#onPayload !== undefined && take > 0) this.#onPayload(chunk, at, at + take);
         at += take;
         if (this.#size === 0) this.#state = State.DataCr;
         continue;

@@ -1,0 +1,404 @@
+/**
+ * One VU's keep-alive HTTP/1.1 connection over a raw socket, for cleartext
+ * targets. A load generator's cost per request is what it measures with:
+ * undici's Client (dispatcher, request objects, body streams) spent about
+ * twice autocannon's CPU per request here and held a few hundred KB per VU,
+ * which is what kept `keel load` from 50,000 users on one machine. This
+ * writes a prebuilt head, reads the response with the gateway's strict head
+ * parser and body framing (the same RFC 9112 rules, so a response keel load
+ * accepts is one the gateway would), and keeps nothing per VU but the
+ * socket and a few fields.
+ *
+ * One request at a time (no pipelining), as a user's browser connection
+ * works. Timeouts are checked by one sweep per process over the requests in
+ * flight, not a timer per request.
+ */
+import { connect, type Socket } from 'node:net';
+import { ChunkedFraming } from '../gateway/http1/body-framing.js';
+import { badRequest, findHeadEnd } from '../gateway/http1/head-parser.js';
+import { RESPONSE_BODY_BYTES_MAX } from './limits.js';
+
+/** A response head larger than this is a protocol error (undici allows 16 KiB; this leaves room for big cookies). */
+const RESPONSE_HEAD_BYTES_MAX = 64 * 1024;
+/** How often the sweep looks for requests past their deadline. */
+const TIMEOUT_SWEEP_MS = 100;
+
+export interface RawResponse {
+  readonly status: number;
+  /** The head's bytes: `headersOf` turns them into fields when asked. */
+  readonly head: Buffer;
+  /** The body, cut at RESPONSE_BODY_BYTES_MAX. */
+  readonly body: string;
+  /** Body bytes received (all of them, also past the cut). */
+  readonly bodyBytes: number;
+}
+
+/** Why a request got no response; `code` is what the summary counts (ECONNREFUSED, ECONNRESET, ETIMEDOUT, HPE_INVALID). */
+export class RequestFailedError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RequestFailedError';
+  }
+}
+
+export interface Endpoint {
+  readonly host: string;
+  readonly port: number;
+}
+
+interface Pending {
+  readonly method: string;
+  readonly head: string;
+  readonly body: Uint8Array | undefined;
+  readonly deadline: number;
+  readonly resolve: (response: RawResponse) => void;
+  readonly reject: (error: Error) => void;
+  /** Retried once already (a reused connection the server had closed). */
+  retried: boolean;
+}
+
+const inflight = new Set<Http1Connection>();
+let sweeper: NodeJS.Timeout | undefined;
+
+function watch(connection: Http1Connection): void {
+  inflight.add(connection);
+  if (sweeper === undefined) {
+    sweeper = setInterval(sweep, TIMEOUT_SWEEP_MS);
+    sweeper.unref();
+  }
+}
+
+function unwatch(connection: Http1Connection): void {
+  inflight.delete(connection);
+  if (inflight.size === 0 && sweeper !== undefined) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+  }
+}
+
+function sweep(): void {
+  const now = performance.now();
+  for (const connection of inflight) connection.checkDeadline(now);
+}
+
+export class Http1Connection {
+  readonly #endpoint: Endpoint;
+  #socket: Socket | undefined;
+  /** The socket has answered a request before (a failure before any byte may be the server's idle close). */
+  #reused = false;
+  #pending: Pending | undefined;
+  /** Head bytes so far (a head split over reads). */
+  #headBytes: Buffer | undefined;
+  #status = 0;
+  /** The final response head's bytes (headers are parsed from them only if the scenario reads them). */
+  #head: Buffer | undefined;
+  /** Body framing: bytes left (length), -1 chunked, -2 until close. */
+  #bodyLeft = 0;
+  #chunked: ChunkedFraming | undefined;
+  #bodyParts: Buffer[] = [];
+  #bodyKept = 0;
+  #bodyBytes = 0;
+  #closeAfter = false;
+  #sawResponseBytes = false;
+
+  constructor(endpoint: Endpoint) {
+    this.#endpoint = endpoint;
+  }
+
+  /** Sends one request (`head` ends with the empty line) and resolves with its response; rejects with RequestFailedError. */
+  request(method: string, head: string, body: Uint8Array | undefined, timeoutMs: number): Promise<RawResponse> {
+    if (this.#pending !== undefined) return Promise.reject(new RequestFailedError('ERR_BUSY', 'a request is already in flight on this connection'));
+    return new Promise<RawResponse>((resolve, reject) => {
+      this.#pending = { method, head, body, deadline: performance.now() + timeoutMs, resolve, reject, retried: false };
+      watch(this);
+      this.#send();
+    });
+  }
+
+  /** Closes the connection; a request in flight fails with `reason`. */
+  destroy(reason?: Error): void {
+    const socket = this.#socket;
+    this.#socket = undefined;
+    socket?.destroy();
+    if (this.#pending !== undefined) this.#fail(reason ?? new RequestFailedError('ECONNABORTED', 'connection closed'));
+  }
+
+  /** @internal the sweep: fails the request in flight once past its deadline. */
+  checkDeadline(now: number): void {
+    if (this.#pending !== undefined && now >= this.#pending.deadline) this.destroy(new RequestFailedError('ETIMEDOUT', 'request timed out'));
+  }
+
+  #send(): void {
+    const pending = this.#pending!;
+    this.#resetResponse();
+    let socket = this.#socket;
+    if (socket === undefined) {
+      socket = this.#open();
+      this.#reused = false;
+    }
+    if (pending.body === undefined || pending.body.byteLength === 0) {
+      socket.write(pending.head, 'latin1');
+      return;
+    }
+    // Head and body in one segment where they fit.
+    socket.cork();
+    socket.write(pending.head, 'latin1');
+    socket.write(pending.body);
+    socket.uncork();
+  }
+
+  #open(): Socket {
+    const socket = connect({ host: this.#endpoint.host, port: this.#endpoint.port, noDelay: true });
+    this.#socket = socket;
+    socket.on('data', (chunk: Buffer) => {
+      if (socket === this.#socket) this.#onData(chunk);
+    });
+    socket.on('end', () => {
+      if (socket === this.#socket) this.#onEnd();
+    });
+    socket.on('error', (error: Error & { code?: string }) => {
+      if (socket === this.#socket) this.#onClosed(error.code ?? 'ECONNRESET', error.message);
+    });
+    socket.on('close', () => {
+      if (socket === this.#socket) this.#onClosed('ECONNRESET', 'the server closed the connection');
+    });
+    return socket;
+  }
+
+  #resetResponse(): void {
+    this.#headBytes = undefined;
+    this.#status = 0;
+    this.#head = undefined;
+    this.#bodyLeft = 0;
+    this.#chunked = undefined;
+    this.#bodyParts = [];
+    this.#bodyKept = 0;
+    this.#bodyBytes = 0;
+    this.#closeAfter = false;
+    this.#sawResponseBytes = false;
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#pending === undefined) {
+      // Bytes nobody asked for: the server is confused (or pipelines); this connection cannot be trusted.
+      this.destroy();
+      return;
+    }
+    this.#sawResponseBytes = true;
+    try {
+      let at = 0;
+      if (this.#status === 0) {
+        const bytes = this.#headBytes === undefined ? chunk : Buffer.concat([this.#headBytes, chunk]);
+        const end = findHeadEnd(bytes, 0, RESPONSE_HEAD_BYTES_MAX);
+        if (end === -1) {
+          this.#headBytes = bytes;
+          return;
+        }
+        this.#headBytes = undefined;
+        this.#onHead(bytes, end);
+        if (this.#status === 0) {
+          // An interim 1xx answer: the real head follows.
+          this.#onData(bytes.subarray(end));
+          return;
+        }
+        chunk = bytes;
+        at = end;
+      }
+      this.#onBody(chunk, at);
+    } catch (error) {
+      this.destroy(new RequestFailedError('HPE_INVALID', `malformed response: ${(error as Error).message}`));
+    }
+  }
+
+  #onHead(bytes: Buffer, end: number): void {
+    const head = scanResponseHead(bytes, end, this.#pending!.method);
+    if (head.status < 200) return;
+    this.#status = head.status;
+    this.#headBytes = undefined;
+    this.#head = bytes.subarray(0, end);
+    this.#closeAfter = head.close;
+    if (head.framing === CHUNKED) {
+      this.#bodyLeft = -1;
+      this.#chunked = new ChunkedFraming((data, start, stop) => this.#keep(data, start, stop));
+    } else if (head.framing === UNTIL_CLOSE) {
+      this.#bodyLeft = -2;
+      this.#closeAfter = true;
+    } else {
+      this.#bodyLeft = head.framing;
+    }
+  }
+
+  #onBody(chunk: Buffer, at: number): void {
+    if (this.#bodyLeft === -1) {
+      const used = this.#chunked!.consume(chunk, at);
+      if (this.#chunked!.done) this.#complete(at + used < chunk.length);
+      return;
+    }
+    if (this.#bodyLeft === -2) {
+      this.#keep(chunk, at, chunk.length);
+      return;
+    }
+    const take = Math.min(this.#bodyLeft, chunk.length - at);
+    if (take > 0) this.#keep(chunk, at, at + take);
+    this.#bodyLeft -= take;
+    if (this.#bodyLeft === 0) this.#complete(at + take < chunk.length);
+  }
+
+  #keep(chunk: Buffer, start: number, end: number): void {
+    this.#bodyBytes += end - start;
+    const room = RESPONSE_BODY_BYTES_MAX - this.#bodyKept;
+    if (room <= 0) return;
+    const piece = chunk.subarray(start, Math.min(end, start + room));
+    this.#bodyParts.push(piece);
+    this.#bodyKept += piece.length;
+  }
+
+  /** The response is whole. `extra`: bytes followed it that no request asked for. */
+  #complete(extra: boolean): void {
+    const pending = this.#pending!;
+    const parts = this.#bodyParts;
+    const body = parts.length === 0 ? '' : parts.length === 1 ? parts[0]!.toString('utf8') : Buffer.concat(parts, this.#bodyKept).toString('utf8');
+    const response: RawResponse = { status: this.#status, head: this.#head!, body, bodyBytes: this.#bodyBytes };
+    this.#pending = undefined;
+    unwatch(this);
+    this.#resetResponse();
+    if (this.#closeAfter || extra) {
+      const socket = this.#socket;
+      this.#socket = undefined;
+      socket?.destroy();
+    } else {
+      this.#reused = true;
+    }
+    pending.resolve(response);
+  }
+
+  #onEnd(): void {
+    // A body delimited by the connection closing is complete at the end.
+    if (this.#pending !== undefined && this.#bodyLeft === -2 && this.#status !== 0) {
+      this.#complete(false);
+      return;
+    }
+    this.#onClosed('ECONNRESET', 'the server closed the connection');
+  }
+
+  #onClosed(code: string, message: string): void {
+    const socket = this.#socket;
+    this.#socket = undefined;
+    socket?.destroy();
+    const pending = this.#pending;
+    if (pending === undefined) return;
+    // A keep-alive connection the server closed while idle fails the next request before any answer: send
+    // it again once on a fresh connection, as browsers do, but only when repeating it is safe (RFC 9110 §9.2.2).
+    if (this.#reused && !this.#sawResponseBytes && !pending.retried && IDEMPOTENT.has(pending.method)) {
+      pending.retried = true;
+      this.#send();
+      return;
+    }
+    this.#fail(new RequestFailedError(code, message));
+  }
+
+  #fail(error: Error): void {
+    const pending = this.#pending!;
+    this.#pending = undefined;
+    unwatch(this);
+    this.#resetResponse();
+    pending.reject(error);
+  }
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+const CR = 13;
+const LF = 10;
+const COLON = 58;
+const CHUNKED = -1;
+const UNTIL_CLOSE = -2;
+
+interface ScannedHead {
+  readonly status: number;
+  /** Body bytes, CHUNKED or UNTIL_CLOSE. */
+  readonly framing: number;
+  readonly close: boolean;
+}
+
+/**
+ * Reads what a client needs from a complete response head (line endings
+ * already checked by findHeadEnd): the status and the body's framing
+ * (RFC 9112 §6.3). Only Content-Length, Transfer-Encoding and Connection
+ * become strings; the other fields stay bytes until a scenario reads
+ * `headers`, which most iterations never do. Framing is read as strictly
+ * as the gateway does: two Content-Lengths, or one beside
+ * Transfer-Encoding, are refused rather than guessed.
+ */
+export function scanResponseHead(bytes: Buffer, end: number, method: string): ScannedHead {
+  // "HTTP/1.x NNN"
+  if (end < 16 || bytes.toString('latin1', 0, 7) !== 'HTTP/1.' || (bytes[7] !== 48 && bytes[7] !== 49) || bytes[8] !== 32) throw badRequest('malformed status line');
+  const d0 = bytes[9]! - 48;
+  const d1 = bytes[10]! - 48;
+  const d2 = bytes[11]! - 48;
+  if (d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9 || (bytes[12] !== 32 && bytes[12] !== CR)) throw badRequest('malformed status line');
+  const status = d0 * 100 + d1 * 10 + d2;
+  const http10 = bytes[7] === 48;
+  let contentLength: string | undefined;
+  let transferEncoding: string | undefined;
+  let connection = '';
+  let at = bytes.indexOf(LF) + 1;
+  while (at < end - 2) {
+    const lineEnd = bytes.indexOf(LF, at);
+    const colon = bytes.indexOf(COLON, at);
+    if (colon === -1 || colon > lineEnd || colon === at) throw badRequest('header line without a name and colon');
+    const nameLength = colon - at;
+    // Only three names matter here; compare lengths before making strings.
+    if (nameLength === 14 || nameLength === 17 || nameLength === 10) {
+      const name = bytes.toString('latin1', at, colon).toLowerCase();
+      if (name === 'content-length' || name === 'transfer-encoding' || name === 'connection') {
+        const value = bytes.toString('latin1', colon + 1, lineEnd - 1).trim();
+        if (name === 'content-length') {
+          if (contentLength !== undefined) throw badRequest('more than one Content-Length');
+          contentLength = value;
+        } else if (name === 'transfer-encoding') {
+          transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
+        } else {
+          connection = connection === '' ? value.toLowerCase() : `${connection}, ${value.toLowerCase()}`;
+        }
+      }
+    }
+    at = lineEnd + 1;
+  }
+  const tokens = connection === '' ? [] : connection.split(',').map((token) => token.trim());
+  const close = tokens.includes('close') || (http10 && !tokens.includes('keep-alive'));
+  if (method === 'HEAD' || status === 204 || status === 304 || status < 200) return { status, framing: 0, close };
+  if (transferEncoding !== undefined) {
+    if (contentLength !== undefined) throw badRequest('both Content-Length and Transfer-Encoding');
+    const codings = transferEncoding.toLowerCase().split(',').map((coding) => coding.trim()).filter((coding) => coding !== '');
+    if (http10 || codings.at(-1) !== 'chunked' || codings.indexOf('chunked') !== codings.length - 1) return { status, framing: UNTIL_CLOSE, close: true };
+    return { status, framing: CHUNKED, close };
+  }
+  if (contentLength !== undefined) {
+    if (!/^\d{1,15}$/.test(contentLength)) throw badRequest('Content-Length is not a number');
+    return { status, framing: Number(contentLength), close };
+  }
+  return { status, framing: UNTIL_CLOSE, close: true };
+}
+
+/** A head's fields as node:http gives them: names lowercased, repeats joined with ', ' (cookies with '; '). */
+export function headersOf(head: Buffer): Record<string, string> {
+  const headers: Record<string, string> = {};
+  let at = head.indexOf(LF) + 1;
+  while (at < head.length - 2) {
+    const lineEnd = head.indexOf(LF, at);
+    if (lineEnd === -1) break;
+    const colon = head.indexOf(COLON, at);
+    if (colon !== -1 && colon < lineEnd) {
+      const name = head.toString('latin1', at, colon).toLowerCase();
+      const value = head.toString('latin1', colon + 1, lineEnd - 1).trim();
+      const previous = headers[name];
+      headers[name] = previous === undefined ? value : `${previous}${name === 'cookie' ? '; ' : ', '}${value}`;
+    }
+    at = lineEnd + 1;
+  }
+  return headers;
+}
