@@ -8,6 +8,7 @@
 import { credentials, loadPackageDefinition, Metadata, status as grpcStatus, type Client, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { resolve } from 'node:path';
+import { cachedOrCreated } from './bounded-cache.js';
 import type { Clock } from './clock.js';
 import { badInput } from './errors.js';
 import type { MetricSink } from './sink.js';
@@ -108,18 +109,10 @@ export class VuGrpc {
 
   #client(call: GrpcCall): Client {
     const key = `${call.address}#${call.proto}#${call.service}`;
-    let client = this.#clients.get(key);
-    if (client === undefined) {
-      if (this.#clients.size >= CHANNELS_PER_VU_MAX) {
-        const [oldest, oldestClient] = this.#clients.entries().next().value as [string, Client];
-        this.#clients.delete(oldest);
-        oldestClient.close();
-      }
+    return cachedOrCreated(this.#clients, key, CHANNELS_PER_VU_MAX, () => {
       const Service = serviceConstructor(call.proto, call.service, call.includeDirs ?? []);
-      client = new Service(call.address, credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
-      this.#clients.set(key, client);
-    }
-    return client;
+      return new Service(call.address, credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+    }, (client) => client.close());
   }
 
   close(): void {

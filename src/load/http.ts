@@ -8,6 +8,7 @@
  * counted, never thrown.
  */
 import { buildConnector, Client } from 'undici';
+import { cachedOrCreated } from './bounded-cache.js';
 import type { Clock } from './clock.js';
 import { headersOf, Http1Connection, RequestFailedError, type Endpoint } from './http1-connection.js';
 import { RESPONSE_BODY_BYTES_MAX } from './limits.js';
@@ -220,18 +221,10 @@ export class VuHttp {
   }
 
   #connection(origin: string, endpoint: Endpoint): Http1Connection {
-    let connection = this.#raw.get(origin);
-    if (connection === undefined) {
-      if (this.#raw.size >= ORIGINS_PER_VU_MAX) {
-        const [oldest, oldestConnection] = this.#raw.entries().next().value as [string, Http1Connection];
-        this.#raw.delete(oldest);
-        oldestConnection.destroy();
-      }
-      connection = new Http1Connection(endpoint);
-      this.#raw.set(origin, connection);
+    return cachedOrCreated(this.#raw, origin, ORIGINS_PER_VU_MAX, () => {
       this.#watchInterrupt();
-    }
-    return connection;
+      return new Http1Connection(endpoint);
+    }, (connection) => connection.destroy());
   }
 
   #dropConnection(origin: string): void {
@@ -251,18 +244,11 @@ export class VuHttp {
   }
 
   #client(origin: string): Client {
-    let client = this.#clients.get(origin);
-    if (client === undefined) {
-      if (this.#clients.size >= ORIGINS_PER_VU_MAX) {
-        const [oldest, oldestClient] = this.#clients.entries().next().value as [string, Client];
-        this.#clients.delete(oldest);
-        void oldestClient.destroy().catch(() => undefined);
-      }
-      client = new Client(origin, { pipelining: 1, keepAliveTimeout: 60_000, keepAliveMaxTimeout: 600_000, connect: this.#connector(origin) });
+    return cachedOrCreated(this.#clients, origin, ORIGINS_PER_VU_MAX, () => {
+      const client = new Client(origin, { pipelining: 1, keepAliveTimeout: 60_000, keepAliveMaxTimeout: 600_000, connect: this.#connector(origin) });
       client.on('connectionError', () => undefined);
-      this.#clients.set(origin, client);
-    }
-    return client;
+      return client;
+    }, (client) => void client.destroy().catch(() => undefined));
   }
 
   /**

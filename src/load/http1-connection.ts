@@ -15,7 +15,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { ChunkedFraming } from '../gateway/http1/body-framing.js';
-import { badRequest, findHeadEnd } from '../gateway/http1/head-parser.js';
+import { badRequest, findHeadEnd, framingOf } from '../gateway/http1/head-parser.js';
 import { RESPONSE_BODY_BYTES_MAX } from './limits.js';
 
 /** A response head larger than this is a protocol error (undici allows 16 KiB; this leaves room for big cookies). */
@@ -341,10 +341,8 @@ export function scanResponseHead(bytes: Buffer, end: number, method: string): Sc
   const d2 = bytes[11]! - 48;
   if (d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9 || (bytes[12] !== 32 && bytes[12] !== CR)) throw badRequest('malformed status line');
   const status = d0 * 100 + d1 * 10 + d2;
-  const http10 = bytes[7] === 48;
-  let contentLength: string | undefined;
-  let transferEncoding: string | undefined;
-  let connection = '';
+  const framingFields: Record<string, string> = {};
+  let contentLengths = 0;
   let at = bytes.indexOf(LF) + 1;
   while (at < end - 2) {
     const lineEnd = bytes.indexOf(LF, at);
@@ -356,35 +354,25 @@ export function scanResponseHead(bytes: Buffer, end: number, method: string): Sc
       const name = bytes.toString('latin1', at, colon).toLowerCase();
       if (name === 'content-length' || name === 'transfer-encoding' || name === 'connection') {
         const value = bytes.toString('latin1', colon + 1, lineEnd - 1).trim();
-        if (name === 'content-length') {
-          if (contentLength !== undefined) throw badRequest('more than one Content-Length');
-          contentLength = value;
-        } else if (name === 'transfer-encoding') {
-          transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
-        } else {
-          connection = connection === '' ? value.toLowerCase() : `${connection}, ${value.toLowerCase()}`;
-        }
+        if (name === 'content-length') contentLengths++;
+        const previous = framingFields[name];
+        framingFields[name] = previous === undefined ? value : `${previous}, ${value}`;
       }
     }
     at = lineEnd + 1;
   }
-  const tokens = connection === '' ? [] : connection.split(',').map((token) => token.trim());
-  const close = tokens.includes('close') || (http10 && !tokens.includes('keep-alive'));
+  // The gateway's rules, so keel load and the gateway never disagree on where a response ends.
+  const { framing, close } = framingOf(framingFields, contentLengths, bytes[7] - 48, true);
   if (method === 'HEAD' || status === 204 || status === 304 || status < 200) return { status, framing: 0, close };
-  if (transferEncoding !== undefined) {
-    if (contentLength !== undefined) throw badRequest('both Content-Length and Transfer-Encoding');
-    const codings = transferEncoding.toLowerCase().split(',').map((coding) => coding.trim()).filter((coding) => coding !== '');
-    if (http10 || codings.at(-1) !== 'chunked' || codings.indexOf('chunked') !== codings.length - 1) return { status, framing: UNTIL_CLOSE, close: true };
-    return { status, framing: CHUNKED, close };
-  }
-  if (contentLength !== undefined) {
-    if (!/^\d{1,15}$/.test(contentLength)) throw badRequest('Content-Length is not a number');
-    return { status, framing: Number(contentLength), close };
-  }
-  return { status, framing: UNTIL_CLOSE, close: true };
+  return { status, framing: framing === 'chunked' ? CHUNKED : framing === 'close' ? UNTIL_CLOSE : framing, close };
 }
 
-/** A head's fields as node:http gives them: names lowercased, repeats joined with ', ' (cookies with '; '). */
+/**
+ * A head's fields as node:http gives them: names lowercased, repeats joined
+ * with ', ' (cookies with '; '). Leniently, unlike the gateway's parseFields:
+ * it runs when a scenario reads `res.headers`, after the response was
+ * accepted, and a getter must not throw.
+ */
 export function headersOf(head: Buffer): Record<string, string> {
   const headers: Record<string, string> = {};
   let at = head.indexOf(LF) + 1;

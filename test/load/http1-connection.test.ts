@@ -132,5 +132,6 @@ test('scanResponseHead reads framing as RFC 9112 says and refuses what a proxy w
   assert.throws(() => scan('HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n'), /more than one Content-Length/);
   assert.throws(() => scan('HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n'), /not a number/);
   assert.throws(() => scan('HTTP/2 200 OK\r\n\r\n'), /status line/);
+  assert.throws(() => scan('HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'), /HTTP\/1\.0/);
   assert.throws(() => scan('HTTP/1.1 099 Low\r\n\r\n'), /status line/);
 });

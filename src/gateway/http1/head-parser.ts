@@ -165,7 +165,8 @@ function tokensOf(value: string | undefined): string[] {
   return value.split(',').map((token) => token.trim().toLowerCase()).filter((token) => token !== '');
 }
 
-function framingOf(headers: Record<string, string>, contentLengths: number, minorVersion: number, response: boolean): Pick<ParsedHead, 'framing' | 'close' | 'connectionTokens'> {
+/** A message's body framing and connection handling from its fields (RFC 9112 §6); keel load's client reads responses with it too. */
+export function framingOf(headers: Readonly<Record<string, string>>, contentLengths: number, minorVersion: number, response: boolean): Pick<ParsedHead, 'framing' | 'close' | 'connectionTokens'> {
   const connectionTokens = tokensOf(headers.connection);
   const close = connectionTokens.includes('close') || (minorVersion === 0 && !connectionTokens.includes('keep-alive'));
   const transferEncoding = headers['transfer-encoding'];
