@@ -1027,7 +1027,14 @@ export class KeelNode {
     // so the new leader expired leases a client was renewing all along.
     const deadline = performance.now() + timeoutMs;
     for (let attempt = 0; attempt < LEASE_FORWARD_ATTEMPTS_MAX; attempt++) {
-      if (this.#role === Role.Leader) return this.#lessor.renew(id);
+      if (this.#role === Role.Leader) {
+        const ttl = this.#lessor.renew(id);
+        if (ttl > 0) return ttl;
+        const caughtUp = await this.#leaderCaughtUp(deadline);
+        if (caughtUp === 'timeout') break;
+        if (caughtUp === 'applied' && this.#role === Role.Leader) return this.#lessor.renew(id);
+        continue;
+      }
       const remainingMs = Math.floor(deadline - performance.now());
       if (remainingMs <= 0) break;
       const leaderChanged = this.#leaderChange.signal;
@@ -1045,11 +1052,41 @@ export class KeelNode {
     throw new RequestTimeoutError(timeoutMs);
   }
 
+  /**
+   * A lease this leader does not know may only be one it has not applied
+   * yet: with a slow leader disk, followers learn a commit while the leader is
+   * still writing, apply a grant and answer it, and the client's first
+   * keep-alive reaches the leader before the grant does (a CI failure:
+   * etcdctl lock dropped its session on the TTL 0 answer). One ReadIndex
+   * round waits until this member has applied everything committed when the
+   * call arrived, so "unknown" afterwards means unknown. It costs a quorum
+   * round only for unknown leases (revoked, expired, never granted).
+   */
+  async #leaderCaughtUp(deadline: number): Promise<'applied' | 'deposed' | 'timeout'> {
+    const remainingMs = Math.floor(deadline - performance.now());
+    if (remainingMs <= 0) return 'timeout';
+    try {
+      await this.#readBarrier(remainingMs);
+      return 'applied';
+    } catch (error) {
+      if (error instanceof RequestTimeoutError) return 'timeout';
+      if (error instanceof OverloadedError) throw error;
+      return 'deposed';
+    }
+  }
+
   /** etcd's LeaseTimeToLive, from the leader's deadlines (TTL -1 when unknown or expired). */
   async leaseTimeToLive(id: bigint, keys: boolean, forwarded: boolean, timeoutMs = this.config.requestTimeoutMs): Promise<LeaseTimeToLive> {
     this.#checkAccepting();
     if (this.#role !== Role.Leader) return forwardTimeToLive(this.#leaderUrlFor(forwarded), id, keys, timeoutMs, this.#leaderChange.signal);
-    const lease = this.#store.leases().find((candidate) => candidate.id === id);
+    let lease = this.#store.leases().find((candidate) => candidate.id === id);
+    if (!lease) {
+      // Perhaps granted through a follower that applied it before this leader did (see #leaderCaughtUp).
+      const caughtUp = await this.#leaderCaughtUp(performance.now() + timeoutMs);
+      if (caughtUp === 'timeout') throw new RequestTimeoutError(timeoutMs);
+      if (caughtUp === 'deposed' || this.#role !== Role.Leader) return forwardTimeToLive(this.#leaderUrlFor(forwarded), id, keys, timeoutMs, this.#leaderChange.signal);
+      lease = this.#store.leases().find((candidate) => candidate.id === id);
+    }
     if (!lease) return { id, ttlSeconds: -1, grantedTtlSeconds: 0, keys: [] };
     return { id, ttlSeconds: this.#lessor.remainingSeconds(id), grantedTtlSeconds: lease.ttlSeconds, keys: keys ? this.#store.leaseKeys(id) : [] };
   }
