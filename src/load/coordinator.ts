@@ -167,7 +167,7 @@ class Run {
             if (message.type === 'ready') {
               state.ready = true;
               resolve();
-            } else if (message.type === 'failed') {
+            } else if (message.type === 'failed' && !state.ready) {
               if (message.code === 'KEEL_LOAD_BAD_INPUT') badInputMessage = message.message;
               reject(new Error(`${state.link.name}: ${message.message}`));
             } else this.#onMessage(state, message);
@@ -190,6 +190,11 @@ class Run {
   }
 
   #onMessage(state: LinkState, message: FromWorker): void {
+    if (message.type === 'failed') {
+      // A worker that fails after it was ready (it crashed): lost, with its reason.
+      state.lost ??= `${state.link.name} ${message.message}`;
+      return;
+    }
     if (message.type === 'snapshot' || message.type === 'done') {
       this.#pending.push(message.snapshot);
       state.gauges = { ...message.snapshot.gauges };

@@ -113,8 +113,8 @@ export class VuHttp {
     const startMs = this.#options.takeIntendedStart() ?? clock.nowMs();
     let status = 0;
     let headers: Record<string, string | string[] | undefined> = {};
-    /** The raw path's head bytes: fields are parsed only if the scenario reads `headers`. */
-    let head: Buffer | undefined;
+    /** The raw path's head: fields are parsed only if the scenario reads `headers`. */
+    let head: string | undefined;
     let text = '';
     let error: string | undefined;
     let received = 0;
@@ -163,19 +163,7 @@ export class VuHttp {
     if (payload !== undefined) sink.counter('data_sent', payload.byteLength, tags);
     if (error !== undefined) sink.error(error);
     else if (status >= 400) sink.error(`HTTP ${status}`);
-    if (head === undefined) return { status, headers, body: text, durationMs, error, json: () => JSON.parse(text) as unknown };
-    const bytes = head;
-    let parsed: Record<string, string> | undefined;
-    return {
-      status,
-      get headers() {
-        return (parsed ??= headersOf(bytes));
-      },
-      body: text,
-      durationMs,
-      error,
-      json: () => JSON.parse(text) as unknown,
-    };
+    return new Response(status, head ?? headers, text, durationMs, error);
   }
 
   /** Parsed URLs, checked against the guard once (a VU asks for the same few URLs again and again). */
@@ -282,6 +270,42 @@ export class VuHttp {
     const clients = [...this.#clients.values()];
     this.#clients.clear();
     await Promise.all(clients.map((client) => client.destroy().catch(() => undefined)));
+  }
+}
+
+/**
+ * A response. A class, not an object literal with a getter: a literal's
+ * accessor is defined at run time on every object (a slow-path call that
+ * showed in profiles); here `headers` is one getter on the prototype.
+ */
+class Response implements HttpResponse {
+  readonly status: number;
+  readonly body: string;
+  readonly durationMs: number;
+  readonly error: string | undefined;
+  /** Parsed fields, or the raw head's text until the scenario first reads them. */
+  #headers: Record<string, string | string[] | undefined> | string;
+
+  constructor(status: number, headers: Record<string, string | string[] | undefined> | string, body: string, durationMs: number, error: string | undefined) {
+    this.status = status;
+    this.#headers = headers;
+    this.body = body;
+    this.durationMs = durationMs;
+    this.error = error;
+  }
+
+  get headers(): Record<string, string | string[] | undefined> {
+    if (typeof this.#headers === 'string') this.#headers = headersOf(this.#headers);
+    return this.#headers;
+  }
+
+  json(): unknown {
+    return JSON.parse(this.body) as unknown;
+  }
+
+  /** What JSON.stringify and console.log show: the fields a scenario reads, headers parsed. */
+  toJSON(): Omit<HttpResponse, 'json'> {
+    return { status: this.status, headers: this.headers, body: this.body, durationMs: this.durationMs, error: this.error };
   }
 }
 

@@ -22,11 +22,25 @@ import { RESPONSE_BODY_BYTES_MAX } from './limits.js';
 const RESPONSE_HEAD_BYTES_MAX = 64 * 1024;
 /** How often the sweep looks for requests past their deadline. */
 const TIMEOUT_SWEEP_MS = 100;
+/** Bytes one socket read may return. */
+const READ_BUFFER_BYTES = 64 * 1024;
+
+/**
+ * One read buffer for every connection of the process (net's `onread`):
+ * node then neither allocates a buffer per read nor pushes it through a
+ * Readable stream, which together cost more per request than parsing the
+ * response. A read is handled synchronously before the next can land in the
+ * buffer, so anything kept past the callback is copied (see #detach).
+ */
+let readBuffer: Buffer | undefined;
+function sharedReadBuffer(): Buffer {
+  return (readBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES));
+}
 
 export interface RawResponse {
   readonly status: number;
-  /** The head's bytes: `headersOf` turns them into fields when asked. */
-  readonly head: Buffer;
+  /** The head as latin1 text: `headersOf` turns it into fields when asked. */
+  readonly head: string;
   /** The body, cut at RESPONSE_BODY_BYTES_MAX. */
   readonly body: string;
   /** Body bytes received (all of them, also past the cut). */
@@ -93,12 +107,14 @@ export class Http1Connection {
   /** Head bytes so far (a head split over reads). */
   #headBytes: Buffer | undefined;
   #status = 0;
-  /** The final response head's bytes (headers are parsed from them only if the scenario reads them). */
-  #head: Buffer | undefined;
+  /** The final response head (headers are parsed from it only if the scenario reads them). */
+  #head = '';
   /** Body framing: bytes left (length), -1 chunked, -2 until close. */
   #bodyLeft = 0;
   #chunked: ChunkedFraming | undefined;
   #bodyParts: Buffer[] = [];
+  /** Parts from this index on are views of the shared read buffer, valid only during the current read. */
+  #borrowedFrom = 0;
   #bodyKept = 0;
   #bodyBytes = 0;
   #closeAfter = false;
@@ -151,11 +167,21 @@ export class Http1Connection {
   }
 
   #open(): Socket {
-    const socket = connect({ host: this.#endpoint.host, port: this.#endpoint.port, noDelay: true });
-    this.#socket = socket;
-    socket.on('data', (chunk: Buffer) => {
-      if (socket === this.#socket) this.#onData(chunk);
+    const socket = connect({
+      host: this.#endpoint.host,
+      port: this.#endpoint.port,
+      noDelay: true,
+      onread: {
+        buffer: sharedReadBuffer,
+        callback: (bytes: number, buffer: Uint8Array): boolean => {
+          if (socket !== this.#socket) return true;
+          this.#onData((buffer as Buffer).subarray(0, bytes));
+          if (this.#pending !== undefined) this.#detach();
+          return true;
+        },
+      },
     });
+    this.#socket = socket;
     socket.on('end', () => {
       if (socket === this.#socket) this.#onEnd();
     });
@@ -168,13 +194,22 @@ export class Http1Connection {
     return socket;
   }
 
+  /** A response continues in the next read: copy what still points into the shared read buffer. */
+  #detach(): void {
+    if (this.#headBytes !== undefined) this.#headBytes = Buffer.from(this.#headBytes);
+    const parts = this.#bodyParts;
+    for (let index = this.#borrowedFrom; index < parts.length; index++) parts[index] = Buffer.from(parts[index]!);
+    this.#borrowedFrom = parts.length;
+  }
+
   #resetResponse(): void {
     this.#headBytes = undefined;
     this.#status = 0;
-    this.#head = undefined;
+    this.#head = '';
     this.#bodyLeft = 0;
     this.#chunked = undefined;
-    this.#bodyParts = [];
+    if (this.#bodyParts.length > 0) this.#bodyParts = [];
+    this.#borrowedFrom = 0;
     this.#bodyKept = 0;
     this.#bodyBytes = 0;
     this.#closeAfter = false;
@@ -218,7 +253,7 @@ export class Http1Connection {
     if (head.status < 200) return;
     this.#status = head.status;
     this.#headBytes = undefined;
-    this.#head = bytes.subarray(0, end);
+    this.#head = bytes.toString('latin1', 0, end);
     this.#closeAfter = head.close;
     if (head.framing === CHUNKED) {
       this.#bodyLeft = -1;
@@ -261,7 +296,7 @@ export class Http1Connection {
     const pending = this.#pending!;
     const parts = this.#bodyParts;
     const body = parts.length === 0 ? '' : parts.length === 1 ? parts[0]!.toString('utf8') : Buffer.concat(parts, this.#bodyKept).toString('utf8');
-    const response: RawResponse = { status: this.#status, head: this.#head!, body, bodyBytes: this.#bodyBytes };
+    const response: RawResponse = { status: this.#status, head: this.#head, body, bodyBytes: this.#bodyBytes };
     this.#pending = undefined;
     unwatch(this);
     this.#resetResponse();
@@ -311,6 +346,7 @@ export class Http1Connection {
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
+const HTTP_1 = Buffer.from('HTTP/1.', 'latin1');
 const CR = 13;
 const LF = 10;
 const COLON = 58;
@@ -335,13 +371,15 @@ interface ScannedHead {
  */
 export function scanResponseHead(bytes: Buffer, end: number, method: string): ScannedHead {
   // "HTTP/1.x NNN"
-  if (end < 16 || bytes.toString('latin1', 0, 7) !== 'HTTP/1.' || (bytes[7] !== 48 && bytes[7] !== 49) || bytes[8] !== 32) throw badRequest('malformed status line');
+  if (end < 16 || bytes.indexOf(HTTP_1) !== 0 || (bytes[7] !== 48 && bytes[7] !== 49) || bytes[8] !== 32) throw badRequest('malformed status line');
   const d0 = bytes[9]! - 48;
   const d1 = bytes[10]! - 48;
   const d2 = bytes[11]! - 48;
   if (d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9 || (bytes[12] !== 32 && bytes[12] !== CR)) throw badRequest('malformed status line');
   const status = d0 * 100 + d1 * 10 + d2;
-  const framingFields: Record<string, string> = {};
+  let contentLength: string | undefined;
+  let transferEncoding: string | undefined;
+  let connection: string | undefined;
   let contentLengths = 0;
   let at = bytes.indexOf(LF) + 1;
   while (at < end - 2) {
@@ -352,19 +390,30 @@ export function scanResponseHead(bytes: Buffer, end: number, method: string): Sc
     // Only three names matter here; compare lengths before making strings.
     if (nameLength === 14 || nameLength === 17 || nameLength === 10) {
       const name = bytes.toString('latin1', at, colon).toLowerCase();
-      if (name === 'content-length' || name === 'transfer-encoding' || name === 'connection') {
-        const value = bytes.toString('latin1', colon + 1, lineEnd - 1).trim();
-        if (name === 'content-length') contentLengths++;
-        const previous = framingFields[name];
-        framingFields[name] = previous === undefined ? value : `${previous}, ${value}`;
+      if (name === 'content-length') {
+        contentLengths++;
+        contentLength = joined(contentLength, bytes.toString('latin1', colon + 1, lineEnd - 1).trim());
+      } else if (name === 'transfer-encoding') {
+        transferEncoding = joined(transferEncoding, bytes.toString('latin1', colon + 1, lineEnd - 1).trim());
+      } else if (name === 'connection') {
+        connection = joined(connection, bytes.toString('latin1', colon + 1, lineEnd - 1).trim());
       }
     }
     at = lineEnd + 1;
   }
   // The gateway's rules, so keel load and the gateway never disagree on where a response ends.
-  const { framing, close } = framingOf(framingFields, contentLengths, bytes[7] - 48, true);
+  // Fixed property names keep this object's shape (and framingOf's reads of it) monomorphic.
+  const framingFields: Record<string, string> = {};
+  if (contentLength !== undefined) framingFields['content-length'] = contentLength;
+  if (transferEncoding !== undefined) framingFields['transfer-encoding'] = transferEncoding;
+  if (connection !== undefined) framingFields.connection = connection;
+  const { framing, close } = framingOf(framingFields, contentLengths, bytes[7]! - 48, true);
   if (method === 'HEAD' || status === 204 || status === 304 || status < 200) return { status, framing: 0, close };
   return { status, framing: framing === 'chunked' ? CHUNKED : framing === 'close' ? UNTIL_CLOSE : framing, close };
+}
+
+function joined(previous: string | undefined, value: string): string {
+  return previous === undefined ? value : `${previous}, ${value}`;
 }
 
 /**
@@ -373,16 +422,16 @@ export function scanResponseHead(bytes: Buffer, end: number, method: string): Sc
  * it runs when a scenario reads `res.headers`, after the response was
  * accepted, and a getter must not throw.
  */
-export function headersOf(head: Buffer): Record<string, string> {
+export function headersOf(head: string): Record<string, string> {
   const headers: Record<string, string> = {};
-  let at = head.indexOf(LF) + 1;
+  let at = head.indexOf('\n') + 1;
   while (at < head.length - 2) {
-    const lineEnd = head.indexOf(LF, at);
+    const lineEnd = head.indexOf('\n', at);
     if (lineEnd === -1) break;
-    const colon = head.indexOf(COLON, at);
+    const colon = head.indexOf(':', at);
     if (colon !== -1 && colon < lineEnd) {
-      const name = head.toString('latin1', at, colon).toLowerCase();
-      const value = head.toString('latin1', colon + 1, lineEnd - 1).trim();
+      const name = head.slice(at, colon).toLowerCase();
+      const value = head.slice(colon + 1, lineEnd - 1).trim();
       const previous = headers[name];
       headers[name] = previous === undefined ? value : `${previous}${name === 'cookie' ? '; ' : ', '}${value}`;
     }

@@ -82,9 +82,19 @@ export class ForkLink implements WorkerLink {
     } else {
       this.#child = fork(entry, [], { stdio });
     }
+    // Closed once the process has exited *and* its IPC channel is drained: 'exit' comes from SIGCHLD and can
+    // overtake the last messages still in the pipe (its 'done'), which would count a finished worker as lost.
+    const child = this.#child;
+    const exited = new Promise<string>((resolve) => {
+      child.once('exit', (code, signal) => resolve(signal !== null ? `killed by ${signal}` : `exited with code ${code}`));
+    });
+    const drained = new Promise<void>((resolve) => {
+      if (!child.connected) resolve();
+      child.once('disconnect', () => resolve());
+    });
     this.closed = new Promise((resolve) => {
-      this.#child.once('exit', (code, signal) => resolve(signal !== null ? `killed by ${signal}` : `exited with code ${code}`));
-      this.#child.once('error', (error) => resolve(`could not start: ${error.message}`));
+      void Promise.all([exited, drained]).then(([why]) => resolve(why));
+      child.once('error', (error) => resolve(`could not start: ${error.message}`));
     });
   }
 

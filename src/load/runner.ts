@@ -69,8 +69,10 @@ export class Runner {
     if (!(await clock.sleepUntil(startMs, signal).then(() => true, () => false))) return;
     const fn = iterationFunction(this.#scenario, plan.exec, plan.name);
     const vus = new Map<number, VU>();
-    const inflight = new Set<Promise<void>>();
+    // Iterations in flight: the VUs running one, and a count with a waiter for the graceful stop (no promise bookkeeping per iteration).
     const busy = new Set<VU>();
+    let inflight = 0;
+    let drained: (() => void) | undefined;
     const context: ExecutorContext = {
       clock,
       signal,
@@ -81,22 +83,20 @@ export class Runner {
           vu = new VU(idBase + index + 1, plan.name, { ...this.#settings, tags: plan.tags });
           vus.set(index, vu);
         }
-        const running = vu;
-        busy.add(running);
-        const iteration = this.#iteration(running, fn, intendedStartMs).finally(() => {
-          busy.delete(running);
-          inflight.delete(iteration);
+        busy.add(vu);
+        inflight++;
+        return this.#iteration(vu, fn, intendedStartMs, () => {
+          busy.delete(vu!);
+          if (--inflight === 0) drained?.();
         });
-        inflight.add(iteration);
-        return iteration;
       },
       dropped: () => sink.counter('dropped_iterations', 1, plan.tags),
       activeVus: (count) => this.#activeVus(plan.name, count),
     };
     await runExecutor(plan.executor, context);
-    if (inflight.size > 0) {
+    if (inflight > 0) {
       const graceful = new AbortController();
-      const settled = Promise.allSettled([...inflight]).then(() => graceful.abort());
+      const settled = new Promise<void>((resolve) => (drained = resolve)).then(() => graceful.abort());
       await clock.sleepUntil(clock.nowMs() + plan.gracefulStopMs, AbortSignal.any([graceful.signal, signal])).catch(() => undefined);
       for (const vu of busy) vu.interrupt();
       const waited = new AbortController();
@@ -107,7 +107,8 @@ export class Runner {
     await Promise.all([...vus.values()].map((vu) => vu.close()));
   }
 
-  async #iteration(vu: VU, fn: IterationFunction, intendedStartMs: number | undefined): Promise<void> {
+  /** Runs one iteration; `done` runs when it is over, whatever happened (never rejects). */
+  async #iteration(vu: VU, fn: IterationFunction, intendedStartMs: number | undefined, done: () => void): Promise<void> {
     const { clock, sink } = this.#settings;
     vu.beginIteration(intendedStartMs);
     const beganMs = intendedStartMs ?? clock.nowMs();
@@ -123,6 +124,8 @@ export class Runner {
         sink.counter('interrupted_iterations', 1, vu.tags);
         sink.error(`exception ${errorKind(error)}: ${String((error as Error)?.message ?? error).slice(0, 80)}`);
       }
+    } finally {
+      done();
     }
   }
 

@@ -29,6 +29,8 @@ export function subMetricsOf(keys: readonly string[]): Map<string, SubMetric[]> 
   return byBase;
 }
 
+const NONE: readonly SubMetric[] = Object.freeze([]);
+
 export class MetricSink {
   /** Whether any sub-metric was asked for (else callers need not build tag objects). */
   readonly tagged: boolean;
@@ -40,9 +42,11 @@ export class MetricSink {
     this.tagged = subMetrics.size > 0;
   }
 
+  /** The sub-metrics of `name` that `tags` match; the shared empty list when none could (most samples: no allocation). */
   #matching(name: string, tags: Readonly<Record<string, string>> | undefined): readonly SubMetric[] {
+    if (tags === undefined || !this.tagged) return NONE;
     const subs = this.subMetrics.get(name);
-    if (subs === undefined || tags === undefined) return [];
+    if (subs === undefined) return NONE;
     return subs.filter((sub) => Object.entries(sub.tags).every(([tag, value]) => tags[tag] === value));
   }
 

@@ -21,6 +21,17 @@ process.on('message', (message) => {
 // The coordinator died or closed the channel: stop rather than load a target for nobody.
 process.on('disconnect', () => session.handle({ type: 'stop' }));
 process.on('SIGINT', () => undefined); // Ctrl-C reaches the whole group; the coordinator decides.
+// A bug that escapes (a throw in a socket callback, a rejection nobody awaited) would end this process
+// with its reason only on stderr; tell the coordinator why, so the summary's "lost" line names it.
+const crashed = (error: unknown): void => {
+  const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  send({ type: 'failed', code: 'KEEL_LOAD_WORKER_LOST', message: `crashed: ${text.split('\n').slice(0, 4).join(' | ').slice(0, 600)}` });
+  console.error('keel load worker crashed:', error);
+  void lastSend.finally(() => process.exit(70));
+  setTimeout(() => process.exit(70), 1000).unref();
+};
+process.on('uncaughtException', crashed);
+process.on('unhandledRejection', crashed);
 await session.finished;
 // Let the last message drain through the channel before exiting.
 await lastSend;

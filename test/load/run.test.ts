@@ -110,7 +110,7 @@ test('5,000 VUs, each with its own keep-alive connection, over 2 worker processe
   server.on('connection', onConnection);
   try {
     const result = await run({ scenarioFile: join(fixtures, 'many-vus.ts'), workers: 2 }, { KEEL_LOAD_TEST_VUS: '5000' });
-    assert.equal(result.summary.lostWorkers.length, 0);
+    assert.deepEqual(result.summary.lostWorkers, []);
     assert.equal(result.summary.gauges.vus_max?.max, 5000);
     const requests = result.summary.counters.http_reqs?.count ?? 0;
     const failed = result.summary.rates.http_req_failed?.trues ?? 0;
@@ -121,6 +121,16 @@ test('5,000 VUs, each with its own keep-alive connection, over 2 worker processe
   } finally {
     server.off('connection', onConnection);
   }
+});
+
+test('a worker process that crashes is reported lost with its reason, and the run still ends with a summary', { timeout: 60_000 }, async () => {
+  const scenario = join(dir, 'crash.mjs');
+  // A throw from a timer escapes the iteration: only the process-level handler sees it.
+  writeFileSync(scenario, "export const options = { scenarios: { once: { executor: 'per-vu-iterations', vus: 1, iterations: 1, maxDuration: '20s' } } };\nexport default async function (vu) { setTimeout(() => { throw new Error('boom from a timer'); }, 10); await vu.sleep(5); }\n");
+  const result = await run({ scenarioFile: scenario, workers: 1 });
+  assert.equal(result.summary.lostWorkers.length, 1);
+  assert.match(result.summary.lostWorkers[0]!, /worker 1 crashed: Error: boom from a timer/);
+  assert.notEqual(result.exitCode, 0);
 });
 
 test('--metrics-port serves live metrics for Prometheus while the run goes', { timeout: 120_000 }, async () => {
