@@ -7,6 +7,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { badInput, isLoadError, LoadError } from './errors.js';
 import { vusMax } from './executors/index.js';
 import { REQUEST_TIMEOUT_MS_DEFAULT, SNAPSHOT_INTERVAL_MS, TIME_SERIES_POINTS_MAX, WORKERS_MAX, WORKER_SILENCE_MS_MAX } from './limits.js';
@@ -22,6 +23,7 @@ import { buildSummary, formatSummary, type Summary } from './summary.js';
 import { parseThresholds, ThresholdJudge, type Threshold } from './thresholds.js';
 import { timePoint, type TimePoint } from './timeseries.js';
 import { parseDurationMs } from './duration.js';
+import { resolveTls } from './tls.js';
 
 /** Exit codes (k6's 99 for failed thresholds; 2 for bad input). */
 export const EXIT_PASSED = 0;
@@ -91,6 +93,7 @@ export async function runLoad(config: RunConfig): Promise<RunResult> {
     allowRemote: config.allowRemote ?? [],
     reuseConnections: options.noConnectionReuse !== true,
     timeoutMs: options.httpTimeout === undefined ? REQUEST_TIMEOUT_MS_DEFAULT : parseDurationMs(options.httpTimeout, 'options.httpTimeout'),
+    tls: resolveTls(options, dirname(scenario.file)),
     subMetricKeys: thresholds.map((threshold) => threshold.metric).filter((metric) => metric.includes('{')),
   };
   const boundMs = Math.max(...plans.map(planBoundMs));

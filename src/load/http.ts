@@ -14,6 +14,7 @@ import { headersOf, Http1Connection, RequestFailedError, type Endpoint } from '.
 import { RESPONSE_BODY_BYTES_MAX } from './limits.js';
 import type { MetricSink } from './sink.js';
 import type { TargetGuard } from './targets.js';
+import { TlsProfile } from './tls.js';
 
 /** Origins one VU keeps connections to (a VU crawling many origins closes the oldest). */
 const ORIGINS_PER_VU_MAX = 16;
@@ -65,18 +66,12 @@ export interface HttpClientOptions {
   /** Takes the iteration's intended start, once (the first request measures from it). */
   readonly takeIntendedStart: () => number | undefined;
   readonly tags: () => Record<string, string>;
-  /** TLS for https targets (k6's http2 negotiation, insecureSkipTLSVerify, a CA). */
-  readonly tls?: HttpTlsOptions;
+  /** TLS for https targets (h2 by ALPN, insecureSkipTLSVerify, a CA, client certificates), shared by the worker's VUs. */
+  readonly tls?: TlsProfile;
 }
 
-export interface HttpTlsOptions {
-  /** Offer h2 besides http/1.1 via ALPN on https (k6 does by default); false keeps HTTP/1.1. */
-  readonly http2?: boolean;
-  /** k6's insecureSkipTLSVerify: accept any server certificate. */
-  readonly insecureSkipTLSVerify?: boolean;
-  /** PEM CA certificate(s) to trust instead of the system roots. */
-  readonly caPem?: string;
-}
+/** Verify certificates against the system roots and offer h2: k6's defaults. */
+const DEFAULT_TLS_PROFILE = new TlsProfile();
 
 export class VuHttp {
   readonly #options: HttpClientOptions;
@@ -245,14 +240,8 @@ export class VuHttp {
    * Client per VU and origin means one h2 session per VU, as with HTTP/1.1.
    */
   #connector(origin: string): buildConnector.connector {
-    const tls = this.#options.tls ?? {};
-    const allowH2 = tls.http2 !== false;
-    const connect = buildConnector({
-      timeout: 10_000,
-      allowH2,
-      ...(tls.insecureSkipTLSVerify === true ? { rejectUnauthorized: false } : {}),
-      ...(tls.caPem !== undefined ? { ca: tls.caPem } : {}),
-    });
+    const tls = (this.#options.tls ?? DEFAULT_TLS_PROFILE).connectOptions(new URL(origin).hostname);
+    const connect = buildConnector({ timeout: 10_000, ...tls });
     return (options, callback) =>
       connect(options, (error, socket) => {
         if (error === null && socket != null) {

@@ -40,3 +40,15 @@ export const WORKER_SILENCE_MS_MAX = 30_000;
 export const FRAME_BYTES_MAX = 16 * 1024 * 1024;
 /** Request timeout per HTTP request unless the scenario sets one. */
 export const REQUEST_TIMEOUT_MS_DEFAULT = 60_000;
+/** A PEM file or text given to tlsCa or tlsAuth (a CA bundle is a few hundred KB). */
+export const PEM_BYTES_MAX = 1024 * 1024;
+/** Client certificates in tlsAuth, and domains named by one of them. */
+export const TLS_AUTH_MAX = 16;
+export const TLS_AUTH_DOMAINS_MAX = 64;
+/** setup()'s return value as JSON, sent to every worker and agent with the job. */
+export const SETUP_DATA_BYTES_MAX = 1024 * 1024;
+/** How deep setup()'s return value may nest (a deeper value is almost surely a cycle-like mistake, and JSON recursion has a stack). */
+export const SETUP_DATA_DEPTH_MAX = 64;
+/** setup() and teardown() are cut off after this long unless setupTimeout/teardownTimeout say otherwise (k6's defaults). */
+export const SETUP_TIMEOUT_MS_DEFAULT = 60_000;
+export const TEARDOWN_TIMEOUT_MS_DEFAULT = 60_000;

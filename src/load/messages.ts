@@ -5,6 +5,7 @@
  */
 import type { MetricsSnapshot } from './metrics.js';
 import type { ScenarioPlan } from './options.js';
+import { isTlsSettings, type TlsSettings } from './tls.js';
 
 /** A worker's job: which scenario file and its share of the plans. */
 export interface Job {
@@ -13,6 +14,8 @@ export interface Job {
   readonly allowRemote: readonly string[];
   readonly reuseConnections: boolean;
   readonly timeoutMs: number;
+  /** TLS for https targets, resolved by the coordinator (PEM text, not paths: agents have no files). */
+  readonly tls: TlsSettings;
   /** Sub-metric keys thresholds asked for (`http_req_duration{name:home}`). */
   readonly subMetricKeys: readonly string[];
   readonly vuIdBase: number;
@@ -33,9 +36,15 @@ export type FromWorker =
 
 export function isToWorker(value: unknown): value is ToWorker {
   const type = (value as { type?: unknown } | null)?.type;
-  if (type === 'load') return typeof (value as { job?: unknown }).job === 'object' && (value as { job: unknown }).job !== null;
+  if (type === 'load') return isJobShape((value as { job?: unknown }).job);
   if (type === 'start') return typeof (value as { atEpochMs?: unknown }).atEpochMs === 'number';
   return type === 'stop';
+}
+
+/** The parts of a job a worker acts on before anything checks them further: an agent must not build TLS from garbage. */
+function isJobShape(job: unknown): boolean {
+  if (typeof job !== 'object' || job === null) return false;
+  return isTlsSettings((job as { tls?: unknown }).tls);
 }
 
 export function isFromWorker(value: unknown): value is FromWorker {

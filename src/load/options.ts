@@ -12,8 +12,11 @@ import {
   GRACEFUL_STOP_MS_DEFAULT,
   ITERATIONS_MAX,
   MAX_DURATION_MS_DEFAULT,
+  PEM_BYTES_MAX,
   SCENARIOS_MAX,
   STAGES_MAX,
+  TLS_AUTH_DOMAINS_MAX,
+  TLS_AUTH_MAX,
   VUS_MAX,
 } from './limits.js';
 
@@ -52,6 +55,15 @@ const presetSchema = z.strictObject({
   duration,
 });
 
+/** PEM text, or a path to a PEM file (relative to the scenario's directory); see tls.ts. */
+const pemOrPath = z.string().min(1).max(PEM_BYTES_MAX);
+const tlsAuthEntry = z.strictObject({
+  cert: pemOrPath,
+  key: pemOrPath,
+  /** Targets this certificate is presented to (`example.com`, `*.example.com`); every https target when absent. */
+  domains: z.array(z.string().min(1).max(253)).min(1).max(TLS_AUTH_DOMAINS_MAX).optional(),
+});
+
 export const optionsSchema = z.strictObject({
   scenarios: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - (at most 64)'), scenarioSchema).optional(),
   vus: vus.optional(),
@@ -65,6 +77,17 @@ export const optionsSchema = z.strictObject({
   /** Per-request timeout. */
   httpTimeout: duration.optional(),
   tags: tags.optional(),
+  /** k6's: accept any server certificate on https targets (default: verify). */
+  insecureSkipTLSVerify: z.boolean().optional(),
+  /** keel's (k6 has none): CA certificate(s), PEM text or a file, trusted besides the system roots. */
+  tlsCa: pemOrPath.optional(),
+  /** k6's: client certificates, each presented to its domains (or to every https target). */
+  tlsAuth: z.array(tlsAuthEntry).max(TLS_AUTH_MAX).optional(),
+  /** Offer HTTP/2 by ALPN on https targets (default true, as k6); false keeps HTTP/1.1. */
+  http2: z.boolean().optional(),
+  /** k6's: bounds on setup() and teardown() (default 60s each). */
+  setupTimeout: duration.optional(),
+  teardownTimeout: duration.optional(),
 });
 
 export type Options = z.infer<typeof optionsSchema>;

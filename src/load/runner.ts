@@ -11,6 +11,7 @@ import type { ScenarioPlan } from './options.js';
 import { iterationFunction, type IterationFunction, type Scenario } from './scenario.js';
 import type { MetricSink } from './sink.js';
 import type { TargetGuard } from './targets.js';
+import type { TlsProfile } from './tls.js';
 import { IterationInterrupted, VU } from './vu.js';
 
 /** After interrupting, how long to wait for iterations that ignore the interrupt (user code that awaits nothing abortable). */
@@ -22,6 +23,7 @@ export interface RunnerSettings {
   readonly guard: TargetGuard;
   readonly reuseConnections: boolean;
   readonly timeoutMs: number;
+  readonly tls: TlsProfile;
   /** First VU id of this worker (ids stay unique across workers). */
   readonly vuIdBase: number;
 }

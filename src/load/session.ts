@@ -13,6 +13,7 @@ import { Runner } from './runner.js';
 import { loadScenario } from './scenario.js';
 import { MetricSink, subMetricsOf } from './sink.js';
 import { TargetGuard } from './targets.js';
+import { TlsProfile } from './tls.js';
 
 export class WorkerSession {
   readonly #send: (message: FromWorker) => void;
@@ -58,6 +59,7 @@ export class WorkerSession {
         guard: new TargetGuard(job.allowRemote),
         reuseConnections: job.reuseConnections,
         timeoutMs: job.timeoutMs,
+        tls: new TlsProfile(job.tls),
         vuIdBase: job.vuIdBase,
       });
       this.#state = 'ready';

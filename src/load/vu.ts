@@ -10,6 +10,7 @@ import { VuGrpc } from './grpc.js';
 import { VuHttp } from './http.js';
 import type { MetricSink } from './sink.js';
 import type { TargetGuard } from './targets.js';
+import type { TlsProfile } from './tls.js';
 
 export interface VuSettings {
   readonly clock: Clock;
@@ -17,6 +18,7 @@ export interface VuSettings {
   readonly guard: TargetGuard;
   readonly reuseConnections: boolean;
   readonly timeoutMs: number;
+  readonly tls: TlsProfile;
   /** The scenario's tags (scenario name included). */
   readonly tags: Readonly<Record<string, string>>;
 }
@@ -59,6 +61,7 @@ export class VU {
       guard: settings.guard,
       reuseConnections: settings.reuseConnections,
       timeoutMs: settings.timeoutMs,
+      tls: settings.tls,
       signal: this.#interrupt.signal,
       takeIntendedStart: () => this.takeIntendedStart(),
       tags: () => this.#currentTags(),

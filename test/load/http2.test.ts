@@ -5,9 +5,10 @@ import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { issueCertificate, makeAuthority } from '../../src/cli/local-pki.js';
 import { realClock } from '../../src/load/clock.js';
-import { VuHttp, type HttpTlsOptions } from '../../src/load/http.js';
+import { VuHttp } from '../../src/load/http.js';
 import type { MetricSink } from '../../src/load/sink.js';
 import { TargetGuard } from '../../src/load/targets.js';
+import { DEFAULT_TLS, TlsProfile, type TlsSettings } from '../../src/load/tls.js';
 
 const authority = makeAuthority('keel load test CA', 1);
 const leaf = issueCertificate(authority, 'localhost', ['localhost', '127.0.0.1'], 1);
@@ -27,7 +28,7 @@ function recordingSink(): { sink: MetricSink; reqTags: Record<string, string>[] 
   return { sink, reqTags };
 }
 
-function vuHttp(sink: MetricSink, tls: HttpTlsOptions): VuHttp {
+function vuHttp(sink: MetricSink, tls: Partial<TlsSettings>): VuHttp {
   return new VuHttp({
     clock: realClock,
     sink,
@@ -37,7 +38,7 @@ function vuHttp(sink: MetricSink, tls: HttpTlsOptions): VuHttp {
     signal: new AbortController().signal,
     takeIntendedStart: () => undefined,
     tags: () => ({}),
-    tls,
+    tls: new TlsProfile({ ...DEFAULT_TLS, ...tls }),
   });
 }
 
