@@ -18,12 +18,15 @@ import { parseOptions, planBoundMs, scenarioPlans, shareOfPlan, type Options, ty
 import { NdjsonOutput } from './outputs/ndjson.js';
 import { ProgressOutput } from './outputs/progress.js';
 import { PrometheusOutput } from './outputs/prometheus.js';
-import { loadScenario, iterationFunction } from './scenario.js';
+import { lifecycleFunctions, loadScenario, iterationFunction, type Scenario } from './scenario.js';
 import { buildSummary, formatSummary, type Summary } from './summary.js';
 import { parseThresholds, ThresholdJudge, type Threshold } from './thresholds.js';
 import { timePoint, type TimePoint } from './timeseries.js';
 import { parseDurationMs } from './duration.js';
-import { resolveTls } from './tls.js';
+import { Lifecycle } from './lifecycle.js';
+import { SETUP_TIMEOUT_MS_DEFAULT, TEARDOWN_TIMEOUT_MS_DEFAULT } from './limits.js';
+import { TargetGuard } from './targets.js';
+import { resolveTls, TlsProfile } from './tls.js';
 
 /** Exit codes (k6's 99 for failed thresholds; 2 for bad input). */
 export const EXIT_PASSED = 0;
@@ -96,11 +99,27 @@ export async function runLoad(config: RunConfig): Promise<RunResult> {
     tls: resolveTls(options, dirname(scenario.file)),
     subMetricKeys: thresholds.map((threshold) => threshold.metric).filter((metric) => metric.includes('{')),
   };
+  const lifecycle = lifecycleOf(scenario, options, job);
   const boundMs = Math.max(...plans.map(planBoundMs));
   const totalMs = Math.max(...plans.map((plan) => planBoundMs(plan) - plan.gracefulStopMs));
   const links = config.links ?? localLinks(config.workers ?? availableParallelism(), plans);
   const shares = links.map((_, index) => plans.map((plan) => shareOfPlan(plan, index, links.length)).filter((plan): plan is ScenarioPlan => plan !== undefined));
-  return new Run(config, links, shares, job, thresholds, boundMs, totalMs).execute();
+  return new Run(config, links, shares, job, thresholds, lifecycle, boundMs, totalMs).execute();
+}
+
+/** setup() and teardown() run here, with a VU set up as the workers' are. */
+function lifecycleOf(scenario: Scenario, options: Options, job: Omit<Job, 'plans' | 'vuIdBase'>): Lifecycle {
+  return new Lifecycle({
+    ...lifecycleFunctions(scenario),
+    setupTimeoutMs: options.setupTimeout === undefined ? SETUP_TIMEOUT_MS_DEFAULT : parseDurationMs(options.setupTimeout, 'options.setupTimeout'),
+    teardownTimeoutMs: options.teardownTimeout === undefined ? TEARDOWN_TIMEOUT_MS_DEFAULT : parseDurationMs(options.teardownTimeout, 'options.teardownTimeout'),
+    guard: new TargetGuard(job.allowRemote),
+    reuseConnections: job.reuseConnections,
+    timeoutMs: job.timeoutMs,
+    tls: new TlsProfile(job.tls),
+    tags: options.tags ?? {},
+    subMetricKeys: job.subMetricKeys,
+  });
 }
 
 function localLinks(workers: number, plans: readonly ScenarioPlan[]): WorkerLink[] {
@@ -118,6 +137,7 @@ class Run {
   readonly #shares: readonly (readonly ScenarioPlan[])[];
   readonly #job: Omit<Job, 'plans' | 'vuIdBase'>;
   readonly #judge: ThresholdJudge;
+  readonly #lifecycle: Lifecycle;
   readonly #boundMs: number;
   readonly #totalMs: number;
   readonly #totals = new MetricTotals();
@@ -131,12 +151,13 @@ class Run {
   readonly #progress: ProgressOutput | undefined;
   #prometheus: PrometheusOutput | undefined;
 
-  constructor(config: RunConfig, links: readonly WorkerLink[], shares: readonly (readonly ScenarioPlan[])[], job: Omit<Job, 'plans' | 'vuIdBase'>, thresholds: readonly Threshold[], boundMs: number, totalMs: number) {
+  constructor(config: RunConfig, links: readonly WorkerLink[], shares: readonly (readonly ScenarioPlan[])[], job: Omit<Job, 'plans' | 'vuIdBase'>, thresholds: readonly Threshold[], lifecycle: Lifecycle, boundMs: number, totalMs: number) {
     this.#config = config;
     this.#states = links.map((link) => ({ link, ready: false, done: false, lost: undefined, lastHeardMs: performance.now(), gauges: {} }));
     this.#shares = shares;
     this.#job = job;
     this.#judge = new ThresholdJudge(thresholds);
+    this.#lifecycle = lifecycle;
     this.#boundMs = boundMs;
     this.#totalMs = totalMs;
     this.#ndjson = config.ndjson === undefined ? undefined : new NdjsonOutput(config.ndjson);
@@ -149,9 +170,22 @@ class Run {
       await this.#prometheus.listening();
     }
     try {
-      await this.#load();
-      await this.#run();
-      return await this.#finish();
+      // setup() before any VU: its data goes out with the job. It throws KEEL_LOAD_SETUP_FAILED, and nothing else runs.
+      const setup = await this.#lifecycle.setup(this.#config.signal);
+      if (setup.snapshot !== undefined) this.#pending.push(setup.snapshot);
+      try {
+        await this.#load(setup.dataJson);
+        await this.#run();
+      } catch (error) {
+        // Workers that failed to start: what setup() made still needs cleaning up.
+        const teardown = await this.#lifecycle.teardown();
+        if (teardown.failure !== undefined && isLoadError(error)) throw new LoadError(error.code, `${error.message}; ${teardown.failure}`);
+        throw error;
+      }
+      // After the run however it ended: done, aborted by a threshold, stopped by Ctrl-C.
+      const teardown = await this.#lifecycle.teardown();
+      if (teardown.snapshot !== undefined) this.#totals.add(teardown.snapshot);
+      return await this.#finish(teardown.failure);
     } finally {
       for (const state of this.#states) if (!state.done) state.link.kill();
       await this.#prometheus?.close();
@@ -159,7 +193,7 @@ class Run {
     }
   }
 
-  async #load(): Promise<void> {
+  async #load(setupData: string | undefined): Promise<void> {
     const failures: string[] = [];
     let badInputMessage: string | undefined;
     const allReady = Promise.all(
@@ -180,7 +214,7 @@ class Run {
             reject(new Error(`${state.link.name} ${why} before it was ready`));
           });
         });
-        state.link.send({ type: 'load', job: { ...this.#job, plans: this.#shares[index]!, vuIdBase: index * 100_000_000 } });
+        state.link.send({ type: 'load', job: { ...this.#job, setupData, plans: this.#shares[index]!, vuIdBase: index * 100_000_000 } });
         await ready.catch((error: Error) => void failures.push(error.message));
       }),
     );
@@ -285,12 +319,12 @@ class Run {
     for (const state of this.#states) state.link.send({ type: 'stop' });
   }
 
-  async #finish(): Promise<RunResult> {
+  async #finish(teardownFailed: string | undefined): Promise<RunResult> {
     this.#progress?.finish();
     const elapsedMs = performance.now() - this.#startMs;
     const results = this.#judge.results(this.#totals, elapsedMs);
     const lost = this.#states.filter((state) => state.lost !== undefined).map((state) => state.lost!);
-    const summary = buildSummary(this.#totals, results, elapsedMs, { aborted: this.#aborted, interrupted: this.#interrupted, lostWorkers: lost });
+    const summary = buildSummary(this.#totals, results, elapsedMs, { aborted: this.#aborted, interrupted: this.#interrupted, lostWorkers: lost, teardownFailed });
     (this.#config.output ?? process.stdout).write(formatSummary(summary));
     if (this.#config.summaryExport !== undefined) writeFileSync(this.#config.summaryExport, `${JSON.stringify(summary, null, 2)}\n`);
     this.#ndjson?.finish(summary);
@@ -299,7 +333,7 @@ class Run {
       writeFileSync(this.#config.html, renderHtmlReport(summary, this.#series, this.#judge.thresholds));
     }
     const thresholdsFailed = results.some((result) => !result.ok);
-    const exitCode = thresholdsFailed ? EXIT_THRESHOLDS_FAILED : lost.length > 0 ? EXIT_RUNTIME_ERROR : EXIT_PASSED;
+    const exitCode = thresholdsFailed ? EXIT_THRESHOLDS_FAILED : lost.length > 0 || teardownFailed !== undefined ? EXIT_RUNTIME_ERROR : EXIT_PASSED;
     return { exitCode, summary, series: this.#series, thresholds: this.#judge.thresholds };
   }
 }

@@ -15,6 +15,10 @@ export const LOAD_ERROR_CODES = Object.freeze({
   KEEL_LOAD_WORKER_LOST: 'worker-lost',
   /** A frame of the agent protocol is malformed, truncated or too large. */
   KEEL_LOAD_PROTOCOL: 'protocol',
+  /** The scenario's setup() threw, timed out, was interrupted or returned a value that cannot be sent to workers (no VU ran). */
+  KEEL_LOAD_SETUP_FAILED: 'setup-failed',
+  /** The scenario's teardown() threw or timed out (the summary is still printed). */
+  KEEL_LOAD_TEARDOWN_FAILED: 'teardown-failed',
 } as const);
 
 export type LoadErrorCode = keyof typeof LOAD_ERROR_CODES;

@@ -10,11 +10,19 @@
  *     await vu.sleep(1);
  *   }
  *
+ * k6's lifecycle: `export async function setup(vu: VU)` runs once before
+ * any VU starts; what it returns (JSON, at most 1 MiB) is every iteration's
+ * second argument, `export default async function (vu: VU, data: Data)`,
+ * and `export async function teardown(data: Data, vu: VU)` gets it after
+ * the run (types: DefaultFunction, SetupFunction, TeardownFunction).
+ *
  * See docs/load.md.
  */
 export { runLoad, effectiveOptions, EXIT_PASSED, EXIT_RUNTIME_ERROR, EXIT_BAD_INPUT, EXIT_THRESHOLDS_FAILED, type RunConfig, type RunResult } from './coordinator.js';
 export { VU, IterationInterrupted } from './vu.js';
 export type { HttpResponse, RequestParams } from './http.js';
+export type { DefaultFunction } from './scenario.js';
+export type { SetupFunction, TeardownFunction } from './lifecycle.js';
 export { parseOptions, scenarioPlans, presetScenario, type Options, type ScenarioPlan, type ExecutorPlan } from './options.js';
 export { parseThresholds, ThresholdJudge, type Threshold, type ThresholdResult } from './thresholds.js';
 export { LoadError, isLoadError, type LoadErrorCode } from './errors.js';

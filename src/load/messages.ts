@@ -4,6 +4,7 @@
  * length-prefixed TCP frames.
  */
 import type { MetricsSnapshot } from './metrics.js';
+import { SETUP_DATA_BYTES_MAX } from './limits.js';
 import type { ScenarioPlan } from './options.js';
 import { isTlsSettings, type TlsSettings } from './tls.js';
 
@@ -16,6 +17,8 @@ export interface Job {
   readonly timeoutMs: number;
   /** TLS for https targets, resolved by the coordinator (PEM text, not paths: agents have no files). */
   readonly tls: TlsSettings;
+  /** setup()'s return value as JSON (at most SETUP_DATA_BYTES_MAX); absent without a setup or when it returned nothing. */
+  readonly setupData?: string;
   /** Sub-metric keys thresholds asked for (`http_req_duration{name:home}`). */
   readonly subMetricKeys: readonly string[];
   readonly vuIdBase: number;
@@ -44,7 +47,9 @@ export function isToWorker(value: unknown): value is ToWorker {
 /** The parts of a job a worker acts on before anything checks them further: an agent must not build TLS from garbage. */
 function isJobShape(job: unknown): boolean {
   if (typeof job !== 'object' || job === null) return false;
-  return isTlsSettings((job as { tls?: unknown }).tls);
+  const { tls, setupData } = job as { tls?: unknown; setupData?: unknown };
+  const setupDataOk = setupData === undefined || (typeof setupData === 'string' && setupData.length <= SETUP_DATA_BYTES_MAX);
+  return setupDataOk && isTlsSettings(tls);
 }
 
 export function isFromWorker(value: unknown): value is FromWorker {

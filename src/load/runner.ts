@@ -24,6 +24,8 @@ export interface RunnerSettings {
   readonly reuseConnections: boolean;
   readonly timeoutMs: number;
   readonly tls: TlsProfile;
+  /** What setup() returned, frozen (undefined without a setup): every iteration's second argument. */
+  readonly setupData: unknown;
   /** First VU id of this worker (ids stay unique across workers). */
   readonly vuIdBase: number;
 }
@@ -115,7 +117,7 @@ export class Runner {
     vu.beginIteration(intendedStartMs);
     const beganMs = intendedStartMs ?? clock.nowMs();
     try {
-      await fn(vu);
+      await fn(vu, this.#settings.setupData);
       sink.trend('iteration_duration', clock.nowMs() - beganMs, vu.tags);
       sink.counter('iterations', 1, vu.tags);
     } catch (error) {

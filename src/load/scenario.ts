@@ -9,9 +9,16 @@ import { pathToFileURL } from 'node:url';
 import { badInput, LoadError } from './errors.js';
 import { parseOptions, type Options } from './options.js';
 import { parseYamlScenario, yamlIteration } from './scenario-yaml.js';
+import type { SetupFunction, TeardownFunction } from './lifecycle.js';
 import type { VU } from './vu.js';
 
-export type IterationFunction = (vu: VU) => unknown;
+/**
+ * A scenario's default (or `exec`) function, run once per iteration by each
+ * VU; `data` is what setup() returned (undefined without a setup), parsed
+ * from JSON and frozen: the VUs of a worker share it.
+ */
+export type DefaultFunction<Data = unknown> = (vu: VU, data: Data) => unknown;
+export type IterationFunction = DefaultFunction;
 
 export interface Scenario {
   readonly file: string;
@@ -67,6 +74,11 @@ async function registerTypeScript(path: string): Promise<void> {
   }
 }
 let typeScriptRegistered = process.execArgv.some((argument) => argument.includes('tsx'));
+
+/** The module's `setup` and `teardown` exports (k6's lifecycle; lifecycle.ts runs them). */
+export function lifecycleFunctions(scenario: Scenario): { setup: SetupFunction | undefined; teardown: TeardownFunction | undefined } {
+  return { setup: scenario.functions.get('setup') as SetupFunction | undefined, teardown: scenario.functions.get('teardown') as TeardownFunction | undefined };
+}
 
 /** The function a scenario plan runs; a bad `exec` is bad input. */
 export function iterationFunction(scenario: Scenario, exec: string, scenarioName: string): IterationFunction {

@@ -13,6 +13,7 @@ import { Runner } from './runner.js';
 import { loadScenario } from './scenario.js';
 import { MetricSink, subMetricsOf } from './sink.js';
 import { TargetGuard } from './targets.js';
+import { decodeSetupData } from './setup-data.js';
 import { TlsProfile } from './tls.js';
 
 export class WorkerSession {
@@ -60,6 +61,7 @@ export class WorkerSession {
         reuseConnections: job.reuseConnections,
         timeoutMs: job.timeoutMs,
         tls: new TlsProfile(job.tls),
+        setupData: decodeSetupData(job.setupData),
         vuIdBase: job.vuIdBase,
       });
       this.#state = 'ready';

@@ -9,6 +9,8 @@ export interface Summary {
   readonly aborted: string | undefined;
   readonly interrupted: boolean;
   readonly lostWorkers: readonly string[];
+  /** Why teardown() failed (it threw or timed out); a failed teardown fails the run (exit code 1). */
+  readonly teardownFailed?: string | undefined;
   readonly trends: Record<string, TrendStats>;
   readonly counters: Record<string, { count: number; perSecond: number }>;
   readonly rates: Record<string, { rate: number; trues: number; falses: number }>;
@@ -19,7 +21,7 @@ export interface Summary {
   readonly passed: boolean;
 }
 
-export function buildSummary(totals: MetricTotals, results: readonly ThresholdResult[], elapsedMs: number, extra: { aborted: string | undefined; interrupted: boolean; lostWorkers: readonly string[] }): Summary {
+export function buildSummary(totals: MetricTotals, results: readonly ThresholdResult[], elapsedMs: number, extra: { aborted: string | undefined; interrupted: boolean; lostWorkers: readonly string[]; teardownFailed: string | undefined }): Summary {
   const seconds = Math.max(elapsedMs / 1000, 1e-9);
   return {
     elapsedSeconds: elapsedMs / 1000,
@@ -31,7 +33,7 @@ export function buildSummary(totals: MetricTotals, results: readonly ThresholdRe
     checks: Object.fromEntries([...totals.checks].map(([name, [passes, fails]]) => [name, { passes, fails }])),
     errors: Object.fromEntries(totals.errors),
     thresholds: results.map((result) => ({ metric: result.threshold.metric, threshold: result.threshold.source, ok: result.ok, value: result.value ?? null, failedAtSeconds: result.failedAtSeconds === undefined ? null : Math.round(result.failedAtSeconds * 10) / 10 })),
-    passed: results.every((result) => result.ok) && extra.lostWorkers.length === 0,
+    passed: results.every((result) => result.ok) && extra.lostWorkers.length === 0 && extra.teardownFailed === undefined,
   };
 }
 
@@ -44,6 +46,7 @@ export function formatSummary(summary: Summary): string {
   const status = summary.aborted !== undefined ? `aborted: ${summary.aborted}` : summary.interrupted ? 'interrupted (Ctrl-C)' : 'finished';
   lines.push(`\n  run ${status} after ${formatDuration(summary.elapsedSeconds * 1000)}`);
   if (summary.lostWorkers.length > 0) lines.push(`  LOST: ${summary.lostWorkers.join('; ')}`);
+  if (summary.teardownFailed !== undefined) lines.push(`  TEARDOWN FAILED: ${summary.teardownFailed}`);
   const checkNames = Object.keys(summary.checks);
   if (checkNames.length > 0) {
     lines.push('');
