@@ -123,7 +123,7 @@ test('a setup that throws, times out or returns what cannot be sent: no VU runs,
   }
 });
 
-test('a teardown that throws fails the run (exit 1) but the summary prints and says why', async () => {
+test('a teardown that throws or times out fails the run (exit 1) but the summary prints and says why; a bad timeout is bad input', async () => {
   const output: string[] = [];
   const sink = new Writable({ write: (chunk, _encoding, done) => void (output.push(String(chunk)), done()) });
   const file = scenario('teardown-fails', { options: { vus: 1, iterations: 1 }, setup: makeToken, teardown: `throw new TypeError('cannot drop ' + data.token);` });
@@ -132,6 +132,10 @@ test('a teardown that throws fails the run (exit 1) but the summary prints and s
   assert.equal(result.summary.teardownFailed, 'teardown() threw TypeError: cannot drop t-42');
   assert.equal(result.summary.passed, false);
   assert.match(output.join(''), /TEARDOWN FAILED: teardown\(\) threw TypeError: cannot drop t-42[\s\S]*result: FAIL/);
+  const slow = scenario('teardown-slow', { options: { vus: 1, iterations: 1, teardownTimeout: '300ms' }, setup: makeToken, teardown: `await vu.sleep(30);` });
+  assert.equal((await run({ scenarioFile: slow })).summary.teardownFailed, 'teardown() did not finish within 300ms (options.teardownTimeout)');
+  const bad = scenario('timeout-bad', { options: { vus: 1, iterations: 1, setupTimeout: 'soon' }, setup: makeToken });
+  await assert.rejects(run({ scenarioFile: bad }), (error: { code?: string; message: string }) => error.code === 'KEEL_LOAD_BAD_INPUT' && /options\.setupTimeout: a duration/.test(error.message));
 });
 
 test('teardown runs after a threshold aborts the run and after a graceful stop (Ctrl-C)', { timeout: 60_000 }, async () => {

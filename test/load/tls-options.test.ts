@@ -12,6 +12,7 @@ import { freeLoopbackPorts } from '../../bench/lib/net.js';
 import { issueCertificate, makeAuthority } from '../../src/cli/local-pki.js';
 import { agentLinks, startAgent } from '../../src/load/agent.js';
 import { runLoad, type RunConfig } from '../../src/load/index.js';
+import { domainMatches } from '../../src/load/tls.js';
 
 // One CA signs the server's certificate and a client's; neither is in the system roots.
 const authority = makeAuthority('keel load tls-options CA', 1);
@@ -99,6 +100,14 @@ test('tlsAuth presents the client certificate to its domains only; tlsCa as PEM 
   assert.deepEqual(seen, [{ version: '2.0', clientCn: 'load-client' }]);
   await run({ scenarioFile: scenario('mtls-other', options(['*.example.com']), 1) });
   assert.deepEqual(seen, [{ version: '2.0', clientCn: undefined }]);
+});
+
+test('tlsAuth domains: a name matches itself, *.suffix one label under it, case-insensitively', () => {
+  assert.equal(domainMatches('api.internal', 'API.internal'), true);
+  assert.equal(domainMatches('*.svc.internal', 'a.svc.internal'), true);
+  assert.equal(domainMatches('*.svc.internal', 'a.b.svc.internal'), false);
+  assert.equal(domainMatches('*.svc.internal', 'svc.internal'), false);
+  assert.equal(domainMatches('::1', '[::1]'), true);
 });
 
 test('bad TLS options are bad input naming the field (exit 2 from the command)', { timeout: 60_000 }, async () => {
