@@ -42,10 +42,10 @@
  *        [--ops put,get] [--disk-latency 0ms|Nms] [--keel-bin dist/src/cli/main.js] [--tls]
  * Exit codes: 0 ok, 1 usage or runtime error.
  */
-import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { Pool } from 'undici';
-import { keyPicker, type LoadResult, markdownTable, runLoad } from './lib/load.js';
+import { type HttpTlsOptions, kvKey, kvWorkload, type VU, VuPool } from '../src/load/index.js';
+import { type LoadResult, runClosedLoop, runEach } from './lib/load.js';
+import { markdownTable } from './lib/table.js';
 import { benchEach, leaderEndpoint, type Target, type TargetKey, targetKey, targetNames as parseTargetNames } from './lib/targets.js';
 import { type BenchPki, makeBenchPki, trustForRun } from './lib/tls.js';
 
@@ -103,38 +103,31 @@ const keelStart = {
 };
 /** Longest event-loop stall per keel row, in ms (max over the members), by `${targetKey} ${op}/${clients}`. */
 const keelStallMs = new Map<string, number>();
-/** Preload concurrency, and its request timeout. */
+/** Preload concurrency, its bound in time, and the request timeout. */
 const PRELOAD_CLIENTS = 32;
+const PRELOAD_SECONDS_MAX = 600;
 const REQUEST_TIMEOUT_MS = 10_000;
-
-const keys = Array.from({ length: keyCount }, (_, index) => Buffer.from(`bench/key-${String(index).padStart(6, '0')}`).toString('base64'));
-const value = randomBytes(valueBytes).toString('base64');
-
-async function request(pool: Pool, path: string, body: string): Promise<void> {
-  const response = await pool.request({ path, method: 'POST', body, headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-  const text = await response.body.text();
-  if (response.statusCode !== 200) throw new Error(`${path}: HTTP ${response.statusCode} ${text.slice(0, 200)}`);
-}
+/** Keys are `bench/key-00000042` (kvKey), sent base64 as the JSON gateway wants. */
+const KEY_PREFIX = 'bench/key-';
 
 async function benchTarget(target: Target): Promise<Map<string, LoadResult>> {
   const results = new Map<string, LoadResult>();
   const endpoints = toLeader ? [await leaderEndpoint(target.endpoints)] : [...target.endpoints];
-  const maxClients = Math.max(...clientCounts, PRELOAD_CLIENTS);
-  const connect = target.transport === 'tls' ? { connect: { ...pki!.clientCredentials } } : {};
-  const pools = endpoints.map((endpoint) => new Pool(endpoint, { connections: Math.ceil(maxClients / endpoints.length), keepAliveTimeout: 30_000, ...connect }));
+  const load = {
+    requestTimeoutMs: REQUEST_TIMEOUT_MS,
+    allowRemote: endpoints.map((endpoint) => new URL(endpoint).hostname),
+    ...(target.transport === 'tls' ? { tls: httpTls(pki!) } : {}),
+  };
+  // One VU per client, kept over the rows: VU n holds one keep-alive connection to member (n - 1) mod members.
+  const vuPool = new VuPool();
   const label = targetKey(target.name, target.transport);
-  const poolOf = (client: number): Pool => pools[client % pools.length]!;
   try {
     for (const op of OPS) {
-      if (op === 'get') await preload(poolOf);
+      if (op === 'get') await preload(endpoints, load, vuPool);
       for (const clients of clientCounts) {
-        const pickers = Array.from({ length: clients }, (_, client) => keyPicker(keys, client + 1));
-        const path = op === 'put' ? '/v3/kv/put' : '/v3/kv/range';
+        const workload = kvWorkload({ endpoint: endpoints, mix: op === 'put' ? { put: 1, get: 0 } : { put: 0, get: 1 }, keys: keyCount, valueBytes, prefix: KEY_PREFIX });
         if (target.name === 'keel') await loopStallMaxMs(target.endpoints); // a scrape resets the gauge
-        const result = await runLoad({ clients, seconds, maxOps, warmupSeconds }, (client) => {
-          const key = pickers[client]!();
-          return request(poolOf(client), path, op === 'put' ? `{"key":"${key}","value":"${value}"}` : `{"key":"${key}"}`);
-        });
+        const result = await runClosedLoop({ clients, seconds, maxOps, warmupSeconds, ...load }, workload, vuPool);
         results.set(`${op}/${clients}`, result);
         if (target.name === 'keel') keelStallMs.set(`${label} ${op}/${clients}`, await loopStallMaxMs(target.endpoints));
         const errorNote = result.errors > 0 ? `, ${result.errors} errors (first: ${result.firstError})` : '';
@@ -142,9 +135,15 @@ async function benchTarget(target: Target): Promise<Map<string, LoadResult>> {
       }
     }
   } finally {
-    await Promise.all(pools.map((pool) => pool.close()));
+    await vuPool.close();
   }
   return results;
+}
+
+/** keel/load's TLS for the run's CA and client certificate; HTTP/1.1, as on the cleartext rows (no h2 by ALPN). */
+function httpTls(benchPki: BenchPki): HttpTlsOptions {
+  const { ca, cert, key } = benchPki.clientCredentials;
+  return { http2: false, caPem: ca.toString(), certPem: cert.toString(), keyPem: key.toString() };
 }
 
 /** The largest keel_nodejs_eventloop_lag_max_seconds over the members since the last scrape, in ms (-1 when unreadable). */
@@ -162,14 +161,17 @@ async function loopStallMaxMs(endpoints: readonly string[]): Promise<number> {
   return max;
 }
 
-/** Writes every key once so that gets find a value. */
-async function preload(poolOf: (client: number) => Pool): Promise<void> {
+/** Writes every key once (through keel/load, the workload's keys and value size) so that gets find a value. */
+async function preload(endpoints: readonly string[], load: { readonly requestTimeoutMs: number; readonly tls?: HttpTlsOptions; readonly allowRemote: readonly string[] }, vuPool: VuPool): Promise<void> {
+  const value = Buffer.alloc(valueBytes, 'v').toString('base64');
+  const headers = { 'content-type': 'application/json' };
   let next = 0;
-  await Promise.all(
-    Array.from({ length: PRELOAD_CLIENTS }, async (_, client) => {
-      for (let index = next++; index < keyCount; index = next++) await request(poolOf(client), '/v3/kv/put', `{"key":"${keys[index]}","value":"${value}"}`);
-    }),
-  );
+  const put = async (vu: VU): Promise<void> => {
+    const key = Buffer.from(kvKey(next++, KEY_PREFIX)).toString('base64');
+    const response = await vu.http.post(`${endpoints[(vu.id - 1) % endpoints.length]}/v3/kv/put`, `{"key":"${key}","value":"${value}"}`, { headers });
+    if (response.status !== 200) throw new Error(`preload put: HTTP ${response.status} ${response.error ?? response.body.slice(0, 200)}`);
+  };
+  await runEach({ clients: PRELOAD_CLIENTS, ...load }, { iterations: keyCount, seconds: PRELOAD_SECONDS_MAX }, put, vuPool);
 }
 
 function cell(result: LoadResult | undefined, pick: (result: LoadResult) => string): string {

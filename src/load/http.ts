@@ -76,6 +76,9 @@ export interface HttpTlsOptions {
   readonly insecureSkipTLSVerify?: boolean;
   /** PEM CA certificate(s) to trust instead of the system roots. */
   readonly caPem?: string;
+  /** A client certificate and its key (PEM), for servers that ask for one (mutual TLS). */
+  readonly certPem?: string;
+  readonly keyPem?: string;
 }
 
 export class VuHttp {
@@ -252,6 +255,7 @@ export class VuHttp {
       allowH2,
       ...(tls.insecureSkipTLSVerify === true ? { rejectUnauthorized: false } : {}),
       ...(tls.caPem !== undefined ? { ca: tls.caPem } : {}),
+      ...(tls.certPem !== undefined && tls.keyPem !== undefined ? { cert: tls.certPem, key: tls.keyPem } : {}),
     });
     return (options, callback) =>
       connect(options, (error, socket) => {

@@ -14,7 +14,9 @@
  */
 export { runLoad, effectiveOptions, EXIT_PASSED, EXIT_RUNTIME_ERROR, EXIT_BAD_INPUT, EXIT_THRESHOLDS_FAILED, type RunConfig, type RunResult } from './coordinator.js';
 export { VU, IterationInterrupted } from './vu.js';
-export type { HttpResponse, RequestParams } from './http.js';
+export { VuPool } from './vu-pool.js';
+export type { InlineScenario, IterationFunction } from './scenario.js';
+export type { HttpResponse, RequestParams, HttpTlsOptions } from './http.js';
 export { parseOptions, scenarioPlans, presetScenario, type Options, type ScenarioPlan, type ExecutorPlan } from './options.js';
 export { parseThresholds, ThresholdJudge, type Threshold, type ThresholdResult } from './thresholds.js';
 export { LoadError, isLoadError, type LoadErrorCode } from './errors.js';
@@ -24,5 +26,5 @@ export { newHistogram, encodeHistogram, decodeHistogram } from './histogram.js';
 export type { Summary } from './summary.js';
 export type { TimePoint } from './timeseries.js';
 export { TargetGuard, isLoopbackHost } from './targets.js';
-export { kvWorkload, keyPicker, seededRandom, type KvWorkloadOptions, type KeyDistribution } from './workloads/kv.js';
+export { kvWorkload, kvKey, keyPicker, seededRandom, type KvWorkloadOptions, type KeyDistribution } from './workloads/kv.js';
 export type { GrpcCall, GrpcResponse } from './grpc.js';

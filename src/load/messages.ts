@@ -4,6 +4,7 @@
  * length-prefixed TCP frames.
  */
 import type { MetricsSnapshot } from './metrics.js';
+import type { HttpTlsOptions } from './http.js';
 import type { ScenarioPlan } from './options.js';
 
 /** A worker's job: which scenario file and its share of the plans. */
@@ -16,6 +17,8 @@ export interface Job {
   /** Sub-metric keys thresholds asked for (`http_req_duration{name:home}`). */
   readonly subMetricKeys: readonly string[];
   readonly vuIdBase: number;
+  /** TLS for https targets (PEM strings, so it crosses IPC and agent frames). */
+  readonly tls?: HttpTlsOptions;
 }
 
 export type ToWorker =

@@ -12,6 +12,8 @@ import { iterationFunction, type IterationFunction, type Scenario } from './scen
 import type { MetricSink } from './sink.js';
 import type { TargetGuard } from './targets.js';
 import { IterationInterrupted, VU } from './vu.js';
+import type { VuPool } from './vu-pool.js';
+import type { HttpTlsOptions } from './http.js';
 
 /** After interrupting, how long to wait for iterations that ignore the interrupt (user code that awaits nothing abortable). */
 const INTERRUPT_WAIT_MS = 5_000;
@@ -24,6 +26,10 @@ export interface RunnerSettings {
   readonly timeoutMs: number;
   /** First VU id of this worker (ids stay unique across workers). */
   readonly vuIdBase: number;
+  /** VUs to take from and give back (in-process runs): they keep their connections across runs. */
+  readonly vuPool?: VuPool;
+  /** TLS for https targets (a CA, a client certificate, h2 on or off). */
+  readonly tls?: HttpTlsOptions;
 }
 
 export class Runner {
@@ -80,7 +86,7 @@ export class Runner {
       iterate: (index, intendedStartMs) => {
         let vu = vus.get(index);
         if (vu === undefined) {
-          vu = new VU(idBase + index + 1, plan.name, { ...this.#settings, tags: plan.tags });
+          vu = this.#newVu(plan, index, idBase);
           vus.set(index, vu);
         }
         busy.add(vu);
@@ -104,7 +110,19 @@ export class Runner {
       await clock.sleepUntil(clock.nowMs() + INTERRUPT_WAIT_MS, waited.signal).catch(() => undefined);
     }
     this.#activeVus(plan.name, 0);
-    await Promise.all([...vus.values()].map((vu) => vu.close()));
+    await Promise.all([...vus].map(([index, vu]) => (this.#pooled.has(vu) ? this.#settings.vuPool!.release(plan.name, index, vu) : vu.close())));
+  }
+
+  /** VUs this runner took from the pool: given back at the end, not closed. */
+  readonly #pooled = new WeakSet<VU>();
+
+  #newVu(plan: ScenarioPlan, index: number, idBase: number): VU {
+    const create = (): VU => new VU(idBase + index + 1, plan.name, { ...this.#settings, tags: plan.tags });
+    const pool = this.#settings.vuPool;
+    if (pool === undefined) return create();
+    const { vu, pooled } = pool.take(plan.name, index, create);
+    if (pooled) this.#pooled.add(vu);
+    return vu;
   }
 
   /** Runs one iteration; `done` runs when it is over, whatever happened (never rejects). */

@@ -7,7 +7,7 @@
  */
 import type { Clock } from './clock.js';
 import { VuGrpc } from './grpc.js';
-import { VuHttp } from './http.js';
+import { VuHttp, type HttpTlsOptions } from './http.js';
 import type { MetricSink } from './sink.js';
 import type { TargetGuard } from './targets.js';
 
@@ -19,6 +19,8 @@ export interface VuSettings {
   readonly timeoutMs: number;
   /** The scenario's tags (scenario name included). */
   readonly tags: Readonly<Record<string, string>>;
+  /** TLS for https targets. */
+  readonly tls?: HttpTlsOptions;
 }
 
 /** Thrown into an iteration whose scenario ran out of graceful-stop time. */
@@ -62,6 +64,7 @@ export class VU {
       signal: this.#interrupt.signal,
       takeIntendedStart: () => this.takeIntendedStart(),
       tags: () => this.#currentTags(),
+      ...(settings.tls === undefined ? {} : { tls: settings.tls }),
     });
     this.grpc = new VuGrpc(settings.clock, settings.sink, settings.guard, () => this.takeIntendedStart());
   }
@@ -78,15 +81,17 @@ export class VU {
    */
   check<T>(value: T, predicates: Record<string, (value: T) => boolean>, tags?: Record<string, string>): boolean {
     let all = true;
-    const checkTags = { ...this.#currentTags(), ...(tags ?? {}) };
-    for (const [name, predicate] of Object.entries(predicates)) {
+    const sink = this.#settings.sink;
+    // Tags cost objects per check: build them only when a sub-metric could match.
+    const checkTags = sink.tagged ? { ...this.#currentTags(), ...(tags ?? {}) } : undefined;
+    for (const name in predicates) {
       let passed: boolean;
       try {
-        passed = predicate(value) === true;
+        passed = predicates[name]!(value) === true;
       } catch {
         passed = false;
       }
-      this.#settings.sink.check(`${this.#groupPath}${name}`, passed, { ...checkTags, check: name });
+      sink.check(this.#groupPath === '' ? name : `${this.#groupPath}${name}`, passed, checkTags === undefined ? undefined : { ...checkTags, check: name });
       all &&= passed;
     }
     return all;
