@@ -117,11 +117,16 @@ export class Runner {
   readonly #pooled = new WeakSet<VU>();
 
   #newVu(plan: ScenarioPlan, index: number, idBase: number): VU {
-    const create = (): VU => new VU(idBase + index + 1, plan.name, { ...this.#settings, tags: plan.tags });
+    const settings = { ...this.#settings, tags: plan.tags };
+    const create = (): VU => new VU(idBase + index + 1, plan.name, settings);
     const pool = this.#settings.vuPool;
     if (pool === undefined) return create();
     const { vu, pooled } = pool.take(plan.name, index, create);
-    if (pooled) this.#pooled.add(vu);
+    if (pooled) {
+      this.#pooled.add(vu);
+      // A VU from an earlier run still points at that run's sink.
+      vu.joinRun(settings);
+    }
     return vu;
   }
 

@@ -45,7 +45,7 @@ export class VU {
   readonly http: VuHttp;
   /** gRPC unary calls (grpc-js), one channel per VU and address. */
   readonly grpc: VuGrpc;
-  readonly #settings: VuSettings;
+  #settings: VuSettings;
   readonly #interrupt = new AbortController();
   #intendedStartMs: number | undefined;
   #groupPath = '';
@@ -129,6 +129,19 @@ export class VU {
 
   rate(name: string, value: boolean): void {
     this.#settings.sink.rate(name, value, this.#currentTags());
+  }
+
+  /**
+   * @internal A VU kept in a VuPool joins another run: it records into that
+   * run's sink, checks targets with its guard and takes its tags; its
+   * connections, TLS settings and `state` stay.
+   */
+  joinRun(settings: VuSettings): void {
+    this.#settings = settings;
+    for (const tag of Object.keys(this.tags)) delete this.tags[tag];
+    Object.assign(this.tags, settings.tags);
+    this.http.joinRun(settings);
+    this.grpc.joinRun(settings.sink, settings.guard);
   }
 
   /** @internal the runner starts an iteration. */
