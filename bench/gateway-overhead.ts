@@ -2,7 +2,12 @@
  * The gateway's overhead: the same closed-loop load straight to the
  * backends, through keel gateway, through nginx and through HAProxy, in the
  * same run, in alternating rounds (so machine noise hits them alike), with
- * the same two backend processes. Each proxy is one process with one worker
+ * the same two backend processes. The load is keel/load's (bench/lib/load.ts):
+ * `--clients` VUs in a closed loop (shared-iterations, bounded by `--seconds`
+ * and `--max-ops`), each a GET at a time on its own keep-alive HTTP/1.1
+ * connection (VU n to backend (n - 1) mod 2 when direct), fresh VUs and
+ * connections per target and round, 1 s of warm-up in the first round;
+ * figures from the engine's summary. Each proxy is one process with one worker
  * or thread (keel is one Node.js event loop). Loopback only; every round is
  * bounded in time and operation count.
  *

@@ -6,13 +6,22 @@
  * Both fsync (etcd's default; never --unsafe-no-fsync), both start on fresh
  * data directories and are stopped by pid inside this script.
  *
- * The client is the same raw grpc-js client over keel's proto files for
- * both systems, shaped like etcd's `benchmark` tool: `--conns` connections
- * (default: one per 16 clients, at least one per member), client i issues one call at a time on
- * connection i mod conns (calls of different clients pipeline on the same
- * HTTP/2 connection), connection j goes to member j mod 3 (`--to spread`) or
- * all go to the leader (`--to leader`). Values are `--value-bytes` random
- * bytes; keys are drawn at random from `--keys` preloaded keys.
+ * The load is keel/load's (bench/lib/load.ts): `--clients` VUs in a closed
+ * loop (shared-iterations: one call at a time per VU until `--seconds`
+ * pass or `--max-ops` are done) after `--warmup-seconds` of warm-up, with
+ * the figures from the engine's summary (iteration_duration's HDR
+ * histogram). Each iteration is one call of the same raw grpc-js client
+ * over keel's proto files for both systems (bench/lib/grpc-conns.ts),
+ * shaped like etcd's `benchmark` tool: `--conns` connections (default: one
+ * per 16 clients, at least one per member), VU n is client n - 1 and calls
+ * on connection (n - 1) mod conns (calls of different clients pipeline on
+ * the same HTTP/2 connection), connection j goes to member j mod 3 (`--to
+ * spread`) or all go to the leader (`--to leader`). keel/load's own VU
+ * gRPC client holds one channel per VU, which is not etcd's shape, hence
+ * the shared connections. Values are `--value-bytes` random bytes; keys
+ * are drawn uniformly from `--keys` preloaded keys by a per-VU xorshift.
+ * The watch rows are not keel/load's yet (bench/lib/watch-load.ts: keel/load
+ * has no Watch streams).
  *
  * Operations:
  * - put: Put of a random key;

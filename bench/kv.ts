@@ -5,8 +5,18 @@
  * against a 3-node keel cluster and, in the same run, a 3-node etcd 3.4
  * cluster (Debian's etcd-server) on loopback, with the ratio keel/etcd.
  *
- * Where requests go (`--to`, default `spread`): client i sends to member
- * i mod 3 over that member's keep-alive pool, as etcd's own `benchmark`
+ * The load is keel/load's (bench/lib/load.ts): its built-in KV workload
+ * (kvWorkload, put or get on keys drawn uniformly by a per-VU xorshift)
+ * on `--clients` VUs in a closed loop (shared-iterations: each VU one
+ * request at a time until `--seconds` pass or `--max-ops` are done), after
+ * `--warmup-seconds` of warm-up on the same VUs; figures come from the
+ * engine's summary (iterations, http_req_failed, iteration_duration's HDR
+ * histogram). Each VU holds one keep-alive HTTP/1.1 connection, kept over
+ * the warm-up and the rows; the preload goes through keel/load too. Keel
+ * and etcd get the same load, from the same client, in the same run.
+ *
+ * Where requests go (`--to`, default `spread`): VU n (client n - 1) sends
+ * to member (n - 1) mod 3 on its own connection, as etcd's own `benchmark`
  * tool spreads its connections over all endpoints. That is what a
  * population of clients does, and it charges each system for its follower
  * path: etcd and keel both forward a follower's write to the leader and
@@ -29,9 +39,9 @@
  * TLS, keel with `keel up --tls` and etcd with --cert-file, --key-file,
  * --trusted-ca-file, --client-cert-auth and the --peer-* twins, both on
  * one throwaway CA made for the run (bench/lib/tls.ts, RSA 2048). The
- * client speaks HTTPS with a client certificate to both, over the same
- * keep-alive pools, so the rows measure per-request crypto, not
- * handshakes. Each TLS row ("put, mTLS") carries the ratio of its
+ * client speaks HTTPS (HTTP/1.1, no h2 by ALPN) with a client certificate
+ * to both, each VU over its one keep-alive connection opened in the
+ * warm-up, so the rows measure per-request crypto, not handshakes. Each TLS row ("put, mTLS") carries the ratio of its
  * throughput to the same system's cleartext row (the cost of TLS); the
  * keel/etcd column compares the two systems both over TLS. The notes under
  * the table name the negotiated protocol and cipher of each side.
