@@ -17,7 +17,7 @@ import { parseOptions, planBoundMs, scenarioPlans, shareOfPlan, type Options, ty
 import { NdjsonOutput } from './outputs/ndjson.js';
 import { ProgressOutput } from './outputs/progress.js';
 import { PrometheusOutput } from './outputs/prometheus.js';
-import { inlineScenario, iterationFunction, loadScenario, type InlineScenario, type Scenario } from './scenario.js';
+import { inlineScenario, iterationFunction, loadScenario, type InlineScenario } from './scenario.js';
 import type { InProcessParts } from './session.js';
 import type { HttpTlsOptions } from './http.js';
 import type { VuPool } from './vu-pool.js';
@@ -117,7 +117,7 @@ export async function runLoad(config: RunConfig): Promise<RunResult> {
 }
 
 /** An inline scenario or a VU pool: the parts only this process can run, checked against the config; undefined for a file run anywhere. */
-function inProcessParts(config: RunConfig): (InProcessParts & { scenario?: Scenario }) | undefined {
+function inProcessParts(config: RunConfig): InProcessParts | undefined {
   if ((config.scenarioFile === undefined) === (config.scenario === undefined)) throw badInput('give a scenario file or an inline scenario, one of them');
   if (config.scenario === undefined && config.vuPool === undefined) return undefined;
   if (config.links !== undefined || (config.workers ?? 0) !== 0) throw badInput('an inline scenario or a VU pool runs in this process: workers 0, no agents');
