@@ -111,13 +111,15 @@ export function loadResult(summary: Summary): LoadResult {
   const ops = (summary.counters.iterations?.count ?? 0) - requestFailures;
   const duration = summary.trends.iteration_duration;
   const [kind, count] = Object.entries(summary.errors).sort((a, b) => b[1] - a[1])[0] ?? [];
+  const errors = requestFailures + thrown;
   return {
     ops,
-    errors: requestFailures + thrown,
+    errors,
     seconds: summary.elapsedSeconds,
     opsPerSecond: ops / Math.max(summary.elapsedSeconds, 1e-9),
     p50Ms: duration?.med ?? 0,
     p99Ms: duration?.p99 ?? 0,
-    firstError: kind === undefined ? undefined : `${kind} (${count}×)`,
+    // keel/load gives interrupted iterations (cut at the end of the run) no error kind.
+    firstError: kind !== undefined ? `${kind} (${count}×)` : errors > 0 ? `${thrown} iterations interrupted` : undefined,
   };
 }
