@@ -1,7 +1,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
+import { createSecureServer } from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
+import { issueCertificate, makeAuthority } from '../../src/cli/local-pki.js';
 import { kvKey, kvWorkload, runLoad, VuPool, type InlineScenario, type VU } from '../../src/load/index.js';
 
 /** Two loopback servers that count the connections they accept and the requests each connection's peer port sent. */
@@ -84,4 +87,27 @@ test('kvWorkload over a list of endpoints: VU n sends to endpoint (n - 1) mod co
   assert.deepEqual(connections, [2, 2]);
   const keys = new Set(bodies.map((body) => Buffer.from((JSON.parse(body) as { key: string }).key, 'base64').toString()));
   assert.deepEqual([...keys].sort(), [0, 1, 2].map((index) => kvKey(index, 'test/')));
+});
+
+test('runLoad tls: https VUs present the client certificate a mutual-TLS server asks for, over HTTP/1.1 with h2 off', { timeout: 30_000 }, async () => {
+  const authority = makeAuthority('keel load inline test CA', 1);
+  const server = issueCertificate(authority, 'localhost', ['localhost', '127.0.0.1'], 1);
+  const client = issueCertificate(authority, 'bench client', [], 1);
+  const versions: string[] = [];
+  const secure = createSecureServer({ cert: server.certPem, key: server.keyPem, ca: authority.certPem, requestCert: true, rejectUnauthorized: true, allowHTTP1: true }, (request, response) => {
+    versions.push(request.httpVersion);
+    response.end('ok');
+  });
+  await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve));
+  const url = `https://127.0.0.1:${(secure.address() as AddressInfo).port}/`;
+  const get = (vu: VU) => vu.http.get(url);
+  try {
+    const withCertificate = await runLoad({ scenario: sharedIterations(2, 6, get), tls: { http2: false, caPem: authority.certPem, certPem: client.certPem, keyPem: client.keyPem }, output: quiet(), progress: false });
+    assert.equal(withCertificate.summary.rates.http_req_failed?.trues, 0, JSON.stringify(withCertificate.summary.errors));
+    assert.deepEqual(versions, Array(6).fill('1.1'));
+    const without = await runLoad({ scenario: sharedIterations(1, 1, get), tls: { caPem: authority.certPem }, output: quiet(), progress: false });
+    assert.equal(without.summary.rates.http_req_failed?.trues, 1);
+  } finally {
+    secure.close();
+  }
 });
