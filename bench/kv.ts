@@ -41,8 +41,9 @@
  * one throwaway CA made for the run (bench/lib/tls.ts, RSA 2048). The
  * client speaks HTTPS (HTTP/1.1, no h2 by ALPN) with a client certificate
  * to both, each VU over its one keep-alive connection opened in the
- * warm-up, so the rows measure per-request crypto, not handshakes. Each TLS row ("put, mTLS") carries the ratio of its
- * throughput to the same system's cleartext row (the cost of TLS); the
+ * warm-up, so the rows measure per-request crypto, not handshakes. Each
+ * TLS row ("put, mTLS") carries the ratio of its throughput to the same
+ * system's cleartext row (the cost of TLS); the
  * keel/etcd column compares the two systems both over TLS. The notes under
  * the table name the negotiated protocol and cipher of each side.
  *
