@@ -111,3 +111,19 @@ test('runLoad tls: https VUs present the client certificate a mutual-TLS server 
     secure.close();
   }
 });
+
+test('a VU whose iteration was interrupted leaves the pool (its signal stays aborted); the others stay', { timeout: 30_000 }, async () => {
+  const vuPool = new VuPool();
+  const scenario: InlineScenario = {
+    options: { scenarios: { bench: { executor: 'per-vu-iterations', vus: 2, iterations: 1, maxDuration: '200ms', gracefulStop: '0s' } } },
+    functions: { default: (vu: VU) => (vu.id === 1 ? vu.sleep(60) : undefined) },
+  };
+  try {
+    const result = await runLoad({ scenario, vuPool, output: quiet(), progress: false });
+    assert.equal(result.summary.counters.interrupted_iterations?.count, 1);
+    assert.equal(result.summary.counters.iterations?.count, 1);
+    assert.equal(vuPool.size, 1);
+  } finally {
+    await vuPool.close();
+  }
+});
