@@ -2,15 +2,21 @@
  * The gateway's overhead: the same closed-loop load straight to the
  * backends, through keel gateway, through nginx and through HAProxy, in the
  * same run, in alternating rounds (so machine noise hits them alike), with
- * the same two backend processes. Each proxy is one process with one worker
+ * the same two backend processes. The load is keel/load's (bench/lib/load.ts):
+ * `--clients` VUs in a closed loop (shared-iterations, bounded by `--seconds`
+ * and `--max-ops`), each a GET at a time on its own keep-alive HTTP/1.1
+ * connection (VU n to backend (n - 1) mod 2 when direct), fresh VUs and
+ * connections per target and round, 1 s of warm-up in the first round;
+ * figures from the engine's summary. Each proxy is one process with one worker
  * or thread (keel is one Node.js event loop). Loopback only; every round is
  * bounded in time and operation count.
  *
  * Usage: npx tsx bench/gateway-overhead.ts [--seconds N] [--rounds N] [--clients N] [--max-ops N]
  */
-import { Agent, request } from 'undici';
+import type { VU } from '../src/load/index.js';
 import { numberArgument } from './lib/gateway/args.js';
-import { markdownTable, runLoad, type LoadResult } from './lib/load.js';
+import { runClosedLoop, type LoadResult } from './lib/load.js';
+import { markdownTable } from './lib/table.js';
 import { freeLoopbackPorts } from './lib/net.js';
 import { ensureProxies, startBackend, startHaproxy, startKeelGateway, startNginx, stop, type Started } from './lib/gateway/processes.js';
 
@@ -46,14 +52,9 @@ limits: { maxConnectionsPerClientIp: 10000 }
   const results = new Map<string, LoadResult[]>(targets.map((t) => [t.name, []]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const target of targets) {
-      const agent = new Agent({ connections: CLIENTS, keepAliveTimeout: 30_000 });
-      const result = await runLoad({ clients: CLIENTS, seconds: SECONDS, maxOps: MAX_OPS, warmupSeconds: round === 0 ? 1 : 0 }, async (client) => {
-        const port = target.ports[client % target.ports.length] as number;
-        const response = await request(`http://127.0.0.1:${port}/`, { dispatcher: agent });
-        await response.body.dump();
-        if (response.statusCode !== 200) throw new Error(`status ${response.statusCode}`);
-      });
-      await agent.close();
+      // VU n keeps one keep-alive connection to port (n - 1) mod ports; each round opens them afresh.
+      const urls = target.ports.map((port) => `http://127.0.0.1:${port}/`);
+      const result = await runClosedLoop({ clients: CLIENTS, seconds: SECONDS, maxOps: MAX_OPS, warmupSeconds: round === 0 ? 1 : 0 }, (vu: VU) => vu.http.get(urls[(vu.id - 1) % urls.length]!));
       results.get(target.name)?.push(result);
       console.error(`round ${round + 1} ${target.name}: ${Math.round(result.opsPerSecond)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, errors ${result.errors}`);
     }

@@ -26,7 +26,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { flagArgument, numberArgument } from './lib/gateway/args.js';
-import { markdownTable } from './lib/load.js';
+import { markdownTable } from './lib/table.js';
 import { freeLoopbackPorts } from './lib/net.js';
 import { HAPROXY_BINARY, type ServerTlsFiles, startBackend, startHaproxy, startKeelGateway, startNginx, stop, type Started } from './lib/gateway/processes.js';
 import { makeBenchPki, negotiated } from './lib/tls.js';

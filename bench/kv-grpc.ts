@@ -6,13 +6,22 @@
  * Both fsync (etcd's default; never --unsafe-no-fsync), both start on fresh
  * data directories and are stopped by pid inside this script.
  *
- * The client is the same raw grpc-js client over keel's proto files for
- * both systems, shaped like etcd's `benchmark` tool: `--conns` connections
- * (default: one per 16 clients, at least one per member), client i issues one call at a time on
- * connection i mod conns (calls of different clients pipeline on the same
- * HTTP/2 connection), connection j goes to member j mod 3 (`--to spread`) or
- * all go to the leader (`--to leader`). Values are `--value-bytes` random
- * bytes; keys are drawn at random from `--keys` preloaded keys.
+ * The load is keel/load's (bench/lib/load.ts): `--clients` VUs in a closed
+ * loop (shared-iterations: one call at a time per VU until `--seconds`
+ * pass or `--max-ops` are done) after `--warmup-seconds` of warm-up, with
+ * the figures from the engine's summary (iteration_duration's HDR
+ * histogram). Each iteration is one call of the same raw grpc-js client
+ * over keel's proto files for both systems (bench/lib/grpc-conns.ts),
+ * shaped like etcd's `benchmark` tool: `--conns` connections (default: one
+ * per 16 clients, at least one per member), VU n is client n - 1 and calls
+ * on connection (n - 1) mod conns (calls of different clients pipeline on
+ * the same HTTP/2 connection), connection j goes to member j mod 3 (`--to
+ * spread`) or all go to the leader (`--to leader`). keel/load's own VU
+ * gRPC client holds one channel per VU, which is not etcd's shape, hence
+ * the shared connections. Values are `--value-bytes` random bytes; keys
+ * are drawn uniformly from `--keys` preloaded keys by a per-VU xorshift.
+ * The watch rows are not keel/load's yet (bench/lib/watch-load.ts: keel/load
+ * has no Watch streams).
  *
  * Operations:
  * - put: Put of a random key;
@@ -56,7 +65,9 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { Message } from '../src/api/grpc/codec.js';
 import { CONNS_MAX, type GrpcConns, type GrpcTls, openConns } from './lib/grpc-conns.js';
-import { keyPicker, type LoadResult, markdownTable, runLoad } from './lib/load.js';
+import { keyPicker, seededRandom, type VU, VuPool } from '../src/load/index.js';
+import { type LoadResult, runClosedLoop, runEach } from './lib/load.js';
+import { markdownTable } from './lib/table.js';
 import { benchEach, leaderEndpoint, type Target, type TargetKey, targetKey, targetNames as parseTargetNames, type Transport } from './lib/targets.js';
 import { type BenchPki, makeBenchPki, trustForRun } from './lib/tls.js';
 import { PUTS_IN_FLIGHT_MAX, runWatchLoad, WATCHERS_MAX, type WatchResult } from './lib/watch-load.js';
@@ -84,6 +95,7 @@ const QUICK: Settings = {
 const CLIENTS_PER_CONN = 16;
 /** Preload concurrency; request and drain timeouts. */
 const PRELOAD_CLIENTS = 32;
+const PRELOAD_SECONDS_MAX = 600;
 const REQUEST_TIMEOUT_MS = 10_000;
 const WATCH_DRAIN_TIMEOUT_MS = 10_000;
 const WATCH_WARMUP_PUTS = 200;
@@ -181,17 +193,31 @@ async function operate(conns: GrpcConns, client: number, op: Op, key: Buffer): P
   if ((response.kvs as Message[]).length !== 1) throw new Error(`range found no ${key.toString()}`);
 }
 
-/** Writes every key once (with the value txn compares against), so ranges find it. */
+/**
+ * One keel/load iteration: VU n is client n - 1, on that client's connection
+ * (the VUs share the conns, as etcd's benchmark clients do), with its own
+ * key stream (keel/load's xorshift seeded with the VU's id, uniform keys).
+ */
+function clientIteration(conns: GrpcConns, op: Op): (vu: VU) => Promise<void> {
+  const pickIndex = keyPicker('uniform', keys.length);
+  const randoms = new WeakMap<VU, () => number>();
+  return (vu) => {
+    let random = randoms.get(vu);
+    if (random === undefined) randoms.set(vu, (random = seededRandom(vu.id)));
+    return operate(conns, vu.id - 1, op, keys[pickIndex(random())]!);
+  };
+}
+
+/** Writes every key once (with the value txn compares against), so ranges find it: PRELOAD_CLIENTS keel/load VUs share the keys. */
 async function preload(endpoints: readonly string[], tls: GrpcTls | undefined): Promise<void> {
   const conns = openConns(endpoints, connsFor(PRELOAD_CLIENTS, endpoints.length), tls);
   let next = 0;
+  const vuPool = new VuPool();
   try {
-    await Promise.all(
-      Array.from({ length: PRELOAD_CLIENTS }, async (_, client) => {
-        for (let index = next++; index < keyCount; index = next++) await conns.kv(client, 'Put', { key: keys[index]!, value }, REQUEST_TIMEOUT_MS);
-      }),
-    );
+    const put = async (vu: VU): Promise<void> => void (await conns.kv(vu.id - 1, 'Put', { key: keys[next++]!, value }, REQUEST_TIMEOUT_MS));
+    await runEach({ clients: PRELOAD_CLIENTS }, { iterations: keyCount, seconds: PRELOAD_SECONDS_MAX }, put, vuPool);
   } finally {
+    await vuPool.close();
     conns.close();
   }
 }
@@ -226,8 +252,7 @@ async function benchTarget(target: Target): Promise<TargetResults> {
     for (const clients of clientCounts) {
       const conns = openConns(endpoints, connsFor(clients, endpoints.length), tls);
       try {
-        const pickers = Array.from({ length: clients }, (_, client) => keyPicker(keys, client + 1));
-        const { result, cpuPercent } = await withCpu(() => runLoad({ clients, seconds, maxOps, warmupSeconds }, (client) => operate(conns, client, op, pickers[client]!())));
+        const { result, cpuPercent } = await withCpu(() => runClosedLoop({ clients, seconds, maxOps, warmupSeconds }, clientIteration(conns, op)));
         results.ops.set(`${op}/${clients}`, { ...result, conns: conns.size });
         const errorNote = result.errors > 0 ? `, ${result.errors} errors (first: ${result.firstError})` : '';
         console.error(`${label} ${op} x${clients} on ${conns.size} conns: ${result.opsPerSecond.toFixed(0)} ops/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, client cpu ${cpuPercent.toFixed(0)}%${errorNote}`);

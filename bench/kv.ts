@@ -5,8 +5,18 @@
  * against a 3-node keel cluster and, in the same run, a 3-node etcd 3.4
  * cluster (Debian's etcd-server) on loopback, with the ratio keel/etcd.
  *
- * Where requests go (`--to`, default `spread`): client i sends to member
- * i mod 3 over that member's keep-alive pool, as etcd's own `benchmark`
+ * The load is keel/load's (bench/lib/load.ts): its built-in KV workload
+ * (kvWorkload, put or get on keys drawn uniformly by a per-VU xorshift)
+ * on `--clients` VUs in a closed loop (shared-iterations: each VU one
+ * request at a time until `--seconds` pass or `--max-ops` are done), after
+ * `--warmup-seconds` of warm-up on the same VUs; figures come from the
+ * engine's summary (iterations, http_req_failed, iteration_duration's HDR
+ * histogram). Each VU holds one keep-alive HTTP/1.1 connection, kept over
+ * the warm-up and the rows; the preload goes through keel/load too. Keel
+ * and etcd get the same load, from the same client, in the same run.
+ *
+ * Where requests go (`--to`, default `spread`): VU n (client n - 1) sends
+ * to member (n - 1) mod 3 on its own connection, as etcd's own `benchmark`
  * tool spreads its connections over all endpoints. That is what a
  * population of clients does, and it charges each system for its follower
  * path: etcd and keel both forward a follower's write to the leader and
@@ -29,10 +39,11 @@
  * TLS, keel with `keel up --tls` and etcd with --cert-file, --key-file,
  * --trusted-ca-file, --client-cert-auth and the --peer-* twins, both on
  * one throwaway CA made for the run (bench/lib/tls.ts, RSA 2048). The
- * client speaks HTTPS with a client certificate to both, over the same
- * keep-alive pools, so the rows measure per-request crypto, not
- * handshakes. Each TLS row ("put, mTLS") carries the ratio of its
- * throughput to the same system's cleartext row (the cost of TLS); the
+ * client speaks HTTPS (HTTP/1.1, no h2 by ALPN) with a client certificate
+ * to both, each VU over its one keep-alive connection opened in the
+ * warm-up, so the rows measure per-request crypto, not handshakes. Each
+ * TLS row ("put, mTLS") carries the ratio of its throughput to the same
+ * system's cleartext row (the cost of TLS); the
  * keel/etcd column compares the two systems both over TLS. The notes under
  * the table name the negotiated protocol and cipher of each side.
  *
@@ -42,10 +53,10 @@
  *        [--ops put,get] [--disk-latency 0ms|Nms] [--keel-bin dist/src/cli/main.js] [--tls]
  * Exit codes: 0 ok, 1 usage or runtime error.
  */
-import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { Pool } from 'undici';
-import { keyPicker, type LoadResult, markdownTable, runLoad } from './lib/load.js';
+import { kvKey, kvWorkload, type VU, VuPool } from '../src/load/index.js';
+import { type LoadResult, type LoadTlsOptions, runClosedLoop, runEach } from './lib/load.js';
+import { markdownTable } from './lib/table.js';
 import { benchEach, leaderEndpoint, type Target, type TargetKey, targetKey, targetNames as parseTargetNames } from './lib/targets.js';
 import { type BenchPki, makeBenchPki, trustForRun } from './lib/tls.js';
 
@@ -103,38 +114,31 @@ const keelStart = {
 };
 /** Longest event-loop stall per keel row, in ms (max over the members), by `${targetKey} ${op}/${clients}`. */
 const keelStallMs = new Map<string, number>();
-/** Preload concurrency, and its request timeout. */
+/** Preload concurrency, its bound in time, and the request timeout. */
 const PRELOAD_CLIENTS = 32;
+const PRELOAD_SECONDS_MAX = 600;
 const REQUEST_TIMEOUT_MS = 10_000;
-
-const keys = Array.from({ length: keyCount }, (_, index) => Buffer.from(`bench/key-${String(index).padStart(6, '0')}`).toString('base64'));
-const value = randomBytes(valueBytes).toString('base64');
-
-async function request(pool: Pool, path: string, body: string): Promise<void> {
-  const response = await pool.request({ path, method: 'POST', body, headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-  const text = await response.body.text();
-  if (response.statusCode !== 200) throw new Error(`${path}: HTTP ${response.statusCode} ${text.slice(0, 200)}`);
-}
+/** Keys are `bench/key-00000042` (kvKey), sent base64 as the JSON gateway wants. */
+const KEY_PREFIX = 'bench/key-';
 
 async function benchTarget(target: Target): Promise<Map<string, LoadResult>> {
   const results = new Map<string, LoadResult>();
   const endpoints = toLeader ? [await leaderEndpoint(target.endpoints)] : [...target.endpoints];
-  const maxClients = Math.max(...clientCounts, PRELOAD_CLIENTS);
-  const connect = target.transport === 'tls' ? { connect: { ...pki!.clientCredentials } } : {};
-  const pools = endpoints.map((endpoint) => new Pool(endpoint, { connections: Math.ceil(maxClients / endpoints.length), keepAliveTimeout: 30_000, ...connect }));
+  const load = {
+    requestTimeoutMs: REQUEST_TIMEOUT_MS,
+    allowRemote: endpoints.map((endpoint) => new URL(endpoint).hostname),
+    ...(target.transport === 'tls' ? { tls: httpTls(pki!) } : {}),
+  };
+  // One VU per client, kept over the rows: VU n holds one keep-alive connection to member (n - 1) mod members.
+  const vuPool = new VuPool();
   const label = targetKey(target.name, target.transport);
-  const poolOf = (client: number): Pool => pools[client % pools.length]!;
   try {
     for (const op of OPS) {
-      if (op === 'get') await preload(poolOf);
+      if (op === 'get') await preload(endpoints, load, vuPool);
       for (const clients of clientCounts) {
-        const pickers = Array.from({ length: clients }, (_, client) => keyPicker(keys, client + 1));
-        const path = op === 'put' ? '/v3/kv/put' : '/v3/kv/range';
+        const workload = kvWorkload({ endpoint: endpoints, mix: op === 'put' ? { put: 1, get: 0 } : { put: 0, get: 1 }, keys: keyCount, valueBytes, prefix: KEY_PREFIX });
         if (target.name === 'keel') await loopStallMaxMs(target.endpoints); // a scrape resets the gauge
-        const result = await runLoad({ clients, seconds, maxOps, warmupSeconds }, (client) => {
-          const key = pickers[client]!();
-          return request(poolOf(client), path, op === 'put' ? `{"key":"${key}","value":"${value}"}` : `{"key":"${key}"}`);
-        });
+        const result = await runClosedLoop({ clients, seconds, maxOps, warmupSeconds, ...load }, workload, vuPool);
         results.set(`${op}/${clients}`, result);
         if (target.name === 'keel') keelStallMs.set(`${label} ${op}/${clients}`, await loopStallMaxMs(target.endpoints));
         const errorNote = result.errors > 0 ? `, ${result.errors} errors (first: ${result.firstError})` : '';
@@ -142,9 +146,15 @@ async function benchTarget(target: Target): Promise<Map<string, LoadResult>> {
       }
     }
   } finally {
-    await Promise.all(pools.map((pool) => pool.close()));
+    await vuPool.close();
   }
   return results;
+}
+
+/** keel/load's TLS for the run's CA and client certificate; HTTP/1.1, as on the cleartext rows (no h2 by ALPN). */
+function httpTls(benchPki: BenchPki): LoadTlsOptions {
+  const { ca, cert, key } = benchPki.clientCredentials;
+  return { http2: false, tlsCa: ca.toString(), tlsAuth: [{ cert: cert.toString(), key: key.toString() }] };
 }
 
 /** The largest keel_nodejs_eventloop_lag_max_seconds over the members since the last scrape, in ms (-1 when unreadable). */
@@ -162,14 +172,17 @@ async function loopStallMaxMs(endpoints: readonly string[]): Promise<number> {
   return max;
 }
 
-/** Writes every key once so that gets find a value. */
-async function preload(poolOf: (client: number) => Pool): Promise<void> {
+/** Writes every key once (through keel/load, the workload's keys and value size) so that gets find a value. */
+async function preload(endpoints: readonly string[], load: { readonly requestTimeoutMs: number; readonly tls?: LoadTlsOptions; readonly allowRemote: readonly string[] }, vuPool: VuPool): Promise<void> {
+  const value = Buffer.alloc(valueBytes, 'v').toString('base64');
+  const headers = { 'content-type': 'application/json' };
   let next = 0;
-  await Promise.all(
-    Array.from({ length: PRELOAD_CLIENTS }, async (_, client) => {
-      for (let index = next++; index < keyCount; index = next++) await request(poolOf(client), '/v3/kv/put', `{"key":"${keys[index]}","value":"${value}"}`);
-    }),
-  );
+  const put = async (vu: VU): Promise<void> => {
+    const key = Buffer.from(kvKey(next++, KEY_PREFIX)).toString('base64');
+    const response = await vu.http.post(`${endpoints[(vu.id - 1) % endpoints.length]}/v3/kv/put`, `{"key":"${key}","value":"${value}"}`, { headers });
+    if (response.status !== 200) throw new Error(`preload put: HTTP ${response.status} ${response.error ?? response.body.slice(0, 200)}`);
+  };
+  await runEach({ clients: PRELOAD_CLIENTS, ...load }, { iterations: keyCount, seconds: PRELOAD_SECONDS_MAX }, put, vuPool);
 }
 
 function cell(result: LoadResult | undefined, pick: (result: LoadResult) => string): string {

@@ -17,7 +17,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { markdownTable } from './lib/load.js';
+import { markdownTable } from './lib/table.js';
 import { freeLoopbackPorts } from './lib/net.js';
 import { ensureDebianBinary } from './lib/debian.js';
 import { start, stop, tempDir, type Started } from './lib/gateway/processes.js';

@@ -25,7 +25,8 @@
  */
 import { Agent, request } from 'undici';
 import { numberArgument } from './lib/gateway/args.js';
-import { markdownTable, newHistogram } from './lib/load.js';
+import { newHistogram } from '../src/load/index.js';
+import { markdownTable } from './lib/table.js';
 import { freeLoopbackPorts, sleepMs } from './lib/net.js';
 import { startBackend, startKeelGateway, stop, type Started } from './lib/gateway/processes.js';
 

@@ -1,12 +1,29 @@
 /**
- * A closed-loop load runner: `clients` concurrent loops, each issuing one
- * request at a time, bounded by time and by a total operation count, with
- * latencies in an HDR histogram (microseconds). A closed loop measures
- * throughput at a given concurrency, as etcd's `benchmark` tool does; it is
- * not an open-model latency test (no coordinated-omission correction).
+ * How the benchmarks drive load: through keel/load (src/load), the
+ * project's one load engine, never a loop of their own. A benchmark gives
+ * an iteration function (one operation per iteration) and gets one row's
+ * figures back, read from the engine's summary.
+ *
+ * The shape is a closed loop, as etcd's `benchmark` tool uses: `clients`
+ * VUs on keel/load's shared-iterations executor, each VU one operation at a
+ * time, until `seconds` have passed or `maxOps` operations were taken in
+ * all (k6's shared-iterations is exactly that: constant-vus with a cap on
+ * the iterations; until the cap the two are the same). It measures
+ * throughput at a given concurrency, not an open-model latency (no
+ * coordinated-omission correction; keel load's arrival-rate executors are
+ * for that). The VUs run in this process (an inline scenario, workers 0),
+ * as the benches' load always has, so each bench's client-CPU figure still
+ * covers the whole load generator.
+ *
+ * A warm-up run on the same VUs comes first and is not recorded; the VUs
+ * come from a VuPool, so the measured run uses the connections (and TLS
+ * sessions) the warm-up opened, as a client pool's would be.
  */
-import { build, type Histogram } from 'hdr-histogram-js';
-import { seededRandom } from '../../src/load/workloads/kv.js';
+import { Writable } from 'node:stream';
+import { runLoad, type IterationFunction, type Options, type Summary, VuPool } from '../../src/load/index.js';
+
+/** keel/load's TLS options for https targets (PEM text): a CA, a client certificate, h2 on or off. */
+export type LoadTlsOptions = Pick<Options, 'http2' | 'insecureSkipTLSVerify' | 'tlsCa' | 'tlsAuth'>;
 
 export interface LoadOptions {
   readonly clients: number;
@@ -14,8 +31,14 @@ export interface LoadOptions {
   readonly seconds: number;
   /** Stop issuing after this many operations in all. */
   readonly maxOps: number;
-  /** Run the loops this long first without recording. */
+  /** Run the loops this long first (at most maxOps / 10 operations) without recording. */
   readonly warmupSeconds: number;
+  /** Per-request timeout of the VUs' HTTP client. */
+  readonly requestTimeoutMs?: number;
+  /** TLS for https targets (a CA, a client certificate; h2 off keeps HTTP/1.1). */
+  readonly tls?: LoadTlsOptions;
+  /** Non-loopback hosts the user named (keel/load refuses any other). */
+  readonly allowRemote?: readonly string[];
 }
 
 export interface LoadResult {
@@ -25,70 +48,80 @@ export interface LoadResult {
   readonly opsPerSecond: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /** The most frequent error kind keel/load counted, with its count. */
   readonly firstError: string | undefined;
 }
 
-/** Longest latency the histogram tracks: 60 s in µs. */
-const LATENCY_US_MAX = 60_000_000;
+/** Iterations still running when the time is up get this long (the benches' request timeouts are shorter). */
+const GRACEFUL_STOP = '30s';
 
-export function newHistogram(): Histogram {
-  return build({ lowestDiscernibleValue: 1, highestTrackableValue: LATENCY_US_MAX, numberOfSignificantValueDigits: 3 });
-}
-
-/** Runs `operation(client, sequence)` from `clients` loops; a rejected operation counts as an error, not a latency. */
-export async function runLoad(options: LoadOptions, operation: (client: number, sequence: number) => Promise<void>): Promise<LoadResult> {
-  if (options.warmupSeconds > 0) await phase(options.clients, options.warmupSeconds, Math.max(1, Math.floor(options.maxOps / 10)), operation, undefined);
-  const histogram = newHistogram();
+/**
+ * Runs `iteration` closed-loop on `options.clients` VUs: a warm-up, then the
+ * measured run. VUs come from `vuPool` (kept, for the next row to reuse their
+ * connections) or from a pool made and closed here.
+ */
+export async function runClosedLoop(options: LoadOptions, iteration: IterationFunction, vuPool?: VuPool): Promise<LoadResult> {
+  const pool = vuPool ?? new VuPool();
   try {
-    const { ops, errors, seconds, firstError } = await phase(options.clients, options.seconds, options.maxOps, operation, histogram);
-    return {
-      ops,
-      errors,
-      seconds,
-      opsPerSecond: ops / seconds,
-      p50Ms: histogram.getValueAtPercentile(50) / 1000,
-      p99Ms: histogram.getValueAtPercentile(99) / 1000,
-      firstError,
-    };
+    if (options.warmupSeconds > 0) await runIterations(options, { iterations: Math.max(1, Math.floor(options.maxOps / 10)), seconds: options.warmupSeconds }, iteration, pool);
+    return loadResult(await runIterations(options, { iterations: options.maxOps, seconds: options.seconds }, iteration, pool));
   } finally {
-    histogram.destroy();
+    if (vuPool === undefined) await pool.close();
   }
 }
 
-async function phase(clients: number, seconds: number, maxOps: number, operation: (client: number, sequence: number) => Promise<void>, histogram: Histogram | undefined): Promise<{ ops: number; errors: number; seconds: number; firstError: string | undefined }> {
-  const startNs = process.hrtime.bigint();
-  const endNs = startNs + BigInt(Math.round(seconds * 1e9));
-  let issued = 0;
-  let ops = 0;
-  let errors = 0;
-  let firstError: string | undefined;
-  const loop = async (client: number): Promise<void> => {
-    while (issued < maxOps && process.hrtime.bigint() < endNs) {
-      const sequence = issued++;
-      const beganNs = process.hrtime.bigint();
-      try {
-        await operation(client, sequence);
-        histogram?.recordValue(Math.max(1, Number(process.hrtime.bigint() - beganNs) / 1000));
-        ops++;
-      } catch (error) {
-        errors++;
-        firstError ??= (error as Error).message;
-      }
-    }
+/** `iterations` iterations shared by the VUs within `seconds`, in this process; the engine's summary. */
+export async function runIterations(options: Omit<LoadOptions, 'seconds' | 'maxOps' | 'warmupSeconds'>, bound: { readonly iterations: number; readonly seconds: number }, iteration: IterationFunction, vuPool: VuPool): Promise<Summary> {
+  const scenario = {
+    executor: 'shared-iterations' as const,
+    vus: options.clients,
+    iterations: bound.iterations,
+    maxDuration: `${Math.max(1, Math.round(bound.seconds * 1000))}ms`,
+    gracefulStop: GRACEFUL_STOP,
   };
-  await Promise.all(Array.from({ length: clients }, (_, client) => loop(client)));
-  return { ops, errors, seconds: Number(process.hrtime.bigint() - startNs) / 1e9, firstError };
+  const result = await runLoad({
+    scenario: {
+      options: { scenarios: { bench: scenario }, ...(options.requestTimeoutMs === undefined ? {} : { httpTimeout: `${options.requestTimeoutMs}ms` }), ...options.tls },
+      functions: { default: iteration },
+    },
+    vuPool,
+    allowRemote: options.allowRemote ?? [],
+    output: new Writable({ write: (_chunk, _encoding, done) => done() }),
+    progress: false,
+  });
+  if (result.summary.lostWorkers.length > 0) throw new Error(`keel/load: ${result.summary.lostWorkers.join('; ')}`);
+  return result.summary;
 }
 
-/** A markdown table. */
-/** A small fast PRNG (xorshift, keel/load's) per client loop picking from `keys`, so key choice costs nothing and is reproducible. */
-export function keyPicker<T>(keys: readonly T[], seed: number): () => T {
-  const random = seededRandom(seed);
-  return () => keys[Math.floor(random() * keys.length)]!;
+/** Runs every one of `bound.iterations` iterations (a preload) within `bound.seconds`; throws unless all succeeded. */
+export async function runEach(options: Omit<LoadOptions, 'seconds' | 'maxOps' | 'warmupSeconds'>, bound: { readonly iterations: number; readonly seconds: number }, iteration: IterationFunction, vuPool: VuPool): Promise<void> {
+  const summary = await runIterations(options, bound, iteration, vuPool);
+  const done = summary.counters.iterations?.count ?? 0;
+  if (done !== bound.iterations) throw new Error(`${done} of ${bound.iterations} iterations succeeded (errors: ${JSON.stringify(summary.errors)})`);
 }
 
-export function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((cell, column) => Math.max(cell.length, ...rows.map((row) => (row[column] ?? '').length)));
-  const line = (cells: readonly string[]): string => `| ${cells.map((cell, column) => cell.padEnd(widths[column]!)).join(' | ')} |`;
-  return [line(header), `|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+/**
+ * One row's figures from keel/load's summary. One operation per iteration:
+ * an operation failed when its iteration threw (interrupted_iterations) or
+ * its one request failed (http_req_failed, grpc_req_failed) without
+ * throwing; latency is iteration_duration, the whole operation as the
+ * bench's function sees it.
+ */
+export function loadResult(summary: Summary): LoadResult {
+  const requestFailures = (summary.rates.http_req_failed?.trues ?? 0) + (summary.rates.grpc_req_failed?.trues ?? 0);
+  const thrown = summary.counters.interrupted_iterations?.count ?? 0;
+  const ops = (summary.counters.iterations?.count ?? 0) - requestFailures;
+  const duration = summary.trends.iteration_duration;
+  const [kind, count] = Object.entries(summary.errors).sort((a, b) => b[1] - a[1])[0] ?? [];
+  const errors = requestFailures + thrown;
+  return {
+    ops,
+    errors,
+    seconds: summary.elapsedSeconds,
+    opsPerSecond: ops / Math.max(summary.elapsedSeconds, 1e-9),
+    p50Ms: duration?.med ?? 0,
+    p99Ms: duration?.p99 ?? 0,
+    // keel/load gives interrupted iterations (cut at the end of the run) no error kind.
+    firstError: kind !== undefined ? `${kind} (${count}×)` : errors > 0 ? `${thrown} iterations interrupted` : undefined,
+  };
 }

@@ -15,7 +15,7 @@
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { Message } from '../../src/api/grpc/codec.js';
 import type { GrpcConns } from './grpc-conns.js';
-import { newHistogram } from './load.js';
+import { newHistogram } from '../../src/load/index.js';
 import { sleepMs } from './net.js';
 
 /** Puts outstanding at once in fixed-rate mode; a put due beyond this is dropped. */

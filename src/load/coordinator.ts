@@ -18,7 +18,9 @@ import { parseOptions, planBoundMs, scenarioPlans, shareOfPlan, type Options, ty
 import { NdjsonOutput } from './outputs/ndjson.js';
 import { ProgressOutput } from './outputs/progress.js';
 import { PrometheusOutput } from './outputs/prometheus.js';
-import { lifecycleFunctions, loadScenario, iterationFunction, type Scenario } from './scenario.js';
+import { inlineScenario, iterationFunction, lifecycleFunctions, loadScenario, type InlineScenario, type Scenario } from './scenario.js';
+import type { InProcessParts } from './session.js';
+import type { VuPool } from './vu-pool.js';
 import { buildSummary, formatSummary, type Summary } from './summary.js';
 import { parseThresholds, ThresholdJudge, type Threshold } from './thresholds.js';
 import { timePoint, type TimePoint } from './timeseries.js';
@@ -43,8 +45,17 @@ const OVERRUN_KILL_MS = 15_000;
 const START_AHEAD_MS = 300;
 
 export interface RunConfig {
-  readonly scenarioFile: string;
-  /** Worker processes; 0 runs the VUs in this process. Default: one per core. */
+  /** The scenario module or YAML file; or give `scenario`. */
+  readonly scenarioFile?: string;
+  /**
+   * The scenario as values (options and iteration functions), without a
+   * file: a program driving load, as the benchmarks do. It runs in this
+   * process (workers 0, no links).
+   */
+  readonly scenario?: InlineScenario;
+  /** VUs kept across in-process runs (with their connections): see VuPool. Runs in this process. */
+  readonly vuPool?: VuPool;
+  /** Worker processes; 0 runs the VUs in this process. Default: one per core (0 with `scenario` or `vuPool`). */
   readonly workers?: number;
   /** Links to agents instead of local workers (agent.ts builds them). */
   readonly links?: readonly WorkerLink[];
@@ -86,7 +97,8 @@ export function effectiveOptions(options: Options, overrides: RunConfig['overrid
 }
 
 export async function runLoad(config: RunConfig): Promise<RunResult> {
-  const scenario = await loadScenario(config.scenarioFile);
+  const inProcess = inProcessParts(config);
+  const scenario = inProcess?.scenario ?? (await loadScenario(config.scenarioFile!));
   const options = effectiveOptions(scenario.options, config.overrides);
   const plans = scenarioPlans(options);
   for (const plan of plans) iterationFunction(scenario, plan.exec, plan.name);
@@ -102,7 +114,7 @@ export async function runLoad(config: RunConfig): Promise<RunResult> {
   const lifecycle = lifecycleOf(scenario, options, job);
   const boundMs = Math.max(...plans.map(planBoundMs));
   const totalMs = Math.max(...plans.map((plan) => planBoundMs(plan) - plan.gracefulStopMs));
-  const links = config.links ?? localLinks(config.workers ?? availableParallelism(), plans);
+  const links = inProcess !== undefined ? [new InProcessLink(inProcess)] : (config.links ?? localLinks(config.workers ?? availableParallelism(), plans));
   const shares = links.map((_, index) => plans.map((plan) => shareOfPlan(plan, index, links.length)).filter((plan): plan is ScenarioPlan => plan !== undefined));
   return new Run(config, links, shares, job, thresholds, lifecycle, boundMs, totalMs).execute();
 }
@@ -120,6 +132,17 @@ function lifecycleOf(scenario: Scenario, options: Options, job: Omit<Job, 'plans
     tags: options.tags ?? {},
     subMetricKeys: job.subMetricKeys,
   });
+}
+
+/** An inline scenario or a VU pool: the parts only this process can run, checked against the config; undefined for a file run anywhere. */
+function inProcessParts(config: RunConfig): InProcessParts | undefined {
+  if ((config.scenarioFile === undefined) === (config.scenario === undefined)) throw badInput('give a scenario file or an inline scenario, one of them');
+  if (config.scenario === undefined && config.vuPool === undefined) return undefined;
+  if (config.links !== undefined || (config.workers ?? 0) !== 0) throw badInput('an inline scenario or a VU pool runs in this process: workers 0, no agents');
+  return {
+    ...(config.scenario === undefined ? {} : { scenario: inlineScenario(config.scenario) }),
+    ...(config.vuPool === undefined ? {} : { vuPool: config.vuPool }),
+  };
 }
 
 function localLinks(workers: number, plans: readonly ScenarioPlan[]): WorkerLink[] {
@@ -211,6 +234,7 @@ class Run {
           });
           void state.link.closed.then((why) => {
             if (!state.done && state.lost === undefined) state.lost = `${state.link.name} ${why}`;
+            this.#wake?.();
             reject(new Error(`${state.link.name} ${why} before it was ready`));
           });
         });
@@ -237,6 +261,7 @@ class Run {
       state.gauges = { ...message.snapshot.gauges };
       if (message.type === 'done') {
         state.done = true;
+        this.#wake?.();
         state.gauges = {};
       }
     }
@@ -283,14 +308,25 @@ class Run {
     }
   }
 
-  /** Sleeps until the next tick, waking early when every link is done or gone. */
+  /**
+   * Sleeps until the next tick, woken early when a link is done or gone, so
+   * the run ends (and its elapsed time, the rates' denominator, stops) when
+   * the last link does, not up to a polling step later.
+   */
   async #waitUntilTickOrDone(nextTickMs: number): Promise<void> {
-    const stepMs = 50;
-    while (performance.now() < nextTickMs) {
-      if (this.#states.every((state) => state.done || state.lost !== undefined)) return;
-      await delay(Math.min(stepMs, Math.max(1, nextTickMs - performance.now())));
-    }
+    if (this.#states.every((state) => state.done || state.lost !== undefined)) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, Math.max(1, nextTickMs - performance.now()));
+      this.#wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.#wake = undefined;
   }
+
+  /** Ends the current #waitUntilTickOrDone early. */
+  #wake: (() => void) | undefined;
 
   #tick(nowMs: number): void {
     const pending = this.#pending;

@@ -73,10 +73,16 @@ export class VuGrpc {
 
   constructor(
     private readonly clock: Clock,
-    private readonly sink: MetricSink,
-    private readonly guard: TargetGuard,
+    private sink: MetricSink,
+    private guard: TargetGuard,
     private readonly takeIntendedStart: () => number | undefined,
   ) {}
+
+  /** @internal A pooled VU joins another run (see VuHttp.joinRun); its channels stay. */
+  joinRun(sink: MetricSink, guard: TargetGuard): void {
+    this.sink = sink;
+    this.guard = guard;
+  }
 
   unary(call: GrpcCall): Promise<GrpcResponse> {
     const [host, port] = splitAddress(call.address);

@@ -74,7 +74,7 @@ export interface HttpClientOptions {
 const DEFAULT_TLS_PROFILE = new TlsProfile();
 
 export class VuHttp {
-  readonly #options: HttpClientOptions;
+  #options: HttpClientOptions;
   readonly #clients = new Map<string, Client>();
   readonly #raw = new Map<string, Http1Connection>();
   /** The protocol each origin's connection negotiated (k6's `proto` tag). */
@@ -82,6 +82,12 @@ export class VuHttp {
 
   constructor(options: HttpClientOptions) {
     this.#options = options;
+  }
+
+  /** @internal A pooled VU joins another run: its metrics go to that run's sink, its URLs are checked by that run's guard; its connections stay. */
+  joinRun(run: Pick<HttpClientOptions, 'sink' | 'guard' | 'timeoutMs' | 'reuseConnections'>): void {
+    this.#options = { ...this.#options, sink: run.sink, guard: run.guard, timeoutMs: run.timeoutMs, reuseConnections: run.reuseConnections };
+    this.#urls.clear();
   }
 
   get(url: string, params?: RequestParams): Promise<HttpResponse> {

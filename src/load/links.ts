@@ -6,7 +6,8 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isFromWorker, type FromWorker, type ToWorker } from './messages.js';
-import { WorkerSession } from './session.js';
+import { WorkerSession, type InProcessParts } from './session.js';
+import { realClock } from './clock.js';
 
 export interface WorkerLink {
   readonly name: string;
@@ -24,8 +25,9 @@ export class InProcessLink implements WorkerLink {
   readonly #listeners: ((message: FromWorker) => void)[] = [];
   readonly #session: WorkerSession;
 
-  constructor() {
-    this.#session = new WorkerSession((message) => queueMicrotask(() => this.#listeners.forEach((listener) => listener(message))));
+  /** `inProcess`: an inline scenario's functions and a VU pool, which only a session in this process can hold. */
+  constructor(inProcess: InProcessParts = {}) {
+    this.#session = new WorkerSession((message) => queueMicrotask(() => this.#listeners.forEach((listener) => listener(message))), realClock, inProcess);
     this.closed = this.#session.finished.then(() => 'finished');
   }
 

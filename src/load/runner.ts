@@ -13,6 +13,7 @@ import type { MetricSink } from './sink.js';
 import type { TargetGuard } from './targets.js';
 import type { TlsProfile } from './tls.js';
 import { IterationInterrupted, VU } from './vu.js';
+import type { VuPool } from './vu-pool.js';
 
 /** After interrupting, how long to wait for iterations that ignore the interrupt (user code that awaits nothing abortable). */
 const INTERRUPT_WAIT_MS = 5_000;
@@ -28,6 +29,8 @@ export interface RunnerSettings {
   readonly setupData: unknown;
   /** First VU id of this worker (ids stay unique across workers). */
   readonly vuIdBase: number;
+  /** VUs to take from and give back (in-process runs): they keep their connections across runs. */
+  readonly vuPool?: VuPool;
 }
 
 export class Runner {
@@ -84,7 +87,7 @@ export class Runner {
       iterate: (index, intendedStartMs) => {
         let vu = vus.get(index);
         if (vu === undefined) {
-          vu = new VU(idBase + index + 1, plan.name, { ...this.#settings, tags: plan.tags });
+          vu = this.#newVu(plan, index, idBase);
           vus.set(index, vu);
         }
         busy.add(vu);
@@ -108,7 +111,24 @@ export class Runner {
       await clock.sleepUntil(clock.nowMs() + INTERRUPT_WAIT_MS, waited.signal).catch(() => undefined);
     }
     this.#activeVus(plan.name, 0);
-    await Promise.all([...vus.values()].map((vu) => vu.close()));
+    await Promise.all([...vus].map(([index, vu]) => (this.#pooled.has(vu) ? this.#settings.vuPool!.release(plan.name, index, vu) : vu.close())));
+  }
+
+  /** VUs this runner took from the pool: given back at the end, not closed. */
+  readonly #pooled = new WeakSet<VU>();
+
+  #newVu(plan: ScenarioPlan, index: number, idBase: number): VU {
+    const settings = { ...this.#settings, tags: plan.tags };
+    const create = (): VU => new VU(idBase + index + 1, plan.name, settings);
+    const pool = this.#settings.vuPool;
+    if (pool === undefined) return create();
+    const { vu, pooled } = pool.take(plan.name, index, create);
+    if (pooled) {
+      this.#pooled.add(vu);
+      // A VU from an earlier run still points at that run's sink.
+      vu.joinRun(settings);
+    }
+    return vu;
   }
 
   /** Runs one iteration; `done` runs when it is over, whatever happened (never rejects). */

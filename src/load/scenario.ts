@@ -80,6 +80,24 @@ export function lifecycleFunctions(scenario: Scenario): { setup: SetupFunction |
   return { setup: scenario.functions.get('setup') as SetupFunction | undefined, teardown: scenario.functions.get('teardown') as TeardownFunction | undefined };
 }
 
+/**
+ * A scenario given as values instead of a module file: its options and its
+ * iteration functions (`default` and any `exec` names). Its functions are
+ * closures, so only a run in this process can use it (a forked worker or an
+ * agent could not receive them).
+ */
+export interface InlineScenario {
+  readonly options: Options;
+  readonly functions: Readonly<Record<string, IterationFunction>>;
+}
+
+/** The name an inline scenario goes by in messages and errors. */
+export const INLINE_SCENARIO_FILE = '(inline scenario)';
+
+export function inlineScenario(inline: InlineScenario): Scenario {
+  return { file: INLINE_SCENARIO_FILE, options: parseOptions(inline.options, 'inline scenario options'), functions: new Map(Object.entries(inline.functions)) };
+}
+
 /** The function a scenario plan runs; a bad `exec` is bad input. */
 export function iterationFunction(scenario: Scenario, exec: string, scenarioName: string): IterationFunction {
   const fn = scenario.functions.get(exec);

@@ -10,7 +10,15 @@ import { SNAPSHOT_INTERVAL_MS } from './limits.js';
 import type { FromWorker, Job, ToWorker } from './messages.js';
 import { IntervalRecorder } from './metrics.js';
 import { Runner } from './runner.js';
-import { loadScenario } from './scenario.js';
+import { loadScenario, type Scenario } from './scenario.js';
+import type { VuPool } from './vu-pool.js';
+
+/** What only a session in the coordinator's own process can be given: closures and live VUs. */
+export interface InProcessParts {
+  /** The scenario itself, instead of loading `job.scenarioFile`. */
+  readonly scenario?: Scenario;
+  readonly vuPool?: VuPool;
+}
 import { MetricSink, subMetricsOf } from './sink.js';
 import { TargetGuard } from './targets.js';
 import { decodeSetupData } from './setup-data.js';
@@ -26,9 +34,12 @@ export class WorkerSession {
   readonly finished: Promise<void>;
   #finish!: () => void;
 
-  constructor(send: (message: FromWorker) => void, clock: Clock = realClock) {
+  readonly #inProcess: InProcessParts;
+
+  constructor(send: (message: FromWorker) => void, clock: Clock = realClock, inProcess: InProcessParts = {}) {
     this.#send = send;
     this.#clock = clock;
+    this.#inProcess = inProcess;
     this.finished = new Promise((resolve) => (this.#finish = resolve));
   }
 
@@ -51,7 +62,7 @@ export class WorkerSession {
   async #load(job: Job): Promise<void> {
     this.#state = 'loading';
     try {
-      const scenario = await loadScenario(job.scenarioFile);
+      const scenario = this.#inProcess.scenario ?? (await loadScenario(job.scenarioFile));
       this.#recorder = new IntervalRecorder();
       const sink = new MetricSink(this.#recorder, subMetricsOf(job.subMetricKeys));
       this.#runner = new Runner(scenario, job.plans, {
@@ -63,6 +74,7 @@ export class WorkerSession {
         tls: new TlsProfile(job.tls),
         setupData: decodeSetupData(job.setupData),
         vuIdBase: job.vuIdBase,
+        ...(this.#inProcess.vuPool === undefined ? {} : { vuPool: this.#inProcess.vuPool }),
       });
       this.#state = 'ready';
       this.#send({ type: 'ready' });

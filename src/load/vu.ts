@@ -45,7 +45,7 @@ export class VU {
   readonly http: VuHttp;
   /** gRPC unary calls (grpc-js), one channel per VU and address. */
   readonly grpc: VuGrpc;
-  readonly #settings: VuSettings;
+  #settings: VuSettings;
   readonly #interrupt = new AbortController();
   #intendedStartMs: number | undefined;
   #groupPath = '';
@@ -81,15 +81,17 @@ export class VU {
    */
   check<T>(value: T, predicates: Record<string, (value: T) => boolean>, tags?: Record<string, string>): boolean {
     let all = true;
-    const checkTags = { ...this.#currentTags(), ...(tags ?? {}) };
-    for (const [name, predicate] of Object.entries(predicates)) {
+    const sink = this.#settings.sink;
+    // Tags cost objects per check: build them only when a sub-metric could match.
+    const checkTags = sink.tagged ? { ...this.#currentTags(), ...(tags ?? {}) } : undefined;
+    for (const name in predicates) {
       let passed: boolean;
       try {
-        passed = predicate(value) === true;
+        passed = predicates[name]!(value) === true;
       } catch {
         passed = false;
       }
-      this.#settings.sink.check(`${this.#groupPath}${name}`, passed, { ...checkTags, check: name });
+      sink.check(this.#groupPath === '' ? name : `${this.#groupPath}${name}`, passed, checkTags === undefined ? undefined : { ...checkTags, check: name });
       all &&= passed;
     }
     return all;
@@ -127,6 +129,19 @@ export class VU {
 
   rate(name: string, value: boolean): void {
     this.#settings.sink.rate(name, value, this.#currentTags());
+  }
+
+  /**
+   * @internal A VU kept in a VuPool joins another run: it records into that
+   * run's sink, checks targets with its guard and takes its tags; its
+   * connections, TLS settings and `state` stay.
+   */
+  joinRun(settings: VuSettings): void {
+    this.#settings = settings;
+    for (const tag of Object.keys(this.tags)) delete this.tags[tag];
+    Object.assign(this.tags, settings.tags);
+    this.http.joinRun(settings);
+    this.grpc.joinRun(settings.sink, settings.guard);
   }
 
   /** @internal the runner starts an iteration. */

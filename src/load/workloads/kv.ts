@@ -11,6 +11,7 @@
  *   export default kvWorkload({ endpoint: 'http://127.0.0.1:2379', mix: { put: 0.2, get: 0.7, txn: 0.1 }, keys: 10000, valueBytes: 256, distribution: 'zipfian' });
  */
 import { badInput } from '../errors.js';
+import type { HttpResponse } from '../http.js';
 import type { VU } from '../vu.js';
 
 /** Keys in one workload's key space (the zipfian table holds one number per key). */
@@ -21,8 +22,12 @@ const ZIPF_EXPONENT = 0.99;
 export type KeyDistribution = 'uniform' | 'zipfian' | 'hot';
 
 export interface KvWorkloadOptions {
-  /** The JSON gateway's base URL (keel or etcd client URL). */
-  readonly endpoint: string;
+  /**
+   * The JSON gateway's base URL (keel or etcd client URL), or several (the
+   * members of a cluster): VU n then sends to entry (n - 1) mod their count,
+   * as a population of clients spreads over the members.
+   */
+  readonly endpoint: string | readonly string[];
   /** Relative weights of the operations. */
   readonly mix?: { readonly put?: number; readonly get?: number; readonly txn?: number };
   readonly keys?: number;
@@ -32,7 +37,9 @@ export interface KvWorkloadOptions {
   readonly prefix?: string;
 }
 
-type Operation = 'put' | 'get' | 'txn';
+/** The operations, in the order of the mix's draw; PATHS gives each one's gateway path. */
+const OPERATIONS = ['put', 'get', 'txn'] as const;
+const PATHS = { put: '/v3/kv/put', get: '/v3/kv/range', txn: '/v3/kv/txn' } as const;
 
 /** A per-VU xorshift PRNG in [0, 1): cheap and reproducible per VU. */
 export function seededRandom(seed: number): () => number {
@@ -73,6 +80,14 @@ export function keyPicker(distribution: KeyDistribution, keys: number): (uniform
 
 const base64 = (text: string): string => Buffer.from(text).toString('base64');
 
+/** The prefix keys get unless the workload names one. */
+export const KV_PREFIX_DEFAULT = 'keel-load/';
+
+/** Key `index` of a workload's key space, as text (the workload sends it base64): to preload the keys its gets will read. */
+export function kvKey(index: number, prefix = KV_PREFIX_DEFAULT): string {
+  return `${prefix}${index.toString().padStart(8, '0')}`;
+}
+
 export function kvWorkload(options: KvWorkloadOptions): (vu: VU) => Promise<void> {
   const keys = options.keys ?? 1000;
   const valueBytes = options.valueBytes ?? 128;
@@ -82,20 +97,23 @@ export function kvWorkload(options: KvWorkloadOptions): (vu: VU) => Promise<void
   const total = mix.put + mix.get + mix.txn;
   if (!(total > 0) || Object.values(mix).some((weight) => weight < 0)) throw badInput('kvWorkload.mix: non-negative weights, not all zero');
   const pick = keyPicker(options.distribution ?? 'uniform', keys);
-  const prefix = options.prefix ?? 'keel-load/';
-  const endpoint = options.endpoint.replace(/\/$/, '');
+  const prefix = options.prefix ?? KV_PREFIX_DEFAULT;
+  const endpoints = (typeof options.endpoint === 'string' ? [options.endpoint] : options.endpoint).map((endpoint) => endpoint.replace(/\/$/, ''));
+  if (endpoints.length === 0) throw badInput('kvWorkload.endpoint: at least one URL');
+  const urls = OPERATIONS.map((operation) => endpoints.map((endpoint) => `${endpoint}${PATHS[operation]}`));
   const value = base64('v'.repeat(valueBytes));
   const encodedKeys = new Map<number, string>();
   const keyOf = (index: number): string => {
     let encoded = encodedKeys.get(index);
     if (encoded === undefined) {
-      encoded = base64(`${prefix}${index.toString().padStart(8, '0')}`);
+      encoded = base64(kvKey(index, prefix));
       if (encodedKeys.size < 100_000) encodedKeys.set(index, encoded);
     }
     return encoded;
   };
   const randoms = new WeakMap<VU, () => number>();
-  const headers = { 'content-type': 'application/json' };
+  const params = OPERATIONS.map((operation) => ({ headers: { 'content-type': 'application/json' }, tags: { name: `kv_${operation}` } }));
+  const checks = OPERATIONS.map((operation) => ({ [`kv ${operation} ok`]: (response: HttpResponse) => response.status === 200 }));
   return async (vu) => {
     let random = randoms.get(vu);
     if (random === undefined) {
@@ -103,26 +121,22 @@ export function kvWorkload(options: KvWorkloadOptions): (vu: VU) => Promise<void
       randoms.set(vu, random);
     }
     const draw = random() * total;
-    const operation: Operation = draw < mix.put ? 'put' : draw < mix.put + mix.get ? 'get' : 'txn';
+    const operation = draw < mix.put ? 0 : draw < mix.put + mix.get ? 1 : 2;
     const key = keyOf(pick(random()));
-    let path: string;
     let body: string;
-    switch (operation) {
+    switch (OPERATIONS[operation]) {
       case 'put':
-        path = '/v3/kv/put';
         body = `{"key":"${key}","value":"${value}"}`;
         break;
       case 'get':
-        path = '/v3/kv/range';
         body = `{"key":"${key}"}`;
         break;
       case 'txn':
         // Create-if-absent, else read: a compare on the key's version.
-        path = '/v3/kv/txn';
         body = `{"compare":[{"key":"${key}","target":"VERSION","result":"EQUAL","version":"0"}],"success":[{"requestPut":{"key":"${key}","value":"${value}"}}],"failure":[{"requestRange":{"key":"${key}"}}]}`;
         break;
     }
-    const response = await vu.http.post(`${endpoint}${path}`, body, { headers, tags: { name: `kv_${operation}` } });
-    vu.check(response, { [`kv ${operation} ok`]: (r) => r.status === 200 });
+    const response = await vu.http.post(urls[operation]![(vu.id - 1) % endpoints.length]!, body, params[operation]);
+    vu.check(response, checks[operation]!);
   };
 }
