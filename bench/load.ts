@@ -7,20 +7,28 @@
  *  (b) many VUs: N VUs (50,000 by default), each with its own keep-alive
  *      connection, at 1 req/s each: ramp time, RSS per VU, achieved rate,
  *      errors, against several node target processes (each under 20k fds);
+ *      then how many JMeter threads at 1 req/s one JVM holds;
  *  (c) coordinated omission: a target that stalls 1 s every 10 s, keel load
  *      at a constant arrival rate vs wrk and autocannon (closed loops).
  *
+ * JMeter (Debian's `jmeter`, bench/lib/jmeter.ts) is an anchor in (a) and,
+ * in (b), a probe of how many threads one JVM holds at 1 req/s each; where
+ * it is not installed its rows say so and the bench goes on.
+ *
  * Env: BENCH_LOAD_PARTS=a,b,c  BENCH_LOAD_SECONDS=10  BENCH_LOAD_VUS=50000
  *      BENCH_LOAD_VU_SECONDS=60  BENCH_LOAD_CO_SECONDS=30  BENCH_LOAD_CO_RATE=1000
+ *      BENCH_LOAD_JMETER_THREADS=1000,5000,10000,20000,50000 (probe steps, up to
+ *      BENCH_LOAD_VUS)  BENCH_LOAD_JMETER_HOLD_SECONDS=10
  * Targets and tools only on 127.0.0.1; every process stopped by its PID.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { markdownTable } from './lib/table.js';
 import { freeLoopbackPorts } from './lib/net.js';
 import { ensureDebianBinary } from './lib/debian.js';
 import { start, stop, tempDir, type Started } from './lib/gateway/processes.js';
+import { firstFailure, jmeterPlan, prepareJmeter, probeThreads, runJmeter, type Jmeter, type ThreadProbeAttempt } from './lib/jmeter.js';
+import { measure, openFilesLimit, rssKb, type Measured } from './lib/process-tree.js';
 
 const parts = (process.env.BENCH_LOAD_PARTS ?? 'a,b,c').split(',');
 const seconds = Number(process.env.BENCH_LOAD_SECONDS ?? '10');
@@ -28,83 +36,13 @@ const manyVus = Number(process.env.BENCH_LOAD_VUS ?? '50000');
 const vuSeconds = Number(process.env.BENCH_LOAD_VU_SECONDS ?? '60');
 const coSeconds = Number(process.env.BENCH_LOAD_CO_SECONDS ?? '30');
 const coRate = Number(process.env.BENCH_LOAD_CO_RATE ?? '1000');
+const jmeterHoldSeconds = Number(process.env.BENCH_LOAD_JMETER_HOLD_SECONDS ?? '10');
 const CONNECTIONS = 50;
 const root = new URL('..', import.meta.url).pathname;
 const keelMain = join(root, 'dist/src/cli/main.js');
 const autocannonBin = join(root, 'node_modules/autocannon/autocannon.js');
 const dir = tempDir('keel-load-bench-');
 const log = (line: string): void => console.error(line);
-
-/** Clock ticks per second for /proc/<pid>/stat times (getconf CLK_TCK; 100 on Linux). */
-const TICKS_PER_SECOND = 100;
-
-/** utime+stime+cutime+cstime of a process, in µs (cutime/cstime hold its reaped children's). */
-function cpuMicros(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
-    return (ticks / TICKS_PER_SECOND) * 1e6;
-  } catch {
-    return undefined;
-  }
-}
-
-function childPids(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-function rssKb(pid: number): number {
-  try {
-    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-  } catch {
-    return 0;
-  }
-}
-
-interface Measured {
-  readonly stdout: string;
-  readonly cpuMicros: number;
-  readonly wallSeconds: number;
-  readonly peakRssKb: number;
-}
-
-/**
- * Runs a load tool and samples its process tree every 100 ms: CPU is the
- * last sample of the top process (its own plus its reaped children's) plus
- * the live children's; the last 100 ms before exit are lost (under 1% of a
- * 10 s run).
- */
-function measure(command: string, args: readonly string[], onSample?: (pids: number[]) => void): Promise<Measured> {
-  return new Promise((resolve, reject) => {
-    const begun = performance.now();
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    let stdout = '';
-    child.stdout.on('data', (chunk) => (stdout += String(chunk)));
-    let lastCpu = 0;
-    let peakRssKb = 0;
-    const sample = (): void => {
-      const pid = child.pid!;
-      const tree = [pid, ...childPids(pid), ...childPids(pid).flatMap(childPids)];
-      const top = cpuMicros(pid);
-      if (top === undefined) return;
-      const live = tree.slice(1).reduce((sum, each) => sum + (cpuMicros(each) ?? 0), 0);
-      lastCpu = Math.max(lastCpu, top + live);
-      peakRssKb = Math.max(peakRssKb, tree.reduce((sum, each) => sum + rssKb(each), 0));
-      onSample?.(tree);
-    };
-    const timer = setInterval(sample, 100);
-    child.once('error', reject);
-    child.once('exit', () => {
-      clearInterval(timer);
-      resolve({ stdout, cpuMicros: lastCpu, wallSeconds: (performance.now() - begun) / 1000, peakRssKb });
-    });
-  });
-}
 
 function writeScenario(name: string, text: string): string {
   const file = join(dir, name);
@@ -114,7 +52,7 @@ function writeScenario(name: string, text: string): string {
 
 async function keelLoad(scenario: string, extra: readonly string[] = [], onSample?: (pids: number[]) => void): Promise<{ measured: Measured; summary: any }> {
   const summaryFile = join(dir, `summary-${Date.now()}.json`);
-  const measured = await measure(process.execPath, [keelMain, 'load', scenario, '--quiet', '--summary-export', summaryFile, ...extra], onSample);
+  const measured = await measure(process.execPath, [keelMain, 'load', scenario, '--quiet', '--summary-export', summaryFile, ...extra], onSample === undefined ? {} : { onSample });
   return { measured, summary: JSON.parse(readFileSync(summaryFile, 'utf8')) };
 }
 
@@ -122,7 +60,11 @@ const fmt = (value: number, digits = 1): string => value.toFixed(digits);
 
 async function startNginxStatic(port: number): Promise<Started> {
   const root = join(dir, 'www');
-  await import('node:fs').then((fs) => (fs.mkdirSync(root, { recursive: true }), fs.writeFileSync(join(root, 'index.html'), 'ok\n')));
+  mkdirSync(root, { recursive: true });
+  writeFileSync(join(root, 'index.html'), 'ok\n');
+  // Run as root, nginx's worker is `nobody`: mkdtemp's 0700 would make every response a 403 (and an error-log line).
+  chmodSync(dir, 0o711);
+  chmodSync(root, 0o755);
   writeFileSync(join(dir, 'nginx.conf'), `
 worker_processes 1;
 pid ${dir}/nginx.pid;
@@ -161,11 +103,50 @@ async function efficiency(): Promise<void> {
     rows.push(['wrk (1 thread)', fmt(wrkRate, 0), fmt(wrkCpu), '1.00', fmt(wrkCpu / wrkCpu, 2)]);
     rows.push(['autocannon', fmt(autoJson.requests.average, 0), fmt(autoCpu), fmt(autoJson.requests.average / wrkRate, 2), fmt(autoCpu / wrkCpu, 2)]);
     rows.push(['keel load (1 worker)', fmt(keelRate, 0), fmt(keelCpu), fmt(keelRate / wrkRate, 2), fmt(keelCpu / wrkCpu, 2)]);
+    rows.push(await jmeterEfficiencyRow(url, wrkRate, wrkCpu));
   } finally {
     await stop(nginx);
   }
   console.log(`\n(a) efficiency: ${CONNECTIONS} connections, ${seconds} s against nginx (static file, 1 worker)\n`);
   console.log(markdownTable(['load generator', 'req/s', 'CPU µs/req', 'req/s vs wrk', 'CPU/req vs wrk'], rows));
+}
+
+/**
+ * JMeter's heap in part a: upstream's bin/jmeter default (HEAP="-Xms512m
+ * -Xmx512m"); Debian's wrapper passes none, which would give the JVM a
+ * quarter of the machine's memory.
+ */
+const JMETER_EFFICIENCY_JVM_ARGS = ['-Xms512m', '-Xmx512m'];
+/** What JMeter's row says in place of figures, in part a's 5 columns. */
+const jmeterUnavailableRow = (label: string, why: string, columns: number): string[] => [label, why, ...Array<string>(columns - 2).fill('—')];
+/** Once per run: compiling the launcher takes a few seconds of javac. */
+let jmeterPrepared: Jmeter | string | undefined;
+const jmeter = (): Jmeter | string => (jmeterPrepared ??= prepareJmeter(dir));
+
+/**
+ * JMeter's row in part a: CONNECTIONS threads looping GET for `seconds`, no
+ * timer, keep-alive. JVM startup (some seconds of CPU: class loading, JIT,
+ * parsing the plan) is left out: req/s is JMeter's summariser rate, which
+ * runs from the first sample to the last, and CPU is counted from the moment
+ * JMeter prints "Starting the test" (read then from /proc) to its exit. It
+ * writes the CSV results file (-l), as a JMeter run does; that is part of its
+ * cost.
+ */
+async function jmeterEfficiencyRow(url: string, wrkRate: number, wrkCpu: number): Promise<string[]> {
+  const label = `JMeter 2.13 (${CONNECTIONS} threads)`;
+  const prepared = jmeter();
+  if (typeof prepared === 'string') return jmeterUnavailableRow(label, prepared, 5);
+  try {
+    const plan = jmeterPlan([{ url, threads: CONNECTIONS }], { durationSeconds: seconds, rampSeconds: 0, pauseMs: 0 });
+    const run = await runJmeter(prepared, dir, 'efficiency', plan, JMETER_EFFICIENCY_JVM_ARGS, (seconds + 60) * 1000);
+    const { totals, measured } = run;
+    if (totals === undefined || measured.atMark === undefined || totals.requests === 0) return jmeterUnavailableRow(label, `failed: ${firstFailure(run) ?? `exit ${measured.exitCode}`}`, 5);
+    const cpu = (measured.cpuMicros - measured.atMark.cpuMicros) / totals.requests;
+    if (totals.errors > 0) log(`JMeter: ${totals.errors} of ${totals.requests} requests failed: ${firstFailure(run) ?? ''}`);
+    return [label, fmt(totals.perSecond, 0), fmt(cpu), fmt(totals.perSecond / wrkRate, 2), fmt(cpu / wrkCpu, 2)];
+  } catch (error) {
+    return jmeterUnavailableRow(label, `failed: ${(error as Error).message}`, 5);
+  }
 }
 
 /** Node targets for many connections: each process holds a share, under the open-file limit (20,000 here; raising it needs CAP_SYS_RESOURCE, which this container lacks). */
@@ -180,12 +161,57 @@ ${stallEveryMs > 0 ? `setInterval(() => { const until = Date.now() + ${stallMs};
   return Promise.all(ports.map((port) => start(`target:${port}`, process.execPath, ['-e', source(port)], port)));
 }
 
+/** keel's ramp to `vus` in part b; JMeter's thread groups ramp the same. */
+const rampSecondsFor = (vus: number): number => Math.max(5, Math.round(vus / 2500));
+
+/**
+ * JMeter's JVM in part b's probe: a small stack per thread (each JMeter
+ * thread is a platform thread; the default 1 MB stack only reserves address
+ * space, but the small one keeps the reservation bounded) and a bounded heap.
+ */
+const JMETER_PROBE_JVM_ARGS = ['-Xss256k', '-Xms256m', '-Xmx2g'];
+
+/**
+ * The thread counts part b's JMeter probe tries, up to the VUs asked: the
+ * usual steps, plus one just under this process's open-file limit, since one
+ * JVM holds every thread's connection and the limit (20,000 here) may stop
+ * it before threads or memory do.
+ */
+function jmeterProbeSteps(): number[] {
+  const listed = (process.env.BENCH_LOAD_JMETER_THREADS ?? '1000,5000,10000,20000,50000').split(',').map(Number);
+  const underOpenFiles = Math.floor((openFilesLimit() - 1000) / 1000) * 1000;
+  const steps = new Set([...listed, underOpenFiles, manyVus].filter((threads) => Number.isFinite(threads) && threads > 0 && threads <= manyVus));
+  return [...steps].sort((a, b) => a - b);
+}
+
+/** Part b's JMeter row: how many threads, each one GET a second, one JVM held here, and a line saying what stopped the next step. */
+async function jmeterThreadsRow(urls: readonly string[]): Promise<{ row: string[]; note: string }> {
+  const label = 'JMeter 2.13 (threads, 1 JVM)';
+  const prepared = jmeter();
+  if (typeof prepared === 'string') return { row: jmeterUnavailableRow(label, prepared, 10), note: `JMeter: ${prepared}` };
+  let attempts: ThreadProbeAttempt[];
+  try {
+    attempts = await probeThreads(prepared, dir, { steps: jmeterProbeSteps(), urls, rampSecondsFor, holdSeconds: jmeterHoldSeconds, jvmArgs: JMETER_PROBE_JVM_ARGS, log });
+  } catch (error) {
+    return { row: jmeterUnavailableRow(label, `failed: ${(error as Error).message}`, 10), note: `JMeter probe failed: ${(error as Error).message}` };
+  }
+  const held = attempts.filter((attempt) => attempt.failure === undefined).at(-1);
+  const failed = attempts.find((attempt) => attempt.failure !== undefined);
+  const tried = attempts.at(-1)?.threads ?? 0;
+  const row = held === undefined
+    ? [label, String(tried), '0', '—', '—', '—', '—', '—', '—', '—']
+    : [label, String(tried), String(held.threads), String(rampSecondsFor(held.threads)), held.reachedSeconds === undefined ? '—' : fmt(held.reachedSeconds, 0), fmt(held.rssKbPerThread), fmt(held.perSecondMax, 0), String(held.threads), '0', fmt(held.p99Ms)];
+  const heldText = held === undefined ? 'JMeter held no step' : `JMeter held ${held.threads} threads, all active at once (${fmt(held.rssKbPerThread)} KB RSS per thread; req/s is its best summariser interval)`;
+  const failedText = failed === undefined ? '; it held every step tried.' : `; at ${failed.threads} threads: ${failed.failure}.`;
+  return { row, note: heldText + failedText };
+}
+
 /** (b) */
 async function manyUsers(): Promise<void> {
   const targetCount = Math.max(1, Math.ceil(manyVus / 12_500));
   const targets = await startNodeTargets(targetCount);
   const workers = Math.max(2, Math.ceil(manyVus / 12_500));
-  const rampSeconds = Math.max(5, Math.round(manyVus / 2500));
+  const rampSeconds = rampSecondsFor(manyVus);
   const urls = targets.map((target) => `http://127.0.0.1:${target.port}/`);
   const scenario = writeScenario(
     'many-vus.mjs',
@@ -214,14 +240,17 @@ export default async function (vu) {
     const rate = plateau.length === 0 ? 0 : plateau.reduce((sum, point) => sum + point.requests, 0) / plateau.length;
     const errors = run.summary.rates.http_req_failed?.trues ?? 0;
     const vusReached = Math.max(1, ...points.map((point) => point.vus));
+    const keelRow = [`keel load (${workers} workers)`, String(manyVus), String(vusReached), String(rampSeconds), reached === undefined ? 'not reached' : fmt(reached.t, 0), fmt((plateauRssKb - baselineRssKb) / vusReached), fmt(rate, 0), String(manyVus), String(errors), fmt(run.summary.trends.http_req_duration?.p99 ?? 0)];
+    const jmeterThreads = await jmeterThreadsRow(urls);
     console.log(`\n(b) ${manyVus} VUs, each its own keep-alive connection, 1 req/s each, ${vuSeconds} s plateau, ${workers} workers, ${targetCount} node target processes\n`);
     console.log(
       markdownTable(
-        ['VUs asked', 'VUs reached', 'ramp (s, asked)', 'ramp (s, reached)', 'RSS per VU reached (KB)', 'req/s at plateau', 'req/s asked', 'errors', 'p99 (ms)'],
-        [[String(manyVus), String(vusReached), String(rampSeconds), reached === undefined ? 'not reached' : fmt(reached.t, 0), fmt((plateauRssKb - baselineRssKb) / vusReached), fmt(rate, 0), String(manyVus), String(errors), fmt(run.summary.trends.http_req_duration?.p99 ?? 0)]],
+        ['load generator', 'VUs asked', 'VUs reached', 'ramp (s, asked)', 'ramp (s, reached)', 'RSS per VU reached (KB)', 'req/s at plateau', 'req/s asked', 'errors', 'p99 (ms)'],
+        [keelRow, jmeterThreads.row],
       ),
     );
     if (errors > 0) console.log(`errors: ${JSON.stringify(run.summary.errors)}`);
+    console.log(`\n${jmeterThreads.note}`);
   } finally {
     await Promise.all(targets.map(stop));
   }
