@@ -151,10 +151,14 @@ export interface SummariserTotals {
   readonly startedMax: number;
 }
 
-/** Reads JMeter's summariser lines (non-GUI stdout); undefined when there is no final line. */
+/**
+ * Reads JMeter's summariser lines (non-GUI stdout): a "summary =" line holds
+ * the totals so far and follows every interval's "summary +", so the last one
+ * holds the run's. Undefined when there is none.
+ */
 export function parseSummariser(stdout: string): SummariserTotals | undefined {
-  const total = /^summary =\s+(\d+) in\s+\S+\s*=\s*([\d.]+)\/s.*?Err:\s+(\d+)/m.exec(stdout);
-  if (total === null) return undefined;
+  const total = [...stdout.matchAll(/^summary =\s+(\d+) in\s+\S+\s*=\s*([\d.]+)\/s.*?Err:\s+(\d+)/gm)].at(-1);
+  if (total === undefined) return undefined;
   const counts = (name: string): number => Math.max(0, ...[...stdout.matchAll(new RegExp(`${name}: (\\d+)`, 'g'))].map((match) => Number(match[1])));
   return { requests: Number(total[1]), perSecond: Number(total[2]), errors: Number(total[3]), activeMax: counts('Active'), startedMax: counts('Started') };
 }
