@@ -48,7 +48,7 @@ export function loadCommand(): Command {
         let links;
         if (flags.agents !== undefined) {
           const { agentLinks } = await import('../load/agent.js');
-          links = await agentLinks(flags.agents.split(',').map((entry) => entry.trim()).filter(Boolean), flags.allowRemote);
+          links = await agentLinks(flags.agents.split(',').map((entry) => entry.trim()).filter(Boolean));
         }
         const result = await runLoad({
           scenarioFile,

@@ -159,8 +159,13 @@ export class AgentLink implements WorkerLink {
   }
 }
 
-/** Connects to every agent; one that cannot be reached fails the run before it starts. */
-export async function agentLinks(addresses: readonly string[], _allowRemote: readonly string[]): Promise<WorkerLink[]> {
+/**
+ * Connects to every agent; one that cannot be reached fails the run before it
+ * starts. Agents are named by the operator (--agents), so they need no
+ * --allow-remote; the targets they load are checked by each agent with the
+ * job's allowRemote.
+ */
+export async function agentLinks(addresses: readonly string[]): Promise<WorkerLink[]> {
   if (addresses.length === 0) throw new LoadError('KEEL_LOAD_BAD_INPUT', '--agents: name at least one host:port');
   const results = await Promise.allSettled(addresses.map((address) => AgentLink.connect(address)));
   const failures = results.filter((result): result is PromiseRejectedResult => result.status === 'rejected');

@@ -82,7 +82,7 @@ test('agents each in their own network namespace, as separate machines, run the 
     assert.equal(readlinkSync(`/proc/${child.pid}/ns/net`), `net:[${statSync(`/run/netns/${member.netns}`).ino}]`);
   }
 
-  const links = await agentLinks(plan.members.map((member) => `${member.address}:${AGENT_PORT}`), []);
+  const links = await agentLinks(plan.members.map((member) => `${member.address}:${AGENT_PORT}`));
   const quiet = new Writable({ write: (_chunk, _encoding, done) => done() });
   const result = await runLoad({ scenarioFile: join(fixtures, 'checks.ts'), links, allowRemote: [plan.bridgeAddress], output: quiet, progress: false });
 

@@ -75,7 +75,7 @@ test('frames: whole, split across chunks, oversized, not JSON, truncated', () =>
 });
 
 test('two agents, separate processes, run the shares of one scenario and send histograms back', { timeout: 180_000 }, async () => {
-  const links = await agentLinks(agents.map((agent) => agent.address), []);
+  const links = await agentLinks(agents.map((agent) => agent.address));
   const result = await runLoad({ scenarioFile: join(fixtures, 'checks.ts'), links, output: quiet(), progress: false });
   assert.equal(result.summary.lostWorkers.length, 0);
   assert.equal(result.summary.counters.http_reqs?.count, 20);
@@ -105,13 +105,13 @@ test('bad and truncated input: the agent answers a protocol error, closes, and k
   assert.match(((await exchange(encodeFrame({ type: 'dance' }), false))[0] as { message: string }).message, /not a coordinator message/);
   assert.deepEqual(await exchange(encodeFrame({ type: 'stop' }).subarray(0, 7), true), []);
   await until(() => agents[0]!.output.join('').includes('stream ended inside a frame'), 10_000, 'the agent to log the truncation');
-  const links = await agentLinks([agents[0]!.address], []);
+  const links = await agentLinks([agents[0]!.address]);
   const result = await runLoad({ scenarioFile: join(fixtures, 'checks.ts'), links, output: quiet(), progress: false });
   assert.equal(result.summary.counters.http_reqs?.count, 20, 'the agent still serves');
 });
 
 test('a lost agent is reported, not waited for', { timeout: 180_000 }, async () => {
-  const links = await agentLinks(agents.map((agent) => agent.address), []);
+  const links = await agentLinks(agents.map((agent) => agent.address));
   const victim = agents[1]!;
   const running = runLoad({ scenarioFile: join(fixtures, 'many-vus.ts'), links, output: quiet(), progress: false, overrides: { vus: 10, duration: '8s' } });
   // Kill it once it is running (its first snapshot has had time to arrive).

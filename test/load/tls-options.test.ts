@@ -82,7 +82,7 @@ test('insecureSkipTLSVerify and http2: false reach an agent over its protocol: H
   const [port] = await freeLoopbackPorts(1);
   const agent = await startAgent(`127.0.0.1:${port}`);
   try {
-    const links = await agentLinks([`127.0.0.1:${port}`], []);
+    const links = await agentLinks([`127.0.0.1:${port}`]);
     const result = await run({ scenarioFile: scenario('skip-h1', { insecureSkipTLSVerify: true, http2: false }), links });
     assert.equal(result.exitCode, 0, JSON.stringify(result.summary.errors));
     assert.deepEqual(seen.map((request) => request.version), ['1.1', '1.1']);
