@@ -20,8 +20,12 @@
  * gRPC client holds one channel per VU, which is not etcd's shape, hence
  * the shared connections. Values are `--value-bytes` random bytes; keys
  * are drawn uniformly from `--keys` preloaded keys by a per-VU xorshift.
- * The watch rows are not keel/load's yet (bench/lib/watch-load.ts: keel/load
- * has no Watch streams).
+ * The watch rows' writers are keel/load's too (bench/lib/watch-load.ts):
+ * a fixed put rate is its constant-arrival-rate executor (puts that find
+ * PUTS_IN_FLIGHT_MAX outstanding are dropped and counted by keel/load),
+ * `max` is `--watch-writers` VUs in a closed loop. The Watch streams are
+ * plain grpc-js streams beside them: observers, not load (keel/load has no
+ * Watch streams).
  *
  * Operations:
  * - put: Put of a random key;

@@ -11,7 +11,8 @@
  * the iterations; until the cap the two are the same). It measures
  * throughput at a given concurrency, not an open-model latency (no
  * coordinated-omission correction; keel load's arrival-rate executors are
- * for that). The VUs run in this process (an inline scenario, workers 0),
+ * for that; the watch rows' fixed-rate writers use one, runArrivalRate).
+ * The VUs run in this process (an inline scenario, workers 0),
  * as the benches' load always has, so each bench's client-CPU figure still
  * covers the whole load generator.
  *
@@ -76,9 +77,40 @@ export async function runIterations(options: Omit<LoadOptions, 'seconds' | 'maxO
     executor: 'shared-iterations' as const,
     vus: options.clients,
     iterations: bound.iterations,
-    maxDuration: `${Math.max(1, Math.round(bound.seconds * 1000))}ms`,
+    maxDuration: durationText(bound.seconds),
     gracefulStop: GRACEFUL_STOP,
   };
+  return runScenario(options, scenario, iteration, vuPool);
+}
+
+/**
+ * keel/load's open model: an iteration starts `perSecond` times a second for
+ * `seconds`, each on a free VU (up to `vusMax`, `vusPreallocated` made up
+ * front); an arrival that finds none is dropped and counted in the summary's
+ * dropped_iterations, never delayed.
+ */
+export async function runArrivalRate(
+  options: Omit<LoadOptions, 'clients' | 'seconds' | 'maxOps' | 'warmupSeconds'>,
+  bound: { readonly perSecond: number; readonly seconds: number; readonly vusPreallocated: number; readonly vusMax: number },
+  iteration: IterationFunction,
+  vuPool: VuPool,
+): Promise<Summary> {
+  const scenario = {
+    executor: 'constant-arrival-rate' as const,
+    rate: bound.perSecond,
+    timeUnit: '1s',
+    duration: durationText(bound.seconds),
+    preAllocatedVUs: bound.vusPreallocated,
+    maxVUs: bound.vusMax,
+    gracefulStop: GRACEFUL_STOP,
+  };
+  return runScenario(options, scenario, iteration, vuPool);
+}
+
+type ScenarioOptions = NonNullable<Options['scenarios']>[string];
+
+/** One scenario on `vuPool`'s VUs in this process, its output discarded; the engine's summary. */
+async function runScenario(options: Omit<LoadOptions, 'clients' | 'seconds' | 'maxOps' | 'warmupSeconds'>, scenario: ScenarioOptions, iteration: IterationFunction, vuPool: VuPool): Promise<Summary> {
   const result = await runLoad({
     scenario: {
       options: { scenarios: { bench: scenario }, ...(options.requestTimeoutMs === undefined ? {} : { httpTimeout: `${options.requestTimeoutMs}ms` }), ...options.tls },
@@ -92,6 +124,9 @@ export async function runIterations(options: Omit<LoadOptions, 'seconds' | 'maxO
   if (result.summary.lostWorkers.length > 0) throw new Error(`keel/load: ${result.summary.lostWorkers.join('; ')}`);
   return result.summary;
 }
+
+/** keel/load's duration text for `seconds`, whole milliseconds, at least 1 ms. */
+const durationText = (seconds: number): string => `${Math.max(1, Math.round(seconds * 1000))}ms`;
 
 /** Runs every one of `bound.iterations` iterations (a preload) within `bound.seconds`; throws unless all succeeded. */
 export async function runEach(options: Omit<LoadOptions, 'seconds' | 'maxOps' | 'warmupSeconds'>, bound: { readonly iterations: number; readonly seconds: number }, iteration: IterationFunction, vuPool: VuPool): Promise<void> {

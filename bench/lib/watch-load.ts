@@ -1,9 +1,14 @@
 /**
  * Watch-event throughput and latency: `watchers` Watch streams on one
  * prefix (one stream per watcher, spread over a connection set), writers
- * putting fresh keys under the prefix either at a fixed rate (an open
- * model: puts that fall due while `PUTS_IN_FLIGHT_MAX` are outstanding are
- * counted as dropped, not delayed) or as fast as `writers` closed loops go.
+ * putting fresh keys under the prefix either at a fixed rate or as fast as
+ * `writers` closed loops go. The writers are keel/load's (bench/lib/load.ts),
+ * one put per iteration: the fixed rate is its constant-arrival-rate
+ * executor (the open model: a put that falls due while `PUTS_IN_FLIGHT_MAX`
+ * are outstanding finds no free VU and is dropped, counted by keel/load, not
+ * delayed), the closed loops its shared-iterations on `writers` VUs. The
+ * watchers are not load but observers of it, so they stay plain streams
+ * here (keel/load has no Watch streams).
  *
  * Every put's key carries its sequence number, so each event is matched to
  * the moment its put was sent: the put-to-event latency includes the put's
@@ -15,13 +20,20 @@
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { Message } from '../../src/api/grpc/codec.js';
 import type { GrpcConns } from './grpc-conns.js';
-import { newHistogram } from '../../src/load/index.js';
+import { newHistogram, type VU, VuPool } from '../../src/load/index.js';
+import { runArrivalRate, runIterations } from './load.js';
 import { sleepMs } from './net.js';
 
-/** Puts outstanding at once in fixed-rate mode; a put due beyond this is dropped. */
+/** Puts outstanding at once in fixed-rate mode (keel/load's maxVUs); a put due beyond this is dropped. */
 export const PUTS_IN_FLIGHT_MAX = 1_024;
-/** How often the fixed-rate writer wakes to issue what fell due. */
-const RATE_TICK_MS = 2;
+/**
+ * Fixed-rate mode makes VUs up front for puts lasting this long at the rate
+ * (keel/load adds more, up to PUTS_IN_FLIGHT_MAX, as puts slow down), so a
+ * low rate does not hold a thousand idle VUs.
+ */
+const PREALLOCATED_PUT_MS = 20;
+/** The warm-up's puts get this long in all (each is bounded by the request timeout too). */
+const WARMUP_SECONDS_MAX = 60;
 /** Watchers one cell may open. */
 export const WATCHERS_MAX = 1_024;
 const CREATE_TIMEOUT_MS = 10_000;
@@ -50,7 +62,7 @@ export interface WatchResult {
   readonly puts: number;
   readonly putsPerSecond: number;
   readonly putErrors: number;
-  /** Fixed-rate mode: puts that fell due with PUTS_IN_FLIGHT_MAX outstanding. */
+  /** Fixed-rate mode: puts that fell due with PUTS_IN_FLIGHT_MAX outstanding (keel/load's dropped_iterations). */
   readonly putsDropped: number;
   /** Events of measured puts delivered, summed over watchers, and their rate from the first put to the last event. */
   readonly events: number;
@@ -82,6 +94,7 @@ export async function runWatchLoad(watchConns: GrpcConns, writeConns: GrpcConns,
   const sentAtMs = new Float64Array(options.maxPuts);
   const acknowledged = new Uint8Array(options.maxPuts);
   const histogram = newHistogram();
+  const vuPool = new VuPool();
   let duplicates = 0;
   let outOfOrder = 0;
   let streamErrors = 0;
@@ -141,70 +154,58 @@ export async function runWatchLoad(watchConns: GrpcConns, writeConns: GrpcConns,
     await until(() => watchers.every((watcher) => watcher.created) || streamErrors > 0, CREATE_TIMEOUT_MS);
     if (!watchers.every((watcher) => watcher.created)) throw new Error(`watches not created within ${CREATE_TIMEOUT_MS} ms: ${firstProblem ?? 'no answer'}`);
 
-    const put = async (writer: number, key: Buffer): Promise<void> => {
-      await writeConns.kv(writer, 'Put', { key, value: options.value }, options.requestTimeoutMs);
+    const put = async (writer: number, name: string): Promise<void> => {
+      await writeConns.kv(writer, 'Put', { key: Buffer.concat([prefix, Buffer.from(name)]), value: options.value }, options.requestTimeoutMs);
     };
     // Warm-up: connections, the watch path and the JIT, awaited by every watcher.
     let warmupAcknowledged = 0;
     let warmupNext = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(options.writers, options.warmupPuts) }, async (_, writer) => {
-        for (let index = warmupNext++; index < options.warmupPuts; index = warmupNext++) {
-          await put(writer, Buffer.concat([prefix, Buffer.from(`w${index}`)])).then(() => warmupAcknowledged++, () => {});
-        }
-      }),
-    );
+    const warmupPut = async (vu: VU): Promise<void> => {
+      await put(vu.id - 1, `w${warmupNext++}`);
+      warmupAcknowledged++;
+    };
+    if (options.warmupPuts > 0) await runIterations({ clients: Math.min(options.writers, options.warmupPuts) }, { iterations: options.warmupPuts, seconds: WARMUP_SECONDS_MAX }, warmupPut, vuPool);
     await until(() => watchers.every((watcher) => watcher.warmupEvents >= warmupAcknowledged), options.drainTimeoutMs);
 
+    // Puts and their errors are counted here, by sequence number, because the check needs to know which puts were acknowledged.
     let putErrors = 0;
-    let putsDropped = 0;
     let puts = 0;
-    const putMeasured = (writer: number, sequence: number): Promise<void> => {
-      sentAtMs[sequence] = performance.now();
-      return put(writer, Buffer.concat([prefix, Buffer.from(`m${sequence}`)])).then(
-        () => {
-          acknowledged[sequence] = 1;
-          puts++;
-        },
-        (error: Error) => {
-          putErrors++;
-          problem(`put: ${error.message}`);
-        },
-      );
-    };
-    const startedAtMs = performance.now();
-    const endAtMs = startedAtMs + options.seconds * 1000;
     let next = 0;
-    if (options.putsPerSecond === undefined) {
-      await Promise.all(
-        Array.from({ length: options.writers }, async (_, writer) => {
-          while (next < options.maxPuts && performance.now() < endAtMs) await putMeasured(writer, next++);
-        }),
-      );
-    } else {
-      let due = 0;
-      let inFlight = 0;
-      const pending = new Set<Promise<void>>();
-      for (let nowMs = performance.now(); nowMs < endAtMs && next < options.maxPuts; nowMs = performance.now()) {
-        const dueNow = Math.floor(((nowMs - startedAtMs) / 1000) * options.putsPerSecond);
-        for (; due < dueNow && next < options.maxPuts; due++) {
-          if (inFlight >= PUTS_IN_FLIGHT_MAX) {
-            putsDropped++;
-            continue;
-          }
-          inFlight++;
-          const sequence = next++;
-          const done = putMeasured(sequence, sequence).finally(() => {
-            inFlight--;
-            pending.delete(done);
-          });
-          pending.add(done);
-        }
-        await sleepMs(RATE_TICK_MS);
+    let writtenAtMs = 0;
+    const fixedRate = options.putsPerSecond;
+    const putMeasured = async (vu: VU): Promise<void> => {
+      // The arrival schedule's end is rounded to the millisecond, so it may call once more than maxPuts.
+      if (next >= options.maxPuts) return;
+      const sequence = next++;
+      sentAtMs[sequence] = performance.now();
+      try {
+        // At a fixed rate a free VU is usually the same one, so the sequence number spreads the puts over the connections.
+        await put(fixedRate === undefined ? vu.id - 1 : sequence, `m${sequence}`);
+      } catch (error) {
+        putErrors++;
+        problem(`put: ${(error as Error).message}`);
+        return;
       }
-      await Promise.all(pending);
+      acknowledged[sequence] = 1;
+      puts++;
+      writtenAtMs = performance.now();
+    };
+    let putsDropped = 0;
+    if (fixedRate === undefined) {
+      await runIterations({ clients: options.writers }, { iterations: options.maxPuts, seconds: options.seconds }, putMeasured, vuPool);
+    } else {
+      const bound = {
+        perSecond: fixedRate,
+        seconds: Math.min(options.seconds, options.maxPuts / fixedRate),
+        vusPreallocated: Math.min(PUTS_IN_FLIGHT_MAX, Math.max(1, Math.ceil((fixedRate * PREALLOCATED_PUT_MS) / 1000))),
+        vusMax: PUTS_IN_FLIGHT_MAX,
+      };
+      const summary = await runArrivalRate({}, bound, putMeasured, vuPool);
+      putsDropped = summary.counters.dropped_iterations?.count ?? 0;
     }
-    const writtenAtMs = performance.now();
+    // The rates run from the first put sent, not from runLoad's call: keel/load takes a moment to start a run.
+    const startedAtMs = next > 0 ? sentAtMs[0]! : performance.now();
+    writtenAtMs = Math.max(writtenAtMs, startedAtMs);
     await until(() => watchers.every((watcher) => watcher.measuredEvents >= puts), options.drainTimeoutMs);
 
     let missed = 0;
@@ -217,7 +218,7 @@ export async function runWatchLoad(watchConns: GrpcConns, writeConns: GrpcConns,
     const eventsSeconds = (Math.max(lastEventAtMs, startedAtMs) - startedAtMs) / 1000;
     return {
       puts,
-      putsPerSecond: puts / ((writtenAtMs - startedAtMs) / 1000),
+      putsPerSecond: writtenAtMs > startedAtMs ? puts / ((writtenAtMs - startedAtMs) / 1000) : 0,
       putErrors,
       putsDropped,
       events,
@@ -234,6 +235,7 @@ export async function runWatchLoad(watchConns: GrpcConns, writeConns: GrpcConns,
     closing = true;
     for (const watcher of watchers) watcher.stream.cancel();
     histogram.destroy();
+    await vuPool.close();
   }
 }
 
