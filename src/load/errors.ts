@@ -42,3 +42,11 @@ export function isLoadError(value: unknown): value is LoadError {
 export function badInput(message: string): LoadError {
   return new LoadError('KEEL_LOAD_BAD_INPUT', message);
 }
+
+/** A short, bounded name for why a request failed: the error's code (ECONNREFUSED) rather than its message. */
+export function errorKind(error: unknown): string {
+  const value = error as { code?: unknown; cause?: { code?: unknown }; name?: string };
+  if (typeof value?.cause?.code === 'string') return value.cause.code;
+  if (typeof value?.code === 'string') return value.code;
+  return value?.name ?? 'Error';
+}

@@ -5,13 +5,16 @@
  * machine hold tens of thousands of VUs); https targets use undici, which
  * negotiates HTTP/2 by ALPN as k6 does. A request that fails (refused,
  * reset, timed out) returns a response with status 0 and `error` set; it is
- * counted, never thrown.
+ * counted, never thrown. Streaming responses (watches) go through
+ * `stream()` (http-stream.ts), over undici for either scheme.
  */
-import { buildConnector, Client } from 'undici';
+import { buildConnector, Client, Pool } from 'undici';
 import { cachedOrCreated } from './bounded-cache.js';
 import type { Clock } from './clock.js';
+import { errorKind } from './errors.js';
 import { headersOf, Http1Connection, RequestFailedError, type Endpoint } from './http1-connection.js';
-import { RESPONSE_BODY_BYTES_MAX } from './limits.js';
+import { HttpStream } from './http-stream.js';
+import { RESPONSE_BODY_BYTES_MAX, STREAMS_PER_ORIGIN_MAX } from './limits.js';
 import type { MetricSink } from './sink.js';
 import type { TargetGuard } from './targets.js';
 import { TlsProfile } from './tls.js';
@@ -76,6 +79,7 @@ const DEFAULT_TLS_PROFILE = new TlsProfile();
 export class VuHttp {
   #options: HttpClientOptions;
   readonly #clients = new Map<string, Client>();
+  readonly #streamPools = new Map<string, Pool>();
   readonly #raw = new Map<string, Http1Connection>();
   /** The protocol each origin's connection negotiated (k6's `proto` tag). */
   readonly #protocols = new Map<string, string>();
@@ -153,10 +157,48 @@ export class VuHttp {
       error = errorKind(caught);
     }
     const durationMs = clock.nowMs() - startMs;
+    this.#record(target.origin, tags, status, durationMs, error, payload);
+    return new Response(status, head ?? headers, text, durationMs, error);
+  }
+
+  /**
+   * Opens a streaming request (a watch: newline-delimited JSON that never
+   * ends on its own) and waits for its head; read it with `line()`, end it
+   * with `close()`. It counts as one request, recorded at close, its
+   * duration the time to its head; it is cut at the request timeout. The
+   * URL passes the target guard as any request's does. Streams take their
+   * own connections (undici, one per open stream), so the VU's requests to
+   * the same origin do not queue behind them.
+   */
+  async stream(method: string, url: string, body?: string | Uint8Array, params: RequestParams = {}): Promise<HttpStream> {
+    const { clock, sink } = this.#options;
+    const target = this.#parse(url);
+    const tags: Record<string, string> | undefined = sink.tagged ? { ...this.#options.tags(), method, ...(params.tags ?? {}) } : undefined;
+    const payload = typeof body === 'string' ? Buffer.from(body) : body;
+    return HttpStream.open({
+      dispatcher: this.#streamPool(target.origin),
+      method,
+      path: target.path,
+      headers: params.headers,
+      body: payload,
+      timeoutMs: params.timeoutMs ?? this.#options.timeoutMs,
+      signal: this.#options.signal,
+      clock,
+      startMs: this.#options.takeIntendedStart() ?? clock.nowMs(),
+      record: (outcome) => {
+        sink.counter('data_received', outcome.receivedBytes, tags);
+        this.#record(target.origin, tags, outcome.status, outcome.durationMs, outcome.error, payload);
+      },
+    });
+  }
+
+  /** One request's samples: counted, timed, failed or not (an error, or a status of 400 or more), its error kind. */
+  #record(origin: string, tags: Record<string, string> | undefined, status: number, durationMs: number, error: string | undefined, payload: Uint8Array | undefined): void {
+    const sink = this.#options.sink;
     const failed = error !== undefined || status >= 400;
     if (tags !== undefined) {
       tags.status = String(status);
-      tags.proto = this.#protocols.get(target.origin) ?? 'HTTP/1.1';
+      tags.proto = this.#protocols.get(origin) ?? 'HTTP/1.1';
     }
     sink.counter('http_reqs', 1, tags);
     sink.trend('http_req_duration', durationMs, tags);
@@ -164,7 +206,6 @@ export class VuHttp {
     if (payload !== undefined) sink.counter('data_sent', payload.byteLength, tags);
     if (error !== undefined) sink.error(error);
     else if (status >= 400) sink.error(`HTTP ${status}`);
-    return new Response(status, head ?? headers, text, durationMs, error);
   }
 
   /** Parsed URLs, checked against the guard once (a VU asks for the same few URLs again and again). */
@@ -232,6 +273,14 @@ export class VuHttp {
     }, { once: true });
   }
 
+  #streamPool(origin: string): Pool {
+    return cachedOrCreated(this.#streamPools, origin, ORIGINS_PER_VU_MAX, () => {
+      const pool = new Pool(origin, { connections: STREAMS_PER_ORIGIN_MAX, pipelining: 1, connect: this.#connector(origin) });
+      pool.on('connectionError', () => undefined);
+      return pool;
+    }, (pool) => void pool.destroy().catch(() => undefined));
+  }
+
   #client(origin: string): Client {
     return cachedOrCreated(this.#clients, origin, ORIGINS_PER_VU_MAX, () => {
       const client = new Client(origin, { pipelining: 1, keepAliveTimeout: 60_000, keepAliveMaxTimeout: 600_000, connect: this.#connector(origin) });
@@ -262,9 +311,10 @@ export class VuHttp {
   async close(): Promise<void> {
     for (const connection of this.#raw.values()) connection.destroy();
     this.#raw.clear();
-    const clients = [...this.#clients.values()];
+    const dispatchers = [...this.#clients.values(), ...this.#streamPools.values()];
     this.#clients.clear();
-    await Promise.all(clients.map((client) => client.destroy().catch(() => undefined)));
+    this.#streamPools.clear();
+    await Promise.all(dispatchers.map((dispatcher) => dispatcher.destroy().catch(() => undefined)));
   }
 }
 
@@ -312,12 +362,4 @@ async function readCapped(body: AsyncIterable<Buffer> & { dump?: () => Promise<v
     size += chunk.length;
   }
   return chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
-}
-
-/** A short, bounded name for why a request failed: the error's code (ECONNREFUSED) rather than its message. */
-export function errorKind(error: unknown): string {
-  const value = error as { code?: unknown; cause?: { code?: unknown }; name?: string };
-  if (typeof value?.cause?.code === 'string') return value.cause.code;
-  if (typeof value?.code === 'string') return value.code;
-  return value?.name ?? 'Error';
 }

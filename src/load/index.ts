@@ -21,6 +21,7 @@
 export { runLoad, effectiveOptions, EXIT_PASSED, EXIT_RUNTIME_ERROR, EXIT_BAD_INPUT, EXIT_THRESHOLDS_FAILED, type RunConfig, type RunResult } from './coordinator.js';
 export { VU, IterationInterrupted } from './vu.js';
 export type { HttpResponse, RequestParams } from './http.js';
+export type { HttpStream } from './http-stream.js';
 export type { DefaultFunction } from './scenario.js';
 export type { SetupFunction, TeardownFunction } from './lifecycle.js';
 export { VuPool } from './vu-pool.js';

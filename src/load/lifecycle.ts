@@ -11,8 +11,7 @@
  */
 import { realClock } from './clock.js';
 import { formatDuration } from './duration.js';
-import { LoadError } from './errors.js';
-import { errorKind } from './http.js';
+import { errorKind, LoadError } from './errors.js';
 import { IntervalRecorder, type MetricsSnapshot } from './metrics.js';
 import { decodeSetupData, encodeSetupData } from './setup-data.js';
 import { MetricSink, subMetricsOf } from './sink.js';

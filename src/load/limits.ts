@@ -52,3 +52,7 @@ export const SETUP_DATA_DEPTH_MAX = 64;
 /** setup() and teardown() are cut off after this long unless setupTimeout/teardownTimeout say otherwise (k6's defaults). */
 export const SETUP_TIMEOUT_MS_DEFAULT = 60_000;
 export const TEARDOWN_TIMEOUT_MS_DEFAULT = 60_000;
+/** One line of a streamed response (a watch event carries a value of up to 1 MiB, base64 in JSON); a longer line fails the stream. */
+export const STREAM_LINE_BYTES_MAX = 4 * 1024 * 1024;
+/** Streams one VU holds open at once per origin (each has its own connection); more wait for one to close. */
+export const STREAMS_PER_ORIGIN_MAX = 16;

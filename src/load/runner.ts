@@ -6,7 +6,7 @@
  */
 import type { Clock } from './clock.js';
 import { runExecutor, type ExecutorContext } from './executors/index.js';
-import { errorKind } from './http.js';
+import { errorKind } from './errors.js';
 import type { ScenarioPlan } from './options.js';
 import { iterationFunction, type IterationFunction, type Scenario } from './scenario.js';
 import type { MetricSink } from './sink.js';

@@ -118,6 +118,11 @@ export class VU {
     });
   }
 
+  /** The run's clock, in milliseconds (a fake one in tests): time custom trends with it, so they share the built-in metrics' clock. */
+  nowMs(): number {
+    return this.#settings.clock.nowMs();
+  }
+
   /** Records a custom metric sample: a trend (milliseconds), counter or rate. */
   trend(name: string, valueMs: number): void {
     this.#settings.sink.trend(name, valueMs, this.#currentTags());
