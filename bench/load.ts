@@ -28,7 +28,8 @@ import { freeLoopbackPorts } from './lib/net.js';
 import { ensureDebianBinary } from './lib/debian.js';
 import { start, stop, tempDir, type Started } from './lib/gateway/processes.js';
 import { firstFailure, jmeterPlan, prepareJmeter, probeThreads, runJmeter, type Jmeter, type ThreadProbeAttempt } from './lib/jmeter.js';
-import { measure, openFilesLimit, rssKb, type Measured } from './lib/process-tree.js';
+import { measure, rssKb, type Measured } from './lib/process-tree.js';
+import { openFilesLimit } from '../src/load/links.js';
 
 const parts = (process.env.BENCH_LOAD_PARTS ?? 'a,b,c').split(',');
 const seconds = Number(process.env.BENCH_LOAD_SECONDS ?? '10');
@@ -179,7 +180,8 @@ const JMETER_PROBE_JVM_ARGS = ['-Xss256k', '-Xms256m', '-Xmx2g'];
  */
 function jmeterProbeSteps(): number[] {
   const listed = (process.env.BENCH_LOAD_JMETER_THREADS ?? '1000,5000,10000,20000,50000').split(',').map(Number);
-  const underOpenFiles = Math.floor((openFilesLimit() - 1000) / 1000) * 1000;
+  // The soft limit keel/load's workers run under too (Infinity when unlimited or unreadable).
+  const underOpenFiles = Math.floor(((openFilesLimit() ?? Infinity) - 1000) / 1000) * 1000;
   const steps = new Set([...listed, underOpenFiles, manyVus].filter((threads) => Number.isFinite(threads) && threads > 0 && threads <= manyVus));
   return [...steps].sort((a, b) => a - b);
 }

@@ -40,16 +40,6 @@ export function rssKb(pid: number): number {
   }
 }
 
-/** The soft open-file limit this process (and so its children) runs under, from /proc/self/limits; Infinity when unlimited or unreadable. */
-export function openFilesLimit(): number {
-  try {
-    const soft = /Max open files\s+(\S+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1];
-    return soft === undefined || soft === 'unlimited' ? Infinity : Number(soft);
-  } catch {
-    return Infinity;
-  }
-}
-
 export interface Measured {
   readonly stdout: string;
   readonly cpuMicros: number;
