@@ -88,7 +88,7 @@ export class CommandFailedError extends ChaosError {
   }
 }
 
-/** A member refused or failed a failpoint call (the API is off unless the member was started with it). */
+/** A member refused or failed a fault-injection call (failpoints, clock; the API is off unless the member was started with it). */
 export class FailpointCallError extends ChaosError {
   readonly code = 'KEEL_CHAOS_FAILPOINT_REFUSED';
   constructor(readonly url: string, readonly status: number, readonly body: string) {

@@ -147,6 +147,18 @@ export function chaosCommand(): Command {
       }),
   );
   command.addCommand(
+    withCommon(new Command('clock').description('skew running members\' own clock (raft ticks, lease deadlines; started with --enable-failpoint-api) for the lease: a drift rate, a jump forward, or both').argument('<target>'))
+      .requiredOption('--duration <d>', 'the lease (the drift stops then; a jump stays, as a monotonic clock never steps back)', parseDurationMs)
+      .option('--rate <factor>', 'member time per real time: 5 = five times fast, 0.5 = half speed', Number)
+      .option('--bump <d>', 'jump the clock forward by this much', parseDurationMs)
+      .action(async (target: string, flags: CommonFlags & { duration: number; rate?: number; bump?: number }) => {
+        process.exitCode = await runFault(
+          { kind: 'clock', target, durationMs: flags.duration, ...(flags.rate !== undefined ? { rate: flags.rate } : {}), ...(flags.bump !== undefined ? { bumpMs: flags.bump } : {}) },
+          flags,
+        );
+      }),
+  );
+  command.addCommand(
     withCommon(new Command('stress').description('CPU and memory pressure with stress-ng for the lease (its own --timeout too), on the host or in a target\'s cgroup'))
       .option('--target <selector>', 'run in this member\'s (or pid\'s) cgroup')
       .option('--cpu <n>', 'CPU workers', Number)

@@ -92,3 +92,12 @@ export class TlsCertificateError extends NodeError {
     this.name = 'TlsCertificateError';
   }
 }
+
+/** A clock skew asked of a running member is out of bounds (POST /debug/clock). */
+export class ClockSkewError extends NodeError {
+  readonly code = 'KEEL_NODE_CLOCK_SKEW_INVALID';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ClockSkewError';
+  }
+}

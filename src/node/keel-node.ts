@@ -39,6 +39,7 @@ import type { Logger } from './logger.js';
 import { clusterIdOf, memberIdOf } from './identity.js';
 import { NodeMetrics } from './metrics.js';
 import { Lessor } from './lessor.js';
+import { SkewableClock } from './clock.js';
 import { forwardKeepAlive, forwardTimeToLive, leaseIdOf, LEASE_TTL_MAX_SECONDS } from './lease-forward.js';
 import type { LeaseTimeToLive } from './lease-forward.js';
 import { MemberChanges } from './member-changes.js';
@@ -164,7 +165,10 @@ export class KeelNode {
   #tickTimer: NodeJS.Timeout | undefined;
   /** The peer certificate in use; replaced by reloadTls(). */
   #peerTlsMaterial: TlsMaterial | undefined;
+  /** Member time (this.clock) up to which ticks have run. */
   #lastTickAt = 0;
+  /** Host time (performance.now()) of the last timer callback: a stall is measured on the host, not on a skewed clock. */
+  #lastTimerAt = 0;
   #readyScheduled = false;
   /** The Ready whose write is on the disk now, if any (at most one: see #processReady). */
   #persisting: Promise<void> | undefined;
@@ -186,7 +190,12 @@ export class KeelNode {
   #term = 0;
   #commit = 0;
   #lastSnapshotIndex = 0;
-  readonly #lessor = new Lessor(() => performance.now());
+  /**
+   * The member's sense of elapsed time (ticks, lease deadlines, graces);
+   * `keel chaos clock` skews it through POST /debug/clock. See clock.ts.
+   */
+  readonly clock = new SkewableClock();
+  readonly #lessor = new Lessor(() => this.clock.now());
   #revoking = false;
   #lastLeaseCheckAt = 0;
   #watchHub!: WatchHub;
@@ -309,7 +318,8 @@ export class KeelNode {
     for (const [id, address] of Object.entries(this.#initialPeers(joining))) this.#peerAddresses.set(id, address);
     this.#syncPeers();
     await this.#transport.listen();
-    this.#lastTickAt = performance.now();
+    this.#lastTickAt = this.clock.now();
+    this.#lastTimerAt = performance.now();
     this.#tickTimer = setInterval(() => this.#onTimer(), this.config.tickMs);
     this.#progressTimer = setInterval(() => this.#watchHub.progress(), this.config.watchProgressNotifyIntervalMs);
     this.#startAutoCompaction();
@@ -463,15 +473,20 @@ export class KeelNode {
    * see the time that really passed.
    */
   #onTimer(): void {
-    const now = performance.now();
+    const hostNow = performance.now();
+    const stalledMs = hostNow - this.#lastTimerAt;
+    this.#lastTimerAt = hostNow;
+    if (stalledMs >= this.config.electionTicks * this.config.tickMs) {
+      // This process was stopped or starved for an election timeout or more:
+      // nobody could renew a lease with it meanwhile. Measured on the host's
+      // clock, so a skewed member clock (keel chaos clock) is not mistaken
+      // for a stall: its jumps and drift reach the ticks and leases below.
+      this.#lessor.extendAll();
+      this.#log.warn('the event loop stalled; lease deadlines extended', { stalledMs: Math.round(stalledMs) });
+    }
+    const now = this.clock.now();
     const due = Math.min(Math.floor((now - this.#lastTickAt) / this.config.tickMs), CATCH_UP_TICKS_MAX);
     if (due <= 0) return;
-    if (due >= this.config.electionTicks) {
-      // This process was stopped or starved for an election timeout or more:
-      // nobody could renew a lease with it meanwhile.
-      this.#lessor.extendAll();
-      this.#log.warn('the event loop stalled; lease deadlines extended', { stalledMs: Math.round(now - this.#lastTickAt) });
-    }
     this.#lastTickAt += due * this.config.tickMs;
     if (now - this.#lastTickAt > this.config.tickMs * CATCH_UP_TICKS_MAX) this.#lastTickAt = now;
     for (let i = 0; i < due; i++) this.#raw.tick();
@@ -716,7 +731,7 @@ export class KeelNode {
    * an election timeout has passed since the change, not at its deadline.
    */
   #markWritesAtRisk(): void {
-    const now = performance.now();
+    const now = this.clock.now();
     for (const pending of this.#pendingWrites.values()) {
       if (pending.lostAfterTerm === undefined) {
         if (this.#writesAtRisk++ === 0) this.#firstMarkedAt = now;
@@ -727,7 +742,7 @@ export class KeelNode {
   }
 
   #failLostWrites(appliedTerm: number): void {
-    const markedBefore = performance.now() - this.config.electionTicks * this.config.tickMs;
+    const markedBefore = this.clock.now() - this.config.electionTicks * this.config.tickMs;
     if (this.#firstMarkedAt > markedBefore) return; // every mark is younger than the grace: skip the scan
     for (const [id, pending] of this.#pendingWrites) {
       if (pending.lostAfterTerm === undefined || appliedTerm <= pending.lostAfterTerm || pending.markedAt! > markedBefore) continue;
@@ -1315,7 +1330,7 @@ export class KeelNode {
       compact: async (revision) => {
         await this.propose({ type: 'compact', request: { revision, physical: false } });
       },
-      now: () => performance.now(),
+      now: () => this.clock.now(),
       log: this.#log,
     });
   }
@@ -1603,7 +1618,7 @@ export class KeelNode {
     if (!conf.voters.includes(this.#raftId) && !conf.learners.includes(this.#raftId)) return;
     const clientUrls = [this.config.clientUrls[this.config.id] ?? `http://${this.config.listenClient}`];
     if (record.name === this.config.id && record.clientUrls.length === 1 && record.clientUrls[0] === clientUrls[0]) return;
-    const now = performance.now();
+    const now = this.clock.now();
     if (now - this.#publishAttemptAt < PUBLISH_RETRY_MS) return;
     this.#publishAttemptAt = now;
     this.#memberChanges.publish({ op: 'publish', raftId: this.#raftId, name: this.config.id, clientUrls }, this.config.requestTimeoutMs).catch((error: unknown) => {

@@ -69,7 +69,7 @@ test('an etcd control run in namespaces takes network faults, still no failpoint
   parseExperiment(`${etcd}method:\n  - { type: action, name: a, provider: { type: chaos, arguments: { kind: partition, shape: leader-minority, duration: 1s } } }\n  - { type: action, name: b, provider: { type: chaos, arguments: { kind: netem, target: leader, delay: 50ms, duration: 1s } } }\n`, 'x.yaml');
   const failpoint = badInput(`${etcd}rollbacks:\n  - { type: action, name: a, provider: { type: chaos, arguments: { kind: failpoint, target: leader, name: wal-before-fsync, action: 'sleep(1)', duration: 1s } } }\n`);
   assert.equal(failpoint.code, 'KEEL_EXPERIMENT_BAD_INPUT');
-  assert.match(failpoint.message, /rollbacks\.0\.provider\.arguments\.kind: failpoint: an etcd control run in namespaces takes .*partition, netem only \(etcd has no failpoint API\)/);
+  assert.match(failpoint.message, /rollbacks\.0\.provider\.arguments\.kind: failpoint: an etcd control run in namespaces takes .*partition, netem only \(etcd has no fault-injection API\)/);
   // --cluster etcd on a keel file: namespaces when the file's cluster has them or its faults need them, and then the file is accepted.
   for (const file of ['split-brain', 'watch-partition']) {
     const experiment = parseExperiment(readFileSync(join(import.meta.dirname, `../../experiments/${file}.yaml`), 'utf8'), file);
