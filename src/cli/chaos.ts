@@ -112,7 +112,7 @@ export function chaosCommand(): Command {
       }),
   );
   command.addCommand(
-    withCommon(new Command('netem').description('delay, jitter, loss, duplication, reordering, corruption or a bandwidth cap on the target\'s outgoing traffic (tc in its namespace; keel up --netns, root)').argument('<target>'))
+    withCommon(new Command('netem').description('delay, jitter, loss, duplication, reordering, corruption or a bandwidth cap on the target\'s outgoing traffic, or with --to on its link to given members (tc in its namespace; keel up --netns, root)').argument('<target>'))
       .requiredOption('--duration <d>', 'the lease', parseDurationMs)
       .option('--delay <d>', 'added delay', parseDurationMs)
       .option('--jitter <d>', 'delay variation', parseDurationMs)
@@ -121,12 +121,14 @@ export function chaosCommand(): Command {
       .option('--reorder <percent>', 'packets sent ahead of others (needs --delay)', Number)
       .option('--corrupt <percent>', 'packets with a flipped bit', Number)
       .option('--rate <kbit>', 'bandwidth cap in kbit/s', Number)
-      .action(async (target: string, flags: CommonFlags & { duration: number; delay?: number; jitter?: number; loss?: number; duplicate?: number; reorder?: number; corrupt?: number; rate?: number }) => {
+      .option('--to <selector>', 'only the link to these members (one direction; add the reverse for both)')
+      .action(async (target: string, flags: CommonFlags & { duration: number; to?: string; delay?: number; jitter?: number; loss?: number; duplicate?: number; reorder?: number; corrupt?: number; rate?: number }) => {
         process.exitCode = await runFault(
           {
             kind: 'netem',
             target,
             durationMs: flags.duration,
+            ...(flags.to !== undefined ? { to: flags.to } : {}),
             ...(flags.delay !== undefined ? { delayMs: flags.delay } : {}),
             ...(flags.jitter !== undefined ? { jitterMs: flags.jitter } : {}),
             ...(flags.loss !== undefined ? { lossPercent: flags.loss } : {}),
