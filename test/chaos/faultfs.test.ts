@@ -104,6 +104,49 @@ test('a 20 ms fsync delay makes fsync take at least 20 ms, and changes at run ti
   assert.ok(running(pid), 'the same faultfs process serves throughout');
 });
 
+test('a delayed fsync holds up neither reads nor writes of other files', { skip, timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const { disk, mountPoint } = await mounted(t);
+  await writeFile(join(mountPoint, 'other'), 'readable');
+  await disk.setFaults({ fsyncDelayUs: 1_500_000 });
+  const slow = await open(join(mountPoint, 'slow'), 'w');
+  try {
+    await slow.write('x');
+    let synced = false;
+    const sync = slow.sync().then(() => (synced = true));
+    await until(async () => (await disk.state()).fsyncsTotal >= 1, 10_000, 'the fsync to reach faultfs');
+    assert.equal(readFileSync(join(mountPoint, 'other'), 'utf8'), 'readable');
+    await writeFile(join(mountPoint, 'third'), 'written');
+    assert.equal(synced, false, 'the other file\'s read and write finished while the fsync slept');
+    await sync;
+  } finally {
+    await slow.close();
+  }
+});
+
+test('EIO with a probability follows the seed: the same seed fails the same fsyncs', { skip, timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const { disk, mountPoint } = await mounted(t);
+  const handle = await open(join(mountPoint, 'wal'), 'w');
+  const outcomes = async (): Promise<string> => {
+    let pattern = '';
+    for (let round = 0; round < 40; round++) pattern += await handle.sync().then(() => '.', (error: NodeJS.ErrnoException) => (error.code === 'EIO' ? 'E' : '?'));
+    return pattern;
+  };
+  try {
+    await disk.setFaults({ fsyncEioProbability: 0.5, seed: 7 });
+    const first = await outcomes();
+    await disk.setFaults({ seed: 8 });
+    await disk.setFaults({ seed: 7 });
+    const again = await outcomes();
+    assert.equal(again, first);
+    assert.match(first, /E/);
+    assert.match(first, /\./);
+    await disk.clearFaults();
+    assert.equal(await outcomes(), '.'.repeat(40));
+  } finally {
+    await handle.close();
+  }
+});
+
 test('EIO on the next fsync reaches the caller once, later fsyncs succeed; EIO on the next write likewise', { skip, timeout: TEST_TIMEOUT_MS }, async (t) => {
   const { disk, mountPoint } = await mounted(t);
   const handle = await open(join(mountPoint, 'wal'), 'w');
