@@ -71,22 +71,28 @@
 /* Workers: enough that delayed fsyncs do not starve other files' requests. */
 #define THREADS_MAX 64
 
+/* The faults of one kind of call (file fsyncs, writes). */
+struct call_faults {
+	long long delay_us;
+	long long eio_next;
+	double eio_probability;
+};
+
 struct faults {
-	long long fsync_delay_us;
-	long long write_delay_us;
-	long long fsync_eio_next;
-	double fsync_eio_probability;
-	long long write_eio_next;
-	double write_eio_probability;
+	struct call_faults fsync;
+	struct call_faults write;
 	long long space_limit_bytes; /* -1: off */
 	uint64_t seed;
 };
 
+struct call_counters {
+	unsigned long long total;
+	unsigned long long eio;
+};
+
 struct counters {
-	unsigned long long fsyncs;
-	unsigned long long writes;
-	unsigned long long fsync_eio;
-	unsigned long long write_eio;
+	struct call_counters fsync;
+	struct call_counters write;
 	unsigned long long enospc;
 };
 
@@ -143,6 +149,24 @@ static int draw_fault(long long *next, double probability)
 	return probability > 0 && draw_unit() < probability;
 }
 
+/* What faultfs does to one call: sleep this long, fail with EIO or not. */
+struct verdict {
+	long long delay_us;
+	int eio;
+};
+
+/* Counts a call of one kind and draws its fate from that kind's faults (both in the globals, under faults_lock). */
+static struct verdict judge(struct call_faults *call, struct call_counters *count)
+{
+	pthread_mutex_lock(&faults_lock);
+	count->total++;
+	struct verdict verdict = { .delay_us = call->delay_us, .eio = draw_fault(&call->eio_next, call->eio_probability) };
+	if (verdict.eio)
+		count->eio++;
+	pthread_mutex_unlock(&faults_lock);
+	return verdict;
+}
+
 static void sleep_us(long long us)
 {
 	struct timespec left = { .tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000 };
@@ -197,9 +221,9 @@ static int render_control(char *out, size_t size)
 		"space_limit_bytes=%s\nspace_used_bytes=%s\nseed=%llu\n"
 		"fsyncs_total=%llu\nwrites_total=%llu\n"
 		"fsync_eio_injected_total=%llu\nwrite_eio_injected_total=%llu\nenospc_injected_total=%llu\n",
-		f.fsync_delay_us, f.write_delay_us, f.fsync_eio_next, f.fsync_eio_probability,
-		f.write_eio_next, f.write_eio_probability, limit, used, (unsigned long long)f.seed,
-		c.fsyncs, c.writes, c.fsync_eio, c.write_eio, c.enospc);
+		f.fsync.delay_us, f.write.delay_us, f.fsync.eio_next, f.fsync.eio_probability,
+		f.write.eio_next, f.write.eio_probability, limit, used, (unsigned long long)f.seed,
+		c.fsync.total, c.write.total, c.fsync.eio, c.write.eio, c.enospc);
 }
 
 static int parse_integer(const char *text, long long max, long long *out)
@@ -238,17 +262,17 @@ static int apply_word(char *word, struct faults *f, int *walk)
 	*value++ = '\0';
 	long long seed;
 	if (strcmp(word, "fsync_delay_us") == 0)
-		return parse_integer(value, DELAY_US_MAX, &f->fsync_delay_us);
+		return parse_integer(value, DELAY_US_MAX, &f->fsync.delay_us);
 	if (strcmp(word, "write_delay_us") == 0)
-		return parse_integer(value, DELAY_US_MAX, &f->write_delay_us);
+		return parse_integer(value, DELAY_US_MAX, &f->write.delay_us);
 	if (strcmp(word, "fsync_eio_next") == 0)
-		return parse_integer(value, NEXT_MAX, &f->fsync_eio_next);
+		return parse_integer(value, NEXT_MAX, &f->fsync.eio_next);
 	if (strcmp(word, "write_eio_next") == 0)
-		return parse_integer(value, NEXT_MAX, &f->write_eio_next);
+		return parse_integer(value, NEXT_MAX, &f->write.eio_next);
 	if (strcmp(word, "fsync_eio_probability") == 0)
-		return parse_probability(value, &f->fsync_eio_probability);
+		return parse_probability(value, &f->fsync.eio_probability);
 	if (strcmp(word, "write_eio_probability") == 0)
-		return parse_probability(value, &f->write_eio_probability);
+		return parse_probability(value, &f->write.eio_probability);
 	if (strcmp(word, "space_limit_bytes") == 0) {
 		if (strcmp(value, "off") == 0) {
 			f->space_limit_bytes = -1;
@@ -609,16 +633,10 @@ static int ffs_write(const char *path, const char *buf, size_t size, off_t offse
 	(void)path;
 	if (fi->fh == CONTROL_FH)
 		return control_write(buf, size, offset);
-	pthread_mutex_lock(&faults_lock);
-	counters.writes++;
-	long long delay = faults.write_delay_us;
-	int eio = draw_fault(&faults.write_eio_next, faults.write_eio_probability);
-	if (eio)
-		counters.write_eio++;
-	pthread_mutex_unlock(&faults_lock);
-	if (delay > 0)
-		sleep_us(delay);
-	if (eio)
+	struct verdict verdict = judge(&faults.write, &counters.write);
+	if (verdict.delay_us > 0)
+		sleep_us(verdict.delay_us);
+	if (verdict.eio)
 		return -EIO;
 	struct size_change change = { .run = run_write, .growth = write_growth, .buf = buf, .size = size, .offset = offset };
 	int result = change_size(fd_of(fi), &change);
@@ -690,18 +708,12 @@ static int ffs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 	(void)path;
 	if (fi->fh == CONTROL_FH)
 		return 0;
-	pthread_mutex_lock(&faults_lock);
-	counters.fsyncs++;
-	long long delay = faults.fsync_delay_us;
-	int eio = draw_fault(&faults.fsync_eio_next, faults.fsync_eio_probability);
-	if (eio)
-		counters.fsync_eio++;
-	pthread_mutex_unlock(&faults_lock);
-	if (eio)
+	struct verdict verdict = judge(&faults.fsync, &counters.fsync);
+	if (verdict.eio)
 		return -EIO;
 	int result = (datasync ? fdatasync(fd_of(fi)) : fsync(fd_of(fi))) == -1 ? -errno : 0;
-	if (result == 0 && delay > 0)
-		sleep_us(delay);
+	if (result == 0 && verdict.delay_us > 0)
+		sleep_us(verdict.delay_us);
 	return result;
 }
 
@@ -762,7 +774,7 @@ static int ffs_fsyncdir(const char *path, int datasync, struct fuse_file_info *f
 	int fd = dirfd(dir_of(fi));
 	int result = (datasync ? fdatasync(fd) : fsync(fd)) == -1 ? -errno : 0;
 	pthread_mutex_lock(&faults_lock);
-	long long delay = faults.fsync_delay_us;
+	long long delay = faults.fsync.delay_us;
 	pthread_mutex_unlock(&faults_lock);
 	if (result == 0 && delay > 0)
 		sleep_us(delay);

@@ -1,6 +1,6 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { shippedFile } from '../observe/stack/index.js';
@@ -61,6 +61,13 @@ export function defaultBuildDir(source: string): string {
   return join(dirname(source), '../../.keel/build');
 }
 
+/** Removes binaries of earlier sources (a running one keeps running: its file stays open until it exits). */
+function pruneOtherBuilds(directory: string, keep: string): void {
+  for (const name of readdirSync(directory)) {
+    if (/^faultfs-[0-9a-f]{16}$/.test(name) && join(directory, name) !== keep) rmSync(join(directory, name), { force: true });
+  }
+}
+
 /**
  * The faultfs binary for this source, built first when the cache has none.
  * Throws UnsupportedError (KEEL_CHAOS_UNSUPPORTED) when the host cannot
@@ -82,6 +89,7 @@ export async function buildFaultfs(buildDir?: string): Promise<string> {
   try {
     await execFileAsync(argv[0]!, argv.slice(1), { timeout: FAULTFS_BUILD_TIMEOUT_MS });
     renameSync(temporary, binary);
+    pruneOtherBuilds(directory, binary);
   } catch (error) {
     rmSync(temporary, { force: true });
     const failure = error as { stderr?: string; message: string };
