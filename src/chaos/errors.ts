@@ -105,3 +105,12 @@ export class StateDirError extends ChaosError {
     this.name = 'StateDirError';
   }
 }
+
+/** A faultfs mount did not come up (the process exited, or its mount did not answer in time), or would shadow one already there. */
+export class MountFailedError extends ChaosError {
+  readonly code = 'KEEL_CHAOS_MOUNT_FAILED';
+  constructor(readonly mountPoint: string, reason: string) {
+    super(`faultfs on ${mountPoint}: ${reason}`);
+    this.name = 'MountFailedError';
+  }
+}
