@@ -24,14 +24,13 @@ import { PeerTransport } from '../transport/index.js';
 import type { PeerTlsOptions } from '../transport/transport.js';
 import { clientOptions, loadTlsMaterial, peerTlsFiles, serverOptions, tlsCommon, verifiesClients } from './tls-material.js';
 import type { TlsMaterial } from './tls-material.js';
-import { InterruptedError, LeaderChangedError, LeaseTtlTooLargeError, NoLeaderError, NotLeaderError, OverloadedError, RequestTimeoutError, StoppingError } from '../api/errors.js';
-import { BadLeaderTransfereeError, LeaderTransferTimeoutError, TransferNotLeaderError } from '../api/errors.js';
+import { InterruptedError, LeaderChangedError, LeaseTtlTooLargeError, NoLeaderError, NotLeaderError, OverloadedError, RequestTimeoutError, StoppingError } from './errors.js';
+import { BadLeaderTransfereeError, LeaderTransferTimeoutError, TransferNotLeaderError } from './errors.js';
 import type { AlarmMember, AlarmRequest, AlarmResponse } from '../store/alarms.js';
 import { autoCompactionPolicy, startAutoCompaction } from './auto-compaction.js';
 import { raftDiskBytes } from './disk-usage.js';
 import { QUOTA_WARN_RATIO, QuotaWatch } from './quota-watch.js';
-import type { HeaderContext } from '../api/json-codec.js';
-import { HopIdentities } from '../api/auth/client-identity.js';
+import type { HeaderContext } from './identity.js';
 import type { NodeConfig } from './config.js';
 import { decodeEnvelope, encodeEnvelope } from './envelope.js';
 import { DataDirMismatchError, MemberRemovedError } from './errors.js';
@@ -141,8 +140,6 @@ export interface MemberInfo {
 export class KeelNode {
   readonly config: NodeConfig;
   readonly metrics = new NodeMetrics();
-  /** Client identities (address, verified certificate CN) of the open gRPC connections, by loopback hop (api/auth/client-identity.ts). */
-  readonly clientHops = new HopIdentities();
   /** This member's raft id: its name for founders, the id MemberAdd assigned for members that joined (see membership.ts). */
   #raftId: NodeId;
   #clusterId: bigint;

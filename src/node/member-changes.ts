@@ -1,7 +1,7 @@
 import type { ConfChange, ConfState, NodeId } from '../raft/types.js';
 import { ConfChangeType } from '../raft/types.js';
 import { RaftError } from '../raft/errors.js';
-import { MembershipError, OverloadedError, RequestTimeoutError } from '../api/errors.js';
+import { MembershipError, OverloadedError, RequestTimeoutError } from './errors.js';
 import {
   LEARNERS_MAX,
   LEARNER_READY_RATIO,
