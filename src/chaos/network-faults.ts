@@ -22,6 +22,12 @@ export interface PartitionSpec {
   readonly shape: PartitionShape;
   /** isolate and one-way: the members cut off (a selector); the others ignore it. */
   readonly target?: string;
+  /**
+   * A lossy partition: each cut link drops this share of packets (drawn per
+   * packet by nft's numgen) instead of all of them. Unlike netem's loss it
+   * needs no qdisc, so it works on kernels built without netem.
+   */
+  readonly lossPercent?: number;
   readonly durationMs: number;
 }
 
@@ -145,6 +151,10 @@ export async function grudgeOf(spec: PartitionSpec, members: readonly MemberView
 export async function planPartition(spec: PartitionSpec, context: PlanContext): Promise<PlannedFault> {
   if (!(PARTITION_SHAPES as readonly string[]).includes(spec.shape)) throw new UnknownFaultError(`partition ${String(spec.shape)}`, PARTITION_SHAPES.map((shape) => `partition ${shape}`));
   if (spec.durationMs === undefined) throw new InvalidFaultError('a partition needs a duration (its lease)');
+  const loss = spec.lossPercent;
+  if (loss !== undefined && !(Number.isInteger(loss) && loss >= 1 && loss <= 100)) throw new InvalidFaultError(`partition loss ${String(loss)}: a whole percentage from 1 to 100`);
+  // numgen draws 0..99 per packet: below `loss` is dropped.
+  const dropping = loss === undefined || loss === 100 ? ['drop'] : ['numgen', 'random', 'mod', '100', '<', String(loss), 'drop'];
   const members = namespacedMembers(context.view);
   const grudge = await grudgeOf(spec, members, context);
   const table = `${TABLE_PREFIX}${context.id}`;
@@ -154,12 +164,12 @@ export async function planPartition(spec: PartitionSpec, context: PlanContext): 
   for (const member of members) {
     const drops = [...grudge.get(member.id)!].map((id) => members.find((candidate) => candidate.id === id)!);
     if (drops.length === 0) continue;
-    lines.push(`${member.id} drops ${drops.map((drop) => drop.id).join(', ')}`);
+    lines.push(`${member.id} drops ${loss !== undefined && loss < 100 ? `${loss}% of ` : ''}${drops.map((drop) => drop.id).join(', ')}`);
     const nft = [...inNetns(member.netns!), 'nft'];
     inject.push(
       { op: 'run', argv: [...nft, 'add', 'table', 'inet', table] },
       { op: 'run', argv: [...nft, 'add', 'chain', 'inet', table, 'input', '{ type filter hook input priority -10 ; policy accept ; }'] },
-      { op: 'run', argv: [...nft, 'add', 'rule', 'inet', table, 'input', 'ip', 'saddr', `{ ${drops.map((drop) => drop.address).join(', ')} }`, 'drop', 'comment', `"keel-chaos:${context.id}"`] },
+      { op: 'run', argv: [...nft, 'add', 'rule', 'inet', table, 'input', 'ip', 'saddr', `{ ${drops.map((drop) => drop.address).join(', ')} }`, ...dropping, 'comment', `"keel-chaos:${context.id}"`] },
     );
     undo.push({ op: 'run', argv: [...nft, 'delete', 'table', 'inet', table], absentOk: ABSENT });
   }

@@ -106,9 +106,10 @@ export function chaosCommand(): Command {
   command.addCommand(
     withCommon(new Command('partition').description('cut members apart with nft rules in their namespaces (keel up --netns, root): isolate, isolate-leader, leader-minority, halves, majorities-ring, bridge, one-way').argument('<shape>'))
       .option('--target <selector>', 'isolate and one-way: who is cut off', 'follower')
+      .option('--loss <percent>', 'a lossy partition: drop this share of packets on each cut link (nft, no netem needed)', Number)
       .requiredOption('--duration <d>', 'the lease: 30s, 2m', parseDurationMs)
-      .action(async (shape: string, flags: CommonFlags & { target: string; duration: number }) => {
-        process.exitCode = await runFault({ kind: 'partition', shape: shape as 'isolate', target: flags.target, durationMs: flags.duration }, flags);
+      .action(async (shape: string, flags: CommonFlags & { target: string; duration: number; loss?: number }) => {
+        process.exitCode = await runFault({ kind: 'partition', shape: shape as 'isolate', target: flags.target, durationMs: flags.duration, ...(flags.loss !== undefined ? { lossPercent: flags.loss } : {}) }, flags);
       }),
   );
   command.addCommand(

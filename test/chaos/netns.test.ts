@@ -139,6 +139,23 @@ test('keel up --netns: isolating the leader elects a new one among the others; h
   assert.doesNotMatch(qdiscs(), /4b43:/);
   await assert.rejects(chaos.inject({ kind: 'netem', target: 'n1', to: 'n1', rateKbit: 400, durationMs: 60_000 }), { code: 'KEEL_CHAOS_INVALID_FAULT' });
   assert.equal(chaos.active().length, 0);
+
+  // A lossy partition (nft numgen, no netem needed): n3 loses a fifth of what n1 and n2 send it, and a fifth of
+  // its packets to them are lost too, yet TCP carries a write through to it, where a full cut would not.
+  for (const bad of [0, 101, 2.5]) {
+    await assert.rejects(chaos.inject({ kind: 'partition', shape: 'isolate', target: 'n3', lossPercent: bad, durationMs: 60_000 }), { code: 'KEEL_CHAOS_INVALID_FAULT' });
+  }
+  const lossy = await chaos.inject({ kind: 'partition', shape: 'isolate', target: 'n3', lossPercent: 20, durationMs: 120_000 });
+  t.diagnostic(lossy.description);
+  assert.match(tablesIn(n3!.netns!), /keelchaos_/);
+  const rules = spawnSync('ip', ['netns', 'exec', n3!.netns!, 'nft', 'list', 'ruleset'], { encoding: 'utf8' }).stdout;
+  assert.match(rules, /numgen random mod 100 < 20 drop/);
+  // Any member takes the write (a follower forwards it); n1 is not the one losing packets.
+  await until(async () => put(n1!.clientUrl, 'chaos/lossy', 'through').then(() => true, () => false), DEADLINE_MS, 'a write under a lossy partition');
+  await until(async () => (await get(n3!.clientUrl, 'chaos/lossy', { serializable: true }).then((r) => r.value, () => undefined)) === 'through', DEADLINE_MS, 'the write to reach n3 through the lossy links');
+  await lossy.heal();
+  assert.doesNotMatch(tablesIn(n3!.netns!), /keelchaos_/);
+  assert.equal(chaos.active().length, 0);
 });
 
 /** The size of the value each timed put carries (JSON base64 makes the request about a third larger). */
