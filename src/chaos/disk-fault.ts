@@ -64,7 +64,7 @@ function delayUs(field: string, ms: unknown): number | undefined {
 /**
  * The faultfs settings `spec` asks for (pure but for `seed`, which is drawn
  * only when a probability needs one). Throws InvalidFaultError on a bad or
- * missing value; faultsControlText checks each against faultfs's bounds.
+ * missing value, or one past faultfs's bounds.
  */
 export function diskFaultsOf(spec: DiskFaultSpec, seed: () => number): DiskFaults {
   const fsyncEio = spec.fsyncEio === undefined ? undefined : parseEioRule('fsyncEio', spec.fsyncEio);
@@ -81,6 +81,7 @@ export function diskFaultsOf(spec: DiskFaultSpec, seed: () => number): DiskFault
     ...optional('spaceLimitBytes', enospc),
   };
   if (Object.keys(faults).length === 0) throw new InvalidFaultError('a disk fault needs at least one of fsyncDelayMs, writeDelayMs, fsyncEio, writeEio, enospcAfterBytes');
+  faultsControlText(faults); // throws on a value past faultfs's bounds (a delay over a minute)
   const probable = faults.fsyncEioProbability !== undefined || faults.writeEioProbability !== undefined;
   return probable ? { ...faults, seed: seed() } : faults;
 }
