@@ -114,3 +114,12 @@ export class MountFailedError extends ChaosError {
     this.name = 'MountFailedError';
   }
 }
+
+/** A fault's control file could not be written (a faultfs mount that is gone, or a setting it refused with EINVAL). */
+export class FileWriteError extends ChaosError {
+  readonly code = 'KEEL_CHAOS_WRITE_FAILED';
+  constructor(readonly path: string, reason: string) {
+    super(`writing ${path} failed: ${reason}`);
+    this.name = 'FileWriteError';
+  }
+}

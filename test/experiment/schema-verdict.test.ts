@@ -59,6 +59,7 @@ test('an etcd control run on loopback takes process faults only, and says so nam
   assert.deepEqual(parseExperiment(`${etcd}faults: { every: 1s, for: 1s, one-of: [kill-leader, pause-follower], duration: 5s }\n`, 'x.yaml').configuration.cluster, { kind: 'etcd', members: 3, netns: false, gateway: false });
   assert.match(badInput(`${etcd}faults: { every: 1s, for: 1s, one-of: [isolate-leader], duration: 5s }\n`).message, /faults\.one-of: isolate-leader: an etcd control run on loopback takes process faults only.*netns: true/);
   assert.match(badInput(`${etcd}method:\n  - { type: action, name: a, provider: { type: chaos, arguments: { kind: partition, shape: halves, duration: 1s } } }\n`).message, /method\.0\.provider\.arguments\.kind: partition: an etcd control run/);
+  assert.match(badInput(`${etcd}method:\n  - { type: action, name: a, provider: { type: chaos, arguments: { kind: disk, target: n1, fsyncDelayMs: 20, duration: 1s } } }\n`).message, /method\.0\.provider\.arguments\.kind: disk: an etcd control run on loopback takes .* only \(disk faults need keel members on keel up --faultfs mounts\)/);
   assert.match(badInput('title: t\nconfiguration: { cluster: { kind: etcd, members: 7 } }\n').message, /configuration\.cluster/);
 });
 
