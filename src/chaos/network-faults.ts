@@ -14,7 +14,7 @@ import { parseSelector, resolveTargets } from './targets.js';
  * qdiscs get the root handle 4b43: ("KC"), which the kernel checks on delete,
  * so an undo never removes a qdisc keel chaos did not add.
  */
-export const PARTITION_SHAPES = ['isolate', 'isolate-leader', 'leader-minority', 'halves', 'majorities-ring', 'bridge', 'one-way'] as const;
+export const PARTITION_SHAPES = ['isolate', 'isolate-leader', 'leader-minority', 'halves', 'majorities-ring', 'bridge', 'one-way', 'all'] as const;
 export type PartitionShape = (typeof PARTITION_SHAPES)[number];
 
 export interface PartitionSpec {
@@ -129,6 +129,11 @@ export async function grudgeOf(spec: PartitionSpec, members: readonly MemberView
       const order = shuffled(members, context.random);
       const half = Math.floor(order.length / 2);
       cut(grudge, order.slice(0, half), order.slice(half + 1));
+      return grudge;
+    }
+    case 'all': {
+      // Every link cut: no member hears another. With lossPercent, uniform packet loss on every link instead.
+      cut(grudge, members, members);
       return grudge;
     }
     case 'majorities-ring': {

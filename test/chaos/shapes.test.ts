@@ -21,7 +21,7 @@ function hears(g: Map<string, Set<string>>, size: number): Map<string, number> {
   return new Map([...g].map(([id, drops]) => [id, size - drops.size]));
 }
 
-test('partition shapes: isolate, one-way, halves, bridge, majorities-ring', async (t) => {
+test('partition shapes: isolate, one-way, all, halves, bridge, majorities-ring', async (t) => {
   const dir = stateDir(t);
   const isolate = await grudge('isolate', 3, dir, 'n2');
   assert.deepEqual([...isolate].map(([id, drops]) => [id, [...drops].sort()]), [['n1', ['n2']], ['n2', ['n1', 'n3']], ['n3', ['n2']]]);
@@ -31,6 +31,10 @@ test('partition shapes: isolate, one-way, halves, bridge, majorities-ring', asyn
 
   const halves = hears(await grudge('halves', 5, dir), 5);
   assert.deepEqual([...halves.values()].sort(), [2, 2, 3, 3, 3]);
+
+  // All: no member hears another (with lossPercent, every link is lossy instead).
+  const all = await grudge('all', 3, dir);
+  assert.deepEqual([...all].map(([id, drops]) => [id, [...drops].sort()]), [['n1', ['n2', 'n3']], ['n2', ['n1', 'n3']], ['n3', ['n1', 'n2']]]);
 
   // Bridge: one member hears everyone; the others hear their half and the bridge.
   const bridge = hears(await grudge('bridge', 5, dir), 5);
