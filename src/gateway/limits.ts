@@ -62,10 +62,10 @@ export const TLS_FILE_BYTES_MAX = 1024 * 1024;
 /** `keel gateway --workers N`: worker processes at most. */
 export const WORKERS_MAX = 64;
 /**
- * Rate-limit leases (src/gateway/workers/leases.ts): permits a worker was
- * granted and has not used within this long are dropped. It bounds how late a
- * leased permit can be spent, hence the over-admission: at most limit ×
- * LEASE_TTL_MS / windowMs permits per key beyond what one process admits.
+ * Rate-limit leases (src/gateway/workers/lease-client.ts): permits a worker
+ * was granted and has not spent within this long go back to the primary. With
+ * the lease size cap (limit × LEASE_TTL_MS / windowMs) it bounds the
+ * over-admission: at most N × that per key beyond what one process admits.
  */
 export const LEASE_TTL_MS = 50;
 /** Permits one lease carries at most (also capped at limit × LEASE_TTL_MS / windowMs). */

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from 'undici';
 import { freeLoopbackPorts } from '../../../bench/lib/net.js';
+import { processExists } from '../../../src/chaos/process-identity.js';
 import { LEASE_TTL_MS } from '../../../src/gateway/limits.js';
 import { type Backend, call, closeAll, load, startBackend } from '../helpers.js';
 
@@ -66,15 +67,6 @@ function fresh(port: number, path: string): Promise<{ status: number; body: stri
   });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function until(what: string, condition: () => Promise<boolean> | boolean): Promise<void> {
   for (let round = 0; round < ROUNDS_MAX; round++) {
     if (await condition()) return;
@@ -110,7 +102,7 @@ test('keel gateway --workers 2: both workers serve, rate limits hold across them
   const pinned = new Agent({ connections: 1 });
   let pids: number[] = [];
   t.after(async () => {
-    for (const pid of [primary.child.pid!, ...pids]) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    for (const pid of [primary.child.pid!, ...pids]) if (processExists(pid)) process.kill(pid, 'SIGKILL');
     await closeAll(pinned, first, second, flaky);
   });
   await primary.waitFor('gateway listening');
@@ -138,15 +130,17 @@ test('keel gateway --workers 2: both workers serve, rate limits hold across them
   let refused = 0;
   const startedMs = performance.now();
   let elapsedMs = 0;
-  await load(100_000, 8, async () => {
-    if (performance.now() - startedMs > 2_000) return;
+  // At least 2 s, and until the limit has refused something (a slow box sends fewer requests); bounded by the request count.
+  await load(20_000, 8, async () => {
+    if (performance.now() - startedMs > 2_000 && refused > 0) return;
     const reply = await fresh(port, '/limited');
     if (reply.status === 200) admitted++;
     else if (reply.status === 429) refused++;
     elapsedMs = performance.now() - startedMs;
   });
   const boundaries = Math.floor(elapsedMs / GLOBAL_WINDOW_MS) + 1;
-  const bound = GLOBAL_LIMIT + GLOBAL_LIMIT * boundaries + Math.ceil((GLOBAL_LIMIT * LEASE_TTL_MS) / GLOBAL_WINDOW_MS);
+  // The documented error: the permits 2 workers can hold at once.
+  const bound = GLOBAL_LIMIT + GLOBAL_LIMIT * boundaries + 2 * Math.max(1, Math.floor((GLOBAL_LIMIT * LEASE_TTL_MS) / GLOBAL_WINDOW_MS));
   t.diagnostic(`global limit: ${admitted} admitted, ${refused} refused in ${elapsedMs.toFixed(0)} ms (bound ${bound})`);
   assert.ok(admitted <= bound, `${admitted} admitted in ${elapsedMs.toFixed(0)} ms, bound ${bound}`);
   assert.ok(admitted >= GLOBAL_LIMIT, `${admitted} admitted: at least the burst`);
@@ -162,6 +156,13 @@ test('keel gateway --workers 2: both workers serve, rate limits hold across them
   const saw = flakyAfter.map((view, index) => (view.requests ?? 0) > (flakyBefore[index]!.requests ?? 0));
   assert.deepEqual(flakyAfter.map(ejected), saw);
 
+  // SIGHUP with a file that does not validate: refused once, by the primary; no worker changes.
+  writeFileSync(file, 'listeners: [');
+  primary.child.kill('SIGHUP');
+  await primary.waitFor('config reload failed');
+  assert.equal(primary.output().split('config reload failed').length - 1, 1, 'logged once, by the primary');
+  assert.equal((await fresh(port, '/')).body, 'first');
+
   // SIGHUP to the primary: every worker reloads the same validated text.
   writeFileSync(file, yaml(port, admin, second, flaky));
   primary.child.kill('SIGHUP');
@@ -172,7 +173,7 @@ test('keel gateway --workers 2: both workers serve, rate limits hold across them
   // kill -9 one worker: the primary restarts it (same slot, new pid); the other serves meanwhile.
   const victim = pids[0]!;
   process.kill(victim, 'SIGKILL');
-  await until('the victim is gone', () => !alive(victim));
+  await until('the victim is gone', () => !processExists(victim));
   const failures: string[] = [];
   await until('slot 0 restarted', async () => {
     const reply = await fresh(port, '/').catch((error: Error) => ({ status: 0, body: error.message }));
@@ -192,7 +193,7 @@ test('keel gateway --workers 2: both workers serve, rate limits hold across them
   primary.child.kill('SIGTERM');
   const [code] = (await once(primary.child, 'exit')) as [number];
   assert.equal(code, 0, primary.output());
-  await until('no worker left', () => pids.every((pid) => !alive(pid)));
+  await until('no worker left', () => pids.every((pid) => !processExists(pid)));
 });
 
 test('keel gateway --workers 2: a listener port another process holds exits 78 and leaves no worker', { timeout: 120_000 }, async (t) => {
@@ -216,5 +217,5 @@ clusters: { app: { endpoints: [{ address: "${backend.address}" }] } }
   assert.equal(code, 78, primary.output());
   assert.match(primary.output(), /already in use/);
   const workerPids = [...primary.output().matchAll(/"pid":(\d+)/g)].map((match) => Number(match[1])).filter((pid) => pid !== primary.child.pid);
-  assert.ok(workerPids.every((pid) => !alive(pid)), 'no worker outlives the primary');
+  assert.ok(workerPids.every((pid) => !processExists(pid)), 'no worker outlives the primary');
 });
