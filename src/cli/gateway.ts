@@ -144,7 +144,7 @@ async function runPrimary(flags: GatewayFlags): Promise<number> {
   if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE;
   let supervisor: GatewaySupervisor;
   try {
-    supervisor = await GatewaySupervisor.start({ configFile: file, configText: read.text, workers: flags.workers, log, permanentExitCodes: [EXIT_PERMANENT] });
+    supervisor = await GatewaySupervisor.start({ configFile: file, configText: read.text, config: read.config, workers: flags.workers, log, permanentExitCodes: [EXIT_PERMANENT] });
   } catch (error) {
     if (error instanceof WorkerFailedError) return error.exitCode;
     const code = (error as { code?: unknown }).code;

@@ -9,6 +9,8 @@ import type { LeaseGrant, LeaseRequest, LeaseReturn } from './messages.js';
 
 /** Permits a worker holds for one rule and key, from one grant. */
 interface Lease {
+  readonly signature: string;
+  readonly key: string;
   permits: number;
   /** Permits taken from this lease so far (the demand estimate for the next one). */
   taken: number;
@@ -22,13 +24,20 @@ interface Lease {
 
 type Outcome = LeaseGrant | 'timeout';
 
+/** The primary's last refusal for a key, remembered for a while so that a flood does not become a flood of lease requests. */
+interface Refusal {
+  readonly permits: number;
+  readonly untilMs: number;
+  readonly retryAtMs: number;
+  readonly remaining: number;
+}
+
 export interface LeaseClientOptions {
   /** Sends a request (or unspent permits) to the primary; false when the channel is gone. */
   readonly send: (request: LeaseRequest | LeaseReturn) => boolean;
   readonly clock: Clock;
   /** Workers sharing the limits (each one's fallback share is limit / workers). */
   readonly workers: number;
-  readonly onFallback?: (rule: string) => void;
 }
 
 function allowed(remaining: number): RateLimitDecision {
@@ -66,6 +75,8 @@ export class LeaseClient implements PermitSource {
   readonly #asking = new Map<string, Promise<Outcome>>();
   readonly #pending = new Map<number, (outcome: Outcome) => void>();
   readonly #shares = new Map<string, KeyedRateLimiter>();
+  /** Keys the primary refused lately: asked about again only after min(Retry-After, LEASE_TTL_MS). */
+  readonly #refusals = new Map<string, Refusal>();
   #nextId = 1;
   #fallbackUntilMs = -Infinity;
 
@@ -75,7 +86,7 @@ export class LeaseClient implements PermitSource {
 
   acquire(rule: RateLimitConfig, signature: string, key: string, permits: number): RateLimitDecision | Promise<RateLimitDecision> {
     const leaseKey = `${signature}\n${key}`;
-    const held = this.#take(leaseKey, permits);
+    const held = this.#take(leaseKey, permits) ?? this.#refused(leaseKey, permits);
     if (held !== undefined) return held;
     if (this.#options.clock.now() < this.#fallbackUntilMs || this.#pending.size >= LEASE_REQUESTS_PENDING_MAX) return this.#fromShare(rule, signature, key, permits);
     return this.#renew(rule, signature, key, permits);
@@ -85,7 +96,8 @@ export class LeaseClient implements PermitSource {
   onGrant(grant: LeaseGrant): void {
     const resolve = this.#pending.get(grant.id);
     this.#pending.delete(grant.id);
-    resolve?.(grant);
+    // JSON carries Infinity (more permits than the limiter ever holds) as null.
+    resolve?.({ ...grant, retryAfterMs: grant.retryAfterMs ?? Infinity });
   }
 
   /** The primary is gone: every waiting request answers from the share. */
@@ -102,6 +114,26 @@ export class LeaseClient implements PermitSource {
     return allowed(lease.permits + lease.remaining);
   }
 
+  /** A refusal of at most these permits the primary gave lately, still standing. */
+  #refused(leaseKey: string, permits: number): RateLimitDecision | undefined {
+    const refusal = this.#refusals.get(leaseKey);
+    if (refusal === undefined) return undefined;
+    const nowMs = this.#options.clock.now();
+    if (refusal.untilMs <= nowMs) {
+      this.#refusals.delete(leaseKey);
+      return undefined;
+    }
+    return permits >= refusal.permits ? { allowed: false, retryAfterMs: Math.max(1, refusal.retryAtMs - nowMs), remaining: refusal.remaining } : undefined;
+  }
+
+  #remember(leaseKey: string, permits: number, grant: LeaseGrant): void {
+    this.#refusals.delete(leaseKey);
+    if (grant.granted > 0) return;
+    if (this.#refusals.size >= LEASES_HELD_MAX) this.#refusals.delete(this.#refusals.keys().next().value as string);
+    const nowMs = this.#options.clock.now();
+    this.#refusals.set(leaseKey, { permits, untilMs: nowMs + Math.min(grant.retryAfterMs, LEASE_TTL_MS), retryAtMs: nowMs + grant.retryAfterMs, remaining: grant.remaining });
+  }
+
   async #renew(rule: RateLimitConfig, signature: string, key: string, permits: number): Promise<RateLimitDecision> {
     const leaseKey = `${signature}\n${key}`;
     for (let round = 0; round < LEASE_ROUNDS_MAX; round++) {
@@ -113,7 +145,7 @@ export class LeaseClient implements PermitSource {
       // Requests that waited on the same lease spent it first: wait for the next one.
     }
     // Still none left: ask for exactly this request's permits, its own.
-    const outcome = await this.#ask(rule, signature, key, permits, permits);
+    const outcome = await this.#ask(signature, key, permits, permits);
     if (outcome === 'timeout') return this.#fromShare(rule, signature, key, permits);
     if (outcome.granted === 0) return { allowed: false, retryAfterMs: outcome.retryAfterMs, remaining: outcome.remaining };
     return allowed(outcome.remaining);
@@ -124,9 +156,11 @@ export class LeaseClient implements PermitSource {
     const asking = this.#asking.get(leaseKey);
     if (asking !== undefined) return asking;
     const batch = this.#batchFor(rule, this.#leases.get(leaseKey), permits);
-    const request = this.#ask(rule, signature, key, permits, batch).then((outcome) => {
+    const request = this.#ask(signature, key, permits, batch).then((outcome) => {
       this.#asking.delete(leaseKey);
-      if (outcome !== 'timeout' && outcome.granted > 0) this.#install(leaseKey, outcome, signature, key);
+      if (outcome === 'timeout') return outcome;
+      this.#remember(leaseKey, permits, outcome);
+      if (outcome.granted > 0) this.#install(leaseKey, outcome, signature, key);
       return outcome;
     });
     this.#asking.set(leaseKey, request);
@@ -150,29 +184,28 @@ export class LeaseClient implements PermitSource {
   #install(leaseKey: string, grant: LeaseGrant, signature: string, key: string): void {
     const nowMs = this.#options.clock.now();
     const previous = this.#leases.get(leaseKey);
-    if (previous !== undefined) this.#expire(leaseKey, previous, signature, key);
+    if (previous !== undefined) this.#expire(leaseKey, previous);
     if (this.#leases.size >= LEASES_HELD_MAX) {
       const [oldestKey, oldest] = this.#leases.entries().next().value as [string, Lease];
-      this.#options.clock.clearTimeout(oldest.lapse);
-      this.#leases.delete(oldestKey);
+      this.#expire(oldestKey, oldest);
     }
     const lease: Lease = {
-      permits: grant.granted, taken: 0, grantedMs: nowMs, expiresMs: nowMs + LEASE_TTL_MS, remaining: grant.remaining,
-      lapse: this.#options.clock.setTimeout(() => this.#expire(leaseKey, lease, signature, key), LEASE_TTL_MS),
+      signature, key, permits: grant.granted, taken: 0, grantedMs: nowMs, expiresMs: nowMs + LEASE_TTL_MS, remaining: grant.remaining,
+      lapse: this.#options.clock.setTimeout(() => this.#expire(leaseKey, lease), LEASE_TTL_MS),
     };
     this.#leases.set(leaseKey, lease);
   }
 
-  /** A lease's time is up (or a new one replaces it): its unspent permits go back to the primary; it stays as the demand estimate until replaced. */
-  #expire(leaseKey: string, lease: Lease, signature: string, key: string): void {
+  /** A lease's time is up (or it makes room): its unspent permits go back to the primary, and it is forgotten. */
+  #expire(leaseKey: string, lease: Lease): void {
     this.#options.clock.clearTimeout(lease.lapse);
-    if (this.#leases.get(leaseKey) !== lease || lease.permits === 0) return;
-    const permits = lease.permits;
+    if (this.#leases.get(leaseKey) !== lease) return;
+    this.#leases.delete(leaseKey);
+    if (lease.permits > 0) this.#options.send({ keel: 'return', signature: lease.signature, key: lease.key, permits: lease.permits });
     lease.permits = 0;
-    this.#options.send({ keel: 'return', signature, key, permits });
   }
 
-  #ask(rule: RateLimitConfig, signature: string, key: string, permits: number, batch: number): Promise<Outcome> {
+  #ask(signature: string, key: string, permits: number, batch: number): Promise<Outcome> {
     const id = this.#nextId++;
     return new Promise<Outcome>((resolve) => {
       const finish = (outcome: Outcome) => {
@@ -185,13 +218,12 @@ export class LeaseClient implements PermitSource {
       };
       const timer = this.#options.clock.setTimeout(() => finish('timeout'), LEASE_TIMEOUT_MS);
       this.#pending.set(id, finish);
-      if (!this.#options.send({ keel: 'lease', id, rule, signature, key, permits, batch })) finish('timeout');
+      if (!this.#options.send({ keel: 'lease', id, signature, key, permits, batch })) finish('timeout');
     });
   }
 
   /** The fallback: this worker's share (limit / N) of the rule, from a limiter of its own. */
   #fromShare(rule: RateLimitConfig, signature: string, key: string, permits: number): RateLimitDecision {
-    this.#options.onFallback?.(rule.name);
     let limiter = this.#shares.get(signature);
     if (limiter === undefined) {
       if (this.#shares.size >= LEASE_RULES_MAX) this.#shares.delete(this.#shares.keys().next().value as string);

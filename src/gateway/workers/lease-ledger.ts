@@ -1,6 +1,7 @@
 import type { KeyedRateLimiter } from '../../resilience/index.js';
 import type { Clock } from '../../resilience/index.js';
 import { assert } from '../../resilience/assert.js';
+import type { RateLimitConfig } from '../config.js';
 import { LEASE_RULES_MAX } from '../limits.js';
 import { createRuleLimiter } from '../rate-limits.js';
 import type { LeaseGrant, LeaseRequest, LeaseReturn } from './messages.js';
@@ -60,7 +61,7 @@ export class LeaseLedger {
       const oldest = this.#limiters.keys().next().value as string;
       this.#limiters.delete(oldest);
     }
-    const created = createRuleLimiter(request.rule, this.#clock);
+    const created = createRuleLimiter(JSON.parse(request.signature) as RateLimitConfig, this.#clock);
     this.#limiters.set(request.signature, created);
     return created;
   }

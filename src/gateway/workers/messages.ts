@@ -1,5 +1,3 @@
-import type { RateLimitConfig } from '../config.js';
-
 /**
  * The IPC messages between the primary and its workers (`keel gateway
  * --workers N`), over node:cluster's channel (JSON). Every kind is listed
@@ -12,7 +10,7 @@ import type { RateLimitConfig } from '../config.js';
 export interface LeaseRequest {
   readonly keel: 'lease';
   readonly id: number;
-  readonly rule: RateLimitConfig;
+  /** The rule's config as JSON (ruleSignature): the primary builds the rule's limiter from it the first time it sees it. */
   readonly signature: string;
   readonly key: string;
   readonly permits: number;

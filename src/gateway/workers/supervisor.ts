@@ -7,7 +7,7 @@ import { errorFields } from '../../node/logger.js';
 import { type Backoff, exponentialBackoff, systemClock, systemRandom } from '../../resilience/index.js';
 import { type AdminSubject, createAdminServer } from '../admin.js';
 import { type AdminAccess, resolveAdminAccess } from '../admin-auth.js';
-import { type GatewayConfig, parseGatewayYaml, readGatewayConfig } from '../config.js';
+import { type GatewayConfig, readGatewayConfig } from '../config.js';
 import {
   WORKER_CALLS_PENDING_MAX, WORKER_RELOAD_TIMEOUT_MS, WORKER_RESTART_DELAY_MS_MAX, WORKER_RESTART_DELAY_MS_MIN, WORKER_STABLE_AFTER_MS, WORKER_STATUS_TIMEOUT_MS,
   WORKER_STOP_GRACE_MS, WORKERS_MAX,
@@ -19,8 +19,9 @@ import { WORKER_SLOT_ENV, WORKERS_ENV } from './worker.js';
 export interface SupervisorOptions {
   /** Where a reload (SIGHUP, `POST /reload`) reads the config. */
   readonly configFile: string;
-  /** The config's text as read at start (already validated), sent to every worker. */
+  /** The config's text as read at start, sent to every worker, and the config it validated to. */
   readonly configText: string;
+  readonly config: GatewayConfig;
   readonly workers: number;
   readonly log: Logger;
   /** Worker exit codes a restart cannot fix (a port another process holds): the primary stops every worker and exits with it. */
@@ -92,7 +93,7 @@ export class GatewaySupervisor implements AdminSubject {
     this.#options = options;
     this.#log = options.log;
     this.#configText = options.configText;
-    this.#config = parseGatewayYaml(options.configText);
+    this.#config = options.config;
     this.#access = resolveAdminAccess(this.#config.admin);
     this.#slots = Array.from({ length: options.workers }, (_, index) => ({
       index, worker: undefined, ready: false, ports: [], restarts: 0, startedMs: 0, backoff: restartBackoff.start(systemRandom), timer: undefined,

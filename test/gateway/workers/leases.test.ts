@@ -108,11 +108,39 @@ test('leases: a primary that does not answer in LEASE_TIMEOUT_MS leaves each wor
   assert.equal((await again).allowed, false, 'the share is spent');
 });
 
+test('leases: under a flood a refused key is asked about again only after min(Retry-After, LEASE_TTL_MS)', async () => {
+  const clock = new FakeClock();
+  const rule = ruleOf(10, 1_000);
+  const ledger = new LeaseLedger(clock);
+  let asked = 0;
+  const client: LeaseClient = new LeaseClient({
+    clock, workers: 2,
+    send: (message) => {
+      if (message.keel === 'lease') {
+        asked++;
+        const grant = ledger.grant(message);
+        clock.setTimeout(() => client.onGrant(grant), 1);
+      }
+      return true;
+    },
+  });
+  const decisions: Array<RateLimitDecision | Promise<RateLimitDecision>> = [];
+  for (let elapsedMs = 0; elapsedMs < 1_000; elapsedMs++) {
+    for (let index = 0; index < 5; index++) decisions.push(client.acquire(rule, ruleSignature(rule), 'global', 1));
+    await clock.advance(1);
+  }
+  const resolved = await Promise.all(decisions);
+  assert.equal(resolved.filter((decision) => decision.allowed).length, 10);
+  assert.ok(resolved.filter((decision) => !decision.allowed).every((decision) => decision.retryAfterMs > 0));
+  // 5,000 requests: the 10 permits' leases, then about one question per LEASE_TTL_MS.
+  assert.ok(asked <= 10 + 1_000 / LEASE_TTL_MS + 2, `${asked} lease requests`);
+});
+
 test('leases: the ledger grants a whole batch, else what is left if it covers the request, else refuses with Retry-After', () => {
   const clock = new FakeClock();
   const rule = ruleOf(10, 1_000);
   const ledger = new LeaseLedger(clock);
-  const ask = (permits: number, batch: number) => ledger.grant({ keel: 'lease', id: 1, rule, signature: ruleSignature(rule), key: 'k', permits, batch });
+  const ask = (permits: number, batch: number) => ledger.grant({ keel: 'lease', id: 1, signature: ruleSignature(rule), key: 'k', permits, batch });
   assert.equal(ask(1, 8).granted, 8);
   assert.equal(ask(1, 8).granted, 2);
   const refused = ask(1, 8);
