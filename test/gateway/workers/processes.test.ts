@@ -55,8 +55,12 @@ async function workers(admin: number): Promise<WorkerView[]> {
 
 /** One request on a connection of its own (so the kernel picks the worker that accepts it). */
 function fresh(port: number, path: string): Promise<{ status: number; body: string }> {
+  return freshWith(port, path, {});
+}
+
+function freshWith(port: number, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const outgoing = httpRequest({ host: '127.0.0.1', port, path, agent: false }, (response) => {
+    const outgoing = httpRequest({ host: '127.0.0.1', port, path, headers, agent: false }, (response) => {
       let body = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => (body += chunk));
@@ -88,7 +92,7 @@ function startPrimary(file: string): { child: ChildProcess; output: () => string
   return { child, output: () => output, waitFor };
 }
 
-test('keel gateway --workers 2: both workers serve, rate limits hold across them, outlier ejection is per worker, SIGHUP reloads both, kill -9 restarts one, SIGTERM stops all', { timeout: 120_000 }, async (t) => {
+test('keel gateway --workers 2: both workers serve, rate limits hold across them (and on shares while the primary is stopped), outlier ejection is per worker, SIGHUP reloads both, kill -9 restarts one, SIGTERM stops all', { timeout: 120_000 }, async (t) => {
   const first = await startBackend('first');
   const second = await startBackend('second');
   const flaky = await startBackend('flaky', (request, response) => {
@@ -188,6 +192,17 @@ test('keel gateway --workers 2: both workers serve, rate limits hold across them
   await primary.waitFor('worker restarted');
   const replies = await Promise.all(Array.from({ length: 8 }, () => fresh(port, '/')));
   assert.ok(replies.every((reply) => reply.status === 200));
+
+  // A primary that does not answer (SIGSTOP): each worker falls back to its share of the quota, so together they stay within it.
+  process.kill(primary.child.pid!, 'SIGSTOP');
+  let stalledAdmitted = 0;
+  try {
+    for (let index = 0; index < QUOTA + 10; index++) if ((await freshWith(port, '/quota', { 'x-key': 'stalled' })).status === 200) stalledAdmitted++;
+  } finally {
+    process.kill(primary.child.pid!, 'SIGCONT');
+  }
+  t.diagnostic(`primary stopped: ${stalledAdmitted} of ${QUOTA + 10} admitted against a quota of ${QUOTA}`);
+  assert.ok(stalledAdmitted >= 1 && stalledAdmitted <= QUOTA, `${stalledAdmitted} admitted`);
 
   // SIGTERM: the primary drains both workers and exits 0, leaving no process behind.
   primary.child.kill('SIGTERM');
