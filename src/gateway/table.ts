@@ -3,7 +3,7 @@ import { ratioBudget, type RetryBudget } from '../resilience/index.js';
 import { Admission } from './admission.js';
 import { Cluster } from './cluster.js';
 import type { GatewayConfig } from './config.js';
-import { RateLimits } from './rate-limits.js';
+import { type PermitSource, RateLimits } from './rate-limits.js';
 import { Router } from './router.js';
 import { upstreamKey } from './upstream.js';
 import type { UpstreamTls } from './upstream-tls.js';
@@ -23,7 +23,8 @@ export class RoutingTable {
   /** One retry budget per route. */
   readonly budgets: ReadonlyMap<string, RetryBudget>;
 
-  constructor(config: GatewayConfig, clock: Clock, random: Random, previous?: RoutingTable, upstreamTls: ReadonlyMap<string, UpstreamTls> = new Map()) {
+  /** `permits`: where rate-limit permits come from instead of this process's limiters (see PermitSource). */
+  constructor(config: GatewayConfig, clock: Clock, random: Random, previous?: RoutingTable, upstreamTls: ReadonlyMap<string, UpstreamTls> = new Map(), permits?: PermitSource) {
     this.config = config;
     this.router = new Router(config, random);
     const clusters = new Map<string, Cluster>();
@@ -31,7 +32,7 @@ export class RoutingTable {
       clusters.set(name, new Cluster(name, clusterConfig, random, clock.now(), previous?.clusters.get(name), upstreamTls.get(name)));
     }
     this.clusters = clusters;
-    this.rateLimits = new RateLimits(config.rateLimits, clock, previous?.rateLimits);
+    this.rateLimits = new RateLimits(config.rateLimits, clock, previous?.rateLimits, permits);
     this.admission = new Admission(config.clusters, clock, previous?.admission);
     this.budgets = new Map(config.routes.map((route) => [route.name, ratioBudget({ ratio: route.retry.budgetRatio, minRetriesPerSecond: route.retry.minRetriesPerSecond, clock })]));
   }
