@@ -2,7 +2,9 @@ import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, statSync, 
 import { accessSync, constants } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { DataDirInvalidError, DataDirLockedError } from './errors.js';
+import { replaceFileDurably } from '../storage/index.js';
+import { DataDirInvalidError, DataDirLockedError, DataDirMismatchError, MemberRemovedError } from './errors.js';
+import { joiningRaftId } from './membership.js';
 
 /**
  * A member's data directory: made ready with errors in plain words, and
@@ -127,4 +129,94 @@ export function readHolder(lockPath: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+// ------------------------------------------------------------------ identity (member.json)
+
+/** What member.json says a data dir belongs to. */
+export interface MemberIdentity {
+  readonly id: string;
+  readonly cluster: string;
+  /** Decimal; empty while a joining member has not learned it. */
+  readonly clusterId: string;
+  /** Set for a member that joined: its id was assigned by MemberAdd. */
+  readonly raftId?: string;
+  /** Set once the member was removed from its cluster: the dir must not start again. */
+  readonly removed?: boolean;
+}
+
+/** Who is starting on a data dir: its name, its cluster and the ids its flags give. */
+export interface StartingMember {
+  readonly dataDir: string;
+  readonly id: string;
+  readonly clusterName: string;
+  /** This member's peer URL (from --peers), for a joiner's raft id. */
+  readonly peerUrl: string;
+  readonly initialClusterState: 'new' | 'existing';
+  /** The cluster id the founding flags give. */
+  readonly foundingClusterId: bigint;
+}
+
+/** The ids a member starts with, and whether it joins an existing cluster rather than founding one. */
+export interface ResolvedIdentity {
+  readonly raftId: string;
+  /** 0n while a joining member has not learned it. */
+  readonly clusterId: bigint;
+  readonly joining: boolean;
+}
+
+export function readMemberIdentity(dataDir: string): MemberIdentity | undefined {
+  const path = join(dataDir, 'member.json');
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as MemberIdentity;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new DataDirMismatchError(`${path}: ${(error as Error).message}`);
+    return undefined;
+  }
+}
+
+/** Writes member.json atomically (temporary file, fsync, rename, directory fsync), keeping a joiner's raft id. */
+export function writeMemberIdentity(dataDir: string, identity: { id: string; cluster: string; clusterId: bigint }, extra: { raftId?: string; removed?: boolean } = {}): void {
+  const previous = readMemberIdentity(dataDir);
+  const record: MemberIdentity = {
+    id: identity.id,
+    cluster: identity.cluster,
+    clusterId: identity.clusterId === 0n ? '' : identity.clusterId.toString(),
+    ...(previous?.raftId !== undefined ? { raftId: previous.raftId } : {}),
+    ...extra,
+  };
+  replaceFileDurably(join(dataDir, 'member.json'), `${JSON.stringify(record)}\n`);
+}
+
+/**
+ * Checks that the data dir belongs to this member and cluster, and settles
+ * its ids: a joiner's from member.json (or derived from its peer URL on its
+ * first start), a founder's from the flags, except that an existing data
+ * dir's cluster id stands (etcd ignores its initial-cluster flags once it
+ * has data). Writes member.json on a first start. `empty`: the raft state
+ * holds nothing yet.
+ */
+export function resolveIdentity(member: StartingMember, empty: boolean): ResolvedIdentity {
+  const existing = readMemberIdentity(member.dataDir);
+  const mismatch = (found: MemberIdentity): DataDirMismatchError =>
+    new DataDirMismatchError(`${member.dataDir} belongs to member ${found.id} of cluster ${found.cluster} (${found.clusterId}), not ${member.id} of ${member.clusterName}`);
+  if (existing?.removed) throw new MemberRemovedError(`${member.dataDir} belongs to member ${existing.id}, which was removed from the cluster; start a new member with a new data dir`);
+  if (existing && existing.id !== member.id) throw mismatch(existing);
+  if (existing?.raftId !== undefined) {
+    // A member that joined: its ids were assigned by MemberAdd and learned from the leader, not derived from these flags.
+    return { raftId: existing.raftId, clusterId: existing.clusterId ? BigInt(existing.clusterId) : 0n, joining: empty };
+  }
+  if (existing) {
+    // --peers may have changed since the founding (members added and removed): the data dir's cluster id stands.
+    if (existing.cluster !== member.clusterName || !/^\d{1,20}$/.test(existing.clusterId)) throw mismatch(existing);
+    // A founder whose raft state is gone: bootstrapping again would start a second cluster under the same name.
+    return { raftId: member.id, clusterId: BigInt(existing.clusterId), joining: empty && member.initialClusterState === 'existing' };
+  }
+  if (member.initialClusterState === 'existing') {
+    const raftId = joiningRaftId(member.clusterName, member.peerUrl);
+    writeMemberIdentity(member.dataDir, { id: member.id, cluster: member.clusterName, clusterId: 0n }, { raftId });
+    return { raftId, clusterId: 0n, joining: true };
+  }
+  writeMemberIdentity(member.dataDir, { id: member.id, cluster: member.clusterName, clusterId: member.foundingClusterId });
+  return { raftId: member.id, clusterId: member.foundingClusterId, joining: false };
 }

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bootstrapLog } from '../raft/bootstrap.js';
 import { decodeConfChange } from '../raft/conf-change.js';
@@ -10,7 +9,7 @@ import type { MemoryStorage } from '../raft/storage.js';
 import type { ConfChange, Entry, Message, NodeId, Ready } from '../raft/types.js';
 import { ConfChangeType, EntryType, NONE, Role } from '../raft/types.js';
 import { staleReadsOn, staleRevision } from './test-stale-reads.js';
-import { FileStorage, failpoint, replaceFileDurably, toMemoryStorage } from '../storage/index.js';
+import { FileStorage, failpoint, toMemoryStorage } from '../storage/index.js';
 import { encodeCommand, stamp } from '../store/command.js';
 import type { Command } from '../store/command.js';
 import type { CommandResponse } from '../store/state-machine.js';
@@ -33,7 +32,7 @@ import { QUOTA_WARN_RATIO, QuotaWatch } from './quota-watch.js';
 import type { HeaderContext } from './identity.js';
 import type { NodeConfig } from './config.js';
 import { decodeEnvelope, encodeEnvelope } from './envelope.js';
-import { DataDirMismatchError, MemberRemovedError } from './errors.js';
+import { MemberRemovedError } from './errors.js';
 import type { Logger } from './logger.js';
 import { clusterIdOf, memberIdOf } from './identity.js';
 import { NodeMetrics } from './metrics.js';
@@ -44,7 +43,7 @@ import { forwardKeepAlive, forwardTimeToLive, leaseIdOf, LEASE_TTL_MAX_SECONDS }
 import type { LeaseTimeToLive } from './lease-forward.js';
 import { MemberChanges } from './member-changes.js';
 import type { MemberRecord, MembershipEffect } from './membership.js';
-import { lockDataDir, prepareDataDir } from './data-dir.js';
+import { lockDataDir, prepareDataDir, resolveIdentity, writeMemberIdentity } from './data-dir.js';
 import { AuthTokens, parseAuthTokenOption } from './auth-tokens.js';
 import type { AuthResponse, AuthState } from '../store/auth-state.js';
 import type { DataDirLock } from './data-dir.js';
@@ -256,7 +255,13 @@ export class KeelNode {
     this.#storage = this.#openStorage();
     let recovered = this.#storage.load();
     const empty = recovered.hardState.term === 0 && recovered.entries.length === 0 && recovered.snapshot.metadata.index === 0;
-    const joining = this.#checkIdentity(empty);
+    const identity = resolveIdentity(
+      { dataDir: this.config.dataDir, id: this.config.id, clusterName: this.config.clusterName, peerUrl: this.config.peers[this.config.id]!, initialClusterState: this.config.initialClusterState, foundingClusterId: this.#clusterId },
+      empty,
+    );
+    this.#raftId = identity.raftId;
+    this.#clusterId = identity.clusterId;
+    const joining = identity.joining;
     if (empty && !joining) {
       // A founding member's first start: the founding membership goes into the log, each founder's record in its entry's context.
       const founders = bootstrapLog(Object.keys(this.config.peers), (id) => encodeChangeContext(undefined, this.#table.founderRecord(id)));
@@ -395,59 +400,8 @@ export class KeelNode {
    * bootstraps): an empty data dir started with --initial-cluster-state
    * existing, or one that already joined. Returns true when joining.
    */
-  #checkIdentity(empty: boolean): boolean {
-    const existing = this.#readIdentity();
-    if (existing?.removed) throw new MemberRemovedError(`${this.config.dataDir} belongs to member ${existing.id}, which was removed from the cluster; start a new member with a new data dir`);
-    if (existing && existing.id !== this.config.id) {
-      throw new DataDirMismatchError(`${this.config.dataDir} belongs to member ${existing.id} of cluster ${existing.cluster} (${existing.clusterId}), not ${this.config.id} of ${this.config.clusterName}`);
-    }
-    if (existing?.raftId !== undefined) {
-      // A member that joined: its ids were assigned by MemberAdd and learned from the leader, not derived from these flags.
-      this.#raftId = existing.raftId;
-      this.#clusterId = existing.clusterId ? BigInt(existing.clusterId) : 0n;
-      return empty;
-    }
-    if (existing) {
-      // --peers may have changed since the founding (members added and removed): the data dir's cluster id stands, as etcd ignores its initial-cluster flags once it has data.
-      if (existing.cluster !== this.config.clusterName || !/^\d{1,20}$/.test(existing.clusterId)) {
-        throw new DataDirMismatchError(`${this.config.dataDir} belongs to member ${existing.id} of cluster ${existing.cluster} (${existing.clusterId}), not ${this.config.id} of ${this.config.clusterName}`);
-      }
-      this.#clusterId = BigInt(existing.clusterId);
-      // A founder whose raft state is gone: bootstrapping again would start a second cluster under the same name.
-      return empty && this.config.initialClusterState === 'existing';
-    }
-    if (this.config.initialClusterState === 'existing') {
-      this.#raftId = joiningRaftId(this.config.clusterName, this.config.peers[this.config.id]!);
-      this.#clusterId = 0n;
-      this.#writeIdentity({ raftId: this.#raftId });
-      return true;
-    }
-    this.#writeIdentity({});
-    return false;
-  }
-
-  #readIdentity(): { id: string; cluster: string; clusterId: string; raftId?: string; removed?: boolean } | undefined {
-    const path = join(this.config.dataDir, 'member.json');
-    try {
-      return JSON.parse(readFileSync(path, 'utf8')) as { id: string; cluster: string; clusterId: string; raftId?: string; removed?: boolean };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new DataDirMismatchError(`${path}: ${(error as Error).message}`);
-      return undefined;
-    }
-  }
-
-  /** Writes member.json atomically (temporary file, fsync, rename, directory fsync). */
   #writeIdentity(extra: { raftId?: string; removed?: boolean }): void {
-    const path = join(this.config.dataDir, 'member.json');
-    const previous = this.#readIdentity();
-    const identity = {
-      id: this.config.id,
-      cluster: this.config.clusterName,
-      clusterId: this.#clusterId === 0n ? '' : this.#clusterId.toString(),
-      ...(previous?.raftId !== undefined ? { raftId: previous.raftId } : {}),
-      ...extra,
-    };
-    replaceFileDurably(path, `${JSON.stringify(identity)}\n`);
+    writeMemberIdentity(this.config.dataDir, { id: this.config.id, cluster: this.config.clusterName, clusterId: this.#clusterId }, extra);
   }
 
   /** Set when the loop hit an unrecoverable error (disk failure); the process should exit. */
