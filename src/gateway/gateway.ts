@@ -9,7 +9,7 @@ import { normalizeAddress } from './address.js';
 import { type GatewayConfig, type ListenerConfig, loadGatewayConfig } from './config.js';
 import { GatewayError, GRPC_STATUS_INTERNAL, ListenerUnavailableError, REJECT_REASON_HEADER } from './errors.js';
 import { compose, type Exchange, type Handler } from './exchange.js';
-import { ActiveHealthChecker, httpProbe, type Probe } from './health/active.js';
+import { ActiveHealthChecker, defaultProbe, type Probe } from './health/active.js';
 import { OutlierDetector } from './health/outlier.js';
 import { admissionInterceptor, rateLimitInterceptor, routeInterceptor } from './interceptors.js';
 import { CLIENT_IPS_TRACKED_MAX } from './limits.js';
@@ -34,7 +34,7 @@ export interface GatewayOptions {
   readonly clock?: Clock;
   readonly random?: Random;
   readonly log?: Logger;
-  /** Active health-check probe (default: HTTP GET, HTTPS on clusters with `tls`). */
+  /** Active health-check probe (default: by `healthCheck.type`, HTTP GET or gRPC Health/Check, over TLS on clusters with `tls`). */
   readonly probe?: Probe;
 }
 
@@ -110,7 +110,7 @@ export class Gateway {
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? systemRandom;
     this.#log = options.log ?? createPinoLogger({ level: 'silent' });
-    this.#probe = options.probe ?? httpProbe;
+    this.#probe = options.probe ?? defaultProbe;
     this.#configFile = options.configFile;
     this.#table = new RoutingTable(options.config, this.#clock, this.#random, undefined, loadUpstreamTlsAll(options.config));
     this.#adminAccess = resolveAdminAccess(options.config.admin);
