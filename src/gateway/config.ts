@@ -256,6 +256,8 @@ const connectionLimits = z.strictObject({
   /** Request bodies larger than this are refused with 413 (by content-length, or cut off while streaming). */
   maxRequestBodyBytes: positiveInt.default(10 * 1024 * 1024),
   drainTimeoutMs: z.number().int().min(0).max(limits.DRAIN_TIMEOUT_MS_MAX).default(30_000),
+  /** An upgraded (WebSocket) connection with no byte either way for this long is closed. */
+  upgradeIdleTimeoutMs: durationMs.default(300_000),
 });
 
 const schema = z.strictObject({

@@ -23,6 +23,8 @@ import { RoutingTable } from './table.js';
 import { loadTlsMaterial, type TlsMaterial } from './tls-listener.js';
 import { loadUpstreamTlsAll } from './upstream-tls.js';
 import { UpstreamPools } from './upstream.js';
+import { UpgradeTunnels } from './tunnels.js';
+import { upgradeHandler, upgradeResponse } from './upgrade.js';
 
 /** The header a client may use to name its zone (else the gateway's own zone is preferred). */
 export const CLIENT_ZONE_HEADER = 'keel-client-zone';
@@ -101,6 +103,9 @@ export class Gateway {
   readonly #chain: Handler;
   /** The same interceptors in front of the fast path's terminal handler. */
   readonly #fastChain: Handler;
+  /** The same interceptors in front of the Upgrade (WebSocket) handler. */
+  readonly #upgradeChain: Handler;
+  readonly #tunnels = new UpgradeTunnels(this.metrics);
   #inflight = 0;
   #idleWaiters: Array<() => void> = [];
   #draining = false;
@@ -127,6 +132,7 @@ export class Gateway {
     const interceptors = compose(routeInterceptor(this.#clock), rateLimitInterceptor(this.metrics), admissionInterceptor());
     this.#chain = interceptors(proxyHandler(dependencies));
     this.#fastChain = interceptors(fastProxyHandler({ ...dependencies, fastPools: this.#fastPools }));
+    this.#upgradeChain = interceptors(upgradeHandler({ ...dependencies, tunnels: this.#tunnels, plain: proxyHandler(dependencies) }));
   }
 
   /** Builds the gateway, starts health checks and binds every listener (and the admin server). */
@@ -296,12 +302,13 @@ export class Gateway {
     };
   }
 
-  /** Stops accepting, lets in-flight requests finish (bounded by `drainTimeoutMs`), then closes everything. */
+  /** Stops accepting, lets in-flight requests and upgraded connections finish (bounded by `drainTimeoutMs`), then closes everything. */
   async drain(): Promise<void> {
     if (this.#draining) return;
     this.#draining = true;
     for (const listening of this.#servers) listening.stopAccepting();
     const timeoutMs = this.#table.config.limits.drainTimeoutMs;
+    const drainStartedMs = Date.now();
     await new Promise<void>((resolve) => {
       if (this.#inflight === 0) return resolve();
       const timer = setTimeout(resolve, timeoutMs);
@@ -310,6 +317,8 @@ export class Gateway {
         resolve();
       });
     });
+    // WebSocket connections have no request boundary to stop at: they get what is left of the drain period, then are cut.
+    await this.#tunnels.whenEmpty(timeoutMs - (Date.now() - drainStartedMs));
     await this.close();
   }
 
@@ -318,6 +327,7 @@ export class Gateway {
     this.#draining = true;
     this.#stopRuntimes(this.#runtimes);
     for (const listening of [...this.#servers, ...this.#retiring]) listening.closeAll();
+    this.#tunnels.closeAll();
     if (this.#admin) {
       this.#admin.close();
       this.#admin.closeAllConnections();
@@ -330,6 +340,7 @@ export class Gateway {
     return bindListener(spec, limits, {
       tlsHandshakeFailed: (reason) => this.metrics.tlsHandshakeErrors.inc({ reason }),
       handle: (request, response) => this.#handle(request, response, this.#chain),
+      handleUpgrade: (request, socket, head) => this.#handle(request, upgradeResponse(request, socket, head), this.#upgradeChain),
       // The fast path's request and response carry the fields the chain and #reject read from node's.
       handleFast: (request, response) => this.#handle(request as unknown as IncomingMessage, response as unknown as ServerResponse, this.#fastChain),
       prefersNode: () => this.#hasH2cCluster(),
