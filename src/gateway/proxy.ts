@@ -10,7 +10,7 @@ import type { AttemptResult } from './health/outlier.js';
 import { RETRIES_MAX } from './limits.js';
 import type { GatewayMetrics } from './metrics.js';
 import { forwardedClientCert } from './tls-listener.js';
-import { canCarryTrailers, trailerField } from './trailers.js';
+import { canCarryTrailers, requestTrailers, trailerField } from './trailers.js';
 import type { UpstreamPools, UpstreamResponse } from './upstream.js';
 
 /** Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1), plus any the Connection header names. */
@@ -205,6 +205,7 @@ async function attemptOnce(deps: ProxyDependencies, exchange: Exchange, cluster:
       method: exchange.request.method ?? 'GET',
       headers: upstreamRequestHeaders(exchange.request.headers, exchange.clientIp, deadline, cluster.config.protocol === 'h2c', clientConnection(exchange.request.socket)),
       body: withBody ? Readable.from(boundedBody(exchange.request, exchange.table.config.limits.maxRequestBodyBytes), { objectMode: false }) : null,
+      trailers: withBody ? requestTrailers(exchange.request) : undefined,
       signal: controller.signal,
       timeoutMs,
     });

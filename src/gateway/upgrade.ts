@@ -2,6 +2,7 @@ import { type ClientRequest, type IncomingMessage, request as httpRequest, Serve
 import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import { isNeverSentError } from '../resilience/index.js';
+import { hostAndPort } from './address.js';
 import { recordLatency } from './balancers/index.js';
 import type { Cluster } from './cluster.js';
 import type { Endpoint } from './endpoint.js';
@@ -95,12 +96,6 @@ export function upgradeHandler(deps: UpgradeDependencies): Handler {
         : new GatewayError('KEEL_GW_UPSTREAM_UNAVAILABLE', `${endpoint.address}: ${(outcome.error as Error).message}`);
     }
   };
-}
-
-/** `host:port` → its parts (IPv6 hosts in brackets lose them). */
-function hostAndPort(address: string): { host: string; port: number } {
-  const colon = address.lastIndexOf(':');
-  return { host: address.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), port: Number(address.slice(colon + 1)) };
 }
 
 /** Sends the request head upstream (its own connection, never pooled) and waits for the answer's head. */

@@ -3,6 +3,7 @@ import { type Dispatcher, Pool } from 'undici';
 import type { Cluster } from './cluster.js';
 import type { ClusterConfig } from './config.js';
 import { H2Upstream } from './h2-upstream.js';
+import { type RequestTrailers, sendWithTrailers } from './trailers.js';
 
 /** How long an unused upstream connection is kept open. */
 const UPSTREAM_IDLE_MS = 4_000;
@@ -21,6 +22,8 @@ export interface UpstreamRequest {
   readonly signal: AbortSignal;
   /** Time to the response head, then the longest silence between body chunks. */
   readonly timeoutMs: number;
+  /** Trailers to send after the body (HTTP/1.1 clusters: the request then goes through node:http, see trailers.ts). */
+  readonly trailers?: RequestTrailers | undefined;
 }
 
 /** A response head from either protocol; the body streams. */
@@ -63,6 +66,7 @@ export class UpstreamPools {
         trailers: () => response.trailers,
       };
     }
+    if (request.trailers !== undefined) return sendWithTrailers(address, cluster.upstreamTls, request, request.trailers);
     const data = await pool.request({
       path: request.path,
       method: request.method as Dispatcher.HttpMethod,
