@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { createServer as createH2cServer } from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { connect, type Socket } from 'node:net';
 import { eventually } from '../node/cluster-harness.js';
 import { type Backend, closeAll, simpleConfig, startBackend, startGateway } from './helpers.js';
@@ -260,4 +262,22 @@ test('WebSocket: handshakes pass the rate limits (a refusal is answered and the 
   await held.closed;
   clearInterval(chatter);
   await eventually(() => backend.controls.open === 0, 20_000, 'the drained tunnel\'s upstream side to close');
+});
+
+test('WebSocket: an Upgrade routed to an h2c cluster is answered as a plain request, the Upgrade ignored (RFC 9110 §7.8)', async (t) => {
+  const h2c = createH2cServer((request, response) => {
+    response.writeHead(200, { 'content-type': 'text/plain' });
+    response.end(`h2 answer, upgrade=${String(request.headers.upgrade)}`);
+  });
+  await new Promise<void>((resolve) => h2c.listen(0, '127.0.0.1', resolve));
+  const gateway = await startGateway({ ...simpleConfig([`127.0.0.1:${(h2c.address() as AddressInfo).port}`], { protocol: 'h2c' }) });
+  t.after(async () => {
+    await gateway.close();
+    await new Promise<void>((resolve) => h2c.close(() => resolve()));
+  });
+  const reply = await openWebSocket(gateway.ports[0]!);
+  await reply.closed;
+  assert.match(reply.head, /^HTTP\/1\.1 200 /);
+  assert.match(reply.head, /connection: close/i);
+  assert.match(reply.afterHead(), /h2 answer, upgrade=undefined/);
 });
