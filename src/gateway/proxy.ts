@@ -250,7 +250,8 @@ function isGrpc(headers: UpstreamResponse['headers']): boolean {
   return typeof type === 'string' && type.startsWith('application/grpc');
 }
 
-async function respond(deps: ProxyDependencies, exchange: Exchange, data: UpstreamResponse, cluster: string): Promise<void> {
+/** Streams an upstream's answer to the client: head (hop-by-hop stripped, the gateway's fields added), body, trailers where the client can take them. */
+export async function respond(deps: ProxyDependencies, exchange: Exchange, data: UpstreamResponse, cluster: string): Promise<void> {
   const { response } = exchange;
   const http2 = exchange.request.httpVersionMajor === 2;
   const all = { ...downstreamResponseHeaders(data.headers), ...exchange.responseHeaders };

@@ -1,7 +1,7 @@
 import { type IncomingMessage, type OutgoingHttpHeaders, request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { hostAndPort } from './address.js';
-import type { UpstreamRequest, UpstreamResponse } from './upstream.js';
+import { fromIncomingMessage, type UpstreamRequest, type UpstreamResponse } from './upstream.js';
 import type { UpstreamTls } from './upstream-tls.js';
 
 /**
@@ -72,26 +72,7 @@ export function sendWithTrailers(address: string, tls: UpstreamTls | undefined, 
     upstream.setTimeout(request.timeoutMs, () => upstream.destroy(Object.assign(new Error(`no answer within ${request.timeoutMs} ms`), { code: 'UND_ERR_HEADERS_TIMEOUT' })));
     // on, not once: a late error (after the answer came) must not go unheard and crash the process
     upstream.on('error', reject);
-    upstream.once('response', (answer: IncomingMessage) => {
-      const ended = new Promise<void>((done) => {
-        answer.once('end', done);
-        answer.once('close', done);
-      });
-      resolve({
-        statusCode: answer.statusCode ?? 502,
-        headers: answer.headers,
-        body: answer,
-        trailersOnly: false,
-        discard: async () => {
-          answer.resume();
-          await ended;
-        },
-        trailers: async () => {
-          await ended;
-          return answer.trailers;
-        },
-      });
-    });
+    upstream.once('response', (answer: IncomingMessage) => resolve(fromIncomingMessage(answer)));
     const body = request.body;
     if (body === null) {
       upstream.addTrailers(trailers.read());

@@ -9,7 +9,8 @@ import type { Endpoint } from './endpoint.js';
 import { GatewayError } from './errors.js';
 import type { Exchange, Handler } from './exchange.js';
 import { RETRIES_MAX } from './limits.js';
-import { checkUpstreamLimits, clientConnection, downstreamResponseHeaders, type ProxyDependencies, upstreamRequestHeaders } from './proxy.js';
+import { checkUpstreamLimits, clientConnection, downstreamResponseHeaders, type ProxyDependencies, respond, upstreamRequestHeaders } from './proxy.js';
+import { fromIncomingMessage } from './upstream.js';
 import type { UpgradeTunnels } from './tunnels.js';
 
 /**
@@ -83,7 +84,7 @@ export function upgradeHandler(deps: UpgradeDependencies): Handler {
       if (outcome.kind === 'answered') {
         if ((outcome.answer.statusCode ?? 502) < 500) budget?.onSuccess();
         else budget?.onFailure();
-        return relay(deps, exchange, outcome.answer, endpoint);
+        return relay(deps, exchange, outcome.answer, endpoint, cluster.name);
       }
       budget?.onFailure();
       // Only a connection that never carried the handshake is retried: the client cannot tell, and nothing was switched.
@@ -130,7 +131,8 @@ function handshake(deps: UpgradeDependencies, exchange: Exchange, cluster: Clust
         const nowMs = deps.clock.now();
         recordLatency(endpoint, nowMs - startedMs, nowMs);
         deps.recordAttempt(cluster.name, endpoint, { kind: 'status', status: outcome.answer.statusCode ?? 502 });
-        deps.metrics.duration.observe({ route: exchange.route?.name ?? 'none', cluster: cluster.name }, (nowMs - exchange.startedMs) / 1000);
+        // A relayed answer's duration is observed by respond(), as any response's.
+        if (outcome.kind === 'switched') deps.metrics.duration.observe({ route: exchange.route?.name ?? 'none', cluster: cluster.name }, (nowMs - exchange.startedMs) / 1000);
       }
       resolve(outcome);
     };
@@ -173,27 +175,9 @@ function splice(deps: UpgradeDependencies, exchange: Exchange, switched: Extract
 }
 
 /** A non-101 answer, relayed as a normal response (the client's connection closes after it). */
-function relay(deps: UpgradeDependencies, exchange: Exchange, answer: IncomingMessage, endpoint: Endpoint): Promise<void> {
-  const { response } = exchange;
+function relay(deps: UpgradeDependencies, exchange: Exchange, answer: IncomingMessage, endpoint: Endpoint, cluster: string): Promise<void> {
   earlyBytes.delete(exchange.request);
   deps.metrics.upgrades.inc({ result: 'declined' });
-  response.writeHead(answer.statusCode ?? 502, { ...downstreamResponseHeaders(answer.headers), ...exchange.responseHeaders });
-  return new Promise((resolve) => {
-    let done = false;
-    const finish = (): void => {
-      if (done) return;
-      done = true;
-      endpoint.inflight--;
-      if (!answer.destroyed) answer.destroy();
-      resolve();
-    };
-    // The upstream cut its answer short: the client's connection is closed, nothing more to say.
-    answer.once('error', () => {
-      response.destroy();
-      finish();
-    });
-    response.once('close', finish);
-    response.once('finish', finish);
-    answer.pipe(response);
-  });
+  answer.once('close', () => endpoint.inflight--);
+  return respond(deps, exchange, fromIncomingMessage(answer), cluster);
 }

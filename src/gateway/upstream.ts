@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { type Dispatcher, Pool } from 'undici';
 import type { Cluster } from './cluster.js';
@@ -37,6 +38,28 @@ export interface UpstreamResponse {
   discard(): Promise<void>;
   /** The trailers (empty when none came), once the body has ended. */
   trailers(): Promise<Record<string, string | string[] | undefined>>;
+}
+
+/** A response read by node:http's client (requests undici cannot send: trailers, upgrades) as an UpstreamResponse. */
+export function fromIncomingMessage(answer: IncomingMessage): UpstreamResponse {
+  const ended = new Promise<void>((done) => {
+    answer.once('end', done);
+    answer.once('close', done);
+  });
+  return {
+    statusCode: answer.statusCode ?? 502,
+    headers: answer.headers,
+    body: answer,
+    trailersOnly: false,
+    discard: async () => {
+      answer.resume();
+      await ended;
+    },
+    trailers: async () => {
+      await ended;
+      return answer.trailers;
+    },
+  };
 }
 
 /**

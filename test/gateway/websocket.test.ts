@@ -181,6 +181,8 @@ for (const engine of ['fast', 'node'] as const) {
     assert.deepEqual(await ws.next(3), ['echo: one', 'echo: two', 'echo: three']);
     assert.equal(await gaugeValue(gateway), 1);
     assert.equal(backend.controls.open, 1);
+    const inflightAtEndpoint = () => (gateway.describe().clusters as Array<{ endpoints: Array<{ inflight: number }> }>)[0]!.endpoints[0]!.inflight;
+    assert.equal(inflightAtEndpoint(), 1, 'an open tunnel counts as in flight at its endpoint');
     const upgrades = await gateway.metrics.upgrades.get();
     assert.deepEqual(upgrades.values.map((value) => [value.labels.result, value.value]), [['switched', 1]]);
     ws.socket.end();
@@ -188,6 +190,7 @@ for (const engine of ['fast', 'node'] as const) {
     await eventually(() => backend.controls.open === 0, 20_000, 'the upstream side to close');
     await eventually(async () => (await gaugeValue(gateway)) === 0, 20_000, 'the gauge to drop');
     assert.equal(gateway.describe().inflight, 0);
+    assert.equal(inflightAtEndpoint(), 0, 'the tunnel no longer counts as in flight at its endpoint');
   });
 
   test(`WebSocket (${engine} engine): an upstream that answers 200 is relayed as a normal response and the connection closes; an upstream that closes mid-stream closes the client`, async (t) => {
@@ -211,6 +214,8 @@ for (const engine of ['fast', 'node'] as const) {
     await eventually(async () => (await gaugeValue(gateway)) === 0, 20_000, 'the gauge to drop');
     const upgrades = await gateway.metrics.upgrades.get();
     assert.deepEqual(upgrades.values.map((value) => [value.labels.result, value.value]).sort(), [['declined', 1], ['switched', 1]]);
+    const endpointInflight = () => (gateway.describe().clusters as Array<{ endpoints: Array<{ inflight: number }> }>)[0]!.endpoints[0]!.inflight;
+    await eventually(() => endpointInflight() === 0, 20_000, 'the endpoint to count nothing in flight (the declined answer and the closed tunnel)');
   });
 }
 
