@@ -6,6 +6,12 @@ export function normalizeAddress(address: string | undefined): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
 
+/** An endpoint's `host:port` as its parts (an IPv6 host loses its brackets). */
+export function hostAndPort(address: string): { host: string; port: number } {
+  const colon = address.lastIndexOf(':');
+  return { host: address.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(address.slice(colon + 1)) };
+}
+
 /** A set of CIDRs (IPv4 and IPv6; a bare address is a /32 or /128) answering `contains(ip)`. */
 export class CidrSet {
   readonly #list = new BlockList();

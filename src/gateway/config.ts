@@ -117,6 +117,14 @@ const endpoint = z.strictObject({
 });
 
 const healthCheck = z.strictObject({
+  /**
+   * http: `GET path`, healthy on 2xx. grpc: grpc.health.v1.Health/Check over HTTP/2 (h2c clusters only),
+   * healthy on SERVING; NOT_SERVING, UNKNOWN, a grpc-status other than 0 or no answer in time fail (Envoy's grpc_health_check).
+   */
+  type: z.enum(['http', 'grpc']).default('http'),
+  /** grpc: the service asked about (HealthCheckRequest.service; '' is the server as a whole). */
+  service: z.string().max(limits.GRPC_HEALTH_SERVICE_CHARS_MAX).default(''),
+  /** http: the path probed. */
   path: z.string().startsWith('/').default('/livez'),
   intervalMs: durationMs.default(5_000),
   /** Fraction of the interval added or removed at random, so checks do not synchronise. */
@@ -248,6 +256,8 @@ const connectionLimits = z.strictObject({
   /** Request bodies larger than this are refused with 413 (by content-length, or cut off while streaming). */
   maxRequestBodyBytes: positiveInt.default(10 * 1024 * 1024),
   drainTimeoutMs: z.number().int().min(0).max(limits.DRAIN_TIMEOUT_MS_MAX).default(30_000),
+  /** An upgraded (WebSocket) connection with no byte either way for this long is closed. */
+  upgradeIdleTimeoutMs: durationMs.default(300_000),
 });
 
 const schema = z.strictObject({
@@ -345,6 +355,7 @@ function crossCheck(config: GatewayConfig): string[] {
       seen.add(e.address);
     });
     if (c.adaptiveConcurrency && c.adaptiveConcurrency.minLimit > c.adaptiveConcurrency.maxLimit) issues.push(`clusters.${name}.adaptiveConcurrency.minLimit: exceeds maxLimit`);
+    if (c.healthCheck?.type === 'grpc' && c.protocol !== 'h2c') issues.push(`clusters.${name}.healthCheck.type: grpc health checks need protocol h2c`);
   }
   return issues;
 }

@@ -9,7 +9,7 @@ import { normalizeAddress } from './address.js';
 import { type GatewayConfig, type ListenerConfig, loadGatewayConfig } from './config.js';
 import { GatewayError, GRPC_STATUS_INTERNAL, ListenerUnavailableError, REJECT_REASON_HEADER } from './errors.js';
 import { compose, type Exchange, type Handler } from './exchange.js';
-import { ActiveHealthChecker, httpProbe, type Probe } from './health/active.js';
+import { ActiveHealthChecker, defaultProbe, type Probe } from './health/active.js';
 import { OutlierDetector } from './health/outlier.js';
 import { admissionInterceptor, rateLimitInterceptor, routeInterceptor } from './interceptors.js';
 import { CLIENT_IPS_TRACKED_MAX } from './limits.js';
@@ -24,6 +24,8 @@ import { RoutingTable } from './table.js';
 import { loadTlsMaterial, type TlsMaterial } from './tls-listener.js';
 import { loadUpstreamTlsAll } from './upstream-tls.js';
 import { UpstreamPools } from './upstream.js';
+import { UpgradeTunnels } from './tunnels.js';
+import { upgradeHandler, upgradeResponse } from './upgrade.js';
 
 /** The header a client may use to name its zone (else the gateway's own zone is preferred). */
 export const CLIENT_ZONE_HEADER = 'keel-client-zone';
@@ -35,7 +37,7 @@ export interface GatewayOptions {
   readonly clock?: Clock;
   readonly random?: Random;
   readonly log?: Logger;
-  /** Active health-check probe (default: HTTP GET, HTTPS on clusters with `tls`). */
+  /** Active health-check probe (default: by `healthCheck.type`, HTTP GET or gRPC Health/Check, over TLS on clusters with `tls`). */
   readonly probe?: Probe;
   /** Where rate-limit permits come from (default: this process's limiters; a `--workers` worker leases them from the primary). */
   readonly permits?: PermitSource;
@@ -105,6 +107,9 @@ export class Gateway {
   readonly #chain: Handler;
   /** The same interceptors in front of the fast path's terminal handler. */
   readonly #fastChain: Handler;
+  /** The same interceptors in front of the Upgrade (WebSocket) handler. */
+  readonly #upgradeChain: Handler;
+  readonly #tunnels = new UpgradeTunnels(this.metrics);
   #inflight = 0;
   #idleWaiters: Array<() => void> = [];
   #draining = false;
@@ -114,7 +119,7 @@ export class Gateway {
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? systemRandom;
     this.#log = options.log ?? createPinoLogger({ level: 'silent' });
-    this.#probe = options.probe ?? httpProbe;
+    this.#probe = options.probe ?? defaultProbe;
     this.#configFile = options.configFile;
     this.#permits = options.permits;
     this.#table = new RoutingTable(options.config, this.#clock, this.#random, undefined, loadUpstreamTlsAll(options.config), this.#permits);
@@ -132,6 +137,7 @@ export class Gateway {
     const interceptors = compose(routeInterceptor(this.#clock), rateLimitInterceptor(this.metrics), admissionInterceptor());
     this.#chain = interceptors(proxyHandler(dependencies));
     this.#fastChain = interceptors(fastProxyHandler({ ...dependencies, fastPools: this.#fastPools }));
+    this.#upgradeChain = interceptors(upgradeHandler({ ...dependencies, tunnels: this.#tunnels, plain: proxyHandler(dependencies) }));
   }
 
   /** Builds the gateway, starts health checks and binds every listener (and the admin server). */
@@ -301,12 +307,13 @@ export class Gateway {
     };
   }
 
-  /** Stops accepting, lets in-flight requests finish (bounded by `drainTimeoutMs`), then closes everything. */
+  /** Stops accepting, lets in-flight requests and upgraded connections finish (bounded by `drainTimeoutMs`), then closes everything. */
   async drain(): Promise<void> {
     if (this.#draining) return;
     this.#draining = true;
     for (const listening of this.#servers) listening.stopAccepting();
     const timeoutMs = this.#table.config.limits.drainTimeoutMs;
+    const drainStartedMs = Date.now();
     await new Promise<void>((resolve) => {
       if (this.#inflight === 0) return resolve();
       const timer = setTimeout(resolve, timeoutMs);
@@ -315,6 +322,8 @@ export class Gateway {
         resolve();
       });
     });
+    // WebSocket connections have no request boundary to stop at: they get what is left of the drain period, then are cut.
+    await this.#tunnels.whenEmpty(timeoutMs - (Date.now() - drainStartedMs));
     await this.close();
   }
 
@@ -323,6 +332,7 @@ export class Gateway {
     this.#draining = true;
     this.#stopRuntimes(this.#runtimes);
     for (const listening of [...this.#servers, ...this.#retiring]) listening.closeAll();
+    this.#tunnels.closeAll();
     if (this.#admin) {
       this.#admin.close();
       this.#admin.closeAllConnections();
@@ -335,6 +345,7 @@ export class Gateway {
     return bindListener(spec, limits, {
       tlsHandshakeFailed: (reason) => this.metrics.tlsHandshakeErrors.inc({ reason }),
       handle: (request, response) => this.#handle(request, response, this.#chain),
+      handleUpgrade: (request, socket, head) => this.#handle(request, upgradeResponse(request, socket, head), this.#upgradeChain),
       // The fast path's request and response carry the fields the chain and #reject read from node's.
       handleFast: (request, response) => this.#handle(request as unknown as IncomingMessage, response as unknown as ServerResponse, this.#fastChain),
       prefersNode: () => this.#hasH2cCluster(),

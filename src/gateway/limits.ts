@@ -32,6 +32,8 @@ export const OUTLIER_INTERVAL_MS_MIN = 100;
 export const DRAIN_TIMEOUT_MS_MAX = 300_000;
 /** Bytes of a health-check response read at most. */
 export const HEALTH_CHECK_BODY_BYTES_MAX = 64 * 1024;
+/** Characters of a gRPC health check's service name at most. */
+export const GRPC_HEALTH_SERVICE_CHARS_MAX = 256;
 
 /** Concurrent streams one HTTP/2 client may open on a session (Envoy's default is 100 for upstreams; clients get a little more). */
 export const H2_STREAMS_PER_SESSION_MAX = 256;

@@ -19,6 +19,8 @@ type Limits = GatewayConfig['limits'];
 /** What a listener asks of the gateway. */
 export interface ListenerHooks {
   handle(request: IncomingMessage, response: ServerResponse): void;
+  /** An HTTP/1.1 request with `Connection: Upgrade` (node:http has let go of the socket; `head` holds bytes read past the request head). */
+  handleUpgrade(request: IncomingMessage, socket: Socket, head: Buffer): void;
   /** The fast path's request (http1 listeners with engine fast). */
   handleFast(request: FastRequest, response: FastResponse): void;
   /** Whether the fast path must hand every request to node:http (the config routes to h2c clusters). */
@@ -313,6 +315,7 @@ function http1Server(limits: Limits, hooks: ListenerHooks): Http1Server {
     connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(limits.headersTimeoutMs / 4))),
   }, (request, response) => hooks.handle(request, response));
   server.maxConnections = limits.maxConnections;
+  server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => hooks.handleUpgrade(request, socket, head));
   return server;
 }
 

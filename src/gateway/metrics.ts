@@ -24,6 +24,13 @@ export class GatewayMetrics {
   });
   readonly rateLimited = new Counter({ name: 'keel_gateway_rate_limited_total', help: 'Requests refused by a rate-limit rule', labelNames: ['rule'] as const, registers: [this.registry] });
   readonly connections = new Gauge({ name: 'keel_gateway_active_connections', help: 'Client connections open', registers: [this.registry] });
+  readonly upgradedConnections = new Gauge({
+    name: 'keel_gateway_upgraded_connections', help: 'Upgraded connections (WebSocket and other 101 Switching Protocols) open, spliced to an upstream', registers: [this.registry],
+  });
+  readonly upgrades = new Counter({
+    name: 'keel_gateway_upgrades_total', help: 'Upgrade requests an upstream answered, by result: switched (101, spliced) or declined (any other answer, relayed)',
+    labelNames: ['result'] as const, registers: [this.registry],
+  });
   readonly connectionsRefused = new Counter({
     name: 'keel_gateway_connections_refused_total', help: 'Client connections closed at once for exceeding a limit', labelNames: ['limit'] as const, registers: [this.registry],
   });

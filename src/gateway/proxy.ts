@@ -10,6 +10,7 @@ import type { AttemptResult } from './health/outlier.js';
 import { RETRIES_MAX } from './limits.js';
 import type { GatewayMetrics } from './metrics.js';
 import { forwardedClientCert } from './tls-listener.js';
+import { canCarryTrailers, requestTrailers, trailerField } from './trailers.js';
 import type { UpstreamPools, UpstreamResponse } from './upstream.js';
 
 /** Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1), plus any the Connection header names. */
@@ -204,6 +205,7 @@ async function attemptOnce(deps: ProxyDependencies, exchange: Exchange, cluster:
       method: exchange.request.method ?? 'GET',
       headers: upstreamRequestHeaders(exchange.request.headers, exchange.clientIp, deadline, cluster.config.protocol === 'h2c', clientConnection(exchange.request.socket)),
       body: withBody ? Readable.from(boundedBody(exchange.request, exchange.table.config.limits.maxRequestBodyBytes), { objectMode: false }) : null,
+      trailers: withBody ? requestTrailers(exchange.request) : undefined,
       signal: controller.signal,
       timeoutMs,
     });
@@ -248,11 +250,16 @@ function isGrpc(headers: UpstreamResponse['headers']): boolean {
   return typeof type === 'string' && type.startsWith('application/grpc');
 }
 
-async function respond(deps: ProxyDependencies, exchange: Exchange, data: UpstreamResponse, cluster: string): Promise<void> {
+/** Streams an upstream's answer to the client: head (hop-by-hop stripped, the gateway's fields added), body, trailers where the client can take them. */
+export async function respond(deps: ProxyDependencies, exchange: Exchange, data: UpstreamResponse, cluster: string): Promise<void> {
   const { response } = exchange;
   const http2 = exchange.request.httpVersionMajor === 2;
   const all = { ...downstreamResponseHeaders(data.headers), ...exchange.responseHeaders };
   const { head: headers, trailers: early } = http2 && data.trailersOnly && isGrpc(data.headers) ? splitTrailersOnly(all) : { head: all, trailers: {} };
+  // HTTP/2 clients always can take trailers; HTTP/1.1 ones when the response goes out chunked (see trailers.ts).
+  const trailing = http2 || canCarryTrailers(exchange.request, data.statusCode, headers);
+  const declared = trailerField(data.headers);
+  if (!http2 && trailing && declared !== undefined) headers.trailer = declared;
   response.writeHead(data.statusCode, headers);
   deps.metrics.duration.observe({ route: exchange.route?.name ?? 'none', cluster }, (deps.clock.now() - exchange.startedMs) / 1000);
   // .pipe rather than stream/promises' pipeline: the latter aborts an AbortController (and builds a DOMException) on every
@@ -270,11 +277,11 @@ async function respond(deps: ProxyDependencies, exchange: Exchange, data: Upstre
     });
     response.once('close', done);
     response.once('finish', done);
-    if (!http2) {
+    if (!trailing) {
       body.pipe(response);
       return;
     }
-    // HTTP/2 clients get the upstream's trailers (gRPC's grpc-status travels there); undici has them once the body ended.
+    // The client gets the upstream's trailers (gRPC's grpc-status travels there); undici has them once the body ended.
     body.pipe(response, { end: false });
     body.once('end', () => {
       void data.trailers().then((late) => {

@@ -1,8 +1,10 @@
+import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { type Dispatcher, Pool } from 'undici';
 import type { Cluster } from './cluster.js';
 import type { ClusterConfig } from './config.js';
 import { H2Upstream } from './h2-upstream.js';
+import { type RequestTrailers, sendWithTrailers } from './trailers.js';
 
 /** How long an unused upstream connection is kept open. */
 const UPSTREAM_IDLE_MS = 4_000;
@@ -21,6 +23,8 @@ export interface UpstreamRequest {
   readonly signal: AbortSignal;
   /** Time to the response head, then the longest silence between body chunks. */
   readonly timeoutMs: number;
+  /** Trailers to send after the body (HTTP/1.1 clusters: the request then goes through node:http, see trailers.ts). */
+  readonly trailers?: RequestTrailers | undefined;
 }
 
 /** A response head from either protocol; the body streams. */
@@ -34,6 +38,28 @@ export interface UpstreamResponse {
   discard(): Promise<void>;
   /** The trailers (empty when none came), once the body has ended. */
   trailers(): Promise<Record<string, string | string[] | undefined>>;
+}
+
+/** A response read by node:http's client (requests undici cannot send: trailers, upgrades) as an UpstreamResponse. */
+export function fromIncomingMessage(answer: IncomingMessage): UpstreamResponse {
+  const ended = new Promise<void>((done) => {
+    answer.once('end', done);
+    answer.once('close', done);
+  });
+  return {
+    statusCode: answer.statusCode ?? 502,
+    headers: answer.headers,
+    body: answer,
+    trailersOnly: false,
+    discard: async () => {
+      answer.resume();
+      await ended;
+    },
+    trailers: async () => {
+      await ended;
+      return answer.trailers;
+    },
+  };
 }
 
 /**
@@ -63,6 +89,7 @@ export class UpstreamPools {
         trailers: () => response.trailers,
       };
     }
+    if (request.trailers !== undefined) return sendWithTrailers(address, cluster.upstreamTls, request, request.trailers);
     const data = await pool.request({
       path: request.path,
       method: request.method as Dispatcher.HttpMethod,

@@ -3,6 +3,7 @@ import type { Clock, Random, TimerHandle } from '../../resilience/index.js';
 import type { HealthCheckConfig } from '../config.js';
 import type { Endpoint } from '../endpoint.js';
 import type { UpstreamTls } from '../upstream-tls.js';
+import { grpcProbe } from './grpc-probe.js';
 
 /** Probes one endpoint (over TLS with `tls`, the cluster's): true when it answered 2xx within the timeout. */
 export type Probe = (endpoint: Endpoint, config: HealthCheckConfig, tls?: UpstreamTls) => Promise<boolean>;
@@ -31,6 +32,9 @@ export const httpProbe: Probe = async (endpoint, config, tls) => {
     void dispatcher?.destroy().catch(() => {});
   }
 };
+
+/** The probe a cluster's `healthCheck.type` names: an HTTP GET, or gRPC's Health/Check (h2c clusters). */
+export const defaultProbe: Probe = (endpoint, config, tls) => (config.type === 'grpc' ? grpcProbe(endpoint, config, tls) : httpProbe(endpoint, config, tls));
 
 interface State {
   successes: number;

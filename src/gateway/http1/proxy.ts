@@ -26,9 +26,10 @@ const EMPTY = Buffer.alloc(0);
 
 /**
  * Request fields never forwarded (hop-by-hop, RFC 9110 §7.6.1) or replaced by the gateway's own (a client's
- * x-forwarded-client-cert would be a claimed identity). Transfer-Encoding stays: the body is relayed chunked as it came.
+ * x-forwarded-client-cert would be a claimed identity). Transfer-Encoding and Trailer stay: the body is relayed
+ * chunked as it came, trailer fields included.
  */
-const REQUEST_DROPPED = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization',
+const REQUEST_DROPPED = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'upgrade', 'proxy-authenticate', 'proxy-authorization',
   'x-forwarded-for', 'x-forwarded-proto', 'via', 'keel-deadline', 'grpc-timeout', FORWARDED_CLIENT_CERT]);
 const RESPONSE_DROPPED = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'via']);
 

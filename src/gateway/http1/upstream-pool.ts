@@ -2,6 +2,7 @@ import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { UpstreamTls } from '../upstream-tls.js';
 import { FAST_IDLE_CONNECTIONS_MAX } from '../limits.js';
+import { hostAndPort } from '../address.js';
 
 /** How long an unused upstream connection is kept open (shorter than node:http's 5 s server keep-alive, so we close first). */
 const UPSTREAM_IDLE_MS = 4_000;
@@ -29,10 +30,9 @@ class AddressPool {
   /** `address` may carry a `#tls:<id>` suffix (the pool key); `tls` says how to connect then. */
   constructor(key: string, public maxConnections: number, tls: UpstreamTls | undefined) {
     this.#tls = tls;
-    const address = key.split('#')[0]!;
-    const colon = address.lastIndexOf(':');
-    this.#host = address.slice(0, colon).replace(/^\[|\]$/g, '');
-    this.#port = Number(address.slice(colon + 1));
+    const { host, port } = hostAndPort(key.split('#')[0]!);
+    this.#host = host;
+    this.#port = port;
   }
 
   get pending(): number {
