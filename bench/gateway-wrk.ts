@@ -3,10 +3,19 @@
  * thread, 64 connections) against keel on its fast path, keel on node:http
  * + undici, keel with every protection off, nginx with one worker and
  * HAProxy with one thread (when installed), all in one run, in alternating
- * rounds, through the same two node backends. CPU per request is the proxy
- * process's own utime+stime from /proc/<pid>/stat over the round, so wrk's
- * and the backends' share does not blur it. Loopback only; every round is
- * bounded by wrk's duration.
+ * rounds, through the same two node backends. CPU per request is the proxy's
+ * own utime+stime from /proc/<pid>/stat over the round, summed over its
+ * process tree (a single process here; see `--workers`), so wrk's and the
+ * backends' share does not blur it. Loopback only; every round is bounded
+ * by wrk's duration.
+ *
+ * `--workers 1,2` (default 1) adds, for each count N above 1, keel gateway
+ * with `--workers N` (the fast path with protections on, as the first row),
+ * nginx with `worker_processes N` (and its master) and HAProxy with
+ * `nbthread N`, measured in the same alternating rounds with wrk -tN and N
+ * times the connections; each proxy's CPU is that of every process in its
+ * tree (keel's primary and workers, nginx's master and workers), and their
+ * rows compare with nginx with N workers.
  *
  * `--tls` adds a TLS twin of every proxy, started beside its cleartext
  * self and measured in the same alternating rounds: keel's listener with
@@ -21,13 +30,16 @@
  * more columns give each proxy's TLS row over its cleartext row (req/s and
  * CPU µs/req): the cost of TLS in that proxy.
  *
- * Usage: npx tsx bench/gateway-wrk.ts [--seconds N] [--rounds N] [--connections N] [--tls]
+ * Usage: npx tsx bench/gateway-wrk.ts [--seconds N] [--rounds N] [--connections N] [--tls] [--workers 1,2]
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { flagArgument, numberArgument } from './lib/gateway/args.js';
+import { existsSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { limits } from '../src/gateway/index.js';
+import { countListArgument, flagArgument, numberArgument } from './lib/gateway/args.js';
 import { markdownTable } from './lib/table.js';
 import { freeLoopbackPorts } from './lib/net.js';
+import { treeCpuMicros } from './lib/process-tree.js';
 import { HAPROXY_BINARY, type ServerTlsFiles, startBackend, startHaproxy, startKeelGateway, startNginx, stop, type Started } from './lib/gateway/processes.js';
 import { makeBenchPki, negotiated } from './lib/tls.js';
 
@@ -35,19 +47,25 @@ const SECONDS = numberArgument('seconds', 5);
 const ROUNDS = numberArgument('rounds', 3);
 const CONNECTIONS = numberArgument('connections', 64);
 const TLS = flagArgument('tls');
-const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
+/** How many workers (keel, nginx) or threads (HAProxy) each proxy runs with, one set of rows per count. */
+const WORKER_COUNTS = countListArgument('workers', [1], limits.WORKERS_MAX);
 
-/** utime + stime of a process, in seconds. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+/** wrk's arguments for a proxy with `workers` workers: a thread and CONNECTIONS connections per worker, so wrk is not what caps N of them. */
+function wrkLoad(workers: number, seconds: number): string[] {
+  return [`-t${workers}`, `-c${CONNECTIONS * workers}`, `-d${seconds}s`];
+}
+
+/** The proxy's CPU (its whole process tree), in µs. */
+function proxyCpuMicros(started: Started): number {
+  const micros = treeCpuMicros(started.child.pid as number);
+  if (micros === undefined) throw new Error(`${started.name} (pid ${started.child.pid}) is gone`);
+  return micros;
 }
 
 interface Run { rps: number; p99Ms: number; cpuUsPerRequest: number; errors: number }
 
-function wrk(url: string): { rps: number; p99Ms: number; requests: number; errors: number } {
-  const output = execFileSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--latency', url], { timeout: (SECONDS + 30) * 1000 }).toString();
+function wrk(url: string, workers: number): { rps: number; p99Ms: number; requests: number; errors: number } {
+  const output = execFileSync('wrk', [...wrkLoad(workers, SECONDS), '--latency', url], { timeout: (SECONDS + 30) * 1000 }).toString();
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1] ?? 0);
   const requests = Number(/(\d+) requests in/.exec(output)?.[1] ?? 0);
   const p99 = /\s99%\s+([\d.]+)(us|ms|s)/.exec(output);
@@ -59,11 +77,10 @@ function wrk(url: string): { rps: number; p99Ms: number; requests: number; error
 }
 
 function measure(target: Target): Run {
-  const pid = target.started.child.pid as number;
-  const before = cpuSeconds(pid);
-  const result = wrk(target.url);
-  const used = cpuSeconds(pid) - before;
-  return { rps: result.rps, p99Ms: result.p99Ms, cpuUsPerRequest: (used * 1e6) / Math.max(1, result.requests), errors: result.errors };
+  const before = proxyCpuMicros(target.started);
+  const result = wrk(target.url, target.workers);
+  const usedMicros = proxyCpuMicros(target.started) - before;
+  return { rps: result.rps, p99Ms: result.p99Ms, cpuUsPerRequest: usedMicros / Math.max(1, result.requests), errors: result.errors };
 }
 
 function keelConfig(port: number, backends: readonly number[], engine: 'fast' | 'node', protections: boolean, tls: ServerTlsFiles | undefined): string {
@@ -101,47 +118,88 @@ interface Target {
   readonly name: string;
   /** The cleartext twin's name, on a TLS row. */
   readonly cleartext: string | undefined;
+  /** The row this one is divided by: nginx with as many workers, over TLS on a TLS row. */
+  readonly anchor: string;
+  readonly workers: number;
   readonly url: string;
   readonly started: Started;
 }
 
 interface Proxy {
   readonly name: string;
+  readonly workers: number;
   start(port: number, tls: ServerTlsFiles | undefined): Promise<Started>;
 }
 
-const NGINX = 'nginx, 1 worker';
+const plural = (count: number, noun: string): string => `${count} ${noun}${count === 1 ? '' : 's'}`;
+const nginxName = (workers: number): string => `nginx, ${plural(workers, 'worker')}`;
 const tlsName = (name: string): string => `${name}, TLS`;
+/** keel's row with one worker (the fast path with protections on): what `keel gateway --workers N` runs N of. */
+const KEEL_ONE_WORKER = 'keel fast path, protections on';
+const keelName = (workers: number): string => (workers === 1 ? KEEL_ONE_WORKER : `keel gateway, ${plural(workers, 'worker')}`);
+const haproxyName = (threads: number): string => `HAProxy, ${plural(threads, 'thread')}`;
+
+/** keel's three rows, nginx and HAProxy with one worker; keel, nginx and HAProxy with `workers` for more. */
+function proxiesWith(workers: number, backends: readonly number[], haproxy: boolean): Proxy[] {
+  const haproxyRow: Proxy[] = haproxy ? [{ name: haproxyName(workers), workers, start: (port, tls) => startHaproxy(port, backends, { threads: workers, ...(tls ? { tls } : {}) }) }] : [];
+  if (workers === 1) {
+    return [
+      { name: KEEL_ONE_WORKER, workers, start: (port, tls) => startKeelGateway(keelConfig(port, backends, 'fast', true, tls), port) },
+      { name: 'keel node path, protections on', workers, start: (port, tls) => startKeelGateway(keelConfig(port, backends, 'node', true, tls), port) },
+      { name: 'keel fast path, protections off', workers, start: (port, tls) => startKeelGateway(keelConfig(port, backends, 'fast', false, tls), port) },
+      { name: nginxName(1), workers, start: (port, tls) => startNginx(port, backends, { singleProcess: true, ...(tls ? { tls } : {}) }) },
+      ...haproxyRow,
+    ];
+  }
+  return [
+    {
+      name: keelName(workers),
+      workers,
+      start: async (port, tls) => {
+        const [adminPort] = (await freeLoopbackPorts(1)) as [number];
+        return startKeelGateway(keelConfig(port, backends, 'fast', true, tls), port, { workers, adminPort });
+      },
+    },
+    { name: nginxName(workers), workers, start: (port, tls) => startNginx(port, backends, { workers, ...(tls ? { tls } : {}) }) },
+    ...haproxyRow,
+  ];
+}
+
+/** Each proxy's req/s with N workers over its req/s with 1 (cleartext medians), when 1 and more were measured. */
+function scalingLine(counts: readonly number[], rps: (name: string) => number, haproxy: boolean): string | undefined {
+  const more = counts.filter((workers) => workers > 1);
+  if (!counts.includes(1) || more.length === 0) return undefined;
+  const families: readonly (readonly [string, (workers: number) => string])[] = [['keel', keelName], ['nginx', nginxName], ...(haproxy ? [['HAProxy', haproxyName] as const] : [])];
+  const parts = more.flatMap((workers) => families.map(([family, name]) => `${family} ${(rps(name(workers)) / rps(name(1))).toFixed(2)}x with ${workers}`));
+  return `Scaling, req/s with N workers or threads ÷ with 1 (medians, cleartext): ${parts.join(', ')}.`;
+}
+
 const pki = TLS ? makeBenchPki() : undefined;
 const processes: Started[] = [];
 try {
   const [backendA, backendB] = (await freeLoopbackPorts(2)) as [number, number];
   processes.push(await startBackend(backendA), await startBackend(backendB));
   const backends = [backendA, backendB];
-  const proxies: Proxy[] = [
-    { name: 'keel fast path, protections on', start: (port, tls) => startKeelGateway(keelConfig(port, backends, 'fast', true, tls), port) },
-    { name: 'keel node path, protections on', start: (port, tls) => startKeelGateway(keelConfig(port, backends, 'node', true, tls), port) },
-    { name: 'keel fast path, protections off', start: (port, tls) => startKeelGateway(keelConfig(port, backends, 'fast', false, tls), port) },
-    { name: NGINX, start: (port, tls) => startNginx(port, backends, { singleProcess: true, ...(tls ? { tls } : {}) }) },
-  ];
-  if (existsSync(HAPROXY_BINARY)) proxies.push({ name: 'HAProxy, 1 thread', start: (port, tls) => startHaproxy(port, backends, tls ? { tls } : {}) });
-  else console.error(`${HAPROXY_BINARY} missing: HAProxy row left out (apt-get install -y haproxy)`);
+  const haproxy = existsSync(HAPROXY_BINARY);
+  if (!haproxy) console.error(`${HAPROXY_BINARY} missing: HAProxy rows left out (apt-get install -y haproxy)`);
+  const proxies = WORKER_COUNTS.flatMap((workers) => proxiesWith(workers, backends, haproxy));
   const serverTls = pki?.memberFiles(0);
   const targets: Target[] = [];
   for (const proxy of proxies) {
     const [port, tlsPort] = (await freeLoopbackPorts(2)) as [number, number];
     const started = await proxy.start(port, undefined);
     processes.push(started);
-    targets.push({ name: proxy.name, cleartext: undefined, url: `http://127.0.0.1:${port}/`, started });
+    const anchor = nginxName(proxy.workers);
+    targets.push({ name: proxy.name, cleartext: undefined, anchor, workers: proxy.workers, url: `http://127.0.0.1:${port}/`, started });
     if (serverTls === undefined) continue;
     const startedTls = await proxy.start(tlsPort, serverTls);
     processes.push(startedTls);
-    targets.push({ name: tlsName(proxy.name), cleartext: proxy.name, url: `https://127.0.0.1:${tlsPort}/`, started: startedTls });
+    targets.push({ name: tlsName(proxy.name), cleartext: proxy.name, anchor: tlsName(anchor), workers: proxy.workers, url: `https://127.0.0.1:${tlsPort}/`, started: startedTls });
   }
   const notes: string[] = [];
   for (const target of targets) {
     // warm-up: JIT, pools, connections
-    execFileSync('wrk', ['-t1', `-c${CONNECTIONS}`, '-d1s', target.url]);
+    execFileSync('wrk', [...wrkLoad(target.workers, 1), target.url], { timeout: 30_000 });
     if (target.cleartext !== undefined) notes.push(`${target.name}: ${await negotiated(target.url, { ca: pki!.clientCredentials.ca })}`);
   }
   const runs = new Map<string, Run[]>(targets.map((target) => [target.name, []]));
@@ -158,7 +216,10 @@ try {
     const list = runs.get(name) ?? [];
     return { rps: median(list.map((r) => r.rps)), cpu: median(list.map((r) => r.cpuUsPerRequest)), p99: median(list.map((r) => r.p99Ms)) };
   };
-  console.log(`wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, ${ROUNDS} rounds per target alternating (range shown; ratios from medians), 2 node backends answering "ok", Node ${process.version}. CPU: the proxy process's /proc utime+stime ÷ requests. Shared 2-core machine: noisy.`);
+  const cpuSource = WORKER_COUNTS.some((workers) => workers > 1) ? "the proxy's /proc utime+stime summed over its processes (keel's primary and workers, nginx's master and workers)" : "the proxy process's /proc utime+stime";
+  const load = WORKER_COUNTS.map((workers) => `wrk ${wrkLoad(workers, SECONDS).join(' ')}${WORKER_COUNTS.length > 1 ? ` for ${plural(workers, 'worker')}/thread${workers === 1 ? '' : 's'}` : ''}`).join(', ');
+  console.log(`${load}, ${ROUNDS} rounds per target alternating (range shown; ratios from medians), 2 node backends answering "ok", Node ${process.version}. CPU: ${cpuSource} ÷ requests. Shared ${cpus().length}-core machine: noisy.`);
+  if (WORKER_COUNTS.some((workers) => workers > 1)) console.log('keel gateway, N workers: `keel gateway --workers N`, the fast path with protections on (as "keel fast path, protections on", its 1-worker row); rows with N workers or threads compare with nginx with N workers.');
   if (TLS) console.log(`TLS rows: wrk over https with keep-alive (one handshake per connection), one RSA 2048 certificate for every proxy, ÷ nginx against nginx over TLS; backends in cleartext. Negotiated:\n${notes.map((note) => `- ${note}`).join('\n')}`);
   console.log('');
   const header = ['proxy', 'req/s', 'p99 ms', 'CPU µs/req', 'errors', 'req/s ÷ nginx', 'CPU ÷ nginx', 'p99 ÷ nginx'];
@@ -167,7 +228,7 @@ try {
     targets.map((target) => {
       const list = runs.get(target.name) ?? [];
       const own = medians(target.name);
-      const nginx = medians(target.cleartext === undefined ? NGINX : tlsName(NGINX));
+      const nginx = medians(target.anchor);
       const row = [
         target.name, range(list.map((r) => r.rps), 0), range(list.map((r) => r.p99Ms), 2), range(list.map((r) => r.cpuUsPerRequest), 1),
         String(list.reduce((sum, r) => sum + r.errors, 0)),
@@ -178,6 +239,8 @@ try {
       return [...row, clear ? (own.rps / clear.rps).toFixed(2) : '–', clear ? (own.cpu / clear.cpu).toFixed(2) : '–'];
     }),
   ));
+  const scaling = scalingLine(WORKER_COUNTS, (name) => medians(name).rps, haproxy);
+  if (scaling !== undefined) console.log(`\n${scaling}`);
 } finally {
   for (const started of processes.reverse()) await stop(started);
   pki?.remove();

@@ -5,7 +5,7 @@
  * timeout, by the process group that PID leads).
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Clock ticks per second for /proc/<pid>/stat times (getconf CLK_TCK; 100 on Linux). */
 const TICKS_PER_SECOND = 100;
@@ -30,6 +30,37 @@ export function childPids(pid: number): number[] {
   } catch {
     return [];
   }
+}
+
+/** How deep `treeCpuMicros` follows children (a primary and its workers are 2 levels; nginx's master and its workers too). */
+const TREE_DEPTH_MAX = 4;
+
+/** The children of every thread of `pid` (a child forked from any thread, not only the main one). */
+function childPidsOfAnyThread(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((task) => {
+      try {
+        return readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+      } catch {
+        return [];
+      }
+    });
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * CPU of `pid` and its live descendants, in µs: each one's utime+stime plus
+ * its reaped children's, so a worker that exits between two reads still
+ * counts (in its parent's cutime once reaped). `undefined` when `pid` is
+ * gone. Read it before and after a window and subtract: a multi-process
+ * server's CPU over that window, every process of it.
+ */
+export function treeCpuMicros(pid: number, depth = 0): number | undefined {
+  const own = cpuMicros(pid);
+  if (own === undefined || depth >= TREE_DEPTH_MAX) return own;
+  return childPidsOfAnyThread(pid).reduce((sum, child) => sum + (treeCpuMicros(child, depth + 1) ?? 0), own);
 }
 
 export function rssKb(pid: number): number {

@@ -10,3 +10,14 @@ export function numberArgument(name: string, fallback: number): number {
 export function flagArgument(name: string): boolean {
   return process.argv.includes(`--${name}`);
 }
+
+/** `--name 1,2` from the command line (distinct whole numbers from 1 to `max`, in the order given), else `fallback`. */
+export function countListArgument(name: string, fallback: readonly number[], max: number): number[] {
+  const index = process.argv.indexOf(`--${name}`);
+  if (index < 0) return [...fallback];
+  const values = String(process.argv[index + 1]).split(',').map(Number);
+  if (values.some((value) => !Number.isInteger(value) || value < 1 || value > max) || new Set(values).size !== values.length) {
+    throw new Error(`--${name} must be distinct whole numbers from 1 to ${max}, comma-separated`);
+  }
+  return values;
+}

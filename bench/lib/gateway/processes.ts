@@ -41,12 +41,13 @@ async function waitForPort(port: number, child: ChildProcess): Promise<void> {
   throw new Error(`port ${port} did not open within ${START_TIMEOUT_MS} ms`);
 }
 
-export async function start(name: string, command: string, args: readonly string[], port: number, env: NodeJS.ProcessEnv = process.env): Promise<Started> {
+/** Spawns `command` and resolves once `readyPort` (by default the port it serves, `port`) accepts a connection. */
+export async function start(name: string, command: string, args: readonly string[], port: number, env: NodeJS.ProcessEnv = process.env, readyPort = port): Promise<Started> {
   const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'], env });
   // A spawn failure (ENOENT) is an 'error' event: unhandled, it would end this process and orphan the others.
   const failed = new Promise<never>((_, reject) => child.once('error', (error) => reject(new Error(`${name}: cannot start ${command}: ${error.message}`))));
   failed.catch(() => {});
-  await Promise.race([waitForPort(port, child), failed]);
+  await Promise.race([waitForPort(readyPort, child), failed]);
   return { name, port, child };
 }
 
@@ -79,26 +80,39 @@ export function startBackend(port: number, options: BackendOptions = {}): Promis
   return start(`backend:${port}`, process.execPath, ['-e', backendSource(port, options)], port);
 }
 
-/** keel gateway from the source tree, one process. */
-export function startKeelGateway(yamlText: string, port: number): Promise<Started> {
+/**
+ * keel gateway from the source tree: one process, or with `workers` > 1 a
+ * primary and that many worker processes (`--workers N`, docs/gateway.md,
+ * "Workers"). The first worker to listen opens `port` while the others may
+ * still be starting, so with workers > 1 an admin block on `adminPort` is
+ * added: the primary binds it only once every worker listens, and the start
+ * waits for it.
+ */
+export function startKeelGateway(yamlText: string, port: number, { workers = 1, adminPort }: { workers?: number; adminPort?: number } = {}): Promise<Started> {
+  if (workers > 1 && adminPort === undefined) throw new Error('startKeelGateway: workers > 1 needs an adminPort to wait on');
   const dir = tempDir('keel-gw-bench-');
   const file = join(dir, 'gateway.yaml');
-  writeFileSync(file, yamlText);
+  // A token keeps the primary from warning about an open admin port; nothing here calls it.
+  writeFileSync(file, workers > 1 ? `${yamlText}\nadmin: { port: ${adminPort}, token: "keel-bench-${process.pid}" }\n` : yamlText);
   const main = new URL('../../../src/cli/main.ts', import.meta.url).pathname;
-  return start('keel', process.execPath, ['--import', 'tsx', main, 'gateway', '--config', file, '--log-level', 'warn'], port);
+  const args = ['--import', 'tsx', main, 'gateway', '--config', file, '--log-level', 'warn', ...(workers > 1 ? ['--workers', String(workers)] : [])];
+  return start('keel', process.execPath, args, port, process.env, workers > 1 ? adminPort : port);
 }
 
 /**
- * nginx with one worker, upstream keep-alive, no access log (the Debian package's binary).
- * `singleProcess`: no master either, so the PID is the process that does the work (CPU read from /proc).
+ * nginx with `workers` worker processes (1 by default), upstream keep-alive (per worker), no access log (the Debian
+ * package's binary).
+ * `singleProcess`: one worker and no master, so the PID is the process that does the work (CPU read from /proc);
+ * with `workers` > 1 there is always a master, and the work is spread over its children.
  * `tls`: the listener terminates TLS (`listen ... ssl`) with this certificate, TLS 1.2 and 1.3 as keel's listener
  * allows (Debian's nginx 1.22 leaves 1.3 out by default), nginx's default ciphers, and sets X-Forwarded-Proto as
  * keel's gateway does on a TLS listener.
  */
-export function startNginx(port: number, backends: readonly number[], { singleProcess = false, tls }: { singleProcess?: boolean; tls?: ServerTlsFiles } = {}): Promise<Started> {
+export function startNginx(port: number, backends: readonly number[], { singleProcess = false, workers = 1, tls }: { singleProcess?: boolean; workers?: number; tls?: ServerTlsFiles } = {}): Promise<Started> {
+  if (singleProcess && workers > 1) throw new Error('startNginx: singleProcess runs one worker');
   const dir = tempDir('keel-nginx-bench-');
   writeFileSync(join(dir, 'nginx.conf'), `
-worker_processes 1;${singleProcess ? '\nmaster_process off;' : ''}
+worker_processes ${workers};${singleProcess ? '\nmaster_process off;' : ''}
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 events { worker_connections 4096; }
@@ -114,8 +128,8 @@ http {
   return start('nginx', NGINX_BINARY, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], port);
 }
 
-/** HAProxy with one thread, keep-alive both sides, round robin, retries on connection failure; `tls`: `bind ... ssl crt` with this certificate. */
-export function startHaproxy(port: number, backends: readonly number[], { tls }: { tls?: ServerTlsFiles } = {}): Promise<Started> {
+/** HAProxy with `threads` threads (1 by default) in one process, keep-alive both sides, round robin, retries on connection failure; `tls`: `bind ... ssl crt` with this certificate. */
+export function startHaproxy(port: number, backends: readonly number[], { threads = 1, tls }: { threads?: number; tls?: ServerTlsFiles } = {}): Promise<Started> {
   const dir = tempDir('keel-haproxy-bench-');
   const file = join(dir, 'haproxy.cfg');
   const pemFile = join(dir, 'server.pem');
@@ -123,7 +137,7 @@ export function startHaproxy(port: number, backends: readonly number[], { tls }:
   if (tls) writeFileSync(pemFile, `${readFileSync(tls.certFile, 'utf8')}${readFileSync(tls.keyFile, 'utf8')}`, { mode: 0o600 });
   writeFileSync(file, `
 global
-  nbthread 1
+  nbthread ${threads}
   maxconn 4000
 defaults
   mode http
