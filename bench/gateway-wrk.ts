@@ -2,7 +2,8 @@
  * The gateway's data-path cost as a new user would measure it: wrk (one
  * thread, 64 connections) against keel on its fast path, keel on node:http
  * + undici, keel with every protection off, nginx with one worker and
- * HAProxy with one thread (when installed), all in one run, in alternating
+ * HAProxy with one thread (when installed), and a bare Node L4 pipe (the
+ * floor any Node proxy pays before HTTP work), all in one run, in alternating
  * rounds, through the same two node backends. CPU per request is the proxy's
  * own utime+stime from /proc/<pid>/stat over the round, summed over its
  * process tree (a single process here; see `--workers`), so wrk's and the
@@ -40,7 +41,7 @@ import { countListArgument, flagArgument, numberArgument } from './lib/gateway/a
 import { markdownTable } from './lib/table.js';
 import { freeLoopbackPorts } from './lib/net.js';
 import { treeCpuMicros } from './lib/process-tree.js';
-import { HAPROXY_BINARY, type ServerTlsFiles, startBackend, startHaproxy, startKeelGateway, startNginx, stop, type Started } from './lib/gateway/processes.js';
+import { HAPROXY_BINARY, type ServerTlsFiles, startBackend, startHaproxy, startKeelGateway, startNginx, startNodePipe, stop, type Started } from './lib/gateway/processes.js';
 import { makeBenchPki, negotiated } from './lib/tls.js';
 
 const SECONDS = numberArgument('seconds', 5);
@@ -137,6 +138,8 @@ const tlsName = (name: string): string => `${name}, TLS`;
 /** keel's row with one worker (the fast path with protections on): what `keel gateway --workers N` runs N of. */
 const KEEL_ONE_WORKER = 'keel fast path, protections on';
 const keelName = (workers: number): string => (workers === 1 ? KEEL_ONE_WORKER : `keel gateway, ${plural(workers, 'worker')}`);
+/** The floor of any Node proxy (bench/lib/gateway/processes.ts, startNodePipe). */
+const NODE_PIPE = 'node net pipe (L4, no HTTP: a Node proxy\'s floor)';
 const haproxyName = (threads: number): string => `HAProxy, ${plural(threads, 'thread')}`;
 
 /** keel's three rows, nginx and HAProxy with one worker; keel, nginx and HAProxy with `workers` for more. */
@@ -148,6 +151,7 @@ function proxiesWith(workers: number, backends: readonly number[], haproxy: bool
       { name: 'keel node path, protections on', workers, start: (port, tls) => startKeelGateway(keelConfig(port, backends, 'node', true, tls), port) },
       { name: 'keel fast path, protections off', workers, start: (port, tls) => startKeelGateway(keelConfig(port, backends, 'fast', false, tls), port) },
       { name: nginxName(1), workers, start: (port, tls) => startNginx(port, backends, { singleProcess: true, ...(tls ? { tls } : {}) }) },
+      { name: NODE_PIPE, workers, start: (port, tls) => startNodePipe(port, backends, tls ? { tls } : {}) },
       ...haproxyRow,
     ];
   }

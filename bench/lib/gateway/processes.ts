@@ -3,7 +3,7 @@
  * gateway, nginx and HAProxy, each on loopback, each stopped by its own PID.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,7 +81,7 @@ export function startBackend(port: number, options: BackendOptions = {}): Promis
 }
 
 /**
- * keel gateway from the source tree: one process, or with `workers` > 1 a
+ * keel gateway from the build (dist/, as `keel` ships): one process, or with `workers` > 1 a
  * primary and that many worker processes (`--workers N`, docs/gateway.md,
  * "Workers"). The first worker to listen opens `port` while the others may
  * still be starting, so with workers > 1 an admin block on `adminPort` is
@@ -94,9 +94,38 @@ export function startKeelGateway(yamlText: string, port: number, { workers = 1, 
   const file = join(dir, 'gateway.yaml');
   // A token keeps the primary from warning about an open admin port; nothing here calls it.
   writeFileSync(file, workers > 1 ? `${yamlText}\nadmin: { port: ${adminPort}, token: "keel-bench-${process.pid}" }\n` : yamlText);
-  const main = new URL('../../../src/cli/main.ts', import.meta.url).pathname;
-  const args = ['--import', 'tsx', main, 'gateway', '--config', file, '--log-level', 'warn', ...(workers > 1 ? ['--workers', String(workers)] : [])];
+  // The built CLI, as `keel` ships (package.json bin): under tsx every closure pays its __name helper and the load
+  // is slower; the bench scripts build first (npm run bench:gateway*).
+  const main = new URL('../../../dist/src/cli/main.js', import.meta.url).pathname;
+  if (!existsSync(main)) throw new Error(`${main} is missing: run npm run build first`);
+  const args = [main, 'gateway', '--config', file, '--log-level', 'warn', ...(workers > 1 ? ['--workers', String(workers)] : [])];
   return start('keel', process.execPath, args, port, process.env, workers > 1 ? adminPort : port);
+}
+
+/**
+ * The floor of any Node proxy: a bare L4 pipe (node:net, or node:tls with
+ * `tls`) that joins each client connection to one backend connection (round
+ * robin) and copies bytes both ways, parsing nothing. Its CPU per request is
+ * what Node's sockets cost before any HTTP work, so a Node L7 proxy cannot go
+ * below it.
+ */
+export function startNodePipe(port: number, backends: readonly number[], { tls }: { tls?: ServerTlsFiles } = {}): Promise<Started> {
+  const source = `
+const net = require('node:net');
+const fs = require('node:fs');
+const backends = ${JSON.stringify(backends)};
+let next = 0;
+const join = (client) => {
+  const upstream = net.connect({ host: '127.0.0.1', port: backends[next++ % backends.length] });
+  const close = () => { client.destroy(); upstream.destroy(); };
+  client.on('error', close); upstream.on('error', close); client.on('close', close); upstream.on('close', close);
+  client.pipe(upstream); upstream.pipe(client);
+};
+const server = ${tls ? `require('node:tls').createServer({ cert: fs.readFileSync(${JSON.stringify(tls.certFile)}), key: fs.readFileSync(${JSON.stringify(tls.keyFile)}) }, join)` : 'net.createServer(join)'};
+server.listen(${port}, '127.0.0.1');
+process.on('SIGTERM', () => process.exit(0));
+`;
+  return start('node-pipe', process.execPath, ['-e', source], port);
 }
 
 /**
