@@ -14,6 +14,7 @@ import { OutlierDetector } from './health/outlier.js';
 import { admissionInterceptor, rateLimitInterceptor, routeInterceptor } from './interceptors.js';
 import { CLIENT_IPS_TRACKED_MAX } from './limits.js';
 import { bindListener, listenerKey, type Listening } from './listeners.js';
+import type { HedgeObserver } from './hedging.js';
 import { GatewayMetrics } from './metrics.js';
 import { type FastRequest, type FastResponse } from './http1/connection.js';
 import { fastProxyHandler } from './http1/proxy.js';
@@ -101,6 +102,11 @@ export class Gateway {
   readonly #chain: Handler;
   /** The same interceptors in front of the fast path's terminal handler. */
   readonly #fastChain: Handler;
+  /** Routes' hedging reports to the metrics (kept across reloads with each route's hedge state). */
+  readonly #hedgeObserver: HedgeObserver = {
+    outcome: (route, outcome) => this.metrics.hedges.inc({ route, outcome }),
+    delay: (route, delayMs) => this.metrics.hedgeDelay.set({ route }, delayMs / 1000),
+  };
   #inflight = 0;
   #idleWaiters: Array<() => void> = [];
   #draining = false;
@@ -112,7 +118,7 @@ export class Gateway {
     this.#log = options.log ?? createPinoLogger({ level: 'silent' });
     this.#probe = options.probe ?? httpProbe;
     this.#configFile = options.configFile;
-    this.#table = new RoutingTable(options.config, this.#clock, this.#random, undefined, loadUpstreamTlsAll(options.config));
+    this.#table = new RoutingTable(options.config, this.#clock, this.#random, undefined, loadUpstreamTlsAll(options.config), this.#hedgeObserver);
     this.#adminAccess = resolveAdminAccess(options.config.admin);
     const dependencies: ProxyDependencies = {
       clock: this.#clock,
@@ -220,7 +226,7 @@ export class Gateway {
         }
       }
     }
-    const table = new RoutingTable(config, this.#clock, this.#random, this.#table, upstreamTls);
+    const table = new RoutingTable(config, this.#clock, this.#random, this.#table, upstreamTls, this.#hedgeObserver);
     this.#table = table;
     this.#adminAccess = adminAccess;
     this.#startRuntimes(this.#runtimes);
