@@ -24,12 +24,16 @@
  * `--to leader` sends everything to the leader instead (the keel SDK's
  * choice for a single client, one hop fewer).
  *
- * `--disk-latency 2ms` starts keel with the WAL failpoint
- * `wal-before-fsync=sleep(2)`: every WAL fsync takes 2 ms longer, as on a
- * typical cloud SSD (on keel's async write path the sleep waits on a timer,
- * as a slow fsync on the threadpool would, without blocking the loop). etcd
- * has no such hook and runs on the plain disk: it stays the anchor, not a
- * like-for-like slow-disk comparison. `--keel-bin` benches another build
+ * `--disk-latency 2ms` gives both systems a slow disk, as a typical cloud
+ * SSD: their data dirs go on one faultfs mount (src/chaos/faultfs.ts, a
+ * FUSE passthrough; root, /dev/fuse and libfuse3-dev) whose fsync and
+ * fdatasync really sync, then sleep 2 ms, so the comparison stays like for
+ * like (both also pay FUSE's cost on every write; compare with
+ * `--disk-latency 0ms --disk-via faultfs` for that alone). `--disk-via
+ * failpoint` (or `auto` where faultfs is unavailable) delays keel's WAL
+ * fsync only, with the failpoint `wal-before-fsync=sleep(2)` (a timer on
+ * keel's async write path, as a slow fsync on the threadpool would be);
+ * etcd then runs on the plain disk as the anchor. `--keel-bin` benches another build
  * (a before/after in one command). The keel columns also show the longest
  * event-loop stall any member saw during the row
  * (keel_nodejs_eventloop_lag_max_seconds, reset by each scrape).
@@ -50,10 +54,15 @@
  * Usage: tsx bench/kv.ts [--targets etcd,keel] [--keel-endpoints URL,URL,URL]
  *        [--clients 1,16,64,256] [--seconds 5] [--max-ops 500000] [--keys 10000]
  *        [--value-bytes 100] [--to spread|leader] [--warmup-seconds 0.5]
- *        [--ops put,get] [--disk-latency 0ms|Nms] [--keel-bin dist/src/cli/main.js] [--tls]
+ *        [--ops put,get] [--disk-latency 0ms|Nms|Nus] [--disk-via auto|faultfs|failpoint]
+ *        [--keel-bin dist/src/cli/main.js] [--tls]
  * Exit codes: 0 ok, 1 usage or runtime error.
  */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { faultfsUnavailableReason, type FaultfsMount, mountFaultfs } from '../src/chaos/index.js';
 import { kvKey, kvWorkload, type VU, VuPool } from '../src/load/index.js';
 import { type LoadResult, type LoadTlsOptions, runClosedLoop, runEach } from './lib/load.js';
 import { markdownTable } from './lib/table.js';
@@ -75,6 +84,7 @@ const { values: args } = parseArgs({
     'warmup-seconds': { type: 'string', default: '0.5' },
     ops: { type: 'string', default: 'put,get' },
     'disk-latency': { type: 'string', default: '0ms' },
+    'disk-via': { type: 'string', default: 'auto' },
     'keel-bin': { type: 'string' },
     tls: { type: 'boolean', default: false },
   },
@@ -102,10 +112,26 @@ if (args.to !== 'spread' && args.to !== 'leader') usage('--to must be spread or 
 const toLeader = args.to === 'leader';
 const OPS: readonly Op[] = args.ops.split(',').map((text) => text.trim()) as Op[];
 for (const op of OPS) if (op !== 'put' && op !== 'get') usage('--ops lists put and/or get');
-const diskLatencyMatch = /^(\d+)(ms)?$/.exec(args['disk-latency']);
-if (!diskLatencyMatch || Number(diskLatencyMatch[1]) > 1000) usage('--disk-latency is a whole number of ms up to 1000, e.g. 2ms');
-const diskLatencyMs = Number(diskLatencyMatch[1]);
+const diskLatencyMatch = /^(\d+)(ms|us)?$/.exec(args['disk-latency']);
+const diskLatencyUs = diskLatencyMatch ? Number(diskLatencyMatch[1]) * (diskLatencyMatch[2] === 'us' ? 1 : 1000) : NaN;
+if (!(diskLatencyUs <= 1_000_000)) usage('--disk-latency is a whole number of ms (or us) up to 1000 ms, e.g. 2ms or 500us');
+const diskVia = chooseDiskVia(args['disk-via'], diskLatencyUs);
+/** The failpoint's sleep is in whole ms. */
+const diskLatencyMs = diskVia === 'failpoint' ? Math.round(diskLatencyUs / 1000) : 0;
 if (args.tls && args['keel-endpoints'] !== undefined) usage('--tls starts its own clusters on a CA made for the run; it cannot be combined with --keel-endpoints');
+/** Where the slow disk comes from: none (the plain disk), a faultfs mount under both systems, or keel's WAL failpoint. */
+function chooseDiskVia(text: string, latencyUs: number): 'none' | 'faultfs' | 'failpoint' {
+  if (text !== 'auto' && text !== 'faultfs' && text !== 'failpoint') usage('--disk-via is auto, faultfs or failpoint');
+  const unavailable = text === 'failpoint' || (text === 'auto' && latencyUs === 0) ? undefined : faultfsUnavailableReason();
+  if (text === 'faultfs' && unavailable) usage(`--disk-via faultfs: ${unavailable}`);
+  if (text === 'auto' && latencyUs === 0) return 'none';
+  if (text === 'auto' && unavailable) {
+    console.error(`bench/kv: faultfs unavailable (${unavailable}); --disk-latency falls back to keel's WAL failpoint, etcd on the plain disk`);
+    return 'failpoint';
+  }
+  if (text === 'failpoint' && latencyUs % 1000 !== 0) usage('--disk-via failpoint takes whole ms');
+  return text === 'failpoint' ? 'failpoint' : 'faultfs';
+}
 /** The run's CA and certificates, with --tls. */
 const pki: BenchPki | undefined = args.tls ? makeBenchPki() : undefined;
 const keelStart = {
@@ -210,15 +236,47 @@ function tableRow(results: Map<TargetKey, Map<string, LoadResult>>, op: Op, clie
   return [...row, costOfTls('keel'), costOfTls('etcd')];
 }
 
+/**
+ * One faultfs mount for both systems' data dirs, fsync delayed by
+ * --disk-latency. Unmounted in main's finally; if this process dies first,
+ * faultfs goes with it (--die-with-parent) and the mount with faultfs.
+ */
+async function mountSlowDisk(): Promise<{ disk: FaultfsMount; remove: () => Promise<void> }> {
+  const root = mkdtempSync(join(tmpdir(), 'keel-bench-disk-'));
+  mkdirSync(join(root, 'backing'));
+  mkdirSync(join(root, 'mnt'));
+  try {
+    const disk = await mountFaultfs({ backingDir: join(root, 'backing'), mountPoint: join(root, 'mnt'), faults: { fsyncDelayUs: diskLatencyUs } });
+    return {
+      disk,
+      remove: async () => {
+        await disk.unmount();
+        rmSync(root, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    rmSync(root, { recursive: true, force: true });
+    throw error;
+  }
+}
+
 async function main(): Promise<void> {
   if (pki !== undefined) trustForRun(pki);
+  const slowDisk = diskVia === 'faultfs' ? await mountSlowDisk() : undefined;
   let benched;
+  let diskNote = '';
   try {
-    benched = await benchEach(targetNames, args['keel-endpoints'], benchTarget, keelStart, pki);
+    benched = await benchEach(targetNames, args['keel-endpoints'], benchTarget, { ...keelStart, ...(slowDisk ? { dataRoot: slowDisk.disk.mountPoint } : {}) }, pki);
+    if (slowDisk) {
+      const state = await slowDisk.disk.state();
+      diskNote = `\nboth systems' data dirs on one faultfs mount: every fsync/fdatasync really syncs, then sleeps ${diskLatencyUs} us (${state.fsyncsTotal} fsyncs, ${state.writesTotal} writes through it in the run)`;
+    }
   } finally {
     pki?.remove();
+    await slowDisk?.remove();
   }
   const { results, descriptions } = benched;
+  if (diskNote) console.log(diskNote);
   const transports = pki === undefined ? [false] : [false, true];
   const rows = OPS.flatMap((op) => clientCounts.flatMap((clients) => transports.map((tls) => tableRow(results, op, clients, tls))));
   if (diskLatencyMs > 0) console.log(`\nkeel's WAL fsync delayed by ${diskLatencyMs} ms (KEEL_FAILPOINTS=wal-before-fsync=sleep(${diskLatencyMs})); etcd on the plain disk`);

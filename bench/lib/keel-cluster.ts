@@ -37,6 +37,8 @@ export interface KeelClusterOptions {
    * keel up reuses when complete. The endpoints are then https.
    */
   readonly tlsDir?: string;
+  /** Parent of the data directory (default os.tmpdir()): a faultfs mount puts the cluster on a slow disk. */
+  readonly tmpRoot?: string;
 }
 
 const root = join(import.meta.dirname, '../..');
@@ -50,7 +52,7 @@ export async function startKeelCluster(options: KeelClusterOptions): Promise<Kee
   if (!existsSync(binary)) throw new Error(`${binary} is missing: run npm run build first`);
   const size = options.size ?? 3;
   const base = await freeKeelUpBase(size);
-  const dataDir = mkdtempSync(join(tmpdir(), 'keel-bench-'));
+  const dataDir = mkdtempSync(join(options.tmpRoot ?? tmpdir(), 'keel-bench-'));
   if (options.tlsDir !== undefined) cpSync(options.tlsDir, join(dataDir, 'tls'), { recursive: true });
   const tlsArgs = options.tlsDir === undefined ? [] : ['--tls'];
   const child = spawn(process.execPath, [binary, 'up', '--nodes', String(size), '--base-port', String(base), '--data-dir', dataDir, '--quiet', '--no-gateway', '--no-dashboard', ...tlsArgs], {

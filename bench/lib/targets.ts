@@ -36,10 +36,12 @@ export function targetNames(text: string, usage: (message: string) => never): Ta
   return names as TargetName[];
 }
 
-/** How to start keel: another build, failpoints (a slow disk). */
+/** How to start keel: another build, failpoints (a slow disk); and where both systems keep their data. */
 export interface KeelStartOptions {
   readonly bin?: string;
   readonly failpoints?: string;
+  /** Parent of keel's and etcd's data dirs (default os.tmpdir()), e.g. one faultfs mount with a slow fsync for both. */
+  readonly dataRoot?: string;
 }
 
 /**
@@ -61,7 +63,7 @@ async function startPlain(name: TargetName, transport: Transport, keelEndpoints:
   if (name === 'keel') {
     if (keelEndpoints !== undefined) return { name, transport, endpoints: keelEndpoints.split(','), describe: `keel at ${keelEndpoints}`, stop: async () => {} };
     try {
-      const cluster = await startKeelCluster({ size: 3, fsync: true, ...keel, ...(tls ? { tlsDir: tls.dir } : {}) });
+      const cluster = await startKeelCluster({ size: 3, fsync: true, ...keel, ...(keel.dataRoot ? { tmpRoot: keel.dataRoot } : {}), ...(tls ? { tlsDir: tls.dir } : {}) });
       const extras = [keel.bin ? `binary ${keel.bin}` : '', keel.failpoints ? `KEEL_FAILPOINTS=${keel.failpoints}` : ''].filter((text) => text !== '');
       return { name, transport, endpoints: cluster.endpoints, describe: `${label}: 3 nodes (keel up${tls ? ' --tls' : ''})${extras.length > 0 ? `, ${extras.join(', ')}` : ''}`, stop: () => cluster.stop() };
     } catch (error) {
@@ -74,7 +76,7 @@ async function startPlain(name: TargetName, transport: Transport, keelEndpoints:
     console.error(`${label}: not installed and cannot install (apt-get install -y etcd-server as root); ${label} columns left empty`);
     return undefined;
   }
-  const cluster = await EtcdCluster.start({ size: 3, binary, ...(tls ? { tls } : {}) });
+  const cluster = await EtcdCluster.start({ size: 3, binary, ...(keel.dataRoot ? { tmpRoot: keel.dataRoot } : {}), ...(tls ? { tls } : {}) });
   return { name, transport, endpoints: cluster.endpoints, describe: `${tls ? `${label}: ` : ''}${etcdVersion(binary)}: 3 members on loopback, fsync on, data in ${cluster.dataRoot}`, stop: () => cluster.stop() };
 }
 

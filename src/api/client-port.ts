@@ -7,7 +7,7 @@ import { startGrpcBackend } from './grpc/server.js';
 import type { GrpcBackend } from './grpc/server.js';
 import { createApiServer } from './http-server.js';
 import { AuthorityRewriter } from './h2/authority-rewrite.js';
-import { identityOfSocket } from './auth/client-identity.js';
+import { hopsOf, identityOfSocket } from './auth/client-identity.js';
 import type { HopIdentities } from './auth/client-identity.js';
 
 /**
@@ -66,7 +66,7 @@ export async function listenClientPort(node: KeelNode, host: string, port: numbe
   http.emit('listening');
   const grpc = await startGrpcBackend(node);
   const proxied = new Set<Socket>();
-  const onSocket = (socket: Socket): void => classify(socket, http, grpc, proxied, node.clientHops);
+  const onSocket = (socket: Socket): void => classify(socket, http, grpc, proxied, hopsOf(node));
   const listener = tls ? secureListener(tls, onSocket) : createServer({ noDelay: true }, onSocket);
   listener.on('connection', (socket: Socket) => node.metrics.trackClientSocket(socket));
   try {

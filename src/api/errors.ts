@@ -1,4 +1,24 @@
 import { StoreError } from '../store/errors.js';
+import * as member from '../node/errors.js';
+
+// The member's request errors live with the member (src/node/errors.ts), so
+// nothing in src/node imports from this layer above it; re-exported here
+// because the table below maps them and API code names them from here.
+export {
+  BadLeaderTransfereeError,
+  InterruptedError,
+  LeaderChangedError,
+  LeaderTransferTimeoutError,
+  LeaseTtlTooLargeError,
+  MembershipError,
+  NoLeaderError,
+  NotLeaderError,
+  OverloadedError,
+  RequestTimeoutError,
+  StoppingError,
+  TransferNotLeaderError,
+} from '../node/errors.js';
+export type { MembershipErrorCode } from '../node/errors.js';
 
 /**
  * Errors of the client-facing API and the one table that maps every error
@@ -49,61 +69,6 @@ export class MethodNotAllowedError extends ApiError {
   }
 }
 
-/** The member knows no leader, so it can neither propose nor confirm a read. */
-export class NoLeaderError extends ApiError {
-  readonly code = 'KEEL_NODE_NO_LEADER';
-  constructor() {
-    super('no leader is known');
-    this.name = 'NoLeaderError';
-  }
-}
-
-/** The member cannot serve this here and names the leader (leader id and client URL, when known). */
-export class NotLeaderError extends ApiError {
-  readonly code = 'KEEL_NODE_NOT_LEADER';
-  constructor(
-    readonly leader: string,
-    readonly leaderUrl: string | undefined,
-  ) {
-    super(leader ? `not the leader; the leader is ${leader}` : 'not the leader');
-    this.name = 'NotLeaderError';
-  }
-}
-
-/** The request's deadline passed before it committed (or before its read index was confirmed). Its outcome is unknown. */
-export class RequestTimeoutError extends ApiError {
-  readonly code = 'KEEL_NODE_REQUEST_TIMEOUT';
-  constructor(readonly timeoutMs: number) {
-    super(`request timed out after ${timeoutMs} ms; a write may or may not have been applied`);
-    this.name = 'RequestTimeoutError';
-  }
-}
-
-/**
- * The leader changed while the request waited: a write may or may not
- * commit (the new leader may still commit it), a read must be retried.
- * Sooner than a timeout, so the client can move on.
- */
-export class LeaderChangedError extends ApiError {
-  readonly code = 'KEEL_NODE_LEADER_CHANGED';
-  constructor() {
-    super('the leader changed while the request was in flight; a write may or may not have been applied');
-    this.name = 'LeaderChangedError';
-  }
-}
-
-/** Too many requests in flight on this member; retry after `retryAfterSeconds`. */
-export class OverloadedError extends ApiError {
-  readonly code = 'KEEL_NODE_OVERLOADED';
-  constructor(
-    readonly reason: string,
-    readonly retryAfterSeconds: number,
-  ) {
-    super(`overloaded: ${reason}`);
-    this.name = 'OverloadedError';
-  }
-}
-
 /**
  * Authenticate refused before checking the password: too many failed
  * attempts for this user, or from this client address, in the last minute
@@ -122,88 +87,9 @@ export class AuthRateLimitedError extends ApiError {
   }
 }
 
-/** The member is shutting down and refused the request before proposing it: nothing was applied. */
-export class StoppingError extends ApiError {
-  readonly code = 'KEEL_NODE_STOPPING';
-  constructor() {
-    super('the member is shutting down');
-    this.name = 'StoppingError';
-  }
-}
-
-/** The member shut down while the request was in flight: a write may or may not have been applied. */
-export class InterruptedError extends ApiError {
-  readonly code = 'KEEL_NODE_INTERRUPTED';
-  constructor() {
-    super('the member shut down while the request was in flight; a write may or may not have been applied');
-    this.name = 'InterruptedError';
-  }
-}
-
-/** A lease TTL above etcd's maximum (9e9 seconds). */
-export class LeaseTtlTooLargeError extends ApiError {
-  readonly code = 'KEEL_LEASE_TTL_TOO_LARGE';
-  constructor() {
-    super('etcdserver: too large lease TTL');
-    this.name = 'LeaseTtlTooLargeError';
-  }
-}
-
 // ------------------------------------------------------------------ maintenance (MoveLeader)
 
-/** MoveLeader reached a member that does not lead; etcd answers "etcdserver: not leader" and the caller must find the leader. */
-export class TransferNotLeaderError extends ApiError {
-  readonly code = 'KEEL_NODE_TRANSFER_NOT_LEADER';
-  constructor() {
-    super('only the leader can transfer leadership');
-    this.name = 'TransferNotLeaderError';
-  }
-}
-
-/** MoveLeader named no voting member of this cluster. */
-export class BadLeaderTransfereeError extends ApiError {
-  readonly code = 'KEEL_NODE_BAD_LEADER_TRANSFEREE';
-  constructor(readonly target: bigint) {
-    super(`${target} is not a voting member of this cluster`);
-    this.name = 'BadLeaderTransfereeError';
-  }
-}
-
-/** MoveLeader's deadline passed before the target led. */
-export class LeaderTransferTimeoutError extends ApiError {
-  readonly code = 'KEEL_NODE_LEADER_TRANSFER_TIMEOUT';
-  constructor(readonly timeoutMs: number) {
-    super(`leader transfer did not finish within ${timeoutMs} ms`);
-    this.name = 'LeaderTransferTimeoutError';
-  }
-}
-
 // ------------------------------------------------------------------ cluster membership
-
-/** Codes of refused Cluster requests (MemberAdd/Remove/Update/Promote), each answered with etcd's error. */
-export type MembershipErrorCode =
-  | 'KEEL_MEMBER_NOT_FOUND'
-  | 'KEEL_MEMBER_ID_REMOVED'
-  | 'KEEL_MEMBER_EXISTS'
-  | 'KEEL_MEMBER_PEER_URL_EXISTS'
-  | 'KEEL_MEMBER_BAD_URLS'
-  | 'KEEL_MEMBER_NOT_LEARNER'
-  | 'KEEL_MEMBER_LEARNER_NOT_READY'
-  | 'KEEL_MEMBER_TOO_MANY_LEARNERS'
-  | 'KEEL_MEMBER_NOT_ENOUGH_STARTED'
-  | 'KEEL_MEMBER_UNHEALTHY'
-  | 'KEEL_MEMBER_LAST_VOTER';
-
-/** A membership change refused before it was proposed; nothing changed. `message` says why in keel's words. */
-export class MembershipError extends ApiError {
-  constructor(
-    readonly code: MembershipErrorCode,
-    detail: string,
-  ) {
-    super(detail);
-    this.name = 'MembershipError';
-  }
-}
 
 /** A Cluster request a follower forwarded to the leader failed there: the leader's answer, passed through. */
 export class ForwardedError extends ApiError {
@@ -291,7 +177,7 @@ const STORE_GRPC: Record<string, number> = {
 };
 
 /** etcd's gRPC code and message for each refused membership change (etcd's rpctypes; ErrIDRemoved answers as not found, as etcd's does). */
-const MEMBERSHIP_REPLIES: Record<MembershipErrorCode, readonly [number, string]> = {
+const MEMBERSHIP_REPLIES: Record<member.MembershipErrorCode, readonly [number, string]> = {
   KEEL_MEMBER_NOT_FOUND: [GrpcCode.NotFound, 'etcdserver: member not found'],
   KEEL_MEMBER_ID_REMOVED: [GrpcCode.NotFound, 'etcdserver: member not found'],
   KEEL_MEMBER_EXISTS: [GrpcCode.FailedPrecondition, 'etcdserver: member ID already exist'],
@@ -319,35 +205,35 @@ export function errorReply(error: unknown): ErrorReply {
   if (StoreError.is(error)) {
     return reply(STORE_GRPC[error.code] ?? GrpcCode.InvalidArgument, error.etcdMessage || error.message, error.code);
   }
-  if (!ApiError.is(error)) {
+  if (!ApiError.is(error) && !member.NodeRequestError.is(error)) {
     return reply(GrpcCode.Internal, 'keel: internal error', 'KEEL_API_INTERNAL');
   }
   if (error instanceof BadRequestError) return reply(GrpcCode.InvalidArgument, error.message, error.code);
-  if (error instanceof MembershipError) return reply(MEMBERSHIP_REPLIES[error.code][0], MEMBERSHIP_REPLIES[error.code][1], error.code);
+  if (error instanceof member.MembershipError) return reply(MEMBERSHIP_REPLIES[error.code][0], MEMBERSHIP_REPLIES[error.code][1], error.code);
   if (error instanceof ForwardedError) return reply(error.grpcCode, error.etcdMessage, error.leaderCode);
   if (error instanceof BodyTooLargeError) return { ...reply(GrpcCode.InvalidArgument, 'etcdserver: request is too large', error.code), status: 413 };
   if (error instanceof NotFoundError) return reply(GrpcCode.NotFound, 'Not Found', error.code);
   if (error instanceof MethodNotAllowedError) return { ...reply(GrpcCode.Unimplemented, 'Method Not Allowed', error.code), status: 405 };
-  if (error instanceof NoLeaderError) return reply(GrpcCode.Unavailable, 'etcdserver: no leader', error.code, { 'retry-after': '1' });
-  if (error instanceof NotLeaderError) {
+  if (error instanceof member.NoLeaderError) return reply(GrpcCode.Unavailable, 'etcdserver: no leader', error.code, { 'retry-after': '1' });
+  if (error instanceof member.NotLeaderError) {
     const headers: Record<string, string> = error.leaderUrl ? { 'keel-leader-url': error.leaderUrl } : {};
     return reply(GrpcCode.Unavailable, 'keel: not leader', error.code, headers, { leader: error.leader, ...(error.leaderUrl ? { leader_url: error.leaderUrl } : {}) });
   }
-  if (error instanceof LeaderChangedError) return reply(GrpcCode.Unavailable, 'etcdserver: leader changed', error.code);
-  if (error instanceof RequestTimeoutError) return reply(GrpcCode.Unavailable, 'etcdserver: request timed out', error.code);
-  if (error instanceof OverloadedError) {
+  if (error instanceof member.LeaderChangedError) return reply(GrpcCode.Unavailable, 'etcdserver: leader changed', error.code);
+  if (error instanceof member.RequestTimeoutError) return reply(GrpcCode.Unavailable, 'etcdserver: request timed out', error.code);
+  if (error instanceof member.OverloadedError) {
     return reply(GrpcCode.ResourceExhausted, 'etcdserver: too many requests', error.code, { 'retry-after': String(error.retryAfterSeconds) }, { reason: error.reason });
   }
   if (error instanceof AuthRateLimitedError) {
     return reply(GrpcCode.ResourceExhausted, 'etcdserver: too many requests', error.code, { 'retry-after': String(error.retryAfterSeconds) }, { reason: error.message });
   }
   if (error instanceof ElectionNoLeaderError || error instanceof ElectionNotLeaderError) return reply(GrpcCode.Unknown, error.message, error.code);
-  if (error instanceof LeaseTtlTooLargeError) return reply(GrpcCode.OutOfRange, error.message, error.code);
-  if (error instanceof StoppingError) return reply(GrpcCode.Unavailable, 'etcdserver: server stopped', error.code, { 'retry-after': '1' });
-  if (error instanceof InterruptedError) return reply(GrpcCode.Unavailable, 'etcdserver: server stopped', error.code);
-  if (error instanceof TransferNotLeaderError) return reply(GrpcCode.FailedPrecondition, 'etcdserver: not leader', error.code);
-  if (error instanceof BadLeaderTransfereeError) return reply(GrpcCode.FailedPrecondition, 'etcdserver: bad leader transferee', error.code);
-  if (error instanceof LeaderTransferTimeoutError) return reply(GrpcCode.Unavailable, 'etcdserver: request timed out, leader transfer took too long', error.code);
+  if (error instanceof member.LeaseTtlTooLargeError) return reply(GrpcCode.OutOfRange, error.message, error.code);
+  if (error instanceof member.StoppingError) return reply(GrpcCode.Unavailable, 'etcdserver: server stopped', error.code, { 'retry-after': '1' });
+  if (error instanceof member.InterruptedError) return reply(GrpcCode.Unavailable, 'etcdserver: server stopped', error.code);
+  if (error instanceof member.TransferNotLeaderError) return reply(GrpcCode.FailedPrecondition, 'etcdserver: not leader', error.code);
+  if (error instanceof member.BadLeaderTransfereeError) return reply(GrpcCode.FailedPrecondition, 'etcdserver: bad leader transferee', error.code);
+  if (error instanceof member.LeaderTransferTimeoutError) return reply(GrpcCode.Unavailable, 'etcdserver: request timed out, leader transfer took too long', error.code);
   return reply(GrpcCode.Internal, error.message, error.code);
 }
 

@@ -19,7 +19,7 @@ import { chunksOf, snapshotSlot } from './grpc/snapshot-stream.js';
 import { SNAPSHOT_CHUNK_BYTES } from './limits.js';
 import { memberJson, runClusterMethod } from './cluster.js';
 import type { ClusterMethod, ClusterRequest } from './cluster.js';
-import { handleFailpoints, handleStaleReads } from './failpoint-route.js';
+import { handleClock, handleFailpoints, handleStaleReads } from './failpoint-route.js';
 import { Caller, guardAdmin, guardDeleteRange, guardLeaseKeysRead, guardLeaseRevoke, guardPut, guardRange, guardRecipe, guardTxn } from './auth/guard.js';
 import { identityOfSocket } from './auth/client-identity.js';
 import { guardOpenWatches } from './auth/watch-revocation.js';
@@ -294,6 +294,7 @@ async function handle(node: KeelNode, request: IncomingMessage, response: Server
     if (path === '/version') return sendJson(response, 200, VERSION);
   }
   if (path === '/debug/failpoints') return handleFailpoints(request, response);
+  if (path === '/debug/clock') return handleClock(node.clock, request, response);
   if (path === '/debug/stale-reads') return handleStaleReads(request, response);
   const stream = STREAMS[path];
   if (stream && rpc && request.method === 'POST') return stream(node, request, response, rpc);

@@ -19,6 +19,7 @@ import type { WatchEvent } from '../store/events.js';
 import { WATCH_FILTERS } from '../store/watch-hub.js';
 import type { WatchAction, WatchResponseData } from '../store/watch-hub.js';
 import { BadRequestError } from './errors.js';
+import type { HeaderContext } from '../node/identity.js';
 
 /**
  * etcd's v3 JSON gateway encoding (grpc-gateway over etcdserverpb): field
@@ -35,12 +36,7 @@ export interface ResponseHeaderJson {
   raft_term: string;
 }
 
-/** What the node adds to every response header. */
-export interface HeaderContext {
-  readonly clusterId: bigint;
-  readonly memberId: bigint;
-  readonly raftTerm: number;
-}
+export type { HeaderContext };
 
 type Json = Record<string, unknown>;
 

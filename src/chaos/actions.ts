@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { CommandFailedError, FailpointCallError } from './errors.js';
+import { constants } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { CommandFailedError, FailpointCallError, FileWriteError } from './errors.js';
 import { COMMAND_TIMEOUT_MS, MEMBER_CALL_TIMEOUT_MS } from './limits.js';
 import { isSameProcess } from './process-identity.js';
 
@@ -24,7 +26,14 @@ export type Action =
   /** A host command, argv only (no shell). `absentOk` matches output that means "already gone" in an undo. */
   | { readonly op: 'run'; readonly argv: readonly string[]; readonly absentOk?: string }
   /** A JSON POST; `downOk`: a member that does not answer counts as "already gone" (a failpoint dies with its process). */
-  | { readonly op: 'http'; readonly url: string; readonly body: unknown; readonly downOk?: boolean };
+  | { readonly op: 'http'; readonly url: string; readonly body: unknown; readonly downOk?: boolean }
+  /**
+   * Writes `text` to an existing file (never creates one: a control file
+   * such as faultfs's `<mount>/.faultfs` that is missing means its mount is
+   * gone). `absentOk`: a missing file, or a mount whose process is gone,
+   * counts as "already gone" (an undo).
+   */
+  | { readonly op: 'write-file'; readonly path: string; readonly text: string; readonly absentOk?: boolean };
 
 /** What running one action did. */
 export type ActionOutcome = { readonly action: Action; readonly result: 'done' | 'gone' };
@@ -38,6 +47,8 @@ export function describeAction(action: Action): string {
       return action.argv.join(' ');
     case 'http':
       return `POST ${action.url} ${JSON.stringify(action.body)}`;
+    case 'write-file':
+      return `write ${JSON.stringify(action.text.trim())} to ${action.path}`;
   }
 }
 
@@ -54,6 +65,23 @@ export async function runAction(action: Action): Promise<ActionOutcome> {
       return { action, result: runCommand(action.argv, action.absentOk) };
     case 'http':
       return { action, result: await postJson(action.url, action.body, action.downOk === true) };
+    case 'write-file':
+      return { action, result: await writeExisting(action.path, action.text, action.absentOk === true) };
+  }
+}
+
+/** errno codes that mean the file, or the mount it lived on, is gone. */
+const GONE_CODES: readonly string[] = ['ENOENT', 'ENOTDIR', 'ENOTCONN'];
+
+async function writeExisting(path: string, text: string, absentOk: boolean): Promise<'done' | 'gone'> {
+  try {
+    // No O_CREAT: writing into an unmounted mount point must not leave a file there.
+    await writeFile(path, text, { flag: constants.O_WRONLY | constants.O_TRUNC });
+    return 'done';
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    if (absentOk && GONE_CODES.includes(code)) return 'gone';
+    throw new FileWriteError(path, (error as Error).message);
   }
 }
 

@@ -14,6 +14,8 @@ export interface MemberView {
   readonly netns?: string;
   /** The member's address inside its namespace (198.18.0.x). */
   readonly address?: string;
+  /** Set when keel up put the member's data dir on its own faultfs mount (`keel up --faultfs`): the mount point. */
+  readonly faultfs?: string;
 }
 
 /** What keel chaos knows of a cluster: its members, the gateway, the supervisor. */
@@ -68,6 +70,7 @@ function memberOf(path: string, entry: unknown, index: number): MemberView {
     pid: pidOf(member['pid']),
     ...(typeof member['netns'] === 'string' ? { netns: member['netns'] } : {}),
     ...(typeof member['address'] === 'string' ? { address: member['address'] } : {}),
+    ...(typeof member['faultfs'] === 'string' ? { faultfs: member['faultfs'] } : {}),
   };
 }
 

@@ -88,7 +88,7 @@ export class CommandFailedError extends ChaosError {
   }
 }
 
-/** A member refused or failed a failpoint call (the API is off unless the member was started with it). */
+/** A member refused or failed a fault-injection call (failpoints, clock; the API is off unless the member was started with it). */
 export class FailpointCallError extends ChaosError {
   readonly code = 'KEEL_CHAOS_FAILPOINT_REFUSED';
   constructor(readonly url: string, readonly status: number, readonly body: string) {
@@ -103,5 +103,23 @@ export class StateDirError extends ChaosError {
   constructor(readonly path: string, reason: string) {
     super(`state dir ${path}: ${reason}`);
     this.name = 'StateDirError';
+  }
+}
+
+/** A faultfs mount did not come up (the process exited, or its mount did not answer in time), or would shadow one already there. */
+export class MountFailedError extends ChaosError {
+  readonly code = 'KEEL_CHAOS_MOUNT_FAILED';
+  constructor(readonly mountPoint: string, reason: string) {
+    super(`faultfs on ${mountPoint}: ${reason}`);
+    this.name = 'MountFailedError';
+  }
+}
+
+/** A fault's control file could not be written (a faultfs mount that is gone, or a setting it refused with EINVAL). */
+export class FileWriteError extends ChaosError {
+  readonly code = 'KEEL_CHAOS_WRITE_FAILED';
+  constructor(readonly path: string, reason: string) {
+    super(`writing ${path} failed: ${reason}`);
+    this.name = 'FileWriteError';
   }
 }

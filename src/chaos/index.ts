@@ -15,3 +15,5 @@ export { parseSelector, type Selector, type Target } from './targets.js';
 export { defaultStateDir, FaultStore, type FaultRecord } from './state.js';
 export type { UndoReport } from './undo.js';
 export type { PlannedFault } from './plan.js';
+export { FAULTFS_CONTROL_FILE, FaultfsMount, faultsControlText, isMountPoint, mountFaultfs, parseFaultfsState, type DiskFaults, type FaultfsMountOptions, type FaultfsState } from './faultfs.js';
+export { buildFaultfs, faultfsUnavailableReason } from './faultfs-build.js';

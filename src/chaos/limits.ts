@@ -20,3 +20,17 @@ export const RESTART_STOP_GRACE_MS = 10_000;
 export const RESTART_SUPERVISOR_WAIT_MS = 30_000;
 /** Most members a cluster view may list (keel up starts at most 7). */
 export const MEMBERS_MAX = 64;
+/** Compiling faultfs (gcc, one file) once; a slower build is killed and reported failed. */
+export const FAULTFS_BUILD_TIMEOUT_MS = 120_000;
+/** From starting faultfs to its mount answering; past it the process is stopped and the mount refused. */
+export const FAULTFS_MOUNT_TIMEOUT_MS = 30_000;
+/** How long an unmount waits for faultfs to exit after fusermount3 -u, and again after SIGTERM, before SIGKILL. */
+export const FAULTFS_EXIT_WAIT_MS = 10_000;
+/** How often a mount or an unmount looks again at /proc/self/mountinfo and the process. */
+export const FAULTFS_POLL_MS = 20;
+/** Longest delay faultfs sleeps for one call (its DELAY_US_MAX): one minute. */
+export const FAULTFS_DELAY_US_MAX = 60_000_000;
+/** Largest "fail the next n" count (its NEXT_MAX). */
+export const FAULTFS_NEXT_MAX = 1_000_000_000;
+/** The tail of faultfs's standard error kept for error messages. */
+export const FAULTFS_STDERR_BYTES_MAX = 8_192;

@@ -42,6 +42,31 @@ export function netnsUnavailableReason(): string | undefined {
   return undefined;
 }
 
+let netemProbe: string | undefined | null = null;
+
+/**
+ * Why tc's netem qdisc cannot be used here, or undefined when it can: some
+ * kernels are built without it (this project's CI kernel is one). Probed
+ * once per process on the loopback device of a scratch namespace, so no
+ * interface anything uses is touched.
+ */
+export function netemUnavailableReason(): string | undefined {
+  if (netemProbe !== null) return netemProbe;
+  const base = netnsUnavailableReason();
+  if (base) return (netemProbe = base);
+  const scratch = `${NETNS_PREFIX}probe-${process.pid}`;
+  const run = (...args: string[]): ReturnType<typeof spawnSync> => spawnSync(args[0]!, args.slice(1), { encoding: 'utf8', timeout: COMMAND_TIMEOUT_MS });
+  try {
+    const added = run('ip', 'netns', 'add', scratch);
+    if (added.status !== 0) return (netemProbe = `could not create a scratch namespace to probe netem: ${String(added.stderr).trim()}`);
+    const probe = run('ip', 'netns', 'exec', scratch, 'tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '1ms');
+    netemProbe = probe.status === 0 ? undefined : `tc netem is not in this kernel: ${String(probe.stderr).trim()}`;
+    return netemProbe;
+  } finally {
+    run('ip', 'netns', 'del', scratch);
+  }
+}
+
 /** The namespaces, addresses and interface names a cluster would get (pure). */
 export function planNetns(clusterName: string, memberIds: readonly string[]): NetnsCluster {
   const hash = fnv64(clusterName);

@@ -14,7 +14,7 @@ import { parseSelector, resolveTargets } from './targets.js';
  * qdiscs get the root handle 4b43: ("KC"), which the kernel checks on delete,
  * so an undo never removes a qdisc keel chaos did not add.
  */
-export const PARTITION_SHAPES = ['isolate', 'isolate-leader', 'leader-minority', 'halves', 'majorities-ring', 'bridge', 'one-way'] as const;
+export const PARTITION_SHAPES = ['isolate', 'isolate-leader', 'leader-minority', 'halves', 'majorities-ring', 'bridge', 'one-way', 'all'] as const;
 export type PartitionShape = (typeof PARTITION_SHAPES)[number];
 
 export interface PartitionSpec {
@@ -22,6 +22,12 @@ export interface PartitionSpec {
   readonly shape: PartitionShape;
   /** isolate and one-way: the members cut off (a selector); the others ignore it. */
   readonly target?: string;
+  /**
+   * A lossy partition: each cut link drops this share of packets (drawn per
+   * packet by nft's numgen) instead of all of them. Unlike netem's loss it
+   * needs no qdisc, so it works on kernels built without netem.
+   */
+  readonly lossPercent?: number;
   readonly durationMs: number;
 }
 
@@ -29,6 +35,12 @@ export interface LinkFaultSpec {
   readonly kind: 'netem';
   /** Whose outgoing traffic is shaped (a selector). */
   readonly target: string;
+  /**
+   * Only the traffic to these members (a selector): the link target → to,
+   * one direction (add the reverse fault for both). Without it, all of the
+   * target's outgoing traffic.
+   */
+  readonly to?: string;
   readonly durationMs: number;
   readonly delayMs?: number;
   readonly jitterMs?: number;
@@ -42,6 +54,12 @@ export interface LinkFaultSpec {
 
 const TABLE_PREFIX = 'keelchaos_';
 const QDISC_HANDLE = '4b43:';
+/** The netem leaf under a per-link class (removed with the root). */
+const LEAF_HANDLE = '4b44:';
+/** An htb class that shapes nothing (faster than any veth here). */
+const UNSHAPED_RATE = '100gbit';
+/** htb's default quantum for such a rate is over its limit (a warning per class): one jumbo frame is plenty. */
+const HTB_QUANTUM = '60000';
 const ABSENT = 'No such file|does not exist|Cannot find|Invalid handle|Could not process rule';
 
 /** Members in namespaces, or a refusal naming what is missing. */
@@ -113,6 +131,11 @@ export async function grudgeOf(spec: PartitionSpec, members: readonly MemberView
       cut(grudge, order.slice(0, half), order.slice(half + 1));
       return grudge;
     }
+    case 'all': {
+      // Every link cut: no member hears another. With lossPercent, uniform packet loss on every link instead.
+      cut(grudge, members, members);
+      return grudge;
+    }
     case 'majorities-ring': {
       // Each member hears a majority (itself and its nearest ring neighbours), no two the same one.
       const order = shuffled(members, context.random);
@@ -133,6 +156,10 @@ export async function grudgeOf(spec: PartitionSpec, members: readonly MemberView
 export async function planPartition(spec: PartitionSpec, context: PlanContext): Promise<PlannedFault> {
   if (!(PARTITION_SHAPES as readonly string[]).includes(spec.shape)) throw new UnknownFaultError(`partition ${String(spec.shape)}`, PARTITION_SHAPES.map((shape) => `partition ${shape}`));
   if (spec.durationMs === undefined) throw new InvalidFaultError('a partition needs a duration (its lease)');
+  const loss = spec.lossPercent;
+  if (loss !== undefined && !(Number.isInteger(loss) && loss >= 1 && loss <= 100)) throw new InvalidFaultError(`partition loss ${String(loss)}: a whole percentage from 1 to 100`);
+  // numgen draws 0..99 per packet: below `loss` is dropped.
+  const dropping = loss === undefined || loss === 100 ? ['drop'] : ['numgen', 'random', 'mod', '100', '<', String(loss), 'drop'];
   const members = namespacedMembers(context.view);
   const grudge = await grudgeOf(spec, members, context);
   const table = `${TABLE_PREFIX}${context.id}`;
@@ -142,12 +169,12 @@ export async function planPartition(spec: PartitionSpec, context: PlanContext): 
   for (const member of members) {
     const drops = [...grudge.get(member.id)!].map((id) => members.find((candidate) => candidate.id === id)!);
     if (drops.length === 0) continue;
-    lines.push(`${member.id} drops ${drops.map((drop) => drop.id).join(', ')}`);
+    lines.push(`${member.id} drops ${loss !== undefined && loss < 100 ? `${loss}% of ` : ''}${drops.map((drop) => drop.id).join(', ')}`);
     const nft = [...inNetns(member.netns!), 'nft'];
     inject.push(
       { op: 'run', argv: [...nft, 'add', 'table', 'inet', table] },
       { op: 'run', argv: [...nft, 'add', 'chain', 'inet', table, 'input', '{ type filter hook input priority -10 ; policy accept ; }'] },
-      { op: 'run', argv: [...nft, 'add', 'rule', 'inet', table, 'input', 'ip', 'saddr', `{ ${drops.map((drop) => drop.address).join(', ')} }`, 'drop', 'comment', `"keel-chaos:${context.id}"`] },
+      { op: 'run', argv: [...nft, 'add', 'rule', 'inet', table, 'input', 'ip', 'saddr', `{ ${drops.map((drop) => drop.address).join(', ')} }`, ...dropping, 'comment', `"keel-chaos:${context.id}"`] },
     );
     undo.push({ op: 'run', argv: [...nft, 'delete', 'table', 'inet', table], absentOk: ABSENT });
   }
@@ -161,8 +188,8 @@ function percent(name: string, value: number | undefined): string[] {
   return [name, `${value}%`];
 }
 
-/** The tc arguments for a link fault: tbf for a bare bandwidth cap, netem for the rest. */
-export function qdiscArguments(spec: LinkFaultSpec): string[] {
+/** netem's own arguments (delay, loss, ...; not the rate), validated; empty for a bare bandwidth cap. */
+function netemArguments(spec: LinkFaultSpec): string[] {
   const netem = [
     ...(spec.delayMs !== undefined ? ['delay', `${spec.delayMs}ms`, ...(spec.jitterMs ? [`${spec.jitterMs}ms`] : [])] : []),
     ...percent('loss', spec.lossPercent),
@@ -173,24 +200,66 @@ export function qdiscArguments(spec: LinkFaultSpec): string[] {
   if (spec.reorderPercent !== undefined && spec.delayMs === undefined) throw new InvalidFaultError('reordering needs a delay (netem reorders by sending some packets without it)');
   if (spec.rateKbit !== undefined && (!Number.isInteger(spec.rateKbit) || spec.rateKbit < 8)) throw new InvalidFaultError('rateKbit is an integer of 8 or more');
   if (netem.length === 0 && spec.rateKbit === undefined) throw new InvalidFaultError('netem needs at least one of delayMs, lossPercent, duplicatePercent, reorderPercent, corruptPercent, rateKbit');
+  return netem;
+}
+
+/** The tc arguments for a link fault: tbf for a bare bandwidth cap, netem for the rest. */
+export function qdiscArguments(spec: LinkFaultSpec): string[] {
+  const netem = netemArguments(spec);
   if (netem.length === 0) return ['tbf', 'rate', `${spec.rateKbit}kbit`, 'burst', '32kbit', 'latency', '400ms'];
   return ['netem', ...netem, ...(spec.rateKbit !== undefined ? ['rate', `${spec.rateKbit}kbit`] : [])];
+}
+
+/**
+ * The tc commands that shape one member's traffic to some destinations only:
+ * an htb root with keel chaos's handle, class :1 (the default, unshaped) and
+ * class :2 (capped at rateKbit, else unshaped) holding the netem qdisc, and a
+ * u32 filter per destination address sending its packets to :2. Deleting
+ * the root handle removes all of it, so undo and the sweep stay one command.
+ */
+export function perLinkCommands(tc: readonly string[], destinations: readonly string[], spec: LinkFaultSpec): string[][] {
+  const netem = netemArguments(spec);
+  const classRate = spec.rateKbit !== undefined ? `${spec.rateKbit}kbit` : UNSHAPED_RATE;
+  const qdisc = [...tc, 'qdisc'];
+  const commands: string[][] = [
+    [...qdisc, 'add', 'dev', NETNS_DEVICE, 'root', 'handle', QDISC_HANDLE, 'htb', 'default', '1'],
+    [...tc, 'class', 'add', 'dev', NETNS_DEVICE, 'parent', QDISC_HANDLE, 'classid', `${QDISC_HANDLE}1`, 'htb', 'rate', UNSHAPED_RATE, 'quantum', HTB_QUANTUM],
+    [...tc, 'class', 'add', 'dev', NETNS_DEVICE, 'parent', QDISC_HANDLE, 'classid', `${QDISC_HANDLE}2`, 'htb', 'rate', classRate, 'ceil', classRate, ...(spec.rateKbit !== undefined ? ['burst', '4kb'] : ['quantum', HTB_QUANTUM])],
+  ];
+  if (netem.length > 0) commands.push([...qdisc, 'add', 'dev', NETNS_DEVICE, 'parent', `${QDISC_HANDLE}2`, 'handle', LEAF_HANDLE, 'netem', ...netem]);
+  for (const address of destinations) {
+    commands.push([...tc, 'filter', 'add', 'dev', NETNS_DEVICE, 'parent', QDISC_HANDLE, 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'dst', `${address}/32`, 'flowid', `${QDISC_HANDLE}2`]);
+  }
+  return commands;
 }
 
 export async function planLinkFault(spec: LinkFaultSpec, context: PlanContext): Promise<PlannedFault> {
   const args = qdiscArguments(spec);
   const members = namespacedMembers(context.view);
-  const targets = await resolveTargets(parseSelector(spec.target), spec.target, context.view, context.random);
-  const shaped = targets.map((target) => members.find((member) => member.id === target.member?.id)).filter((member): member is MemberView => member !== undefined);
+  const inNamespaces = async (selector: string): Promise<MemberView[]> => {
+    const targets = await resolveTargets(parseSelector(selector), selector, context.view, context.random);
+    return targets.map((target) => members.find((member) => member.id === target.member?.id)).filter((member): member is MemberView => member !== undefined);
+  };
+  const shaped = await inNamespaces(spec.target);
   if (shaped.length === 0) throw new InvalidFaultError(`netem: ${spec.target} names no member in a namespace`);
+  const destinations = spec.to === undefined ? undefined : await inNamespaces(spec.to);
+  if (destinations !== undefined && destinations.length === 0) throw new InvalidFaultError(`netem --to: ${spec.to} names no member in a namespace`);
   const inject: Action[] = [];
   const undo: Action[] = [];
   for (const member of shaped) {
-    const tc = [...inNetns(member.netns!), 'tc', 'qdisc'];
-    inject.push({ op: 'run', argv: [...tc, 'add', 'dev', NETNS_DEVICE, 'root', 'handle', QDISC_HANDLE, ...args] });
-    undo.push({ op: 'run', argv: [...tc, 'del', 'dev', NETNS_DEVICE, 'root', 'handle', QDISC_HANDLE], absentOk: ABSENT });
+    const tc = [...inNetns(member.netns!), 'tc'];
+    if (destinations === undefined) {
+      inject.push({ op: 'run', argv: [...tc, 'qdisc', 'add', 'dev', NETNS_DEVICE, 'root', 'handle', QDISC_HANDLE, ...args] });
+    } else {
+      const others = destinations.filter((destination) => destination.id !== member.id);
+      if (others.length === 0) throw new InvalidFaultError(`netem: a link from ${member.id} to ${spec.to} needs a member other than ${member.id}`);
+      for (const argv of perLinkCommands(tc, others.map((destination) => destination.address!), spec)) inject.push({ op: 'run', argv });
+    }
+    undo.push({ op: 'run', argv: [...tc, 'qdisc', 'del', 'dev', NETNS_DEVICE, 'root', 'handle', QDISC_HANDLE], absentOk: ABSENT });
   }
-  return { kind: 'netem', description: `${args.join(' ')} on ${shaped.map((member) => member.id).join(', ')} (outgoing) for ${spec.durationMs} ms`, inject, undo, durationMs: spec.durationMs, notes: [] };
+  const links = destinations === undefined ? `${shaped.map((member) => member.id).join(', ')} (outgoing)` : `${shaped.map((member) => member.id).join(', ')} -> ${destinations.map((member) => member.id).join(', ')}`;
+  const what = destinations === undefined ? args : [...(spec.rateKbit !== undefined ? ['htb', 'rate', `${spec.rateKbit}kbit`] : []), ...(args[0] === 'netem' ? ['netem', ...netemArguments(spec)] : [])];
+  return { kind: 'netem', description: `${what.join(' ')} on ${links} for ${spec.durationMs} ms`, inject, undo, durationMs: spec.durationMs, notes: [] };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { join, resolve } from 'node:path';
-import { describeReport, keelUpTarget, NEMESIS_FAULT_NAMES, NEMESIS_FAULTS, PROCESS_NEMESIS_FAULTS, runCampaign, type NemesisFaultName } from '../chaos/campaign/index.js';
+import { defaultNemesisFaults, describeReport, keelUpTarget, NEMESIS_FAULT_NAMES, NEMESIS_FAULTS, runCampaign, type NemesisFaultName } from '../chaos/campaign/index.js';
 import { readClusterView } from '../chaos/index.js';
 import { defaultStateDir } from '../chaos/index.js';
 import { parseDurationMs } from './chaos.js';
@@ -66,7 +66,7 @@ export function chaosRunCommand(): Command {
     .option('--duration <time>', 'how long the nemesis runs (30s, 5m)', parseDurationMs, 30_000)
     .option('--clients <n>', 'recorded clients, spread over the members', parseCount(200), 10)
     .option('--keys <n>', 'keys the clients share (each a compare-and-set register)', parseCount(1_000), 5)
-    .option('--faults <list>', `comma-separated, from ${NEMESIS_FAULT_NAMES.join(', ')} (default: all under keel up --netns, else the process faults)`, parseFaults)
+    .option('--faults <list>', `comma-separated, from ${NEMESIS_FAULT_NAMES.join(', ')} (default: all under keel up --netns, but slow-leader only where the kernel has netem; else the process faults)`, parseFaults)
     .option('--fault-time <range>', 'how long each fault lasts', parseRange, [1_000, 4_000])
     .option('--quiet-time <range>', 'quiet time after each fault', parseRange, [1_000, 3_000])
     .option('--history <file>', 'write the recorded history (keel JSONL) there')
@@ -83,7 +83,7 @@ async function run(flags: RunFlags): Promise<number> {
   let faults: NemesisFaultName[];
   try {
     const inNamespaces = readClusterView(dataDir).members.every((member) => member.netns !== undefined);
-    faults = flags.faults ?? (inNamespaces ? [...NEMESIS_FAULT_NAMES] : [...PROCESS_NEMESIS_FAULTS]);
+    faults = flags.faults ?? defaultNemesisFaults(inNamespaces);
     const needNetns = faults.filter((name) => NEMESIS_FAULTS[name].network);
     if (needNetns.length > 0 && !inNamespaces) throw new Error(`${needNetns.join(', ')} need a cluster started with keel up --netns`);
     target = keelUpTarget(dataDir, { stateDir: flags.stateDir ?? defaultStateDir(), seed });

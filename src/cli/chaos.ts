@@ -30,6 +30,23 @@ export function parseDurationMs(value: string): number {
   return Math.round(Number(match[1]) * scale);
 }
 
+/** Parses a delay with a fraction allowed: `500us`, `0.5ms`, `20ms` or `20` (ms), `1s`; returns ms. */
+export function parseDelayMs(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)(us|ms|s)?$/.exec(value.trim());
+  if (!match) throw new InvalidArgumentError('a delay is a number with us, ms or s (ms without a unit)');
+  const scale = match[2] === 's' ? 1_000 : match[2] === 'us' ? 0.001 : 1;
+  return Number(match[1]) * scale;
+}
+
+/** Parses a size: `1048576`, `64k`, `64MiB`, `1g` (binary units); returns bytes. */
+export function parseBytes(value: string): number {
+  const match = /^(\d+)\s*(k|m|g|kib|mib|gib)?b?$/i.exec(value.trim());
+  if (!match) throw new InvalidArgumentError('a size is an integer number of bytes, or with k, m or g (KiB, MiB, GiB)');
+  const unit = (match[2] ?? '').toLowerCase().charAt(0);
+  const scale = unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1;
+  return Number(match[1]) * scale;
+}
+
 function parseSeed(value: string): number {
   const seed = Number(value);
   if (!Number.isSafeInteger(seed)) throw new InvalidArgumentError('a seed is an integer');
@@ -106,13 +123,14 @@ export function chaosCommand(): Command {
   command.addCommand(
     withCommon(new Command('partition').description('cut members apart with nft rules in their namespaces (keel up --netns, root): isolate, isolate-leader, leader-minority, halves, majorities-ring, bridge, one-way').argument('<shape>'))
       .option('--target <selector>', 'isolate and one-way: who is cut off', 'follower')
+      .option('--loss <percent>', 'a lossy partition: drop this share of packets on each cut link (nft, no netem needed)', Number)
       .requiredOption('--duration <d>', 'the lease: 30s, 2m', parseDurationMs)
-      .action(async (shape: string, flags: CommonFlags & { target: string; duration: number }) => {
-        process.exitCode = await runFault({ kind: 'partition', shape: shape as 'isolate', target: flags.target, durationMs: flags.duration }, flags);
+      .action(async (shape: string, flags: CommonFlags & { target: string; duration: number; loss?: number }) => {
+        process.exitCode = await runFault({ kind: 'partition', shape: shape as 'isolate', target: flags.target, durationMs: flags.duration, ...(flags.loss !== undefined ? { lossPercent: flags.loss } : {}) }, flags);
       }),
   );
   command.addCommand(
-    withCommon(new Command('netem').description('delay, jitter, loss, duplication, reordering, corruption or a bandwidth cap on the target\'s outgoing traffic (tc in its namespace; keel up --netns, root)').argument('<target>'))
+    withCommon(new Command('netem').description('delay, jitter, loss, duplication, reordering, corruption or a bandwidth cap on the target\'s outgoing traffic, or with --to on its link to given members (tc in its namespace; keel up --netns, root)').argument('<target>'))
       .requiredOption('--duration <d>', 'the lease', parseDurationMs)
       .option('--delay <d>', 'added delay', parseDurationMs)
       .option('--jitter <d>', 'delay variation', parseDurationMs)
@@ -121,12 +139,14 @@ export function chaosCommand(): Command {
       .option('--reorder <percent>', 'packets sent ahead of others (needs --delay)', Number)
       .option('--corrupt <percent>', 'packets with a flipped bit', Number)
       .option('--rate <kbit>', 'bandwidth cap in kbit/s', Number)
-      .action(async (target: string, flags: CommonFlags & { duration: number; delay?: number; jitter?: number; loss?: number; duplicate?: number; reorder?: number; corrupt?: number; rate?: number }) => {
+      .option('--to <selector>', 'only the link to these members (one direction; add the reverse for both)')
+      .action(async (target: string, flags: CommonFlags & { duration: number; to?: string; delay?: number; jitter?: number; loss?: number; duplicate?: number; reorder?: number; corrupt?: number; rate?: number }) => {
         process.exitCode = await runFault(
           {
             kind: 'netem',
             target,
             durationMs: flags.duration,
+            ...(flags.to !== undefined ? { to: flags.to } : {}),
             ...(flags.delay !== undefined ? { delayMs: flags.delay } : {}),
             ...(flags.jitter !== undefined ? { jitterMs: flags.jitter } : {}),
             ...(flags.loss !== undefined ? { lossPercent: flags.loss } : {}),
@@ -144,6 +164,42 @@ export function chaosCommand(): Command {
       .requiredOption('--duration <d>', 'the lease', parseDurationMs)
       .action(async (target: string, name: string, action: string, flags: CommonFlags & { duration: number }) => {
         process.exitCode = await runFault({ kind: 'failpoint', target, name, action, durationMs: flags.duration }, flags);
+      }),
+  );
+  command.addCommand(
+    withCommon(new Command('clock').description('skew running members\' own clock (raft ticks, lease deadlines; started with --enable-failpoint-api) for the lease: a drift rate, a jump forward, or both').argument('<target>'))
+      .requiredOption('--duration <d>', 'the lease (the drift stops then; a jump stays, as a monotonic clock never steps back)', parseDurationMs)
+      .option('--rate <factor>', 'member time per real time: 5 = five times fast, 0.5 = half speed', Number)
+      .option('--bump <d>', 'jump the clock forward by this much', parseDurationMs)
+      .action(async (target: string, flags: CommonFlags & { duration: number; rate?: number; bump?: number }) => {
+        process.exitCode = await runFault(
+          { kind: 'clock', target, durationMs: flags.duration, ...(flags.rate !== undefined ? { rate: flags.rate } : {}), ...(flags.bump !== undefined ? { bumpMs: flags.bump } : {}) },
+          flags,
+        );
+      }),
+  );
+  command.addCommand(
+    withCommon(new Command('disk').description('slow or failing disk under running members for the lease, through their faultfs mounts (keel up --faultfs, root): fsync and write delays, EIO, ENOSPC').argument('<target>'))
+      .requiredOption('--duration <d>', 'the lease (then every fault of the mount is cleared)', parseDurationMs)
+      .option('--fsync-delay <d>', 'each fsync syncs, then sleeps this long: 20ms, 500us', parseDelayMs)
+      .option('--write-delay <d>', 'each write sleeps this long first', parseDelayMs)
+      .option('--eio-fsync <rule>', 'fsyncs fail with EIO: next:<n> (the next n) or p:<probability> (each); a keel member exits on one and keel up restarts it')
+      .option('--eio-write <rule>', 'writes fail with EIO: next:<n> or p:<probability>')
+      .option('--enospc-after <bytes>', 'writes that would grow the data dir past this size fail with ENOSPC: 64MiB, 1048576', parseBytes)
+      .action(async (target: string, flags: CommonFlags & { duration: number; fsyncDelay?: number; writeDelay?: number; eioFsync?: string; eioWrite?: string; enospcAfter?: number }) => {
+        process.exitCode = await runFault(
+          {
+            kind: 'disk',
+            target,
+            durationMs: flags.duration,
+            ...(flags.fsyncDelay !== undefined ? { fsyncDelayMs: flags.fsyncDelay } : {}),
+            ...(flags.writeDelay !== undefined ? { writeDelayMs: flags.writeDelay } : {}),
+            ...(flags.eioFsync !== undefined ? { fsyncEio: flags.eioFsync } : {}),
+            ...(flags.eioWrite !== undefined ? { writeEio: flags.eioWrite } : {}),
+            ...(flags.enospcAfter !== undefined ? { enospcAfterBytes: flags.enospcAfter } : {}),
+          },
+          flags,
+        );
       }),
   );
   command.addCommand(

@@ -17,6 +17,7 @@ import { createNetns, destroyNetns, inNetns, planNetns } from '../chaos/netns.js
 import { restartRequestPath } from '../chaos/cluster-view.js';
 import { addObserveOptions, observeOptionsWithoutObserve, observePorts, planObserve, startObserve, type ObserveFlags, type ObservePlan } from './up-observe.js';
 import type { ObserveStack } from '../observe/stack/index.js';
+import { faultfsMountPointOf, mountMemberDisks, upFaultfsRefusal, type MemberDisks } from './up-faultfs.js';
 import { UP_DASHBOARD_PORT_DEFAULT, dashboardChildArgs, dashboardUrlOf } from '../observe/dashboard/index.js';
 
 /**
@@ -54,6 +55,13 @@ export interface MemberPlan {
   /** With --netns: the member's address and namespace (198.18.x.y in keel-<cluster>-<id>); else it listens on 127.0.0.1. */
   readonly host?: string;
   readonly netns?: string;
+  /** With --faultfs: the mount point of the member's own faultfs (its --data-dir); `dataDir` is then the backing dir. */
+  readonly faultfs?: string;
+}
+
+/** The data dir the member runs with: its faultfs mount point with --faultfs, else its own dir. */
+function memberDataDirOf(plan: MemberPlan): string {
+  return plan.faultfs ?? plan.dataDir;
 }
 
 /** Where a member listens: its namespace's address with --netns, else loopback. */
@@ -82,6 +90,7 @@ interface UpFlags extends ObserveFlags {
   logFormat: LogFormat;
   netns?: boolean;
   tls?: boolean;
+  faultfs?: boolean;
 }
 
 /** A day: streams through keel up's gateway (watches, lease keep-alives, observes, lock waits) may last this long. */
@@ -146,6 +155,7 @@ export function upCommand(): Command {
     .option('--dashboard-port <port>', 'where the live dashboard is served (keel dashboard)', parsePort, UP_DASHBOARD_PORT_DEFAULT)
     .option('--tls', 'client and peer mutual TLS with a throwaway CA made under <data-dir>/tls (kept across restarts); prints the etcdctl flags')
     .option('--netns', 'run each member in its own network namespace (root; addresses from 198.18.0.0/15) so keel chaos network faults hit real traffic')
+    .option('--faultfs', 'put each member\'s data dir on its own faultfs mount (root, FUSE) so keel chaos disk can slow or fail its disk')
     .action(async (flags: UpFlags) => {
       process.exitCode = await runUp(flags);
     }));
@@ -224,6 +234,11 @@ async function runUp(flags: UpFlags): Promise<number> {
   const highest = flags.basePort + PORT_OFFSETS[flags.nodes - 1]! + 1;
   if (highest > 65_535) {
     console.error(`keel up: with --base-port ${flags.basePort}, member ${flags.nodes} would need port ${highest}; use a base of at most ${65_534 - PORT_OFFSETS[flags.nodes - 1]!}`);
+    return 1;
+  }
+  const faultfsRefusal = flags.faultfs ? upFaultfsRefusal() : undefined;
+  if (faultfsRefusal !== undefined) {
+    console.error(`keel up: ${faultfsRefusal}`);
     return 1;
   }
   const plans = planCluster(flags.nodes, flags.basePort, dataDir);
@@ -311,9 +326,21 @@ async function superviseCluster(flags: UpFlags, dataDir: string, loopbackPlans: 
     plans = plans.map((plan, index) => ({ ...plan, host: network.members[index]!.address, netns: network.members[index]!.netns }));
     say(`members in namespaces ${network.members.map((member) => member.netns).join(', ')} on bridge ${network.bridge} (${network.bridgeAddress})`);
   }
+  let disks: MemberDisks | undefined;
   try {
+    if (flags.faultfs) {
+      plans = plans.map((plan) => ({ ...plan, faultfs: faultfsMountPointOf(dataDir, plan.id) }));
+      try {
+        disks = await mountMemberDisks(plans);
+      } catch (error) {
+        console.error(`keel up: --faultfs: ${(error as Error).message}; nothing was started`);
+        return 1;
+      }
+      say(`member data dirs on faultfs: ${plans.map((plan) => `${plan.id} ${plan.faultfs}`).join(', ')} (keel chaos disk <member> ...)`);
+    }
     return await superviseMembers(flags, dataDir, plans, clusterName, clusterId, say, clusterFile, observePlan);
   } finally {
+    for (const failure of (await disks?.unmountAll()) ?? []) console.error(`keel up: --faultfs: could not unmount ${failure}`);
     if (network) destroyNetns(network);
   }
 }
@@ -336,7 +363,7 @@ async function superviseMembers(
   const memberArgs = (plan: MemberPlan): string[] => [
     'node',
     '--id', plan.id,
-    '--data-dir', plan.dataDir,
+    '--data-dir', memberDataDirOf(plan),
     '--cluster-name', clusterName,
     '--listen-peer', `${hostOf(plan)}:${plan.peerPort}`,
     '--listen-client', `${hostOf(plan)}:${plan.clientPort}`,
@@ -395,7 +422,8 @@ async function superviseMembers(
           clientUrl: `${scheme}://${hostOf(plan)}:${plan.clientPort}`,
           peerAddress: `${hostOf(plan)}:${plan.peerPort}`,
           ...(plan.netns ? { netns: plan.netns, address: hostOf(plan) } : {}),
-          dataDir: plan.dataDir,
+          dataDir: memberDataDirOf(plan),
+          ...(plan.faultfs ? { faultfs: plan.faultfs } : {}),
           logPath,
           pid: child?.pid ?? null,
           restarts,

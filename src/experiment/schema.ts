@@ -241,7 +241,7 @@ const clusterSchema = z.union([
     /** Each member in its own network namespace (root): network faults need it. */
     netns: z.boolean().default(false),
     'tick-ms': z.number().int().min(1).max(1_000).optional(),
-    /** Members accept POST /debug/failpoints (KEEL_FAILPOINT_API=1): chaos `kind: failpoint` needs it. */
+    /** Members accept POST /debug/failpoints and /debug/clock (KEEL_FAILPOINT_API=1): chaos `kind: failpoint` and `kind: clock` need it. */
     failpoints: z.boolean().default(false),
   }),
   /**
@@ -430,7 +430,7 @@ export function clusterProblem(experiment: Experiment, cluster: ClusterSpec): st
     if (networkFaults.length > 0 && !cluster.netns) return `faults.one-of: ${networkFaults.join(', ')}: an etcd control run on loopback takes process faults only (kill-*, pause-*); network faults need configuration.cluster.netns: true (members in namespaces, root)`;
     const allowed: readonly string[] = cluster.netns ? ETCD_NETNS_FAULT_KINDS : ETCD_FAULT_KINDS;
     const refused = chaosKinds(experiment).find(({ kind }) => !allowed.includes(kind));
-    if (refused !== undefined) return `${refused.field}: ${refused.kind}: an etcd control run${cluster.netns ? ' in namespaces' : ' on loopback'} takes ${allowed.join(', ')} only${refused.kind === 'failpoint' ? ' (etcd has no failpoint API)' : ''}`;
+    if (refused !== undefined) return `${refused.field}: ${refused.kind}: an etcd control run${cluster.netns ? ' in namespaces' : ' on loopback'} takes ${allowed.join(', ')} only${refused.kind === 'failpoint' || refused.kind === 'clock' ? ' (etcd has no fault-injection API)' : ''}${refused.kind === 'disk' ? ' (disk faults need keel members on keel up --faultfs mounts)' : ''}`;
     return undefined;
   }
   if (networkFaults.length > 0 && 'members' in cluster && !cluster.netns) return `faults.one-of: network faults (isolate-*, bridge) need configuration.cluster.netns: true`;

@@ -1,7 +1,18 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type AdminAccess, adminAllowed } from './admin-auth.js';
 import { GATEWAY_ERROR_TABLE } from './errors.js';
-import type { Gateway } from './gateway.js';
+
+/**
+ * What the admin server serves: a Gateway, or with `--workers N` the
+ * primary, whose view and metrics aggregate its workers'.
+ */
+export interface AdminSubject {
+  readonly ready: boolean;
+  readonly draining: boolean;
+  describe(): Record<string, unknown> | Promise<Record<string, unknown>>;
+  readonly metrics: { readonly registry: { metrics(): Promise<string>; readonly contentType: string } };
+  reloadFromFile(): Promise<{ ok: true } | { ok: false; error: string }>;
+}
 
 function json(response: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body, null, 2);
@@ -18,7 +29,7 @@ function json(response: ServerResponse, status: number, body: unknown): void {
  * KEEL_GW_ADMIN_UNAUTHORIZED to a request without `Authorization: Bearer <token>`.
  * `access` is read per request, so a reload that rotates the token applies at once.
  */
-export function createAdminServer(gateway: Gateway, access: () => AdminAccess): Server {
+export function createAdminServer(gateway: AdminSubject, access: () => AdminAccess): Server {
   return createServer((request: IncomingMessage, response: ServerResponse) => {
     const path = (request.url ?? '/').split('?')[0] ?? '/';
     if (!adminAllowed(access(), request, path)) {
@@ -30,7 +41,7 @@ export function createAdminServer(gateway: Gateway, access: () => AdminAccess): 
       switch (path) {
         case '/livez': return json(response, 200, { status: 'ok' });
         case '/readyz': return gateway.ready ? json(response, 200, { status: 'ready' }) : json(response, 503, { status: gateway.draining ? 'draining' : 'starting' });
-        case '/clusters': return json(response, 200, gateway.describe());
+        case '/clusters': return json(response, 200, await gateway.describe());
         case '/metrics': {
           const text = await gateway.metrics.registry.metrics();
           response.writeHead(200, { 'content-type': gateway.metrics.registry.contentType });

@@ -427,11 +427,16 @@ export function parseGatewayYaml(text: string): GatewayConfig {
 
 /** Reads, parses and validates a YAML file. */
 export function loadGatewayConfig(file: string): GatewayConfig {
+  return readGatewayConfig(file).config;
+}
+
+/** Reads, parses and validates a YAML file, keeping its text (`--workers`: the primary sends every worker the text it validated). */
+export function readGatewayConfig(file: string): { readonly text: string; readonly config: GatewayConfig } {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
     throw new GatewayConfigError([`(file): cannot read ${file}: ${(error as Error).message}`]);
   }
-  return parseGatewayYaml(text);
+  return { text, config: parseGatewayYaml(text) };
 }

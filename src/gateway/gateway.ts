@@ -20,6 +20,7 @@ import { type FastRequest, type FastResponse } from './http1/connection.js';
 import { fastProxyHandler } from './http1/proxy.js';
 import { FastUpstreamPools } from './http1/upstream-pool.js';
 import { proxyHandler, type ProxyDependencies } from './proxy.js';
+import type { PermitSource } from './rate-limits.js';
 import { RoutingTable } from './table.js';
 import { loadTlsMaterial, type TlsMaterial } from './tls-listener.js';
 import { loadUpstreamTlsAll } from './upstream-tls.js';
@@ -37,6 +38,8 @@ export interface GatewayOptions {
   readonly log?: Logger;
   /** Active health-check probe (default: HTTP GET, HTTPS on clusters with `tls`). */
   readonly probe?: Probe;
+  /** Where rate-limit permits come from (default: this process's limiters; a `--workers` worker leases them from the primary). */
+  readonly permits?: PermitSource;
 }
 
 /** A gRPC call: HTTP/2 with a gRPC content type (gRPC over HTTP/1.1 does not exist). */
@@ -87,6 +90,7 @@ export class Gateway {
   readonly #log: Logger;
   readonly #probe: Probe;
   readonly #configFile: string | undefined;
+  readonly #permits: PermitSource | undefined;
   readonly #pools = new UpstreamPools();
   readonly #fastPools = new FastUpstreamPools();
   #servers: Listening[] = [];
@@ -118,7 +122,8 @@ export class Gateway {
     this.#log = options.log ?? createPinoLogger({ level: 'silent' });
     this.#probe = options.probe ?? httpProbe;
     this.#configFile = options.configFile;
-    this.#table = new RoutingTable(options.config, this.#clock, this.#random, undefined, loadUpstreamTlsAll(options.config), this.#hedgeObserver);
+    this.#permits = options.permits;
+    this.#table = new RoutingTable(options.config, this.#clock, this.#random, undefined, loadUpstreamTlsAll(options.config), { permits: this.#permits, hedgeObserver: this.#hedgeObserver });
     this.#adminAccess = resolveAdminAccess(options.config.admin);
     const dependencies: ProxyDependencies = {
       clock: this.#clock,
@@ -226,7 +231,7 @@ export class Gateway {
         }
       }
     }
-    const table = new RoutingTable(config, this.#clock, this.#random, this.#table, upstreamTls, this.#hedgeObserver);
+    const table = new RoutingTable(config, this.#clock, this.#random, this.#table, upstreamTls, { permits: this.#permits, hedgeObserver: this.#hedgeObserver });
     this.#table = table;
     this.#adminAccess = adminAccess;
     this.#startRuntimes(this.#runtimes);

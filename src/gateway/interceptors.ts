@@ -34,7 +34,8 @@ export function rateLimitInterceptor(metrics: GatewayMetrics): Interceptor {
         { ...requestFacts(exchange), routeName: route.name, cost: route.cost, criticality: exchange.criticality },
         (rule) => metrics.rateLimited.inc({ rule }),
       );
-      Object.assign(exchange.responseHeaders, headers);
+      // A promise only when a worker has to ask the primary for a lease (--workers): the common path stays synchronous.
+      Object.assign(exchange.responseHeaders, headers instanceof Promise ? await headers : headers);
     }
     await next(exchange);
   };

@@ -66,3 +66,38 @@ export const ADMIN_TOKEN_CHARS_MAX = 4_096;
 export const TLS_CERTIFICATES_PER_LISTENER_MAX = 256;
 /** Bytes of a certificate or key file at most (a chain of a few certificates is under 20 KiB). */
 export const TLS_FILE_BYTES_MAX = 1024 * 1024;
+
+/** `keel gateway --workers N`: worker processes at most. */
+export const WORKERS_MAX = 64;
+/**
+ * Rate-limit leases (src/gateway/workers/lease-client.ts): permits a worker
+ * was granted and has not spent within this long go back to the primary. With
+ * the lease size cap (limit × LEASE_TTL_MS / windowMs) it bounds the
+ * over-admission: at most N × that per key beyond what one process admits.
+ */
+export const LEASE_TTL_MS = 50;
+/** Permits one lease carries at most (also capped at limit × LEASE_TTL_MS / windowMs). */
+export const LEASE_PERMITS_MAX = 1_000;
+/** Keys a worker holds a lease for at most (the oldest lease is dropped beyond; its permits are lost, never duplicated). */
+export const LEASES_HELD_MAX = 100_000;
+/** Lease requests one worker has in flight to the primary at most (beyond, it answers from its share). */
+export const LEASE_REQUESTS_PENDING_MAX = 10_000;
+/** Rounds a request waits on leases other requests of its worker asked for before asking for its own. */
+export const LEASE_ROUNDS_MAX = 3;
+/** How long a worker waits for the primary's grant before answering from its own share of the limit (limit / N). */
+export const LEASE_TIMEOUT_MS = 250;
+/** After a lease timed out, the worker answers from its share this long before asking the primary again. */
+export const LEASE_FALLBACK_MS = 1_000;
+/** Rule limiters the primary keeps (the rules of the current config and of the one before it). */
+export const LEASE_RULES_MAX = 2 * RATE_LIMIT_RULES_MAX;
+/** Restart backoff of a worker that died: from this delay, doubling, up to the max; reset once it has run WORKER_STABLE_AFTER_MS. */
+export const WORKER_RESTART_DELAY_MS_MIN = 200;
+export const WORKER_RESTART_DELAY_MS_MAX = 5_000;
+export const WORKER_STABLE_AFTER_MS = 10_000;
+/** How long the primary waits for a worker's status or metrics (the admin view), and for its reload. */
+export const WORKER_STATUS_TIMEOUT_MS = 2_000;
+export const WORKER_RELOAD_TIMEOUT_MS = 30_000;
+/** Beyond drainTimeoutMs, how long the primary waits for a SIGTERMed worker before SIGKILL. */
+export const WORKER_STOP_GRACE_MS = 5_000;
+/** Requests the primary has in flight to its workers (status, metrics, reload) at most. */
+export const WORKER_CALLS_PENDING_MAX = 1_024;

@@ -22,7 +22,18 @@ interface Rule {
   readonly policyField: string;
 }
 
-function createRule(config: RateLimitConfig, clock: Clock): Rule {
+/**
+ * Where a rule's permits come from when not from the rule's own limiter in
+ * this process: with `keel gateway --workers N`, leases from the primary
+ * (src/gateway/workers/leases.ts). May answer synchronously (permits already
+ * leased) or after a round trip.
+ */
+export interface PermitSource {
+  acquire(rule: RateLimitConfig, signature: string, key: string, permits: number): RateLimitDecision | Promise<RateLimitDecision>;
+}
+
+/** A rule's keyed limiter: one token bucket, GCRA or sliding-window counter per key, bounded by `maxKeys`. */
+export function createRuleLimiter(config: RateLimitConfig, clock: Clock): KeyedRateLimiter {
   const burst = config.burst ?? config.limit;
   const create = () => {
     switch (config.algorithm) {
@@ -31,10 +42,19 @@ function createRule(config: RateLimitConfig, clock: Clock): Rule {
       case 'sliding-window': return slidingWindow({ limit: config.limit, windowMs: config.windowMs, mode: 'counter', clock });
     }
   };
+  return keyedLimiter(create, { maxKeys: config.maxKeys });
+}
+
+/** The rule's identity across reloads (and across processes: the primary keys its limiters by it). */
+export function ruleSignature(config: RateLimitConfig): string {
+  return JSON.stringify(config);
+}
+
+function createRule(config: RateLimitConfig, clock: Clock): Rule {
   return {
     config,
-    signature: JSON.stringify(config),
-    limiter: keyedLimiter(create, { maxKeys: config.maxKeys }),
+    signature: ruleSignature(config),
+    limiter: createRuleLimiter(config, clock),
     cidrs: config.sourceCidrs ? new CidrSet(config.sourceCidrs) : undefined,
     routes: config.routes ? new Set(config.routes) : undefined,
     policyField: `"${config.name}";q=${config.limit};w=${Math.max(1, Math.round(config.windowMs / 1000))}`,
@@ -63,6 +83,23 @@ function headersFor(rule: Rule, decision: RateLimitDecision): Record<string, str
   return headers;
 }
 
+/** Folds each rule's decision into the response headers (the most constrained rule's); the first refusal throws. */
+class Verdict {
+  headers: Record<string, string> = {};
+  #lowest = Infinity;
+
+  add(rule: Rule, key: string, decision: RateLimitDecision, onRefused: (rule: string) => void): void {
+    if (!decision.allowed) {
+      onRefused(rule.config.name);
+      throw new GatewayError('KEEL_GW_RATE_LIMITED', `rate limit ${rule.config.name} exceeded for ${key}`, headersFor(rule, decision));
+    }
+    if (decision.remaining < this.#lowest) {
+      this.#lowest = decision.remaining;
+      this.headers = headersFor(rule, decision);
+    }
+  }
+}
+
 /**
  * Rate limiting by descriptor (API key header, client IP, route, global),
  * each rule a keyed token bucket, GCRA or sliding-window counter (a long
@@ -73,36 +110,57 @@ function headersFor(rule: Rule, decision: RateLimitDecision): Record<string, str
  */
 export class RateLimits {
   readonly #rules: readonly Rule[];
+  readonly #permits: PermitSource | undefined;
 
-  constructor(configs: readonly RateLimitConfig[], clock: Clock, previous?: RateLimits) {
+  /** `permits`: where permits come from instead of each rule's own limiter (the primary's leases, with several workers). */
+  constructor(configs: readonly RateLimitConfig[], clock: Clock, previous?: RateLimits, permits?: PermitSource) {
+    this.#permits = permits;
     this.#rules = configs.map((config) => {
-      const old = (previous === undefined ? [] : previous.#rules).find((rule) => rule.signature === JSON.stringify(config));
+      const old = (previous === undefined ? [] : previous.#rules).find((rule) => rule.signature === ruleSignature(config));
       return old ?? createRule(config, clock);
     });
   }
 
-  /** Takes the permits or throws `KEEL_GW_RATE_LIMITED`; returns headers for the response (the most constrained rule's). */
-  check(request: RateLimitRequest, onRefused: (rule: string) => void): Record<string, string> {
-    let headers: Record<string, string> = {};
-    let lowest = Infinity;
+  /**
+   * Takes the permits or throws `KEEL_GW_RATE_LIMITED`; returns headers for the response (the most constrained rule's).
+   * Synchronous unless a PermitSource has to ask for a lease.
+   */
+  check(request: RateLimitRequest, onRefused: (rule: string) => void): Record<string, string> | Promise<Record<string, string>> {
+    const applicable = this.#applicable(request);
+    const verdict = new Verdict();
+    for (const [index, [rule, key]] of applicable.entries()) {
+      const decision = this.#decide(rule, key, request.cost);
+      if (decision instanceof Promise) return this.#checkLater(decision, applicable.slice(index), request.cost, verdict, onRefused);
+      verdict.add(rule, key, decision, onRefused);
+    }
+    return verdict.headers;
+  }
+
+  #decide(rule: Rule, key: string, cost: number): RateLimitDecision | Promise<RateLimitDecision> {
+    return this.#permits === undefined ? rule.limiter.tryAcquire(key, cost) : this.#permits.acquire(rule.config, rule.signature, key, cost);
+  }
+
+  /** The rest of `check` once a decision has to wait: `pending` is the first of `rest`'s decisions. */
+  async #checkLater(pending: Promise<RateLimitDecision>, rest: ReadonlyArray<readonly [Rule, string]>, cost: number, verdict: Verdict, onRefused: (rule: string) => void): Promise<Record<string, string>> {
+    for (const [index, [rule, key]] of rest.entries()) {
+      const decision = index === 0 ? pending : this.#decide(rule, key, cost);
+      verdict.add(rule, key, decision instanceof Promise ? await decision : decision, onRefused);
+    }
+    return verdict.headers;
+  }
+
+  /** The rules that apply to a request, each with the request's key. */
+  #applicable(request: RateLimitRequest): Array<readonly [Rule, string]> {
+    const applicable: Array<readonly [Rule, string]> = [];
     for (const rule of this.#rules) {
       if (rule.routes && !rule.routes.has(request.routeName)) continue;
       if (rule.cidrs && !rule.cidrs.contains(request.clientIp)) continue;
       const exempt = rule.config.exemptCriticality;
       if (exempt !== undefined && criticalityRank(request.criticality) <= criticalityRank(exempt)) continue;
       const key = keyOf(rule, request);
-      if (key === undefined) continue;
-      const decision = rule.limiter.tryAcquire(key, request.cost);
-      if (!decision.allowed) {
-        onRefused(rule.config.name);
-        throw new GatewayError('KEEL_GW_RATE_LIMITED', `rate limit ${rule.config.name} exceeded for ${key}`, headersFor(rule, decision));
-      }
-      if (decision.remaining < lowest) {
-        lowest = decision.remaining;
-        headers = headersFor(rule, decision);
-      }
+      if (key !== undefined) applicable.push([rule, key]);
     }
-    return headers;
+    return applicable;
   }
 
   /** For the admin endpoint: each rule's keys in memory and evictions. */

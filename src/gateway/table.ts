@@ -4,7 +4,7 @@ import { Admission } from './admission.js';
 import { Cluster } from './cluster.js';
 import type { GatewayConfig } from './config.js';
 import { type HedgeObserver, RouteHedge } from './hedging.js';
-import { RateLimits } from './rate-limits.js';
+import { type PermitSource, RateLimits } from './rate-limits.js';
 import { Router } from './router.js';
 import { upstreamKey } from './upstream.js';
 import type { UpstreamTls } from './upstream-tls.js';
@@ -26,8 +26,13 @@ export class RoutingTable {
   /** Hedging of the routes that ask for it; kept from the previous table (latency samples, budget) while a route's hedge settings are unchanged. */
   readonly hedges: ReadonlyMap<string, RouteHedge>;
 
+  /**
+   * `permits`: where rate-limit permits come from instead of this process's limiters (see PermitSource).
+   * `hedgeObserver`: where the routes' hedging reports (the gateway's metrics).
+   */
   constructor(
-    config: GatewayConfig, clock: Clock, random: Random, previous?: RoutingTable, upstreamTls: ReadonlyMap<string, UpstreamTls> = new Map(), hedgeObserver?: HedgeObserver,
+    config: GatewayConfig, clock: Clock, random: Random, previous?: RoutingTable, upstreamTls: ReadonlyMap<string, UpstreamTls> = new Map(),
+    options: { readonly permits?: PermitSource; readonly hedgeObserver?: HedgeObserver } = {},
   ) {
     this.config = config;
     this.router = new Router(config, random);
@@ -36,14 +41,14 @@ export class RoutingTable {
       clusters.set(name, new Cluster(name, clusterConfig, random, clock.now(), previous?.clusters.get(name), upstreamTls.get(name)));
     }
     this.clusters = clusters;
-    this.rateLimits = new RateLimits(config.rateLimits, clock, previous?.rateLimits);
+    this.rateLimits = new RateLimits(config.rateLimits, clock, previous?.rateLimits, options.permits);
     this.admission = new Admission(config.clusters, clock, previous?.admission);
     this.budgets = new Map(config.routes.map((route) => [route.name, ratioBudget({ ratio: route.retry.budgetRatio, minRetriesPerSecond: route.retry.minRetriesPerSecond, clock })]));
     const hedges = new Map<string, RouteHedge>();
     for (const route of config.routes) {
       if (route.hedge === undefined) continue;
       const kept = previous?.hedges.get(route.name);
-      hedges.set(route.name, kept?.sameAs(route.name, route.hedge) === true ? kept : new RouteHedge(route.name, route.hedge, clock, hedgeObserver));
+      hedges.set(route.name, kept?.sameAs(route.name, route.hedge) === true ? kept : new RouteHedge(route.name, route.hedge, clock, options.hedgeObserver));
     }
     this.hedges = hedges;
   }

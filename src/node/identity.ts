@@ -17,3 +17,10 @@ export function memberIdOf(clusterName: string, id: string): bigint {
 export function clusterIdOf(clusterName: string, founderIds: readonly string[]): bigint {
   return fnv64(`${clusterName}/${[...founderIds].sort().join(',')}`);
 }
+
+/** What the member adds to every response header. */
+export interface HeaderContext {
+  readonly clusterId: bigint;
+  readonly memberId: bigint;
+  readonly raftTerm: number;
+}

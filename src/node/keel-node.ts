@@ -24,14 +24,13 @@ import { PeerTransport } from '../transport/index.js';
 import type { PeerTlsOptions } from '../transport/transport.js';
 import { clientOptions, loadTlsMaterial, peerTlsFiles, serverOptions, tlsCommon, verifiesClients } from './tls-material.js';
 import type { TlsMaterial } from './tls-material.js';
-import { InterruptedError, LeaderChangedError, LeaseTtlTooLargeError, NoLeaderError, NotLeaderError, OverloadedError, RequestTimeoutError, StoppingError } from '../api/errors.js';
-import { BadLeaderTransfereeError, LeaderTransferTimeoutError, TransferNotLeaderError } from '../api/errors.js';
+import { InterruptedError, LeaderChangedError, LeaseTtlTooLargeError, NoLeaderError, NotLeaderError, OverloadedError, RequestTimeoutError, StoppingError } from './errors.js';
+import { BadLeaderTransfereeError, LeaderTransferTimeoutError, TransferNotLeaderError } from './errors.js';
 import type { AlarmMember, AlarmRequest, AlarmResponse } from '../store/alarms.js';
 import { autoCompactionPolicy, startAutoCompaction } from './auto-compaction.js';
 import { raftDiskBytes } from './disk-usage.js';
 import { QUOTA_WARN_RATIO, QuotaWatch } from './quota-watch.js';
-import type { HeaderContext } from '../api/json-codec.js';
-import { HopIdentities } from '../api/auth/client-identity.js';
+import type { HeaderContext } from './identity.js';
 import type { NodeConfig } from './config.js';
 import { decodeEnvelope, encodeEnvelope } from './envelope.js';
 import { DataDirMismatchError, MemberRemovedError } from './errors.js';
@@ -39,6 +38,8 @@ import type { Logger } from './logger.js';
 import { clusterIdOf, memberIdOf } from './identity.js';
 import { NodeMetrics } from './metrics.js';
 import { Lessor } from './lessor.js';
+import { SkewableClock } from './clock.js';
+import { Wait } from './wait.js';
 import { forwardKeepAlive, forwardTimeToLive, leaseIdOf, LEASE_TTL_MAX_SECONDS } from './lease-forward.js';
 import type { LeaseTimeToLive } from './lease-forward.js';
 import { MemberChanges } from './member-changes.js';
@@ -76,20 +77,16 @@ const PROPOSE_ATTEMPTS_MAX = 8;
 /** A member whose published name or client URLs are out of date proposes them again at most this often. */
 const PUBLISH_RETRY_MS = 2_000;
 
-interface PendingWrite {
-  resolve(response: CommandResponse): void;
-  reject(error: unknown): void;
-  timer: NodeJS.Timeout;
+/** What the member notes on a waiting write. */
+interface WriteNote {
   /** Set at a leader change: the term of the leader it was proposed under (see #onSoftState). */
   lostAfterTerm?: number;
-  /** When it was marked (performance.now()). */
+  /** When it was marked (member clock). */
   markedAt?: number;
 }
 
-interface PendingRead {
-  resolve(): void;
-  reject(error: unknown): void;
-  timer: NodeJS.Timeout;
+/** What the member notes on a waiting read. */
+interface ReadNote {
   /** Set once the leader confirmed the read index. */
   index?: number;
 }
@@ -140,8 +137,6 @@ export interface MemberInfo {
 export class KeelNode {
   readonly config: NodeConfig;
   readonly metrics = new NodeMetrics();
-  /** Client identities (address, verified certificate CN) of the open gRPC connections, by loopback hop (api/auth/client-identity.ts). */
-  readonly clientHops = new HopIdentities();
   /** This member's raft id: its name for founders, the id MemberAdd assigned for members that joined (see membership.ts). */
   #raftId: NodeId;
   #clusterId: bigint;
@@ -164,21 +159,29 @@ export class KeelNode {
   #tickTimer: NodeJS.Timeout | undefined;
   /** The peer certificate in use; replaced by reloadTls(). */
   #peerTlsMaterial: TlsMaterial | undefined;
+  /** Member time (this.clock) up to which ticks have run. */
   #lastTickAt = 0;
+  /** Host time (performance.now()) of the last timer callback: a stall is measured on the host, not on a skewed clock. */
+  #lastTimerAt = 0;
   #readyScheduled = false;
   /** The Ready whose write is on the disk now, if any (at most one: see #processReady). */
   #persisting: Promise<void> | undefined;
   #stopping = false;
   #stopped = false;
   #failed: Error | undefined;
-  readonly #pendingWrites = new Map<string, PendingWrite>();
+  /** Writes waiting for their entry to apply; leaving, each keeps #writesAtRisk and the gauge right. */
+  readonly #pendingWrites = new Wait<CommandResponse, WriteNote>((note) => {
+    if (note.lostAfterTerm !== undefined) this.#writesAtRisk--;
+    this.metrics.proposalsPendingNow(this.#pendingWrites.size);
+  });
   /** Pending writes marked at a leader change (#markWritesAtRisk); 0 on the common path, so applies skip the scan. */
   #writesAtRisk = 0;
   /** When the oldest mark still counted in #writesAtRisk was set (a lower bound once some are gone). */
   #firstMarkedAt = 0;
   /** The term of the leader this member last saw (0 before any). */
   #leaderTerm = 0;
-  readonly #pendingReads = new Map<string, PendingRead>();
+  /** Linearizable reads waiting for their read index, by ReadIndex context. */
+  readonly #pendingReads = new Wait<void, ReadNote>();
   #requestSequence = 0;
   readonly #requestTag = randomBytes(6).toString('hex');
   #leader: NodeId = NONE;
@@ -186,7 +189,12 @@ export class KeelNode {
   #term = 0;
   #commit = 0;
   #lastSnapshotIndex = 0;
-  readonly #lessor = new Lessor(() => performance.now());
+  /**
+   * The member's sense of elapsed time (ticks, lease deadlines, graces);
+   * `keel chaos clock` skews it through POST /debug/clock. See clock.ts.
+   */
+  readonly clock = new SkewableClock();
+  readonly #lessor = new Lessor(() => this.clock.now());
   #revoking = false;
   #lastLeaseCheckAt = 0;
   #watchHub!: WatchHub;
@@ -309,7 +317,8 @@ export class KeelNode {
     for (const [id, address] of Object.entries(this.#initialPeers(joining))) this.#peerAddresses.set(id, address);
     this.#syncPeers();
     await this.#transport.listen();
-    this.#lastTickAt = performance.now();
+    this.#lastTickAt = this.clock.now();
+    this.#lastTimerAt = performance.now();
     this.#tickTimer = setInterval(() => this.#onTimer(), this.config.tickMs);
     this.#progressTimer = setInterval(() => this.#watchHub.progress(), this.config.watchProgressNotifyIntervalMs);
     this.#startAutoCompaction();
@@ -334,17 +343,8 @@ export class KeelNode {
     for (const hook of [...this.#stopHooks]) hook();
     this.#stopHooks.clear();
     if (this.#role === Role.Leader) await this.#transferLeadershipAway();
-    for (const [id, pending] of this.#pendingWrites) {
-      clearTimeout(pending.timer);
-      pending.reject(new InterruptedError());
-      this.#pendingWrites.delete(id);
-    }
-    this.#writesAtRisk = 0;
-    for (const [id, pending] of this.#pendingReads) {
-      clearTimeout(pending.timer);
-      pending.reject(new InterruptedError());
-      this.#pendingReads.delete(id);
-    }
+    this.#pendingWrites.failAll(() => new InterruptedError());
+    this.#pendingReads.failAll(() => new InterruptedError());
     this.#memberChanges.rejectAll(new InterruptedError());
     if (this.#tickTimer) clearInterval(this.#tickTimer);
     if (this.#progressTimer) clearInterval(this.#progressTimer);
@@ -463,15 +463,20 @@ export class KeelNode {
    * see the time that really passed.
    */
   #onTimer(): void {
-    const now = performance.now();
+    const hostNow = performance.now();
+    const stalledMs = hostNow - this.#lastTimerAt;
+    this.#lastTimerAt = hostNow;
+    if (stalledMs >= this.config.electionTicks * this.config.tickMs) {
+      // This process was stopped or starved for an election timeout or more:
+      // nobody could renew a lease with it meanwhile. Measured on the host's
+      // clock, so a skewed member clock (keel chaos clock) is not mistaken
+      // for a stall: its jumps and drift reach the ticks and leases below.
+      this.#lessor.extendAll();
+      this.#log.warn('the event loop stalled; lease deadlines extended', { stalledMs: Math.round(stalledMs) });
+    }
+    const now = this.clock.now();
     const due = Math.min(Math.floor((now - this.#lastTickAt) / this.config.tickMs), CATCH_UP_TICKS_MAX);
     if (due <= 0) return;
-    if (due >= this.config.electionTicks) {
-      // This process was stopped or starved for an election timeout or more:
-      // nobody could renew a lease with it meanwhile.
-      this.#lessor.extendAll();
-      this.#log.warn('the event loop stalled; lease deadlines extended', { stalledMs: Math.round(now - this.#lastTickAt) });
-    }
     this.#lastTickAt += due * this.config.tickMs;
     if (now - this.#lastTickAt > this.config.tickMs * CATCH_UP_TICKS_MAX) this.#lastTickAt = now;
     for (let i = 0; i < due; i++) this.#raw.tick();
@@ -658,8 +663,8 @@ export class KeelNode {
     }
     // 4. Reads that became safe.
     for (const state of ready.readStates) {
-      const pending = this.#pendingReads.get(contextKey(state.context));
-      if (pending) pending.index = state.index;
+      const note = this.#pendingReads.note(contextKey(state.context));
+      if (note) note.index = state.index;
     }
     this.#answerReads();
     if (!this.#peerGuessesPruned && this.#commit > 0 && this.#store.appliedIndex >= this.#commit) this.#syncPeers();
@@ -695,11 +700,7 @@ export class KeelNode {
    * them with the next leader) rather than at their deadline.
    */
   #failReadsInFlight(): void {
-    for (const [key, pending] of this.#pendingReads) {
-      clearTimeout(pending.timer);
-      pending.reject(new LeaderChangedError());
-      this.#pendingReads.delete(key);
-    }
+    this.#pendingReads.failAll(() => new LeaderChangedError());
   }
 
   /**
@@ -716,32 +717,24 @@ export class KeelNode {
    * an election timeout has passed since the change, not at its deadline.
    */
   #markWritesAtRisk(): void {
-    const now = performance.now();
-    for (const pending of this.#pendingWrites.values()) {
-      if (pending.lostAfterTerm === undefined) {
+    const now = this.clock.now();
+    for (const [, note] of this.#pendingWrites.notes()) {
+      if (note.lostAfterTerm === undefined) {
         if (this.#writesAtRisk++ === 0) this.#firstMarkedAt = now;
-        pending.markedAt = now;
+        note.markedAt = now;
       }
-      pending.lostAfterTerm = Math.min(pending.lostAfterTerm ?? this.#leaderTerm, this.#leaderTerm);
+      note.lostAfterTerm = Math.min(note.lostAfterTerm ?? this.#leaderTerm, this.#leaderTerm);
     }
   }
 
   #failLostWrites(appliedTerm: number): void {
-    const markedBefore = performance.now() - this.config.electionTicks * this.config.tickMs;
+    const markedBefore = this.clock.now() - this.config.electionTicks * this.config.tickMs;
     if (this.#firstMarkedAt > markedBefore) return; // every mark is younger than the grace: skip the scan
-    for (const [id, pending] of this.#pendingWrites) {
-      if (pending.lostAfterTerm === undefined || appliedTerm <= pending.lostAfterTerm || pending.markedAt! > markedBefore) continue;
-      clearTimeout(pending.timer);
+    for (const [id, note] of this.#pendingWrites.notes()) {
+      if (note.lostAfterTerm === undefined || appliedTerm <= note.lostAfterTerm || note.markedAt! > markedBefore) continue;
       this.metrics.proposalFailed();
-      this.#forgetWrite(id, pending);
-      pending.reject(new LeaderChangedError());
+      this.#pendingWrites.fail(id, new LeaderChangedError());
     }
-    this.metrics.proposalsPendingNow(this.#pendingWrites.size);
-  }
-
-  /** Removes a pending write (answered, failed or timed out), keeping the count of marked ones. */
-  #forgetWrite(id: string, pending: PendingWrite): void {
-    if (this.#pendingWrites.delete(id) && pending.lostAfterTerm !== undefined) this.#writesAtRisk--;
   }
 
   #apply(entry: Entry): void {
@@ -769,29 +762,21 @@ export class KeelNode {
       else if (result.response.type === 'leaseRevoke') this.#lessor.revoked(result.response.response.id);
       else if (result.response.type === 'auth') this.#authApplied(result.response.response);
     }
-    if (!envelope) return;
-    const pending = this.#pendingWrites.get(envelope.requestId);
-    if (!pending) return;
-    this.#forgetWrite(envelope.requestId, pending);
-    clearTimeout(pending.timer);
-    this.metrics.proposalsPendingNow(this.#pendingWrites.size);
+    if (!envelope || this.#pendingWrites.note(envelope.requestId) === undefined) return;
     if (result.status === 'applied') {
       this.metrics.proposalCommitted();
-      pending.resolve(result.response);
+      this.#pendingWrites.trigger(envelope.requestId, result.response);
     } else if (result.status === 'rejected') {
       this.metrics.proposalFailed();
       if (result.error.code === 'KEEL_STORE_NO_SPACE') this.#raiseNoSpaceAlarm();
-      pending.reject(result.error);
+      this.#pendingWrites.fail(envelope.requestId, result.error);
     }
   }
 
   #answerReads(): void {
     const applied = this.#store.appliedIndex;
-    for (const [key, pending] of this.#pendingReads) {
-      if (pending.index === undefined || pending.index > applied) continue;
-      this.#pendingReads.delete(key);
-      clearTimeout(pending.timer);
-      pending.resolve();
+    for (const [key, note] of this.#pendingReads.notes()) {
+      if (note.index !== undefined && note.index <= applied) this.#pendingReads.trigger(key, undefined);
     }
   }
 
@@ -860,17 +845,12 @@ export class KeelNode {
       }
     }
     this.#scheduleReady();
-    return new Promise<CommandResponse>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const pending = this.#pendingWrites.get(requestId);
-        if (pending) this.#forgetWrite(requestId, pending);
-        this.metrics.proposalFailed();
-        this.metrics.proposalsPendingNow(this.#pendingWrites.size);
-        reject(new RequestTimeoutError(timeoutMs));
-      }, Math.max(1, deadline - performance.now()));
-      this.#pendingWrites.set(requestId, { resolve, reject, timer });
-      this.metrics.proposalsPendingNow(this.#pendingWrites.size);
-    });
+    const applied = this.#pendingWrites.register(requestId, deadline - performance.now(), () => {
+      this.metrics.proposalFailed();
+      return new RequestTimeoutError(timeoutMs);
+    }, {});
+    this.metrics.proposalsPendingNow(this.#pendingWrites.size);
+    return applied;
   }
 
   /**
@@ -965,13 +945,7 @@ export class KeelNode {
     }
     const context = randomBytes(12);
     const key = contextKey(context);
-    const done = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pendingReads.delete(key);
-        reject(new RequestTimeoutError(timeoutMs));
-      }, timeoutMs);
-      this.#pendingReads.set(key, { resolve, reject, timer });
-    });
+    const done = this.#pendingReads.register(key, timeoutMs, () => new RequestTimeoutError(timeoutMs), {});
     this.#raw.readIndex(context);
     this.#scheduleReady();
     return done;
@@ -1315,7 +1289,7 @@ export class KeelNode {
       compact: async (revision) => {
         await this.propose({ type: 'compact', request: { revision, physical: false } });
       },
-      now: () => performance.now(),
+      now: () => this.clock.now(),
       log: this.#log,
     });
   }
@@ -1603,7 +1577,7 @@ export class KeelNode {
     if (!conf.voters.includes(this.#raftId) && !conf.learners.includes(this.#raftId)) return;
     const clientUrls = [this.config.clientUrls[this.config.id] ?? `http://${this.config.listenClient}`];
     if (record.name === this.config.id && record.clientUrls.length === 1 && record.clientUrls[0] === clientUrls[0]) return;
-    const now = performance.now();
+    const now = this.clock.now();
     if (now - this.#publishAttemptAt < PUBLISH_RETRY_MS) return;
     this.#publishAttemptAt = now;
     this.#memberChanges.publish({ op: 'publish', raftId: this.#raftId, name: this.config.id, clientUrls }, this.config.requestTimeoutMs).catch((error: unknown) => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { LeaderChangedError, RequestTimeoutError } from '../api/errors.js';
+import { LeaderChangedError, RequestTimeoutError } from './errors.js';
 
 /**
  * Lease calls that only the leader can answer (keep-alive and time-to-live

@@ -1,7 +1,7 @@
 import type { ConfChange, ConfState, NodeId } from '../raft/types.js';
 import { ConfChangeType } from '../raft/types.js';
 import { RaftError } from '../raft/errors.js';
-import { MembershipError, OverloadedError, RequestTimeoutError } from '../api/errors.js';
+import { MembershipError, OverloadedError, RequestTimeoutError } from './errors.js';
 import {
   LEARNERS_MAX,
   LEARNER_READY_RATIO,
@@ -12,6 +12,7 @@ import {
   raftIdOf,
 } from './membership.js';
 import type { MemberRecord, MembershipCommand, MembershipEffect, MembershipTable } from './membership.js';
+import { Wait } from './wait.js';
 
 /** Membership changes waiting to apply on this member at once (etcd serialises them anyway). */
 export const MEMBER_CHANGES_PENDING_MAX = 64;
@@ -37,12 +38,6 @@ export interface MemberChangeHost {
   newRequestId(): string;
 }
 
-interface Waiter {
-  resolve(): void;
-  reject(error: unknown): void;
-  timer: NodeJS.Timeout;
-}
-
 /**
  * The leader's side of etcd's Cluster service: checks a request as etcd
  * does (with --strict-reconfig-check), proposes one single-server change,
@@ -51,7 +46,7 @@ interface Waiter {
  */
 export class MemberChanges {
   readonly #host: MemberChangeHost;
-  readonly #waiters = new Map<string, Waiter>();
+  readonly #waiters = new Wait<void>();
 
   constructor(host: MemberChangeHost) {
     this.#host = host;
@@ -132,21 +127,12 @@ export class MemberChanges {
 
   /** Called by the member for every applied membership effect: answers the request that proposed it, if it was ours. */
   applied(effect: MembershipEffect): void {
-    if (!effect.requestId) return;
-    const waiter = this.#waiters.get(effect.requestId);
-    if (!waiter) return;
-    this.#waiters.delete(effect.requestId);
-    clearTimeout(waiter.timer);
-    waiter.resolve();
+    if (effect.requestId) this.#waiters.trigger(effect.requestId, undefined);
   }
 
   /** Fails every waiting request (the member is stopping). */
   rejectAll(error: unknown): void {
-    for (const [id, waiter] of this.#waiters) {
-      clearTimeout(waiter.timer);
-      waiter.reject(error);
-      this.#waiters.delete(id);
-    }
+    this.#waiters.failAll(() => error);
   }
 
   #find(memberId: bigint, conf: ConfState): MemberRecord {
@@ -187,13 +173,7 @@ export class MemberChanges {
     if (this.#waiters.size >= MEMBER_CHANGES_PENDING_MAX) throw new OverloadedError('too many membership changes pending', 1);
     const requestId = this.#host.newRequestId();
     const deadline = performance.now() + timeoutMs;
-    const applied = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiters.delete(requestId);
-        reject(new RequestTimeoutError(timeoutMs));
-      }, timeoutMs);
-      this.#waiters.set(requestId, { resolve, reject, timer });
-    });
+    const applied = this.#waiters.register(requestId, timeoutMs, () => new RequestTimeoutError(timeoutMs), {});
     for (let attempt = 1; ; attempt++) {
       try {
         propose(requestId);
@@ -201,9 +181,7 @@ export class MemberChanges {
       } catch (error) {
         const transient = retryRejected && RaftError.is(error) && error.code === 'KEEL_RAFT_CONF_CHANGE_REJECTED';
         if (!transient || attempt >= PROPOSE_ATTEMPTS_MAX || performance.now() + this.#host.tickMs > deadline) {
-          const waiter = this.#waiters.get(requestId);
-          if (waiter) clearTimeout(waiter.timer);
-          this.#waiters.delete(requestId);
+          this.#waiters.cancel(requestId);
           applied.catch(() => {});
           throw error;
         }

@@ -1,6 +1,6 @@
 import type { ConfChange, ConfState, NodeId } from '../raft/types.js';
 import { ConfChangeType } from '../raft/types.js';
-import { MembershipError } from '../api/errors.js';
+import { MembershipError } from './errors.js';
 import { fnv64, memberIdOf } from './identity.js';
 
 /**

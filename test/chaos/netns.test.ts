@@ -121,4 +121,59 @@ test('keel up --netns: isolating the leader elects a new one among the others; h
     t.diagnostic(`netem not in this kernel: ${(error as Error).message}`);
   }
   assert.equal(chaos.active().length, 0);
+
+  // A per-link fault: only n1 -> n2 is capped (an htb class and a u32 filter on n2's address); n1 -> n3 is not.
+  const [n1, n2, n3] = view!.members;
+  const link = await chaos.inject({ kind: 'netem', target: 'n1', to: 'n2', rateKbit: 400, durationMs: 120_000 });
+  t.diagnostic(link.description);
+  const filters = spawnSync('ip', ['netns', 'exec', n1!.netns!, 'tc', 'filter', 'show', 'dev', 'eth0'], { encoding: 'utf8' }).stdout;
+  assert.match(filters, new RegExp(`match ${hexAddress(n2!.address!)}/ffffffff at 16`));
+  assert.doesNotMatch(filters, new RegExp(hexAddress(n3!.address!)));
+  const toN3 = uploadMs(n1!.netns!, n3!.clientUrl);
+  const toN2 = uploadMs(n1!.netns!, n2!.clientUrl);
+  t.diagnostic(`a ${UPLOAD_BYTES}-byte put from n1's namespace: ${toN2} ms to n2 (capped link), ${toN3} ms to n3`);
+  // 400 kbit/s moves the request's ~171 KB in about 3.4 s: a lower bound only, and the other link is not held to it.
+  assert.ok(toN2 >= 1_500, `the capped link took ${toN2} ms`);
+  assert.ok(toN3 < toN2 / 2, `the link to n3 is not capped: ${toN3} ms against ${toN2} ms`);
+  await link.heal();
+  assert.doesNotMatch(qdiscs(), /4b43:/);
+  await assert.rejects(chaos.inject({ kind: 'netem', target: 'n1', to: 'n1', rateKbit: 400, durationMs: 60_000 }), { code: 'KEEL_CHAOS_INVALID_FAULT' });
+  assert.equal(chaos.active().length, 0);
+
+  // A lossy partition (nft numgen, no netem needed): n3 loses a fifth of what n1 and n2 send it, and a fifth of
+  // its packets to them are lost too, yet TCP carries a write through to it, where a full cut would not.
+  for (const bad of [0, 101, 2.5]) {
+    await assert.rejects(chaos.inject({ kind: 'partition', shape: 'isolate', target: 'n3', lossPercent: bad, durationMs: 60_000 }), { code: 'KEEL_CHAOS_INVALID_FAULT' });
+  }
+  const lossy = await chaos.inject({ kind: 'partition', shape: 'isolate', target: 'n3', lossPercent: 20, durationMs: 120_000 });
+  t.diagnostic(lossy.description);
+  assert.match(tablesIn(n3!.netns!), /keelchaos_/);
+  const rules = spawnSync('ip', ['netns', 'exec', n3!.netns!, 'nft', 'list', 'ruleset'], { encoding: 'utf8' }).stdout;
+  assert.match(rules, /numgen random mod 100 < 20 drop/);
+  // Any member takes the write (a follower forwards it); n1 is not the one losing packets.
+  await until(async () => put(n1!.clientUrl, 'chaos/lossy', 'through').then(() => true, () => false), DEADLINE_MS, 'a write under a lossy partition');
+  await until(async () => (await get(n3!.clientUrl, 'chaos/lossy', { serializable: true }).then((r) => r.value, () => undefined)) === 'through', DEADLINE_MS, 'the write to reach n3 through the lossy links');
+  await lossy.heal();
+  assert.doesNotMatch(tablesIn(n3!.netns!), /keelchaos_/);
+  assert.equal(chaos.active().length, 0);
 });
+
+/** The size of the value each timed put carries (JSON base64 makes the request about a third larger). */
+const UPLOAD_BYTES = 128 * 1024;
+
+/** How long a put of UPLOAD_BYTES takes from inside `netns` to the member at `url`, in ms (measured in that namespace). */
+function uploadMs(netns: string, url: string): number {
+  const script = `const value = Buffer.alloc(${UPLOAD_BYTES}, 7).toString('base64');
+const started = performance.now();
+fetch(${JSON.stringify(`${url}/v3/kv/put`)}, { method: 'POST', body: JSON.stringify({ key: Buffer.from('chaos/link').toString('base64'), value }), signal: AbortSignal.timeout(50000) })
+  .then(async (response) => { await response.text(); if (!response.ok) throw new Error('status ' + response.status); console.log(Math.round(performance.now() - started)); })
+  .catch((error) => { console.error(error.message); process.exit(1); });`;
+  const run = spawnSync('ip', ['netns', 'exec', netns, process.execPath, '-e', script], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(run.status, 0, `the timed put failed: ${run.stderr}`);
+  return Number(run.stdout.trim());
+}
+
+/** An IPv4 address as tc's u32 filter lists it (c6120102 for 198.18.1.2). */
+function hexAddress(address: string): string {
+  return address.split('.').map((part) => Number(part).toString(16).padStart(2, '0')).join('');
+}

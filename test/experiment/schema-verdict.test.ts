@@ -59,6 +59,7 @@ test('an etcd control run on loopback takes process faults only, and says so nam
   assert.deepEqual(parseExperiment(`${etcd}faults: { every: 1s, for: 1s, one-of: [kill-leader, pause-follower], duration: 5s }\n`, 'x.yaml').configuration.cluster, { kind: 'etcd', members: 3, netns: false, gateway: false });
   assert.match(badInput(`${etcd}faults: { every: 1s, for: 1s, one-of: [isolate-leader], duration: 5s }\n`).message, /faults\.one-of: isolate-leader: an etcd control run on loopback takes process faults only.*netns: true/);
   assert.match(badInput(`${etcd}method:\n  - { type: action, name: a, provider: { type: chaos, arguments: { kind: partition, shape: halves, duration: 1s } } }\n`).message, /method\.0\.provider\.arguments\.kind: partition: an etcd control run/);
+  assert.match(badInput(`${etcd}method:\n  - { type: action, name: a, provider: { type: chaos, arguments: { kind: disk, target: n1, fsyncDelayMs: 20, duration: 1s } } }\n`).message, /method\.0\.provider\.arguments\.kind: disk: an etcd control run on loopback takes .* only \(disk faults need keel members on keel up --faultfs mounts\)/);
   assert.match(badInput('title: t\nconfiguration: { cluster: { kind: etcd, members: 7 } }\n').message, /configuration\.cluster/);
 });
 
@@ -69,7 +70,7 @@ test('an etcd control run in namespaces takes network faults, still no failpoint
   parseExperiment(`${etcd}method:\n  - { type: action, name: a, provider: { type: chaos, arguments: { kind: partition, shape: leader-minority, duration: 1s } } }\n  - { type: action, name: b, provider: { type: chaos, arguments: { kind: netem, target: leader, delay: 50ms, duration: 1s } } }\n`, 'x.yaml');
   const failpoint = badInput(`${etcd}rollbacks:\n  - { type: action, name: a, provider: { type: chaos, arguments: { kind: failpoint, target: leader, name: wal-before-fsync, action: 'sleep(1)', duration: 1s } } }\n`);
   assert.equal(failpoint.code, 'KEEL_EXPERIMENT_BAD_INPUT');
-  assert.match(failpoint.message, /rollbacks\.0\.provider\.arguments\.kind: failpoint: an etcd control run in namespaces takes .*partition, netem only \(etcd has no failpoint API\)/);
+  assert.match(failpoint.message, /rollbacks\.0\.provider\.arguments\.kind: failpoint: an etcd control run in namespaces takes .*partition, netem only \(etcd has no fault-injection API\)/);
   // --cluster etcd on a keel file: namespaces when the file's cluster has them or its faults need them, and then the file is accepted.
   for (const file of ['split-brain', 'watch-partition']) {
     const experiment = parseExperiment(readFileSync(join(import.meta.dirname, `../../experiments/${file}.yaml`), 'utf8'), file);

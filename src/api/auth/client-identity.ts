@@ -62,3 +62,19 @@ export class HopIdentities {
     return this.#byPort.size;
   }
 }
+
+const HOPS_BY_MEMBER = new WeakMap<object, HopIdentities>();
+
+/**
+ * The client port's hop identities of one member (a process runs one member,
+ * tests run several): kept here, beside the client port that fills them, so
+ * the member itself knows nothing of the API's loopback hop.
+ */
+export function hopsOf(member: object): HopIdentities {
+  let hops = HOPS_BY_MEMBER.get(member);
+  if (hops === undefined) {
+    hops = new HopIdentities();
+    HOPS_BY_MEMBER.set(member, hops);
+  }
+  return hops;
+}

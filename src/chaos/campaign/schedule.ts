@@ -1,5 +1,6 @@
 import { seededRandom } from '../../resilience/index.js';
 import type { FaultSpec } from '../controller.js';
+import { netemUnavailableReason } from '../netns.js';
 
 /**
  * The nemesis of a Jepsen-style run: a seeded schedule of faults, one at a
@@ -11,6 +12,8 @@ import type { FaultSpec } from '../controller.js';
 /** A nemesis fault: how to inject it for a given duration, and whether it needs `keel up --netns`. */
 interface NemesisFault {
   readonly network: boolean;
+  /** It needs tc's netem qdisc, which some kernels lack (see netemUnavailableReason). */
+  readonly netem?: boolean;
   spec(durationMs: number): FaultSpec;
 }
 
@@ -27,6 +30,10 @@ export const NEMESIS_FAULTS = {
   'isolate-follower': { network: true, spec: (durationMs) => ({ kind: 'partition', shape: 'isolate', target: 'follower', durationMs }) },
   /** Two halves joined by one member that sees both (Jepsen's bridge). */
   bridge: { network: true, spec: (durationMs) => ({ kind: 'partition', shape: 'bridge', durationMs }) },
+  /** Every link between members drops a fifth of its packets (a lossy partition of shape all: nft, no netem needed). */
+  'lossy-network': { network: true, spec: (durationMs) => ({ kind: 'partition', shape: 'all', lossPercent: 20, durationMs }) },
+  /** 100 ms (±30) on everything the leader sends: heartbeats, appends and answers arrive late. */
+  'slow-leader': { network: true, netem: true, spec: (durationMs) => ({ kind: 'netem', target: 'leader', delayMs: 100, jitterMs: 30, durationMs }) },
 } as const satisfies Record<string, NemesisFault>;
 
 export type NemesisFaultName = keyof typeof NEMESIS_FAULTS;
@@ -35,6 +42,17 @@ export const NEMESIS_FAULT_NAMES = Object.keys(NEMESIS_FAULTS) as NemesisFaultNa
 
 /** The faults that need no network namespaces: process faults, for clusters on loopback. */
 export const PROCESS_NEMESIS_FAULTS = NEMESIS_FAULT_NAMES.filter((name) => !NEMESIS_FAULTS[name].network);
+
+/**
+ * The faults a run takes by default: every one for a cluster in namespaces,
+ * except those needing netem on a kernel without it; process faults only
+ * on loopback.
+ */
+export function defaultNemesisFaults(inNamespaces: boolean): NemesisFaultName[] {
+  if (!inNamespaces) return [...PROCESS_NEMESIS_FAULTS];
+  const netem = netemUnavailableReason() === undefined;
+  return NEMESIS_FAULT_NAMES.filter((name) => netem || !(NEMESIS_FAULTS[name] as NemesisFault).netem);
+}
 
 /** One fault of the schedule, at `atMs` from the start of the run. */
 export interface NemesisStep {

@@ -7,6 +7,12 @@ const PIPE_BUFFER_BYTES_MAX = 1_048_576;
 /** How often a stream held by a `timeout` toxic with timeout 0 looks whether the toxic is gone. */
 const HOLD_POLL_MS = 20;
 
+/** Bytes a proxy received and sent, per stream (Toxiproxy's proxy metrics). */
+export interface ByteCounts {
+  readonly received: Record<Stream, number>;
+  readonly sent: Record<Stream, number>;
+}
+
 /**
  * One proxied connection: the client's socket, the upstream socket and a
  * pipe each way through the proxy's current toxics. Toxics are looked up
@@ -23,8 +29,10 @@ export class Link {
   readonly #timers = new Map<string, NodeJS.Timeout>();
   #closed = false;
   readonly #onClose: () => void;
+  readonly #counts: ByteCounts;
 
-  constructor(client: Socket, upstream: Socket, toxics: () => readonly Toxic[], random: () => number, onClose: () => void) {
+  constructor(client: Socket, upstream: Socket, toxics: () => readonly Toxic[], random: () => number, onClose: () => void, counts: ByteCounts) {
+    this.#counts = counts;
     this.#client = client;
     this.#upstream = upstream;
     this.#toxics = toxics;
@@ -102,6 +110,7 @@ export class Link {
     let ended = false;
     let wake: (() => void) | undefined;
     from.on('data', (chunk: Buffer) => {
+      this.#counts.received[stream] += chunk.length;
       queue.push(chunk);
       queuedBytes += chunk.length;
       if (queuedBytes > PIPE_BUFFER_BYTES_MAX) from.pause();
@@ -127,7 +136,9 @@ export class Link {
         await this.#holdWhileTimeout(stream);
         continue; // Toxiproxy drops what arrives while a timeout toxic holds the stream
       }
+      const before = sent;
       sent = await this.#deliver(chunk, toxics, to, sent);
+      this.#counts.sent[stream] += sent - before;
     }
     if (this.#closed) return;
     const slowClose = this.#active(stream).find((toxic) => toxic.type === 'slow_close');

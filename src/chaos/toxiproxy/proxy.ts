@@ -1,5 +1,5 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { Link } from './link.js';
+import { Link, type ByteCounts } from './link.js';
 import { ToxicInputError, toxicFrom, type Toxic } from './toxics.js';
 
 /** Most connections one proxy holds; more are refused (closed at once). */
@@ -31,6 +31,8 @@ export class FaultProxy {
   #server: Server | undefined;
   readonly #links = new Set<Link>();
   readonly #random: () => number;
+  /** Since the proxy was created, across its connections (GET /metrics). */
+  readonly bytes: ByteCounts = { received: { upstream: 0, downstream: 0 }, sent: { upstream: 0, downstream: 0 } };
 
   constructor(name: string, listen: string, upstream: string, random: () => number) {
     this.name = name;
@@ -114,7 +116,7 @@ export class FaultProxy {
     const { host, port } = parseAddress(this.upstream, 'upstream');
     const upstream = connect({ host, port });
     upstream.pause();
-    const link = new Link(client, upstream, () => this.#toxics, this.#random, () => this.#links.delete(link));
+    const link = new Link(client, upstream, () => this.#toxics, this.#random, () => this.#links.delete(link), this.bytes);
     this.#links.add(link);
     upstream.once('connect', () => {
       client.resume();

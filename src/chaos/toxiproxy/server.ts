@@ -12,7 +12,8 @@ const BODY_BYTES_MAX = 65_536;
  * A TCP fault proxy that serves Toxiproxy's HTTP API, so its clients (any
  * language) drive it unchanged: GET/POST /proxies, POST /populate,
  * GET/POST/DELETE /proxies/{name}, GET/POST /proxies/{name}/toxics,
- * GET/POST/DELETE /proxies/{name}/toxics/{toxic}, POST /reset, GET /version.
+ * GET/POST/DELETE /proxies/{name}/toxics/{toxic}, POST /reset, GET /version,
+ * GET /metrics.
  * Errors are Toxiproxy's shape: `{"error": "...", "status": N}`. Needs no
  * privileges: it works anywhere a process can listen.
  */
@@ -69,6 +70,7 @@ export class ToxiproxyServer {
   async #route(method: string, parts: string[], body: unknown): Promise<{ status: number; body?: unknown }> {
     const [first, name, third, toxicName] = parts;
     if (first === 'version' && parts.length === 1 && method === 'GET') return { status: 200, body: TOXIPROXY_API_VERSION };
+    if (first === 'metrics' && parts.length === 1 && method === 'GET') return { status: 200, body: this.#metrics() };
     if (first === 'reset' && parts.length === 1 && method === 'POST') {
       for (const proxy of this.#proxies.values()) {
         proxy.removeAllToxics();
@@ -124,6 +126,26 @@ export class ToxiproxyServer {
     return { status: 200, body: proxy.toJSON() };
   }
 
+  /**
+   * Toxiproxy's proxy metrics in Prometheus' text format: bytes received
+   * and sent per proxy and direction (upstream: client to server), labelled
+   * as Toxiproxy labels them. Always on (Toxiproxy needs -proxy-metrics).
+   */
+  #metrics(): string {
+    const lines: string[] = [];
+    for (const [kind, help] of [['received', 'The total number of bytes received on a given proxy link in a given direction'], ['sent', 'The total number of bytes sent on a given proxy link in a given direction']] as const) {
+      const name = `toxiproxy_proxy_${kind}_bytes_total`;
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
+      for (const proxy of this.#proxies.values()) {
+        for (const direction of ['downstream', 'upstream'] as const) {
+          const labels = `direction="${direction}",listener="${labelValue(proxy.listen)}",proxy="${labelValue(proxy.name)}",upstream="${labelValue(proxy.upstream)}"`;
+          lines.push(`${name}{${labels}} ${proxy.bytes[kind][direction]}`);
+        }
+      }
+    }
+    return `${lines.join('\n')}\n`;
+  }
+
   async #create(body: unknown): Promise<FaultProxy> {
     const input = (body ?? {}) as { name?: unknown; listen?: unknown; upstream?: unknown; enabled?: unknown };
     if (typeof input.name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(input.name)) throw new ToxicInputError('proxy: name must be 1-64 letters, digits, _ . -');
@@ -148,6 +170,11 @@ export class ToxiproxyServer {
     }
     return created;
   }
+}
+
+/** A Prometheus label value: backslash, double quote and newline escaped. */
+function labelValue(text: string): string {
+  return text.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
 async function readBody(request: IncomingMessage): Promise<unknown> {

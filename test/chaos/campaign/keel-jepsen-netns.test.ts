@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { keelUpTarget, NEMESIS_FAULT_NAMES, waitUntil } from '../../../src/chaos/campaign/index.js';
+import { defaultNemesisFaults, keelUpTarget, waitUntil } from '../../../src/chaos/campaign/index.js';
 import { shortRun } from './short-run.js';
 import { createChaos, readClusterView } from '../../../src/chaos/index.js';
 import { destroyNetns, netnsUnavailableReason, planNetns } from '../../../src/chaos/netns.js';
@@ -48,6 +48,6 @@ test(`keel under partitions, kills and pauses in network namespaces stays linear
   const target = keelUpTarget(dataDir, { stateDir, seed });
   await target.waitHealthy(60_000);
 
-  const report = await shortRun(t, target, { seed, runMs: 20_000, faults: NEMESIS_FAULT_NAMES, historyFile: join(root, 'history.jsonl') });
+  const report = await shortRun(t, target, { seed, runMs: 20_000, faults: defaultNemesisFaults(true), historyFile: join(root, 'history.jsonl') });
   assert.ok(report.faults.some((fault) => fault.injected && (fault.fault.includes('isolate') || fault.fault === 'bridge')), 'a partition was injected');
 });

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { faultSpecOf, longestWriteGapMs, NEMESIS_FAULT_NAMES, nemesisSchedule } from '../../../src/chaos/campaign/index.js';
+import { defaultNemesisFaults, faultSpecOf, longestWriteGapMs, NEMESIS_FAULT_NAMES, nemesisSchedule, PROCESS_NEMESIS_FAULTS } from '../../../src/chaos/campaign/index.js';
+import { netemUnavailableReason } from '../../../src/chaos/netns.js';
 
 test('the nemesis schedule is a function of its seed, stays in its bounds and cycles through every fault', () => {
   const options = { seed: 42, runMs: 120_000, faults: NEMESIS_FAULT_NAMES, faultMs: [1_000, 3_000], quietMs: [500, 2_000] } as const;
@@ -29,4 +30,11 @@ test('the longest write gap counts the spells before the first and after the las
   assert.equal(longestWriteGapMs([100, 200, 900], 0, 1_000), 700);
   assert.equal(longestWriteGapMs([400, 500], 0, 1_000), 500);
   assert.equal(longestWriteGapMs([50, 2_000], 100, 1_000), 900, 'writes outside the window do not count');
+});
+
+test('default nemesis faults: process faults on loopback; every fault in namespaces, slow-leader only where the kernel has netem', () => {
+  assert.deepEqual(defaultNemesisFaults(false), PROCESS_NEMESIS_FAULTS);
+  const inNamespaces = defaultNemesisFaults(true);
+  assert.ok(inNamespaces.includes('lossy-network') && inNamespaces.includes('bridge'));
+  assert.equal(inNamespaces.includes('slow-leader'), netemUnavailableReason() === undefined);
 });

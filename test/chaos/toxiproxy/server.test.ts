@@ -146,3 +146,36 @@ test('keel chaos proxy --listen serves the API', { timeout: 60_000 }, async (t) 
   child.kill('SIGTERM');
   assert.equal(await exited, 0);
 });
+
+test('GET /metrics counts bytes per proxy and direction with Toxiproxy\'s names and labels; disabling a proxy (Toxiproxy\'s "down") refuses connections until it is enabled again', { timeout: 60_000 }, async (t) => {
+  const upstream = await echoServer(t);
+  const { host } = await startApi(t);
+  const toxiproxy = new Toxiproxy(host);
+  const proxy = await toxiproxy.createProxy({ name: 'counted', listen: '127.0.0.1:0', upstream });
+  const message = 'x'.repeat(1_000);
+  assert.equal((await roundTrip(proxy.listen, message)).reply, message);
+  const series = async (): Promise<Map<string, number>> => {
+    const text = await (await fetch(`${host}/metrics`)).text();
+    const found = new Map<string, number>();
+    for (const match of text.matchAll(/^(toxiproxy_proxy_\w+)\{direction="(\w+)",listener="([^"]+)",proxy="counted",upstream="([^"]+)"\} (\d+)$/gm)) {
+      assert.equal(match[3], proxy.listen);
+      assert.equal(match[4], upstream);
+      found.set(`${match[1]} ${match[2]}`, Number(match[5]));
+    }
+    return found;
+  };
+  // The echo's answer is counted once it has left the proxy, which may be just after the client read it.
+  await until(async () => (await series()).get('toxiproxy_proxy_sent_bytes_total downstream') === 1_000, 10_000, 'the downstream bytes to be counted');
+  assert.deepEqual(Object.fromEntries(await series()), {
+    'toxiproxy_proxy_received_bytes_total downstream': 1_000,
+    'toxiproxy_proxy_received_bytes_total upstream': 1_000,
+    'toxiproxy_proxy_sent_bytes_total downstream': 1_000,
+    'toxiproxy_proxy_sent_bytes_total upstream': 1_000,
+  });
+
+  // "down": Toxiproxy's clients take a proxy down by disabling it.
+  await proxy.update({ enabled: false, listen: proxy.listen, upstream });
+  assert.equal((await roundTrip(proxy.listen, 'refused')).error, 'ECONNREFUSED');
+  await proxy.update({ enabled: true, listen: proxy.listen, upstream });
+  assert.equal((await roundTrip(proxy.listen, 'back')).reply, 'back');
+});
