@@ -28,7 +28,7 @@ export type HedgeOutcome = 'won' | 'lost' | 'budget_exhausted';
 export interface HedgeObserver {
   /** A hedge answered first (won), was cancelled or failed (lost), or was due but the budget refused it (budget_exhausted). */
   outcome(route: string, outcome: HedgeOutcome): void;
-  /** The route's current hedge delay, at each hedged request. */
+  /** The route's hedge delay, whenever a hedged request finds it changed. */
   delay(route: string, delayMs: number): void;
 }
 
@@ -84,6 +84,8 @@ export class RouteHedge {
   readonly #policy: HedgePolicy;
   readonly #methods: ReadonlySet<string>;
   readonly #observer: HedgeObserver;
+  /** The delay last given to the observer (a gauge is set only when it changes). */
+  #reportedDelayMs = -1;
 
   constructor(route: string, config: HedgeConfig, clock: Clock, observer: HedgeObserver = SILENT_OBSERVER) {
     this.route = route;
@@ -135,7 +137,11 @@ export class RouteHedge {
     let settled = false;
     let launched = 0;
     let winner: number | undefined;
-    this.#observer.delay(this.route, this.#policy.delayMs);
+    const delayMs = this.#policy.delayMs;
+    if (delayMs !== this.#reportedDelayMs) {
+      this.#reportedDelayMs = delayMs;
+      this.#observer.delay(this.route, delayMs);
+    }
     const operation = async (context: PolicyContext): Promise<number> => {
       launched = Math.max(launched, context.attempt);
       const answer = await launch(context.attempt, context.signal);
