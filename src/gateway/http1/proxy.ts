@@ -48,7 +48,6 @@ interface UpstreamHead {
   readonly leftover: Buffer | undefined;
 }
 
-
 /** The head bytes minus `dropped` fields (by line, copied as slices), plus `extra` lines. */
 export function spliceHead(head: ParsedHead, dropped: ReadonlySet<string>, named: readonly string[], extra: string, firstLine?: string): Buffer {
   const parts: Buffer[] = [firstLine === undefined ? head.bytes.subarray(0, head.firstLineEnd) : Buffer.from(firstLine, 'latin1')];
