@@ -1,6 +1,7 @@
 import { type TestContext, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { connect } from 'node:net';
 import { Agent } from 'undici';
 import { FakeClock, seededRandom } from '../../src/resilience/index.js';
 import { parseGatewayConfig } from '../../src/gateway/config.js';
@@ -194,6 +195,28 @@ test('hedging: a retriable status (retry.onStatuses) sends the next attempt at o
   assert.equal(worst.hits, 2);
   assert.equal(counter(await alone.metrics(), 'won'), 1, 'the hedge\'s answer was the one relayed');
 });
+
+for (const engine of ['fast', 'node'] as const) {
+  test(`hedging (${engine} engine): the client leaving cancels its attempt and no hedge follows`, async (t) => {
+    const only = await holdingBackend('only');
+    const { clock, agent, port } = await startRig(t, [only], [], {}, engine);
+    const client = connect(port, '127.0.0.1', () => client.write('GET /gone HTTP/1.1\r\nHost: a\r\n\r\n'));
+    client.on('error', () => {});
+    await until(() => only.methods.length === 1, 'the request at the backend');
+    // a reset, not a FIN: a FIN after a complete request is a half-close, and the answer is still owed
+    client.resetAndDestroy();
+    await until(() => only.closedWhileHeld === 1, 'the upstream attempt cancelled (its connection closed)');
+    await clock.advance(DELAY_MS * 4);
+    // a later request's hedge arriving shows the delays passed: the first request sent none
+    const later = call(agent, port, '/later');
+    await until(() => only.methods.length === 2, 'the later request at the backend');
+    await clock.advance(DELAY_MS * 4);
+    await until(() => only.methods.length === 3, 'the later request\'s hedge');
+    only.release();
+    assert.equal((await later).status, 200);
+    assert.equal(only.methods.length, 3);
+  });
+}
 
 test('hedging: the delay is the initial one until enough samples, then follows the route\'s latency percentile', async (t) => {
   const latencyMs = 30;
