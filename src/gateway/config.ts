@@ -90,6 +90,42 @@ const retryPolicy = z.strictObject({
   minRetriesPerSecond: z.number().min(0).max(1_000).default(10),
 });
 
+/** When to send a hedge: after a percentile of the route's recent attempt latencies, or after a fixed delay. */
+const hedgeDelay = z.strictObject({
+  /** Percentile of recent winning-attempt latencies, in (0, 100) exclusive ("The Tail at Scale" uses 95). */
+  percentile: z.number().gt(0).lt(100).optional(),
+  /** A fixed delay instead. */
+  fixedMs: z.number().int().min(0).max(limits.HEDGE_DELAY_MS_MAX).optional(),
+}).refine((d) => (d.percentile === undefined) !== (d.fixedMs === undefined), { message: 'give exactly one of percentile or fixedMs' });
+
+/**
+ * Hedged requests (Envoy's hedge_policy, Finagle's backup requests): when an
+ * idempotent request has not had a response head after the delay, another
+ * attempt goes out (to another endpoint when there is one) without
+ * cancelling the first; the first response head wins and the others are
+ * cancelled. See docs/gateway.md, "Hedging".
+ */
+const hedgePolicy = z.strictObject({
+  delay: hedgeDelay.default({ percentile: 95 }),
+  /** Attempts in all, the first included. */
+  maxAttempts: z.number().int().min(2).max(limits.HEDGE_ATTEMPTS_MAX).default(2),
+  /** Hedges may add at most this percentage to the route's hedgeable requests over a 10 s window. */
+  budgetPercent: z.number().min(0).max(100).default(10),
+  /** Hedges always allowed per second of window, so a quiet route can still hedge (the budget's floor). */
+  minHedgesPerSecond: z.number().min(0).max(1_000).default(0.1),
+  /** For a percentile delay: never hedge sooner than this. */
+  minDelayMs: z.number().int().min(0).max(limits.HEDGE_DELAY_MS_MAX).default(5),
+  /** For a percentile delay: the delay used until `minSamples` latencies are in. */
+  initialDelayMs: z.number().int().min(0).max(limits.HEDGE_DELAY_MS_MAX).default(100),
+  minSamples: z.number().int().min(1).max(limits.HEDGE_SAMPLES_MAX).default(20),
+  /** Latencies kept (the most recent answered requests): the window the percentile is taken over. */
+  sampleSize: z.number().int().min(1).max(limits.HEDGE_SAMPLES_MAX).default(1_000),
+  /** Also hedge these methods (idempotent by RFC 9110, but only the route knows whether its backend makes them so). GET, HEAD and OPTIONS always are. */
+  extraMethods: z.array(z.enum(['PUT', 'DELETE'])).max(2).default([]),
+  /** Requests with a Content-Length body up to this size are buffered and hedged; larger or chunked bodies are not hedged. */
+  maxBodyBytes: z.number().int().min(0).max(limits.HEDGE_BODY_BYTES_MAX).default(64 * 1024),
+});
+
 const route = z.strictObject({
   name: z.string().min(1),
   match: routeMatch.default({}),
@@ -105,6 +141,8 @@ const route = z.strictObject({
   cost: z.number().int().min(1).max(1_000_000).default(1),
   /** Strip this prefix before forwarding. */
   rewritePrefix: z.string().optional(),
+  /** Hedged requests (off when absent). */
+  hedge: hedgePolicy.optional(),
 }).refine((r) => (r.cluster === undefined) !== (r.weightedClusters === undefined), { message: 'give exactly one of cluster or weightedClusters' });
 
 const endpoint = z.strictObject({
@@ -298,6 +336,7 @@ export type RateLimitConfig = z.output<typeof rateLimit>;
 export type LimitsConfig = z.output<typeof connectionLimits>;
 export type BalancerName = z.output<typeof balancer>;
 export type RetryConfig = z.output<typeof retryPolicy>;
+export type HedgeConfig = z.output<typeof hedgePolicy>;
 
 /** Defaults for a health check, outlier detection, and so on, for code and tests that build configs by hand. */
 export const defaults = Object.freeze({
@@ -336,6 +375,7 @@ function crossCheck(config: GatewayConfig): string[] {
     (r.match.sourceCidrs ?? []).forEach((cidr, i) => {
       if (!isCidr(cidr)) issues.push(`routes.${index}.match.sourceCidrs.${i}: "${cidr}" is not a CIDR`);
     });
+    if (r.hedge !== undefined) issues.push(...hedgeIssues(`routes.${index}.hedge`, r.hedge, r.perTryTimeoutMs));
   });
   config.rateLimits.forEach((rule, index) => {
     for (const name of rule.routes ?? []) if (!config.routes.some((r) => r.name === name)) issues.push(`rateLimits.${index}.routes: unknown route "${name}"`);
@@ -357,6 +397,18 @@ function crossCheck(config: GatewayConfig): string[] {
     if (c.adaptiveConcurrency && c.adaptiveConcurrency.minLimit > c.adaptiveConcurrency.maxLimit) issues.push(`clusters.${name}.adaptiveConcurrency.minLimit: exceeds maxLimit`);
     if (c.healthCheck?.type === 'grpc' && c.protocol !== 'h2c') issues.push(`clusters.${name}.healthCheck.type: grpc health checks need protocol h2c`);
   }
+  return issues;
+}
+
+/** What zod cannot say about a hedge policy alone: its delays must fall inside the route's per-try timeout. */
+function hedgeIssues(path: string, hedge: HedgeConfig, perTryTimeoutMs: number): string[] {
+  const issues: string[] = [];
+  const fixedMs = hedge.delay.fixedMs;
+  const delays: Array<[string, number]> = fixedMs !== undefined ? [['delay.fixedMs', fixedMs]] : [['minDelayMs', hedge.minDelayMs], ['initialDelayMs', hedge.initialDelayMs]];
+  for (const [field, value] of delays) {
+    if (value >= perTryTimeoutMs) issues.push(`${path}.${field}: ${value} ms is not below the route's perTryTimeoutMs (${perTryTimeoutMs}); a per-try timeout already sends the next attempt`);
+  }
+  if (fixedMs === undefined && hedge.minSamples > hedge.sampleSize) issues.push(`${path}.minSamples: exceeds sampleSize (${hedge.sampleSize})`);
   return issues;
 }
 

@@ -14,6 +14,7 @@ import { OutlierDetector } from './health/outlier.js';
 import { admissionInterceptor, rateLimitInterceptor, routeInterceptor } from './interceptors.js';
 import { CLIENT_IPS_TRACKED_MAX } from './limits.js';
 import { bindListener, listenerKey, type Listening } from './listeners.js';
+import type { HedgeObserver } from './hedging.js';
 import { GatewayMetrics } from './metrics.js';
 import { type FastRequest, type FastResponse } from './http1/connection.js';
 import { fastProxyHandler } from './http1/proxy.js';
@@ -110,6 +111,11 @@ export class Gateway {
   /** The same interceptors in front of the Upgrade (WebSocket) handler. */
   readonly #upgradeChain: Handler;
   readonly #tunnels = new UpgradeTunnels(this.metrics);
+  /** Routes' hedging reports to the metrics (kept across reloads with each route's hedge state). */
+  readonly #hedgeObserver: HedgeObserver = {
+    outcome: (route, outcome) => this.metrics.hedges.inc({ route, outcome }),
+    delay: (route, delayMs) => this.metrics.hedgeDelay.set({ route }, delayMs / 1000),
+  };
   #inflight = 0;
   #idleWaiters: Array<() => void> = [];
   #draining = false;
@@ -122,7 +128,7 @@ export class Gateway {
     this.#probe = options.probe ?? defaultProbe;
     this.#configFile = options.configFile;
     this.#permits = options.permits;
-    this.#table = new RoutingTable(options.config, this.#clock, this.#random, undefined, loadUpstreamTlsAll(options.config), this.#permits);
+    this.#table = new RoutingTable(options.config, this.#clock, this.#random, undefined, loadUpstreamTlsAll(options.config), { permits: this.#permits, hedgeObserver: this.#hedgeObserver });
     this.#adminAccess = resolveAdminAccess(options.config.admin);
     const dependencies: ProxyDependencies = {
       clock: this.#clock,
@@ -231,7 +237,7 @@ export class Gateway {
         }
       }
     }
-    const table = new RoutingTable(config, this.#clock, this.#random, this.#table, upstreamTls, this.#permits);
+    const table = new RoutingTable(config, this.#clock, this.#random, this.#table, upstreamTls, { permits: this.#permits, hedgeObserver: this.#hedgeObserver });
     this.#table = table;
     this.#adminAccess = adminAccess;
     this.#startRuntimes(this.#runtimes);

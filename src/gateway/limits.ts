@@ -24,6 +24,14 @@ export const CLIENT_IPS_TRACKED_MAX = 100_000;
 export const HEADER_BYTES_MAX = 64 * 1024;
 /** Retries per request at most, whatever the config says. */
 export const RETRIES_MAX = 5;
+/** Attempts of one hedged request at most, the first included (each holds an upstream connection while it races). */
+export const HEDGE_ATTEMPTS_MAX = 4;
+/** Bytes of a request body buffered so that it can be hedged, at most (a larger one is forwarded without hedging). */
+export const HEDGE_BODY_BYTES_MAX = 1024 * 1024;
+/** Latency samples a route's hedge policy keeps at most (a ring of numbers). */
+export const HEDGE_SAMPLES_MAX = 10_000;
+/** The longest hedge delay or floor the config accepts. */
+export const HEDGE_DELAY_MS_MAX = 600_000;
 /** Requests waiting in one cluster's admission queue at most. */
 export const ADMISSION_QUEUE_MAX = 10_000;
 /** The shortest outlier-detection interval (outlier state per endpoint is a few counters, bounded by construction). */

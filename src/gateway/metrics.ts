@@ -15,6 +15,13 @@ export class GatewayMetrics {
     name: 'keel_gateway_request_duration_seconds', help: 'Time from request to response head, by route and cluster', labelNames: ['route', 'cluster'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry],
   });
+  readonly hedges = new Counter({
+    name: 'keel_gateway_hedges_total', help: 'Hedged attempts by route and outcome: won (answered first), lost (cancelled or failed, another answered), budget_exhausted (due, refused by the hedge budget)',
+    labelNames: ['route', 'outcome'] as const, registers: [this.registry],
+  });
+  readonly hedgeDelay = new Gauge({
+    name: 'keel_gateway_hedge_delay_seconds', help: 'The delay after which a route sends a hedge (its latency percentile, floored, or fixed)', labelNames: ['route'] as const, registers: [this.registry],
+  });
   readonly retries = new Counter({ name: 'keel_gateway_upstream_retries_total', help: 'Retries sent upstream', labelNames: ['cluster'] as const, registers: [this.registry] });
   readonly ejections = new Counter({
     name: 'keel_gateway_outlier_ejections_total', help: 'Endpoints ejected by outlier detection', labelNames: ['cluster', 'cause'] as const, registers: [this.registry],

@@ -5,7 +5,10 @@ import { recordLatency } from './balancers/index.js';
 import type { Cluster } from './cluster.js';
 import type { Endpoint } from './endpoint.js';
 import { GatewayError } from './errors.js';
+import { type AttemptOutcome, attemptFailureError } from './attempt.js';
+import type { RouteConfig } from './config.js';
 import type { Exchange, Handler } from './exchange.js';
+import { type HedgeEngine, raceEndpoints, type RouteHedge } from './hedging.js';
 import type { AttemptResult } from './health/outlier.js';
 import { RETRIES_MAX } from './limits.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -141,9 +144,11 @@ export function proxyHandler(deps: ProxyDependencies): Handler {
     const clusterName = exchange.cluster ?? '';
     const cluster = exchange.table.clusters.get(clusterName);
     if (route === undefined || cluster === undefined) throw new GatewayError('KEEL_GW_NO_ROUTE', 'no route');
+    const withBody = hasBody(exchange.request);
+    const hedge = exchange.table.hedges.get(route.name);
+    if (hedge?.admits(exchange.request.method ?? 'GET', withBody ? declaredLength(exchange.request) : 0) === true) return hedged(deps, exchange, cluster, route, hedge, withBody);
     const budget = exchange.table.budgets.get(route.name);
     budget?.onRequest();
-    const withBody = hasBody(exchange.request);
     const idempotent = isIdempotent({ method: exchange.request.method ?? 'GET', headers: exchange.request.headers as Record<string, string> });
     const maxAttempts = Math.min(route.retry.maxAttempts, RETRIES_MAX + 1);
     const tried = new Set<Endpoint>();
@@ -176,19 +181,57 @@ export function proxyHandler(deps: ProxyDependencies): Handler {
         deps.metrics.retries.inc({ cluster: cluster.name });
         continue;
       }
-      if (GatewayError.is(outcome.error)) throw outcome.error;
-      throw outcome.timedOut
-        ? new GatewayError('KEEL_GW_UPSTREAM_TIMEOUT', `${endpoint.address} did not answer in time`)
-        : new GatewayError('KEEL_GW_UPSTREAM_UNAVAILABLE', `${endpoint.address}: ${(outcome.error as Error).message}`);
+      throw attemptFailureError(outcome.error, outcome.timedOut, endpoint);
     }
   };
 }
 
-type AttemptOutcome =
-  | { readonly kind: 'response'; readonly data: UpstreamResponse }
-  | { readonly kind: 'error'; readonly error: unknown; readonly timedOut: boolean };
+/** A body's Content-Length when it is the framing (no Transfer-Encoding), else undefined. */
+function declaredLength(request: Exchange['request']): number | undefined {
+  const length = request.headers['content-length'];
+  if (request.headers['transfer-encoding'] !== undefined || length === undefined || !/^\d{1,15}$/.test(length)) return undefined;
+  return Number(length);
+}
 
-async function attemptOnce(deps: ProxyDependencies, exchange: Exchange, cluster: Cluster, endpoint: Endpoint, perTryTimeoutMs: number, withBody: boolean): Promise<AttemptOutcome> {
+/** A hedged request on node:http/undici (see hedging.ts): a losing answer is cancelled by destroying its body, which aborts its upstream request. */
+async function hedged(deps: ProxyDependencies, exchange: Exchange, cluster: Cluster, route: RouteConfig, hedge: RouteHedge, withBody: boolean): Promise<void> {
+  const body = withBody ? await readBody(exchange.request, Math.min(hedge.config.maxBodyBytes, exchange.table.config.limits.maxRequestBodyBytes)) : undefined;
+  const hashHeader = cluster.config.hashHeader;
+  const hashValue = hashHeader === undefined ? exchange.clientIp : exchange.request.headers[hashHeader];
+  const pick = { zone: deps.zoneOf(exchange), hashKey: Array.isArray(hashValue) ? hashValue[0] : hashValue };
+  const engine: HedgeEngine<UpstreamResponse> = {
+    attempt: (endpoint, signal) => {
+      checkUpstreamLimits(cluster, endpoint, deps.pools.pending(cluster.config.protocol, endpoint.address));
+      return attemptOnce(deps, exchange, cluster, endpoint, route.perTryTimeoutMs, withBody, { signal, body });
+    },
+    status: (answer) => answer.statusCode,
+    cancel: (answer) => answer.body.destroy(),
+  };
+  const { answer } = await raceEndpoints(hedge, cluster, pick, deps.clock, engine, route.retry.onStatuses, exchange.response);
+  await respond(deps, exchange, answer, cluster.name);
+}
+
+/** The whole request body, for a hedged request (its Content-Length is within `maxBytes`). */
+async function readBody(request: Exchange['request'], maxBytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of boundedBody(request, maxBytes)) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+/** What a hedged attempt carries: the race's signal (another attempt won, or the client left) and the buffered body. */
+interface HedgedSend {
+  readonly signal: AbortSignal;
+  readonly body: Buffer | undefined;
+}
+
+function requestBody(exchange: Exchange, withBody: boolean, hedgedSend: HedgedSend | undefined): Readable | null {
+  if (hedgedSend?.body !== undefined) return Readable.from([hedgedSend.body]);
+  return withBody ? Readable.from(boundedBody(exchange.request, exchange.table.config.limits.maxRequestBodyBytes), { objectMode: false }) : null;
+}
+
+async function attemptOnce(
+  deps: ProxyDependencies, exchange: Exchange, cluster: Cluster, endpoint: Endpoint, perTryTimeoutMs: number, withBody: boolean, hedgedSend?: HedgedSend,
+): Promise<AttemptOutcome<UpstreamResponse>> {
   const nowMs = deps.clock.now();
   const remaining = exchange.deadlineMs === undefined ? Infinity : exchange.deadlineMs - nowMs;
   if (remaining <= 0) return { kind: 'error', error: new GatewayError('KEEL_GW_DEADLINE_EXCEEDED', 'the deadline passed before the request was sent'), timedOut: false };
@@ -198,28 +241,41 @@ async function attemptOnce(deps: ProxyDependencies, exchange: Exchange, cluster:
   const controller = new AbortController();
   const onClientGone = () => controller.abort(new Error('client closed the connection'));
   exchange.response.once('close', onClientGone);
+  // a hedge that lost is aborted, not failed: outlier detection must not count it
+  const race = hedgedSend?.signal;
+  const onLost = () => controller.abort(race?.reason);
+  race?.addEventListener('abort', onLost, { once: true });
+  if (race?.aborted === true) onLost();
   endpoint.inflight++;
   try {
     const data = await deps.pools.send(endpoint.address, cluster, {
       path: exchange.request.url ?? '/',
       method: exchange.request.method ?? 'GET',
       headers: upstreamRequestHeaders(exchange.request.headers, exchange.clientIp, deadline, cluster.config.protocol === 'h2c', clientConnection(exchange.request.socket)),
-      body: withBody ? Readable.from(boundedBody(exchange.request, exchange.table.config.limits.maxRequestBodyBytes), { objectMode: false }) : null,
-      trailers: withBody ? requestTrailers(exchange.request) : undefined,
+      body: requestBody(exchange, withBody, hedgedSend),
+      // a hedged body was read whole with a Content-Length (never chunked), so it has no trailers
+      trailers: withBody && hedgedSend?.body === undefined ? requestTrailers(exchange.request) : undefined,
       signal: controller.signal,
       timeoutMs,
     });
+    // from here the race cancels this answer through its body (see hedged), never the signal: that would cut a winner's body
+    race?.removeEventListener('abort', onLost);
     recordLatency(endpoint, deps.clock.now() - nowMs, deps.clock.now());
     deps.recordAttempt(cluster.name, endpoint, { kind: 'status', status: data.statusCode });
     // in-flight ends when the body has been streamed (see respond), so draining waits for it
-    data.body.once('close', () => {
+    const bodyClosed = () => {
       endpoint.inflight--;
       exchange.response.off('close', onClientGone);
-    });
+    };
+    // a hedge that lost in the meantime may have had its body destroyed already
+    if (data.body.closed) bodyClosed();
+    else data.body.once('close', bodyClosed);
     return { kind: 'response', data };
   } catch (error) {
     endpoint.inflight--;
     exchange.response.off('close', onClientGone);
+    race?.removeEventListener('abort', onLost);
+    if (race?.aborted === true) return { kind: 'error', error: race.reason, timedOut: false };
     const timedOut = UPSTREAM_TIMEOUT_CODES.has((error as { code?: string }).code ?? '');
     const clientFault = tooLarge(error) ?? tooLarge(controller.signal.reason);
     if (clientFault) return { kind: 'error', error: clientFault, timedOut: false };

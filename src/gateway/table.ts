@@ -3,6 +3,7 @@ import { ratioBudget, type RetryBudget } from '../resilience/index.js';
 import { Admission } from './admission.js';
 import { Cluster } from './cluster.js';
 import type { GatewayConfig } from './config.js';
+import { type HedgeObserver, RouteHedge } from './hedging.js';
 import { type PermitSource, RateLimits } from './rate-limits.js';
 import { Router } from './router.js';
 import { upstreamKey } from './upstream.js';
@@ -22,9 +23,17 @@ export class RoutingTable {
   readonly admission: Admission;
   /** One retry budget per route. */
   readonly budgets: ReadonlyMap<string, RetryBudget>;
+  /** Hedging of the routes that ask for it; kept from the previous table (latency samples, budget) while a route's hedge settings are unchanged. */
+  readonly hedges: ReadonlyMap<string, RouteHedge>;
 
-  /** `permits`: where rate-limit permits come from instead of this process's limiters (see PermitSource). */
-  constructor(config: GatewayConfig, clock: Clock, random: Random, previous?: RoutingTable, upstreamTls: ReadonlyMap<string, UpstreamTls> = new Map(), permits?: PermitSource) {
+  /**
+   * `permits`: where rate-limit permits come from instead of this process's limiters (see PermitSource).
+   * `hedgeObserver`: where the routes' hedging reports (the gateway's metrics).
+   */
+  constructor(
+    config: GatewayConfig, clock: Clock, random: Random, previous?: RoutingTable, upstreamTls: ReadonlyMap<string, UpstreamTls> = new Map(),
+    options: { readonly permits?: PermitSource; readonly hedgeObserver?: HedgeObserver } = {},
+  ) {
     this.config = config;
     this.router = new Router(config, random);
     const clusters = new Map<string, Cluster>();
@@ -32,9 +41,16 @@ export class RoutingTable {
       clusters.set(name, new Cluster(name, clusterConfig, random, clock.now(), previous?.clusters.get(name), upstreamTls.get(name)));
     }
     this.clusters = clusters;
-    this.rateLimits = new RateLimits(config.rateLimits, clock, previous?.rateLimits, permits);
+    this.rateLimits = new RateLimits(config.rateLimits, clock, previous?.rateLimits, options.permits);
     this.admission = new Admission(config.clusters, clock, previous?.admission);
     this.budgets = new Map(config.routes.map((route) => [route.name, ratioBudget({ ratio: route.retry.budgetRatio, minRetriesPerSecond: route.retry.minRetriesPerSecond, clock })]));
+    const hedges = new Map<string, RouteHedge>();
+    for (const route of config.routes) {
+      if (route.hedge === undefined) continue;
+      const kept = previous?.hedges.get(route.name);
+      hedges.set(route.name, kept?.sameAs(route.name, route.hedge) === true ? kept : new RouteHedge(route.name, route.hedge, clock, options.hedgeObserver));
+    }
+    this.hedges = hedges;
   }
 
   /** Every upstream address named by the config. */

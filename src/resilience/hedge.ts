@@ -7,8 +7,17 @@ import { HEDGE_ATTEMPTS_MAX, LATENCY_SAMPLES_MAX } from './limits.js';
 import { checkInteger, checkRange } from './options.js';
 import { type ExecuteOptions, invoke, type Operation, type Policy, type PolicyContext, toContext } from './policy.js';
 
-/** Hedge after a fixed delay, or after a percentile of recent latencies. */
-export type HedgeDelay = number | { readonly percentile: number; readonly minSamples?: number; readonly initialDelayMs?: number };
+/**
+ * Hedge after a fixed delay, or after a percentile of recent latencies:
+ * `initialDelayMs` until `minSamples` are in, never less than `minDelayMs`
+ * (a floor, so a run of very fast answers cannot make every call hedge).
+ */
+export type HedgeDelay = number | {
+  readonly percentile: number;
+  readonly minSamples?: number;
+  readonly initialDelayMs?: number;
+  readonly minDelayMs?: number;
+};
 
 export interface HedgeOptions {
   /**
@@ -73,6 +82,7 @@ export class HedgePolicy implements Policy {
     this.#delay = options.delay ?? { percentile: HEDGE_DEFAULTS.percentile };
     if (typeof this.#delay === 'number') checkRange('delay', this.#delay, 0, Number.MAX_SAFE_INTEGER);
     else if (!(this.#delay.percentile > 0 && this.#delay.percentile < 1)) throw new ConfigError('percentile must be in (0, 1)');
+    else if (this.#delay.minDelayMs !== undefined) checkRange('minDelayMs', this.#delay.minDelayMs, 0, Number.MAX_SAFE_INTEGER);
     this.#clock = options.clock ?? systemClock;
     this.#budget = options.budget ?? new RatioRetryBudget({ ratio: 0.1, clock: this.#clock });
     this.#samples = new Float64Array(checkInteger('sampleSize', options.sampleSize ?? HEDGE_DEFAULTS.sampleSize, 1, LATENCY_SAMPLES_MAX));
@@ -82,9 +92,10 @@ export class HedgePolicy implements Policy {
   get delayMs(): number {
     const delay = this.#delay;
     if (typeof delay === 'number') return delay;
-    if (this.#sampleCount < (delay.minSamples ?? HEDGE_DEFAULTS.minSamples)) return delay.initialDelayMs ?? HEDGE_DEFAULTS.initialDelayMs;
+    const floorMs = delay.minDelayMs ?? 0;
+    if (this.#sampleCount < (delay.minSamples ?? HEDGE_DEFAULTS.minSamples)) return Math.max(floorMs, delay.initialDelayMs ?? HEDGE_DEFAULTS.initialDelayMs);
     this.#cachedDelayMs ??= percentileOf(this.#samples.subarray(0, this.#sampleCount), delay.percentile);
-    return this.#cachedDelayMs;
+    return Math.max(floorMs, this.#cachedDelayMs);
   }
 
   execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
@@ -135,7 +146,8 @@ export class HedgePolicy implements Policy {
 /** One call's race: its attempts, timer and outcome. */
 class HedgedCall<T> {
   readonly #attempts: LinkedController[] = [];
-  #pending = 0;
+  /** Attempts launched and not yet settled, by number (1-based). */
+  readonly #running = new Set<number>();
   #settled = false;
   #timer: TimerHandle | undefined;
   #resolve!: (value: T) => void;
@@ -162,11 +174,11 @@ class HedgedCall<T> {
     const attempt = this.#attempts.length + 1;
     const linked = linkedController(this.context.signal);
     this.#attempts.push(linked);
-    this.#pending++;
+    this.#running.add(attempt);
     const startedMs = this.policy.clock.now();
     invoke(this.fn, { ...this.context, signal: linked.signal, attempt }).then(
       (value) => this.#succeeded(value, attempt, startedMs),
-      (error: unknown) => this.#failed(error),
+      (error: unknown) => this.#failed(error, attempt),
     );
     if (attempt < this.policy.maxAttempts) {
       this.#timer = this.policy.clock.setTimeout(() => this.#hedge('delay'), this.policy.delayMs);
@@ -184,27 +196,34 @@ class HedgedCall<T> {
   }
 
   #succeeded(value: T, attempt: number, startedMs: number): void {
-    this.#pending--;
+    this.#running.delete(attempt);
     if (this.#settled) return;
     this.policy.won(attempt, this.policy.clock.now() - startedMs);
     this.#finish();
     this.#resolve(value);
   }
 
-  #failed(error: unknown): void {
-    this.#pending--;
+  #failed(error: unknown, attempt: number): void {
+    this.#running.delete(attempt);
     if (this.#settled) return;
-    if (this.#hedge('failure') || this.#pending > 0) return;
+    if (this.#hedge('failure') || this.#running.size > 0) return;
     this.#finish();
     this.#reject(error);
   }
 
+  /**
+   * Ends the call: attempts still running are aborted (they lost). The
+   * winner's signal is left alone: its caller may still be reading what it
+   * returned (a response body) under that signal. The reason is built only
+   * when some attempt is still running (an Error's stack is not free, and
+   * most calls never hedge).
+   */
   #finish(): void {
     this.#settled = true;
     this.policy.clock.clearTimeout(this.#timer);
-    const lost = new HedgeLostReason();
-    for (const linked of this.#attempts) {
-      if (!linked.signal.aborted) linked.controller.abort(lost);
+    let lost: HedgeLostReason | undefined;
+    for (const [index, linked] of this.#attempts.entries()) {
+      if (this.#running.has(index + 1) && !linked.signal.aborted) linked.controller.abort((lost ??= new HedgeLostReason()));
       linked.dispose();
     }
   }

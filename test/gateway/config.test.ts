@@ -47,3 +47,31 @@ test('unknown keys, unknown clusters, bad regexes and bad YAML are refused', () 
   assert.ok(issuesOf('listeners: [').some((issue) => issue.startsWith('(yaml)')));
   assert.ok(issuesOf(valid.replace('listeners: [{ port: 8080 }]', 'listeners: []')).some((issue) => issue.startsWith('listeners')));
 });
+
+test('hedge: defaults, and every bad setting refused with its field named', () => {
+  const withHedge = (hedge: string, route = '') => valid.replace('    cluster: api\n', `    cluster: api\n${route}    hedge: ${hedge}\n`);
+  const hedge = parseGatewayYaml(withHedge('{}')).routes[0]?.hedge;
+  assert.deepEqual(hedge, {
+    delay: { percentile: 95 }, maxAttempts: 2, budgetPercent: 10, minHedgesPerSecond: 0.1, minDelayMs: 5, initialDelayMs: 100, minSamples: 20, sampleSize: 1_000, extraMethods: [], maxBodyBytes: 65_536,
+  });
+  assert.equal(parseGatewayYaml(valid).routes[0]?.hedge, undefined, 'off unless asked for');
+  assert.deepEqual(parseGatewayYaml(withHedge('{ delay: { fixedMs: 20 } }')).routes[0]?.hedge?.delay, { fixedMs: 20 });
+  const cases: Array<[string, RegExp, string?]> = [
+    ['{ delay: { percentile: 100 } }', /^routes\.0\.hedge\.delay\.percentile: /],
+    ['{ delay: { percentile: 0 } }', /^routes\.0\.hedge\.delay\.percentile: /],
+    ['{ delay: { percentile: 95, fixedMs: 10 } }', /^routes\.0\.hedge\.delay: give exactly one of percentile or fixedMs/],
+    ['{ delay: { p95: true } }', /^routes\.0\.hedge\.delay: /],
+    ['{ maxAttempts: 1 }', /^routes\.0\.hedge\.maxAttempts: /],
+    ['{ maxAttempts: 5 }', /^routes\.0\.hedge\.maxAttempts: /],
+    ['{ budgetPercent: 101 }', /^routes\.0\.hedge\.budgetPercent: /],
+    ['{ extraMethods: [POST] }', /^routes\.0\.hedge\.extraMethods\.0: /],
+    ['{ maxBodyBytes: 2000000 }', /^routes\.0\.hedge\.maxBodyBytes: /],
+    ['{ minSamples: 50, sampleSize: 10 }', /^routes\.0\.hedge\.minSamples: exceeds sampleSize/],
+    ['{ delay: { fixedMs: 500 } }', /^routes\.0\.hedge\.delay\.fixedMs: 500 ms is not below the route's perTryTimeoutMs \(500\)/, '    perTryTimeoutMs: 500\n'],
+    ['{ initialDelayMs: 800 }', /^routes\.0\.hedge\.initialDelayMs: 800 ms is not below/, '    perTryTimeoutMs: 500\n'],
+  ];
+  for (const [text, expected, route] of cases) {
+    const issues = issuesOf(withHedge(text, route));
+    assert.ok(issues.some((issue) => expected.test(issue)), `${text}: ${issues.join('; ')}`);
+  }
+});

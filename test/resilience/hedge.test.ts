@@ -72,6 +72,33 @@ test('percentile delay: the initial delay until enough samples, then the configu
   assert.equal(percentileOf([5, 1, 3, 2, 4], 0.5), 3);
 });
 
+test('the winner\'s signal stays unaborted (its caller may still be reading under it); only attempts still running are aborted', async () => {
+  const clock = newClock();
+  const hedge = new HedgePolicy({ clock, delay: 10, maxAttempts: 3, budget: unlimited(clock) });
+  const signals: AbortSignal[] = [];
+  const call = capture(hedge.execute((context: PolicyContext) => {
+    signals.push(context.signal);
+    if (context.attempt === 2) return Promise.reject(new Error('refused'));
+    if (context.attempt === 3) return new Promise<number>((resolve) => clock.setTimeout(() => resolve(3), 5));
+    return untilAborted(context.signal);
+  }));
+  await clock.advance(10);
+  await clock.advance(5);
+  assert.equal(call.value(), 3);
+  assert.deepEqual(signals.map((signal) => signal.aborted), [true, false, false]);
+});
+
+test('percentile delay: minDelayMs is a floor under both the initial delay and the percentile', () => {
+  const clock = newClock();
+  const hedge = new HedgePolicy({ clock, delay: { percentile: 0.5, minSamples: 4, initialDelayMs: 3, minDelayMs: 20 }, sampleSize: 16, budget: unlimited(clock) });
+  assert.equal(hedge.delayMs, 20);
+  for (let i = 1; i <= 16; i++) hedge.recordLatency(i);
+  assert.equal(hedge.delayMs, 20);
+  for (let i = 1; i <= 16; i++) hedge.recordLatency(100 + i);
+  assert.equal(hedge.delayMs, 108);
+  assert.throws(() => new HedgePolicy({ delay: { percentile: 0.5, minDelayMs: -1 } }), { code: 'KEEL_RES_CONFIG_INVALID' });
+});
+
 test('defaults: p95 after 20 samples, 100 ms before, one hedge, a 10% budget', () => {
   assert.deepEqual(HEDGE_DEFAULTS, { percentile: 0.95, minSamples: 20, initialDelayMs: 100, maxAttempts: 2, sampleSize: 1_000 });
   const hedge = new HedgePolicy({ clock: newClock() });

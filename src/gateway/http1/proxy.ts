@@ -4,8 +4,11 @@ import { recordLatency } from '../balancers/index.js';
 import type { Cluster } from '../cluster.js';
 import type { Endpoint } from '../endpoint.js';
 import { GatewayError } from '../errors.js';
+import type { RouteConfig } from '../config.js';
 import type { Exchange, Handler } from '../exchange.js';
+import { type HedgeEngine, raceEndpoints, type RouteHedge } from '../hedging.js';
 import { HEADER_BYTES_MAX, RETRIES_MAX } from '../limits.js';
+import { type AttemptOutcome, attemptFailureError } from '../attempt.js';
 import { checkUpstreamLimits, FORWARDED_CLIENT_CERT, isEncrypted, type ProxyDependencies, VIA_VALUE } from '../proxy.js';
 import { forwardedClientCert } from '../tls-listener.js';
 import { type BodyFraming, framingFor } from './body-framing.js';
@@ -46,10 +49,6 @@ interface UpstreamHead {
   readonly leftover: Buffer | undefined;
 }
 
-type AttemptOutcome =
-  | { readonly kind: 'response'; readonly data: UpstreamHead }
-  | { readonly kind: 'error'; readonly error: unknown; readonly timedOut: boolean };
-
 /** The head bytes minus `dropped` fields (by line, copied as slices), plus `extra` lines. */
 export function spliceHead(head: ParsedHead, dropped: ReadonlySet<string>, named: readonly string[], extra: string, firstLine?: string): Buffer {
   const parts: Buffer[] = [firstLine === undefined ? head.bytes.subarray(0, head.firstLineEnd) : Buffer.from(firstLine, 'latin1')];
@@ -84,6 +83,10 @@ export function fastProxyHandler(deps: FastProxyDependencies): Handler {
     const route = exchange.route;
     const cluster = exchange.table.clusters.get(exchange.cluster ?? '');
     if (route === undefined || cluster === undefined) throw new GatewayError('KEEL_GW_NO_ROUTE', 'no route');
+    const hedge = exchange.table.hedges.get(route.name);
+    if (hedge?.admits(request.method, typeof request.head.framing === 'number' ? request.head.framing : undefined) === true) {
+      return hedged(deps, exchange, request, response, cluster, route, hedge);
+    }
     const budget = exchange.table.budgets.get(route.name);
     budget?.onRequest();
     const withBody = request.hasBody;
@@ -121,19 +124,64 @@ export function fastProxyHandler(deps: FastProxyDependencies): Handler {
         deps.metrics.retries.inc({ cluster: cluster.name });
         continue;
       }
-      if (GatewayError.is(outcome.error)) throw outcome.error;
-      throw outcome.timedOut
-        ? new GatewayError('KEEL_GW_UPSTREAM_TIMEOUT', `${endpoint.address} did not answer in time`)
-        : new GatewayError('KEEL_GW_UPSTREAM_UNAVAILABLE', `${endpoint.address}: ${(outcome.error as Error).message}`);
+      throw attemptFailureError(outcome.error, outcome.timedOut, endpoint);
     }
   };
+}
+
+/**
+ * A hedged request (see hedging.ts): the body, if any, is read whole first
+ * (it fits `maxBodyBytes`) so every attempt can send it; attempts race on
+ * their own upstream connections; the winner's response is relayed as any other.
+ */
+async function hedged(deps: FastProxyDependencies, exchange: Exchange, request: FastRequest, response: FastResponse, cluster: Cluster, route: RouteConfig, hedge: RouteHedge): Promise<void> {
+  const body = request.hasBody ? await readBody(request, Math.min(hedge.config.maxBodyBytes, exchange.table.config.limits.maxRequestBodyBytes)) : undefined;
+  const hashHeader = cluster.config.hashHeader;
+  const pick = { zone: deps.zoneOf(exchange), hashKey: hashHeader === undefined ? exchange.clientIp : request.headers[hashHeader] };
+  const engine: HedgeEngine<UpstreamHead> = {
+    attempt: (endpoint, signal) => {
+      checkUpstreamLimits(cluster, endpoint, deps.fastPools.pending(cluster.poolAddress(endpoint.address)));
+      return attemptOnce(deps, exchange, request, cluster, endpoint, route.perTryTimeoutMs, { signal, body });
+    },
+    status: (answer) => answer.head.status,
+    cancel: (answer, endpoint) => {
+      endpoint.inflight--;
+      deps.fastPools.release(cluster.poolAddress(endpoint.address), answer.socket, false);
+    },
+  };
+  const { answer, endpoint } = await raceEndpoints(hedge, cluster, pick, deps.clock, engine, route.retry.onStatuses, request.socket);
+  await respond(deps, exchange, response, answer, cluster.name, endpoint, cluster.poolAddress(endpoint.address));
+}
+
+/** The whole request body, for a hedged request (bounded by its Content-Length, itself within `maxBytes`). */
+function readBody(request: FastRequest, maxBytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    request.pipeBody({
+      write: (bytes) => {
+        chunks.push(Buffer.from(bytes));
+        return true;
+      },
+      end: () => resolve(Buffer.concat(chunks)),
+      fail: reject,
+    }, maxBytes);
+  });
 }
 
 function connectionOf(request: FastRequest): FastConnection {
   return request.connection;
 }
 
-function attemptOnce(deps: FastProxyDependencies, exchange: Exchange, request: FastRequest, cluster: Cluster, endpoint: Endpoint, perTryTimeoutMs: number): Promise<AttemptOutcome> {
+/**
+ * What a hedged attempt carries: the race's signal (aborted when another attempt won or the client left; it replaces
+ * the connection's single close hook, which concurrent attempts would share) and the buffered body.
+ */
+interface HedgedSend {
+  readonly signal: AbortSignal;
+  readonly body: Buffer | undefined;
+}
+
+function attemptOnce(deps: FastProxyDependencies, exchange: Exchange, request: FastRequest, cluster: Cluster, endpoint: Endpoint, perTryTimeoutMs: number, hedgedSend?: HedgedSend): Promise<AttemptOutcome<UpstreamHead>> {
   const nowMs = deps.clock.now();
   const remaining = exchange.deadlineMs === undefined ? Infinity : exchange.deadlineMs - nowMs;
   if (remaining <= 0) return Promise.resolve({ kind: 'error', error: new GatewayError('KEEL_GW_DEADLINE_EXCEEDED', 'the deadline passed before the request was sent'), timedOut: false });
@@ -146,18 +194,28 @@ function attemptOnce(deps: FastProxyDependencies, exchange: Exchange, request: F
     let upstream: Socket | undefined;
     let staleRetries = 0;
     endpoint.inflight++;
-    const fail = (error: unknown, timedOut: boolean): void => {
+    const signal = hedgedSend?.signal;
+    const onAbort = (): void => fail(signal?.reason, false, true);
+    const unhook = (): void => {
+      if (signal === undefined) connection.onClose(undefined);
+      else signal.removeEventListener('abort', onAbort);
+    };
+    // cancelled: a hedge that lost (or whose client left) did not fail; outlier detection must not count it
+    const fail = (error: unknown, timedOut: boolean, cancelled = false): void => {
       if (settled) return;
       settled = true;
       endpoint.inflight--;
-      connection.onClose(undefined);
+      unhook();
       if (upstream !== undefined) deps.fastPools.release(address, upstream, false);
-      if (!(GatewayError.is(error) && error.code === 'KEEL_GW_REQUEST_TOO_LARGE') && !connection.socket.destroyed) {
+      if (!cancelled && !(GatewayError.is(error) && error.code === 'KEEL_GW_REQUEST_TOO_LARGE') && !connection.socket.destroyed) {
         deps.recordAttempt(cluster.name, endpoint, { kind: 'error' });
       }
       resolve({ kind: 'error', error, timedOut });
     };
-    connection.onClose(() => fail(new Error('client closed the connection'), false));
+    if (signal === undefined) connection.onClose(() => fail(new Error('client closed the connection'), false));
+    else if (signal.aborted) return onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    const buffered = hedgedSend?.body;
     const send = (error: Error | undefined, socket: Socket | undefined, reused: boolean): void => {
       if (error !== undefined || socket === undefined) return fail(error, false);
       if (settled) return deps.fastPools.release(address, socket, true);
@@ -189,7 +247,7 @@ function attemptOnce(deps: FastProxyDependencies, exchange: Exchange, request: F
         }
         cleanup();
         settled = true;
-        connection.onClose(undefined);
+        unhook();
         const nowAfter = deps.clock.now();
         recordLatency(endpoint, nowAfter - nowMs, nowAfter);
         deps.recordAttempt(cluster.name, endpoint, { kind: 'status', status: parsed.status });
@@ -198,7 +256,7 @@ function attemptOnce(deps: FastProxyDependencies, exchange: Exchange, request: F
       const onClose = (): void => {
         cleanup();
         // A reused connection the upstream closed while idle: resend a body-less request on another one.
-        if (reused && received === undefined && !request.readableDidRead && staleRetries < STALE_CONNECTION_RETRIES_MAX && !settled) {
+        if (reused && received === undefined && (buffered !== undefined || !request.readableDidRead) && staleRetries < STALE_CONNECTION_RETRIES_MAX && !settled) {
           staleRetries++;
           upstream = undefined;
           deps.fastPools.acquire(address, cluster.config.circuitBreakers.maxConnections, send, cluster.upstreamTls);
@@ -218,6 +276,10 @@ function attemptOnce(deps: FastProxyDependencies, exchange: Exchange, request: F
       socket.once('timeout', onTimeout);
       if (!request.hasBody) {
         socket.write(head);
+        return;
+      }
+      if (buffered !== undefined) {
+        socket.write(Buffer.concat([head, buffered]));
         return;
       }
       socket.cork();
