@@ -1,20 +1,13 @@
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createChaos } from '../../src/chaos/index.js';
-import { startKeelUp } from './fixtures/keel-up.js';
+import { startOneMember } from './fixtures/keel-up.js';
 import { call, get } from '../node/cluster-harness.js';
 import { stateDir, until } from './fixtures/helpers.js';
 
 const DEADLINE_MS = 60_000;
 /** Long enough that on any machine the lease outlives the test's wait unless the member's clock is skewed. */
 const LEASE_TTL_SECONDS = 60;
-
-async function oneMember(t: TestContext, environment: NodeJS.ProcessEnv): Promise<{ dataDir: string; url: string }> {
-  const { dataDir, urls } = await startKeelUp(t, { nodes: 1, environment });
-  const url = urls[0]!;
-  await until(async () => fetch(`${url}/readyz`).then((r) => r.ok, () => false), DEADLINE_MS, 'the member to be ready');
-  return { dataDir, url };
-}
 
 async function clockState(url: string): Promise<{ rate: number; aheadMs: number }> {
   return (await (await fetch(`${url}/debug/clock`)).json()) as { rate: number; aheadMs: number };
@@ -28,7 +21,7 @@ async function leasedKey(url: string, key: string): Promise<string> {
 }
 
 test('keel chaos clock: a member clock running ten times fast expires its leases early; a jump forward expires them at once; the undo stops the drift', { timeout: 180_000 }, async (t) => {
-  const { dataDir, url } = await oneMember(t, { KEEL_FAILPOINT_API: '1' });
+  const { dataDir, url } = await startOneMember(t, { KEEL_FAILPOINT_API: '1' });
   const chaos = createChaos({ dataDir, stateDir: stateDir(t) });
   assert.deepEqual(await clockState(url), { rate: 1, aheadMs: 0 });
 
@@ -54,7 +47,7 @@ test('keel chaos clock: a member clock running ten times fast expires its leases
 });
 
 test('keel chaos clock refuses bad skews before any call, and members without the fault-injection API refuse it', { timeout: 120_000 }, async (t) => {
-  const { dataDir, url } = await oneMember(t, { KEEL_FAILPOINT_API: '' });
+  const { dataDir, url } = await startOneMember(t, { KEEL_FAILPOINT_API: '' });
   const chaos = createChaos({ dataDir, stateDir: stateDir(t) });
   for (const bad of [{}, { rate: 0 }, { rate: 11 }, { rate: Number.NaN }, { bumpMs: -5 }, { bumpMs: 0 }]) {
     await assert.rejects(chaos.inject({ kind: 'clock', target: 'n1', durationMs: 5_000, ...bad }), { code: 'KEEL_CHAOS_INVALID_FAULT' }, JSON.stringify(bad));

@@ -1,26 +1,18 @@
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createChaos, readClusterView } from '../../src/chaos/index.js';
-import { startKeelUp } from './fixtures/keel-up.js';
+import { startOneMember } from './fixtures/keel-up.js';
 import { put } from '../node/cluster-harness.js';
 import { stateDir, until } from './fixtures/helpers.js';
 
 const DEADLINE_MS = 60_000;
-
-/** A 1-member keel up cluster; resolves with its data dir and client URL once ready. */
-async function oneMember(t: TestContext, environment: NodeJS.ProcessEnv): Promise<{ dataDir: string; url: string }> {
-  const { dataDir, urls } = await startKeelUp(t, { nodes: 1, environment });
-  const url = urls[0]!;
-  await until(async () => fetch(`${url}/readyz`).then((r) => r.ok, () => false), DEADLINE_MS, 'the member to be ready');
-  return { dataDir, url };
-}
 
 async function listed(url: string): Promise<Record<string, string>> {
   return ((await (await fetch(`${url}/debug/failpoints`)).json()) as { failpoints: Record<string, string> }).failpoints;
 }
 
 test('failpoints are refused by a member started without the failpoint API, and unknown ones before any call', { timeout: 120_000 }, async (t) => {
-  const { dataDir, url } = await oneMember(t, { KEEL_FAILPOINT_API: '' });
+  const { dataDir, url } = await startOneMember(t, { KEEL_FAILPOINT_API: '' });
   const chaos = createChaos({ dataDir, stateDir: stateDir(t) });
   assert.equal((await fetch(`${url}/debug/failpoints`)).status, 403);
   await assert.rejects(chaos.inject({ kind: 'failpoint', target: 'n1', name: 'apply-before', action: 'crash', durationMs: 5_000 }), { code: 'KEEL_CHAOS_FAILPOINT_REFUSED' });
@@ -31,7 +23,7 @@ test('failpoints are refused by a member started without the failpoint API, and 
 });
 
 test('keel chaos failpoint switches a failpoint on in a running member and off again; a crash failpoint kills it and keel up restarts it clean', { timeout: 120_000 }, async (t) => {
-  const { dataDir, url } = await oneMember(t, { KEEL_FAILPOINT_API: '1' });
+  const { dataDir, url } = await startOneMember(t, { KEEL_FAILPOINT_API: '1' });
   const chaos = createChaos({ dataDir, stateDir: stateDir(t) });
   const sleepy = await chaos.inject({ kind: 'failpoint', target: 'n1', name: 'apply-before', action: 'sleep(1)', durationMs: 60_000 });
   assert.deepEqual(await listed(url), { 'apply-before': 'sleep(1)' });
