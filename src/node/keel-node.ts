@@ -39,6 +39,7 @@ import { NodeMetrics } from './metrics.js';
 import { Lessor } from './lessor.js';
 import { SkewableClock } from './clock.js';
 import { Wait } from './wait.js';
+import { initialPeers, PeerBook } from './peers.js';
 import { forwardKeepAlive, forwardTimeToLive, leaseIdOf, LEASE_TTL_MAX_SECONDS } from './lease-forward.js';
 import type { LeaseTimeToLive } from './lease-forward.js';
 import { MemberChanges } from './member-changes.js';
@@ -53,7 +54,6 @@ import {
   decodeMembershipCommand,
   encodeChangeContext,
   isMembershipCommand,
-  joiningRaftId,
   peerAddressOf,
   unwrapSnapshot,
   wrapSnapshot,
@@ -141,10 +141,8 @@ export class KeelNode {
   #clusterId: bigint;
   #table: MembershipTable;
   #memberChanges: MemberChanges;
-  /** Transport peers and the address each was given, so an unchanged address is never redialled. */
-  readonly #peerAddresses = new Map<NodeId, string>();
-  /** Peers from --peers that may not be raft ids (a joining member's guesses, names of members that joined later), dropped once caught up. */
-  #peerGuessesPruned = false;
+  /** Which address the transport dials for each peer (peers.ts). */
+  #peers!: PeerBook;
   #publishAttemptAt = Number.NEGATIVE_INFINITY;
   #log: Logger;
   #raw!: RawNode;
@@ -292,11 +290,12 @@ export class KeelNode {
       asyncStorageWrites: true,
     });
     const [host, port] = splitHostPort(this.config.listenPeer);
+    const firstPeers = initialPeers(this.config.peers, { name: this.config.id, raftId: this.#raftId, clusterName: this.config.clusterName }, joining);
     this.#transport = new PeerTransport({
       id: this.#raftId,
       listenHost: host,
       listenPort: port,
-      peers: this.#initialPeers(joining),
+      peers: firstPeers,
       clusterId: this.#clusterId === 0n ? '' : this.#clusterId.toString(),
       ...(this.#clusterId === 0n ? { onClusterIdLearned: (clusterId: string) => this.#onClusterIdLearned(clusterId) } : {}),
       isRemoved: (peer) => this.#table.isRemoved(peer),
@@ -314,12 +313,11 @@ export class KeelNode {
       },
       onRoundTrip: (peer, seconds) => this.metrics.peerRoundTrip(peer, seconds),
       ...this.#peerTlsOptions(),
-      log: (level, message, fields) => {
-        // Refused certificates are what an operator must see; the rest of the transport's chatter stays at debug.
-        if (message === 'refused a peer certificate') this.#log.warn(message, fields);
-      },
+      // Warnings (refused certificates and handshakes, malformed frames) and errors are what an operator must see.
+      log: (level, message, fields) => this.#log[level](message, fields),
     });
-    for (const [id, address] of Object.entries(this.#initialPeers(joining))) this.#peerAddresses.set(id, address);
+    this.#peers = new PeerBook(this.#transport, () => this.#raftId, this.#log);
+    this.#peers.started(firstPeers);
     this.#syncPeers();
     await this.#transport.listen();
     this.#lastTickAt = this.clock.now();
@@ -621,7 +619,7 @@ export class KeelNode {
       if (note) note.index = state.index;
     }
     this.#answerReads();
-    if (!this.#peerGuessesPruned && this.#commit > 0 && this.#store.appliedIndex >= this.#commit) this.#syncPeers();
+    if (this.#peers.guessing && this.#commit > 0 && this.#store.appliedIndex >= this.#commit) this.#syncPeers();
     this.#raw.advance(ready);
     this.metrics.raftProgress(this.#term, this.#commit, this.#store.appliedIndex);
     this.metrics.storeObserved(this.#store.usedBytes, this.#store.quotaBytes, this.#store.keyCount);
@@ -1402,11 +1400,8 @@ export class KeelNode {
 
   /** Applied membership: the transport learns and forgets peers, the proposer answers its client, a removed member stops. */
   #onMembershipApplied(effect: MembershipEffect): void {
-    for (const [id, address] of effect.addresses) this.#setPeer(id, address);
-    if (effect.removed !== undefined && effect.removed !== this.#raftId) {
-      this.#transport.removePeer(effect.removed);
-      this.#peerAddresses.delete(effect.removed);
-    }
+    for (const [id, address] of effect.addresses) this.#peers.set(id, address);
+    if (effect.removed !== undefined) this.#peers.remove(effect.removed);
     this.#memberChanges.applied(effect);
     if (effect.removed === this.#raftId) this.#onRemoved('this member was removed from the cluster');
   }
@@ -1415,45 +1410,15 @@ export class KeelNode {
   #learnAddress(change: ConfChange): void {
     if (change.type === ConfChangeType.Remove) return;
     const url = decodeChangeContext(change.nodeId, change.context).member?.peerUrls[0];
-    if (url) this.#setPeer(change.nodeId, peerAddressOf(url));
+    if (url) this.#peers.set(change.nodeId, peerAddressOf(url));
   }
 
-  #setPeer(id: NodeId, address: string): void {
-    if (id === this.#raftId || this.#peerAddresses.get(id) === address) return;
-    try {
-      this.#transport.setPeer(id, address);
-      this.#peerAddresses.set(id, address);
-    } catch (error) {
-      this.#log.warn('cannot reach a member at its peer address', { member: id, address, error: (error as Error).message });
-    }
-  }
-
-  /**
-   * Points the transport at every member's replicated address. Once caught
-   * up, drops peers that are not members: a joining member's guesses at ids
-   * (see #initialPeers), and names in --peers that are not raft ids.
-   */
+  /** Points the transport at every member's replicated address; drops the starting guesses once caught up (peers.ts). */
   #syncPeers(): void {
     const conf = this.#raw.confState();
-    for (const [id, address] of this.#table.addresses(conf)) this.#setPeer(id, address);
-    if (this.#peerGuessesPruned || this.#commit === 0 || this.#store.appliedIndex < this.#commit) return;
-    const members = new Set([...conf.voters, ...conf.learners]);
-    if (!members.has(this.#raftId)) return;
-    for (const id of [...this.#peerAddresses.keys()]) {
-      if (members.has(id)) continue;
-      this.#transport.removePeer(id);
-      this.#peerAddresses.delete(id);
-    }
-    this.#peerGuessesPruned = true;
+    this.#peers.sync(this.#table.addresses(conf), new Set([...conf.voters, ...conf.learners]), this.#commit > 0 && this.#store.appliedIndex >= this.#commit);
   }
 
-  /**
-   * The transport's first peers, from --peers. A joining member does not yet
-   * know which of them joined later (their raft ids are MemberAdd's, not
-   * their names), so it also lists each address under the id MemberAdd
-   * would have given it; whichever is right lets the leader in and the
-   * answers out. The wrong ones are dropped once the log says who is who.
-   */
   /** Peer TLS from the --peer-* flags (files read now: a missing or mismatched file fails start() with a typed error). */
   #peerTlsOptions(): { tls?: PeerTlsOptions } {
     const files = peerTlsFiles(this.config);
@@ -1487,17 +1452,6 @@ export class KeelNode {
   /** The peer transport's refused-certificate count (for /metrics). */
   get peerCertificatesRejected(): number {
     return this.#transport?.counters().rejectedCertificates ?? 0;
-  }
-
-  #initialPeers(joining: boolean): Record<NodeId, string> {
-    const peers: Record<NodeId, string> = {};
-    for (const [name, address] of Object.entries(this.config.peers)) {
-      if (name === this.config.id) continue;
-      peers[name] = address;
-      if (joining) peers[joiningRaftId(this.config.clusterName, address)] = address;
-    }
-    delete peers[this.#raftId];
-    return peers;
   }
 
   #onClusterIdLearned(clusterId: string): void {
