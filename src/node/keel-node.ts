@@ -40,6 +40,7 @@ import { Lessor } from './lessor.js';
 import { SkewableClock } from './clock.js';
 import { Wait } from './wait.js';
 import { initialPeers, PeerBook } from './peers.js';
+import { Reads } from './reads.js';
 import { forwardKeepAlive, forwardTimeToLive, leaseIdOf, LEASE_TTL_MAX_SECONDS } from './lease-forward.js';
 import type { LeaseTimeToLive } from './lease-forward.js';
 import { MemberChanges } from './member-changes.js';
@@ -69,8 +70,6 @@ const LEASE_CHECK_INTERVAL_MS = 250;
 const LEASE_REVOKES_PER_CHECK = 250;
 /** Leaders one forwarded keep-alive tries before it gives up (each leader change starts another try, within the request's deadline). */
 const LEASE_FORWARD_ATTEMPTS_MAX = 8;
-/** ReadIndex rounds one linearizable read tries (each leader change starts another, within the request's deadline). */
-const READ_ATTEMPTS_MAX = 8;
 /** Times one write is proposed again after a transient drop (each waits for a leader change, within the request's deadline). */
 const PROPOSE_ATTEMPTS_MAX = 8;
 /** A member whose published name or client URLs are out of date proposes them again at most this often. */
@@ -84,11 +83,6 @@ interface WriteNote {
   markedAt?: number;
 }
 
-/** What the member notes on a waiting read. */
-interface ReadNote {
-  /** Set once the leader confirmed the read index. */
-  index?: number;
-}
 
 /**
  * How long a stopping leader waits for its successor to take over: two
@@ -177,8 +171,18 @@ export class KeelNode {
   #firstMarkedAt = 0;
   /** The term of the leader this member last saw (0 before any). */
   #leaderTerm = 0;
-  /** Linearizable reads waiting for their read index, by ReadIndex context. */
-  readonly #pendingReads = new Wait<void, ReadNote>();
+  /** Linearizable reads: ReadIndex rounds, retried across leader changes (reads.ts). */
+  readonly #reads: Reads = new Reads({
+    leader: () => this.#leader,
+    stopping: () => this.#stopping || this.#stopped,
+    checkAccepting: () => this.#checkAccepting(),
+    leaderChange: () => this.#leaderChange.signal,
+    full: (): boolean => this.#pendingWrites.size + this.#reads.size >= this.config.pendingRequestsMax,
+    readIndex: (context) => {
+      this.#raw.readIndex(context);
+      this.#scheduleReady();
+    },
+  });
   #requestSequence = 0;
   readonly #requestTag = randomBytes(6).toString('hex');
   #leader: NodeId = NONE;
@@ -347,7 +351,7 @@ export class KeelNode {
     this.#stopHooks.clear();
     if (this.#role === Role.Leader) await this.#transferLeadershipAway();
     this.#pendingWrites.failAll(() => new InterruptedError());
-    this.#pendingReads.failAll(() => new InterruptedError());
+    this.#reads.failAll(() => new InterruptedError());
     this.#memberChanges.rejectAll(new InterruptedError());
     if (this.#tickTimer) clearInterval(this.#tickTimer);
     if (this.#progressTimer) clearInterval(this.#progressTimer);
@@ -458,7 +462,7 @@ export class KeelNode {
     this.#revoking = true;
     void (async () => {
       try {
-        await this.#readBarrier(this.config.requestTimeoutMs);
+        await this.#reads.round(this.config.requestTimeoutMs);
         const still = expired.filter((id) => this.#lessor.isExpired(id));
         if (still.length > 0) this.#log.info('revoking expired leases', { count: still.length });
         await Promise.all(
@@ -614,10 +618,7 @@ export class KeelNode {
       this.metrics.batchApplied((performance.now() - applyStarted) / 1000);
     }
     // 4. Reads that became safe.
-    for (const state of ready.readStates) {
-      const note = this.#pendingReads.note(contextKey(state.context));
-      if (note) note.index = state.index;
-    }
+    this.#reads.confirmed(ready.readStates);
     this.#answerReads();
     if (this.#peers.guessing && this.#commit > 0 && this.#store.appliedIndex >= this.#commit) this.#syncPeers();
     this.#raw.advance(ready);
@@ -632,7 +633,7 @@ export class KeelNode {
       if (leader !== NONE) this.metrics.leaderChanged();
       const term = this.#raw.status().hardState.term;
       this.#log.info('leader changed', { leader: leader || null, role, term });
-      this.#failReadsInFlight();
+      this.#reads.leaderChanged();
       this.#markWritesAtRisk();
       this.#leaderTerm = term;
       // Forwarded lease calls waiting on the previous leader give up on it (see leaseRenew).
@@ -644,15 +645,6 @@ export class KeelNode {
     this.#leader = leader;
     this.#role = role;
     this.metrics.leaderObserved(leader !== NONE, role === Role.Leader);
-  }
-
-  /**
-   * Read index requests sent to the previous leader may be lost with it:
-   * fail them now (as etcd's "leader changed"; #linearizableBarrier retries
-   * them with the next leader) rather than at their deadline.
-   */
-  #failReadsInFlight(): void {
-    this.#pendingReads.failAll(() => new LeaderChangedError());
   }
 
   /**
@@ -727,9 +719,7 @@ export class KeelNode {
 
   #answerReads(): void {
     const applied = this.#store.appliedIndex;
-    for (const [key, note] of this.#pendingReads.notes()) {
-      if (note.index !== undefined && note.index <= applied) this.#pendingReads.trigger(key, undefined);
-    }
+    this.#reads.answer(applied);
   }
 
   #maybeSnapshot(): void {
@@ -772,7 +762,7 @@ export class KeelNode {
     this.#checkAccepting();
     validateCommand(command);
     if (command.type === 'txn') checkTxnIntervals(command.request);
-    if (this.#pendingWrites.size + this.#pendingReads.size >= this.config.pendingRequestsMax) {
+    if (this.#pendingWrites.size + this.#reads.size >= this.config.pendingRequestsMax) {
       this.metrics.proposalFailed();
       throw new OverloadedError('too many requests pending on this member', 1);
     }
@@ -792,7 +782,7 @@ export class KeelNode {
           this.metrics.proposalFailed();
           throw this.#translate(error);
         }
-        await this.#untilLeaderChange(Math.min(remainingMs, this.config.electionTicks * this.config.tickMs));
+        await this.#reads.untilLeaderChange(Math.min(remainingMs, this.config.electionTicks * this.config.tickMs));
         this.#checkAccepting();
       }
     }
@@ -815,7 +805,7 @@ export class KeelNode {
     validateRange(request);
     // The planted stale-read bug (test-only, see test-stale-reads.ts): no barrier, an old revision.
     if (!serializable && staleReadsOn() && (request.revision ?? 0) <= 0) return this.#store.range({ ...request, revision: staleRevision(this.#store.revision, this.#store.compactRevision) });
-    if (!serializable) await this.#linearizableBarrier(timeoutMs);
+    if (!serializable) await this.#reads.barrier(timeoutMs);
     return this.#store.range(request);
   }
 
@@ -830,77 +820,10 @@ export class KeelNode {
   async txn(request: TxnRequest, serializable: boolean, timeoutMs = this.config.requestTimeoutMs, authRevision?: number): Promise<CommandResponse> {
     if (isReadOnlyTxn(request)) {
       this.#checkAccepting();
-      if (!serializable) await this.#linearizableBarrier(timeoutMs);
+      if (!serializable) await this.#reads.barrier(timeoutMs);
       return { type: 'txn', response: this.#store.readTxn(request) };
     }
     return this.propose({ type: 'txn', request, ...stamp(authRevision) }, timeoutMs);
-  }
-
-  /**
-   * A ReadIndex round for a client's read. A read is safe to repeat, so a
-   * round lost to a leader change (or started mid-election) is retried with
-   * the next leader within the same deadline instead of failing with
-   * "leader changed" as etcd does (etcd leaves that retry to its client;
-   * curl users of the JSON gateway have none).
-   */
-  async #linearizableBarrier(timeoutMs: number): Promise<void> {
-    const deadline = performance.now() + timeoutMs;
-    for (let attempt = 0; ; attempt++) {
-      const remainingMs = Math.floor(deadline - performance.now());
-      if (remainingMs <= 0) throw new RequestTimeoutError(timeoutMs);
-      if (this.#leader === NONE) {
-        if (!(await this.#waitForLeader(remainingMs))) throw new NoLeaderError();
-        continue;
-      }
-      try {
-        return await this.#readBarrier(remainingMs);
-      } catch (error) {
-        if (!(error instanceof LeaderChangedError) || attempt + 1 >= READ_ATTEMPTS_MAX) throw error;
-        this.#checkAccepting();
-      }
-    }
-  }
-
-  /** Resolves true once a leader is known, false when `timeoutMs` passes first. */
-  async #waitForLeader(timeoutMs: number): Promise<boolean> {
-    const deadline = performance.now() + timeoutMs;
-    while (this.#leader === NONE && !this.#stopping && !this.#stopped) {
-      const remainingMs = deadline - performance.now();
-      if (remainingMs <= 0) return false;
-      await this.#untilLeaderChange(remainingMs);
-    }
-    return this.#leader !== NONE;
-  }
-
-  /** Resolves at the next change of leader, or after `timeoutMs`. */
-  #untilLeaderChange(timeoutMs: number): Promise<void> {
-    const changed = this.#leaderChange.signal;
-    return new Promise<void>((resolve) => {
-      // The listener goes when the timer fires: a long leaderless spell must not pile listeners onto one signal.
-      const onChange = (): void => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        changed.removeEventListener('abort', onChange);
-        resolve();
-      }, timeoutMs);
-      changed.addEventListener('abort', onChange, { once: true });
-    });
-  }
-
-  /** One ReadIndex round: fails on a leader change (lease revokes rely on that to learn they were deposed). */
-  async #readBarrier(timeoutMs: number): Promise<void> {
-    if (this.#leader === NONE) throw new NoLeaderError();
-    if (this.#pendingWrites.size + this.#pendingReads.size >= this.config.pendingRequestsMax) {
-      throw new OverloadedError('too many requests pending on this member', 1);
-    }
-    const context = randomBytes(12);
-    const key = contextKey(context);
-    const done = this.#pendingReads.register(key, timeoutMs, () => new RequestTimeoutError(timeoutMs), {});
-    this.#raw.readIndex(context);
-    this.#scheduleReady();
-    return done;
   }
 
   #checkAccepting(): void {
@@ -966,7 +889,7 @@ export class KeelNode {
       const leaderChanged = this.#leaderChange.signal;
       if (this.#leader === NONE && !forwarded) {
         // Mid-election: wait for the next leader within the deadline (etcd's waitLeader) rather than fail a keep-alive at once.
-        if (!(await this.#waitForLeader(remainingMs))) break;
+        if (!(await this.#reads.waitForLeader(remainingMs))) break;
         continue;
       }
       try {
@@ -992,7 +915,7 @@ export class KeelNode {
     const remainingMs = Math.floor(deadline - performance.now());
     if (remainingMs <= 0) return 'timeout';
     try {
-      await this.#readBarrier(remainingMs);
+      await this.#reads.round(remainingMs);
       return 'applied';
     } catch (error) {
       if (error instanceof RequestTimeoutError) return 'timeout';
@@ -1051,7 +974,7 @@ export class KeelNode {
   /** Waits until this member has applied everything committed when it was called (a ReadIndex round), so a check reads fresh auth state. */
   async readBarrier(timeoutMs = this.config.requestTimeoutMs): Promise<void> {
     this.#checkAccepting();
-    await this.#linearizableBarrier(timeoutMs);
+    await this.#reads.barrier(timeoutMs);
   }
 
   // ------------------------------------------------------------------ watches
@@ -1095,7 +1018,7 @@ export class KeelNode {
   /** The active alarms after a read barrier (etcd serves Alarm GET through raft: linearizable). */
   async alarmList(timeoutMs = this.config.requestTimeoutMs): Promise<AlarmResponse> {
     this.#checkAccepting();
-    await this.#linearizableBarrier(timeoutMs);
+    await this.#reads.barrier(timeoutMs);
     return { header: { revision: this.#store.revision }, alarms: this.#store.alarms() };
   }
 
@@ -1350,7 +1273,7 @@ export class KeelNode {
   /** Resolves once this member has applied everything committed when it was called (a ReadIndex round): a follower's view then includes a change the leader applied. */
   async barrier(timeoutMs = this.config.requestTimeoutMs): Promise<void> {
     this.#checkAccepting();
-    await this.#linearizableBarrier(timeoutMs);
+    await this.#reads.barrier(timeoutMs);
   }
 
   #checkMembershipLeader(): void {
@@ -1494,9 +1417,6 @@ export class KeelNode {
   }
 }
 
-function contextKey(context: Uint8Array): string {
-  return Buffer.from(context.buffer, context.byteOffset, context.byteLength).toString('base64');
-}
 
 function splitHostPort(address: string): [string, number] {
   const at = address.lastIndexOf(':');
