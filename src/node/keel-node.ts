@@ -16,14 +16,13 @@ import type { CommandResponse } from '../store/state-machine.js';
 import { StoreStateMachine } from '../store/state-machine.js';
 import type { RangeRequest, RangeResponse, TxnRequest } from '../store/types.js';
 import { checkTxnIntervals, isReadOnlyTxn, validateCommand, validateRange } from '../store/validate.js';
-import { LeaseNotFoundError } from '../store/errors.js';
 import { WatchHub } from '../store/watch-hub.js';
 import type { LeaseGrantResponse, LeaseRevokeResponse } from '../store/types.js';
 import { PeerTransport } from '../transport/index.js';
 import type { PeerTlsOptions } from '../transport/transport.js';
 import { clientOptions, loadTlsMaterial, peerTlsFiles, serverOptions, tlsCommon, verifiesClients } from './tls-material.js';
 import type { TlsMaterial } from './tls-material.js';
-import { InterruptedError, LeaderChangedError, LeaseTtlTooLargeError, NoLeaderError, NotLeaderError, OverloadedError, RequestTimeoutError, StoppingError } from './errors.js';
+import { InterruptedError, LeaderChangedError, NoLeaderError, NotLeaderError, OverloadedError, RequestTimeoutError, StoppingError } from './errors.js';
 import { BadLeaderTransfereeError, LeaderTransferTimeoutError, TransferNotLeaderError } from './errors.js';
 import type { AlarmMember, AlarmRequest, AlarmResponse } from '../store/alarms.js';
 import { autoCompactionPolicy, startAutoCompaction } from './auto-compaction.js';
@@ -36,12 +35,11 @@ import { MemberRemovedError } from './errors.js';
 import type { Logger } from './logger.js';
 import { clusterIdOf, memberIdOf } from './identity.js';
 import { NodeMetrics } from './metrics.js';
-import { Lessor } from './lessor.js';
+import { LeaseService } from './lease-service.js';
 import { SkewableClock } from './clock.js';
 import { Wait } from './wait.js';
 import { initialPeers, PeerBook } from './peers.js';
 import { Reads } from './reads.js';
-import { forwardKeepAlive, forwardTimeToLive, leaseIdOf, LEASE_TTL_MAX_SECONDS } from './lease-forward.js';
 import type { LeaseTimeToLive } from './lease-forward.js';
 import { MemberChanges } from './member-changes.js';
 import type { MemberRecord, MembershipEffect } from './membership.js';
@@ -66,10 +64,6 @@ const CATCH_UP_TICKS_MAX = 1_000;
 const READY_ROUNDS_MAX = 64;
 /** How often the leader looks for expired leases. */
 const LEASE_CHECK_INTERVAL_MS = 250;
-/** Revokes proposed per check (etcd revokes at most 1000 leases a second, so a mass expiry cannot flood the log). */
-const LEASE_REVOKES_PER_CHECK = 250;
-/** Leaders one forwarded keep-alive tries before it gives up (each leader change starts another try, within the request's deadline). */
-const LEASE_FORWARD_ATTEMPTS_MAX = 8;
 /** Times one write is proposed again after a transient drop (each waits for a leader change, within the request's deadline). */
 const PROPOSE_ATTEMPTS_MAX = 8;
 /** A member whose published name or client URLs are out of date proposes them again at most this often. */
@@ -195,8 +189,8 @@ export class KeelNode {
    * `keel chaos clock` skews it through POST /debug/clock. See clock.ts.
    */
   readonly clock = new SkewableClock();
-  readonly #lessor = new Lessor(() => this.clock.now());
-  #revoking = false;
+  /** etcd's Lease service: grants and revokes through the log, keep-alives on the leader's deadlines (lease-service.ts). */
+  readonly #leases: LeaseService;
   #lastLeaseCheckAt = 0;
   #watchHub!: WatchHub;
   /** Aborted (and replaced) whenever this member sees the leader change. */
@@ -226,6 +220,25 @@ export class KeelNode {
     this.#raftId = config.id;
     this.#table = new MembershipTable(config.clusterName, config.peers, config.clientUrls);
     this.#memberChanges = this.#newMemberChanges();
+    this.#leases = new LeaseService(
+      {
+        isLeader: () => this.#role === Role.Leader,
+        leader: () => this.#leader,
+        leaderClientUrl: () => this.leaderClientUrl(),
+        leaderChange: () => this.#leaderChange.signal,
+        stopping: () => this.#stopping,
+        checkAccepting: () => this.#checkAccepting(),
+        propose: (command, timeoutMs) => this.propose(command, timeoutMs),
+        leases: () => this.#store.leases(),
+        leaseKeys: (id) => this.#store.leaseKeys(id),
+        expiredRevoked: () => this.metrics.leasesExpired.inc(),
+        requestTimeoutMs: () => this.config.requestTimeoutMs,
+        minLeaseTtlSeconds: () => this.minLeaseTtlSeconds,
+      },
+      this.#reads,
+      () => this.clock.now(),
+      log,
+    );
   }
 
   /** The cluster id: derived from the founders for a founding member, learned from the leader's handshake by a joining one. */
@@ -427,7 +440,7 @@ export class KeelNode {
       // nobody could renew a lease with it meanwhile. Measured on the host's
       // clock, so a skewed member clock (keel chaos clock) is not mistaken
       // for a stall: its jumps and drift reach the ticks and leases below.
-      this.#lessor.extendAll();
+      this.#leases.lessor.extendAll();
       this.#log.warn('the event loop stalled; lease deadlines extended', { stalledMs: Math.round(stalledMs) });
     }
     const now = this.clock.now();
@@ -441,7 +454,7 @@ export class KeelNode {
     this.#scheduleReady();
     if (now - this.#lastLeaseCheckAt >= LEASE_CHECK_INTERVAL_MS) {
       this.#lastLeaseCheckAt = now;
-      this.#revokeExpiredLeases();
+      this.#leases.revokeExpired();
       const watches = this.#watchHub.stats();
       this.metrics.watchStreams.set(watches.streams);
       this.metrics.watchers.set({ state: 'synced' }, watches.watchers - watches.unsynced);
@@ -455,34 +468,6 @@ export class KeelNode {
    * and has been replaced must find out before it acts (the round fails
    * once it hears the higher term). Bounded per check.
    */
-  #revokeExpiredLeases(): void {
-    if (this.#revoking || this.#role !== Role.Leader || !this.#lessor.primary || this.#stopping) return;
-    const expired = this.#lessor.expired(LEASE_REVOKES_PER_CHECK);
-    if (expired.length === 0) return;
-    this.#revoking = true;
-    void (async () => {
-      try {
-        await this.#reads.round(this.config.requestTimeoutMs);
-        const still = expired.filter((id) => this.#lessor.isExpired(id));
-        if (still.length > 0) this.#log.info('revoking expired leases', { count: still.length });
-        await Promise.all(
-          still.map((id) =>
-            this.propose({ type: 'leaseRevoke', request: { id } }).then(
-              () => this.metrics.leasesExpired.inc(),
-              (error: unknown) => {
-                if (error instanceof LeaseNotFoundError) this.#lessor.revoked(id);
-              },
-            ),
-          ),
-        );
-      } catch {
-        // Not confirmed as leader (or overloaded): the next check tries again if this member still leads.
-      } finally {
-        this.#revoking = false;
-      }
-    })();
-  }
-
   #scheduleCatchUp(): void {
     if (this.#catchUpScheduled || this.#stopped) return;
     this.#catchUpScheduled = true;
@@ -604,7 +589,7 @@ export class KeelNode {
       // The storage layer's snapshot-*-install failpoints bracket persisting it (step 1).
       this.#restoreSnapshot(ready.snapshot.data);
       this.#watchHub.onRestore();
-      this.#lessor.reset(this.#store.leases());
+      this.#leases.lessor.reset(this.#store.leases());
       this.#syncPeers();
       this.#lastSnapshotIndex = ready.snapshot.metadata.index;
       this.#log.info('installed a snapshot from the leader', { index: ready.snapshot.metadata.index });
@@ -640,8 +625,8 @@ export class KeelNode {
       this.#leaderChange.abort();
       this.#leaderChange = new AbortController();
     }
-    if (role === Role.Leader && this.#role !== Role.Leader) this.#lessor.promote(this.#store.leases());
-    if (role !== Role.Leader && this.#role === Role.Leader) this.#lessor.demote();
+    if (role === Role.Leader && this.#role !== Role.Leader) this.#leases.lessor.promote(this.#store.leases());
+    if (role !== Role.Leader && this.#role === Role.Leader) this.#leases.lessor.demote();
     this.#leader = leader;
     this.#role = role;
     this.metrics.leaderObserved(leader !== NONE, role === Role.Leader);
@@ -702,8 +687,8 @@ export class KeelNode {
     const result = this.#store.apply(entry.index, envelope?.command ?? entry.data);
     failpoint('apply-after');
     if (result.status === 'applied') {
-      if (result.response.type === 'leaseGrant') this.#lessor.granted(result.response.response.id, result.response.response.ttlSeconds);
-      else if (result.response.type === 'leaseRevoke') this.#lessor.revoked(result.response.response.id);
+      if (result.response.type === 'leaseGrant') this.#leases.lessor.granted(result.response.response.id, result.response.response.ttlSeconds);
+      else if (result.response.type === 'leaseRevoke') this.#leases.lessor.revoked(result.response.response.id);
       else if (result.response.type === 'auth') this.#authApplied(result.response.response);
     }
     if (!envelope || this.#pendingWrites.note(envelope.requestId) === undefined) return;
@@ -848,109 +833,28 @@ export class KeelNode {
   }
 
   /** Grants a lease (id 0n: the member picks a random one); a TTL below the minimum is raised to it, as etcd does. */
-  async leaseGrant(ttlSeconds: number, id: bigint, timeoutMs = this.config.requestTimeoutMs): Promise<LeaseGrantResponse> {
-    if (ttlSeconds > LEASE_TTL_MAX_SECONDS) throw new LeaseTtlTooLargeError();
-    const ttl = Math.max(ttlSeconds, this.minLeaseTtlSeconds);
-    const response = await this.propose({ type: 'leaseGrant', request: { id: id === 0n ? leaseIdOf() : id, ttlSeconds: ttl } }, timeoutMs);
-    return (response as Extract<CommandResponse, { type: 'leaseGrant' }>).response;
+  leaseGrant(ttlSeconds: number, id: bigint, timeoutMs = this.config.requestTimeoutMs): Promise<LeaseGrantResponse> {
+    return this.#leases.grant(ttlSeconds, id, timeoutMs);
   }
 
   /** `authRevision`: the auth stamp of a client's revoke (the leader's own expiry revokes carry none). */
-  async leaseRevoke(id: bigint, timeoutMs = this.config.requestTimeoutMs, authRevision?: number): Promise<LeaseRevokeResponse> {
-    const response = await this.propose({ type: 'leaseRevoke', request: { id }, ...stamp(authRevision) }, timeoutMs);
-    return (response as Extract<CommandResponse, { type: 'leaseRevoke' }>).response;
+  leaseRevoke(id: bigint, timeoutMs = this.config.requestTimeoutMs, authRevision?: number): Promise<LeaseRevokeResponse> {
+    return this.#leases.revoke(id, timeoutMs, authRevision);
   }
 
-  /**
-   * Renews a lease: answered by the leader's deadlines, so a follower
-   * forwards it (once: `forwarded` requests are refused rather than passed on).
-   * Returns the TTL, or 0 when the lease is unknown or expired.
-   */
-  async leaseRenew(id: bigint, forwarded: boolean, timeoutMs = this.config.requestTimeoutMs): Promise<number> {
-    this.#checkAccepting();
-    // As etcd's LeaseRenew: a forwarded keep-alive is abandoned when this
-    // member sees the leader change, and retried with the new one (or answered
-    // here, if this member now leads) within the same deadline. Bug it fixes:
-    // a keep-alive sent through a follower while the leader was stopped or dead
-    // waited out the whole request timeout (5 s) on it, longer than short TTLs,
-    // so the new leader expired leases a client was renewing all along.
-    const deadline = performance.now() + timeoutMs;
-    for (let attempt = 0; attempt < LEASE_FORWARD_ATTEMPTS_MAX; attempt++) {
-      if (this.#role === Role.Leader) {
-        const ttl = this.#lessor.renew(id);
-        if (ttl > 0) return ttl;
-        const caughtUp = await this.#leaderCaughtUp(deadline);
-        if (caughtUp === 'timeout') break;
-        if (caughtUp === 'applied' && this.#role === Role.Leader) return this.#lessor.renew(id);
-        continue;
-      }
-      const remainingMs = Math.floor(deadline - performance.now());
-      if (remainingMs <= 0) break;
-      const leaderChanged = this.#leaderChange.signal;
-      if (this.#leader === NONE && !forwarded) {
-        // Mid-election: wait for the next leader within the deadline (etcd's waitLeader) rather than fail a keep-alive at once.
-        if (!(await this.#reads.waitForLeader(remainingMs))) break;
-        continue;
-      }
-      try {
-        return await forwardKeepAlive(this.#leaderUrlFor(forwarded), id, remainingMs, leaderChanged);
-      } catch (error) {
-        if (!leaderChanged.aborted) throw error;
-      }
-    }
-    throw new RequestTimeoutError(timeoutMs);
-  }
-
-  /**
-   * A lease this leader does not know may only be one it has not applied
-   * yet: with a slow leader disk, followers learn a commit while the leader is
-   * still writing, apply a grant and answer it, and the client's first
-   * keep-alive reaches the leader before the grant does (a CI failure:
-   * etcdctl lock dropped its session on the TTL 0 answer). One ReadIndex
-   * round waits until this member has applied everything committed when the
-   * call arrived, so "unknown" afterwards means unknown. It costs a quorum
-   * round only for unknown leases (revoked, expired, never granted).
-   */
-  async #leaderCaughtUp(deadline: number): Promise<'applied' | 'deposed' | 'timeout'> {
-    const remainingMs = Math.floor(deadline - performance.now());
-    if (remainingMs <= 0) return 'timeout';
-    try {
-      await this.#reads.round(remainingMs);
-      return 'applied';
-    } catch (error) {
-      if (error instanceof RequestTimeoutError) return 'timeout';
-      if (error instanceof OverloadedError) throw error;
-      return 'deposed';
-    }
+  /** Renews a lease on the leader's deadlines (a follower forwards it once); the TTL, or 0 when unknown or expired. */
+  leaseRenew(id: bigint, forwarded: boolean, timeoutMs = this.config.requestTimeoutMs): Promise<number> {
+    return this.#leases.renew(id, forwarded, timeoutMs);
   }
 
   /** etcd's LeaseTimeToLive, from the leader's deadlines (TTL -1 when unknown or expired). */
-  async leaseTimeToLive(id: bigint, keys: boolean, forwarded: boolean, timeoutMs = this.config.requestTimeoutMs): Promise<LeaseTimeToLive> {
-    this.#checkAccepting();
-    if (this.#role !== Role.Leader) return forwardTimeToLive(this.#leaderUrlFor(forwarded), id, keys, timeoutMs, this.#leaderChange.signal);
-    let lease = this.#store.leases().find((candidate) => candidate.id === id);
-    if (!lease) {
-      // Perhaps granted through a follower that applied it before this leader did (see #leaderCaughtUp).
-      const caughtUp = await this.#leaderCaughtUp(performance.now() + timeoutMs);
-      if (caughtUp === 'timeout') throw new RequestTimeoutError(timeoutMs);
-      if (caughtUp === 'deposed' || this.#role !== Role.Leader) return forwardTimeToLive(this.#leaderUrlFor(forwarded), id, keys, timeoutMs, this.#leaderChange.signal);
-      lease = this.#store.leases().find((candidate) => candidate.id === id);
-    }
-    if (!lease) return { id, ttlSeconds: -1, grantedTtlSeconds: 0, keys: [] };
-    return { id, ttlSeconds: this.#lessor.remainingSeconds(id), grantedTtlSeconds: lease.ttlSeconds, keys: keys ? this.#store.leaseKeys(id) : [] };
+  leaseTimeToLive(id: bigint, keys: boolean, forwarded: boolean, timeoutMs = this.config.requestTimeoutMs): Promise<LeaseTimeToLive> {
+    return this.#leases.timeToLive(id, keys, forwarded, timeoutMs);
   }
 
   /** The leases this member has applied, by id. */
   leaseList(): bigint[] {
     return this.#store.leases().map((lease) => lease.id);
-  }
-
-  #leaderUrlFor(forwarded: boolean): string {
-    if (this.#leader === NONE) throw new NoLeaderError();
-    // From the replicated member records, so a leader added by MemberAdd is reachable too.
-    const url = this.leaderClientUrl();
-    if (forwarded || !url) throw new NotLeaderError(this.#leader, url);
-    return url;
   }
 
   // ------------------------------------------------------------------ auth
