@@ -353,6 +353,9 @@ static int control_read(char *buf, size_t size, off_t offset)
 {
 	char text[CONTROL_BYTES_MAX];
 	int length = render_control(text, sizeof text);
+	/* snprintf returns the length it wanted: never read past what it wrote. */
+	if (length >= (int)sizeof text)
+		length = (int)sizeof text - 1;
 	if (length < 0 || offset >= length)
 		return 0;
 	size_t count = (size_t)(length - offset) < size ? (size_t)(length - offset) : size;
