@@ -109,7 +109,7 @@ const REQUEST_BRAND = Symbol.for('keel.node.request-error');
 /**
  * An error a client's request meets in the member (no leader, a timeout, a
  * leader change, a refused membership change, ...). The API layer maps each
- * to etcd's status and message (src/api/errors.ts, grpcReplyFor).
+ * to etcd's status and message (src/api/errors.ts, errorReply).
  */
 export abstract class NodeRequestError extends NodeError {
   readonly [REQUEST_BRAND] = true;
