@@ -100,6 +100,15 @@ class Verdict {
   }
 }
 
+/** The request's key for `rule`, or undefined when the rule does not apply (route, source CIDRs, exempt criticality, no key). */
+function keyIfApplies(rule: Rule, request: RateLimitRequest): string | undefined {
+  if (rule.routes && !rule.routes.has(request.routeName)) return undefined;
+  if (rule.cidrs && !rule.cidrs.contains(request.clientIp)) return undefined;
+  const exempt = rule.config.exemptCriticality;
+  if (exempt !== undefined && criticalityRank(request.criticality) <= criticalityRank(exempt)) return undefined;
+  return keyOf(rule, request);
+}
+
 /**
  * Rate limiting by descriptor (API key header, client IP, route, global),
  * each rule a keyed token bucket, GCRA or sliding-window counter (a long
@@ -126,11 +135,14 @@ export class RateLimits {
    * Synchronous unless a PermitSource has to ask for a lease.
    */
   check(request: RateLimitRequest, onRefused: (rule: string) => void): Record<string, string> | Promise<Record<string, string>> {
-    const applicable = this.#applicable(request);
+    // One pass with no per-request array: this runs on every proxied request.
     const verdict = new Verdict();
-    for (const [index, [rule, key]] of applicable.entries()) {
+    for (let index = 0; index < this.#rules.length; index++) {
+      const rule = this.#rules[index]!;
+      const key = keyIfApplies(rule, request);
+      if (key === undefined) continue;
       const decision = this.#decide(rule, key, request.cost);
-      if (decision instanceof Promise) return this.#checkLater(decision, applicable.slice(index), request.cost, verdict, onRefused);
+      if (decision instanceof Promise) return this.#checkLater(decision, rule, key, index + 1, request, verdict, onRefused);
       verdict.add(rule, key, decision, onRefused);
     }
     return verdict.headers;
@@ -140,27 +152,19 @@ export class RateLimits {
     return this.#permits === undefined ? rule.limiter.tryAcquire(key, cost) : this.#permits.acquire(rule.config, rule.signature, key, cost);
   }
 
-  /** The rest of `check` once a decision has to wait: `pending` is the first of `rest`'s decisions. */
-  async #checkLater(pending: Promise<RateLimitDecision>, rest: ReadonlyArray<readonly [Rule, string]>, cost: number, verdict: Verdict, onRefused: (rule: string) => void): Promise<Record<string, string>> {
-    for (const [index, [rule, key]] of rest.entries()) {
-      const decision = index === 0 ? pending : this.#decide(rule, key, cost);
-      verdict.add(rule, key, decision instanceof Promise ? await decision : decision, onRefused);
+  /** The rest of `check` once a decision has to wait: `pending` is `rule`'s, and the rules from index `from` follow. */
+  async #checkLater(
+    pending: Promise<RateLimitDecision>, rule: Rule, key: string, from: number, request: RateLimitRequest, verdict: Verdict, onRefused: (rule: string) => void,
+  ): Promise<Record<string, string>> {
+    verdict.add(rule, key, await pending, onRefused);
+    for (let index = from; index < this.#rules.length; index++) {
+      const next = this.#rules[index]!;
+      const nextKey = keyIfApplies(next, request);
+      if (nextKey === undefined) continue;
+      const decision = this.#decide(next, nextKey, request.cost);
+      verdict.add(next, nextKey, decision instanceof Promise ? await decision : decision, onRefused);
     }
     return verdict.headers;
-  }
-
-  /** The rules that apply to a request, each with the request's key. */
-  #applicable(request: RateLimitRequest): Array<readonly [Rule, string]> {
-    const applicable: Array<readonly [Rule, string]> = [];
-    for (const rule of this.#rules) {
-      if (rule.routes && !rule.routes.has(request.routeName)) continue;
-      if (rule.cidrs && !rule.cidrs.contains(request.clientIp)) continue;
-      const exempt = rule.config.exemptCriticality;
-      if (exempt !== undefined && criticalityRank(request.criticality) <= criticalityRank(exempt)) continue;
-      const key = keyOf(rule, request);
-      if (key !== undefined) applicable.push([rule, key]);
-    }
-    return applicable;
   }
 
   /** For the admin endpoint: each rule's keys in memory and evictions. */
