@@ -2,7 +2,7 @@ import { CLOCK_BUMP_MS_MAX, CLOCK_RATE_MAX, CLOCK_RATE_MIN } from '../node/clock
 import type { Action } from './actions.js';
 import { InvalidFaultError } from './errors.js';
 import type { PlanContext, PlannedFault } from './plan.js';
-import { parseSelector, resolveTargets } from './targets.js';
+import { resolveMemberTargets } from './targets.js';
 
 /**
  * Clock skew on running members: their own clock (raft ticks, lease
@@ -31,9 +31,7 @@ export async function planClockFault(spec: ClockFaultSpec, context: PlanContext)
   if (rate !== undefined && !(Number.isFinite(rate) && rate >= CLOCK_RATE_MIN && rate <= CLOCK_RATE_MAX)) throw new InvalidFaultError(`clock rate ${String(rate)}: expected ${CLOCK_RATE_MIN} to ${CLOCK_RATE_MAX}`);
   if (bumpMs !== undefined && !(Number.isFinite(bumpMs) && bumpMs > 0 && bumpMs <= CLOCK_BUMP_MS_MAX)) throw new InvalidFaultError(`clock bump ${String(bumpMs)} ms: expected more than 0 and at most ${CLOCK_BUMP_MS_MAX} (a member's clock only jumps forward)`);
   if (spec.durationMs === undefined) throw new InvalidFaultError('a clock fault needs a duration (its lease)');
-  const targets = await resolveTargets(parseSelector(spec.target), spec.target, context.view, context.random);
-  const members = targets.filter((target) => target.member !== undefined);
-  if (members.length === 0) throw new InvalidFaultError(`a member's clock is skewed through its client port: ${spec.target} names no member of the cluster`);
+  const members = await resolveMemberTargets(spec.target, context.view, context.random, "a member's clock is skewed through its client port");
   const call = (url: string, body: object, downOk: boolean): Action => ({ op: 'http', url: `${url}/debug/clock`, body, ...(downOk ? { downOk } : {}) });
   const skew = { ...(rate !== undefined ? { rate } : {}), ...(bumpMs !== undefined ? { bumpMs } : {}) };
   const what = [rate !== undefined ? `rate ${rate}x` : '', bumpMs !== undefined ? `jump +${bumpMs} ms` : ''].filter(Boolean).join(', ');

@@ -4,7 +4,7 @@ import type { Action } from './actions.js';
 import { InvalidFaultError, UnsupportedError } from './errors.js';
 import { FAULTFS_CONTROL_FILE, faultsControlText, type DiskFaults } from './faultfs.js';
 import type { PlanContext, PlannedFault } from './plan.js';
-import { parseSelector, resolveTargets, type Target } from './targets.js';
+import { resolveMemberTargets, type Target } from './targets.js';
 
 /**
  * Disk faults on running members through their faultfs mounts (`keel up
@@ -105,9 +105,7 @@ function describeFaults(faults: DiskFaults): string {
 
 /** The members `spec.target` names, each with its mounted faultfs; refuses any without one. */
 async function mountedMembers(spec: DiskFaultSpec, context: PlanContext): Promise<(Target & { readonly mount: string })[]> {
-  const targets = await resolveTargets(parseSelector(spec.target), spec.target, context.view, context.random);
-  const members = targets.filter((target) => target.member !== undefined);
-  if (members.length === 0) throw new InvalidFaultError(`disk faults hit a member's faultfs mount: ${spec.target} names no member of the cluster`);
+  const members = await resolveMemberTargets(spec.target, context.view, context.random, "disk faults hit a member's faultfs mount");
   const bare = members.filter((target) => target.member!.faultfs === undefined);
   if (bare.length > 0) throw new UnsupportedError(`disk faults need the member's data dir on faultfs: ${bare.map((target) => target.member!.id).join(', ')} ${bare.length > 1 ? 'have' : 'has'} no faultfs mount; start the cluster with keel up --faultfs (root)`);
   const unmounted = members.filter((target) => !existsSync(join(target.member!.faultfs!, FAULTFS_CONTROL_FILE)));

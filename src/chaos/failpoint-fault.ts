@@ -2,7 +2,7 @@ import { FAILPOINT_NAMES } from '../storage/index.js';
 import type { Action } from './actions.js';
 import { InvalidFaultError } from './errors.js';
 import type { PlanContext, PlannedFault } from './plan.js';
-import { parseSelector, resolveTargets } from './targets.js';
+import { resolveMemberTargets } from './targets.js';
 
 /**
  * A storage failpoint switched on in running members through their admin
@@ -28,9 +28,7 @@ export async function planFailpoint(spec: FailpointFaultSpec, context: PlanConte
   if (!(FAILPOINT_NAMES as readonly string[]).includes(spec.name)) throw new InvalidFaultError(`unknown failpoint ${JSON.stringify(spec.name)}; known: ${FAILPOINT_NAMES.join(', ')}`);
   if (typeof spec.action !== 'string' || !ACTION.test(spec.action)) throw new InvalidFaultError(`failpoint action ${JSON.stringify(spec.action)}: expected crash, pause, throw or sleep(ms), with an optional @n`);
   if (spec.durationMs === undefined) throw new InvalidFaultError('a failpoint fault needs a duration (its lease)');
-  const targets = await resolveTargets(parseSelector(spec.target), spec.target, context.view, context.random);
-  const members = targets.filter((target) => target.member !== undefined);
-  if (members.length === 0) throw new InvalidFaultError(`failpoints are set through a member's client port: ${spec.target} names no member of the cluster`);
+  const members = await resolveMemberTargets(spec.target, context.view, context.random, "failpoints are set through a member's client port");
   const call = (url: string, action: string, downOk: boolean): Action => ({ op: 'http', url: `${url}/debug/failpoints`, body: { name: spec.name, action }, ...(downOk ? { downOk } : {}) });
   return {
     kind: 'failpoint',

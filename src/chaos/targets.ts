@@ -1,6 +1,6 @@
 import type { Random } from '../resilience/index.js';
 import { findLeader, type ClusterView, type MemberView } from './cluster-view.js';
-import { ClusterFileError, TargetNotFoundError, UnknownSelectorError } from './errors.js';
+import { ClusterFileError, InvalidFaultError, TargetNotFoundError, UnknownSelectorError } from './errors.js';
 import { processExists } from './process-identity.js';
 
 /**
@@ -109,4 +109,15 @@ export async function resolveTargets(selector: Selector, text: string, view: Clu
       return [memberTarget(followers[Math.floor(random.next() * followers.length)]!, 'follower')];
     }
   }
+}
+
+/**
+ * The cluster members `text` selects, for faults applied through a member
+ * (its client port, its faultfs mount); refuses a selector that names none,
+ * saying `how` the fault reaches a member.
+ */
+export async function resolveMemberTargets(text: string, view: ClusterView | undefined, random: Random, how: string): Promise<Target[]> {
+  const members = (await resolveTargets(parseSelector(text), text, view, random)).filter((target) => target.member !== undefined);
+  if (members.length === 0) throw new InvalidFaultError(`${how}: ${text} names no member of the cluster`);
+  return members;
 }
