@@ -117,6 +117,7 @@ export class Reads {
 
   /** Answers the reads whose confirmed index this member has applied. */
   answer(appliedIndex: number): void {
+    if (this.#pending.size === 0) return; // every Ready calls this; most have no read waiting
     for (const [key, note] of this.#pending.notes()) {
       if (note.index !== undefined && note.index <= appliedIndex) this.#pending.trigger(key, undefined);
     }
