@@ -3,12 +3,14 @@ import type { RaftConfig } from '../src/raft/config.js';
 import { RaftError } from '../src/raft/errors.js';
 import type { Raft } from '../src/raft/raft.js';
 import type { SeededRandom } from '../src/raft/random.js';
-import { RawNode } from '../src/raft/raw-node.js';
-import { MemoryStorage } from '../src/raft/storage.js';
+import type { RawNode } from '../src/raft/raw-node.js';
+import type { MemoryStorage } from '../src/raft/storage.js';
 import type { ConfChange, ConfState, Entry, Message, NodeId, Ready, Snapshot } from '../src/raft/types.js';
 import { EntryType, Role } from '../src/raft/types.js';
 import { MemoryRaftStorage } from '../src/storage/memory-raft-storage.js';
 import type { MemoryDisk } from '../src/storage/memory-raft-storage.js';
+import { RaftLoop } from '../src/node/raft-loop.js';
+import type { ReadyHost, ReadyWriter } from '../src/node/raft-loop.js';
 import { KvStateMachine, decodeWrite, encodeWrite } from './kv.js';
 import type { WriteCommand } from './kv.js';
 import type { SimOptions } from './options.js';
@@ -44,20 +46,20 @@ interface PendingRead {
 /** Bound on Ready rounds per input: each round makes progress, so this is never reached in a sound run. */
 const READY_ROUNDS_MAX = 1_000;
 
-/** One simulated member: a RawNode, its disk and its state machine, carrying out Ready in order. */
+/**
+ * One simulated member: the member's own raft loop (src/node/raft-loop.ts:
+ * the core, its log and the order a Ready is carried out in) on a simulated
+ * disk, with a register state machine. The loop's turns run inline, so a
+ * run is one deterministic sequence of events.
+ */
 export class SimNode {
-  raw!: RawNode;
-  /** The core's view of the log (in memory, rebuilt from disk at start). */
-  storage!: MemoryStorage;
+  loop!: RaftLoop;
   /** The durable store on the simulated disk: the same replay and recovery code as the file-backed one. */
   durable!: MemoryRaftStorage;
   kv!: KvStateMachine;
   #pendingReads = new Map<string, PendingRead>();
   #pendingWrites = new Map<string, string>();
-  #lastSnapshotIndex = 0;
   #readSequence = 0;
-  /** With async storage writes: a Ready is being written; no next Ready until it completes. */
-  #persisting = false;
   running = false;
   /** Paused (like SIGSTOP): keeps memory, processes nothing until resumed. */
   paused = false;
@@ -73,37 +75,47 @@ export class SimNode {
     readonly raftFactory: RaftFactory | undefined,
   ) {}
 
+  get raw(): RawNode {
+    return this.loop.raw;
+  }
+
+  /** The core's view of the log (in memory, rebuilt from disk at start). */
+  get storage(): MemoryStorage {
+    return this.loop.memory;
+  }
+
   /** Starts (or restarts after a crash) from what the disk holds. */
   start(): void {
     this.durable = new MemoryRaftStorage(this.disk, { retainSnapshots: 2 });
-    const { hardState, snapshot, entries } = this.durable.load();
-    this.storage = new MemoryStorage(snapshot.metadata.confState);
-    if (snapshot.metadata.index > 0) this.storage.applySnapshot(snapshot);
-    this.storage.append(entries);
-    this.storage.setHardState(hardState);
+    const recovered = this.durable.load();
     this.kv = new KvStateMachine();
-    if (snapshot.metadata.index > 0) this.kv.restore(snapshot.data);
-    this.#lastSnapshotIndex = snapshot.metadata.index;
-    const config: RaftConfig = {
-      id: this.id,
-      storage: this.storage,
-      random: this.random,
-      electionTicks: this.options.electionTicks,
-      heartbeatTicks: 1,
-      applied: snapshot.metadata.index,
-      checkQuorum: this.options.checkQuorum,
-      preVote: this.options.preVote,
-      readOnlyOption: this.options.leaseReads ? 'lease-based' : 'safe',
-      batchAppends: this.options.batchAppends,
-      maxSizePerMessageBytes: 4096,
-      maxInflightMessages: 16,
-      learnerPromotionLagMax: 20,
-      asyncStorageWrites: this.options.asyncStorageWrites,
-    };
-    this.raw = this.raftFactory ? new RawNode(config, this.raftFactory) : new RawNode(config);
+    if (recovered.snapshot.metadata.index > 0) this.kv.restore(recovered.snapshot.data);
+    this.loop = new RaftLoop({
+      raft: {
+        id: this.id,
+        random: this.random,
+        electionTicks: this.options.electionTicks,
+        heartbeatTicks: 1,
+        checkQuorum: this.options.checkQuorum,
+        preVote: this.options.preVote,
+        readOnlyOption: this.options.leaseReads ? 'lease-based' : 'safe',
+        batchAppends: this.options.batchAppends,
+        maxSizePerMessageBytes: 4096,
+        maxInflightMessages: 16,
+        learnerPromotionLagMax: 20,
+        asyncStorageWrites: this.options.asyncStorageWrites,
+      },
+      recovered,
+      storage: this.durable,
+      send: (message) => this.host.send(this.id, message),
+      defer: (turn) => turn(),
+      write: this.options.asyncStorageWrites ? this.#writeLater() : this.#writeNow(),
+      readyRoundsMax: READY_ROUNDS_MAX,
+      ...(this.raftFactory ? { raftFactory: this.raftFactory } : {}),
+      host: this.#readyHost(),
+    });
     this.#pendingReads = new Map();
     this.#pendingWrites = new Map();
-    this.#persisting = false;
     this.running = true;
     this.paused = false;
   }
@@ -120,13 +132,11 @@ export class SimNode {
   }
 
   tick(): void {
-    this.raw.tick();
-    this.processReady();
+    this.loop.tick();
   }
 
   receive(message: Message): void {
-    this.raw.step(message);
-    this.processReady();
+    this.loop.step(message);
   }
 
   /** A client write. Returns an error code if it was refused outright (never appended). */
@@ -138,7 +148,7 @@ export class SimNode {
       throw error;
     }
     this.#pendingWrites.set(command.requestId, command.key);
-    this.processReady();
+    this.loop.schedule();
     return undefined;
   }
 
@@ -146,7 +156,7 @@ export class SimNode {
     const context = encoder.encode(`${readId}#${this.#readSequence++}`);
     this.#pendingReads.set(contextString(context), { readId, key });
     this.raw.readIndex(context);
-    this.processReady();
+    this.loop.schedule();
   }
 
   proposeConfChange(change: ConfChange): boolean {
@@ -156,7 +166,7 @@ export class SimNode {
       if (RaftError.is(error)) return false;
       throw error;
     }
-    this.processReady();
+    this.loop.schedule();
     return true;
   }
 
@@ -166,94 +176,71 @@ export class SimNode {
     } catch (error) {
       if (!RaftError.is(error)) throw error;
     }
-    this.processReady();
+    this.loop.schedule();
   }
 
   reportSnapshot(to: NodeId, failed: boolean): void {
     this.raw.reportSnapshot(to, failed);
-    this.processReady();
+    this.loop.schedule();
   }
 
   reportUnreachable(to: NodeId): void {
     this.raw.reportUnreachable(to);
-    this.processReady();
+    this.loop.schedule();
   }
 
-  processReady(): void {
-    for (let round = 0; round < READY_ROUNDS_MAX && !this.#persisting && this.raw.hasReady(); round++) {
-      if (this.options.asyncStorageWrites) this.#handleAsync(this.raw.ready());
-      else this.#handle(this.raw.ready());
-    }
+  /** The disk with synchronous writes: step 1 is durable when the write returns. */
+  #writeNow(): ReadyWriter {
+    return (batch, mustSync, done) => {
+      this.durable.save(batch, mustSync);
+      done();
+    };
   }
 
   /**
-   * keel-node's Ready loop: the leader's appends leave at once, the write goes
-   * to the page cache now and is synced when the simulated disk says so; only
-   * then are the other messages sent, entries applied and the Ready advanced
-   * (the leader's self-ack). Meanwhile the node keeps ticking and stepping.
+   * The member's disk: the write goes to the page cache now and is synced
+   * when the simulated disk says so; a crash before that may lose it (or
+   * keep it: MemoryDisk.crash). Meanwhile the node keeps ticking and stepping.
    */
-  #handleAsync(ready: Ready): void {
-    // The term as of this Ready: by the time its write completes the node may have moved on.
-    if (ready.softState?.role === Role.Leader) this.host.becameLeader(this, this.raw.status().hardState.term);
-    for (const message of ready.earlyMessages) this.host.send(this.id, message);
-    const batch = persistBatch(ready);
-    if (ready.entries.length === 0 && !ready.hardState && !ready.snapshot) {
-      this.#afterPersist(ready);
-      return;
-    }
-    if (ready.snapshot) {
-      this.#recordPersisted(ready);
-      this.durable.save(batch, true); // as in keel-node: a snapshot Ready is written synchronously
-      this.#afterPersist(ready);
-      return;
-    }
-    // In the page cache now: a crash before the sync may lose it (or keep it: MemoryDisk.crash).
-    this.durable.save(batch, false);
-    this.#persisting = true;
-    const running = this.durable;
-    this.host.persistLater(this.id, () => {
-      if (!this.running || this.durable !== running) return;
-      if (ready.mustSync) this.durable.save({ entries: [] }, true);
-      this.#persisting = false;
-      this.#recordPersisted(ready);
-      this.#afterPersist(ready);
-      this.processReady();
-    });
+  #writeLater(): ReadyWriter {
+    return (batch, mustSync, done) => {
+      this.durable.save(batch, false);
+      const running = this.durable;
+      this.host.persistLater(this.id, () => {
+        if (!this.running || this.durable !== running) return;
+        if (mustSync) this.durable.save({ entries: [] }, true);
+        done();
+      });
+    };
   }
 
-  #recordPersisted(ready: Ready): void {
-    for (const entry of ready.entries) this.host.persisted(this.id, entry, this.#termBefore(entry, ready.entries, ready.snapshot));
-  }
-
-  /** Steps 2 to 5 of a Ready, once its write is durable; `stored` runs once the log holds it, before anything is sent. */
-  #afterPersist(ready: Ready, stored?: () => void): void {
-    if (ready.snapshot) this.storage.applySnapshot(ready.snapshot);
-    this.storage.append(ready.entries);
-    if (ready.hardState) this.storage.setHardState(ready.hardState);
-    stored?.();
-    for (const message of ready.messages) this.host.send(this.id, message);
-    if (ready.snapshot) {
-      this.kv.restore(ready.snapshot.data);
-      this.#lastSnapshotIndex = ready.snapshot.metadata.index;
-    }
-    for (const entry of ready.committedEntries) this.#apply(entry);
-    for (const state of ready.readStates) {
-      const pending = this.#pendingReads.get(contextString(state.context));
-      if (pending) pending.index = state.index;
-    }
-    this.#serveReads();
-    this.raw.advance(ready);
-    this.#maybeSnapshot();
-  }
-
-  #handle(ready: Ready): void {
-    // 1. Persist: snapshot, entries, hard state; one sync if needed. Then send, apply, serve reads.
-    this.#recordPersisted(ready);
-    this.durable.save(persistBatch(ready), ready.mustSync);
-    // A new leader is checked against its log as stored, before its first message leaves.
-    this.#afterPersist(ready, () => {
+  /** The simulator's part of each Ready; the loop carries out the order. */
+  #readyHost(): ReadyHost {
+    const becameLeader = (ready: Ready): void => {
       if (ready.softState?.role === Role.Leader) this.host.becameLeader(this, this.raw.status().hardState.term);
-    });
+    };
+    return {
+      // With async writes the leader's appends leave before its own write; its log is checked as of the Ready (by the time the write completes it may have moved on).
+      ...(this.options.asyncStorageWrites ? { taken: becameLeader } : { stored: becameLeader }),
+      persisted: (ready) => {
+        for (const entry of ready.entries) this.host.persisted(this.id, entry, this.#termBefore(entry, ready.entries, ready.snapshot));
+      },
+      installSnapshot: (snapshot) => this.kv.restore(snapshot.data),
+      applyCommitted: (entries) => {
+        for (const entry of entries) this.#apply(entry);
+      },
+      readStates: (states) => {
+        for (const state of states) {
+          const pending = this.#pendingReads.get(contextString(state.context));
+          if (pending) pending.index = state.index;
+        }
+        this.#serveReads();
+      },
+      advanced: () => this.#maybeSnapshot(),
+      failed: (error) => {
+        throw error; // an invariant violation or a bug: the run stops with it
+      },
+    };
   }
 
   /** Term of the entry before `entry`, from this Ready's entries or the log as stored before them. */
@@ -292,15 +279,8 @@ export class SimNode {
 
   #maybeSnapshot(): void {
     const applied = this.kv.applied;
-    if (applied - this.#lastSnapshotIndex < this.options.snapshotInterval) return;
-    const snapshot = this.storage.createSnapshot(applied, this.raw.confStateAt(applied), this.kv.snapshot());
-    this.durable.saveSnapshot(snapshot);
-    this.#lastSnapshotIndex = applied;
-    const compactTo = applied - this.options.snapshotKeepEntries;
-    if (compactTo > this.storage.firstIndex()) {
-      this.storage.compact(compactTo);
-      this.durable.releaseTo(compactTo);
-    }
+    if (applied - this.loop.snapshotIndex < this.options.snapshotInterval) return;
+    this.loop.saveSnapshot(applied, this.kv.snapshot(), this.options.snapshotKeepEntries);
   }
 
   confState(): ConfState {
@@ -313,13 +293,4 @@ const decoder = new TextDecoder();
 
 function contextString(context: Uint8Array): string {
   return decoder.decode(context);
-}
-
-/** What a Ready asks the disk to hold: its entries, and its hard state and snapshot when it has them. */
-function persistBatch(ready: Ready): { entries: Ready['entries']; hardState?: NonNullable<Ready['hardState']>; snapshot?: NonNullable<Ready['snapshot']> } {
-  return {
-    entries: ready.entries,
-    ...(ready.hardState ? { hardState: ready.hardState } : {}),
-    ...(ready.snapshot ? { snapshot: ready.snapshot } : {}),
-  };
 }

@@ -6,10 +6,10 @@ import { RaftError } from '../raft/errors.js';
 import { SeededRandom } from '../raft/random.js';
 import { RawNode } from '../raft/raw-node.js';
 import type { MemoryStorage } from '../raft/storage.js';
-import type { ConfChange, Entry, Message, NodeId, Ready } from '../raft/types.js';
+import type { ConfChange, Entry, Message, NodeId } from '../raft/types.js';
 import { ConfChangeType, EntryType, NONE, Role } from '../raft/types.js';
 import { staleReadsOn, staleRevision } from './test-stale-reads.js';
-import { FileStorage, failpoint, toMemoryStorage } from '../storage/index.js';
+import { FileStorage, failpoint } from '../storage/index.js';
 import { encodeCommand, stamp } from '../store/command.js';
 import type { Command } from '../store/command.js';
 import type { CommandResponse } from '../store/state-machine.js';
@@ -23,11 +23,9 @@ import type { PeerTlsOptions } from '../transport/transport.js';
 import { clientOptions, loadTlsMaterial, peerTlsFiles, serverOptions, tlsCommon, verifiesClients } from './tls-material.js';
 import type { TlsMaterial } from './tls-material.js';
 import { InterruptedError, LeaderChangedError, NoLeaderError, NotLeaderError, OverloadedError, RequestTimeoutError, StoppingError } from './errors.js';
-import { BadLeaderTransfereeError, LeaderTransferTimeoutError, TransferNotLeaderError } from './errors.js';
 import type { AlarmMember, AlarmRequest, AlarmResponse } from '../store/alarms.js';
-import { autoCompactionPolicy, startAutoCompaction } from './auto-compaction.js';
-import { raftDiskBytes } from './disk-usage.js';
-import { QUOTA_WARN_RATIO, QuotaWatch } from './quota-watch.js';
+import { Maintenance } from './maintenance.js';
+import type { DefragmentResult } from './maintenance.js';
 import type { HeaderContext } from './identity.js';
 import type { NodeConfig } from './config.js';
 import { decodeEnvelope, encodeEnvelope } from './envelope.js';
@@ -40,6 +38,8 @@ import { SkewableClock } from './clock.js';
 import { Wait } from './wait.js';
 import { initialPeers, PeerBook } from './peers.js';
 import { Reads } from './reads.js';
+import { RaftLoop } from './raft-loop.js';
+import type { ReadyHost } from './raft-loop.js';
 import type { LeaseTimeToLive } from './lease-forward.js';
 import { MemberChanges } from './member-changes.js';
 import type { MemberRecord, MembershipEffect } from './membership.js';
@@ -133,6 +133,8 @@ export class KeelNode {
   #peers!: PeerBook;
   #publishAttemptAt = Number.NEGATIVE_INFINITY;
   #log: Logger;
+  /** The raft core, its log and the Ready order (raft-loop.ts). */
+  #loop!: RaftLoop;
   #raw!: RawNode;
   #memory!: MemoryStorage;
   #storage!: FileStorage;
@@ -148,9 +150,6 @@ export class KeelNode {
   #lastTickAt = 0;
   /** Host time (performance.now()) of the last timer callback: a stall is measured on the host, not on a skewed clock. */
   #lastTimerAt = 0;
-  #readyScheduled = false;
-  /** The Ready whose write is on the disk now, if any (at most one: see #processReady). */
-  #persisting: Promise<void> | undefined;
   #stopping = false;
   #stopped = false;
   #failed: Error | undefined;
@@ -183,7 +182,6 @@ export class KeelNode {
   #role: string = Role.Follower;
   #term = 0;
   #commit = 0;
-  #lastSnapshotIndex = 0;
   /**
    * The member's sense of elapsed time (ticks, lease deadlines, graces);
    * `keel chaos clock` skews it through POST /debug/clock. See clock.ts.
@@ -203,11 +201,8 @@ export class KeelNode {
   #authRevisionSeen = 1;
   /** Set by drain(): readiness fails while requests are still served. */
   #draining = false;
-  readonly #quotaWatch = new QuotaWatch();
-  /** Set while this member's NOSPACE alarm proposal is in flight, so a burst of refused writes raises it once. */
-  #raisingNoSpace = false;
-  #defragmenting: Promise<DefragmentResult> | undefined;
-  #stopAutoCompaction: (() => void) | undefined;
+  /** etcd's Maintenance service and the housekeeping behind it (maintenance.ts). */
+  readonly #maintenance: Maintenance;
 
   readonly #onFatal: (error: Error) => void;
 
@@ -220,6 +215,7 @@ export class KeelNode {
     this.#raftId = config.id;
     this.#table = new MembershipTable(config.clusterName, config.peers, config.clientUrls);
     this.#memberChanges = this.#newMemberChanges();
+    this.#maintenance = this.#newMaintenance();
     this.#leases = new LeaseService(
       {
         isLeader: () => this.#role === Role.Leader,
@@ -288,24 +284,37 @@ export class KeelNode {
     } else if (empty) {
       this.#log.info('joining an existing cluster: waiting for the leader', { raftId: this.#raftId, clusterId: this.#clusterId === 0n ? null : this.#clusterId.toString() });
     }
-    this.#memory = toMemoryStorage(recovered);
     this.#store = new StoreStateMachine({ quotaBytes: this.config.quotaBytes });
     const snapshotIndex = recovered.snapshot.metadata.index;
     if (snapshotIndex > 0) this.#restoreSnapshot(recovered.snapshot.data);
     this.#watchHub = new WatchHub(this.#store, () => this.#scheduleCatchUp());
     this.#store.subscribe((batch) => this.#watchHub.onBatch(batch));
-    this.#lastSnapshotIndex = snapshotIndex;
-    this.#raw = new RawNode({
-      id: this.#raftId,
-      storage: this.#memory,
-      random: new SeededRandom(randomBytes(4).readUInt32LE(0)),
-      electionTicks: this.config.electionTicks,
-      heartbeatTicks: this.config.heartbeatTicks,
-      applied: snapshotIndex,
-      checkQuorum: true,
-      preVote: true,
-      asyncStorageWrites: true,
+    this.#loop = new RaftLoop({
+      raft: {
+        id: this.#raftId,
+        random: new SeededRandom(randomBytes(4).readUInt32LE(0)),
+        electionTicks: this.config.electionTicks,
+        heartbeatTicks: this.config.heartbeatTicks,
+        checkQuorum: true,
+        preVote: true,
+        asyncStorageWrites: true,
+      },
+      recovered,
+      storage: this.#storage,
+      send: (message) => this.#transport.send(message),
+      defer: setImmediate,
+      write: (batch, mustSync, done) => {
+        const started = performance.now();
+        this.#storage.saveAsync(batch, mustSync).then(() => {
+          if (mustSync) this.metrics.walSynced((performance.now() - started) / 1000);
+          done();
+        }, done);
+      },
+      readyRoundsMax: READY_ROUNDS_MAX,
+      host: this.#readyHost(),
     });
+    this.#raw = this.#loop.raw;
+    this.#memory = this.#loop.memory;
     const [host, port] = splitHostPort(this.config.listenPeer);
     const firstPeers = initialPeers(this.config.peers, { name: this.config.id, raftId: this.#raftId, clusterName: this.config.clusterName }, joining);
     this.#transport = new PeerTransport({
@@ -341,7 +350,7 @@ export class KeelNode {
     this.#lastTimerAt = performance.now();
     this.#tickTimer = setInterval(() => this.#onTimer(), this.config.tickMs);
     this.#progressTimer = setInterval(() => this.#watchHub.progress(), this.config.watchProgressNotifyIntervalMs);
-    this.#startAutoCompaction();
+    this.#maintenance.startAutoCompaction();
     this.#log.info('member started', {
       id: this.config.id,
       raftId: this.#raftId,
@@ -368,9 +377,9 @@ export class KeelNode {
     this.#memberChanges.rejectAll(new InterruptedError());
     if (this.#tickTimer) clearInterval(this.#tickTimer);
     if (this.#progressTimer) clearInterval(this.#progressTimer);
-    this.#stopAutoCompaction?.();
+    this.#maintenance.stop();
     this.#stopped = true;
-    await this.#persisting; // never rejects: its failure handler is attached
+    await this.#loop?.stop(); // never rejects: the write's failure goes to #fail
     await this.#transport?.close();
     this.#storage?.close();
     this.#dataDirLock?.release();
@@ -480,27 +489,12 @@ export class KeelNode {
 
   #receive(message: Message): void {
     if (this.#stopped) return;
-    try {
-      this.#raw.step(message);
-    } catch (error) {
-      if (RaftError.is(error)) return; // a malformed or misdirected message: drop it
-      throw error;
-    }
-    this.#scheduleReady();
+    this.#loop.step(message);
   }
 
   /** Coalesces: everything that arrives in one event-loop turn shares one Ready, hence one fsync. */
   #scheduleReady(): void {
-    if (this.#readyScheduled || this.#stopped) return;
-    this.#readyScheduled = true;
-    setImmediate(() => {
-      this.#readyScheduled = false;
-      try {
-        this.#processReady();
-      } catch (error) {
-        this.#fail(error as Error);
-      }
-    });
+    if (!this.#stopped) this.#loop.schedule();
   }
 
   #fail(error: Error): void {
@@ -511,106 +505,50 @@ export class KeelNode {
   }
 
   /**
-   * Takes Readies while none is being persisted. A Ready whose write goes to
-   * the disk ends this turn: the loop keeps ticking and stepping messages
-   * meanwhile, and the next Ready (everything that arrived during the write,
-   * one group commit) is taken once this one is durable and handled.
+   * The member's part of each Ready (raft-loop.ts carries out the order:
+   * the leader's appends first, the write off the event loop, then send,
+   * apply, serve reads, advance).
    */
-  #processReady(): void {
-    for (let round = 0; round < READY_ROUNDS_MAX && !this.#stopped && this.#persisting === undefined && this.#raw.hasReady(); round++) {
-      this.#handle(this.#raw.ready());
-    }
-    if (this.#persisting === undefined && this.#raw.hasReady()) this.#scheduleReady();
-  }
-
-  /**
-   * Step 1 of a Ready (see `Ready` in src/raft/types.ts). The leader's
-   * appends and heartbeats (`earlyMessages`) leave first, so followers write
-   * while this member writes (Raft thesis §10.2.1; the core counts this
-   * member's copy toward a commit only from `advance()`, after the write).
-   * Everything else (votes, append responses, applying) waits for the write:
-   * its promise resolves once the entries and hard state are durable.
-   */
-  #handle(ready: Ready): void {
-    for (const message of ready.earlyMessages) this.#transport.send(message);
-    const batch = {
-      entries: ready.entries,
-      ...(ready.hardState ? { hardState: ready.hardState } : {}),
-      ...(ready.snapshot ? { snapshot: ready.snapshot } : {}),
-    };
-    if (ready.entries.length === 0 && !ready.hardState && !ready.snapshot) {
-      this.#afterPersist(ready);
-      return;
-    }
-    const started = performance.now();
-    if (ready.snapshot) {
-      // A snapshot from the leader: rare, and written synchronously (FileStorage.saveAsync would too).
-      this.#storage.save(batch, true);
-      this.metrics.walSynced((performance.now() - started) / 1000);
-      this.#afterPersist(ready);
-      return;
-    }
-    this.#persisting = this.#storage.saveAsync(batch, ready.mustSync).then(
-      () => {
-        this.#persisting = undefined;
-        if (this.#stopped) return;
-        if (ready.mustSync) this.metrics.walSynced((performance.now() - started) / 1000);
-        try {
-          this.#afterPersist(ready);
-        } catch (error) {
-          this.#fail(error as Error);
-          return;
+  #readyHost(): ReadyHost {
+    return {
+      stored: (ready) => {
+        if (ready.hardState) {
+          this.#term = ready.hardState.term;
+          this.#commit = ready.hardState.commit;
         }
-        this.#scheduleReady();
+        if (ready.softState) this.#onSoftState(ready.softState.leader, ready.softState.role);
+        // A member added by an appended (not yet committed) entry must be reachable at once: a leader of one voter needs the new voter's ack to commit its addition.
+        for (const entry of ready.entries) if (entry.type === EntryType.ConfChange) this.#learnAddress(decodeConfChange(entry.data));
       },
-      (error: unknown) => {
-        this.#persisting = undefined;
-        this.#fail(error as Error);
+      installSnapshot: (snapshot) => {
+        // The storage layer's snapshot-*-install failpoints bracket persisting it (step 1).
+        this.#restoreSnapshot(snapshot.data);
+        this.#watchHub.onRestore();
+        this.#leases.lessor.reset(this.#store.leases());
+        this.#syncPeers();
+        this.#log.info('installed a snapshot from the leader', { index: snapshot.metadata.index });
       },
-    );
-  }
-
-  /** Steps 2 to 5 of a Ready, once step 1 is durable. */
-  #afterPersist(ready: Ready): void {
-    if (ready.snapshot) this.#memory.applySnapshot(ready.snapshot);
-    this.#memory.append(ready.entries);
-    if (ready.hardState) {
-      this.#memory.setHardState(ready.hardState);
-      this.#term = ready.hardState.term;
-      this.#commit = ready.hardState.commit;
-    }
-    if (ready.softState) this.#onSoftState(ready.softState.leader, ready.softState.role);
-    // A member added by an appended (not yet committed) entry must be reachable at once: a leader of one voter needs the new voter's ack to commit its addition.
-    for (const entry of ready.entries) if (entry.type === EntryType.ConfChange) this.#learnAddress(decodeConfChange(entry.data));
-    // 2. Send.
-    for (const message of ready.messages) this.#transport.send(message);
-    // 3. Apply.
-    if (ready.snapshot) {
-      // The storage layer's snapshot-*-install failpoints bracket persisting it (step 1).
-      this.#restoreSnapshot(ready.snapshot.data);
-      this.#watchHub.onRestore();
-      this.#leases.lessor.reset(this.#store.leases());
-      this.#syncPeers();
-      this.#lastSnapshotIndex = ready.snapshot.metadata.index;
-      this.#log.info('installed a snapshot from the leader', { index: ready.snapshot.metadata.index });
-    }
-    if (ready.committedEntries.length > 0) {
-      const applyStarted = performance.now();
-      for (const entry of ready.committedEntries) {
-        this.#apply(entry);
-        if (this.#writesAtRisk > 0) this.#failLostWrites(entry.term);
-      }
-      this.metrics.batchApplied((performance.now() - applyStarted) / 1000);
-    }
-    // 4. Reads that became safe.
-    this.#reads.confirmed(ready.readStates);
-    this.#answerReads();
-    if (this.#peers.guessing && this.#commit > 0 && this.#store.appliedIndex >= this.#commit) this.#syncPeers();
-    this.#raw.advance(ready);
-    this.metrics.raftProgress(this.#term, this.#commit, this.#store.appliedIndex);
-    this.metrics.storeObserved(this.#store.usedBytes, this.#store.quotaBytes, this.#store.keyCount);
-    this.#observeQuota();
-    this.#maybeSnapshot();
+      applyCommitted: (entries) => {
+        const applyStarted = performance.now();
+        for (const entry of entries) {
+          this.#apply(entry);
+          if (this.#writesAtRisk > 0) this.#failLostWrites(entry.term);
+        }
+        this.metrics.batchApplied((performance.now() - applyStarted) / 1000);
+      },
+      readStates: (states) => {
+        this.#reads.confirmed(states);
+        this.#answerReads();
+        if (this.#peers.guessing && this.#commit > 0 && this.#store.appliedIndex >= this.#commit) this.#syncPeers();
+      },
+      advanced: () => {
+        this.metrics.raftProgress(this.#term, this.#commit, this.#store.appliedIndex);
+        this.metrics.storeObserved(this.#store.usedBytes, this.#store.quotaBytes, this.#store.keyCount);
+        this.#maintenance.observeQuota();
+        this.#maybeSnapshot();
+      },
+      failed: (error) => this.#fail(error instanceof Error ? error : new Error(String(error))),
+    };
   }
 
   #onSoftState(leader: NodeId, role: string): void {
@@ -697,7 +635,7 @@ export class KeelNode {
       this.#pendingWrites.trigger(envelope.requestId, result.response);
     } else if (result.status === 'rejected') {
       this.metrics.proposalFailed();
-      if (result.error.code === 'KEEL_STORE_NO_SPACE') this.#raiseNoSpaceAlarm();
+      if (result.error.code === 'KEEL_STORE_NO_SPACE') this.#maintenance.raiseNoSpaceAlarm();
       this.#pendingWrites.fail(envelope.requestId, result.error);
     }
   }
@@ -708,29 +646,18 @@ export class KeelNode {
   }
 
   #maybeSnapshot(): void {
-    if (this.#store.appliedIndex - this.#lastSnapshotIndex < this.config.snapshotEntries) return;
+    if (this.#store.appliedIndex - this.#loop.snapshotIndex < this.config.snapshotEntries) return;
     this.#saveSnapshot();
-    this.#releaseLog();
   }
 
-  /** Saves a snapshot of the applied state (the caller checked that it is newer than the last one). */
+  /** Saves a snapshot of the applied state (the caller checked that it is newer than the last one) and drops the log it covers. */
   #saveSnapshot(): void {
     const applied = this.#store.appliedIndex;
     const started = performance.now();
-    const snapshot = this.#memory.createSnapshot(applied, this.#raw.confStateAt(applied), wrapSnapshot(this.#table.encode(), this.#store.snapshot()));
-    this.#storage.saveSnapshot(snapshot);
-    this.#lastSnapshotIndex = applied;
+    // The storage layer brackets the log release with its compaction-* failpoints.
+    this.#loop.saveSnapshot(applied, wrapSnapshot(this.#table.encode(), this.#store.snapshot()), this.config.snapshotCatchUpEntries);
     this.metrics.snapshotSeconds.observe((performance.now() - started) / 1000);
     this.#log.info('snapshot saved', { index: applied, seconds: (performance.now() - started) / 1000 });
-  }
-
-  /** Drops log entries the newest snapshot covers, keeping snapshotCatchUpEntries for slightly slow followers. */
-  #releaseLog(): void {
-    const compactTo = this.#lastSnapshotIndex - this.config.snapshotCatchUpEntries;
-    if (compactTo > this.#memory.firstIndex()) {
-      this.#memory.compact(compactTo);
-      this.#storage.releaseTo(compactTo); // brackets itself with the compaction-* failpoints
-    }
   }
 
   #refreshPeerMetrics(): void {
@@ -920,22 +847,18 @@ export class KeelNode {
   // ------------------------------------------------------------------ maintenance (etcd's Maintenance service)
 
   /** The active alarms after a read barrier (etcd serves Alarm GET through raft: linearizable). */
-  async alarmList(timeoutMs = this.config.requestTimeoutMs): Promise<AlarmResponse> {
-    this.#checkAccepting();
-    await this.#reads.barrier(timeoutMs);
-    return { header: { revision: this.#store.revision }, alarms: this.#store.alarms() };
+  alarmList(timeoutMs = this.config.requestTimeoutMs): Promise<AlarmResponse> {
+    return this.#maintenance.alarmList(timeoutMs);
   }
 
   /** Activates or deactivates an alarm through the log. */
-  async alarm(request: AlarmRequest, timeoutMs = this.config.requestTimeoutMs): Promise<AlarmResponse> {
-    const response = await this.propose({ type: 'alarm', request }, timeoutMs);
-    if (response.type !== 'alarm') throw new Error(`alarm answered with ${response.type}`);
-    return response.response;
+  alarm(request: AlarmRequest, timeoutMs = this.config.requestTimeoutMs): Promise<AlarmResponse> {
+    return this.#maintenance.alarm(request, timeoutMs);
   }
 
   /** Active alarms in this member's applied state, without a barrier (Status reports them). */
   activeAlarms(): AlarmMember[] {
-    return this.#store.alarms();
+    return this.#maintenance.activeAlarms();
   }
 
   /**
@@ -949,127 +872,40 @@ export class KeelNode {
 
   /** Bytes the raft data takes on disk (etcd's dbSize) and the state counted against the quota (dbSizeInUse). */
   spaceUsage(): { diskBytes: number; inUseBytes: number; quotaBytes: number } {
-    return { diskBytes: raftDiskBytes(this.config.dataDir), inUseBytes: this.#store.usedBytes, quotaBytes: this.config.quotaBytes };
+    return this.#maintenance.spaceUsage();
   }
 
-  /**
-   * etcd's Defragment rewrites its bolt file to give freed pages back to the
-   * file system. Keel's key-value state lives in memory and compaction frees
-   * it at once; what can still be reclaimed is the raft log, in memory and
-   * on disk. Defragment therefore:
-   *   1. saves a snapshot of the applied state now (skipped when the newest
-   *      snapshot is already at the applied index);
-   *   2. drops the log entries that snapshot covers from memory, keeping
-   *      snapshotCatchUpEntries for slow followers (as periodic snapshots do);
-   *   3. deletes WAL segments wholly behind both that point and the oldest
-   *      retained snapshot, and snapshot files beyond the retention
-   *      (FileStorage.releaseTo: the log is kept back to the older retained
-   *      snapshot so a damaged newest one can fall back).
-   * It never blocks serving for longer than a periodic snapshot does: each
-   * step is one synchronous piece of work of at most that size, and the
-   * event loop runs in between (setImmediate), so ticks, raft messages and
-   * requests interleave. Concurrent calls share one run.
-   */
+  /** etcd's Defragment: snapshot now and release the log it covers (see Maintenance.defragment). */
   defragment(): Promise<DefragmentResult> {
-    this.#checkAccepting();
-    this.#defragmenting ??= this.#defragmentSteps().finally(() => {
-      this.#defragmenting = undefined;
-    });
-    return this.#defragmenting;
+    return this.#maintenance.defragment();
   }
 
-  async #defragmentSteps(): Promise<DefragmentResult> {
-    const diskBytesBefore = raftDiskBytes(this.config.dataDir);
-    await yieldToLoop();
-    if (this.#stopped) throw new InterruptedError();
-    if (this.#store.appliedIndex > this.#lastSnapshotIndex) this.#saveSnapshot();
-    await yieldToLoop();
-    if (this.#stopped) throw new InterruptedError();
-    this.#releaseLog();
-    await yieldToLoop();
-    const diskBytesAfter = raftDiskBytes(this.config.dataDir);
-    this.#log.info('defragmented', { snapshotIndex: this.#lastSnapshotIndex, diskBytesBefore, diskBytesAfter });
-    return { snapshotIndex: this.#lastSnapshotIndex, diskBytesBefore, diskBytesAfter };
+  /** etcd's MoveLeader (see Maintenance.moveLeader). */
+  moveLeader(targetMemberId: bigint, timeoutMs = this.config.requestTimeoutMs): Promise<void> {
+    return this.#maintenance.moveLeader(targetMemberId, timeoutMs);
   }
 
-  /**
-   * etcd's MoveLeader: only the leader accepts it; the target must be a
-   * voter (by the uint64 id memberList reports); it resolves once the
-   * target leads, or fails when the deadline passes first. Moving to the
-   * leader itself succeeds at once, as in etcd.
-   */
-  async moveLeader(targetMemberId: bigint, timeoutMs = this.config.requestTimeoutMs): Promise<void> {
-    this.#checkAccepting();
-    if (this.#role !== Role.Leader) throw new TransferNotLeaderError();
-    const target = this.#raw.status().confState.voters.find((id) => this.memberIdOf(id) === targetMemberId);
-    if (target === undefined) throw new BadLeaderTransfereeError(targetMemberId);
-    if (target === this.config.id) return;
-    this.#log.info('transferring leadership', { to: target });
-    try {
-      this.#raw.transferLeader(target);
-    } catch (error) {
-      throw RaftError.is(error) ? new BadLeaderTransfereeError(targetMemberId) : error;
-    }
-    this.#scheduleReady();
-    const deadline = performance.now() + timeoutMs;
-    // Bounded by the deadline; the raft core aborts a transfer that takes an election timeout, so this retries it.
-    while (this.#leader !== target) {
-      if (this.#stopped) throw new InterruptedError();
-      if (performance.now() >= deadline) throw new LeaderTransferTimeoutError(timeoutMs);
-      await delay(this.config.tickMs);
-      if (this.#role === Role.Leader && this.#raw.status().leadTransferee === NONE) this.#retryTransfer(target);
-    }
-  }
-
-  #retryTransfer(target: NodeId): void {
-    try {
-      this.#raw.transferLeader(target);
-      this.#scheduleReady();
-    } catch (error) {
-      if (!RaftError.is(error)) throw error; // membership changed under us: the deadline decides
-    }
-  }
-
-  #observeQuota(): void {
-    const { ratio, crossed } = this.#quotaWatch.observe(this.#store.usedBytes, this.#store.quotaBytes);
-    this.metrics.quotaUsedRatio.set(ratio);
-    this.metrics.alarmsActive.set({ alarm: 'NOSPACE' }, this.#store.alarms('NOSPACE').length);
-    if (crossed) {
-      this.#log.warn('space quota nearly used: compact (or raise --quota-backend-bytes) before writes fail with NOSPACE', {
-        usedBytes: this.#store.usedBytes,
-        quotaBytes: this.#store.quotaBytes,
-        thresholdRatio: QUOTA_WARN_RATIO,
-      });
-    }
-  }
-
-  /**
-   * A write this member proposed was refused for space: raise NOSPACE for
-   * this member through the log, as etcd's quota check does, so every member
-   * refuses growing writes until an operator disarms it.
-   */
-  #raiseNoSpaceAlarm(): void {
-    if (this.#raisingNoSpace || this.#stopping || this.#store.alarms('NOSPACE').some((alarm) => alarm.memberId === this.memberId)) return;
-    this.#raisingNoSpace = true;
-    this.#log.warn('space quota exceeded: raising a NOSPACE alarm', { usedBytes: this.#store.usedBytes, quotaBytes: this.#store.quotaBytes });
-    this.alarm({ action: 'activate', memberId: this.memberId, alarm: 'NOSPACE' })
-      .catch((error: unknown) => this.#log.warn('could not raise the NOSPACE alarm', { error: (error as Error).message }))
-      .finally(() => {
-        this.#raisingNoSpace = false;
-      });
-  }
-
-  #startAutoCompaction(): void {
-    const policy = autoCompactionPolicy(this.config.autoCompactionMode, this.config.autoCompactionRetention, this.config.autoCompactionRevisionCheckMs);
-    if (!policy) return;
-    this.#stopAutoCompaction = startAutoCompaction(policy, {
-      isLeader: () => this.#role === Role.Leader && !this.#stopping,
-      revision: () => this.#store.revision,
-      compact: async (revision) => {
-        await this.propose({ type: 'compact', request: { revision, physical: false } });
-      },
-      now: () => this.clock.now(),
+  #newMaintenance(): Maintenance {
+    return new Maintenance({
+      config: this.config,
+      metrics: this.metrics,
       log: this.#log,
+      store: () => this.#store,
+      raw: () => this.#raw,
+      memberId: () => this.memberId,
+      memberIdOf: (id) => this.memberIdOf(id),
+      isLeader: () => this.#role === Role.Leader,
+      leader: () => this.#leader,
+      stopping: () => this.#stopping,
+      stopped: () => this.#stopped,
+      checkAccepting: () => this.#checkAccepting(),
+      barrier: (timeoutMs) => this.#reads.barrier(timeoutMs),
+      propose: (command, timeoutMs) => this.propose(command, timeoutMs),
+      schedule: () => this.#scheduleReady(),
+      snapshotIndex: () => this.#loop.snapshotIndex,
+      saveSnapshot: () => this.#saveSnapshot(),
+      releaseLog: () => this.#loop.releaseLog(this.config.snapshotCatchUpEntries),
+      now: () => this.clock.now(),
     });
   }
 
@@ -1325,17 +1161,6 @@ export class KeelNode {
 function splitHostPort(address: string): [string, number] {
   const at = address.lastIndexOf(':');
   return [address.slice(0, at), Number(address.slice(at + 1))];
-}
-
-/** What Defragment did (for logs and tests). */
-export interface DefragmentResult {
-  readonly snapshotIndex: number;
-  readonly diskBytesBefore: number;
-  readonly diskBytesAfter: number;
-}
-
-function yieldToLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function delay(ms: number): Promise<void> {

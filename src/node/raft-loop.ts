@@ -1,0 +1,282 @@
+import type { RaftConfig } from '../raft/config.js';
+import { RaftError } from '../raft/errors.js';
+import type { Raft } from '../raft/raft.js';
+import { RawNode } from '../raft/raw-node.js';
+import type { MemoryStorage } from '../raft/storage.js';
+import type { Entry, Message, ReadState, Ready, Snapshot } from '../raft/types.js';
+import type { PersistBatch, RaftStorage, RecoveredState } from '../storage/raft-storage.js';
+import { toMemoryStorage } from '../storage/raft-storage.js';
+
+/**
+ * Writes step 1 of a Ready and calls `done` once it is durable (or with the
+ * error that stopped it). `done` may run before `write` returns (a
+ * synchronous disk) or later (the member's group commit; the simulator's
+ * delayed disk). At most one write is outstanding: the loop takes no Ready
+ * while one is.
+ */
+export type ReadyWriter = (batch: PersistBatch, mustSync: boolean, done: (error?: unknown) => void) => void;
+
+/**
+ * What the loop's owner does at each step of a Ready (see `Ready` in
+ * src/raft/types.ts), in this order. The member (keel-node.ts) and the
+ * simulator (sim/node.ts) are the two owners; everything else about a Ready
+ * (what leaves when, what waits for the disk, when the core advances) is
+ * this module's and so the same in both.
+ */
+export interface ReadyHost {
+  /** A Ready was taken; nothing of it is done yet. */
+  taken?(ready: Ready): void;
+  /** Step 1 is durable. */
+  persisted?(ready: Ready): void;
+  /** The core's log holds step 1 (its entries, hard state, snapshot); nothing of step 2 has been sent. */
+  stored?(ready: Ready): void;
+  /** Step 3: a snapshot from the leader replaces the state machine. */
+  installSnapshot(snapshot: Snapshot): void;
+  /** Step 3: committed entries, in log order. */
+  applyCommitted(entries: readonly Entry[]): void;
+  /** Step 4: reads that became safe (serve each once applied up to its index). */
+  readStates(states: readonly ReadState[]): void;
+  /** After the core advanced past the Ready: metrics, snapshots, quota. */
+  advanced?(): void;
+  /** An error the loop cannot go on from (a failed disk write, a bug). The loop has stopped taking Readies. */
+  failed(error: unknown): void;
+}
+
+export interface RaftLoopOptions {
+  /** The core's settings; its log (`storage`) and `applied` come from `recovered`. */
+  readonly raft: Omit<RaftConfig, 'storage' | 'applied'>;
+  /** What `storage.load()` returned. */
+  readonly recovered: RecoveredState;
+  /** The durable log and snapshots. */
+  readonly storage: RaftStorage;
+  /** Hands a message to the transport (never blocks; the transport bounds its queues). */
+  readonly send: (message: Message) => void;
+  /** Runs `turn` later: setImmediate in the member (coalescing one event-loop turn's input into one Ready), inline in the simulator. */
+  readonly defer: (turn: () => void) => void;
+  /** Step 1's writer; by default `storage.saveAsync` (off the event loop, group commit). */
+  readonly write?: ReadyWriter;
+  /** Ready rounds per turn before the loop yields (each round makes progress). */
+  readonly readyRoundsMax: number;
+  /** Builds the core (tests and the simulator plant broken variants through it). */
+  readonly raftFactory?: (config: RaftConfig) => Raft;
+  readonly host: ReadyHost;
+}
+
+/** What a Ready asks the disk to hold: its entries, and its hard state and snapshot when it has them. */
+export function persistBatch(ready: Ready): PersistBatch {
+  return {
+    entries: ready.entries,
+    ...(ready.hardState ? { hardState: ready.hardState } : {}),
+    ...(ready.snapshot ? { snapshot: ready.snapshot } : {}),
+  };
+}
+
+/**
+ * The raft loop a member runs and the simulator drives: the core
+ * ({@link RawNode}), its in-memory log, the durable storage behind it, and
+ * the order in which a Ready is carried out.
+ *
+ * 1. The leader's appends and heartbeats (`earlyMessages`) leave at once,
+ *    so followers write while this member writes (Raft thesis §10.2.1). The
+ *    core counts this member's own copy toward a commit only from
+ *    `advance()`, after the write is durable.
+ * 2. Entries and hard state are written (off the event loop in the member);
+ *    meanwhile the loop goes on ticking and stepping messages, and the next
+ *    Ready (everything that arrived during the write: one group commit) is
+ *    taken only once this one is done. Votes, append responses and term
+ *    changes sit in `messages`, which leave only after the write: a vote or
+ *    an acknowledgement is never sent for state that a crash could lose.
+ * 3. Committed entries are applied, reads that became safe are served, and
+ *    the core advances.
+ *
+ * A snapshot from the leader is written synchronously: it replaces the
+ * whole log and may not overlap another write.
+ */
+export class RaftLoop {
+  readonly raw: RawNode;
+  /** The core's view of the log: rebuilt from `recovered`, appended to after each write. */
+  readonly memory: MemoryStorage;
+  readonly storage: RaftStorage;
+  readonly #options: RaftLoopOptions;
+  readonly #write: ReadyWriter;
+  #scheduled = false;
+  /** True while a turn runs: a schedule() from inside it (a host callback) is left to the running turn, which looks for more before it ends. */
+  #inTurn = false;
+  /** Set while a Ready's write is outstanding; resolves once it is done. */
+  #persisting: Promise<void> | undefined;
+  #stopped = false;
+  /** Index of the newest snapshot of the state machine (saved here or installed from the leader). */
+  #snapshotIndex: number;
+
+  constructor(options: RaftLoopOptions) {
+    this.#options = options;
+    this.storage = options.storage;
+    this.memory = toMemoryStorage(options.recovered);
+    this.#snapshotIndex = options.recovered.snapshot.metadata.index;
+    const config: RaftConfig = { ...options.raft, storage: this.memory, applied: this.#snapshotIndex };
+    this.raw = options.raftFactory ? new RawNode(config, options.raftFactory) : new RawNode(config);
+    const storage = options.storage;
+    this.#write =
+      options.write ??
+      ((batch, mustSync, done) => {
+        storage.saveAsync(batch, mustSync).then(() => done(), done);
+      });
+  }
+
+  /** Index of the newest snapshot (saved by {@link saveSnapshot} or installed from the leader). */
+  get snapshotIndex(): number {
+    return this.#snapshotIndex;
+  }
+
+  /** True while a Ready's write is on the disk. */
+  get persisting(): boolean {
+    return this.#persisting !== undefined;
+  }
+
+  tick(): void {
+    this.raw.tick();
+    this.schedule();
+  }
+
+  /** Steps a message from a peer; a malformed or misdirected one is dropped (the core refuses it with a RaftError). */
+  step(message: Message): void {
+    if (this.#stopped) return;
+    try {
+      this.raw.step(message);
+    } catch (error) {
+      if (RaftError.is(error)) return;
+      throw error;
+    }
+    this.schedule();
+  }
+
+  /** Asks for a turn; everything that arrives before it shares one Ready, hence one write. */
+  schedule(): void {
+    if (this.#scheduled || this.#inTurn || this.#stopped) return;
+    this.#scheduled = true;
+    this.#options.defer(() => {
+      this.#scheduled = false;
+      try {
+        this.#turn();
+      } catch (error) {
+        this.#fail(error);
+      }
+    });
+  }
+
+  /** Takes no further Ready; resolves once the outstanding write (if any) is done. Never rejects. */
+  stop(): Promise<void> {
+    this.#stopped = true;
+    return this.#persisting ?? Promise.resolve();
+  }
+
+  /**
+   * Saves a snapshot of the state machine at `applied` (its bytes from
+   * `data`) and drops the log it covers, keeping `keepEntries` behind it for
+   * slightly slow followers. The caller decides when (every N entries,
+   * defragment).
+   */
+  saveSnapshot(applied: number, data: Uint8Array, keepEntries: number): void {
+    const snapshot = this.memory.createSnapshot(applied, this.raw.confStateAt(applied), data);
+    this.storage.saveSnapshot(snapshot);
+    this.#snapshotIndex = applied;
+    this.releaseLog(keepEntries);
+  }
+
+  /** Drops log entries the newest snapshot covers, but `keepEntries`. */
+  releaseLog(keepEntries: number): void {
+    const compactTo = this.#snapshotIndex - keepEntries;
+    if (compactTo > this.memory.firstIndex()) {
+      this.memory.compact(compactTo);
+      this.storage.releaseTo(compactTo);
+    }
+  }
+
+  #turn(): void {
+    this.#inTurn = true;
+    try {
+      this.#rounds();
+    } finally {
+      this.#inTurn = false;
+    }
+    if (!this.#stopped && this.#persisting === undefined && this.raw.hasReady()) this.schedule();
+  }
+
+  #rounds(): void {
+    for (let round = 0; round < this.#options.readyRoundsMax && !this.#stopped && this.#persisting === undefined && this.raw.hasReady(); round++) {
+      this.#handle(this.raw.ready());
+    }
+  }
+
+  #handle(ready: Ready): void {
+    const host = this.#options.host;
+    host.taken?.(ready);
+    for (const message of ready.earlyMessages) this.#options.send(message);
+    if (ready.entries.length === 0 && !ready.hardState && !ready.snapshot) {
+      this.#afterPersist(ready);
+      return;
+    }
+    const batch = persistBatch(ready);
+    if (ready.snapshot) {
+      this.storage.save(batch, true);
+      host.persisted?.(ready);
+      this.#afterPersist(ready);
+      return;
+    }
+    let finish!: () => void;
+    this.#persisting = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    let returned = false;
+    let completed = false;
+    this.#write(batch, ready.mustSync, (error) => {
+      if (completed) return; // a writer calls done once; a second call is ignored rather than applying twice
+      completed = true;
+      this.#persisting = undefined;
+      finish();
+      if (error !== undefined) {
+        this.#fail(error);
+        return;
+      }
+      if (this.#stopped) return;
+      if (!returned) {
+        // Done before write() returned (a synchronous disk): carry on in this turn.
+        host.persisted?.(ready);
+        this.#afterPersist(ready);
+        return;
+      }
+      try {
+        host.persisted?.(ready);
+        this.#afterPersist(ready);
+      } catch (failure) {
+        this.#fail(failure);
+        return;
+      }
+      this.schedule();
+    });
+    returned = true;
+  }
+
+  /** Steps 2 to 5 of a Ready, once step 1 is durable. */
+  #afterPersist(ready: Ready): void {
+    const host = this.#options.host;
+    if (ready.snapshot) this.memory.applySnapshot(ready.snapshot);
+    this.memory.append(ready.entries);
+    if (ready.hardState) this.memory.setHardState(ready.hardState);
+    host.stored?.(ready);
+    for (const message of ready.messages) this.#options.send(message);
+    if (ready.snapshot) {
+      host.installSnapshot(ready.snapshot);
+      this.#snapshotIndex = ready.snapshot.metadata.index;
+    }
+    if (ready.committedEntries.length > 0) host.applyCommitted(ready.committedEntries);
+    host.readStates(ready.readStates);
+    this.raw.advance(ready);
+    host.advanced?.();
+  }
+
+  #fail(error: unknown): void {
+    this.#stopped = true;
+    this.#options.host.failed(error);
+  }
+}

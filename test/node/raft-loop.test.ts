@@ -1,0 +1,182 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { bootstrapLog } from '../../src/raft/bootstrap.js';
+import { SeededRandom } from '../../src/raft/random.js';
+import type { Entry, Message, Ready } from '../../src/raft/types.js';
+import { MessageType, message, Role } from '../../src/raft/types.js';
+import { RaftLoop, type ReadyHost } from '../../src/node/raft-loop.js';
+import { MemoryDisk, MemoryRaftStorage } from '../../src/storage/memory-raft-storage.js';
+
+/**
+ * The member's raft loop on a simulated disk (MemoryRaftStorage, the
+ * simulator's) whose writes the test completes by hand, and a transport
+ * that records what leaves: no sockets, no timers (turns run inline).
+ */
+function harness(voters: string[]): {
+  loop: RaftLoop;
+  sent: Message[];
+  /** Writes handed to the disk and not yet completed. */
+  writes: { mustSync: boolean; done: (error?: unknown) => void }[];
+  applied: Entry[];
+  failures: unknown[];
+  events: string[];
+} {
+  const disk = new MemoryDisk();
+  const bootstrap = new MemoryRaftStorage(disk);
+  bootstrap.load();
+  bootstrap.save(bootstrapLog(voters), true);
+  const storage = new MemoryRaftStorage(disk);
+  const recovered = storage.load();
+  const state = { sent: [] as Message[], writes: [] as { mustSync: boolean; done: (error?: unknown) => void }[], applied: [] as Entry[], failures: [] as unknown[], events: [] as string[] };
+  const host: ReadyHost = {
+    persisted: () => state.events.push('persisted'),
+    installSnapshot: () => state.events.push('snapshot'),
+    applyCommitted: (entries) => state.applied.push(...entries),
+    readStates: () => {},
+    failed: (error) => state.failures.push(error),
+  };
+  const loop = new RaftLoop({
+    raft: { id: voters[0]!, random: new SeededRandom(7), electionTicks: 10, heartbeatTicks: 1, checkQuorum: false, preVote: false, asyncStorageWrites: true },
+    recovered,
+    storage,
+    send: (m) => {
+      state.sent.push(m);
+      state.events.push(`send ${m.type}`);
+    },
+    defer: (turn) => turn(),
+    write: (batch, mustSync, done) => {
+      storage.save(batch, false);
+      state.events.push('write');
+      state.writes.push({ mustSync, done });
+    },
+    readyRoundsMax: 64,
+    host,
+  });
+  return { loop, ...state };
+}
+
+/** Completes the oldest outstanding write (the disk says it is durable). */
+function complete(h: ReturnType<typeof harness>, error?: unknown): void {
+  const write = h.writes.shift();
+  assert.ok(write, 'no write is outstanding');
+  write.done(error);
+}
+
+/** Makes `a` leader of {a, b}: campaign, persist the vote for itself, then b's vote. */
+function elect(h: ReturnType<typeof harness>): void {
+  h.loop.raw.campaign();
+  h.loop.schedule();
+  // The vote request waits for the term and self-vote to be durable.
+  assert.equal(h.sent.filter((m) => m.type === MessageType.Vote).length, 0, 'a vote request left before the vote was durable');
+  complete(h);
+  const vote = h.sent.find((m) => m.type === MessageType.Vote);
+  assert.ok(vote, 'the vote request left after the write');
+  h.loop.step(message({ type: MessageType.VoteResponse, from: 'b', to: 'a', term: vote.term }));
+  assert.equal(h.loop.raw.status().softState.role, Role.Leader);
+  while (h.writes.length > 0) complete(h);
+  // b takes the new leader's first entry, so its progress leaves probing and appends flow.
+  const first = h.sent.filter((m) => m.type === MessageType.Append).at(-1);
+  assert.ok(first, "the new leader's first append left");
+  h.loop.step(message({ type: MessageType.AppendResponse, from: 'b', to: 'a', term: first.term, index: first.index + first.entries.length }));
+  while (h.writes.length > 0) complete(h);
+}
+
+test("a leader's appends leave before its own write is durable; it counts itself toward the commit only after", () => {
+  const h = harness(['a', 'b']);
+  elect(h);
+  const before = h.sent.length;
+  h.loop.raw.propose(new TextEncoder().encode('x'));
+  h.loop.schedule();
+  assert.equal(h.writes.length, 1, 'the proposal is being written');
+  const append = h.sent.slice(before).find((m) => m.type === MessageType.Append && m.entries.some((e) => e.data.length === 1));
+  assert.ok(append, "the append to b left while a's own write is outstanding");
+  // b acknowledges first: one of two voters is not a quorum until a's own copy is durable.
+  h.loop.step(message({ type: MessageType.AppendResponse, from: 'b', to: 'a', term: append.term, index: append.index + append.entries.length }));
+  assert.equal(h.applied.filter((e) => e.data.length === 1).length, 0, 'committed before the leader persisted its own copy');
+  complete(h);
+  while (h.writes.length > 0) complete(h);
+  assert.equal(h.applied.filter((e) => e.data.length === 1).length, 1, 'applied once both copies are durable');
+});
+
+test('one write at a time: what arrives meanwhile is one group written after it', () => {
+  const h = harness(['a', 'b']);
+  elect(h);
+  h.loop.raw.propose(new TextEncoder().encode('1'));
+  h.loop.schedule();
+  assert.equal(h.writes.length, 1);
+  for (const data of ['2', '3', '4']) {
+    h.loop.raw.propose(new TextEncoder().encode(data));
+    h.loop.schedule();
+  }
+  assert.equal(h.writes.length, 1, 'a second write started while one was outstanding');
+  assert.equal(h.loop.persisting, true);
+  const first = h.loop.memory.lastIndex();
+  complete(h);
+  assert.equal(h.loop.memory.lastIndex(), first + 1, 'the first write is in the log once durable');
+  assert.equal(h.writes.length, 1, 'the next group was taken once the first was durable');
+  complete(h);
+  assert.equal(h.loop.memory.lastIndex(), first + 4, 'the three proposals that arrived meanwhile were one write');
+  assert.equal(h.writes.length, 0);
+  assert.equal(h.loop.persisting, false);
+});
+
+test('a failed write stops the loop: no further Ready is taken, and stop() resolves', async () => {
+  const h = harness(['a', 'b']);
+  elect(h);
+  h.loop.raw.propose(new TextEncoder().encode('x'));
+  h.loop.schedule();
+  const failure = new Error('EIO');
+  complete(h, failure);
+  assert.deepEqual(h.failures, [failure]);
+  h.loop.raw.propose(new TextEncoder().encode('y'));
+  h.loop.schedule();
+  assert.equal(h.writes.length, 0, 'a write started after the disk failed');
+  await h.loop.stop();
+});
+
+test('stop() waits for the outstanding write; a write completing after stop does not apply', async () => {
+  const h = harness(['a', 'b']);
+  elect(h);
+  const appliedBefore = h.applied.length;
+  h.loop.raw.propose(new TextEncoder().encode('x'));
+  h.loop.schedule();
+  let stopped = false;
+  const stopping = h.loop.stop().then(() => (stopped = true));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(stopped, false, 'stop resolved while a write was outstanding');
+  complete(h);
+  await stopping;
+  assert.equal(h.applied.length, appliedBefore);
+});
+
+test('a synchronous disk (done before write returns) carries the Ready through in the same turn', () => {
+  const readies: Ready[] = [];
+  const h = harness(['a']);
+  // Rebuild with a writer that completes at once, as the simulator's synchronous disk does.
+  const disk = new MemoryDisk();
+  const seed = new MemoryRaftStorage(disk);
+  seed.load();
+  seed.save(bootstrapLog(['a']), true);
+  const storage = new MemoryRaftStorage(disk);
+  const loop = new RaftLoop({
+    raft: { id: 'a', random: new SeededRandom(1), electionTicks: 10, heartbeatTicks: 1, asyncStorageWrites: false },
+    recovered: storage.load(),
+    storage,
+    send: () => {},
+    defer: (turn) => turn(),
+    write: (batch, mustSync, done) => {
+      storage.save(batch, mustSync);
+      done();
+    },
+    readyRoundsMax: 64,
+    host: { taken: (ready) => readies.push(ready), installSnapshot: () => {}, applyCommitted: (entries) => h.applied.push(...entries), readStates: () => {}, failed: (error) => { throw error; } },
+  });
+  loop.raw.campaign();
+  loop.schedule();
+  assert.equal(loop.raw.status().softState.role, Role.Leader, 'a single voter leads after one turn');
+  loop.raw.propose(new TextEncoder().encode('z'));
+  loop.schedule();
+  assert.equal(loop.persisting, false);
+  assert.ok(h.applied.some((e) => e.data.length === 1), 'committed and applied within the turn');
+  assert.ok(readies.length >= 2);
+});
