@@ -28,7 +28,7 @@ import { Maintenance } from './maintenance.js';
 import type { DefragmentResult } from './maintenance.js';
 import type { HeaderContext } from './identity.js';
 import type { NodeConfig } from './config.js';
-import { decodeEnvelope, encodeEnvelope } from './envelope.js';
+import { decodeEntry, encodeCommandEntry as encodeEnvelope } from './entry-codec.js';
 import { MemberRemovedError } from './errors.js';
 import type { Logger } from './logger.js';
 import { clusterIdOf, memberIdOf } from './identity.js';
@@ -50,9 +50,7 @@ import type { DataDirLock } from './data-dir.js';
 import {
   MembershipTable,
   decodeChangeContext,
-  decodeMembershipCommand,
   encodeChangeContext,
-  isMembershipCommand,
   peerAddressOf,
   unwrapSnapshot,
   wrapSnapshot,
@@ -610,17 +608,20 @@ export class KeelNode {
       this.#onMembershipApplied(this.#table.applyConfChange(decodeConfChange(entry.data)));
       return;
     }
-    if (isMembershipCommand(entry.data)) {
-      this.#store.markApplied(entry.index);
-      const command = decodeMembershipCommand(entry.data);
-      if (command) this.#onMembershipApplied(this.#table.applyCommand(command));
-      return;
+    const data = decodeEntry(entry.data);
+    switch (data.kind) {
+      case 'empty':
+        this.#store.markApplied(entry.index);
+        return;
+      case 'membership':
+        this.#store.markApplied(entry.index);
+        if (data.command) this.#onMembershipApplied(this.#table.applyCommand(data.command));
+        return;
+      case 'command':
+      case 'unknown':
+        break; // both go to the state machine, which rejects what it cannot decode
     }
-    if (entry.type !== EntryType.Normal || entry.data.length === 0) {
-      this.#store.markApplied(entry.index);
-      return;
-    }
-    const envelope = decodeEnvelope(entry.data);
+    const envelope = data.kind === 'command' ? data : undefined;
     failpoint('apply-before');
     const result = this.#store.apply(entry.index, envelope?.command ?? entry.data);
     failpoint('apply-after');

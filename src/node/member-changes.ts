@@ -8,10 +8,10 @@ import {
   addedMemberId,
   checkPeerUrls,
   encodeChangeContext,
-  encodeMembershipCommand,
   raftIdOf,
 } from './membership.js';
 import type { MemberRecord, MembershipCommand, MembershipEffect, MembershipTable } from './membership.js';
+import { encodeMembershipEntry } from './entry-codec.js';
 import { Wait } from './wait.js';
 
 /** Membership changes waiting to apply on this member at once (etcd serialises them anyway). */
@@ -117,12 +117,12 @@ export class MemberChanges {
     for (const url of urls) {
       if (host.table.byPeerUrl(url, members)) throw new MembershipError('KEEL_MEMBER_PEER_URL_EXISTS', `another member has peer URL ${url}`);
     }
-    await this.#propose(timeoutMs, (requestId) => host.proposeData(encodeMembershipCommand({ op: 'update', raftId: record.raftId, peerUrls: urls, requestId })));
+    await this.#propose(timeoutMs, (requestId) => host.proposeData(encodeMembershipEntry({ op: 'update', raftId: record.raftId, peerUrls: urls, requestId })));
   }
 
   /** A joining member announces its name and client URLs (etcd's publish); answered when applied. */
   async publish(command: Omit<Extract<MembershipCommand, { op: 'publish' }>, 'requestId'>, timeoutMs: number): Promise<void> {
-    await this.#propose(timeoutMs, (requestId) => this.#host.proposeData(encodeMembershipCommand({ ...command, requestId })), false);
+    await this.#propose(timeoutMs, (requestId) => this.#host.proposeData(encodeMembershipEntry({ ...command, requestId })), false);
   }
 
   /** Called by the member for every applied membership effect: answers the request that proposed it, if it was ours. */

@@ -98,7 +98,11 @@ export function checkPeerUrls(urls: unknown): string[] {
 
 // ------------------------------------------------------------------ what entries carry
 
-/** The JSON carried in a ConfChange entry's context. `requestId` lets the proposing member answer its client. */
+/**
+ * The JSON carried in a ConfChange entry's context (listed with the other
+ * entry formats in entry-codec.ts). `requestId` lets the proposing member
+ * answer its client.
+ */
 interface ChangeContext {
   readonly requestId?: string;
   readonly member?: { memberId: string; name: string; peerUrls: string[]; clientUrls: string[] };
@@ -137,31 +141,24 @@ function stringList(value: unknown): string[] {
 }
 
 /**
- * Membership commands ride in normal entries, marked by a first byte no
- * request envelope (version 1) or store command uses.
+ * A membership command: MemberUpdate's new peer URLs, or a started member
+ * publishing its name and client URLs. It rides in a normal entry of kind
+ * EntryKind.Membership (entry-codec.ts), whose body is this JSON.
  */
-const COMMAND_MARK = 0xeb;
-
 export type MembershipCommand =
   | { readonly op: 'update'; readonly raftId: NodeId; readonly peerUrls: readonly string[]; readonly requestId?: string }
   | { readonly op: 'publish'; readonly raftId: NodeId; readonly name: string; readonly clientUrls: readonly string[]; readonly requestId?: string };
 
-export function encodeMembershipCommand(command: MembershipCommand): Uint8Array {
-  const json = encoder.encode(JSON.stringify(command));
-  const out = new Uint8Array(1 + json.length);
-  out[0] = COMMAND_MARK;
-  out.set(json, 1);
-  return out;
+export function encodeMembershipCommandJson(command: MembershipCommand): Uint8Array {
+  return encoder.encode(JSON.stringify(command));
 }
 
-export function isMembershipCommand(data: Uint8Array): boolean {
-  return data.length > 1 && data[0] === COMMAND_MARK;
-}
-
-export function decodeMembershipCommand(data: Uint8Array): MembershipCommand | undefined {
-  if (!isMembershipCommand(data) || data.length > ENCODED_BYTES_MAX) return undefined;
+/** undefined for JSON this code cannot read (damaged, or an op a newer version added): every member skips it alike. */
+export function decodeMembershipCommandJson(json: Uint8Array): MembershipCommand | undefined {
+  // The bound has always counted the entry's tag byte in front of the JSON.
+  if (json.length + 1 > ENCODED_BYTES_MAX) return undefined;
   try {
-    const parsed = JSON.parse(decoder.decode(data.subarray(1))) as Record<string, unknown>;
+    const parsed = JSON.parse(decoder.decode(json)) as Record<string, unknown>;
     const requestId = typeof parsed.requestId === 'string' ? { requestId: parsed.requestId } : {};
     if (typeof parsed.raftId !== 'string') return undefined;
     if (parsed.op === 'update') return { op: 'update', raftId: parsed.raftId, peerUrls: stringList(parsed.peerUrls), ...requestId };

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { Snapshot } from '../raft/types.js';
-import { ByteReader, ByteWriter, DecodeError, decodeSnapshotMetadata, encodeSnapshotMetadata } from './codec.js';
+import { ByteReader, ByteWriter, DecodeError } from '../codec/index.js';
+import { decodeSnapshotMetadata, encodeSnapshotMetadata } from './codec.js';
 import { crc32c } from './crc32c.js';
 import { failpoint } from './failpoints.js';
 import { type FileSystem, fsyncDirectory, ioError, writeFully } from './file-system.js';
@@ -55,11 +56,11 @@ export class SnapshotFiles {
     const { index, term } = snapshot.metadata;
     const file: SnapshotFile = { name: `snap-${hex16(term)}-${hex16(index)}.snap`, index, term };
     const temporary = join(this.#dir, `${file.name}.tmp`);
-    const header = new ByteWriter(256).u32(MAGIC).u16(VERSION).u16(0);
+    const header = new ByteWriter(256).u32le(MAGIC).u16le(VERSION).u16le(0);
     encodeSnapshotMetadata(header, snapshot.metadata);
-    header.u64(snapshot.data.length);
+    header.u64le(snapshot.data.length);
     const headerBytes = header.finish();
-    const trailer = new ByteWriter(4).u32(crc32c(snapshot.data, crc32c(headerBytes))).finish();
+    const trailer = new ByteWriter(4).u32le(crc32c(snapshot.data, crc32c(headerBytes))).finish();
     let fd = -1;
     try {
       fd = this.#fs.openSync(temporary, 'w');
@@ -106,12 +107,12 @@ function decodeSnapshotFile(bytes: Uint8Array, file: SnapshotFile): Snapshot | s
   if (stored !== crc32c(bytes, 0, 0, bytes.length - 4)) return 'checksum mismatch';
   try {
     const reader = new ByteReader(bytes, 0, bytes.length - 4);
-    if (reader.u32() !== MAGIC) throw new DecodeError('bad magic');
-    const version = reader.u16();
+    if (reader.u32le() !== MAGIC) throw new DecodeError('bad magic');
+    const version = reader.u16le();
     if (version !== VERSION) throw new DecodeError(`unsupported version ${version}`);
-    reader.u16();
+    reader.u16le();
     const metadata = decodeSnapshotMetadata(reader);
-    const length = reader.u64();
+    const length = reader.u64le();
     if (length > SNAPSHOT_SIZE_BYTES_MAX || length !== reader.remaining) throw new DecodeError(`data length ${length} does not match the file`);
     if (metadata.index !== file.index || metadata.term !== file.term) throw new DecodeError(`holds ${metadata.term}/${metadata.index}, not what its name says`);
     return { metadata, data: reader.rest() };

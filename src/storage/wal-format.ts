@@ -1,13 +1,6 @@
 import type { HardState } from '../raft/types.js';
-import {
-  ByteReader,
-  ByteWriter,
-  DecodeError,
-  decodeEntry,
-  decodeHardState,
-  encodeEntry,
-  encodeHardState,
-} from './codec.js';
+import { ByteReader, ByteWriter, DecodeError } from '../codec/index.js';
+import { decodeEntry, decodeHardState, encodeEntry, encodeHardState } from './codec.js';
 import { crc32c } from './crc32c.js';
 import { WalCorruptError } from './errors.js';
 import { RECORD_SIZE_BYTES_MAX, SECTOR_SIZE_BYTES, TORN_PIECE_BYTES_MIN } from './limits.js';
@@ -77,8 +70,8 @@ export function hex16(value: number): string {
 
 /** Encodes the header record of a new segment; returns its bytes and the salt for its records. */
 export function encodeSegmentHeader(header: SegmentHeader): { bytes: Uint8Array; salt: number } {
-  const payload = new ByteWriter(64).u32(SEGMENT_MAGIC).u16(SEGMENT_VERSION).u16(0);
-  payload.u64(header.sequence).u64(header.firstIndex).u64(header.previousBatch);
+  const payload = new ByteWriter(64).u32le(SEGMENT_MAGIC).u16le(SEGMENT_VERSION).u16le(0);
+  payload.u64le(header.sequence).u64le(header.firstIndex).u64le(header.previousBatch);
   payload.u8(header.hardState ? 1 : 0);
   if (header.hardState) encodeHardState(payload, header.hardState);
   const bytes = payload.finish();
@@ -90,9 +83,9 @@ export function encodeSegmentHeader(header: SegmentHeader): { bytes: Uint8Array;
 /** Appends one framed record to `writer`. */
 export function appendRecord(writer: ByteWriter, salt: number, type: number, payload: Uint8Array, batch: number, batchEnd: boolean): void {
   const start = writer.length;
-  writer.u32(0).u32(crc32c(payload, salt)).u32(payload.length).u8(type).u8(batchEnd ? FLAG_BATCH_END : 0).u16(0).u64(batch);
+  writer.u32le(0).u32le(crc32c(payload, salt)).u32le(payload.length).u8(type).u8(batchEnd ? FLAG_BATCH_END : 0).u16le(0).u64le(batch);
   const bytes = writer.finish();
-  writer.patchU32(start, crc32c(bytes, salt, start + 4, start + RECORD_HEADER_BYTES));
+  writer.patchU32le(start, crc32c(bytes, salt, start + 4, start + RECORD_HEADER_BYTES));
   writer.raw(payload).pad(RECORD_ALIGNMENT_BYTES);
 }
 
@@ -114,15 +107,15 @@ function recordType(record: LogRecord): number {
 function encodeLogRecord(writer: ByteWriter, record: LogRecord): Uint8Array {
   if (record.kind === 'entry') encodeEntry(writer, record.entry);
   else if (record.kind === 'hardState') encodeHardState(writer, record.hardState);
-  else writer.u64(record.index).u64(record.term);
+  else writer.u64le(record.index).u64le(record.term);
   return writer.finish();
 }
 
 function decodeLogRecord(type: number, reader: ByteReader): LogRecord {
   if (type === RecordType.Entry) return { kind: 'entry', entry: decodeEntry(reader) };
   if (type === RecordType.HardState) return { kind: 'hardState', hardState: decodeHardState(reader) };
-  const index = reader.u64();
-  const term = reader.u64();
+  const index = reader.u64le();
+  const term = reader.u64le();
   reader.expectEnd();
   return { kind: 'snapshotInstalled', index, term };
 }
@@ -218,13 +211,13 @@ function readSegmentHeader(bytes: Uint8Array, file: string): { header: SegmentHe
   const { payloadStart, length, next } = probe.record;
   try {
     const reader = new ByteReader(bytes, payloadStart, payloadStart + length);
-    if (reader.u32() !== SEGMENT_MAGIC) throw new DecodeError('bad magic');
-    const version = reader.u16();
+    if (reader.u32le() !== SEGMENT_MAGIC) throw new DecodeError('bad magic');
+    const version = reader.u16le();
     if (version !== SEGMENT_VERSION) throw new DecodeError(`unsupported version ${version}`);
-    reader.u16();
-    const sequence = reader.u64();
-    const firstIndex = reader.u64();
-    const previousBatch = reader.u64();
+    reader.u16le();
+    const sequence = reader.u64le();
+    const firstIndex = reader.u64le();
+    const previousBatch = reader.u64le();
     const hardState = reader.u8() === 1 ? decodeHardState(reader) : undefined;
     const salt = crc32c(bytes, 0, payloadStart, payloadStart + length);
     return { header: { sequence, firstIndex, previousBatch, hardState }, salt, next };

@@ -1,4 +1,4 @@
-import type { ByteReader, ByteWriter } from './codec.js';
+import type { ByteReader, ByteWriter } from '../codec/index.js';
 import {
   AuthFailedError,
   AuthNotEnabledError,
@@ -375,23 +375,23 @@ const AUTH_OPS: readonly AuthOp[] = [
 ];
 
 function writeString(writer: ByteWriter, value: string): void {
-  writer.bytes(encoder.encode(value));
+  writer.bytesWithVaruintLength(encoder.encode(value));
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: false });
 function readString(reader: ByteReader): string {
-  return decoder.decode(reader.bytes());
+  return decoder.decode(reader.bytesWithVaruintLength());
 }
 
 function writePermission(writer: ByteWriter, permission: Permission): void {
   writer.u8(PERMISSION_TYPES.indexOf(permission.permType));
-  writer.bytes(permission.key);
-  writer.bytes(permission.rangeEnd);
+  writer.bytesWithVaruintLength(permission.key);
+  writer.bytesWithVaruintLength(permission.rangeEnd);
 }
 
 function readPermission(reader: ByteReader): Permission {
   const permType = PERMISSION_TYPES[reader.u8()] ?? reader.fail('bad permission type');
-  return { permType, key: reader.bytes().slice(), rangeEnd: reader.bytes().slice() };
+  return { permType, key: reader.bytesWithVaruintLength().slice(), rangeEnd: reader.bytesWithVaruintLength().slice() };
 }
 
 export function writeAuthRequest(writer: ByteWriter, request: AuthRequest): void {
@@ -406,7 +406,8 @@ export function writeAuthRequest(writer: ByteWriter, request: AuthRequest): void
     case 'userAdd':
       writeString(writer, request.name);
       writeString(writer, request.passwordHash);
-      return writer.bool(request.noPassword);
+      writer.bool(request.noPassword);
+      return;
     case 'userDelete':
     case 'roleAdd':
     case 'roleDelete':
@@ -423,8 +424,9 @@ export function writeAuthRequest(writer: ByteWriter, request: AuthRequest): void
       return writePermission(writer, request.permission);
     case 'roleRevokePermission':
       writeString(writer, request.name);
-      writer.bytes(request.key);
-      return writer.bytes(request.rangeEnd);
+      writer.bytesWithVaruintLength(request.key);
+      writer.bytesWithVaruintLength(request.rangeEnd);
+      return;
   }
 }
 
@@ -450,7 +452,7 @@ export function readAuthRequest(reader: ByteReader): AuthRequest {
     case 'roleGrantPermission':
       return { op, name: readString(reader), permission: readPermission(reader) };
     case 'roleRevokePermission':
-      return { op, name: readString(reader), key: reader.bytes().slice(), rangeEnd: reader.bytes().slice() };
+      return { op, name: readString(reader), key: reader.bytesWithVaruintLength().slice(), rangeEnd: reader.bytesWithVaruintLength().slice() };
   }
 }
 

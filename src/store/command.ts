@@ -1,4 +1,5 @@
-import { ByteReader, ByteWriter } from './codec.js';
+import { ByteReader, ByteWriter, EncodeError } from '../codec/index.js';
+import { InvalidRequestError, decodingAs } from './errors.js';
 import { TXN_DEPTH_MAX } from './limits.js';
 import { ALARM_TYPES } from './alarms.js';
 import type { AlarmRequest } from './alarms.js';
@@ -81,14 +82,20 @@ const EMPTY = new Uint8Array(0);
 
 export function encodeCommand(command: Command): Uint8Array {
   const writer = new ByteWriter();
-  if (command.authRevision === undefined) {
-    writer.u8(FORMAT);
-  } else {
-    writer.u8(FORMAT_STAMPED);
-    writer.varuint(command.authRevision);
+  try {
+    if (command.authRevision === undefined) {
+      writer.u8(FORMAT);
+    } else {
+      writer.u8(FORMAT_STAMPED);
+      writer.varuint(command.authRevision);
+    }
+    writer.u8(COMMAND_TAGS[command.type]);
+    writeCommandBody(writer, command);
+  } catch (error) {
+    // A number the format cannot hold came from the request: the caller's error, in the store's terms.
+    if (error instanceof EncodeError) throw new InvalidRequestError(error.message);
+    throw error;
   }
-  writer.u8(COMMAND_TAGS[command.type]);
-  writeCommandBody(writer, command);
   return writer.finish().slice();
 }
 
@@ -102,16 +109,20 @@ function writeCommandBody(writer: ByteWriter, command: CommandBody): void {
       return writeTxn(writer, command.request);
     case 'compact':
       writer.varint(command.request.revision);
-      return writer.bool(command.request.physical);
+      writer.bool(command.request.physical);
+      return;
     case 'leaseGrant':
-      writer.i64(command.request.id);
-      return writer.varint(command.request.ttlSeconds);
+      writer.i64be(command.request.id);
+      writer.varint(command.request.ttlSeconds);
+      return;
     case 'leaseRevoke':
-      return writer.i64(command.request.id);
+      writer.i64be(command.request.id);
+      return;
     case 'alarm':
       writer.u8(ALARM_ACTIONS[command.request.action]);
-      writer.i64(BigInt.asIntN(64, command.request.memberId)); // a uint64 in the signed slot, two's complement
-      return writer.u8(ALARM_TYPES.indexOf(command.request.alarm));
+      writer.i64be(BigInt.asIntN(64, command.request.memberId)); // a uint64 in the signed slot, two's complement
+      writer.u8(ALARM_TYPES.indexOf(command.request.alarm));
+      return;
     case 'auth':
       return writeAuthRequest(writer, command.request);
   }
@@ -124,7 +135,10 @@ function writeCommandBody(writer: ByteWriter, command: CommandBody): void {
  * the buffer. Throws MalformedBytesError.
  */
 export function decodeCommand(bytes: Uint8Array): Command {
-  const reader = new ByteReader(bytes, 'command');
+  return decodingAs('command', () => readCommand(new ByteReader(bytes)));
+}
+
+function readCommand(reader: ByteReader): Command {
   const format = reader.u8();
   if (format !== FORMAT && format !== FORMAT_STAMPED) reader.fail('unknown format');
   const authRevision = format === FORMAT_STAMPED ? reader.varuint() : undefined;
@@ -146,9 +160,9 @@ function readCommandBody(reader: ByteReader): CommandBody {
     case COMMAND_TAGS.compact:
       return { type: 'compact', request: { revision: reader.varint(), physical: reader.bool() } };
     case COMMAND_TAGS.leaseGrant:
-      return { type: 'leaseGrant', request: { id: reader.i64(), ttlSeconds: reader.varint() } };
+      return { type: 'leaseGrant', request: { id: reader.i64be(), ttlSeconds: reader.varint() } };
     case COMMAND_TAGS.leaseRevoke:
-      return { type: 'leaseRevoke', request: { id: reader.i64() } };
+      return { type: 'leaseRevoke', request: { id: reader.i64be() } };
     case COMMAND_TAGS.alarm:
       return { type: 'alarm', request: readAlarm(reader) };
     case COMMAND_TAGS.auth:
@@ -161,40 +175,40 @@ function readCommandBody(reader: ByteReader): CommandBody {
 function readAlarm(reader: ByteReader): AlarmRequest {
   const actionNumber = reader.u8();
   const action = actionNumber === ALARM_ACTIONS.activate ? 'activate' : actionNumber === ALARM_ACTIONS.deactivate ? 'deactivate' : reader.fail('bad alarm action');
-  const memberId = BigInt.asUintN(64, reader.i64());
+  const memberId = BigInt.asUintN(64, reader.i64be());
   const alarm = ALARM_TYPES[reader.u8()] ?? reader.fail('bad alarm type');
   return { action, memberId, alarm };
 }
 
 function writePut(writer: ByteWriter, request: PutRequest): void {
-  writer.bytes(request.key);
-  writer.bytes(request.value);
-  writer.i64(request.lease ?? 0n);
+  writer.bytesWithVaruintLength(request.key);
+  writer.bytesWithVaruintLength(request.value);
+  writer.i64be(request.lease ?? 0n);
   writer.u8((request.prevKv ? 1 : 0) | (request.ignoreValue ? 2 : 0) | (request.ignoreLease ? 4 : 0));
 }
 
 function readPut(reader: ByteReader): PutRequest {
-  const key = reader.bytes();
-  const value = reader.bytes();
-  const lease = reader.i64();
+  const key = reader.bytesWithVaruintLength();
+  const value = reader.bytesWithVaruintLength();
+  const lease = reader.i64be();
   const flags = reader.u8();
   if (flags > 7) reader.fail('bad put flags');
   return { key, value, lease, prevKv: (flags & 1) !== 0, ignoreValue: (flags & 2) !== 0, ignoreLease: (flags & 4) !== 0 };
 }
 
 function writeDeleteRange(writer: ByteWriter, request: DeleteRangeRequest): void {
-  writer.bytes(request.key);
-  writer.bytes(request.rangeEnd ?? EMPTY);
+  writer.bytesWithVaruintLength(request.key);
+  writer.bytesWithVaruintLength(request.rangeEnd ?? EMPTY);
   writer.bool(request.prevKv);
 }
 
 function readDeleteRange(reader: ByteReader): DeleteRangeRequest {
-  return { key: reader.bytes(), rangeEnd: reader.bytes(), prevKv: reader.bool() };
+  return { key: reader.bytesWithVaruintLength(), rangeEnd: reader.bytesWithVaruintLength(), prevKv: reader.bool() };
 }
 
 function writeRange(writer: ByteWriter, request: RangeRequest): void {
-  writer.bytes(request.key);
-  writer.bytes(request.rangeEnd ?? EMPTY);
+  writer.bytesWithVaruintLength(request.key);
+  writer.bytesWithVaruintLength(request.rangeEnd ?? EMPTY);
   writer.varint(request.limit ?? 0);
   writer.varint(request.revision ?? 0);
   writer.u8(SORT_ORDERS.indexOf(request.sortOrder ?? 'NONE'));
@@ -207,8 +221,8 @@ function writeRange(writer: ByteWriter, request: RangeRequest): void {
 }
 
 function readRange(reader: ByteReader): RangeRequest {
-  const key = reader.bytes();
-  const rangeEnd = reader.bytes();
+  const key = reader.bytesWithVaruintLength();
+  const rangeEnd = reader.bytesWithVaruintLength();
   const limit = reader.varint();
   const revision = reader.varint();
   const sortOrder = SORT_ORDERS[reader.u8()] ?? reader.fail('bad sort order');
@@ -234,34 +248,39 @@ function readRange(reader: ByteReader): RangeRequest {
 function writeCompare(writer: ByteWriter, compare: Compare): void {
   writer.u8(COMPARE_RESULTS.indexOf(compare.result));
   writer.u8(COMPARE_TARGETS.indexOf(compare.target));
-  writer.bytes(compare.key);
-  writer.bytes(compare.rangeEnd ?? EMPTY);
+  writer.bytesWithVaruintLength(compare.key);
+  writer.bytesWithVaruintLength(compare.rangeEnd ?? EMPTY);
   switch (compare.target) {
     case 'VALUE':
-      return writer.bytes(compare.value ?? EMPTY);
+      writer.bytesWithVaruintLength(compare.value ?? EMPTY);
+      return;
     case 'LEASE':
-      return writer.i64(compare.lease ?? 0n);
+      writer.i64be(compare.lease ?? 0n);
+      return;
     case 'VERSION':
-      return writer.varint(compare.version ?? 0);
+      writer.varint(compare.version ?? 0);
+      return;
     case 'CREATE':
-      return writer.varint(compare.createRevision ?? 0);
+      writer.varint(compare.createRevision ?? 0);
+      return;
     case 'MOD':
-      return writer.varint(compare.modRevision ?? 0);
+      writer.varint(compare.modRevision ?? 0);
+      return;
   }
 }
 
 function readCompare(reader: ByteReader): Compare {
   const result = COMPARE_RESULTS[reader.u8()] ?? reader.fail('bad compare result');
   const target = COMPARE_TARGETS[reader.u8()] ?? reader.fail('bad compare target');
-  const key = reader.bytes();
-  const rangeEnd = reader.bytes();
+  const key = reader.bytesWithVaruintLength();
+  const rangeEnd = reader.bytesWithVaruintLength();
   const compare: Compare = { result, target, key, rangeEnd };
   switch (target) {
     case 'VALUE':
-      compare.value = reader.bytes();
+      compare.value = reader.bytesWithVaruintLength();
       break;
     case 'LEASE':
-      compare.lease = reader.i64();
+      compare.lease = reader.i64be();
       break;
     case 'VERSION':
       compare.version = reader.varint();

@@ -1,3 +1,5 @@
+import { DecodeError } from '../codec/index.js';
+
 /**
  * Errors the store reports. Each has a stable `code` (never reused) that
  * callers and tests match on, never the message. `etcdMessage` is the
@@ -175,6 +177,20 @@ export class MalformedBytesError extends StoreError {
   constructor(readonly what: 'command' | 'snapshot', readonly reason: string) {
     super(`malformed ${what}: ${reason}`);
     this.name = 'MalformedBytesError';
+  }
+}
+
+/**
+ * Runs a decode with keel's byte reader, which knows no store errors:
+ * its DecodeError becomes the store's MalformedBytesError, so callers and
+ * tests keep matching KEEL_STORE_MALFORMED_BYTES.
+ */
+export function decodingAs<T>(what: 'command' | 'snapshot', decode: () => T): T {
+  try {
+    return decode();
+  } catch (error) {
+    if (error instanceof DecodeError) throw new MalformedBytesError(what, error.message);
+    throw error;
   }
 }
 

@@ -1,5 +1,7 @@
 import type { ByteString } from './bytes.js';
-import { ByteReader, ByteWriter } from './codec.js';
+import { toByteString } from './bytes.js';
+import { ByteReader, ByteWriter } from '../codec/index.js';
+import { decodingAs } from './errors.js';
 import { Crc32c } from './hash.js';
 import { REVISION_MAX } from './limits.js';
 import { KvRecord } from './record.js';
@@ -58,13 +60,13 @@ export function encodeSnapshot(state: SnapshotState): Uint8Array {
   writer.varuint(state.compactRevision);
   writer.varuint(state.leases.length);
   for (const lease of state.leases) {
-    writer.i64(lease.id);
+    writer.i64be(lease.id);
     writer.varuint(lease.ttlSeconds);
   }
   if (format >= FORMAT_WITH_ALARMS) {
     writer.varuint(state.alarms.length);
     for (const alarm of state.alarms) {
-      writer.i64(BigInt.asIntN(64, alarm.memberId));
+      writer.i64be(BigInt.asIntN(64, alarm.memberId));
       writer.u8(ALARM_TYPES.indexOf(alarm.alarm));
     }
   }
@@ -73,24 +75,28 @@ export function encodeSnapshot(state: SnapshotState): Uint8Array {
   for (const record of state.records) writeRecord(writer, record);
   const crc = new Crc32c();
   crc.bytes(writer.finish());
-  writer.u32(crc.value);
+  writer.u32be(crc.value);
   return writer.finish(); // sized up front: the view holds little spare
 }
 
 function writeRecord(writer: ByteWriter, record: KvRecord): void {
   writer.varuint(record.main);
   writer.varuint(record.sub);
-  writer.byteString(record.key);
+  writer.binaryStringWithVaruintLength(record.key);
   writer.varuint(record.version);
   if (record.tombstone) return;
   writer.varuint(record.createRevision);
-  writer.i64(record.lease);
-  writer.byteString(record.value);
+  writer.i64be(record.lease);
+  writer.binaryStringWithVaruintLength(record.value);
 }
 
 /** Decodes and checks a snapshot; throws MalformedBytesError on any inconsistency. */
 export function decodeSnapshot(bytes: Uint8Array): SnapshotState {
-  const reader = new ByteReader(bytes, 'snapshot');
+  return decodingAs('snapshot', () => readSnapshot(bytes));
+}
+
+function readSnapshot(bytes: Uint8Array): SnapshotState {
+  const reader = new ByteReader(bytes);
   if (bytes.length < MAGIC.length + 5) reader.fail('too short');
   const crc = new Crc32c();
   crc.bytes(bytes.subarray(0, bytes.length - 4));
@@ -105,7 +111,7 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotState {
   if (currentRevision < 1 || compactRevision > currentRevision) reader.fail('inconsistent revisions');
   const leases: Lease[] = [];
   for (let count = reader.varuint(); count > 0; count--) {
-    const lease = { id: reader.i64(), ttlSeconds: reader.varuint() };
+    const lease = { id: reader.i64be(), ttlSeconds: reader.varuint() };
     const last = leases[leases.length - 1];
     if (lease.id === 0n || (last !== undefined && last.id >= lease.id)) reader.fail('leases out of order');
     leases.push(lease);
@@ -127,7 +133,7 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotState {
 function readAlarms(reader: ByteReader): AlarmMember[] {
   const alarms: AlarmMember[] = [];
   for (let count = reader.varuint(); count > 0; count--) {
-    const memberId = BigInt.asUintN(64, reader.i64());
+    const memberId = BigInt.asUintN(64, reader.i64be());
     const alarm = ALARM_TYPES[reader.u8()];
     if (alarm === undefined || alarm === 'NONE') reader.fail('bad alarm type');
     const member: AlarmMember = { memberId, alarm };
@@ -145,10 +151,10 @@ function inKeyOrder(before: KvRecord, after: KvRecord): boolean {
 function readRecord(reader: ByteReader): KvRecord {
   const main = reader.varuint();
   const sub = reader.varuint();
-  const key = reader.byteString();
+  const key = toByteString(reader.bytesWithVaruintLength());
   const version = reader.varuint();
   if (version === 0) return new KvRecord(key, main, sub, '' as ByteString, 0, 0, 0n);
   const createRevision = reader.varuint();
-  const lease = reader.i64();
-  return new KvRecord(key, main, sub, reader.byteString(), createRevision, version, lease);
+  const lease = reader.i64be();
+  return new KvRecord(key, main, sub, toByteString(reader.bytesWithVaruintLength()), createRevision, version, lease);
 }

@@ -5,15 +5,14 @@ import {
   MembershipTable,
   addedMemberId,
   checkPeerUrls,
-  decodeMembershipCommand,
   encodeChangeContext,
-  encodeMembershipCommand,
   joiningRaftId,
   normalizePeerUrl,
   raftIdOf,
   unwrapSnapshot,
   wrapSnapshot,
 } from '../../src/node/membership.js';
+import { decodeEntry, encodeMembershipEntry } from '../../src/node/entry-codec.js';
 
 describe('membership records', () => {
   it('normalises peer URLs and refuses what the transport cannot dial', () => {
@@ -39,8 +38,9 @@ describe('membership records', () => {
     const added = table.applyConfChange({ type: ConfChangeType.AddLearner, nodeId: raftId, context: encodeChangeContext('r1', record) });
     assert.equal(added.requestId, 'r1');
     assert.deepEqual([...added.addresses], [[raftId, '127.0.0.1:4']]);
-    const command = decodeMembershipCommand(encodeMembershipCommand({ op: 'publish', raftId, name: 'n4', clientUrls: ['http://127.0.0.1:5'] }));
-    table.applyCommand(command!);
+    const decoded = decodeEntry(encodeMembershipEntry({ op: 'publish', raftId, name: 'n4', clientUrls: ['http://127.0.0.1:5'] }));
+    assert.ok(decoded.kind === 'membership' && decoded.command);
+    table.applyCommand(decoded.command);
     assert.equal(table.get(raftId)?.name, 'n4');
     assert.equal(table.get('n1')?.memberId !== undefined, true, 'a founder without a record falls back to the flags');
     const wrapped = wrapSnapshot(table.encode(), new Uint8Array([1, 2, 3]));
@@ -56,6 +56,6 @@ describe('membership records', () => {
     assert.deepEqual(unwrapSnapshot(new Uint8Array([0x4b, 0x45, 0x45, 0x4c, 0x4b, 0x56])).membership, undefined);
     // Garbage in a context or command is ignored, never thrown.
     assert.deepEqual(table.applyConfChange({ type: ConfChangeType.AddVoter, nodeId: 'x', context: new Uint8Array([0xff, 0x00]) }).addresses.size, 0);
-    assert.equal(decodeMembershipCommand(new Uint8Array([0xeb, 0x7b])), undefined);
+    assert.deepEqual(decodeEntry(new Uint8Array([0xeb, 0x7b])), { kind: 'membership', command: undefined });
   });
 });
