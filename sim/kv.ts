@@ -1,6 +1,13 @@
+import { decodeEntry, encodeCommandEntry } from '../src/node/entry-codec.js';
+import { decodeCommand, encodeCommand } from '../src/store/command.js';
+import type { StoreStateMachine } from '../src/store/state-machine.js';
+
 /**
- * The simulator's state machine: a register per key. Each value is written
- * once (values are unique per write), so a read names the write it saw.
+ * The simulator's client writes, in the member's own formats: a put of a
+ * register per key, in the entry envelope the member proposes
+ * (entry-codec.ts), applied by the shipping store (src/store). Each value
+ * is written once (values are unique per write), so a read names the
+ * write it saw.
  */
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -12,49 +19,20 @@ export interface WriteCommand {
 }
 
 export function encodeWrite(command: WriteCommand): Uint8Array {
-  return encoder.encode(`${command.requestId}\u0000${command.key}\u0000${command.value}`);
+  return encodeCommandEntry(command.requestId, encodeCommand({ type: 'put', request: { key: encoder.encode(command.key), value: encoder.encode(command.value) } }));
 }
 
-/** Decodes a write; undefined for empty entries (a new leader's no-op). */
+/** Decodes a client write; undefined for any other entry (a new leader's no-op). */
 export function decodeWrite(data: Uint8Array): WriteCommand | undefined {
-  if (data.length === 0) return undefined;
-  const [requestId, key, value] = decoder.decode(data).split('\u0000');
-  if (requestId === undefined || key === undefined || value === undefined) throw new Error('malformed write command');
-  return { requestId, key, value };
+  const entry = decodeEntry(data);
+  if (entry.kind !== 'command') return undefined;
+  const command = decodeCommand(entry.command);
+  if (command.type !== 'put') throw new Error(`the simulator proposed no ${command.type}`);
+  return { requestId: entry.requestId, key: decoder.decode(command.request.key), value: decoder.decode(command.request.value) };
 }
 
-export interface Register {
-  readonly value: string;
-  /** Log index of the write that set it. */
-  readonly index: number;
-}
-
-export class KvStateMachine {
-  #registers = new Map<string, Register>();
-  applied = 0;
-
-  apply(index: number, command: WriteCommand | undefined): void {
-    if (command) this.#registers.set(command.key, { value: command.value, index });
-    this.applied = index;
-  }
-
-  /** Marks an entry with no effect on the registers (no-op or membership) as applied. */
-  skip(index: number): void {
-    this.applied = index;
-  }
-
-  get(key: string): Register | undefined {
-    return this.#registers.get(key);
-  }
-
-  snapshot(): Uint8Array {
-    const entries = [...this.#registers.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return encoder.encode(JSON.stringify({ applied: this.applied, entries }));
-  }
-
-  restore(data: Uint8Array): void {
-    const parsed = JSON.parse(decoder.decode(data)) as { applied: number; entries: [string, Register][] };
-    this.#registers = new Map(parsed.entries);
-    this.applied = parsed.applied;
-  }
+/** A register's value in the store, or undefined if the key was never written. */
+export function readRegister(store: StoreStateMachine, key: string): string | undefined {
+  const found = store.range({ key: encoder.encode(key) }).kvs[0];
+  return found ? decoder.decode(found.value) : undefined;
 }

@@ -1,4 +1,3 @@
-import { decodeConfChange } from '../src/raft/conf-change.js';
 import type { RaftConfig } from '../src/raft/config.js';
 import { RaftError } from '../src/raft/errors.js';
 import type { Raft } from '../src/raft/raft.js';
@@ -6,12 +5,14 @@ import type { SeededRandom } from '../src/raft/random.js';
 import type { RawNode } from '../src/raft/raw-node.js';
 import type { MemoryStorage } from '../src/raft/storage.js';
 import type { ConfChange, ConfState, Entry, Message, NodeId, Ready, Snapshot } from '../src/raft/types.js';
-import { EntryType, Role } from '../src/raft/types.js';
+import { Role } from '../src/raft/types.js';
 import { MemoryRaftStorage } from '../src/storage/memory-raft-storage.js';
 import type { MemoryDisk } from '../src/storage/memory-raft-storage.js';
 import { RaftLoop } from '../src/node/raft-loop.js';
 import type { ReadyHost, ReadyWriter } from '../src/node/raft-loop.js';
-import { KvStateMachine, decodeWrite, encodeWrite } from './kv.js';
+import { encodeWrite, readRegister } from './kv.js';
+import { Applier } from '../src/node/apply.js';
+import { StoreStateMachine } from '../src/store/state-machine.js';
 import type { WriteCommand } from './kv.js';
 import type { SimOptions } from './options.js';
 
@@ -37,6 +38,10 @@ export interface NodeHost {
 
 export type RaftFactory = (config: RaftConfig) => Raft;
 
+interface PendingWrite {
+  readonly key: string;
+}
+
 interface PendingRead {
   readonly readId: string;
   readonly key: string;
@@ -56,9 +61,11 @@ export class SimNode {
   loop!: RaftLoop;
   /** The durable store on the simulated disk: the same replay and recovery code as the file-backed one. */
   durable!: MemoryRaftStorage;
-  kv!: KvStateMachine;
+  /** The shipping MVCC store, applied through the shipping applier (src/node/apply.ts). */
+  store!: StoreStateMachine;
+  #applier!: Applier<PendingWrite>;
   #pendingReads = new Map<string, PendingRead>();
-  #pendingWrites = new Map<string, string>();
+  #pendingWrites = new Map<string, PendingWrite>();
   #readSequence = 0;
   running = false;
   /** Paused (like SIGSTOP): keeps memory, processes nothing until resumed. */
@@ -88,8 +95,9 @@ export class SimNode {
   start(): void {
     this.durable = new MemoryRaftStorage(this.disk, { retainSnapshots: 2 });
     const recovered = this.durable.load();
-    this.kv = new KvStateMachine();
-    if (recovered.snapshot.metadata.index > 0) this.kv.restore(recovered.snapshot.data);
+    this.store = new StoreStateMachine();
+    if (recovered.snapshot.metadata.index > 0) this.store.restore(recovered.snapshot.data);
+    this.#applier = this.#newApplier();
     this.loop = new RaftLoop({
       raft: {
         id: this.id,
@@ -147,7 +155,7 @@ export class SimNode {
       if (RaftError.is(error)) return error.code;
       throw error;
     }
-    this.#pendingWrites.set(command.requestId, command.key);
+    this.#pendingWrites.set(command.requestId, { key: command.key });
     this.loop.schedule();
     return undefined;
   }
@@ -225,7 +233,7 @@ export class SimNode {
       persisted: (ready) => {
         for (const entry of ready.entries) this.host.persisted(this.id, entry, this.#termBefore(entry, ready.entries, ready.snapshot));
       },
-      installSnapshot: (snapshot) => this.kv.restore(snapshot.data),
+      installSnapshot: (snapshot) => this.store.restore(snapshot.data),
       applyCommitted: (entries) => {
         for (const entry of entries) this.#apply(entry);
       },
@@ -259,28 +267,43 @@ export class SimNode {
 
   #apply(entry: Entry): void {
     this.host.applied(this.id, entry);
-    if (entry.type === EntryType.ConfChange) {
-      this.kv.skip(entry.index);
-      this.host.confChangeApplied(this.id, decodeConfChange(entry.data));
-      return;
-    }
-    const command = decodeWrite(entry.data);
-    this.kv.apply(entry.index, command);
-    if (command && this.#pendingWrites.delete(command.requestId)) this.host.writeDone(command.requestId, entry.index);
+    this.#applier.apply(entry);
+  }
+
+  /** The member's applier over this node's store; the simulator's writes are answered synchronously, in apply order. */
+  #newApplier(): Applier<PendingWrite> {
+    return new Applier<PendingWrite>({
+      store: () => this.store,
+      pending: {
+        note: (id) => this.#pendingWrites.get(id),
+        trigger: (id) => {
+          if (!this.#pendingWrites.delete(id)) return false;
+          this.host.writeDone(id, this.store.appliedIndex);
+          return true;
+        },
+        fail: (id, error) => {
+          // The simulator's store has no quota or auth to refuse a put: a refusal is a bug.
+          throw new Error(`the store refused write ${id}: ${(error as Error).message}`);
+        },
+      },
+      confChange: (change) => this.host.confChangeApplied(this.id, change),
+      membershipCommand: () => {},
+      commandApplied: () => {},
+    });
   }
 
   #serveReads(): void {
     for (const [key, pending] of this.#pendingReads) {
-      if (pending.index === undefined || pending.index > this.kv.applied) continue;
+      if (pending.index === undefined || pending.index > this.store.appliedIndex) continue;
       this.#pendingReads.delete(key);
-      this.host.readDone(pending.readId, this.kv.applied, this.kv.get(pending.key)?.value);
+      this.host.readDone(pending.readId, this.store.appliedIndex, readRegister(this.store, pending.key));
     }
   }
 
   #maybeSnapshot(): void {
-    const applied = this.kv.applied;
+    const applied = this.store.appliedIndex;
     if (applied - this.loop.snapshotIndex < this.options.snapshotInterval) return;
-    this.loop.saveSnapshot(applied, this.kv.snapshot(), this.options.snapshotKeepEntries);
+    this.loop.saveSnapshot(applied, this.store.snapshot(), this.options.snapshotKeepEntries);
   }
 
   confState(): ConfState {

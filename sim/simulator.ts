@@ -10,7 +10,7 @@ import { LinearizableReads } from './invariants/linearizable-reads.js';
 import { LogMatching } from './invariants/log-matching.js';
 import { StateMachineSafety } from './invariants/state-machine-safety.js';
 import { LivenessFailure } from './invariants/violation.js';
-import { decodeWrite } from './kv.js';
+import { decodeWrite, readRegister } from './kv.js';
 import { SimNode } from './node.js';
 import type { NodeHost, RaftFactory } from './node.js';
 import type { SimOptions } from './options.js';
@@ -647,7 +647,7 @@ export class Simulator implements NodeHost {
     if (!leader) return false;
     return leader.confState().voters.every((id) => {
       const node = this.nodes.get(id);
-      return node !== undefined && node.running && node.kv.get(PROBE_KEY)?.value === probeId;
+      return node !== undefined && node.running && readRegister(node.store, PROBE_KEY) === probeId;
     });
   }
 }

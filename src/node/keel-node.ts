@@ -6,10 +6,10 @@ import { RaftError } from '../raft/errors.js';
 import { SeededRandom } from '../raft/random.js';
 import { RawNode } from '../raft/raw-node.js';
 import type { MemoryStorage } from '../raft/storage.js';
-import type { ConfChange, Entry, Message, NodeId } from '../raft/types.js';
+import type { ConfChange, Message, NodeId } from '../raft/types.js';
 import { ConfChangeType, EntryType, NONE, Role } from '../raft/types.js';
 import { staleReadsOn, staleRevision } from './test-stale-reads.js';
-import { FileStorage, failpoint } from '../storage/index.js';
+import { FileStorage } from '../storage/index.js';
 import { encodeCommand, stamp } from '../store/command.js';
 import type { Command } from '../store/command.js';
 import type { CommandResponse } from '../store/state-machine.js';
@@ -28,7 +28,7 @@ import { Maintenance } from './maintenance.js';
 import type { DefragmentResult } from './maintenance.js';
 import type { HeaderContext } from './identity.js';
 import type { NodeConfig } from './config.js';
-import { decodeEntry, encodeCommandEntry as encodeEnvelope } from './entry-codec.js';
+import { encodeCommandEntry } from './entry-codec.js';
 import { MemberRemovedError } from './errors.js';
 import type { Logger } from './logger.js';
 import { clusterIdOf, memberIdOf } from './identity.js';
@@ -38,6 +38,7 @@ import { SkewableClock } from './clock.js';
 import { Wait } from './wait.js';
 import { initialPeers, PeerBook } from './peers.js';
 import { Reads } from './reads.js';
+import { Applier } from './apply.js';
 import { RaftLoop } from './raft-loop.js';
 import type { ReadyHost } from './raft-loop.js';
 import type { LeaseTimeToLive } from './lease-forward.js';
@@ -199,6 +200,26 @@ export class KeelNode {
   #authRevisionSeen = 1;
   /** Set by drain(): readiness fails while requests are still served. */
   #draining = false;
+  /** Committed entries to the store, membership and the waiting writes (apply.ts). */
+  readonly #applier = new Applier<WriteNote>({
+    store: () => this.#store,
+    pending: this.#pendingWrites,
+    confChange: (change) => this.#onMembershipApplied(this.#table.applyConfChange(change)),
+    membershipCommand: (command) => this.#onMembershipApplied(this.#table.applyCommand(command)),
+    commandApplied: (response) => {
+      if (response.type === 'leaseGrant') this.#leases.lessor.granted(response.response.id, response.response.ttlSeconds);
+      else if (response.type === 'leaseRevoke') this.#leases.lessor.revoked(response.response.id);
+      else if (response.type === 'auth') this.#authApplied(response.response);
+    },
+    answered: (outcome, error) => {
+      if (outcome === 'applied') {
+        this.metrics.proposalCommitted();
+        return;
+      }
+      this.metrics.proposalFailed();
+      if (error?.code === 'KEEL_STORE_NO_SPACE') this.#maintenance.raiseNoSpaceAlarm();
+    },
+  });
   /** etcd's Maintenance service and the housekeeping behind it (maintenance.ts). */
   readonly #maintenance: Maintenance;
 
@@ -529,7 +550,7 @@ export class KeelNode {
       applyCommitted: (entries) => {
         const applyStarted = performance.now();
         for (const entry of entries) {
-          this.#apply(entry);
+          this.#applier.apply(entry);
           if (this.#writesAtRisk > 0) this.#failLostWrites(entry.term);
         }
         this.metrics.batchApplied((performance.now() - applyStarted) / 1000);
@@ -602,45 +623,6 @@ export class KeelNode {
     }
   }
 
-  #apply(entry: Entry): void {
-    if (entry.type === EntryType.ConfChange) {
-      this.#store.markApplied(entry.index);
-      this.#onMembershipApplied(this.#table.applyConfChange(decodeConfChange(entry.data)));
-      return;
-    }
-    const data = decodeEntry(entry.data);
-    switch (data.kind) {
-      case 'empty':
-        this.#store.markApplied(entry.index);
-        return;
-      case 'membership':
-        this.#store.markApplied(entry.index);
-        if (data.command) this.#onMembershipApplied(this.#table.applyCommand(data.command));
-        return;
-      case 'command':
-      case 'unknown':
-        break; // both go to the state machine, which rejects what it cannot decode
-    }
-    const envelope = data.kind === 'command' ? data : undefined;
-    failpoint('apply-before');
-    const result = this.#store.apply(entry.index, envelope?.command ?? entry.data);
-    failpoint('apply-after');
-    if (result.status === 'applied') {
-      if (result.response.type === 'leaseGrant') this.#leases.lessor.granted(result.response.response.id, result.response.response.ttlSeconds);
-      else if (result.response.type === 'leaseRevoke') this.#leases.lessor.revoked(result.response.response.id);
-      else if (result.response.type === 'auth') this.#authApplied(result.response.response);
-    }
-    if (!envelope || this.#pendingWrites.note(envelope.requestId) === undefined) return;
-    if (result.status === 'applied') {
-      this.metrics.proposalCommitted();
-      this.#pendingWrites.trigger(envelope.requestId, result.response);
-    } else if (result.status === 'rejected') {
-      this.metrics.proposalFailed();
-      if (result.error.code === 'KEEL_STORE_NO_SPACE') this.#maintenance.raiseNoSpaceAlarm();
-      this.#pendingWrites.fail(envelope.requestId, result.error);
-    }
-  }
-
   #answerReads(): void {
     const applied = this.#store.appliedIndex;
     this.#reads.answer(applied);
@@ -680,7 +662,7 @@ export class KeelNode {
       throw new OverloadedError('too many requests pending on this member', 1);
     }
     const requestId = `${this.#requestTag}.${++this.#requestSequence}`;
-    const entry = encodeEnvelope(requestId, encodeCommand(command));
+    const entry = encodeCommandEntry(requestId, encodeCommand(command));
     const deadline = performance.now() + timeoutMs;
     for (let attempt = 1; ; attempt++) {
       try {
