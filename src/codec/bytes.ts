@@ -22,6 +22,8 @@ import { DecodeError, EncodeError } from './errors.js';
 
 const TWO_32 = 2 ** 32;
 /** A safe integer needs at most 8 septets (53 bits). */
+/** varint's bound: zig-zag doubles the magnitude, and 2^53 is past the safe integers. */
+const VARINT_LIMIT = 2 ** 52;
 const VARUINT_BYTES_MAX = 8;
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
@@ -95,9 +97,11 @@ export class ByteWriter {
     return this;
   }
 
-  /** A safe integer within ±2^52, zig-zag encoded as a varuint. */
+  /** An integer from -2^52 to 2^52 - 1 (its zig-zag form is then a safe integer), zig-zag encoded as a varuint. */
   varint(value: number): this {
-    if (!Number.isSafeInteger(value) || Math.abs(value) > 2 ** 52) throw new EncodeError(`${value} is not an integer within ±2^52`);
+    if (!Number.isSafeInteger(value) || value < -VARINT_LIMIT || value >= VARINT_LIMIT) {
+      throw new EncodeError(`${value} is not an integer from -2^52 to 2^52 - 1`);
+    }
     return this.varuint(value >= 0 ? value * 2 : -value * 2 - 1);
   }
 

@@ -43,23 +43,27 @@ export interface ClockState {
 export class SkewableClock implements MemberClock {
   readonly #base: () => number;
   #anchorBase: number;
-  #anchorMember: number;
+  /**
+   * How far ahead the member was at the anchor. Kept as an offset, not as an
+   * absolute member time, so an unskewed clock reads exactly the host's
+   * time and reports exactly 0 ahead (anchor + elapsed drifts by an ulp).
+   */
+  #aheadAtAnchor = 0;
   #rate = 1;
 
   constructor(base: () => number = () => performance.now()) {
     this.#base = base;
     this.#anchorBase = base();
-    this.#anchorMember = this.#anchorBase;
   }
 
   now(): number {
-    return this.#at(this.#base());
+    const base = this.#base();
+    return base + this.#aheadAt(base);
   }
 
-  /** Member time at host time `base` (one host reading per call, so differences are exact). */
-  #at(base: number): number {
-    const elapsed = base - this.#anchorBase;
-    return this.#anchorMember + (this.#rate === 1 ? elapsed : elapsed * this.#rate);
+  /** How far ahead the member's clock is at host time `base` (one host reading per call, so differences are exact). */
+  #aheadAt(base: number): number {
+    return this.#rate === 1 ? this.#aheadAtAnchor : this.#aheadAtAnchor + (base - this.#anchorBase) * (this.#rate - 1);
   }
 
   /** Applies a skew (validated first: nothing changes on a refused one) and returns the new state. */
@@ -73,15 +77,14 @@ export class SkewableClock implements MemberClock {
     }
     // Re-anchor at the current reading so a new rate applies from now on, without a jump.
     const base = this.#base();
-    this.#anchorMember = this.#at(base);
+    this.#aheadAtAnchor = this.#aheadAt(base);
     this.#anchorBase = base;
     if (rate !== undefined) this.#rate = rate;
-    if (bumpMs !== undefined) this.#anchorMember += bumpMs;
+    if (bumpMs !== undefined) this.#aheadAtAnchor += bumpMs;
     return this.state();
   }
 
   state(): ClockState {
-    const base = this.#base();
-    return { rate: this.#rate, aheadMs: this.#at(base) - base };
+    return { rate: this.#rate, aheadMs: this.#aheadAt(this.#base()) };
   }
 }

@@ -34,3 +34,18 @@ test('a skewable clock refuses rates and jumps out of bounds with a stable code,
   }
   assert.deepEqual(clock.state(), { rate: 1, aheadMs: 0 });
 });
+
+test('an unskewed clock reads exactly the host time and is exactly 0 ahead, at fractional host readings too', () => {
+  // performance.now() gives fractional ms; anchor + (now - anchor) is off by an ulp for some of them,
+  // which a CI run caught as "1.1e-13 ms ahead" on a clock nobody had skewed.
+  let time = 5_234.567_891_234;
+  const clock = new SkewableClock(() => time);
+  for (const step of [0.1, 1e-7, 3.333_333_333, 123_456.789, 0.000_123]) {
+    time += step;
+    assert.equal(clock.now(), time);
+    assert.deepEqual(clock.state(), { rate: 1, aheadMs: 0 });
+  }
+  clock.skew({ rate: 1 });
+  time += 0.3;
+  assert.deepEqual(clock.state(), { rate: 1, aheadMs: 0 }, 'a rate-1 skew adds nothing');
+});
