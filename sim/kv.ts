@@ -22,11 +22,17 @@ export function encodeWrite(command: WriteCommand): Uint8Array {
   return encodeCommandEntry(command.requestId, encodeCommand({ type: 'put', request: { key: encoder.encode(command.key), value: encoder.encode(command.value) } }));
 }
 
-/** Decodes a client write; undefined for any other entry (a new leader's no-op). */
+/** A compaction up to `revision` (clients free space with it when the quota is small). */
+export function encodeCompaction(requestId: string, revision: number): Uint8Array {
+  return encodeCommandEntry(requestId, encodeCommand({ type: 'compact', request: { revision, physical: false } }));
+}
+
+/** Decodes a client write; undefined for any other entry (a new leader's no-op, a compaction). */
 export function decodeWrite(data: Uint8Array): WriteCommand | undefined {
   const entry = decodeEntry(data);
   if (entry.kind !== 'command') return undefined;
   const command = decodeCommand(entry.command);
+  if (command.type === 'compact') return undefined;
   if (command.type !== 'put') throw new Error(`the simulator proposed no ${command.type}`);
   return { requestId: entry.requestId, key: decoder.decode(command.request.key), value: decoder.decode(command.request.value) };
 }

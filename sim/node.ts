@@ -10,9 +10,10 @@ import { MemoryRaftStorage } from '../src/storage/memory-raft-storage.js';
 import type { MemoryDisk } from '../src/storage/memory-raft-storage.js';
 import { RaftLoop } from '../src/node/raft-loop.js';
 import type { ReadyHost, ReadyWriter } from '../src/node/raft-loop.js';
-import { encodeWrite, readRegister } from './kv.js';
+import { encodeCompaction, encodeWrite, readRegister } from './kv.js';
 import { Applier } from '../src/node/apply.js';
 import { StoreStateMachine } from '../src/store/state-machine.js';
+import type { StoreOptions } from '../src/store/state-machine.js';
 import type { WriteCommand } from './kv.js';
 import type { SimOptions } from './options.js';
 
@@ -25,6 +26,10 @@ export interface NodeHost {
   applied(node: NodeId, entry: Entry): void;
   becameLeader(node: SimNode, term: number): void;
   writeDone(requestId: string, index: number): void;
+  /** A write was refused by the store (NOSPACE): it never took effect. */
+  writeRefused(requestId: string): void;
+  /** What the store did with an applied command (took it, or refused it), on every member. */
+  commandOutcome(node: NodeId, entry: Entry, taken: boolean): void;
   readDone(readId: string, observed: number, value: string | undefined): void;
   confChangeApplied(node: NodeId, change: ConfChange): void;
   /**
@@ -37,6 +42,8 @@ export interface NodeHost {
 }
 
 export type RaftFactory = (config: RaftConfig) => Raft;
+/** Builds a member's store; tests plant a store that honours the quota differently through it. */
+export type StoreFactory = (node: NodeId, options: StoreOptions) => StoreStateMachine;
 
 interface PendingWrite {
   readonly key: string;
@@ -67,6 +74,9 @@ export class SimNode {
   #pendingReads = new Map<string, PendingRead>();
   #pendingWrites = new Map<string, PendingWrite>();
   #readSequence = 0;
+  #compactions = 0;
+  /** What the store did with the command being applied: set by the applier's hooks. */
+  #taken: boolean | undefined;
   running = false;
   /** Paused (like SIGSTOP): keeps memory, processes nothing until resumed. */
   paused = false;
@@ -80,6 +90,7 @@ export class SimNode {
     readonly random: SeededRandom,
     readonly host: NodeHost,
     readonly raftFactory: RaftFactory | undefined,
+    readonly storeFactory: StoreFactory = (_node, options) => new StoreStateMachine(options),
   ) {}
 
   get raw(): RawNode {
@@ -95,7 +106,7 @@ export class SimNode {
   start(): void {
     this.durable = new MemoryRaftStorage(this.disk, { retainSnapshots: 2 });
     const recovered = this.durable.load();
-    this.store = new StoreStateMachine();
+    this.store = this.storeFactory(this.id, this.options.quotaBytes > 0 ? { quotaBytes: this.options.quotaBytes } : {});
     if (recovered.snapshot.metadata.index > 0) this.store.restore(recovered.snapshot.data);
     this.#applier = this.#newApplier();
     this.loop = new RaftLoop({
@@ -158,6 +169,17 @@ export class SimNode {
     this.#pendingWrites.set(command.requestId, { key: command.key });
     this.loop.schedule();
     return undefined;
+  }
+
+  /** Proposes a compaction up to this member's applied revision (fire and forget: nobody waits on it). */
+  compact(): void {
+    if (this.store.revision <= this.store.compactRevision) return;
+    try {
+      this.raw.propose(encodeCompaction(`compact.${this.id}.${this.#compactions++}`, this.store.revision));
+    } catch (error) {
+      if (!RaftError.is(error)) throw error;
+    }
+    this.loop.schedule();
   }
 
   read(readId: string, key: string): void {
@@ -267,7 +289,9 @@ export class SimNode {
 
   #apply(entry: Entry): void {
     this.host.applied(this.id, entry);
+    this.#taken = undefined;
     this.#applier.apply(entry);
+    if (this.#taken !== undefined) this.host.commandOutcome(this.id, entry, this.#taken);
   }
 
   /** The member's applier over this node's store; the simulator's writes are answered synchronously, in apply order. */
@@ -282,13 +306,21 @@ export class SimNode {
           return true;
         },
         fail: (id, error) => {
-          // The simulator's store has no quota or auth to refuse a put: a refusal is a bug.
-          throw new Error(`the store refused write ${id}: ${(error as Error).message}`);
+          // Only the quota may refuse a simulated put (no auth, no leases): anything else is a bug.
+          if ((error as { code?: string }).code !== 'KEEL_STORE_NO_SPACE') throw new Error(`the store refused write ${id}: ${(error as Error).message}`);
+          if (!this.#pendingWrites.delete(id)) return false;
+          this.host.writeRefused(id);
+          return true;
         },
       },
       confChange: (change) => this.host.confChangeApplied(this.id, change),
       membershipCommand: () => {},
-      commandApplied: () => {},
+      commandApplied: () => {
+        this.#taken = true;
+      },
+      commandRejected: () => {
+        this.#taken = false;
+      },
     });
   }
 

@@ -46,6 +46,12 @@ export interface SimOptions {
   readonly asyncStorageWrites: boolean;
   /** Longest simulated write (disk latency), in ms, with async storage writes. */
   readonly persistDelayMsMax: number;
+  /**
+   * The store's space quota in bytes (0: the store's default, never reached
+   * here). A small one makes puts fail with NOSPACE until clients compact:
+   * every member must refuse exactly the same entries.
+   */
+  readonly quotaBytes: number;
 }
 
 export type SimOverrides = Partial<Omit<SimOptions, 'seed'>>;
@@ -83,6 +89,7 @@ export function drawOptions(seed: number, overrides: SimOverrides = {}): SimOpti
     // Drawn last so that the options above, and the seeds that found bugs with them, stay as they were.
     asyncStorageWrites: random.chance(0.7),
     persistDelayMsMax: random.pick([0.2, 2, 10]),
+    quotaBytes: random.pick([0, 0, 0, 0, 0, 0, 6_000, 12_000]),
   };
   return { ...drawn, ...stripUndefined(overrides) };
 }

@@ -12,7 +12,7 @@ import { StateMachineSafety } from './invariants/state-machine-safety.js';
 import { LivenessFailure } from './invariants/violation.js';
 import { decodeWrite, readRegister } from './kv.js';
 import { SimNode } from './node.js';
-import type { NodeHost, RaftFactory } from './node.js';
+import type { NodeHost, RaftFactory, StoreFactory } from './node.js';
 import type { SimOptions } from './options.js';
 
 type SimEvent =
@@ -34,6 +34,8 @@ export interface SimStats {
   leaderElections: number;
   maxTerm: number;
   writesAcknowledged: number;
+  /** Writes the store refused for space (seeds with a small quota). */
+  writesRefused: number;
   readsChecked: number;
   messagesDelivered: number;
   messagesDropped: number;
@@ -88,6 +90,7 @@ export class Simulator implements NodeHost {
   readonly #blocked = new Map<string, number>();
   readonly #clients: ClientState[] = [];
   readonly #raftFactory: RaftFactory | undefined;
+  readonly #storeFactory: StoreFactory | undefined;
   #now = 0;
   #nextNodeNumber: number;
   #partitionSequence = 0;
@@ -104,9 +107,10 @@ export class Simulator implements NodeHost {
   /** Receives a line per notable event when set (`keel sim --trace`). */
   trace: ((line: string) => void) | undefined;
 
-  constructor(options: SimOptions, raftFactory?: RaftFactory) {
+  constructor(options: SimOptions, raftFactory?: RaftFactory, storeFactory?: StoreFactory) {
     this.options = options;
     this.#raftFactory = raftFactory;
+    this.#storeFactory = storeFactory;
     this.#random = new SeededRandom(options.seed);
     this.stats = {
       steps: 0,
@@ -114,6 +118,7 @@ export class Simulator implements NodeHost {
       leaderElections: 0,
       maxTerm: 0,
       writesAcknowledged: 0,
+      writesRefused: 0,
       readsChecked: 0,
       messagesDelivered: 0,
       messagesDropped: 0,
@@ -209,7 +214,7 @@ export class Simulator implements NodeHost {
       storage.load();
       storage.save({ entries: founders.entries, hardState: founders.hardState }, true);
     }
-    const node = new SimNode(id, disk, this.options, this.#random.fork(), this, this.#raftFactory);
+    const node = new SimNode(id, disk, this.options, this.#random.fork(), this, this.#raftFactory, this.#storeFactory);
     this.nodes.set(id, node);
     node.start();
     this.#epochs.set(id, 0);
@@ -356,10 +361,22 @@ export class Simulator implements NodeHost {
 
   applied(node: NodeId, entry: Entry): void {
     this.#log(`apply ${node} ${entry.index}@${entry.term}`);
-    const first = this.stateMachineSafety.observeApplied(node, entry);
-    if (!first || entry.type !== 0) return;
+    this.stateMachineSafety.observeApplied(node, entry);
+  }
+
+  commandOutcome(node: NodeId, entry: Entry, taken: boolean): void {
+    const first = this.stateMachineSafety.observeOutcome(node, entry.index, taken);
+    if (!first || !taken) return;
     const command = decodeWrite(entry.data);
     if (command) this.linearizability.writeCommitted(command.requestId, command.key, command.value, entry.index);
+  }
+
+  writeRefused(requestId: string): void {
+    const client = this.#clients.find((c) => c.busy && c.kind === 'write' && c.requestId === requestId);
+    if (!client) return;
+    this.linearizability.writeRefused(requestId);
+    this.stats.writesRefused++;
+    this.#clientIdle(client);
   }
 
   becameLeader(node: SimNode, term: number): void {
@@ -431,6 +448,12 @@ export class Simulator implements NodeHost {
     client.key = `k${this.#random.int(this.options.keys)}`;
     client.requestId = `c${index}.${client.operation}`;
     this.#schedule(CLIENT_TIMEOUT_US, { kind: 'client-timeout', client: index, operation: client.operation });
+    if (this.options.quotaBytes > 0 && this.#random.chance(0.04)) {
+      // With a small quota, clients free space now and then, as an operator compacts after NOSPACE.
+      target.compact();
+      this.#clientIdle(client);
+      return;
+    }
     if (this.#random.chance(this.options.readRatio)) {
       client.kind = 'read';
       client.floor = this.linearizability.readStarted();
@@ -628,6 +651,7 @@ export class Simulator implements NodeHost {
         if (leader && this.#now - probeAt > PROBE_RETRY_US) {
           probeId = `probe${this.stats.livenessPhases}.${probe++}`;
           probeAt = this.#now;
+          if (this.options.quotaBytes > 0) leader.compact(); // room for the probe, ahead of it in the log
           leader.write({ requestId: probeId, key: PROBE_KEY, value: probeId });
         }
       }

@@ -38,6 +38,11 @@ export class LinearizableReads {
     list.push({ index, value });
   }
 
+  /** The write was refused by the store (NOSPACE): it never took effect, and no read may see it. */
+  writeRefused(requestId: string): void {
+    this.#writeFloors.delete(requestId);
+  }
+
   writeAcknowledged(index: number): void {
     this.writesAcknowledged++;
     if (index > this.#maxAcknowledgedWrite) this.#maxAcknowledgedWrite = index;

@@ -82,7 +82,7 @@ function runSim(flags: SimFlags): number {
 
 function describe(result: SeedResult): string {
   const s = result.stats;
-  return `${result.options.nodes} nodes, ${s.steps} steps, ${(s.simulatedMs / 1000).toFixed(1)} s simulated in ${Math.round(result.wallMs)} ms; ${s.leaderElections} elections (max term ${s.maxTerm}), ${s.writesAcknowledged} writes, ${s.readsChecked} reads checked, ${s.crashes} crashes, ${s.partitions} partitions, ${s.snapshotsSent} snapshots, ${s.membershipChanges} membership changes, ${s.transfers} transfers`;
+  return `${result.options.nodes} nodes, ${s.steps} steps, ${(s.simulatedMs / 1000).toFixed(1)} s simulated in ${Math.round(result.wallMs)} ms; ${s.leaderElections} elections (max term ${s.maxTerm}), ${s.writesAcknowledged} writes${s.writesRefused > 0 ? ` (+${s.writesRefused} refused: NOSPACE)` : ''}, ${s.readsChecked} reads checked, ${s.crashes} crashes, ${s.partitions} partitions, ${s.snapshotsSent} snapshots, ${s.membershipChanges} membership changes, ${s.transfers} transfers`;
 }
 
 function printFailure(result: SeedResult, overrides: SimOverrides): void {

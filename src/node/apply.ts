@@ -26,6 +26,8 @@ export interface ApplyHost<Note extends object> {
   membershipCommand(command: MembershipCommand): void;
   /** A store command applied (leases reach the lessor, auth changes the token cache): on every member, proposed here or not. */
   commandApplied(response: CommandResponse): void;
+  /** A store command refused by the store (every member refuses alike: malformed, NOSPACE, a compacted revision). */
+  commandRejected?(error: StoreError): void;
   /** A write proposed here was answered (applied or refused by the store). */
   answered?(outcome: 'applied' | 'rejected', error?: StoreError): void;
 }
@@ -70,6 +72,7 @@ export class Applier<Note extends object> {
     const result = store.apply(entry.index, command?.command ?? entry.data);
     failpoint('apply-after');
     if (result.status === 'applied') host.commandApplied(result.response);
+    else if (result.status === 'rejected') host.commandRejected?.(result.error);
     if (!command || host.pending.note(command.requestId) === undefined) return;
     if (result.status === 'applied') {
       host.answered?.('applied');

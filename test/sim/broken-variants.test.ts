@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import type { RaftConfig } from '../../src/raft/config.js';
 import { Raft } from '../../src/raft/raft.js';
 import { ExitCode, runSeed } from '../../sim/run.js';
+import type { StoreFactory } from '../../sim/node.js';
+import { StoreStateMachine } from '../../src/store/state-machine.js';
 
 // The simulator must catch real bugs. Each variant below plants one classic
 // consensus bug through a protected seam of the core; some seed of the
@@ -25,9 +27,9 @@ class ReadsWithoutConfirmingLeadership extends Raft {
   }
 }
 
-function firstCatch(factory: (config: RaftConfig) => Raft): { seed: number; failure: string } | undefined {
+function firstCatch(factory: ((config: RaftConfig) => Raft) | undefined, storeFactory?: StoreFactory): { seed: number; failure: string } | undefined {
   for (let seed = 1; seed <= STANDARD_SEEDS; seed++) {
-    const result = runSeed(seed, { steps: STEPS }, factory);
+    const result = runSeed(seed, { steps: STEPS }, factory, storeFactory);
     if (result.exitCode !== ExitCode.Ok) {
       assert.equal(result.exitCode, ExitCode.Safety, `seed ${seed} failed, but not as a safety violation: ${result.failure}`);
       return { seed, failure: result.failure! };
@@ -46,4 +48,12 @@ test('serving reads without confirming leadership is caught (linearizability)', 
   const caught = firstCatch((config) => new ReadsWithoutConfirmingLeadership(config));
   assert.ok(caught, 'no seed caught the bug');
   assert.match(caught.failure, /linearizability/);
+});
+
+test('a member that honours the space quota differently is caught (its store diverges)', () => {
+  // n1 checks a quota twice as large as everyone else's: it takes puts the others refuse with NOSPACE.
+  const uneven: StoreFactory = (node, options) => new StoreStateMachine(node === 'n1' && options.quotaBytes ? { quotaBytes: options.quotaBytes * 2 } : options);
+  const caught = firstCatch(undefined, uneven);
+  assert.ok(caught, 'no seed caught the bug');
+  assert.match(caught.failure, /state machine safety|linearizability/);
 });
