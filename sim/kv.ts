@@ -27,12 +27,30 @@ export function encodeCompaction(requestId: string, revision: number): Uint8Arra
   return encodeCommandEntry(requestId, encodeCommand({ type: 'compact', request: { revision, physical: false } }));
 }
 
-/** Decodes a client write; undefined for any other entry (a new leader's no-op, a compaction). */
+/** A lease grant, as the member's Lease service proposes it. */
+export function encodeLeaseGrant(requestId: string, id: bigint, ttlSeconds: number): Uint8Array {
+  return encodeCommandEntry(requestId, encodeCommand({ type: 'leaseGrant', request: { id, ttlSeconds } }));
+}
+
+/** A revoke of an expired lease, as the leader's lease service proposes it. */
+export function encodeLeaseRevoke(requestId: string, id: bigint): Uint8Array {
+  return encodeCommandEntry(requestId, encodeCommand({ type: 'leaseRevoke', request: { id } }));
+}
+
+/** The lease a revoke entry revokes; undefined for any other entry. */
+export function decodeLeaseRevoke(data: Uint8Array): { requestId: string; id: bigint } | undefined {
+  const entry = decodeEntry(data);
+  if (entry.kind !== 'command') return undefined;
+  const command = decodeCommand(entry.command);
+  return command.type === 'leaseRevoke' ? { requestId: entry.requestId, id: command.request.id } : undefined;
+}
+
+/** Decodes a client write; undefined for any other entry (a new leader's no-op, a compaction, a lease command). */
 export function decodeWrite(data: Uint8Array): WriteCommand | undefined {
   const entry = decodeEntry(data);
   if (entry.kind !== 'command') return undefined;
   const command = decodeCommand(entry.command);
-  if (command.type === 'compact') return undefined;
+  if (command.type === 'compact' || command.type === 'leaseGrant' || command.type === 'leaseRevoke') return undefined;
   if (command.type !== 'put') throw new Error(`the simulator proposed no ${command.type}`);
   return { requestId: entry.requestId, key: decoder.decode(command.request.key), value: decoder.decode(command.request.value) };
 }

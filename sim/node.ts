@@ -5,12 +5,13 @@ import type { SeededRandom } from '../src/raft/random.js';
 import type { RawNode } from '../src/raft/raw-node.js';
 import type { MemoryStorage } from '../src/raft/storage.js';
 import type { ConfChange, ConfState, Entry, Message, NodeId, Ready, Snapshot } from '../src/raft/types.js';
-import { Role } from '../src/raft/types.js';
+import { NONE, Role } from '../src/raft/types.js';
 import { MemoryRaftStorage } from '../src/storage/memory-raft-storage.js';
 import type { MemoryDisk } from '../src/storage/memory-raft-storage.js';
 import { RaftLoop } from '../src/node/raft-loop.js';
 import type { ReadyHost, ReadyWriter } from '../src/node/raft-loop.js';
-import { encodeCompaction, encodeWrite, readRegister } from './kv.js';
+import { encodeCompaction, encodeLeaseGrant, encodeLeaseRevoke, encodeWrite, readRegister } from './kv.js';
+import { Lessor } from '../src/node/lessor.js';
 import { Applier } from '../src/node/apply.js';
 import { StoreStateMachine } from '../src/store/state-machine.js';
 import type { StoreOptions } from '../src/store/state-machine.js';
@@ -31,6 +32,8 @@ export interface NodeHost {
   /** What the store did with an applied command (took it, or refused it), on every member. */
   commandOutcome(node: NodeId, entry: Entry, taken: boolean): void;
   readDone(readId: string, observed: number, value: string | undefined): void;
+  /** Simulated time in ms: every member's clock (the lessor's too) reads it. */
+  nowMs(): number;
   confChangeApplied(node: NodeId, change: ConfChange): void;
   /**
    * The disk finishes `node`'s outstanding write later (a simulated delay):
@@ -44,6 +47,15 @@ export interface NodeHost {
 export type RaftFactory = (config: RaftConfig) => Raft;
 /** Builds a member's store; tests plant a store that honours the quota differently through it. */
 export type StoreFactory = (node: NodeId, options: StoreOptions) => StoreStateMachine;
+/** Builds a member's lessor on its clock; tests plant one whose clock runs fast through it. */
+export type LessorFactory = (node: NodeId, now: () => number) => Lessor;
+
+/** Broken variants planted through the members' seams (tests check the simulator catches them); the shipping parts by default. */
+export interface Plants {
+  readonly raft?: RaftFactory;
+  readonly store?: StoreFactory;
+  readonly lessor?: LessorFactory;
+}
 
 interface PendingWrite {
   readonly key: string;
@@ -52,6 +64,21 @@ interface PendingWrite {
 interface PendingRead {
   readonly readId: string;
   readonly key: string;
+  index?: number;
+}
+
+/** The leader checks for expired leases every this many ticks (the member: every 250 ms, at 100 ms ticks here 50 ms). */
+const LEASE_CHECK_TICKS = 5;
+/** Revokes proposed per check (the member's LEASE_REVOKES_PER_CHECK). */
+const LEASE_REVOKES_PER_CHECK = 250;
+/** A lease-confirming ReadIndex round not answered in this long is given up (the member's request timeout). */
+const LEASE_ROUND_TIMEOUT_MS = 1_000;
+
+/** The ReadIndex round a leader runs before it revokes expired leases (LeaseService.revokeExpired). */
+interface LeaseRound {
+  readonly context: string;
+  readonly ids: readonly bigint[];
+  readonly startedAtMs: number;
   index?: number;
 }
 
@@ -75,6 +102,14 @@ export class SimNode {
   #pendingWrites = new Map<string, PendingWrite>();
   #readSequence = 0;
   #compactions = 0;
+  /** The leader's lease deadlines: the member's own lessor, on simulated time. */
+  lessor!: Lessor;
+  #role: Role = Role.Follower;
+  #leader: NodeId = NONE;
+  #ticks = 0;
+  #leaseRound: LeaseRound | undefined;
+  #leaseRounds = 0;
+  #revokes = 0;
   /** What the store did with the command being applied: set by the applier's hooks. */
   #taken: boolean | undefined;
   running = false;
@@ -89,8 +124,7 @@ export class SimNode {
     readonly options: SimOptions,
     readonly random: SeededRandom,
     readonly host: NodeHost,
-    readonly raftFactory: RaftFactory | undefined,
-    readonly storeFactory: StoreFactory = (_node, options) => new StoreStateMachine(options),
+    readonly plants: Plants = {},
   ) {}
 
   get raw(): RawNode {
@@ -106,8 +140,14 @@ export class SimNode {
   start(): void {
     this.durable = new MemoryRaftStorage(this.disk, { retainSnapshots: 2 });
     const recovered = this.durable.load();
-    this.store = this.storeFactory(this.id, this.options.quotaBytes > 0 ? { quotaBytes: this.options.quotaBytes } : {});
+    const storeOptions = this.options.quotaBytes > 0 ? { quotaBytes: this.options.quotaBytes } : {};
+    this.store = this.plants.store ? this.plants.store(this.id, storeOptions) : new StoreStateMachine(storeOptions);
     if (recovered.snapshot.metadata.index > 0) this.store.restore(recovered.snapshot.data);
+    const now = (): number => this.host.nowMs();
+    this.lessor = this.plants.lessor ? this.plants.lessor(this.id, now) : new Lessor(now);
+    this.#role = Role.Follower;
+    this.#leader = NONE;
+    this.#leaseRound = undefined;
     this.#applier = this.#newApplier();
     this.loop = new RaftLoop({
       raft: {
@@ -130,7 +170,7 @@ export class SimNode {
       defer: (turn) => turn(),
       write: this.options.asyncStorageWrites ? this.#writeLater() : this.#writeNow(),
       readyRoundsMax: READY_ROUNDS_MAX,
-      ...(this.raftFactory ? { raftFactory: this.raftFactory } : {}),
+      ...(this.plants.raft ? { raftFactory: this.plants.raft } : {}),
       host: this.#readyHost(),
     });
     this.#pendingReads = new Map();
@@ -152,6 +192,39 @@ export class SimNode {
 
   tick(): void {
     this.loop.tick();
+    if (this.options.leases && ++this.#ticks % LEASE_CHECK_TICKS === 0) this.#revokeExpired();
+  }
+
+  /** The process was stopped for an election timeout or more: nobody could renew a lease with it (keel-node's #onTimer). */
+  stalled(): void {
+    this.lessor.extendAll();
+  }
+
+  /** A client's lease grant (answered through writeDone, like a write). */
+  grantLease(requestId: string, id: bigint, ttlSeconds: number): string | undefined {
+    try {
+      this.raw.propose(encodeLeaseGrant(requestId, id, ttlSeconds));
+    } catch (error) {
+      if (RaftError.is(error)) return error.code;
+      throw error;
+    }
+    this.#pendingWrites.set(requestId, { key: '' });
+    this.loop.schedule();
+    return undefined;
+  }
+
+  /**
+   * A keep-alive, answered as the member's LeaseService.renew does on the
+   * leader: the TTL, or 0 when the lease is unknown or expired. undefined:
+   * not answered here (not the leader, or a lease this leader has not
+   * applied yet; the member would wait for a ReadIndex round, the client
+   * here simply tries again).
+   */
+  renewLease(id: bigint): number | undefined {
+    if (!this.isLeader()) return undefined;
+    const ttl = this.lessor.renew(id);
+    if (ttl > 0) return ttl;
+    return this.store.leases().some((lease) => lease.id === id) ? undefined : 0;
   }
 
   receive(message: Message): void {
@@ -247,6 +320,7 @@ export class SimNode {
   /** The simulator's part of each Ready; the loop carries out the order. */
   #readyHost(): ReadyHost {
     const becameLeader = (ready: Ready): void => {
+      if (ready.softState) this.#onSoftState(ready.softState.leader, ready.softState.role);
       if (ready.softState?.role === Role.Leader) this.host.becameLeader(this, this.raw.status().hardState.term);
     };
     return {
@@ -255,7 +329,10 @@ export class SimNode {
       persisted: (ready) => {
         for (const entry of ready.entries) this.host.persisted(this.id, entry, this.#termBefore(entry, ready.entries, ready.snapshot));
       },
-      installSnapshot: (snapshot) => this.store.restore(snapshot.data),
+      installSnapshot: (snapshot) => {
+        this.store.restore(snapshot.data);
+        this.lessor.reset(this.store.leases());
+      },
       applyCommitted: (entries) => {
         for (const entry of entries) this.#apply(entry);
       },
@@ -263,8 +340,10 @@ export class SimNode {
         for (const state of states) {
           const pending = this.#pendingReads.get(contextString(state.context));
           if (pending) pending.index = state.index;
+          if (this.#leaseRound?.context === contextString(state.context)) this.#leaseRound.index = state.index;
         }
         this.#serveReads();
+        this.#leaseRoundConfirmed();
       },
       advanced: () => this.#maybeSnapshot(),
       failed: (error) => {
@@ -315,13 +394,57 @@ export class SimNode {
       },
       confChange: (change) => this.host.confChangeApplied(this.id, change),
       membershipCommand: () => {},
-      commandApplied: () => {
+      commandApplied: (response) => {
         this.#taken = true;
+        // As keel-node's commandApplied: the lessor follows the replicated leases.
+        if (response.type === 'leaseGrant') this.lessor.granted(response.response.id, response.response.ttlSeconds);
+        else if (response.type === 'leaseRevoke') this.lessor.revoked(response.response.id);
       },
       commandRejected: () => {
         this.#taken = false;
       },
     });
+  }
+
+  /** keel-node's #onSoftState: the lessor is primary exactly while this member leads; a leader change fails the lease round. */
+  #onSoftState(leader: NodeId, role: Role): void {
+    if (leader !== this.#leader) this.#leaseRound = undefined;
+    if (role === Role.Leader && this.#role !== Role.Leader) this.lessor.promote(this.store.leases());
+    if (role !== Role.Leader && this.#role === Role.Leader) this.lessor.demote();
+    this.#leader = leader;
+    this.#role = role;
+  }
+
+  /**
+   * LeaseService.revokeExpired: the leader confirms with a ReadIndex round
+   * that it still leads before it proposes revokes for what expired.
+   */
+  #revokeExpired(): void {
+    const now = this.host.nowMs();
+    if (this.#leaseRound && now - this.#leaseRound.startedAtMs > LEASE_ROUND_TIMEOUT_MS) this.#leaseRound = undefined;
+    if (this.#leaseRound || !this.isLeader() || !this.lessor.primary) return;
+    const ids = this.lessor.expired(LEASE_REVOKES_PER_CHECK);
+    if (ids.length === 0) return;
+    const context = `lease#${this.id}.${this.#leaseRounds++}`;
+    this.#leaseRound = { context, ids, startedAtMs: now };
+    this.raw.readIndex(encoder.encode(context));
+    this.loop.schedule();
+  }
+
+  #leaseRoundConfirmed(): void {
+    const round = this.#leaseRound;
+    if (!round || round.index === undefined || round.index > this.store.appliedIndex) return;
+    this.#leaseRound = undefined;
+    if (!this.isLeader() || !this.lessor.primary) return;
+    for (const id of round.ids) {
+      if (!this.lessor.isExpired(id)) continue;
+      try {
+        this.raw.propose(encodeLeaseRevoke(`revoke.${this.id}.${this.#revokes++}`, id));
+      } catch (error) {
+        if (!RaftError.is(error)) throw error;
+      }
+    }
+    this.loop.schedule();
   }
 
   #serveReads(): void {

@@ -52,6 +52,15 @@ export interface SimOptions {
    * every member must refuse exactly the same entries.
    */
   readonly quotaBytes: number;
+  /**
+   * A lease client grants a lease and keeps it alive through the leader's
+   * lessor (src/node/lessor.ts), and the leader revokes what expires: the
+   * lease-safety invariant checks no revoke lands while a client holds the
+   * lease. Only with check-quorum, as the member always runs (a leader that
+   * never steps down answers keep-alives for ever).
+   */
+  readonly leases: boolean;
+  readonly leaseTtlSeconds: number;
 }
 
 export type SimOverrides = Partial<Omit<SimOptions, 'seed'>>;
@@ -90,6 +99,8 @@ export function drawOptions(seed: number, overrides: SimOverrides = {}): SimOpti
     asyncStorageWrites: random.chance(0.7),
     persistDelayMsMax: random.pick([0.2, 2, 10]),
     quotaBytes: random.pick([0, 0, 0, 0, 0, 0, 6_000, 12_000]),
+    leases: checkQuorum && random.chance(0.5),
+    leaseTtlSeconds: random.pick([1, 2]),
   };
   return { ...drawn, ...stripUndefined(overrides) };
 }

@@ -1,5 +1,5 @@
 import { AssertionError } from '../src/raft/assert.js';
-import type { RaftFactory, StoreFactory } from './node.js';
+import type { Plants } from './node.js';
 import { drawOptions } from './options.js';
 import type { SimOptions, SimOverrides } from './options.js';
 import { Simulator } from './simulator.js';
@@ -20,10 +20,10 @@ export interface SeedResult {
 }
 
 /** Runs one seed to completion, turning every failure into its exit code. */
-export function runSeed(seed: number, overrides: SimOverrides = {}, raftFactory?: RaftFactory, storeFactory?: StoreFactory): SeedResult {
+export function runSeed(seed: number, overrides: SimOverrides = {}, plants: Plants = {}): SeedResult {
   const options = drawOptions(seed, overrides);
   const started = performance.now();
-  const simulator = new Simulator(options, raftFactory, storeFactory);
+  const simulator = new Simulator(options, plants);
   let exitCode: ExitCode = ExitCode.Ok;
   let failure: string | undefined;
   try {

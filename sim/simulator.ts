@@ -10,9 +10,10 @@ import { LinearizableReads } from './invariants/linearizable-reads.js';
 import { LogMatching } from './invariants/log-matching.js';
 import { StateMachineSafety } from './invariants/state-machine-safety.js';
 import { LivenessFailure } from './invariants/violation.js';
-import { decodeWrite, readRegister } from './kv.js';
+import { decodeLeaseRevoke, decodeWrite, readRegister } from './kv.js';
+import { LeaseSafety } from './invariants/lease-safety.js';
 import { SimNode } from './node.js';
-import type { NodeHost, RaftFactory, StoreFactory } from './node.js';
+import type { NodeHost, Plants } from './node.js';
 import type { SimOptions } from './options.js';
 
 type SimEvent =
@@ -20,6 +21,7 @@ type SimEvent =
   | { readonly kind: 'deliver'; readonly message: Message; readonly senderEpoch: number }
   | { readonly kind: 'client'; readonly client: number }
   | { readonly kind: 'client-timeout'; readonly client: number; readonly operation: number }
+  | { readonly kind: 'lease-client' }
   | { readonly kind: 'chaos' }
   | { readonly kind: 'heal-partition'; readonly partition: number }
   | { readonly kind: 'restart'; readonly node: NodeId }
@@ -37,6 +39,9 @@ export interface SimStats {
   /** Writes the store refused for space (seeds with a small quota). */
   writesRefused: number;
   readsChecked: number;
+  /** Grants and keep-alives a lease client got a TTL for, and expiry revokes checked against them. */
+  leaseRenewals: number;
+  leaseRevokes: number;
   messagesDelivered: number;
   messagesDropped: number;
   crashes: number;
@@ -89,8 +94,7 @@ export class Simulator implements NodeHost {
   readonly #missedTicks = new Map<NodeId, number>();
   readonly #blocked = new Map<string, number>();
   readonly #clients: ClientState[] = [];
-  readonly #raftFactory: RaftFactory | undefined;
-  readonly #storeFactory: StoreFactory | undefined;
+  readonly #plants: Plants;
   #now = 0;
   #nextNodeNumber: number;
   #partitionSequence = 0;
@@ -103,14 +107,16 @@ export class Simulator implements NodeHost {
   readonly logMatching = new LogMatching();
   readonly stateMachineSafety = new StateMachineSafety();
   readonly linearizability = new LinearizableReads();
+  readonly leaseSafety = new LeaseSafety();
+  /** The lease client: the lease it holds (granted and kept alive), the grant in flight. */
+  readonly #leaseClient: { lease?: bigint; grant?: { requestId: string; id: bigint; sentAtMs: number; via: NodeId }; grants: number } = { grants: 0 };
 
   /** Receives a line per notable event when set (`keel sim --trace`). */
   trace: ((line: string) => void) | undefined;
 
-  constructor(options: SimOptions, raftFactory?: RaftFactory, storeFactory?: StoreFactory) {
+  constructor(options: SimOptions, plants: Plants = {}) {
     this.options = options;
-    this.#raftFactory = raftFactory;
-    this.#storeFactory = storeFactory;
+    this.#plants = plants;
     this.#random = new SeededRandom(options.seed);
     this.stats = {
       steps: 0,
@@ -120,6 +126,8 @@ export class Simulator implements NodeHost {
       writesAcknowledged: 0,
       writesRefused: 0,
       readsChecked: 0,
+      leaseRenewals: 0,
+      leaseRevokes: 0,
       messagesDelivered: 0,
       messagesDropped: 0,
       crashes: 0,
@@ -140,6 +148,7 @@ export class Simulator implements NodeHost {
       this.#clients.push({ operation: 0, busy: false });
       this.#schedule(this.#random.int(20 * MICROS_PER_MS), { kind: 'client', client });
     }
+    if (options.leases) this.#schedule(this.#random.int(20 * MICROS_PER_MS), { kind: 'lease-client' });
     this.#schedule(CHAOS_INTERVAL_US, { kind: 'chaos' });
   }
 
@@ -154,6 +163,8 @@ export class Simulator implements NodeHost {
     this.stats.simulatedMs = Math.floor(this.#now / MICROS_PER_MS);
     this.stats.writesAcknowledged = this.linearizability.writesAcknowledged;
     this.stats.readsChecked = this.linearizability.readsChecked;
+    this.stats.leaseRenewals = this.leaseSafety.renewalsAcknowledged;
+    this.stats.leaseRevokes = this.leaseSafety.revokesChecked;
     return this.stats;
   }
 
@@ -181,6 +192,8 @@ export class Simulator implements NodeHost {
         return this.#clientOperation(event.client);
       case 'client-timeout':
         return this.#clientTimeout(event.client, event.operation);
+      case 'lease-client':
+        return this.#leaseClientStep();
       case 'chaos':
         this.#schedule(CHAOS_INTERVAL_US, { kind: 'chaos' });
         return this.#chaosRound();
@@ -214,7 +227,7 @@ export class Simulator implements NodeHost {
       storage.load();
       storage.save({ entries: founders.entries, hardState: founders.hardState }, true);
     }
-    const node = new SimNode(id, disk, this.options, this.#random.fork(), this, this.#raftFactory, this.#storeFactory);
+    const node = new SimNode(id, disk, this.options, this.#random.fork(), this, this.#plants);
     this.nodes.set(id, node);
     node.start();
     this.#epochs.set(id, 0);
@@ -270,6 +283,8 @@ export class Simulator implements NodeHost {
     node.paused = false;
     const missed = this.#missedTicks.get(id) ?? 0;
     this.#missedTicks.delete(id);
+    // As the member's timer does after a stall of an election timeout or more: lease deadlines start afresh.
+    if (missed >= this.options.electionTicks) node.stalled();
     for (let i = 0; i < missed && node.running; i++) node.tick();
     const parked = this.#parked.get(id) ?? [];
     this.#parked.delete(id);
@@ -367,11 +382,19 @@ export class Simulator implements NodeHost {
   commandOutcome(node: NodeId, entry: Entry, taken: boolean): void {
     const first = this.stateMachineSafety.observeOutcome(node, entry.index, taken);
     if (!first || !taken) return;
+    const revoke = decodeLeaseRevoke(entry.data);
+    if (revoke) {
+      this.#log(`lease revoke ${revoke.id} applied first on ${node} at ${entry.index}`);
+      this.leaseSafety.revoked(revoke.id, this.nowMs(), `${revoke.requestId}, index ${entry.index}, first applied on ${node}`);
+      if (this.#leaseClient.lease === revoke.id) this.#leaseClient.lease = undefined;
+      return;
+    }
     const command = decodeWrite(entry.data);
     if (command) this.linearizability.writeCommitted(command.requestId, command.key, command.value, entry.index);
   }
 
   writeRefused(requestId: string): void {
+    if (this.#leaseClient.grant?.requestId === requestId) this.#leaseClient.grant = undefined;
     const client = this.#clients.find((c) => c.busy && c.kind === 'write' && c.requestId === requestId);
     if (!client) return;
     this.linearizability.writeRefused(requestId);
@@ -401,7 +424,18 @@ export class Simulator implements NodeHost {
     );
   }
 
+  nowMs(): number {
+    return this.#now / MICROS_PER_MS;
+  }
+
   writeDone(requestId: string, index: number): void {
+    const grant = this.#leaseClient.grant;
+    if (grant?.requestId === requestId) {
+      this.#leaseClient.grant = undefined;
+      this.#leaseClient.lease = grant.id;
+      this.leaseSafety.held(grant.id, grant.sentAtMs, this.options.leaseTtlSeconds, `granted through ${grant.via}`);
+      return;
+    }
     const client = this.#clients.find((c) => c.busy && c.kind === 'write' && c.requestId === requestId);
     if (!client) return;
     this.linearizability.writeAcknowledged(index);
@@ -464,6 +498,38 @@ export class Simulator implements NodeHost {
       const refused = target.write({ requestId: client.requestId, key: client.key, value: client.requestId });
       if (refused) this.#clientIdle(client);
     }
+  }
+
+  /**
+   * The lease client, as etcd's clients keep a session: grant a lease,
+   * then send a keep-alive to the leader a few times per TTL; a TTL of 0
+   * back means the lease is gone, and a new one is granted.
+   */
+  #leaseClientStep(): void {
+    const ttlMs = this.options.leaseTtlSeconds * 1000;
+    // Keep-alives from a tenth of the TTL apart to most of it: late ones leave the lessor little slack.
+    this.#schedule((ttlMs / 10 + this.#random.int((ttlMs * 7) / 10)) * MICROS_PER_MS, { kind: 'lease-client' });
+    const client = this.#leaseClient;
+    const now = this.nowMs();
+    // Now and then the client goes away without a word (a crashed process): its lease must expire and be revoked.
+    if (client.lease !== undefined && this.#random.chance(0.1)) client.lease = undefined;
+    if (client.grant && now - client.grant.sentAtMs > CLIENT_TIMEOUT_US / MICROS_PER_MS) client.grant = undefined; // may have applied: it expires unheld
+    if (client.grant) return;
+    if (client.lease === undefined) {
+      const target = this.#pickTarget();
+      if (!target) return;
+      const id = BigInt(++client.grants);
+      const requestId = `lease.grant.${id}`;
+      if (target.grantLease(requestId, id, this.options.leaseTtlSeconds) === undefined) client.grant = { requestId, id, sentAtMs: now, via: target.id };
+      return;
+    }
+    // Any member that believes it leads may be asked (a deposed one on the client's side of a partition too).
+    const leaders = [...this.nodes.values()].filter((node) => this.#alive(node) && node.isLeader());
+    const leader = leaders.length > 0 ? this.#random.pick(leaders) : undefined;
+    const ttl = leader?.renewLease(client.lease);
+    if (ttl === undefined) return;
+    if (ttl > 0) this.leaseSafety.held(client.lease, now, ttl, `keep-alive answered by ${leader!.id}`);
+    else client.lease = undefined;
   }
 
   #clientTimeout(index: number, operation: number): void {

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import type { RaftConfig } from '../../src/raft/config.js';
 import { Raft } from '../../src/raft/raft.js';
 import { ExitCode, runSeed } from '../../sim/run.js';
-import type { StoreFactory } from '../../sim/node.js';
+import type { Plants, StoreFactory } from '../../sim/node.js';
+import { Lessor } from '../../src/node/lessor.js';
 import { StoreStateMachine } from '../../src/store/state-machine.js';
 
 // The simulator must catch real bugs. Each variant below plants one classic
@@ -27,9 +28,9 @@ class ReadsWithoutConfirmingLeadership extends Raft {
   }
 }
 
-function firstCatch(factory: ((config: RaftConfig) => Raft) | undefined, storeFactory?: StoreFactory): { seed: number; failure: string } | undefined {
+function firstCatch(plants: Plants): { seed: number; failure: string } | undefined {
   for (let seed = 1; seed <= STANDARD_SEEDS; seed++) {
-    const result = runSeed(seed, { steps: STEPS }, factory, storeFactory);
+    const result = runSeed(seed, { steps: STEPS }, plants);
     if (result.exitCode !== ExitCode.Ok) {
       assert.equal(result.exitCode, ExitCode.Safety, `seed ${seed} failed, but not as a safety violation: ${result.failure}`);
       return { seed, failure: result.failure! };
@@ -39,13 +40,13 @@ function firstCatch(factory: ((config: RaftConfig) => Raft) | undefined, storeFa
 }
 
 test('dropping the election restriction is caught (leader completeness)', () => {
-  const caught = firstCatch((config) => new VotesForStaleLogs(config));
+  const caught = firstCatch({ raft: (config: RaftConfig) => new VotesForStaleLogs(config) });
   assert.ok(caught, 'no seed caught the bug');
   assert.match(caught.failure, /leader completeness|state machine safety|log matching/);
 });
 
 test('serving reads without confirming leadership is caught (linearizability)', () => {
-  const caught = firstCatch((config) => new ReadsWithoutConfirmingLeadership(config));
+  const caught = firstCatch({ raft: (config: RaftConfig) => new ReadsWithoutConfirmingLeadership(config) });
   assert.ok(caught, 'no seed caught the bug');
   assert.match(caught.failure, /linearizability/);
 });
@@ -53,7 +54,14 @@ test('serving reads without confirming leadership is caught (linearizability)', 
 test('a member that honours the space quota differently is caught (its store diverges)', () => {
   // n1 checks a quota twice as large as everyone else's: it takes puts the others refuse with NOSPACE.
   const uneven: StoreFactory = (node, options) => new StoreStateMachine(node === 'n1' && options.quotaBytes ? { quotaBytes: options.quotaBytes * 2 } : options);
-  const caught = firstCatch(undefined, uneven);
+  const caught = firstCatch({ store: uneven });
   assert.ok(caught, 'no seed caught the bug');
   assert.match(caught.failure, /state machine safety|linearizability/);
+});
+
+test('a leader whose clock runs fast is caught revoking a lease a client still holds (lease safety)', () => {
+  // n1's lessor reads a clock running 1.5x: as leader it expires a lease a third of its TTL early.
+  const caught = firstCatch({ lessor: (node, now) => new Lessor(node === 'n1' ? () => now() * 1.5 : now) });
+  assert.ok(caught, 'no seed caught the bug');
+  assert.match(caught.failure, /lease safety/);
 });
