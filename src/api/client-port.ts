@@ -3,12 +3,14 @@ import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from
 import type { AddressInfo, Server, Socket } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import type { KeelNode } from '../node/keel-node.js';
+import type { Logger } from '../node/logger.js';
 import { startGrpcBackend } from './grpc/server.js';
 import type { GrpcBackend } from './grpc/server.js';
 import { createApiServer } from './http-server.js';
 import { AuthorityRewriter } from './h2/authority-rewrite.js';
 import { hopsOf, identityOfSocket } from './auth/client-identity.js';
 import type { HopIdentities } from './auth/client-identity.js';
+import { GrpcHop } from './grpc-hop.js';
 
 /**
  * The client port serves etcd's gRPC API and its JSON gateway on one
@@ -23,7 +25,9 @@ import type { HopIdentities } from './auth/client-identity.js';
  * calls Watch and LeaseKeepAlive will need) would be a second protocol
  * stack to keep correct. The price is one loopback hop per gRPC connection
  * (not per call: HTTP/2 multiplexes calls on it), with TCP_NODELAY on both
- * legs so small frames are not held back.
+ * legs so small frames are not held back. The hop (grpc-hop.ts) passes each
+ * side's FIN on after its last byte and lets the other direction drain, as
+ * a direct TCP connection would.
  *
  * Node's HTTP/2 stack (nghttp2) resets a stream whose :authority holds a
  * '/', which etcd's Go client sends when it dials one endpoint given as a
@@ -59,14 +63,14 @@ export interface ClientPortTls {
   options: () => TlsOptions;
 }
 
-/** Listens on host:port for both protocols. */
-export async function listenClientPort(node: KeelNode, host: string, port: number, tls?: ClientPortTls): Promise<ClientPort> {
+/** Listens on host:port for both protocols; `log` gets what goes wrong on a connection's gRPC hop. */
+export async function listenClientPort(node: KeelNode, host: string, port: number, log: Logger, tls?: ClientPortTls): Promise<ClientPort> {
   const http = createApiServer(node);
   // The HTTP server never listens itself; its request/header timeout sweep starts on 'listening'.
   http.emit('listening');
   const grpc = await startGrpcBackend(node);
-  const proxied = new Set<Socket>();
-  const onSocket = (socket: Socket): void => classify(socket, http, grpc, proxied, hopsOf(node));
+  const proxied = new Set<GrpcHop>();
+  const onSocket = (socket: Socket): void => classify(socket, http, grpc, { proxied, hops: hopsOf(node), log });
   const listener = tls ? secureListener(tls, onSocket) : createServer({ noDelay: true }, onSocket);
   listener.on('connection', (socket: Socket) => node.metrics.trackClientSocket(socket));
   try {
@@ -89,7 +93,7 @@ function secureListener(tls: ClientPortTls, onSecure: (socket: TLSSocket) => voi
   return server;
 }
 
-function clientPort(listener: Server, http: HttpServer, grpc: GrpcBackend, proxied: Set<Socket>, tls: ClientPortTls | undefined): ClientPort {
+function clientPort(listener: Server, http: HttpServer, grpc: GrpcBackend, proxied: Set<GrpcHop>, tls: ClientPortTls | undefined): ClientPort {
   return {
     address: listener.address() as AddressInfo,
     close: () => {
@@ -100,7 +104,7 @@ function clientPort(listener: Server, http: HttpServer, grpc: GrpcBackend, proxi
     destroy: async () => {
       await grpc.shutdown();
       http.closeAllConnections();
-      for (const socket of proxied) socket.destroy();
+      for (const hop of proxied) hop.destroy();
     },
     reloadTls: () => {
       if (tls) (listener as unknown as { setSecureContext(options: TlsOptions): void }).setSecureContext(tls.options());
@@ -108,7 +112,15 @@ function clientPort(listener: Server, http: HttpServer, grpc: GrpcBackend, proxi
   };
 }
 
-function classify(socket: Socket, http: HttpServer, grpc: GrpcBackend, proxied: Set<Socket>, hops: HopIdentities): void {
+/** What the gRPC side of the client port shares between connections. */
+interface GrpcHops {
+  /** The open hops, cut by ClientPort.destroy(). */
+  readonly proxied: Set<GrpcHop>;
+  readonly hops: HopIdentities;
+  readonly log: Logger;
+}
+
+function classify(socket: Socket, http: HttpServer, grpc: GrpcBackend, grpcHops: GrpcHops): void {
   let seen = Buffer.alloc(0);
   socket.setTimeout(CLASSIFY_TIMEOUT_MS, () => socket.destroy());
   socket.on('error', () => socket.destroy());
@@ -120,7 +132,7 @@ function classify(socket: Socket, http: HttpServer, grpc: GrpcBackend, proxied: 
     socket.off('data', onData);
     socket.setTimeout(0);
     socket.pause();
-    if (isPreface) pipeToGrpc(socket, seen, grpc.port, proxied, hops);
+    if (isPreface) pipeToGrpc(socket, seen, grpc.port, grpcHops);
     else handToHttp(socket, seen, http);
   };
   socket.on('data', onData);
@@ -133,7 +145,8 @@ function handToHttp(socket: Socket, seen: Buffer, http: HttpServer): void {
   socket.resume();
 }
 
-function pipeToGrpc(socket: Socket, seen: Buffer, port: number, proxied: Set<Socket>, hops: HopIdentities): void {
+function pipeToGrpc(socket: Socket, seen: Buffer, port: number, { proxied, hops, log }: GrpcHops): void {
+  socket.removeAllListeners('error'); // the hop handles errors from here on
   const upstream = connect({ port, host: '127.0.0.1', noDelay: true });
   // The hop's identity is known to grpc-js handlers by the hop's local port (see auth/client-identity.ts). This
   // listener runs before the writes below are flushed (Node sends data written while connecting after 'connect').
@@ -143,22 +156,17 @@ function pipeToGrpc(socket: Socket, seen: Buffer, port: number, proxied: Set<Soc
     hopPort = upstream.localPort;
     if (hopPort !== undefined) hops.register(hopPort, identity);
   });
-  proxied.add(socket);
-  const close = (): void => {
-    if (hopPort !== undefined) hops.forget(hopPort, identity);
-    proxied.delete(socket);
-    socket.destroy();
-    upstream.destroy();
-  };
-  upstream.on('error', close);
-  upstream.on('close', close);
-  socket.on('close', close);
   // The preface goes as it is; the frames after it pass the :authority rewriter (see h2/authority-rewrite.ts).
   upstream.write(seen.subarray(0, HTTP2_PREFACE.length));
   const rewriter = new AuthorityRewriter();
-  rewriter.on('error', close);
   if (seen.length > HTTP2_PREFACE.length) rewriter.write(seen.subarray(HTTP2_PREFACE.length));
-  socket.pipe(rewriter).pipe(upstream);
-  upstream.pipe(socket);
-  socket.resume();
+  const hop = new GrpcHop(socket, upstream, {
+    log,
+    inbound: rewriter,
+    onEnd: () => {
+      if (hopPort !== undefined) hops.forget(hopPort, identity);
+      proxied.delete(hop);
+    },
+  });
+  proxied.add(hop);
 }

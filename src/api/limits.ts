@@ -23,3 +23,13 @@ export const SNAPSHOT_STREAMS_MAX = 2;
  */
 export const AUTH_LIMITED_USERS_MAX = 10_000;
 export const AUTH_LIMITED_ADDRESSES_MAX = 10_000;
+
+/**
+ * How long a gRPC connection's loopback hop (grpc-hop.ts) keeps one
+ * direction open after the other ended. A peer that half-closes (sends its
+ * FIN) is shutting down: the frames still in flight the other way (GOAWAY,
+ * a last response) drain within milliseconds, so this only bounds a peer
+ * that never finishes its side, which would otherwise hold two sockets and
+ * a hop identity forever.
+ */
+export const GRPC_HOP_LINGER_MS = 5_000;

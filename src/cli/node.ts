@@ -187,7 +187,7 @@ async function runNode({ enableFailpointApi: failpointApi, ...flags }: Omit<Node
   try {
     if (clientFiles) clientMaterial = loadTlsMaterial(clientFiles);
     const tls = clientFiles && clientMaterial ? { options: () => serverOptions(clientMaterial!, clientFiles, tlsCommon(config)) } : undefined;
-    server = await listenClientPort(node, host, port, tls);
+    server = await listenClientPort(node, host, port, log, tls);
   } catch (error) {
     const message = startFailureMessage(error, config.listenClient);
     log.error('could not listen for clients', { address: config.listenClient, ...errorFields(error), error: message });
