@@ -1,4 +1,3 @@
-import type { Socket } from 'node:net';
 import { deadlineHeaders, isIdempotent, isNeverSentError } from '../../resilience/index.js';
 import { recordLatency } from '../balancers/index.js';
 import type { Cluster } from '../cluster.js';
@@ -15,6 +14,7 @@ import { type BodyFraming, framingFor } from './body-framing.js';
 import type { FastConnection, FastRequest, FastResponse } from './connection.js';
 import { findHeadEnd, type ParsedHead, parseResponseHead } from './head-parser.js';
 import type { FastUpstreamPools } from './upstream-pool.js';
+import type { UpstreamConnection, UpstreamHolder } from './upstream-connection.js';
 
 /**
  * The fast path's terminal handler: the same decisions as `proxyHandler`
@@ -45,8 +45,11 @@ export interface FastProxyDependencies extends ProxyDependencies {
 
 interface UpstreamHead {
   readonly head: ParsedHead;
-  readonly socket: Socket;
+  /** Parked (bytes past `leftover` wait in it) until the relay holds it. */
+  readonly connection: UpstreamConnection;
   readonly leftover: Buffer | undefined;
+  /** The attempt's inactivity timeout, which the relay keeps. */
+  readonly timeoutMs: number;
 }
 
 /** The head bytes minus `dropped` fields (by line, copied as slices), plus `extra` lines. */
@@ -108,7 +111,7 @@ export function fastProxyHandler(deps: FastProxyDependencies): Handler {
         if (retryable && (budget?.tryRetry() ?? true)) {
           // its body is not read: the connection cannot be reused
           endpoint.inflight--;
-          deps.fastPools.release(cluster.poolAddress(endpoint.address), outcome.data.socket, false);
+          deps.fastPools.release(cluster.poolAddress(endpoint.address), outcome.data.connection, false);
           deps.metrics.retries.inc({ cluster: cluster.name });
           continue;
         }
@@ -146,7 +149,7 @@ async function hedged(deps: FastProxyDependencies, exchange: Exchange, request: 
     status: (answer) => answer.head.status,
     cancel: (answer, endpoint) => {
       endpoint.inflight--;
-      deps.fastPools.release(cluster.poolAddress(endpoint.address), answer.socket, false);
+      deps.fastPools.release(cluster.poolAddress(endpoint.address), answer.connection, false);
     },
   };
   const { answer, endpoint } = await raceEndpoints(hedge, cluster, pick, deps.clock, engine, route.retry.onStatuses, request.socket);
@@ -191,7 +194,7 @@ function attemptOnce(deps: FastProxyDependencies, exchange: Exchange, request: F
   const address = cluster.poolAddress(endpoint.address);
   return new Promise((resolve) => {
     let settled = false;
-    let upstream: Socket | undefined;
+    let upstream: UpstreamConnection | undefined;
     let staleRetries = 0;
     endpoint.inflight++;
     const signal = hedgedSend?.signal;
@@ -216,64 +219,52 @@ function attemptOnce(deps: FastProxyDependencies, exchange: Exchange, request: F
     else if (signal.aborted) return onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
     const buffered = hedgedSend?.body;
-    const send = (error: Error | undefined, socket: Socket | undefined, reused: boolean): void => {
-      if (error !== undefined || socket === undefined) return fail(error, false);
-      if (settled) return deps.fastPools.release(address, socket, true);
-      upstream = socket;
+    const send = (error: Error | undefined, pooled: UpstreamConnection | undefined, reused: boolean): void => {
+      if (error !== undefined || pooled === undefined) return fail(error, false);
+      if (settled) return deps.fastPools.release(address, pooled, true);
+      upstream = pooled;
+      const socket = pooled.socket;
       let received: Buffer | undefined;
-      const cleanup = (): void => {
-        socket.off('data', onData);
-        socket.off('close', onClose);
-        socket.off('error', onError);
-        socket.off('timeout', onTimeout);
+      const holder: UpstreamHolder = {
+        onData: (chunk) => {
+          received = received === undefined ? chunk : Buffer.concat([received, chunk]);
+          let parsed: ParsedHead;
+          let end: number;
+          try {
+            end = findHeadEnd(received, 0, HEADER_BYTES_MAX);
+            if (end === -1) return;
+            parsed = parseResponseHead(received.subarray(0, end), request.method);
+          } catch (parseError) {
+            return fail(new Error(`malformed response: ${(parseError as Error).message}`), false);
+          }
+          if (parsed.status < 200) {
+            // 1xx interim answers (103 Early Hints): dropped, the final one follows
+            received = end < received.length ? received.subarray(end) : undefined;
+            if (received !== undefined) holder.onData(EMPTY);
+            return;
+          }
+          // Bytes past this head wait in the socket until the relay (respond) holds the connection.
+          pooled.park();
+          settled = true;
+          unhook();
+          const nowAfter = deps.clock.now();
+          recordLatency(endpoint, nowAfter - nowMs, nowAfter);
+          deps.recordAttempt(cluster.name, endpoint, { kind: 'status', status: parsed.status });
+          resolve({ kind: 'response', data: { head: parsed, connection: pooled, leftover: end < received.length ? received.subarray(end) : undefined, timeoutMs } });
+        },
+        onClose: () => {
+          // A reused connection the upstream closed while idle: resend a body-less request on another one.
+          if (reused && received === undefined && (buffered !== undefined || !request.readableDidRead) && staleRetries < STALE_CONNECTION_RETRIES_MAX && !settled) {
+            staleRetries++;
+            upstream = undefined;
+            deps.fastPools.acquire(address, cluster.config.circuitBreakers.maxConnections, send, cluster.upstreamTls);
+            return;
+          }
+          fail(Object.assign(new Error('upstream closed the connection'), { code: 'ECONNRESET' }), false);
+        },
+        onTimeout: () => fail(Object.assign(new Error('per-try timeout'), { code: 'ETIMEDOUT' }), true),
       };
-      const onData = (chunk: Buffer): void => {
-        received = received === undefined ? chunk : Buffer.concat([received, chunk]);
-        let parsed: ParsedHead;
-        let end: number;
-        try {
-          end = findHeadEnd(received, 0, HEADER_BYTES_MAX);
-          if (end === -1) return;
-          parsed = parseResponseHead(received.subarray(0, end), request.method);
-        } catch (parseError) {
-          cleanup();
-          return fail(new Error(`malformed response: ${(parseError as Error).message}`), false);
-        }
-        if (parsed.status < 200) {
-          // 1xx interim answers (103 Early Hints): dropped, the final one follows
-          received = end < received.length ? received.subarray(end) : undefined;
-          if (received !== undefined) onData(Buffer.alloc(0));
-          return;
-        }
-        cleanup();
-        settled = true;
-        unhook();
-        const nowAfter = deps.clock.now();
-        recordLatency(endpoint, nowAfter - nowMs, nowAfter);
-        deps.recordAttempt(cluster.name, endpoint, { kind: 'status', status: parsed.status });
-        resolve({ kind: 'response', data: { head: parsed, socket, leftover: end < received.length ? received.subarray(end) : undefined } });
-      };
-      const onClose = (): void => {
-        cleanup();
-        // A reused connection the upstream closed while idle: resend a body-less request on another one.
-        if (reused && received === undefined && (buffered !== undefined || !request.readableDidRead) && staleRetries < STALE_CONNECTION_RETRIES_MAX && !settled) {
-          staleRetries++;
-          upstream = undefined;
-          deps.fastPools.acquire(address, cluster.config.circuitBreakers.maxConnections, send, cluster.upstreamTls);
-          return;
-        }
-        fail(Object.assign(new Error('upstream closed the connection'), { code: 'ECONNRESET' }), false);
-      };
-      const onError = (): void => {};
-      socket.on('data', onData);
-      socket.once('close', onClose);
-      socket.on('error', onError);
-      const onTimeout = (): void => {
-        cleanup();
-        fail(Object.assign(new Error('per-try timeout'), { code: 'ETIMEDOUT' }), true);
-      };
-      socket.setTimeout(timeoutMs);
-      socket.once('timeout', onTimeout);
+      pooled.hold(holder, timeoutMs);
       if (!request.hasBody) {
         socket.write(head);
         return;
@@ -286,15 +277,13 @@ function attemptOnce(deps: FastProxyDependencies, exchange: Exchange, request: F
       socket.write(head);
       request.pipeBody({
         write: (bytes) => {
+          pooled.touch();
           const more = socket.write(bytes);
           if (!more) socket.once('drain', () => connection.resumeBody());
           return more;
         },
         end: () => socket.uncork(),
-        fail: (bodyError) => {
-          cleanup();
-          fail(bodyError, false);
-        },
+        fail: (bodyError) => fail(bodyError, false),
       }, exchange.table.config.limits.maxRequestBodyBytes);
       process.nextTick(() => socket.uncork());
     };
@@ -312,8 +301,11 @@ function responseHead(head: ParsedHead, extraHeaders: Record<string, string>, cl
 }
 
 function respond(deps: FastProxyDependencies, exchange: Exchange, response: FastResponse, data: UpstreamHead, cluster: string, endpoint: Endpoint, pooledAs: string): Promise<void> {
-  const { head, socket: upstream } = data;
-  const client = (exchange.request as unknown as FastRequest).socket;
+  const { head, connection: pooled } = data;
+  const upstream = pooled.socket;
+  const request = exchange.request as unknown as FastRequest;
+  const client = request.socket;
+  const connection = connectionOf(request);
   const framing: BodyFraming = framingFor(head.framing);
   if (head.framing === 'close') response.closeConnectionAfter();
   response.statusCode = head.status;
@@ -323,13 +315,9 @@ function respond(deps: FastProxyDependencies, exchange: Exchange, response: Fast
     const end = (reusable: boolean, ok: boolean): void => {
       if (ended) return;
       ended = true;
-      upstream.off('data', onData);
-      upstream.off('close', onUpstreamClose);
-      client.off('close', onClientClose);
-      upstream.off('timeout', onTimeout);
-      upstream.setTimeout(0);
+      connection.onClose(undefined);
       endpoint.inflight--;
-      deps.fastPools.release(pooledAs, upstream, reusable);
+      deps.fastPools.release(pooledAs, pooled, reusable);
       if (!ok) {
         response.destroy();
         resolve();
@@ -372,14 +360,9 @@ function respond(deps: FastProxyDependencies, exchange: Exchange, response: Fast
       // bytes past the body: the upstream is out of step, its connection is not reused
       if (framing.done) end(!head.close && taken === chunk.length, true);
     };
-    const onData = (chunk: Buffer): void => relay(chunk);
-    const onUpstreamClose = (): void => end(false, head.framing === 'close');
-    const onClientClose = (): void => end(false, false);
-    upstream.on('data', onData);
-    upstream.once('close', onUpstreamClose);
-    client.once('close', onClientClose);
-    const onTimeout = (): void => end(false, false);
-    upstream.once('timeout', onTimeout);
+    // The upstream's inactivity timeout carries on from the attempt (as the socket's own timeout did).
+    pooled.hold({ onData: relay, onClose: () => end(false, head.framing === 'close'), onTimeout: () => end(false, false) }, data.timeoutMs);
+    connection.onClose(() => end(false, false));
     const headBytes = responseHead(head, exchange.responseHeaders, response.closeAfter);
     const leftover = data.leftover;
     if (leftover !== undefined && head.framing !== 'chunked' && head.framing !== 'close' && leftover.length <= head.framing) {
