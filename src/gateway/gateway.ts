@@ -404,7 +404,13 @@ export class Gateway {
     this.#inflight++;
     // A refusal counts with the HTTP status it stands for, also when a gRPC client got it as HTTP 200 and a grpc-status.
     let refusedWith: number | undefined;
-    chain(exchange)
+    let done: void | Promise<void>;
+    try {
+      done = chain(exchange);
+    } catch (error) {
+      done = Promise.reject(error);
+    }
+    Promise.resolve(done)
       .catch((error: unknown) => {
         refusedWith = this.#reject(exchange, error);
       })
