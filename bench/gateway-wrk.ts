@@ -38,6 +38,7 @@ import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { limits } from '../src/gateway/index.js';
 import { countListArgument, flagArgument, numberArgument } from './lib/gateway/args.js';
+import { keelBenchConfig } from './lib/gateway/keel-config.js';
 import { markdownTable } from './lib/table.js';
 import { freeLoopbackPorts } from './lib/net.js';
 import { treeCpuMicros } from './lib/process-tree.js';
@@ -84,37 +85,6 @@ function measure(target: Target): Run {
   return { rps: result.rps, p99Ms: result.p99Ms, cpuUsPerRequest: usedMicros / Math.max(1, result.requests), errors: result.errors };
 }
 
-function keelConfig(port: number, backends: readonly number[], engine: 'fast' | 'node', protections: boolean, tls: ServerTlsFiles | undefined): string {
-  const endpoints = backends.map((b) => `{ address: "127.0.0.1:${b}" }`).join(', ');
-  const tlsField = tls ? `, tls: { certificates: [{ certFile: "${tls.certFile}", keyFile: "${tls.keyFile}" }] }` : '';
-  if (!protections) {
-    return `
-listeners: [{ port: ${port}, engine: ${engine}${tlsField} }]
-routes: [{ name: all, match: { prefix: / }, cluster: app }]
-clusters:
-  app: { balancer: round-robin, endpoints: [${endpoints}], circuitBreakers: { maxConnections: 64 } }
-limits: { maxConnectionsPerClientIp: 10000 }
-`;
-  }
-  // Every protection on, none of them refusing at this load: routing, the balancer, active health checks and outlier
-  // detection, a per-IP rate limit, criticality admission with adaptive concurrency, metrics (always on).
-  return `
-listeners: [{ port: ${port}, engine: ${engine}${tlsField} }]
-routes: [{ name: all, match: { prefix: / }, cluster: app, retry: { maxAttempts: 2 } }]
-clusters:
-  app:
-    balancer: least-request
-    endpoints: [${endpoints}]
-    circuitBreakers: { maxConnections: 64 }
-    healthCheck: { path: /, intervalMs: 1000, timeoutMs: 500 }
-    outlierDetection: { consecutive5xx: 5 }
-    adaptiveConcurrency: { initialLimit: 200, minLimit: 64, maxLimit: 2000 }
-rateLimits:
-  - { name: per-ip, descriptor: { clientIp: true }, algorithm: gcra, limit: 10000000, windowMs: 1000, burst: 100000 }
-limits: { maxConnectionsPerClientIp: 10000 }
-`;
-}
-
 interface Target {
   readonly name: string;
   /** The cleartext twin's name, on a TLS row. */
@@ -147,9 +117,9 @@ function proxiesWith(workers: number, backends: readonly number[], haproxy: bool
   const haproxyRow: Proxy[] = haproxy ? [{ name: haproxyName(workers), workers, start: (port, tls) => startHaproxy(port, backends, { threads: workers, ...(tls ? { tls } : {}) }) }] : [];
   if (workers === 1) {
     return [
-      { name: KEEL_ONE_WORKER, workers, start: (port, tls) => startKeelGateway(keelConfig(port, backends, 'fast', true, tls), port) },
-      { name: 'keel node path, protections on', workers, start: (port, tls) => startKeelGateway(keelConfig(port, backends, 'node', true, tls), port) },
-      { name: 'keel fast path, protections off', workers, start: (port, tls) => startKeelGateway(keelConfig(port, backends, 'fast', false, tls), port) },
+      { name: KEEL_ONE_WORKER, workers, start: (port, tls) => startKeelGateway(keelBenchConfig(port, backends, 'fast', true, tls), port) },
+      { name: 'keel node path, protections on', workers, start: (port, tls) => startKeelGateway(keelBenchConfig(port, backends, 'node', true, tls), port) },
+      { name: 'keel fast path, protections off', workers, start: (port, tls) => startKeelGateway(keelBenchConfig(port, backends, 'fast', false, tls), port) },
       { name: nginxName(1), workers, start: (port, tls) => startNginx(port, backends, { singleProcess: true, ...(tls ? { tls } : {}) }) },
       { name: NODE_PIPE, workers, start: (port, tls) => startNodePipe(port, backends, tls ? { tls } : {}) },
       ...haproxyRow,
@@ -161,7 +131,7 @@ function proxiesWith(workers: number, backends: readonly number[], haproxy: bool
       workers,
       start: async (port, tls) => {
         const [adminPort] = (await freeLoopbackPorts(1)) as [number];
-        return startKeelGateway(keelConfig(port, backends, 'fast', true, tls), port, { workers, adminPort });
+        return startKeelGateway(keelBenchConfig(port, backends, 'fast', true, tls), port, { workers, adminPort });
       },
     },
     { name: nginxName(workers), workers, start: (port, tls) => startNginx(port, backends, { workers, ...(tls ? { tls } : {}) }) },

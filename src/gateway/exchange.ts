@@ -23,8 +23,14 @@ export interface Exchange {
   readonly responseHeaders: Record<string, string>;
 }
 
-/** A step of the chain; throws `GatewayError` to refuse. */
-export type Handler = (exchange: Exchange) => Promise<void>;
+/**
+ * A step of the chain; throws `GatewayError` (or rejects with one) to refuse.
+ * It returns a promise only when it has to wait (an upstream, a queued
+ * admission, a rate-limit lease): a step that need not wait runs and calls
+ * `next` synchronously and returns what `next` returned, so a request pays
+ * for promises only from the first step that waits (await works on either).
+ */
+export type Handler = (exchange: Exchange) => void | Promise<void>;
 
 /** Wraps the rest of the chain (undici's `dispatch => (opts, handler) => ...` shape). */
 export type Interceptor = (next: Handler) => Handler;

@@ -403,20 +403,35 @@ export class Gateway {
     if (this.#draining && request.httpVersionMajor < 2) response.setHeader('connection', 'close');
     this.#inflight++;
     // A refusal counts with the HTTP status it stands for, also when a gRPC client got it as HTTP 200 and a grpc-status.
-    let refusedWith: number | undefined;
-    chain(exchange)
-      .catch((error: unknown) => {
+    const finish = (refusedWith: number | undefined): void => {
+      this.metrics.requests.inc({ route: exchange.route?.name ?? 'none', cluster: exchange.cluster ?? 'none', code_class: `${Math.floor((refusedWith ?? response.statusCode) / 100)}xx` });
+      this.#inflight--;
+      if (this.#inflight === 0) {
+        const waiters = this.#idleWaiters;
+        this.#idleWaiters = [];
+        for (const waiter of waiters) waiter();
+      }
+    };
+    const refuse = (error: unknown): void => {
+      let refusedWith: number | undefined;
+      try {
         refusedWith = this.#reject(exchange, error);
-      })
-      .finally(() => {
-        this.metrics.requests.inc({ route: exchange.route?.name ?? 'none', cluster: exchange.cluster ?? 'none', code_class: `${Math.floor((refusedWith ?? response.statusCode) / 100)}xx` });
-        this.#inflight--;
-        if (this.#inflight === 0) {
-          const waiters = this.#idleWaiters;
-          this.#idleWaiters = [];
-          for (const waiter of waiters) waiter();
-        }
-      });
+      } finally {
+        finish(refusedWith);
+      }
+    };
+    let done: void | Promise<void>;
+    try {
+      done = chain(exchange);
+    } catch (error) {
+      // Answered after this call returns, as a rejection would be: a refusal that ends the response at once would
+      // otherwise have the fast path read a pipelined next request inside this one's handler, one frame deeper each.
+      queueMicrotask(() => refuse(error));
+      return;
+    }
+    // One reaction on the chain's promise (none when nothing waited).
+    if (done === undefined) finish(undefined);
+    else done.then(() => finish(undefined), refuse);
   }
 
   /** Answers a refused or failed request; returns the HTTP status the refusal stands for. */

@@ -1,11 +1,12 @@
 import { type Clock, deadlineFromHeaders, parseCriticality } from '../resilience/index.js';
 import { GatewayError } from './errors.js';
-import type { Interceptor } from './exchange.js';
+import type { Release } from './admission.js';
+import type { Exchange, Handler, Interceptor } from './exchange.js';
 import type { GatewayMetrics } from './metrics.js';
 
 /** Matches the route and cluster; reads criticality (header, else route default) and the deadline (headers, else route timeout). */
 export function routeInterceptor(clock: Clock): Interceptor {
-  return (next) => async (exchange) => {
+  return (next) => (exchange) => {
     const { request } = exchange;
     const host = (request.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
     const path = (request.url ?? '/').split('?')[0] ?? '/';
@@ -21,41 +22,68 @@ export function routeInterceptor(clock: Clock): Interceptor {
     const maxBody = exchange.table.config.limits.maxRequestBodyBytes;
     const length = Number(request.headers['content-length'] ?? 0);
     if (length > maxBody) throw new GatewayError('KEEL_GW_REQUEST_TOO_LARGE', `content-length ${length} exceeds ${maxBody}`);
-    await next(exchange);
+    return next(exchange);
   };
 }
 
 /** Takes permits from every rate-limit rule that applies; adds the RateLimit fields to the response. */
 export function rateLimitInterceptor(metrics: GatewayMetrics): Interceptor {
-  return (next) => async (exchange) => {
+  return (next) => (exchange) => {
     const route = exchange.route;
-    if (route !== undefined) {
-      const headers = exchange.table.rateLimits.check(
-        { ...requestFacts(exchange), routeName: route.name, cost: route.cost, criticality: exchange.criticality },
-        (rule) => metrics.rateLimited.inc({ rule }),
-      );
-      // A promise only when a worker has to ask the primary for a lease (--workers): the common path stays synchronous.
-      Object.assign(exchange.responseHeaders, headers instanceof Promise ? await headers : headers);
+    if (route === undefined) return next(exchange);
+    const { request } = exchange;
+    const headers = exchange.table.rateLimits.check(
+      {
+        method: request.method ?? 'GET', host: request.headers.host ?? '', path: request.url ?? '/', headers: request.headers, clientIp: exchange.clientIp,
+        routeName: route.name, cost: route.cost, criticality: exchange.criticality,
+      },
+      (rule) => metrics.rateLimited.inc({ rule }),
+    );
+    // A promise only when a worker has to ask the primary for a lease (--workers): the common path stays synchronous.
+    if (headers instanceof Promise) {
+      return headers.then((granted) => {
+        Object.assign(exchange.responseHeaders, granted);
+        return next(exchange);
+      });
     }
-    await next(exchange);
+    Object.assign(exchange.responseHeaders, headers);
+    return next(exchange);
   };
-}
-
-function requestFacts(exchange: Parameters<ReturnType<Interceptor>>[0]) {
-  const { request } = exchange;
-  return { method: request.method ?? 'GET', host: request.headers.host ?? '', path: request.url ?? '/', headers: request.headers, clientIp: exchange.clientIp };
 }
 
 /** Adaptive concurrency per cluster by criticality, with a bounded CoDel queue; the permit ends when the response has been sent. */
 export function admissionInterceptor(): Interceptor {
-  return (next) => async (exchange) => {
-    const release = await exchange.table.admission.admit(exchange.cluster ?? '', exchange.criticality, exchange.deadlineMs);
-    let dropped = true;
-    try {
-      await next(exchange);
-      dropped = exchange.response.statusCode === 503 || exchange.response.statusCode === 429 || exchange.response.statusCode === 504;
-    } finally {
-      release(dropped);
-    }
+  return (next) => (exchange) => {
+    const permit = exchange.table.admission.admit(exchange.cluster ?? '', exchange.criticality, exchange.deadlineMs);
+    // A promise only when the request has to queue for a permit.
+    return permit instanceof Promise ? permit.then((release) => admitted(next, exchange, release)) : admitted(next, exchange, permit);
   };
+}
+
+/** Runs the rest of the chain under an admission permit and releases it once that is done (synchronously, if it was). */
+function admitted(next: Handler, exchange: Exchange, release: Release): void | Promise<void> {
+  let done: void | Promise<void>;
+  try {
+    done = next(exchange);
+  } catch (error) {
+    release(true);
+    throw error;
+  }
+  if (done === undefined) {
+    release(droppedBy(exchange));
+    return undefined;
+  }
+  return done.then(
+    () => release(droppedBy(exchange)),
+    (error: unknown) => {
+      release(true);
+      throw error;
+    },
+  );
+}
+
+/** Whether the answer says the request was dropped (timed out or refused upstream): what the limit algorithm learns from. */
+function droppedBy(exchange: Exchange): boolean {
+  const status = exchange.response.statusCode;
+  return status === 503 || status === 429 || status === 504;
 }

@@ -150,15 +150,22 @@ test('an auto listener closes connections that say too little to pick a protocol
   const agent = new Agent();
   t.after(() => closeAll(agent, gateway, backend));
   const port = gateway.ports[0]!;
-  const closed = (socket: Socket) => new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  const silent = netConnect(port, '127.0.0.1');
-  const undecided = netConnect(port, '127.0.0.1');
-  undecided.write('PRI * HTTP'); // a proper prefix of the preface, then nothing
-  const slow = netConnect(port, '127.0.0.1');
-  slow.write('GET / HTTP/1.1\r\nHost: x\r\n');
-  const drip = setInterval(() => slow.write('X-More: 1\r\n'), 50);
+  // Listening for the close from the start: the gateway may close these while the requests below run (a loaded
+  // machine), and a close already past would never reach a listener attached after them.
+  const connectWatched = (): { socket: Socket; closed: Promise<void> } => {
+    const socket = netConnect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    return { socket, closed: new Promise<void>((resolve) => socket.once('close', () => resolve())) };
+  };
+  const silent = connectWatched();
+  const undecided = connectWatched();
+  undecided.socket.write('PRI * HTTP'); // a proper prefix of the preface, then nothing
+  const slow = connectWatched();
+  slow.socket.write('GET / HTTP/1.1\r\nHost: x\r\n');
+  const drip = setInterval(() => {
+    if (!slow.socket.destroyed) slow.socket.write('X-More: 1\r\n');
+  }, 50);
   t.after(() => clearInterval(drip));
-  for (const socket of [silent, undecided, slow]) socket.on('error', () => {});
   for (let index = 0; index < 10; index++) assert.equal((await call(agent, port, '/')).status, 200);
-  await Promise.all([closed(silent), closed(undecided), closed(slow)]);
+  await Promise.all([silent.closed, undecided.closed, slow.closed]);
 });

@@ -86,9 +86,9 @@ export function startBackend(port: number, options: BackendOptions = {}): Promis
  * "Workers"). The first worker to listen opens `port` while the others may
  * still be starting, so with workers > 1 an admin block on `adminPort` is
  * added: the primary binds it only once every worker listens, and the start
- * waits for it.
+ * waits for it. `nodeFlags` go to node before the script (`--cpu-prof`, bench/gateway-profile.ts).
  */
-export function startKeelGateway(yamlText: string, port: number, { workers = 1, adminPort }: { workers?: number; adminPort?: number } = {}): Promise<Started> {
+export function startKeelGateway(yamlText: string, port: number, { workers = 1, adminPort, nodeFlags = [] }: { workers?: number; adminPort?: number; nodeFlags?: readonly string[] } = {}): Promise<Started> {
   if (workers > 1 && adminPort === undefined) throw new Error('startKeelGateway: workers > 1 needs an adminPort to wait on');
   const dir = tempDir('keel-gw-bench-');
   const file = join(dir, 'gateway.yaml');
@@ -98,7 +98,7 @@ export function startKeelGateway(yamlText: string, port: number, { workers = 1, 
   // is slower; the bench scripts build first (npm run bench:gateway*).
   const main = new URL('../../../dist/src/cli/main.js', import.meta.url).pathname;
   if (!existsSync(main)) throw new Error(`${main} is missing: run npm run build first`);
-  const args = [main, 'gateway', '--config', file, '--log-level', 'warn', ...(workers > 1 ? ['--workers', String(workers)] : [])];
+  const args = [...nodeFlags, main, 'gateway', '--config', file, '--log-level', 'warn', ...(workers > 1 ? ['--workers', String(workers)] : [])];
   return start('keel', process.execPath, args, port, process.env, workers > 1 ? adminPort : port);
 }
 

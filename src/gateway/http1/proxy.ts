@@ -1,4 +1,3 @@
-import type { Socket } from 'node:net';
 import { deadlineHeaders, isIdempotent, isNeverSentError } from '../../resilience/index.js';
 import { recordLatency } from '../balancers/index.js';
 import type { Cluster } from '../cluster.js';
@@ -15,6 +14,7 @@ import { type BodyFraming, framingFor } from './body-framing.js';
 import type { FastConnection, FastRequest, FastResponse } from './connection.js';
 import { findHeadEnd, type ParsedHead, parseResponseHead } from './head-parser.js';
 import type { FastUpstreamPools } from './upstream-pool.js';
+import type { UpstreamConnection, UpstreamHolder } from './upstream-connection.js';
 
 /**
  * The fast path's terminal handler: the same decisions as `proxyHandler`
@@ -45,8 +45,11 @@ export interface FastProxyDependencies extends ProxyDependencies {
 
 interface UpstreamHead {
   readonly head: ParsedHead;
-  readonly socket: Socket;
+  /** Parked (bytes past `leftover` wait in it) until the relay holds it. */
+  readonly connection: UpstreamConnection;
   readonly leftover: Buffer | undefined;
+  /** The attempt's inactivity timeout, which the relay keeps. */
+  readonly timeoutMs: number;
 }
 
 /** The head bytes minus `dropped` fields (by line, copied as slices), plus `extra` lines. */
@@ -77,7 +80,7 @@ function requestHead(request: FastRequest, clientIp: string, deadline: Record<st
 }
 
 export function fastProxyHandler(deps: FastProxyDependencies): Handler {
-  return async (exchange) => {
+  return (exchange) => {
     const request = exchange.request as unknown as FastRequest;
     const response = exchange.response as unknown as FastResponse;
     const route = exchange.route;
@@ -87,46 +90,68 @@ export function fastProxyHandler(deps: FastProxyDependencies): Handler {
     if (hedge?.admits(request.method, typeof request.head.framing === 'number' ? request.head.framing : undefined) === true) {
       return hedged(deps, exchange, request, response, cluster, route, hedge);
     }
-    const budget = exchange.table.budgets.get(route.name);
-    budget?.onRequest();
-    const withBody = request.hasBody;
-    const idempotent = isIdempotent({ method: request.method, headers: request.headers });
-    const maxAttempts = Math.min(route.retry.maxAttempts, RETRIES_MAX + 1);
-    const tried = new Set<Endpoint>();
-    const hashHeader = cluster.config.hashHeader;
-    const hashKey = hashHeader === undefined ? exchange.clientIp : request.headers[hashHeader];
-    for (let attempt = 1; ; attempt++) {
-      const endpoint = cluster.pick({ zone: deps.zoneOf(exchange), hashKey, exclude: tried }, deps.clock.now());
-      if (endpoint === undefined) throw new GatewayError('KEEL_GW_NO_HEALTHY_UPSTREAM', `cluster ${cluster.name} has no endpoint to take the request`);
-      tried.add(endpoint);
-      checkUpstreamLimits(cluster, endpoint, deps.fastPools.pending(cluster.poolAddress(endpoint.address)));
-      const outcome = await attemptOnce(deps, exchange, request, cluster, endpoint, route.perTryTimeoutMs);
-      const canRetry = attempt < maxAttempts && !response.destroyed;
-      if (outcome.kind === 'response') {
-        const status = outcome.data.head.status;
-        const retryable = canRetry && !withBody && idempotent && route.retry.onStatuses.includes(status);
-        if (retryable && (budget?.tryRetry() ?? true)) {
-          // its body is not read: the connection cannot be reused
-          endpoint.inflight--;
-          deps.fastPools.release(cluster.poolAddress(endpoint.address), outcome.data.socket, false);
-          deps.metrics.retries.inc({ cluster: cluster.name });
-          continue;
-        }
-        if (status < 500) budget?.onSuccess();
-        else budget?.onFailure();
-        await respond(deps, exchange, response, outcome.data, cluster.name, endpoint, cluster.poolAddress(endpoint.address));
-        return;
-      }
-      budget?.onFailure();
-      const neverSent = isNeverSentError(outcome.error);
-      const retryable = canRetry && (neverSent ? !withBody || !request.readableDidRead : !withBody && idempotent);
-      if (retryable && !outcome.timedOut && (budget?.tryRetry() ?? true)) {
+    // The request's one promise: attempts and the relay report through callbacks, not a promise (and an await) each.
+    return new Promise((resolve, reject) => forward(deps, exchange, request, response, cluster, route, resolve, reject));
+  };
+}
+
+/**
+ * Attempts the request until one answer is relayed (`done`) or no retry is
+ * left (`failed`, with the client's error): one endpoint per attempt, not
+ * tried before, within the route's attempts and retry budget.
+ */
+function forward(deps: FastProxyDependencies, exchange: Exchange, request: FastRequest, response: FastResponse, cluster: Cluster, route: RouteConfig, done: () => void, failed: (error: unknown) => void): void {
+  const budget = exchange.table.budgets.get(route.name);
+  budget?.onRequest();
+  const withBody = request.hasBody;
+  const idempotent = isIdempotent({ method: request.method, headers: request.headers });
+  const maxAttempts = Math.min(route.retry.maxAttempts, RETRIES_MAX + 1);
+  const tried = new Set<Endpoint>();
+  const hashHeader = cluster.config.hashHeader;
+  const hashKey = hashHeader === undefined ? exchange.clientIp : request.headers[hashHeader];
+  let attempt = 0;
+  const next = (): void => {
+    attempt++;
+    const endpoint = cluster.pick({ zone: deps.zoneOf(exchange), hashKey, exclude: tried }, deps.clock.now());
+    if (endpoint === undefined) throw new GatewayError('KEEL_GW_NO_HEALTHY_UPSTREAM', `cluster ${cluster.name} has no endpoint to take the request`);
+    tried.add(endpoint);
+    checkUpstreamLimits(cluster, endpoint, deps.fastPools.pending(cluster.poolAddress(endpoint.address)));
+    attemptOnce(deps, exchange, request, cluster, endpoint, route.perTryTimeoutMs, (outcome) => guarded(() => settle(outcome, endpoint)));
+  };
+  const settle = (outcome: AttemptOutcome<UpstreamHead>, endpoint: Endpoint): void => {
+    const canRetry = attempt < maxAttempts && !response.destroyed;
+    if (outcome.kind === 'response') {
+      const status = outcome.data.head.status;
+      const retryable = canRetry && !withBody && idempotent && route.retry.onStatuses.includes(status);
+      if (retryable && (budget?.tryRetry() ?? true)) {
+        // its body is not read: the connection cannot be reused
+        endpoint.inflight--;
+        deps.fastPools.release(cluster.poolAddress(endpoint.address), outcome.data.connection, false);
         deps.metrics.retries.inc({ cluster: cluster.name });
-        continue;
+        return next();
       }
-      throw attemptFailureError(outcome.error, outcome.timedOut, endpoint);
+      if (status < 500) budget?.onSuccess();
+      else budget?.onFailure();
+      return respond(deps, exchange, response, outcome.data, cluster.name, endpoint, cluster.poolAddress(endpoint.address), done);
+    }
+    budget?.onFailure();
+    const neverSent = isNeverSentError(outcome.error);
+    const retryable = canRetry && (neverSent ? !withBody || !request.readableDidRead : !withBody && idempotent);
+    if (retryable && !outcome.timedOut && (budget?.tryRetry() ?? true)) {
+      deps.metrics.retries.inc({ cluster: cluster.name });
+      return next();
+    }
+    failed(attemptFailureError(outcome.error, outcome.timedOut, endpoint));
+  };
+  // A refusal (no endpoint, a limit) thrown while picking fails the request, as a throw in an async function would.
+  const guarded = (step: () => void): void => {
+    try {
+      step();
+    } catch (error) {
+      failed(error);
     }
   };
+  guarded(next);
 }
 
 /**
@@ -141,16 +166,16 @@ async function hedged(deps: FastProxyDependencies, exchange: Exchange, request: 
   const engine: HedgeEngine<UpstreamHead> = {
     attempt: (endpoint, signal) => {
       checkUpstreamLimits(cluster, endpoint, deps.fastPools.pending(cluster.poolAddress(endpoint.address)));
-      return attemptOnce(deps, exchange, request, cluster, endpoint, route.perTryTimeoutMs, { signal, body });
+      return new Promise((resolve) => attemptOnce(deps, exchange, request, cluster, endpoint, route.perTryTimeoutMs, resolve, { signal, body }));
     },
     status: (answer) => answer.head.status,
     cancel: (answer, endpoint) => {
       endpoint.inflight--;
-      deps.fastPools.release(cluster.poolAddress(endpoint.address), answer.socket, false);
+      deps.fastPools.release(cluster.poolAddress(endpoint.address), answer.connection, false);
     },
   };
   const { answer, endpoint } = await raceEndpoints(hedge, cluster, pick, deps.clock, engine, route.retry.onStatuses, request.socket);
-  await respond(deps, exchange, response, answer, cluster.name, endpoint, cluster.poolAddress(endpoint.address));
+  await new Promise<void>((resolve) => respond(deps, exchange, response, answer, cluster.name, endpoint, cluster.poolAddress(endpoint.address), resolve));
 }
 
 /** The whole request body, for a hedged request (bounded by its Content-Length, itself within `maxBytes`). */
@@ -181,53 +206,52 @@ interface HedgedSend {
   readonly body: Buffer | undefined;
 }
 
-function attemptOnce(deps: FastProxyDependencies, exchange: Exchange, request: FastRequest, cluster: Cluster, endpoint: Endpoint, perTryTimeoutMs: number, hedgedSend?: HedgedSend): Promise<AttemptOutcome<UpstreamHead>> {
+/** One attempt at `endpoint`: `resolve` gets its outcome once, the response head (its connection parked) or the error. */
+function attemptOnce(
+  deps: FastProxyDependencies, exchange: Exchange, request: FastRequest, cluster: Cluster, endpoint: Endpoint, perTryTimeoutMs: number,
+  resolve: (outcome: AttemptOutcome<UpstreamHead>) => void, hedgedSend?: HedgedSend,
+): void {
   const nowMs = deps.clock.now();
   const remaining = exchange.deadlineMs === undefined ? Infinity : exchange.deadlineMs - nowMs;
-  if (remaining <= 0) return Promise.resolve({ kind: 'error', error: new GatewayError('KEEL_GW_DEADLINE_EXCEEDED', 'the deadline passed before the request was sent'), timedOut: false });
+  if (remaining <= 0) return resolve({ kind: 'error', error: new GatewayError('KEEL_GW_DEADLINE_EXCEEDED', 'the deadline passed before the request was sent'), timedOut: false });
   const head = requestHead(request, exchange.clientIp, deadlineHeaders({ deadlineMs: exchange.deadlineMs }, deps.clock));
   const timeoutMs = Math.max(1, Math.min(perTryTimeoutMs, remaining));
   const connection = connectionOf(request);
   const address = cluster.poolAddress(endpoint.address);
-  return new Promise((resolve) => {
-    let settled = false;
-    let upstream: Socket | undefined;
-    let staleRetries = 0;
-    endpoint.inflight++;
-    const signal = hedgedSend?.signal;
-    const onAbort = (): void => fail(signal?.reason, false, true);
-    const unhook = (): void => {
-      if (signal === undefined) connection.onClose(undefined);
-      else signal.removeEventListener('abort', onAbort);
-    };
-    // cancelled: a hedge that lost (or whose client left) did not fail; outlier detection must not count it
-    const fail = (error: unknown, timedOut: boolean, cancelled = false): void => {
-      if (settled) return;
-      settled = true;
-      endpoint.inflight--;
-      unhook();
-      if (upstream !== undefined) deps.fastPools.release(address, upstream, false);
-      if (!cancelled && !(GatewayError.is(error) && error.code === 'KEEL_GW_REQUEST_TOO_LARGE') && !connection.socket.destroyed) {
-        deps.recordAttempt(cluster.name, endpoint, { kind: 'error' });
-      }
-      resolve({ kind: 'error', error, timedOut });
-    };
-    if (signal === undefined) connection.onClose(() => fail(new Error('client closed the connection'), false));
-    else if (signal.aborted) return onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    const buffered = hedgedSend?.body;
-    const send = (error: Error | undefined, socket: Socket | undefined, reused: boolean): void => {
-      if (error !== undefined || socket === undefined) return fail(error, false);
-      if (settled) return deps.fastPools.release(address, socket, true);
-      upstream = socket;
-      let received: Buffer | undefined;
-      const cleanup = (): void => {
-        socket.off('data', onData);
-        socket.off('close', onClose);
-        socket.off('error', onError);
-        socket.off('timeout', onTimeout);
-      };
-      const onData = (chunk: Buffer): void => {
+  let settled = false;
+  let upstream: UpstreamConnection | undefined;
+  let staleRetries = 0;
+  endpoint.inflight++;
+  const signal = hedgedSend?.signal;
+  const onAbort = (): void => fail(signal?.reason, false, true);
+  const unhook = (): void => {
+    if (signal === undefined) connection.onClose(undefined);
+    else signal.removeEventListener('abort', onAbort);
+  };
+  // cancelled: a hedge that lost (or whose client left) did not fail; outlier detection must not count it
+  const fail = (error: unknown, timedOut: boolean, cancelled = false): void => {
+    if (settled) return;
+    settled = true;
+    endpoint.inflight--;
+    unhook();
+    if (upstream !== undefined) deps.fastPools.release(address, upstream, false);
+    if (!cancelled && !(GatewayError.is(error) && error.code === 'KEEL_GW_REQUEST_TOO_LARGE') && !connection.socket.destroyed) {
+      deps.recordAttempt(cluster.name, endpoint, { kind: 'error' });
+    }
+    resolve({ kind: 'error', error, timedOut });
+  };
+  if (signal === undefined) connection.onClose(() => fail(new Error('client closed the connection'), false));
+  else if (signal.aborted) return onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  const buffered = hedgedSend?.body;
+  const send = (error: Error | undefined, pooled: UpstreamConnection | undefined, reused: boolean): void => {
+    if (error !== undefined || pooled === undefined) return fail(error, false);
+    if (settled) return deps.fastPools.release(address, pooled, true);
+    upstream = pooled;
+    const socket = pooled.socket;
+    let received: Buffer | undefined;
+    const holder: UpstreamHolder = {
+      onData: (chunk) => {
         received = received === undefined ? chunk : Buffer.concat([received, chunk]);
         let parsed: ParsedHead;
         let end: number;
@@ -236,25 +260,24 @@ function attemptOnce(deps: FastProxyDependencies, exchange: Exchange, request: F
           if (end === -1) return;
           parsed = parseResponseHead(received.subarray(0, end), request.method);
         } catch (parseError) {
-          cleanup();
           return fail(new Error(`malformed response: ${(parseError as Error).message}`), false);
         }
         if (parsed.status < 200) {
           // 1xx interim answers (103 Early Hints): dropped, the final one follows
           received = end < received.length ? received.subarray(end) : undefined;
-          if (received !== undefined) onData(Buffer.alloc(0));
+          if (received !== undefined) holder.onData(EMPTY);
           return;
         }
-        cleanup();
+        // Bytes past this head wait in the socket until the relay (respond) holds the connection.
+        pooled.park();
         settled = true;
         unhook();
         const nowAfter = deps.clock.now();
         recordLatency(endpoint, nowAfter - nowMs, nowAfter);
         deps.recordAttempt(cluster.name, endpoint, { kind: 'status', status: parsed.status });
-        resolve({ kind: 'response', data: { head: parsed, socket, leftover: end < received.length ? received.subarray(end) : undefined } });
-      };
-      const onClose = (): void => {
-        cleanup();
+        resolve({ kind: 'response', data: { head: parsed, connection: pooled, leftover: end < received.length ? received.subarray(end) : undefined, timeoutMs } });
+      },
+      onClose: () => {
         // A reused connection the upstream closed while idle: resend a body-less request on another one.
         if (reused && received === undefined && (buffered !== undefined || !request.readableDidRead) && staleRetries < STALE_CONNECTION_RETRIES_MAX && !settled) {
           staleRetries++;
@@ -263,43 +286,33 @@ function attemptOnce(deps: FastProxyDependencies, exchange: Exchange, request: F
           return;
         }
         fail(Object.assign(new Error('upstream closed the connection'), { code: 'ECONNRESET' }), false);
-      };
-      const onError = (): void => {};
-      socket.on('data', onData);
-      socket.once('close', onClose);
-      socket.on('error', onError);
-      const onTimeout = (): void => {
-        cleanup();
-        fail(Object.assign(new Error('per-try timeout'), { code: 'ETIMEDOUT' }), true);
-      };
-      socket.setTimeout(timeoutMs);
-      socket.once('timeout', onTimeout);
-      if (!request.hasBody) {
-        socket.write(head);
-        return;
-      }
-      if (buffered !== undefined) {
-        socket.write(Buffer.concat([head, buffered]));
-        return;
-      }
-      socket.cork();
-      socket.write(head);
-      request.pipeBody({
-        write: (bytes) => {
-          const more = socket.write(bytes);
-          if (!more) socket.once('drain', () => connection.resumeBody());
-          return more;
-        },
-        end: () => socket.uncork(),
-        fail: (bodyError) => {
-          cleanup();
-          fail(bodyError, false);
-        },
-      }, exchange.table.config.limits.maxRequestBodyBytes);
-      process.nextTick(() => socket.uncork());
+      },
+      onTimeout: () => fail(Object.assign(new Error('per-try timeout'), { code: 'ETIMEDOUT' }), true),
     };
-    deps.fastPools.acquire(address, cluster.config.circuitBreakers.maxConnections, send, cluster.upstreamTls);
-  });
+    pooled.hold(holder, timeoutMs);
+    if (!request.hasBody) {
+      socket.write(head);
+      return;
+    }
+    if (buffered !== undefined) {
+      socket.write(Buffer.concat([head, buffered]));
+      return;
+    }
+    socket.cork();
+    socket.write(head);
+    request.pipeBody({
+      write: (bytes) => {
+        pooled.touch();
+        const more = socket.write(bytes);
+        if (!more) socket.once('drain', () => connection.resumeBody());
+        return more;
+      },
+      end: () => socket.uncork(),
+      fail: (bodyError) => fail(bodyError, false),
+    }, exchange.table.config.limits.maxRequestBodyBytes);
+    process.nextTick(() => socket.uncork());
+  };
+  deps.fastPools.acquire(address, cluster.config.circuitBreakers.maxConnections, send, cluster.upstreamTls);
 }
 
 /** The response head for the client: the upstream's lines minus hop-by-hop ones, plus Via, the gateway's fields and Connection. */
@@ -311,89 +324,82 @@ function responseHead(head: ParsedHead, extraHeaders: Record<string, string>, cl
   return spliceHead(head, RESPONSE_DROPPED, head.connectionTokens, extra, firstLine);
 }
 
-function respond(deps: FastProxyDependencies, exchange: Exchange, response: FastResponse, data: UpstreamHead, cluster: string, endpoint: Endpoint, pooledAs: string): Promise<void> {
-  const { head, socket: upstream } = data;
-  const client = (exchange.request as unknown as FastRequest).socket;
+/** Relays the answer's head and body to the client; `resolve` runs once it is done (or cut). */
+function respond(deps: FastProxyDependencies, exchange: Exchange, response: FastResponse, data: UpstreamHead, cluster: string, endpoint: Endpoint, pooledAs: string, resolve: () => void): void {
+  const { head, connection: pooled } = data;
+  const upstream = pooled.socket;
+  const request = exchange.request as unknown as FastRequest;
+  const client = request.socket;
+  const connection = connectionOf(request);
   const framing: BodyFraming = framingFor(head.framing);
   if (head.framing === 'close') response.closeConnectionAfter();
   response.statusCode = head.status;
   deps.metrics.duration.observe({ route: exchange.route?.name ?? 'none', cluster }, (deps.clock.now() - exchange.startedMs) / 1000);
-  return new Promise((resolve) => {
-    let ended = false;
-    const end = (reusable: boolean, ok: boolean): void => {
-      if (ended) return;
-      ended = true;
-      upstream.off('data', onData);
-      upstream.off('close', onUpstreamClose);
-      client.off('close', onClientClose);
-      upstream.off('timeout', onTimeout);
-      upstream.setTimeout(0);
-      endpoint.inflight--;
-      deps.fastPools.release(pooledAs, upstream, reusable);
-      if (!ok) {
-        response.destroy();
-        resolve();
-        return;
-      }
-      // Done means handed to the kernel (as node's 'finish'): a drain that closes the connection next must not cut it.
-      if (client.writableCorked > 0) client.uncork();
-      if (client.writableLength === 0 || client.destroyed) {
-        response.finish();
-        resolve();
-        return;
-      }
-      let flushedOnce = false;
-      const flushed = (): void => {
-        if (flushedOnce) return;
-        flushedOnce = true;
-        client.off('drain', flushed);
-        client.off('close', flushed);
-        response.finish();
-        resolve();
-      };
-      client.once('close', flushed);
-      // 'drain' comes only after a write said "wait" (a full buffer). A TLS socket
-      // holds bytes while it encrypts even when no write did: an empty write's
-      // callback runs once everything before it is handed on.
-      if (client.writableNeedDrain) client.once('drain', flushed);
-      else client.write(EMPTY, () => flushed());
-    };
-    const relay = (chunk: Buffer): void => {
-      let taken: number;
-      try {
-        taken = framing.consume(chunk, 0);
-      } catch {
-        return end(false, false);
-      }
-      if (taken > 0 && !client.write(taken === chunk.length ? chunk : chunk.subarray(0, taken))) {
-        upstream.pause();
-        client.once('drain', () => upstream.resume());
-      }
-      // bytes past the body: the upstream is out of step, its connection is not reused
-      if (framing.done) end(!head.close && taken === chunk.length, true);
-    };
-    const onData = (chunk: Buffer): void => relay(chunk);
-    const onUpstreamClose = (): void => end(false, head.framing === 'close');
-    const onClientClose = (): void => end(false, false);
-    upstream.on('data', onData);
-    upstream.once('close', onUpstreamClose);
-    client.once('close', onClientClose);
-    const onTimeout = (): void => end(false, false);
-    upstream.once('timeout', onTimeout);
-    const headBytes = responseHead(head, exchange.responseHeaders, response.closeAfter);
-    const leftover = data.leftover;
-    if (leftover !== undefined && head.framing !== 'chunked' && head.framing !== 'close' && leftover.length <= head.framing) {
-      // The usual small answer: head and the whole body in hand, one buffer, one write (no writev, no cork).
-      framing.consume(leftover, 0);
-      response.writeRaw(Buffer.concat([headBytes, leftover]));
-      if (framing.done) end(!head.close, true);
-    } else {
-      client.cork();
-      response.writeRaw(headBytes);
-      if (leftover !== undefined) relay(leftover);
-      else if (framing.done) end(!head.close, true);
-      if (!ended) process.nextTick(() => client.writableCorked > 0 && client.uncork());
+  let ended = false;
+  const end = (reusable: boolean, ok: boolean): void => {
+    if (ended) return;
+    ended = true;
+    connection.onClose(undefined);
+    endpoint.inflight--;
+    deps.fastPools.release(pooledAs, pooled, reusable);
+    if (!ok) {
+      response.destroy();
+      resolve();
+      return;
     }
-    if (upstream.isPaused() && !ended) upstream.resume();
-  });
+    // Done means handed to the kernel (as node's 'finish'): a drain that closes the connection next must not cut it.
+    if (client.writableCorked > 0) client.uncork();
+    if (client.writableLength === 0 || client.destroyed) {
+      response.finish();
+      resolve();
+      return;
+    }
+    let flushedOnce = false;
+    const flushed = (): void => {
+      if (flushedOnce) return;
+      flushedOnce = true;
+      client.off('drain', flushed);
+      client.off('close', flushed);
+      response.finish();
+      resolve();
+    };
+    client.once('close', flushed);
+    // 'drain' comes only after a write said "wait" (a full buffer). A TLS socket
+    // holds bytes while it encrypts even when no write did: an empty write's
+    // callback runs once everything before it is handed on.
+    if (client.writableNeedDrain) client.once('drain', flushed);
+    else client.write(EMPTY, () => flushed());
+  };
+  const relay = (chunk: Buffer): void => {
+    let taken: number;
+    try {
+      taken = framing.consume(chunk, 0);
+    } catch {
+      return end(false, false);
+    }
+    if (taken > 0 && !client.write(taken === chunk.length ? chunk : chunk.subarray(0, taken))) {
+      upstream.pause();
+      client.once('drain', () => upstream.resume());
+    }
+    // bytes past the body: the upstream is out of step, its connection is not reused
+    if (framing.done) end(!head.close && taken === chunk.length, true);
+  };
+  // The upstream's inactivity timeout carries on from the attempt (as the socket's own timeout did).
+  pooled.hold({ onData: relay, onClose: () => end(false, head.framing === 'close'), onTimeout: () => end(false, false) }, data.timeoutMs);
+  connection.onClose(() => end(false, false));
+  const headBytes = responseHead(head, exchange.responseHeaders, response.closeAfter);
+  const leftover = data.leftover;
+  if (leftover !== undefined && head.framing !== 'chunked' && head.framing !== 'close' && leftover.length <= head.framing) {
+    // The usual small answer: head and the whole body in hand, one buffer, one write (no writev, no cork).
+    framing.consume(leftover, 0);
+    response.writeRaw(Buffer.concat([headBytes, leftover]));
+    if (framing.done) end(!head.close, true);
+  } else {
+    client.cork();
+    response.writeRaw(headBytes);
+    if (leftover !== undefined) relay(leftover);
+    else if (framing.done) end(!head.close, true);
+    if (!ended) process.nextTick(() => client.writableCorked > 0 && client.uncork());
+  }
+  if (upstream.isPaused() && !ended) upstream.resume();
 }

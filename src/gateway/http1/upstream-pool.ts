@@ -3,12 +3,21 @@ import { connect as tlsConnect } from 'node:tls';
 import type { UpstreamTls } from '../upstream-tls.js';
 import { FAST_IDLE_CONNECTIONS_MAX } from '../limits.js';
 import { hostAndPort } from '../address.js';
+import { DeadlineSweep } from './deadline-sweep.js';
+import { UpstreamConnection } from './upstream-connection.js';
 
 /** How long an unused upstream connection is kept open (shorter than node:http's 5 s server keep-alive, so we close first). */
 const UPSTREAM_IDLE_MS = 4_000;
 const UPSTREAM_CONNECT_TIMEOUT_MS = 5_000;
 
-export type SocketCallback = (error: Error | undefined, socket: Socket | undefined, reused: boolean) => void;
+/** Hands a caller a connection (reused: it carried a request before and may have been closed by the upstream since). */
+export type ConnectionCallback = (error: Error | undefined, connection: UpstreamConnection | undefined, reused: boolean) => void;
+
+/**
+ * How often the pools check their connections' deadlines (per-try, idle and connect timeouts): each fires up to
+ * this late. Fine enough beside timeouts of hundreds of ms and more; 100 checks a second cost nothing to speak of.
+ */
+const DEADLINE_TICK_MS = 10;
 
 /**
  * Keep-alive HTTP/1.1 connections to one upstream address, one request at a
@@ -20,16 +29,18 @@ export type SocketCallback = (error: Error | undefined, socket: Socket | undefin
 class AddressPool {
   readonly #host: string;
   readonly #port: number;
-  readonly #idle: Socket[] = [];
-  readonly #waiters: SocketCallback[] = [];
+  readonly #idle: UpstreamConnection[] = [];
+  readonly #waiters: ConnectionCallback[] = [];
+  readonly #sweep: DeadlineSweep;
   #open = 0;
   #closed = false;
 
   readonly #tls: UpstreamTls | undefined;
 
   /** `address` may carry a `#tls:<id>` suffix (the pool key); `tls` says how to connect then. */
-  constructor(key: string, public maxConnections: number, tls: UpstreamTls | undefined) {
+  constructor(key: string, public maxConnections: number, tls: UpstreamTls | undefined, sweep: DeadlineSweep) {
     this.#tls = tls;
+    this.#sweep = sweep;
     const { host, port } = hostAndPort(key.split('#')[0]!);
     this.#host = host;
     this.#port = port;
@@ -39,11 +50,11 @@ class AddressPool {
     return this.#waiters.length;
   }
 
-  acquire(callback: SocketCallback): void {
-    const socket = this.#idle.pop();
-    if (socket !== undefined) {
-      socket.setTimeout(0);
-      callback(undefined, socket, true);
+  acquire(callback: ConnectionCallback): void {
+    const connection = this.#idle.pop();
+    if (connection !== undefined) {
+      connection.park();
+      callback(undefined, connection, true);
       return;
     }
     if (this.#open < this.maxConnections && !this.#closed) {
@@ -53,7 +64,7 @@ class AddressPool {
     this.#waiters.push(callback);
   }
 
-  #connect(callback: SocketCallback): void {
+  #connect(callback: ConnectionCallback): void {
     this.#open++;
     const tls = this.#tls;
     // A TLSSocket reads and writes as the TCP socket does; it is ready at 'secureConnect' (verified unless verify is off).
@@ -61,55 +72,36 @@ class AddressPool {
       ? connect({ host: this.#host, port: this.#port, noDelay: true })
       : tlsConnect({ ...tls.options, host: this.#host, port: this.#port, ...(tls.options.servername === undefined && !/^[\d.]+$|:/.test(this.#host) ? { servername: this.#host } : {}) });
     if (tls !== undefined) socket.setNoDelay(true);
-    let settled = false;
-    const onError = (error: Error) => {
-      if (settled) return;
-      settled = true;
-      socket.destroy();
-      callback(error, undefined, false);
-    };
-    const onConnectTimeout = () => onError(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' }));
-    socket.setTimeout(UPSTREAM_CONNECT_TIMEOUT_MS);
-    socket.once('timeout', onConnectTimeout);
-    socket.once('error', onError);
-    socket.once('close', () => {
-      this.#open--;
-      const index = this.#idle.indexOf(socket);
-      if (index !== -1) this.#idle.splice(index, 1);
-      this.#serveWaiter();
-    });
-    socket.once(tls === undefined ? 'connect' : 'secureConnect', () => {
-      settled = true;
-      socket.off('error', onError);
-      // Errors after connecting reach whoever holds the socket; this keeps an idle socket's error from crashing the process.
-      socket.on('error', () => {});
-      socket.off('timeout', onConnectTimeout);
-      socket.setTimeout(0);
-      // An idle socket timing out is closed; one in use has its holder's own 'timeout' listener (the per-try timeout).
-      socket.on('timeout', () => {
-        if (this.#idle.includes(socket)) socket.destroy();
-      });
-      callback(undefined, socket, false);
-    });
+    const connection: UpstreamConnection = new UpstreamConnection(
+      socket, this.#sweep, tls === undefined ? 'connect' : 'secureConnect', UPSTREAM_CONNECT_TIMEOUT_MS,
+      (error) => callback(error, error === undefined ? connection : undefined, false),
+      () => {
+        this.#open--;
+        const index = this.#idle.indexOf(connection);
+        if (index !== -1) this.#idle.splice(index, 1);
+        this.#serveWaiter();
+      },
+    );
   }
 
-  /** Gives a socket back: kept when it can carry another request, destroyed otherwise. */
-  release(socket: Socket, reusable: boolean): void {
-    if (!reusable || this.#closed || socket.destroyed) {
-      socket.destroy();
+  /** Gives a connection back: kept when it can carry another request, destroyed otherwise. */
+  release(connection: UpstreamConnection, reusable: boolean): void {
+    if (!reusable || this.#closed || connection.closed) {
+      connection.destroy();
       return;
     }
     const waiter = this.#waiters.shift();
     if (waiter !== undefined) {
-      waiter(undefined, socket, true);
+      connection.park();
+      waiter(undefined, connection, true);
       return;
     }
     if (this.#idle.length >= FAST_IDLE_CONNECTIONS_MAX) {
-      socket.destroy();
+      connection.destroy();
       return;
     }
-    socket.setTimeout(UPSTREAM_IDLE_MS);
-    this.#idle.push(socket);
+    connection.idle(UPSTREAM_IDLE_MS);
+    this.#idle.push(connection);
   }
 
   /** A connection closed: a waiter may now open one. */
@@ -121,7 +113,7 @@ class AddressPool {
 
   close(): void {
     this.#closed = true;
-    for (const socket of this.#idle.splice(0)) socket.destroy();
+    for (const connection of this.#idle.splice(0)) connection.destroy();
     for (const waiter of this.#waiters.splice(0)) waiter(new Error('upstream pool closed'), undefined, false);
   }
 }
@@ -129,22 +121,24 @@ class AddressPool {
 /** The fast path's upstream connections, one pool per address, kept across reloads (closed when no cluster names them). */
 export class FastUpstreamPools {
   readonly #pools = new Map<string, AddressPool>();
+  /** Every pool's connections' deadlines, on one timer. */
+  readonly #sweep = new DeadlineSweep(DEADLINE_TICK_MS);
 
   /** `address` is the pool key (Cluster.poolAddress); `tls` is used when the pool is created. */
-  acquire(address: string, maxConnections: number, callback: SocketCallback, tls?: UpstreamTls): void {
+  acquire(address: string, maxConnections: number, callback: ConnectionCallback, tls?: UpstreamTls): void {
     let pool = this.#pools.get(address);
     if (pool === undefined) {
-      pool = new AddressPool(address, maxConnections, tls);
+      pool = new AddressPool(address, maxConnections, tls, this.#sweep);
       this.#pools.set(address, pool);
     }
     pool.maxConnections = maxConnections;
     pool.acquire(callback);
   }
 
-  release(address: string, socket: Socket, reusable: boolean): void {
+  release(address: string, connection: UpstreamConnection, reusable: boolean): void {
     const pool = this.#pools.get(address);
-    if (pool === undefined) socket.destroy();
-    else pool.release(socket, reusable);
+    if (pool === undefined) connection.destroy();
+    else pool.release(connection, reusable);
   }
 
   pending(address: string): number {
@@ -163,5 +157,6 @@ export class FastUpstreamPools {
   close(): void {
     for (const pool of this.#pools.values()) pool.close();
     this.#pools.clear();
+    // In-flight connections finish and leave the sweep as they close; it stops then.
   }
 }
