@@ -123,6 +123,13 @@ const STATUS_TIMEOUT_MS = 5_000;
 const RSS_SAMPLE_MS = 100;
 /** keel's event-loop gauge is scraped this often (each scrape resets its maximum). */
 const STALL_SCRAPE_MS = 1_000;
+/**
+ * A stall scrape waits this long: a member answers it when its stall ends,
+ * and a scrape given up on may still be answered (resetting the maximum
+ * with nobody reading it), so it must outwait any stall it is to measure.
+ * A scrape that fails all the same marks its phase's figure a lower bound.
+ */
+const STALL_SCRAPE_TIMEOUT_MS = 120_000;
 /** Fills stop when the machine has less than this available (it is shared with other work). */
 const LOW_MEMORY_BYTES = 2 * 1024 * MIB;
 /** Progress lines on stderr during a fill. */
@@ -261,6 +268,8 @@ class Sampler {
   readonly rss = new PhasePeaks();
   /** keel's longest event-loop stall, ms, per phase. */
   readonly stallMs = new PhasePeaks();
+  /** Phases in which a stall scrape failed: their figure is a lower bound. */
+  readonly stallIncomplete = new Set<string>();
   lowMemory = false;
   readonly #cluster: Cluster;
   readonly #timers: NodeJS.Timeout[] = [];
@@ -289,8 +298,14 @@ class Sampler {
     this.#scraping = true;
     const phase = this.phase;
     try {
-      const stalls = await Promise.all(this.#cluster.endpoints.map((endpoint) => scrapeGauge(endpoint, 'keel_nodejs_eventloop_lag_max_seconds')));
-      for (const seconds of stalls) if (seconds !== undefined) this.stallMs.note(phase, seconds * 1000);
+      const stalls = await Promise.all(this.#cluster.endpoints.map((endpoint) => scrapeGauge(endpoint, 'keel_nodejs_eventloop_lag_max_seconds', STALL_SCRAPE_TIMEOUT_MS)));
+      for (const [index, seconds] of stalls.entries()) {
+        if (seconds !== undefined) this.stallMs.note(phase, seconds * 1000);
+        else if (this.#cluster.pid(index) !== undefined && !this.stallIncomplete.has(phase)) {
+          this.stallIncomplete.add(phase);
+          console.error(`keel: a stall scrape of member ${index + 1} failed during ${phase}; its longest stall is a lower bound`);
+        }
+      }
     } finally {
       this.#scraping = false;
     }
@@ -298,7 +313,7 @@ class Sampler {
 
   /** Resets keel's gauges (a scrape resets the maximum) so the next phase starts clean. */
   async startPhase(phase: string): Promise<void> {
-    if (this.#cluster.name === 'keel') await Promise.all(this.#cluster.endpoints.map((endpoint) => scrapeGauge(endpoint, 'keel_nodejs_eventloop_lag_max_seconds')));
+    if (this.#cluster.name === 'keel') await Promise.all(this.#cluster.endpoints.map((endpoint) => scrapeGauge(endpoint, 'keel_nodejs_eventloop_lag_max_seconds', STALL_SCRAPE_TIMEOUT_MS)));
     this.phase = phase;
   }
 
@@ -313,9 +328,9 @@ class Sampler {
   }
 }
 
-async function metricsText(endpoint: string): Promise<string | undefined> {
+async function metricsText(endpoint: string, timeoutMs: number): Promise<string | undefined> {
   try {
-    const response = await fetch(`${endpoint}/metrics`, { signal: AbortSignal.timeout(STATUS_TIMEOUT_MS) });
+    const response = await fetch(`${endpoint}/metrics`, { signal: AbortSignal.timeout(timeoutMs) });
     return response.ok ? await response.text() : undefined;
   } catch {
     return undefined;
@@ -323,8 +338,8 @@ async function metricsText(endpoint: string): Promise<string | undefined> {
 }
 
 /** An unlabelled gauge or counter from a member's /metrics, or undefined when unreadable. */
-async function scrapeGauge(endpoint: string, name: string): Promise<number | undefined> {
-  const text = await metricsText(endpoint);
+async function scrapeGauge(endpoint: string, name: string, timeoutMs = STATUS_TIMEOUT_MS): Promise<number | undefined> {
+  const text = await metricsText(endpoint, timeoutMs);
   const match = text === undefined ? null : new RegExp(`^${name} (\\S+)`, 'm').exec(text);
   return match ? Number(match[1]) : undefined;
 }
@@ -552,6 +567,8 @@ interface DefragResult {
   /** Each member's RSS just before its defragment. */
   readonly rssBeforeBytes: number[];
   readonly stallMs: number | undefined;
+  /** A stall scrape failed during a defragment: stallMs is a lower bound. */
+  readonly stallIncomplete: boolean;
 }
 
 async function defragmentEach(cluster: Cluster, sampler: Sampler): Promise<DefragResult> {
@@ -574,7 +591,8 @@ async function defragmentEach(cluster: Cluster, sampler: Sampler): Promise<Defra
     if (stall !== undefined) stallMs = Math.max(stallMs ?? 0, stall);
     console.error(`${cluster.name} defragment of member ${member + 1}: ${((performance.now() - begun) / 1000).toFixed(1)} s, its RSS ${(rssBeforeBytes[member]! / MIB).toFixed(0)} MiB before, peak ${((sampler.rss.get(`${phase}/${member}`) ?? 0) / MIB).toFixed(0)} MiB during`);
   }
-  return { seconds, peakRssBytes, rssBeforeBytes, stallMs };
+  const stallIncomplete = [0, 1, 2].some((member) => sampler.stallIncomplete.has(`defrag-${member}`));
+  return { seconds, peakRssBytes, rssBeforeBytes, stallMs, stallIncomplete };
 }
 
 // ---------------------------------------------------------------------------
@@ -587,6 +605,8 @@ interface SystemResult {
   readonly leaderChanges: number | undefined;
   readonly memberRestartsDuringFills: number;
   readonly stallFillsMs: number | undefined;
+  /** A stall scrape failed during the fills: stallFillsMs is a lower bound. */
+  readonly stallFillsIncomplete: boolean;
   readonly peakRssFillsBytes: number;
   readonly dataBytes: number;
   readonly restart: RestartResult;
@@ -650,6 +670,7 @@ async function measure(cluster: Cluster, sampler: Sampler): Promise<SystemResult
     leaderChanges,
     memberRestartsDuringFills,
     stallFillsMs: sampler.stallMs.get('fills'),
+    stallFillsIncomplete: sampler.stallIncomplete.has('fills'),
     peakRssFillsBytes: sampler.rss.get('fills') ?? 0,
     dataBytes: fillA.ackedBytes + fillB.ackedBytes,
     restart,
@@ -689,8 +710,8 @@ const ROWS: readonly Row[] = [
   { measure: 'fill B: elapsed s (quota-counted size at the end)', value: (r) => r.fillB.elapsedSeconds, format: (v, r) => `${v.toFixed(1)} (${((100 * r.fillB.countedBytes) / quotaBytes).toFixed(0)}%, ${r.fillB.stoppedBy})`, ratio: true },
   { measure: 'data written in the fills (key + value bytes acknowledged)', value: (r) => r.dataBytes, format: (v) => `${(v / MIB).toFixed(0)} MiB`, ratio: true },
   { measure: 'leader changes during the fills (no fault injected)', value: (r) => r.leaderChanges, format: (v, r) => `${v}${r.memberRestartsDuringFills > 0 ? ` (${r.memberRestartsDuringFills} member restarts)` : ''}`, ratio: false },
-  { measure: 'longest event-loop stall during the fills, ms', value: (r) => r.stallFillsMs, format: (v) => v.toFixed(0), ratio: false },
-  { measure: 'longest event-loop stall during the defragments, ms', value: (r) => r.defrag.stallMs, format: (v) => v.toFixed(0), ratio: false },
+  { measure: 'longest event-loop stall during the fills, ms', value: (r) => r.stallFillsMs, format: (v, r) => `${r.stallFillsIncomplete ? '>= ' : ''}${v.toFixed(0)}`, ratio: false },
+  { measure: 'longest event-loop stall during the defragments, ms', value: (r) => r.defrag.stallMs, format: (v, r) => `${r.defrag.stallIncomplete ? '>= ' : ''}${v.toFixed(0)}`, ratio: false },
   { measure: 'peak member RSS during the fills', value: (r) => r.peakRssFillsBytes, format: ofData, ratio: true },
   { measure: 'restart after kill -9 of a follower: process start to serializable get, s', value: (r) => r.restart.toReadSeconds, format: (v) => v.toFixed(2), ratio: true },
   { measure: 'restart: process start to /health ok, s', value: (r) => r.restart.toHealthSeconds, format: (v) => v.toFixed(2), ratio: true },
@@ -729,7 +750,7 @@ function goalsLine(results: Map<SystemName, SystemResult>): string {
   const goals = [
     `throughput >= 1.0x etcd: ${verdict(throughput, ratioA === undefined ? 'etcd not run' : `fill A ${times(ratioA)}, fill B ${times(ratioB!)}`)}`,
     `no leader change: ${verdict(keel.leaderChanges === undefined ? undefined : keel.leaderChanges === 0, `${keel.leaderChanges ?? '?'}`)}`,
-    `longest stall < 100 ms: ${verdict(keel.stallFillsMs === undefined ? undefined : Math.max(keel.stallFillsMs, keel.defrag.stallMs ?? 0) < 100, `${keel.stallFillsMs?.toFixed(0) ?? '?'} ms in the fills, ${keel.defrag.stallMs?.toFixed(0) ?? '?'} ms in the defragments`)}`,
+    `longest stall < 100 ms: ${verdict(keel.stallFillsMs === undefined ? undefined : Math.max(keel.stallFillsMs, keel.defrag.stallMs ?? 0) < 100, `${keel.stallFillsIncomplete ? '>= ' : ''}${keel.stallFillsMs?.toFixed(0) ?? '?'} ms in the fills, ${keel.defrag.stallIncomplete ? '>= ' : ''}${keel.defrag.stallMs?.toFixed(0) ?? '?'} ms in the defragments`)}`,
     `restart <= etcd: ${verdict(etcd ? keel.restart.toReadSeconds <= etcd.restart.toReadSeconds : undefined, etcd ? `${keel.restart.toReadSeconds.toFixed(2)} s vs ${etcd.restart.toReadSeconds.toFixed(2)} s` : 'etcd not run')}`,
     `defrag peak RSS <= 2x data: ${verdict(defragRatio === undefined ? undefined : defragRatio <= 2, `${defragRatio?.toFixed(1) ?? '?'}x${etcd && etcd.dataBytes > 0 ? `; etcd ${(etcd.defrag.peakRssBytes / etcd.dataBytes).toFixed(1)}x` : ''}`)}`,
   ];
