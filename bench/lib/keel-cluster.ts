@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { planCluster } from '../../src/cli/up.js';
@@ -17,6 +17,8 @@ export interface KeelCluster {
   readonly endpoints: readonly string[];
   /** keel up's data dir (its cluster.json lists the members and their pids). */
   readonly dataDir: string;
+  /** keel up's pid (the supervisor: it restarts a member that dies, after a 0.5 s backoff the first time). */
+  readonly supervisorPid: number;
   /** Stops every process the hook started (by pid) and removes their data. */
   stop(): Promise<void>;
 }
@@ -39,6 +41,19 @@ export interface KeelClusterOptions {
   readonly tlsDir?: string;
   /** Parent of the data directory (default os.tmpdir()): a faultfs mount puts the cluster on a slow disk. */
   readonly tmpRoot?: string;
+  /**
+   * Every member's space quota (etcd's --quota-backend-bytes; keel's
+   * default is 2 GiB, as etcd's): written as `quotaBytes` to a YAML file in
+   * the data dir that the members read through KEEL_CONFIG (keel up passes
+   * its environment on to them; their flags still take precedence).
+   */
+  readonly quotaBytes?: number;
+  /**
+   * Node flags for keel up, which passes its own on to every member it
+   * starts (process.execArgv), e.g. `--trace-gc` (printed to each member's
+   * keel.log), which NODE_OPTIONS does not take.
+   */
+  readonly nodeArgs?: readonly string[];
 }
 
 const root = join(import.meta.dirname, '../..');
@@ -55,9 +70,16 @@ export async function startKeelCluster(options: KeelClusterOptions): Promise<Kee
   const dataDir = mkdtempSync(join(options.tmpRoot ?? tmpdir(), 'keel-bench-'));
   if (options.tlsDir !== undefined) cpSync(options.tlsDir, join(dataDir, 'tls'), { recursive: true });
   const tlsArgs = options.tlsDir === undefined ? [] : ['--tls'];
-  const child = spawn(process.execPath, [binary, 'up', '--nodes', String(size), '--base-port', String(base), '--data-dir', dataDir, '--quiet', '--no-gateway', '--no-dashboard', ...tlsArgs], {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  if (options.failpoints) env.KEEL_FAILPOINTS = options.failpoints;
+  if (options.quotaBytes !== undefined) {
+    const configFile = join(dataDir, 'bench-node.yaml');
+    writeFileSync(configFile, `quotaBytes: ${options.quotaBytes}\n`);
+    env.KEEL_CONFIG = configFile;
+  }
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), binary, 'up', '--nodes', String(size), '--base-port', String(base), '--data-dir', dataDir, '--quiet', '--no-gateway', '--no-dashboard', ...tlsArgs], {
     stdio: ['ignore', 'ignore', 'inherit'],
-    env: options.failpoints ? { ...process.env, KEEL_FAILPOINTS: options.failpoints } : process.env,
+    env,
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const scheme = options.tlsDir === undefined ? 'http' : 'https';
@@ -83,7 +105,7 @@ export async function startKeelCluster(options: KeelClusterOptions): Promise<Kee
     await stop();
     throw error;
   }
-  return { endpoints, dataDir, stop };
+  return { endpoints, dataDir, supervisorPid: child.pid!, stop };
 }
 
 /** Over TLS, fetch's global dispatcher must trust the CA and present a client certificate (bench/lib/tls.ts's trustForRun). */
