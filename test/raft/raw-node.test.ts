@@ -119,3 +119,20 @@ test('MemoryStorage reports compacted and unavailable ranges with typed errors',
   assert.throws(() => storage.entries(3, 9, 1000), (error: RaftError) => error.code === 'KEEL_RAFT_LOG_UNAVAILABLE');
   assert.equal(storage.term(2), 1);
 });
+
+test('a vote request from an older term is refused with this member\'s term, so the candidate learns it', () => {
+  // Found by the simulator (seed 936, leases forced): a member whose stale
+  // configuration names only members that cannot elect it kept campaigning at
+  // terms the others never heard of, and ignored their lower-term requests;
+  // nobody could win. Raft's RequestVote answers a stale term with its own.
+  const storage = new MemoryStorage();
+  const { entries, hardState } = bootstrapLog(['n1', 'n2', 'n3']);
+  storage.append(entries);
+  storage.setHardState({ ...hardState, term: 7 });
+  const raw = new RawNode({ id: 'n1', storage, random: new SeededRandom(1), preVote: false });
+  const last = storage.lastIndex();
+  raw.step({ type: MessageType.Vote, from: 'n2', to: 'n1', term: 5, logTerm: 1, index: last, entries: [], commit: 0, reject: false, rejectHint: 0, logTermHint: 0 });
+  const ready = raw.ready();
+  const answers = [...ready.messages, ...(ready.earlyMessages ?? [])].filter((m) => m.to === 'n2');
+  assert.deepEqual(answers.map((m) => ({ type: m.type, term: m.term, reject: m.reject })), [{ type: MessageType.VoteResponse, term: 7, reject: true }]);
+});
