@@ -61,6 +61,8 @@ export interface SimOptions {
    */
   readonly leases: boolean;
   readonly leaseTtlSeconds: number;
+  /** Chance, per keep-alive turn, that the lease client walks away without a word (its lease must then expire and be revoked). */
+  readonly leaseAbandonRate: number;
 }
 
 export type SimOverrides = Partial<Omit<SimOptions, 'seed'>>;
@@ -101,6 +103,7 @@ export function drawOptions(seed: number, overrides: SimOverrides = {}): SimOpti
     quotaBytes: random.pick([0, 0, 0, 0, 0, 0, 6_000, 12_000]),
     leases: checkQuorum && random.chance(0.5),
     leaseTtlSeconds: random.pick([1, 2]),
+    leaseAbandonRate: random.pick([0.1, 0.5]),
   };
   return { ...drawn, ...stripUndefined(overrides) };
 }

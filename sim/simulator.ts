@@ -512,7 +512,7 @@ export class Simulator implements NodeHost {
     const client = this.#leaseClient;
     const now = this.nowMs();
     // Now and then the client goes away without a word (a crashed process): its lease must expire and be revoked.
-    if (client.lease !== undefined && this.#random.chance(0.1)) client.lease = undefined;
+    if (client.lease !== undefined && this.#random.chance(this.options.leaseAbandonRate)) client.lease = undefined;
     if (client.grant && now - client.grant.sentAtMs > CLIENT_TIMEOUT_US / MICROS_PER_MS) client.grant = undefined; // may have applied: it expires unheld
     if (client.grant) return;
     if (client.lease === undefined) {
