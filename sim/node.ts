@@ -55,6 +55,8 @@ export interface Plants {
   readonly raft?: RaftFactory;
   readonly store?: StoreFactory;
   readonly lessor?: LessorFactory;
+  /** Keep-alives answered from the leader's deadlines at once, without the ReadIndex round (keel before etcd-io/etcd#15247's fix). */
+  readonly renewWithoutRound?: boolean;
 }
 
 interface PendingWrite {
@@ -73,6 +75,14 @@ const LEASE_CHECK_TICKS = 5;
 const LEASE_REVOKES_PER_CHECK = 250;
 /** A lease-confirming ReadIndex round not answered in this long is given up (the member's request timeout). */
 const LEASE_ROUND_TIMEOUT_MS = 1_000;
+
+/** A keep-alive waiting for the ReadIndex round the leader runs before it renews (LeaseService.renew). */
+interface Renewal {
+  readonly id: bigint;
+  readonly startedAtMs: number;
+  readonly reply: (ttl: number) => void;
+  index?: number;
+}
 
 /** The ReadIndex round a leader runs before it revokes expired leases (LeaseService.revokeExpired). */
 interface LeaseRound {
@@ -110,6 +120,8 @@ export class SimNode {
   #leaseRound: LeaseRound | undefined;
   #leaseRounds = 0;
   #revokes = 0;
+  /** Keep-alives waiting for their round, by ReadIndex context. */
+  #renewals = new Map<string, Renewal>();
   /** What the store did with the command being applied: set by the applier's hooks. */
   #taken: boolean | undefined;
   running = false;
@@ -148,6 +160,7 @@ export class SimNode {
     this.#role = Role.Follower;
     this.#leader = NONE;
     this.#leaseRound = undefined;
+    this.#renewals = new Map();
     this.#applier = this.#newApplier();
     this.loop = new RaftLoop({
       raft: {
@@ -215,16 +228,38 @@ export class SimNode {
 
   /**
    * A keep-alive, answered as the member's LeaseService.renew does on the
-   * leader: the TTL, or 0 when the lease is unknown or expired. undefined:
-   * not answered here (not the leader, or a lease this leader has not
-   * applied yet; the member would wait for a ReadIndex round, the client
-   * here simply tries again).
+   * leader: after a ReadIndex round (this member still leads and has applied
+   * everything committed before), `reply` gets the TTL, or 0 when the lease is
+   * unknown or expired. False: not taken here (not the leader). A round lost to
+   * a leader change or its timeout is never answered: the member would retry
+   * within the client's deadline, the client here sends its next keep-alive.
    */
-  renewLease(id: bigint): number | undefined {
-    if (!this.isLeader()) return undefined;
-    const ttl = this.lessor.renew(id);
-    if (ttl > 0) return ttl;
-    return this.store.leases().some((lease) => lease.id === id) ? undefined : 0;
+  renewLease(id: bigint, reply: (ttl: number) => void): boolean {
+    if (!this.isLeader()) return false;
+    if (this.plants.renewWithoutRound) {
+      const ttl = this.lessor.renew(id);
+      if (ttl > 0 || !this.store.leases().some((lease) => lease.id === id)) reply(ttl);
+      return true;
+    }
+    this.lessor.renew(id); // the deadline moves at arrival, as LeaseService.renew does
+    const context = `renew#${this.id}.${this.#leaseRounds++}`;
+    this.#renewals.set(context, { id, startedAtMs: this.host.nowMs(), reply });
+    this.raw.readIndex(encoder.encode(context));
+    this.loop.schedule();
+    return true;
+  }
+
+  #renewalsConfirmed(): void {
+    const now = this.host.nowMs();
+    for (const [context, renewal] of this.#renewals) {
+      if (now - renewal.startedAtMs > LEASE_ROUND_TIMEOUT_MS) {
+        this.#renewals.delete(context);
+        continue;
+      }
+      if (renewal.index === undefined || renewal.index > this.store.appliedIndex) continue;
+      this.#renewals.delete(context);
+      if (this.isLeader() && this.lessor.primary) renewal.reply(this.lessor.renew(renewal.id));
+    }
   }
 
   receive(message: Message): void {
@@ -341,9 +376,12 @@ export class SimNode {
           const pending = this.#pendingReads.get(contextString(state.context));
           if (pending) pending.index = state.index;
           if (this.#leaseRound?.context === contextString(state.context)) this.#leaseRound.index = state.index;
+          const renewal = this.#renewals.get(contextString(state.context));
+          if (renewal) renewal.index = state.index;
         }
         this.#serveReads();
         this.#leaseRoundConfirmed();
+        this.#renewalsConfirmed();
       },
       advanced: () => this.#maybeSnapshot(),
       failed: (error) => {
@@ -408,7 +446,11 @@ export class SimNode {
 
   /** keel-node's #onSoftState: the lessor is primary exactly while this member leads; a leader change fails the lease round. */
   #onSoftState(leader: NodeId, role: Role): void {
-    if (leader !== this.#leader) this.#leaseRound = undefined;
+    if (leader !== this.#leader) {
+      // As Reads.leaderChanged: the rounds sent to the old leader fail (the member's keep-alive then retries; the client here sends its next one).
+      this.#leaseRound = undefined;
+      this.#renewals.clear();
+    }
     if (role === Role.Leader && this.#role !== Role.Leader) this.lessor.promote(this.store.leases());
     if (role !== Role.Leader && this.#role === Role.Leader) this.lessor.demote();
     this.#leader = leader;

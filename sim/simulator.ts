@@ -68,6 +68,8 @@ interface ClientState {
 const MICROS_PER_MS = 1000;
 /** Chaos decisions are drawn every 10 ms of simulated time. */
 const CHAOS_INTERVAL_US = 10 * MICROS_PER_MS;
+/** Chance that the lease client's next keep-alive comes after the TTL instead of within it. */
+const LEASE_CLIENT_STALL_CHANCE = 0.1;
 const CLIENT_TIMEOUT_US = 400 * MICROS_PER_MS;
 const LIVENESS_PROBE_INTERVAL_US = 50 * MICROS_PER_MS;
 /** Bound on events parked for a paused node. */
@@ -507,8 +509,12 @@ export class Simulator implements NodeHost {
    */
   #leaseClientStep(): void {
     const ttlMs = this.options.leaseTtlSeconds * 1000;
-    // Keep-alives from a tenth of the TTL apart to most of it: late ones leave the lessor little slack.
-    this.#schedule((ttlMs / 10 + this.#random.int((ttlMs * 7) / 10)) * MICROS_PER_MS, { kind: 'lease-client' });
+    // Keep-alives from a tenth of the TTL apart to most of it: late ones leave the lessor little slack. Now and
+    // then the client stalls (a GC pause, a stopped process) past the TTL and comes back with a keep-alive for
+    // a lease the leader may be revoking: that keep-alive must not be promised a lease the revoke then ends.
+    const stalled = this.#random.chance(LEASE_CLIENT_STALL_CHANCE);
+    const nextMs = stalled ? ttlMs + this.#random.int(ttlMs / 2) : ttlMs / 10 + this.#random.int((ttlMs * 7) / 10);
+    this.#schedule(nextMs * MICROS_PER_MS, { kind: 'lease-client' });
     const client = this.#leaseClient;
     const now = this.nowMs();
     // Now and then the client goes away without a word (a crashed process): its lease must expire and be revoked.
@@ -526,10 +532,13 @@ export class Simulator implements NodeHost {
     // Any member that believes it leads may be asked (a deposed one on the client's side of a partition too).
     const leaders = [...this.nodes.values()].filter((node) => this.#alive(node) && node.isLeader());
     const leader = leaders.length > 0 ? this.#random.pick(leaders) : undefined;
-    const ttl = leader?.renewLease(client.lease);
-    if (ttl === undefined) return;
-    if (ttl > 0) this.leaseSafety.held(client.lease, now, ttl, `keep-alive answered by ${leader!.id}`);
-    else client.lease = undefined;
+    if (!leader) return;
+    const lease = client.lease;
+    leader.renewLease(lease, (ttl) => {
+      // Held from when the client sent it: the client cannot know how long the answer took.
+      if (ttl > 0) this.leaseSafety.held(lease, now, ttl, `keep-alive answered by ${leader.id}`);
+      else if (client.lease === lease) client.lease = undefined;
+    });
   }
 
   #clientTimeout(index: number, operation: number): void {

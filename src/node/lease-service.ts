@@ -49,6 +49,8 @@ export class LeaseService {
   /** The leader's lease deadlines, on the member's clock. */
   readonly lessor: Lessor;
   #revoking = false;
+  /** The ReadIndex round keep-alives arriving now wait for (see #sharedRound). */
+  #round: Promise<void> | undefined;
 
   constructor(host: LeaseHost, reads: Reads, clock: () => number, log: Logger) {
     this.#host = host;
@@ -87,8 +89,19 @@ export class LeaseService {
     const deadline = performance.now() + timeoutMs;
     for (let attempt = 0; attempt < LEASE_FORWARD_ATTEMPTS_MAX; attempt++) {
       if (this.#host.isLeader()) {
-        const ttl = this.lessor.renew(id);
-        if (ttl > 0) return ttl;
+        // A ReadIndex round first, as etcd 3.6's ensureLeadership and
+        // waitAppliedIndex (etcd-io/etcd#15247). It confirms this member still
+        // leads: a deposed leader that has not noticed yet would promise a
+        // TTL its successor, promoted earlier, does not honour. And it waits
+        // until this member applied everything committed before its term: a
+        // revoke the previous leader proposed may commit under this one, and
+        // renewing the lease before applying it would promise a dead lease.
+        // It also finds a lease granted through a follower that applied it
+        // before this leader did. The deadline moves at once, from the
+        // call's arrival: a keep-alive that came in time must not lose its
+        // lease to the round's wait (a later revoke is always safe; the
+        // answer below is what promises the client anything).
+        this.lessor.renew(id);
         const caughtUp = await this.#leaderCaughtUp(deadline);
         if (caughtUp === 'timeout') break;
         if (caughtUp === 'applied' && this.#host.isLeader()) return this.lessor.renew(id);
@@ -161,20 +174,38 @@ export class LeaseService {
   }
 
   /**
-   * A lease this leader does not know may only be one it has not applied
-   * yet: with a slow leader disk, followers learn a commit while the leader is
-   * still writing, apply a grant and answer it, and the client's first
-   * keep-alive reaches the leader before the grant does (a CI failure:
-   * etcdctl lock dropped its session on the TTL 0 answer). One ReadIndex
-   * round waits until this member has applied everything committed when the
-   * call arrived, so "unknown" afterwards means unknown. It costs a quorum
-   * round only for unknown leases (revoked, expired, never granted).
+   * Keep-alives share one round at a time, as etcd's linearizable read loop
+   * batches its waiters: 50 leases renewed together cost one quorum round,
+   * not 50. Joining a round that started before the call is as safe as a new
+   * one: what renew relies on is that a quorum acknowledged this member as
+   * leader just before it answers (no successor can have promoted its lessor
+   * yet) and that it applied this term's first entry (every revoke of an
+   * earlier term with it), both true when any round of this term completes.
+   */
+  #sharedRound(timeoutMs: number): Promise<void> {
+    if (this.#round) return this.#round;
+    const round = this.#reads.round(timeoutMs).finally(() => {
+      if (this.#round === round) this.#round = undefined;
+    });
+    this.#round = round;
+    return round;
+  }
+
+  /**
+   * One ReadIndex round: this member still leads, and has applied everything
+   * committed when the call arrived. So "unknown" afterwards means unknown: with
+   * a slow leader disk, followers learn a commit while the leader is still
+   * writing, apply a grant and answer it, and the client's first keep-alive
+   * reaches the leader before the grant does (a CI failure: etcdctl lock
+   * dropped its session on the TTL 0 answer). Every keep-alive the leader
+   * answers pays this quorum round (see renew); time-to-live calls pay it only
+   * for leases the leader does not know.
    */
   async #leaderCaughtUp(deadline: number): Promise<'applied' | 'deposed' | 'timeout'> {
     const remainingMs = Math.floor(deadline - performance.now());
     if (remainingMs <= 0) return 'timeout';
     try {
-      await this.#reads.round(remainingMs);
+      await this.#sharedRound(remainingMs);
       return 'applied';
     } catch (error) {
       if (error instanceof RequestTimeoutError) return 'timeout';

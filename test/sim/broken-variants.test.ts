@@ -65,3 +65,18 @@ test('a leader whose clock runs fast is caught revoking a lease a client still h
   assert.ok(caught, 'no seed caught the bug');
   assert.match(caught.failure, /lease safety/);
 });
+
+test('a leader that answers keep-alives without a ReadIndex round is caught promising a lease an older revoke ends (lease safety)', () => {
+  // Found with leases forced on seeds 1..2300 (run.ts's runSeed with { leases: true, checkQuorum: true }):
+  // n3 proposed revokes at term 34, lost and won back leadership at term 40 (promoting its lessor, so the
+  // lease lived again), answered a keep-alive, then its term-40 entry committed the term-34 revoke. The
+  // shipping renew waits for a round first (LeaseService.renew), so it applies the revoke and answers TTL 0.
+  // A change to the simulator's random draws moves the catch to another seed: search again as above.
+  const seed = 1932;
+  const overrides = { leases: true, checkQuorum: true } as const;
+  const planted = runSeed(seed, overrides, { renewWithoutRound: true });
+  assert.equal(planted.exitCode, ExitCode.Safety, `seed ${seed} no longer catches it: ${planted.failure ?? 'passed'}`);
+  assert.match(planted.failure!, /lease safety/);
+  const shipping = runSeed(seed, overrides);
+  assert.equal(shipping.exitCode, ExitCode.Ok, shipping.failure);
+});
