@@ -334,7 +334,7 @@ function respond(deps: FastProxyDependencies, exchange: Exchange, response: Fast
   const framing: BodyFraming = framingFor(head.framing);
   if (head.framing === 'close') response.closeConnectionAfter();
   response.statusCode = head.status;
-  deps.metrics.duration.observe({ route: exchange.route?.name ?? 'none', cluster }, (deps.clock.now() - exchange.startedMs) / 1000);
+  deps.metrics.observeDuration(exchange.route?.name ?? 'none', cluster, (deps.clock.now() - exchange.startedMs) / 1000);
   let ended = false;
   const end = (reusable: boolean, ok: boolean): void => {
     if (ended) return;
