@@ -72,7 +72,7 @@ const LEAVES: ReadonlyArray<readonly [string, Leaf]> = [
     const bytes = Buffer.from(WRK_REQUEST, 'latin1');
     return () => build.headParser.parseRequestHead(bytes);
   }],
-  ['parse browser-like request head (9 fields)', (build) => {
+  ['parse browser-like request head (8 fields)', (build) => {
     const bytes = Buffer.from(BROWSER_REQUEST, 'latin1');
     return () => build.headParser.parseRequestHead(bytes);
   }],

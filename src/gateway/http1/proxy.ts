@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { deadlineHeaders, isIdempotent, isNeverSentError } from '../../resilience/index.js';
 import { recordLatency } from '../balancers/index.js';
 import type { Cluster } from '../cluster.js';
@@ -6,7 +7,7 @@ import { GatewayError } from '../errors.js';
 import type { RouteConfig } from '../config.js';
 import type { Exchange, Handler } from '../exchange.js';
 import { type HedgeEngine, raceEndpoints, type RouteHedge } from '../hedging.js';
-import { HEADER_BYTES_MAX, RETRIES_MAX } from '../limits.js';
+import { HEAD_HEADERS_MAX, HEADER_BYTES_MAX, RETRIES_MAX } from '../limits.js';
 import { type AttemptOutcome, attemptFailureError } from '../attempt.js';
 import { checkUpstreamLimits, FORWARDED_CLIENT_CERT, isEncrypted, type ProxyDependencies, VIA_VALUE } from '../proxy.js';
 import { forwardedClientCert } from '../tls-listener.js';
@@ -26,6 +27,8 @@ import type { UpstreamConnection, UpstreamHolder } from './upstream-connection.j
  */
 
 const EMPTY = Buffer.alloc(0);
+const CR = 13;
+const LF = 10;
 
 /**
  * Request fields never forwarded (hop-by-hop, RFC 9110 §7.6.1) or replaced by the gateway's own (a client's
@@ -52,22 +55,41 @@ interface UpstreamHead {
   readonly timeoutMs: number;
 }
 
-/** The head bytes minus `dropped` fields (by line, copied as slices), plus `extra` lines. */
-export function spliceHead(head: ParsedHead, dropped: ReadonlySet<string>, named: readonly string[], extra: string, firstLine?: string): Buffer {
-  const parts: Buffer[] = [firstLine === undefined ? head.bytes.subarray(0, head.firstLineEnd) : Buffer.from(firstLine, 'latin1')];
-  let runStart = -1;
-  for (let index = 0; index < head.names.length; index++) {
-    const name = head.names[index]!;
+/** Per field line of the head being spliced: whether it is kept (reused: spliceHead is synchronous). */
+const keptScratch = new Uint8Array(HEAD_HEADERS_MAX);
+
+/**
+ * The head bytes minus `dropped` fields and the fields `named` (by line, copied as runs), plus `extra` lines (latin1,
+ * each ending in CRLF), then `tail` (body bytes already in hand): measured first, then written into one buffer, so a
+ * splice makes one allocation, not a slice per run, a buffer for `extra` and a concatenation.
+ */
+export function spliceHead(head: ParsedHead, dropped: ReadonlySet<string>, named: readonly string[], extra: string, firstLine?: string, tail?: Buffer): Buffer {
+  const { bytes, names, starts } = head;
+  let length = (firstLine === undefined ? head.firstLineEnd : firstLine.length) + extra.length + 2 + (tail === undefined ? 0 : tail.length);
+  for (let index = 0; index < names.length; index++) {
+    const name = names[index]!;
     const keep = !dropped.has(name) && !named.includes(name);
-    if (keep && runStart === -1) runStart = head.starts[index]!;
-    if (!keep && runStart !== -1) {
-      parts.push(head.bytes.subarray(runStart, head.starts[index]!));
+    keptScratch[index] = keep ? 1 : 0;
+    if (keep) length += starts[index + 1]! - starts[index]!;
+  }
+  const spliced = Buffer.allocUnsafe(length);
+  let at = firstLine === undefined ? bytes.copy(spliced, 0, 0, head.firstLineEnd) : spliced.write(firstLine, 0, 'latin1');
+  let runStart = -1;
+  for (let index = 0; index < names.length; index++) {
+    if (keptScratch[index] === 1) {
+      if (runStart === -1) runStart = starts[index]!;
+    } else if (runStart !== -1) {
+      at += bytes.copy(spliced, at, runStart, starts[index]!);
       runStart = -1;
     }
   }
-  if (runStart !== -1) parts.push(head.bytes.subarray(runStart, head.starts[head.names.length]!));
-  parts.push(Buffer.from(`${extra}\r\n`, 'latin1'));
-  return Buffer.concat(parts);
+  if (runStart !== -1) at += bytes.copy(spliced, at, runStart, starts[names.length]!);
+  at += spliced.write(extra, at, 'latin1');
+  spliced[at++] = CR;
+  spliced[at++] = LF;
+  if (tail !== undefined) at += tail.copy(spliced, at);
+  assert.equal(at, length, 'a spliced head fills the length measured for it');
+  return spliced;
 }
 
 function requestHead(request: FastRequest, clientIp: string, deadline: Record<string, string>): Buffer {
@@ -315,13 +337,13 @@ function attemptOnce(
   deps.fastPools.acquire(address, cluster.config.circuitBreakers.maxConnections, send, cluster.upstreamTls);
 }
 
-/** The response head for the client: the upstream's lines minus hop-by-hop ones, plus Via, the gateway's fields and Connection. */
-function responseHead(head: ParsedHead, extraHeaders: Record<string, string>, close: boolean): Buffer {
+/** The response head for the client: the upstream's lines minus hop-by-hop ones, plus Via, the gateway's fields and Connection; then `tail`. */
+function responseHead(head: ParsedHead, extraHeaders: Record<string, string>, close: boolean, tail?: Buffer): Buffer {
   let extra = `via: ${head.headers.via ? `${head.headers.via}, ${VIA_VALUE}` : VIA_VALUE}\r\n`;
   for (const name in extraHeaders) extra += `${name}: ${extraHeaders[name]}\r\n`;
   if (close) extra += 'connection: close\r\n';
   const firstLine = head.minorVersion === 1 ? undefined : `HTTP/1.1${head.bytes.toString('latin1', 8, head.firstLineEnd)}`;
-  return spliceHead(head, RESPONSE_DROPPED, head.connectionTokens, extra, firstLine);
+  return spliceHead(head, RESPONSE_DROPPED, head.connectionTokens, extra, firstLine, tail);
 }
 
 /** Relays the answer's head and body to the client; `resolve` runs once it is done (or cut). */
@@ -387,16 +409,15 @@ function respond(deps: FastProxyDependencies, exchange: Exchange, response: Fast
   // The upstream's inactivity timeout carries on from the attempt (as the socket's own timeout did).
   pooled.hold({ onData: relay, onClose: () => end(false, head.framing === 'close'), onTimeout: () => end(false, false) }, data.timeoutMs);
   connection.onClose(() => end(false, false));
-  const headBytes = responseHead(head, exchange.responseHeaders, response.closeAfter);
   const leftover = data.leftover;
   if (leftover !== undefined && head.framing !== 'chunked' && head.framing !== 'close' && leftover.length <= head.framing) {
     // The usual small answer: head and the whole body in hand, one buffer, one write (no writev, no cork).
     framing.consume(leftover, 0);
-    response.writeRaw(Buffer.concat([headBytes, leftover]));
+    response.writeRaw(responseHead(head, exchange.responseHeaders, response.closeAfter, leftover));
     if (framing.done) end(!head.close, true);
   } else {
     client.cork();
-    response.writeRaw(headBytes);
+    response.writeRaw(responseHead(head, exchange.responseHeaders, response.closeAfter));
     if (leftover !== undefined) relay(leftover);
     else if (framing.done) end(!head.close, true);
     if (!ended) process.nextTick(() => client.writableCorked > 0 && client.uncork());
