@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { deadlineHeaders, isIdempotent, isNeverSentError } from '../../resilience/index.js';
+import { deadlineHeadersAt, isIdempotent, isNeverSentError } from '../../resilience/index.js';
 import { recordLatency } from '../balancers/index.js';
 import type { Cluster } from '../cluster.js';
 import type { Endpoint } from '../endpoint.js';
@@ -27,6 +27,7 @@ import type { UpstreamConnection, UpstreamHolder } from './upstream-connection.j
  */
 
 const EMPTY = Buffer.alloc(0);
+const NO_DEADLINE: Readonly<Record<string, string>> = Object.freeze({});
 const CR = 13;
 const LF = 10;
 
@@ -53,6 +54,8 @@ interface UpstreamHead {
   readonly leftover: Buffer | undefined;
   /** The attempt's inactivity timeout, which the relay keeps. */
   readonly timeoutMs: number;
+  /** When the head arrived (the clock read for the endpoint's latency, reused for the request's duration). */
+  readonly receivedMs: number;
 }
 
 /** Per field line of the head being spliced: whether it is kept (reused: spliceHead is synchronous). */
@@ -134,11 +137,13 @@ function forward(deps: FastProxyDependencies, exchange: Exchange, request: FastR
   let attempt = 0;
   const next = (): void => {
     attempt++;
-    const endpoint = cluster.pick({ zone: deps.zoneOf(exchange), hashKey, exclude: tried }, deps.clock.now());
+    // One clock read for the pick and the attempt's deadline, in the same synchronous step.
+    const nowMs = deps.clock.now();
+    const endpoint = cluster.pick({ zone: deps.zoneOf(exchange), hashKey, exclude: tried }, nowMs);
     if (endpoint === undefined) throw new GatewayError('KEEL_GW_NO_HEALTHY_UPSTREAM', `cluster ${cluster.name} has no endpoint to take the request`);
     tried.add(endpoint);
     checkUpstreamLimits(cluster, endpoint, deps.fastPools.pending(cluster.poolAddress(endpoint.address)));
-    attemptOnce(deps, exchange, request, cluster, endpoint, route.perTryTimeoutMs, (outcome) => guarded(() => settle(outcome, endpoint)));
+    attemptOnce(deps, exchange, request, cluster, endpoint, route.perTryTimeoutMs, nowMs, (outcome) => guarded(() => settle(outcome, endpoint)));
   };
   const settle = (outcome: AttemptOutcome<UpstreamHead>, endpoint: Endpoint): void => {
     const canRetry = attempt < maxAttempts && !response.destroyed;
@@ -188,7 +193,7 @@ async function hedged(deps: FastProxyDependencies, exchange: Exchange, request: 
   const engine: HedgeEngine<UpstreamHead> = {
     attempt: (endpoint, signal) => {
       checkUpstreamLimits(cluster, endpoint, deps.fastPools.pending(cluster.poolAddress(endpoint.address)));
-      return new Promise((resolve) => attemptOnce(deps, exchange, request, cluster, endpoint, route.perTryTimeoutMs, resolve, { signal, body }));
+      return new Promise((resolve) => attemptOnce(deps, exchange, request, cluster, endpoint, route.perTryTimeoutMs, deps.clock.now(), resolve, { signal, body }));
     },
     status: (answer) => answer.head.status,
     cancel: (answer, endpoint) => {
@@ -228,15 +233,18 @@ interface HedgedSend {
   readonly body: Buffer | undefined;
 }
 
-/** One attempt at `endpoint`: `resolve` gets its outcome once, the response head (its connection parked) or the error. */
+/**
+ * One attempt at `endpoint`, starting at `nowMs` (the caller's clock read): `resolve` gets its outcome once, the
+ * response head (its connection parked) or the error.
+ */
 function attemptOnce(
-  deps: FastProxyDependencies, exchange: Exchange, request: FastRequest, cluster: Cluster, endpoint: Endpoint, perTryTimeoutMs: number,
+  deps: FastProxyDependencies, exchange: Exchange, request: FastRequest, cluster: Cluster, endpoint: Endpoint, perTryTimeoutMs: number, nowMs: number,
   resolve: (outcome: AttemptOutcome<UpstreamHead>) => void, hedgedSend?: HedgedSend,
 ): void {
-  const nowMs = deps.clock.now();
-  const remaining = exchange.deadlineMs === undefined ? Infinity : exchange.deadlineMs - nowMs;
+  const deadlineMs = exchange.deadlineMs;
+  const remaining = deadlineMs === undefined ? Infinity : deadlineMs - nowMs;
   if (remaining <= 0) return resolve({ kind: 'error', error: new GatewayError('KEEL_GW_DEADLINE_EXCEEDED', 'the deadline passed before the request was sent'), timedOut: false });
-  const head = requestHead(request, exchange.clientIp, deadlineHeaders({ deadlineMs: exchange.deadlineMs }, deps.clock));
+  const head = requestHead(request, exchange.clientIp, deadlineMs === undefined ? NO_DEADLINE : deadlineHeadersAt(deadlineMs, nowMs));
   const timeoutMs = Math.max(1, Math.min(perTryTimeoutMs, remaining));
   const connection = connectionOf(request);
   const address = cluster.poolAddress(endpoint.address);
@@ -297,7 +305,7 @@ function attemptOnce(
         const nowAfter = deps.clock.now();
         recordLatency(endpoint, nowAfter - nowMs, nowAfter);
         deps.recordAttempt(cluster.name, endpoint, { kind: 'status', status: parsed.status });
-        resolve({ kind: 'response', data: { head: parsed, connection: pooled, leftover: end < received.length ? received.subarray(end) : undefined, timeoutMs } });
+        resolve({ kind: 'response', data: { head: parsed, connection: pooled, leftover: end < received.length ? received.subarray(end) : undefined, timeoutMs, receivedMs: nowAfter } });
       },
       onClose: () => {
         // A reused connection the upstream closed while idle: resend a body-less request on another one.
@@ -356,7 +364,8 @@ function respond(deps: FastProxyDependencies, exchange: Exchange, response: Fast
   const framing: BodyFraming = framingFor(head.framing);
   if (head.framing === 'close') response.closeConnectionAfter();
   response.statusCode = head.status;
-  deps.metrics.observeDuration(exchange.route?.name ?? 'none', cluster, (deps.clock.now() - exchange.startedMs) / 1000);
+  // Time to the response head: when it arrived (read once for the endpoint's latency too), not when it is relayed.
+  deps.metrics.observeDuration(exchange.route?.name ?? 'none', cluster, (data.receivedMs - exchange.startedMs) / 1000);
   let ended = false;
   const end = (reusable: boolean, ok: boolean): void => {
     if (ended) return;
