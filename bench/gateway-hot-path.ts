@@ -42,6 +42,7 @@ interface Build {
   readonly proxy: { spliceHead(head: unknown, dropped: ReadonlySet<string>, named: readonly string[], extra: string, firstLine?: string, tail?: Buffer): Buffer };
   readonly lru: { BoundedLru: new (maxEntries: number, canEvict?: (value: number) => boolean, force?: boolean) => { get(key: string, create: () => number): number | undefined } };
   readonly metrics: { GatewayMetrics: new () => Record<string, unknown> };
+  readonly interceptors: { hostWithoutPort?: (host: string) => string; pathOf?: (url: string) => string };
 }
 
 async function load(name: string, root: string): Promise<Build> {
@@ -56,6 +57,7 @@ async function load(name: string, root: string): Promise<Build> {
     proxy: await module('gateway/http1/proxy.js'),
     lru: await module('resilience/lru.js'),
     metrics: await module('gateway/metrics.js'),
+    interceptors: await module('gateway/interceptors.js'),
   };
 }
 
@@ -90,6 +92,20 @@ const LEAVES: ReadonlyArray<readonly [string, Leaf]> = [
     return withTail
       ? () => build.proxy.spliceHead(head, RESPONSE_DROPPED, head.connectionTokens, RESPONSE_EXTRA, undefined, BODY)
       : () => Buffer.concat([build.proxy.spliceHead(head, RESPONSE_DROPPED, head.connectionTokens, RESPONSE_EXTRA), BODY]);
+  }],
+  ['route interceptor: host without port, path without query', (build) => {
+    const { hostWithoutPort, pathOf } = build.interceptors;
+    if (hostWithoutPort === undefined || pathOf === undefined) {
+      // before hostWithoutPort and pathOf: the expressions the route interceptor ran per request
+      return () => {
+        ('127.0.0.1:8080'.replace(/:\d+$/, '').toLowerCase());
+        ('/api/items?page=2'.split('?')[0]);
+      };
+    }
+    return () => {
+      hostWithoutPort('127.0.0.1:8080');
+      pathOf('/api/items?page=2');
+    };
   }],
   ['rate-limit key lookup, one hot IP among 100', (build) => {
     const lru = new build.lru.BoundedLru(10_000, () => true, true);
