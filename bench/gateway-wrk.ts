@@ -31,13 +31,19 @@
  * more columns give each proxy's TLS row over its cleartext row (req/s and
  * CPU µs/req): the cost of TLS in that proxy.
  *
- * Usage: npx tsx bench/gateway-wrk.ts [--seconds N] [--rounds N] [--connections N] [--tls] [--workers 1,2]
+ * `--baseline DIR` adds a row for another build (DIR holds its `dist/`,
+ * `package.json` and a `node_modules` link, e.g. a copy taken before a
+ * change) with the first row's config, measured in the same alternating
+ * rounds: an optimisation's before and after under the same load, where
+ * separate runs on a shared box differ by more than the step.
+ *
+ * Usage: npx tsx bench/gateway-wrk.ts [--seconds N] [--rounds N] [--connections N] [--tls] [--workers 1,2] [--baseline DIR]
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { limits } from '../src/gateway/index.js';
-import { countListArgument, flagArgument, numberArgument } from './lib/gateway/args.js';
+import { countListArgument, flagArgument, numberArgument, stringArgument } from './lib/gateway/args.js';
 import { keelBenchConfig } from './lib/gateway/keel-config.js';
 import { markdownTable } from './lib/table.js';
 import { freeLoopbackPorts } from './lib/net.js';
@@ -51,6 +57,9 @@ const CONNECTIONS = numberArgument('connections', 64);
 const TLS = flagArgument('tls');
 /** How many workers (keel, nginx) or threads (HAProxy) each proxy runs with, one set of rows per count. */
 const WORKER_COUNTS = countListArgument('workers', [1], limits.WORKERS_MAX);
+/** Another build to measure beside this one (see the usage above). */
+const BASELINE = stringArgument('baseline');
+if (BASELINE !== undefined && !existsSync(`${BASELINE}/dist/src/cli/main.js`)) throw new Error('--baseline needs a folder holding dist/src/cli/main.js');
 
 /** wrk's arguments for a proxy with `workers` workers: a thread and CONNECTIONS connections per worker, so wrk is not what caps N of them. */
 function wrkLoad(workers: number, seconds: number): string[] {
@@ -118,6 +127,9 @@ function proxiesWith(workers: number, backends: readonly number[], haproxy: bool
   if (workers === 1) {
     return [
       { name: KEEL_ONE_WORKER, workers, start: (port, tls) => startKeelGateway(keelBenchConfig(port, backends, 'fast', true, tls), port) },
+      ...(BASELINE === undefined ? [] : [{
+        name: `${KEEL_ONE_WORKER} (baseline build)`, workers, start: (port: number, tls: ServerTlsFiles | undefined) => startKeelGateway(keelBenchConfig(port, backends, 'fast', true, tls), port, { build: BASELINE }),
+      }]),
       { name: 'keel node path, protections on', workers, start: (port, tls) => startKeelGateway(keelBenchConfig(port, backends, 'node', true, tls), port) },
       { name: 'keel fast path, protections off', workers, start: (port, tls) => startKeelGateway(keelBenchConfig(port, backends, 'fast', false, tls), port) },
       { name: nginxName(1), workers, start: (port, tls) => startNginx(port, backends, { singleProcess: true, ...(tls ? { tls } : {}) }) },

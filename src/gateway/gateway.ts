@@ -404,7 +404,7 @@ export class Gateway {
     this.#inflight++;
     // A refusal counts with the HTTP status it stands for, also when a gRPC client got it as HTTP 200 and a grpc-status.
     const finish = (refusedWith: number | undefined): void => {
-      this.metrics.requests.inc({ route: exchange.route?.name ?? 'none', cluster: exchange.cluster ?? 'none', code_class: `${Math.floor((refusedWith ?? response.statusCode) / 100)}xx` });
+      this.metrics.countRequest(exchange.route?.name ?? 'none', exchange.cluster ?? 'none', refusedWith ?? response.statusCode);
       this.#inflight--;
       if (this.#inflight === 0) {
         const waiters = this.#idleWaiters;

@@ -4,12 +4,36 @@ import type { Release } from './admission.js';
 import type { Exchange, Handler, Interceptor } from './exchange.js';
 import type { GatewayMetrics } from './metrics.js';
 
+const ZERO = 48;
+const NINE = 57;
+
+/** The Host value lowercased without a trailing `:port` (as `/:\d+$/`, which leaves `[::1]` whole): no regex per request. */
+export function hostWithoutPort(host: string): string {
+  const colon = host.lastIndexOf(':');
+  let end = host.length;
+  if (colon !== -1 && colon < host.length - 1) {
+    let digits = true;
+    for (let index = colon + 1; index < host.length && digits; index++) {
+      const code = host.charCodeAt(index);
+      digits = code >= ZERO && code <= NINE;
+    }
+    if (digits) end = colon;
+  }
+  return (end === host.length ? host : host.slice(0, end)).toLowerCase();
+}
+
+/** The request-target without its query (as `split('?')[0]`): no array per request. */
+export function pathOf(url: string): string {
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
 /** Matches the route and cluster; reads criticality (header, else route default) and the deadline (headers, else route timeout). */
 export function routeInterceptor(clock: Clock): Interceptor {
   return (next) => (exchange) => {
     const { request } = exchange;
-    const host = (request.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
-    const path = (request.url ?? '/').split('?')[0] ?? '/';
+    const host = hostWithoutPort(request.headers.host ?? '');
+    const path = pathOf(request.url ?? '/');
     const match = exchange.table.router.match({ method: request.method ?? 'GET', host, path, headers: request.headers, clientIp: exchange.clientIp });
     if (match === undefined) throw new GatewayError('KEEL_GW_NO_ROUTE', `no route for ${request.method} ${host}${path}`);
     exchange.route = match.route;

@@ -1,4 +1,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { RequestTallies } from './request-tallies.js';
+
+const DURATION_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /**
  * The gateway's Prometheus metrics, one Registry per gateway instance (two
@@ -8,13 +11,28 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
  */
 export class GatewayMetrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({
+  /** Count requests with `countRequest`: its tallies reach this counter when the registry is read. */
+  readonly requests: Counter<'route' | 'cluster' | 'code_class'> = new Counter({
     name: 'keel_gateway_requests_total', help: 'Requests answered, by route, cluster and status class', labelNames: ['route', 'cluster', 'code_class'] as const, registers: [this.registry],
+    collect: () => this.#tallies.flushRequests(),
   });
-  readonly duration = new Histogram({
+  /** Observe with `observeDuration` on the request path (tallied, handed over when read); `observe` still works. */
+  readonly duration: Histogram<'route' | 'cluster'> = new Histogram({
     name: 'keel_gateway_request_duration_seconds', help: 'Time from request to response head, by route and cluster', labelNames: ['route', 'cluster'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry],
+    buckets: DURATION_BUCKETS_SECONDS, registers: [this.registry], collect: () => this.#tallies.flushDurations(),
   });
+  readonly #tallies = new RequestTallies(this.requests, this.duration, DURATION_BUCKETS_SECONDS);
+
+  /** One answered request, by the HTTP status it was answered (or refused) with. */
+  countRequest(route: string, cluster: string, status: number): void {
+    this.#tallies.countRequest(route, cluster, status);
+  }
+
+  /** One request's time to its response head, in seconds. */
+  observeDuration(route: string, cluster: string, seconds: number): void {
+    this.#tallies.observeDuration(route, cluster, seconds);
+  }
+
   readonly hedges = new Counter({
     name: 'keel_gateway_hedges_total', help: 'Hedged attempts by route and outcome: won (answered first), lost (cancelled or failed, another answered), budget_exhausted (due, refused by the hedge budget)',
     labelNames: ['route', 'outcome'] as const, registers: [this.registry],

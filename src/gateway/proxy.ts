@@ -317,7 +317,7 @@ export async function respond(deps: ProxyDependencies, exchange: Exchange, data:
   const declared = trailerField(data.headers);
   if (!http2 && trailing && declared !== undefined) headers.trailer = declared;
   response.writeHead(data.statusCode, headers);
-  deps.metrics.duration.observe({ route: exchange.route?.name ?? 'none', cluster }, (deps.clock.now() - exchange.startedMs) / 1000);
+  deps.metrics.observeDuration(exchange.route?.name ?? 'none', cluster, (deps.clock.now() - exchange.startedMs) / 1000);
   // .pipe rather than stream/promises' pipeline: the latter aborts an AbortController (and builds a DOMException) on every
   // finish, a sixth of the gateway's CPU per request in bench/gateway-overhead
   await new Promise<void>((resolve) => {

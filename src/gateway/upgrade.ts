@@ -132,7 +132,7 @@ function handshake(deps: UpgradeDependencies, exchange: Exchange, cluster: Clust
         recordLatency(endpoint, nowMs - startedMs, nowMs);
         deps.recordAttempt(cluster.name, endpoint, { kind: 'status', status: outcome.answer.statusCode ?? 502 });
         // A relayed answer's duration is observed by respond(), as any response's.
-        if (outcome.kind === 'switched') deps.metrics.duration.observe({ route: exchange.route?.name ?? 'none', cluster: cluster.name }, (nowMs - exchange.startedMs) / 1000);
+        if (outcome.kind === 'switched') deps.metrics.observeDuration(exchange.route?.name ?? 'none', cluster.name, (nowMs - exchange.startedMs) / 1000);
       }
       resolve(outcome);
     };

@@ -65,9 +65,14 @@ export function parseDeadlineHeader(value: string | undefined): number | undefin
  * request that cannot finish in time should not be sent.
  */
 export function deadlineHeaders(context: Pick<PolicyContext, 'deadlineMs'>, clock: Clock, format: 'keel' | 'grpc' | 'both' = 'both'): Record<string, string> {
-  const remaining = remainingMs(context, clock);
-  if (remaining === undefined || context.deadlineMs === undefined) return {};
-  if (remaining <= 0) throw new DeadlineExceededError(context.deadlineMs, clock.now());
+  if (context.deadlineMs === undefined) return {};
+  return deadlineHeadersAt(context.deadlineMs, clock.now(), format);
+}
+
+/** `deadlineHeaders` with the clock already read (`nowMs`), for a caller that read it for other work in the same step. */
+export function deadlineHeadersAt(deadlineMs: number, nowMs: number, format: 'keel' | 'grpc' | 'both' = 'both'): Record<string, string> {
+  const remaining = deadlineMs - nowMs;
+  if (remaining <= 0) throw new DeadlineExceededError(deadlineMs, nowMs);
   const headers: Record<string, string> = {};
   if (format !== 'grpc') headers[DEADLINE_HEADER] = String(Math.floor(remaining));
   if (format !== 'keel') headers[GRPC_TIMEOUT_HEADER] = encodeGrpcTimeout(Math.floor(remaining));

@@ -77,7 +77,7 @@ export { timeout, type TimeoutEvent, type TimeoutMode, type TimeoutOptions, Time
 
 /** Deadlines: remaining budget, keel-deadline / grpc-timeout headers, and a deadline-enforcing policy. */
 export {
-  assertBeforeDeadline, deadline, DEADLINE_HEADER, deadlineFromHeaders, deadlineHeaders, type DeadlineOptions, encodeGrpcTimeout,
+  assertBeforeDeadline, deadline, DEADLINE_HEADER, deadlineFromHeaders, deadlineHeaders, deadlineHeadersAt, type DeadlineOptions, encodeGrpcTimeout,
   GRPC_TIMEOUT_HEADER, parseDeadlineHeader, parseGrpcTimeout, remainingMs,
 } from './deadline.js';
 

@@ -15,6 +15,8 @@ export class BoundedLru<V> {
   readonly #canEvict: (value: V) => boolean;
   readonly #force: boolean;
   #evictions = 0;
+  /** The key last set, so last in iteration order: a hit on it needs no move (one hot key, as one client IP, is the common case). */
+  #newest: string | undefined;
 
   constructor(maxEntries: number, canEvict: (value: V) => boolean = () => true, force = false) {
     if (!Number.isInteger(maxEntries) || maxEntries < 1 || maxEntries > KEYED_ENTRIES_MAX) {
@@ -37,13 +39,17 @@ export class BoundedLru<V> {
   get(key: string, create: () => V): V | undefined {
     const existing = this.#entries.get(key);
     if (existing !== undefined) {
-      this.#entries.delete(key);
-      this.#entries.set(key, existing);
+      if (key !== this.#newest) {
+        this.#entries.delete(key);
+        this.#entries.set(key, existing);
+        this.#newest = key;
+      }
       return existing;
     }
     if (this.#entries.size >= this.maxEntries && !this.#evictOne()) return undefined;
     const created = create();
     this.#entries.set(key, created);
+    this.#newest = key;
     return created;
   }
 
@@ -53,6 +59,7 @@ export class BoundedLru<V> {
   }
 
   delete(key: string): boolean {
+    if (key === this.#newest) this.#newest = undefined;
     return this.#entries.delete(key);
   }
 
@@ -72,7 +79,7 @@ export class BoundedLru<V> {
   }
 
   #evict(key: string): boolean {
-    this.#entries.delete(key);
+    this.delete(key);
     this.#evictions++;
     return true;
   }

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
-  assertBeforeDeadline, deadline, deadlineFromHeaders, deadlineHeaders, encodeGrpcTimeout, parseDeadlineHeader, parseGrpcTimeout, remainingMs,
+  assertBeforeDeadline, deadline, deadlineFromHeaders, deadlineHeaders, deadlineHeadersAt, encodeGrpcTimeout, parseDeadlineHeader, parseGrpcTimeout, remainingMs,
 } from '../../src/resilience/deadline.js';
 import { capture, newClock, untilAborted } from './helpers.js';
 
@@ -67,4 +67,14 @@ test('the deadline policy gives a default budget only to calls without a deadlin
   const unbounded = deadline({ clock });
   assert.equal(await unbounded.execute(() => 'no deadline, no timer'), 'no deadline, no timer');
   assert.equal(clock.pendingTimers, 0);
+});
+
+test('deadlineHeadersAt with the clock already read answers as deadlineHeaders reading it', () => {
+  const clock = newClock();
+  fc.assert(fc.property(fc.integer({ min: -5_000, max: 10_000_000 }), fc.constantFrom('keel', 'grpc', 'both') as fc.Arbitrary<'keel' | 'grpc' | 'both'>, (leftMs, format) => {
+    const deadlineMs = clock.now() + leftMs;
+    const viaClock = (() => { try { return deadlineHeaders({ deadlineMs }, clock, format); } catch (error) { return (error as Error).name; } })();
+    const viaNow = (() => { try { return deadlineHeadersAt(deadlineMs, clock.now(), format); } catch (error) { return (error as Error).name; } })();
+    assert.deepEqual(viaNow, viaClock);
+  }));
 });

@@ -21,3 +21,12 @@ export function countListArgument(name: string, fallback: readonly number[], max
   }
   return values;
 }
+
+/** `--name VALUE` from the command line, else undefined. */
+export function stringArgument(name: string): string | undefined {
+  const index = process.argv.indexOf(`--${name}`);
+  if (index < 0) return undefined;
+  const value = process.argv[index + 1];
+  if (value === undefined || value.startsWith('--')) throw new Error(`--${name} needs a value`);
+  return value;
+}

@@ -88,7 +88,10 @@ export function startBackend(port: number, options: BackendOptions = {}): Promis
  * added: the primary binds it only once every worker listens, and the start
  * waits for it. `nodeFlags` go to node before the script (`--cpu-prof`, bench/gateway-profile.ts).
  */
-export function startKeelGateway(yamlText: string, port: number, { workers = 1, adminPort, nodeFlags = [] }: { workers?: number; adminPort?: number; nodeFlags?: readonly string[] } = {}): Promise<Started> {
+/** `build`: another build's root (a folder holding `dist/`, `package.json` and `node_modules`) to run instead of this checkout's. */
+export function startKeelGateway(
+  yamlText: string, port: number, { workers = 1, adminPort, nodeFlags = [], build }: { workers?: number; adminPort?: number; nodeFlags?: readonly string[]; build?: string } = {},
+): Promise<Started> {
   if (workers > 1 && adminPort === undefined) throw new Error('startKeelGateway: workers > 1 needs an adminPort to wait on');
   const dir = tempDir('keel-gw-bench-');
   const file = join(dir, 'gateway.yaml');
@@ -96,7 +99,7 @@ export function startKeelGateway(yamlText: string, port: number, { workers = 1, 
   writeFileSync(file, workers > 1 ? `${yamlText}\nadmin: { port: ${adminPort}, token: "keel-bench-${process.pid}" }\n` : yamlText);
   // The built CLI, as `keel` ships (package.json bin): under tsx every closure pays its __name helper and the load
   // is slower; the bench scripts build first (npm run bench:gateway*).
-  const main = new URL('../../../dist/src/cli/main.js', import.meta.url).pathname;
+  const main = build === undefined ? new URL('../../../dist/src/cli/main.js', import.meta.url).pathname : join(build, 'dist/src/cli/main.js');
   if (!existsSync(main)) throw new Error(`${main} is missing: run npm run build first`);
   const args = [...nodeFlags, main, 'gateway', '--config', file, '--log-level', 'warn', ...(workers > 1 ? ['--workers', String(workers)] : [])];
   return start('keel', process.execPath, args, port, process.env, workers > 1 ? adminPort : port);

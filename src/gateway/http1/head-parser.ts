@@ -119,13 +119,64 @@ export function parseRequestHead(bytes: Buffer): ParsedHead {
 /** Parses a complete response head. `requestMethod` decides whether a body can follow (HEAD: none). */
 export function parseResponseHead(bytes: Buffer, requestMethod: string): ParsedHead {
   const firstLineEnd = bytes.indexOf(LF) + 1;
-  const line = bytes.toString('latin1', 0, firstLineEnd - 2);
-  if (!/^HTTP\/1\.[01] [1-9]\d\d(?: |$)/.test(line)) throw badRequest('malformed status line');
-  const minor = line.charCodeAt(7) - 48;
-  const status = Number(line.slice(9, 12));
-  const head = parseFields(bytes, firstLineEnd, minor, '', '', status);
+  const status = statusOf(bytes, firstLineEnd - 2);
+  const head = parseFields(bytes, firstLineEnd, bytes[7]! - ZERO, '', '', status);
   if (requestMethod === 'HEAD' || status === 204 || status === 304 || status < 200) return { ...head, framing: 0 };
   return head;
+}
+
+const ZERO = 48;
+const STATUS_LINE_PREFIX = Buffer.from('HTTP/1.', 'latin1');
+
+/** The status of a status line `HTTP/1.x DDD[ reason]` ending at `lineEnd` (before its CRLF): byte checks, no string. */
+function statusOf(bytes: Buffer, lineEnd: number): number {
+  const digit = (at: number): number => {
+    const value = bytes[at]! - ZERO;
+    return value >= 0 && value <= 9 ? value : -1;
+  };
+  const minor = digit(7);
+  const hundreds = digit(9);
+  const tens = digit(10);
+  const units = digit(11);
+  const wellFormed = lineEnd >= 12 && bytes.compare(STATUS_LINE_PREFIX, 0, 7, 0, 7) === 0 && (minor === 0 || minor === 1) && bytes[8] === SP
+    && hundreds >= 1 && tens !== -1 && units !== -1 && (lineEnd === 12 || bytes[12] === SP);
+  if (!wellFormed) throw badRequest('malformed status line');
+  return hundreds * 100 + tens * 10 + units;
+}
+
+/**
+ * Field names most heads carry, lowercased, by length: a name matching one (ASCII case-insensitively) is that
+ * interned string, with no string made and lowercased per field line. Others are read and lowercased.
+ */
+const COMMON_NAMES: readonly (readonly string[] | undefined)[] = (() => {
+  const names = [
+    'host', 'user-agent', 'accept', 'accept-encoding', 'accept-language', 'connection', 'keep-alive', 'content-length', 'content-type',
+    'transfer-encoding', 'date', 'server', 'via', 'x-forwarded-for', 'x-forwarded-proto', 'x-request-id', 'cookie', 'set-cookie',
+    'cache-control', 'authorization', 'etag', 'last-modified', 'location', 'origin', 'referer', 'vary', 'content-encoding', 'expires',
+    'upgrade', 'expect', 'te', 'trailer', 'pragma', 'if-none-match', 'if-modified-since', 'keel-deadline', 'grpc-timeout', 'traceparent',
+  ];
+  const byLength: string[][] = [];
+  for (const name of names) (byLength[name.length] ??= []).push(name);
+  return byLength;
+})();
+
+/** The lowercased field name in bytes [start, end) (already checked to be token characters). */
+function fieldName(bytes: Buffer, start: number, end: number): string {
+  const candidates = COMMON_NAMES[end - start];
+  if (candidates !== undefined) {
+    for (const name of candidates) if (sameLowercase(bytes, start, name)) return name;
+  }
+  return bytes.toString('latin1', start, end).toLowerCase();
+}
+
+/**
+ * Whether the token bytes from `start` spell `name` (lowercase letters and '-') in any case. Setting bit 0x20 maps
+ * 'A'-'Z' to 'a'-'z' and leaves '-' alone; the only other bytes it maps onto those are control characters and CR,
+ * which a token never holds.
+ */
+function sameLowercase(bytes: Buffer, start: number, name: string): boolean {
+  for (let index = 0; index < name.length; index++) if ((bytes[start + index]! | 0x20) !== name.charCodeAt(index)) return false;
+  return true;
 }
 
 function parseFields(bytes: Buffer, firstLineEnd: number, minorVersion: number, method: string, target: string, status: number): ParsedHead {
@@ -148,7 +199,7 @@ function parseFields(bytes: Buffer, firstLineEnd: number, minorVersion: number, 
     while (valueStart < valueEnd && (bytes[valueStart] === SP || bytes[valueStart] === HTAB)) valueStart++;
     while (valueEnd > valueStart && (bytes[valueEnd - 1] === SP || bytes[valueEnd - 1] === HTAB)) valueEnd--;
     for (let index = valueStart; index < valueEnd; index++) if (VALUE[bytes[index]!] !== 1) throw badRequest('control character in a header value');
-    const name = bytes.toString('latin1', at, colon).toLowerCase();
+    const name = fieldName(bytes, at, colon);
     const value = bytes.toString('latin1', valueStart, valueEnd);
     if (name === 'content-length') contentLengths++;
     const previous = headers[name];
@@ -157,11 +208,20 @@ function parseFields(bytes: Buffer, firstLineEnd: number, minorVersion: number, 
     at = end + 1;
     starts.push(at);
   }
-  return { method, target, status, minorVersion, headers, names, starts, bytes, firstLineEnd, ...framingOf(headers, contentLengths, minorVersion, status !== 0) };
+  // Fields named, not spread: every head gets one object shape, made once.
+  const { framing, close, connectionTokens } = framingOf(headers, contentLengths, minorVersion, status !== 0);
+  return { method, target, status, minorVersion, headers, names, starts, bytes, firstLineEnd, framing, close, connectionTokens };
 }
 
-function tokensOf(value: string | undefined): string[] {
-  if (value === undefined) return [];
+const NO_TOKENS: readonly string[] = Object.freeze([]);
+
+function tokensOf(value: string | undefined): readonly string[] {
+  if (value === undefined) return NO_TOKENS;
+  // One token (`keep-alive`, `close`, `chunked`) is the usual value: no split and filter.
+  if (!value.includes(',')) {
+    const token = value.trim().toLowerCase();
+    return token === '' ? NO_TOKENS : [token];
+  }
   return value.split(',').map((token) => token.trim().toLowerCase()).filter((token) => token !== '');
 }
 

@@ -1,4 +1,5 @@
-import { deadlineHeaders, isIdempotent, isNeverSentError } from '../../resilience/index.js';
+import assert from 'node:assert/strict';
+import { deadlineHeadersAt, isIdempotent, isNeverSentError } from '../../resilience/index.js';
 import { recordLatency } from '../balancers/index.js';
 import type { Cluster } from '../cluster.js';
 import type { Endpoint } from '../endpoint.js';
@@ -6,7 +7,7 @@ import { GatewayError } from '../errors.js';
 import type { RouteConfig } from '../config.js';
 import type { Exchange, Handler } from '../exchange.js';
 import { type HedgeEngine, raceEndpoints, type RouteHedge } from '../hedging.js';
-import { HEADER_BYTES_MAX, RETRIES_MAX } from '../limits.js';
+import { HEAD_HEADERS_MAX, HEADER_BYTES_MAX, RETRIES_MAX } from '../limits.js';
 import { type AttemptOutcome, attemptFailureError } from '../attempt.js';
 import { checkUpstreamLimits, FORWARDED_CLIENT_CERT, isEncrypted, type ProxyDependencies, VIA_VALUE } from '../proxy.js';
 import { forwardedClientCert } from '../tls-listener.js';
@@ -26,6 +27,9 @@ import type { UpstreamConnection, UpstreamHolder } from './upstream-connection.j
  */
 
 const EMPTY = Buffer.alloc(0);
+const NO_DEADLINE: Readonly<Record<string, string>> = Object.freeze({});
+const CR = 13;
+const LF = 10;
 
 /**
  * Request fields never forwarded (hop-by-hop, RFC 9110 §7.6.1) or replaced by the gateway's own (a client's
@@ -50,24 +54,45 @@ interface UpstreamHead {
   readonly leftover: Buffer | undefined;
   /** The attempt's inactivity timeout, which the relay keeps. */
   readonly timeoutMs: number;
+  /** When the head arrived (the clock read for the endpoint's latency, reused for the request's duration). */
+  readonly receivedMs: number;
 }
 
-/** The head bytes minus `dropped` fields (by line, copied as slices), plus `extra` lines. */
-export function spliceHead(head: ParsedHead, dropped: ReadonlySet<string>, named: readonly string[], extra: string, firstLine?: string): Buffer {
-  const parts: Buffer[] = [firstLine === undefined ? head.bytes.subarray(0, head.firstLineEnd) : Buffer.from(firstLine, 'latin1')];
-  let runStart = -1;
-  for (let index = 0; index < head.names.length; index++) {
-    const name = head.names[index]!;
+/** Per field line of the head being spliced: whether it is kept (reused: spliceHead is synchronous). */
+const keptScratch = new Uint8Array(HEAD_HEADERS_MAX);
+
+/**
+ * The head bytes minus `dropped` fields and the fields `named` (by line, copied as runs), plus `extra` lines (latin1,
+ * each ending in CRLF), then `tail` (body bytes already in hand): measured first, then written into one buffer, so a
+ * splice makes one allocation, not a slice per run, a buffer for `extra` and a concatenation.
+ */
+export function spliceHead(head: ParsedHead, dropped: ReadonlySet<string>, named: readonly string[], extra: string, firstLine?: string, tail?: Buffer): Buffer {
+  const { bytes, names, starts } = head;
+  let length = (firstLine === undefined ? head.firstLineEnd : firstLine.length) + extra.length + 2 + (tail === undefined ? 0 : tail.length);
+  for (let index = 0; index < names.length; index++) {
+    const name = names[index]!;
     const keep = !dropped.has(name) && !named.includes(name);
-    if (keep && runStart === -1) runStart = head.starts[index]!;
-    if (!keep && runStart !== -1) {
-      parts.push(head.bytes.subarray(runStart, head.starts[index]!));
+    keptScratch[index] = keep ? 1 : 0;
+    if (keep) length += starts[index + 1]! - starts[index]!;
+  }
+  const spliced = Buffer.allocUnsafe(length);
+  let at = firstLine === undefined ? bytes.copy(spliced, 0, 0, head.firstLineEnd) : spliced.write(firstLine, 0, 'latin1');
+  let runStart = -1;
+  for (let index = 0; index < names.length; index++) {
+    if (keptScratch[index] === 1) {
+      if (runStart === -1) runStart = starts[index]!;
+    } else if (runStart !== -1) {
+      at += bytes.copy(spliced, at, runStart, starts[index]!);
       runStart = -1;
     }
   }
-  if (runStart !== -1) parts.push(head.bytes.subarray(runStart, head.starts[head.names.length]!));
-  parts.push(Buffer.from(`${extra}\r\n`, 'latin1'));
-  return Buffer.concat(parts);
+  if (runStart !== -1) at += bytes.copy(spliced, at, runStart, starts[names.length]!);
+  at += spliced.write(extra, at, 'latin1');
+  spliced[at++] = CR;
+  spliced[at++] = LF;
+  if (tail !== undefined) at += tail.copy(spliced, at);
+  assert.equal(at, length, 'a spliced head fills the length measured for it');
+  return spliced;
 }
 
 function requestHead(request: FastRequest, clientIp: string, deadline: Record<string, string>): Buffer {
@@ -112,11 +137,13 @@ function forward(deps: FastProxyDependencies, exchange: Exchange, request: FastR
   let attempt = 0;
   const next = (): void => {
     attempt++;
-    const endpoint = cluster.pick({ zone: deps.zoneOf(exchange), hashKey, exclude: tried }, deps.clock.now());
+    // One clock read for the pick and the attempt's deadline, in the same synchronous step.
+    const nowMs = deps.clock.now();
+    const endpoint = cluster.pick({ zone: deps.zoneOf(exchange), hashKey, exclude: tried }, nowMs);
     if (endpoint === undefined) throw new GatewayError('KEEL_GW_NO_HEALTHY_UPSTREAM', `cluster ${cluster.name} has no endpoint to take the request`);
     tried.add(endpoint);
     checkUpstreamLimits(cluster, endpoint, deps.fastPools.pending(cluster.poolAddress(endpoint.address)));
-    attemptOnce(deps, exchange, request, cluster, endpoint, route.perTryTimeoutMs, (outcome) => guarded(() => settle(outcome, endpoint)));
+    attemptOnce(deps, exchange, request, cluster, endpoint, route.perTryTimeoutMs, nowMs, (outcome) => guarded(() => settle(outcome, endpoint)));
   };
   const settle = (outcome: AttemptOutcome<UpstreamHead>, endpoint: Endpoint): void => {
     const canRetry = attempt < maxAttempts && !response.destroyed;
@@ -166,7 +193,7 @@ async function hedged(deps: FastProxyDependencies, exchange: Exchange, request: 
   const engine: HedgeEngine<UpstreamHead> = {
     attempt: (endpoint, signal) => {
       checkUpstreamLimits(cluster, endpoint, deps.fastPools.pending(cluster.poolAddress(endpoint.address)));
-      return new Promise((resolve) => attemptOnce(deps, exchange, request, cluster, endpoint, route.perTryTimeoutMs, resolve, { signal, body }));
+      return new Promise((resolve) => attemptOnce(deps, exchange, request, cluster, endpoint, route.perTryTimeoutMs, deps.clock.now(), resolve, { signal, body }));
     },
     status: (answer) => answer.head.status,
     cancel: (answer, endpoint) => {
@@ -206,15 +233,18 @@ interface HedgedSend {
   readonly body: Buffer | undefined;
 }
 
-/** One attempt at `endpoint`: `resolve` gets its outcome once, the response head (its connection parked) or the error. */
+/**
+ * One attempt at `endpoint`, starting at `nowMs` (the caller's clock read): `resolve` gets its outcome once, the
+ * response head (its connection parked) or the error.
+ */
 function attemptOnce(
-  deps: FastProxyDependencies, exchange: Exchange, request: FastRequest, cluster: Cluster, endpoint: Endpoint, perTryTimeoutMs: number,
+  deps: FastProxyDependencies, exchange: Exchange, request: FastRequest, cluster: Cluster, endpoint: Endpoint, perTryTimeoutMs: number, nowMs: number,
   resolve: (outcome: AttemptOutcome<UpstreamHead>) => void, hedgedSend?: HedgedSend,
 ): void {
-  const nowMs = deps.clock.now();
-  const remaining = exchange.deadlineMs === undefined ? Infinity : exchange.deadlineMs - nowMs;
+  const deadlineMs = exchange.deadlineMs;
+  const remaining = deadlineMs === undefined ? Infinity : deadlineMs - nowMs;
   if (remaining <= 0) return resolve({ kind: 'error', error: new GatewayError('KEEL_GW_DEADLINE_EXCEEDED', 'the deadline passed before the request was sent'), timedOut: false });
-  const head = requestHead(request, exchange.clientIp, deadlineHeaders({ deadlineMs: exchange.deadlineMs }, deps.clock));
+  const head = requestHead(request, exchange.clientIp, deadlineMs === undefined ? NO_DEADLINE : deadlineHeadersAt(deadlineMs, nowMs));
   const timeoutMs = Math.max(1, Math.min(perTryTimeoutMs, remaining));
   const connection = connectionOf(request);
   const address = cluster.poolAddress(endpoint.address);
@@ -275,7 +305,7 @@ function attemptOnce(
         const nowAfter = deps.clock.now();
         recordLatency(endpoint, nowAfter - nowMs, nowAfter);
         deps.recordAttempt(cluster.name, endpoint, { kind: 'status', status: parsed.status });
-        resolve({ kind: 'response', data: { head: parsed, connection: pooled, leftover: end < received.length ? received.subarray(end) : undefined, timeoutMs } });
+        resolve({ kind: 'response', data: { head: parsed, connection: pooled, leftover: end < received.length ? received.subarray(end) : undefined, timeoutMs, receivedMs: nowAfter } });
       },
       onClose: () => {
         // A reused connection the upstream closed while idle: resend a body-less request on another one.
@@ -315,13 +345,13 @@ function attemptOnce(
   deps.fastPools.acquire(address, cluster.config.circuitBreakers.maxConnections, send, cluster.upstreamTls);
 }
 
-/** The response head for the client: the upstream's lines minus hop-by-hop ones, plus Via, the gateway's fields and Connection. */
-function responseHead(head: ParsedHead, extraHeaders: Record<string, string>, close: boolean): Buffer {
+/** The response head for the client: the upstream's lines minus hop-by-hop ones, plus Via, the gateway's fields and Connection; then `tail`. */
+function responseHead(head: ParsedHead, extraHeaders: Record<string, string>, close: boolean, tail?: Buffer): Buffer {
   let extra = `via: ${head.headers.via ? `${head.headers.via}, ${VIA_VALUE}` : VIA_VALUE}\r\n`;
   for (const name in extraHeaders) extra += `${name}: ${extraHeaders[name]}\r\n`;
   if (close) extra += 'connection: close\r\n';
   const firstLine = head.minorVersion === 1 ? undefined : `HTTP/1.1${head.bytes.toString('latin1', 8, head.firstLineEnd)}`;
-  return spliceHead(head, RESPONSE_DROPPED, head.connectionTokens, extra, firstLine);
+  return spliceHead(head, RESPONSE_DROPPED, head.connectionTokens, extra, firstLine, tail);
 }
 
 /** Relays the answer's head and body to the client; `resolve` runs once it is done (or cut). */
@@ -334,7 +364,8 @@ function respond(deps: FastProxyDependencies, exchange: Exchange, response: Fast
   const framing: BodyFraming = framingFor(head.framing);
   if (head.framing === 'close') response.closeConnectionAfter();
   response.statusCode = head.status;
-  deps.metrics.duration.observe({ route: exchange.route?.name ?? 'none', cluster }, (deps.clock.now() - exchange.startedMs) / 1000);
+  // Time to the response head: when it arrived (read once for the endpoint's latency too), not when it is relayed.
+  deps.metrics.observeDuration(exchange.route?.name ?? 'none', cluster, (data.receivedMs - exchange.startedMs) / 1000);
   let ended = false;
   const end = (reusable: boolean, ok: boolean): void => {
     if (ended) return;
@@ -387,16 +418,15 @@ function respond(deps: FastProxyDependencies, exchange: Exchange, response: Fast
   // The upstream's inactivity timeout carries on from the attempt (as the socket's own timeout did).
   pooled.hold({ onData: relay, onClose: () => end(false, head.framing === 'close'), onTimeout: () => end(false, false) }, data.timeoutMs);
   connection.onClose(() => end(false, false));
-  const headBytes = responseHead(head, exchange.responseHeaders, response.closeAfter);
   const leftover = data.leftover;
   if (leftover !== undefined && head.framing !== 'chunked' && head.framing !== 'close' && leftover.length <= head.framing) {
     // The usual small answer: head and the whole body in hand, one buffer, one write (no writev, no cork).
     framing.consume(leftover, 0);
-    response.writeRaw(Buffer.concat([headBytes, leftover]));
+    response.writeRaw(responseHead(head, exchange.responseHeaders, response.closeAfter, leftover));
     if (framing.done) end(!head.close, true);
   } else {
     client.cork();
-    response.writeRaw(headBytes);
+    response.writeRaw(responseHead(head, exchange.responseHeaders, response.closeAfter));
     if (leftover !== undefined) relay(leftover);
     else if (framing.done) end(!head.close, true);
     if (!ended) process.nextTick(() => client.writableCorked > 0 && client.uncork());

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ChunkedFraming } from '../../../src/gateway/http1/body-framing.js';
-import { findHeadEnd, parseRequestHead, skipLeadingCrlf } from '../../../src/gateway/http1/head-parser.js';
+import { findHeadEnd, parseRequestHead, parseResponseHead, skipLeadingCrlf } from '../../../src/gateway/http1/head-parser.js';
 
 const MAX = 16 * 1024;
 
@@ -121,4 +121,30 @@ test('fast-check: any split of a valid request into pieces parses the same as th
     assert.equal(framing.done, true);
     assert.equal(bodyTaken, body.length);
   }), { numRuns: 300, seed: 17 });
+});
+
+test('status lines: HTTP/1.0 or 1.1, a three-digit status from 100, then a space or the line end; anything else refused', () => {
+  const status = (line: string) => parseResponseHead(Buffer.from(`${line}\r\ncontent-length: 0\r\n\r\n`, 'latin1'), 'GET');
+  assert.equal(status('HTTP/1.1 200 OK').status, 200);
+  assert.equal(status('HTTP/1.1 204').status, 204);
+  assert.equal(status('HTTP/1.0 503 Service Unavailable').minorVersion, 0);
+  assert.equal(status('HTTP/1.1 599 ').status, 599);
+  for (const line of ['HTTP/1.2 200 OK', 'HTTP/2.0 200 OK', 'HTTPS1.1 200 OK', 'http/1.1 200 OK', 'HTTP/1.1 099 Low', 'HTTP/1.1 20 OK', 'HTTP/1.1 2000 OK',
+    'HTTP/1.1 20x OK', 'HTTP/1.1  200 OK', 'HTTP/1.1\t200 OK', 'HTTP/1.1 200\tOK', 'HTTP/1.1', '']) {
+    assert.equal(codeOf(() => status(line)), 'KEEL_GW_BAD_REQUEST', JSON.stringify(line));
+  }
+});
+
+const COMMON = ['host', 'content-length', 'connection', 'keep-alive', 'user-agent', 'accept', 'x-forwarded-for', 'via', 'te', 'cookie', 'date'];
+const anyCase = (name: string) => fc.array(fc.boolean(), { minLength: name.length, maxLength: name.length })
+  .map((upper) => [...name].map((char, index) => (upper[index] ? char.toUpperCase() : char)).join(''));
+const fieldName = fc.oneof(fc.constantFrom(...COMMON).chain(anyCase), fc.stringMatching(/^[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]{0,14}$/));
+
+test('fast-check: field names in any case come out lowercased, common ones or not, and name the same fields as headers', () => {
+  fc.assert(fc.property(fc.array(fieldName, { maxLength: 12 }), (names) => {
+    const kept = names.filter((name) => !['host', 'content-length', 'transfer-encoding', 'connection', 'expect', 'upgrade'].includes(name.toLowerCase()));
+    const head = parse(`GET / HTTP/1.1\r\nHost: a\r\n${kept.map((name, index) => `${name}: v${index}\r\n`).join('')}\r\n`)!;
+    assert.deepEqual(head.names, ['host', ...kept.map((name) => name.toLowerCase())]);
+    for (const name of kept) assert.ok(head.headers[name.toLowerCase()]?.startsWith('v'));
+  }));
 });
