@@ -48,7 +48,7 @@ export interface MaintenanceHost {
   /** Index of the newest snapshot of the applied state. */
   snapshotIndex(): number;
   /** Saves a snapshot of the applied state now and releases the log it covers. */
-  saveSnapshot(): void;
+  saveSnapshot(): Promise<void>;
   /** Releases the log the newest snapshot covers (keeping the catch-up entries). */
   releaseLog(): void;
   /** The member's clock (ms), skewable by keel chaos. */
@@ -128,7 +128,7 @@ export class Maintenance {
     const diskBytesBefore = raftDiskBytes(host.config.dataDir);
     await yieldToLoop();
     if (host.stopped()) throw new InterruptedError();
-    if (host.store().appliedIndex > host.snapshotIndex()) host.saveSnapshot();
+    if (host.store().appliedIndex > host.snapshotIndex()) await host.saveSnapshot();
     await yieldToLoop();
     if (host.stopped()) throw new InterruptedError();
     host.releaseLog();
