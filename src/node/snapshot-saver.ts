@@ -4,8 +4,8 @@ import { StorageError } from '../storage/index.js';
 import { SnapshotEncoder, type SnapshotState } from '../store/index.js';
 import { snapshotPrefix } from './membership.js';
 
-/** Bytes of encoded state per chunk: about a millisecond or two of encoding on the event loop, then a write off it. */
-export const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
+/** Bytes of encoded state per chunk: a few ms of encoding on the event loop (small records cost more per byte than large values), then a write off it. */
+export const SNAPSHOT_CHUNK_BYTES = 256 * 1024;
 
 /** What a member hands the saver at the moment it decides to snapshot. */
 export interface SnapshotCapture {

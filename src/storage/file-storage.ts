@@ -17,7 +17,11 @@ export interface FileStorageOptions extends SnapshotRetention {
   readonly fileSystem?: FileSystem;
 }
 
-/** Where a streamed snapshot's data comes from: the next chunk, or undefined after the last. */
+/**
+ * Where a streamed snapshot's data comes from: the next chunk, or undefined
+ * after the last. A chunk is written (and checksummed) before the next call,
+ * so the source may reuse its buffer then.
+ */
 export interface SnapshotChunks {
   next(): Uint8Array | undefined;
 }
