@@ -48,6 +48,8 @@ export interface KeelClusterOptions {
    * its environment on to them; their flags still take precedence).
    */
   readonly quotaBytes?: number;
+  /** More numeric settings for that file (e.g. `snapshotEntries`), beside `quotaBytes`. */
+  readonly config?: Readonly<Record<string, number>>;
   /**
    * Node flags for keel up, which passes its own on to every member it
    * starts (process.execArgv), e.g. `--trace-gc` (printed to each member's
@@ -72,9 +74,10 @@ export async function startKeelCluster(options: KeelClusterOptions): Promise<Kee
   const tlsArgs = options.tlsDir === undefined ? [] : ['--tls'];
   const env: NodeJS.ProcessEnv = { ...process.env };
   if (options.failpoints) env.KEEL_FAILPOINTS = options.failpoints;
-  if (options.quotaBytes !== undefined) {
+  const settings = { ...(options.quotaBytes !== undefined ? { quotaBytes: options.quotaBytes } : {}), ...options.config };
+  if (Object.keys(settings).length > 0) {
     const configFile = join(dataDir, 'bench-node.yaml');
-    writeFileSync(configFile, `quotaBytes: ${options.quotaBytes}\n`);
+    writeFileSync(configFile, Object.entries(settings).map(([name, value]) => `${name}: ${value}\n`).join(''));
     env.KEEL_CONFIG = configFile;
   }
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), binary, 'up', '--nodes', String(size), '--base-port', String(base), '--data-dir', dataDir, '--quiet', '--no-gateway', '--no-dashboard', ...tlsArgs], {

@@ -42,6 +42,12 @@ export class ByteWriter {
     return this.#length;
   }
 
+  /** Starts over in the same buffer: views `finish()` returned before now show what is written next. */
+  reset(): this {
+    this.#length = 0;
+    return this;
+  }
+
   u8(value: number): this {
     this.#reserve(1);
     this.#bytes[this.#length++] = value;

@@ -44,6 +44,7 @@ import type { ReadyHost } from './raft-loop.js';
 import type { LeaseTimeToLive } from './lease-forward.js';
 import { MemberChanges } from './member-changes.js';
 import type { MemberRecord, MembershipEffect } from './membership.js';
+import { SnapshotSaver, type SnapshotSaved } from './snapshot-saver.js';
 import { lockDataDir, prepareDataDir, resolveIdentity, writeMemberIdentity } from './data-dir.js';
 import { AuthTokens, parseAuthTokenOption } from './auth-tokens.js';
 import type { AuthResponse, AuthState } from '../store/auth-state.js';
@@ -137,6 +138,8 @@ export class KeelNode {
   #raw!: RawNode;
   #memory!: MemoryStorage;
   #storage!: FileStorage;
+  /** Writes periodic and defragment snapshots off the event loop (snapshot-saver.ts). */
+  #snapshots: SnapshotSaver | undefined;
   /** Held from the start until stop: no second process may open this data dir. */
   #dataDirLock: DataDirLock | undefined;
   #store!: StoreStateMachine;
@@ -334,6 +337,7 @@ export class KeelNode {
     });
     this.#raw = this.#loop.raw;
     this.#memory = this.#loop.memory;
+    this.#snapshots = new SnapshotSaver({ storage: this.#storage, saved: (result) => this.#snapshotSaved(result) });
     const [host, port] = splitHostPort(this.config.listenPeer);
     const firstPeers = initialPeers(this.config.peers, { name: this.config.id, raftId: this.#raftId, clusterName: this.config.clusterName }, joining);
     this.#transport = new PeerTransport({
@@ -399,6 +403,7 @@ export class KeelNode {
     this.#maintenance.stop();
     this.#stopped = true;
     await this.#loop?.stop(); // never rejects: the write's failure goes to #fail
+    await this.#snapshots?.stop(); // an unfinished snapshot's temporary file goes; the older snapshot stands
     await this.#transport?.close();
     this.#storage?.close();
     this.#dataDirLock?.release();
@@ -629,18 +634,45 @@ export class KeelNode {
   }
 
   #maybeSnapshot(): void {
+    if (this.#snapshots?.running !== false) return;
     if (this.#store.appliedIndex - this.#loop.snapshotIndex < this.config.snapshotEntries) return;
-    this.#saveSnapshot();
+    this.#saveSnapshot().catch(() => undefined); // a failure has already failed the member (#snapshotFailed)
   }
 
-  /** Saves a snapshot of the applied state (the caller checked that it is newer than the last one) and drops the log it covers. */
-  #saveSnapshot(): void {
-    const applied = this.#store.appliedIndex;
-    const started = performance.now();
+  /**
+   * Saves a snapshot of the applied state off the event loop (waiting first
+   * for one already being saved) and then drops the log it covers. Does
+   * nothing when the newest snapshot is already at the applied index.
+   */
+  async #saveSnapshot(): Promise<void> {
+    const saver = this.#snapshots;
+    if (saver === undefined) return;
+    if (saver.running) await saver.current;
+    if (this.#stopped || this.#store.appliedIndex <= this.#loop.snapshotIndex) return;
+    await saver
+      .save(() => ({ metadata: this.#loop.snapshotMetadata(this.#store.appliedIndex), membership: this.#table.encode(), state: this.#store.captureSnapshot() }))
+      .catch((error: unknown) => {
+        // As when the snapshot was written synchronously: a failed snapshot write or fsync leaves the disk's state unknown.
+        this.#fail(error instanceof Error ? error : new Error(String(error)));
+        throw error;
+      });
+  }
+
+  #snapshotSaved(result: SnapshotSaved): void {
     // The storage layer brackets the log release with its compaction-* failpoints.
-    this.#loop.saveSnapshot(applied, wrapSnapshot(this.#table.encode(), this.#store.snapshot()), this.config.snapshotCatchUpEntries);
-    this.metrics.snapshotSeconds.observe((performance.now() - started) / 1000);
-    this.#log.info('snapshot saved', { index: applied, seconds: (performance.now() - started) / 1000 });
+    const adoptStarted = performance.now();
+    const adopted = this.#loop.adoptSnapshot(result.snapshot, this.config.snapshotCatchUpEntries);
+    const adoptSeconds = (performance.now() - adoptStarted) / 1000;
+    this.metrics.snapshotSeconds.observe(result.seconds);
+    this.#log.info('snapshot saved', {
+      index: result.snapshot.metadata.index,
+      seconds: result.seconds,
+      bytes: result.bytes,
+      chunks: result.chunks,
+      longestStepSeconds: result.longestStepSeconds,
+      adoptSeconds,
+      ...(adopted ? {} : { superseded: true }),
+    });
   }
 
   #refreshPeerMetrics(): void {

@@ -48,7 +48,7 @@ export interface MaintenanceHost {
   /** Index of the newest snapshot of the applied state. */
   snapshotIndex(): number;
   /** Saves a snapshot of the applied state now and releases the log it covers. */
-  saveSnapshot(): void;
+  saveSnapshot(): Promise<void>;
   /** Releases the log the newest snapshot covers (keeping the catch-up entries). */
   releaseLog(): void;
   /** The member's clock (ms), skewable by keel chaos. */
@@ -110,10 +110,11 @@ export class Maintenance {
    *      retained snapshot, and snapshot files beyond the retention
    *      (FileStorage.releaseTo: the log is kept back to the older retained
    *      snapshot so a damaged newest one can fall back).
-   * It never blocks serving for longer than a periodic snapshot does: each
-   * step is one synchronous piece of work of at most that size, and the
-   * event loop runs in between (setImmediate), so ticks, raft messages and
-   * requests interleave. Concurrent calls share one run.
+   * The snapshot streams off the event loop as a periodic one does
+   * (snapshot-saver.ts: it waits for a periodic one already running); the
+   * release is one synchronous step, and the event loop runs in between
+   * (setImmediate), so ticks, raft messages and requests interleave.
+   * Concurrent calls share one run.
    */
   defragment(): Promise<DefragmentResult> {
     this.#host.checkAccepting();
@@ -128,7 +129,7 @@ export class Maintenance {
     const diskBytesBefore = raftDiskBytes(host.config.dataDir);
     await yieldToLoop();
     if (host.stopped()) throw new InterruptedError();
-    if (host.store().appliedIndex > host.snapshotIndex()) host.saveSnapshot();
+    if (host.store().appliedIndex > host.snapshotIndex()) await host.saveSnapshot();
     await yieldToLoop();
     if (host.stopped()) throw new InterruptedError();
     host.releaseLog();

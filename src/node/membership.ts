@@ -306,12 +306,20 @@ const SNAPSHOT_FORMAT = 1;
 const SNAPSHOT_HEADER_BYTES = SNAPSHOT_MAGIC.length + 1 + 4;
 
 export function wrapSnapshot(membership: Uint8Array, store: Uint8Array): Uint8Array {
-  const out = new Uint8Array(SNAPSHOT_HEADER_BYTES + membership.length + store.length);
+  const prefix = snapshotPrefix(membership);
+  const out = new Uint8Array(prefix.length + store.length);
+  out.set(prefix, 0);
+  out.set(store, prefix.length);
+  return out;
+}
+
+/** What {@link wrapSnapshot} puts before the store's bytes: a member streaming a snapshot writes this, then the store's chunks. */
+export function snapshotPrefix(membership: Uint8Array): Uint8Array {
+  const out = new Uint8Array(SNAPSHOT_HEADER_BYTES + membership.length);
   out.set(SNAPSHOT_MAGIC, 0);
   out[SNAPSHOT_MAGIC.length] = SNAPSHOT_FORMAT;
   new DataView(out.buffer).setUint32(SNAPSHOT_MAGIC.length + 1, membership.length);
   out.set(membership, SNAPSHOT_HEADER_BYTES);
-  out.set(store, SNAPSHOT_HEADER_BYTES + membership.length);
   return out;
 }
 

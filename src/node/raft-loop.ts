@@ -3,7 +3,7 @@ import { RaftError } from '../raft/errors.js';
 import type { Raft } from '../raft/raft.js';
 import { RawNode } from '../raft/raw-node.js';
 import type { MemoryStorage } from '../raft/storage.js';
-import type { Entry, Message, ReadState, Ready, Snapshot } from '../raft/types.js';
+import type { Entry, Message, ReadState, Ready, Snapshot, SnapshotMetadata } from '../raft/types.js';
 import type { PersistBatch, RaftStorage, RecoveredState } from '../storage/raft-storage.js';
 import { toMemoryStorage } from '../storage/raft-storage.js';
 
@@ -107,6 +107,8 @@ export class RaftLoop {
   #stopped = false;
   /** Index of the newest snapshot of the state machine (saved here or installed from the leader). */
   #snapshotIndex: number;
+  /** A log release {@link adoptSnapshot} left for the end of the outstanding write: the entries to keep. */
+  #releaseKeeping: number | undefined;
 
   constructor(options: RaftLoopOptions) {
     this.#options = options;
@@ -180,11 +182,44 @@ export class RaftLoop {
     const snapshot = this.memory.createSnapshot(applied, this.raw.confStateAt(applied), data);
     this.storage.saveSnapshot(snapshot);
     this.#snapshotIndex = applied;
-    this.releaseLog(keepEntries);
+    this.#release(keepEntries);
   }
 
-  /** Drops log entries the newest snapshot covers, but `keepEntries`. */
+  /** What a snapshot of the state machine at `applied` records: the term of that entry and the configuration then. */
+  snapshotMetadata(applied: number): SnapshotMetadata {
+    return { index: applied, term: this.memory.term(applied), confState: this.raw.confStateAt(applied) };
+  }
+
+  /**
+   * Adopts a snapshot its owner made durable itself (streamed off the event
+   * loop, at an index captured earlier: entries applied since stay in the
+   * log): the core sends it to followers that need one, and the log it
+   * covers is released, but `keepEntries`, once no write is outstanding (the
+   * WAL's async writer owns its segments until then). Returns false, doing
+   * nothing, when a newer snapshot was installed from the leader meanwhile.
+   */
+  adoptSnapshot(snapshot: Snapshot, keepEntries: number): boolean {
+    const { index, term, confState } = snapshot.metadata;
+    if (this.#stopped || index <= this.#snapshotIndex) return false;
+    const created = this.memory.createSnapshot(index, confState, snapshot.data);
+    if (created.metadata.term !== term) throw new RangeError(`snapshot at ${index} says term ${term}, the log ${created.metadata.term}`);
+    this.#snapshotIndex = index;
+    this.releaseLog(keepEntries);
+    return true;
+  }
+
+  /**
+   * Drops log entries the newest snapshot covers, but `keepEntries`: now,
+   * or when the outstanding write is done (the WAL's async writer owns its
+   * segments until then).
+   */
   releaseLog(keepEntries: number): void {
+    if (this.#persisting === undefined) this.#release(keepEntries);
+    else this.#releaseKeeping = keepEntries;
+  }
+
+  #release(keepEntries: number): void {
+    this.#releaseKeeping = undefined;
     const compactTo = this.#snapshotIndex - keepEntries;
     if (compactTo > this.memory.firstIndex()) {
       this.memory.compact(compactTo);
@@ -260,6 +295,7 @@ export class RaftLoop {
   /** Steps 2 to 5 of a Ready, once step 1 is durable. */
   #afterPersist(ready: Ready): void {
     const host = this.#options.host;
+    if (this.#releaseKeeping !== undefined) this.#release(this.#releaseKeeping);
     if (ready.snapshot) this.memory.applySnapshot(ready.snapshot);
     this.memory.append(ready.entries);
     if (ready.hardState) this.memory.setHardState(ready.hardState);

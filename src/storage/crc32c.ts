@@ -41,3 +41,42 @@ export function crc32c(bytes: Uint8Array, seed = 0, start = 0, end = bytes.lengt
   for (; i < end; i++) crc = t0[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
   return ~crc >>> 0;
 }
+
+/**
+ * The CRC-32C of `a` followed by `b`, from the CRC of each and the length
+ * of `b` (zlib's crc32_combine, with this polynomial): a snapshot file's
+ * checksum covers its header first, and the header holds the data length,
+ * which is known only once the data was streamed out.
+ */
+export function crc32cCombine(crcA: number, crcB: number, lengthB: number): number {
+  if (lengthB <= 0) return crcA >>> 0;
+  const odd = new Uint32Array(32); // the operator for one zero bit
+  odd[0] = POLY;
+  for (let n = 1; n < 32; n++) odd[n] = (1 << (n - 1)) >>> 0;
+  const even = new Uint32Array(32);
+  squareMatrix(even, odd); // two zero bits
+  squareMatrix(odd, even); // four zero bits
+  let crc = crcA >>> 0;
+  let remaining = lengthB;
+  for (;;) {
+    squareMatrix(even, odd); // the first pass: one zero byte
+    if (remaining % 2 === 1) crc = timesMatrix(even, crc);
+    remaining = Math.floor(remaining / 2);
+    if (remaining === 0) break;
+    squareMatrix(odd, even);
+    if (remaining % 2 === 1) crc = timesMatrix(odd, crc);
+    remaining = Math.floor(remaining / 2);
+    if (remaining === 0) break;
+  }
+  return (crc ^ crcB) >>> 0;
+}
+
+function timesMatrix(matrix: Uint32Array, vector: number): number {
+  let sum = 0;
+  for (let row = 0, bits = vector >>> 0; bits !== 0; row++, bits >>>= 1) if (bits & 1) sum ^= matrix[row]!;
+  return sum >>> 0;
+}
+
+function squareMatrix(square: Uint32Array, matrix: Uint32Array): void {
+  for (let n = 0; n < 32; n++) square[n] = timesMatrix(matrix, matrix[n]!);
+}

@@ -35,6 +35,15 @@ export class SnapshotCorruptError extends StorageError {
   }
 }
 
+/** A streamed snapshot was abandoned (the member is stopping): its temporary file was removed and the older snapshot still stands. */
+export class SnapshotAbortedError extends StorageError {
+  readonly code = 'KEEL_STORAGE_SNAPSHOT_ABORTED';
+  constructor(readonly file: string) {
+    super(`snapshot ${file} abandoned before it was complete`);
+    this.name = 'SnapshotAbortedError';
+  }
+}
+
 /** The disk is full (ENOSPC or EDQUOT). What was durable before the failed write stays recoverable. */
 export class NoSpaceError extends StorageError {
   readonly code = 'KEEL_STORAGE_NO_SPACE';

@@ -31,6 +31,7 @@ export const FAILPOINT_NAMES = [
   'apply-before',
   'apply-after',
   'snapshot-before-save',
+  'snapshot-after-chunk',
   'snapshot-after-tmp-write',
   'snapshot-after-rename',
   'snapshot-before-install',

@@ -1,12 +1,13 @@
 import { join } from 'node:path';
-import type { Snapshot } from '../raft/types.js';
-import { SnapshotCorruptError, StorageUsageError, WalCorruptError } from './errors.js';
+import type { Snapshot, SnapshotMetadata } from '../raft/types.js';
+import { SnapshotAbortedError, SnapshotCorruptError, StorageUsageError, WalCorruptError } from './errors.js';
 import { failpoint } from './failpoints.js';
 import { type FileSystem, nodeFileSystem } from './file-system.js';
 import { RETAIN_SNAPSHOTS_DEFAULT, SEGMENT_SIZE_BYTES_DEFAULT, SEGMENT_SIZE_BYTES_MIN, SNAPSHOT_INTERVAL_ENTRIES_DEFAULT } from './limits.js';
 import type { PersistBatch, RaftStorage, RecoveredState, SnapshotRetention } from './raft-storage.js';
 import { batchRecords, checkBatch, EMPTY_SNAPSHOT, type LogRecord, reconcileHardState, replay, type ReplayResult, snapshotDue } from './replay.js';
 import { SnapshotFiles } from './snapshot-files.js';
+import { readSnapshotFile, SnapshotFileWriter } from './snapshot-writer.js';
 import { Wal } from './wal.js';
 
 export interface FileStorageOptions extends SnapshotRetention {
@@ -14,6 +15,15 @@ export interface FileStorageOptions extends SnapshotRetention {
   readonly segmentSizeBytes?: number;
   /** Injected file operations (tests); real `node:fs` by default. */
   readonly fileSystem?: FileSystem;
+}
+
+/**
+ * Where a streamed snapshot's data comes from: the next chunk, or undefined
+ * after the last. A chunk is written (and checksummed) before the next call,
+ * so the source may reuse its buffer then.
+ */
+export interface SnapshotChunks {
+  next(): Uint8Array | undefined;
 }
 
 /** What recovery had to do, for logs and tests. */
@@ -37,6 +47,7 @@ export class FileStorage implements RaftStorage {
   readonly #snapshots: SnapshotFiles;
   #wal: Wal | undefined;
   #newestSnapshotIndex = 0;
+  #streaming = false;
   #report: RecoveryReport | undefined;
 
   constructor(dir: string, options: FileStorageOptions = {}) {
@@ -112,6 +123,43 @@ export class FileStorage implements RaftStorage {
     if (index < this.#newestSnapshotIndex) throw new StorageUsageError(`snapshot at ${index} is older than the one at ${this.#newestSnapshotIndex}`);
     this.#snapshots.save(snapshot);
     this.#newestSnapshotIndex = index;
+  }
+
+  /**
+   * {@link saveSnapshot} without blocking the event loop: the data comes
+   * from `chunks`, one chunk at a time, each written off the loop before the
+   * next is asked for (so the caller's encoding runs in pieces between
+   * other events), through a {@link SnapshotFileWriter} (same file, same
+   * crash safety). Once durable the file is read back (off the loop,
+   * checksummed in slices) and returned: its data is what the raft core
+   * sends to a follower that needs a snapshot. When `signal` aborts, the
+   * temporary file is removed and this rejects with
+   * `KEEL_STORAGE_SNAPSHOT_ABORTED` (unless the file was already renamed
+   * into place: then it completes). One at a time; the log may grow
+   * meanwhile, and another snapshot (a leader's) may be installed
+   * meanwhile: the newest index is never lowered.
+   */
+  async saveSnapshotStreamed(metadata: SnapshotMetadata, chunks: SnapshotChunks, signal?: AbortSignal): Promise<Snapshot> {
+    const wal = this.#opened();
+    if (this.#streaming) throw new StorageUsageError('a streamed snapshot is already being saved');
+    if (metadata.index > wal.lastIndex) throw new StorageUsageError(`snapshot at ${metadata.index} is beyond the last index ${wal.lastIndex}`);
+    if (metadata.index < this.#newestSnapshotIndex) throw new StorageUsageError(`snapshot at ${metadata.index} is older than the one at ${this.#newestSnapshotIndex}`);
+    this.#streaming = true;
+    try {
+      const writer = await SnapshotFileWriter.open(this.#fs, this.#snapshots.dir, metadata);
+      for (let chunk = chunks.next(); chunk !== undefined; chunk = chunks.next()) {
+        if (signal?.aborted) {
+          await writer.abort();
+          throw new SnapshotAbortedError(writer.file.name);
+        }
+        await writer.append(chunk);
+      }
+      const { file, checksum } = await writer.commit();
+      this.#newestSnapshotIndex = Math.max(this.#newestSnapshotIndex, metadata.index);
+      return await readSnapshotFile(this.#fs, this.#snapshots.dir, file, checksum);
+    } finally {
+      this.#streaming = false;
+    }
   }
 
   releaseTo(index: number): void {

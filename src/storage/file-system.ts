@@ -28,12 +28,22 @@ export interface FileSystem {
    */
   write?(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
   fdatasync?(fd: number): Promise<void>;
+  /** Off-loop variants used by the streamed snapshot writer (snapshot-files.ts); optional as above. */
+  open?(path: string, flags: string): Promise<number>;
+  close?(fd: number): Promise<void>;
+  fsync?(fd: number): Promise<void>;
+  rename?(from: string, to: string): Promise<void>;
+  unlink?(path: string): Promise<void>;
+  readFile?(path: string): Promise<Uint8Array>;
 }
 
 function writeOffLoop(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
   return new Promise((resolve, reject) => fs.write(fd, buffer, offset, length, position, (error, written) => (error ? reject(error) : resolve(written))));
 }
 const fdatasyncOffLoop = promisify(fs.fdatasync);
+const openOffLoop = promisify(fs.open);
+const closeOffLoop = promisify(fs.close);
+const fsyncOffLoop = promisify(fs.fsync);
 
 export const nodeFileSystem: FileSystem = {
   openSync: (path, flags) => fs.openSync(path, flags),
@@ -50,6 +60,35 @@ export const nodeFileSystem: FileSystem = {
   existsSync: (path) => fs.existsSync(path),
   write: (fd, buffer, offset, length, position) => writeOffLoop(fd, buffer, offset, length, position),
   fdatasync: (fd) => fdatasyncOffLoop(fd),
+  open: (path, flags) => openOffLoop(path, flags),
+  close: (fd) => closeOffLoop(fd),
+  fsync: (fd) => fsyncOffLoop(fd),
+  rename: (from, to) => fs.promises.rename(from, to),
+  unlink: (path) => fs.promises.unlink(path),
+  readFile: (path) => fs.promises.readFile(path),
+};
+
+/**
+ * The off-loop file operations, each falling back to its synchronous twin
+ * (run after an await, so callers see the same ordering) when an injected
+ * file system lacks it.
+ */
+export const offLoop = {
+  open: async (fileSystem: FileSystem, path: string, flags: string): Promise<number> => (fileSystem.open ? fileSystem.open(path, flags) : fileSystem.openSync(path, flags)),
+  close: async (fileSystem: FileSystem, fd: number): Promise<void> => (fileSystem.close ? fileSystem.close(fd) : fileSystem.closeSync(fd)),
+  fsync: async (fileSystem: FileSystem, fd: number): Promise<void> => (fileSystem.fsync ? fileSystem.fsync(fd) : fileSystem.fsyncSync(fd)),
+  rename: async (fileSystem: FileSystem, from: string, to: string): Promise<void> => (fileSystem.rename ? fileSystem.rename(from, to) : fileSystem.renameSync(from, to)),
+  unlink: async (fileSystem: FileSystem, path: string): Promise<void> => (fileSystem.unlink ? fileSystem.unlink(path) : fileSystem.unlinkSync(path)),
+  readFile: async (fileSystem: FileSystem, path: string): Promise<Uint8Array> => (fileSystem.readFile ? fileSystem.readFile(path) : fileSystem.readFileSync(path)),
+  /** {@link fsyncDirectory} off the loop. */
+  fsyncDirectory: async (fileSystem: FileSystem, dir: string): Promise<void> => {
+    const fd = await offLoop.open(fileSystem, dir, 'r');
+    try {
+      await offLoop.fsync(fileSystem, fd);
+    } finally {
+      await offLoop.close(fileSystem, fd);
+    }
+  },
 };
 
 /** Writes all of `bytes` at `position` off the event loop, looping over short writes. */

@@ -4,7 +4,7 @@
  */
 export type { PersistBatch, RaftStorage, RecoveredState, SnapshotRetention } from './raft-storage.js';
 export { toMemoryStorage } from './raft-storage.js';
-export { FileStorage, type FileStorageOptions, type RecoveryReport } from './file-storage.js';
+export { FileStorage, type FileStorageOptions, type RecoveryReport, type SnapshotChunks } from './file-storage.js';
 export { MemoryDisk, MemoryRaftStorage } from './memory-raft-storage.js';
 export { type FileSystem, fsyncDirectory, nodeFileSystem, replaceFileDurably } from './file-system.js';
 export { configureFailpoints, enableFailpointApi, failpoint, failpointApiEnabled, FAILPOINT_NAMES, listFailpoints, setFailpoint, type FailpointName } from './failpoints.js';

@@ -32,3 +32,5 @@ export const WAL_GROUP_APPENDS_MAX = 256;
 export const WAL_GROUP_BYTES_MAX = 16 * 1024 * 1024;
 /** Most appends waiting for the async WAL writer before appendAsync refuses (the raft loop keeps one). */
 export const WAL_QUEUE_APPENDS_MAX = 4096;
+/** Bytes of a read-back snapshot checksummed per event-loop turn (a few ms of CPU each). */
+export const SNAPSHOT_CHECKSUM_SLICE_BYTES = 2 * 1024 * 1024;

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { Snapshot } from '../raft/types.js';
+import type { Snapshot, SnapshotMetadata } from '../raft/types.js';
 import { ByteReader, ByteWriter, DecodeError } from '../codec/index.js';
 import { decodeSnapshotMetadata, encodeSnapshotMetadata } from './codec.js';
 import { crc32c } from './crc32c.js';
@@ -51,15 +51,16 @@ export class SnapshotFiles {
     return files.sort((a, b) => b.index - a.index || b.term - a.term);
   }
 
+  /** The directory the files live in. */
+  get dir(): string {
+    return this.#dir;
+  }
+
   save(snapshot: Snapshot): SnapshotFile {
     failpoint('snapshot-before-save');
-    const { index, term } = snapshot.metadata;
-    const file: SnapshotFile = { name: `snap-${hex16(term)}-${hex16(index)}.snap`, index, term };
+    const file = snapshotFileFor(snapshot.metadata);
     const temporary = join(this.#dir, `${file.name}.tmp`);
-    const header = new ByteWriter(256).u32le(MAGIC).u16le(VERSION).u16le(0);
-    encodeSnapshotMetadata(header, snapshot.metadata);
-    header.u64le(snapshot.data.length);
-    const headerBytes = header.finish();
+    const headerBytes = encodeSnapshotFileHeader(snapshot.metadata, snapshot.data.length);
     const trailer = new ByteWriter(4).u32le(crc32c(snapshot.data, crc32c(headerBytes))).finish();
     let fd = -1;
     try {
@@ -101,10 +102,33 @@ export class SnapshotFiles {
   }
 }
 
-function decodeSnapshotFile(bytes: Uint8Array, file: SnapshotFile): Snapshot | string {
+/** The file a snapshot with `metadata` is saved as. */
+export function snapshotFileFor(metadata: SnapshotMetadata): SnapshotFile {
+  const { index, term } = metadata;
+  return { name: `snap-${hex16(term)}-${hex16(index)}.snap`, index, term };
+}
+
+/** Everything in a snapshot file before its data: its length depends on the metadata only (the data length is fixed-width). */
+export function encodeSnapshotFileHeader(metadata: SnapshotMetadata, dataLength: number): Uint8Array {
+  const header = new ByteWriter(256).u32le(MAGIC).u16le(VERSION).u16le(0);
+  encodeSnapshotMetadata(header, metadata);
+  header.u64le(dataLength);
+  return header.finish();
+}
+
+/** The checksum a snapshot file's last four bytes hold. */
+export function storedChecksum(bytes: Uint8Array): number {
+  return new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 4, 4).getUint32(0, true);
+}
+
+/**
+ * Checks and decodes a whole snapshot file. `checksum` is the CRC-32C of
+ * everything before the trailer when the caller already computed it (in
+ * slices, off the critical path); otherwise it is computed here.
+ */
+export function decodeSnapshotFile(bytes: Uint8Array, file: SnapshotFile, checksum?: number): Snapshot | string {
   if (bytes.length < 4) return 'shorter than its checksum';
-  const stored = new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 4, 4).getUint32(0, true);
-  if (stored !== crc32c(bytes, 0, 0, bytes.length - 4)) return 'checksum mismatch';
+  if (storedChecksum(bytes) !== (checksum ?? crc32c(bytes, 0, 0, bytes.length - 4))) return 'checksum mismatch';
   try {
     const reader = new ByteReader(bytes, 0, bytes.length - 4);
     if (reader.u32le() !== MAGIC) throw new DecodeError('bad magic');
@@ -115,7 +139,8 @@ function decodeSnapshotFile(bytes: Uint8Array, file: SnapshotFile): Snapshot | s
     const length = reader.u64le();
     if (length > SNAPSHOT_SIZE_BYTES_MAX || length !== reader.remaining) throw new DecodeError(`data length ${length} does not match the file`);
     if (metadata.index !== file.index || metadata.term !== file.term) throw new DecodeError(`holds ${metadata.term}/${metadata.index}, not what its name says`);
-    return { metadata, data: reader.rest() };
+    // A view, not a copy: the buffer was read for this snapshot alone, and copying hundreds of MiB stalls the event loop (fresh pages).
+    return { metadata, data: new Uint8Array(bytes.buffer, bytes.byteOffset + bytes.length - 4 - length, length) }; // a plain Uint8Array even when read as a Buffer
   } catch (error) {
     return `undecodable: ${(error as Error).message}`;
   }

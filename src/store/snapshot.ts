@@ -1,6 +1,7 @@
 import type { ByteString } from './bytes.js';
 import { toByteString } from './bytes.js';
 import { ByteReader, ByteWriter } from '../codec/index.js';
+import { assert } from './assert.js';
 import { decodingAs } from './errors.js';
 import { Crc32c } from './hash.js';
 import { REVISION_MAX } from './limits.js';
@@ -49,9 +50,80 @@ const FORMAT_WITH_ALARMS = 2;
 const FORMAT_WITH_AUTH = 3;
 
 export function encodeSnapshot(state: SnapshotState): Uint8Array {
+  const chunk = new SnapshotEncoder(state).next(Number.POSITIVE_INFINITY);
+  assert(chunk !== undefined, 'encodeSnapshot: the encoder returned nothing');
+  return chunk;
+}
+
+/**
+ * Encodes a captured state piece by piece: the chunks `next()` returns, in
+ * order, are byte for byte what {@link encodeSnapshot} returns. A member
+ * writes each chunk to disk before asking for the next, so a large state is
+ * never one buffer and the event loop runs between chunks. The state must
+ * not change meanwhile: a {@link SnapshotState} from the state machine's
+ * `captureSnapshot()` holds its own arrays of immutable records.
+ */
+export class SnapshotEncoder {
+  readonly #state: SnapshotState;
+  readonly #crc = new Crc32c();
+  /** Next record to write; -1 until the header is written. */
+  #next = -1;
+  #done = false;
+  /** The buffer chunks are encoded into, reused from one chunk to the next. */
+  #writer: ByteWriter | undefined;
+
+  constructor(state: SnapshotState) {
+    this.#state = state;
+  }
+
+  /** Records written so far (for progress logs and tests). */
+  get recordsWritten(): number {
+    return Math.max(0, this.#next);
+  }
+
+  /**
+   * The next chunk: whole records until it holds at least `chunkBytes` (one
+   * record larger than that makes a larger chunk), the checksum after the
+   * last record. Undefined once every byte was returned. A chunk is a view
+   * of the encoder's buffer, valid until the next call (copy it to keep it):
+   * reusing one buffer spares a fresh allocation, and its page faults, per
+   * chunk.
+   */
+  next(chunkBytes: number): Uint8Array | undefined {
+    if (this.#done) return undefined;
+    const state = this.#state;
+    const writer = this.#writerFor(chunkBytes);
+    if (this.#next < 0) {
+      writeHeader(writer, state);
+      this.#next = 0;
+    }
+    const records = state.records;
+    while (this.#next < records.length && writer.length < chunkBytes) writeRecord(writer, records[this.#next++]!);
+    this.#crc.bytes(writer.finish());
+    if (this.#next === records.length) {
+      writer.u32be(this.#crc.value);
+      this.#done = true;
+    }
+    return writer.finish();
+  }
+
+  #writerFor(chunkBytes: number): ByteWriter {
+    if (!Number.isFinite(chunkBytes)) return new ByteWriter(estimatedSizeBytes(this.#state));
+    this.#writer ??= new ByteWriter(chunkBytes + CHUNK_SLACK_BYTES);
+    return this.#writer.reset();
+  }
+}
+
+/** Room past a chunk's target for the record that crosses it (a larger one grows the writer). */
+const CHUNK_SLACK_BYTES = 4096;
+
+function estimatedSizeBytes(state: SnapshotState): number {
   let sizeBytes = 64 + state.leases.length * 24;
   for (const record of state.records) sizeBytes += record.key.length + record.value.length + 24; // typical field overhead; the writer grows past it if needed
-  const writer = new ByteWriter(sizeBytes);
+  return sizeBytes;
+}
+
+function writeHeader(writer: ByteWriter, state: SnapshotState): void {
   for (const byte of MAGIC) writer.u8(byte);
   const format = state.auth !== undefined ? FORMAT_WITH_AUTH : state.alarms.length > 0 ? FORMAT_WITH_ALARMS : FORMAT_WITHOUT_ALARMS;
   writer.u8(format);
@@ -72,11 +144,6 @@ export function encodeSnapshot(state: SnapshotState): Uint8Array {
   }
   if (state.auth !== undefined) writeAuthSnapshot(writer, state.auth);
   writer.varuint(state.records.length);
-  for (const record of state.records) writeRecord(writer, record);
-  const crc = new Crc32c();
-  crc.bytes(writer.finish());
-  writer.u32be(crc.value);
-  return writer.finish(); // sized up front: the view holds little spare
 }
 
 function writeRecord(writer: ByteWriter, record: KvRecord): void {

@@ -27,7 +27,7 @@ import { hashRecords } from './hash.js';
 import { KvStore } from './kv-store.js';
 import { LEASES_MAX, QUOTA_BYTES_DEFAULT, REQUEST_BYTES_MAX, REVISION_MAX } from './limits.js';
 import { executeRange } from './range.js';
-import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
+import { decodeSnapshot, encodeSnapshot, type SnapshotState } from './snapshot.js';
 import type { Execution } from './txn.js';
 import { deleteKeys, executeDeleteRange, executePut, executeTxn } from './txn.js';
 import type {
@@ -204,7 +204,19 @@ export class StoreStateMachine {
 
   /** The whole state as deterministic bytes: equal states give equal bytes. */
   snapshot(): Uint8Array {
-    return encodeSnapshot({
+    return encodeSnapshot(this.captureSnapshot());
+  }
+
+  /**
+   * The whole state as it is now, for a {@link SnapshotEncoder} to encode
+   * later, piece by piece, while this store goes on applying: one pass that
+   * copies references, no bytes. It stays as captured: records are
+   * immutable and the arrays here are fresh (compaction and later writes
+   * change the store's own arrays, never these); leases, alarms and auth
+   * are copied out.
+   */
+  captureSnapshot(): SnapshotState {
+    return {
       appliedIndex: this.#appliedIndex,
       currentRevision: this.#kv.currentRevision,
       compactRevision: this.#kv.compactRevision,
@@ -212,7 +224,7 @@ export class StoreStateMachine {
       alarms: this.#alarms.list(),
       auth: this.#auth.isInitial ? undefined : this.#auth.toSnapshot(),
       records: this.#kv.recordsByKey(),
-    });
+    };
   }
 
   /** Replaces the whole state with a snapshot's; listeners stay. Throws MalformedBytesError and leaves the state unchanged. */

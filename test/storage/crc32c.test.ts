@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { crc32c } from '../../src/storage/crc32c.js';
+import { crc32c, crc32cCombine } from '../../src/storage/crc32c.js';
 
 it('crc32c matches the published check value and RFC 3720 vectors', () => {
   assert.equal(crc32c(new TextEncoder().encode('123456789')), 0xe3069283);
@@ -15,4 +15,13 @@ it('crc32c continues from a seed exactly as over the concatenation, and honours 
     assert.equal(crc32c(bytes.subarray(split), crc32c(bytes.subarray(0, split))), crc32c(bytes));
   }
   assert.equal(crc32c(bytes, 0, 13, 700), crc32c(bytes.subarray(13, 700)));
+});
+
+it('crc32cCombine gives the checksum of the concatenation from the two parts', () => {
+  const bytes = Uint8Array.from({ length: 5000 }, (_, i) => (i * 2654435761) >>> 24);
+  for (const split of [0, 1, 3, 8, 100, 2047, 4999, 5000]) {
+    const head = bytes.subarray(0, split);
+    const tail = bytes.subarray(split);
+    assert.equal(crc32cCombine(crc32c(head), crc32c(tail), tail.length), crc32c(bytes), `split at ${split}`);
+  }
 });
