@@ -39,6 +39,21 @@ function collect(watch: Watch, seen: Seen[]): Promise<unknown> {
   })();
 }
 
+/** `promise`, or a failure naming `what` after `ms` (calling `giveUp` first, so nothing is left running). */
+async function boundedBy<T>(promise: Promise<T>, ms: number, what: string, giveUp: () => Promise<void>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      void giveUp().finally(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)));
+    }, ms);
+  });
+  try {
+    return await Promise.race([promise, timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 test('host:port endpoints are taken as http and garbage is a ConfigError', async () => {
   assert.deepEqual(client.endpoints, cluster.members.map((m) => m.clientUrl));
   assert.equal((await client.status()).header.clusterId !== '0', true);
@@ -113,9 +128,15 @@ test('a watch leaves a hung member (SIGSTOP: the socket stays open) once a keep-
 test('a watch whose start revision was compacted fails with WatchCompactedError and the compact revision', async () => {
   for (let i = 0; i < 5; i++) await client.put('compacted/k', `v${i}`);
   const revision = (await client.put('compacted/k', 'last')).header.revision;
-  await call(cluster.members[0]!.clientUrl, '/v3/kv/compaction', { revision: String(revision), physical: true });
-  const watch = client.watch('compacted/', { prefix: true, startRevision: revision - 3 });
-  const error = await collect(watch, []);
+  const compactedOn = cluster.members[0]!;
+  await call(compactedOn.clientUrl, '/v3/kv/compaction', { revision: String(revision), physical: true });
+  // Watch through the member that answered the compaction, so it has applied it: a member still catching up (on a
+  // loaded machine, the one the previous test stopped) would rightly serve the old revisions, and the watch would
+  // stream them instead of failing (a CI run hung here until the file's timeout).
+  const compactedClient = new KeelClient({ endpoints: [compactedOn.clientUrl], timeoutMs: 5_000 });
+  const watch = compactedClient.watch('compacted/', { prefix: true, startRevision: revision - 3 });
+  const error = await boundedBy(collect(watch, []), 30_000, 'the compacted watch to fail', () => watch.close());
+  await compactedClient.close();
   assert.ok(error instanceof WatchCompactedError, String(error));
   assert.equal(error.code, 'KEEL_CLIENT_WATCH_COMPACTED');
   assert.equal(error.compactRevision, revision);
