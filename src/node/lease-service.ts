@@ -94,8 +94,10 @@ export class LeaseService {
         // leads: a deposed leader that has not noticed yet would promise a
         // TTL its successor, promoted earlier, does not honour. And it waits
         // until this member applied everything committed before its term: a
-        // revoke the previous leader proposed may commit under this one, and
-        // renewing the lease before applying it would promise a dead lease.
+        // revoke proposed in an earlier term (by the previous leader, or by
+        // this member before it lost and won back leadership: the
+        // simulator's seed 1932) may commit under this one, and renewing the
+        // lease before applying it would promise a dead lease.
         // It also finds a lease granted through a follower that applied it
         // before this leader did. The deadline moves at once, from the
         // call's arrival: a keep-alive that came in time must not lose its
