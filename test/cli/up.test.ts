@@ -141,7 +141,24 @@ test('keel up starts a supervised 3-member cluster with a gateway in front, rest
     assert.match(output, /SIGINT: stopping every member/);
     for (const pid of pids) assert.equal(alive(pid), false, `member pid ${pid} still running`);
   } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
+    if (child.exitCode === null) {
+      // A failed assertion got here with the cluster up: SIGKILL of keel up alone would leave its members,
+      // gateway and dashboard running as orphans (a failed CI run left them for the rest of the suite). Kill
+      // every pid keel up recorded, then keel up itself.
+      const recorded = recordedPids(dataDir);
+      child.kill('SIGKILL');
+      for (const pid of recorded) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    }
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+/** The member, gateway and dashboard pids in keel up's cluster.json (none when it is missing or unreadable). */
+function recordedPids(dataDir: string): number[] {
+  try {
+    const recorded = JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { members?: { pid?: number }[]; gateway?: { pid?: number }; dashboard?: { pid?: number } };
+    return [...(recorded.members ?? []).map((m) => m.pid), recorded.gateway?.pid, recorded.dashboard?.pid].filter((pid): pid is number => typeof pid === 'number' && pid > 0);
+  } catch {
+    return [];
+  }
+}
