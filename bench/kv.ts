@@ -66,6 +66,7 @@ import { faultfsUnavailableReason, type FaultfsMount, mountFaultfs } from '../sr
 import { kvKey, kvWorkload, type VU, VuPool } from '../src/load/index.js';
 import { type LoadResult, type LoadTlsOptions, runClosedLoop, runEach } from './lib/load.js';
 import { markdownTable } from './lib/table.js';
+import { scrapeMetric } from './lib/metrics.js';
 import { benchEach, leaderEndpoint, type Target, type TargetKey, targetKey, targetNames as parseTargetNames } from './lib/targets.js';
 import { type BenchPki, makeBenchPki, trustForRun } from './lib/tls.js';
 
@@ -187,13 +188,9 @@ function httpTls(benchPki: BenchPki): LoadTlsOptions {
 async function loopStallMaxMs(endpoints: readonly string[]): Promise<number> {
   let max = -1;
   for (const endpoint of endpoints) {
-    try {
-      const text = await (await fetch(`${endpoint}/metrics`, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })).text();
-      const match = /^keel_nodejs_eventloop_lag_max_seconds (\S+)/m.exec(text);
-      if (match) max = Math.max(max, Number(match[1]) * 1000);
-    } catch {
-      // A member that cannot be scraped leaves the cell as it is.
-    }
+    // A member that cannot be scraped leaves the cell as it is.
+    const seconds = await scrapeMetric(endpoint, 'keel_nodejs_eventloop_lag_max_seconds', REQUEST_TIMEOUT_MS);
+    if (seconds !== undefined) max = Math.max(max, seconds * 1000);
   }
   return max;
 }

@@ -67,6 +67,7 @@ import { ensureEtcdBinary, EtcdCluster, etcdVersion } from './lib/etcd-cluster.j
 import { type GrpcConns, openConns } from './lib/grpc-conns.js';
 import { startKeelCluster } from './lib/keel-cluster.js';
 import { postJson, sleepMs } from './lib/net.js';
+import { scrapeMetric } from './lib/metrics.js';
 import { rssKb } from './lib/process-tree.js';
 import { markdownTable } from './lib/table.js';
 
@@ -298,7 +299,7 @@ class Sampler {
     this.#scraping = true;
     const phase = this.phase;
     try {
-      const stalls = await Promise.all(this.#cluster.endpoints.map((endpoint) => scrapeGauge(endpoint, 'keel_nodejs_eventloop_lag_max_seconds', STALL_SCRAPE_TIMEOUT_MS)));
+      const stalls = await Promise.all(this.#cluster.endpoints.map((endpoint) => scrapeMetric(endpoint, 'keel_nodejs_eventloop_lag_max_seconds', STALL_SCRAPE_TIMEOUT_MS)));
       for (const [index, seconds] of stalls.entries()) {
         if (seconds !== undefined) this.stallMs.note(phase, seconds * 1000);
         else if (this.#cluster.pid(index) !== undefined && !this.stallIncomplete.has(phase)) {
@@ -313,7 +314,7 @@ class Sampler {
 
   /** Resets keel's gauges (a scrape resets the maximum) so the next phase starts clean. */
   async startPhase(phase: string): Promise<void> {
-    if (this.#cluster.name === 'keel') await Promise.all(this.#cluster.endpoints.map((endpoint) => scrapeGauge(endpoint, 'keel_nodejs_eventloop_lag_max_seconds', STALL_SCRAPE_TIMEOUT_MS)));
+    if (this.#cluster.name === 'keel') await Promise.all(this.#cluster.endpoints.map((endpoint) => scrapeMetric(endpoint, 'keel_nodejs_eventloop_lag_max_seconds', STALL_SCRAPE_TIMEOUT_MS)));
     this.phase = phase;
   }
 
@@ -326,22 +327,6 @@ class Sampler {
   close(): void {
     for (const timer of this.#timers) clearInterval(timer);
   }
-}
-
-async function metricsText(endpoint: string, timeoutMs: number): Promise<string | undefined> {
-  try {
-    const response = await fetch(`${endpoint}/metrics`, { signal: AbortSignal.timeout(timeoutMs) });
-    return response.ok ? await response.text() : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** An unlabelled gauge or counter from a member's /metrics, or undefined when unreadable. */
-async function scrapeGauge(endpoint: string, name: string, timeoutMs = STATUS_TIMEOUT_MS): Promise<number | undefined> {
-  const text = await metricsText(endpoint, timeoutMs);
-  const match = text === undefined ? null : new RegExp(`^${name} (\\S+)`, 'm').exec(text);
-  return match ? Number(match[1]) : undefined;
 }
 
 async function statusOf(endpoint: string): Promise<Status | undefined> {
@@ -496,7 +481,7 @@ function fillBSpec(): FillSpec {
 
 /** etcd_server_leader_changes_seen_total on each member (keel exports etcd's name too); undefined where unreadable. */
 async function leaderChangesSeen(cluster: Cluster): Promise<(number | undefined)[]> {
-  return Promise.all(cluster.endpoints.map((endpoint) => scrapeGauge(endpoint, 'etcd_server_leader_changes_seen_total')));
+  return Promise.all(cluster.endpoints.map((endpoint) => scrapeMetric(endpoint, 'etcd_server_leader_changes_seen_total', STATUS_TIMEOUT_MS)));
 }
 
 /** When the process `pid` started, on performance.now()'s clock (from /proc: its start time in ticks since boot, and the uptime). */

@@ -38,6 +38,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type KeelCluster, startKeelCluster } from './lib/keel-cluster.js';
+import { scrapeMetric } from './lib/metrics.js';
 import { postJson, sleepMs } from './lib/net.js';
 import { markdownTable } from './lib/table.js';
 
@@ -77,17 +78,6 @@ interface RunResult {
   readonly loadAverage: string;
 }
 
-async function scrape(endpoint: string, name: string): Promise<number | undefined> {
-  try {
-    const response = await fetch(`${endpoint}/metrics`, { signal: AbortSignal.timeout(SCRAPE_TIMEOUT_MS) });
-    const text = await response.text();
-    const match = new RegExp(`^${name} (\\S+)`, 'm').exec(text);
-    return match ? Number(match[1]) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Scrapes every member every second until stopped: the longest stall seen, each scrape's with its time. */
 class Sampler {
   longestStallSeconds = 0;
@@ -102,7 +92,7 @@ class Sampler {
 
   async #loop(endpoints: readonly string[]): Promise<void> {
     for (let round = 0; round < 3600 && !this.#stopped; round++) {
-      const stalls = await Promise.all(endpoints.map((endpoint) => scrape(endpoint, 'keel_nodejs_eventloop_lag_max_seconds')));
+      const stalls = await Promise.all(endpoints.map((endpoint) => scrapeMetric(endpoint, 'keel_nodejs_eventloop_lag_max_seconds', SCRAPE_TIMEOUT_MS)));
       const at = Date.now();
       for (const stall of stalls) {
         if (stall === undefined) continue;
@@ -120,7 +110,7 @@ class Sampler {
 }
 
 async function leaderChanges(endpoints: readonly string[]): Promise<number[]> {
-  return Promise.all(endpoints.map(async (endpoint) => (await scrape(endpoint, 'etcd_server_leader_changes_seen_total')) ?? 0));
+  return Promise.all(endpoints.map(async (endpoint) => (await scrapeMetric(endpoint, 'etcd_server_leader_changes_seen_total', SCRAPE_TIMEOUT_MS)) ?? 0));
 }
 
 /** Runs `count` requests from `clients` concurrent loops, each bounded by the phase deadline; returns the failures. */
