@@ -1,3 +1,4 @@
+import { crc32c } from '../codec/index.js';
 import type { ByteString } from './bytes.js';
 import type { KvRecord } from './record.js';
 
@@ -25,9 +26,8 @@ export class Crc32c {
   }
 
   bytes(value: Uint8Array): void {
-    let crc = this.#crc;
-    for (let i = 0; i < value.length; i++) crc = TABLE[(crc ^ value[i]!) & 0xff]! ^ (crc >>> 8);
-    this.#crc = crc;
+    // The same CRC as the storage layer's, sliced by 8: a snapshot checksums the whole state, byte by byte was its hot spot.
+    this.#crc = (crc32c(value, this.value) ^ 0xffffffff) >>> 0;
   }
 
   byteString(value: ByteString): void {

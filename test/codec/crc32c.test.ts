@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { crc32c, crc32cCombine } from '../../src/storage/crc32c.js';
+import { crc32c, crc32cCombine } from '../../src/codec/crc32c.js';
 
 it('crc32c matches the published check value and RFC 3720 vectors', () => {
   assert.equal(crc32c(new TextEncoder().encode('123456789')), 0xe3069283);
