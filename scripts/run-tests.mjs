@@ -43,7 +43,8 @@ const reporters = [
 ];
 const child = spawn(
   process.execPath,
-  ['--import', 'tsx', '--test', ...reporters, '--test-concurrency=2', ...bounds, ...files],
+  // reap-children.mjs: the processes a test file spawns die with its process (see there).
+  ['--import', 'tsx', '--import', new URL('./reap-children.mjs', import.meta.url).href, '--test', ...reporters, '--test-concurrency=2', ...bounds, ...files],
   { stdio: 'inherit', cwd: root },
 );
 child.on('exit', (code, signal) => {
