@@ -319,7 +319,7 @@ export class Gateway {
     this.#draining = true;
     for (const listening of this.#servers) listening.stopAccepting();
     const timeoutMs = this.#table.config.limits.drainTimeoutMs;
-    const drainStartedMs = Date.now();
+    const drainStartedMs = performance.now();
     await new Promise<void>((resolve) => {
       if (this.#inflight === 0) return resolve();
       const timer = setTimeout(resolve, timeoutMs);
@@ -329,7 +329,7 @@ export class Gateway {
       });
     });
     // WebSocket connections have no request boundary to stop at: they get what is left of the drain period, then are cut.
-    await this.#tunnels.whenEmpty(timeoutMs - (Date.now() - drainStartedMs));
+    await this.#tunnels.whenEmpty(timeoutMs - (performance.now() - drainStartedMs));
     await this.close();
   }
 

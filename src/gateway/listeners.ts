@@ -260,7 +260,7 @@ async function bindFast(spec: ListenerConfig, limits: Limits, hooks: ListenerHoo
     prefersNode: () => hooks.prefersNode(),
   };
   const accepting = acceptor(spec, limits, hooks, material, (socket) => {
-    const connection = new FastConnection(socket, connectionHooks, Date.now());
+    const connection = new FastConnection(socket, connectionHooks, performance.now());
     connections.add(connection);
     socket.once('close', () => connections.delete(connection));
   }, true);
@@ -268,7 +268,7 @@ async function bindFast(spec: ListenerConfig, limits: Limits, hooks: ListenerHoo
   outer.maxConnections = limits.maxConnections;
   const sweepMs = () => Math.max(50, Math.min(1_000, Math.floor(current.headersTimeoutMs / 4)));
   let sweep = setInterval(function tick() {
-    const nowMs = Date.now();
+    const nowMs = performance.now();
     for (const connection of connections) connection.sweep(nowMs, current.headersTimeoutMs, current.keepAliveTimeoutMs);
   }, sweepMs());
   sweep.unref();
@@ -296,7 +296,7 @@ async function bindFast(spec: ListenerConfig, limits: Limits, hooks: ListenerHoo
       listening.applyLimits(next);
       clearInterval(sweep);
       sweep = setInterval(() => {
-        const nowMs = Date.now();
+        const nowMs = performance.now();
         for (const connection of connections) connection.sweep(nowMs, current.headersTimeoutMs, current.keepAliveTimeoutMs);
       }, sweepMs());
       sweep.unref();

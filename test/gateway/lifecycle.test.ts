@@ -25,6 +25,43 @@ test('slowloris: a connection that never finishes its headers is closed while ot
   clearInterval(drip);
 });
 
+test('a wall-clock step neither cuts idle keep-alive connections nor the ones sending their head (the sweeps use a monotonic clock)', async (t) => {
+  const backend = await startBackend('a');
+  // Sweeps every second (a quarter of the header timeout, at most 1 s).
+  const gateway = await startGateway({ ...simpleConfig([backend.address]), limits: { headersTimeoutMs: 6_000, keepAliveTimeoutMs: 5_000 } });
+  const realNow = Date.now;
+  t.after(async () => {
+    Date.now = realNow;
+    await closeAll(gateway, backend);
+  });
+  const socket = connect(gateway.ports[0]!, '127.0.0.1');
+  socket.on('error', () => {});
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+  const answered = async (count: number): Promise<void> => {
+    while ((received.match(/HTTP\/1\.1 200/g) ?? []).length < count) {
+      if (socket.destroyed) assert.fail(`the gateway closed the connection: ${received}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+  socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  await answered(1);
+  // Half a head in flight (for well under its 6 s), one idle keep-alive connection: the wall clock jumps an hour ahead for two sweeps.
+  const idle = connect(gateway.ports[0]!, '127.0.0.1');
+  idle.on('error', () => {});
+  await new Promise((resolve) => idle.once('connect', resolve));
+  socket.write('GET / HTTP/1.1\r\nHost: x\r\n');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  Date.now = () => realNow() + 3_600_000;
+  await new Promise((resolve) => setTimeout(resolve, 2_100));
+  Date.now = realNow;
+  socket.write('\r\n');
+  await answered(2);
+  assert.equal(idle.destroyed, false, 'the idle connection was cut');
+  idle.destroy();
+  socket.destroy();
+});
+
 test('connections beyond the per-client-IP limit are closed at once', async (t) => {
   const backend = await startBackend('a');
   const gateway = await startGateway({ ...simpleConfig([backend.address]), limits: { maxConnectionsPerClientIp: 2 } });

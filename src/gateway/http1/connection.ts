@@ -220,7 +220,7 @@ export class FastConnection {
       this.#buffer = undefined;
       return;
     }
-    if (this.headStartedMs === 0) this.headStartedMs = Date.now();
+    if (this.headStartedMs === 0) this.headStartedMs = performance.now();
     let head: ParsedHead;
     try {
       const end = findHeadEnd(buffer, start, this.#hooks.maxHeadBytes());
@@ -356,7 +356,7 @@ export class FastConnection {
     this.#request = undefined;
     this.#response = undefined;
     this.#framing = undefined;
-    this.idleSinceMs = Date.now();
+    this.idleSinceMs = performance.now();
     if (this.socket.isPaused()) this.socket.resume();
     if (this.#buffer !== undefined) this.#readHead();
   }

@@ -12,11 +12,14 @@ export interface Expiring {
  * the event loop lags. The interval runs only while there are entries and
  * never keeps the process alive. `nowMs` is the time read at the last tick
  * or `now()`: a cheap, slightly stale clock for marking activity per chunk.
+ * It is monotonic (`performance.now()`), as are the listeners' header and
+ * keep-alive sweeps: a wall-clock step (NTP, a VM resumed) must neither cut
+ * every idle connection at once nor hold a slowloris past its timeout.
  * The entries are the open upstream connections, bounded by the clusters'
  * maxConnections per address.
  */
 export class DeadlineSweep {
-  nowMs = Date.now();
+  nowMs = performance.now();
   readonly #entries = new Set<Expiring>();
   readonly #tickMs: number;
   #timer: NodeJS.Timeout | undefined;
@@ -27,7 +30,7 @@ export class DeadlineSweep {
 
   /** Reads the clock (and refreshes `nowMs`). */
   now(): number {
-    this.nowMs = Date.now();
+    this.nowMs = performance.now();
     return this.nowMs;
   }
 
