@@ -61,6 +61,11 @@ export class SortedIndex<T extends Keyed> {
     return true;
   }
 
+  /** Every item's chunk in key order, for a pass over the whole index without a call per item. Read-only: the arrays are the index's own. */
+  chunks(): readonly (readonly T[])[] {
+    return this.#chunks;
+  }
+
   /** Calls `visit` on each item with start <= key < end (end null: no bound) in key order, until it returns false. */
   scan(start: ByteString, end: ByteString | null, visit: (item: T) => boolean): void {
     if (this.#chunks.length === 0) return;
