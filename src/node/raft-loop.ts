@@ -314,6 +314,9 @@ export class RaftLoop {
       return;
     }
     const batch = persistBatch(ready);
+    // From here the disk may hold the leader's snapshot (an async write renames its file before the WAL record is synced):
+    // the owner must not start a snapshot of its own at an older index (storage refuses one older than the newest file).
+    if (ready.snapshot) this.#snapshotIndex = ready.snapshot.metadata.index;
     if (ready.snapshot && this.#options.writeSnapshot === undefined) {
       this.storage.save(batch, true);
       host.persisted?.(ready);
@@ -365,7 +368,6 @@ export class RaftLoop {
     host.stored?.(ready);
     for (const message of ready.messages) this.#options.send(message);
     if (ready.snapshot) {
-      this.#snapshotIndex = ready.snapshot.metadata.index;
       const installing = host.installSnapshot(ready.snapshot);
       if (installing !== undefined) this.#installing = installing.then(() => this.#installed(), (error: unknown) => this.#fail(error));
     }

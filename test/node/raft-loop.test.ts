@@ -285,3 +285,51 @@ test('stop() during a restore waits for it, and nothing held applies afterwards'
   await stopping;
   assert.equal(h.applied.length, 0);
 });
+
+test('while a snapshot restores, the follower grants a vote once the vote is durable', async () => {
+  const { h, finishRestore } = followerRestoring();
+  h.loop.step(message({ type: MessageType.Vote, from: 'a', to: 'b', term: 3, logTerm: 2, index: 10 }));
+  assert.equal(h.sent.filter((m) => m.type === MessageType.VoteResponse).length, 0, 'not before the vote is written');
+  complete(h);
+  const answer = h.sent.find((m) => m.type === MessageType.VoteResponse);
+  assert.ok(answer, 'answered during the restore');
+  assert.equal(answer.reject, false);
+  assert.equal(answer.term, 3);
+  assert.equal(h.loop.installing, true);
+  await finishRestore();
+  assert.deepEqual(h.failures, []);
+});
+
+test("the loop's snapshot index moves when the leader's snapshot starts being written, not when the write ends", () => {
+  const writes: (() => void)[] = [];
+  // The harness writes snapshots synchronously; this loop has an async snapshot writer, as a member's.
+  const disk = new MemoryDisk();
+  const seed = new MemoryRaftStorage(disk);
+  seed.load();
+  seed.save(bootstrapLog(['a', 'b']), true);
+  const storage = new MemoryRaftStorage(disk);
+  const loop = new RaftLoop({
+    raft: { id: 'b', random: new SeededRandom(3), electionTicks: 10, heartbeatTicks: 1, asyncStorageWrites: true },
+    recovered: storage.load(),
+    storage,
+    send: () => {},
+    defer: (turn) => turn(),
+    write: (batch, mustSync, done) => {
+      storage.save(batch, mustSync);
+      done();
+    },
+    writeSnapshot: (batch, mustSync, done) => {
+      storage.save(batch, mustSync);
+      writes.push(() => done());
+    },
+    readyRoundsMax: 64,
+    host: { installSnapshot: () => {}, applyCommitted: () => {}, readStates: () => {}, failed: (error) => { throw error; } },
+  });
+  const snapshot: Snapshot = { metadata: { index: 10, term: 2, confState: { voters: ['a', 'b'], learners: [] } }, data: new Uint8Array([1]) };
+  loop.step(message({ type: MessageType.Snapshot, from: 'a', to: 'b', term: 2, snapshot }));
+  assert.equal(loop.persisting, true, 'the snapshot goes through the async writer');
+  assert.equal(loop.snapshotIndex, 10, 'already while it is written');
+  writes.shift()!();
+  assert.equal(loop.persisting, false);
+  assert.equal(loop.snapshotIndex, 10);
+});
