@@ -6,7 +6,7 @@ import { RaftError } from '../raft/errors.js';
 import { SeededRandom } from '../raft/random.js';
 import { RawNode } from '../raft/raw-node.js';
 import type { MemoryStorage } from '../raft/storage.js';
-import type { ConfChange, Message, NodeId } from '../raft/types.js';
+import type { ConfChange, Message, NodeId, Snapshot } from '../raft/types.js';
 import { ConfChangeType, EntryType, NONE, Role } from '../raft/types.js';
 import { staleReadsOn, staleRevision } from './test-stale-reads.js';
 import { FileStorage } from '../storage/index.js';
@@ -45,6 +45,7 @@ import type { LeaseTimeToLive } from './lease-forward.js';
 import { MemberChanges } from './member-changes.js';
 import type { MemberRecord, MembershipEffect } from './membership.js';
 import { SnapshotSaver, type SnapshotSaved } from './snapshot-saver.js';
+import { RESTORE_SLICE_MS, RESTORE_STEP_WORK, restoreInSlices, type RestoreReport } from './snapshot-restorer.js';
 import { lockDataDir, prepareDataDir, resolveIdentity, writeMemberIdentity } from './data-dir.js';
 import { AuthTokens, parseAuthTokenOption } from './auth-tokens.js';
 import type { AuthResponse, AuthState } from '../store/auth-state.js';
@@ -62,6 +63,7 @@ import {
 const CATCH_UP_TICKS_MAX = 1_000;
 /** Ready rounds per scheduled turn; each round makes progress. */
 const READY_ROUNDS_MAX = 64;
+
 /** How often the leader looks for expired leases. */
 const LEASE_CHECK_INTERVAL_MS = 250;
 /** Times one write is proposed again after a transient drop (each waits for a leader change, within the request's deadline). */
@@ -313,7 +315,11 @@ export class KeelNode {
     }
     this.#store = new StoreStateMachine({ quotaBytes: this.config.quotaBytes });
     const snapshotIndex = recovered.snapshot.metadata.index;
-    if (snapshotIndex > 0) this.#restoreSnapshot(recovered.snapshot.data);
+    if (snapshotIndex > 0) {
+      const report = await this.#restoreSnapshot(recovered.snapshot.data);
+      if (!report.done) throw new InterruptedError();
+      this.#log.info('restored the snapshot', { index: snapshotIndex, ...restoreFields(report) });
+    }
     this.#watchHub = new WatchHub(this.#store, () => this.#scheduleCatchUp());
     this.#store.subscribe((batch) => this.#watchHub.onBatch(batch));
     this.#loop = new RaftLoop({
@@ -336,6 +342,10 @@ export class KeelNode {
           if (mustSync) this.metrics.walSynced((performance.now() - started) / 1000);
           done();
         }, done);
+      },
+      // A snapshot from the leader: its file written off the loop in chunks (file-storage.ts), its restore in slices (#installSnapshot).
+      writeSnapshot: (batch, mustSync, done) => {
+        this.#storage.saveAsync(batch, mustSync).then(() => done(), done);
       },
       readyRoundsMax: READY_ROUNDS_MAX,
       host: this.#readyHost(),
@@ -549,14 +559,8 @@ export class KeelNode {
         // A member added by an appended (not yet committed) entry must be reachable at once: a leader of one voter needs the new voter's ack to commit its addition.
         for (const entry of ready.entries) if (entry.type === EntryType.ConfChange) this.#learnAddress(decodeConfChange(entry.data));
       },
-      installSnapshot: (snapshot) => {
-        // The storage layer's snapshot-*-install failpoints bracket persisting it (step 1).
-        this.#restoreSnapshot(snapshot.data);
-        this.#watchHub.onRestore();
-        this.#leases.lessor.reset(this.#store.leases());
-        this.#syncPeers();
-        this.#log.info('installed a snapshot from the leader', { index: snapshot.metadata.index });
-      },
+      // The storage layer's snapshot-*-install failpoints bracket persisting it (step 1); the restore runs in slices (the loop holds applies meanwhile).
+      installSnapshot: (snapshot) => this.#installSnapshot(snapshot),
       applyCommitted: (entries) => {
         const applyStarted = performance.now();
         for (const entry of entries) {
@@ -1088,10 +1092,33 @@ export class KeelNode {
     this.#scheduleReady();
   }
 
-  #restoreSnapshot(data: Uint8Array): void {
+  /**
+   * Restores the store from snapshot data in slices between other events
+   * (snapshot-restorer.ts), then the membership it carries. The store swaps
+   * the restored state in at once, so reads never see half of it; given up
+   * (done: false, the state unchanged) when the member stops meanwhile.
+   */
+  async #restoreSnapshot(data: Uint8Array): Promise<RestoreReport> {
     const { membership, store } = unwrapSnapshot(data);
-    this.#store.restore(store);
-    if (membership) this.#table.restore(membership);
+    const report = await restoreInSlices(this.#store.beginRestore(store), {
+      sliceMs: RESTORE_SLICE_MS,
+      stepWork: RESTORE_STEP_WORK,
+      now: () => performance.now(),
+      yieldTurn: () => new Promise((resolve) => setImmediate(resolve)),
+      stopped: () => this.#stopping || this.#stopped,
+    });
+    if (report.done && membership) this.#table.restore(membership);
+    return report;
+  }
+
+  /** A snapshot from the leader, durable already: the raft loop holds committed entries and reads until this resolves. */
+  async #installSnapshot(snapshot: Snapshot): Promise<void> {
+    const report = await this.#restoreSnapshot(snapshot.data);
+    if (!report.done) return;
+    this.#watchHub.onRestore();
+    this.#leases.lessor.reset(this.#store.leases());
+    this.#syncPeers();
+    this.#log.info('installed a snapshot from the leader', { index: snapshot.metadata.index, ...restoreFields(report) });
   }
 
   /** Applied membership: the transport learns and forgets peers, the proposer answers its client, a removed member stops. */
@@ -1203,4 +1230,9 @@ function delay(ms: number): Promise<void> {
 /** A proposal the core dropped for a reason that ends with the next leader (see raft/errors.ts). */
 function isTransientDrop(error: unknown): boolean {
   return RaftError.is(error) && error.code === 'KEEL_RAFT_PROPOSAL_DROPPED' && (error as RaftError & { transient?: boolean }).transient === true;
+}
+
+/** A restore's figures for the log line that reports it. */
+function restoreFields(report: RestoreReport): Record<string, number> {
+  return { records: report.records, seconds: Number(report.seconds.toFixed(3)), slices: report.slices, longestSliceMs: Math.round(report.longestSliceMs) };
 }

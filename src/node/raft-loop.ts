@@ -30,8 +30,16 @@ export interface ReadyHost {
   persisted?(ready: Ready): void;
   /** The core's log holds step 1 (its entries, hard state, snapshot); nothing of step 2 has been sent. */
   stored?(ready: Ready): void;
-  /** Step 3: a snapshot from the leader replaces the state machine. */
-  installSnapshot(snapshot: Snapshot): void;
+  /**
+   * Step 3: a snapshot from the leader replaces the state machine. It is
+   * durable already (step 1), so a crash during the restore restarts from
+   * it. May return a promise (a restore in slices, between other events):
+   * until it resolves, the loop goes on taking Readies (persisting entries,
+   * sending messages: heartbeats and votes are answered) but holds their
+   * step 3 and 4 (`applyCommitted`, `readStates`) back, to be carried out in
+   * order once the snapshot is in place. A rejection fails the loop.
+   */
+  installSnapshot(snapshot: Snapshot): void | Promise<void>;
   /** Step 3: committed entries, in log order. */
   applyCommitted(entries: readonly Entry[]): void;
   /** Step 4: reads that became safe (serve each once applied up to its index). */
@@ -55,11 +63,33 @@ export interface RaftLoopOptions {
   readonly defer: (turn: () => void) => void;
   /** Step 1's writer; by default `storage.saveAsync` (off the event loop, group commit). */
   readonly write?: ReadyWriter;
+  /**
+   * Step 1's writer for a Ready carrying a snapshot from the leader (the
+   * member's: `storage.saveAsync`, which writes the file off the event
+   * loop). Without one, such a Ready is saved synchronously with
+   * `storage.save` (the simulator and tests).
+   */
+  readonly writeSnapshot?: ReadyWriter;
   /** Ready rounds per turn before the loop yields (each round makes progress). */
   readonly readyRoundsMax: number;
   /** Builds the core (tests and the simulator plant broken variants through it). */
   readonly raftFactory?: (config: RaftConfig) => Raft;
+  /** Committed entries held back while a snapshot is restored before the loop takes no further Ready (default HELD_ENTRIES_MAX). */
+  readonly heldEntriesMax?: number;
   readonly host: ReadyHost;
+}
+
+/**
+ * Committed entries a restoring member holds before it stops taking
+ * Readies altogether (and so stops answering peers until the restore is
+ * done): bounds the memory and the catch-up burst once the restore ends.
+ */
+export const HELD_ENTRIES_MAX = 50_000;
+
+/** What a Ready's steps 3 and 4 carry, held while a snapshot is restored. */
+interface HeldSteps {
+  readonly entries: readonly Entry[];
+  readonly readStates: readonly ReadState[];
 }
 
 /** What a Ready asks the disk to hold: its entries, and its hard state and snapshot when it has them. */
@@ -89,8 +119,17 @@ export function persistBatch(ready: Ready): PersistBatch {
  * 3. Committed entries are applied, reads that became safe are served, and
  *    the core advances.
  *
- * A snapshot from the leader is written synchronously: it replaces the
- * whole log and may not overlap another write.
+ * A snapshot from the leader replaces the whole log and may not overlap
+ * another write: it is the one write outstanding, through `writeSnapshot`
+ * (or synchronously without one). Its restore into the state
+ * machine may take longer (see `ReadyHost.installSnapshot`): the core has
+ * the snapshot and goes on (Readies are taken, written and sent, and
+ * advanced, so the core's `applied` runs ahead of the state machine's),
+ * but committed entries and reads wait in `#held`, in log order, until the
+ * restore is done; entries after the snapshot's index thus apply only on
+ * the restored state, and nothing is served from a half-restored one (the
+ * state machine swaps the restored state in at once). A second snapshot
+ * arriving meanwhile waits (`#parked`) for the first to be in place.
  */
 export class RaftLoop {
   readonly raw: RawNode;
@@ -109,12 +148,21 @@ export class RaftLoop {
   #snapshotIndex: number;
   /** A log release {@link adoptSnapshot} left for the end of the outstanding write: the entries to keep. */
   #releaseKeeping: number | undefined;
+  /** Set while a snapshot from the leader is being restored (installSnapshot returned a promise); settles once it is in place. */
+  #installing: Promise<void> | undefined;
+  /** Steps 3 and 4 of the Readies carried out while restoring, in log order. */
+  #held: HeldSteps[] = [];
+  #heldEntries = 0;
+  readonly #heldEntriesMax: number;
+  /** A snapshot Ready taken while another snapshot was being restored: carried out once that one is in place. */
+  #parked: Ready | undefined;
 
   constructor(options: RaftLoopOptions) {
     this.#options = options;
     this.storage = options.storage;
     this.memory = toMemoryStorage(options.recovered);
     this.#snapshotIndex = options.recovered.snapshot.metadata.index;
+    this.#heldEntriesMax = options.heldEntriesMax ?? HELD_ENTRIES_MAX;
     const config: RaftConfig = { ...options.raft, storage: this.memory, applied: this.#snapshotIndex };
     this.raw = options.raftFactory ? new RawNode(config, options.raftFactory) : new RawNode(config);
     const storage = options.storage;
@@ -133,6 +181,11 @@ export class RaftLoop {
   /** True while a Ready's write is on the disk. */
   get persisting(): boolean {
     return this.#persisting !== undefined;
+  }
+
+  /** True while a snapshot from the leader is being restored into the state machine (committed entries wait). */
+  get installing(): boolean {
+    return this.#installing !== undefined;
   }
 
   tick(): void {
@@ -166,10 +219,10 @@ export class RaftLoop {
     });
   }
 
-  /** Takes no further Ready; resolves once the outstanding write (if any) is done. Never rejects. */
-  stop(): Promise<void> {
+  /** Takes no further Ready; resolves once the outstanding write and restore (if any) are done. Never rejects. */
+  async stop(): Promise<void> {
     this.#stopped = true;
-    return this.#persisting ?? Promise.resolve();
+    await Promise.all([this.#persisting, this.#installing]);
   }
 
   /**
@@ -234,17 +287,26 @@ export class RaftLoop {
     } finally {
       this.#inTurn = false;
     }
-    if (!this.#stopped && this.#persisting === undefined && this.raw.hasReady()) this.schedule();
+    if (this.#mayTakeReady() && this.raw.hasReady()) this.schedule();
   }
 
   #rounds(): void {
-    for (let round = 0; round < this.#options.readyRoundsMax && !this.#stopped && this.#persisting === undefined && this.raw.hasReady(); round++) {
+    for (let round = 0; round < this.#options.readyRoundsMax && this.#mayTakeReady() && this.raw.hasReady(); round++) {
       this.#handle(this.raw.ready());
     }
   }
 
+  /** No write outstanding, no snapshot parked, and room to hold what a restore holds back. */
+  #mayTakeReady(): boolean {
+    return !this.#stopped && this.#persisting === undefined && this.#parked === undefined && this.#heldEntries < this.#heldEntriesMax;
+  }
+
   #handle(ready: Ready): void {
     const host = this.#options.host;
+    if (ready.snapshot && this.#installing !== undefined) {
+      this.#parked = ready; // the core has nothing further to give before this Ready is advanced
+      return;
+    }
     host.taken?.(ready);
     for (const message of ready.earlyMessages) this.#options.send(message);
     if (ready.entries.length === 0 && !ready.hardState && !ready.snapshot) {
@@ -252,7 +314,10 @@ export class RaftLoop {
       return;
     }
     const batch = persistBatch(ready);
-    if (ready.snapshot) {
+    // From here the disk may hold the leader's snapshot (an async write renames its file before the WAL record is synced):
+    // the owner must not start a snapshot of its own at an older index (storage refuses one older than the newest file).
+    if (ready.snapshot) this.#snapshotIndex = ready.snapshot.metadata.index;
+    if (ready.snapshot && this.#options.writeSnapshot === undefined) {
       this.storage.save(batch, true);
       host.persisted?.(ready);
       this.#afterPersist(ready);
@@ -264,7 +329,8 @@ export class RaftLoop {
     });
     let returned = false;
     let completed = false;
-    this.#write(batch, ready.mustSync, (error) => {
+    const write = ready.snapshot ? this.#options.writeSnapshot! : this.#write;
+    write(batch, ready.mustSync, (error) => {
       if (completed) return; // a writer calls done once; a second call is ignored rather than applying twice
       completed = true;
       this.#persisting = undefined;
@@ -302,13 +368,42 @@ export class RaftLoop {
     host.stored?.(ready);
     for (const message of ready.messages) this.#options.send(message);
     if (ready.snapshot) {
-      host.installSnapshot(ready.snapshot);
-      this.#snapshotIndex = ready.snapshot.metadata.index;
+      const installing = host.installSnapshot(ready.snapshot);
+      if (installing !== undefined) this.#installing = installing.then(() => this.#installed(), (error: unknown) => this.#fail(error));
     }
-    if (ready.committedEntries.length > 0) host.applyCommitted(ready.committedEntries);
-    host.readStates(ready.readStates);
+    if (this.#installing !== undefined) {
+      this.#held.push({ entries: ready.committedEntries, readStates: ready.readStates });
+      this.#heldEntries += ready.committedEntries.length;
+    } else {
+      if (ready.committedEntries.length > 0) host.applyCommitted(ready.committedEntries);
+      host.readStates(ready.readStates);
+    }
     this.raw.advance(ready);
     host.advanced?.();
+  }
+
+  /** The snapshot is in place: what was held applies, in order, then a parked snapshot Ready is carried out. */
+  #installed(): void {
+    this.#installing = undefined;
+    if (this.#stopped) return;
+    const host = this.#options.host;
+    try {
+      const held = this.#held;
+      this.#held = [];
+      this.#heldEntries = 0;
+      for (const steps of held) {
+        if (steps.entries.length > 0) host.applyCommitted(steps.entries);
+        host.readStates(steps.readStates);
+      }
+      host.advanced?.();
+      const parked = this.#parked;
+      this.#parked = undefined;
+      if (parked !== undefined) this.#handle(parked);
+    } catch (error) {
+      this.#fail(error);
+      return;
+    }
+    this.schedule();
   }
 
   #fail(error: unknown): void {

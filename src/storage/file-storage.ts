@@ -3,7 +3,7 @@ import type { Snapshot, SnapshotMetadata } from '../raft/types.js';
 import { SnapshotAbortedError, SnapshotCorruptError, StorageUsageError, WalCorruptError } from './errors.js';
 import { failpoint } from './failpoints.js';
 import { type FileSystem, nodeFileSystem } from './file-system.js';
-import { RETAIN_SNAPSHOTS_DEFAULT, SEGMENT_SIZE_BYTES_DEFAULT, SEGMENT_SIZE_BYTES_MIN, SNAPSHOT_INTERVAL_ENTRIES_DEFAULT } from './limits.js';
+import { INSTALL_CHUNK_BYTES, RETAIN_SNAPSHOTS_DEFAULT, SEGMENT_SIZE_BYTES_DEFAULT, SEGMENT_SIZE_BYTES_MIN, SNAPSHOT_INTERVAL_ENTRIES_DEFAULT } from './limits.js';
 import type { PersistBatch, RaftStorage, RecoveredState, SnapshotRetention } from './raft-storage.js';
 import { batchRecords, checkBatch, EMPTY_SNAPSHOT, type LogRecord, reconcileHardState, replay, type ReplayResult, snapshotDue } from './replay.js';
 import { SnapshotFiles } from './snapshot-files.js';
@@ -105,15 +105,36 @@ export class FileStorage implements RaftStorage {
 
   saveAsync(batch: PersistBatch, mustSync: boolean): Promise<void> {
     const wal = this.#opened();
-    // A snapshot from the leader is rare and its file is written synchronously
-    // anyway (temporary file, fsync, rename): keep that Ready on the sync path.
     if (batch.snapshot) {
       if (wal.busy) throw new StorageUsageError('a snapshot save while async saves are outstanding');
-      this.save(batch, mustSync);
-      return Promise.resolve();
+      return this.#saveInstalled(batch, batch.snapshot);
     }
     const lastIndex = checkBatch(batch, wal.lastIndex);
     return wal.appendAsync(batchRecords(batch), mustSync, lastIndex);
+  }
+
+  /**
+   * A snapshot from the leader, as {@link save} writes it (the file first,
+   * made durable and renamed into place, then the WAL's snapshot record and
+   * hard state, synced; the same failpoints around it) but off the event
+   * loop: the file through a {@link SnapshotFileWriter}, in chunks of
+   * INSTALL_CHUNK_BYTES, and the WAL records through its async writer. A
+   * crash before the rename leaves the older snapshot and log; between the
+   * rename and the WAL sync, a newer snapshot file the log does not name yet,
+   * which recovery accepts when the log continues it and otherwise passes
+   * over (replay.ts), as after a crash inside {@link save}.
+   */
+  async #saveInstalled(batch: PersistBatch, snapshot: Snapshot): Promise<void> {
+    const wal = this.#opened();
+    const lastIndex = checkBatch(batch, wal.lastIndex);
+    failpoint('snapshot-before-install');
+    const writer = await SnapshotFileWriter.open(this.#fs, this.#snapshots.dir, snapshot.metadata);
+    const data = snapshot.data;
+    for (let offset = 0; offset < data.length; offset += INSTALL_CHUNK_BYTES) await writer.append(data.subarray(offset, Math.min(offset + INSTALL_CHUNK_BYTES, data.length)));
+    await writer.commit();
+    this.#newestSnapshotIndex = Math.max(this.#newestSnapshotIndex, snapshot.metadata.index);
+    await wal.appendAsync(batchRecords(batch), true, lastIndex);
+    failpoint('snapshot-after-install');
   }
 
   saveSnapshot(snapshot: Snapshot): void {

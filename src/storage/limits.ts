@@ -34,3 +34,10 @@ export const WAL_GROUP_BYTES_MAX = 16 * 1024 * 1024;
 export const WAL_QUEUE_APPENDS_MAX = 4096;
 /** Bytes of a read-back snapshot checksummed per event-loop turn (a few ms of CPU each). */
 export const SNAPSHOT_CHECKSUM_SLICE_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Bytes of a leader's snapshot written (and checksummed, on the event loop)
+ * per step when a follower saves it with `saveAsync`: a few milliseconds of
+ * CRC each, the write itself off the loop.
+ */
+export const INSTALL_CHUNK_BYTES = 2 * 1024 * 1024;

@@ -62,8 +62,9 @@ export interface RecoveredState {
  *   order; several outstanding saves may share one fsync (group commit). A
  *   crash before the promise resolves leaves each outstanding save whole or
  *   absent on recovery, and never a later one without an earlier one. A
- *   batch with a snapshot is saved synchronously (it may not overlap other
- *   saves). The member's raft loop keeps one save outstanding and goes on
+ *   batch with a snapshot may not overlap other saves (a usage error); it is
+ *   always synced, its snapshot durable before its log records. The
+ *   member's raft loop keeps one save outstanding and goes on
  *   ticking and stepping messages meanwhile (see docs/persistence.md).
  * - The synchronous calls never overlap each other, nor an outstanding
  *   `saveAsync` (a usage error).

@@ -4,6 +4,7 @@
  * watch feed), pure and deterministic.
  */
 export { StoreStateMachine } from './state-machine.js';
+export type { StoreRestore } from './state-machine.js';
 export type { ApplyResult, CommandResponse, StoreOptions } from './state-machine.js';
 export { encodeCommand, decodeCommand } from './command.js';
 export type { Command } from './command.js';

@@ -5,7 +5,7 @@ import { KeyIndex } from './key-index.js';
 import { LeaseIndex } from './lease-index.js';
 import { RECORD_OVERHEAD_BYTES, REVISION_MAX } from './limits.js';
 import { KvRecord } from './record.js';
-import { compareRevisions, lowerBoundByMain, upperBoundByMain } from './revision.js';
+import { lowerBoundByMain, upperBoundByMain } from './revision.js';
 import { SortedIndex } from './sorted-index.js';
 
 /** One write a command made, with the key's record just before it (for prev_kv and events). */
@@ -25,15 +25,26 @@ export interface Change {
  * them, so a command that fails half-way leaves no trace.
  */
 export class KvStore {
-  readonly #byKey = new Map<ByteString, KeyIndex>();
-  #ordered = new SortedIndex<KeyIndex>();
+  readonly #byKey: Map<ByteString, KeyIndex>;
+  #ordered: SortedIndex<KeyIndex>;
   /** Every retained record, ascending by (main, sub). */
-  #log: KvRecord[] = [];
-  #currentRevision = 1;
-  #compactRevision = 0;
-  readonly leases = new LeaseIndex();
+  #log: KvRecord[];
+  #currentRevision: number;
+  #compactRevision: number;
+  readonly leases: LeaseIndex;
   #writing = false;
-  #usedBytes = 0;
+  #usedBytes: number;
+
+  /** An empty store, or one a restore built (restore.ts checked every part against the others). */
+  constructor(restored?: RestoredKv) {
+    this.#byKey = restored?.byKey ?? new Map();
+    this.#ordered = restored?.ordered ?? new SortedIndex();
+    this.#log = restored?.log ?? [];
+    this.#currentRevision = restored?.currentRevision ?? 1;
+    this.#compactRevision = restored?.compactRevision ?? 0;
+    this.leases = restored?.leases ?? new LeaseIndex();
+    this.#usedBytes = restored?.usedBytes ?? 0;
+  }
 
   /** The revision of the last committed write; 1 for an empty store, as etcd. */
   get currentRevision(): number {
@@ -136,35 +147,6 @@ export class KvStore {
     return records;
   }
 
-  /**
-   * Replaces the whole state (snapshot restore) with records ordered by key,
-   * then revision. Keys arrive sorted, so the ordered index is built without
-   * a string sort; the revision-ordered log is one numeric sort. Returns false
-   * (leaving this store unusable) if two records share a revision.
-   */
-  load(records: readonly KvRecord[], currentRevision: number, compactRevision: number): boolean {
-    this.#byKey.clear();
-    const ordered: KeyIndex[] = [];
-    let current: KeyIndex | undefined;
-    for (const record of records) {
-      if (current !== undefined && current.key === record.key) {
-        current.records.push(record);
-        continue;
-      }
-      current = new KeyIndex(record);
-      ordered.push(current);
-      this.#byKey.set(record.key, current);
-    }
-    this.#ordered = SortedIndex.fromSorted(ordered);
-    this.#log = records.slice().sort(compareRevisions);
-    for (let i = 1; i < this.#log.length; i++) if (compareRevisions(this.#log[i - 1]!, this.#log[i]!) === 0) return false;
-    this.#usedBytes = sumBytes(this.#log);
-    this.#currentRevision = currentRevision;
-    this.#compactRevision = compactRevision;
-    for (const keyIndex of ordered) this.leases.relink(keyIndex.key, undefined, keyIndex.latest());
-    return true;
-  }
-
   // ---- used by WriteTxn only ----
 
   /** @internal */
@@ -206,7 +188,20 @@ export class KvStore {
   }
 }
 
-function recordBytes(record: KvRecord): number {
+/** What a restore hands a new store: the parts of a KvStore, built from a snapshot's records. */
+export interface RestoredKv {
+  readonly byKey: Map<ByteString, KeyIndex>;
+  readonly ordered: SortedIndex<KeyIndex>;
+  /** Ascending by (main, sub), no two records at one revision. */
+  readonly log: KvRecord[];
+  readonly usedBytes: number;
+  readonly currentRevision: number;
+  readonly compactRevision: number;
+  /** Granted leases with each key's latest record linked. */
+  readonly leases: LeaseIndex;
+}
+
+export function recordBytes(record: KvRecord): number {
   return record.key.length + record.value.length + RECORD_OVERHEAD_BYTES;
 }
 

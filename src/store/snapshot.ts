@@ -1,6 +1,6 @@
 import type { ByteString } from './bytes.js';
 import { toByteString } from './bytes.js';
-import { ByteReader, ByteWriter } from '../codec/index.js';
+import { ByteReader, ByteWriter, DecodeError } from '../codec/index.js';
 import { assert } from './assert.js';
 import { decodingAs } from './errors.js';
 import { Crc32c } from './hash.js';
@@ -159,42 +159,158 @@ function writeRecord(writer: ByteWriter, record: KvRecord): void {
 
 /** Decodes and checks a snapshot; throws MalformedBytesError on any inconsistency. */
 export function decodeSnapshot(bytes: Uint8Array): SnapshotState {
-  return decodingAs('snapshot', () => readSnapshot(bytes));
+  const decoder = new SnapshotDecoder(bytes);
+  const header = decoder.header();
+  const records: KvRecord[] = [];
+  for (let batch = decoder.records(Number.POSITIVE_INFINITY); batch.length > 0; batch = decoder.records(Number.POSITIVE_INFINITY)) {
+    for (const record of batch) records.push(record);
+  }
+  decoder.finish();
+  const { appliedIndex, currentRevision, compactRevision, leases, alarms, auth } = header;
+  return { appliedIndex, currentRevision, compactRevision, leases, alarms, auth, records };
 }
 
-function readSnapshot(bytes: Uint8Array): SnapshotState {
-  const reader = new ByteReader(bytes);
-  if (bytes.length < MAGIC.length + 5) reader.fail('too short');
+/** What a snapshot holds before its records. */
+export interface SnapshotHeader extends Omit<SnapshotState, 'records'> {
+  /** How many records follow. */
+  readonly recordCount: number;
+}
+
+/**
+ * Decodes a snapshot piece by piece, the inverse of {@link SnapshotEncoder}:
+ * `header()`, then `records(n)` until it returns none, then `finish()`.
+ * Every record is checked as it is read (key order, revisions within the
+ * header's), and the CRC-32C is computed over the bytes read so far, so the
+ * work of each call is bounded by `n` and a restore can run between other
+ * events (restore.ts). The checksum can only be compared in `finish()`: a
+ * caller must not use what it decoded before that returns. A snapshot that
+ * fails to decode earlier is checked whole first, so damage is reported as
+ * "checksum mismatch" wherever it is, as a one-shot decode reports it.
+ * Throws MalformedBytesError.
+ */
+export class SnapshotDecoder {
+  readonly #bytes: Uint8Array;
+  readonly #reader: ByteReader;
+  readonly #crc = new Crc32c();
+  /** Bytes before this offset went into #crc. */
+  #checksummed = 0;
+  #header: SnapshotHeader | undefined;
+  #recordsLeft = 0;
+  #last: KvRecord | undefined;
+  #finished = false;
+
+  constructor(bytes: Uint8Array) {
+    this.#bytes = bytes;
+    this.#reader = new ByteReader(bytes, 0, Math.max(0, bytes.length - 4));
+  }
+
+  /** Records not read yet. */
+  get recordsLeft(): number {
+    return this.#recordsLeft;
+  }
+
+  /** The counters, leases, alarms and auth store, and how many records follow; read on the first call. */
+  header(): SnapshotHeader {
+    this.#header ??= this.#decoding(() => this.#readHeader());
+    return this.#header;
+  }
+
+  /** The next records (at most `recordsMax`, at least one while any are left), checked; empty once all were read. */
+  records(recordsMax: number): KvRecord[] {
+    this.header();
+    const count = Math.min(this.#recordsLeft, Math.max(1, recordsMax));
+    if (count === 0) return [];
+    return this.#decoding(() => {
+      const header = this.#header!;
+      const reader = this.#reader;
+      const records: KvRecord[] = []; // not sized from the count: a damaged count must fail on the bytes, not allocate
+      let last = this.#last;
+      for (let i = 0; i < count; i++) {
+        const record = readRecord(reader);
+        if (last !== undefined && !inKeyOrder(last, record)) reader.fail('records out of order');
+        if (record.main > header.currentRevision || record.main > REVISION_MAX) reader.fail('record beyond the current revision');
+        records.push(record);
+        last = record;
+      }
+      this.#last = last;
+      this.#recordsLeft -= count;
+      this.#checksumTo(reader.offset);
+      return records;
+    });
+  }
+
+  /** Checks that nothing follows the records and that the checksum matches; only then is the decoded state the snapshot's. */
+  finish(): void {
+    this.header();
+    assert(this.#recordsLeft === 0, 'SnapshotDecoder.finish: records left');
+    if (this.#finished) return;
+    this.#decoding(() => {
+      const reader = this.#reader;
+      if (reader.remaining !== 0) reader.fail('trailing bytes');
+      this.#checksumTo(reader.offset);
+      if (this.#crc.value !== storedChecksum(this.#bytes)) new ByteReader(this.#bytes).fail('checksum mismatch');
+    });
+    this.#finished = true;
+  }
+
+  #readHeader(): SnapshotHeader {
+    const bytes = this.#bytes;
+    const reader = this.#reader;
+    if (bytes.length < MAGIC.length + 5) new ByteReader(bytes).fail('too short');
+    for (const byte of MAGIC) if (reader.u8() !== byte) reader.fail('bad magic');
+    const format = reader.u8();
+    if (format !== FORMAT_WITHOUT_ALARMS && format !== FORMAT_WITH_ALARMS && format !== FORMAT_WITH_AUTH) reader.fail('unknown format');
+    const appliedIndex = reader.varuint();
+    const currentRevision = reader.varuint();
+    const compactRevision = reader.varuint();
+    if (currentRevision < 1 || compactRevision > currentRevision) reader.fail('inconsistent revisions');
+    const leases: Lease[] = [];
+    for (let count = reader.varuint(); count > 0; count--) {
+      const lease = { id: reader.i64be(), ttlSeconds: reader.varuint() };
+      const last = leases[leases.length - 1];
+      if (lease.id === 0n || (last !== undefined && last.id >= lease.id)) reader.fail('leases out of order');
+      leases.push(lease);
+    }
+    const alarms = format >= FORMAT_WITH_ALARMS ? readAlarms(reader) : [];
+    const auth = format === FORMAT_WITH_AUTH ? readAuthSnapshot(reader) : undefined;
+    const recordCount = reader.varuint();
+    this.#recordsLeft = recordCount;
+    this.#checksumTo(reader.offset);
+    return { appliedIndex, currentRevision, compactRevision, leases, alarms, auth, recordCount };
+  }
+
+  #checksumTo(offset: number): void {
+    this.#crc.bytes(this.#bytes.subarray(this.#checksummed, offset));
+    this.#checksummed = offset;
+  }
+
+  /**
+   * Runs one decoding step; a decoding failure is reported as the whole
+   * snapshot's checksum mismatch when that fails too (damage, not a bug in
+   * the writer), as a decode that checks the checksum first would.
+   */
+  #decoding<T>(decode: () => T): T {
+    return decodingAs('snapshot', () => {
+      try {
+        return decode();
+      } catch (error) {
+        if (error instanceof DecodeError && this.#bytes.length >= MAGIC.length + 5 && !wholeChecksumMatches(this.#bytes)) {
+          new ByteReader(this.#bytes).fail('checksum mismatch');
+        }
+        throw error;
+      }
+    });
+  }
+}
+
+function storedChecksum(bytes: Uint8Array): number {
+  return new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 4, 4).getUint32(0);
+}
+
+function wholeChecksumMatches(bytes: Uint8Array): boolean {
   const crc = new Crc32c();
   crc.bytes(bytes.subarray(0, bytes.length - 4));
-  const trailer = new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 4, 4).getUint32(0);
-  if (crc.value !== trailer) reader.fail('checksum mismatch');
-  for (const byte of MAGIC) if (reader.u8() !== byte) reader.fail('bad magic');
-  const format = reader.u8();
-  if (format !== FORMAT_WITHOUT_ALARMS && format !== FORMAT_WITH_ALARMS && format !== FORMAT_WITH_AUTH) reader.fail('unknown format');
-  const appliedIndex = reader.varuint();
-  const currentRevision = reader.varuint();
-  const compactRevision = reader.varuint();
-  if (currentRevision < 1 || compactRevision > currentRevision) reader.fail('inconsistent revisions');
-  const leases: Lease[] = [];
-  for (let count = reader.varuint(); count > 0; count--) {
-    const lease = { id: reader.i64be(), ttlSeconds: reader.varuint() };
-    const last = leases[leases.length - 1];
-    if (lease.id === 0n || (last !== undefined && last.id >= lease.id)) reader.fail('leases out of order');
-    leases.push(lease);
-  }
-  const alarms = format >= FORMAT_WITH_ALARMS ? readAlarms(reader) : [];
-  const auth = format === FORMAT_WITH_AUTH ? readAuthSnapshot(reader) : undefined;
-  const records: KvRecord[] = [];
-  for (let count = reader.varuint(); count > 0; count--) {
-    const record = readRecord(reader);
-    const last = records[records.length - 1];
-    if (last !== undefined && !inKeyOrder(last, record)) reader.fail('records out of order');
-    if (record.main > currentRevision || record.main > REVISION_MAX) reader.fail('record beyond the current revision');
-    records.push(record);
-  }
-  if (reader.remaining !== 4) reader.fail('trailing bytes');
-  return { appliedIndex, currentRevision, compactRevision, leases, alarms, auth, records };
+  return crc.value === storedChecksum(bytes);
 }
 
 function readAlarms(reader: ByteReader): AlarmMember[] {

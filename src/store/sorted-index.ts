@@ -19,13 +19,21 @@ export class SortedIndex<T extends Keyed> {
 
   static fromSorted<T extends Keyed>(items: readonly T[]): SortedIndex<T> {
     const index = new SortedIndex<T>();
-    const half = INDEX_CHUNK_ENTRIES_MAX >>> 1;
-    for (let offset = 0; offset < items.length; offset += half) {
-      index.#chunks.push(items.slice(offset, offset + half));
-    }
-    for (let i = 1; i < items.length; i++) assert(items[i - 1]!.key < items[i]!.key, 'fromSorted: items not strictly ascending');
-    index.#size = items.length;
+    for (const item of items) index.appendSorted(item);
     return index;
+  }
+
+  /**
+   * Adds an item whose key is above every key held (a restore builds the
+   * index this way, a bounded piece at a time). Chunks are filled to half
+   * their bound, leaving room for inserts.
+   */
+  appendSorted(item: T): void {
+    const last = this.#chunks[this.#chunks.length - 1];
+    assert(last === undefined || last[last.length - 1]!.key < item.key, 'appendSorted: keys not strictly ascending');
+    if (last !== undefined && last.length < INDEX_CHUNK_ENTRIES_MAX >>> 1) last.push(item);
+    else this.#chunks.push([item]);
+    this.#size++;
   }
 
   get size(): number {

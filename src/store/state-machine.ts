@@ -13,7 +13,6 @@ import {
   FutureRevisionError,
   LeaseExistsError,
   LeaseNotFoundError,
-  MalformedBytesError,
   NoSpaceError,
   NotReadOnlyError,
   RequestTooLargeError,
@@ -27,7 +26,8 @@ import { hashRecords } from './hash.js';
 import { KvStore } from './kv-store.js';
 import { LEASES_MAX, QUOTA_BYTES_DEFAULT, REQUEST_BYTES_MAX, REVISION_MAX } from './limits.js';
 import { executeRange } from './range.js';
-import { decodeSnapshot, encodeSnapshot, type SnapshotState } from './snapshot.js';
+import { encodeSnapshot, type SnapshotState } from './snapshot.js';
+import { SnapshotRestore } from './restore.js';
 import type { Execution } from './txn.js';
 import { deleteKeys, executeDeleteRange, executePut, executeTxn } from './txn.js';
 import type {
@@ -87,6 +87,16 @@ export interface StoreOptions {
   quotaBytes?: number;
 }
 
+/** A restore begun by {@link StoreStateMachine.beginRestore}. */
+export interface StoreRestore {
+  /** Works on for about `workMax` units (a record decoded or moved); true once the new state is in place. Throws MalformedBytesError. */
+  step(workMax: number): boolean;
+  /** Gives the restore up; the state stays as it was. */
+  abandon(): void;
+  /** Records decoded so far. */
+  readonly recordsDecoded: number;
+}
+
 export class StoreStateMachine {
   #kv = new KvStore();
   #appliedIndex = 0;
@@ -94,6 +104,8 @@ export class StoreStateMachine {
   readonly #quotaBytes: number;
   #alarms = new AlarmSet();
   #auth = new AuthState();
+  /** Set by beginRestore() until that restore ends (see there). */
+  #restoring: object | undefined;
   /** The events of the command being applied, published once the applied index has moved too. */
   #pendingBatch: EventBatch | undefined;
 
@@ -143,6 +155,7 @@ export class StoreStateMachine {
 
   /** Applies the command the log entry at `index` carries. Throws only StoreAssertionError (a broken invariant). */
   apply(index: number, commandBytes: Uint8Array): ApplyResult {
+    assert(this.#restoring === undefined, `apply(${index}) during a snapshot restore`);
     if (index <= this.#appliedIndex) return { status: 'skipped', index };
     assert(Number.isSafeInteger(index) && index <= REVISION_MAX, `apply: bad index ${index}`);
     let result: ApplyResult;
@@ -162,6 +175,7 @@ export class StoreStateMachine {
 
   /** Records that the entry at `index` carried no command (an empty entry or a membership change). */
   markApplied(index: number): void {
+    assert(this.#restoring === undefined, `markApplied(${index}) during a snapshot restore`);
     if (index <= this.#appliedIndex) return;
     assert(Number.isSafeInteger(index) && index <= REVISION_MAX, `markApplied: bad index ${index}`);
     this.#appliedIndex = index;
@@ -229,16 +243,55 @@ export class StoreStateMachine {
 
   /** Replaces the whole state with a snapshot's; listeners stay. Throws MalformedBytesError and leaves the state unchanged. */
   restore(bytes: Uint8Array): void {
-    const state = decodeSnapshot(bytes);
-    const kv = new KvStore();
-    for (const lease of state.leases) kv.leases.grant(lease.id, lease.ttlSeconds);
-    if (!kv.load(state.records, state.currentRevision, state.compactRevision)) throw new MalformedBytesError('snapshot', 'two records share a revision');
-    const alarms = new AlarmSet();
-    alarms.load(state.alarms);
-    this.#kv = kv;
-    this.#alarms = alarms;
-    this.#auth = state.auth ? AuthState.fromSnapshot(state.auth) : new AuthState();
-    this.#appliedIndex = state.appliedIndex;
+    const restore = this.beginRestore(bytes);
+    while (!restore.step(Number.POSITIVE_INFINITY));
+  }
+
+  /**
+   * Starts replacing the whole state with a snapshot's, in bounded steps
+   * (restore.ts): `step(workMax)` until it returns true, at which point the
+   * new state, applied index included, is taken over in one assignment.
+   * Until then every read sees the old state whole, and nothing may be
+   * applied (an entry applied to the old state would be lost in the swap,
+   * and one after the snapshot's index belongs on the new state): apply()
+   * asserts. A step that throws MalformedBytesError ends the restore and
+   * leaves the state unchanged; so does `abandon()`. A newer restore
+   * supersedes an unfinished one (its steps then assert).
+   */
+  beginRestore(bytes: Uint8Array): StoreRestore {
+    const restore = new SnapshotRestore(bytes);
+    const token: object = {};
+    this.#restoring = token;
+    const end = (): void => {
+      if (this.#restoring === token) this.#restoring = undefined;
+    };
+    return {
+      step: (workMax) => {
+        assert(this.#restoring === token, 'restore: superseded or abandoned');
+        try {
+          if (!restore.step(workMax)) return false;
+        } catch (error) {
+          end();
+          throw error;
+        }
+        end();
+        const { kv, alarms, auth, appliedIndex } = restore.result;
+        this.#kv = kv;
+        this.#alarms = alarms;
+        this.#auth = auth;
+        this.#appliedIndex = appliedIndex;
+        return true;
+      },
+      abandon: end,
+      get recordsDecoded() {
+        return restore.recordsDecoded;
+      },
+    };
+  }
+
+  /** True between beginRestore() and the restore's end. */
+  get restoring(): boolean {
+    return this.#restoring !== undefined;
   }
 
   /** Calls `listener` with the events of every command applied from now on; returns a function that unsubscribes. */

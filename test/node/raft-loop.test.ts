@@ -2,17 +2,24 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bootstrapLog } from '../../src/raft/bootstrap.js';
 import { SeededRandom } from '../../src/raft/random.js';
-import type { Entry, Message, Ready } from '../../src/raft/types.js';
-import { MessageType, message, Role } from '../../src/raft/types.js';
+import type { Entry, Message, Ready, Snapshot } from '../../src/raft/types.js';
+import { EntryType, MessageType, message, Role } from '../../src/raft/types.js';
 import { RaftLoop, type ReadyHost } from '../../src/node/raft-loop.js';
 import { MemoryDisk, MemoryRaftStorage } from '../../src/storage/memory-raft-storage.js';
+
+type HarnessState = { sent: Message[]; writes: { mustSync: boolean; done: (error?: unknown) => void }[]; applied: Entry[]; failures: unknown[]; events: string[] };
 
 /**
  * The member's raft loop on a simulated disk (MemoryRaftStorage, the
  * simulator's) whose writes the test completes by hand, and a transport
  * that records what leaves: no sockets, no timers (turns run inline).
  */
-function harness(voters: string[]): {
+function harness(voters: string[]): ReturnType<typeof harnessWithHost> {
+  return harnessWithHost(voters, voters[0]!, () => ({}));
+}
+
+/** The harness as member `id`, with some of the host's callbacks replaced. */
+function harnessWithHost(voters: string[], id: string, override: (state: HarnessState) => Partial<ReadyHost>): {
   loop: RaftLoop;
   sent: Message[];
   /** Writes handed to the disk and not yet completed. */
@@ -27,16 +34,22 @@ function harness(voters: string[]): {
   bootstrap.save(bootstrapLog(voters), true);
   const storage = new MemoryRaftStorage(disk);
   const recovered = storage.load();
-  const state = { sent: [] as Message[], writes: [] as { mustSync: boolean; done: (error?: unknown) => void }[], applied: [] as Entry[], failures: [] as unknown[], events: [] as string[] };
+  const state: HarnessState = { sent: [], writes: [], applied: [], failures: [], events: [] };
   const host: ReadyHost = {
     persisted: () => state.events.push('persisted'),
-    installSnapshot: () => state.events.push('snapshot'),
-    applyCommitted: (entries) => state.applied.push(...entries),
+    installSnapshot: () => {
+      state.events.push('snapshot');
+    },
+    applyCommitted: (entries) => {
+      state.events.push('apply');
+      state.applied.push(...entries);
+    },
     readStates: () => {},
     failed: (error) => state.failures.push(error),
+    ...override(state),
   };
   const loop = new RaftLoop({
-    raft: { id: voters[0]!, random: new SeededRandom(7), electionTicks: 10, heartbeatTicks: 1, checkQuorum: false, preVote: false, asyncStorageWrites: true },
+    raft: { id, random: new SeededRandom(7), electionTicks: 10, heartbeatTicks: 1, checkQuorum: false, preVote: false, asyncStorageWrites: true },
     recovered,
     storage,
     send: (m) => {
@@ -179,4 +192,144 @@ test('a synchronous disk (done before write returns) carries the Ready through i
   assert.equal(loop.persisting, false);
   assert.ok(h.applied.some((e) => e.data.length === 1), 'committed and applied within the turn');
   assert.ok(readies.length >= 2);
+});
+
+/**
+ * A follower b of {a, b} on the harness, a controllable restore: b is sent
+ * a snapshot at index 10 (term 2), and the restore it starts resolves only
+ * when the test says so.
+ */
+function followerRestoring(): { h: ReturnType<typeof harness>; installs: Snapshot[]; finishRestore: () => Promise<void> } {
+  const installs: Snapshot[] = [];
+  let finish!: () => void;
+  const h = harnessWithHost(['a', 'b'], 'b', (state) => ({
+    installSnapshot: (snapshot) => {
+      installs.push(snapshot);
+      state.events.push('restore started');
+      return new Promise<void>((resolve) => {
+        finish = () => {
+          state.events.push('restore done');
+          resolve();
+        };
+      });
+    },
+  }));
+  const snapshot: Snapshot = { metadata: { index: 10, term: 2, confState: { voters: ['a', 'b'], learners: [] } }, data: new Uint8Array([1, 2, 3]) };
+  h.loop.step(message({ type: MessageType.Snapshot, from: 'a', to: 'b', term: 2, snapshot }));
+  return {
+    h,
+    installs,
+    finishRestore: async () => {
+      finish();
+      await new Promise((resolve) => setImmediate(resolve));
+    },
+  };
+}
+
+function entry(index: number): Entry {
+  return { term: 2, index, type: EntryType.Normal, data: new Uint8Array([index]) };
+}
+
+test('while a snapshot restores, the follower answers heartbeats and appends, but applies nothing; then it applies in log order', async () => {
+  const { h, installs, finishRestore } = followerRestoring();
+  assert.equal(installs.length, 1, 'the restore started once the snapshot was durable');
+  assert.equal(h.loop.installing, true);
+  const responses = (type: MessageType): Message[] => h.sent.filter((m) => m.type === type);
+  assert.equal(responses(MessageType.AppendResponse).at(-1)?.index, 10, 'the snapshot is acknowledged at once');
+
+  h.loop.step(message({ type: MessageType.Heartbeat, from: 'a', to: 'b', term: 2, commit: 10 }));
+  assert.equal(responses(MessageType.HeartbeatResponse).length, 1, 'a heartbeat is answered during the restore');
+
+  h.loop.step(message({ type: MessageType.Append, from: 'a', to: 'b', term: 2, logTerm: 2, index: 10, entries: [entry(11), entry(12)], commit: 12 }));
+  complete(h); // the entries are written while the restore runs
+  assert.equal(responses(MessageType.AppendResponse).at(-1)?.index, 12, 'the appended entries are acknowledged during the restore');
+  h.loop.step(message({ type: MessageType.Append, from: 'a', to: 'b', term: 2, logTerm: 2, index: 12, entries: [entry(13)], commit: 13 }));
+  while (h.writes.length > 0) complete(h);
+  assert.equal(h.applied.length, 0, 'nothing applies on the state being replaced');
+
+  await finishRestore();
+  assert.equal(h.loop.installing, false);
+  assert.deepEqual(h.applied.map((e) => e.index), [11, 12, 13], 'held entries applied once the snapshot is in place, in order');
+  const restoreDone = h.events.indexOf('restore done');
+  assert.ok(restoreDone >= 0 && h.events.indexOf('apply') > restoreDone, 'applies only after the restore');
+  assert.deepEqual(h.failures, []);
+});
+
+test('a second snapshot during a restore waits for the first to be in place', async () => {
+  const { h, installs, finishRestore } = followerRestoring();
+  h.loop.step(message({ type: MessageType.Append, from: 'a', to: 'b', term: 2, logTerm: 2, index: 10, entries: [entry(11)], commit: 11 }));
+  while (h.writes.length > 0) complete(h);
+  const newer: Snapshot = { metadata: { index: 20, term: 2, confState: { voters: ['a', 'b'], learners: [] } }, data: new Uint8Array([4]) };
+  h.loop.step(message({ type: MessageType.Snapshot, from: 'a', to: 'b', term: 2, snapshot: newer }));
+  assert.equal(installs.length, 1, 'the second restore does not start over the first');
+  await finishRestore();
+  assert.deepEqual(h.applied.map((e) => e.index), [11], 'what was held applies first');
+  assert.equal(installs.length, 2, 'then the parked snapshot is carried out');
+  assert.equal(installs[1]!.metadata.index, 20);
+  await finishRestore();
+  assert.equal(h.loop.snapshotIndex, 20);
+  assert.deepEqual(h.failures, []);
+});
+
+test('stop() during a restore waits for it, and nothing held applies afterwards', async () => {
+  const { h, finishRestore } = followerRestoring();
+  h.loop.step(message({ type: MessageType.Append, from: 'a', to: 'b', term: 2, logTerm: 2, index: 10, entries: [entry(11)], commit: 11 }));
+  while (h.writes.length > 0) complete(h);
+  let stopped = false;
+  const stopping = h.loop.stop().then(() => {
+    stopped = true;
+  });
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(stopped, false, 'stop waits for the restore');
+  await finishRestore();
+  await stopping;
+  assert.equal(h.applied.length, 0);
+});
+
+test('while a snapshot restores, the follower grants a vote once the vote is durable', async () => {
+  const { h, finishRestore } = followerRestoring();
+  h.loop.step(message({ type: MessageType.Vote, from: 'a', to: 'b', term: 3, logTerm: 2, index: 10 }));
+  assert.equal(h.sent.filter((m) => m.type === MessageType.VoteResponse).length, 0, 'not before the vote is written');
+  complete(h);
+  const answer = h.sent.find((m) => m.type === MessageType.VoteResponse);
+  assert.ok(answer, 'answered during the restore');
+  assert.equal(answer.reject, false);
+  assert.equal(answer.term, 3);
+  assert.equal(h.loop.installing, true);
+  await finishRestore();
+  assert.deepEqual(h.failures, []);
+});
+
+test("the loop's snapshot index moves when the leader's snapshot starts being written, not when the write ends", () => {
+  const writes: (() => void)[] = [];
+  // The harness writes snapshots synchronously; this loop has an async snapshot writer, as a member's.
+  const disk = new MemoryDisk();
+  const seed = new MemoryRaftStorage(disk);
+  seed.load();
+  seed.save(bootstrapLog(['a', 'b']), true);
+  const storage = new MemoryRaftStorage(disk);
+  const loop = new RaftLoop({
+    raft: { id: 'b', random: new SeededRandom(3), electionTicks: 10, heartbeatTicks: 1, asyncStorageWrites: true },
+    recovered: storage.load(),
+    storage,
+    send: () => {},
+    defer: (turn) => turn(),
+    write: (batch, mustSync, done) => {
+      storage.save(batch, mustSync);
+      done();
+    },
+    writeSnapshot: (batch, mustSync, done) => {
+      storage.save(batch, mustSync);
+      writes.push(() => done());
+    },
+    readyRoundsMax: 64,
+    host: { installSnapshot: () => {}, applyCommitted: () => {}, readStates: () => {}, failed: (error) => { throw error; } },
+  });
+  const snapshot: Snapshot = { metadata: { index: 10, term: 2, confState: { voters: ['a', 'b'], learners: [] } }, data: new Uint8Array([1]) };
+  loop.step(message({ type: MessageType.Snapshot, from: 'a', to: 'b', term: 2, snapshot }));
+  assert.equal(loop.persisting, true, 'the snapshot goes through the async writer');
+  assert.equal(loop.snapshotIndex, 10, 'already while it is written');
+  writes.shift()!();
+  assert.equal(loop.persisting, false);
+  assert.equal(loop.snapshotIndex, 10);
 });

@@ -181,6 +181,28 @@ export function storageConformance(name: string, makeHarness: () => StorageHarne
       next.close();
     });
 
+    it('installs a snapshot from the leader through saveAsync as save does, a large one in pieces', async () => {
+      const storage = harness.open();
+      storage.load();
+      const model = new Model();
+      const data = new Uint8Array(5 * 1024 * 1024 + 17).map((_, i) => (i * 31) & 0xff); // several of the file storage's install chunks
+      const snapshot: Snapshot = { metadata: { index: 30, term: 2, confState: { voters: ['n1', 'n2', 'n3'], learners: [] } }, data };
+      const batches: PersistBatch[] = [
+        { entries: entries(1, 5, 1), hardState: hs(1, 3) },
+        { snapshot, entries: entries(31, 32, 2), hardState: hs(2, 30, '') },
+        { entries: entries(33, 34, 2), hardState: hs(2, 33, '') },
+      ];
+      for (const batch of batches) {
+        await storage.saveAsync(batch, true);
+        model.apply(batch);
+      }
+      const { storage: next, recovered } = reopen(storage);
+      assert.equal(recovered.snapshot.metadata.index, 30);
+      assert.deepEqual(recovered.snapshot.data, data);
+      assertMatchesModel(recovered, model);
+      next.close();
+    });
+
     it('installs a snapshot inside the log: the entries after it are discarded', () => {
       const storage = harness.open();
       storage.load();
