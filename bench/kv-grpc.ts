@@ -56,7 +56,10 @@
  * cluster under test; each cell's line on stderr gives its CPU use, and a
  * cell near 100% is bounded by the client, not the server.
  *
- * Usage: tsx bench/kv-grpc.ts [--quick] [--targets etcd,keel] [--keel-endpoints URL,URL,URL]
+ * `--keel-bin` benches another build's dist/src/cli/main.js (for a before
+ * and an after, run the command once with each).
+ *
+ * Usage: tsx bench/kv-grpc.ts [--quick] [--targets etcd,keel] [--keel-endpoints URL,URL,URL] [--keel-bin dist/src/cli/main.js]
  *        [--ops put,range-linearizable,range-serializable,txn] [--clients 1,16,64,256]
  *        [--conns auto|N] [--seconds 5] [--warmup-seconds 0.5] [--max-ops 500000]
  *        [--keys 10000] [--value-bytes 100] [--to spread|leader]
@@ -110,6 +113,7 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     targets: { type: 'string', default: 'etcd,keel' },
     'keel-endpoints': { type: 'string' },
+    'keel-bin': { type: 'string' },
     ops: { type: 'string', default: OPS.join(',') },
     clients: { type: 'string' },
     conns: { type: 'string', default: 'auto' },
@@ -359,7 +363,7 @@ async function main(): Promise<void> {
   if (pki !== undefined) trustForRun(pki);
   let benched;
   try {
-    benched = await benchEach(targetNames, args['keel-endpoints'], benchTarget, {}, pki);
+    benched = await benchEach(targetNames, args['keel-endpoints'], benchTarget, args['keel-bin'] ? { bin: args['keel-bin'] } : {}, pki);
   } finally {
     pki?.remove();
   }

@@ -33,3 +33,20 @@ export const AUTH_LIMITED_ADDRESSES_MAX = 10_000;
  * a hop identity forever.
  */
 export const GRPC_HOP_LINGER_MS = 5_000;
+
+/**
+ * How long the client port waits for a gRPC connection's first request
+ * (h2/authority-probe.ts) before it pipes the connection through the hop
+ * anyway, which serves any client. Below the 10 s an nghttp2-based client
+ * waits for its SETTINGS to be acknowledged, which the probe holds back
+ * with the rest of the client's frames until it decides.
+ */
+export const GRPC_PROBE_TIMEOUT_MS = 5_000;
+
+/**
+ * Client bytes the probe holds before that first request; beyond this the
+ * connection is cut. A conforming client sends a SETTINGS frame, a
+ * WINDOW_UPDATE or two and a request (one header block, bounded like the
+ * rewriter's).
+ */
+export const GRPC_PROBE_BYTES_MAX = 256 * 1024;

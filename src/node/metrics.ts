@@ -71,6 +71,13 @@ export class NodeMetrics {
     labelNames: ['endpoint', 'code'] as const,
     registers: [this.registry],
   });
+  /** How the client port passed gRPC connections to grpc-js (api/client-port.ts): `direct`, or over the `hop` with the :authority rewriter. */
+  readonly grpcConnections = new Counter({
+    name: 'keel_api_grpc_connections_total',
+    help: 'gRPC connections on the client port by how they reach grpc-js: direct, or hop (the loopback hop with the :authority rewriter)',
+    labelNames: ['path'] as const,
+    registers: [this.registry],
+  });
   readonly dbSizeBytes = new Gauge({ name: 'keel_store_size_bytes', help: 'What the key-value state counts against the space quota', registers: [this.registry] });
   readonly quotaUsedRatio = new Gauge({ name: 'keel_store_quota_used_ratio', help: 'keel_store_size_bytes over the space quota (a NOSPACE alarm is raised when a write would pass 1)', registers: [this.registry] });
   readonly alarmsActive = new Gauge({ name: 'keel_store_alarms_active', help: 'Active alarms by type (replicated state: every member reports the same)', labelNames: ['alarm'] as const, registers: [this.registry] });

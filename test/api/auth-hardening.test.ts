@@ -147,6 +147,8 @@ describe('auth hardening (1 member, client and peer mTLS)', () => {
     assert.equal(await aliceAsRoot.get('/other').string(), 'o');
     const rootAsAlice = client('root', { username: 'alice', password: ALICE_PASSWORD });
     await assert.rejects(rootAsAlice.get('/other').string(), EtcdPermissionDeniedError);
+    // These grpc-js clients' connections went straight to grpc-js: the CN came from the call's own TLS socket, not a hop.
+    assert.ok((await metricValue('keel_api_grpc_connections_total', '{path="direct"}')) >= 4);
 
     // The JSON gateway over HTTPS maps the certificate the same way.
     const { ca, cert, key } = credentialsOf('alice');

@@ -8,7 +8,9 @@ import { findEtcdctlBinary } from '../../bench/lib/etcd-cluster.js';
  * etcdctl with endpoints given as URLs. For calls aimed at one endpoint
  * (endpoint status, endpoint hashkv) etcd's Go client sends the URL as the
  * HTTP/2 :authority, which Node's HTTP/2 stack refuses; the client port
- * rewrites it (src/api/h2/authority-rewrite.ts). Needs `npm run build`.
+ * sees it in the first request (src/api/h2/authority-probe.ts) and pipes the
+ * connection through the rewriter (src/api/h2/authority-rewrite.ts). Needs
+ * `npm run build`.
  */
 const etcdctl = findEtcdctlBinary();
 
@@ -31,5 +33,12 @@ describe('etcdctl with http:// endpoints', { skip: etcdctl ? false : 'etcdctl is
       assert.doesNotMatch(result.stderr, /PROTOCOL_ERROR/);
     }
     assert.match(run(['endpoint', 'status']).stdout, new RegExp(`^${cluster.members[0]!.clientUrl}, [0-9a-f]+, 3\\.4\\.0, `));
+  });
+
+  it('their connections take the loopback hop with the rewriter (the probe saw the URL authority)', async () => {
+    assert.equal(run(['endpoint', 'status']).status, 0);
+    const text = await (await fetch(`${cluster.members[0]!.clientUrl}/metrics`)).text();
+    const hop = text.split('\n').find((line) => line.startsWith('keel_api_grpc_connections_total{path="hop"} '));
+    assert.ok(hop !== undefined && Number(hop.split(' ')[1]) >= 1, text.split('\n').filter((line) => line.startsWith('keel_api_grpc')).join('\n'));
   });
 });

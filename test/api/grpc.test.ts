@@ -24,6 +24,14 @@ describe('etcd v3 gRPC on the client port (3 members)', () => {
     await cluster?.stop();
   });
 
+  it('hands a grpc-js client\'s connections straight to grpc-js, without the loopback hop', async () => {
+    await raw.call('KV', 'Range', { key: Buffer.from('direct') });
+    const text = await (await fetch(`http://127.0.0.1:${cluster.members[0]!.clientPort}/metrics`)).text();
+    const count = (path: string): number => Number(text.split('\n').find((line) => line.startsWith(`keel_api_grpc_connections_total{path="${path}"} `))?.split(' ')[1] ?? 0);
+    assert.ok(count('direct') >= 1, text.split('\n').filter((line) => line.startsWith('keel_api_grpc')).join('\n'));
+    assert.equal(count('hop'), 0);
+  });
+
   it('puts, gets and deletes keys and prefixes', async () => {
     await client.put('g/a').value('1');
     await client.put('g/b').value('2');

@@ -8,11 +8,15 @@ import type { TLSSocket } from 'node:tls';
  * certificate's CommonName (etcd's AuthInfoFromTLS: with auth on, a call
  * without a token acts as the user the CN names).
  *
- * gRPC calls reach grpc-js over one loopback hop per connection (see
- * client-port.ts), so grpc-js only sees 127.0.0.1 and no certificate. The
+ * Most gRPC connections are handed to grpc-js as they are (see
+ * client-port.ts): a call on one carries its own socket's identity, which
+ * grpc-js reports (getPeer, and getAuthContext's certificate, which
+ * grpc-js gives only for a socket whose certificate was verified).
+ * The connections that need the :authority rewriter reach grpc-js over a
+ * loopback hop, where grpc-js only sees 127.0.0.1 and no certificate. The
  * client port therefore records each hop's identity under the hop's local
  * port, which grpc-js reports as the call's peer, and forgets it when the
- * hop closes.
+ * hop closes (HopIdentities.ofCall tells the two kinds of call apart).
  */
 export interface ClientIdentity {
   /** The client's IP address ('unknown' if the socket had none). */
@@ -25,6 +29,14 @@ export interface ClientIdentity {
 export const IDENTIFIED_HOPS_MAX = 65_536;
 
 const UNKNOWN: ClientIdentity = { address: 'unknown', commonName: undefined };
+/** Where a hop connects from (client-port.ts dials grpc-js on 127.0.0.1). */
+const HOP_ADDRESS = '127.0.0.1';
+
+/** "10.0.0.5:54321" -> "10.0.0.5", "::1:54321" -> "::1" (grpc-js writes no brackets); 'unknown' stays. */
+function hostOfPeer(peer: string): string {
+  const colon = peer.lastIndexOf(':');
+  return colon > 0 && /^\d+$/.test(peer.slice(colon + 1)) ? peer.slice(0, colon) : peer;
+}
 
 /** The identity of a socket accepted by the client port (a TLSSocket on a TLS port). */
 export function identityOfSocket(socket: Socket): ClientIdentity {
@@ -36,9 +48,39 @@ export function identityOfSocket(socket: Socket): ClientIdentity {
   return { address, commonName: typeof commonName === 'string' && commonName !== '' ? commonName : undefined };
 }
 
+/** What identity lookups read from a grpc-js call (the unary and streaming calls have both). */
+export interface GrpcCallTransport {
+  getPeer(): string;
+  getAuthContext(): { transportSecurityType?: string | undefined; sslPeerCertificate?: { subject?: { CN?: unknown } } | undefined };
+}
+
 /** The identities of the open loopback hops to grpc-js, by the hop's local port. */
 export class HopIdentities {
   readonly #byPort = new Map<number, ClientIdentity>();
+
+  /**
+   * The identity of a call's connection. grpc-js reports a TLS socket's
+   * certificate only if the handshake verified it ('ssl'): such a call came
+   * straight from its client (a hop is cleartext). Otherwise a peer of
+   * 127.0.0.1 on a hop's local port is that hop, and any other peer is the
+   * client itself.
+   *
+   * A cleartext client on 127.0.0.1 whose port a hop also uses at that
+   * moment (its far end differs) would be taken for the hop. That can lend
+   * it only an address, never a name: a hop's identity has a CommonName
+   * only on a port that verifies client certificates in the handshake, and
+   * there every direct call is 'ssl'.
+   */
+  ofCall(call: GrpcCallTransport): ClientIdentity {
+    const peer = call.getPeer();
+    const authContext = call.getAuthContext();
+    if (authContext.transportSecurityType === 'ssl') {
+      const commonName = authContext.sslPeerCertificate?.subject?.CN;
+      return { address: hostOfPeer(peer), commonName: typeof commonName === 'string' && commonName !== '' ? commonName : undefined };
+    }
+    const hop = hostOfPeer(peer) === HOP_ADDRESS ? this.ofPeer(peer) : UNKNOWN;
+    return hop !== UNKNOWN ? hop : { address: hostOfPeer(peer), commonName: undefined };
+  }
 
   /** Remembers the hop from local port `port`; false (and nothing remembered) past IDENTIFIED_HOPS_MAX. */
   register(port: number, identity: ClientIdentity): boolean {

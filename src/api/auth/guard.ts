@@ -1,6 +1,6 @@
 import type { KeelNode } from '../../node/keel-node.js';
 import type { AuthInfo } from '../../store/auth-state.js';
-import { hopsOf, type ClientIdentity } from './client-identity.js';
+import { hopsOf, type ClientIdentity, type GrpcCallTransport } from './client-identity.js';
 import type { Access } from '../../store/auth-permissions.js';
 import { prefixRangeEnd } from '../../store/bytes.js';
 import type { DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest } from '../../store/types.js';
@@ -199,7 +199,7 @@ export function tokenOfMetadata(get: (key: string) => unknown[]): string | undef
   return undefined;
 }
 
-/** The Caller of a grpc-js call: its token metadata, and the identity of the connection behind its loopback hop. */
-export function callerOfGrpcCall(node: KeelNode, call: { metadata: { get(key: string): unknown[] }; getPeer(): string }): Caller {
-  return new Caller(node, tokenOfMetadata((key) => call.metadata.get(key)), hopsOf(node).ofPeer(call.getPeer()));
+/** The Caller of a grpc-js call: its token metadata, and the identity of its connection (api/auth/client-identity.ts). */
+export function callerOfGrpcCall(node: KeelNode, call: GrpcCallTransport & { metadata: { get(key: string): unknown[] } }): Caller {
+  return new Caller(node, tokenOfMetadata((key) => call.metadata.get(key)), hopsOf(node).ofCall(call));
 }

@@ -23,7 +23,7 @@ function leaderKeyOf(message: Message): LeaderKey {
 const LOCK: Record<string, Handler> = {
   Lock: async (node, request, timeoutMs, signal, caller) => {
     const authRevision = await guardRecipe(node, caller, bytesOf(request, 'name'));
-    const result = await recipes.lock(node, bytesOf(request, 'name'), int64Of(request, 'lease'), signal, timeoutMs, authRevision);
+    const result = await recipes.lock(node, bytesOf(request, 'name'), int64Of(request, 'lease'), signal(), timeoutMs, authRevision);
     return { header: header(result.header.revision, node.headerContext()), key: Buffer.from(result.key) };
   },
   Unlock: async (node, request, timeoutMs, _signal, caller) => {
@@ -36,7 +36,7 @@ const LOCK: Record<string, Handler> = {
 const ELECTION: Record<string, Handler> = {
   Campaign: async (node, request, timeoutMs, signal, caller) => {
     const authRevision = await guardRecipe(node, caller, bytesOf(request, 'name'));
-    const result = await recipes.campaign(node, bytesOf(request, 'name'), int64Of(request, 'lease'), bytesOf(request, 'value'), signal, timeoutMs, authRevision);
+    const result = await recipes.campaign(node, bytesOf(request, 'name'), int64Of(request, 'lease'), bytesOf(request, 'value'), signal(), timeoutMs, authRevision);
     const { leader } = result;
     return {
       header: header(result.header.revision, node.headerContext()),

@@ -1,4 +1,5 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
+import type { Duplex } from 'node:stream';
 import type { KeelNode } from '../../node/keel-node.js';
 import { REQUEST_BYTES_MAX } from '../../store/limits.js';
 import { etcdServices } from './proto.js';
@@ -6,8 +7,11 @@ import { serviceImplementations } from './services.js';
 import { recipeImplementations } from './recipes.js';
 
 /**
- * The grpc-js server behind the client port. It listens on an ephemeral
- * 127.0.0.1 port that only client-port.ts connects to (see there for why).
+ * The grpc-js server behind the client port. The client port hands it most
+ * gRPC connections as they are, through grpc-js's connection injector
+ * (Server.createConnectionInjector, public since grpc-js 1.10); it also
+ * listens on an ephemeral 127.0.0.1 port that only client-port.ts connects
+ * to, for the connections that need the :authority rewriter (see there).
  */
 
 /**
@@ -23,6 +27,13 @@ export const SHUTDOWN_GRACE_MS = 5_000;
 export interface GrpcBackend {
   /** The loopback port grpc-js listens on. */
   readonly port: number;
+  /**
+   * Serves HTTP/2 on a connection the client port accepted, as if grpc-js had
+   * accepted it: a socket (TCP or TLS) whose JavaScript read buffer may hold
+   * bytes already read (the client preface and more), which Node's HTTP/2
+   * session reads first.
+   */
+  adopt(connection: Duplex): void;
   /** Finishes in-flight calls (bounded by SHUTDOWN_GRACE_MS), refusing new ones. */
   shutdown(): Promise<void>;
   /** Cuts every call now. */
@@ -48,8 +59,10 @@ export async function startGrpcBackend(node: KeelNode): Promise<GrpcBackend> {
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
   });
+  const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
   return {
     port,
+    adopt: (connection) => injector.injectConnection(connection),
     shutdown: () =>
       new Promise<void>((resolve) => {
         const timer = setTimeout(() => {

@@ -2,6 +2,7 @@ import { Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
 import { HpackDecoder, HpackError, encodeLiterals } from './hpack.js';
 import type { HeaderField } from './hpack.js';
+import { FLAG_END_HEADERS, FLAG_END_STREAM, FLAG_PRIORITY, FRAME_HEADER_BYTES, TYPE_CONTINUATION, TYPE_HEADERS, frame, headerBlockFragment } from './frames.js';
 
 /**
  * Rewrites the `:authority` of gRPC requests on their way from a client to
@@ -25,13 +26,6 @@ import type { HeaderField } from './hpack.js';
  * the connection is cut, since passing on would corrupt its header state.
  */
 
-const FRAME_HEADER_BYTES = 9;
-const TYPE_HEADERS = 0x1;
-const TYPE_CONTINUATION = 0x9;
-const FLAG_END_STREAM = 0x1;
-const FLAG_END_HEADERS = 0x4;
-const FLAG_PADDED = 0x8;
-const FLAG_PRIORITY = 0x20;
 /** HTTP/2's default SETTINGS_MAX_FRAME_SIZE: what a re-encoded frame may carry (grpc-js keeps the default). */
 const FRAME_PAYLOAD_MAX = 16_384;
 /** A frame larger than HTTP/2 allows any peer to send (2^24 - 1) cannot occur; one header block across CONTINUATIONs is bounded here. */
@@ -59,16 +53,6 @@ export function fixAuthority(value: string): string {
 
 function needsRewrite(fields: readonly HeaderField[]): boolean {
   return fields.some((field) => field.name === ':authority' && field.value.includes('/'));
-}
-
-function frame(type: number, flags: number, streamId: number, payload: Uint8Array): Buffer {
-  const out = Buffer.alloc(FRAME_HEADER_BYTES + payload.length);
-  out.writeUIntBE(payload.length, 0, 3);
-  out[3] = type;
-  out[4] = flags;
-  out.writeUInt32BE(streamId & 0x7fffffff, 5);
-  out.set(payload, FRAME_HEADER_BYTES);
-  return out;
 }
 
 export class AuthorityRewriter extends Transform {
@@ -124,15 +108,7 @@ export class AuthorityRewriter extends Transform {
       return;
     }
     if (type === TYPE_HEADERS) {
-      let offset = 0;
-      let padding = 0;
-      if (flags & FLAG_PADDED) {
-        padding = payload[0] ?? 0;
-        offset = 1;
-      }
-      const priority = flags & FLAG_PRIORITY ? Buffer.from(payload.subarray(offset, offset + 5)) : undefined;
-      if (priority) offset += 5;
-      const fragment = payload.subarray(offset, Math.max(offset, payload.length - padding));
+      const { priority, fragment } = headerBlockFragment(flags, payload);
       this.#pending = { streamId, flags, priority, fragments: [fragment], raw: [raw], bytes: fragment.length };
     } else if (type === TYPE_CONTINUATION && this.#pending) {
       this.#pending.fragments.push(payload);

@@ -50,3 +50,19 @@ test('hop identities: looked up by the grpc-js peer string, forgotten only by th
   assert.equal(hops.register(IDENTIFIED_HOPS_MAX, alice), false);
   assert.equal(hops.size, IDENTIFIED_HOPS_MAX);
 });
+
+test('a call\'s identity: its own verified certificate, else its hop\'s record, else its peer address', () => {
+  const hops = new HopIdentities();
+  const alice = { address: '10.0.0.1', commonName: 'alice' };
+  hops.register(40_000, alice);
+  const call = (peer: string, authContext: ReturnType<Parameters<HopIdentities['ofCall']>[0]['getAuthContext']> = {}) => ({ getPeer: () => peer, getAuthContext: () => authContext });
+  // Handed to grpc-js directly over TLS with a verified certificate: the certificate names the user, even on a hop's port number.
+  assert.deepEqual(hops.ofCall(call('127.0.0.1:40000', { transportSecurityType: 'ssl', sslPeerCertificate: { subject: { CN: 'bob' } } })), { address: '127.0.0.1', commonName: 'bob' });
+  assert.deepEqual(hops.ofCall(call('10.0.0.7:5000', { transportSecurityType: 'ssl', sslPeerCertificate: { subject: { CN: '' } } })), { address: '10.0.0.7', commonName: undefined });
+  // Over a hop: the record the client port made.
+  assert.equal(hops.ofCall(call('127.0.0.1:40000')), alice);
+  // Direct in cleartext: the peer's address; a hop's port number from another address is not that hop.
+  assert.deepEqual(hops.ofCall(call('10.0.0.8:40000')), { address: '10.0.0.8', commonName: undefined });
+  assert.deepEqual(hops.ofCall(call('::1:40001')), { address: '::1', commonName: undefined });
+  assert.deepEqual(hops.ofCall(call('unknown')), { address: 'unknown', commonName: undefined });
+});
