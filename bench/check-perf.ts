@@ -1,0 +1,85 @@
+/**
+ * `etcdctl check perf` against a 3-member keel and a 3-member etcd 3.4 in
+ * one run, one after the other, each on fresh data dirs with fsync on:
+ * etcd's own acceptance check of a cluster's write path (issue 14's goal:
+ * `--load l` passes against keel). etcdctl writes through gRPC from the
+ * load's clients for 60 s at the load's target rate and judges the result
+ * itself: throughput at least 90% of the target, the slowest request under
+ * 500 ms and the standard deviation under 100 ms (etcdctl's thresholds, not
+ * ours). This prints etcdctl's four verdict lines per system in a table.
+ *
+ * Loads (etcdctl 3.4): s 150 writes/s from 50 clients, m 1,000 from 200,
+ * l 8,000 from 500, xl 15,000 from 1,000.
+ *
+ * Usage: npx tsx bench/check-perf.ts [--load s|m|l|xl] [--only keel|etcd] (after npm run build)
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { stringArgument } from './lib/gateway/args.js';
+import { EtcdCluster, findEtcdctlBinary } from './lib/etcd-cluster.js';
+import { startKeelCluster } from './lib/keel-cluster.js';
+import { markdownTable } from './lib/table.js';
+
+const LOAD = stringArgument('load') ?? 'l';
+const ONLY = stringArgument('only');
+/** check perf runs 60 s plus setup and cleanup; past this it is killed (by pid) and its run counts as failed. */
+const CHECK_TIMEOUT_MS = 180_000;
+if (!['s', 'm', 'l', 'xl'].includes(LOAD)) throw new Error(`--load must be s, m, l or xl, not ${LOAD}`);
+if (ONLY !== undefined && ONLY !== 'keel' && ONLY !== 'etcd') throw new Error(`--only must be keel or etcd, not ${ONLY}`);
+const etcdctl = findEtcdctlBinary();
+if (etcdctl === undefined) throw new Error('etcdctl is not installed (apt-get install -y etcd-client)');
+
+interface Verdict {
+  readonly system: string;
+  readonly lines: Map<string, string>;
+  readonly passed: boolean;
+  readonly exitCode: number | null;
+}
+
+async function checkPerf(system: string, endpoints: readonly string[]): Promise<Verdict> {
+  const hosts = endpoints.map((url) => new URL(url).host).join(',');
+  const child = spawn(etcdctl!, [`--endpoints=${hosts}`, 'check', 'perf', `--load=${LOAD}`, '--auto-compact', '--auto-defrag'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), CHECK_TIMEOUT_MS);
+  const [exitCode] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(timer);
+  // etcdctl prints a progress bar with carriage returns, then a line per measure ("PASS: Throughput is 150
+  // writes/s"; a failed one reads "FAIL: Throughput too low: 133 writes/s", and only the first line of a
+  // failed run is prefixed with FAIL: "Slowest request took too long: 0.89s"), then PASS or FAIL alone.
+  const lines = new Map<string, string>();
+  for (const raw of output.split(/[\r\n]+/)) {
+    const line = raw.trim();
+    const verdict = /^(?:(?:PASS|FAIL): )?(Throughput|Slowest request|Stddev)\b.*$/.exec(line);
+    if (verdict) lines.set(verdict[1]!, line);
+    else if (/^(PASS|FAIL)$/.test(line)) lines.set('result', line);
+  }
+  process.stderr.write(`${system}: etcdctl check perf --load=${LOAD} exited ${exitCode}\n${output.replace(/\r/g, '\n').split('\n').filter((l) => l.trim() !== '' && !l.includes('%')).join('\n')}\n`);
+  // A run that ended before its verdict (etcdctl gives up on an error) shows its last error line instead.
+  const error = output.split(/[\r\n]+/).reverse().find((line) => /^Error: /.test(line.trim()));
+  if (!lines.has('result')) lines.set('result', `no verdict (exit ${exitCode}${error === undefined ? '' : `, ${error.trim()}`})`);
+  return { system, lines, passed: exitCode === 0 && lines.get('result') === 'PASS', exitCode };
+}
+
+const verdicts: Verdict[] = [];
+if (ONLY !== 'etcd') {
+  const keel = await startKeelCluster({ fsync: true });
+  try {
+    verdicts.push(await checkPerf('keel', keel.endpoints));
+  } finally {
+    await keel.stop();
+  }
+}
+if (ONLY !== 'keel') {
+  const etcd = await EtcdCluster.start();
+  try {
+    verdicts.push(await checkPerf('etcd 3.4', etcd.endpoints));
+  } finally {
+    await etcd.stop();
+  }
+}
+
+console.log(`\netcdctl check perf --load=${LOAD}, 3 members each on loopback, fsync on.\n`);
+const measures = ['Throughput', 'Slowest request', 'Stddev', 'result'];
+console.log(markdownTable(['measure', ...verdicts.map((verdict) => verdict.system)], measures.map((measure) => [measure, ...verdicts.map((verdict) => verdict.lines.get(measure) ?? '-')])));
