@@ -293,7 +293,8 @@ export class KeelNode {
 
   async #startLocked(): Promise<void> {
     this.#storage = this.#openStorage();
-    let recovered = this.#storage.load();
+    // The snapshot file is read and checksummed in chunks off the loop (FileStorage.loadAsync): ~100 MB read whole held the loop for seconds.
+    let recovered = await this.#storage.loadAsync();
     const empty = recovered.hardState.term === 0 && recovered.entries.length === 0 && recovered.snapshot.metadata.index === 0;
     const identity = resolveIdentity(
       { dataDir: this.config.dataDir, id: this.config.id, clusterName: this.config.clusterName, peerUrl: this.config.peers[this.config.id]!, initialClusterState: this.config.initialClusterState, foundingClusterId: this.#clusterId },
@@ -308,7 +309,7 @@ export class KeelNode {
       this.#storage.save({ entries: founders.entries, hardState: founders.hardState }, true);
       this.#storage.close();
       this.#storage = this.#openStorage();
-      recovered = this.#storage.load();
+      recovered = await this.#storage.loadAsync();
       this.#log.info('bootstrapped a new cluster', { voters: Object.keys(this.config.peers) });
     } else if (empty) {
       this.#log.info('joining an existing cluster: waiting for the leader', { raftId: this.#raftId, clusterId: this.#clusterId === 0n ? null : this.#clusterId.toString() });

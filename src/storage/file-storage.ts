@@ -6,9 +6,9 @@ import { type FileSystem, nodeFileSystem } from './file-system.js';
 import { INSTALL_CHUNK_BYTES, RETAIN_SNAPSHOTS_DEFAULT, SEGMENT_SIZE_BYTES_DEFAULT, SEGMENT_SIZE_BYTES_MIN, SNAPSHOT_INTERVAL_ENTRIES_DEFAULT } from './limits.js';
 import type { PersistBatch, RaftStorage, RecoveredState, SnapshotRetention } from './raft-storage.js';
 import { batchRecords, checkBatch, EMPTY_SNAPSHOT, type LogRecord, reconcileHardState, replay, type ReplayResult, snapshotDue } from './replay.js';
-import { SnapshotFiles } from './snapshot-files.js';
+import { type SnapshotFile, SnapshotFiles } from './snapshot-files.js';
 import { readSnapshotFile, SnapshotFileWriter } from './snapshot-writer.js';
-import { Wal } from './wal.js';
+import { Wal, type WalContents } from './wal.js';
 
 export interface FileStorageOptions extends SnapshotRetention {
   /** Preallocated size of each WAL segment. */
@@ -72,7 +72,34 @@ export class FileStorage implements RaftStorage {
     return this.#opened().segmentNames();
   }
 
+  /**
+   * Recovers the durable state (see {@link RaftStorage.load}). Synchronous:
+   * the snapshot file is read whole on the caller's turn; the simulator and
+   * tests use it. A member starts with {@link loadAsync}.
+   */
   load(): RecoveredState {
+    const recovery = this.#beginLoad();
+    let step = recovery.choice.next();
+    while (!step.done) step = recovery.choice.next(this.#snapshots.load(step.value));
+    return this.#finishLoad(recovery, step.value);
+  }
+
+  /**
+   * {@link load} without holding the event loop for the snapshot: each
+   * candidate file is read in chunks off the loop and checksummed a chunk
+   * per turn (`SnapshotFiles.loadAsync`). Same choice, same fallback to an
+   * older snapshot, same errors: both drive one {@link chooseSnapshot}. The
+   * WAL is still read synchronously (`Wal.open`), as by `load`.
+   */
+  async loadAsync(): Promise<RecoveredState> {
+    const recovery = this.#beginLoad();
+    let step = recovery.choice.next();
+    while (!step.done) step = recovery.choice.next(await this.#snapshots.loadAsync(step.value));
+    return this.#finishLoad(recovery, step.value);
+  }
+
+  #beginLoad(): { wal: Wal; contents: WalContents; choice: Generator<SnapshotFile, SnapshotChoice, Snapshot | string> } {
+    // #wal is set before the first await of loadAsync: a second load of either kind is refused.
     if (this.#wal) throw new StorageUsageError('load() was already called');
     this.#fs.mkdirSync(this.#dir);
     this.#snapshots.prepare();
@@ -82,8 +109,12 @@ export class FileStorage implements RaftStorage {
       throw new WalCorruptError(walDir, 0, 'snapshots exist but the write-ahead log has no segments');
     }
     const { wal, contents } = Wal.open(walDir, { fileSystem: this.#fs, segmentSizeBytes: this.#segmentSizeBytes }, 1);
+    // Owned from here so close() releases it even when no snapshot fits (the choice throws).
     this.#wal = wal;
-    const { snapshot, result, skipped } = this.#chooseSnapshot(contents.records, contents.coverageStart);
+    return { wal, contents, choice: chooseSnapshot(this.#dir, snapshotFiles, contents.records, contents.coverageStart) };
+  }
+
+  #finishLoad({ wal, contents }: { wal: Wal; contents: WalContents }, { snapshot, result, skipped }: SnapshotChoice): RecoveredState {
     const hardState = reconcileHardState(result.hardState, snapshot);
     wal.setRecoveredState(result.lastIndex, hardState);
     this.#newestSnapshotIndex = snapshot.metadata.index;
@@ -203,29 +234,6 @@ export class FileStorage implements RaftStorage {
     this.#wal?.close();
   }
 
-  /**
-   * The newest snapshot the log continues, falling back to older ones (and
-   * finally to none) when a file is damaged. Refuses when nothing fits.
-   */
-  #chooseSnapshot(records: readonly LogRecord[], coverageStart: number): { snapshot: Snapshot; result: ReplayResult; skipped: string[] } {
-    const skipped: string[] = [];
-    let damaged: string | undefined;
-    for (const file of this.#snapshots.list()) {
-      const loaded = this.#snapshots.load(file);
-      const outcome = typeof loaded === 'string' ? undefined : replay(records, coverageStart, loaded.metadata);
-      if (typeof loaded !== 'string' && outcome?.ok) return { snapshot: loaded, result: outcome.result, skipped };
-      const reason = typeof loaded === 'string' ? loaded : (outcome as { reason: string }).reason;
-      if (typeof loaded === 'string') damaged ??= file.name;
-      skipped.push(`${file.name}: ${reason}`);
-    }
-    const outcome = replay(records, coverageStart, EMPTY_SNAPSHOT.metadata);
-    if (outcome.ok) return { snapshot: EMPTY_SNAPSHOT, result: outcome.result, skipped };
-    if (damaged !== undefined) {
-      throw new SnapshotCorruptError(join(this.#dir, 'snap', damaged), `${skipped.join('; ')}; and the log does not reach back to an older one (${outcome.reason})`);
-    }
-    throw new WalCorruptError(join(this.#dir, 'wal'), 0, `no snapshot fits the log: ${[...skipped, outcome.reason].join('; ')}`);
-  }
-
   #hasSegments(walDir: string): boolean {
     return this.#fs.existsSync(walDir) && this.#fs.readdirSync(walDir).some((name) => name.endsWith('.wal'));
   }
@@ -234,4 +242,37 @@ export class FileStorage implements RaftStorage {
     if (!this.#wal) throw new StorageUsageError('call load() first');
     return this.#wal;
   }
+}
+
+interface SnapshotChoice {
+  readonly snapshot: Snapshot;
+  readonly result: ReplayResult;
+  readonly skipped: string[];
+}
+
+/**
+ * The newest snapshot the log continues, falling back to older ones (and
+ * finally to none) when a file is damaged. Refuses when nothing fits.
+ * `files` newest first. A generator so that the one rule serves both loads:
+ * it yields each file it wants and is sent back the file read and checked
+ * (`SnapshotFiles.load` or `loadAsync`), or why it is unusable; it asks for
+ * the next only when one is refused, so at most one snapshot is in memory.
+ */
+function* chooseSnapshot(dir: string, files: readonly SnapshotFile[], records: readonly LogRecord[], coverageStart: number): Generator<SnapshotFile, SnapshotChoice, Snapshot | string> {
+  const skipped: string[] = [];
+  let damaged: string | undefined;
+  for (const file of files) {
+    const loaded = yield file;
+    const outcome = typeof loaded === 'string' ? undefined : replay(records, coverageStart, loaded.metadata);
+    if (typeof loaded !== 'string' && outcome?.ok) return { snapshot: loaded, result: outcome.result, skipped };
+    const reason = typeof loaded === 'string' ? loaded : (outcome as { reason: string }).reason;
+    if (typeof loaded === 'string') damaged ??= file.name;
+    skipped.push(`${file.name}: ${reason}`);
+  }
+  const outcome = replay(records, coverageStart, EMPTY_SNAPSHOT.metadata);
+  if (outcome.ok) return { snapshot: EMPTY_SNAPSHOT, result: outcome.result, skipped };
+  if (damaged !== undefined) {
+    throw new SnapshotCorruptError(join(dir, 'snap', damaged), `${skipped.join('; ')}; and the log does not reach back to an older one (${outcome.reason})`);
+  }
+  throw new WalCorruptError(join(dir, 'wal'), 0, `no snapshot fits the log: ${[...skipped, outcome.reason].join('; ')}`);
 }
