@@ -63,6 +63,15 @@ import {
 const CATCH_UP_TICKS_MAX = 1_000;
 /** Ready rounds per scheduled turn; each round makes progress. */
 const READY_ROUNDS_MAX = 64;
+/**
+ * Bytes of committed entries per Ready, and applied per turn of the raft
+ * loop: a few ms of applying (a 10 KB Txn of 100 puts takes ~0.3 ms) between
+ * other events. The core's default, 64 MiB, let a restart apply its whole
+ * log tail past the snapshot in its first turn (1.0-1.4 s at ~2,000 such
+ * Txns, bench/startup-stall.ts).
+ */
+const COMMITTED_BYTES_PER_READY_MAX = 256 * 1024;
+const APPLIED_BYTES_PER_TURN_MAX = 256 * 1024;
 
 /** How often the leader looks for expired leases. */
 const LEASE_CHECK_INTERVAL_MS = 250;
@@ -332,6 +341,7 @@ export class KeelNode {
         checkQuorum: true,
         preVote: true,
         asyncStorageWrites: true,
+        maxCommittedSizePerReadyBytes: COMMITTED_BYTES_PER_READY_MAX,
       },
       recovered,
       storage: this.#storage,
@@ -349,6 +359,7 @@ export class KeelNode {
         this.#storage.saveAsync(batch, mustSync).then(() => done(), done);
       },
       readyRoundsMax: READY_ROUNDS_MAX,
+      appliedBytesPerTurnMax: APPLIED_BYTES_PER_TURN_MAX,
       host: this.#readyHost(),
     });
     this.#raw = this.#loop.raw;
