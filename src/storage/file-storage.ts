@@ -48,6 +48,7 @@ export class FileStorage implements RaftStorage {
   #wal: Wal | undefined;
   #newestSnapshotIndex = 0;
   #streaming = false;
+  #loadStarted = false;
   #report: RecoveryReport | undefined;
 
   constructor(dir: string, options: FileStorageOptions = {}) {
@@ -74,33 +75,38 @@ export class FileStorage implements RaftStorage {
 
   /**
    * Recovers the durable state (see {@link RaftStorage.load}). Synchronous:
-   * the snapshot file is read whole on the caller's turn; the simulator and
-   * tests use it. A member starts with {@link loadAsync}.
+   * the WAL segments and the snapshot file are read whole on the caller's
+   * turn; tests and tools use it. A member starts with {@link loadAsync}.
    */
   load(): RecoveredState {
-    const recovery = this.#beginLoad();
+    const { walDir, snapshotFiles } = this.#prepareLoad();
+    const recovery = this.#choose(Wal.open(walDir, this.#walOptions(), 1), snapshotFiles);
     let step = recovery.choice.next();
     while (!step.done) step = recovery.choice.next(this.#snapshots.load(step.value));
     return this.#finishLoad(recovery, step.value);
   }
 
   /**
-   * {@link load} without holding the event loop for the snapshot: each
-   * candidate file is read in chunks off the loop and checksummed a chunk
-   * per turn (`SnapshotFiles.loadAsync`). Same choice, same fallback to an
-   * older snapshot, same errors: both drive one {@link chooseSnapshot}. The
-   * WAL is still read synchronously (`Wal.open`), as by `load`.
+   * {@link load} without holding the event loop for the reads: each WAL
+   * segment (`Wal.openAsync`) and each candidate snapshot file
+   * (`SnapshotFiles.loadAsync`, checksummed a chunk per turn) is read in
+   * chunks off the loop. Same recovery, same choice of snapshot and
+   * fallback to an older one, same errors: both drive the one
+   * `Wal#recover` and the one {@link chooseSnapshot}. Each segment's scan
+   * still runs in one piece on the loop.
    */
   async loadAsync(): Promise<RecoveredState> {
-    const recovery = this.#beginLoad();
+    const { walDir, snapshotFiles } = this.#prepareLoad();
+    const recovery = this.#choose(await Wal.openAsync(walDir, this.#walOptions(), 1), snapshotFiles);
     let step = recovery.choice.next();
     while (!step.done) step = recovery.choice.next(await this.#snapshots.loadAsync(step.value));
     return this.#finishLoad(recovery, step.value);
   }
 
-  #beginLoad(): { wal: Wal; contents: WalContents; choice: Generator<SnapshotFile, SnapshotChoice, Snapshot | string> } {
-    // #wal is set before the first await of loadAsync: a second load of either kind is refused.
-    if (this.#wal) throw new StorageUsageError('load() was already called');
+  #prepareLoad(): { walDir: string; snapshotFiles: SnapshotFile[] } {
+    // Set before loadAsync's first await: a second load of either kind is refused, even while the first one reads.
+    if (this.#loadStarted) throw new StorageUsageError('load() was already called');
+    this.#loadStarted = true;
     this.#fs.mkdirSync(this.#dir);
     this.#snapshots.prepare();
     const walDir = join(this.#dir, 'wal');
@@ -108,7 +114,14 @@ export class FileStorage implements RaftStorage {
     if (snapshotFiles.length > 0 && !this.#hasSegments(walDir)) {
       throw new WalCorruptError(walDir, 0, 'snapshots exist but the write-ahead log has no segments');
     }
-    const { wal, contents } = Wal.open(walDir, { fileSystem: this.#fs, segmentSizeBytes: this.#segmentSizeBytes }, 1);
+    return { walDir, snapshotFiles };
+  }
+
+  #walOptions(): { fileSystem: FileSystem; segmentSizeBytes: number } {
+    return { fileSystem: this.#fs, segmentSizeBytes: this.#segmentSizeBytes };
+  }
+
+  #choose({ wal, contents }: { wal: Wal; contents: WalContents }, snapshotFiles: readonly SnapshotFile[]): { wal: Wal; contents: WalContents; choice: Generator<SnapshotFile, SnapshotChoice, Snapshot | string> } {
     // Owned from here so close() releases it even when no snapshot fits (the choice throws).
     this.#wal = wal;
     return { wal, contents, choice: chooseSnapshot(this.#dir, snapshotFiles, contents.records, contents.coverageStart) };

@@ -37,7 +37,7 @@ export interface FileSystem {
   readFile?(path: string): Promise<Uint8Array>;
   /**
    * Off-loop reads used to load a snapshot in chunks at startup
-   * (snapshot-reader.ts); optional: without both, the file is read whole
+   * (chunked-read.ts); optional: without both, the file is read whole
    * with `readFile` (or `readFileSync`) and only its checksum is sliced.
    */
   read?(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;

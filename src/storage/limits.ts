@@ -36,9 +36,10 @@ export const WAL_QUEUE_APPENDS_MAX = 4096;
 export const SNAPSHOT_CHECKSUM_SLICE_BYTES = 2 * 1024 * 1024;
 
 /**
- * Bytes of a snapshot file read per off-loop read when a member loads it at
- * startup (`FileStorage.loadAsync`), each checksummed on the loop while the
- * next is read: a few milliseconds of CRC per turn.
+ * Bytes of a snapshot file (or WAL segment) read per off-loop read when a
+ * member recovers at startup (`FileStorage.loadAsync`, chunked-read.ts); a
+ * snapshot's chunk is checksummed on the loop while the next is read: a few
+ * milliseconds of CRC per turn.
  */
 export const SNAPSHOT_LOAD_CHUNK_BYTES = 2 * 1024 * 1024;
 

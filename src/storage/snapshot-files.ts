@@ -6,7 +6,7 @@ import { crc32c } from '../codec/crc32c.js';
 import { failpoint } from './failpoints.js';
 import { type FileSystem, fsyncDirectory, ioError, writeFully } from './file-system.js';
 import { SNAPSHOT_SIZE_BYTES_MAX } from './limits.js';
-import { readSnapshotBytes } from './snapshot-reader.js';
+import { readSnapshotBytes } from './chunked-read.js';
 import { hex16 } from './wal-format.js';
 
 /**
@@ -97,7 +97,7 @@ export class SnapshotFiles {
 
   /**
    * {@link load} without holding the event loop: the file read in chunks off
-   * it and checksummed a chunk per turn (snapshot-reader.ts), then checked
+   * it and checksummed a chunk per turn (chunked-read.ts), then checked
    * and decoded by the same {@link decodeSnapshotFile}, so a damaged file
    * gets the same reason.
    */

@@ -5,7 +5,7 @@ import { SnapshotCorruptError, StorageUsageError } from './errors.js';
 import { failpoint, failpointAsync } from './failpoints.js';
 import { type FileSystem, ioError, offLoop, writeFullyAsync } from './file-system.js';
 import { SNAPSHOT_SIZE_BYTES_MAX } from './limits.js';
-import { type CheckedBytes, readSnapshotBytes } from './snapshot-reader.js';
+import { type CheckedBytes, readSnapshotBytes } from './chunked-read.js';
 import { decodeSnapshotFile, encodeSnapshotFileHeader, type SnapshotFile, snapshotFileFor, storedChecksum } from './snapshot-files.js';
 
 /**
@@ -140,7 +140,7 @@ export class SnapshotFileWriter {
 
 /**
  * Reads a snapshot file back off the event loop, in chunks, checking its
- * checksum a chunk per turn (snapshot-reader.ts, as a startup load does) against `expectedChecksum`, the
+ * checksum a chunk per turn (chunked-read.ts, as a startup load does) against `expectedChecksum`, the
  * one {@link SnapshotFileWriter.commit} wrote: what was written is what is
  * read back. The data is a view of the one buffer read, not a copy.
  */

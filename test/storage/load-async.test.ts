@@ -5,7 +5,7 @@
  * given turns while a large snapshot is read.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -22,19 +22,32 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-type Outcome = { readonly state: RecoveredState; readonly skipped: readonly string[] } | { readonly code: string; readonly message: string };
+type Outcome = { readonly state: RecoveredState; readonly skipped: readonly string[]; readonly tornTail: unknown } | { readonly code: string; readonly message: string };
 
-/** What a load of `dir` gives: the state and the snapshots it skipped, or the error's code and message. */
-async function outcome(load: (storage: FileStorage) => RecoveredState | Promise<RecoveredState>, fileSystem?: FileSystem): Promise<Outcome> {
-  const storage = new FileStorage(dir, { segmentSizeBytes: SEGMENT_BYTES, ...(fileSystem ? { fileSystem } : {}) });
+/**
+ * What a load of `from` (default `dir`) gives: the state, the snapshots it
+ * skipped and the torn tail it cut, or the error's code and message (with
+ * `from` written as `dir`, so loads of copies compare).
+ */
+async function outcome(load: (storage: FileStorage) => RecoveredState | Promise<RecoveredState>, fileSystem?: FileSystem, from = dir): Promise<Outcome> {
+  const storage = new FileStorage(from, { segmentSizeBytes: SEGMENT_BYTES, ...(fileSystem ? { fileSystem } : {}) });
   try {
     const state = await load(storage);
-    return { state: { ...state, snapshot: { metadata: state.snapshot.metadata, data: new Uint8Array(state.snapshot.data) } }, skipped: storage.recoveryReport!.snapshotsSkipped };
+    const report = storage.recoveryReport!;
+    return { state: { ...state, snapshot: { metadata: state.snapshot.metadata, data: new Uint8Array(state.snapshot.data) } }, skipped: report.snapshotsSkipped, tornTail: report.tornTail };
   } catch (error) {
-    return { code: (error as { code: string }).code, message: (error as Error).message };
+    return { code: (error as { code: string }).code, message: (error as Error).message.split(from).join(dir) };
   } finally {
     storage.close();
   }
+}
+
+/** Damages `file` under `dir`: one bit flipped at `at`, and the file cut there when `truncate`. */
+function damage(file: string, at: number, bit: number, truncate: boolean): void {
+  const bytes = readFileSync(file);
+  if (bytes.length === 0) return;
+  bytes[at % bytes.length]! ^= 1 << bit;
+  writeFileSync(file, truncate ? bytes.subarray(0, at % bytes.length) : bytes);
 }
 
 const loadSync = (storage: FileStorage): RecoveredState => storage.load();
@@ -55,29 +68,36 @@ function writeWorkload(batches: number): void {
 const withoutChunkedReads: FileSystem = { ...nodeFileSystem, read: undefined, fileSize: undefined } as FileSystem;
 
 describe('FileStorage.loadAsync', () => {
-  it('recovers what load recovers, for random workloads and random damage to their snapshots', async () => {
+  it('recovers what load recovers, for random workloads and random damage to their snapshots and log', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 1, max: 60 }),
-        fc.array(fc.record({ file: fc.nat(), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }), { maxLength: 3 }),
-        fc.boolean(),
-        async (batches, flips, truncate) => {
+        fc.array(fc.record({ wal: fc.boolean(), file: fc.nat(), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }), truncate: fc.boolean() }), { maxLength: 3 }),
+        async (batches, flips) => {
           rmSync(dir, { recursive: true, force: true });
           writeWorkload(batches);
-          const names = snapshotNames();
-          for (const flip of names.length > 0 ? flips : []) {
-            const path = join(dir, 'snap', names[flip.file % names.length]!);
-            const bytes = readFileSync(path);
-            if (bytes.length === 0) continue;
-            bytes[flip.at % bytes.length]! ^= 1 << flip.bit;
-            writeFileSync(path, truncate ? bytes.subarray(0, flip.at % bytes.length) : bytes);
+          for (const flip of flips) {
+            const sub = flip.wal ? 'wal' : 'snap';
+            const names = readdirSync(join(dir, sub)).filter((name) => name.endsWith(flip.wal ? '.wal' : '.snap')).sort();
+            if (names.length > 0) damage(join(dir, sub, names[flip.file % names.length]!), flip.at, flip.bit, flip.truncate);
           }
-          const expected = await outcome(loadSync);
-          assert.deepEqual(await outcome(loadAsync), expected);
-          assert.deepEqual(await outcome(loadAsync, withoutChunkedReads), expected);
+          // Recovery may repair the disk (cut a torn tail): each load gets its own copy.
+          const copies = ['sync', 'fallback'].map((name) => {
+            const copy = `${dir}-${name}`;
+            rmSync(copy, { recursive: true, force: true });
+            cpSync(dir, copy, { recursive: true });
+            return copy;
+          });
+          try {
+            const expected = await outcome(loadSync, undefined, copies[0]);
+            assert.deepEqual(await outcome(loadAsync), expected);
+            assert.deepEqual(await outcome(loadAsync, withoutChunkedReads, copies[1]), expected);
+          } finally {
+            for (const copy of copies) rmSync(copy, { recursive: true, force: true });
+          }
         },
       ),
-      { numRuns: 60 },
+      { numRuns: 80 },
     );
   });
 

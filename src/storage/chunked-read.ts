@@ -1,3 +1,7 @@
+/**
+ * Whole files read at startup without holding the event loop: a snapshot
+ * (with its checksum computed a chunk per turn) or a WAL segment.
+ */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { crc32c } from '../codec/crc32c.js';
 import { type FileSystem, offLoop } from './file-system.js';
@@ -28,7 +32,21 @@ export async function readSnapshotBytes(fileSystem: FileSystem, path: string): P
   }
 }
 
-async function readChunks(fileSystem: Required<Pick<FileSystem, 'read' | 'fileSize'>>, fd: number): Promise<CheckedBytes> {
+/**
+ * A file's bytes read as {@link readSnapshotBytes} reads them, without the
+ * checksum (a WAL segment: its records carry their own, checked by the scan).
+ */
+export async function readFileInChunks(fileSystem: FileSystem, path: string): Promise<Uint8Array> {
+  if (!fileSystem.read || !fileSystem.fileSize) return offLoop.readFile(fileSystem, path);
+  const fd = await offLoop.open(fileSystem, path, 'r');
+  try {
+    return (await readChunks(fileSystem as Required<Pick<FileSystem, 'read' | 'fileSize'>>, fd, false)).bytes;
+  } finally {
+    await offLoop.close(fileSystem, fd);
+  }
+}
+
+async function readChunks(fileSystem: Required<Pick<FileSystem, 'read' | 'fileSize'>>, fd: number, summed = true): Promise<CheckedBytes> {
   const size = await fileSystem.fileSize(fd);
   // Not zero-filled: every byte is overwritten by a read below before it is used, and touching 100s of MiB of fresh pages on the loop is the stall this avoids.
   const bytes = Buffer.allocUnsafe(size);
@@ -44,7 +62,7 @@ async function readChunks(fileSystem: Required<Pick<FileSystem, 'read' | 'fileSi
     const start = filled;
     filled += read;
     reading = filled < size ? readAt(filled) : undefined; // the next chunk is read off the loop while this one is summed
-    checksum = crc32c(bytes, checksum, Math.min(start, summedEnd), Math.min(filled, summedEnd));
+    if (summed) checksum = crc32c(bytes, checksum, Math.min(start, summedEnd), Math.min(filled, summedEnd));
   }
   return { bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, size), checksum };
 }
