@@ -63,6 +63,15 @@ import {
 const CATCH_UP_TICKS_MAX = 1_000;
 /** Ready rounds per scheduled turn; each round makes progress. */
 const READY_ROUNDS_MAX = 64;
+/**
+ * Bytes of committed entries per Ready, and applied per turn of the raft
+ * loop: a few ms of applying (a 10 KB Txn of 100 puts takes ~0.3 ms) between
+ * other events. The core's default, 64 MiB, let a restart apply its whole
+ * log tail past the snapshot in its first turn (1.0-1.4 s at ~2,000 such
+ * Txns, bench/startup-stall.ts).
+ */
+const COMMITTED_BYTES_PER_READY_MAX = 256 * 1024;
+const APPLIED_BYTES_PER_TURN_MAX = 256 * 1024;
 
 /** How often the leader looks for expired leases. */
 const LEASE_CHECK_INTERVAL_MS = 250;
@@ -293,7 +302,8 @@ export class KeelNode {
 
   async #startLocked(): Promise<void> {
     this.#storage = this.#openStorage();
-    let recovered = this.#storage.load();
+    // The snapshot file is read and checksummed in chunks off the loop (FileStorage.loadAsync): ~100 MB read whole held the loop for seconds.
+    let recovered = await this.#storage.loadAsync();
     const empty = recovered.hardState.term === 0 && recovered.entries.length === 0 && recovered.snapshot.metadata.index === 0;
     const identity = resolveIdentity(
       { dataDir: this.config.dataDir, id: this.config.id, clusterName: this.config.clusterName, peerUrl: this.config.peers[this.config.id]!, initialClusterState: this.config.initialClusterState, foundingClusterId: this.#clusterId },
@@ -308,7 +318,7 @@ export class KeelNode {
       this.#storage.save({ entries: founders.entries, hardState: founders.hardState }, true);
       this.#storage.close();
       this.#storage = this.#openStorage();
-      recovered = this.#storage.load();
+      recovered = await this.#storage.loadAsync();
       this.#log.info('bootstrapped a new cluster', { voters: Object.keys(this.config.peers) });
     } else if (empty) {
       this.#log.info('joining an existing cluster: waiting for the leader', { raftId: this.#raftId, clusterId: this.#clusterId === 0n ? null : this.#clusterId.toString() });
@@ -331,6 +341,7 @@ export class KeelNode {
         checkQuorum: true,
         preVote: true,
         asyncStorageWrites: true,
+        maxCommittedSizePerReadyBytes: COMMITTED_BYTES_PER_READY_MAX,
       },
       recovered,
       storage: this.#storage,
@@ -348,6 +359,7 @@ export class KeelNode {
         this.#storage.saveAsync(batch, mustSync).then(() => done(), done);
       },
       readyRoundsMax: READY_ROUNDS_MAX,
+      appliedBytesPerTurnMax: APPLIED_BYTES_PER_TURN_MAX,
       host: this.#readyHost(),
     });
     this.#raw = this.#loop.raw;

@@ -2,7 +2,7 @@ import type { RaftConfig } from '../raft/config.js';
 import { RaftError } from '../raft/errors.js';
 import type { Raft } from '../raft/raft.js';
 import { RawNode } from '../raft/raw-node.js';
-import type { MemoryStorage } from '../raft/storage.js';
+import { entrySizeBytes, type MemoryStorage } from '../raft/storage.js';
 import type { Entry, Message, ReadState, Ready, Snapshot, SnapshotMetadata } from '../raft/types.js';
 import type { PersistBatch, RaftStorage, RecoveredState } from '../storage/raft-storage.js';
 import { toMemoryStorage } from '../storage/raft-storage.js';
@@ -72,6 +72,16 @@ export interface RaftLoopOptions {
   readonly writeSnapshot?: ReadyWriter;
   /** Ready rounds per turn before the loop yields (each round makes progress). */
   readonly readyRoundsMax: number;
+  /**
+   * Bytes of committed entries handed to the host per turn before the loop
+   * yields (each Ready's share is bounded by the core's
+   * `maxCommittedSizePerReadyBytes`; the first Ready of a turn always goes
+   * through). Applying is the one step whose cost grows with what the log
+   * holds: after a restart the whole log tail past the snapshot is
+   * committed at once, and applied in one turn it held a member's loop for
+   * over a second. Unbounded by default (the simulator, tests).
+   */
+  readonly appliedBytesPerTurnMax?: number;
   /** Builds the core (tests and the simulator plant broken variants through it). */
   readonly raftFactory?: (config: RaftConfig) => Raft;
   /** Committed entries held back while a snapshot is restored before the loop takes no further Ready (default HELD_ENTRIES_MAX). */
@@ -291,8 +301,13 @@ export class RaftLoop {
   }
 
   #rounds(): void {
-    for (let round = 0; round < this.#options.readyRoundsMax && this.#mayTakeReady() && this.raw.hasReady(); round++) {
-      this.#handle(this.raw.ready());
+    const appliedBytesMax = this.#options.appliedBytesPerTurnMax ?? Number.POSITIVE_INFINITY;
+    let appliedBytes = 0;
+    // #turn schedules another turn when a Ready is left: a bounded turn only defers the rest.
+    for (let round = 0; round < this.#options.readyRoundsMax && appliedBytes < appliedBytesMax && this.#mayTakeReady() && this.raw.hasReady(); round++) {
+      const ready = this.raw.ready();
+      for (const entry of ready.committedEntries) appliedBytes += entrySizeBytes(entry);
+      this.#handle(ready);
     }
   }
 

@@ -6,9 +6,9 @@ import { type FileSystem, nodeFileSystem } from './file-system.js';
 import { INSTALL_CHUNK_BYTES, RETAIN_SNAPSHOTS_DEFAULT, SEGMENT_SIZE_BYTES_DEFAULT, SEGMENT_SIZE_BYTES_MIN, SNAPSHOT_INTERVAL_ENTRIES_DEFAULT } from './limits.js';
 import type { PersistBatch, RaftStorage, RecoveredState, SnapshotRetention } from './raft-storage.js';
 import { batchRecords, checkBatch, EMPTY_SNAPSHOT, type LogRecord, reconcileHardState, replay, type ReplayResult, snapshotDue } from './replay.js';
-import { SnapshotFiles } from './snapshot-files.js';
+import { type SnapshotFile, SnapshotFiles } from './snapshot-files.js';
 import { readSnapshotFile, SnapshotFileWriter } from './snapshot-writer.js';
-import { Wal } from './wal.js';
+import { Wal, type WalContents } from './wal.js';
 
 export interface FileStorageOptions extends SnapshotRetention {
   /** Preallocated size of each WAL segment. */
@@ -48,6 +48,7 @@ export class FileStorage implements RaftStorage {
   #wal: Wal | undefined;
   #newestSnapshotIndex = 0;
   #streaming = false;
+  #loadStarted = false;
   #report: RecoveryReport | undefined;
 
   constructor(dir: string, options: FileStorageOptions = {}) {
@@ -72,8 +73,40 @@ export class FileStorage implements RaftStorage {
     return this.#opened().segmentNames();
   }
 
+  /**
+   * Recovers the durable state (see {@link RaftStorage.load}). Synchronous:
+   * the WAL segments and the snapshot file are read whole on the caller's
+   * turn; tests and tools use it. A member starts with {@link loadAsync}.
+   */
   load(): RecoveredState {
-    if (this.#wal) throw new StorageUsageError('load() was already called');
+    const { walDir, snapshotFiles } = this.#prepareLoad();
+    const recovery = this.#choose(Wal.open(walDir, this.#walOptions(), 1), snapshotFiles);
+    let step = recovery.choice.next();
+    while (!step.done) step = recovery.choice.next(this.#snapshots.load(step.value));
+    return this.#finishLoad(recovery, step.value);
+  }
+
+  /**
+   * {@link load} without holding the event loop for the reads: each WAL
+   * segment (`Wal.openAsync`) and each candidate snapshot file
+   * (`SnapshotFiles.loadAsync`, checksummed a chunk per turn) is read in
+   * chunks off the loop. Same recovery, same choice of snapshot and
+   * fallback to an older one, same errors: both drive the one
+   * `Wal#recover` and the one {@link chooseSnapshot}. Each segment's scan
+   * still runs in one piece on the loop.
+   */
+  async loadAsync(): Promise<RecoveredState> {
+    const { walDir, snapshotFiles } = this.#prepareLoad();
+    const recovery = this.#choose(await Wal.openAsync(walDir, this.#walOptions(), 1), snapshotFiles);
+    let step = recovery.choice.next();
+    while (!step.done) step = recovery.choice.next(await this.#snapshots.loadAsync(step.value));
+    return this.#finishLoad(recovery, step.value);
+  }
+
+  #prepareLoad(): { walDir: string; snapshotFiles: SnapshotFile[] } {
+    // Set before loadAsync's first await: a second load of either kind is refused, even while the first one reads.
+    if (this.#loadStarted) throw new StorageUsageError('load() was already called');
+    this.#loadStarted = true;
     this.#fs.mkdirSync(this.#dir);
     this.#snapshots.prepare();
     const walDir = join(this.#dir, 'wal');
@@ -81,9 +114,20 @@ export class FileStorage implements RaftStorage {
     if (snapshotFiles.length > 0 && !this.#hasSegments(walDir)) {
       throw new WalCorruptError(walDir, 0, 'snapshots exist but the write-ahead log has no segments');
     }
-    const { wal, contents } = Wal.open(walDir, { fileSystem: this.#fs, segmentSizeBytes: this.#segmentSizeBytes }, 1);
+    return { walDir, snapshotFiles };
+  }
+
+  #walOptions(): { fileSystem: FileSystem; segmentSizeBytes: number } {
+    return { fileSystem: this.#fs, segmentSizeBytes: this.#segmentSizeBytes };
+  }
+
+  #choose({ wal, contents }: { wal: Wal; contents: WalContents }, snapshotFiles: readonly SnapshotFile[]): { wal: Wal; contents: WalContents; choice: Generator<SnapshotFile, SnapshotChoice, Snapshot | string> } {
+    // Owned from here so close() releases it even when no snapshot fits (the choice throws).
     this.#wal = wal;
-    const { snapshot, result, skipped } = this.#chooseSnapshot(contents.records, contents.coverageStart);
+    return { wal, contents, choice: chooseSnapshot(this.#dir, snapshotFiles, contents.records, contents.coverageStart) };
+  }
+
+  #finishLoad({ wal, contents }: { wal: Wal; contents: WalContents }, { snapshot, result, skipped }: SnapshotChoice): RecoveredState {
     const hardState = reconcileHardState(result.hardState, snapshot);
     wal.setRecoveredState(result.lastIndex, hardState);
     this.#newestSnapshotIndex = snapshot.metadata.index;
@@ -203,29 +247,6 @@ export class FileStorage implements RaftStorage {
     this.#wal?.close();
   }
 
-  /**
-   * The newest snapshot the log continues, falling back to older ones (and
-   * finally to none) when a file is damaged. Refuses when nothing fits.
-   */
-  #chooseSnapshot(records: readonly LogRecord[], coverageStart: number): { snapshot: Snapshot; result: ReplayResult; skipped: string[] } {
-    const skipped: string[] = [];
-    let damaged: string | undefined;
-    for (const file of this.#snapshots.list()) {
-      const loaded = this.#snapshots.load(file);
-      const outcome = typeof loaded === 'string' ? undefined : replay(records, coverageStart, loaded.metadata);
-      if (typeof loaded !== 'string' && outcome?.ok) return { snapshot: loaded, result: outcome.result, skipped };
-      const reason = typeof loaded === 'string' ? loaded : (outcome as { reason: string }).reason;
-      if (typeof loaded === 'string') damaged ??= file.name;
-      skipped.push(`${file.name}: ${reason}`);
-    }
-    const outcome = replay(records, coverageStart, EMPTY_SNAPSHOT.metadata);
-    if (outcome.ok) return { snapshot: EMPTY_SNAPSHOT, result: outcome.result, skipped };
-    if (damaged !== undefined) {
-      throw new SnapshotCorruptError(join(this.#dir, 'snap', damaged), `${skipped.join('; ')}; and the log does not reach back to an older one (${outcome.reason})`);
-    }
-    throw new WalCorruptError(join(this.#dir, 'wal'), 0, `no snapshot fits the log: ${[...skipped, outcome.reason].join('; ')}`);
-  }
-
   #hasSegments(walDir: string): boolean {
     return this.#fs.existsSync(walDir) && this.#fs.readdirSync(walDir).some((name) => name.endsWith('.wal'));
   }
@@ -234,4 +255,37 @@ export class FileStorage implements RaftStorage {
     if (!this.#wal) throw new StorageUsageError('call load() first');
     return this.#wal;
   }
+}
+
+interface SnapshotChoice {
+  readonly snapshot: Snapshot;
+  readonly result: ReplayResult;
+  readonly skipped: string[];
+}
+
+/**
+ * The newest snapshot the log continues, falling back to older ones (and
+ * finally to none) when a file is damaged. Refuses when nothing fits.
+ * `files` newest first. A generator so that the one rule serves both loads:
+ * it yields each file it wants and is sent back the file read and checked
+ * (`SnapshotFiles.load` or `loadAsync`), or why it is unusable; it asks for
+ * the next only when one is refused, so at most one snapshot is in memory.
+ */
+function* chooseSnapshot(dir: string, files: readonly SnapshotFile[], records: readonly LogRecord[], coverageStart: number): Generator<SnapshotFile, SnapshotChoice, Snapshot | string> {
+  const skipped: string[] = [];
+  let damaged: string | undefined;
+  for (const file of files) {
+    const loaded = yield file;
+    const outcome = typeof loaded === 'string' ? undefined : replay(records, coverageStart, loaded.metadata);
+    if (typeof loaded !== 'string' && outcome?.ok) return { snapshot: loaded, result: outcome.result, skipped };
+    const reason = typeof loaded === 'string' ? loaded : (outcome as { reason: string }).reason;
+    if (typeof loaded === 'string') damaged ??= file.name;
+    skipped.push(`${file.name}: ${reason}`);
+  }
+  const outcome = replay(records, coverageStart, EMPTY_SNAPSHOT.metadata);
+  if (outcome.ok) return { snapshot: EMPTY_SNAPSHOT, result: outcome.result, skipped };
+  if (damaged !== undefined) {
+    throw new SnapshotCorruptError(join(dir, 'snap', damaged), `${skipped.join('; ')}; and the log does not reach back to an older one (${outcome.reason})`);
+  }
+  throw new WalCorruptError(join(dir, 'wal'), 0, `no snapshot fits the log: ${[...skipped, outcome.reason].join('; ')}`);
 }

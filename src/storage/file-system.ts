@@ -35,6 +35,13 @@ export interface FileSystem {
   rename?(from: string, to: string): Promise<void>;
   unlink?(path: string): Promise<void>;
   readFile?(path: string): Promise<Uint8Array>;
+  /**
+   * Off-loop reads used to load a snapshot in chunks at startup
+   * (chunked-read.ts); optional: without both, the file is read whole
+   * with `readFile` (or `readFileSync`) and only its checksum is sliced.
+   */
+  read?(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  fileSize?(fd: number): Promise<number>;
 }
 
 function writeOffLoop(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
@@ -44,6 +51,12 @@ const fdatasyncOffLoop = promisify(fs.fdatasync);
 const openOffLoop = promisify(fs.open);
 const closeOffLoop = promisify(fs.close);
 const fsyncOffLoop = promisify(fs.fsync);
+function readOffLoop(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => fs.read(fd, buffer, offset, length, position, (error, read) => (error ? reject(error) : resolve(read))));
+}
+function fileSizeOffLoop(fd: number): Promise<number> {
+  return new Promise((resolve, reject) => fs.fstat(fd, (error, stats) => (error ? reject(error) : resolve(stats.size))));
+}
 
 export const nodeFileSystem: FileSystem = {
   openSync: (path, flags) => fs.openSync(path, flags),
@@ -66,6 +79,8 @@ export const nodeFileSystem: FileSystem = {
   rename: (from, to) => fs.promises.rename(from, to),
   unlink: (path) => fs.promises.unlink(path),
   readFile: (path) => fs.promises.readFile(path),
+  read: (fd, buffer, offset, length, position) => readOffLoop(fd, buffer, offset, length, position),
+  fileSize: (fd) => fileSizeOffLoop(fd),
 };
 
 /**

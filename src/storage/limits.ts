@@ -36,6 +36,14 @@ export const WAL_QUEUE_APPENDS_MAX = 4096;
 export const SNAPSHOT_CHECKSUM_SLICE_BYTES = 2 * 1024 * 1024;
 
 /**
+ * Bytes of a snapshot file (or WAL segment) read per off-loop read when a
+ * member recovers at startup (`FileStorage.loadAsync`, chunked-read.ts); a
+ * snapshot's chunk is checksummed on the loop while the next is read: a few
+ * milliseconds of CRC per turn.
+ */
+export const SNAPSHOT_LOAD_CHUNK_BYTES = 2 * 1024 * 1024;
+
+/**
  * Bytes of a leader's snapshot written (and checksummed, on the event loop)
  * per step when a follower saves it with `saveAsync`: a few milliseconds of
  * CRC each, the write itself off the loop.

@@ -6,6 +6,7 @@ import { crc32c } from '../codec/crc32c.js';
 import { failpoint } from './failpoints.js';
 import { type FileSystem, fsyncDirectory, ioError, writeFully } from './file-system.js';
 import { SNAPSHOT_SIZE_BYTES_MAX } from './limits.js';
+import { readSnapshotBytes } from './chunked-read.js';
 import { hex16 } from './wal-format.js';
 
 /**
@@ -92,6 +93,22 @@ export class SnapshotFiles {
       return `unreadable: ${(error as Error).message}`;
     }
     return decodeSnapshotFile(bytes, file);
+  }
+
+  /**
+   * {@link load} without holding the event loop: the file read in chunks off
+   * it and checksummed a chunk per turn (chunked-read.ts), then checked
+   * and decoded by the same {@link decodeSnapshotFile}, so a damaged file
+   * gets the same reason.
+   */
+  async loadAsync(file: SnapshotFile): Promise<Snapshot | string> {
+    let read;
+    try {
+      read = await readSnapshotBytes(this.#fs, join(this.#dir, file.name));
+    } catch (error) {
+      return `unreadable: ${(error as Error).message}`;
+    }
+    return decodeSnapshotFile(read.bytes, file, read.checksum);
   }
 
   /** Deletes the given snapshot files, then makes the deletions durable. */

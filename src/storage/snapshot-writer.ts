@@ -1,11 +1,11 @@
 import { join } from 'node:path';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Snapshot, SnapshotMetadata } from '../raft/types.js';
 import { crc32c, crc32cCombine } from '../codec/crc32c.js';
 import { SnapshotCorruptError, StorageUsageError } from './errors.js';
 import { failpoint, failpointAsync } from './failpoints.js';
 import { type FileSystem, ioError, offLoop, writeFullyAsync } from './file-system.js';
-import { SNAPSHOT_CHECKSUM_SLICE_BYTES, SNAPSHOT_SIZE_BYTES_MAX } from './limits.js';
+import { SNAPSHOT_SIZE_BYTES_MAX } from './limits.js';
+import { type CheckedBytes, readSnapshotBytes } from './chunked-read.js';
 import { decodeSnapshotFile, encodeSnapshotFileHeader, type SnapshotFile, snapshotFileFor, storedChecksum } from './snapshot-files.js';
 
 /**
@@ -139,25 +139,21 @@ export class SnapshotFileWriter {
 }
 
 /**
- * Reads a snapshot file back off the event loop, checking its checksum in
- * slices (the event loop runs between them) against `expectedChecksum`, the
+ * Reads a snapshot file back off the event loop, in chunks, checking its
+ * checksum a chunk per turn (chunked-read.ts, as a startup load does) against `expectedChecksum`, the
  * one {@link SnapshotFileWriter.commit} wrote: what was written is what is
  * read back. The data is a view of the one buffer read, not a copy.
  */
 export async function readSnapshotFile(fileSystem: FileSystem, dir: string, file: SnapshotFile, expectedChecksum: number): Promise<Snapshot> {
   const path = join(dir, file.name);
-  let bytes: Uint8Array;
+  let read: CheckedBytes;
   try {
-    bytes = await offLoop.readFile(fileSystem, path);
+    read = await readSnapshotBytes(fileSystem, path);
   } catch (error) {
     throw ioError(path, 'read snapshot', error);
   }
+  const { bytes, checksum } = read;
   if (bytes.length < 4) throw new SnapshotCorruptError(path, 'shorter than its checksum');
-  let checksum = 0;
-  for (let start = 0; start < bytes.length - 4; start += SNAPSHOT_CHECKSUM_SLICE_BYTES) {
-    checksum = crc32c(bytes, checksum, start, Math.min(start + SNAPSHOT_CHECKSUM_SLICE_BYTES, bytes.length - 4));
-    await nextTurn();
-  }
   if (checksum !== expectedChecksum || storedChecksum(bytes) !== expectedChecksum) throw new SnapshotCorruptError(path, 'read back other bytes than were written');
   const decoded = decodeSnapshotFile(bytes, file, checksum);
   if (typeof decoded === 'string') throw new SnapshotCorruptError(path, decoded);

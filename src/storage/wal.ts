@@ -5,6 +5,7 @@ import { failpoint, failpointAsync } from './failpoints.js';
 import { fdatasyncAsync, type FileSystem, fsyncDirectory, ioError, writeFully, writeFullyAsync } from './file-system.js';
 import { SEGMENTS_MAX, WAL_GROUP_APPENDS_MAX, WAL_GROUP_BYTES_MAX, WAL_QUEUE_APPENDS_MAX, ZERO_FILL_CHUNK_BYTES } from './limits.js';
 import type { LogRecord } from './replay.js';
+import { readFileInChunks } from './chunked-read.js';
 import { encodeBatch, encodeSegmentHeader, parseSegmentFileName, scanSegment, segmentFileName } from './wal-format.js';
 
 export interface WalOptions {
@@ -107,8 +108,24 @@ export class Wal {
    */
   static open(dir: string, options: WalOptions, initialFirstIndex: number): { wal: Wal; contents: WalContents } {
     const wal = new Wal(dir, options);
-    const contents = wal.#recover(initialFirstIndex);
-    return { wal, contents };
+    const recovery = wal.#recover(initialFirstIndex);
+    let step = recovery.next();
+    while (!step.done) step = recovery.next(options.fileSystem.readFileSync(join(dir, step.value)));
+    return { wal, contents: step.value };
+  }
+
+  /**
+   * {@link open} with each segment read off the event loop, in chunks into
+   * one buffer per segment (chunked-read.ts), one segment at a time as
+   * `open` does; the scan of each (records, checksums, torn tail) is the
+   * same code, still on the loop.
+   */
+  static async openAsync(dir: string, options: WalOptions, initialFirstIndex: number): Promise<{ wal: Wal; contents: WalContents }> {
+    const wal = new Wal(dir, options);
+    const recovery = wal.#recover(initialFirstIndex);
+    let step = recovery.next();
+    while (!step.done) step = recovery.next(await readFileInChunks(options.fileSystem, join(dir, step.value)));
+    return { wal, contents: step.value };
   }
 
   /** Tells the writer the log's last index after recovery (it names the next segment). */
@@ -305,7 +322,8 @@ export class Wal {
     }
   }
 
-  #recover(initialFirstIndex: number): WalContents {
+  /** Recovery, as a generator so both opens share it: it yields each segment's file name and is sent back its bytes. */
+  *#recover(initialFirstIndex: number): Generator<string, WalContents, Uint8Array> {
     this.#fs.mkdirSync(this.#dir);
     this.#removeTemporaryFiles();
     this.#segments = this.#listSegments();
@@ -318,7 +336,7 @@ export class Wal {
     let tornTail: WalContents['tornTail'];
     for (const [position, segment] of this.#segments.entries()) {
       const isLast = position === this.#segments.length - 1;
-      const bytes = this.#fs.readFileSync(join(this.#dir, segment.name));
+      const bytes = yield segment.name;
       const scan = scanSegment(bytes, segment.name, isLast);
       checkContinuity(segment, scan.header, previous);
       if (scan.header.hardState) records.push({ kind: 'hardState', hardState: scan.header.hardState });

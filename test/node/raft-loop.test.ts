@@ -333,3 +333,57 @@ test("the loop's snapshot index moves when the leader's snapshot starts being wr
   assert.equal(loop.persisting, false);
   assert.equal(loop.snapshotIndex, 10);
 });
+
+/**
+ * A member restarted over a long committed log: the raft loop on a disk
+ * holding 200 committed 1,000-byte entries past the bootstrap, with turns
+ * queued (as setImmediate queues them) and run one at a time by the test.
+ */
+function restartedOverLongLog(appliedBytesPerTurnMax: number | undefined): { turns: number; appliedPerTurn: number[]; applied: Entry[] } {
+  const disk = new MemoryDisk();
+  const seed = new MemoryRaftStorage(disk);
+  seed.load();
+  const bootstrap = bootstrapLog(['a']);
+  seed.save(bootstrap, true);
+  const data = new Uint8Array(1_000);
+  const tail: Entry[] = Array.from({ length: 200 }, (_, offset) => ({ index: bootstrap.entries.length + 1 + offset, term: 1, type: EntryType.Normal, data }));
+  seed.save({ entries: tail, hardState: { term: 1, vote: 'a', commit: tail.at(-1)!.index } }, true);
+  const storage = new MemoryRaftStorage(disk);
+  const queued: (() => void)[] = [];
+  const applied: Entry[] = [];
+  const loop = new RaftLoop({
+    raft: { id: 'a', random: new SeededRandom(3), electionTicks: 10, heartbeatTicks: 1, asyncStorageWrites: true, maxCommittedSizePerReadyBytes: 4_000 },
+    recovered: storage.load(),
+    storage,
+    send: () => {},
+    defer: (turn) => queued.push(turn),
+    write: (batch, mustSync, done) => {
+      storage.save(batch, mustSync);
+      done();
+    },
+    readyRoundsMax: 64,
+    ...(appliedBytesPerTurnMax === undefined ? {} : { appliedBytesPerTurnMax }),
+    host: { installSnapshot: () => {}, applyCommitted: (entries) => applied.push(...entries), readStates: () => {}, failed: (error) => { throw error; } },
+  });
+  loop.schedule();
+  const appliedPerTurn: number[] = [];
+  let turns = 0;
+  for (; queued.length > 0 && turns < 1_000; turns++) {
+    const before = applied.length;
+    queued.shift()!();
+    appliedPerTurn.push(applied.length - before);
+  }
+  return { turns, appliedPerTurn, applied };
+}
+
+test('a restarted member applies its committed log tail over several turns, at most appliedBytesPerTurnMax each past the first Ready', () => {
+  const unbounded = restartedOverLongLog(undefined);
+  const bounded = restartedOverLongLog(8_000);
+  const all = 201; // the bootstrap entry and the tail
+  assert.equal(unbounded.applied.length, all);
+  assert.ok(unbounded.appliedPerTurn[0]! > all / 2, `without a bound the first turn applies most of the tail (64 rounds of a few entries): ${unbounded.appliedPerTurn[0]}`);
+  assert.deepEqual(bounded.applied.map((e) => e.index), unbounded.applied.map((e) => e.index), 'the same entries, in order');
+  // A turn stops once 8,000 bytes were handed out, so it applies under 8,000 bytes plus one Ready (4,000): at most 12 1,000-byte entries.
+  assert.ok(bounded.appliedPerTurn.every((count) => count <= 12), `applied per turn: ${bounded.appliedPerTurn.join(' ')}`);
+  assert.ok(bounded.turns >= all / 12, `${bounded.turns} turns`);
+});
