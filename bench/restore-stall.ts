@@ -51,7 +51,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type KeelCluster, startKeelCluster } from './lib/keel-cluster.js';
 import { scrapeMetric } from './lib/metrics.js';
-import { postJson, sleepMs } from './lib/net.js';
+import { drivePosts, sleepMs } from './lib/net.js';
 import { markdownTable } from './lib/table.js';
 
 const { values: args } = parseArgs({
@@ -141,23 +141,8 @@ function base64(text: string): string {
 }
 
 /** Runs `count` requests from `clients` concurrent loops, bounded by the phase deadline; returns the failures. */
-async function drive(endpoints: readonly string[], clients: number, count: number, body: (n: number) => [string, unknown]): Promise<number> {
-  const deadline = Date.now() + PHASE_SECONDS_MAX * 1000;
-  let next = 0;
-  let failures = 0;
-  await Promise.all(
-    Array.from({ length: clients }, async (_, client) => {
-      while (next < count && Date.now() < deadline && failures < ERRORS_MAX) {
-        const [path, payload] = body(next++);
-        try {
-          await postJson(endpoints[client % endpoints.length]!, path, payload, REQUEST_TIMEOUT_MS);
-        } catch {
-          failures++;
-        }
-      }
-    }),
-  );
-  return failures;
+function drive(endpoints: readonly string[], clients: number, count: number, body: (n: number) => [string, unknown]): Promise<number> {
+  return drivePosts(endpoints, clients, count, body, { deadlineMs: Date.now() + PHASE_SECONDS_MAX * 1000, failuresMax: ERRORS_MAX, requestTimeoutMs: REQUEST_TIMEOUT_MS });
 }
 
 async function leaderOf(list: readonly ClusterMember[]): Promise<ClusterMember> {

@@ -95,6 +95,39 @@ export async function postJson(baseUrl: string, path: string, body: unknown, tim
   return JSON.parse(text) as unknown;
 }
 
+/** Bounds of a {@link drivePosts} phase. */
+export interface DriveBounds {
+  /** The phase stops starting requests at this `Date.now()`. */
+  readonly deadlineMs: number;
+  /** ... or once this many requests have failed. */
+  readonly failuresMax: number;
+  /** Each request's own timeout. */
+  readonly requestTimeoutMs: number;
+}
+
+/**
+ * Runs `count` JSON POSTs from `clients` concurrent loops (client i sends to
+ * endpoint i mod n), bounded by `bounds`; returns the failures. `body(n)`
+ * gives request n's path and payload.
+ */
+export async function drivePosts(endpoints: readonly string[], clients: number, count: number, body: (n: number) => [string, unknown], bounds: DriveBounds): Promise<number> {
+  let next = 0;
+  let failures = 0;
+  await Promise.all(
+    Array.from({ length: clients }, async (_, client) => {
+      while (next < count && Date.now() < bounds.deadlineMs && failures < bounds.failuresMax) {
+        const [path, payload] = body(next++);
+        try {
+          await postJson(endpoints[client % endpoints.length]!, path, payload, bounds.requestTimeoutMs);
+        } catch {
+          failures++;
+        }
+      }
+    }),
+  );
+  return failures;
+}
+
 /**
  * A `keel up --base-port` whose whole layout (each member's client port and
  * the peer port above it, per keel up's plan) is free now. Up to 3 members,
