@@ -80,7 +80,7 @@ const PROPOSE_ATTEMPTS_MAX = 8;
 /** A member whose published name or client URLs are out of date proposes them again at most this often. */
 const PUBLISH_RETRY_MS = 2_000;
 /** Election timeouts a write marked at a leader change is given to land before it fails as lost (see #markWritesAtRisk). */
-const LOST_WRITE_GRACE_ELECTIONS = 2;
+const LOST_WRITE_GRACE_ELECTIONS = 1;
 
 /** What the member notes on a waiting write. */
 interface WriteNote {
@@ -177,6 +177,8 @@ export class KeelNode {
   #writesAtRisk = 0;
   /** When the oldest mark still counted in #writesAtRisk was set (a lower bound once some are gone). */
   #firstMarkedAt = 0;
+  /** Armed while marked writes wait out their grace (#recheckLostWrites). */
+  #lostWriteTimer: NodeJS.Timeout | undefined;
   /** The term of the newest entry applied, and when (member clock) the first entry of that term applied. */
   #appliedTerm = 0;
   #appliedTermSince = 0;
@@ -427,6 +429,7 @@ export class KeelNode {
     this.#memberChanges.rejectAll(new InterruptedError());
     if (this.#tickTimer) clearInterval(this.#tickTimer);
     if (this.#progressTimer) clearInterval(this.#progressTimer);
+    clearTimeout(this.#lostWriteTimer);
     this.#maintenance.stop();
     this.#stopped = true;
     await this.#loop?.stop(); // never rejects: the write's failure goes to #fail
@@ -632,7 +635,8 @@ export class KeelNode {
    * "leader changed" (its outcome unknown) once such an entry applies *and*
    * the grace (LOST_WRITE_GRACE_ELECTIONS election timeouts) has passed
    * both since the change and since the first entry of the applied term
-   * applied here, not at its deadline. The second clock matters on a busy
+   * applied here (checked on each apply and by a timer when the grace
+   * ends), not at its deadline. The second clock matters on a busy
    * machine: a held write reaches the new leader only after the old one
    * hears from it, so it lands a round trip or two behind the new leader's
    * first entry, and the writes clients send the new leader directly keep
@@ -652,14 +656,41 @@ export class KeelNode {
   }
 
   #failLostWrites(appliedTerm: number): void {
-    const before = this.clock.now() - LOST_WRITE_GRACE_ELECTIONS * this.config.electionTicks * this.config.tickMs;
-    // Every mark, or the applied term, is younger than the grace: skip the scan.
-    if (this.#firstMarkedAt > before || this.#appliedTermSince > before) return;
+    const graceMs = LOST_WRITE_GRACE_ELECTIONS * this.config.electionTicks * this.config.tickMs;
+    const now = this.clock.now();
+    const before = now - graceMs;
+    // Every mark, or the applied term, is younger than the grace: skip the scan, and look again when it ends.
+    if (this.#firstMarkedAt > before || this.#appliedTermSince > before) {
+      this.#recheckLostWrites(Math.max(this.#firstMarkedAt, this.#appliedTermSince) + graceMs - now);
+      return;
+    }
+    let youngestSkipped = -Infinity;
     for (const [id, note] of this.#pendingWrites.notes()) {
-      if (note.lostAfterTerm === undefined || appliedTerm <= note.lostAfterTerm || note.markedAt! > before) continue;
+      if (note.lostAfterTerm === undefined || appliedTerm <= note.lostAfterTerm) continue;
+      if (note.markedAt! > before) {
+        youngestSkipped = Math.max(youngestSkipped, note.markedAt!);
+        continue;
+      }
       this.metrics.proposalFailed();
       this.#pendingWrites.fail(id, new LeaderChangedError());
     }
+    if (youngestSkipped > -Infinity) this.#recheckLostWrites(youngestSkipped + graceMs - now);
+  }
+
+  /**
+   * Runs #failLostWrites again in `delayMs` (one timer at a time). Without
+   * it a lost write waited for the next entry to apply after its grace, and
+   * a client that writes one request at a time sends none meanwhile: its
+   * write hung until its own timeout (bench:failover's 1 s) after every
+   * crash of a leader.
+   */
+  #recheckLostWrites(delayMs: number): void {
+    if (this.#lostWriteTimer !== undefined || this.#stopping) return;
+    this.#lostWriteTimer = setTimeout(() => {
+      this.#lostWriteTimer = undefined;
+      if (!this.#stopping && this.#writesAtRisk > 0) this.#failLostWrites(this.#appliedTerm);
+    }, Math.max(1, Math.ceil(delayMs)));
+    this.#lostWriteTimer.unref();
   }
 
   #answerReads(): void {
