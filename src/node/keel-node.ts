@@ -664,17 +664,18 @@ export class KeelNode {
       this.#recheckLostWrites(Math.max(this.#firstMarkedAt, this.#appliedTermSince) + graceMs - now);
       return;
     }
-    let youngestSkipped = -Infinity;
+    // The oldest note still inside its grace is the next one due: the timer looks again then (and re-arms for the rest).
+    let oldestSkipped = Infinity;
     for (const [id, note] of this.#pendingWrites.notes()) {
       if (note.lostAfterTerm === undefined || appliedTerm <= note.lostAfterTerm) continue;
       if (note.markedAt! > before) {
-        youngestSkipped = Math.max(youngestSkipped, note.markedAt!);
+        oldestSkipped = Math.min(oldestSkipped, note.markedAt!);
         continue;
       }
       this.metrics.proposalFailed();
       this.#pendingWrites.fail(id, new LeaderChangedError());
     }
-    if (youngestSkipped > -Infinity) this.#recheckLostWrites(youngestSkipped + graceMs - now);
+    if (oldestSkipped < Infinity) this.#recheckLostWrites(oldestSkipped + graceMs - now);
   }
 
   /**
