@@ -92,8 +92,9 @@ interface WriteNote {
 
 
 /**
- * How long a stopping leader waits for its successor to take over: two
- * election timeouts (600 ms at the defaults). Deployment stop timeouts
+ * How long a stopping leader waits for its successor to take over and for
+ * its writes in flight to settle there: two election timeouts (600 ms at
+ * the defaults; a handoff takes a round trip or two). Deployment stop timeouts
  * allow for it (deploy/, test/deploy).
  */
 export function leaderTransferOnStopMsMax(config: Pick<NodeConfig, 'tickMs' | 'electionTicks'>): number {
@@ -423,7 +424,10 @@ export class KeelNode {
     this.#stopping = true;
     for (const hook of [...this.#stopHooks]) hook();
     this.#stopHooks.clear();
-    if (this.#role === Role.Leader) await this.#transferLeadershipAway();
+    if (this.#role === Role.Leader) {
+      const deadline = performance.now() + leaderTransferOnStopMsMax(this.config);
+      if (await this.#transferLeadershipAway(deadline)) await this.#settleAfterTransfer(deadline);
+    }
     this.#pendingWrites.failAll(() => new InterruptedError());
     this.#reads.failAll(() => new InterruptedError());
     this.#memberChanges.rejectAll(new InterruptedError());
@@ -448,7 +452,22 @@ export class KeelNode {
     });
   }
 
-  async #transferLeadershipAway(): Promise<void> {
+  /**
+   * After handing off leadership on stop: the writes this member proposed
+   * as leader are in the successor's log and commit there, and the
+   * forwards it held during the handoff go to the successor once it is
+   * known. Waits for both until `deadline` (no new write is taken while
+   * stopping), so a planned stop fails none of them.
+   */
+  async #settleAfterTransfer(deadline: number): Promise<void> {
+    while ((this.#raw.heldProposals() > 0 || this.#pendingWrites.size > 0) && performance.now() < deadline) {
+      this.#scheduleReady();
+      await delay(this.config.tickMs);
+    }
+  }
+
+  /** Hands leadership to the most caught-up voter; true once this member no longer leads. */
+  async #transferLeadershipAway(deadline = performance.now() + leaderTransferOnStopMsMax(this.config)): Promise<boolean> {
     const status = this.#raw.status();
     let best: NodeId = NONE;
     let bestMatch = -1;
@@ -459,16 +478,16 @@ export class KeelNode {
         bestMatch = progress.match;
       }
     }
-    if (best === NONE) return;
+    if (best === NONE) return false;
     this.#log.info('transferring leadership before stopping', { to: best });
     try {
       this.#raw.transferLeader(best);
     } catch {
-      return;
+      return false;
     }
     this.#scheduleReady();
-    const deadline = performance.now() + leaderTransferOnStopMsMax(this.config);
     while (this.#role === Role.Leader && performance.now() < deadline) await delay(this.config.tickMs);
+    return this.#role !== Role.Leader;
   }
 
   /**

@@ -204,6 +204,11 @@ export class Raft {
     return Math.min(this.log.lastIndex(), this.log.unstable.offset - 1);
   }
 
+  /** Proposals this node holds for a leader it does not know yet, or buffered for the next Ready: a stopping member lets them go first. */
+  heldProposals(): number {
+    return this.#held.length + this.#forwardBuffer.length;
+  }
+
   hasBatched(): boolean {
     return this.#broadcastPending || this.#forwardBuffer.length > 0 || this.#heldDeliverable();
   }
@@ -297,7 +302,14 @@ export class Raft {
     this.#readOnly = new ReadOnly();
     this.#readsAwaitingCommit = [];
     this.#broadcastPending = false;
-    this.#forwardBuffer = [];
+    // Proposals buffered for the old leader were never sent: a term change in the same turn (a transfer's
+    // vote, a new leader's append) used to drop them, failing writes across a planned restart. Held
+    // instead, they go to whoever leads this term, once (nothing buffered had left this node).
+    if (this.#forwardBuffer.length > 0) {
+      const unsent = this.#forwardBuffer;
+      this.#forwardBuffer = [];
+      this.#hold(unsent);
+    }
   }
 
   // ---------------------------------------------------------------- ticks

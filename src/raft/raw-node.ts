@@ -203,6 +203,11 @@ export class RawNode {
     return this.raft.leaseValid();
   }
 
+  /** Forwarded or own proposals not yet sent on (held through a leader change, or buffered for the next Ready). */
+  heldProposals(): number {
+    return this.raft.heldProposals();
+  }
+
   status(): Status {
     const raft = this.raft;
     const progress = new Map<NodeId, { match: number; next: number; state: string; isLearner: boolean }>();

@@ -5,7 +5,7 @@ import { ConfigError, RaftError } from '../../src/raft/errors.js';
 import { SeededRandom } from '../../src/raft/random.js';
 import { RawNode } from '../../src/raft/raw-node.js';
 import { MemoryStorage } from '../../src/raft/storage.js';
-import { MessageType } from '../../src/raft/types.js';
+import { MessageType, message } from '../../src/raft/types.js';
 import { Harness } from './harness.js';
 
 function singleNode(): { raw: RawNode; storage: MemoryStorage } {
@@ -135,4 +135,41 @@ test('a vote request from an older term is refused with this member\'s term, so 
   const ready = raw.ready();
   const answers = [...ready.messages, ...(ready.earlyMessages ?? [])].filter((m) => m.to === 'n2');
   assert.deepEqual(answers.map((m) => ({ type: m.type, term: m.term, reject: m.reject })), [{ type: MessageType.VoteResponse, term: 7, reject: true }]);
+});
+
+test('a proposal buffered for the old leader survives a term change in the same turn and goes to the new leader', () => {
+  // A follower batches forwards until its next Ready. A transfer's vote or the
+  // new leader's first append stepped in that turn reset the buffer, and the
+  // write was lost; its client saw "leader changed" across a planned restart.
+  const harness = new Harness(['n1', 'n2', 'n3'], { batchAppends: true });
+  harness.node('n1').raw.campaign();
+  harness.stabilize();
+  const follower = harness.node('n2').raw;
+  assert.equal(harness.propose('n2', 'x'), 'forwarded to n1');
+  const term = follower.status().hardState.term;
+  // n3 won the next term (as after a transfer) and its heartbeat arrives before n2's Ready.
+  follower.step(message({ type: MessageType.Heartbeat, from: 'n3', to: 'n2', term: term + 1 }));
+  const ready = follower.ready();
+  const forwards = ready.messages.filter((m) => m.type === MessageType.Propose);
+  assert.deepEqual(forwards.map((m) => ({ to: m.to, data: new TextDecoder().decode(m.entries[0]!.data) })), [{ to: 'n3', data: 'x' }]);
+});
+
+test('a proposal buffered when a vote request ends the term waits for the next leader, then goes to it once', () => {
+  const harness = new Harness(['n1', 'n2', 'n3'], { batchAppends: true, preVote: false, checkQuorum: false });
+  harness.node('n1').raw.campaign();
+  harness.stabilize();
+  const follower = harness.node('n2').raw;
+  assert.equal(harness.propose('n2', 'y'), 'forwarded to n1');
+  const { term, commit } = follower.status().hardState;
+  const lastIndex = follower.status().lastIndex;
+  follower.step(message({ type: MessageType.Vote, from: 'n3', to: 'n2', term: term + 1, logTerm: term, index: lastIndex }));
+  const duringElection = follower.ready();
+  assert.equal(duringElection.messages.filter((m) => m.type === MessageType.Propose).length, 0, 'no leader is known yet');
+  follower.advance(duringElection);
+  follower.step(message({ type: MessageType.Heartbeat, from: 'n3', to: 'n2', term: term + 1, commit }));
+  const afterElection = follower.ready();
+  const forwards = afterElection.messages.filter((m) => m.type === MessageType.Propose);
+  assert.deepEqual(forwards.map((m) => ({ to: m.to, entries: m.entries.length })), [{ to: 'n3', entries: 1 }]);
+  follower.advance(afterElection);
+  assert.equal(follower.hasReady() && follower.ready().messages.some((m) => m.type === MessageType.Propose), false, 'delivered once');
 });
