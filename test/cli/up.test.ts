@@ -9,6 +9,7 @@ import { freePorts, put, get, sleep } from '../node/cluster-harness.js';
 import { rawEtcd } from '../api/grpc-client.js';
 import { findEtcdctlBinary } from '../../bench/lib/etcd-cluster.js';
 import { freeKeelUpBase } from '../../bench/lib/net.js';
+import { processExists as alive } from '../../src/chaos/process-identity.js';
 
 // `keel up` as a user runs it: a supervised local cluster that restarts a
 // member that dies, and stops everything on Ctrl-C (SIGINT).
@@ -23,15 +24,6 @@ async function until(check: () => Promise<boolean> | boolean, timeoutMs: number,
   while (!(await check())) {
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}${detail ? `: ${detail()}` : ''}`);
     await sleep(100);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 

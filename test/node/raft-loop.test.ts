@@ -9,6 +9,37 @@ import { MemoryDisk, MemoryRaftStorage } from '../../src/storage/memory-raft-sto
 
 type HarnessState = { sent: Message[]; writes: { mustSync: boolean; done: (error?: unknown) => void }[]; applied: Entry[]; failures: unknown[]; events: string[] };
 
+/** A simulated disk (the simulator's MemoryRaftStorage) holding `voters`' bootstrap log, and storage opened over it. */
+function bootstrapped(voters: string[]): { disk: MemoryDisk; storage: MemoryRaftStorage } {
+  const disk = new MemoryDisk();
+  const seed = new MemoryRaftStorage(disk);
+  seed.load();
+  seed.save(bootstrapLog(voters), true);
+  return { disk, storage: new MemoryRaftStorage(disk) };
+}
+
+/**
+ * A raft loop whose turns run inline and whose disk completes each write
+ * before write() returns (the simulator's synchronous disk); `extra`
+ * replaces or adds options.
+ */
+function inlineLoop(storage: MemoryRaftStorage, raft: ConstructorParameters<typeof RaftLoop>[0]['raft'], host: ReadyHost, extra: Partial<ConstructorParameters<typeof RaftLoop>[0]> = {}): RaftLoop {
+  return new RaftLoop({
+    raft,
+    recovered: storage.load(),
+    storage,
+    send: () => {},
+    defer: (turn) => turn(),
+    write: (batch, mustSync, done) => {
+      storage.save(batch, mustSync);
+      done();
+    },
+    readyRoundsMax: 64,
+    host,
+    ...extra,
+  });
+}
+
 /**
  * The member's raft loop on a simulated disk (MemoryRaftStorage, the
  * simulator's) whose writes the test completes by hand, and a transport
@@ -28,11 +59,7 @@ function harnessWithHost(voters: string[], id: string, override: (state: Harness
   failures: unknown[];
   events: string[];
 } {
-  const disk = new MemoryDisk();
-  const bootstrap = new MemoryRaftStorage(disk);
-  bootstrap.load();
-  bootstrap.save(bootstrapLog(voters), true);
-  const storage = new MemoryRaftStorage(disk);
+  const { storage } = bootstrapped(voters);
   const recovered = storage.load();
   const state: HarnessState = { sent: [], writes: [], applied: [], failures: [], events: [] };
   const host: ReadyHost = {
@@ -166,24 +193,12 @@ test('a synchronous disk (done before write returns) carries the Ready through i
   const readies: Ready[] = [];
   const h = harness(['a']);
   // Rebuild with a writer that completes at once, as the simulator's synchronous disk does.
-  const disk = new MemoryDisk();
-  const seed = new MemoryRaftStorage(disk);
-  seed.load();
-  seed.save(bootstrapLog(['a']), true);
-  const storage = new MemoryRaftStorage(disk);
-  const loop = new RaftLoop({
-    raft: { id: 'a', random: new SeededRandom(1), electionTicks: 10, heartbeatTicks: 1, asyncStorageWrites: false },
-    recovered: storage.load(),
+  const { storage } = bootstrapped(['a']);
+  const loop = inlineLoop(
     storage,
-    send: () => {},
-    defer: (turn) => turn(),
-    write: (batch, mustSync, done) => {
-      storage.save(batch, mustSync);
-      done();
-    },
-    readyRoundsMax: 64,
-    host: { taken: (ready) => readies.push(ready), installSnapshot: () => {}, applyCommitted: (entries) => h.applied.push(...entries), readStates: () => {}, failed: (error) => { throw error; } },
-  });
+    { id: 'a', random: new SeededRandom(1), electionTicks: 10, heartbeatTicks: 1, asyncStorageWrites: false },
+    { taken: (ready) => readies.push(ready), installSnapshot: () => {}, applyCommitted: (entries) => h.applied.push(...entries), readStates: () => {}, failed: (error) => { throw error; } },
+  );
   loop.raw.campaign();
   loop.schedule();
   assert.equal(loop.raw.status().softState.role, Role.Leader, 'a single voter leads after one turn');
@@ -303,28 +318,18 @@ test('while a snapshot restores, the follower grants a vote once the vote is dur
 test("the loop's snapshot index moves when the leader's snapshot starts being written, not when the write ends", () => {
   const writes: (() => void)[] = [];
   // The harness writes snapshots synchronously; this loop has an async snapshot writer, as a member's.
-  const disk = new MemoryDisk();
-  const seed = new MemoryRaftStorage(disk);
-  seed.load();
-  seed.save(bootstrapLog(['a', 'b']), true);
-  const storage = new MemoryRaftStorage(disk);
-  const loop = new RaftLoop({
-    raft: { id: 'b', random: new SeededRandom(3), electionTicks: 10, heartbeatTicks: 1, asyncStorageWrites: true },
-    recovered: storage.load(),
+  const { storage } = bootstrapped(['a', 'b']);
+  const loop = inlineLoop(
     storage,
-    send: () => {},
-    defer: (turn) => turn(),
-    write: (batch, mustSync, done) => {
-      storage.save(batch, mustSync);
-      done();
+    { id: 'b', random: new SeededRandom(3), electionTicks: 10, heartbeatTicks: 1, asyncStorageWrites: true },
+    { installSnapshot: () => {}, applyCommitted: () => {}, readStates: () => {}, failed: (error) => { throw error; } },
+    {
+      writeSnapshot: (batch, mustSync, done) => {
+        storage.save(batch, mustSync);
+        writes.push(() => done());
+      },
     },
-    writeSnapshot: (batch, mustSync, done) => {
-      storage.save(batch, mustSync);
-      writes.push(() => done());
-    },
-    readyRoundsMax: 64,
-    host: { installSnapshot: () => {}, applyCommitted: () => {}, readStates: () => {}, failed: (error) => { throw error; } },
-  });
+  );
   const snapshot: Snapshot = { metadata: { index: 10, term: 2, confState: { voters: ['a', 'b'], learners: [] } }, data: new Uint8Array([1]) };
   loop.step(message({ type: MessageType.Snapshot, from: 'a', to: 'b', term: 2, snapshot }));
   assert.equal(loop.persisting, true, 'the snapshot goes through the async writer');
@@ -340,31 +345,21 @@ test("the loop's snapshot index moves when the leader's snapshot starts being wr
  * queued (as setImmediate queues them) and run one at a time by the test.
  */
 function restartedOverLongLog(appliedBytesPerTurnMax: number | undefined): { turns: number; appliedPerTurn: number[]; applied: Entry[] } {
-  const disk = new MemoryDisk();
+  const { disk } = bootstrapped(['a']);
   const seed = new MemoryRaftStorage(disk);
-  seed.load();
-  const bootstrap = bootstrapLog(['a']);
-  seed.save(bootstrap, true);
+  const firstIndex = seed.load().entries.length + 1;
   const data = new Uint8Array(1_000);
-  const tail: Entry[] = Array.from({ length: 200 }, (_, offset) => ({ index: bootstrap.entries.length + 1 + offset, term: 1, type: EntryType.Normal, data }));
+  const tail: Entry[] = Array.from({ length: 200 }, (_, offset) => ({ index: firstIndex + offset, term: 1, type: EntryType.Normal, data }));
   seed.save({ entries: tail, hardState: { term: 1, vote: 'a', commit: tail.at(-1)!.index } }, true);
   const storage = new MemoryRaftStorage(disk);
   const queued: (() => void)[] = [];
   const applied: Entry[] = [];
-  const loop = new RaftLoop({
-    raft: { id: 'a', random: new SeededRandom(3), electionTicks: 10, heartbeatTicks: 1, asyncStorageWrites: true, maxCommittedSizePerReadyBytes: 4_000 },
-    recovered: storage.load(),
+  const loop = inlineLoop(
     storage,
-    send: () => {},
-    defer: (turn) => queued.push(turn),
-    write: (batch, mustSync, done) => {
-      storage.save(batch, mustSync);
-      done();
-    },
-    readyRoundsMax: 64,
-    ...(appliedBytesPerTurnMax === undefined ? {} : { appliedBytesPerTurnMax }),
-    host: { installSnapshot: () => {}, applyCommitted: (entries) => applied.push(...entries), readStates: () => {}, failed: (error) => { throw error; } },
-  });
+    { id: 'a', random: new SeededRandom(3), electionTicks: 10, heartbeatTicks: 1, asyncStorageWrites: true, maxCommittedSizePerReadyBytes: 4_000 },
+    { installSnapshot: () => {}, applyCommitted: (entries) => applied.push(...entries), readStates: () => {}, failed: (error) => { throw error; } },
+    { defer: (turn) => queued.push(turn), ...(appliedBytesPerTurnMax === undefined ? {} : { appliedBytesPerTurnMax }) },
+  );
   loop.schedule();
   const appliedPerTurn: number[] = [];
   let turns = 0;

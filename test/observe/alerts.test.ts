@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freeKeelUpBase, freeLoopbackPorts } from '../../bench/lib/net.js';
 import { findObserveBinaries } from '../../src/observe/stack/index.js';
+import { processExists as alive } from '../../src/chaos/process-identity.js';
 
 /**
  * Alerts end to end, every part real: `keel up --observe` (one member, its
@@ -89,15 +90,6 @@ function listen(server: Server, port: number): Promise<void> {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve());
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Spawns a keel command from dist/, its output collected; stopped (SIGTERM, then SIGKILL) after the test. */

@@ -6,17 +6,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { processExists as alive } from '../../src/chaos/process-identity.js';
 
 const reaper = new URL('../../scripts/reap-children.mjs', import.meta.url).href;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 // A test file whose test times out while a process it spawned runs on: Node's runner cancels it and
 // (--test-force-exit) ends the file's process; with the reaper loaded the spawned process dies with it.
