@@ -1,5 +1,5 @@
 import type { Counter, Histogram } from 'prom-client';
-import assert from 'node:assert/strict';
+import { addToHistogram, bucketIndex } from '../observe/histogram-record.js';
 
 /**
  * The per-request metrics (requests by route, cluster and status class; the
@@ -15,14 +15,6 @@ import assert from 'node:assert/strict';
  * Bounded: one tally per (route, cluster) pair seen, and both come from the
  * config (`ROUTES_MAX`, `CLUSTERS_MAX`) or are 'none'.
  */
-
-/** prom-client's record of one label set of a histogram (`Histogram#hashMap` values, prom-client 15). */
-interface HistogramEntry {
-  readonly labels: Record<string, string>;
-  readonly bucketValues: Record<number, number>;
-  sum: number;
-  count: number;
-}
 
 /** Status classes 1xx to 5xx have a slot; anything else goes to prom-client directly (it never happens on a proxied request). */
 const CLASSES_MAX = 5;
@@ -71,10 +63,8 @@ export class RequestTallies {
     // As prom-client's observe: a non-finite value is a caller's bug, refused before it corrupts the sum.
     if (!Number.isFinite(seconds)) throw new TypeError(`Value is not a valid number: ${seconds}`);
     const tally = this.#tally(route, cluster);
-    const bounds = this.#upperBounds;
-    let index = 0;
-    while (index < bounds.length && seconds > bounds[index]!) index++;
-    if (index < bounds.length) tally.buckets[index]!++;
+    const index = bucketIndex(this.#upperBounds, seconds);
+    if (index < this.#upperBounds.length) tally.buckets[index]!++;
     tally.durationSum += seconds;
     tally.durationCount++;
   }
@@ -111,13 +101,8 @@ export class RequestTallies {
   flushDurations(): void {
     for (const tally of this.#tallies()) {
       if (tally.durationCount === 0) continue;
-      const entry = this.#histogramEntry(tally.route, tally.cluster);
-      for (let index = 0; index < tally.buckets.length; index++) {
-        entry.bucketValues[this.#upperBounds[index]!]! += tally.buckets[index]!;
-        tally.buckets[index] = 0;
-      }
-      entry.sum += tally.durationSum;
-      entry.count += tally.durationCount;
+      addToHistogram(this.#duration, { route: tally.route, cluster: tally.cluster }, this.#upperBounds, tally.buckets, tally.durationSum, tally.durationCount);
+      tally.buckets.fill(0);
       tally.durationSum = 0;
       tally.durationCount = 0;
     }
@@ -125,27 +110,5 @@ export class RequestTallies {
 
   *#tallies(): Generator<Tally> {
     for (const byCluster of this.#byRoute.values()) yield* byCluster.values();
-  }
-
-  /**
-   * prom-client has no call that adds counts to a histogram's buckets, so the handover writes its record of the label
-   * set (`zero` creates it with prom-client's own hashing when absent). test/gateway/request-tallies.test.ts checks
-   * the result against plain `observe` calls, so a prom-client upgrade that changes this record fails there.
-   */
-  #histogramEntry(route: string, cluster: string): HistogramEntry {
-    const find = (): HistogramEntry | undefined => {
-      const entries = (this.#duration as unknown as { hashMap: Record<string, HistogramEntry> }).hashMap;
-      for (const key in entries) {
-        const entry = entries[key]!;
-        if (entry.labels.route === route && entry.labels.cluster === cluster) return entry;
-      }
-      return undefined;
-    };
-    const found = find();
-    if (found !== undefined) return found;
-    this.#duration.zero({ route, cluster });
-    const created = find();
-    assert(created !== undefined, 'prom-client keeps a histogram record per label set');
-    return created;
   }
 }

@@ -65,11 +65,13 @@ export class NodeMetrics {
   readonly watchers = new Gauge({ name: 'keel_watchers', help: 'Watchers on this member', labelNames: ['state'] as const, registers: [this.registry] });
   readonly peerSentBytes = new Counter({ name: 'keel_peer_sent_bytes_total', help: 'Bytes sent to each peer', labelNames: ['peer'] as const, registers: [this.registry] });
   readonly peerReceivedBytes = new Counter({ name: 'keel_peer_received_bytes_total', help: 'Bytes received from each peer', labelNames: ['peer'] as const, registers: [this.registry] });
-  readonly requests = new Counter({
+  readonly requests: Counter<'endpoint' | 'code'> = new Counter({
     name: 'keel_api_requests_total',
     help: 'Client API requests by endpoint and outcome code',
     labelNames: ['endpoint', 'code'] as const,
     registers: [this.registry],
+    // RPC calls are tallied off the call path (rpc-metrics.ts) and handed over when any of their metrics is read.
+    collect: (): void => this.rpc.flush(),
   });
   /** How the client port passed gRPC connections to grpc-js (api/client-port.ts): `direct`, or over the `hop` with the :authority rewriter. */
   readonly grpcConnections = new Counter({
@@ -85,7 +87,7 @@ export class NodeMetrics {
   // Client traffic is read from the sockets at scrape time, so the data path pays nothing per byte.
   readonly etcd = new EtcdMetrics(this.registry, () => this.#reportClientBytes());
   /** gRPC calls, and JSON gateway calls under the gRPC method they map to; counts keel_api_requests_total too. */
-  readonly rpc = new RpcMetrics(this.registry, this.requests);
+  readonly rpc: RpcMetrics = new RpcMetrics(this.registry, this.requests);
   /** The Prometheus process collector's name etcd's dashboard charts (keel's default metrics carry the keel_ prefix). */
   readonly residentMemoryBytes = new Gauge({
     name: 'process_resident_memory_bytes',
