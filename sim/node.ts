@@ -42,6 +42,8 @@ export interface NodeHost {
    * completes it on resume.
    */
   persistLater(node: NodeId, complete: () => void): void;
+  /** Runs `slice` on a later event (a member's next turn), unless `node` crashed meanwhile; a paused node runs it on resume. */
+  restoreLater(node: NodeId, slice: () => void): void;
 }
 
 export type RaftFactory = (config: RaftConfig) => Raft;
@@ -364,9 +366,14 @@ export class SimNode {
       persisted: (ready) => {
         for (const entry of ready.entries) this.host.persisted(this.id, entry, this.#termBefore(entry, ready.entries, ready.snapshot));
       },
-      installSnapshot: (snapshot) => {
-        this.store.restore(snapshot.data);
-        this.lessor.reset(this.store.leases());
+      installSnapshot: (snapshot, done) => {
+        if (this.options.restoreStepWork === 0) {
+          this.store.restore(snapshot.data);
+          this.lessor.reset(this.store.leases());
+          done();
+          return;
+        }
+        this.#restoreInSlices(snapshot, done);
       },
       applyCommitted: (entries) => {
         for (const entry of entries) this.#apply(entry);
@@ -388,6 +395,34 @@ export class SimNode {
         throw error; // an invariant violation or a bug: the run stops with it
       },
     };
+  }
+
+  /**
+   * The member's sliced restore (restoreInSlices) on simulated time: the
+   * store's SnapshotRestore, `restoreStepWork` units per event, the state
+   * swapped in whole at the last step. A crash drops the remaining slices
+   * with the store they were building (start() builds a new one from disk).
+   */
+  #restoreInSlices(snapshot: Snapshot, done: (error?: unknown) => void): void {
+    const restore = this.store.beginRestore(snapshot.data);
+    const store = this.store;
+    const slice = (): void => {
+      if (!this.running || this.store !== store) return;
+      let finished: boolean;
+      try {
+        finished = restore.step(this.options.restoreStepWork);
+      } catch (error) {
+        done(error);
+        return;
+      }
+      if (!finished) {
+        this.host.restoreLater(this.id, slice);
+        return;
+      }
+      this.lessor.reset(this.store.leases());
+      done();
+    };
+    this.host.restoreLater(this.id, slice);
   }
 
   /** Term of the entry before `entry`, from this Ready's entries or the log as stored before them. */

@@ -63,6 +63,18 @@ export interface SimOptions {
   readonly leaseTtlSeconds: number;
   /** Chance, per keep-alive turn, that the lease client walks away without a word (its lease must then expire and be revoked). */
   readonly leaseAbandonRate: number;
+  /**
+   * A follower's restore of the leader's snapshot, as the member runs it
+   * (src/node/snapshot-restorer.ts): 0 restores in one go; N > 0 runs the
+   * store's SnapshotRestore N units a slice, one slice per simulated event,
+   * so the raft loop holds applies and reads meanwhile, a second snapshot
+   * parks, and a crash or pause can land mid-restore. At least 16 units a
+   * slice (a slice at most 1 ms after the last): a restore must outpace the
+   * clients' writes, as the member's 8 ms slices of 2,048-unit steps do, or
+   * no follower that needs a snapshot ever catches up (seed 345 with 1 unit
+   * a slice and 2 ms between slices failed its liveness check that way).
+   */
+  readonly restoreStepWork: number;
 }
 
 export type SimOverrides = Partial<Omit<SimOptions, 'seed'>>;
@@ -104,6 +116,7 @@ export function drawOptions(seed: number, overrides: SimOverrides = {}): SimOpti
     leases: checkQuorum && random.chance(0.5),
     leaseTtlSeconds: random.pick([1, 2]),
     leaseAbandonRate: random.pick([0.1, 0.5]),
+    restoreStepWork: random.pick([0, 0, 16, 64, 256]),
   };
   return { ...drawn, ...stripUndefined(overrides) };
 }

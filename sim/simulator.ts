@@ -27,7 +27,8 @@ type SimEvent =
   | { readonly kind: 'restart'; readonly node: NodeId }
   | { readonly kind: 'resume'; readonly node: NodeId }
   | { readonly kind: 'snapshot-status'; readonly from: NodeId; readonly to: NodeId; readonly failed: boolean }
-  | { readonly kind: 'persist-done'; readonly node: NodeId; readonly epoch: number; readonly complete: () => void };
+  | { readonly kind: 'persist-done'; readonly node: NodeId; readonly epoch: number; readonly complete: () => void }
+  | { readonly kind: 'restore-slice'; readonly node: NodeId; readonly epoch: number; readonly slice: () => void };
 
 /** Counters reported for a run. */
 export interface SimStats {
@@ -48,6 +49,8 @@ export interface SimStats {
   pauses: number;
   partitions: number;
   snapshotsSent: number;
+  /** Slices of followers' sliced snapshot restores run (options.restoreStepWork > 0). */
+  restoreSlices: number;
   membershipChanges: number;
   transfers: number;
   livenessPhases: number;
@@ -68,6 +71,8 @@ interface ClientState {
 const MICROS_PER_MS = 1000;
 /** Chaos decisions are drawn every 10 ms of simulated time. */
 const CHAOS_INTERVAL_US = 10 * MICROS_PER_MS;
+/** Longest wait between two slices of a sliced restore (a member's other work between its slices). */
+const RESTORE_SLICE_DELAY_US_MAX = 1 * MICROS_PER_MS;
 /** Chance that the lease client's next keep-alive comes after the TTL instead of within it. */
 const LEASE_CLIENT_STALL_CHANCE = 0.1;
 const CLIENT_TIMEOUT_US = 400 * MICROS_PER_MS;
@@ -136,6 +141,7 @@ export class Simulator implements NodeHost {
       pauses: 0,
       partitions: 0,
       snapshotsSent: 0,
+      restoreSlices: 0,
       membershipChanges: 0,
       transfers: 0,
       livenessPhases: 0,
@@ -206,7 +212,8 @@ export class Simulator implements NodeHost {
       case 'resume':
         return this.#resume(event.node);
       case 'persist-done':
-        return this.#persistDone(event);
+      case 'restore-slice':
+        return this.#nodeWorkDone(event);
       case 'snapshot-status': {
         const node = this.nodes.get(event.from);
         if (node && this.#alive(node)) node.reportSnapshot(event.to, event.failed);
@@ -301,17 +308,30 @@ export class Simulator implements NodeHost {
     this.#schedule(delayUs, { kind: 'persist-done', node, epoch: this.#epochs.get(node) ?? 0, complete });
   }
 
-  /** A write completes, unless its node crashed since (the write died with it); a paused node completes it on resume. */
-  #persistDone(event: Extract<SimEvent, { kind: 'persist-done' }>): void {
+  restoreLater(node: NodeId, slice: () => void): void {
+    const delayUs = this.#random.float() * RESTORE_SLICE_DELAY_US_MAX;
+    this.#schedule(delayUs, { kind: 'restore-slice', node, epoch: this.#epochs.get(node) ?? 0, slice });
+  }
+
+  /**
+   * A write completes, or a restore slice runs, unless its node crashed
+   * since (the work died with it); a paused node does it on resume.
+   */
+  #nodeWorkDone(event: Extract<SimEvent, { kind: 'persist-done' | 'restore-slice' }>): void {
     const node = this.nodes.get(event.node);
     if (!node || event.epoch !== this.#epochs.get(event.node) || !node.running || node.decommissioned) return;
     if (node.paused) {
       const parked = this.#parked.get(node.id) ?? [];
-      parked.push(event); // one outstanding write per node: bounded
+      parked.push(event); // one outstanding write and one restore slice per node: bounded
       this.#parked.set(node.id, parked);
       return;
     }
-    event.complete();
+    if (event.kind === 'persist-done') {
+      event.complete();
+      return;
+    }
+    this.stats.restoreSlices++;
+    event.slice();
   }
 
   // ------------------------------------------------------------------ network

@@ -594,7 +594,9 @@ export class KeelNode {
         for (const entry of ready.entries) if (entry.type === EntryType.ConfChange) this.#learnAddress(decodeConfChange(entry.data));
       },
       // The storage layer's snapshot-*-install failpoints bracket persisting it (step 1); the restore runs in slices (the loop holds applies meanwhile).
-      installSnapshot: (snapshot) => this.#installSnapshot(snapshot),
+      installSnapshot: (snapshot, done) => {
+        this.#installSnapshot(snapshot).then(() => done(), (error: unknown) => done(error ?? new Error('snapshot restore failed')));
+      },
       applyCommitted: (entries) => {
         const applyStarted = performance.now();
         for (const entry of entries) {

@@ -33,13 +33,17 @@ export interface ReadyHost {
   /**
    * Step 3: a snapshot from the leader replaces the state machine. It is
    * durable already (step 1), so a crash during the restore restarts from
-   * it. May return a promise (a restore in slices, between other events):
-   * until it resolves, the loop goes on taking Readies (persisting entries,
-   * sending messages: heartbeats and votes are answered) but holds their
-   * step 3 and 4 (`applyCommitted`, `readStates`) back, to be carried out in
-   * order once the snapshot is in place. A rejection fails the loop.
+   * it. The host calls `done` once the snapshot is in place, before
+   * returning (a restore in one go) or later (a restore in slices, between
+   * other events: a member's turns, the simulator's events). Until then the
+   * loop goes on taking Readies (persisting entries, sending messages:
+   * heartbeats and votes are answered) but holds their step 3 and 4
+   * (`applyCommitted`, `readStates`) back, to be carried out in order once
+   * the snapshot is in place. `done(error)` fails the loop. The same shape
+   * as a {@link ReadyWriter}, so the simulator drives a sliced restore from
+   * its event queue, without promises.
    */
-  installSnapshot(snapshot: Snapshot): void | Promise<void>;
+  installSnapshot(snapshot: Snapshot, done: (error?: unknown) => void): void;
   /** Step 3: committed entries, in log order. */
   applyCommitted(entries: readonly Entry[]): void;
   /** Step 4: reads that became safe (serve each once applied up to its index). */
@@ -158,7 +162,7 @@ export class RaftLoop {
   #snapshotIndex: number;
   /** A log release {@link adoptSnapshot} left for the end of the outstanding write: the entries to keep. */
   #releaseKeeping: number | undefined;
-  /** Set while a snapshot from the leader is being restored (installSnapshot returned a promise); settles once it is in place. */
+  /** Set while a snapshot from the leader is being restored (installSnapshot did not call done before returning); settles once it is in place. */
   #installing: Promise<void> | undefined;
   /** Steps 3 and 4 of the Readies carried out while restoring, in log order. */
   #held: HeldSteps[] = [];
@@ -382,10 +386,7 @@ export class RaftLoop {
     if (ready.hardState) this.memory.setHardState(ready.hardState);
     host.stored?.(ready);
     for (const message of ready.messages) this.#options.send(message);
-    if (ready.snapshot) {
-      const installing = host.installSnapshot(ready.snapshot);
-      if (installing !== undefined) this.#installing = installing.then(() => this.#installed(), (error: unknown) => this.#fail(error));
-    }
+    if (ready.snapshot) this.#install(ready.snapshot);
     if (this.#installing !== undefined) {
       this.#held.push({ entries: ready.committedEntries, readStates: ready.readStates });
       this.#heldEntries += ready.committedEntries.length;
@@ -395,6 +396,38 @@ export class RaftLoop {
     }
     this.raw.advance(ready);
     host.advanced?.();
+  }
+
+  /**
+   * Hands the snapshot to the host. Done before the host returns: nothing
+   * is held. Done later: `#installing` is set meanwhile (stop() waits for
+   * it) and #installed carries out what was held.
+   */
+  #install(snapshot: Snapshot): void {
+    let returned = false;
+    let completed = false;
+    let finish!: () => void;
+    this.#options.host.installSnapshot(snapshot, (error) => {
+      if (completed) return; // once, as a writer's done
+      completed = true;
+      if (!returned) {
+        if (error !== undefined) throw error; // a synchronous restore's failure: thrown to the turn, which fails the loop
+        return;
+      }
+      finish();
+      if (error !== undefined) {
+        this.#installing = undefined;
+        this.#fail(error);
+        return;
+      }
+      this.#installed();
+    });
+    returned = true;
+    if (!completed) {
+      this.#installing = new Promise<void>((resolve) => {
+        finish = resolve;
+      });
+    }
   }
 
   /** The snapshot is in place: what was held applies, in order, then a parked snapshot Ready is carried out. */

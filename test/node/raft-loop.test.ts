@@ -64,8 +64,9 @@ function harnessWithHost(voters: string[], id: string, override: (state: Harness
   const state: HarnessState = { sent: [], writes: [], applied: [], failures: [], events: [] };
   const host: ReadyHost = {
     persisted: () => state.events.push('persisted'),
-    installSnapshot: () => {
+    installSnapshot: (_, done) => {
       state.events.push('snapshot');
+      done();
     },
     applyCommitted: (entries) => {
       state.events.push('apply');
@@ -197,7 +198,7 @@ test('a synchronous disk (done before write returns) carries the Ready through i
   const loop = inlineLoop(
     storage,
     { id: 'a', random: new SeededRandom(1), electionTicks: 10, heartbeatTicks: 1, asyncStorageWrites: false },
-    { taken: (ready) => readies.push(ready), installSnapshot: () => {}, applyCommitted: (entries) => h.applied.push(...entries), readStates: () => {}, failed: (error) => { throw error; } },
+    { taken: (ready) => readies.push(ready), installSnapshot: (_, done) => done(), applyCommitted: (entries) => h.applied.push(...entries), readStates: () => {}, failed: (error) => { throw error; } },
   );
   loop.raw.campaign();
   loop.schedule();
@@ -218,15 +219,13 @@ function followerRestoring(): { h: ReturnType<typeof harness>; installs: Snapsho
   const installs: Snapshot[] = [];
   let finish!: () => void;
   const h = harnessWithHost(['a', 'b'], 'b', (state) => ({
-    installSnapshot: (snapshot) => {
+    installSnapshot: (snapshot, done) => {
       installs.push(snapshot);
       state.events.push('restore started');
-      return new Promise<void>((resolve) => {
-        finish = () => {
-          state.events.push('restore done');
-          resolve();
-        };
-      });
+      finish = () => {
+        state.events.push('restore done');
+        done();
+      };
     },
   }));
   const snapshot: Snapshot = { metadata: { index: 10, term: 2, confState: { voters: ['a', 'b'], learners: [] } }, data: new Uint8Array([1, 2, 3]) };
@@ -301,6 +300,26 @@ test('stop() during a restore waits for it, and nothing held applies afterwards'
   assert.equal(h.applied.length, 0);
 });
 
+test('a restore that fails, at once or later, fails the loop and applies nothing held', async () => {
+  for (const later of [false, true]) {
+    const h = harnessWithHost(['a', 'b'], 'b', () => ({
+      installSnapshot: (_, done) => {
+        if (later) setImmediate(() => done(new Error('restore failed')));
+        else done(new Error('restore failed'));
+      },
+    }));
+    const snapshot: Snapshot = { metadata: { index: 10, term: 2, confState: { voters: ['a', 'b'], learners: [] } }, data: new Uint8Array([1]) };
+    h.loop.step(message({ type: MessageType.Snapshot, from: 'a', to: 'b', term: 2, snapshot }));
+    h.loop.step(message({ type: MessageType.Append, from: 'a', to: 'b', term: 2, logTerm: 2, index: 10, entries: [entry(11)], commit: 11 }));
+    while (h.writes.length > 0) complete(h);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(h.failures.map((error) => (error as Error).message), ['restore failed'], `done(error) ${later ? 'later' : 'at once'}`);
+    assert.equal(h.applied.length, 0);
+    assert.equal(h.loop.installing, false);
+    await h.loop.stop();
+  }
+});
+
 test('while a snapshot restores, the follower grants a vote once the vote is durable', async () => {
   const { h, finishRestore } = followerRestoring();
   h.loop.step(message({ type: MessageType.Vote, from: 'a', to: 'b', term: 3, logTerm: 2, index: 10 }));
@@ -322,7 +341,7 @@ test("the loop's snapshot index moves when the leader's snapshot starts being wr
   const loop = inlineLoop(
     storage,
     { id: 'b', random: new SeededRandom(3), electionTicks: 10, heartbeatTicks: 1, asyncStorageWrites: true },
-    { installSnapshot: () => {}, applyCommitted: () => {}, readStates: () => {}, failed: (error) => { throw error; } },
+    { installSnapshot: (_, done) => done(), applyCommitted: () => {}, readStates: () => {}, failed: (error) => { throw error; } },
     {
       writeSnapshot: (batch, mustSync, done) => {
         storage.save(batch, mustSync);
@@ -357,7 +376,7 @@ function restartedOverLongLog(appliedBytesPerTurnMax: number | undefined): { tur
   const loop = inlineLoop(
     storage,
     { id: 'a', random: new SeededRandom(3), electionTicks: 10, heartbeatTicks: 1, asyncStorageWrites: true, maxCommittedSizePerReadyBytes: 4_000 },
-    { installSnapshot: () => {}, applyCommitted: (entries) => applied.push(...entries), readStates: () => {}, failed: (error) => { throw error; } },
+    { installSnapshot: (_, done) => done(), applyCommitted: (entries) => applied.push(...entries), readStates: () => {}, failed: (error) => { throw error; } },
     { defer: (turn) => queued.push(turn), ...(appliedBytesPerTurnMax === undefined ? {} : { appliedBytesPerTurnMax }) },
   );
   loop.schedule();
