@@ -6,7 +6,7 @@ import { RaftError } from '../raft/errors.js';
 import { SeededRandom } from '../raft/random.js';
 import { RawNode } from '../raft/raw-node.js';
 import type { MemoryStorage } from '../raft/storage.js';
-import type { ConfChange, Message, NodeId, Snapshot } from '../raft/types.js';
+import type { ConfChange, Message, NodeId, Snapshot, SoftState } from '../raft/types.js';
 import { ConfChangeType, EntryType, NONE, Role } from '../raft/types.js';
 import { staleReadsOn, staleRevision } from './test-stale-reads.js';
 import { FileStorage } from '../storage/index.js';
@@ -36,6 +36,8 @@ import { NodeMetrics } from './metrics.js';
 import { LeaseService } from './lease-service.js';
 import { SkewableClock } from './clock.js';
 import { Wait } from './wait.js';
+import { LostWrites } from './lost-writes.js';
+import type { LostWriteNote } from './lost-writes.js';
 import { initialPeers, PeerBook } from './peers.js';
 import { Reads } from './reads.js';
 import { Applier } from './apply.js';
@@ -79,16 +81,14 @@ const LEASE_CHECK_INTERVAL_MS = 250;
 const PROPOSE_ATTEMPTS_MAX = 8;
 /** A member whose published name or client URLs are out of date proposes them again at most this often. */
 const PUBLISH_RETRY_MS = 2_000;
-/** Election timeouts a write marked at a leader change is given to land before it fails as lost (see #markWritesAtRisk). */
+/**
+ * Election timeouts a write marked at a leader change is given to land before
+ * it fails as lost, when the new leader may have been handed it (lost-writes.ts).
+ */
 const LOST_WRITE_GRACE_ELECTIONS = 1;
 
-/** What the member notes on a waiting write. */
-interface WriteNote {
-  /** Set at a leader change: the term of the leader it was proposed under (see #onSoftState). */
-  lostAfterTerm?: number;
-  /** When it was marked (member clock). */
-  markedAt?: number;
-}
+/** What the member notes on a waiting write: only what LostWrites keeps. */
+type WriteNote = LostWriteNote;
 
 
 /**
@@ -169,22 +169,23 @@ export class KeelNode {
   #stopping = false;
   #stopped = false;
   #failed: Error | undefined;
-  /** Writes waiting for their entry to apply; leaving, each keeps #writesAtRisk and the gauge right. */
+  /** Writes waiting for their entry to apply; leaving, each keeps #lostWrites' count and the gauge right. */
   readonly #pendingWrites = new Wait<CommandResponse, WriteNote>((note) => {
-    if (note.lostAfterTerm !== undefined) this.#writesAtRisk--;
+    this.#lostWrites.removed(note);
     this.metrics.proposalsPendingNow(this.#pendingWrites.size);
   });
-  /** Pending writes marked at a leader change (#markWritesAtRisk); 0 on the common path, so applies skip the scan. */
-  #writesAtRisk = 0;
-  /** When the oldest mark still counted in #writesAtRisk was set (a lower bound once some are gone). */
-  #firstMarkedAt = 0;
+  /** Writes in flight at a leader change, failed with "leader changed" once they cannot land any more (lost-writes.ts). */
+  readonly #lostWrites = new LostWrites<WriteNote>({
+    notes: () => this.#pendingWrites.notes(),
+    now: () => this.clock.now(),
+    graceMs: () => LOST_WRITE_GRACE_ELECTIONS * this.config.electionTicks * this.config.tickMs,
+    lost: (id) => {
+      this.metrics.proposalFailed();
+      this.#pendingWrites.fail(id, new LeaderChangedError());
+    },
+  });
   /** Armed while marked writes wait out their grace (#recheckLostWrites). */
   #lostWriteTimer: NodeJS.Timeout | undefined;
-  /** The term of the newest entry applied, and when (member clock) the first entry of that term applied. */
-  #appliedTerm = 0;
-  #appliedTermSince = 0;
-  /** The term of the leader this member last saw (0 before any). */
-  #leaderTerm = 0;
   /** Linearizable reads: ReadIndex rounds, retried across leader changes (reads.ts). */
   readonly #reads: Reads = new Reads({
     leader: () => this.#leader,
@@ -589,7 +590,7 @@ export class KeelNode {
           this.#term = ready.hardState.term;
           this.#commit = ready.hardState.commit;
         }
-        if (ready.softState) this.#onSoftState(ready.softState.leader, ready.softState.role);
+        if (ready.softState) this.#onSoftState(ready.softState);
         // A member added by an appended (not yet committed) entry must be reachable at once: a leader of one voter needs the new voter's ack to commit its addition.
         for (const entry of ready.entries) if (entry.type === EntryType.ConfChange) this.#learnAddress(decodeConfChange(entry.data));
       },
@@ -601,11 +602,8 @@ export class KeelNode {
         const applyStarted = performance.now();
         for (const entry of entries) {
           this.#applier.apply(entry);
-          if (entry.term > this.#appliedTerm) {
-            this.#appliedTerm = entry.term;
-            this.#appliedTermSince = this.clock.now();
-          }
-          if (this.#writesAtRisk > 0) this.#failLostWrites(entry.term);
+          const recheckMs = this.#lostWrites.applied(entry.term);
+          if (recheckMs !== undefined) this.#recheckLostWrites(recheckMs);
         }
         this.metrics.batchApplied((performance.now() - applyStarted) / 1000);
       },
@@ -624,14 +622,13 @@ export class KeelNode {
     };
   }
 
-  #onSoftState(leader: NodeId, role: string): void {
+  #onSoftState({ leader, role, leaderElection }: SoftState): void {
     if (leader !== this.#leader) {
       if (leader !== NONE) this.metrics.leaderChanged();
       const term = this.#raw.status().hardState.term;
       this.#log.info('leader changed', { leader: leader || null, role, term });
       this.#reads.leaderChanged();
-      this.#markWritesAtRisk();
-      this.#leaderTerm = term;
+      this.#lostWrites.leaderChanged(term, leaderElection);
       // Forwarded lease calls waiting on the previous leader give up on it (see leaseRenew).
       this.#leaderChange.abort();
       this.#leaderChange = new AbortController();
@@ -644,63 +641,7 @@ export class KeelNode {
   }
 
   /**
-   * Writes in flight at a leader change are not failed at once: most of
-   * them are in the log the next leader inherits (a planned transfer hands
-   * over only to a member holding the whole log), and they apply. Each is
-   * marked with the term of the leader it was proposed under; a new leader
-   * commits an entry of its own term before anything else, so once an entry
-   * of a later term applies, every surviving earlier entry has applied. A
-   * marked write still pending then was either lost (dropped or
-   * overwritten) or held by the old leader and forwarded to the new one
-   * (raft.ts, #held), landing just after its first entry. So it fails with
-   * "leader changed" (its outcome unknown) once such an entry applies *and*
-   * the grace (LOST_WRITE_GRACE_ELECTIONS election timeouts) has passed
-   * both since the change and since the first entry of the applied term
-   * applied here (checked on each apply and by a timer when the grace
-   * ends), not at its deadline. The second clock matters on a busy
-   * machine: a held write reaches the new leader only after the old one
-   * hears from it, so it lands a round trip or two behind the new leader's
-   * first entry, and the writes clients send the new leader directly keep
-   * applying meanwhile. Counted from the change alone, a first entry that
-   * applied late left no room for that (the likely cause of one write in
-   * 1,330 failing across a graceful restart on a loaded machine).
-   */
-  #markWritesAtRisk(): void {
-    const now = this.clock.now();
-    for (const [, note] of this.#pendingWrites.notes()) {
-      if (note.lostAfterTerm === undefined) {
-        if (this.#writesAtRisk++ === 0) this.#firstMarkedAt = now;
-        note.markedAt = now;
-      }
-      note.lostAfterTerm = Math.min(note.lostAfterTerm ?? this.#leaderTerm, this.#leaderTerm);
-    }
-  }
-
-  #failLostWrites(appliedTerm: number): void {
-    const graceMs = LOST_WRITE_GRACE_ELECTIONS * this.config.electionTicks * this.config.tickMs;
-    const now = this.clock.now();
-    const before = now - graceMs;
-    // Every mark, or the applied term, is younger than the grace: skip the scan, and look again when it ends.
-    if (this.#firstMarkedAt > before || this.#appliedTermSince > before) {
-      this.#recheckLostWrites(Math.max(this.#firstMarkedAt, this.#appliedTermSince) + graceMs - now);
-      return;
-    }
-    // The oldest note still inside its grace is the next one due: the timer looks again then (and re-arms for the rest).
-    let oldestSkipped = Infinity;
-    for (const [id, note] of this.#pendingWrites.notes()) {
-      if (note.lostAfterTerm === undefined || appliedTerm <= note.lostAfterTerm) continue;
-      if (note.markedAt! > before) {
-        oldestSkipped = Math.min(oldestSkipped, note.markedAt!);
-        continue;
-      }
-      this.metrics.proposalFailed();
-      this.#pendingWrites.fail(id, new LeaderChangedError());
-    }
-    if (oldestSkipped < Infinity) this.#recheckLostWrites(oldestSkipped + graceMs - now);
-  }
-
-  /**
-   * Runs #failLostWrites again in `delayMs` (one timer at a time). Without
+   * Runs LostWrites.recheck in `delayMs` (one timer at a time). Without
    * it a lost write waited for the next entry to apply after its grace, and
    * a client that writes one request at a time sends none meanwhile: its
    * write hung until its own timeout (bench:failover's 1 s) after every
@@ -710,7 +651,9 @@ export class KeelNode {
     if (this.#lostWriteTimer !== undefined || this.#stopping) return;
     this.#lostWriteTimer = setTimeout(() => {
       this.#lostWriteTimer = undefined;
-      if (!this.#stopping && this.#writesAtRisk > 0) this.#failLostWrites(this.#appliedTerm);
+      if (this.#stopping) return;
+      const recheckMs = this.#lostWrites.recheck();
+      if (recheckMs !== undefined) this.#recheckLostWrites(recheckMs);
     }, Math.max(1, Math.ceil(delayMs)));
     this.#lostWriteTimer.unref();
   }

@@ -15,6 +15,7 @@ import {
   CAMPAIGN_TRANSFER,
   ConfChangeType,
   EntryType,
+  LeaderElection,
   MessageType,
   NONE,
   ReadOnlyOption,
@@ -102,6 +103,13 @@ export class Raft {
    */
   #held: ProposedEntry[] = [];
   #heldSinceTick = 0;
+  /**
+   * The candidates this node saw campaign for the current term (itself
+   * included), each with true if it campaigned by a leader transfer: what
+   * softState().leaderElection reports once one of them leads. At most one
+   * entry per voter (only voters are recorded); cleared when the term changes.
+   */
+  #campaigns = new Map<NodeId, boolean>();
   #configVersion = -1;
 
   constructor(config: RaftConfig) {
@@ -133,7 +141,13 @@ export class Raft {
   }
 
   softState(): SoftState {
-    return { leader: this.lead, role: this.role };
+    return { leader: this.lead, role: this.role, leaderElection: this.#leaderElection() };
+  }
+
+  #leaderElection(): LeaderElection {
+    const byTransfer = this.lead === NONE ? undefined : this.#campaigns.get(this.lead);
+    if (byTransfer === undefined) return LeaderElection.Unknown;
+    return byTransfer ? LeaderElection.Transfer : LeaderElection.Election;
   }
 
   /** Latest membership in the log (committed or not). */
@@ -283,6 +297,7 @@ export class Raft {
     if (this.term !== term) {
       this.term = term;
       this.vote = NONE;
+      this.#campaigns.clear();
     }
     this.lead = NONE;
     this.#electionElapsed = 0;
@@ -527,6 +542,8 @@ export class Raft {
   }
 
   #stepVoteRequest(m: Message): void {
+    // step() moved this node to a higher term first, so a vote request here is for the current term.
+    if (m.type === MessageType.Vote && this.tracker.isVoter(m.from)) this.#campaigns.set(m.from, equalBytes(m.context, CAMPAIGN_TRANSFER));
     const canVote =
       this.vote === m.from ||
       (this.vote === NONE && this.lead === NONE) ||
@@ -563,6 +580,7 @@ export class Raft {
       this.becomeCandidate();
       voteType = MessageType.Vote;
       term = this.term;
+      this.#campaigns.set(this.id, kind === CAMPAIGN_TRANSFER_KIND);
     }
     if (this.#poll(this.id, true) === VoteResult.Won) {
       // A single-voter cluster wins at once.
@@ -947,7 +965,11 @@ export class Raft {
         if (this.config.disableProposalForwarding) return;
         if (this.lead === NONE) {
           // A forward that reached a leader which has just stepped down (mid-transfer, before it hears the
-          // new leader): held for whoever leads next, like those it held while transferring.
+          // new leader): held for whoever leads next, like those it held while transferring. It lands after
+          // that leader's first entry, and the member that sent it waits for it only if it saw the leader
+          // win by transfer (softState().leaderElection; src/node/lost-writes.ts). After a step-down of
+          // another kind (CheckQuorum, a higher term) that member may already have failed it as "leader
+          // changed", outcome unknown, and it applies all the same: ambiguous for the client, never unsafe.
           this.#hold(m.entries);
           return;
         }

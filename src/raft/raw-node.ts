@@ -240,7 +240,7 @@ function isLocalOnly(type: MessageType): boolean {
 }
 
 function softEqual(a: SoftState, b: SoftState): boolean {
-  return a.leader === b.leader && a.role === b.role;
+  return a.leader === b.leader && a.role === b.role && a.leaderElection === b.leaderElection;
 }
 
 function hardEqual(a: HardState, b: HardState): boolean {

@@ -177,10 +177,30 @@ export const Role = {
 } as const;
 export type Role = (typeof Role)[keyof typeof Role];
 
+/**
+ * How the known leader won its term, as far as this node saw: `transfer` if
+ * it campaigned because the previous leader handed over (a TimeoutNow; its
+ * vote requests say so), `election` if it campaigned on its own (a timeout or
+ * a forced campaign), `unknown` when no leader is known or this node saw no
+ * vote request of its campaign (a learner, a restarted node, a lost message).
+ *
+ * It tells the host whether a proposal may still land after the new leader's
+ * first entry: a transferring leader holds the proposals forwarded to it and
+ * hands them to its successor (raft.ts, #held).
+ */
+export const LeaderElection = {
+  Transfer: 'transfer',
+  Election: 'election',
+  Unknown: 'unknown',
+} as const;
+export type LeaderElection = (typeof LeaderElection)[keyof typeof LeaderElection];
+
 /** Volatile state, reported when it changes; never persisted. */
 export interface SoftState {
   readonly leader: NodeId;
   readonly role: Role;
+  /** How `leader` won its term (see {@link LeaderElection}); always `unknown` with no leader. */
+  readonly leaderElection: LeaderElection;
 }
 
 /**
@@ -205,7 +225,7 @@ export interface SoftState {
  * 5. Call `advance(ready)`.
  */
 export interface Ready {
-  /** Present when leader or role changed since the last Ready. */
+  /** Present when leader, role or how the leader was elected changed since the last Ready. */
   readonly softState?: SoftState;
   /** Present when term, vote or commit changed since the last Ready. */
   readonly hardState?: HardState;
