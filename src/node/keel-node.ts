@@ -183,6 +183,7 @@ export class KeelNode {
       this.metrics.proposalFailed();
       this.#pendingWrites.fail(id, new LeaderChangedError());
     },
+    heldForwardedTerm: () => this.#raw.heldForwardedTerm(),
   });
   /** Armed while marked writes wait out their grace (#recheckLostWrites). */
   #lostWriteTimer: NodeJS.Timeout | undefined;

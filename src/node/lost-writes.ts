@@ -18,6 +18,8 @@ export interface LostWritesHost<Note extends LostWriteNote> {
   graceMs(): number;
   /** Fails the write `id` as lost ("leader changed": its outcome is unknown). */
   lost(id: string): void;
+  /** The newest term in which this member forwarded proposals it held through the change (RawNode.heldForwardedTerm; 0: never). */
+  heldForwardedTerm(): number;
 }
 
 /**
@@ -46,8 +48,10 @@ export interface LostWritesHost<Note extends LostWriteNote> {
  * write in 1,330 failing across a graceful restart on a loaded machine).
  *
  * The grace is skipped when this member saw the applied term's leader win by
- * an election of its own (LeaderElection.Election): its predecessor was not
- * handing over, so held nothing for it (after a kill -9 of the leader, the
+ * an election of its own (LeaderElection.Election) and forwarded it nothing
+ * it held through the change (a follower's forwards buffered when the term
+ * changed are held for the next leader: raft.ts, #reset): its predecessor
+ * was not handing over, so held nothing for it (after a kill -9 of the leader, the
  * writes forwarded to it died with it). That grace was the larger half of
  * the gap a crashed leader left (bench/failover). A transfer, or a leader
  * this member cannot place (a learner sees no vote request; nor does a
@@ -145,9 +149,15 @@ export class LostWrites<Note extends LostWriteNote> {
     return oldestSkipped < Infinity ? oldestSkipped + graceMs - now : undefined;
   }
 
-  /** No grace when the applied term's leader is known to have won an election of its own (see the class comment). */
+  /**
+   * No grace when the applied term's leader is known to have won an
+   * election of its own (see the class comment), unless this member itself
+   * forwarded it proposals it held through the change: those land after
+   * the term's first entry, like a transferring leader's.
+   */
   #graceMs(appliedTerm: number): number {
-    if (appliedTerm === this.#leaderTerm && this.#leaderElection === LeaderElection.Election) return 0;
+    const ownElection = appliedTerm === this.#leaderTerm && this.#leaderElection === LeaderElection.Election;
+    if (ownElection && this.#host.heldForwardedTerm() !== appliedTerm) return 0;
     return this.#host.graceMs();
   }
 }

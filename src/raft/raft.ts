@@ -103,6 +103,8 @@ export class Raft {
    */
   #held: ProposedEntry[] = [];
   #heldSinceTick = 0;
+  /** The newest term in which this follower forwarded held proposals to its leader (0: never). */
+  #heldForwardedTerm = 0;
   /**
    * The candidates this node saw campaign for the current term (itself
    * included), each with true if it campaigned by a leader transfer: what
@@ -218,6 +220,16 @@ export class Raft {
     return Math.min(this.log.lastIndex(), this.log.unstable.offset - 1);
   }
 
+  /**
+   * The newest term in which this follower forwarded proposals it held
+   * through a leader change (0: never). They land after that term's first
+   * entry, so a member waiting on one of them must not give it up as lost
+   * when that entry applies (src/node/lost-writes.ts).
+   */
+  heldForwardedTerm(): number {
+    return this.#heldForwardedTerm;
+  }
+
   /** Proposals this node holds for a leader it does not know yet, or buffered for the next Ready: a stopping member lets them go first. */
   heldProposals(): number {
     return this.#held.length + this.#forwardBuffer.length;
@@ -245,6 +257,7 @@ export class Raft {
       return;
     }
     for (const entry of held) this.#forwardBuffer.push({ term: 0, index: 0, type: entry.type, data: entry.data });
+    this.#heldForwardedTerm = this.term;
   }
 
   /** Called by RawNode once committed entries were applied: shrinks the uncommitted budget. */

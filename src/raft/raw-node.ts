@@ -208,6 +208,11 @@ export class RawNode {
     return this.raft.heldProposals();
   }
 
+  /** The newest term in which this follower forwarded proposals it held through a leader change (0: never). */
+  heldForwardedTerm(): number {
+    return this.raft.heldForwardedTerm();
+  }
+
   status(): Status {
     const raft = this.raft;
     const progress = new Map<NodeId, { match: number; next: number; state: string; isLearner: boolean }>();

@@ -11,6 +11,7 @@ const GRACE_MS = 300;
 
 class Fixture {
   nowMs = 0;
+  heldForwardedTerm = 0;
   readonly pending = new Map<string, LostWriteNote>();
   readonly lost: string[] = [];
   readonly writes = new LostWrites<LostWriteNote>({
@@ -21,6 +22,7 @@ class Fixture {
       this.lost.push(id);
       this.#remove(id);
     },
+    heldForwardedTerm: () => this.heldForwardedTerm,
   });
 
   /** A write starts waiting for its entry. */
@@ -136,4 +138,16 @@ test('writes that started after the change are not marked, and nothing is scanne
   assert.deepEqual(fixture.lost, ['w1']);
   assert.deepEqual([...fixture.pending.keys()], ['w2']);
   assert.equal(fixture.writes.recheck(), undefined);
+});
+
+test('a write this member forwarded after the change (held through it) keeps the grace, though the new leader won an election of its own', () => {
+  const fixture = following();
+  fixture.writes.leaderChanged(2, LeaderElection.Election);
+  fixture.heldForwardedTerm = 2; // its forward was buffered when the term changed, and went to the new leader
+  const recheck = fixture.writes.applied(2);
+  assert.deepEqual(fixture.lost, [], 'it lands after the first entry of term 2');
+  assert.equal(recheck, GRACE_MS);
+  fixture.nowMs += GRACE_MS;
+  fixture.writes.recheck();
+  assert.deepEqual(fixture.lost, ['w1'], 'given up once the grace has passed');
 });

@@ -152,6 +152,7 @@ test('a proposal buffered for the old leader survives a term change in the same 
   const ready = follower.ready();
   const forwards = ready.messages.filter((m) => m.type === MessageType.Propose);
   assert.deepEqual(forwards.map((m) => ({ to: m.to, data: new TextDecoder().decode(m.entries[0]!.data) })), [{ to: 'n3', data: 'x' }]);
+  assert.equal(follower.heldForwardedTerm(), term + 1, 'the member knows its forward lands after the new term\'s first entry');
 });
 
 test('a proposal buffered when a vote request ends the term waits for the next leader, then goes to it once', () => {
