@@ -402,10 +402,10 @@ export class Wal {
 
   /**
    * #rotate for the async writer, every step off the event loop. Creating a
-   * segment writes and fdatasyncs all of it (64 MiB by default), and every
-   * member rotates at the same log index: done synchronously, it stalled
-   * all three members' loops at once for 300-650 ms in bench:scale's fill
-   * of 1 MiB values, long enough for an election (issue 14). Appends queue
+   * segment writes and fdatasyncs all of it (64 MiB by default, every 64
+   * puts of bench:scale's 1 MiB values), and every member rotates at the
+   * same log index, so done on the loop it could hold all members' loops
+   * at once for as long as the disk takes (issue 14). Appends queue
    * meanwhile, as behind any slow write; the writer runs one group at a
    * time, so nothing else touches the segment list's tail or the salt.
    */
