@@ -45,6 +45,19 @@ const STOP_GRACE_MS = 10_000;
 const STATUS_POLL_MS = 1_000;
 /** How much of a member's log the supervisor reads to find why it exited. */
 const LOG_TAIL_BYTES = 16_384;
+/**
+ * V8 flags each member starts with. Most of what a write allocates (its
+ * record, key and value) survives, and a scavenge's pause grows with what
+ * survives, so Node 20's 16 MiB semi-spaces made scavenges a member's
+ * longest GC pauses under a write load. 8 MiB: in bench/young-gen.ts the
+ * longest scavenge fell to 0.63x (4 MiB: 0.52x, with twice the scavenges)
+ * for about the same total. (In bench:scale on the shared 2-core machine
+ * the longest scavenge followed the machine's load more than this flag:
+ * README "At scale".) The Dockerfile and the systemd unit set
+ * the same through NODE_OPTIONS. A flag of the same name given to keel up
+ * itself wins.
+ */
+export const MEMBER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8'];
 
 export interface MemberPlan {
   readonly id: string;
@@ -452,7 +465,7 @@ async function superviseMembers(
     const { plan } = member;
     mkdirSync(plan.dataDir, { recursive: true });
     const logFd = openSync(member.logPath, 'a');
-    const args = [...process.execArgv, process.argv[1]!, ...member.args];
+    const args = [...memberNodeArgs(process.execArgv), process.argv[1]!, ...member.args];
     // In a namespace: `ip netns exec` execs node there, so the pid is the member's.
     const child = plan.netns ? spawn(inNetns(plan.netns)[0]!, [...inNetns(plan.netns).slice(1), process.execPath, ...args], { stdio: ['ignore', logFd, logFd] }) : spawn(process.execPath, args, { stdio: ['ignore', logFd, logFd] });
     closeSync(logFd);
@@ -626,4 +639,11 @@ function memberTlsArgs(pki: LocalPki, id: string): string[] {
 
 function tlsProbe(pki: LocalPki): TlsProbe {
   return { agent: new Agent({ connect: { ca: readFileSync(pki.caFile), cert: readFileSync(pki.client.certFile), key: readFileSync(pki.client.keyFile) } }) };
+}
+
+/** keel up's own Node flags, after each of MEMBER_NODE_FLAGS it does not set itself (`--name=value`, `--name value`, `_` for `-` alike). */
+export function memberNodeArgs(execArgv: readonly string[]): string[] {
+  const nameOf = (arg: string): string => arg.split('=')[0]!.replaceAll('_', '-');
+  const own = new Set(execArgv.filter((arg) => arg.startsWith('--')).map(nameOf));
+  return [...MEMBER_NODE_FLAGS.filter((flag) => !own.has(nameOf(flag))), ...execArgv];
 }

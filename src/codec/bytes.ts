@@ -1,4 +1,5 @@
 import { DecodeError, EncodeError } from './errors.js';
+import { latin1IntoBytes } from './latin1.js';
 
 /**
  * The byte writer and reader every binary format in keel is written with.
@@ -139,10 +140,8 @@ export class ByteWriter {
   binaryStringWithVaruintLength(value: string): this {
     this.varuint(value.length);
     this.#reserve(value.length);
-    const bytes = this.#bytes;
-    let at = this.#length;
-    for (let i = 0; i < value.length; i++) bytes[at++] = value.charCodeAt(i);
-    this.#length = at;
+    latin1IntoBytes(value, this.#bytes, this.#length);
+    this.#length += value.length;
     return this;
   }
 

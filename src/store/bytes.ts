@@ -1,3 +1,5 @@
+import { latin1FromBytes, latin1IntoBytes } from '../codec/index.js';
+
 /**
  * Keys and values are bytes. Inside the store they are held as *byte
  * strings*: JavaScript strings whose every code unit is one byte (0..255).
@@ -9,25 +11,17 @@
  */
 export type ByteString = string & { readonly __byteString: unique symbol };
 
-const FROM_CHAR_CODE_CHUNK = 8192;
 const EMPTY = '' as ByteString;
 
+/** A copy of `bytes` as a byte string (natively where Node's Buffer is there: src/codec/latin1.ts). */
 export function toByteString(bytes: Uint8Array): ByteString {
-  if (bytes.length === 0) return EMPTY;
-  if (bytes.length <= FROM_CHAR_CODE_CHUNK) {
-    return String.fromCharCode.apply(null, bytes as unknown as number[]) as ByteString;
-  }
-  let text = '';
-  for (let offset = 0; offset < bytes.length; offset += FROM_CHAR_CODE_CHUNK) {
-    const chunk = bytes.subarray(offset, offset + FROM_CHAR_CODE_CHUNK);
-    text += String.fromCharCode.apply(null, chunk as unknown as number[]);
-  }
-  return text as ByteString;
+  return bytes.length === 0 ? EMPTY : (latin1FromBytes(bytes) as ByteString);
 }
 
+/** A fresh plain Uint8Array (never a pooled Buffer: callers may keep it, and tests compare prototypes). */
 export function fromByteString(text: ByteString): Uint8Array {
   const bytes = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  latin1IntoBytes(text, bytes, 0);
   return bytes;
 }
 

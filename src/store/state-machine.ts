@@ -20,7 +20,7 @@ import {
   TooManyLeasesError,
 } from './errors.js';
 import type { EventBatch, EventListener, HistoryQuery, HistoryResult } from './events.js';
-import { queryHistory, toEvent } from './events.js';
+import { lazyEventBatch, queryHistory } from './events.js';
 import type { KvHash } from './hash.js';
 import { hashRecords } from './hash.js';
 import { KvStore } from './kv-store.js';
@@ -361,7 +361,7 @@ export class StoreStateMachine {
     }
     header.revision = write.commit();
     if (this.#listeners.size > 0 && write.changes.length > 0) {
-      this.#pendingBatch = { revision: write.main, events: write.changes.map((change) => toEvent(change.record, change.previous)) };
+      this.#pendingBatch = lazyEventBatch(write.main, write.changes);
     }
     return response;
   }

@@ -124,3 +124,35 @@ test(
     wal.close();
   }),
 );
+
+test(
+  'an async append that fills a segment rotates off the event loop: no synchronous file call, and the log reads back whole',
+  withDir(async (dir) => {
+    const syncCalls: string[] = [];
+    let counting = false;
+    const syncNames = ['openSync', 'closeSync', 'writeSync', 'fdatasyncSync', 'fsyncSync', 'renameSync'] as const;
+    const watched: FileSystem = { ...nodeFileSystem };
+    for (const name of syncNames) {
+      const real = nodeFileSystem[name] as (...args: unknown[]) => unknown;
+      (watched as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
+        if (counting) syncCalls.push(name);
+        return real(...args);
+      };
+    }
+    const { wal } = Wal.open(dir, { fileSystem: watched, segmentSizeBytes: SEGMENT_BYTES }, 1);
+    wal.setRecoveredState(0, undefined);
+    const segmentsBefore = wal.segmentNames().length;
+    counting = true;
+    const bigValue = 'x'.repeat(20 * 1024);
+    // Each append waits for the one before, so every rotation happens inside a group of its own.
+    for (let index = 1; index <= 10; index++) await wal.appendAsync([entry(index, bigValue)], true, index);
+    counting = false;
+    assert.ok(wal.segmentNames().length >= segmentsBefore + 2, `10 appends of 20 KiB into 64 KiB segments rotated (${wal.segmentNames().join(', ')})`);
+    assert.deepEqual(syncCalls, [], 'every file call of the writer, rotations included, went off the loop');
+    wal.close();
+    const reopened = Wal.open(dir, { fileSystem: nodeFileSystem, segmentSizeBytes: SEGMENT_BYTES }, 1);
+    assert.deepEqual(entryIndexes(reopened.contents.records), Array.from({ length: 10 }, (_, offset) => offset + 1));
+    assert.equal(reopened.contents.tornTail, undefined);
+    reopened.wal.close();
+  }),
+);

@@ -6,13 +6,25 @@ import { join } from 'node:path';
 const SOURCE = new URL('../../src/store/', import.meta.url).pathname;
 /** The byte codec the state machine encodes commands and snapshots with is held to the same rules. */
 const CODEC_SOURCE = new URL('../../src/codec/', import.meta.url).pathname;
-const FORBIDDEN = [/\bDate\b/, /performance\.now/, /Math\.random/, /\bset(Timeout|Interval|Immediate)\b/, /process\./, /from 'node:/, /import\('node:/, /\bBuffer\b/, /crypto\./];
+const BUFFER = /\bBuffer\b/;
+const FORBIDDEN = [/\bDate\b/, /performance\.now/, /Math\.random/, /\bset(Timeout|Interval|Immediate)\b/, /process\./, /from 'node:/, /import\('node:/, BUFFER, /crypto\./];
+
+/**
+ * The codec's latin1.ts may name Buffer, found on globalThis (never
+ * imported), for its native Latin-1 conversions: pure functions of their
+ * input, where a loop of JavaScript per byte was 12% of a member's CPU at
+ * scale (issue 14).
+ */
+const ALLOWED: Readonly<Record<string, readonly RegExp[]>> = { 'latin1.ts': [BUFFER] };
 
 function assertPure(directory: string): number {
   const files = readdirSync(directory).filter((name) => name.endsWith('.ts'));
   for (const name of files) {
     const code = readFileSync(join(directory, name), 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
-    for (const pattern of FORBIDDEN) assert.doesNotMatch(code, pattern, `${name} uses ${pattern}`);
+    const allowed = ALLOWED[name] ?? [];
+    for (const pattern of FORBIDDEN.filter((forbidden) => !allowed.includes(forbidden))) {
+      assert.doesNotMatch(code, pattern, `${name} uses ${pattern}`);
+    }
   }
   return files.length;
 }
