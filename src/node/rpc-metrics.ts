@@ -140,7 +140,7 @@ export class RpcMetrics {
     for (const slot of slots) if (slot.target.method === target.method && slot.target.type === target.type) return slot;
     const slash = target.method.lastIndexOf('/');
     const labels = { grpc_type: target.type, grpc_service: target.method.slice(1, slash), grpc_method: target.method.slice(slash + 1) };
-    const slot = new RpcSlot(labels, { method: target.method, type: target.type, endpoint: target.endpoint });
+    const slot = new RpcSlot(labels, target);
     slots.push(slot);
     return slot;
   }
@@ -154,14 +154,6 @@ export class RpcCall {
 
   constructor(slot: RpcSlot) {
     this.#slot = slot;
-  }
-
-  get labels(): Readonly<Record<RpcLabel, string>> {
-    return this.#slot.labels;
-  }
-
-  get endpoint(): string {
-    return this.#slot.target.endpoint;
   }
 
   received(): void {
