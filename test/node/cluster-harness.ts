@@ -182,7 +182,7 @@ export class Cluster {
       for (;;) {
         if (await isReady(member.clientUrl)) break;
         if (!member.child) throw new Error(`${member.id} exited (${JSON.stringify(member.exit)}) before it was ready: ${member.stderr.slice(-2000)}`);
-        if (Date.now() > deadline) throw new Error(`${member.id} not ready: ${member.stderr.slice(-2000)}`);
+        if (Date.now() > deadline) throw new Error(`${member.id} not ready (${await describe(this.members)}): ${member.stderr.slice(-2000)}`);
         await sleep(50);
       }
     }
@@ -228,6 +228,25 @@ export class Cluster {
     await Promise.all(this.members.filter((m) => m.child).map((m) => this.kill(m.id, 'SIGKILL')));
     rmSync(this.root, { recursive: true, force: true });
   }
+}
+
+/**
+ * What each running member says of itself, for a start that timed out: its
+ * view of the leader, term and indexes, or why it did not answer. A member
+ * that never became ready is otherwise a bare timeout with nothing to go on.
+ */
+async function describe(members: readonly Member[]): Promise<string> {
+  const views = await Promise.all(members.filter((m) => m.child).map(async (m) => {
+    try {
+      const response = await fetch(`${m.clientUrl}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(2000) });
+      const status = (await response.json()) as { header?: { member_id?: string }; leader?: string; raftTerm?: string; raftIndex?: string; raftAppliedIndex?: string; errors?: string[] };
+      const ready = await isReady(m.clientUrl);
+      return `${m.id}: id ${status.header?.member_id} leader ${status.leader ?? 'none'} term ${status.raftTerm} index ${status.raftIndex} applied ${status.raftAppliedIndex}${status.errors?.length ? ` errors ${status.errors.join('; ')}` : ''} ready ${ready}`;
+    } catch (error) {
+      return `${m.id}: no status (${(error as Error).message})`;
+    }
+  }));
+  return views.join(' | ');
 }
 
 async function isReady(url: string): Promise<boolean> {
