@@ -157,6 +157,8 @@ export class RaftLoop {
   #inTurn = false;
   /** Set while a Ready's write is outstanding; resolves once it is done. */
   #persisting: Promise<void> | undefined;
+  /** The last log release started off the loop (settles, never rejects): stop() waits for it, so the storage is not closed under it. */
+  #releasing: Promise<void> | undefined;
   #stopped = false;
   /** Index of the newest snapshot of the state machine (saved here or installed from the leader). */
   #snapshotIndex: number;
@@ -236,7 +238,7 @@ export class RaftLoop {
   /** Takes no further Ready; resolves once the outstanding write and restore (if any) are done. Never rejects. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    await Promise.all([this.#persisting, this.#installing]);
+    await Promise.all([this.#persisting, this.#installing, this.#releasing]);
   }
 
   /**
@@ -290,7 +292,17 @@ export class RaftLoop {
     const compactTo = this.#snapshotIndex - keepEntries;
     if (compactTo > this.memory.firstIndex()) {
       this.memory.compact(compactTo);
-      this.storage.releaseTo(compactTo);
+      if (this.storage.releaseToAsync === undefined) {
+        this.storage.releaseTo(compactTo);
+        return;
+      }
+      // Off the loop: the files' unlinks and directory syncs (see FileStorage.releaseToAsync).
+      this.#releasing = this.storage.releaseToAsync(compactTo).then(
+        () => undefined,
+        (error: unknown) => {
+          if (!this.#stopped) this.#fail(error);
+        },
+      );
     }
   }
 

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Snapshot, SnapshotMetadata } from '../raft/types.js';
 import { SnapshotAbortedError, SnapshotCorruptError, StorageUsageError, WalCorruptError } from './errors.js';
-import { failpoint } from './failpoints.js';
+import { failpoint, failpointAsync } from './failpoints.js';
 import { type FileSystem, nodeFileSystem } from './file-system.js';
 import { INSTALL_CHUNK_BYTES, RETAIN_SNAPSHOTS_DEFAULT, SEGMENT_SIZE_BYTES_DEFAULT, SEGMENT_SIZE_BYTES_MIN, SNAPSHOT_INTERVAL_ENTRIES_DEFAULT } from './limits.js';
 import type { PersistBatch, RaftStorage, RecoveredState, SnapshotRetention } from './raft-storage.js';
@@ -43,6 +43,8 @@ export class FileStorage implements RaftStorage {
   readonly #fs: FileSystem;
   readonly #segmentSizeBytes: number;
   readonly #retainSnapshots: number;
+  /** The tail of the releases running off the loop ({@link releaseToAsync}); settles, never rejects. */
+  #releasing: Promise<void> = Promise.resolve();
   readonly #snapshotIntervalEntries: number;
   readonly #snapshots: SnapshotFiles;
   #wal: Wal | undefined;
@@ -237,6 +239,32 @@ export class FileStorage implements RaftStorage {
     failpoint('compaction-between');
     this.#snapshots.remove(files.slice(this.#retainSnapshots));
     failpoint('compaction-after');
+  }
+
+  /**
+   * {@link releaseTo} off the event loop (the member's path): the same steps
+   * and failpoints, with the segments and snapshot files unlinked and their
+   * directories synced by libuv's threads. Releases run one after another, in
+   * call order; appends may run meanwhile (the log never releases the
+   * segment it writes to). A failure rejects and fails the log.
+   */
+  releaseToAsync(index: number): Promise<void> {
+    const wal = this.#opened();
+    const run = this.#releasing.then(async () => {
+      await failpointAsync('compaction-before');
+      const files = this.#snapshots.list();
+      const oldestRetained = files[Math.min(this.#retainSnapshots, files.length) - 1];
+      if (oldestRetained === undefined) return;
+      await wal.releaseToAsync(Math.min(index, oldestRetained.index));
+      await failpointAsync('compaction-between');
+      await this.#snapshots.removeAsync(files.slice(this.#retainSnapshots));
+      await failpointAsync('compaction-after');
+    });
+    this.#releasing = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
   }
 
   snapshotDue(appliedIndex: number): boolean {

@@ -75,6 +75,13 @@ export interface RaftStorage {
   saveAsync(batch: PersistBatch, mustSync: boolean): Promise<void>;
   saveSnapshot(snapshot: Snapshot): void;
   releaseTo(index: number): void;
+  /**
+   * `releaseTo` off the event loop, where the storage has files to delete.
+   * Unlike the synchronous calls it may overlap `saveAsync` (it never
+   * releases what a save writes to); releases run in call order. A
+   * rejection means the storage has failed, as a failed save.
+   */
+  releaseToAsync?(index: number): Promise<void>;
   /** True once `appliedIndex` is at least the configured interval past the newest snapshot. */
   snapshotDue(appliedIndex: number): boolean;
   close(): void;

@@ -4,7 +4,7 @@ import { ByteReader, ByteWriter, DecodeError } from '../codec/index.js';
 import { decodeSnapshotMetadata, encodeSnapshotMetadata } from './codec.js';
 import { crc32c } from '../codec/crc32c.js';
 import { failpoint } from './failpoints.js';
-import { type FileSystem, fsyncDirectory, ioError, writeFully } from './file-system.js';
+import { type FileSystem, fsyncDirectory, ioError, offLoop, writeFully } from './file-system.js';
 import { SNAPSHOT_SIZE_BYTES_MAX } from './limits.js';
 import { readSnapshotBytes } from './chunked-read.js';
 import { hex16 } from './wal-format.js';
@@ -116,6 +116,13 @@ export class SnapshotFiles {
     if (files.length === 0) return;
     for (const file of files) this.#fs.unlinkSync(join(this.#dir, file.name));
     fsyncDirectory(this.#fs, this.#dir);
+  }
+
+  /** {@link remove} off the event loop (a snapshot file at the full quota is gigabytes: its unlink frees every extent). */
+  async removeAsync(files: readonly SnapshotFile[]): Promise<void> {
+    if (files.length === 0) return;
+    for (const file of files) await offLoop.unlink(this.#fs, join(this.#dir, file.name));
+    await offLoop.fsyncDirectory(this.#fs, this.#dir);
   }
 }
 

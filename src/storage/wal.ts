@@ -64,8 +64,8 @@ export interface WalContents {
  * comes back whole or not at all, and never a later group without an
  * earlier one (they are written one after another, each after the previous
  * one's fdatasync). No promise resolved for a record that recovery can lose.
- * Segment rotation stays synchronous (once per segment) and happens only
- * between groups.
+ * Segment rotation happens only between groups (off the loop on this
+ * path), and releases delete only segments older than the one written to.
  */
 export class Wal {
   readonly #dir: string;
@@ -93,6 +93,10 @@ export class Wal {
   #closeRequested = false;
   /** Last index of every append accepted, including queued ones. */
   #acceptedLastIndex = 0;
+  /** The tail of the chain of releases running off the loop ({@link releaseToAsync}); settles, never rejects. */
+  #releasing: Promise<void> = Promise.resolve();
+  /** Releases started by {@link releaseToAsync} and not yet finished. */
+  #releasesPending = 0;
 
   private constructor(dir: string, options: WalOptions) {
     this.#dir = dir;
@@ -286,6 +290,7 @@ export class Wal {
    */
   releaseTo(index: number): void {
     this.#checkUsable();
+    if (this.#releasesPending > 0) throw new StorageUsageError('releaseTo while a releaseToAsync is running: the deletions would not stay oldest first');
     let released = 0;
     while (this.#segments.length - released > 1 && this.#segments[released + 1]!.firstIndex - 1 <= index) {
       this.#fs.unlinkSync(join(this.#dir, this.#segments[released]!.name));
@@ -294,6 +299,49 @@ export class Wal {
     if (released === 0) return;
     this.#segments = this.#segments.slice(released);
     fsyncDirectory(this.#fs, this.#dir);
+  }
+
+  /**
+   * {@link releaseTo} off the event loop: the segments to delete are chosen
+   * and dropped from the log's list now (the writer only ever appends to the
+   * newest segment, which is never among them, so appends and rotations may
+   * run meanwhile), then unlinked oldest first and the directory synced,
+   * after any release still running. Deleting a 64 MiB preallocated file and
+   * syncing the directory took the loop a few milliseconds on a fast disk and
+   * tens on a slow one, once per snapshot, on every member at about the same
+   * index. A failure leaves the undeleted segments a contiguous prefix (later
+   * releases in the chain skip) and fails the log, as a failed write does:
+   * recovery then finds every segment it needs.
+   */
+  releaseToAsync(index: number): Promise<void> {
+    this.#checkUsable();
+    let released = 0;
+    while (this.#segments.length - released > 1 && this.#segments[released + 1]!.firstIndex - 1 <= index) released++;
+    if (released === 0) return this.#releasing;
+    const doomed = this.#segments.slice(0, released).map((segment) => join(this.#dir, segment.name));
+    this.#segments = this.#segments.slice(released);
+    this.#releasesPending++;
+    const run = this.#releasing.then(async () => {
+      if (this.#failure !== undefined) throw new StorageFailedError(this.#failure);
+      try {
+        for (const path of doomed) await offLoop.unlink(this.#fs, path);
+        await offLoop.fsyncDirectory(this.#fs, this.#dir);
+      } catch (error) {
+        this.#failure ??= error;
+        throw ioError(this.#dir, 'release segments', error);
+      }
+    });
+    const settled = run.then(
+      () => void this.#releasesPending--,
+      () => void this.#releasesPending--,
+    );
+    this.#releasing = settled;
+    return run;
+  }
+
+  /** Resolves once every release started by {@link releaseToAsync} has finished, failed or not. */
+  releasesSettled(): Promise<void> {
+    return this.#releasing;
   }
 
   /** Names of the segment files, oldest first (for tests and tools). */

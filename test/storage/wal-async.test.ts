@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { type FileSystem, nodeFileSystem } from '../../src/storage/file-system.js';
 import type { LogRecord } from '../../src/storage/replay.js';
 import { Wal } from '../../src/storage/wal.js';
+import { parseSegmentFileName } from '../../src/storage/wal-format.js';
 import { StorageError } from '../../src/storage/errors.js';
 
 /**
@@ -153,6 +154,101 @@ test(
     const reopened = Wal.open(dir, { fileSystem: nodeFileSystem, segmentSizeBytes: SEGMENT_BYTES }, 1);
     assert.deepEqual(entryIndexes(reopened.contents.records), Array.from({ length: 10 }, (_, offset) => offset + 1));
     assert.equal(reopened.contents.tornTail, undefined);
+    reopened.wal.close();
+  }),
+);
+
+/** Fills `count` segments (plus the current one) with async appends of ~5 KiB entries; returns the last index. */
+async function fillSegments(wal: Wal, count: number): Promise<number> {
+  let index = 0;
+  while (wal.segmentNames().length <= count) {
+    index++;
+    await wal.appendAsync([entry(index, 'x'.repeat(5_000))], true, index);
+  }
+  return index;
+}
+
+test(
+  'releaseToAsync unlinks the released segments off the loop, oldest first, while appends go on; recovery starts at the first kept segment',
+  withDir(async (dir) => {
+    const unlinked: string[] = [];
+    let dirSyncs = 0;
+    const watching: FileSystem = {
+      ...nodeFileSystem,
+      unlink: async (path) => {
+        unlinked.push(path.slice(dir.length + 1));
+        await nodeFileSystem.unlink!(path);
+      },
+      fsync: (fd) => (dirSyncs++, nodeFileSystem.fsync!(fd)),
+    };
+    const { wal } = Wal.open(dir, { fileSystem: watching, segmentSizeBytes: SEGMENT_BYTES }, 1);
+    wal.setRecoveredState(0, undefined);
+    const last = await fillSegments(wal, 4);
+    const before = wal.segmentNames();
+    const keptFrom = before[3]!;
+    const firstKept = parseSegmentFileName(keptFrom)!.firstIndex;
+    const release = wal.releaseToAsync(firstKept - 1);
+    assert.deepEqual(wal.segmentNames(), before.slice(3), 'the list drops the released segments at once');
+    assert.deepEqual(unlinked, [], 'nothing is unlinked on the caller\'s turn');
+    // Appends meanwhile, into the current segment and across a rotation.
+    const more = Array.from({ length: 20 }, (_, offset) => wal.appendAsync([entry(last + offset + 1, 'y'.repeat(5_000))], true, last + offset + 1));
+    await Promise.all([release, ...more]);
+    assert.deepEqual(unlinked, before.slice(0, 3), 'released oldest first');
+    assert.ok(dirSyncs >= 1, 'the deletions are made durable');
+    wal.close();
+    const reopened = Wal.open(dir, { fileSystem: nodeFileSystem, segmentSizeBytes: SEGMENT_BYTES }, 1);
+    const indexes = entryIndexes(reopened.contents.records);
+    assert.equal(indexes[0], firstKept);
+    assert.equal(indexes[indexes.length - 1], last + 20);
+    reopened.wal.close();
+  }),
+);
+
+test(
+  'a synchronous releaseTo while a releaseToAsync runs is a usage error (the deletions would not stay oldest first)',
+  withDir(async (dir) => {
+    const { wal } = Wal.open(dir, { fileSystem: nodeFileSystem, segmentSizeBytes: SEGMENT_BYTES }, 1);
+    wal.setRecoveredState(0, undefined);
+    const last = await fillSegments(wal, 3);
+    const release = wal.releaseToAsync(last);
+    assert.throws(() => wal.releaseTo(last), (error: unknown) => StorageError.is(error) && (error as StorageError).code === 'KEEL_STORAGE_USAGE');
+    await release;
+    wal.releaseTo(last); // nothing pending any more: allowed
+    wal.close();
+  }),
+);
+
+test(
+  'a failed unlink fails the log and later releases delete nothing: the segments left on disk stay contiguous and recover',
+  withDir(async (dir) => {
+    let failNext = false;
+    const unlinked: string[] = [];
+    const faulty: FileSystem = {
+      ...nodeFileSystem,
+      unlink: async (path) => {
+        if (failNext) {
+          failNext = false;
+          throw Object.assign(new Error('EIO: simulated'), { code: 'EIO' });
+        }
+        unlinked.push(path);
+        await nodeFileSystem.unlink!(path);
+      },
+    };
+    const { wal } = Wal.open(dir, { fileSystem: faulty, segmentSizeBytes: SEGMENT_BYTES }, 1);
+    wal.setRecoveredState(0, undefined);
+    const last = await fillSegments(wal, 4);
+    const names = wal.segmentNames();
+    const secondFirst = parseSegmentFileName(names[1]!)!.firstIndex;
+    failNext = true;
+    const first = wal.releaseToAsync(secondFirst - 1); // releases segment 0: its unlink fails
+    const second = wal.releaseToAsync(last); // would release 1..3: must not run
+    await assert.rejects(first, (error: unknown) => StorageError.is(error));
+    await assert.rejects(second, (error: unknown) => StorageError.is(error));
+    assert.deepEqual(unlinked, [], 'no segment was deleted after the failure');
+    assert.throws(() => wal.appendAsync([entry(last + 1)], true, last + 1), (error: unknown) => StorageError.is(error) && (error as StorageError).code === 'KEEL_STORAGE_FAILED');
+    wal.close();
+    const reopened = Wal.open(dir, { fileSystem: nodeFileSystem, segmentSizeBytes: SEGMENT_BYTES }, 1);
+    assert.deepEqual(entryIndexes(reopened.contents.records), Array.from({ length: last }, (_, offset) => offset + 1));
     reopened.wal.close();
   }),
 );
