@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freeLoopbackPorts } from '../../bench/lib/net.js';
@@ -243,10 +243,22 @@ async function describe(members: readonly Member[]): Promise<string> {
       const ready = await isReady(m.clientUrl);
       return `${m.id}: id ${status.header?.member_id} leader ${status.leader ?? 'none'} term ${status.raftTerm} index ${status.raftIndex} applied ${status.raftAppliedIndex}${status.errors?.length ? ` errors ${status.errors.join('; ')}` : ''} ready ${ready}`;
     } catch (error) {
-      return `${m.id}: no status (${(error as Error).message})`;
+      return `${m.id}: no status (${(error as Error).message}; process state ${processState(m.child?.pid)})`;
     }
   }));
   return views.join(' | ');
+}
+
+/** The state letter in /proc/PID/stat (R running, S sleeping, T stopped, ...), and the CPU it has used: tells a stopped or spinning member from a slow one. */
+function processState(pid: number | undefined): string {
+  if (pid === undefined) return 'no pid';
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return `${fields[0]}, ${(Number(fields[11]) + Number(fields[12])) / 100} s CPU`;
+  } catch {
+    return 'unknown';
+  }
 }
 
 async function isReady(url: string): Promise<boolean> {
