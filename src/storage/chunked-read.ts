@@ -3,7 +3,7 @@
  * (with its checksum computed a chunk per turn) or a WAL segment.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { crc32c } from '../codec/crc32c.js';
+import { crc32c } from './crc32c.js';
 import { type FileSystem, offLoop } from './file-system.js';
 import { SNAPSHOT_CHECKSUM_SLICE_BYTES, SNAPSHOT_LOAD_CHUNK_BYTES } from './limits.js';
 

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Snapshot, SnapshotMetadata } from '../raft/types.js';
 import { ByteReader, ByteWriter, DecodeError } from '../codec/index.js';
 import { decodeSnapshotMetadata, encodeSnapshotMetadata } from './codec.js';
-import { crc32c } from '../codec/crc32c.js';
+import { crc32c } from './crc32c.js';
 import { failpoint } from './failpoints.js';
 import { type FileSystem, fsyncDirectory, ioError, offLoop, writeFully } from './file-system.js';
 import { SNAPSHOT_SIZE_BYTES_MAX } from './limits.js';

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Snapshot, SnapshotMetadata } from '../raft/types.js';
-import { crc32c, crc32cCombine } from '../codec/crc32c.js';
+import { crc32c, crc32cCombine } from './crc32c.js';
 import { SnapshotCorruptError, StorageUsageError } from './errors.js';
 import { failpoint, failpointAsync } from './failpoints.js';
 import { type FileSystem, ioError, offLoop, writeFullyAsync } from './file-system.js';

@@ -1,7 +1,7 @@
 import type { HardState } from '../raft/types.js';
 import { ByteReader, ByteWriter, DecodeError } from '../codec/index.js';
 import { decodeEntry, decodeHardState, encodeEntry, encodeHardState } from './codec.js';
-import { crc32c } from '../codec/crc32c.js';
+import { crc32c } from './crc32c.js';
 import { WalCorruptError } from './errors.js';
 import { RECORD_SIZE_BYTES_MAX, SECTOR_SIZE_BYTES, TORN_PIECE_BYTES_MIN } from './limits.js';
 import type { LogRecord } from './replay.js';
