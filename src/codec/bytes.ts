@@ -1,4 +1,5 @@
 import { DecodeError, EncodeError } from './errors.js';
+import { bytesToFill } from './fill-bytes.js';
 import { latin1IntoBytes } from './latin1.js';
 
 /**
@@ -35,8 +36,8 @@ export class ByteWriter {
   #length = 0;
 
   constructor(capacityBytes = 256) {
-    this.#bytes = new Uint8Array(Math.max(1, capacityBytes));
-    this.#view = new DataView(this.#bytes.buffer);
+    this.#bytes = bytesToFill(Math.max(1, capacityBytes));
+    this.#view = new DataView(this.#bytes.buffer, this.#bytes.byteOffset, this.#bytes.byteLength);
   }
 
   get length(): number {
@@ -169,10 +170,10 @@ export class ByteWriter {
     if (needed <= this.#bytes.length) return this.#view;
     let capacity = this.#bytes.length * 2;
     while (capacity < needed) capacity *= 2;
-    const grown = new Uint8Array(capacity);
+    const grown = bytesToFill(capacity);
     grown.set(this.#bytes.subarray(0, this.#length));
     this.#bytes = grown;
-    this.#view = new DataView(grown.buffer);
+    this.#view = new DataView(grown.buffer, grown.byteOffset, grown.byteLength);
     return this.#view;
   }
 }

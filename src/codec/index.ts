@@ -8,3 +8,4 @@ export { ByteReader, ByteWriter } from './bytes.js';
 export { DecodeError, EncodeError } from './errors.js';
 export { crc32c, crc32cCombine } from './crc32c.js';
 export { latin1FromBytes, latin1IntoBytes } from './latin1.js';
+export { bytesToFill } from './fill-bytes.js';

@@ -1,3 +1,5 @@
+import { bytesToFill } from '../codec/fill-bytes.js';
+import { type Command, encodeCommand } from '../store/command.js';
 import type { MembershipCommand } from './membership.js';
 import { decodeMembershipCommandJson, encodeMembershipCommandJson } from './membership.js';
 
@@ -54,14 +56,27 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 export function encodeCommandEntry(requestId: string, command: Uint8Array): Uint8Array {
+  const head = commandEntryHead(requestId);
+  const out = bytesToFill(head.length + command.length); // every byte written below
+  out.set(head, 0);
+  out.set(command, head.length);
+  return out;
+}
+
+/** {@link encodeCommandEntry} of `encodeCommand(command)`, in one buffer: the member's path, where a value can be a MiB. */
+export function encodeStoreCommandEntry(requestId: string, command: Command): Uint8Array {
+  return encodeCommand(command, commandEntryHead(requestId));
+}
+
+/** A command entry's bytes before the store command: [1][id length][id]. */
+function commandEntryHead(requestId: string): Uint8Array {
   const id = encoder.encode(requestId);
   if (id.length > ID_LENGTH_MAX) throw new RangeError(`request id longer than ${ID_LENGTH_MAX} bytes`);
-  const out = new Uint8Array(2 + id.length + command.length);
-  out[0] = EntryKind.Command;
-  out[1] = id.length;
-  out.set(id, 2);
-  out.set(command, 2 + id.length);
-  return out;
+  const head = new Uint8Array(2 + id.length);
+  head[0] = EntryKind.Command;
+  head[1] = id.length;
+  head.set(id, 2);
+  return head;
 }
 
 export function encodeMembershipEntry(command: MembershipCommand): Uint8Array {

@@ -10,7 +10,7 @@ import type { ConfChange, Message, NodeId, Snapshot, SoftState } from '../raft/t
 import { ConfChangeType, EntryType, NONE, Role } from '../raft/types.js';
 import { staleReadsOn, staleRevision } from './test-stale-reads.js';
 import { FileStorage } from '../storage/index.js';
-import { encodeCommand, stamp } from '../store/command.js';
+import { stamp } from '../store/command.js';
 import type { Command } from '../store/command.js';
 import type { CommandResponse } from '../store/state-machine.js';
 import { StoreStateMachine } from '../store/state-machine.js';
@@ -28,7 +28,7 @@ import { Maintenance } from './maintenance.js';
 import type { DefragmentResult } from './maintenance.js';
 import type { HeaderContext } from './identity.js';
 import type { NodeConfig } from './config.js';
-import { encodeCommandEntry } from './entry-codec.js';
+import { encodeStoreCommandEntry } from './entry-codec.js';
 import { MemberRemovedError } from './errors.js';
 import type { Logger } from './logger.js';
 import { clusterIdOf, memberIdOf } from './identity.js';
@@ -725,7 +725,7 @@ export class KeelNode {
       throw new OverloadedError('too many requests pending on this member', 1);
     }
     const requestId = `${this.#requestTag}.${++this.#requestSequence}`;
-    const entry = encodeCommandEntry(requestId, encodeCommand(command));
+    const entry = encodeStoreCommandEntry(requestId, command);
     const deadline = performance.now() + timeoutMs;
     for (let attempt = 1; ; attempt++) {
       try {

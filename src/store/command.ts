@@ -1,4 +1,4 @@
-import { ByteReader, ByteWriter, EncodeError } from '../codec/index.js';
+import { ByteReader, ByteWriter, bytesToFill, EncodeError } from '../codec/index.js';
 import { InvalidRequestError, decodingAs } from './errors.js';
 import { TXN_DEPTH_MAX } from './limits.js';
 import { ALARM_TYPES } from './alarms.js';
@@ -79,9 +79,52 @@ const SORT_TARGETS: readonly SortTarget[] = ['KEY', 'VERSION', 'CREATE', 'MOD', 
 const COMPARE_RESULTS: readonly CompareResult[] = ['EQUAL', 'GREATER', 'LESS', 'NOT_EQUAL'];
 const COMPARE_TARGETS: readonly CompareTarget[] = ['VERSION', 'CREATE', 'MOD', 'VALUE', 'LEASE'];
 const EMPTY = new Uint8Array(0);
+/** A command's buffer may keep this many unused bytes rather than be copied to its exact length. */
+const FITTED_SPARE_BYTES_MAX = 64;
+/** What a command or op encodes besides its keys and values, at most for the small ones (the writer grows past it). */
+const OVERHEAD_BYTES = 48;
 
-export function encodeCommand(command: Command): Uint8Array {
-  const writer = new ByteWriter();
+/**
+ * About how many bytes `command` encodes to: its keys and values plus a
+ * little. The writer starts at this size, so a 1 MiB value is written into
+ * one buffer of about its size instead of one grown to twice that, then
+ * copied again to fit. An estimate only: anything it misses just grows the
+ * writer, as before.
+ */
+function encodedBytesHint(command: Command): number {
+  switch (command.type) {
+    case 'put':
+      return OVERHEAD_BYTES + command.request.key.length + command.request.value.length;
+    case 'deleteRange':
+      return OVERHEAD_BYTES + command.request.key.length + (command.request.rangeEnd?.length ?? 0);
+    case 'txn':
+      return txnBytesHint(command.request, 0);
+    default:
+      return OVERHEAD_BYTES;
+  }
+}
+
+function txnBytesHint(txn: TxnRequest, depth: number): number {
+  let total = OVERHEAD_BYTES;
+  for (const compare of txn.compare) total += OVERHEAD_BYTES + compare.key.length + (compare.rangeEnd?.length ?? 0) + (compare.value?.length ?? 0);
+  for (const ops of [txn.success, txn.failure]) {
+    for (const op of ops) {
+      if (op.type === 'put') total += OVERHEAD_BYTES + op.request.key.length + op.request.value.length;
+      else if (op.type === 'txn') total += depth < TXN_DEPTH_MAX ? txnBytesHint(op.request, depth + 1) : OVERHEAD_BYTES;
+      else total += OVERHEAD_BYTES + op.request.key.length + (op.request.rangeEnd?.length ?? 0);
+    }
+  }
+  return total;
+}
+
+/**
+ * The command's bytes, after `prefix` when one is given (the member's log
+ * entry envelope, written into the same buffer so a large value is copied
+ * once, not again into the entry).
+ */
+export function encodeCommand(command: Command, prefix?: Uint8Array): Uint8Array {
+  const writer = new ByteWriter((prefix?.length ?? 0) + encodedBytesHint(command));
+  if (prefix !== undefined) writer.raw(prefix);
   try {
     if (command.authRevision === undefined) {
       writer.u8(FORMAT);
@@ -96,7 +139,20 @@ export function encodeCommand(command: Command): Uint8Array {
     if (error instanceof EncodeError) throw new InvalidRequestError(error.message);
     throw error;
   }
-  return writer.finish().slice();
+  return fitted(writer.finish());
+}
+
+/**
+ * `written` as its own array: the view itself when its buffer has little to
+ * spare (a log entry keeps its buffer for as long as the log holds it),
+ * else a copy of exactly its length.
+ */
+function fitted(written: Uint8Array): Uint8Array {
+  const spare = written.buffer.byteLength - written.byteLength;
+  if (spare <= FITTED_SPARE_BYTES_MAX || spare <= written.byteLength / 16) return written;
+  const copy = bytesToFill(written.length);
+  copy.set(written);
+  return copy;
 }
 
 function writeCommandBody(writer: ByteWriter, command: CommandBody): void {

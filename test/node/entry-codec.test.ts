@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { EntryKind, decodeEntry, encodeCommandEntry, encodeMembershipEntry } from '../../src/node/entry-codec.js';
+import { EntryKind, decodeEntry, encodeCommandEntry, encodeMembershipEntry, encodeStoreCommandEntry } from '../../src/node/entry-codec.js';
+import { type Command, encodeCommand } from '../../src/store/command.js';
 import { decodeChangeContext, encodeChangeContext } from '../../src/node/membership.js';
 import type { MembershipCommand } from '../../src/node/membership.js';
 
@@ -87,4 +88,29 @@ describe('entry codec', () => {
       { numRuns: 1000 },
     );
   });
+});
+
+it('encodeStoreCommandEntry writes the same bytes as encodeCommandEntry of encodeCommand, in one buffer with little to spare', () => {
+  const commands: Command[] = [
+    { type: 'put', request: { key: Uint8Array.of(1, 2), value: new Uint8Array(300_000).fill(9), lease: 7n, prevKv: true } },
+    { type: 'put', request: { key: Uint8Array.of(3), value: new Uint8Array(0) } },
+    { type: 'deleteRange', request: { key: Uint8Array.of(1), rangeEnd: Uint8Array.of(9) } },
+    { type: 'compact', request: { revision: 12, physical: true } },
+    {
+      type: 'txn',
+      request: {
+        compare: [{ key: Uint8Array.of(1), target: 'VALUE', result: 'EQUAL', value: new Uint8Array(70_000).fill(1) }],
+        success: [{ type: 'put', request: { key: Uint8Array.of(2), value: new Uint8Array(90_000).fill(2) } }],
+        failure: [{ type: 'txn', request: { compare: [], success: [{ type: 'range', request: { key: Uint8Array.of(5) } }], failure: [] } }],
+      },
+    },
+  ];
+  for (const command of commands) {
+    for (const requestId of ['', 'r1', 'x'.repeat(255)]) {
+      const entry = encodeStoreCommandEntry(requestId, command);
+      assert.deepEqual(entry, encodeCommandEntry(requestId, encodeCommand(command)));
+      assert.ok(entry.buffer.byteLength - entry.byteLength <= Math.max(64, entry.byteLength / 16), `${command.type}: ${entry.buffer.byteLength} bytes held for ${entry.byteLength}`);
+    }
+  }
+  assert.throws(() => encodeStoreCommandEntry('x'.repeat(256), commands[1]!), RangeError);
 });
