@@ -205,8 +205,19 @@ function ids(value: unknown, what: string): NodeId[] {
   return value.map((item) => id(item, what, false));
 }
 
-/** Copies binary out of the frame into an exact-size plain Uint8Array. */
+/**
+ * Binary out of the frame as a plain Uint8Array: a copy of exactly its
+ * size, so a small field does not keep the whole frame alive; from
+ * {@link SHARED_BYTES_MIN} on, a view of the frame instead, which such a
+ * field is most of. A 1 MiB entry was copied into fresh memory here on
+ * every follower, a page fault per 4 KiB. The frame's buffer is its own
+ * (socket reads and Buffer.concat allocate anew) and never written again.
+ */
 function bytes(value: unknown, what: string): Uint8Array {
   if (!(value instanceof Uint8Array)) throw new FrameMalformedError(`${what}: not binary`);
+  if (value.length >= SHARED_BYTES_MIN) return new Uint8Array(value.buffer, value.byteOffset, value.length);
   return new Uint8Array(value);
 }
+
+/** Binary fields this large are views of their frame rather than copies (see bytes()). */
+const SHARED_BYTES_MIN = 64 * 1024;

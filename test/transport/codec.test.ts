@@ -19,6 +19,19 @@ test('every network message type round-trips through the codec with plain Uint8A
   }
 });
 
+test('a large entry decodes as a plain view of its frame, a small one as a copy of exactly its size', () => {
+  const large = Uint8Array.from({ length: 300_000 }, (_, i) => i & 0xff);
+  const small = bytes(1, 2, 3);
+  const original = message({ type: MessageType.Append, from: 'a', to: 'b', term: 2, index: 4, logTerm: 2, commit: 3, entries: [{ term: 2, index: 5, type: 0, data: small }, { term: 2, index: 6, type: 0, data: large }] });
+  const frame = codec.encodeMessage(original);
+  const decoded = codec.decodeMessage(frame);
+  assert.deepStrictEqual(decoded, original);
+  const [first, second] = decoded.entries;
+  assert.equal(first!.data.buffer.byteLength, 3, 'a small field holds no more than itself');
+  assert.equal(Object.getPrototypeOf(second!.data), Uint8Array.prototype);
+  assert.equal(second!.data.buffer, frame.buffer, 'a large field is not copied');
+});
+
 test('a snapshot begin frame carries the message, the metadata and the data length', () => {
   const snapshot = { metadata: { index: 10, term: 3, confState: { voters: ['a', 'b'], learners: ['c'] } }, data: bytes(1, 2, 3) };
   const original = message({ type: MessageType.Snapshot, from: 'a', to: 'b', term: 3, snapshot });
