@@ -26,6 +26,10 @@ ENV NODE_ENV=production
 # A member's young generation at 8 MiB semi-spaces, not Node 20's 16: shorter
 # scavenges under a write load (src/cli/up.ts MEMBER_NODE_FLAGS, issue 14).
 ENV NODE_OPTIONS=--max-semi-space-size=8
+# Large buffers (a MiB value's request, entry, WAL batch, peer frames) from
+# malloc's heap, reused, rather than a fresh mmap each, touched a page fault
+# at a time (src/cli/up.ts MEMBER_MALLOC_ENV).
+ENV MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=268435456
 # A dedicated user with a fixed numeric id, so Kubernetes' runAsNonRoot can
 # verify it and a volume can be given to it (fsGroup 10001).
 RUN groupadd --system --gid 10001 keel \

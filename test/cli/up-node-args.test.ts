@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MEMBER_NODE_FLAGS, memberNodeArgs } from '../../src/cli/up.js';
+import { MEMBER_MALLOC_ENV, MEMBER_NODE_FLAGS, memberEnvironment, memberNodeArgs } from '../../src/cli/up.js';
 
 test("members start with keel up's own Node flags after the member defaults", () => {
   assert.deepEqual(memberNodeArgs([]), [...MEMBER_NODE_FLAGS]);
@@ -13,4 +13,12 @@ test('a default keel up was given itself, in any spelling, is not given twice', 
     const args = memberNodeArgs(['--trace-gc', ...own]);
     assert.deepEqual(args, ['--trace-gc', ...own], `with ${own.join(' ')}`);
   }
+});
+
+test("members get the malloc settings under keel up's own environment, which wins", () => {
+  const environment = memberEnvironment({ PATH: '/bin', MALLOC_TRIM_THRESHOLD_: '1' });
+  assert.equal(environment.PATH, '/bin');
+  assert.equal(environment.MALLOC_TRIM_THRESHOLD_, '1');
+  assert.equal(environment.MALLOC_MMAP_THRESHOLD_, MEMBER_MALLOC_ENV.MALLOC_MMAP_THRESHOLD_);
+  assert.ok(Number(MEMBER_MALLOC_ENV.MALLOC_MMAP_THRESHOLD_) >= 4 * 1024 * 1024, 'a MiB value and its copies come from the heap');
 });

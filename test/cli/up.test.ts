@@ -10,6 +10,7 @@ import { rawEtcd } from '../api/grpc-client.js';
 import { findEtcdctlBinary } from '../../bench/lib/etcd-cluster.js';
 import { freeKeelUpBase } from '../../bench/lib/net.js';
 import { processExists as alive } from '../../src/chaos/process-identity.js';
+import { MEMBER_MALLOC_ENV } from '../../src/cli/up.js';
 
 // `keel up` as a user runs it: a supervised local cluster that restarts a
 // member that dies, and stops everything on Ctrl-C (SIGINT).
@@ -50,6 +51,11 @@ test('keel up starts a supervised 3-member cluster with a gateway in front, rest
       dashboard: { url: string; pid: number };
     };
     assert.deepEqual(cluster.members.map((m) => [m.id, m.zone, m.clientUrl]), urls.map((url, i) => [`n${i + 1}`, 'abc'[i], url]));
+    // Members run with keel up's malloc settings (MEMBER_MALLOC_ENV): read from the running processes themselves.
+    for (const member of cluster.members) {
+      const environment = readFileSync(`/proc/${member.pid}/environ`, 'utf8').split('\0');
+      for (const [name, value] of Object.entries(MEMBER_MALLOC_ENV)) assert.ok(environment.includes(`${name}=${value}`), `${member.id} runs without ${name}=${value}`);
+    }
     await put(urls[0]!, 'up', 'works');
     assert.equal((await get(urls[2]!, 'up')).value, 'works');
     // The gateway in front of the members serves the same API once its health checks pass.
