@@ -212,7 +212,7 @@ export async function runWatchLoad(watchConns: GrpcConns, writeConns: GrpcConns,
     // answers "leader changed") may still have been applied, and its event then made a count reach `puts`
     // while acknowledged puts' events were still on their way, which the check below reported as missed.
     const drained = (watcher: Watcher): boolean => {
-      while (watcher.drainedTo < next && (acknowledged[watcher.drainedTo] !== 1 || watcher.seen[watcher.drainedTo] === 1)) watcher.drainedTo++;
+      watcher.drainedTo = drainCursor(watcher.seen, acknowledged, watcher.drainedTo, next);
       return watcher.drainedTo >= next;
     };
     await until(() => watchers.every(drained), options.drainTimeoutMs);
@@ -246,6 +246,18 @@ export async function runWatchLoad(watchConns: GrpcConns, writeConns: GrpcConns,
     histogram.destroy();
     await vuPool.close();
   }
+}
+
+/**
+ * The drain's cursor for one watcher: the first put sequence from `from` on
+ * (below `end`) that was acknowledged and that the watcher has not seen yet,
+ * or `end`. Puts that failed are skipped: they may or may not have applied.
+ * Monotonic, so a whole drain scans each watcher's puts once.
+ */
+export function drainCursor(seen: Uint8Array, acknowledged: Uint8Array, from: number, end: number): number {
+  let cursor = from;
+  while (cursor < end && (acknowledged[cursor] !== 1 || seen[cursor] === 1)) cursor++;
+  return cursor;
 }
 
 /** Polls `done` every POLL_MS until it holds or `timeoutMs` passes. */
