@@ -83,6 +83,8 @@ interface Watcher {
   created: boolean;
   warmupEvents: number;
   measuredEvents: number;
+  /** Every put below this sequence number is seen by this watcher or was not acknowledged (the drain's cursor). */
+  drainedTo: number;
   lastRevision: number;
 }
 
@@ -132,7 +134,7 @@ export async function runWatchLoad(watchConns: GrpcConns, writeConns: GrpcConns,
   };
 
   const watchers: Watcher[] = Array.from({ length: options.watchers }, (_, index) => {
-    const watcher: Watcher = { stream: watchConns.watch(index), seen: new Uint8Array(options.maxPuts), created: false, warmupEvents: 0, measuredEvents: 0, lastRevision: 0 };
+    const watcher: Watcher = { stream: watchConns.watch(index), seen: new Uint8Array(options.maxPuts), created: false, warmupEvents: 0, measuredEvents: 0, drainedTo: 0, lastRevision: 0 };
     watcher.stream.on('data', (response: Message) => {
       if (response.created === true) watcher.created = true;
       if (response.canceled === true) problem(`watch canceled: ${String(response.cancel_reason)}`);
@@ -206,7 +208,14 @@ export async function runWatchLoad(watchConns: GrpcConns, writeConns: GrpcConns,
     // The rates run from the first put sent, not from runLoad's call: keel/load takes a moment to start a run.
     const startedAtMs = next > 0 ? sentAtMs[0]! : performance.now();
     writtenAtMs = Math.max(writtenAtMs, startedAtMs);
-    await until(() => watchers.every((watcher) => watcher.measuredEvents >= puts), options.drainTimeoutMs);
+    // Wait for the acknowledged puts themselves, not for as many events: a put that failed (a leader change
+    // answers "leader changed") may still have been applied, and its event then made a count reach `puts`
+    // while acknowledged puts' events were still on their way, which the check below reported as missed.
+    const drained = (watcher: Watcher): boolean => {
+      watcher.drainedTo = drainCursor(watcher.seen, acknowledged, watcher.drainedTo, next);
+      return watcher.drainedTo >= next;
+    };
+    await until(() => watchers.every(drained), options.drainTimeoutMs);
 
     let missed = 0;
     for (let sequence = 0; sequence < next; sequence++) {
@@ -237,6 +246,18 @@ export async function runWatchLoad(watchConns: GrpcConns, writeConns: GrpcConns,
     histogram.destroy();
     await vuPool.close();
   }
+}
+
+/**
+ * The drain's cursor for one watcher: the first put sequence from `from` on
+ * (below `end`) that was acknowledged and that the watcher has not seen yet,
+ * or `end`. Puts that failed are skipped: they may or may not have applied.
+ * Monotonic, so a whole drain scans each watcher's puts once.
+ */
+export function drainCursor(seen: Uint8Array, acknowledged: Uint8Array, from: number, end: number): number {
+  let cursor = from;
+  while (cursor < end && (acknowledged[cursor] !== 1 || seen[cursor] === 1)) cursor++;
+  return cursor;
 }
 
 /** Polls `done` every POLL_MS until it holds or `timeoutMs` passes. */

@@ -51,12 +51,20 @@ export const QUOTA_BYTES_DEFAULT = 2 * 1024 * 1024 * 1024;
 export const RECORD_OVERHEAD_BYTES = 256;
 
 /**
- * Bytes of watch responses a stream may have queued (written but not yet
- * flushed to its client) before its watchers stop getting live events and
+ * Bytes of watch responses a stream may have queued (waiting in its send
+ * queue, or written but not yet flushed to its client) before its watchers stop getting live events and
  * fall back to reading history once it drains. It bounds what a client that
  * does not read can pin in memory to about this plus one catch-up pass.
  */
 export const WATCH_STREAM_PENDING_BYTES_MAX = 8 * 1024 * 1024;
+
+/**
+ * Bytes one watcher's waiting watch responses may be merged into while its
+ * stream's sink is busy (watch-send-queue.ts): enough for hundreds of small
+ * events in one message, far below REQUEST_BYTES_MAX (a fragmenting
+ * watcher's pieces stay under it) and grpc-js's default 4 MiB receive limit.
+ */
+export const WATCH_RESPONSE_MERGED_BYTES_MAX = 64 * 1024;
 
 /** Watchers on one stream (etcd clients multiplex every watch of a process onto one stream). */
 export const WATCHERS_PER_STREAM_MAX = 100_000;

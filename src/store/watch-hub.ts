@@ -3,6 +3,7 @@ import { inKeyRange, toByteString, toKeyRange } from './bytes.js';
 import { CompactedError, StoreError } from './errors.js';
 import type { EventBatch, HistoryQuery, HistoryResult, WatchEvent } from './events.js';
 import { REQUEST_BYTES_MAX, WATCH_CATCH_UP_EVENTS_PER_PASS, WATCHERS_PER_STREAM_MAX, WATCH_STREAM_PENDING_BYTES_MAX } from './limits.js';
+import { WatchSendQueue } from './watch-send-queue.js';
 
 /**
  * etcd's watch semantics over the state machine's event feed, for one
@@ -43,7 +44,12 @@ export interface WatchResponseData {
 
 /** The transport side of a stream: the API layer's gRPC call or HTTP response. */
 export interface WatchSink {
-  /** Queues a response; `bytes` is its estimated size, released by the sink through `WatchStream.released`. */
+  /**
+   * Queues a response; `bytes` is its estimated size, released by the sink
+   * through `WatchStream.released` once flushed. A stream hands its sink the
+   * next response only after the previous one's bytes were released (it
+   * merges what comes meanwhile, watch-send-queue.ts).
+   */
   send(response: WatchResponseData, bytes: number): void;
 }
 
@@ -114,7 +120,7 @@ class Watcher {
 /** One client stream (one gRPC Watch call or one JSON gateway request): its watchers and its backlog. */
 export class WatchStream {
   readonly #hub: WatchHub;
-  readonly #sink: WatchSink;
+  readonly #queue: WatchSendQueue;
   readonly watchers = new Map<bigint, Watcher>();
   #nextId = 0n;
   #pendingBytes = 0;
@@ -124,7 +130,7 @@ export class WatchStream {
 
   constructor(hub: WatchHub, sink: WatchSink) {
     this.#hub = hub;
-    this.#sink = sink;
+    this.#queue = new WatchSendQueue(sink);
   }
 
   get pendingBytes(): number {
@@ -204,6 +210,7 @@ export class WatchStream {
   released(bytes: number): void {
     const wasCongested = this.congested;
     this.#pendingBytes = Math.max(0, this.#pendingBytes - bytes);
+    this.#queue.released(bytes);
     if (wasCongested && !this.congested) this.#hub.wantCatchUp();
   }
 
@@ -211,6 +218,7 @@ export class WatchStream {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#queue.close();
     for (const watcher of [...this.watchers.values()]) this.#remove(watcher);
     this.#hub.streams.delete(this);
   }
@@ -256,7 +264,7 @@ export class WatchStream {
     let bytes = RESPONSE_OVERHEAD_BYTES;
     for (const event of response.events) bytes += eventBytes(event);
     this.#pendingBytes += bytes;
-    this.#sink.send(response, bytes);
+    this.#queue.push(response, bytes);
   }
 }
 

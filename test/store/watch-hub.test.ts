@@ -11,7 +11,9 @@ import { bytes, Harness, text } from './helpers.js';
  * WatchHub against a real StoreStateMachine: every write goes through
  * apply(), so the hub sees exactly the batches and history a member would.
  * The sink can hold back `released()`, which is what a client that stops
- * reading looks like to the hub (its gRPC write callbacks never fire).
+ * reading looks like to the hub (its gRPC write callbacks never fire); a
+ * stream then hands it nothing more until it releases (what comes meanwhile
+ * waits in the stream's send queue, test/store/watch-send-queue.test.ts).
  */
 
 /** Catch-up passes one drain runs before it gives up: far more than any test here needs, so a hub that never settles fails instead of hanging. */
@@ -31,6 +33,11 @@ class FakeSink implements WatchSink {
     // Released synchronously unless held: the hub must cope with a sink that flushes at once.
     if (this.hold) this.#held += bytes;
     else this.stream.released(bytes);
+  }
+
+  /** Bytes the sink holds: 0 after a release means the stream had nothing more waiting. */
+  get held(): number {
+    return this.#held;
   }
 
   /** The client read everything it was sent. */
@@ -320,11 +327,13 @@ test('a starved stream: pending bytes stay bounded over thousands of writes, the
   assert.equal(healthy.revisions(0n).length, writes);
   // The client reads again: each pass may add one pass of bytes over the bound, no more.
   stuck.pendingBytesMax = 0;
-  for (let round = 0; round < 1000 && f.hub.stats().unsynced > 0; round++) {
+  // Each release lets the next waiting response out (the sink holds it), so go on until nothing more waits.
+  for (let round = 0; round < 1000 && (f.hub.stats().unsynced > 0 || stuck.held > 0); round++) {
     stuck.release();
     f.drain();
   }
   assert.equal(f.hub.stats().unsynced, 0);
+  assert.equal(stuck.held, 0);
   assert.ok(stuck.pendingBytesMax <= WATCH_STREAM_PENDING_BYTES_MAX + passBytes(value.length + 8), `pending ${stuck.pendingBytesMax}`);
   const expected = Array.from({ length: writes }, (_, i) => i + 2);
   assert.deepEqual(stuck.revisions(0n), expected);
@@ -342,6 +351,9 @@ test('a watcher lagging while a compaction passes its next revision is cancelled
   const value = 'v'.repeat(64 * 1024);
   for (let i = 0; i < 300; i++) f.store.put('k', `${i}${value}`); // ~19 MB: congested after ~128
   f.drain();
+  // The client reads what the stream had taken before it congested; the watcher still lags (no catch-up pass runs).
+  sink.hold = false;
+  sink.release();
   const delivered = sink.revisions(0n);
   assert.ok(delivered.length < 300);
   const firstMissing = delivered.at(-1)! + 1;
@@ -413,11 +425,10 @@ test('property: each watcher gets exactly its range history from its start, in o
       const addWatcher = (stream: number, key: number, width: number, start: number): void => {
         const sink = sinks[stream]!;
         const keys = KEYS.slice(key, key + width);
-        const before = sink.responses.length;
+        // A held sink may not see the created notice yet; a stream numbers its watchers 0, 1, ... in creation order.
+        const id = BigInt(watchers.filter((watcher) => watcher.sink === sink).length);
         sink.stream.create({ key: bytes(keys[0]!), rangeEnd: bytes(String.fromCharCode(keys.at(-1)!.charCodeAt(0) + 1)), startRevision: start });
-        const created = sink.responses[before]!;
-        assert.equal(created.created, true);
-        watchers.push({ sink, id: created.watchId, keys: new Set(keys), start: start > 0 ? start : f.store.machine.revision + 1 });
+        watchers.push({ sink, id, keys: new Set(keys), start: start > 0 ? start : f.store.machine.revision + 1 });
       };
       addWatcher(0, 0, KEYS.length, 0);
       addWatcher(1, 1, 2, 1);
@@ -463,6 +474,7 @@ test('property: each watcher gets exactly its range history from its start, in o
       f.drain();
       for (const watcher of watchers) {
         const responses = watcher.sink.of(watcher.id);
+        assert.equal(responses[0]?.created, true, `watcher ${watcher.id}: the created notice first`);
         const delivered = watcher.sink.revisions(watcher.id);
         for (let i = 1; i < delivered.length; i++) assert.ok(delivered[i - 1]! < delivered[i]!, `watcher ${watcher.id}: ${delivered.join(',')}`);
         const expected = history.filter((event) => event.revision >= watcher.start && watcher.keys.has(event.key)).map((event) => event.revision);
