@@ -36,17 +36,29 @@ import type { DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest } from '.
 export class Caller {
   readonly #node: KeelNode;
   readonly #token: string | undefined;
-  /** The client's address and verified certificate CN (api/auth/client-identity.ts). */
-  readonly identity: ClientIdentity;
+  /** The identity, or how to find it on first use (see {@link identity}). */
+  #identity: ClientIdentity | (() => ClientIdentity);
   #info: Promise<AuthInfo | undefined> | undefined;
   #infoRevision = 0;
   /** The user the token last resolved to (undefined until it has, or after it failed). */
   #tokenUser: string | undefined;
 
-  constructor(node: KeelNode, token: string | undefined, identity: ClientIdentity = NO_IDENTITY) {
+  /**
+   * `identity` may be a function, called once on first use: a gRPC call's
+   * peer and certificate cost grpc-js a proxied socket lookup (and a
+   * certificate parse under TLS) on every call, about 6% of a member's busy
+   * time in a profile, and most calls never ask (auth off).
+   */
+  constructor(node: KeelNode, token: string | undefined, identity: ClientIdentity | (() => ClientIdentity) = NO_IDENTITY) {
     this.#node = node;
     this.#token = token === '' ? undefined : token;
-    this.identity = identity;
+    this.#identity = identity;
+  }
+
+  /** The client's address and verified certificate CN (api/auth/client-identity.ts). */
+  get identity(): ClientIdentity {
+    if (typeof this.#identity === 'function') this.#identity = this.#identity();
+    return this.#identity;
   }
 
   /** Who is calling; undefined when auth is off or neither a token nor a verified certificate CN came. Throws InvalidAuthTokenError. */
@@ -201,5 +213,14 @@ export function tokenOfMetadata(get: (key: string) => unknown[]): string | undef
 
 /** The Caller of a grpc-js call: its token metadata, and the identity of its connection (api/auth/client-identity.ts). */
 export function callerOfGrpcCall(node: KeelNode, call: GrpcCallTransport & { metadata: { get(key: string): unknown[] } }): Caller {
+  return new Caller(node, tokenOfMetadata((key) => call.metadata.get(key)), () => hopsOf(node).ofCall(call));
+}
+
+/**
+ * {@link callerOfGrpcCall} for a stream, with its identity taken at once: a
+ * stream lives on, and its loopback hop's identity (client-identity.ts) is
+ * forgotten when the hop closes, so it is read while the call is new.
+ */
+export function callerOfGrpcStream(node: KeelNode, call: GrpcCallTransport & { metadata: { get(key: string): unknown[] } }): Caller {
   return new Caller(node, tokenOfMetadata((key) => call.metadata.get(key)), hopsOf(node).ofCall(call));
 }

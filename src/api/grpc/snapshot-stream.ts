@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ServerWritableStream } from '@grpc/grpc-js';
-import { callerOfGrpcCall, guardAdmin } from '../auth/guard.js';
+import { callerOfGrpcStream, guardAdmin } from '../auth/guard.js';
 import type { KeelNode } from '../../node/keel-node.js';
 import { backupContentParts } from '../../node/backup.js';
 import { OverloadedError } from '../errors.js';
@@ -44,7 +44,7 @@ export function snapshotHandler(node: KeelNode) {
     const rpc = startRpc(node, '/etcdserverpb.Maintenance/Snapshot', 'server_stream');
     rpc.received();
     // A snapshot holds every key and the password hashes: root only once auth is on.
-    guardAdmin(node, callerOfGrpcCall(node, call)).then(
+    guardAdmin(node, callerOfGrpcStream(node, call)).then(
       () => streamSnapshot(node, call, rpc),
       (error: unknown) => fail(call, rpc, error),
     );

@@ -6,7 +6,7 @@ import { header, leaseIdField, watchAction, watchResponse } from './codec.js';
 import type { Message } from './codec.js';
 import { grpcFailure, startRpc } from './services.js';
 import type { RpcCall } from '../../node/rpc-metrics.js';
-import { Caller, callerOfGrpcCall, watchPermitted } from '../auth/guard.js';
+import { Caller, callerOfGrpcStream, watchPermitted } from '../auth/guard.js';
 import type { WatchCreate } from '../../store/watch-hub.js';
 import { guardOpenWatches, PERMISSION_DENIED_REASON, revokeForbiddenWatches } from '../auth/watch-revocation.js';
 
@@ -52,7 +52,7 @@ export function watchCall(node: KeelNode) {
       },
     };
     stream = node.watchHub.open(sink);
-    const caller = callerOfGrpcCall(node, call);
+    const caller = callerOfGrpcStream(node, call);
     const unguard = guardOpenWatches(node, caller, stream);
     let finished = false;
     const finish = (): void => {

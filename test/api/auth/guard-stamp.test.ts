@@ -75,3 +75,18 @@ test('a guard stamps the write with the auth revision its checks started from; a
     ['/a/1'],
   );
 });
+
+test("a caller's identity is looked up once, on first use, and not at all while auth is off and nothing asks", async () => {
+  const machine = new StoreStateMachine();
+  const node = { get auth() { return machine.auth; } } as unknown as KeelNode; // a stand-in, as above
+  let lookups = 0;
+  const caller = new Caller(node, undefined, () => {
+    lookups++;
+    return { address: '10.0.0.7', commonName: 'alice' };
+  });
+  assert.equal(await caller.info(), undefined, 'auth is off');
+  assert.equal(lookups, 0, 'a call under auth off never pays for its peer and certificate');
+  assert.equal(caller.identity.address, '10.0.0.7');
+  assert.equal(caller.knownUser(), 'alice');
+  assert.equal(lookups, 1);
+});
