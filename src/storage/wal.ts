@@ -308,9 +308,9 @@ export class Wal {
    * run meanwhile), then unlinked oldest first and the directory synced,
    * after any release still running. Deleting a written 64 MiB segment and
    * syncing the directory took 10-23 ms here (`npx tsx bench/wal.ts`, ext4,
-   * load 6-9), on the loop,
-   * on every member at about the same index; a release after a long
-   * snapshot interval deletes several at once. A failure leaves the undeleted segments a contiguous prefix (later
+   * load 6-9), on the loop, on every member at about the same index; a
+   * release after a long snapshot interval deletes several at once. A
+   * failure leaves the undeleted segments a contiguous prefix (later
    * releases in the chain skip) and fails the log, as a failed write does:
    * recovery then finds every segment it needs.
    */
