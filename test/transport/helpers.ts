@@ -115,12 +115,18 @@ export function heartbeat(from: NodeId, to: NodeId, commit: number): Message {
   return message({ type: MessageType.Heartbeat, from, to, term: 1, commit });
 }
 
-/** Resolves once `condition` holds, checking on each turn of the event loop (for counters that have no event). */
-export async function eventually(condition: () => boolean, what: string, turnsMax = 100_000): Promise<void> {
-  for (let turn = 0; turn < turnsMax; turn++) {
+/**
+ * Resolves once `condition` holds, checking on each turn of the event loop
+ * (for counters that have no event), for at most `waitMsMax`: bounded by
+ * time, since idle turns can pass faster than a timer the condition waits on.
+ */
+export async function eventually(condition: () => boolean, what: string, waitMsMax = 10_000): Promise<void> {
+  const deadline = performance.now() + waitMsMax;
+  while (performance.now() < deadline) {
     if (condition()) return;
     await new Promise((resolve) => setImmediate(resolve));
   }
+  if (condition()) return;
   throw new Error(`never: ${what}`);
 }
 

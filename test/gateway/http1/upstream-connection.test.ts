@@ -4,12 +4,19 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { DeadlineSweep } from '../../../src/gateway/http1/deadline-sweep.js';
 import { UpstreamConnection, type UpstreamHolder } from '../../../src/gateway/http1/upstream-connection.js';
 
-/** Waits until `check` holds, a turn of the event loop at a time (bounded, so a broken wait fails instead of hanging). */
-async function until(check: () => boolean, what: string, turnsMax = 20_000): Promise<void> {
-  for (let turn = 0; turn < turnsMax; turn++) {
+/**
+ * Waits until `check` holds, a turn of the event loop at a time, for at most
+ * `waitMsMax` (so a broken wait fails instead of hanging). Bounded by time,
+ * not by turns: a CI run's 20,000 idle turns passed in about 70 ms, before a
+ * 60 ms timeout the test waited for could fire.
+ */
+async function until(check: () => boolean, what: string, waitMsMax = 10_000): Promise<void> {
+  const deadline = performance.now() + waitMsMax;
+  while (performance.now() < deadline) {
     if (check()) return;
     await new Promise((resolve) => setImmediate(resolve));
   }
+  if (check()) return;
   assert.fail(`never: ${what}`);
 }
 
