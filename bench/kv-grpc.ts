@@ -246,13 +246,21 @@ interface OpResult extends LoadResult {
 interface TargetResults {
   readonly ops: Map<string, OpResult>;
   readonly watch: Map<string, WatchResult>;
+  /**
+   * Whether connection 0 (a single client's only one) reached the leader. It
+   * decides what a 1-client row measures: on a follower a write is forwarded
+   * to the leader and answered once the follower learns the commit, one more
+   * round trip than on the leader; which member leads differs from run to run.
+   */
+  readonly firstConnToLeader: boolean;
 }
 
 const watchKey = (watchers: number, rate: number | undefined): string => `${watchers}/${rate ?? 'max'}`;
 
 async function benchTarget(target: Target): Promise<TargetResults> {
-  const endpoints = toLeader ? [await leaderEndpoint(target.endpoints)] : [...target.endpoints];
-  const results: TargetResults = { ops: new Map(), watch: new Map() };
+  const leader = await leaderEndpoint(target.endpoints);
+  const endpoints = toLeader ? [leader] : [...target.endpoints];
+  const results: TargetResults = { ops: new Map(), watch: new Map(), firstConnToLeader: endpoints[0] === leader };
   const tls = target.transport === 'tls' ? pki!.clientCredentials : undefined;
   const label = targetKey(target.name, target.transport);
   if (ops.some((op) => op !== 'put')) await preload(endpoints, tls);
@@ -371,6 +379,7 @@ async function main(): Promise<void> {
   const connsNote = connsFixed === undefined ? `one connection per ${CLIENTS_PER_CONN} clients, at least one per member` : `${connsFixed} connections`;
   console.log(`\ngRPC (raw grpc-js, ${connsNote}), ${keyCount} keys, ${valueBytes}-byte values, ${seconds} s per row (at most ${maxOps} ops) after ${warmupSeconds} s of warm-up, connections ${toLeader ? 'to the leader' : 'spread over the members'}${args.quick ? ', --quick' : ''}${pki ? ', gRPC over TLS with a client certificate on the mTLS rows' : ''}`);
   for (const description of descriptions) console.log(`- ${description}`);
+  for (const [key, result] of results) console.log(`- ${key}: a single client's connection (connection 0) went to ${result.firstConnToLeader ? 'the leader' : 'a follower'}`);
   if (ops.length > 0) console.log(`\n${opsTable(results)}`);
   if (watcherCounts.length > 0) {
     console.log(`\nWatch: one stream per watcher on one prefix; events/s over all watchers from the first put to the last event; latency from sending the put to receiving its event; ${seconds} s of writing (at most ${watchMaxPuts} puts) after ${WATCH_WARMUP_PUTS} warm-up puts\n`);

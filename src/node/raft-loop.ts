@@ -1,3 +1,4 @@
+import { assert } from '../raft/assert.js';
 import type { RaftConfig } from '../raft/config.js';
 import { RaftError } from '../raft/errors.js';
 import type { Raft } from '../raft/raft.js';
@@ -106,6 +107,15 @@ interface HeldSteps {
   readonly readStates: readonly ReadState[];
 }
 
+/**
+ * True when a Ready's write only moves the commit index: no entries, no
+ * snapshot, no role change, and nothing that must be synced (term and vote
+ * unchanged). Its committed entries are all in the log already.
+ */
+function isCommitOnly(ready: Ready): boolean {
+  return ready.hardState !== undefined && !ready.mustSync && ready.entries.length === 0 && ready.snapshot === undefined && ready.softState === undefined;
+}
+
 /** What a Ready asks the disk to hold: its entries, and its hard state and snapshot when it has them. */
 export function persistBatch(ready: Ready): PersistBatch {
   return {
@@ -131,7 +141,14 @@ export function persistBatch(ready: Ready): PersistBatch {
  *    changes sit in `messages`, which leave only after the write: a vote or
  *    an acknowledgement is never sent for state that a crash could lose.
  * 3. Committed entries are applied, reads that became safe are served, and
- *    the core advances.
+ *    the core advances. A Ready whose write only moves the commit index
+ *    (`isCommitOnly`) is applied and served first, since its entries are
+ *    durable already and that write is not synced; its early messages and
+ *    write follow a deferred turn later, after the answers the apply
+ *    released (see #afterAnswers).
+ *
+ * A write completed asynchronously takes the next Ready in its own callback
+ * rather than a deferred turn later (#continueAfterWrite).
  *
  * A snapshot from the leader replaces the whole log and may not overlap
  * another write: it is the one write outstanding, through `writeSnapshot`
@@ -233,6 +250,23 @@ export class RaftLoop {
         this.#fail(error);
       }
     });
+  }
+
+  /**
+   * Takes the next Ready at once, in the callback of the write that held it
+   * back, rather than in a deferred turn: everything that arrived during the
+   * write is in the core already (one group, as before), and a deferred turn
+   * costs the commit that the write completed one more event-loop iteration
+   * before it is applied and answered (the answer itself leaves in the
+   * iteration's check phase, where HTTP/2 flushes).
+   */
+  #continueAfterWrite(): void {
+    if (this.#inTurn || this.#stopped) return;
+    try {
+      this.#turn();
+    } catch (error) {
+      this.#fail(error);
+    }
   }
 
   /** Takes no further Ready; resolves once the outstanding write and restore (if any) are done. Never rejects. */
@@ -339,6 +373,51 @@ export class RaftLoop {
       return;
     }
     host.taken?.(ready);
+    if (isCommitOnly(ready)) {
+      // A write that only moves the commit index holds nothing the committed entries need: they are in
+      // the log already, durable since the Ready that appended them (the loop takes no Ready while one is
+      // written), and the write is not synced, so a crash may lose it whether or not we wait. Waiting for
+      // it would cost every write a threadpool round trip between its commit and its answer (etcd's server
+      // likewise applies while it saves the hard state). Messages still wait for the write.
+      this.#applySteps(ready);
+      this.#afterAnswers(() => this.#carryOut(ready, true));
+      return;
+    }
+    this.#carryOut(ready, false);
+  }
+
+  /**
+   * Runs `rest` a turn later (`defer`), holding the loop meanwhile as an
+   * outstanding write does: the answers an early apply released leave first
+   * (a member's gRPC answers are flushed in the event loop's check phase, and
+   * a deferred turn runs after that), then the early messages' socket writes
+   * and the commit index's write. The commit index reaches followers a few
+   * microseconds later; the client waiting on this member gets its answer
+   * without waiting behind two socket writes.
+   */
+  #afterAnswers(rest: () => void): void {
+    let release!: () => void;
+    this.#persisting = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.#options.defer(() => {
+      this.#persisting = undefined;
+      release();
+      if (this.#stopped) return;
+      try {
+        rest();
+      } catch (error) {
+        this.#fail(error);
+        return;
+      }
+      // Outside a turn: a write that completed at once left the next Ready to whoever looks next.
+      if (!this.#inTurn && this.#mayTakeReady() && this.raw.hasReady()) this.schedule();
+    });
+  }
+
+  /** Step 1 (early messages, the write) and, once it is durable, the rest; steps 3 and 4 are done already when `appliedEarly`. */
+  #carryOut(ready: Ready, appliedEarly: boolean): void {
+    const host = this.#options.host;
     for (const message of ready.earlyMessages) this.#options.send(message);
     if (ready.entries.length === 0 && !ready.hardState && !ready.snapshot) {
       this.#afterPersist(ready);
@@ -374,23 +453,23 @@ export class RaftLoop {
       if (!returned) {
         // Done before write() returned (a synchronous disk): carry on in this turn.
         host.persisted?.(ready);
-        this.#afterPersist(ready);
+        this.#afterPersist(ready, appliedEarly);
         return;
       }
       try {
         host.persisted?.(ready);
-        this.#afterPersist(ready);
+        this.#afterPersist(ready, appliedEarly);
       } catch (failure) {
         this.#fail(failure);
         return;
       }
-      this.schedule();
+      this.#continueAfterWrite();
     });
     returned = true;
   }
 
-  /** Steps 2 to 5 of a Ready, once step 1 is durable. */
-  #afterPersist(ready: Ready): void {
+  /** Steps 2 to 5 of a Ready, once step 1 is durable; steps 3 and 4 were carried out already when `appliedEarly` (see #handle). */
+  #afterPersist(ready: Ready, appliedEarly = false): void {
     const host = this.#options.host;
     if (this.#releaseKeeping !== undefined) this.#release(this.#releaseKeeping);
     if (ready.snapshot) this.memory.applySnapshot(ready.snapshot);
@@ -399,15 +478,24 @@ export class RaftLoop {
     host.stored?.(ready);
     for (const message of ready.messages) this.#options.send(message);
     if (ready.snapshot) this.#install(ready.snapshot);
+    if (!appliedEarly) this.#applySteps(ready);
+    this.raw.advance(ready);
+    host.advanced?.();
+  }
+
+  /** Steps 3 and 4: committed entries applied and reads served, or held while a snapshot is restored. */
+  #applySteps(ready: Ready): void {
+    const host = this.#options.host;
     if (this.#installing !== undefined) {
       this.#held.push({ entries: ready.committedEntries, readStates: ready.readStates });
       this.#heldEntries += ready.committedEntries.length;
-    } else {
-      if (ready.committedEntries.length > 0) host.applyCommitted(ready.committedEntries);
-      host.readStates(ready.readStates);
+      return;
     }
-    this.raw.advance(ready);
-    host.advanced?.();
+    // Never apply an entry this member's disk does not hold (the early path relies on it).
+    const lastIndex = ready.committedEntries.at(-1)?.index ?? 0;
+    if (lastIndex > this.memory.lastIndex()) assert(false, `committed entry ${lastIndex} is not in the stored log (last ${this.memory.lastIndex()})`);
+    if (ready.committedEntries.length > 0) host.applyCommitted(ready.committedEntries);
+    host.readStates(ready.readStates);
   }
 
   /**

@@ -67,6 +67,16 @@ export function failpoint(name: FailpointName): void {
 }
 
 /**
+ * True when failpoints were configured. The async write path tests it before
+ * awaiting {@link failpointAsync}: awaiting even a settled promise yields to
+ * the microtasks queued before it, and a write submitted only after them
+ * (the leader's peer sends, which run there) starts its fsync later.
+ */
+export function failpointsEnabled(): boolean {
+  return enabled;
+}
+
+/**
  * The same boundary on the async write path: a `sleep(ms)` waits on a timer
  * instead of blocking the thread, so `wal-before-fsync=sleep(2)` models a
  * slow disk without stalling the event loop, as a real slow fsync on the

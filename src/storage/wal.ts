@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { HardState } from '../raft/types.js';
 import { StorageFailedError, StorageUsageError, WalCorruptError } from './errors.js';
-import { failpoint, failpointAsync } from './failpoints.js';
+import { failpoint, failpointAsync, failpointsEnabled } from './failpoints.js';
 import { fdatasyncAsync, type FileSystem, fsyncDirectory, ioError, offLoop, writeFully, writeFullyAsync } from './file-system.js';
 import { SEGMENTS_MAX, WAL_GROUP_APPENDS_MAX, WAL_GROUP_BYTES_MAX, WAL_QUEUE_APPENDS_MAX, ZERO_FILL_CHUNK_BYTES } from './limits.js';
 import type { LogRecord } from './replay.js';
@@ -213,9 +213,10 @@ export class Wal {
         bytes = encodeBatch(records, this.#salt, this.#batch + 1);
       }
       await this.#guardAsync(async () => {
-        await failpointAsync('wal-before-write');
+        // No await before the write unless a failpoint is set: the write reaches the threadpool in the caller's turn.
+        if (failpointsEnabled()) await failpointAsync('wal-before-write');
         await this.#writeAsync(bytes);
-        await failpointAsync('wal-after-write');
+        if (failpointsEnabled()) await failpointAsync('wal-after-write');
         if (sync) await this.#syncAsync();
       });
       this.#batch++;
@@ -240,14 +241,14 @@ export class Wal {
   }
 
   async #syncAsync(): Promise<void> {
-    await failpointAsync('wal-before-fsync');
+    if (failpointsEnabled()) await failpointAsync('wal-before-fsync');
     try {
       await fdatasyncAsync(this.#fs, this.#fd);
     } catch (error) {
       throw ioError(this.#currentName(), 'fdatasync', error);
     }
     this.#dirty = false;
-    await failpointAsync('wal-after-fsync');
+    if (failpointsEnabled()) await failpointAsync('wal-after-fsync');
   }
 
   async #guardAsync(step: () => Promise<void>): Promise<void> {

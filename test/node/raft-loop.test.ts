@@ -139,6 +139,57 @@ test("a leader's appends leave before its own write is durable; it counts itself
   assert.equal(h.applied.filter((e) => e.data.length === 1).length, 1, 'applied once both copies are durable');
 });
 
+test('a leader applies a committed entry before the unsynced write that only moves its commit index', () => {
+  const h = harness(['a', 'b']);
+  elect(h);
+  const before = h.sent.length;
+  h.loop.raw.propose(new TextEncoder().encode('x'));
+  h.loop.schedule();
+  const append = h.sent.slice(before).find((m) => m.type === MessageType.Append && m.entries.some((e) => e.data.length === 1));
+  assert.ok(append);
+  complete(h); // a's own copy is durable
+  h.loop.step(message({ type: MessageType.AppendResponse, from: 'b', to: 'a', term: append.term, index: append.index + append.entries.length }));
+  assert.equal(h.writes.length, 1, 'the new commit index is being written');
+  assert.equal(h.writes[0]!.mustSync, false, 'a commit index alone is not synced');
+  assert.equal(h.applied.filter((e) => e.data.length === 1).length, 1, 'applied without waiting for the commit index to be written');
+  const applyAt = h.events.lastIndexOf('apply');
+  assert.ok(applyAt >= 0 && applyAt < h.events.lastIndexOf('write'), 'applied before the write started');
+  complete(h);
+  assert.equal(h.loop.persisting, false);
+  assert.equal(h.applied.filter((e) => e.data.length === 1).length, 1, 'applied once');
+  assert.deepEqual(h.failures, []);
+});
+
+test('a follower applies entries it holds when only the commit index moves, but acknowledges after the write; new entries apply after theirs', () => {
+  const h = harnessWithHost(['a', 'b'], 'b', () => ({}));
+  const last = h.loop.memory.lastIndex();
+  const lastTerm = h.loop.memory.term(last);
+  const next: Entry = { term: 2, index: last + 1, type: EntryType.Normal, data: new Uint8Array([42]) };
+  // New entries with their commit in the same message: applied only once the write that holds them is durable.
+  h.loop.step(message({ type: MessageType.Append, from: 'a', to: 'b', term: 2, logTerm: lastTerm, index: last, entries: [next], commit: last + 1 }));
+  assert.equal(h.writes.length, 1);
+  assert.equal(h.applied.filter((e) => e.index === next.index).length, 0, 'an entry applied before this member holds it');
+  complete(h);
+  assert.equal(h.applied.filter((e) => e.index === next.index).length, 1);
+  const acks = (): Message[] => h.sent.filter((m) => m.type === MessageType.AppendResponse);
+  const acked = acks().length;
+  // Entries written first, their commit later: applied at once, the ack still waits for the write.
+  const after: Entry = { term: 2, index: last + 2, type: EntryType.Normal, data: new Uint8Array([43]) };
+  h.loop.step(message({ type: MessageType.Append, from: 'a', to: 'b', term: 2, logTerm: 2, index: last + 1, entries: [after], commit: last + 1 }));
+  complete(h);
+  const ackedEntries = acks().length;
+  assert.ok(ackedEntries > acked);
+  h.loop.step(message({ type: MessageType.Append, from: 'a', to: 'b', term: 2, logTerm: 2, index: last + 2, entries: [], commit: last + 2 }));
+  assert.equal(h.writes.length, 1, 'the commit index is being written');
+  assert.equal(h.writes[0]!.mustSync, false);
+  assert.equal(h.applied.filter((e) => e.index === after.index).length, 1, 'applied without waiting for the commit index to be written');
+  assert.equal(acks().length, ackedEntries, 'the answer to the append waits for the write');
+  complete(h);
+  assert.equal(acks().length, ackedEntries + 1);
+  assert.equal(h.applied.filter((e) => e.index === after.index).length, 1, 'applied once');
+  assert.deepEqual(h.failures, []);
+});
+
 test('one write at a time: what arrives meanwhile is one group written after it', () => {
   const h = harness(['a', 'b']);
   elect(h);

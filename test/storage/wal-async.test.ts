@@ -37,6 +37,20 @@ function entryIndexes(records: readonly LogRecord[]): number[] {
 }
 
 test(
+  'an append reaches the file system before appendAsync returns: no microtask runs in between (a member sends to its peers in one)',
+  withDir(async (dir) => {
+    let writes = 0;
+    const counting: FileSystem = { ...nodeFileSystem, write: (...args) => (writes++, nodeFileSystem.write!(...args)) };
+    const { wal } = Wal.open(dir, { fileSystem: counting, segmentSizeBytes: SEGMENT_BYTES }, 1);
+    wal.setRecoveredState(0, undefined);
+    const done = wal.appendAsync([entry(1)], true, 1);
+    assert.equal(writes, 1, 'the write waited for a microtask');
+    await done;
+    wal.close();
+  }),
+);
+
+test(
   'appends queued while a group syncs share the next group: one write and one fdatasync for many',
   withDir(async (dir) => {
     let syncs = 0;
