@@ -146,7 +146,7 @@ const ROUTES: Record<string, Handler> = {
   '/v3/maintenance/hashkv': adminRoute(async (node, body) => {
     const revision = Number((body as { revision?: unknown } | undefined)?.revision ?? 0);
     if (!Number.isSafeInteger(revision) || revision < 0) throw new BadRequestError('revision must be a non-negative integer');
-    const result = node.hash(revision);
+    const result = await node.hash(revision);
     return { header: header(result.revision, node.headerContext()), hash: String(result.hash), compact_revision: String(result.compactRevision) };
   }),
   '/v3/cluster/member/list': async (node) => {

@@ -22,7 +22,7 @@ import {
 import type { EventBatch, EventListener, HistoryQuery, HistoryResult } from './events.js';
 import { lazyEventBatch, queryHistory } from './events.js';
 import type { KvHash } from './hash.js';
-import { hashRecords } from './hash.js';
+import { HashJob, hashRecords } from './hash.js';
 import { KvStore } from './kv-store.js';
 import { LEASES_MAX, QUOTA_BYTES_DEFAULT, REQUEST_BYTES_MAX, REVISION_MAX } from './limits.js';
 import { executeRange } from './range.js';
@@ -214,6 +214,12 @@ export class StoreStateMachine {
   hash(revision = 0): KvHash {
     const upTo = this.#kv.resolveReadRevision(revision, this.#kv.currentRevision);
     return hashRecords(this.#kv.log, upTo, this.#kv.compactRevision);
+  }
+
+  /** {@link hash} as a job its caller steps between other work (a large state takes seconds in one call); the revision is resolved now. */
+  beginHash(revision = 0): HashJob {
+    const upTo = this.#kv.resolveReadRevision(revision, this.#kv.currentRevision);
+    return new HashJob(this.#kv.log, upTo, this.#kv.compactRevision);
   }
 
   /** The whole state as deterministic bytes: equal states give equal bytes. */

@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Crc32c } from '../../src/store/hash.js';
+import { Harness } from './helpers.js';
+import type { ByteString } from '../../src/store/bytes.js';
 
 test('Crc32c: bytes() in any split equals byte() one at a time, and the standard check value', () => {
   const check = new Crc32c();
@@ -23,4 +25,36 @@ test('Crc32c: bytes() in any split equals byte() one at a time, and the standard
       assert.equal(split.value, oneByOne.value);
     }),
   );
+});
+
+test('Crc32c: a long byte string (through the scratch buffer) checksums as its bytes one at a time, at every length around the pieces', () => {
+  for (const length of [255, 256, 257, 65_535, 65_536, 65_537, 200_001]) {
+    const text = Array.from({ length }, (_, i) => String.fromCharCode((i * 131 + 7) & 0xff)).join('');
+    const viaString = new Crc32c();
+    viaString.byteString(text as ByteString);
+    const oneByOne = new Crc32c();
+    oneByOne.integer(length);
+    for (let i = 0; i < length; i++) oneByOne.byte(text.charCodeAt(i));
+    assert.equal(viaString.value, oneByOne.value, `length ${length}`);
+  }
+});
+
+test('HashJob: stepped with any budget, it gives hashRecords\' digest, though the store appends and compacts between steps', () => {
+  for (const budget of [1, 600, 5_000, Number.POSITIVE_INFINITY]) {
+    const harness = new Harness();
+    for (let i = 0; i < 40; i++) harness.put(`k${i % 7}`, 'v'.repeat(i * 37));
+    const whole = harness.machine.hash();
+    const job = harness.machine.beginHash();
+    let digest = job.step(budget);
+    let steps = 1;
+    while (digest === undefined) {
+      // What a member does between steps: apply more writes, compact.
+      harness.put(`later${steps}`, 'x');
+      if (steps === 3) harness.ok({ type: 'compact', request: { revision: 20 } });
+      digest = job.step(budget);
+      steps++;
+    }
+    assert.deepEqual(digest, whole, `budget ${budget}`);
+    if (budget === 1) assert.ok(steps > 40, 'a small budget takes a step per record');
+  }
 });

@@ -117,7 +117,7 @@ const MAINTENANCE: Record<string, Handler> = {
   HashKV: adminOnly(async (node, request) => {
     const revision = request.revision === undefined ? 0 : Number(request.revision);
     if (!Number.isSafeInteger(revision) || revision < 0) throw new BadRequestError('revision must be a non-negative integer');
-    const result = node.hash(revision);
+    const result = await node.hash(revision);
     return { header: header(result.revision, node.headerContext()), hash: result.hash, compact_revision: String(result.compactRevision) };
   }),
 };
