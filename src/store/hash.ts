@@ -90,10 +90,10 @@ export function hashRecords(log: readonly KvRecord[], revision: number, compactR
  * {@link hashRecords} in steps, so a member can hash a large state between
  * other work instead of in one synchronous call (a million keys of 100-byte
  * values took 0.74 s in one: `node --expose-gc --import tsx bench/store.ts
- * 1000000`, its "hash" line). Safe across steps: the
- * job holds the log array it was given, which the store only appends to
- * (records past `revision`, which the job does not read) or replaces
- * (compaction and restore build a new array), and records never change.
+ * 1000000`, its "hash" line). Safe across steps: the job holds the log
+ * array it was given, which the store only appends to (records past
+ * `revision`, which the job does not read) or replaces (compaction and
+ * restore build a new array), and records never change.
  */
 export class HashJob {
   readonly #crc = new Crc32c();
