@@ -1,5 +1,5 @@
-import { decodeEntry, encodeCommandEntry } from '../src/node/entry-codec.js';
-import { decodeCommand, encodeCommand } from '../src/store/command.js';
+import { decodeEntry, encodeStoreCommandEntry } from '../src/node/entry-codec.js';
+import { decodeCommand } from '../src/store/command.js';
 import type { StoreStateMachine } from '../src/store/state-machine.js';
 
 /**
@@ -19,22 +19,22 @@ export interface WriteCommand {
 }
 
 export function encodeWrite(command: WriteCommand): Uint8Array {
-  return encodeCommandEntry(command.requestId, encodeCommand({ type: 'put', request: { key: encoder.encode(command.key), value: encoder.encode(command.value) } }));
+  return encodeStoreCommandEntry(command.requestId, { type: 'put', request: { key: encoder.encode(command.key), value: encoder.encode(command.value) } });
 }
 
 /** A compaction up to `revision` (clients free space with it when the quota is small). */
 export function encodeCompaction(requestId: string, revision: number): Uint8Array {
-  return encodeCommandEntry(requestId, encodeCommand({ type: 'compact', request: { revision, physical: false } }));
+  return encodeStoreCommandEntry(requestId, { type: 'compact', request: { revision, physical: false } });
 }
 
 /** A lease grant, as the member's Lease service proposes it. */
 export function encodeLeaseGrant(requestId: string, id: bigint, ttlSeconds: number): Uint8Array {
-  return encodeCommandEntry(requestId, encodeCommand({ type: 'leaseGrant', request: { id, ttlSeconds } }));
+  return encodeStoreCommandEntry(requestId, { type: 'leaseGrant', request: { id, ttlSeconds } });
 }
 
 /** A revoke of an expired lease, as the leader's lease service proposes it. */
 export function encodeLeaseRevoke(requestId: string, id: bigint): Uint8Array {
-  return encodeCommandEntry(requestId, encodeCommand({ type: 'leaseRevoke', request: { id } }));
+  return encodeStoreCommandEntry(requestId, { type: 'leaseRevoke', request: { id } });
 }
 
 /** The lease a revoke entry revokes; undefined for any other entry. */
