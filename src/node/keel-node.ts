@@ -24,7 +24,7 @@ import { clientOptions, loadTlsMaterial, peerTlsFiles, serverOptions, tlsCommon,
 import type { TlsMaterial } from './tls-material.js';
 import { InterruptedError, LeaderChangedError, NoLeaderError, NotLeaderError, OverloadedError, RequestTimeoutError, StoppingError } from './errors.js';
 import type { AlarmMember, AlarmRequest, AlarmResponse } from '../store/alarms.js';
-import { Maintenance } from './maintenance.js';
+import { Maintenance, yieldToLoop } from './maintenance.js';
 import type { DefragmentResult } from './maintenance.js';
 import type { HeaderContext } from './identity.js';
 import type { NodeConfig } from './config.js';
@@ -1018,7 +1018,7 @@ export class KeelNode {
     for (;;) {
       const digest = job.step(HASH_STEP_BYTES);
       if (digest !== undefined) return digest;
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await yieldToLoop();
     }
   }
 
@@ -1125,7 +1125,7 @@ export class KeelNode {
       sliceMs: RESTORE_SLICE_MS,
       stepWork: RESTORE_STEP_WORK,
       now: () => performance.now(),
-      yieldTurn: () => new Promise((resolve) => setImmediate(resolve)),
+      yieldTurn: yieldToLoop,
       stopped: () => this.#stopping || this.#stopped,
     });
     if (report.done && membership) this.#table.restore(membership);

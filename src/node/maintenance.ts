@@ -234,7 +234,8 @@ export class Maintenance {
   }
 }
 
-function yieldToLoop(): Promise<void> {
+/** A turn of the event loop (I/O and timers run), for work split into steps. */
+export function yieldToLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
