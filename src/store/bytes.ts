@@ -1,4 +1,4 @@
-import { latin1FromBytes, latin1IntoBytes } from '../codec/index.js';
+import { bytesToFill, latin1FromBytes, latin1IntoBytes } from '../codec/index.js';
 
 /**
  * Keys and values are bytes. Inside the store they are held as *byte
@@ -18,9 +18,9 @@ export function toByteString(bytes: Uint8Array): ByteString {
   return bytes.length === 0 ? EMPTY : (latin1FromBytes(bytes) as ByteString);
 }
 
-/** A fresh plain Uint8Array (never a pooled Buffer: callers may keep it, and tests compare prototypes). */
+/** A fresh plain Uint8Array (never a pooled Buffer: callers may keep it, and tests compare prototypes); large ones skip the zero fill, as every byte is written. */
 export function fromByteString(text: ByteString): Uint8Array {
-  const bytes = new Uint8Array(text.length);
+  const bytes = bytesToFill(text.length);
   latin1IntoBytes(text, bytes, 0);
   return bytes;
 }
