@@ -354,6 +354,12 @@ export class KeelNode {
       storage: this.#storage,
       send: (message) => this.#transport.send(message),
       defer: setImmediate,
+      // grpc-js sends a unary answer's trailers (which complete the client's call) from 'wantTrailers', and Node's
+      // http2 submits them from a setImmediate, so they are flushed in the next turn's check phase, one turn after
+      // the message: a single turn's wait put the commit index's two peer socket writes, and the poll phase that
+      // follows, ahead of them. Two turns cost followers' learning the commit a turn, and took about 7% off a single
+      // client's put p50 (bench/paired-latency.ts rounds; docs/persistence.md).
+      deferPastAnswers: (turn) => setImmediate(() => setImmediate(turn)),
       write: (batch, mustSync, done) => {
         const started = performance.now();
         this.#storage.saveAsync(batch, mustSync).then(() => {

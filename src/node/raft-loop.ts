@@ -66,6 +66,13 @@ export interface RaftLoopOptions {
   readonly send: (message: Message) => void;
   /** Runs `turn` later: setImmediate in the member (coalescing one event-loop turn's input into one Ready), inline in the simulator. */
   readonly defer: (turn: () => void) => void;
+  /**
+   * Runs the rest of a commit-only Ready once the answers its early apply
+   * released have left (see #afterAnswers); `defer` by default. The member
+   * waits two event-loop turns: a gRPC answer's trailers leave one turn
+   * after its message.
+   */
+  readonly deferPastAnswers?: (turn: () => void) => void;
   /** Step 1's writer; by default `storage.saveAsync` (off the event loop, group commit). */
   readonly write?: ReadyWriter;
   /**
@@ -387,11 +394,11 @@ export class RaftLoop {
   }
 
   /**
-   * Runs `rest` a turn later (`defer`), holding the loop meanwhile as an
-   * outstanding write does: the answers an early apply released leave first
-   * (a member's gRPC answers are flushed in the event loop's check phase, and
-   * a deferred turn runs after that), then the early messages' socket writes
-   * and the commit index's write. The commit index reaches followers a few
+   * Runs `rest` a turn later (`deferPastAnswers`, else `defer`), holding the
+   * loop meanwhile as an outstanding write does: the answers an early apply
+   * released leave first (a member's gRPC answers are flushed in the event
+   * loop's check phase, and a deferred turn runs after that), then the early
+   * messages' socket writes and the commit index's write. The commit index reaches followers a few
    * microseconds later; the client waiting on this member gets its answer
    * without waiting behind two socket writes.
    */
@@ -400,7 +407,7 @@ export class RaftLoop {
     this.#persisting = new Promise<void>((resolve) => {
       release = resolve;
     });
-    this.#options.defer(() => {
+    (this.#options.deferPastAnswers ?? this.#options.defer)(() => {
       this.#persisting = undefined;
       release();
       if (this.#stopped) return;

@@ -29,6 +29,13 @@ interface PendingAppend {
   readonly reject: (error: unknown) => void;
 }
 
+/** True for a non-empty batch of hard-state records alone (a Ready that only moves the commit index). */
+function isHardStateOnly(records: readonly LogRecord[]): boolean {
+  if (records.length === 0) return false;
+  for (const record of records) if (record.kind !== 'hardState') return false;
+  return true;
+}
+
 /** What {@link Wal.open} recovered. */
 export interface WalContents {
   readonly records: LogRecord[];
@@ -87,6 +94,12 @@ export class Wal {
   #segmentStartBatch = 0;
   /** Async appends not yet taken by the writer, in call order (bounded by WAL_QUEUE_APPENDS_MAX). */
   #queue: PendingAppend[] = [];
+  /**
+   * The newest unsynced hard state, held in memory until the next write
+   * ({@link appendAsync}): written in front of that write's records, or by
+   * close(). At most one: only the newest hard state counts at replay.
+   */
+  #deferred: LogRecord | undefined;
   /** True while the async writer runs a group. */
   #writing = false;
   /** close() was called while a group was being written: close once it ends. */
@@ -159,6 +172,15 @@ export class Wal {
     this.#checkUsable();
     if (this.#closeRequested) throw new StorageUsageError('the write-ahead log is closing');
     if (this.#queue.length >= WAL_QUEUE_APPENDS_MAX) throw new StorageUsageError(`more than ${WAL_QUEUE_APPENDS_MAX} async appends queued`);
+    if (!sync && this.#queue.length === 0 && isHardStateOnly(records)) {
+      // A batch that only moves the commit index, unsynced: a crash may lose it whether it is written now or
+      // with the next batch, so it waits in memory for that batch (etcd's WAL likewise leaves an unsynced hard
+      // state in its write buffer until the next sync). It would otherwise cost every committed write a
+      // threadpool round trip on every member, during which the member takes no new Ready. With an empty
+      // queue, whatever is appended next comes after it in call order, and the next group writes it first.
+      this.#deferred = records[records.length - 1];
+      return Promise.resolve();
+    }
     let sizeBytes = 0;
     for (const record of records) sizeBytes += record.kind === 'entry' ? record.entry.data.byteLength + 64 : 64;
     this.#acceptedLastIndex = lastIndex;
@@ -203,7 +225,7 @@ export class Wal {
 
   async #writeGroup(group: readonly PendingAppend[]): Promise<void> {
     if (this.#failure !== undefined) throw new StorageFailedError(this.#failure);
-    const records = group.flatMap((pending) => pending.records);
+    const records = this.#withDeferred(group.flatMap((pending) => pending.records));
     const sync = group.some((pending) => pending.sync);
     const lastIndex = group[group.length - 1]!.lastIndex;
     if (records.length > 0) {
@@ -260,10 +282,20 @@ export class Wal {
     }
   }
 
+  /** `records` behind the deferred hard state, if one waits (taken: it goes with this write). */
+  #withDeferred(records: LogRecord[]): LogRecord[] {
+    const deferred = this.#deferred;
+    if (deferred === undefined) return records;
+    this.#deferred = undefined;
+    records.unshift(deferred);
+    return records;
+  }
+
   /** Appends one batch; with `sync`, returns once it is on stable storage. */
-  append(records: readonly LogRecord[], sync: boolean, lastIndex: number): void {
+  append(appended: readonly LogRecord[], sync: boolean, lastIndex: number): void {
     this.#checkUsable();
     if (this.busy) throw new StorageUsageError('a synchronous append while async appends are outstanding');
+    const records = this.#withDeferred([...appended]);
     if (records.length === 0) {
       if (sync && this.#dirty) this.#guard(() => this.#sync());
       return;
@@ -365,8 +397,13 @@ export class Wal {
       return;
     }
     try {
-      if (this.#dirty && this.#failure === undefined) this.#sync();
+      if (this.#failure === undefined) {
+        // The deferred hard state is written now, so a clean stop keeps the commit index (and a restart applies up to it).
+        if (this.#deferred !== undefined) this.append([], false, this.#lastIndex);
+        if (this.#dirty) this.#sync();
+      }
     } finally {
+      this.#deferred = undefined;
       this.#fs.closeSync(this.#fd);
       this.#fd = -1;
     }

@@ -49,8 +49,8 @@ function harness(voters: string[]): ReturnType<typeof harnessWithHost> {
   return harnessWithHost(voters, voters[0]!, () => ({}));
 }
 
-/** The harness as member `id`, with some of the host's callbacks replaced. */
-function harnessWithHost(voters: string[], id: string, override: (state: HarnessState) => Partial<ReadyHost>): {
+/** The harness as member `id`, with some of the host's callbacks replaced (and `extra` loop options). */
+function harnessWithHost(voters: string[], id: string, override: (state: HarnessState) => Partial<ReadyHost>, extra: Partial<ConstructorParameters<typeof RaftLoop>[0]> = {}): {
   loop: RaftLoop;
   sent: Message[];
   /** Writes handed to the disk and not yet completed. */
@@ -92,6 +92,7 @@ function harnessWithHost(voters: string[], id: string, override: (state: Harness
     },
     readyRoundsMax: 64,
     host,
+    ...extra,
   });
   return { loop, ...state };
 }
@@ -157,6 +158,38 @@ test('a leader applies a committed entry before the unsynced write that only mov
   complete(h);
   assert.equal(h.loop.persisting, false);
   assert.equal(h.applied.filter((e) => e.data.length === 1).length, 1, 'applied once');
+  assert.deepEqual(h.failures, []);
+});
+
+test("a commit-only Ready's messages and write wait for deferPastAnswers (the member's wait past a gRPC answer's trailers), the apply does not", () => {
+  let park = false;
+  const parked: (() => void)[] = [];
+  const h = harnessWithHost(['a', 'b'], 'a', () => ({}), {
+    deferPastAnswers: (turn) => {
+      if (park) parked.push(turn);
+      else turn();
+    },
+  });
+  elect(h);
+  park = true;
+  const before = h.sent.length;
+  h.loop.raw.propose(new TextEncoder().encode('x'));
+  h.loop.schedule();
+  const append = h.sent.slice(before).find((m) => m.type === MessageType.Append && m.entries.some((e) => e.data.length === 1));
+  assert.ok(append);
+  complete(h);
+  const sentBeforeCommit = h.sent.length;
+  h.loop.step(message({ type: MessageType.AppendResponse, from: 'b', to: 'a', term: append.term, index: append.index + append.entries.length }));
+  assert.equal(h.applied.filter((e) => e.data.length === 1).length, 1, 'applied at once');
+  assert.equal(parked.length, 1, 'the rest of the commit-only Ready went through deferPastAnswers');
+  assert.equal(h.writes.length, 0, 'the commit index was written before the answers left');
+  assert.equal(h.sent.length, sentBeforeCommit, 'the commit index left for b before the answers');
+  assert.equal(h.loop.persisting, true, 'the loop holds meanwhile, as during a write');
+  parked.shift()!();
+  assert.equal(h.writes.length, 1, 'then the commit index is written');
+  assert.ok(h.sent.slice(sentBeforeCommit).some((m) => m.type === MessageType.Append && m.commit >= append.index + 1), 'and sent to b');
+  complete(h);
+  assert.equal(h.loop.persisting, false);
   assert.deepEqual(h.failures, []);
 });
 

@@ -76,6 +76,59 @@ test(
   }),
 );
 
+function hardState(commit: number): LogRecord {
+  return { kind: 'hardState', hardState: { term: 1, vote: 'n1', commit } };
+}
+
+test(
+  'an unsynced append of a hard state alone waits in memory for the next append (as etcd\'s WAL buffer does), which writes it first; close() writes one still waiting',
+  withDir(async (dir) => {
+    let writes = 0;
+    const counting: FileSystem = {
+      ...nodeFileSystem,
+      write: (...args) => (writes++, nodeFileSystem.write!(...args)),
+      writeSync: (...args) => (writes++, nodeFileSystem.writeSync(...args)),
+    };
+    const { wal } = Wal.open(dir, { fileSystem: counting, segmentSizeBytes: SEGMENT_BYTES }, 1);
+    wal.setRecoveredState(0, undefined);
+    writes = 0; // creating the first segment wrote its header and zeros
+    await wal.appendAsync([entry(1)], true, 1);
+    assert.equal(writes, 1);
+    await wal.appendAsync([hardState(1)], false, 1);
+    await wal.appendAsync([hardState(1)], false, 1);
+    assert.equal(writes, 1, 'a commit-only hard state cost a write of its own');
+    assert.equal(wal.busy, false);
+    // A synced append with entries, or a hard state that must be synced (a new term or vote), is never held.
+    await wal.appendAsync([entry(2), hardState(1)], true, 2);
+    assert.equal(writes, 2, 'the held hard state went with the next append, in the same write');
+    await wal.appendAsync([hardState(2)], false, 2);
+    assert.equal(writes, 2);
+    wal.close();
+    assert.equal(writes, 3, 'close() wrote the held hard state');
+    const reopened = Wal.open(dir, { fileSystem: nodeFileSystem, segmentSizeBytes: SEGMENT_BYTES }, 1);
+    const commits = reopened.contents.records.map((record) => (record.kind === 'hardState' ? `c${record.hardState.commit}` : `e${record.kind === 'entry' ? record.entry.index : '?'}`));
+    assert.deepEqual(commits, ['e1', 'c1', 'e2', 'c1', 'c2'], 'records come back in call order, the repeated hard state once');
+    reopened.wal.close();
+  }),
+);
+
+test(
+  'a held hard state is lost in a crash (the process gone without close), as an unsynced write may be; earlier synced records all come back',
+  withDir(async (dir) => {
+    const { wal } = Wal.open(dir, { fileSystem: nodeFileSystem, segmentSizeBytes: SEGMENT_BYTES }, 1);
+    wal.setRecoveredState(0, undefined);
+    await wal.appendAsync([entry(1), hardState(0)], true, 1);
+    await wal.appendAsync([hardState(1)], false, 1);
+    // No close(): what a kill -9 leaves. The synced batch is on disk; the commit index is re-learnt from the leader.
+    const reopened = Wal.open(dir, { fileSystem: nodeFileSystem, segmentSizeBytes: SEGMENT_BYTES }, 1);
+    assert.deepEqual(entryIndexes(reopened.contents.records), [1]);
+    const last = reopened.contents.records.at(-1);
+    assert.equal(last?.kind === 'hardState' ? last.hardState.commit : undefined, 0);
+    reopened.wal.close();
+    wal.close(); // the "crashed" writer's descriptor (the directory goes next)
+  }),
+);
+
 test(
   'async appends across a segment rotation come back in order',
   withDir(async (dir) => {
