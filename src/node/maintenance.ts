@@ -63,6 +63,8 @@ export interface MaintenanceHost {
 export class Maintenance {
   readonly #host: MaintenanceHost;
   readonly #quotaWatch = new QuotaWatch();
+  /** The NOSPACE alarm count last given to its gauge (-1: none yet). */
+  #nospaceReported = -1;
   /** Set while this member's NOSPACE alarm proposal is in flight, so a burst of refused writes raises it once. */
   #raisingNoSpace = false;
   #defragmenting: Promise<DefragmentResult> | undefined;
@@ -181,9 +183,13 @@ export class Maintenance {
   /** After each Ready: the quota gauge, the NOSPACE gauge, and a warning once the quota is nearly used. */
   observeQuota(): void {
     const store = this.#host.store();
-    const { ratio, crossed } = this.#quotaWatch.observe(store.usedBytes, store.quotaBytes);
-    this.#host.metrics.quotaUsedRatio.set(ratio);
-    this.#host.metrics.alarmsActive.set({ alarm: 'NOSPACE' }, store.alarms('NOSPACE').length);
+    // The used ratio's gauge reads the store's size when scraped (NodeMetrics.storeObserved); a labelled set costs a hash and an entry, so the alarm count is set only when it changes.
+    const { crossed } = this.#quotaWatch.observe(store.usedBytes, store.quotaBytes);
+    const nospace = store.alarms('NOSPACE').length;
+    if (nospace !== this.#nospaceReported) {
+      this.#host.metrics.alarmsActive.set({ alarm: 'NOSPACE' }, nospace);
+      this.#nospaceReported = nospace;
+    }
     if (crossed) {
       this.#host.log.warn('space quota nearly used: compact (or raise --quota-backend-bytes) before writes fail with NOSPACE', {
         usedBytes: store.usedBytes,

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { EtcdMetrics } from './etcd-metrics.js';
+import { EtcdMetrics, type LiveValues, setTo } from './etcd-metrics.js';
 import { RpcMetrics } from './rpc-metrics.js';
 
 /** What the client port needs to count a connection's traffic (a net.Socket). */
@@ -26,15 +26,17 @@ export interface PeerTotals {
  */
 export class NodeMetrics {
   readonly registry = new Registry();
+  /** The per-Ready values, read by their gauges when scraped (see LiveValues). */
+  readonly #live: LiveValues = { term: 0, commit: 0, applied: 0, pending: 0, usedBytes: 0, quotaBytes: 0, keys: 0 };
   readonly hasLeader = new Gauge({ name: 'keel_raft_has_leader', help: '1 if this member knows a leader, else 0', registers: [this.registry] });
   readonly isLeader = new Gauge({ name: 'keel_raft_is_leader', help: '1 if this member is the leader, else 0', registers: [this.registry] });
   readonly leaderChanges = new Counter({ name: 'keel_raft_leader_changes_seen_total', help: 'Leader changes this member has seen', registers: [this.registry] });
-  readonly term = new Gauge({ name: 'keel_raft_term', help: 'Current raft term', registers: [this.registry] });
-  readonly commitIndex = new Gauge({ name: 'keel_raft_commit_index', help: 'Highest log index known committed', registers: [this.registry] });
-  readonly appliedIndex = new Gauge({ name: 'keel_raft_applied_index', help: 'Highest log index applied to the state machine', registers: [this.registry] });
+  readonly term = new Gauge({ name: 'keel_raft_term', help: 'Current raft term', registers: [this.registry], collect: setTo(() => this.#live.term) });
+  readonly commitIndex = new Gauge({ name: 'keel_raft_commit_index', help: 'Highest log index known committed', registers: [this.registry], collect: setTo(() => this.#live.commit) });
+  readonly appliedIndex = new Gauge({ name: 'keel_raft_applied_index', help: 'Highest log index applied to the state machine', registers: [this.registry], collect: setTo(() => this.#live.applied) });
   readonly proposalsCommitted = new Counter({ name: 'keel_raft_proposals_committed_total', help: 'Proposals from this member that committed and applied', registers: [this.registry] });
   readonly proposalsFailed = new Counter({ name: 'keel_raft_proposals_failed_total', help: 'Proposals from this member that were refused, dropped or timed out', registers: [this.registry] });
-  readonly proposalsPending = new Gauge({ name: 'keel_raft_proposals_pending', help: 'Proposals from this member waiting to apply', registers: [this.registry] });
+  readonly proposalsPending = new Gauge({ name: 'keel_raft_proposals_pending', help: 'Proposals from this member waiting to apply', registers: [this.registry], collect: setTo(() => this.#live.pending) });
   readonly walFsyncSeconds = new Histogram({
     name: 'keel_wal_fsync_duration_seconds',
     help: 'Time to persist one Ready with fsync (group commit)',
@@ -80,12 +82,17 @@ export class NodeMetrics {
     labelNames: ['path'] as const,
     registers: [this.registry],
   });
-  readonly dbSizeBytes = new Gauge({ name: 'keel_store_size_bytes', help: 'What the key-value state counts against the space quota', registers: [this.registry] });
-  readonly quotaUsedRatio = new Gauge({ name: 'keel_store_quota_used_ratio', help: 'keel_store_size_bytes over the space quota (a NOSPACE alarm is raised when a write would pass 1)', registers: [this.registry] });
+  readonly dbSizeBytes = new Gauge({ name: 'keel_store_size_bytes', help: 'What the key-value state counts against the space quota', registers: [this.registry], collect: setTo(() => this.#live.usedBytes) });
+  readonly quotaUsedRatio = new Gauge({
+    name: 'keel_store_quota_used_ratio',
+    help: 'keel_store_size_bytes over the space quota (a NOSPACE alarm is raised when a write would pass 1)',
+    registers: [this.registry],
+    collect: setTo(() => (this.#live.quotaBytes > 0 ? this.#live.usedBytes / this.#live.quotaBytes : 0)),
+  });
   readonly alarmsActive = new Gauge({ name: 'keel_store_alarms_active', help: 'Active alarms by type (replicated state: every member reports the same)', labelNames: ['alarm'] as const, registers: [this.registry] });
 
   // Client traffic is read from the sockets at scrape time, so the data path pays nothing per byte.
-  readonly etcd = new EtcdMetrics(this.registry, () => this.#reportClientBytes());
+  readonly etcd = new EtcdMetrics(this.registry, () => this.#reportClientBytes(), this.#live);
   /** gRPC calls, and JSON gateway calls under the gRPC method they map to; counts keel_api_requests_total too. */
   readonly rpc: RpcMetrics = new RpcMetrics(this.registry, this.requests);
   /** The Prometheus process collector's name etcd's dashboard charts (keel's default metrics carry the keel_ prefix). */
@@ -119,11 +126,9 @@ export class NodeMetrics {
 
   /** Raft progress after a Ready: etcd's proposals_committed/applied_total are these indexes. */
   raftProgress(term: number, commitIndex: number, appliedIndex: number): void {
-    this.term.set(term);
-    this.commitIndex.set(commitIndex);
-    this.etcd.proposalsCommitted.set(commitIndex);
-    this.appliedIndex.set(appliedIndex);
-    this.etcd.proposalsApplied.set(appliedIndex);
+    this.#live.term = term;
+    this.#live.commit = commitIndex;
+    this.#live.applied = appliedIndex;
   }
 
   proposalCommitted(): void {
@@ -136,8 +141,7 @@ export class NodeMetrics {
   }
 
   proposalsPendingNow(count: number): void {
-    this.proposalsPending.set(count);
-    this.etcd.proposalsPending.set(count);
+    this.#live.pending = count;
   }
 
   walSynced(seconds: number): void {
@@ -215,11 +219,9 @@ export class NodeMetrics {
 
   /** The store's size (what the quota counts; not the WAL's preallocated files), its quota and its key count. */
   storeObserved(usedBytes: number, quotaBytes: number, keys: number): void {
-    this.dbSizeBytes.set(usedBytes);
-    this.etcd.dbTotalSizeBytes.set(usedBytes);
-    this.etcd.dbInUseBytes.set(usedBytes);
-    this.etcd.quotaBackendBytes.set(quotaBytes);
-    this.etcd.keys.set(keys);
+    this.#live.usedBytes = usedBytes;
+    this.#live.quotaBytes = quotaBytes;
+    this.#live.keys = keys;
   }
 
   /** Counts a client-port connection's bytes from now until it closes. */

