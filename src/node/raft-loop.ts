@@ -398,9 +398,9 @@ export class RaftLoop {
    * loop meanwhile as an outstanding write does: the answers an early apply
    * released leave first (a member's gRPC answers are flushed in the event
    * loop's check phase, and a deferred turn runs after that), then the early
-   * messages' socket writes and the commit index's write. The commit index reaches followers a few
-   * microseconds later; the client waiting on this member gets its answer
-   * without waiting behind two socket writes.
+   * messages' socket writes and the commit index's write. The commit index
+   * reaches followers a few microseconds later; the client waiting on this
+   * member gets its answer without waiting behind two socket writes.
    */
   #afterAnswers(rest: () => void): void {
     let release!: () => void;
