@@ -120,15 +120,28 @@ export class KvStore {
    */
   compact(revision: number): void {
     assert(revision > this.#compactRevision && revision <= this.#currentRevision, 'compact: revision out of order');
-    const cut = upperBoundByMain(this.#log, revision);
+    // One pass over the compacted prefix: each key's history is compacted at its first record there, and a record
+    // stays only if its key still holds it first (compaction leaves at most the record visible at `revision` at or
+    // below it); the quota's count loses what was dropped. Slicing, filtering and joining the log, then summing all
+    // of it again, took 0.31-0.37 s for 550,000 records (`node --expose-gc --import tsx bench/store.ts 500000`, its
+    // compact line; 0.14-0.17 s now), and all three members' loops stalled 0.4-0.5 s at once when etcdctl check
+    // perf --load=l compacted at its end, long enough to lose the leader. The log is a new array, never changed in
+    // place: a HashJob stepping over the old one between turns keeps a consistent view.
+    const log = this.#log;
+    const cut = upperBoundByMain(log, revision);
+    const next: KvRecord[] = [];
+    let droppedBytes = 0;
     for (let i = 0; i < cut; i++) {
-      const key = this.#log[i]!.key;
-      if (this.#byKey.get(key)?.compact(revision)) this.#forget(key);
+      const record = log[i]!;
+      const keyIndex = this.#byKey.get(record.key);
+      if (keyIndex !== undefined && keyIndex.compact(revision)) this.#forget(record.key);
+      if (keyIndex !== undefined && keyIndex.records[0] === record) next.push(record);
+      else droppedBytes += recordBytes(record);
     }
-    const kept = this.#log.slice(0, cut).filter((record) => this.#byKey.get(record.key)?.records[0] === record);
-    this.#log = kept.concat(this.#log.slice(cut));
+    for (let i = cut; i < log.length; i++) next.push(log[i]!);
+    this.#log = next;
     this.#compactRevision = revision;
-    this.#usedBytes = sumBytes(this.#log);
+    this.#usedBytes -= droppedBytes;
   }
 
   /** Every retained record by key, then revision (the snapshot order). */
@@ -203,12 +216,6 @@ export interface RestoredKv {
 
 export function recordBytes(record: KvRecord): number {
   return record.key.length + record.value.length + RECORD_OVERHEAD_BYTES;
-}
-
-function sumBytes(records: readonly KvRecord[]): number {
-  let total = 0;
-  for (const record of records) total += recordBytes(record);
-  return total;
 }
 
 /**
