@@ -26,6 +26,7 @@ export interface NodeFlags {
   electionTicks?: string;
   heartbeatTicks?: string;
   snapshotEntries?: string;
+  snapshotLogRatio?: string;
   snapshotCatchUpEntries?: string;
   walSegmentBytes?: string;
   logLevel?: string;
@@ -103,6 +104,7 @@ export function nodeCommand(): Command {
     .option('--election-ticks <n>', 'election timeout in ticks, randomized in [n, 2n) (default 12)')
     .option('--heartbeat-ticks <n>', 'heartbeat interval in ticks (default 2)')
     .option('--snapshot-entries <n>', 'applied entries between snapshots (default 10000)')
+    .option('--snapshot-log-ratio <x>', 'a snapshot also waits until the log since the last one is x times its size; 0: entries alone (default 0.25)')
     .option('--snapshot-catch-up-entries <n>', 'entries kept behind a snapshot for slow followers (default 5000)')
     .option('--wal-segment-bytes <n>', 'preallocated WAL segment size (default 64 MiB)')
     .option('--log-level <level>', 'debug, info, warn, error or silent (default info)')

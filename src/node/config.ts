@@ -35,6 +35,8 @@ export const nodeConfigSchema = z
     heartbeatTicks: z.number().int().min(1).max(100).default(2),
     /** Applied entries between snapshots. */
     snapshotEntries: z.number().int().min(10).max(10_000_000).default(10_000),
+    /** A snapshot also waits until the log since the last one is this many times that snapshot's size (0: entries alone); see snapshot-policy.ts. */
+    snapshotLogRatio: z.number().min(0).max(100).default(0.25),
     /** Entries kept in the log behind a snapshot, so slightly slow followers catch up without one. */
     snapshotCatchUpEntries: z.number().int().min(0).max(10_000_000).default(5_000),
     /** Preallocated size of each WAL segment. */
@@ -150,7 +152,7 @@ const ENV: Record<string, keyof NodeConfig> = {
   KEEL_INITIAL_CLUSTER_STATE: 'initialClusterState',
 };
 
-const NUMERIC = new Set<string>(['walSegmentBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'snapshotEntries', 'snapshotCatchUpEntries', 'quotaBytes', 'requestTimeoutMs', 'pendingRequestsMax', 'watchProgressNotifyIntervalMs', 'shutdownDrainMs', 'autoCompactionRevisionCheckMs', 'authTokenTtl', 'bcryptCost', 'authFailedAttemptsPerUser', 'authFailedAttemptsPerAddress']);
+const NUMERIC = new Set<string>(['walSegmentBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'snapshotEntries', 'snapshotLogRatio', 'snapshotCatchUpEntries', 'quotaBytes', 'requestTimeoutMs', 'pendingRequestsMax', 'watchProgressNotifyIntervalMs', 'shutdownDrainMs', 'autoCompactionRevisionCheckMs', 'authTokenTtl', 'bcryptCost', 'authFailedAttemptsPerUser', 'authFailedAttemptsPerAddress']);
 
 /** Merges file < environment < flags and validates the result. */
 export function loadNodeConfig(

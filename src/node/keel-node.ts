@@ -5,12 +5,12 @@ import { decodeConfChange } from '../raft/conf-change.js';
 import { RaftError } from '../raft/errors.js';
 import { SeededRandom } from '../raft/random.js';
 import { RawNode } from '../raft/raw-node.js';
-import type { MemoryStorage } from '../raft/storage.js';
-import type { ConfChange, Message, NodeId, Snapshot, SoftState } from '../raft/types.js';
+import { entrySizeBytes, type MemoryStorage } from '../raft/storage.js';
+import type { ConfChange, Entry, Message, NodeId, Snapshot, SoftState } from '../raft/types.js';
 import { ConfChangeType, EntryType, NONE, Role } from '../raft/types.js';
 import { staleReadsOn, staleRevision } from './test-stale-reads.js';
 import { FileStorage } from '../storage/index.js';
-import { stamp } from '../store/command.js';
+import { decodeCommand, stamp } from '../store/command.js';
 import type { Command } from '../store/command.js';
 import type { CommandResponse } from '../store/state-machine.js';
 import { StoreStateMachine } from '../store/state-machine.js';
@@ -28,7 +28,7 @@ import { Maintenance, yieldToLoop } from './maintenance.js';
 import type { DefragmentResult } from './maintenance.js';
 import type { HeaderContext } from './identity.js';
 import type { NodeConfig } from './config.js';
-import { encodeStoreCommandEntry } from './entry-codec.js';
+import { decodeEntry, encodeStoreCommandEntry } from './entry-codec.js';
 import { MemberRemovedError } from './errors.js';
 import type { Logger } from './logger.js';
 import { clusterIdOf, memberIdOf } from './identity.js';
@@ -36,6 +36,7 @@ import { NodeMetrics } from './metrics.js';
 import { LeaseService } from './lease-service.js';
 import { SkewableClock } from './clock.js';
 import { Wait } from './wait.js';
+import { snapshotWanted } from './snapshot-policy.js';
 import { LostWrites } from './lost-writes.js';
 import type { LostWriteNote } from './lost-writes.js';
 import { initialPeers, PeerBook } from './peers.js';
@@ -88,6 +89,8 @@ const PUBLISH_RETRY_MS = 2_000;
  * it fails as lost, when the new leader may have been handed it (lost-writes.ts).
  */
 const LOST_WRITE_GRACE_ELECTIONS = 1;
+/** An entry whose apply holds the loop this long is logged (etcd warns at 100 ms too: "apply request took too long"). */
+const SLOW_APPLY_WARN_MS = 100;
 
 /** What the member notes on a waiting write: only what LostWrites keeps. */
 type WriteNote = LostWriteNote;
@@ -156,6 +159,9 @@ export class KeelNode {
   #storage!: FileStorage;
   /** Writes periodic and defragment snapshots off the event loop (snapshot-saver.ts). */
   #snapshots: SnapshotSaver | undefined;
+  /** Bytes of the entries applied since the newest snapshot was captured, and that snapshot's size: the snapshot policy's inputs (snapshot-policy.ts). */
+  #logBytesSinceSnapshot = 0;
+  #lastSnapshotBytes = 0;
   /** Held from the start until stop: no second process may open this data dir. */
   #dataDirLock: DataDirLock | undefined;
   #store!: StoreStateMachine;
@@ -332,6 +338,7 @@ export class KeelNode {
     }
     this.#store = new StoreStateMachine({ quotaBytes: this.config.quotaBytes });
     const snapshotIndex = recovered.snapshot.metadata.index;
+    this.#lastSnapshotBytes = recovered.snapshot.data.length;
     if (snapshotIndex > 0) {
       const report = await this.#restoreSnapshot(recovered.snapshot.data);
       if (!report.done) throw new InterruptedError();
@@ -609,8 +616,13 @@ export class KeelNode {
       },
       applyCommitted: (entries) => {
         const applyStarted = performance.now();
+        let entryStarted = applyStarted;
         for (const entry of entries) {
+          this.#logBytesSinceSnapshot += entrySizeBytes(entry);
           this.#applier.apply(entry);
+          const entryEnded = performance.now();
+          if (entryEnded - entryStarted >= SLOW_APPLY_WARN_MS) this.#warnSlowApply(entry, entryEnded - entryStarted);
+          entryStarted = entryEnded;
           const recheckMs = this.#lostWrites.applied(entry.term);
           if (recheckMs !== undefined) this.#recheckLostWrites(recheckMs);
         }
@@ -629,6 +641,24 @@ export class KeelNode {
       },
       failed: (error) => this.#fail(error instanceof Error ? error : new Error(String(error))),
     };
+  }
+
+  /**
+   * One entry's apply held the loop for `ms` (etcd's "apply request took too
+   * long"): names what it was, since a stall this long on every member at
+   * once (they apply the same entry) can cost the leader.
+   */
+  #warnSlowApply(entry: Entry, ms: number): void {
+    let kind: string = entry.type === EntryType.ConfChange ? 'confChange' : 'unknown';
+    if (entry.type !== EntryType.ConfChange) {
+      try {
+        const data = decodeEntry(entry.data);
+        kind = data.kind === 'command' ? decodeCommand(data.command).type : data.kind;
+      } catch {
+        // an entry the store rejects: kind stays unknown
+      }
+    }
+    this.#log.warn('applying an entry took too long', { index: entry.index, kind, entryBytes: entry.data.byteLength, ms: Math.round(ms) });
   }
 
   #onSoftState({ leader, role, leaderElection }: SoftState): void {
@@ -674,7 +704,8 @@ export class KeelNode {
 
   #maybeSnapshot(): void {
     if (this.#snapshots?.running !== false) return;
-    if (this.#store.appliedIndex - this.#loop.snapshotIndex < this.config.snapshotEntries) return;
+    const progress = { entriesSince: this.#store.appliedIndex - this.#loop.snapshotIndex, logBytesSince: this.#logBytesSinceSnapshot, lastSnapshotBytes: this.#lastSnapshotBytes };
+    if (!snapshotWanted(progress, { snapshotEntries: this.config.snapshotEntries, logRatio: this.config.snapshotLogRatio })) return;
     this.#saveSnapshot().catch(() => undefined); // a failure has already failed the member (#snapshotFailed)
   }
 
@@ -689,7 +720,10 @@ export class KeelNode {
     if (saver.running) await saver.current;
     if (this.#stopped || this.#store.appliedIndex <= this.#loop.snapshotIndex) return;
     await saver
-      .save(() => ({ metadata: this.#loop.snapshotMetadata(this.#store.appliedIndex), membership: this.#table.encode(), state: this.#store.captureSnapshot() }))
+      .save(() => {
+        this.#logBytesSinceSnapshot = 0; // the snapshot covers everything applied so far
+        return { metadata: this.#loop.snapshotMetadata(this.#store.appliedIndex), membership: this.#table.encode(), state: this.#store.captureSnapshot() };
+      })
       .catch((error: unknown) => {
         // As when the snapshot was written synchronously: a failed snapshot write or fsync leaves the disk's state unknown.
         this.#fail(error instanceof Error ? error : new Error(String(error)));
@@ -701,6 +735,7 @@ export class KeelNode {
     // The storage layer brackets the log release with its compaction-* failpoints.
     const adoptStarted = performance.now();
     const adopted = this.#loop.adoptSnapshot(result.snapshot, this.config.snapshotCatchUpEntries);
+    if (adopted) this.#lastSnapshotBytes = result.bytes;
     const adoptSeconds = (performance.now() - adoptStarted) / 1000;
     this.metrics.snapshotSeconds.observe(result.seconds);
     this.#log.info('snapshot saved', {
@@ -1140,6 +1175,8 @@ export class KeelNode {
 
   /** A snapshot from the leader, durable already: the raft loop holds committed entries and reads until this resolves. */
   async #installSnapshot(snapshot: Snapshot): Promise<void> {
+    this.#lastSnapshotBytes = snapshot.data.length;
+    this.#logBytesSinceSnapshot = 0;
     const report = await this.#restoreSnapshot(snapshot.data);
     if (!report.done) return;
     this.#watchHub.onRestore();

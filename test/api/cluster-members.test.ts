@@ -69,7 +69,7 @@ describe('Cluster membership (real processes)', () => {
 
   before(async () => {
     // Small snapshot intervals: the learner catches up from a snapshot, so membership must travel in it.
-    cluster = await Cluster.start({ nodes: 3, flags: ['--snapshot-entries', '20', '--snapshot-catch-up-entries', '5'] });
+    cluster = await Cluster.start({ nodes: 3, flags: ['--snapshot-entries', '20', '--snapshot-log-ratio', '0', '--snapshot-catch-up-entries', '5'] });
   });
 
   after(async () => {

@@ -217,7 +217,7 @@ describe('crashes of every member', () => {
   });
 
   test('a member down while the others compact their logs catches up by snapshot', async () => {
-    const cluster = await Cluster.start({ nodes: 3, flags: ['--snapshot-entries', '50', '--snapshot-catch-up-entries', '10', '--log-level', 'info'] });
+    const cluster = await Cluster.start({ nodes: 3, flags: ['--snapshot-entries', '50', '--snapshot-log-ratio', '0', '--snapshot-catch-up-entries', '10', '--log-level', 'info'] });
     try {
       const leader = await cluster.leader();
       const away = cluster.members.find((m) => m.id !== leader.id)!;

@@ -15,7 +15,7 @@ import { Writer } from './load.js';
 //
 // Snapshots every 30 entries and 64 KiB WAL segments make snapshot,
 // compaction and rotation boundaries come up within seconds.
-const FLAGS = ['--snapshot-entries', '30', '--snapshot-catch-up-entries', '5', '--wal-segment-bytes', '65536'];
+const FLAGS = ['--snapshot-entries', '30', '--snapshot-log-ratio', '0', '--snapshot-catch-up-entries', '5', '--wal-segment-bytes', '65536'];
 /** Failpoints that fire only while a member installs a snapshot sent by the leader. */
 const INSTALL = new Set(['snapshot-before-install', 'snapshot-after-install']);
 

@@ -1,0 +1,23 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SNAPSHOT_LOG_BYTES_MAX, snapshotWanted } from '../../src/node/snapshot-policy.js';
+
+const policy = { snapshotEntries: 10_000, logRatio: 0.25 };
+
+test('a snapshot waits for snapshotEntries entries, whatever the log bytes', () => {
+  assert.equal(snapshotWanted({ entriesSince: 9_999, logBytesSince: 10 ** 9, lastSnapshotBytes: 0 }, policy), false);
+  assert.equal(snapshotWanted({ entriesSince: 10_000, logBytesSince: 0, lastSnapshotBytes: 0 }, policy), true, 'no snapshot yet: entries alone');
+});
+
+test('past snapshotEntries, a snapshot also waits until the log since the last one is logRatio times its size', () => {
+  const last = 200 * 1024 * 1024;
+  assert.equal(snapshotWanted({ entriesSince: 10_000, logBytesSince: 13 * 1024 * 1024, lastSnapshotBytes: last }, policy), false, 'a 200 MiB state after 13 MiB of log');
+  assert.equal(snapshotWanted({ entriesSince: 80_000, logBytesSince: last / 4 - 1, lastSnapshotBytes: last }, policy), false);
+  assert.equal(snapshotWanted({ entriesSince: 80_000, logBytesSince: last / 4, lastSnapshotBytes: last }, policy), true);
+});
+
+test('ratio 0 is entries alone (etcd --snapshot-count); past SNAPSHOT_LOG_BYTES_MAX a snapshot is due whatever the ratio', () => {
+  assert.equal(snapshotWanted({ entriesSince: 10_000, logBytesSince: 1, lastSnapshotBytes: 10 ** 10 }, { snapshotEntries: 10_000, logRatio: 0 }), true);
+  assert.equal(snapshotWanted({ entriesSince: 10_000, logBytesSince: SNAPSHOT_LOG_BYTES_MAX, lastSnapshotBytes: 10 ** 10 }, policy), true);
+  assert.equal(snapshotWanted({ entriesSince: 10_000, logBytesSince: SNAPSHOT_LOG_BYTES_MAX - 1, lastSnapshotBytes: 10 ** 10 }, policy), false);
+});
