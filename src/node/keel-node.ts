@@ -62,8 +62,19 @@ import {
   wrapSnapshot,
 } from './membership.js';
 
-/** Ticks run at once after the event loop stalled (GC, SIGSTOP): enough to expire any lease, bounded. */
-const CATCH_UP_TICKS_MAX = 1_000;
+/**
+ * Ticks one timer callback runs at most. A timer a tick or so late (a busy
+ * turn) catches up; after a longer stall (GC, a long apply, SIGSTOP) the
+ * rest are dropped, as Go's time.Ticker drops them under etcd's raft loop.
+ * Running them all at once, in the timers phase before the poll phase reads
+ * the peer messages that arrived meanwhile, made a stall shared by every
+ * member (they apply the same entry) an election: the followers' election
+ * timers and the leader's quorum check jumped past their timeouts with the
+ * heartbeats and acknowledgements still unread in the sockets. Raft's
+ * safety does not rest on ticks; leases' deadlines follow the clock
+ * (#onTimer extends them after a stall).
+ */
+const TICKS_PER_TIMER_MAX = 2;
 /** Keys and values (plus RECORD_OVERHEAD_BYTES per record, store/hash.ts) a HashKV covers per event-loop turn. */
 const HASH_STEP_BYTES = 4 * 1024 * 1024;
 /** Ready rounds per scheduled turn; each round makes progress. */
@@ -526,9 +537,9 @@ export class KeelNode {
   // ------------------------------------------------------------------ the raft loop
 
   /**
-   * Ticks follow a monotonic clock: after a stall (GC, a SIGSTOP) the missed
-   * ticks run at once, so a leader's lease and a follower's election timer
-   * see the time that really passed.
+   * Ticks follow a monotonic clock, so a late timer callback still ticks for
+   * the time that passed; after a stall of more than TICKS_PER_TIMER_MAX
+   * ticks the rest are dropped (see there).
    */
   #onTimer(): void {
     const hostNow = performance.now();
@@ -543,10 +554,12 @@ export class KeelNode {
       this.#log.warn('the event loop stalled; lease deadlines extended', { stalledMs: Math.round(stalledMs) });
     }
     const now = this.clock.now();
-    const due = Math.min(Math.floor((now - this.#lastTickAt) / this.config.tickMs), CATCH_UP_TICKS_MAX);
-    if (due <= 0) return;
-    this.#lastTickAt += due * this.config.tickMs;
-    if (now - this.#lastTickAt > this.config.tickMs * CATCH_UP_TICKS_MAX) this.#lastTickAt = now;
+    const missed = Math.floor((now - this.#lastTickAt) / this.config.tickMs);
+    if (missed <= 0) return;
+    const due = Math.min(missed, TICKS_PER_TIMER_MAX);
+    // Past the bound the phase restarts from now: the dropped ticks are not owed.
+    this.#lastTickAt = missed > TICKS_PER_TIMER_MAX ? now : this.#lastTickAt + due * this.config.tickMs;
+    if (missed > TICKS_PER_TIMER_MAX) this.metrics.ticksDropped.inc(missed - due);
     for (let i = 0; i < due; i++) this.#raw.tick();
     this.#refreshPeerMetrics();
     this.#maybePublish();

@@ -31,6 +31,7 @@ export class NodeMetrics {
   readonly hasLeader = new Gauge({ name: 'keel_raft_has_leader', help: '1 if this member knows a leader, else 0', registers: [this.registry] });
   readonly isLeader = new Gauge({ name: 'keel_raft_is_leader', help: '1 if this member is the leader, else 0', registers: [this.registry] });
   readonly leaderChanges = new Counter({ name: 'keel_raft_leader_changes_seen_total', help: 'Leader changes this member has seen', registers: [this.registry] });
+  readonly ticksDropped = new Counter({ name: 'keel_raft_ticks_dropped_total', help: 'Raft ticks not run because the event loop stalled for longer than two ticks', registers: [this.registry] });
   readonly term = new Gauge({ name: 'keel_raft_term', help: 'Current raft term', registers: [this.registry], collect: setTo(() => this.#live.term) });
   readonly commitIndex = new Gauge({ name: 'keel_raft_commit_index', help: 'Highest log index known committed', registers: [this.registry], collect: setTo(() => this.#live.commit) });
   readonly appliedIndex = new Gauge({ name: 'keel_raft_applied_index', help: 'Highest log index applied to the state machine', registers: [this.registry], collect: setTo(() => this.#live.applied) });
