@@ -2,7 +2,8 @@
  * The MVCC state machine on N keys of 100-byte values: encode + apply
  * throughput of put commands (keys in a shuffled order), point reads,
  * exact 100-key range reads, limited prefix reads, heap bytes per key,
- * snapshot, restore, hash and compaction times. Anchor, in the same run: a
+ * snapshot, restore, hash and compaction times, and one DeleteRange of every
+ * key with the compaction after it. Anchor, in the same run: a
  * plain Map<string, Uint8Array> holding the same keys and values (no
  * revisions, no index order), the floor any in-memory JavaScript store pays.
  * Usage: node --expose-gc --import tsx bench/store.ts [keys=100000,1000000]
@@ -103,6 +104,19 @@ function benchStore(n: number, order: Uint32Array): Record<string, string> {
   machine.apply(n + n / 10 + 1, encodeCommand({ type: 'compact', request: { revision: machine.revision } }));
   const compactSeconds = seconds(start);
 
+  // Delete every key in one DeleteRange, then compact at it (etcdctl check perf's cleanup; the apply is one
+  // synchronous step on every member's event loop, so its duration is a stall of that loop).
+  const everything = { key: encoder.encode('/'), rangeEnd: encoder.encode('0') };
+  let index = n + n / 10 + 2;
+  start = process.hrtime.bigint();
+  const deleted = machine.apply(index++, encodeCommand({ type: 'deleteRange', request: everything }));
+  const deleteSeconds = seconds(start);
+  if (deleted.status !== 'applied' || deleted.response.type !== 'deleteRange' || deleted.response.response.deleted !== n) throw new Error('the delete did not delete every key');
+  start = process.hrtime.bigint();
+  machine.apply(index, encodeCommand({ type: 'compact', request: { revision: machine.revision } }));
+  const compactDeletedSeconds = seconds(start);
+  if (machine.range({ key: everything.key, rangeEnd: everything.rangeEnd, countOnly: true }).count !== 0) throw new Error('keys left after the delete');
+
   return {
     'put (encode + apply)': rate(n, putSeconds),
     'get (1 key)': rate(READS, getSeconds),
@@ -113,6 +127,8 @@ function benchStore(n: number, order: Uint32Array): Record<string, string> {
     'restore': `${restoreSeconds.toFixed(2)} s`,
     'hash': `${hashSeconds.toFixed(2)} s`,
     'compact (10% overwritten)': `${compactSeconds.toFixed(2)} s`,
+    'delete range (every key, one command)': `${deleteSeconds.toFixed(2)} s`,
+    'compact after that delete': `${compactDeletedSeconds.toFixed(2)} s`,
   };
 }
 
