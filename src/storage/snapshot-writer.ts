@@ -3,8 +3,8 @@ import type { Snapshot, SnapshotMetadata } from '../raft/types.js';
 import { crc32c, crc32cCombine } from './crc32c.js';
 import { SnapshotCorruptError, StorageUsageError } from './errors.js';
 import { failpoint, failpointAsync } from './failpoints.js';
-import { type FileSystem, ioError, offLoop, writeFullyAsync } from './file-system.js';
-import { SNAPSHOT_SIZE_BYTES_MAX } from './limits.js';
+import { type FileSystem, fdatasyncAsync, ioError, offLoop, writeFullyAsync } from './file-system.js';
+import { SNAPSHOT_SIZE_BYTES_MAX, SNAPSHOT_SYNC_EVERY_BYTES } from './limits.js';
 import { type CheckedBytes, readSnapshotBytes } from './chunked-read.js';
 import { decodeSnapshotFile, encodeSnapshotFileHeader, type SnapshotFile, snapshotFileFor, storedChecksum } from './snapshot-files.js';
 
@@ -13,7 +13,8 @@ import { decodeSnapshotFile, encodeSnapshotFileHeader, type SnapshotFile, snapsh
  * loop, in the same format and with the same crash safety as
  * `SnapshotFiles.save`:
  *
- *     open <name>.tmp; write the data chunks after room for the header;
+ *     open <name>.tmp; write the data chunks after room for the header
+ *     (fdatasync every SNAPSHOT_SYNC_EVERY_BYTES, so no one flush is large);
  *     write the header (now that the data length is known) and the trailer;
  *     fsync; close; rename to <name>; fsync the directory
  *
@@ -36,6 +37,8 @@ export class SnapshotFileWriter {
   #fd: number;
   #dataLength = 0;
   #dataChecksum = 0;
+  /** Data bytes written since the last fdatasync. */
+  #unsyncedBytes = 0;
   #finished = false;
 
   private constructor(fileSystem: FileSystem, dir: string, metadata: SnapshotMetadata, fd: number) {
@@ -80,6 +83,11 @@ export class SnapshotFileWriter {
     await this.#guard('write snapshot', () => writeFullyAsync(this.#fs, this.#fd, chunk, this.#headerLength + this.#dataLength));
     this.#dataChecksum = crc32c(chunk, this.#dataChecksum);
     this.#dataLength += chunk.length;
+    this.#unsyncedBytes += chunk.length;
+    if (this.#unsyncedBytes >= SNAPSHOT_SYNC_EVERY_BYTES) {
+      this.#unsyncedBytes = 0;
+      await this.#guard('sync snapshot', () => fdatasyncAsync(this.#fs, this.#fd));
+    }
     failpoint('snapshot-after-chunk');
   }
 

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, it } from 'node:test';
 import type { Snapshot } from '../../src/raft/types.js';
 import { FileStorage, nodeFileSystem, StorageError, type FileSystem } from '../../src/storage/index.js';
+import { SNAPSHOT_SYNC_EVERY_BYTES } from '../../src/storage/limits.js';
 import { entries } from './conformance.js';
 
 let dir = '';
@@ -82,6 +83,49 @@ it('an aborted save removes its temporary file, rejects with KEEL_STORAGE_SNAPSH
   const again = new FileStorage(dir, { segmentSizeBytes: 64 * 1024 });
   assert.equal(again.load().snapshot.metadata.index, 10);
   again.close();
+});
+
+it('syncs the file as it goes, so no flush of it is much larger than SNAPSHOT_SYNC_EVERY_BYTES', async () => {
+  // The real file system, with the snapshot file's writes and syncs counted (not a mock: every call goes through).
+  let snapshotFd = -1;
+  let unsynced = 0;
+  let largestFlush = 0;
+  let syncs = 0;
+  const flushed = (fd: number): void => {
+    if (fd !== snapshotFd) return;
+    largestFlush = Math.max(largestFlush, unsynced);
+    unsynced = 0;
+    syncs++;
+  };
+  const counting: FileSystem = {
+    ...nodeFileSystem,
+    open: async (path, flags) => {
+      const fd = await nodeFileSystem.open!(path, flags);
+      if (path.endsWith('.snap.tmp')) snapshotFd = fd;
+      return fd;
+    },
+    write: async (fd, buffer, offset, length, position) => {
+      const written = await nodeFileSystem.write!(fd, buffer, offset, length, position);
+      if (fd === snapshotFd) unsynced += written;
+      return written;
+    },
+    fdatasync: async (fd) => {
+      await nodeFileSystem.fdatasync!(fd);
+      flushed(fd);
+    },
+    fsync: async (fd) => {
+      await nodeFileSystem.fsync!(fd);
+      flushed(fd);
+    },
+  };
+  const storage = openWithLog(dir, counting);
+  const chunkBytes = 1024 * 1024;
+  const snapshot = snapshotOf(20, 5 * SNAPSHOT_SYNC_EVERY_BYTES + 12_345);
+  const readBack = await storage.saveSnapshotStreamed(snapshot.metadata, chunksOf(snapshot.data, chunkBytes));
+  assert.deepEqual(readBack.data, snapshot.data);
+  assert.ok(syncs >= 6, `${syncs} syncs of the snapshot file`);
+  assert.ok(largestFlush <= SNAPSHOT_SYNC_EVERY_BYTES + chunkBytes, `a flush of ${largestFlush} bytes`);
+  storage.close();
 });
 
 it('a failed write rejects with a typed error and leaves no temporary file', async () => {
