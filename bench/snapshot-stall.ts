@@ -1,7 +1,7 @@
 /**
  * Issue 14, items 5 and 6: does a member's periodic snapshot stall its
  * event loop? A 3-member `keel up` (bench/lib/keel-cluster.ts, loopback,
- * fsync on) with `snapshotEntries` lowered (default 2000, so several
+ * fsync on) with `snapshotEntries` lowered and the log ratio off (default 2000, so several
  * snapshots happen at a large state within a short run) is filled with
  * `--big` 1 MiB values (4 clients, JSON gateway), then with `--txns` Txns
  * of 100 puts of 100-byte values (8 clients). Every second each member's
@@ -185,7 +185,7 @@ function stallDuringSnapshots(samples: readonly [number, number][], lines: reado
 
 async function run(label: string, bin: string | undefined): Promise<RunResult> {
   const started = Date.now();
-  const cluster: KeelCluster = await startKeelCluster({ fsync: true, ...(bin ? { bin } : {}), config: { snapshotEntries: SNAPSHOT_ENTRIES }, ...(args['keel-node-args'] ? { nodeArgs: args['keel-node-args'].split(' ') } : {}) });
+  const cluster: KeelCluster = await startKeelCluster({ fsync: true, ...(bin ? { bin } : {}), config: { snapshotEntries: SNAPSHOT_ENTRIES, ...(bin ? {} : { snapshotLogRatio: 0 }) }, ...(args['keel-node-args'] ? { nodeArgs: args['keel-node-args'].split(' ') } : {}) });
   try {
     const endpoints = cluster.endpoints;
     const changesBefore = await leaderChanges(endpoints);

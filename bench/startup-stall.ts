@@ -2,7 +2,7 @@
  * How long does a member's startup hold its event loop? A one-member
  * `keel node` (loopback, fsync on) is filled with `--keys` keys of
  * `--value-bytes` bytes in Txns of 100 puts (8 clients), with
- * `--snapshot-entries` chosen so that it has saved a large snapshot and
+ * `--snapshot-entries` chosen (the log ratio off) so that it has saved a large snapshot and
  * holds a log tail after it; it is stopped (SIGTERM) and started again over
  * the same data directory, `--restarts` times. Per restart:
  *
@@ -146,7 +146,7 @@ function startMember(bin: string, dataDir: string, ports: readonly number[], pro
   const nodeArgs = ['--import', loopGaps, ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])];
   const child = spawn(
     process.execPath,
-    [...nodeArgs, bin, 'node', '--id', 'n1', '--data-dir', join(dataDir, 'member'), '--listen-peer', `127.0.0.1:${ports[0]}`, '--listen-client', `127.0.0.1:${ports[1]}`, '--peers', `n1=127.0.0.1:${ports[0]}`, '--snapshot-entries', String(SNAPSHOT_ENTRIES), '--snapshot-catch-up-entries', '100'],
+    [...nodeArgs, bin, 'node', '--id', 'n1', '--data-dir', join(dataDir, 'member'), '--listen-peer', `127.0.0.1:${ports[0]}`, '--listen-client', `127.0.0.1:${ports[1]}`, '--peers', `n1=127.0.0.1:${ports[0]}`, '--snapshot-entries', String(SNAPSHOT_ENTRIES), '--snapshot-catch-up-entries', '100', ...(bin === thisBin ? ['--snapshot-log-ratio', '0'] : [])],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   child.stdout!.pipe(log);
