@@ -34,6 +34,8 @@ export class KvStore {
   readonly leases: LeaseIndex;
   #writing = false;
   #usedBytes: number;
+  /** The compaction whose records are still being dropped, if any (see compactStep). */
+  #compaction: Compaction | undefined;
 
   /** An empty store, or one a restore built (restore.ts checked every part against the others). */
   constructor(restored?: RestoredKv) {
@@ -115,37 +117,76 @@ export class KvStore {
   }
 
   /**
-   * Drops every record no read at `revision` or later can see. The caller
-   * has checked compactRevision < revision <= currentRevision.
+   * Compacts at `revision`: reads below it fail from now on, and every
+   * record no read at `revision` or later can see is dropped, at once or,
+   * with `inSteps`, by {@link compactStep} calls between other work (see
+   * there). The caller has checked compactRevision < revision <= currentRevision.
    */
-  compact(revision: number): void {
+  compact(revision: number, inSteps = false): void {
     assert(revision > this.#compactRevision && revision <= this.#currentRevision, 'compact: revision out of order');
-    // One pass over the compacted prefix: each key's history is compacted at its first record there, and a record
-    // stays only if its key still holds it first (compaction leaves at most the record visible at `revision` at or
-    // below it); the quota's count loses what was dropped. Slicing, filtering and joining the log, then summing all
-    // of it again, took 0.31-0.37 s for 550,000 records (`node --expose-gc --import tsx bench/store.ts 500000`, its
-    // compact line; 0.14-0.17 s now), and all three members' loops stalled 0.4-0.5 s at once when etcdctl check
-    // perf --load=l compacted at its end, long enough to lose the leader. The log is a new array, never changed in
-    // place: a HashJob stepping over the old one between turns keeps a consistent view.
-    const log = this.#log;
-    const cut = upperBoundByMain(log, revision);
-    const next: KvRecord[] = [];
-    let droppedBytes = 0;
-    for (let i = 0; i < cut; i++) {
+    this.settleCompaction();
+    this.#compactRevision = revision;
+    this.#compaction = { revision, log: this.#log, cut: upperBoundByMain(this.#log, revision), position: 0, kept: [], droppedBytes: 0 };
+    if (!inSteps) this.settleCompaction();
+  }
+
+  /** True while a compaction's records are still being dropped (compact with `inSteps`). */
+  get compacting(): boolean {
+    return this.#compaction !== undefined;
+  }
+
+  /**
+   * Drops the records of about `recordsMax` more log positions of the
+   * compaction under way; returns true once it is done (or none runs).
+   *
+   * One pass over the compacted prefix: each key's history is compacted at
+   * its first record there, and a record stays only if its key still holds
+   * it first (compaction leaves at most the record visible at `revision` at
+   * or below it); the quota's count loses what was dropped. The kept
+   * records go to a new array, swapped in at the end with the records
+   * appended meanwhile (all after the prefix): the old array never changes,
+   * so a HashJob stepping over it keeps a consistent view.
+   *
+   * Why in steps: etcdctl check perf --load=l ends with one DeleteRange of
+   * its ~160,000 keys and a compaction at it, and on every member that
+   * compaction held the event loop for 0.2-0.7 s in one pass (0.71 s for
+   * 500,000 deleted keys in `bench/store.ts`, alone): long enough, on the
+   * leader, for its followers to elect. etcd likewise compacts its index
+   * at once and its backend in batches. Reads meanwhile are unaffected: a
+   * read at compactRevision or later sees the same record whether or not
+   * the ones below it are gone yet.
+   */
+  compactStep(recordsMax: number): boolean {
+    const job = this.#compaction;
+    if (job === undefined) return true;
+    const { log, revision, kept } = job;
+    const end = Math.min(job.cut, job.position + recordsMax);
+    for (let i = job.position; i < end; i++) {
       const record = log[i]!;
       const keyIndex = this.#byKey.get(record.key);
       if (keyIndex !== undefined && keyIndex.compact(revision)) this.#forget(record.key);
-      if (keyIndex !== undefined && keyIndex.records[0] === record) next.push(record);
-      else droppedBytes += recordBytes(record);
+      if (keyIndex !== undefined && keyIndex.records[0] === record) kept.push(record);
+      else job.droppedBytes += recordBytes(record);
     }
-    for (let i = cut; i < log.length; i++) next.push(log[i]!);
-    this.#log = next;
-    this.#compactRevision = revision;
-    this.#usedBytes -= droppedBytes;
+    job.position = end;
+    if (end < job.cut) return false;
+    // Writes meanwhile were pushed onto this same array, after the prefix (their main is above `revision`).
+    assert(this.#log === log, 'compactStep: the log was replaced during a compaction');
+    for (let i = job.cut; i < log.length; i++) kept.push(log[i]!);
+    this.#log = kept;
+    this.#usedBytes -= job.droppedBytes;
+    this.#compaction = undefined;
+    return true;
+  }
+
+  /** Finishes a compaction under way at once: what reads the log whole (a snapshot's capture, a hash) calls this first. */
+  settleCompaction(): void {
+    this.compactStep(Number.POSITIVE_INFINITY);
   }
 
   /** Every retained record by key, then revision (the snapshot order). */
   recordsByKey(): KvRecord[] {
+    this.settleCompaction(); // the index and the log agree only once a compaction is done
     // A snapshot's capture runs on the event loop: one preallocated array filled by plain loops (no spread, no
     // callback per key) takes 500,000 records in a few ms rather than ~80.
     const records = new Array<KvRecord>(this.#log.length);
@@ -199,6 +240,16 @@ export class KvStore {
     this.#byKey.delete(key);
     assert(this.#ordered.remove(key), 'forget: key missing from the ordered index');
   }
+}
+
+/** A compaction under way: the prefix of `log` below `cut` is walked from `position`, the records it keeps gathered in `kept`. */
+interface Compaction {
+  readonly revision: number;
+  readonly log: KvRecord[];
+  readonly cut: number;
+  position: number;
+  readonly kept: KvRecord[];
+  droppedBytes: number;
 }
 
 /** What a restore hands a new store: the parts of a KvStore, built from a snapshot's records. */

@@ -85,6 +85,12 @@ export type ApplyResult =
 export interface StoreOptions {
   /** The space quota; every member must use the same. Default QUOTA_BYTES_DEFAULT (2 GiB, as etcd). */
   quotaBytes?: number;
+  /**
+   * A compaction drops its records in {@link StoreStateMachine.compactStep}
+   * calls, which the owner makes between other work, rather than within
+   * apply (KvStore.compactStep says why). Default false: at once.
+   */
+  compactInSteps?: boolean;
 }
 
 /** A restore begun by {@link StoreStateMachine.beginRestore}. */
@@ -102,6 +108,7 @@ export class StoreStateMachine {
   #appliedIndex = 0;
   readonly #listeners = new Set<EventListener>();
   readonly #quotaBytes: number;
+  readonly #compactInSteps: boolean;
   #alarms = new AlarmSet();
   #auth = new AuthState();
   /** Set by beginRestore() until that restore ends (see there). */
@@ -111,6 +118,17 @@ export class StoreStateMachine {
 
   constructor(options: StoreOptions = {}) {
     this.#quotaBytes = options.quotaBytes ?? QUOTA_BYTES_DEFAULT;
+    this.#compactInSteps = options.compactInSteps ?? false;
+  }
+
+  /** True while a compaction's records are still being dropped (`compactInSteps`): call compactStep. */
+  get compacting(): boolean {
+    return this.#kv.compacting;
+  }
+
+  /** Drops about `recordsMax` more records' worth of the compaction under way; true once it is done. */
+  compactStep(recordsMax: number): boolean {
+    return this.#kv.compactStep(recordsMax);
   }
 
   /** The index of the last log entry applied (0 before any). */
@@ -212,12 +230,14 @@ export class StoreStateMachine {
 
   /** HashKV-like digest of the kv data up to `revision` (<= 0: current). */
   hash(revision = 0): KvHash {
+    this.#kv.settleCompaction();
     const upTo = this.#kv.resolveReadRevision(revision, this.#kv.currentRevision);
     return hashRecords(this.#kv.log, upTo, this.#kv.compactRevision);
   }
 
   /** {@link hash} as a job its caller steps between other work (a large state takes seconds in one call); the revision is resolved now. */
   beginHash(revision = 0): HashJob {
+    this.#kv.settleCompaction(); // the job walks the log: it must hold what a settled store holds
     const upTo = this.#kv.resolveReadRevision(revision, this.#kv.currentRevision);
     return new HashJob(this.#kv.log, upTo, this.#kv.compactRevision);
   }
@@ -360,7 +380,12 @@ export class StoreStateMachine {
     let response: T;
     try {
       response = body({ store: this.#kv, write, compareRevision, header });
-      if (write.puts > 0 && this.#kv.usedBytes > this.#quotaBytes) throw new NoSpaceError(this.#kv.usedBytes, this.#quotaBytes);
+      if (write.puts > 0 && this.#kv.usedBytes > this.#quotaBytes) {
+        // A compaction still dropping its records (compactInSteps) counts them until it is done, and how far it got
+        // differs from member to member: every member must refuse or take this write alike, as if it were done.
+        this.#kv.settleCompaction();
+        if (this.#kv.usedBytes > this.#quotaBytes) throw new NoSpaceError(this.#kv.usedBytes, this.#quotaBytes);
+      }
     } catch (error) {
       write.rollback();
       throw error;
@@ -383,7 +408,7 @@ export class StoreStateMachine {
     const current = this.#kv.currentRevision;
     if (revision <= this.#kv.compactRevision) throw new CompactedError(revision, this.#kv.compactRevision);
     if (revision > current) throw new FutureRevisionError(revision, current);
-    this.#kv.compact(revision);
+    this.#kv.compact(revision, this.#compactInSteps);
     return { header: { revision: current } };
   }
 

@@ -392,3 +392,22 @@ test('over the space quota puts are refused with etcd NOSPACE; deletes and compa
   store.ok({ type: 'compact', request: { revision: store.machine.revision } });
   assert.equal(store.machine.usedBytes, 'k'.length + 'again'.length + limits.RECORD_OVERHEAD_BYTES);
 });
+
+test('a compaction still dropping its records (compactInSteps) does not count them against the quota: every member decides a write alike', () => {
+  // Members step a compaction at different paces; a write's quota check must not depend on how far one got.
+  const run = (compactInSteps: boolean) => {
+    const store = new Harness(new StoreStateMachine({ quotaBytes: 10_000, compactInSteps }));
+    for (const key of ['a', 'b', 'c', 'd', 'e']) store.put(key, 'v'.repeat(1_500));
+    store.del('a', 'f');
+    store.ok({ type: 'compact', request: { revision: store.machine.revision } });
+    assert.equal(store.machine.compacting, compactInSteps, 'the stepped store has not dropped a record yet');
+    const result = store.apply({ type: 'put', request: { key: bytes('f'), value: bytes('w'.repeat(3_000)) } });
+    return { status: result.status, snapshot: store.machine.snapshot(), usedBytes: store.machine.usedBytes };
+  };
+  const atOnce = run(false);
+  const stepped = run(true);
+  assert.equal(atOnce.status, 'applied', 'the freed space takes the write');
+  assert.equal(stepped.status, 'applied');
+  assert.equal(stepped.usedBytes, atOnce.usedBytes);
+  assert.deepEqual(stepped.snapshot, atOnce.snapshot);
+});
