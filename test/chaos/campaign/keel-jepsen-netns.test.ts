@@ -26,7 +26,7 @@ test(`keel under partitions, kills and pauses in network namespaces stays linear
   await import('node:fs').then((fs) => fs.mkdirSync(dataDir));
   writeFileSync(join(dataDir, 'cluster.json'), JSON.stringify({ clusterName }));
   const network = planNetns(clusterName, ['n1', 'n2', 'n3']);
-  const up = spawn(process.execPath, [bin, 'up', '--netns', '--no-gateway', '--quiet', '--data-dir', dataDir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const up = spawn(process.execPath, [bin, 'up', '--netns', '--no-gateway', '--no-dashboard', '--quiet', '--data-dir', dataDir], { stdio: ['ignore', 'ignore', 'pipe'] });
   const exited = new Promise((resolve) => up.once('exit', resolve));
   const stateDir = join(root, 'chaos-state');
   t.after(async () => {

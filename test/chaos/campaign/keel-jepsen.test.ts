@@ -21,7 +21,9 @@ const seed = Number(process.env.KEEL_JEPSEN_SEED ?? 1 + Math.floor(Math.random()
 test(`keel under kills and pauses stays linearizable and recovers (seed ${seed}; KEEL_JEPSEN_SEED=${seed} replays it)`, { timeout: 240_000 }, async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'keel-jepsen-'));
   const dataDir = join(root, 'cluster');
-  const up = spawn(process.execPath, [bin, 'up', '--no-gateway', '--quiet', '--base-port', String(await freeKeelUpBase(3)), '--data-dir', dataDir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // No dashboard: it listens on one fixed port, and another test file's keel up running at the same moment may take
+  // it first (a fresh-clone CI run failed the check below on 'dashboard cannot run').
+  const up = spawn(process.execPath, [bin, 'up', '--no-gateway', '--no-dashboard', '--quiet', '--base-port', String(await freeKeelUpBase(3)), '--data-dir', dataDir], { stdio: ['ignore', 'ignore', 'pipe'] });
   let upErrors = '';
   up.stderr!.on('data', (chunk: Buffer) => (upErrors += chunk.toString()));
   const upExited = new Promise((resolve) => up.once('exit', resolve));
