@@ -560,10 +560,15 @@ export class KeelNode {
     const now = this.clock.now();
     const missed = Math.floor((now - this.#lastTickAt) / this.config.tickMs);
     if (missed <= 0) return;
-    const due = Math.min(missed, TICKS_PER_TIMER_MAX);
-    // Past the bound the phase restarts from now: the dropped ticks are not owed.
-    this.#lastTickAt = missed > TICKS_PER_TIMER_MAX ? now : this.#lastTickAt + due * this.config.tickMs;
-    if (missed > TICKS_PER_TIMER_MAX) this.metrics.ticksDropped.inc(missed - due);
+    let due = missed;
+    if (missed > TICKS_PER_TIMER_MAX) {
+      // The phase restarts from now: the dropped ticks are not owed.
+      due = TICKS_PER_TIMER_MAX;
+      this.#lastTickAt = now;
+      this.metrics.ticksDropped.inc(missed - due);
+    } else {
+      this.#lastTickAt += missed * this.config.tickMs;
+    }
     for (let i = 0; i < due; i++) this.#raw.tick();
     this.#refreshPeerMetrics();
     this.#maybePublish();
