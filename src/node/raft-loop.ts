@@ -351,10 +351,24 @@ export class RaftLoop {
     this.#inTurn = true;
     try {
       this.#rounds();
+      this.#sendEarly();
     } finally {
       this.#inTurn = false;
     }
     if (this.#mayTakeReady() && this.raw.hasReady()) this.schedule();
+  }
+
+  /**
+   * Sends what the core may send before this member's disk catches up
+   * (heartbeats and their answers, the leader's appends: see
+   * `RawNode.takeEarlyMessages`) when no Ready could take it: a write is
+   * outstanding, a snapshot is parked, or the commit-only hold is on. A
+   * heartbeat stepped or ticked during a 300 ms fsync is answered or sent
+   * now, not after it; a Ready taken later simply finds them gone.
+   */
+  #sendEarly(): void {
+    if (this.#stopped || this.#mayTakeReady()) return;
+    for (const message of this.raw.takeEarlyMessages()) this.#options.send(message);
   }
 
   #rounds(): void {

@@ -19,6 +19,15 @@ export interface Status {
   readonly leadTransferee: NodeId;
 }
 
+/** Message types that may leave before the Ready that holds them is durable, at a durable term (see RawNode#splitMessages). */
+const EARLY_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
+  MessageType.Append,
+  MessageType.Heartbeat,
+  MessageType.Snapshot,
+  MessageType.ReadIndexResponse,
+  MessageType.HeartbeatResponse,
+]);
+
 /**
  * The synchronous API over the core, in etcd-io/raft's RawNode shape:
  * inputs (`tick`, `step`, `propose`, `proposeConfChange`, `readIndex`,
@@ -169,12 +178,31 @@ export class RawNode {
   }
 
   /**
-   * With async storage writes, the leader's appends, heartbeats and
-   * snapshots may leave before this Ready is durable (they promise nothing
-   * about this node's disk), but only at the term already durable: a node
-   * that became leader in this very Ready (a single voter) has not persisted
-   * its term and vote yet, and a crash would let it lead that term twice.
-   * Everything else (votes, append responses, forwarded proposals) waits.
+   * With async storage writes: removes and returns the messages that may
+   * leave now (see #splitMessages), also while a Ready is outstanding. The
+   * caller sends them at once. Without this, a heartbeat (or its answer)
+   * generated while this member's write is on the disk would wait for the
+   * write, and a disk slower than the election timeout would cost the
+   * leader its followers (they campaign) or its quorum (check-quorum): a
+   * slow disk must slow the writes, not the failure detector. etcd-io/raft
+   * sends these from its raft goroutine while its storage goroutine writes.
+   */
+  takeEarlyMessages(): Message[] {
+    const raft = this.raft;
+    if (!raft.config.asyncStorageWrites || raft.messages.length === 0) return [];
+    const { early, late } = this.#splitMessages(raft.messages);
+    raft.messages = late;
+    return early;
+  }
+
+  /**
+   * With async storage writes, the leader's appends, heartbeats, snapshots
+   * and read-index answers, and a follower's heartbeat answers, may leave
+   * before this Ready is durable (they promise nothing about this node's
+   * disk), but only at the term already durable: a node that became leader
+   * in this very Ready (a single voter) has not persisted its term and vote
+   * yet, and a crash would let it lead that term twice. Everything else
+   * (votes, append responses, forwarded proposals and reads) waits.
    */
   #splitMessages(messages: readonly Message[]): { early: Message[]; late: Message[] } {
     if (!this.raft.config.asyncStorageWrites) return { early: [], late: [...messages] };
@@ -182,8 +210,7 @@ export class RawNode {
     const late: Message[] = [];
     const durableTerm = this.#previousHard.term;
     for (const m of messages) {
-      const leaderTraffic = m.type === MessageType.Append || m.type === MessageType.Heartbeat || m.type === MessageType.Snapshot;
-      (leaderTraffic && m.term === durableTerm ? early : late).push(m);
+      (EARLY_TYPES.has(m.type) && m.term === durableTerm ? early : late).push(m);
     }
     return { early, late };
   }

@@ -245,6 +245,35 @@ test('one write at a time: what arrives meanwhile is one group written after it'
   assert.equal(h.loop.persisting, false);
 });
 
+test('during an outstanding write the leader still sends heartbeats and the follower still answers them; its ack waits for the write', () => {
+  const a = harness(['a', 'b']);
+  elect(a);
+  a.loop.raw.propose(new TextEncoder().encode('x'));
+  a.loop.schedule();
+  assert.equal(a.writes.length, 1, "the leader's write is outstanding");
+  const heartbeatsBefore = a.sent.filter((m) => m.type === MessageType.Heartbeat).length;
+  for (let i = 0; i < 3; i++) a.loop.tick();
+  assert.equal(a.writes.length, 1, 'still outstanding');
+  const heartbeat = a.sent.filter((m) => m.type === MessageType.Heartbeat).at(-1);
+  assert.ok(a.sent.filter((m) => m.type === MessageType.Heartbeat).length > heartbeatsBefore && heartbeat, 'heartbeats left during the write');
+
+  const b = harnessWithHost(['a', 'b'], 'b', () => ({}));
+  const last = b.loop.memory.lastIndex();
+  const lastTerm = b.loop.memory.term(last);
+  // The first append brings term 2; once it is durable, term 2 is this member's durable term.
+  b.loop.step(message({ type: MessageType.Append, from: 'a', to: 'b', term: 2, logTerm: lastTerm, index: last, entries: [{ term: 2, index: last + 1, type: EntryType.Normal, data: new Uint8Array([1]) }], commit: last }));
+  complete(b);
+  b.loop.step(message({ type: MessageType.Append, from: 'a', to: 'b', term: 2, logTerm: 2, index: last + 1, entries: [{ term: 2, index: last + 2, type: EntryType.Normal, data: new Uint8Array([2]) }], commit: last }));
+  assert.equal(b.writes.length, 1, "the follower's write is outstanding");
+  const acks = (): Message[] => b.sent.filter((m) => m.type === MessageType.AppendResponse && m.index === last + 2);
+  b.loop.step(message({ type: MessageType.Heartbeat, from: 'a', to: 'b', term: 2, commit: last }));
+  assert.equal(b.sent.filter((m) => m.type === MessageType.HeartbeatResponse).length, 1, 'the heartbeat was answered during the write');
+  assert.equal(acks().length, 0, 'an ack left before its entries were durable');
+  complete(b);
+  assert.equal(acks().length, 1);
+  assert.deepEqual([...a.failures, ...b.failures], []);
+});
+
 test('a failed write stops the loop: no further Ready is taken, and stop() resolves', async () => {
   const h = harness(['a', 'b']);
   elect(h);

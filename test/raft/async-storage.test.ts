@@ -5,7 +5,7 @@ import { SeededRandom } from '../../src/raft/random.js';
 import { RawNode } from '../../src/raft/raw-node.js';
 import { MemoryStorage } from '../../src/raft/storage.js';
 import type { Message, NodeId, Ready } from '../../src/raft/types.js';
-import { MessageType } from '../../src/raft/types.js';
+import { MessageType, message } from '../../src/raft/types.js';
 
 /**
  * The leader's side of async storage writes (Raft thesis §10.2.1): appends
@@ -106,6 +106,43 @@ test('votes and a term the leader has not persisted yet never go early', () => {
   const ready = n1.raw.ready();
   assert.equal(ready.earlyMessages.length, 0);
   assert.ok(ready.messages.some((m) => m.type === MessageType.PreVote || m.type === MessageType.Vote));
+});
+
+test('while a Ready is outstanding, heartbeats and their answers can be taken at a durable term; acks, and answers at a term not yet durable, cannot', () => {
+  const members = cluster(['n1', 'n2', 'n3'], true);
+  const leader = elect(members, 'n1');
+  const n2 = members.get('n2')!;
+  const { index } = leader.raw.propose(new TextEncoder().encode('x'));
+  const leaderReady = leader.raw.ready(); // outstanding: the leader's write is on its disk
+  const append = leaderReady.earlyMessages.find((m) => m.type === MessageType.Append && m.to === 'n2')!;
+  n2.raw.step(append);
+  const followerReady = n2.raw.ready(); // outstanding: the follower's write too
+  assert.equal(n2.raw.takeEarlyMessages().length, 0, 'nothing to take: the append answer is in the Ready and waits');
+
+  // The leader's heartbeat timer fires during its write: the heartbeats may go now.
+  let heartbeats: Message[] = [];
+  for (let i = 0; i < 10 && heartbeats.length === 0; i++) {
+    leader.raw.tick();
+    heartbeats = leader.raw.takeEarlyMessages().filter((m) => m.type === MessageType.Heartbeat);
+  }
+  assert.deepEqual(heartbeats.map((m) => m.to).sort(), ['n2', 'n3']);
+  n2.raw.step(heartbeats.find((m) => m.to === 'n2')!);
+  const answers = n2.raw.takeEarlyMessages();
+  assert.deepEqual(answers.map((m) => m.type), [MessageType.HeartbeatResponse], 'the follower answers the heartbeat during its write');
+  assert.equal(followerReady.messages.filter((m) => m.type === MessageType.AppendResponse && m.index === index).length, 1, 'the ack still waits for the write');
+  leader.raw.step(answers[0]!);
+  persist(n2, followerReady);
+  n2.raw.advance(followerReady);
+  persist(leader, leaderReady);
+  leader.raw.advance(leaderReady);
+
+  // A heartbeat from a newer term: the answer carries a term this follower has not made durable, so it waits for the Ready.
+  const n3 = members.get('n3')!;
+  const term = n3.raw.status().hardState.term + 1;
+  n3.raw.step(message({ type: MessageType.Heartbeat, from: 'n2', to: 'n3', term, commit: 0 }));
+  assert.equal(n3.raw.takeEarlyMessages().length, 0, 'an answer at a term not yet durable was taken early');
+  const ready = n3.raw.ready();
+  assert.ok(ready.messages.some((m) => m.type === MessageType.HeartbeatResponse && m.term === term), 'it leaves with the Ready, after the term is written');
 });
 
 test('a single voter commits its entry only after advance() reports it durable', () => {
