@@ -88,11 +88,16 @@ export class KvStore {
     return this.#byKey.get(key)?.at(revision);
   }
 
-  /** Calls `visit` for each key live at `revision` within `range`, in key order, until it returns false. */
-  scan(range: KeyRange, revision: number, visit: (record: KvRecord) => boolean): void {
+  /**
+   * Calls `visit` for each key live at `revision` within `range`, in key
+   * order, until it returns false. `keyIndex` is the key's history, for a
+   * write of the same key in the same open txn (`WriteTxn.delete`): it
+   * spares a second lookup by key.
+   */
+  scan(range: KeyRange, revision: number, visit: (record: KvRecord, keyIndex: KeyIndex) => boolean): void {
     this.#ordered.scan(range.start, range.end, (keyIndex) => {
       const record = keyIndex.at(revision);
-      return record === undefined ? true : visit(record);
+      return record === undefined ? true : visit(record, keyIndex);
     });
   }
 
@@ -203,9 +208,10 @@ export class KvStore {
 
   // ---- used by WriteTxn only ----
 
-  /** @internal */
-  append(record: KvRecord): KvRecord | undefined {
-    const keyIndex = this.#byKey.get(record.key);
+  /** @internal `known` is the key's history when the caller holds it (see scan); else it is looked up. */
+  append(record: KvRecord, known?: KeyIndex): KvRecord | undefined {
+    assert(known === undefined || known.key === record.key, 'append: the key index given is of another key');
+    const keyIndex = known ?? this.#byKey.get(record.key);
     const previous = keyIndex?.latest();
     if (keyIndex === undefined) {
       const created = new KeyIndex(record);
@@ -308,9 +314,9 @@ export class WriteTxn {
     return this.#append(new KvRecord(key, this.main, this.#changes.length, value, createRevision, version, lease));
   }
 
-  /** Deletes a key that is live at readRevision. */
-  delete(key: ByteString): Change {
-    return this.#append(new KvRecord(key, this.main, this.#changes.length, '' as ByteString, 0, 0, 0n));
+  /** Deletes a key that is live at readRevision; `keyIndex` is its history if the caller has it (see KvStore.scan). */
+  delete(key: ByteString, keyIndex?: KeyIndex): Change {
+    return this.#append(new KvRecord(key, this.main, this.#changes.length, '' as ByteString, 0, 0, 0n), keyIndex);
   }
 
   /** Makes the writes visible at revision `main`; returns the revision after the txn. */
@@ -331,9 +337,9 @@ export class WriteTxn {
     this.#store.finishWrite(undefined);
   }
 
-  #append(record: KvRecord): Change {
+  #append(record: KvRecord, keyIndex?: KeyIndex): Change {
     assert(this.#open, 'write after the txn ended');
-    const previous = this.#store.append(record);
+    const previous = this.#store.append(record, keyIndex);
     const change = { record, previous };
     this.#changes.push(change);
     return change;

@@ -10,6 +10,7 @@ import type {
   Compare,
   DeleteRangeRequest,
   DeleteRangeResponse,
+  KeyValue,
   PutRequest,
   PutResponse,
   RequestOp,
@@ -57,11 +58,19 @@ export function executePut(execution: Execution, request: PutRequest): PutRespon
 /** Deletes every live key of the range, in key order, one sub-revision each. */
 export function executeDeleteRange(execution: Execution, request: DeleteRangeRequest): DeleteRangeResponse {
   const write = requireWrite(execution);
-  const live: KvRecord[] = [];
-  execution.store.scan(toKeyRange(request.key, request.rangeEnd), write.readRevision, (record) => live.push(record) > 0);
-  for (const record of live) write.delete(record.key);
-  const prevKvs = request.prevKv ? live.map((record) => toKeyValue(record)) : [];
-  return { header: execution.header, deleted: live.length, prevKvs };
+  // One pass, each key deleted as the scan reaches it, through the key history the scan holds (no second lookup by
+  // key): the scan reads at the revision before this txn (fixed at its start), and a tombstone only adds to a key's
+  // history, never to the key order the scan walks. Over 160,000 keys in scattered memory, the lookup by key cost a
+  // quarter of the apply (bench/store.ts, delete range row).
+  const prevKvs: KeyValue[] = [];
+  let deleted = 0;
+  execution.store.scan(toKeyRange(request.key, request.rangeEnd), write.readRevision, (record, keyIndex) => {
+    write.delete(record.key, keyIndex);
+    if (request.prevKv) prevKvs.push(toKeyValue(record));
+    deleted++;
+    return true;
+  });
+  return { header: execution.header, deleted, prevKvs };
 }
 
 /** Deletes the given keys (a lease revoke), in the order given. */
