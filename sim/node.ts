@@ -12,7 +12,7 @@ import { RaftLoop } from '../src/node/raft-loop.js';
 import type { ReadyHost, ReadyWriter } from '../src/node/raft-loop.js';
 import { encodeCompaction, encodeLeaseGrant, encodeLeaseRevoke, encodeWrite, readRegister } from './kv.js';
 import { Lessor } from '../src/node/lessor.js';
-import { Applier } from '../src/node/apply.js';
+import { Applier, entryScalesWithData } from '../src/node/apply.js';
 import { StoreStateMachine } from '../src/store/state-machine.js';
 import type { StoreOptions } from '../src/store/state-machine.js';
 import type { WriteCommand } from './kv.js';
@@ -386,6 +386,7 @@ export class SimNode {
         // across later applies, reads and snapshots; no random draw, so each seed's run stays its own.
         this.store.compactStep(SIM_COMPACT_STEP_RECORDS);
       },
+      applyMayStall: (entries) => entries.some(entryScalesWithData),
       readStates: (states) => {
         for (const state of states) {
           const pending = this.#pendingReads.get(contextString(state.context));

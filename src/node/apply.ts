@@ -2,9 +2,10 @@ import { decodeConfChange } from '../raft/conf-change.js';
 import type { ConfChange, Entry } from '../raft/types.js';
 import { EntryType } from '../raft/types.js';
 import { failpoint } from '../storage/failpoints.js';
+import { commandScalesWithData } from '../store/command.js';
 import type { StoreError } from '../store/errors.js';
 import type { CommandResponse, StoreStateMachine } from '../store/state-machine.js';
-import { decodeEntry } from './entry-codec.js';
+import { commandBytesOf, decodeEntry } from './entry-codec.js';
 import type { MembershipCommand } from './membership.js';
 
 /** The writes a member waits on, by request id: wait.ts's Wait (the simulator answers its clients through its own). */
@@ -82,4 +83,14 @@ export class Applier<Note extends object> {
       host.pending.fail(command.requestId, result.error);
     }
   }
+}
+
+/**
+ * True when applying the entry may hold the event loop for long: a store
+ * command whose work grows with the data (see commandScalesWithData).
+ */
+export function entryScalesWithData(entry: Entry): boolean {
+  if (entry.type !== EntryType.Normal) return false;
+  const command = commandBytesOf(entry.data);
+  return command !== undefined && commandScalesWithData(command);
 }

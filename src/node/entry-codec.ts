@@ -97,6 +97,14 @@ export function decodeEntry(data: Uint8Array): EntryData {
   return { kind: 'unknown', tag, data };
 }
 
+/** A command entry's store command, without decoding its request id (the hot path peeks at every committed entry); undefined for any other entry. */
+export function commandBytesOf(data: Uint8Array): Uint8Array | undefined {
+  if (data[0] !== EntryKind.Command) return undefined;
+  const idLength = data[1];
+  if (idLength === undefined || data.length < 2 + idLength) return undefined;
+  return data.subarray(2 + idLength);
+}
+
 function decodeCommandEntry(data: Uint8Array): EntryData {
   const idLength = data[1];
   if (idLength === undefined || data.length < 2 + idLength) return { kind: 'unknown', tag: EntryKind.Command, data };

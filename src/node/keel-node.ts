@@ -41,7 +41,7 @@ import { LostWrites } from './lost-writes.js';
 import type { LostWriteNote } from './lost-writes.js';
 import { initialPeers, PeerBook } from './peers.js';
 import { Reads } from './reads.js';
-import { Applier } from './apply.js';
+import { Applier, entryScalesWithData } from './apply.js';
 import { RaftLoop } from './raft-loop.js';
 import type { ReadyHost } from './raft-loop.js';
 import type { LeaseTimeToLive } from './lease-forward.js';
@@ -651,6 +651,8 @@ export class KeelNode {
         this.metrics.batchApplied((performance.now() - applyStarted) / 1000);
         this.#driveCompaction();
       },
+      // Peeks at each committed entry's command tag; only a DeleteRange, a txn or a lease revoke is decoded.
+      applyMayStall: (entries) => entries.some(entryScalesWithData),
       readStates: (states) => {
         this.#reads.confirmed(states);
         this.#answerReads();

@@ -47,6 +47,17 @@ export interface ReadyHost {
   installSnapshot(snapshot: Snapshot, done: (error?: unknown) => void): void;
   /** Step 3: committed entries, in log order. */
   applyCommitted(entries: readonly Entry[]): void;
+  /**
+   * True when applying `entries` may hold the event loop for long (a
+   * DeleteRange of 160,000 keys: 0.15-0.75 s). A Ready that only moves the
+   * commit index then sends its messages (the commit index, to followers)
+   * first and applies a deferred turn later, once they are on the wire, so
+   * the followers apply it alongside the leader: one stall every member
+   * shares costs no election (dropped ticks, keel-node.ts), where a leader
+   * stalled alone while its followers' election timers ran was replaced,
+   * and each new leader stalled in turn applying the same entry.
+   */
+  applyMayStall?(entries: readonly Entry[]): boolean;
   /** Step 4: reads that became safe (serve each once applied up to its index). */
   readStates(states: readonly ReadState[]): void;
   /** After the core advanced past the Ready: metrics, snapshots, quota. */
@@ -400,6 +411,16 @@ export class RaftLoop {
       // written), and the write is not synced, so a crash may lose it whether or not we wait. Waiting for
       // it would cost every write a threadpool round trip between its commit and its answer (etcd's server
       // likewise applies while it saves the hard state). Messages still wait for the write.
+      if (ready.committedEntries.length > 0 && host.applyMayStall?.(ready.committedEntries) === true) {
+        // The early messages leave first (the transport writes them from a microtask, so only a later turn
+        // finds them on the wire): followers learn the commit before this member stalls applying it.
+        for (const message of ready.earlyMessages) this.#options.send(message);
+        this.#afterAnswers(() => {
+          this.#applySteps(ready);
+          this.#carryOut(ready, true, true);
+        });
+        return;
+      }
       this.#applySteps(ready);
       this.#afterAnswers(() => this.#carryOut(ready, true));
       return;
@@ -436,10 +457,10 @@ export class RaftLoop {
     });
   }
 
-  /** Step 1 (early messages, the write) and, once it is durable, the rest; steps 3 and 4 are done already when `appliedEarly`. */
-  #carryOut(ready: Ready, appliedEarly: boolean): void {
+  /** Step 1 (early messages, unless `earlySent`; the write) and, once it is durable, the rest; steps 3 and 4 are done already when `appliedEarly`. */
+  #carryOut(ready: Ready, appliedEarly: boolean, earlySent = false): void {
     const host = this.#options.host;
-    for (const message of ready.earlyMessages) this.#options.send(message);
+    if (!earlySent) for (const message of ready.earlyMessages) this.#options.send(message);
     if (ready.entries.length === 0 && !ready.hardState && !ready.snapshot) {
       this.#afterPersist(ready);
       return;

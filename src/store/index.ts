@@ -6,7 +6,7 @@
 export { StoreStateMachine } from './state-machine.js';
 export type { StoreRestore } from './state-machine.js';
 export type { ApplyResult, CommandResponse, StoreOptions } from './state-machine.js';
-export { encodeCommand, decodeCommand } from './command.js';
+export { encodeCommand, decodeCommand, commandScalesWithData } from './command.js';
 export type { Command } from './command.js';
 export type * from './types.js';
 export type { WatchEvent, EventBatch, EventListener, HistoryQuery, HistoryResult } from './events.js';

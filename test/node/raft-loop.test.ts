@@ -193,6 +193,49 @@ test("a commit-only Ready's messages and write wait for deferPastAnswers (the me
   assert.deepEqual(h.failures, []);
 });
 
+test('an apply that may stall (applyMayStall) waits a deferred turn, after the commit index left for the followers', () => {
+  const parked: (() => void)[] = [];
+  let park = false;
+  const heavy = (entries: readonly Entry[]): boolean => entries.some((e) => e.data.length === 1 && e.data[0] === 0xde);
+  const h = harnessWithHost(['a', 'b'], 'a', () => ({ applyMayStall: heavy }), {
+    deferPastAnswers: (turn) => {
+      if (park) parked.push(turn);
+      else turn();
+    },
+  });
+  elect(h);
+  park = true;
+  for (const [data, mayStall] of [[0x5a, false], [0xde, true]] as const) {
+    const before = h.sent.length;
+    h.loop.raw.propose(new Uint8Array([data]));
+    h.loop.schedule();
+    const append = h.sent.slice(before).find((m) => m.type === MessageType.Append && m.entries.some((e) => e.data.length === 1 && e.data[0] === data));
+    assert.ok(append);
+    complete(h);
+    const sentBeforeCommit = h.sent.length;
+    h.loop.step(message({ type: MessageType.AppendResponse, from: 'b', to: 'a', term: append.term, index: append.index + append.entries.length }));
+    const applied = (): number => h.applied.filter((e) => e.data.length === 1 && e.data[0] === data).length;
+    const commitSent = (): boolean => h.sent.slice(sentBeforeCommit).some((m) => m.type === MessageType.Append && m.commit >= append.index + 1);
+    assert.equal(parked.length, 1);
+    if (mayStall) {
+      assert.equal(applied(), 0, 'applied before the commit index left');
+      assert.ok(commitSent(), 'the commit index left first');
+      const sent = h.sent.length;
+      parked.shift()!();
+      assert.equal(applied(), 1, 'applied on the deferred turn');
+      assert.equal(h.sent.slice(sent).filter((m) => m.type === MessageType.Append && m.commit >= append.index + 1).length, 0, 'the commit index was sent twice');
+    } else {
+      assert.equal(applied(), 1, 'a plain entry applies at once');
+      assert.ok(!commitSent(), 'and its commit index leaves after the answers');
+      parked.shift()!();
+      assert.ok(commitSent());
+    }
+    while (h.writes.length > 0) complete(h);
+    assert.equal(applied(), 1, 'applied once');
+  }
+  assert.deepEqual(h.failures, []);
+});
+
 test('a follower applies entries it holds when only the commit index moves, but acknowledges after the write; new entries apply after theirs', () => {
   const h = harnessWithHost(['a', 'b'], 'b', () => ({}));
   const last = h.loop.memory.lastIndex();

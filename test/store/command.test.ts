@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { decodeCommand, encodeCommand } from '../../src/store/index.js';
+import { commandScalesWithData, decodeCommand, encodeCommand } from '../../src/store/index.js';
 import type { Command, Compare, RequestOp } from '../../src/store/index.js';
 
 const blob = fc.uint8Array({ maxLength: 6 });
@@ -134,4 +134,31 @@ test('an unstamped command keeps format 1 (logs written before the stamp existed
   assert.deepEqual(stamped.subarray(3), plain.subarray(1), 'the varuint stamp (2 bytes for 300) sits between the format byte and the tag');
   assert.equal(decodeCommand(stamped).authRevision, 300);
   assert.equal('authRevision' in decodeCommand(plain), false);
+});
+
+/** What commandScalesWithData must say, from the decoded command: a DeleteRange over a range anywhere in it, or a lease revoke. */
+function scalesWithData(c: Command): boolean {
+  const ops = (list: readonly RequestOp[]): boolean =>
+    list.some((op) => (op.type === 'deleteRange' && (op.request.rangeEnd?.length ?? 0) > 0) || (op.type === 'txn' && ops([...op.request.success, ...op.request.failure])));
+  if (c.type === 'leaseRevoke') return true;
+  if (c.type === 'deleteRange') return (c.request.rangeEnd?.length ?? 0) > 0;
+  return c.type === 'txn' && ops([...c.request.success, ...c.request.failure]);
+}
+
+test('commandScalesWithData: a range delete at any depth of either branch, or a lease revoke; stamped or not; garbage is false', () => {
+  fc.assert(
+    fc.property(command, (c) => {
+      assert.equal(commandScalesWithData(encodeCommand(c)), scalesWithData(c));
+    }),
+    { numRuns: 500 },
+  );
+  const key = new Uint8Array([107]);
+  const rangeDelete: RequestOp = { type: 'deleteRange', request: { key, rangeEnd: new Uint8Array([108]) } };
+  const nested: Command = { type: 'txn', request: { compare: [], success: [], failure: [{ type: 'txn', request: { compare: [], success: [rangeDelete], failure: [] } }] } };
+  assert.equal(commandScalesWithData(encodeCommand({ ...nested, authRevision: 1_000_000 })), true, 'in a nested failure branch, behind a 3-byte stamp');
+  assert.equal(commandScalesWithData(encodeCommand({ type: 'deleteRange', request: { key } })), false, 'one key');
+  assert.equal(commandScalesWithData(encodeCommand({ type: 'leaseRevoke', request: { id: 5n } })), true);
+  for (const garbage of [new Uint8Array(0), new Uint8Array([2]), new Uint8Array([2, 0x80]), new Uint8Array([1, 2]), new Uint8Array([9, 6])]) {
+    assert.equal(commandScalesWithData(garbage), false, `bytes ${[...garbage]}`);
+  }
 });
