@@ -203,7 +203,8 @@ export function decodeCommand(bytes: Uint8Array): Command {
  * member runs raft on the same loop). The member's raft loop uses this to
  * let followers learn such an entry's commit before the leader applies it
  * (RaftLoop, ReadyHost.applyMayStall). Peeks at the tag first, so a put costs
- * no decode; a command that cannot be decoded is refused at once: false.
+ * no decode and a lease revoke is true on its tag alone; a DeleteRange or
+ * txn that cannot be decoded is refused at once by the store: false.
  */
 export function commandScalesWithData(bytes: Uint8Array): boolean {
   // The format byte, the auth stamp's varuint if any (7 bits a byte, the high bit set on all but the last), the tag:
