@@ -295,7 +295,8 @@ class Sampler {
 
   /** One scrape of every member, attributed to the phase current when it began (a stall ends before its scrape answers). */
   async #scrapeStalls(): Promise<void> {
-    if (this.#scraping) return;
+    // Only keel has the gauge: a scrape of etcd's members found nothing and was reported as a failed keel scrape.
+    if (this.#scraping || this.#cluster.name !== 'keel') return;
     this.#scraping = true;
     const phase = this.phase;
     try {
