@@ -8,7 +8,9 @@
  * 500 ms, the standard deviation at most 100 ms and no failed request
  * (etcdctl's thresholds, not ours). Each write puts a random 256-byte key
  * with a 1 KiB value. This prints etcdctl's verdict lines per system in a
- * table.
+ * table, and the leader changes the members saw from just before the check
+ * to just after it (`etcd_server_leader_changes_seen_total`, the most any
+ * member counted), which etcdctl does not report.
  *
  * Loads (etcdctl 3.4): s 150 writes/s from 50 clients, m 1,000 from 200,
  * l 8,000 from 500, xl 15,000 from 1,000.
@@ -20,6 +22,7 @@ import { once } from 'node:events';
 import { stringArgument } from './lib/gateway/args.js';
 import { EtcdCluster, findEtcdctlBinary } from './lib/etcd-cluster.js';
 import { startKeelCluster } from './lib/keel-cluster.js';
+import { scrapeMetric } from './lib/metrics.js';
 import { markdownTable } from './lib/table.js';
 
 const LOAD = stringArgument('load') ?? 'l';
@@ -33,12 +36,22 @@ if (etcdctl === undefined) throw new Error('etcdctl is not installed (apt-get in
 
 interface Verdict {
   readonly system: string;
+  /** etcdctl's verdict lines by measure, and `leader changes` (ours, from the members' metrics). */
   readonly lines: Map<string, string>;
   readonly passed: boolean;
   readonly exitCode: number | null;
 }
 
+/**
+ * Each member's `etcd_server_leader_changes_seen_total` (keel exports etcd's
+ * name too); undefined for a member that did not answer.
+ */
+async function leaderChangesSeen(endpoints: readonly string[]): Promise<(number | undefined)[]> {
+  return Promise.all(endpoints.map((endpoint) => scrapeMetric(endpoint, 'etcd_server_leader_changes_seen_total', 10_000)));
+}
+
 async function checkPerf(system: string, endpoints: readonly string[]): Promise<Verdict> {
+  const changesBefore = await leaderChangesSeen(endpoints);
   const hosts = endpoints.map((url) => new URL(url).host).join(',');
   const child = spawn(etcdctl!, [`--endpoints=${hosts}`, 'check', 'perf', `--load=${LOAD}`, '--auto-compact', '--auto-defrag'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -62,6 +75,12 @@ async function checkPerf(system: string, endpoints: readonly string[]): Promise<
   // A run that ended before its verdict (etcdctl gives up on an error) shows its last error line instead.
   const error = output.split(/[\r\n]+/).reverse().find((line) => /^Error: /.test(line.trim()));
   if (!lines.has('result')) lines.set('result', `no verdict (exit ${exitCode}${error === undefined ? '' : `, ${error.trim()}`})`);
+  // Leader changes during the check, setup and cleanup included (etcdctl's cleanup is one DeleteRange of every key
+  // it wrote): the most any member saw, as each member counts those it saw.
+  const changesAfter = await leaderChangesSeen(endpoints);
+  const seen = changesAfter.map((after, index) => (after === undefined || changesBefore[index] === undefined ? undefined : after - changesBefore[index]!));
+  const known = seen.filter((count): count is number => count !== undefined);
+  lines.set('leader changes', known.length === 0 ? 'unknown' : `${Math.max(...known)}${known.length < seen.length ? ` (${seen.length - known.length} member(s) did not answer)` : ''}`);
   return { system, lines, passed: exitCode === 0 && lines.get('result') === 'PASS', exitCode };
 }
 
@@ -84,5 +103,5 @@ if (ONLY !== 'keel') {
 }
 
 console.log(`\netcdctl check perf --load=${LOAD}, 3 members each on loopback, fsync on.\n`);
-const measures = ['Throughput', 'Slowest request', 'Stddev', 'errors', 'result'];
+const measures = ['Throughput', 'Slowest request', 'Stddev', 'errors', 'result', 'leader changes'];
 console.log(markdownTable(['measure', ...verdicts.map((verdict) => verdict.system)], measures.map((measure) => [measure, ...verdicts.map((verdict) => verdict.lines.get(measure) ?? '-')])));
