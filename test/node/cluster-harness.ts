@@ -316,6 +316,12 @@ export async function get(url: string, key: string, options: { serializable?: bo
   };
 }
 
+/** The raft term a member reports in its status. */
+export async function raftTerm(url: string): Promise<number> {
+  const status = (await call(url, '/v3/maintenance/status', {})) as { raftTerm?: string };
+  return Number(status.raftTerm);
+}
+
 /** Every key with the prefix, as key -> { value, version }. */
 export async function dump(url: string, prefix: string): Promise<Map<string, { value: string; version: number }>> {
   const end = Buffer.from(prefix);

@@ -1,16 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Cluster, call, sleep } from './cluster-harness.js';
+import { Cluster, raftTerm, sleep } from './cluster-harness.js';
 
 // System test: real `keel node` processes, paused together with real
 // SIGSTOP/SIGCONT. Every member stalling at once is what a long apply does
 // (each member applies the same entry: a DeleteRange of 160,000 keys held
 // each loop about half a second) and what a machine-wide pause does.
-
-async function term(url: string): Promise<number> {
-  const status = (await call(url, '/v3/maintenance/status', {})) as { raftTerm?: string };
-  return Number(status.raftTerm);
-}
 
 describe('a stall shared by every member', () => {
   let cluster: Cluster;
@@ -32,7 +27,7 @@ describe('a stall shared by every member', () => {
     for (let round = 0; round < pauses; round++) {
       const leader = await cluster.leader();
       await cluster.waitReady();
-      const before = await term(leader.clientUrl);
+      const before = await raftTerm(leader.clientUrl);
       assert.ok(before > 0);
       const children = cluster.members.map((member) => member.child!);
       for (const child of children) child.kill('SIGSTOP');
@@ -41,7 +36,7 @@ describe('a stall shared by every member', () => {
       // An election, if the stall caused one, starts within one election timeout of the resume and ends soon after.
       await sleep(1_500);
       await cluster.leader();
-      const terms = await Promise.all(cluster.members.map((member) => term(member.clientUrl)));
+      const terms = await Promise.all(cluster.members.map((member) => raftTerm(member.clientUrl)));
       if (terms.some((after) => after !== before)) elections++;
     }
     assert.ok(elections <= 1, `${elections} of ${pauses} shared stalls ended in an election`);

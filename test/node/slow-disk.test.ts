@@ -1,16 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Cluster, call, put } from './cluster-harness.js';
+import { Cluster, call, put, raftTerm } from './cluster-harness.js';
 
 // System test: real `keel node` processes whose WAL fsyncs are slowed by the
 // `wal-before-fsync=sleep(ms)` failpoint. The failpoint waits on a timer
 // before the fsync, off the event loop, as a slow cloud disk does: the loop
 // keeps stepping messages meanwhile.
-
-async function term(url: string): Promise<number> {
-  const status = (await call(url, '/v3/maintenance/status', {})) as { raftTerm?: string };
-  return Number(status.raftTerm);
-}
 
 async function setFailpoint(url: string, action: string): Promise<void> {
   await call(url, '/debug/failpoints', { name: 'wal-before-fsync', action });
@@ -34,7 +29,7 @@ describe('a disk slower than the election timeout', () => {
     // cause an election of its own, so one is allowed; more may not happen.
     const leader = await cluster.leader();
     await cluster.waitReady();
-    const before = await term(leader.clientUrl);
+    const before = await raftTerm(leader.clientUrl);
     for (const member of cluster.members) await setFailpoint(member.clientUrl, 'sleep(700)');
     const writes = 6;
     let acknowledged = 0;
@@ -47,7 +42,7 @@ describe('a disk slower than the election timeout', () => {
       for (const member of cluster.members) await setFailpoint(member.clientUrl, 'off');
     }
     await cluster.leader();
-    const terms = await Promise.all(cluster.members.map((member) => term(member.clientUrl)));
+    const terms = await Promise.all(cluster.members.map((member) => raftTerm(member.clientUrl)));
     const elections = Math.max(...terms) - before;
     assert.ok(elections <= 1, `${elections} elections during ${writes} writes on a slow disk (terms ${before} -> ${terms.join(', ')}); ${acknowledged} acknowledged`);
     assert.ok(acknowledged >= writes - 1, `${acknowledged} of ${writes} writes acknowledged`);
