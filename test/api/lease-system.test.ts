@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import type { ServiceError } from '@grpc/grpc-js';
-import { b64, call, Cluster, eventually, get, HttpError, put, sleep } from '../node/cluster-harness.js';
+import { b64, call, Cluster, eventually, get, HttpError, sleep } from '../node/cluster-harness.js';
 import type { Member } from '../node/cluster-harness.js';
 import { rawEtcd } from './grpc-client.js';
 
@@ -260,34 +260,19 @@ describe('leases and reads around leader changes (3 members)', () => {
   });
 
   it('a leader SIGSTOPped and replaced never serves a stale linearizable read when it resumes', async () => {
-    // On a busy machine a second election may follow the first, so a put can
-    // fail with "leader changed" after it applied. Both writes are retried
-    // through whichever running member answers (a follower forwards), and an
-    // attempt that failed counts as "may have applied": writing the same
-    // value twice changes nothing the test reads.
-    const putThrough = async (members: () => Member[], key: string, value: string): Promise<void> => {
-      const deadline = Date.now() + 30_000;
-      for (let attempt = 0; ; attempt++) {
-        const member = members()[attempt % members().length]!;
-        try {
-          await put(member.clientUrl, key, value, 5_000);
-          return;
-        } catch (error) {
-          if (Date.now() > deadline) throw error;
-          await sleep(Math.min(500, 50 * 2 ** Math.min(attempt, 4)));
-        }
-      }
-    };
+    // On a busy machine a second election may follow the first, so a put can fail with "leader changed" after it
+    // applied: both writes are retried through running members, each failed attempt counted as "may have applied"
+    // (putUntilAcknowledged); writing the same value twice changes nothing the test reads.
     for (let round = 0; round < 3; round++) {
       const key = `stale/${round}`;
-      await putThrough(running, key, 'old');
+      await cluster.putUntilAcknowledged(key, 'old', 30_000, running);
       const leader = await cluster.leader();
       // Its own applied state holds 'old' (at once if it led the put; soon if it just took over).
       await eventually(async () => (await get(leader.clientUrl, key, { serializable: true }).catch(() => undefined))?.value === 'old', 10_000, `the leader applied 'old' to ${key}`);
       let resumed = false;
       try {
         await stopAndReelect(leader);
-        await putThrough(() => running().filter((m) => m !== leader), key, 'new');
+        await cluster.putUntilAcknowledged(key, 'new', 30_000, () => running().filter((m) => m !== leader));
         leader.child!.kill('SIGCONT');
         resumed = true;
         // At once, in parallel, racing its step-down: each read is 'new' or an error, never 'old'.

@@ -211,12 +211,15 @@ export class Cluster {
    * applying twice is harmless: the test cares that the key holds the value,
    * not how many revisions it took. Returns the acknowledged revision.
    */
-  async putUntilAcknowledged(key: string, value: string, timeoutMs = 30_000): Promise<number> {
+  async putUntilAcknowledged(key: string, value: string, timeoutMs = 30_000, through?: () => readonly Member[]): Promise<number> {
     const deadline = Date.now() + timeoutMs;
     for (let attempt = 0; ; attempt++) {
       try {
-        const leader = await this.leader(Math.max(1, deadline - Date.now()));
-        return await put(leader.clientUrl, key, value, 5_000);
+        // `through`: the members to try in turn (a follower forwards), for when asking every member who leads would
+        // wait on one that cannot answer (a SIGSTOPped member holds each status call for its whole timeout).
+        const members = through?.();
+        const target = members === undefined ? await this.leader(Math.max(1, deadline - Date.now())) : members[attempt % members.length]!;
+        return await put(target.clientUrl, key, value, 5_000);
       } catch (error) {
         if (Date.now() > deadline) throw error;
         await sleep(Math.min(500, 50 * 2 ** Math.min(attempt, 4)));
