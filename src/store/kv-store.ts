@@ -2,6 +2,7 @@ import { assert } from './assert.js';
 import type { ByteString, KeyRange } from './bytes.js';
 import { CompactedError, FutureRevisionError } from './errors.js';
 import { KeyIndex } from './key-index.js';
+import { KeyMap } from './key-map.js';
 import { LeaseIndex } from './lease-index.js';
 import { RECORD_OVERHEAD_BYTES, REVISION_MAX } from './limits.js';
 import { KvRecord } from './record.js';
@@ -18,14 +19,14 @@ export interface Change {
  * The multi-version store (etcd's mvcc store): the current revision, the
  * compacted revision, every retained record in revision order (etcd's
  * backend, keyed by revision) and a key index (etcd's treeIndex) of each
- * key's records, in a Map for point lookups and a SortedIndex for ranges.
+ * key's records, in a KeyMap (a Map split by key hash) for point lookups and a SortedIndex for ranges.
  *
  * Writes go through a {@link WriteTxn}, which appends records at revision
  * current + 1 and either commits them (the revision advances) or undoes
  * them, so a command that fails half-way leaves no trace.
  */
 export class KvStore {
-  readonly #byKey: Map<ByteString, KeyIndex>;
+  readonly #byKey: KeyMap<KeyIndex>;
   #ordered: SortedIndex<KeyIndex>;
   /** Every retained record, ascending by (main, sub). */
   #log: KvRecord[];
@@ -39,7 +40,7 @@ export class KvStore {
 
   /** An empty store, or one a restore built (restore.ts checked every part against the others). */
   constructor(restored?: RestoredKv) {
-    this.#byKey = restored?.byKey ?? new Map();
+    this.#byKey = restored?.byKey ?? new KeyMap();
     this.#ordered = restored?.ordered ?? new SortedIndex();
     this.#log = restored?.log ?? [];
     this.#currentRevision = restored?.currentRevision ?? 1;
@@ -260,7 +261,7 @@ interface Compaction {
 
 /** What a restore hands a new store: the parts of a KvStore, built from a snapshot's records. */
 export interface RestoredKv {
-  readonly byKey: Map<ByteString, KeyIndex>;
+  readonly byKey: KeyMap<KeyIndex>;
   readonly ordered: SortedIndex<KeyIndex>;
   /** Ascending by (main, sub), no two records at one revision. */
   readonly log: KvRecord[];

@@ -1,9 +1,9 @@
 import { AlarmSet } from './alarms.js';
 import { assert } from './assert.js';
 import { AuthState } from './auth-state.js';
-import type { ByteString } from './bytes.js';
 import { MalformedBytesError } from './errors.js';
 import { KeyIndex } from './key-index.js';
+import { KeyMap } from './key-map.js';
 import { KvStore, recordBytes } from './kv-store.js';
 import { LeaseIndex } from './lease-index.js';
 import { IncrementalMergeSort } from './merge-sort.js';
@@ -42,7 +42,7 @@ export class SnapshotRestore {
   #header: SnapshotHeader | undefined;
   #phase: Phase = 'records';
   readonly #leases = new LeaseIndex();
-  readonly #byKey = new Map<ByteString, KeyIndex>();
+  readonly #byKey = new KeyMap<KeyIndex>();
   readonly #ordered = new SortedIndex<KeyIndex>();
   /** Every record, by key then revision while decoding; the sort's buffer afterwards. */
   readonly #records: KvRecord[] = [];
