@@ -13,6 +13,7 @@ import type { ReadyHost, ReadyWriter } from '../src/node/raft-loop.js';
 import { encodeCompaction, encodeLeaseGrant, encodeLeaseRevoke, encodeWrite, readRegister } from './kv.js';
 import { Lessor } from '../src/node/lessor.js';
 import { Applier, entryScalesWithData } from '../src/node/apply.js';
+import { encodeSnapshot } from '../src/store/snapshot.js';
 import { StoreStateMachine } from '../src/store/state-machine.js';
 import type { StoreOptions } from '../src/store/state-machine.js';
 import type { WriteCommand } from './kv.js';
@@ -544,7 +545,8 @@ export class SimNode {
   #maybeSnapshot(): void {
     const applied = this.store.appliedIndex;
     if (applied - this.loop.snapshotIndex < this.options.snapshotInterval) return;
-    this.loop.saveSnapshot(applied, this.store.snapshot(), this.options.snapshotKeepEntries);
+    // The member's capture (a KeyOrderCapture walked to its end), encoded at once here.
+    this.loop.saveSnapshot(applied, encodeSnapshot(this.store.captureSnapshot()), this.options.snapshotKeepEntries);
   }
 
   confState(): ConfState {

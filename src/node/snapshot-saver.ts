@@ -1,7 +1,7 @@
 import type { Snapshot, SnapshotMetadata } from '../raft/types.js';
 import type { FileStorage, SnapshotChunks } from '../storage/index.js';
 import { StorageError } from '../storage/index.js';
-import { SnapshotEncoder, type SnapshotState } from '../store/index.js';
+import { releaseSnapshotState, SnapshotEncoder, type SnapshotState } from '../store/index.js';
 import { snapshotPrefix } from './membership.js';
 
 /** Bytes of encoded state per chunk: a few ms of encoding on the event loop (small records cost more per byte than large values), then a write off it. */
@@ -13,7 +13,7 @@ export interface SnapshotCapture {
   readonly metadata: SnapshotMetadata;
   /** The replicated membership table's bytes at that index. */
   readonly membership: Uint8Array;
-  /** The store's state at that index (its own arrays of immutable records). */
+  /** The store's state at that index (records walked as they were then; released when the save ends). */
   readonly state: SnapshotState;
 }
 
@@ -98,6 +98,8 @@ export class SnapshotSaver {
     } catch (error) {
       if (StorageError.is(error) && error.code === 'KEEL_STORAGE_SNAPSHOT_ABORTED') return undefined;
       throw error;
+    } finally {
+      releaseSnapshotState(captured.state); // encoded to the end it has released itself; stopped early, the store stops preserving for it
     }
     if (this.#abort.signal.aborted) return undefined;
     const result: SnapshotSaved = {

@@ -11,7 +11,7 @@ export type { Command } from './command.js';
 export type * from './types.js';
 export type { WatchEvent, EventBatch, EventListener, HistoryQuery, HistoryResult } from './events.js';
 export type { KvHash } from './hash.js';
-export { SnapshotEncoder } from './snapshot.js';
+export { releaseSnapshotState, SnapshotEncoder } from './snapshot.js';
 export type { SnapshotState } from './snapshot.js';
 export { ALARM_TYPES, AlarmSet, txnPuts } from './alarms.js';
 export type { AlarmMember, AlarmRequest, AlarmResponse, AlarmType } from './alarms.js';

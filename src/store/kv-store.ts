@@ -3,6 +3,7 @@ import type { ByteString, KeyRange } from './bytes.js';
 import { CompactedError, FutureRevisionError } from './errors.js';
 import { KeyIndex } from './key-index.js';
 import { KeyMap } from './key-map.js';
+import { KeyOrderCapture } from './key-order-capture.js';
 import { LeaseIndex } from './lease-index.js';
 import { RECORD_OVERHEAD_BYTES, REVISION_MAX } from './limits.js';
 import { KvRecord } from './record.js';
@@ -37,6 +38,8 @@ export class KvStore {
   #usedBytes: number;
   /** The compaction whose records are still being dropped, if any (see compactStep). */
   #compaction: Compaction | undefined;
+  /** Captures still being walked: a compaction preserves a key's records for them before it rewrites them. */
+  readonly #captures = new Set<KeyOrderCapture>();
 
   /** An empty store, or one a restore built (restore.ts checked every part against the others). */
   constructor(restored?: RestoredKv) {
@@ -170,6 +173,7 @@ export class KvStore {
     for (let i = job.position; i < end; i++) {
       const record = log[i]!;
       const keyIndex = this.#byKey.get(record.key);
+      if (keyIndex !== undefined && this.#captures.size > 0) for (const capture of this.#captures) capture.preserve(keyIndex);
       if (keyIndex !== undefined && keyIndex.compact(revision)) this.#forget(record.key);
       if (keyIndex !== undefined && keyIndex.records[0] === record) kept.push(record);
       else job.droppedBytes += recordBytes(record);
@@ -190,7 +194,27 @@ export class KvStore {
     this.compactStep(Number.POSITIVE_INFINITY);
   }
 
-  /** Every retained record by key, then revision (the snapshot order). */
+  /**
+   * Every retained record by key, then revision (the snapshot order), as
+   * they are now, walked later: see {@link KeyOrderCapture}. The caller
+   * releases it (it releases itself once walked to the end); until then each
+   * compaction copies the records of the keys it rewrites.
+   */
+  captureByKey(): KeyOrderCapture {
+    assert(!this.#writing, 'captureByKey: a write is open');
+    this.settleCompaction(); // the index and the log agree only once a compaction is done
+    const keys = new Array<KeyIndex>(this.#ordered.size);
+    let filled = 0;
+    for (const chunk of this.#ordered.chunks()) {
+      for (let i = 0; i < chunk.length; i++) keys[filled++] = chunk[i]!;
+    }
+    assert(filled === keys.length, 'captureByKey: the sorted index miscounts its keys');
+    const capture = new KeyOrderCapture(keys, this.#log.length, this.#currentRevision, (released) => this.#captures.delete(released));
+    this.#captures.add(capture);
+    return capture;
+  }
+
+  /** Every retained record by key, then revision (the snapshot order), in one array built now. */
   recordsByKey(): KvRecord[] {
     this.settleCompaction(); // the index and the log agree only once a compaction is done
     // A snapshot's capture runs on the event loop: one preallocated array filled by plain loops (no spread, no

@@ -5,6 +5,7 @@ import { assert } from './assert.js';
 import { decodingAs } from './errors.js';
 import { Crc32c } from './hash.js';
 import { REVISION_MAX } from './limits.js';
+import type { RecordCursor } from './key-order-capture.js';
 import { KvRecord } from './record.js';
 import { compareRevisions } from './revision.js';
 import type { Lease } from './types.js';
@@ -24,8 +25,43 @@ export interface SnapshotState {
   alarms: AlarmMember[];
   /** The auth store (format 3 only); undefined when it is as on a fresh store. */
   auth?: AuthSnapshot | undefined;
-  /** Every retained record, by key then revision (the order restore rebuilds the key index in without sorting keys). */
-  records: readonly KvRecord[];
+  /**
+   * Every retained record, by key then revision (the order restore rebuilds
+   * the key index in without sorting keys): an array, or a cursor the
+   * encoder pulls them from (a store's capture, KvStore.captureByKey).
+   */
+  records: readonly KvRecord[] | RecordCursor;
+}
+
+/** Lets go of what a captured state holds (a store's capture keeps copying what compactions rewrite until then). Idempotent. */
+export function releaseSnapshotState(state: SnapshotState): void {
+  if (!isArray(state.records)) state.records.release();
+}
+
+function isArray(records: readonly KvRecord[] | RecordCursor): records is readonly KvRecord[] {
+  return Array.isArray(records);
+}
+
+/** An array's records as a cursor. */
+class ArrayCursor implements RecordCursor {
+  readonly #records: readonly KvRecord[];
+  #next = 0;
+
+  constructor(records: readonly KvRecord[]) {
+    this.#records = records;
+  }
+
+  get length(): number {
+    return this.#records.length;
+  }
+
+  next(): KvRecord | undefined {
+    return this.#records[this.#next++];
+  }
+
+  release(): void {
+    this.#next = this.#records.length;
+  }
 }
 
 /**
@@ -61,24 +97,28 @@ export function encodeSnapshot(state: SnapshotState): Uint8Array {
  * writes each chunk to disk before asking for the next, so a large state is
  * never one buffer and the event loop runs between chunks. The state must
  * not change meanwhile: a {@link SnapshotState} from the state machine's
- * `captureSnapshot()` holds its own arrays of immutable records.
+ * `captureSnapshot()` walks the store as it was when captured
+ * (KeyOrderCapture), and the caller releases it if it stops early
+ * ({@link releaseSnapshotState}).
  */
 export class SnapshotEncoder {
   readonly #state: SnapshotState;
+  readonly #records: RecordCursor;
   readonly #crc = new Crc32c();
-  /** Next record to write; -1 until the header is written. */
-  #next = -1;
+  /** Records written; -1 until the header is written. */
+  #written = -1;
   #done = false;
   /** The buffer chunks are encoded into, reused from one chunk to the next. */
   #writer: ByteWriter | undefined;
 
   constructor(state: SnapshotState) {
     this.#state = state;
+    this.#records = isArray(state.records) ? new ArrayCursor(state.records) : state.records;
   }
 
   /** Records written so far (for progress logs and tests). */
   get recordsWritten(): number {
-    return Math.max(0, this.#next);
+    return Math.max(0, this.#written);
   }
 
   /**
@@ -93,14 +133,20 @@ export class SnapshotEncoder {
     if (this.#done) return undefined;
     const state = this.#state;
     const writer = this.#writerFor(chunkBytes);
-    if (this.#next < 0) {
-      writeHeader(writer, state);
-      this.#next = 0;
+    if (this.#written < 0) {
+      writeHeader(writer, state, this.#records.length);
+      this.#written = 0;
     }
-    const records = state.records;
-    while (this.#next < records.length && writer.length < chunkBytes) writeRecord(writer, records[this.#next++]!);
+    const records = this.#records;
+    while (this.#written < records.length && writer.length < chunkBytes) {
+      const record = records.next();
+      assert(record !== undefined, `SnapshotEncoder: the records ended at ${this.#written} of ${records.length}`);
+      writeRecord(writer, record);
+      this.#written++;
+    }
     this.#crc.bytes(writer.finish());
-    if (this.#next === records.length) {
+    if (this.#written === records.length) {
+      assert(records.next() === undefined, `SnapshotEncoder: more than the ${records.length} records counted`);
       writer.u32be(this.#crc.value);
       this.#done = true;
     }
@@ -119,11 +165,13 @@ const CHUNK_SLACK_BYTES = 4096;
 
 function estimatedSizeBytes(state: SnapshotState): number {
   let sizeBytes = 64 + state.leases.length * 24;
-  for (const record of state.records) sizeBytes += record.key.length + record.value.length + 24; // typical field overhead; the writer grows past it if needed
+  // A cursor's records are read once, as they are written: guess from the count. The writer grows past a guess if needed.
+  if (!isArray(state.records)) return sizeBytes + state.records.length * 64;
+  for (const record of state.records) sizeBytes += record.key.length + record.value.length + 24; // typical field overhead
   return sizeBytes;
 }
 
-function writeHeader(writer: ByteWriter, state: SnapshotState): void {
+function writeHeader(writer: ByteWriter, state: SnapshotState, recordCount: number): void {
   for (const byte of MAGIC) writer.u8(byte);
   const format = state.auth !== undefined ? FORMAT_WITH_AUTH : state.alarms.length > 0 ? FORMAT_WITH_ALARMS : FORMAT_WITHOUT_ALARMS;
   writer.u8(format);
@@ -143,7 +191,7 @@ function writeHeader(writer: ByteWriter, state: SnapshotState): void {
     }
   }
   if (state.auth !== undefined) writeAuthSnapshot(writer, state.auth);
-  writer.varuint(state.records.length);
+  writer.varuint(recordCount);
 }
 
 function writeRecord(writer: ByteWriter, record: KvRecord): void {

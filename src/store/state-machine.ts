@@ -242,20 +242,30 @@ export class StoreStateMachine {
     return new HashJob(this.#kv.log, upTo, this.#kv.compactRevision);
   }
 
-  /** The whole state as deterministic bytes: equal states give equal bytes. */
+  /**
+   * The whole state as deterministic bytes: equal states give equal bytes.
+   * One synchronous call: the records are listed in one array first, whose
+   * sizes size the buffer (the cursor of {@link captureSnapshot} cannot).
+   */
   snapshot(): Uint8Array {
-    return encodeSnapshot(this.captureSnapshot());
+    return encodeSnapshot(this.#capture(this.#kv.recordsByKey()));
   }
 
   /**
    * The whole state as it is now, for a {@link SnapshotEncoder} to encode
-   * later, piece by piece, while this store goes on applying: one pass that
-   * copies references, no bytes. It stays as captured: records are
-   * immutable and the arrays here are fresh (compaction and later writes
-   * change the store's own arrays, never these); leases, alarms and auth
-   * are copied out.
+   * later, piece by piece, while this store goes on applying. It stays as
+   * captured: the records come from a KeyOrderCapture (one pass copying the
+   * key order; each key's records are read when the encoder reaches them,
+   * and a compaction meanwhile preserves them first), and leases, alarms
+   * and auth are copied out. The caller encodes it to the end or releases
+   * it (releaseSnapshotState): until then each compaction copies the
+   * records it rewrites.
    */
   captureSnapshot(): SnapshotState {
+    return this.#capture(this.#kv.captureByKey());
+  }
+
+  #capture(records: SnapshotState['records']): SnapshotState {
     return {
       appliedIndex: this.#appliedIndex,
       currentRevision: this.#kv.currentRevision,
@@ -263,7 +273,7 @@ export class StoreStateMachine {
       leases: this.#kv.leases.list(),
       alarms: this.#alarms.list(),
       auth: this.#auth.isInitial ? undefined : this.#auth.toSnapshot(),
-      records: this.#kv.recordsByKey(),
+      records,
     };
   }
 
