@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type FileSystem, nodeFileSystem } from '../../src/storage/file-system.js';
@@ -60,7 +60,7 @@ test(
       write: (...args) => (writes++, nodeFileSystem.write!(...args)),
       fdatasync: (fd) => (syncs++, nodeFileSystem.fdatasync!(fd)),
     };
-    const { wal } = Wal.open(dir, { fileSystem: counting, segmentSizeBytes: SEGMENT_BYTES }, 1);
+    const { wal } = Wal.open(dir, { fileSystem: counting, segmentSizeBytes: SEGMENT_BYTES, spareSegments: false }, 1);
     wal.setRecoveredState(0, undefined);
     const order: number[] = [];
     const done = Array.from({ length: 50 }, (_, offset) => wal.appendAsync([entry(offset + 1)], true, offset + 1).then(() => order.push(offset + 1)));
@@ -89,7 +89,7 @@ test(
       write: (...args) => (writes++, nodeFileSystem.write!(...args)),
       writeSync: (...args) => (writes++, nodeFileSystem.writeSync(...args)),
     };
-    const { wal } = Wal.open(dir, { fileSystem: counting, segmentSizeBytes: SEGMENT_BYTES }, 1);
+    const { wal } = Wal.open(dir, { fileSystem: counting, segmentSizeBytes: SEGMENT_BYTES, spareSegments: false }, 1);
     wal.setRecoveredState(0, undefined);
     writes = 0; // creating the first segment wrote its header and zeros
     await wal.appendAsync([entry(1)], true, 1);
@@ -157,7 +157,7 @@ test(
         return new Promise<number>(() => {});
       },
     };
-    const { wal } = Wal.open(dir, { fileSystem: crashing, segmentSizeBytes: SEGMENT_BYTES }, 1);
+    const { wal } = Wal.open(dir, { fileSystem: crashing, segmentSizeBytes: SEGMENT_BYTES, spareSegments: false }, 1);
     wal.setRecoveredState(0, undefined);
     await wal.appendAsync([entry(1), entry(2)], true, 2);
     await wal.appendAsync([entry(3)], true, 3);
@@ -181,7 +181,7 @@ test(
         throw Object.assign(new Error('injected EIO'), { code: 'EIO' });
       },
     };
-    const { wal } = Wal.open(dir, { fileSystem: failing, segmentSizeBytes: SEGMENT_BYTES }, 1);
+    const { wal } = Wal.open(dir, { fileSystem: failing, segmentSizeBytes: SEGMENT_BYTES, spareSegments: false }, 1);
     wal.setRecoveredState(0, undefined);
     const first = wal.appendAsync([entry(1)], true, 1);
     const queued = wal.appendAsync([entry(2)], true, 2).catch((error: unknown) => error);
@@ -316,6 +316,79 @@ test(
     wal.close();
     const reopened = Wal.open(dir, { fileSystem: nodeFileSystem, segmentSizeBytes: SEGMENT_BYTES }, 1);
     assert.deepEqual(entryIndexes(reopened.contents.records), Array.from({ length: last }, (_, offset) => offset + 1));
+    reopened.wal.close();
+  }),
+);
+
+/** Waits (bounded) until `check` holds, turning the event loop meanwhile: for work the writer does in the background. */
+async function eventually(check: () => boolean, what: string): Promise<void> {
+  for (let turn = 0; turn < 2_000 && !check(); turn++) await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.ok(check(), what);
+}
+
+test(
+  'a rotation takes the next segment prepared ahead (zero-filled and synced under a temporary name) and writes only its header',
+  withDir(async (dir) => {
+    const renames: [string, string][] = [];
+    const opened: string[] = [];
+    const watched: FileSystem = {
+      ...nodeFileSystem,
+      open: (path, flags) => {
+        opened.push(path.split('/').pop()!);
+        return nodeFileSystem.open!(path, flags);
+      },
+      rename: (from, to) => {
+        renames.push([from.split('/').pop()!, to.split('/').pop()!]);
+        return nodeFileSystem.rename!(from, to);
+      },
+    };
+    const { wal } = Wal.open(dir, { fileSystem: watched, segmentSizeBytes: SEGMENT_BYTES }, 1);
+    wal.setRecoveredState(0, undefined);
+    const segmentsBefore = wal.segmentNames().length;
+    // A rotation that finds its spare still being made waits for it rather than making another.
+    for (let index = 1; index <= 10; index++) await wal.appendAsync([entry(index, 'x'.repeat(20 * 1024))], true, index);
+    const rotations = wal.segmentNames().length - segmentsBefore;
+    assert.ok(rotations >= 2, `10 appends of 20 KiB into 64 KiB segments rotated (${wal.segmentNames().join(', ')})`);
+    assert.equal(renames.length, rotations, 'one rename per rotation');
+    for (const [from, to] of renames) {
+      assert.match(from, /^next-\d+\.tmp$/, 'the rotation renamed the prepared spare');
+      assert.ok(parseSegmentFileName(to) !== undefined, `${to} is a segment`);
+    }
+    // The fallback would open the segment under its own temporary name and zero-fill it in the rotation.
+    assert.deepEqual(opened.filter((name) => name.endsWith('.tmp') && !/^next-\d+\.tmp$/.test(name)), [], 'every temporary file the writer opened was a spare');
+    assert.ok(opened.some((name) => /^next-\d+\.tmp$/.test(name)));
+    wal.close();
+    await eventually(() => !readdirSync(dir).some((name) => name.endsWith('.tmp')), 'close() removes the spare');
+    const reopened = Wal.open(dir, { fileSystem: nodeFileSystem, segmentSizeBytes: SEGMENT_BYTES }, 1);
+    assert.deepEqual(entryIndexes(reopened.contents.records), Array.from({ length: 10 }, (_, offset) => offset + 1));
+    assert.equal(reopened.contents.tornTail, undefined);
+    reopened.wal.close();
+  }),
+);
+
+test(
+  'a spare that cannot be made (its file fails to open) leaves rotations to create their segments as before',
+  withDir(async (dir) => {
+    let spareAttempts = 0;
+    const refusing: FileSystem = {
+      ...nodeFileSystem,
+      open: async (path, flags) => {
+        if (/next-\d+\.tmp$/.test(path)) {
+          spareAttempts++;
+          throw Object.assign(new Error('injected ENOSPC'), { code: 'ENOSPC' });
+        }
+        return nodeFileSystem.open!(path, flags);
+      },
+    };
+    const { wal } = Wal.open(dir, { fileSystem: refusing, segmentSizeBytes: SEGMENT_BYTES }, 1);
+    wal.setRecoveredState(0, undefined);
+    const segmentsBefore = wal.segmentNames().length;
+    for (let index = 1; index <= 10; index++) await wal.appendAsync([entry(index, 'y'.repeat(20 * 1024))], true, index);
+    assert.ok(wal.segmentNames().length >= segmentsBefore + 2, 'rotated without a spare');
+    assert.ok(spareAttempts >= 2, `a spare was tried after each rotation (${spareAttempts} tries)`);
+    wal.close();
+    const reopened = Wal.open(dir, { fileSystem: nodeFileSystem, segmentSizeBytes: SEGMENT_BYTES }, 1);
+    assert.deepEqual(entryIndexes(reopened.contents.records), Array.from({ length: 10 }, (_, offset) => offset + 1));
     reopened.wal.close();
   }),
 );
