@@ -9,8 +9,9 @@ import { MEMBERS_MAX, NODE_ID_BYTES_MAX } from './limits.js';
  * 32-bit halves and read back only while they fit a JavaScript number.
  */
 
-export function encodeEntry(writer: ByteWriter, entry: Entry): void {
-  writer.u64le(entry.term).u64le(entry.index).u8(entry.type).raw(entry.data);
+/** An entry's encoding up to its data (term, index, type: 17 bytes); the data follows it (decodeEntry reads the rest as the data). */
+export function encodeEntryHead(writer: ByteWriter, entry: Entry): ByteWriter {
+  return writer.u64le(entry.term).u64le(entry.index).u8(entry.type);
 }
 
 export function decodeEntry(reader: ByteReader): Entry {
