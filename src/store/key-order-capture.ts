@@ -60,8 +60,8 @@ export class KeyOrderCapture implements RecordCursor {
     const keys = this.#keys;
     while (this.#key < keys.length) {
       const keyIndex = keys[this.#key]!;
-      const records = this.#preserved.size === 0 ? keyIndex.records : (this.#preserved.get(keyIndex) ?? keyIndex.records);
-      const record = records[this.#position];
+      const preserved = this.#preserved.size === 0 ? undefined : this.#preserved.get(keyIndex);
+      const record = preserved === undefined ? keyIndex.recordAt(this.#position) : preserved[this.#position];
       if (record !== undefined && record.main <= this.#revision) {
         this.#position++;
         this.#handedOut++;
@@ -77,8 +77,8 @@ export class KeyOrderCapture implements RecordCursor {
 
   /** @internal KvStore calls this before a compaction rewrites `keyIndex`'s records in place. */
   preserve(keyIndex: KeyIndex): void {
-    if (this.#released || keyIndex.records[0]!.main > this.#revision) return; // a key first written after the capture is not in it
-    if (!this.#preserved.has(keyIndex)) this.#preserved.set(keyIndex, keyIndex.records.slice());
+    if (this.#released || keyIndex.first()!.main > this.#revision) return; // a key first written after the capture is not in it
+    if (!this.#preserved.has(keyIndex)) this.#preserved.set(keyIndex, keyIndex.toArray());
   }
 
   release(): void {

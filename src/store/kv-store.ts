@@ -107,10 +107,7 @@ export class KvStore {
 
   /** The record of `key` just before `record` (for prev_kv of historical events); undefined if compacted away. */
   previousOf(record: KvRecord): KvRecord | undefined {
-    const records = this.#byKey.get(record.key)?.records;
-    if (records === undefined) return undefined;
-    const position = records.indexOf(record);
-    return position > 0 ? records[position - 1] : undefined;
+    return this.#byKey.get(record.key)?.before(record);
   }
 
   /** Positions in the log of records with main >= revision. */
@@ -175,7 +172,7 @@ export class KvStore {
       const keyIndex = this.#byKey.get(record.key);
       if (keyIndex !== undefined && this.#captures.size > 0) for (const capture of this.#captures) capture.preserve(keyIndex);
       if (keyIndex !== undefined && keyIndex.compact(revision)) this.#forget(record.key);
-      if (keyIndex !== undefined && keyIndex.records[0] === record) kept.push(record);
+      if (keyIndex !== undefined && keyIndex.first() === record) kept.push(record);
       else job.droppedBytes += recordBytes(record);
     }
     job.position = end;
@@ -223,8 +220,8 @@ export class KvStore {
     let filled = 0;
     for (const chunk of this.#ordered.chunks()) {
       for (let i = 0; i < chunk.length; i++) {
-        const held = chunk[i]!.records;
-        for (let j = 0; j < held.length; j++) records[filled++] = held[j]!;
+        const keyIndex = chunk[i]!;
+        for (let j = 0, count = keyIndex.count; j < count; j++) records[filled++] = keyIndex.recordAt(j)!;
       }
     }
     assert(filled === records.length, 'recordsByKey: the key index and the log disagree on the record count');
@@ -243,7 +240,7 @@ export class KvStore {
       this.#byKey.set(record.key, created);
       this.#ordered.insert(created);
     } else {
-      keyIndex.records.push(record);
+      keyIndex.push(record);
     }
     this.#log.push(record);
     this.#usedBytes += recordBytes(record);
@@ -254,11 +251,11 @@ export class KvStore {
   /** @internal Undoes the newest append. */
   unappend(record: KvRecord): void {
     const keyIndex = this.#byKey.get(record.key);
-    assert(keyIndex !== undefined && keyIndex.records.pop() === record, 'unappend: not the newest record of its key');
+    assert(keyIndex !== undefined && keyIndex.pop() === record, 'unappend: not the newest record of its key');
     assert(this.#log.pop() === record, 'unappend: not the newest record of the log');
     this.#usedBytes -= recordBytes(record);
     this.leases.relink(record.key, record, keyIndex.latest());
-    if (keyIndex.records.length === 0) this.#forget(record.key);
+    if (keyIndex.count === 0) this.#forget(record.key);
   }
 
   /** @internal */

@@ -112,7 +112,7 @@ export class SnapshotRestore {
     this.#records.push(record);
     this.#usedBytes += recordBytes(record);
     if (current !== undefined && current.key === record.key) {
-      current.records.push(record);
+      current.push(record);
       return;
     }
     this.#linkLease(current);
