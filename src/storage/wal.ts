@@ -125,7 +125,7 @@ export class Wal {
    * buffer per group cost page faults on the loop (a 16 MiB group after a
    * stall was 100 ms of a member's CPU profile in bench/scale) and, as
    * external memory, drove V8 to more garbage collections. Not kept past
-   * BATCH_BUFFER_KEPT_BYTES_MAX (so that 16 MiB group still takes a fresh one).
+   * BATCH_BUFFER_KEPT_BYTES_MAX.
    */
   #batchWriter: ByteWriter | undefined;
   /** The next segment's file, zero-filled and synced ahead of the rotation that takes it (async path only; see #prepareSpare). */
@@ -743,13 +743,8 @@ function checkContinuity(segment: Segment, header: { sequence: number; firstInde
   }
 }
 
-/**
- * The largest batch buffer the async writer keeps for the next group: room
- * for a few 1 MiB values. A larger group (up to WAL_GROUP_BYTES_MAX, after a
- * stall) takes a buffer of its own, let go once written, so a member does
- * not hold 16 MiB for good because of one burst.
- */
-const BATCH_BUFFER_KEPT_BYTES_MAX = 4 * 1024 * 1024;
+/** The largest batch buffer the async writer keeps for the next group: a group's bound and some room for its framing. */
+const BATCH_BUFFER_KEPT_BYTES_MAX = WAL_GROUP_BYTES_MAX + 1024 * 1024;
 
 /** A zero-filled, synced file under a temporary name, waiting to become the next segment. */
 interface SpareSegment {
