@@ -44,11 +44,6 @@ export class ByteWriter {
     return this.#length;
   }
 
-  /** Bytes it can hold before it must grow (into a new buffer). */
-  get capacityBytes(): number {
-    return this.#bytes.length;
-  }
-
   /** Starts over in the same buffer: views `finish()` returned before now show what is written next. */
   reset(): this {
     this.#length = 0;

@@ -111,24 +111,21 @@ const ENTRY_HEAD_BYTES = 17;
 /**
  * Frames the records of one batch; returns the bytes to write in one go.
  * The buffer is sized once for the whole batch (growing it by doubling
- * copied a 1 MiB batch about twice more, into fresh allocations), and taken
- * from `writerFor`, which may hand back a writer it keeps (reset) when that
- * one has room: the async WAL writer reuses one between groups.
+ * copied a 1 MiB batch about twice more, into fresh allocations).
  */
-export function encodeBatch(records: readonly LogRecord[], salt: number, batch: number, writerFor: (sizeBytes: number) => ByteWriter = (sizeBytes) => new ByteWriter(sizeBytes)): Uint8Array {
+export function encodeBatch(records: readonly LogRecord[], salt: number, batch: number): Uint8Array {
   const heads = records.map((record) => encodePayloadHead(new ByteWriter(record.kind === 'entry' ? ENTRY_HEAD_BYTES : 64), record));
   let sizeBytes = 0;
   records.forEach((record, position) => {
     const payloadLength = heads[position]!.length + (record.kind === 'entry' ? record.entry.data.length : 0);
     sizeBytes += RECORD_HEADER_BYTES + Math.ceil(payloadLength / RECORD_ALIGNMENT_BYTES) * RECORD_ALIGNMENT_BYTES;
   });
-  const writer = writerFor(sizeBytes);
-  const start = writer.length;
+  const writer = new ByteWriter(sizeBytes);
   records.forEach((record, position) => {
     const tail = record.kind === 'entry' ? record.entry.data : undefined;
     appendRecordOf(writer, salt, recordType(record), heads[position]!, tail, batch, position === records.length - 1);
   });
-  if (start !== 0 || writer.length !== sizeBytes) throw new Error(`encodeBatch: wrote ${writer.length - start} bytes of the ${sizeBytes} sized, from ${start}`);
+  if (writer.length !== sizeBytes) throw new Error(`encodeBatch: wrote ${writer.length} bytes of the ${sizeBytes} sized`);
   return writer.finish();
 }
 

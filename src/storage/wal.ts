@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { ByteWriter } from '../codec/index.js';
 import type { HardState } from '../raft/types.js';
 import { StorageFailedError, StorageUsageError, WalCorruptError } from './errors.js';
 import { failpoint, failpointAsync, failpointsEnabled } from './failpoints.js';
@@ -119,15 +118,6 @@ export class Wal {
   #releasing: Promise<void> = Promise.resolve();
   /** Releases started by {@link releaseToAsync} and not yet finished. */
   #releasesPending = 0;
-  /**
-   * The async writer's batch buffer, reused from one group to the next (a
-   * group's bytes are written before the next group is encoded). A fresh
-   * buffer per group cost page faults on the loop (a 16 MiB group after a
-   * stall was 100 ms of a member's CPU profile in bench/scale) and, as
-   * external memory, drove V8 to more garbage collections. Not kept past
-   * BATCH_BUFFER_KEPT_BYTES_MAX.
-   */
-  #batchWriter: ByteWriter | undefined;
   /** The next segment's file, zero-filled and synced ahead of the rotation that takes it (async path only; see #prepareSpare). */
   #spare: Promise<SpareSegment | undefined> | undefined;
 
@@ -251,11 +241,10 @@ export class Wal {
     const sync = group.some((pending) => pending.sync);
     const lastIndex = group[group.length - 1]!.lastIndex;
     if (records.length > 0) {
-      const writerFor = (sizeBytes: number): ByteWriter => this.#batchWriterFor(sizeBytes);
-      let bytes = encodeBatch(records, this.#salt, this.#batch + 1, writerFor);
+      let bytes = encodeBatch(records, this.#salt, this.#batch + 1);
       if (this.#position + bytes.length > this.#fileSizeBytes && this.#hasRecords()) {
         await this.#rotateAsync();
-        bytes = encodeBatch(records, this.#salt, this.#batch + 1, writerFor);
+        bytes = encodeBatch(records, this.#salt, this.#batch + 1);
       }
       await this.#guardAsync(async () => {
         // No await before the write unless a failpoint is set: the write reaches the threadpool in the caller's turn.
@@ -556,15 +545,6 @@ export class Wal {
     await failpointAsync('wal-after-rotate');
   }
 
-  /** The kept batch writer, reset, if it has room for `sizeBytes`; else a new one (kept unless larger than BATCH_BUFFER_KEPT_BYTES_MAX). */
-  #batchWriterFor(sizeBytes: number): ByteWriter {
-    const kept = this.#batchWriter;
-    if (kept !== undefined && kept.capacityBytes >= sizeBytes) return kept.reset();
-    const writer = new ByteWriter(sizeBytes);
-    this.#batchWriter = sizeBytes <= BATCH_BUFFER_KEPT_BYTES_MAX ? writer : kept;
-    return writer;
-  }
-
   /**
    * Creates the next segment's file ahead of need, as etcd's WAL keeps one
    * preallocated file in its pipeline: zero-filled and synced under a
@@ -742,9 +722,6 @@ function checkContinuity(segment: Segment, header: { sequence: number; firstInde
     throw new WalCorruptError(segment.name, 0, `follows batch ${header.previousBatch} but ${previous.name} ends with batch ${previous.lastBatch}`);
   }
 }
-
-/** The largest batch buffer the async writer keeps for the next group: a group's bound and some room for its framing. */
-const BATCH_BUFFER_KEPT_BYTES_MAX = WAL_GROUP_BYTES_MAX + 1024 * 1024;
 
 /** A zero-filled, synced file under a temporary name, waiting to become the next segment. */
 interface SpareSegment {

@@ -392,20 +392,3 @@ test(
     reopened.wal.close();
   }),
 );
-
-test(
-  'groups of different sizes, encoded one after another into the writer kept between them, read back byte for byte',
-  withDir(async (dir) => {
-    const { wal } = Wal.open(dir, { fileSystem: nodeFileSystem, segmentSizeBytes: 1024 * 1024 }, 1);
-    wal.setRecoveredState(0, undefined);
-    const sizes = [40_000, 10, 25_000, 3, 0, 60_000, 7, 1_000];
-    const written = sizes.map((size, offset) => entry(offset + 1, String.fromCharCode(97 + (offset % 26)).repeat(size)));
-    // Each waits for the one before: one group each, so a smaller group follows a larger one in the same buffer.
-    for (const [offset, record] of written.entries()) await wal.appendAsync([record], true, offset + 1);
-    wal.close();
-    const reopened = Wal.open(dir, { fileSystem: nodeFileSystem, segmentSizeBytes: 1024 * 1024 }, 1);
-    assert.deepEqual(reopened.contents.records, written);
-    assert.equal(reopened.contents.tornTail, undefined);
-    reopened.wal.close();
-  }),
-);
