@@ -28,7 +28,8 @@ export interface SnapshotState {
   /**
    * Every retained record, by key then revision (the order restore rebuilds
    * the key index in without sorting keys): an array, or a cursor the
-   * encoder pulls them from (a store's capture, KvStore.captureByKey).
+   * encoder pulls them from (a store's capture, KvStore.captureByKey). A
+   * cursor is read once: a state holding one is encoded once.
    */
   records: readonly KvRecord[] | RecordCursor;
 }
