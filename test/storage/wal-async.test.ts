@@ -36,6 +36,17 @@ function entryIndexes(records: readonly LogRecord[]): number[] {
   return records.flatMap((record) => (record.kind === 'entry' ? [record.entry.index] : []));
 }
 
+/** Reopens the log in `dir` and checks it holds entries 1..count (and, with `whole`, no torn tail). */
+function assertReadsBack(dir: string, count: number, options: { whole?: boolean } = {}): void {
+  const reopened = Wal.open(dir, { fileSystem: nodeFileSystem, segmentSizeBytes: SEGMENT_BYTES }, 1);
+  try {
+    assert.deepEqual(entryIndexes(reopened.contents.records), Array.from({ length: count }, (_, offset) => offset + 1));
+    if (options.whole === true) assert.equal(reopened.contents.tornTail, undefined);
+  } finally {
+    reopened.wal.close();
+  }
+}
+
 test(
   'an append reaches the file system before appendAsync returns: no microtask runs in between (a member sends to its peers in one)',
   withDir(async (dir) => {
@@ -218,10 +229,7 @@ test(
     assert.ok(wal.segmentNames().length >= segmentsBefore + 2, `10 appends of 20 KiB into 64 KiB segments rotated (${wal.segmentNames().join(', ')})`);
     assert.deepEqual(syncCalls, [], 'every file call of the writer, rotations included, went off the loop');
     wal.close();
-    const reopened = Wal.open(dir, { fileSystem: nodeFileSystem, segmentSizeBytes: SEGMENT_BYTES }, 1);
-    assert.deepEqual(entryIndexes(reopened.contents.records), Array.from({ length: 10 }, (_, offset) => offset + 1));
-    assert.equal(reopened.contents.tornTail, undefined);
-    reopened.wal.close();
+    assertReadsBack(dir, 10, { whole: true });
   }),
 );
 
@@ -359,10 +367,7 @@ test(
     assert.ok(opened.some((name) => /^next-\d+\.tmp$/.test(name)));
     wal.close();
     await eventually(() => !readdirSync(dir).some((name) => name.endsWith('.tmp')), 'close() removes the spare');
-    const reopened = Wal.open(dir, { fileSystem: nodeFileSystem, segmentSizeBytes: SEGMENT_BYTES }, 1);
-    assert.deepEqual(entryIndexes(reopened.contents.records), Array.from({ length: 10 }, (_, offset) => offset + 1));
-    assert.equal(reopened.contents.tornTail, undefined);
-    reopened.wal.close();
+    assertReadsBack(dir, 10, { whole: true });
   }),
 );
 
@@ -387,8 +392,6 @@ test(
     assert.ok(wal.segmentNames().length >= segmentsBefore + 2, 'rotated without a spare');
     assert.ok(spareAttempts >= 2, `a spare was tried after each rotation (${spareAttempts} tries)`);
     wal.close();
-    const reopened = Wal.open(dir, { fileSystem: nodeFileSystem, segmentSizeBytes: SEGMENT_BYTES }, 1);
-    assert.deepEqual(entryIndexes(reopened.contents.records), Array.from({ length: 10 }, (_, offset) => offset + 1));
-    reopened.wal.close();
+    assertReadsBack(dir, 10);
   }),
 );
