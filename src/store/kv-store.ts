@@ -211,20 +211,12 @@ export class KvStore {
     return capture;
   }
 
-  /** Every retained record by key, then revision (the snapshot order), in one array built now. */
+  /** Every retained record by key, then revision (the snapshot order), in one array built now: a capture walked at once. */
   recordsByKey(): KvRecord[] {
-    this.settleCompaction(); // the index and the log agree only once a compaction is done
-    // A snapshot's capture runs on the event loop: one preallocated array filled by plain loops (no spread, no
-    // callback per key) takes 500,000 records in a few ms rather than ~80.
-    const records = new Array<KvRecord>(this.#log.length);
-    let filled = 0;
-    for (const chunk of this.#ordered.chunks()) {
-      for (let i = 0; i < chunk.length; i++) {
-        const keyIndex = chunk[i]!;
-        for (let j = 0, count = keyIndex.count; j < count; j++) records[filled++] = keyIndex.recordAt(j)!;
-      }
-    }
-    assert(filled === records.length, 'recordsByKey: the key index and the log disagree on the record count');
+    const capture = this.captureByKey();
+    const records = new Array<KvRecord>(capture.length);
+    for (let i = 0; i < records.length; i++) records[i] = capture.next()!;
+    assert(capture.next() === undefined, 'recordsByKey: the capture holds more records than it counted');
     return records;
   }
 
