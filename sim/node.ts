@@ -8,6 +8,7 @@ import type { ConfChange, ConfState, Entry, Message, NodeId, Ready, Snapshot } f
 import { NONE, Role } from '../src/raft/types.js';
 import { MemoryRaftStorage } from '../src/storage/memory-raft-storage.js';
 import type { MemoryDisk } from '../src/storage/memory-raft-storage.js';
+import { inMemoryData } from '../src/storage/snapshot-files.js';
 import { RaftLoop } from '../src/node/raft-loop.js';
 import type { ReadyHost, ReadyWriter } from '../src/node/raft-loop.js';
 import { encodeCompaction, encodeLeaseGrant, encodeLeaseRevoke, encodeWrite, readRegister } from './kv.js';
@@ -162,7 +163,7 @@ export class SimNode {
     // compactions under way at different points while they go on applying, and every check must still hold.
     const storeOptions = { compactInSteps: true, ...(this.options.quotaBytes > 0 ? { quotaBytes: this.options.quotaBytes } : {}) };
     this.store = this.plants.store ? this.plants.store(this.id, storeOptions) : new StoreStateMachine(storeOptions);
-    if (recovered.snapshot.metadata.index > 0) this.store.restore(recovered.snapshot.data);
+    if (recovered.snapshot.metadata.index > 0) this.store.restore(inMemoryData(recovered.snapshot.data));
     const now = (): number => this.host.nowMs();
     this.lessor = this.plants.lessor ? this.plants.lessor(this.id, now) : new Lessor(now);
     this.#role = Role.Follower;
@@ -374,7 +375,7 @@ export class SimNode {
       },
       installSnapshot: (snapshot, done) => {
         if (this.options.restoreStepWork === 0) {
-          this.store.restore(snapshot.data);
+          this.store.restore(inMemoryData(snapshot.data));
           this.lessor.reset(this.store.leases());
           done();
           return;
@@ -414,7 +415,7 @@ export class SimNode {
    * with the store they were building (start() builds a new one from disk).
    */
   #restoreInSlices(snapshot: Snapshot, done: (error?: unknown) => void): void {
-    const restore = this.store.beginRestore(snapshot.data);
+    const restore = this.store.beginRestore(inMemoryData(snapshot.data));
     const store = this.store;
     const slice = (): void => {
       if (!this.running || this.store !== store) return;

@@ -6,10 +6,10 @@ import { RaftError } from '../raft/errors.js';
 import { SeededRandom } from '../raft/random.js';
 import { RawNode } from '../raft/raw-node.js';
 import { entrySizeBytes, type MemoryStorage } from '../raft/storage.js';
-import type { ConfChange, Entry, Message, NodeId, Snapshot, SoftState } from '../raft/types.js';
+import type { ConfChange, Entry, Message, NodeId, Snapshot, SnapshotData, SoftState } from '../raft/types.js';
 import { ConfChangeType, EntryType, NONE, Role } from '../raft/types.js';
 import { staleReadsOn, staleRevision } from './test-stale-reads.js';
-import { FileStorage } from '../storage/index.js';
+import { FileStorage, readSnapshotData } from '../storage/index.js';
 import { decodeCommand, stamp } from '../store/command.js';
 import type { Command } from '../store/command.js';
 import type { CommandResponse } from '../store/state-machine.js';
@@ -1201,12 +1201,14 @@ export class KeelNode {
 
   /**
    * Restores the store from snapshot data in slices between other events
-   * (snapshot-restorer.ts), then the membership it carries. The store swaps
+   * (snapshot-restorer.ts), then the membership it carries. Data left in
+   * its file is read whole first, off the loop, and checked. The store swaps
    * the restored state in at once, so reads never see half of it; given up
    * (done: false, the state unchanged) when the member stops meanwhile.
    */
-  async #restoreSnapshot(data: Uint8Array): Promise<RestoreReport> {
-    const { membership, store } = unwrapSnapshot(data);
+  async #restoreSnapshot(data: SnapshotData): Promise<RestoreReport> {
+    // In memory only while the restore runs (the records copy what they keep); the member holds the snapshot as its file.
+    const { membership, store } = unwrapSnapshot(await readSnapshotData(data));
     const report = await restoreInSlices(this.#store.beginRestore(store), {
       sliceMs: RESTORE_SLICE_MS,
       stepWork: RESTORE_STEP_WORK,

@@ -1,6 +1,6 @@
 import { CompactedError, SnapshotOutOfDateError, UnavailableError } from './errors.js';
 import { assert } from './assert.js';
-import type { ConfState, Entry, HardState, Snapshot } from './types.js';
+import type { ConfState, Entry, HardState, Snapshot, SnapshotData } from './types.js';
 import { EMPTY_HARD_STATE } from './types.js';
 
 /**
@@ -112,7 +112,7 @@ export class MemoryStorage implements LogStorage {
    * Records a snapshot of the state machine at `index` (<= applied) without
    * dropping entries; call `compact` afterwards to release them.
    */
-  createSnapshot(index: number, confState: ConfState, data: Uint8Array): Snapshot {
+  createSnapshot(index: number, confState: ConfState, data: SnapshotData): Snapshot {
     if (index <= this.#snapshot.metadata.index) {
       throw new SnapshotOutOfDateError(index, this.#snapshot.metadata.index);
     }

@@ -77,10 +77,32 @@ export interface SnapshotMetadata {
   readonly confState: ConfState;
 }
 
+/**
+ * A snapshot's bytes kept elsewhere than in memory (a member keeps them in
+ * the snapshot file: at the full quota they are gigabytes). The core never
+ * reads them; the transport streams them to a follower and the member reads
+ * them to restore, each through its own sequential reader.
+ */
+export interface SnapshotSource {
+  /** Bytes in all. */
+  readonly length: number;
+  open(): Promise<SnapshotReader>;
+}
+
+/** Reads a {@link SnapshotSource} front to back; rejects when the bytes cannot be read or fail their check. */
+export interface SnapshotReader {
+  /** The next bytes, at most `maxBytes` (at least one while any are left); an empty array at the end. */
+  next(maxBytes: number): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+/** A snapshot's state machine bytes: in memory, or a source read on demand. */
+export type SnapshotData = Uint8Array | SnapshotSource;
+
 /** A state machine image at `metadata.index`; `data` is opaque to the core. */
 export interface Snapshot {
   readonly metadata: SnapshotMetadata;
-  readonly data: Uint8Array;
+  readonly data: SnapshotData;
 }
 
 export const MessageType = {

@@ -6,7 +6,9 @@ import { type FileSystem, nodeFileSystem } from './file-system.js';
 import { INSTALL_CHUNK_BYTES, RETAIN_SNAPSHOTS_DEFAULT, SEGMENT_SIZE_BYTES_DEFAULT, SEGMENT_SIZE_BYTES_MIN, SNAPSHOT_INTERVAL_ENTRIES_DEFAULT } from './limits.js';
 import type { PersistBatch, RaftStorage, RecoveredState, SnapshotRetention } from './raft-storage.js';
 import { batchRecords, checkBatch, EMPTY_SNAPSHOT, type LogRecord, reconcileHardState, replay, type ReplayResult, snapshotDue } from './replay.js';
-import { type SnapshotFile, SnapshotFiles } from './snapshot-files.js';
+import { crc32c } from './crc32c.js';
+import { encodeSnapshotFileHeader, type SnapshotFile, SnapshotFiles } from './snapshot-files.js';
+import { checkSnapshotFile, FileSnapshotSource, readSnapshotData, readsRanges } from './snapshot-source.js';
 import { readSnapshotFile, SnapshotFileWriter } from './snapshot-writer.js';
 import { Wal, type WalContents } from './wal.js';
 
@@ -101,7 +103,11 @@ export class FileStorage implements RaftStorage {
     const { walDir, snapshotFiles } = this.#prepareLoad();
     const recovery = this.#choose(await Wal.openAsync(walDir, this.#walOptions(), 1), snapshotFiles);
     let step = recovery.choice.next();
-    while (!step.done) step = recovery.choice.next(await this.#snapshots.loadAsync(step.value));
+    const fileSystem = this.#fs;
+    const dir = this.#snapshots.dir;
+    // Checked without keeping the data where the file system reads ranges (the real one): the snapshot then reads its file on demand.
+    const check = readsRanges(fileSystem) ? (file: SnapshotFile) => checkSnapshotFile(fileSystem, dir, file) : (file: SnapshotFile) => this.#snapshots.loadAsync(file);
+    while (!step.done) step = recovery.choice.next(await check(step.value));
     return this.#finishLoad(recovery, step.value);
   }
 
@@ -175,7 +181,7 @@ export class FileStorage implements RaftStorage {
     const lastIndex = checkBatch(batch, wal.lastIndex);
     failpoint('snapshot-before-install');
     const writer = await SnapshotFileWriter.open(this.#fs, this.#snapshots.dir, snapshot.metadata);
-    const data = snapshot.data;
+    const data = await readSnapshotData(snapshot.data); // from a leader: the bytes it streamed, in memory already
     for (let offset = 0; offset < data.length; offset += INSTALL_CHUNK_BYTES) await writer.append(data.subarray(offset, Math.min(offset + INSTALL_CHUNK_BYTES, data.length)));
     await writer.commit();
     this.#newestSnapshotIndex = Math.max(this.#newestSnapshotIndex, snapshot.metadata.index);
@@ -197,9 +203,11 @@ export class FileStorage implements RaftStorage {
    * from `chunks`, one chunk at a time, each written off the loop before the
    * next is asked for (so the caller's encoding runs in pieces between
    * other events), through a {@link SnapshotFileWriter} (same file, same
-   * crash safety). Once durable the file is read back (off the loop,
-   * checksummed in slices) and returned: its data is what the raft core
-   * sends to a follower that needs a snapshot. When `signal` aborts, the
+   * crash safety). Once durable it is returned with its data left in the
+   * file (snapshot-source.ts: read on demand, checked as it is read), which
+   * is what the raft core sends to a follower that needs a snapshot; a file
+   * system that cannot read ranges gets the file read back whole instead
+   * (checked against the checksum written). When `signal` aborts, the
    * temporary file is removed and this rejects with
    * `KEEL_STORAGE_SNAPSHOT_ABORTED` (unless the file was already renamed
    * into place: then it completes). One at a time; the log may grow
@@ -221,9 +229,14 @@ export class FileStorage implements RaftStorage {
         }
         await writer.append(chunk);
       }
+      const dataLength = writer.dataLength;
       const { file, checksum } = await writer.commit();
       this.#newestSnapshotIndex = Math.max(this.#newestSnapshotIndex, metadata.index);
-      return await readSnapshotFile(this.#fs, this.#snapshots.dir, file, checksum);
+      const fileSystem = this.#fs;
+      if (!readsRanges(fileSystem)) return await readSnapshotFile(fileSystem, this.#snapshots.dir, file, checksum);
+      const header = encodeSnapshotFileHeader(metadata, dataLength);
+      const layout = { path: join(this.#snapshots.dir, file.name), dataOffset: header.length, dataLength, headerChecksum: crc32c(header), checksum };
+      return { metadata, data: new FileSnapshotSource(fileSystem, layout) };
     } finally {
       this.#streaming = false;
     }

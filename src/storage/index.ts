@@ -6,6 +6,8 @@ export type { PersistBatch, RaftStorage, RecoveredState, SnapshotRetention } fro
 export { toMemoryStorage } from './raft-storage.js';
 export { FileStorage, type FileStorageOptions, type RecoveryReport, type SnapshotChunks } from './file-storage.js';
 export { MemoryDisk, MemoryRaftStorage } from './memory-raft-storage.js';
+export { checkSnapshotFile, FileSnapshotSource, readSnapshotData, type SnapshotFileLayout } from './snapshot-source.js';
+export { inMemoryData } from './snapshot-files.js';
 export { type FileSystem, fsyncDirectory, nodeFileSystem, replaceFileDurably } from './file-system.js';
 export { configureFailpoints, enableFailpointApi, failpoint, failpointApiEnabled, FAILPOINT_NAMES, listFailpoints, setFailpoint, type FailpointName } from './failpoints.js';
 export * from './errors.js';

@@ -1,8 +1,9 @@
 import { join } from 'node:path';
-import type { Snapshot, SnapshotMetadata } from '../raft/types.js';
+import type { Snapshot, SnapshotData, SnapshotMetadata } from '../raft/types.js';
 import { ByteReader, ByteWriter, DecodeError } from '../codec/index.js';
 import { decodeSnapshotMetadata, encodeSnapshotMetadata } from './codec.js';
 import { crc32c } from './crc32c.js';
+import { StorageUsageError } from './errors.js';
 import { failpoint } from './failpoints.js';
 import { type FileSystem, fsyncDirectory, ioError, offLoop, writeFully } from './file-system.js';
 import { SNAPSHOT_SIZE_BYTES_MAX } from './limits.js';
@@ -61,14 +62,15 @@ export class SnapshotFiles {
     failpoint('snapshot-before-save');
     const file = snapshotFileFor(snapshot.metadata);
     const temporary = join(this.#dir, `${file.name}.tmp`);
-    const headerBytes = encodeSnapshotFileHeader(snapshot.metadata, snapshot.data.length);
-    const trailer = new ByteWriter(4).u32le(crc32c(snapshot.data, crc32c(headerBytes))).finish();
+    const data = inMemoryData(snapshot.data);
+    const headerBytes = encodeSnapshotFileHeader(snapshot.metadata, data.length);
+    const trailer = new ByteWriter(4).u32le(crc32c(data, crc32c(headerBytes))).finish();
     let fd = -1;
     try {
       fd = this.#fs.openSync(temporary, 'w');
       writeFully(this.#fs, fd, headerBytes, 0);
-      writeFully(this.#fs, fd, snapshot.data, headerBytes.length);
-      writeFully(this.#fs, fd, trailer, headerBytes.length + snapshot.data.length);
+      writeFully(this.#fs, fd, data, headerBytes.length);
+      writeFully(this.#fs, fd, trailer, headerBytes.length + data.length);
       this.#fs.fsyncSync(fd);
       this.#fs.closeSync(fd);
       fd = -1;
@@ -126,6 +128,12 @@ export class SnapshotFiles {
   }
 }
 
+/** The bytes of a snapshot held in memory; the synchronous paths (`save`, the simulator's storage) take only those. */
+export function inMemoryData(data: SnapshotData): Uint8Array {
+  if (!(data instanceof Uint8Array)) throw new StorageUsageError('a snapshot read from its file cannot be written synchronously');
+  return data;
+}
+
 /** The file a snapshot with `metadata` is saved as. */
 export function snapshotFileFor(metadata: SnapshotMetadata): SnapshotFile {
   const { index, term } = metadata;
@@ -145,6 +153,26 @@ export function storedChecksum(bytes: Uint8Array): number {
   return new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 4, 4).getUint32(0, true);
 }
 
+/** A snapshot file's header: its metadata, its own length and the data length it declares. */
+export interface SnapshotFileHeader {
+  readonly metadata: SnapshotMetadata;
+  readonly headerLength: number;
+  readonly dataLength: number;
+}
+
+/** Decodes the header at the start of `bytes` (the whole file or its first bytes); throws DecodeError. */
+export function decodeSnapshotFileHeader(bytes: Uint8Array): SnapshotFileHeader {
+  const reader = new ByteReader(bytes);
+  if (reader.u32le() !== MAGIC) throw new DecodeError('bad magic');
+  const version = reader.u16le();
+  if (version !== VERSION) throw new DecodeError(`unsupported version ${version}`);
+  reader.u16le();
+  const metadata = decodeSnapshotMetadata(reader);
+  const dataLength = reader.u64le();
+  if (dataLength > SNAPSHOT_SIZE_BYTES_MAX) throw new DecodeError(`data length ${dataLength} is beyond ${SNAPSHOT_SIZE_BYTES_MAX}`);
+  return { metadata, headerLength: reader.offset, dataLength };
+}
+
 /**
  * Checks and decodes a whole snapshot file. `checksum` is the CRC-32C of
  * everything before the trailer when the caller already computed it (in
@@ -154,14 +182,8 @@ export function decodeSnapshotFile(bytes: Uint8Array, file: SnapshotFile, checks
   if (bytes.length < 4) return 'shorter than its checksum';
   if (storedChecksum(bytes) !== (checksum ?? crc32c(bytes, 0, 0, bytes.length - 4))) return 'checksum mismatch';
   try {
-    const reader = new ByteReader(bytes, 0, bytes.length - 4);
-    if (reader.u32le() !== MAGIC) throw new DecodeError('bad magic');
-    const version = reader.u16le();
-    if (version !== VERSION) throw new DecodeError(`unsupported version ${version}`);
-    reader.u16le();
-    const metadata = decodeSnapshotMetadata(reader);
-    const length = reader.u64le();
-    if (length > SNAPSHOT_SIZE_BYTES_MAX || length !== reader.remaining) throw new DecodeError(`data length ${length} does not match the file`);
+    const { metadata, headerLength, dataLength: length } = decodeSnapshotFileHeader(bytes.subarray(0, bytes.length - 4));
+    if (length !== bytes.length - 4 - headerLength) throw new DecodeError(`data length ${length} does not match the file`);
     if (metadata.index !== file.index || metadata.term !== file.term) throw new DecodeError(`holds ${metadata.term}/${metadata.index}, not what its name says`);
     // A view, not a copy: the buffer was read for this snapshot alone, and copying hundreds of MiB stalls the event loop (fresh pages).
     return { metadata, data: new Uint8Array(bytes.buffer, bytes.byteOffset + bytes.length - 4 - length, length) }; // a plain Uint8Array even when read as a Buffer

@@ -1,7 +1,7 @@
 import { connect, type NetConnectOpts, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { exponentialBackoff, type Backoff } from '../resilience/backoff.js';
-import { MessageType, type Message, type NodeId } from '../raft/types.js';
+import { MessageType, type Message, type NodeId, type SnapshotData, type SnapshotReader } from '../raft/types.js';
 import { decodeHelloAnswer, decodePing, encodeHello, encodeMessage, encodePing, encodeSnapshotBegin } from './codec.js';
 import type { PeerCounters, TransportContext } from './context.js';
 import { FrameMalformedError, HandshakeRejectedError, HandshakeTimeoutError, PeerSilentError, TransportError } from './errors.js';
@@ -9,10 +9,10 @@ import { FRAME_HEADER_BYTES, FrameDecoder, FrameKind, frameHeader } from './fram
 import { CONTROL_FRAME_BYTES_MAX, MESSAGES_BETWEEN_CHUNKS_MAX, SNAPSHOTS_PER_PEER_MAX, SOCKET_WRITE_BUFFER_BYTES } from './limits.js';
 import { BoundedQueue } from './queue.js';
 
-/** A queued frame: a small message, or a snapshot to stream (its data referenced, never copied). */
+/** A queued frame: a small message, or a snapshot to stream (its data referenced, never copied, or read from its file a chunk at a time). */
 type Outbound =
   | { readonly kind: 'message'; readonly body: Buffer }
-  | { readonly kind: 'snapshot'; readonly begin: Buffer; readonly data: Uint8Array };
+  | { readonly kind: 'snapshot'; readonly begin: Buffer; readonly data: SnapshotData };
 
 interface Delayed {
   readonly dueAtMs: number;
@@ -22,9 +22,15 @@ interface Delayed {
 
 /** A snapshot being written: reports its status exactly once. */
 interface SnapshotSend {
-  readonly data: Uint8Array;
+  readonly data: SnapshotData;
+  readonly socket: Socket;
+  /** Data bytes handed to the socket. */
   offset: number;
   settled: boolean;
+  /** Data read from a source: its reader (opened at the first read), the next chunk once read, whether a read is under way. */
+  reader?: Promise<SnapshotReader>;
+  ready?: Uint8Array;
+  reading: boolean;
 }
 
 /** host:port or [v6]:port. */
@@ -196,7 +202,9 @@ export class PeerLink {
    * Writes queued frames until the queue is empty or the socket pushes back.
    * Small messages go first; a streaming snapshot writes one chunk per pass
    * (or after MESSAGES_BETWEEN_CHUNKS_MAX small messages), so heartbeats
-   * never wait for a whole snapshot and the snapshot is never starved.
+   * never wait for a whole snapshot and the snapshot is never starved. A
+   * snapshot read from its file has its next chunk read off the loop while
+   * the socket sends the last one; small messages go on meanwhile.
    */
   #drain(): void {
     const socket = this.#socket;
@@ -206,15 +214,16 @@ export class PeerLink {
     let writable = true;
     while (writable) {
       const head = this.#queue.peek();
-      if (head?.kind === 'message' && (!this.#active || messagesSinceChunk < MESSAGES_BETWEEN_CHUNKS_MAX)) {
+      const chunkReady = this.#active !== undefined && this.#chunkReady(this.#active);
+      if (head?.kind === 'message' && (!chunkReady || messagesSinceChunk < MESSAGES_BETWEEN_CHUNKS_MAX)) {
         this.#queue.shift();
         writable = this.#writeFrame(socket, FrameKind.Message, head.body);
         this.counters.sentMessages++;
         messagesSinceChunk++;
-      } else if (this.#active) {
-        writable = this.#writeChunk(socket, this.#active);
+      } else if (chunkReady) {
+        writable = this.#writeChunk(socket, this.#active!);
         messagesSinceChunk = 0;
-      } else if (head?.kind === 'snapshot') {
+      } else if (!this.#active && head?.kind === 'snapshot') {
         this.#queue.shift();
         writable = this.#startSnapshot(socket, head);
       } else {
@@ -234,20 +243,59 @@ export class PeerLink {
   #startSnapshot(socket: Socket, item: Extract<Outbound, { kind: 'snapshot' }>): boolean {
     this.#snapshotsHeld--;
     this.counters.sentMessages++;
-    const send: SnapshotSend = { data: item.data, offset: 0, settled: false };
+    const send: SnapshotSend = { data: item.data, socket, offset: 0, settled: false, reading: false };
     this.#writing.add(send);
     if (item.data.length === 0) return this.#writeFrame(socket, FrameKind.SnapshotBegin, item.begin, (error) => this.#settle(send, !!error));
     this.#active = send;
     return this.#writeFrame(socket, FrameKind.SnapshotBegin, item.begin);
   }
 
+  /** True when the active snapshot's next chunk can be written now; otherwise its read is under way (started here if not). */
+  #chunkReady(send: SnapshotSend): boolean {
+    if (send.data instanceof Uint8Array || send.ready !== undefined) return true;
+    if (!send.reading) this.#readAhead(send, send.data);
+    return false;
+  }
+
+  #readAhead(send: SnapshotSend, source: Exclude<SnapshotData, Uint8Array>): void {
+    send.reading = true;
+    send.reader ??= source.open();
+    send.reader
+      .then((reader) => reader.next(this.context.options.snapshotChunkBytes))
+      .then((chunk) => {
+        send.reading = false;
+        if (send.settled) return this.#closeReader(send);
+        if (chunk.length === 0 || send.offset + chunk.length > source.length) throw new FrameMalformedError(`the snapshot source gave ${send.offset + chunk.length} of ${source.length} bytes`);
+        send.ready = chunk;
+        this.#scheduleDrain();
+      })
+      .catch((error: unknown) => {
+        send.reading = false;
+        if (send.settled) return this.#closeReader(send);
+        // Its begin frame is out: only dropping the connection tells the peer to discard what it has.
+        this.context.log('warn', 'a snapshot could not be read to send: dropping the connection', { peer: this.peer, error: (error as Error).message });
+        send.socket.destroy();
+      });
+  }
+
   #writeChunk(socket: Socket, send: SnapshotSend): boolean {
-    const end = Math.min(send.data.length, send.offset + this.context.options.snapshotChunkBytes);
-    const chunk = send.data.subarray(send.offset, end);
-    send.offset = end;
-    if (end < send.data.length) return this.#writeFrame(socket, FrameKind.SnapshotChunk, chunk);
+    let chunk: Uint8Array;
+    if (send.data instanceof Uint8Array) {
+      chunk = send.data.subarray(send.offset, Math.min(send.data.length, send.offset + this.context.options.snapshotChunkBytes));
+    } else {
+      chunk = send.ready!;
+      send.ready = undefined;
+    }
+    send.offset += chunk.length;
+    if (send.offset < send.data.length) return this.#writeFrame(socket, FrameKind.SnapshotChunk, chunk);
     this.#active = undefined;
     return this.#writeFrame(socket, FrameKind.SnapshotChunk, chunk, (error) => this.#settle(send, !!error));
+  }
+
+  #closeReader(send: SnapshotSend): void {
+    const reader = send.reader;
+    send.reader = undefined;
+    reader?.then((opened) => opened.close()).catch(() => undefined);
   }
 
   /** Reports a snapshot's outcome once: success when its last byte was handed to the kernel, failure if the connection went first. */
@@ -255,6 +303,8 @@ export class PeerLink {
     if (send.settled) return;
     send.settled = true;
     this.#writing.delete(send);
+    send.ready = undefined;
+    if (!send.reading) this.#closeReader(send); // else once the read is over: closing a descriptor under a read could let it read a file opened meanwhile
     this.#reportSnapshot(failed);
   }
 

@@ -13,7 +13,7 @@ import { afterEach, beforeEach, it } from 'node:test';
 import { unwrapSnapshot } from '../../src/node/membership.js';
 import { type SnapshotSaved, SnapshotSaver } from '../../src/node/snapshot-saver.js';
 import { EntryType } from '../../src/raft/types.js';
-import { FileStorage } from '../../src/storage/index.js';
+import { FileStorage, readSnapshotData } from '../../src/storage/index.js';
 import { encodeCommand, StoreStateMachine } from '../../src/store/index.js';
 
 let dir = '';
@@ -51,7 +51,7 @@ it('saves the captured state in chunks; its data restores an equal store', async
   const result = await running;
   assert.ok(result !== undefined && saved.length === 1);
   assert.ok(result.chunks > 10, `expected many chunks, got ${result.chunks}`);
-  const { membership, store: storeBytes } = unwrapSnapshot(result.snapshot.data);
+  const { membership, store: storeBytes } = unwrapSnapshot(await readSnapshotData(result.snapshot.data));
   assert.deepEqual(membership, new Uint8Array([1, 2, 3]));
   assert.deepEqual(new Uint8Array(storeBytes), expected);
   storage.close();

@@ -6,6 +6,7 @@ import { RawNode } from '../../src/raft/raw-node.js';
 import { MemoryStorage } from '../../src/raft/storage.js';
 import type { Entry, HardState, Message, NodeId, ReadState, Snapshot } from '../../src/raft/types.js';
 import { ConfChangeType, EntryType, MessageType } from '../../src/raft/types.js';
+import { inMemoryData } from '../../src/storage/snapshot-files.js';
 
 /**
  * A synchronous in-memory cluster for scripted protocol tests: messages are
@@ -188,7 +189,7 @@ export class Harness {
         this.#snapshotReports.push({ from: id, to: message.to, failed: this.#blocked.has(`${message.from}>${message.to}`) });
       }
     }
-    if (ready.snapshot) node.lastSnapshotData = decoder.decode(ready.snapshot.data);
+    if (ready.snapshot) node.lastSnapshotData = decoder.decode(inMemoryData(ready.snapshot.data));
     node.applied.push(...ready.committedEntries);
     node.readStates.push(...ready.readStates);
     node.raw.advance(ready);

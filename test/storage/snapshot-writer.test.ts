@@ -1,6 +1,7 @@
 /**
  * The member's streamed snapshot (FileStorage.saveSnapshotStreamed): the
- * same file as a synchronous save, read back whole; abandoned or failed, it
+ * same file as a synchronous save, its data left in the file and read from
+ * it on demand; abandoned or failed, it
  * leaves no temporary file and the older snapshot in place.
  */
 import assert from 'node:assert/strict';
@@ -9,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, it } from 'node:test';
 import type { Snapshot } from '../../src/raft/types.js';
-import { FileStorage, nodeFileSystem, StorageError, type FileSystem } from '../../src/storage/index.js';
+import { FileSnapshotSource, FileStorage, nodeFileSystem, readSnapshotData, StorageError, type FileSystem } from '../../src/storage/index.js';
 import { SNAPSHOT_SYNC_EVERY_BYTES } from '../../src/storage/limits.js';
 import { entries } from './conformance.js';
 
@@ -19,7 +20,7 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-function snapshotOf(index: number, sizeBytes: number): Snapshot {
+function snapshotOf(index: number, sizeBytes: number): Snapshot & { readonly data: Uint8Array } {
   const data = Uint8Array.from({ length: sizeBytes }, (_, i) => (i * 31 + index) & 0xff);
   return { metadata: { index, term: 2, confState: { voters: ['a', 'b', 'c'], learners: [] } }, data };
 }
@@ -43,14 +44,16 @@ function openWithLog(path: string, fileSystem?: FileSystem): FileStorage {
   return storage;
 }
 
-it('writes the same file a synchronous save writes, reads it back, and load() returns it', async () => {
+it('writes the same file a synchronous save writes, returns its data left in the file, and load() returns it', async () => {
   const snapshot = snapshotOf(20, 300_001);
   const streamedDir = join(dir, 'streamed');
   const syncDir = join(dir, 'sync');
   const streamed = openWithLog(streamedDir);
   const readBack = await streamed.saveSnapshotStreamed(snapshot.metadata, chunksOf(snapshot.data, 65_536));
   assert.deepEqual(readBack.metadata, snapshot.metadata);
-  assert.deepEqual(readBack.data, snapshot.data);
+  assert.ok(readBack.data instanceof FileSnapshotSource, 'the data is not held in memory');
+  assert.equal(readBack.data.length, snapshot.data.length);
+  assert.deepEqual(await readSnapshotData(readBack.data), snapshot.data);
   streamed.close();
   const sync = openWithLog(syncDir);
   sync.saveSnapshot(snapshot);
@@ -122,7 +125,7 @@ it('syncs the file as it goes, so no flush of it is much larger than SNAPSHOT_SY
   const chunkBytes = 1024 * 1024;
   const snapshot = snapshotOf(20, 5 * SNAPSHOT_SYNC_EVERY_BYTES + 12_345);
   const readBack = await storage.saveSnapshotStreamed(snapshot.metadata, chunksOf(snapshot.data, chunkBytes));
-  assert.deepEqual(readBack.data, snapshot.data);
+  assert.deepEqual(await readSnapshotData(readBack.data), snapshot.data);
   assert.ok(syncs >= 6, `${syncs} syncs of the snapshot file`);
   assert.ok(largestFlush <= SNAPSHOT_SYNC_EVERY_BYTES + chunkBytes, `a flush of ${largestFlush} bytes`);
   storage.close();

@@ -3,6 +3,12 @@ import assert from 'node:assert/strict';
 import { message, MessageType, type Message } from '../../src/raft/types.js';
 import { SeededRandom } from '../../src/raft/random.js';
 import { closeAll, connectAll, eventually, freePort, heartbeat, makeNode, sampleMessages } from './helpers.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkSnapshotFile, FileSnapshotSource, inMemoryData, nodeFileSystem } from '../../src/storage/index.js';
+import { SnapshotFiles } from '../../src/storage/snapshot-files.js';
+import { readsRanges } from '../../src/storage/snapshot-source.js';
 
 test('every network message type crosses a real socket with binary fields intact', async () => {
   const a = makeNode('a');
@@ -147,12 +153,50 @@ test('a 20 MiB snapshot streams intact while heartbeats keep flowing', async () 
     await b.inbox.until((messages) => messages.some((m) => m.type === MessageType.Snapshot));
     const received = b.inbox.messages.find((m) => m.type === MessageType.Snapshot)!;
     assert.deepStrictEqual(received.snapshot!.metadata, snapshot.metadata);
-    assert.equal(received.snapshot!.data.length, data.length);
-    assert.ok(Buffer.from(received.snapshot!.data.buffer, received.snapshot!.data.byteOffset, data.length).equals(data), 'snapshot bytes intact');
+    const receivedData = inMemoryData(received.snapshot!.data); // the receiver always holds what arrived in memory
+    assert.equal(receivedData.length, data.length);
+    assert.ok(Buffer.from(receivedData.buffer, receivedData.byteOffset, data.length).equals(data), 'snapshot bytes intact');
     assert.ok(heartbeatsBeforeSnapshot >= 2, `heartbeats delivered during the snapshot: ${heartbeatsBeforeSnapshot}`);
     assert.deepStrictEqual(await a.snapshotStatus.some(), { peer: 'b', failed: false });
   } finally {
     await closeAll([a, b]);
+  }
+});
+
+test('a snapshot left in its file streams from it intact; one whose file cannot be read fails and the link carries on', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'keel-transport-source-'));
+  const a = makeNode('a', { snapshotChunkBytes: 64 * 1024 });
+  const b = makeNode('b');
+  await connectAll([a, b]);
+  try {
+    const files = new SnapshotFiles(dir, nodeFileSystem);
+    files.prepare();
+    const data = Uint8Array.from({ length: 3 * 1024 * 1024 + 5 }, (_, i) => (i * 7) & 0xff);
+    const metadata = { index: 100, term: 4, confState: { voters: ['a', 'b'], learners: [] } };
+    const file = files.save({ metadata, data });
+    assert.ok(readsRanges(nodeFileSystem));
+    const checked = await checkSnapshotFile(nodeFileSystem, dir, file);
+    assert.ok(typeof checked !== 'string' && checked.data instanceof FileSnapshotSource);
+    assert.equal(a.transport.send(message({ type: MessageType.Snapshot, from: 'a', to: 'b', term: 4, snapshot: checked })), true);
+    assert.equal(a.transport.send(heartbeat('a', 'b', 1)), true);
+    await b.inbox.until((messages) => messages.some((m) => m.type === MessageType.Snapshot));
+    const received = b.inbox.messages.find((m) => m.type === MessageType.Snapshot)!;
+    assert.deepStrictEqual(received.snapshot!.metadata, metadata);
+    assert.ok(Buffer.from(inMemoryData(received.snapshot!.data)).equals(data), 'snapshot bytes intact');
+    assert.deepStrictEqual(await a.snapshotStatus.some(), { peer: 'b', failed: false });
+
+    // Deleted before the send opens it: the begin frame is out, so the link drops the connection; the snapshot is reported failed, nothing half-read is delivered, and later messages get through.
+    rmSync(join(dir, file.name));
+    const snapshotsBefore = b.inbox.messages.filter((m) => m.type === MessageType.Snapshot).length;
+    const status = a.snapshotStatus.next();
+    assert.equal(a.transport.send(message({ type: MessageType.Snapshot, from: 'a', to: 'b', term: 4, snapshot: checked })), true);
+    assert.deepStrictEqual(await status, { peer: 'b', failed: true });
+    assert.equal(a.transport.send(heartbeat('a', 'b', 777)), true); // queued through the reconnect
+    await b.inbox.until((messages) => messages.some((m) => m.commit === 777));
+    assert.equal(b.inbox.messages.filter((m) => m.type === MessageType.Snapshot).length, snapshotsBefore);
+  } finally {
+    await closeAll([a, b]);
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
