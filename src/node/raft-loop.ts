@@ -514,7 +514,8 @@ export class RaftLoop {
   #afterPersist(ready: Ready, appliedEarly = false): void {
     const host = this.#options.host;
     if (this.#releaseKeeping !== undefined) this.#release(this.#releaseKeeping);
-    if (ready.snapshot) this.memory.applySnapshot(ready.snapshot);
+    // The core keeps the snapshot as the storage holds it (a leader's, in its file), not the bytes that arrived: the host restores from those.
+    if (ready.snapshot) this.memory.applySnapshot(this.storage.held?.(ready.snapshot) ?? ready.snapshot);
     this.memory.append(ready.entries);
     if (ready.hardState) this.memory.setHardState(ready.hardState);
     host.stored?.(ready);

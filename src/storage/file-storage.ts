@@ -51,6 +51,8 @@ export class FileStorage implements RaftStorage {
   readonly #snapshots: SnapshotFiles;
   #wal: Wal | undefined;
   #newestSnapshotIndex = 0;
+  /** The leader's snapshot installed last, until {@link held} hands it over. */
+  #installed: Snapshot | undefined;
   #streaming = false;
   #loadStarted = false;
   #report: RecoveryReport | undefined;
@@ -183,10 +185,28 @@ export class FileStorage implements RaftStorage {
     const writer = await SnapshotFileWriter.open(this.#fs, this.#snapshots.dir, snapshot.metadata);
     const data = await readSnapshotData(snapshot.data); // from a leader: the bytes it streamed, in memory already
     for (let offset = 0; offset < data.length; offset += INSTALL_CHUNK_BYTES) await writer.append(data.subarray(offset, Math.min(offset + INSTALL_CHUNK_BYTES, data.length)));
-    await writer.commit();
+    const { file, checksum } = await writer.commit();
     this.#newestSnapshotIndex = Math.max(this.#newestSnapshotIndex, snapshot.metadata.index);
+    this.#installed = this.#inFile(snapshot.metadata, file, data.length, checksum);
     await wal.appendAsync(batchRecords(batch), true, lastIndex);
     failpoint('snapshot-after-install');
+  }
+
+  /** The leader's snapshot {@link saveAsync} installed last, with its data left in the file (once: the caller holds it from then on). */
+  held(snapshot: Snapshot): Snapshot {
+    const installed = this.#installed;
+    if (installed === undefined || installed.metadata.index !== snapshot.metadata.index || installed.metadata.term !== snapshot.metadata.term) return snapshot;
+    this.#installed = undefined;
+    return installed;
+  }
+
+  /** A snapshot file just written, as a snapshot whose data is read from it on demand (undefined where the file system cannot read ranges). */
+  #inFile(metadata: SnapshotMetadata, file: SnapshotFile, dataLength: number, checksum: number): Snapshot | undefined {
+    const fileSystem = this.#fs;
+    if (!readsRanges(fileSystem)) return undefined;
+    const header = encodeSnapshotFileHeader(metadata, dataLength);
+    const layout = { path: join(this.#snapshots.dir, file.name), dataOffset: header.length, dataLength, headerChecksum: crc32c(header), checksum };
+    return { metadata, data: new FileSnapshotSource(fileSystem, layout) };
   }
 
   saveSnapshot(snapshot: Snapshot): void {
@@ -232,11 +252,7 @@ export class FileStorage implements RaftStorage {
       const dataLength = writer.dataLength;
       const { file, checksum } = await writer.commit();
       this.#newestSnapshotIndex = Math.max(this.#newestSnapshotIndex, metadata.index);
-      const fileSystem = this.#fs;
-      if (!readsRanges(fileSystem)) return await readSnapshotFile(fileSystem, this.#snapshots.dir, file, checksum);
-      const header = encodeSnapshotFileHeader(metadata, dataLength);
-      const layout = { path: join(this.#snapshots.dir, file.name), dataOffset: header.length, dataLength, headerChecksum: crc32c(header), checksum };
-      return { metadata, data: new FileSnapshotSource(fileSystem, layout) };
+      return this.#inFile(metadata, file, dataLength, checksum) ?? (await readSnapshotFile(this.#fs, this.#snapshots.dir, file, checksum));
     } finally {
       this.#streaming = false;
     }

@@ -84,6 +84,12 @@ export interface RaftStorage {
   releaseToAsync?(index: number): Promise<void>;
   /** True once `appliedIndex` is at least the configured interval past the newest snapshot. */
   snapshotDue(appliedIndex: number): boolean;
+  /**
+   * The snapshot a save just made durable, as the storage can give it back
+   * (its data read from the file on demand), to be held instead of the
+   * bytes it was saved from; `snapshot` itself when there is no such form.
+   */
+  held?(snapshot: Snapshot): Snapshot;
   close(): void;
 }
 

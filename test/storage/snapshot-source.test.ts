@@ -140,3 +140,25 @@ it('FileStorage recovers a snapshot as its file, and it restores the same bytes 
     again.close();
   }
 });
+
+it("FileStorage hands a leader's snapshot it installed back as its file, once, for the raft core to hold instead of the bytes", async () => {
+  const storage = new FileStorage(dir, { segmentSizeBytes: 64 * 1024 });
+  try {
+    storage.load();
+    storage.save({ entries: entries(1, 40, 2), hardState: { term: 2, vote: 'a', commit: 40 } }, true);
+    const snapshot = snapshotOf(100, 700_001);
+    assert.equal(storage.held(snapshot), snapshot, 'nothing installed yet: the argument back');
+    await storage.saveAsync({ entries: [], hardState: { term: 3, vote: '', commit: 100 }, snapshot }, true);
+    const held = storage.held(snapshot);
+    assert.deepEqual(held.metadata, snapshot.metadata);
+    assert.ok(held.data instanceof FileSnapshotSource, 'held as its file');
+    assert.deepEqual(await readSnapshotData(held.data), snapshot.data);
+    assert.equal(storage.held(snapshot), snapshot, 'handed over once');
+    const newer = snapshotOf(120, 10);
+    await storage.saveAsync({ entries: [], hardState: { term: 3, vote: '', commit: 120 }, snapshot: newer }, true);
+    assert.equal(storage.held(snapshot), snapshot, 'another snapshot: the argument back');
+    assert.ok(storage.held(newer).data instanceof FileSnapshotSource);
+  } finally {
+    storage.close();
+  }
+});
