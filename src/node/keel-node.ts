@@ -36,7 +36,7 @@ import { NodeMetrics } from './metrics.js';
 import { LeaseService } from './lease-service.js';
 import { SkewableClock } from './clock.js';
 import { Wait } from './wait.js';
-import { snapshotWanted } from './snapshot-policy.js';
+import { SNAPSHOT_CATCH_UP_BYTES_MAX, snapshotWanted } from './snapshot-policy.js';
 import { LostWrites } from './lost-writes.js';
 import type { LostWriteNote } from './lost-writes.js';
 import { initialPeers, PeerBook } from './peers.js';
@@ -395,6 +395,7 @@ export class KeelNode {
       },
       readyRoundsMax: READY_ROUNDS_MAX,
       appliedBytesPerTurnMax: APPLIED_BYTES_PER_TURN_MAX,
+      catchUpBytesMax: SNAPSHOT_CATCH_UP_BYTES_MAX,
       host: this.#readyHost(),
     });
     this.#raw = this.#loop.raw;

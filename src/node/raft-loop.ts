@@ -105,6 +105,8 @@ export interface RaftLoopOptions {
    * over a second. Unbounded by default (the simulator, tests).
    */
   readonly appliedBytesPerTurnMax?: number;
+  /** Bytes of entries a release keeps behind the snapshot at most, beside its entry count (unbounded by default: the simulator, tests). */
+  readonly catchUpBytesMax?: number;
   /** Builds the core (tests and the simulator plant broken variants through it). */
   readonly raftFactory?: (config: RaftConfig) => Raft;
   /** Committed entries held back while a snapshot is restored before the loop takes no further Ready (default HELD_ENTRIES_MAX). */
@@ -339,9 +341,24 @@ export class RaftLoop {
     else this.#releaseKeeping = keepEntries;
   }
 
+  /** The index through which the log goes so that at most `catchUpBytesMax` bytes of the `keepEntries` entries stay behind the snapshot (0: none need go). */
+  #compactForBytes(keepEntries: number): number {
+    const bytesMax = this.#options.catchUpBytesMax;
+    const last = Math.min(this.#snapshotIndex, this.memory.lastIndex());
+    const first = Math.max(this.memory.firstIndex(), this.#snapshotIndex - keepEntries + 1);
+    if (bytesMax === undefined || first > last) return 0;
+    const kept = this.memory.entries(first, last + 1, Number.MAX_SAFE_INTEGER); // at most keepEntries references
+    let bytes = 0;
+    for (let position = kept.length - 1; position >= 0; position--) {
+      bytes += entrySizeBytes(kept[position]!);
+      if (bytes > bytesMax) return kept[position]!.index;
+    }
+    return 0;
+  }
+
   #release(keepEntries: number): void {
     this.#releaseKeeping = undefined;
-    const compactTo = this.#snapshotIndex - keepEntries;
+    const compactTo = Math.max(this.#snapshotIndex - keepEntries, this.#compactForBytes(keepEntries));
     if (compactTo > this.memory.firstIndex()) {
       this.memory.compact(compactTo);
       if (this.storage.releaseToAsync === undefined) {

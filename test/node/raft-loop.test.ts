@@ -519,14 +519,19 @@ test("the loop's snapshot index moves when the leader's snapshot starts being wr
  * holding 200 committed 1,000-byte entries past the bootstrap, with turns
  * queued (as setImmediate queues them) and run one at a time by the test.
  */
-function restartedOverLongLog(appliedBytesPerTurnMax: number | undefined): { turns: number; appliedPerTurn: number[]; applied: Entry[] } {
+/** Storage reopened over a one-member bootstrap log and a committed tail of 200 1,000-byte entries. */
+function overLongLog(): { storage: MemoryRaftStorage; lastIndex: number } {
   const { disk } = bootstrapped(['a']);
   const seed = new MemoryRaftStorage(disk);
   const firstIndex = seed.load().entries.length + 1;
   const data = new Uint8Array(1_000);
   const tail: Entry[] = Array.from({ length: 200 }, (_, offset) => ({ index: firstIndex + offset, term: 1, type: EntryType.Normal, data }));
   seed.save({ entries: tail, hardState: { term: 1, vote: 'a', commit: tail.at(-1)!.index } }, true);
-  const storage = new MemoryRaftStorage(disk);
+  return { storage: new MemoryRaftStorage(disk), lastIndex: tail.at(-1)!.index };
+}
+
+function restartedOverLongLog(appliedBytesPerTurnMax: number | undefined): { turns: number; appliedPerTurn: number[]; applied: Entry[] } {
+  const { storage } = overLongLog();
   const queued: (() => void)[] = [];
   const applied: Entry[] = [];
   const loop = inlineLoop(
@@ -556,4 +561,33 @@ test('a restarted member applies its committed log tail over several turns, at m
   // A turn stops once 8,000 bytes were handed out, so it applies under 8,000 bytes plus one Ready (4,000): at most 12 1,000-byte entries.
   assert.ok(bounded.appliedPerTurn.every((count) => count <= 12), `applied per turn: ${bounded.appliedPerTurn.join(' ')}`);
   assert.ok(bounded.turns >= all / 12, `${bounded.turns} turns`);
+});
+
+/** A one-member loop over a restarted log of 200 1,000-byte entries, all applied, then a snapshot at the last one keeping `keepEntries`. */
+function releasedAfterSnapshot(keepEntries: number, catchUpBytesMax: number | undefined): { first: number; last: number } {
+  const { storage, lastIndex } = overLongLog();
+  const applied: Entry[] = [];
+  const loop = inlineLoop(
+    storage,
+    { id: 'a', random: new SeededRandom(3), electionTicks: 10, heartbeatTicks: 1 },
+    { installSnapshot: (_, done) => done(), applyCommitted: (entries) => applied.push(...entries), readStates: () => {}, failed: (error) => { throw error; } },
+    catchUpBytesMax === undefined ? {} : { catchUpBytesMax },
+  );
+  loop.schedule();
+  const last = applied.at(-1)!.index;
+  assert.equal(last, lastIndex);
+  loop.saveSnapshot(last, new Uint8Array(1), keepEntries);
+  return { first: loop.memory.firstIndex(), last };
+}
+
+test('a release keeps at most catchUpBytesMax bytes of entries behind the snapshot, and at most keepEntries of them', () => {
+  const byCount = releasedAfterSnapshot(50, undefined);
+  assert.equal(byCount.first, byCount.last - 50 + 1, 'without a byte bound: keepEntries entries');
+  // Each entry counts 1,016 bytes (data and 16 of overhead): 10,000 bytes keep the newest 9.
+  const byBytes = releasedAfterSnapshot(50, 10_000);
+  assert.equal(byBytes.first, byBytes.last - 9 + 1);
+  const countFirst = releasedAfterSnapshot(5, 10_000);
+  assert.equal(countFirst.first, countFirst.last - 5 + 1, 'the count binds when it keeps fewer');
+  const none = releasedAfterSnapshot(50, 500);
+  assert.equal(none.first, none.last + 1, 'a bound below one entry keeps none');
 });
