@@ -160,8 +160,21 @@ export interface SnapshotFileHeader {
   readonly dataLength: number;
 }
 
-/** Decodes the header at the start of `bytes` (the whole file or its first bytes); throws DecodeError. */
-export function decodeSnapshotFileHeader(bytes: Uint8Array): SnapshotFileHeader {
+/**
+ * Decodes the header at the start of `head` (the whole file or its first
+ * bytes) of the file `file` whose bytes before the trailer number
+ * `summedBytes`, and checks it against them: the data fills the rest, and
+ * the metadata is what the name says. Throws DecodeError.
+ */
+export function checkedSnapshotFileHeader(head: Uint8Array, summedBytes: number, file: SnapshotFile): SnapshotFileHeader {
+  const header = decodeSnapshotFileHeader(head);
+  const { metadata, headerLength, dataLength } = header;
+  if (dataLength !== summedBytes - headerLength) throw new DecodeError(`data length ${dataLength} does not match the file`);
+  if (metadata.index !== file.index || metadata.term !== file.term) throw new DecodeError(`holds ${metadata.term}/${metadata.index}, not what its name says`);
+  return header;
+}
+
+function decodeSnapshotFileHeader(bytes: Uint8Array): SnapshotFileHeader {
   const reader = new ByteReader(bytes);
   if (reader.u32le() !== MAGIC) throw new DecodeError('bad magic');
   const version = reader.u16le();
@@ -182,9 +195,7 @@ export function decodeSnapshotFile(bytes: Uint8Array, file: SnapshotFile, checks
   if (bytes.length < 4) return 'shorter than its checksum';
   if (storedChecksum(bytes) !== (checksum ?? crc32c(bytes, 0, 0, bytes.length - 4))) return 'checksum mismatch';
   try {
-    const { metadata, headerLength, dataLength: length } = decodeSnapshotFileHeader(bytes.subarray(0, bytes.length - 4));
-    if (length !== bytes.length - 4 - headerLength) throw new DecodeError(`data length ${length} does not match the file`);
-    if (metadata.index !== file.index || metadata.term !== file.term) throw new DecodeError(`holds ${metadata.term}/${metadata.index}, not what its name says`);
+    const { metadata, dataLength: length } = checkedSnapshotFileHeader(bytes.subarray(0, bytes.length - 4), bytes.length - 4, file);
     // A view, not a copy: the buffer was read for this snapshot alone, and copying hundreds of MiB stalls the event loop (fresh pages).
     return { metadata, data: new Uint8Array(bytes.buffer, bytes.byteOffset + bytes.length - 4 - length, length) }; // a plain Uint8Array even when read as a Buffer
   } catch (error) {

@@ -9,12 +9,11 @@
  */
 import { join } from 'node:path';
 import type { Snapshot, SnapshotData, SnapshotReader, SnapshotSource } from '../raft/types.js';
-import { DecodeError } from '../codec/index.js';
 import { crc32c } from './crc32c.js';
 import { SnapshotCorruptError, StorageUsageError } from './errors.js';
 import { type FileSystem, ioError, offLoop } from './file-system.js';
 import { SNAPSHOT_LOAD_CHUNK_BYTES } from './limits.js';
-import { decodeSnapshotFileHeader, storedChecksum, type SnapshotFile } from './snapshot-files.js';
+import { checkedSnapshotFileHeader, storedChecksum, type SnapshotFile } from './snapshot-files.js';
 
 /** A file system that can read a range of a file off the event loop. */
 export type RangeReadFileSystem = FileSystem & Required<Pick<FileSystem, 'read' | 'fileSize'>>;
@@ -186,10 +185,8 @@ async function checkOpenFile(fileSystem: RangeReadFileSystem, fd: number, path: 
   }
   if (storedChecksum(trailer) !== checksum) return 'checksum mismatch';
   try {
-    const header = decodeSnapshotFileHeader(head);
-    if (header.dataLength !== summedEnd - header.headerLength) throw new DecodeError(`data length ${header.dataLength} does not match the file`);
+    const header = checkedSnapshotFileHeader(head, summedEnd, file);
     const { metadata } = header;
-    if (metadata.index !== file.index || metadata.term !== file.term) throw new DecodeError(`holds ${metadata.term}/${metadata.index}, not what its name says`);
     const layout = { path, dataOffset: header.headerLength, dataLength: header.dataLength, headerChecksum: crc32c(head, 0, 0, header.headerLength), checksum };
     return { metadata, data: new FileSnapshotSource(fileSystem, layout) };
   } catch (error) {
@@ -206,22 +203,9 @@ async function readFully(fileSystem: RangeReadFileSystem, fd: number, bytes: Uin
   }
 }
 
-/** A snapshot's data as bytes in memory: itself, or read whole from its source (and checked). */
+/** A snapshot's data as bytes in memory: itself, or read whole from its file (and checked). FileSnapshotSource is the one source there is. */
 export async function readSnapshotData(data: SnapshotData): Promise<Uint8Array> {
   if (data instanceof Uint8Array) return data;
   if (data instanceof FileSnapshotSource) return data.readAll();
-  const bytes = new Uint8Array(data.length);
-  const reader = await data.open();
-  try {
-    // Bounded by the length: every chunk is at least one byte until the end.
-    for (let offset = 0; offset < bytes.length; ) {
-      const chunk = await reader.next(Math.min(SNAPSHOT_LOAD_CHUNK_BYTES, bytes.length - offset));
-      if (chunk.length === 0) throw new StorageUsageError(`the snapshot source ended at ${offset} of ${bytes.length} bytes`);
-      bytes.set(chunk, offset);
-      offset += chunk.length;
-    }
-  } finally {
-    await reader.close();
-  }
-  return bytes;
+  throw new StorageUsageError('a snapshot source other than its file');
 }
