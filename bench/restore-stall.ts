@@ -50,6 +50,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type KeelCluster, startKeelCluster } from './lib/keel-cluster.js';
+import { type ClusterMember, leaderChanges, leaderOf, logLines, members } from './lib/keel-members.js';
 import { scrapeMetric } from './lib/metrics.js';
 import { drivePosts, sleepMs } from './lib/net.js';
 import { markdownTable } from './lib/table.js';
@@ -107,37 +108,6 @@ interface RunResult {
   readonly loadAverage: string;
 }
 
-interface ClusterMember {
-  readonly id: string;
-  readonly clientUrl: string;
-  readonly dataDir: string;
-  readonly logPath: string;
-  readonly pid: number | null;
-}
-
-function members(dataDir: string): ClusterMember[] {
-  return (JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { members: ClusterMember[] }).members;
-}
-
-function logLines(logPath: string, marker: string): Record<string, unknown>[] {
-  const lines: Record<string, unknown>[] = [];
-  let text = '';
-  try {
-    text = readFileSync(logPath, 'utf8');
-  } catch {
-    return lines;
-  }
-  for (const line of text.split('\n')) {
-    if (!line.includes(marker)) continue;
-    try {
-      lines.push(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      // a torn last line
-    }
-  }
-  return lines;
-}
-
 function base64(text: string): string {
   return Buffer.from(text).toString('base64');
 }
@@ -145,18 +115,6 @@ function base64(text: string): string {
 /** Runs `count` requests from `clients` concurrent loops, bounded by the phase deadline; returns the failures. */
 function drive(endpoints: readonly string[], clients: number, count: number, body: (n: number) => [string, unknown]): Promise<number> {
   return drivePosts(endpoints, clients, count, body, { deadlineMs: Date.now() + PHASE_SECONDS_MAX * 1000, failuresMax: ERRORS_MAX, requestTimeoutMs: REQUEST_TIMEOUT_MS });
-}
-
-async function leaderOf(list: readonly ClusterMember[]): Promise<ClusterMember> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    for (const member of list) if ((await scrapeMetric(member.clientUrl, 'keel_raft_is_leader', SCRAPE_TIMEOUT_MS)) === 1) return member;
-    await sleepMs(200);
-  }
-  throw new Error('no leader');
-}
-
-async function leaderChanges(list: readonly ClusterMember[]): Promise<number[]> {
-  return Promise.all(list.map(async (member) => (await scrapeMetric(member.clientUrl, 'etcd_server_leader_changes_seen_total', SCRAPE_TIMEOUT_MS)) ?? 0));
 }
 
 /** Waits (bounded) until `count` more lines with `marker` are in `logPath` than `before`. */

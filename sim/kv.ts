@@ -27,6 +27,27 @@ export function encodeCompaction(requestId: string, revision: number): Uint8Arra
   return encodeStoreCommandEntry(requestId, { type: 'compact', request: { revision, physical: false } });
 }
 
+/** Keys of sweeps (options.deleteStepKeys) start with this; the registers never do. */
+export const SWEEP_PREFIX = 's/';
+/** Puts one sweep fill makes, in one txn. */
+export const SWEEP_FILL_KEYS = 8;
+
+/** A sweep's fill: a txn putting SWEEP_FILL_KEYS keys under SWEEP_PREFIX, named for the request. */
+export function encodeSweepFill(requestId: string): Uint8Array {
+  const success = Array.from({ length: SWEEP_FILL_KEYS }, (_, i) => ({
+    type: 'put' as const,
+    request: { key: encoder.encode(`${SWEEP_PREFIX}${requestId}.${i}`), value: encoder.encode('x') },
+  }));
+  return encodeStoreCommandEntry(requestId, { type: 'txn', request: { compare: [], success, failure: [] } });
+}
+
+/** A sweep's clear: one DeleteRange of every key under SWEEP_PREFIX. */
+export function encodeSweepClear(requestId: string): Uint8Array {
+  const end = encoder.encode(SWEEP_PREFIX);
+  end[end.length - 1]!++;
+  return encodeStoreCommandEntry(requestId, { type: 'deleteRange', request: { key: encoder.encode(SWEEP_PREFIX), rangeEnd: end } });
+}
+
 /** A lease grant, as the member's Lease service proposes it. */
 export function encodeLeaseGrant(requestId: string, id: bigint, ttlSeconds: number): Uint8Array {
   return encodeStoreCommandEntry(requestId, { type: 'leaseGrant', request: { id, ttlSeconds } });
@@ -51,6 +72,7 @@ export function decodeWrite(data: Uint8Array): WriteCommand | undefined {
   if (entry.kind !== 'command') return undefined;
   const command = decodeCommand(entry.command);
   if (command.type === 'compact' || command.type === 'leaseGrant' || command.type === 'leaseRevoke') return undefined;
+  if ((command.type === 'txn' || command.type === 'deleteRange') && entry.requestId.startsWith('sweep.')) return undefined;
   if (command.type !== 'put') throw new Error(`the simulator proposed no ${command.type}`);
   return { requestId: entry.requestId, key: decoder.decode(command.request.key), value: decoder.decode(command.request.value) };
 }

@@ -10,10 +10,10 @@ import { MemoryRaftStorage } from '../src/storage/memory-raft-storage.js';
 import type { MemoryDisk } from '../src/storage/memory-raft-storage.js';
 import { inMemoryData } from '../src/storage/snapshot-files.js';
 import { RaftLoop } from '../src/node/raft-loop.js';
-import type { ReadyHost, ReadyWriter } from '../src/node/raft-loop.js';
-import { encodeCompaction, encodeLeaseGrant, encodeLeaseRevoke, encodeWrite, readRegister } from './kv.js';
+import type { ApplyUnderWay, ReadyHost, ReadyWriter } from '../src/node/raft-loop.js';
+import { encodeCompaction, encodeLeaseGrant, encodeLeaseRevoke, encodeSweepClear, encodeSweepFill, encodeWrite, readRegister } from './kv.js';
 import { Lessor } from '../src/node/lessor.js';
-import { Applier, entryScalesWithData } from '../src/node/apply.js';
+import { Applier, type EntryInSteps, entryScalesWithData } from '../src/node/apply.js';
 import { encodeSnapshot } from '../src/store/snapshot.js';
 import { StoreStateMachine } from '../src/store/state-machine.js';
 import type { StoreOptions } from '../src/store/state-machine.js';
@@ -49,6 +49,8 @@ export interface NodeHost {
   persistLater(node: NodeId, complete: () => void): void;
   /** Runs `slice` on a later event (a member's next turn), unless `node` crashed meanwhile; a paused node runs it on resume. */
   restoreLater(node: NodeId, slice: () => void): void;
+  /** Runs `step` of an entry applied in steps on a later event, as restoreLater does a restore's slice. */
+  applyLater(node: NodeId, step: () => void): void;
 }
 
 export type RaftFactory = (config: RaftConfig) => Raft;
@@ -119,6 +121,7 @@ export class SimNode {
   #pendingWrites = new Map<string, PendingWrite>();
   #readSequence = 0;
   #compactions = 0;
+  #sweeps = 0;
   /** The leader's lease deadlines: the member's own lessor, on simulated time. */
   lessor!: Lessor;
   #role: Role = Role.Follower;
@@ -288,6 +291,17 @@ export class SimNode {
     return undefined;
   }
 
+  /** Proposes a sweep's fill or clear (options.deleteStepKeys; fire and forget: nobody waits on it). */
+  sweep(kind: 'fill' | 'clear'): void {
+    const requestId = `sweep.${this.id}.${this.#sweeps++}`;
+    try {
+      this.raw.propose(kind === 'fill' ? encodeSweepFill(requestId) : encodeSweepClear(requestId));
+    } catch (error) {
+      if (!RaftError.is(error)) throw error;
+    }
+    this.loop.schedule();
+  }
+
   /** Proposes a compaction up to this member's applied revision (fire and forget: nobody waits on it). */
   compact(): void {
     if (this.store.revision <= this.store.compactRevision) return;
@@ -383,10 +397,15 @@ export class SimNode {
         this.#restoreInSlices(snapshot, done);
       },
       applyCommitted: (entries) => {
-        for (const entry of entries) this.#apply(entry);
+        let underWay: ApplyUnderWay | undefined;
+        for (let i = 0; i < entries.length && underWay === undefined; i++) {
+          const steps = this.#apply(entries[i]!);
+          if (steps !== undefined) underWay = this.#applyInSteps(entries[i]!, steps, entries.slice(i + 1));
+        }
         // A few log positions per batch (a member walks 10,000 per turn): small, so compactions stay under way
         // across later applies, reads and snapshots; no random draw, so each seed's run stays its own.
         this.store.compactStep(SIM_COMPACT_STEP_RECORDS);
+        return underWay;
       },
       applyMayStall: (entries) => entries.some(entryScalesWithData),
       readStates: (states) => {
@@ -450,11 +469,45 @@ export class SimNode {
     }
   }
 
-  #apply(entry: Entry): void {
+  /** Applies `entry`; a DeleteRange of more than options.deleteStepKeys keys is left under way (the member's #applyInSteps). */
+  #apply(entry: Entry): EntryInSteps | undefined {
     this.host.applied(this.id, entry);
     this.#taken = undefined;
-    this.#applier.apply(entry);
-    if (this.#taken !== undefined) this.host.commandOutcome(this.id, entry, this.#taken);
+    const steps = this.#applier.apply(entry, this.options.deleteStepKeys > 0 ? this.options.deleteStepKeys : Number.POSITIVE_INFINITY);
+    if (steps === undefined && this.#taken !== undefined) this.host.commandOutcome(this.id, entry, this.#taken);
+    return steps;
+  }
+
+  /**
+   * The member's #applyInSteps on simulated time: options.deleteStepKeys
+   * keys an event, the loop holding the rest meanwhile. A crash drops the
+   * remaining steps with the store they were applied to.
+   */
+  #applyInSteps(entry: Entry, steps: EntryInSteps, rest: readonly Entry[]): ApplyUnderWay {
+    const store = this.store;
+    return {
+      rest,
+      whenApplied: (done) => {
+        const step = (): void => {
+          if (!this.running || this.store !== store) return;
+          this.#taken = undefined;
+          let finished: boolean;
+          try {
+            finished = steps.step(this.options.deleteStepKeys);
+          } catch (error) {
+            done(error);
+            return;
+          }
+          if (!finished) {
+            this.host.applyLater(this.id, step);
+            return;
+          }
+          if (this.#taken !== undefined) this.host.commandOutcome(this.id, entry, this.#taken);
+          done();
+        };
+        this.host.applyLater(this.id, step);
+      },
+    };
   }
 
   /** The member's applier over this node's store; the simulator's writes are answered synchronously, in apply order. */
@@ -544,6 +597,7 @@ export class SimNode {
   }
 
   #maybeSnapshot(): void {
+    if (this.store.applyingInSteps) return; // as the member: a capture would finish the entry at once
     const applied = this.store.appliedIndex;
     if (applied - this.loop.snapshotIndex < this.options.snapshotInterval) return;
     // The member's capture (a KeyOrderCapture walked to its end), encoded at once here.

@@ -75,6 +75,16 @@ export interface SimOptions {
    * a slice and 2 ms between slices failed its liveness check that way).
    */
   readonly restoreStepWork: number;
+  /**
+   * Sweeps, as the member applies a large DeleteRange (keel-node.ts
+   * #applyInSteps): 0 runs none; N > 0 has clients now and then fill a
+   * sweep prefix apart from the registers (a txn of puts) or clear it (one
+   * DeleteRange), and a member walks a DeleteRange N keys per simulated
+   * event, so the raft loop holds later entries and reads meanwhile, a
+   * snapshot waits, and a crash or pause can land mid-delete. No sweeps
+   * in runs with a space quota (quotaBytes > 0).
+   */
+  readonly deleteStepKeys: number;
 }
 
 export type SimOverrides = Partial<Omit<SimOptions, 'seed'>>;
@@ -119,6 +129,7 @@ export function drawOptions(seed: number, overrides: SimOverrides = {}): SimOpti
     leaseTtlSeconds: random.pick([1, 2]),
     leaseAbandonRate: random.pick([0.1, 0.5]),
     restoreStepWork: random.pick([0, 0, 16, 64, 256]),
+    deleteStepKeys: random.pick([0, 0, 4, 16]),
   };
   return { ...drawn, ...stripUndefined(overrides) };
 }

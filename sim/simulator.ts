@@ -28,7 +28,8 @@ type SimEvent =
   | { readonly kind: 'resume'; readonly node: NodeId }
   | { readonly kind: 'snapshot-status'; readonly from: NodeId; readonly to: NodeId; readonly failed: boolean }
   | { readonly kind: 'persist-done'; readonly node: NodeId; readonly epoch: number; readonly complete: () => void }
-  | { readonly kind: 'restore-slice'; readonly node: NodeId; readonly epoch: number; readonly slice: () => void };
+  | { readonly kind: 'restore-slice'; readonly node: NodeId; readonly epoch: number; readonly slice: () => void }
+  | { readonly kind: 'apply-step'; readonly node: NodeId; readonly epoch: number; readonly slice: () => void };
 
 /** Counters reported for a run. */
 export interface SimStats {
@@ -51,6 +52,8 @@ export interface SimStats {
   snapshotsSent: number;
   /** Slices of followers' sliced snapshot restores run (options.restoreStepWork > 0). */
   restoreSlices: number;
+  /** Steps of DeleteRanges applied in steps run (options.deleteStepKeys > 0). */
+  applySteps: number;
   membershipChanges: number;
   transfers: number;
   livenessPhases: number;
@@ -73,6 +76,8 @@ const MICROS_PER_MS = 1000;
 const CHAOS_INTERVAL_US = 10 * MICROS_PER_MS;
 /** Longest wait between two slices of a sliced restore (a member's other work between its slices). */
 const RESTORE_SLICE_DELAY_US_MAX = 1 * MICROS_PER_MS;
+/** Chance that a client operation is a sweep (options.deleteStepKeys > 0): a fill three times in four, else a clear. */
+const SWEEP_CHANCE = 0.05;
 /** Chance that the lease client's next keep-alive comes after the TTL instead of within it. */
 const LEASE_CLIENT_STALL_CHANCE = 0.1;
 const CLIENT_TIMEOUT_US = 400 * MICROS_PER_MS;
@@ -142,6 +147,7 @@ export class Simulator implements NodeHost {
       partitions: 0,
       snapshotsSent: 0,
       restoreSlices: 0,
+      applySteps: 0,
       membershipChanges: 0,
       transfers: 0,
       livenessPhases: 0,
@@ -213,6 +219,7 @@ export class Simulator implements NodeHost {
         return this.#resume(event.node);
       case 'persist-done':
       case 'restore-slice':
+      case 'apply-step':
         return this.#nodeWorkDone(event);
       case 'snapshot-status': {
         const node = this.nodes.get(event.from);
@@ -313,11 +320,17 @@ export class Simulator implements NodeHost {
     this.#schedule(delayUs, { kind: 'restore-slice', node, epoch: this.#epochs.get(node) ?? 0, slice });
   }
 
+  applyLater(node: NodeId, step: () => void): void {
+    const delayUs = this.#random.float() * RESTORE_SLICE_DELAY_US_MAX;
+    this.#schedule(delayUs, { kind: 'apply-step', node, epoch: this.#epochs.get(node) ?? 0, slice: step });
+  }
+
   /**
-   * A write completes, or a restore slice runs, unless its node crashed
-   * since (the work died with it); a paused node does it on resume.
+   * A write completes, or a restore slice or apply step runs, unless its
+   * node crashed since (the work died with it); a paused node does it on
+   * resume.
    */
-  #nodeWorkDone(event: Extract<SimEvent, { kind: 'persist-done' | 'restore-slice' }>): void {
+  #nodeWorkDone(event: Extract<SimEvent, { kind: 'persist-done' | 'restore-slice' | 'apply-step' }>): void {
     const node = this.nodes.get(event.node);
     if (!node || event.epoch !== this.#epochs.get(event.node) || !node.running || node.decommissioned) return;
     if (node.paused) {
@@ -330,7 +343,8 @@ export class Simulator implements NodeHost {
       event.complete();
       return;
     }
-    this.stats.restoreSlices++;
+    if (event.kind === 'apply-step') this.stats.applySteps++;
+    else this.stats.restoreSlices++;
     event.slice();
   }
 
@@ -504,6 +518,13 @@ export class Simulator implements NodeHost {
     client.key = `k${this.#random.int(this.options.keys)}`;
     client.requestId = `c${index}.${client.operation}`;
     this.#schedule(CLIENT_TIMEOUT_US, { kind: 'client-timeout', client: index, operation: client.operation });
+    // Not with a space quota: sweep keys would hold the space the clients' compactions free, and the probe of a liveness phase would be refused.
+    if (this.options.deleteStepKeys > 0 && this.options.quotaBytes === 0 && this.#random.chance(SWEEP_CHANCE)) {
+      // A sweep: fill the sweep prefix (a txn of puts) or clear it (a DeleteRange members apply in steps).
+      target.sweep(this.#random.chance(0.25) ? 'clear' : 'fill');
+      this.#clientIdle(client);
+      return;
+    }
     if (this.options.quotaBytes > 0 && this.#random.chance(0.04)) {
       // With a small quota, clients free space now and then, as an operator compacts after NOSPACE.
       target.compact();

@@ -4,7 +4,7 @@ import { EntryType } from '../raft/types.js';
 import { failpoint } from '../storage/failpoints.js';
 import { commandScalesWithData } from '../store/command.js';
 import type { StoreError } from '../store/errors.js';
-import type { CommandResponse, StoreStateMachine } from '../store/state-machine.js';
+import { type ApplyResult, type CommandResponse, isApplySteps, type StoreStateMachine } from '../store/state-machine.js';
 import { commandBytesOf, decodeEntry } from './entry-codec.js';
 import type { MembershipCommand } from './membership.js';
 
@@ -47,7 +47,14 @@ export class Applier<Note extends object> {
     this.#host = host;
   }
 
-  apply(entry: Entry): void {
+  /**
+   * Applies `entry`, except a command the store applies in steps (a
+   * DeleteRange walking more than `keysMax` keys, StoreStateMachine.applyInSteps):
+   * that one is left under way, and the caller steps it to its end before
+   * it applies anything else. Its effects on the member (answering the
+   * write, the lessor) come with the last step.
+   */
+  apply(entry: Entry, keysMax = Number.POSITIVE_INFINITY): EntryInSteps | undefined {
     const host = this.#host;
     const store = host.store();
     if (entry.type === EntryType.ConfChange) {
@@ -70,8 +77,30 @@ export class Applier<Note extends object> {
     }
     const command = data.kind === 'command' ? data : undefined;
     failpoint('apply-before');
-    const result = store.apply(entry.index, command?.command ?? entry.data);
+    const outcome = store.applyInSteps(entry.index, command?.command ?? entry.data, keysMax);
+    if (isApplySteps(outcome)) {
+      let finished = false;
+      return {
+        index: entry.index,
+        step: (stepKeys) => {
+          if (finished) return true;
+          const result = outcome.step(stepKeys);
+          if (result === undefined) return false;
+          finished = true;
+          failpoint('apply-after');
+          this.#applied(command, result);
+          return true;
+        },
+      };
+    }
     failpoint('apply-after');
+    this.#applied(command, outcome);
+    return undefined;
+  }
+
+  /** What follows a store command's apply: the lessor and auth hear of it, and a write proposed here is answered. */
+  #applied(command: { readonly requestId: string } | undefined, result: ApplyResult): void {
+    const host = this.#host;
     if (result.status === 'applied') host.commandApplied(result.response);
     else if (result.status === 'rejected') host.commandRejected?.(result.error);
     if (!command || host.pending.note(command.requestId) === undefined) return;
@@ -83,6 +112,13 @@ export class Applier<Note extends object> {
       host.pending.fail(command.requestId, result.error);
     }
   }
+}
+
+/** An entry the store applies over several calls (Applier.apply): step it until it returns true, and apply nothing else meanwhile. */
+export interface EntryInSteps {
+  readonly index: number;
+  /** Walks up to `keysMax` more keys; true once the entry is applied and its write answered. */
+  step(keysMax: number): boolean;
 }
 
 /**

@@ -45,8 +45,15 @@ export interface ReadyHost {
    * its event queue, without promises.
    */
   installSnapshot(snapshot: Snapshot, done: (error?: unknown) => void): void;
-  /** Step 3: committed entries, in log order. */
-  applyCommitted(entries: readonly Entry[]): void;
+  /**
+   * Step 3: committed entries, in log order. Returns nothing once all are
+   * applied. An entry whose apply the host spreads over several turns (a
+   * DeleteRange of many keys) ends the call: it returns the entries after
+   * that one, unapplied, and the loop holds them, with the reads and every
+   * later Ready's steps 3 and 4, until `whenApplied` reports the entry
+   * applied; then it hands them over in order (as during a restore, above).
+   */
+  applyCommitted(entries: readonly Entry[]): ApplyUnderWay | void;
   /**
    * True when applying `entries` may hold the event loop for long (a
    * DeleteRange of 160,000 keys: 0.15-0.75 s). A Ready that only moves the
@@ -64,6 +71,14 @@ export interface ReadyHost {
   advanced?(): void;
   /** An error the loop cannot go on from (a failed disk write, a bug). The loop has stopped taking Readies. */
   failed(error: unknown): void;
+}
+
+/** An entry left under way by {@link ReadyHost.applyCommitted}. */
+export interface ApplyUnderWay {
+  /** The entries after it in the batch, none of them applied. */
+  readonly rest: readonly Entry[];
+  /** Calls `done` once the entry is applied (later, or at once if it is already); `done(error)` fails the loop. */
+  whenApplied(done: (error?: unknown) => void): void;
 }
 
 export interface RaftLoopOptions {
@@ -203,7 +218,9 @@ export class RaftLoop {
   #releaseKeeping: number | undefined;
   /** Set while a snapshot from the leader is being restored (installSnapshot did not call done before returning); settles once it is in place. */
   #installing: Promise<void> | undefined;
-  /** Steps 3 and 4 of the Readies carried out while restoring, in log order. */
+  /** Set while a committed entry is applied over several turns (ApplyUnderWay); settles once it is applied. */
+  #applying: Promise<void> | undefined;
+  /** Steps 3 and 4 of the Readies taken while restoring or applying an entry in steps, in log order. */
   #held: HeldSteps[] = [];
   #heldEntries = 0;
   readonly #heldEntriesMax: number;
@@ -292,7 +309,7 @@ export class RaftLoop {
   /** Takes no further Ready; resolves once the outstanding write and restore (if any) are done. Never rejects. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    await Promise.all([this.#persisting, this.#installing, this.#releasing]);
+    await Promise.all([this.#persisting, this.#installing, this.#applying, this.#releasing]);
   }
 
   /**
@@ -417,7 +434,7 @@ export class RaftLoop {
 
   #handle(ready: Ready): void {
     const host = this.#options.host;
-    if (ready.snapshot && this.#installing !== undefined) {
+    if (ready.snapshot && this.#holdingBack()) {
       this.#parked = ready; // the core has nothing further to give before this Ready is advanced
       return;
     }
@@ -543,10 +560,9 @@ export class RaftLoop {
     host.advanced?.();
   }
 
-  /** Steps 3 and 4: committed entries applied and reads served, or held while a snapshot is restored. */
+  /** Steps 3 and 4: committed entries applied and reads served, or held while a snapshot is restored or an entry applied in steps. */
   #applySteps(ready: Ready): void {
-    const host = this.#options.host;
-    if (this.#installing !== undefined) {
+    if (this.#holdingBack()) {
       this.#held.push({ entries: ready.committedEntries, readStates: ready.readStates });
       this.#heldEntries += ready.committedEntries.length;
       return;
@@ -554,8 +570,62 @@ export class RaftLoop {
     // Never apply an entry this member's disk does not hold (the early path relies on it).
     const lastIndex = ready.committedEntries.at(-1)?.index ?? 0;
     if (lastIndex > this.memory.lastIndex()) assert(false, `committed entry ${lastIndex} is not in the stored log (last ${this.memory.lastIndex()})`);
-    if (ready.committedEntries.length > 0) host.applyCommitted(ready.committedEntries);
-    host.readStates(ready.readStates);
+    this.#applyAndServe(ready.committedEntries, ready.readStates);
+  }
+
+  /** True while steps 3 and 4 wait: a snapshot being restored, or an entry being applied in steps. */
+  #holdingBack(): boolean {
+    return this.#installing !== undefined || this.#applying !== undefined;
+  }
+
+  /**
+   * Applies `entries` and then serves `readStates`. When the host leaves an
+   * entry under way, the entries after it and the reads go to the front of
+   * `#held` (they precede whatever is held already) and false is returned;
+   * #resumeHeld carries them out once the entry is applied.
+   */
+  #applyAndServe(entries: readonly Entry[], readStates: readonly ReadState[]): boolean {
+    const host = this.#options.host;
+    let next = entries;
+    while (next.length > 0) {
+      const underWay = host.applyCommitted(next);
+      if (underWay === undefined) break;
+      next = underWay.rest;
+      if (!this.#holdFor(underWay)) continue; // applied already: go on with the rest
+      this.#held.unshift({ entries: next, readStates });
+      this.#heldEntries += next.length;
+      return false;
+    }
+    host.readStates(readStates);
+    return true;
+  }
+
+  /** Waits for an entry under way: true when it is still under way (`#applying` set), false when it was applied already. */
+  #holdFor(underWay: ApplyUnderWay): boolean {
+    let returned = false;
+    let completed = false;
+    let finish!: () => void;
+    underWay.whenApplied((error) => {
+      if (completed) return; // once, as a writer's done
+      completed = true;
+      if (!returned) {
+        if (error !== undefined) throw error; // thrown to the turn, which fails the loop
+        return;
+      }
+      this.#applying = undefined;
+      finish();
+      if (error !== undefined) {
+        this.#fail(error);
+        return;
+      }
+      this.#resumeHeld();
+    });
+    returned = true;
+    if (completed) return false;
+    this.#applying = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    return true;
   }
 
   /**
@@ -590,19 +660,27 @@ export class RaftLoop {
     }
   }
 
-  /** The snapshot is in place: what was held applies, in order, then a parked snapshot Ready is carried out. */
+  /** The snapshot is in place: what was held goes on (#resumeHeld). */
   #installed(): void {
     this.#installing = undefined;
+    this.#resumeHeld();
+  }
+
+  /**
+   * Nothing holds steps 3 and 4 back any more: what was held applies, in
+   * order, until it is all done (then a parked snapshot Ready is carried
+   * out) or an entry is left under way again (the rest waits for it).
+   */
+  #resumeHeld(): void {
     if (this.#stopped) return;
     const host = this.#options.host;
     try {
-      const held = this.#held;
-      this.#held = [];
-      this.#heldEntries = 0;
-      for (const steps of held) {
-        if (steps.entries.length > 0) host.applyCommitted(steps.entries);
-        host.readStates(steps.readStates);
+      while (this.#held.length > 0 && !this.#holdingBack()) {
+        const steps = this.#held.shift()!;
+        this.#heldEntries -= steps.entries.length;
+        if (!this.#applyAndServe(steps.entries, steps.readStates)) return; // held again: resumes when that entry is applied
       }
+      if (this.#holdingBack()) return;
       host.advanced?.();
       const parked = this.#parked;
       this.#parked = undefined;

@@ -90,6 +90,8 @@ export function queryHistory(store: KvStore, query: HistoryQuery): HistoryResult
   const first = store.logPositionFrom(query.startRevision);
   for (let position = first; position < log.length; position++) {
     const record = log[position]!;
+    // A command applied in steps (StoreStateMachine.applyInSteps) has its records in the log before its revision is current: not events yet.
+    if (record.main > store.currentRevision) break;
     const atBoundary = position === first || log[position - 1]!.main !== record.main;
     if (atBoundary && (events.length >= eventsMax || position - first >= HISTORY_RECORDS_SCANNED_MAX)) {
       return { events, nextRevision: record.main };

@@ -3,8 +3,8 @@
  * model (revisions, versions, ranges, txns, compaction, leases on keys, a
  * watch feed), pure and deterministic.
  */
-export { StoreStateMachine } from './state-machine.js';
-export type { StoreRestore } from './state-machine.js';
+export { isApplySteps, StoreStateMachine } from './state-machine.js';
+export type { ApplySteps, StoreRestore } from './state-machine.js';
 export type { ApplyResult, CommandResponse, StoreOptions } from './state-machine.js';
 export { encodeCommand, decodeCommand, commandScalesWithData } from './command.js';
 export type { Command } from './command.js';

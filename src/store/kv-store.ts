@@ -105,6 +105,16 @@ export class KvStore {
     });
   }
 
+  /**
+   * Calls `visit` for each key within `range` that has any history, in key
+   * order, with the record live at `revision` (undefined for a key deleted
+   * or not yet written then), until it returns false: a walk whose length
+   * counts every key it passes (RangeDeletion's steps), not only live ones.
+   */
+  walk(range: KeyRange, revision: number, visit: (record: KvRecord | undefined, keyIndex: KeyIndex) => boolean): void {
+    this.#ordered.scan(range.start, range.end, (keyIndex) => visit(keyIndex.at(revision), keyIndex));
+  }
+
   /** The record of `key` just before `record` (for prev_kv of historical events); undefined if compacted away. */
   previousOf(record: KvRecord): KvRecord | undefined {
     return this.#byKey.get(record.key)?.before(record);

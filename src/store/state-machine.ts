@@ -23,15 +23,16 @@ import type { EventBatch, EventListener, HistoryQuery, HistoryResult } from './e
 import { lazyEventBatch, queryHistory } from './events.js';
 import type { KvHash } from './hash.js';
 import { HashJob, hashRecords } from './hash.js';
-import { KvStore } from './kv-store.js';
+import { KvStore, type WriteTxn } from './kv-store.js';
 import { LEASES_MAX, QUOTA_BYTES_DEFAULT, REQUEST_BYTES_MAX, REVISION_MAX } from './limits.js';
 import { executeRange } from './range.js';
 import { encodeSnapshot, type SnapshotState } from './snapshot.js';
 import { SnapshotRestore } from './restore.js';
 import type { Execution } from './txn.js';
-import { deleteKeys, executeDeleteRange, executePut, executeTxn } from './txn.js';
+import { deleteKeys, executeDeleteRange, executePut, executeTxn, RangeDeletion } from './txn.js';
 import type {
   CompactionResponse,
+  DeleteRangeRequest,
   DeleteRangeResponse,
   Lease,
   LeaseGrantResponse,
@@ -93,6 +94,25 @@ export interface StoreOptions {
   compactInSteps?: boolean;
 }
 
+/**
+ * A command applied over several calls ({@link StoreStateMachine.applyInSteps}):
+ * a DeleteRange that walks more keys than one call may.
+ */
+export interface ApplySteps {
+  readonly index: number;
+  /**
+   * Walks up to `keysMax` (>= 1) more keys; returns the result once the
+   * command is applied (the applied index moved, its events published),
+   * else undefined. After the result, further calls return it again.
+   */
+  step(keysMax: number): ApplyResult | undefined;
+}
+
+/** True when applyInSteps left the command under way (its steps), false for a result. */
+export function isApplySteps(outcome: ApplyResult | ApplySteps): outcome is ApplySteps {
+  return 'step' in outcome;
+}
+
 /** A restore begun by {@link StoreStateMachine.beginRestore}. */
 export interface StoreRestore {
   /** Works on for about `workMax` units (a record decoded or moved); true once the new state is in place. Throws MalformedBytesError. */
@@ -113,6 +133,8 @@ export class StoreStateMachine {
   #auth = new AuthState();
   /** Set by beginRestore() until that restore ends (see there). */
   #restoring: object | undefined;
+  /** The command applyInSteps left under way, if any: its write is open until it ends (see there). */
+  #stepping: { finish(): void } | undefined;
   /** The events of the command being applied, published once the applied index has moved too. */
   #pendingBatch: EventBatch | undefined;
 
@@ -173,7 +195,29 @@ export class StoreStateMachine {
 
   /** Applies the command the log entry at `index` carries. Throws only StoreAssertionError (a broken invariant). */
   apply(index: number, commandBytes: Uint8Array): ApplyResult {
+    const result = this.applyInSteps(index, commandBytes, Number.POSITIVE_INFINITY);
+    assert(!isApplySteps(result), 'apply: a command left under way with no bound on its steps');
+    return result;
+  }
+
+  /**
+   * {@link apply}, except that a DeleteRange walking more than `keysMax`
+   * keys is left under way: the first `keysMax` are walked now and the
+   * caller walks the rest with {@link ApplySteps.step}, between other work
+   * (a member deleting 160,000 keys in one call held its loop for 0.3-1.1
+   * s, longer than an election timeout). Until the last step the command's
+   * write is open: reads see the state before it whole (its deletes are at
+   * the next revision, which no read sees yet) and the applied index stays
+   * before it; nothing else may apply, restore or markApplied (they
+   * assert), and what reads the store whole (snapshot(), captureSnapshot())
+   * finishes the command first, as it finishes a compaction. A caller that
+   * must not stall (a member's snapshot policy) checks
+   * {@link applyingInSteps} first.
+   */
+  applyInSteps(index: number, commandBytes: Uint8Array, keysMax: number): ApplyResult | ApplySteps {
     assert(this.#restoring === undefined, `apply(${index}) during a snapshot restore`);
+    assert(this.#stepping === undefined, `apply(${index}) while a command is applied in steps`);
+    assert(keysMax >= 1, 'applyInSteps: keysMax must be at least 1');
     if (index <= this.#appliedIndex) return { status: 'skipped', index };
     assert(Number.isSafeInteger(index) && index <= REVISION_MAX, `apply: bad index ${index}`);
     let result: ApplyResult;
@@ -181,19 +225,72 @@ export class StoreStateMachine {
       if (commandBytes.length > REQUEST_BYTES_MAX) throw new RequestTooLargeError(commandBytes.length, REQUEST_BYTES_MAX);
       const command = decodeCommand(commandBytes);
       validateCommand(command);
+      if (command.type === 'deleteRange') {
+        this.#refuseIfAuthMoved(command); // what #execute checks first; a DeleteRange grows nothing, so NOSPACE passes it
+        return this.#deleteInSteps(index, command.request, keysMax);
+      }
       result = { status: 'applied', index, response: this.#execute(command) };
     } catch (error) {
       if (!StoreError.is(error)) throw error;
       result = { status: 'rejected', index, error };
     }
-    this.#appliedIndex = index;
+    return this.#applied(result);
+  }
+
+  /** True while a command {@link applyInSteps} left under way has steps to go. */
+  get applyingInSteps(): boolean {
+    return this.#stepping !== undefined;
+  }
+
+  /** Moves the applied index to the result's and publishes its events. */
+  #applied(result: ApplyResult): ApplyResult {
+    this.#appliedIndex = result.index;
     this.#publish();
     return result;
+  }
+
+  /** A DeleteRange in steps of `keysMax` keys (see applyInSteps): the result at once when the first step walks the range, else the steps. */
+  #deleteInSteps(index: number, request: DeleteRangeRequest, keysMax: number): ApplyResult | ApplySteps {
+    const { write, execution } = this.#beginWrite();
+    const deletion = new RangeDeletion(execution, request);
+    let result: ApplyResult | undefined;
+    const step = (stepKeys: number): ApplyResult | undefined => {
+      if (result !== undefined) return result;
+      let response: DeleteRangeResponse | undefined;
+      try {
+        response = deletion.step(stepKeys);
+      } catch (error) {
+        write.rollback();
+        this.#stepping = undefined;
+        throw error; // a delete refuses nothing: only a broken invariant ends up here
+      }
+      if (response === undefined) return undefined;
+      this.#commitWrite(write, execution);
+      this.#stepping = undefined;
+      result = this.#applied({ status: 'applied', index, response: { type: 'deleteRange', response } });
+      return result;
+    };
+    const first = step(keysMax);
+    if (first !== undefined) return first;
+    this.#stepping = { finish: () => void step(Number.POSITIVE_INFINITY) };
+    return {
+      index,
+      step: (stepKeys) => {
+        assert(stepKeys >= 1, 'ApplySteps.step: keysMax must be at least 1');
+        return step(stepKeys);
+      },
+    };
+  }
+
+  /** Finishes at once a command applyInSteps left under way: what reads the store whole calls this first. */
+  #settleSteps(): void {
+    this.#stepping?.finish();
   }
 
   /** Records that the entry at `index` carried no command (an empty entry or a membership change). */
   markApplied(index: number): void {
     assert(this.#restoring === undefined, `markApplied(${index}) during a snapshot restore`);
+    assert(this.#stepping === undefined, `markApplied(${index}) while a command is applied in steps`);
     if (index <= this.#appliedIndex) return;
     assert(Number.isSafeInteger(index) && index <= REVISION_MAX, `markApplied: bad index ${index}`);
     this.#appliedIndex = index;
@@ -248,6 +345,7 @@ export class StoreStateMachine {
    * sizes size the buffer (the cursor of {@link captureSnapshot} cannot).
    */
   snapshot(): Uint8Array {
+    this.#settleSteps();
     return encodeSnapshot(this.#capture(this.#kv.recordsByKey()));
   }
 
@@ -262,6 +360,7 @@ export class StoreStateMachine {
    * records it rewrites.
    */
   captureSnapshot(): SnapshotState {
+    this.#settleSteps();
     return this.#capture(this.#kv.captureByKey());
   }
 
@@ -295,6 +394,7 @@ export class StoreStateMachine {
    * supersedes an unfinished one (its steps then assert).
    */
   beginRestore(bytes: Uint8Array): StoreRestore {
+    assert(this.#stepping === undefined, 'beginRestore while a command is applied in steps');
     const restore = new SnapshotRestore(bytes);
     const token: object = {};
     this.#restoring = token;
@@ -342,7 +442,7 @@ export class StoreStateMachine {
     switch (command.type) {
       case 'put':
         return { type: 'put', response: this.#write((execution) => executePut(execution, command.request)) };
-      case 'deleteRange':
+      case 'deleteRange': // applyInSteps takes a DeleteRange before it gets here (#deleteInSteps); this is the same in one go
         return { type: 'deleteRange', response: this.#write((execution) => executeDeleteRange(execution, command.request)) };
       case 'txn':
         return { type: 'txn', response: this.#write((execution) => executeTxn(execution, command.request)) };
@@ -384,12 +484,10 @@ export class StoreStateMachine {
    * for apply() to publish them.
    */
   #write<T>(body: (execution: Execution) => T): T {
-    const compareRevision = this.#kv.currentRevision;
-    const header: ResponseHeader = { revision: compareRevision };
-    const write = this.#kv.beginWrite();
+    const { write, execution } = this.#beginWrite();
     let response: T;
     try {
-      response = body({ store: this.#kv, write, compareRevision, header });
+      response = body(execution);
       if (write.puts > 0 && this.#kv.usedBytes > this.#quotaBytes) {
         // A compaction still dropping its records (compactInSteps) counts them until it is done, and how far it got
         // differs from member to member: every member must refuse or take this write alike, as if it were done.
@@ -400,11 +498,23 @@ export class StoreStateMachine {
       write.rollback();
       throw error;
     }
-    header.revision = write.commit();
+    this.#commitWrite(write, execution);
+    return response;
+  }
+
+  /** Opens the write of one command, with the header its responses share. */
+  #beginWrite(): { write: WriteTxn; execution: Execution } {
+    const compareRevision = this.#kv.currentRevision;
+    const write = this.#kv.beginWrite();
+    return { write, execution: { store: this.#kv, write, compareRevision, header: { revision: compareRevision } } };
+  }
+
+  /** Commits a command's write: the shared header gets the revision after it, and its events wait for #applied to publish them. */
+  #commitWrite(write: WriteTxn, execution: Execution): void {
+    execution.header.revision = write.commit();
     if (this.#listeners.size > 0 && write.changes.length > 0) {
       this.#pendingBatch = lazyEventBatch(write.main, write.changes);
     }
-    return response;
   }
 
   #publish(): void {

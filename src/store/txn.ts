@@ -73,6 +73,68 @@ export function executeDeleteRange(execution: Execution, request: DeleteRangeReq
   return { header: execution.header, deleted, prevKvs };
 }
 
+/**
+ * {@link executeDeleteRange} over several calls, for a range too large to
+ * delete in one turn of a member's loop: each `step(keysMax)` walks at most
+ * `keysMax` more keys of the range (live or not) from where the last one
+ * stopped, deleting the live ones, and the last step returns the response.
+ * Every step reads at the revision before the command, as the single pass
+ * does, and the caller keeps the write open meanwhile: until it commits,
+ * the store's current revision is the one before the command, so reads see
+ * none of the deletes (a tombstone at the next revision is invisible to a
+ * read at the current one, KeyIndex.at), and no other write may apply.
+ */
+export class RangeDeletion {
+  readonly #execution: Execution;
+  readonly #write: WriteTxn;
+  readonly #request: DeleteRangeRequest;
+  readonly #revision: number;
+  readonly #end: ByteString | null;
+  /** The first key the next step walks from; undefined once the range is walked. */
+  #from: ByteString | undefined;
+  readonly #prevKvs: KeyValue[] = [];
+  #deleted = 0;
+
+  constructor(execution: Execution, request: DeleteRangeRequest) {
+    this.#execution = execution;
+    this.#write = requireWrite(execution);
+    this.#request = request;
+    this.#revision = this.#write.readRevision; // fixed now: once the first tombstone is in, readRevision moves to the command's own
+    const range = toKeyRange(request.key, request.rangeEnd);
+    this.#from = range.start;
+    this.#end = range.end;
+  }
+
+  /** Keys deleted so far. */
+  get deleted(): number {
+    return this.#deleted;
+  }
+
+  /** Walks up to `keysMax` (>= 1) keys of the range; returns the response once it walked the last. */
+  step(keysMax: number): DeleteRangeResponse | undefined {
+    assert(keysMax >= 1, 'RangeDeletion.step: keysMax must be at least 1');
+    const from = this.#from;
+    if (from !== undefined) {
+      let walked = 0;
+      let last: ByteString | undefined;
+      this.#execution.store.walk({ start: from, end: this.#end }, this.#revision, (record, keyIndex) => {
+        if (walked === keysMax) return false; // `last` is the last key walked; the next step starts after it
+        walked++;
+        last = keyIndex.key;
+        if (record === undefined) return true;
+        this.#write.delete(record.key, keyIndex);
+        if (this.#request.prevKv) this.#prevKvs.push(toKeyValue(record));
+        this.#deleted++;
+        return true;
+      });
+      // Fewer than keysMax walked: the range ended. Else the next step starts at the key just after the last one walked.
+      this.#from = walked < keysMax || last === undefined ? undefined : ((last + '\0') as ByteString);
+      if (this.#from !== undefined) return undefined;
+    }
+    return { header: this.#execution.header, deleted: this.#deleted, prevKvs: this.#prevKvs };
+  }
+}
+
 /** Deletes the given keys (a lease revoke), in the order given. */
 export function deleteKeys(execution: Execution, keys: readonly ByteString[]): number {
   const write = requireWrite(execution);

@@ -354,7 +354,7 @@ test('a synchronous disk (done before write returns) carries the Ready through i
   const loop = inlineLoop(
     storage,
     { id: 'a', random: new SeededRandom(1), electionTicks: 10, heartbeatTicks: 1, asyncStorageWrites: false },
-    { taken: (ready) => readies.push(ready), installSnapshot: (_, done) => done(), applyCommitted: (entries) => h.applied.push(...entries), readStates: () => {}, failed: (error) => { throw error; } },
+    { taken: (ready) => readies.push(ready), installSnapshot: (_, done) => done(), applyCommitted: (entries) => void h.applied.push(...entries), readStates: () => {}, failed: (error) => { throw error; } },
   );
   loop.raw.campaign();
   loop.schedule();
@@ -537,7 +537,7 @@ function restartedOverLongLog(appliedBytesPerTurnMax: number | undefined): { tur
   const loop = inlineLoop(
     storage,
     { id: 'a', random: new SeededRandom(3), electionTicks: 10, heartbeatTicks: 1, asyncStorageWrites: true, maxCommittedSizePerReadyBytes: 4_000 },
-    { installSnapshot: (_, done) => done(), applyCommitted: (entries) => applied.push(...entries), readStates: () => {}, failed: (error) => { throw error; } },
+    { installSnapshot: (_, done) => done(), applyCommitted: (entries) => void applied.push(...entries), readStates: () => {}, failed: (error) => { throw error; } },
     { defer: (turn) => queued.push(turn), ...(appliedBytesPerTurnMax === undefined ? {} : { appliedBytesPerTurnMax }) },
   );
   loop.schedule();
@@ -570,7 +570,7 @@ function releasedAfterSnapshot(keepEntries: number, catchUpBytesMax: number | un
   const loop = inlineLoop(
     storage,
     { id: 'a', random: new SeededRandom(3), electionTicks: 10, heartbeatTicks: 1 },
-    { installSnapshot: (_, done) => done(), applyCommitted: (entries) => applied.push(...entries), readStates: () => {}, failed: (error) => { throw error; } },
+    { installSnapshot: (_, done) => done(), applyCommitted: (entries) => void applied.push(...entries), readStates: () => {}, failed: (error) => { throw error; } },
     catchUpBytesMax === undefined ? {} : { catchUpBytesMax },
   );
   loop.schedule();
@@ -590,4 +590,103 @@ test('a release keeps at most catchUpBytesMax bytes of entries behind the snapsh
   assert.equal(countFirst.first, countFirst.last - 5 + 1, 'the count binds when it keeps fewer');
   const none = releasedAfterSnapshot(50, 500);
   assert.equal(none.first, none.last + 1, 'a bound below one entry keeps none');
+});
+
+/**
+ * A follower b of {a, b} (at index 10 from a snapshot, term 2) whose host
+ * leaves the entries of `stepped` under way (ReadyHost.applyCommitted's
+ * ApplyUnderWay), each until the test finishes it; with `atOnce`, an entry
+ * under way reports itself applied within whenApplied.
+ */
+function followerApplyingInSteps(stepped: number[], atOnce = false): {
+  h: ReturnType<typeof harness>;
+  finishNext: () => void;
+  underWay: () => number;
+  append: (from: number, entries: number[], commit: number) => void;
+} {
+  const finishers: (() => void)[] = [];
+  const h = harnessWithHost(['a', 'b'], 'b', (state) => ({
+    installSnapshot: (_, done) => {
+      state.events.push('snapshot');
+      done();
+    },
+    applyCommitted: (entries) => {
+      for (let i = 0; i < entries.length; i++) {
+        const each = entries[i]!;
+        state.applied.push(each);
+        if (!stepped.includes(each.index)) continue;
+        state.events.push(`under way ${each.index}`);
+        return {
+          rest: entries.slice(i + 1),
+          whenApplied: (done) => {
+            if (atOnce) return done();
+            finishers.push(() => {
+              state.events.push(`applied ${each.index}`);
+              done();
+            });
+          },
+        };
+      }
+      return undefined;
+    },
+  }));
+  const snapshot: Snapshot = { metadata: { index: 10, term: 2, confState: { voters: ['a', 'b'], learners: [] } }, data: new Uint8Array([1]) };
+  h.loop.step(message({ type: MessageType.Snapshot, from: 'a', to: 'b', term: 2, snapshot }));
+  while (h.writes.length > 0) complete(h);
+  const append = (from: number, entries: number[], commit: number): void => {
+    h.loop.step(message({ type: MessageType.Append, from: 'a', to: 'b', term: 2, logTerm: 2, index: from, entries: entries.map(entry), commit }));
+    while (h.writes.length > 0) complete(h);
+  };
+  return { h, finishNext: () => finishers.shift()!(), underWay: () => finishers.length, append };
+}
+
+test('while an entry is applied in steps, the follower answers heartbeats and appends but applies nothing after it; then it goes on in log order', () => {
+  const { h, finishNext, append } = followerApplyingInSteps([12]);
+  append(10, [11, 12, 13], 13);
+  assert.deepEqual(h.applied.map((e) => e.index), [11, 12], 'the entry after the one under way waits');
+  h.loop.step(message({ type: MessageType.Heartbeat, from: 'a', to: 'b', term: 2, commit: 13 }));
+  assert.equal(h.sent.filter((m) => m.type === MessageType.HeartbeatResponse).length, 1, 'a heartbeat is answered meanwhile');
+  append(13, [14], 14);
+  assert.equal(h.sent.filter((m) => m.type === MessageType.AppendResponse).at(-1)?.index, 14, 'new entries are written and acknowledged meanwhile');
+  assert.deepEqual(h.applied.map((e) => e.index), [11, 12]);
+  const newer: Snapshot = { metadata: { index: 20, term: 2, confState: { voters: ['a', 'b'], learners: [] } }, data: new Uint8Array([4]) };
+  h.loop.step(message({ type: MessageType.Snapshot, from: 'a', to: 'b', term: 2, snapshot: newer }));
+  assert.equal(h.events.filter((e) => e === 'snapshot').length, 1, 'a snapshot arriving meanwhile waits for the entry');
+  finishNext();
+  assert.deepEqual(h.applied.map((e) => e.index), [11, 12, 13, 14], 'the rest applies in order once the entry is applied');
+  assert.equal(h.events.filter((e) => e === 'snapshot').length, 2, 'then the parked snapshot is carried out');
+  assert.deepEqual(h.failures, []);
+});
+
+test('an entry under way among held ones holds the rest again; one applied at once lets the rest go on in the same turn', () => {
+  const { h, finishNext, underWay, append } = followerApplyingInSteps([12, 14]);
+  append(10, [11, 12, 13], 13);
+  append(13, [14, 15], 15);
+  assert.deepEqual(h.applied.map((e) => e.index), [11, 12]);
+  finishNext();
+  assert.deepEqual(h.applied.map((e) => e.index), [11, 12, 13, 14], 'held entries apply up to the next one under way');
+  assert.equal(underWay(), 1);
+  finishNext();
+  assert.deepEqual(h.applied.map((e) => e.index), [11, 12, 13, 14, 15]);
+  append(15, [16], 16);
+  assert.deepEqual(h.applied.map((e) => e.index), [11, 12, 13, 14, 15, 16], 'nothing is held once the last one is applied');
+
+  const quick = followerApplyingInSteps([12], true);
+  quick.append(10, [11, 12, 13], 13);
+  assert.deepEqual(quick.h.applied.map((e) => e.index), [11, 12, 13]);
+  assert.deepEqual([...h.failures, ...quick.h.failures], []);
+});
+
+test('stop() waits for an entry under way, and nothing held applies afterwards', async () => {
+  const { h, finishNext, append } = followerApplyingInSteps([12]);
+  append(10, [11, 12, 13], 13);
+  let stopped = false;
+  const stopping = h.loop.stop().then(() => {
+    stopped = true;
+  });
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(stopped, false, 'stop waits for the entry');
+  finishNext();
+  await stopping;
+  assert.deepEqual(h.applied.map((e) => e.index), [11, 12]);
 });

@@ -5,7 +5,8 @@ import { ExitCode, runSeed } from '../../sim/run.js';
 // The standard run: 300 seeds of mixed cluster sizes (3, 5 and 7 voters,
 // drawn from each seed), each with chaos phases (loss, duplication,
 // reordering, partitions of every shape, crashes, pauses, membership
-// changes, leader transfers, snapshots, restored in one go or in slices)
+// changes, leader transfers, snapshots, restored in one go or in slices,
+// DeleteRanges applied in one go or in steps)
 // followed by liveness phases. Every
 // safety invariant is checked after every step. `keel sim --seeds 1..2000`
 // is the longer run.
@@ -19,6 +20,7 @@ test(`${SEEDS} seeds of mixed sizes pass every safety and liveness check`, () =>
   let writes = 0;
   let liveness = 0;
   let restoreSlices = 0;
+  let applySteps = 0;
   for (let seed = 1; seed <= SEEDS; seed++) {
     const result = runSeed(seed, { steps: STEPS });
     sizes.set(result.options.nodes, (sizes.get(result.options.nodes) ?? 0) + 1);
@@ -26,6 +28,7 @@ test(`${SEEDS} seeds of mixed sizes pass every safety and liveness check`, () =>
     writes += result.stats.writesAcknowledged;
     liveness += result.stats.livenessPhases;
     restoreSlices += result.stats.restoreSlices;
+    applySteps += result.stats.applySteps;
     if (result.exitCode !== ExitCode.Ok) failures.push(`seed ${seed} (exit ${result.exitCode}): ${result.failure}; reproduce: keel sim --seed ${seed} --steps ${STEPS}`);
   }
   assert.deepEqual(failures, []);
@@ -34,4 +37,6 @@ test(`${SEEDS} seeds of mixed sizes pass every safety and liveness check`, () =>
   assert.ok(reads > 10_000 && writes > 10_000 && liveness >= SEEDS, `reads ${reads} writes ${writes} liveness phases ${liveness}`);
   // Followers restored the leader's snapshots in slices (the member's path, applies held meanwhile) in some runs.
   assert.ok(restoreSlices > 1_000, `restore slices ${restoreSlices}`);
+  // Members applied sweeps' DeleteRanges in steps (the member's path, later entries and reads held meanwhile) in some runs.
+  assert.ok(applySteps > 1_000, `apply steps ${applySteps}`);
 });
