@@ -49,7 +49,7 @@ export class Applier<Note extends object> {
 
   /**
    * Applies `entry`, except a command the store applies in steps (a
-   * DeleteRange walking more than `keysMax` keys, StoreStateMachine.applyInSteps):
+   * DeleteRange or a lease revoke walking more than `keysMax` keys, StoreStateMachine.applyInSteps):
    * that one is left under way, and the caller steps it to its end before
    * it applies anything else. Its effects on the member (answering the
    * write, the lessor) come with the last step.

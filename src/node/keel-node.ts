@@ -684,8 +684,8 @@ export class KeelNode {
   }
 
   /**
-   * Steps an entry the applier left under way (a DeleteRange of more than
-   * DELETE_STEP_KEYS keys), DELETE_STEP_KEYS keys a turn of the event loop,
+   * Steps an entry the applier left under way (a DeleteRange or a lease
+   * revoke of more than DELETE_STEP_KEYS keys), DELETE_STEP_KEYS keys a turn of the event loop,
    * so heartbeats, votes, peer messages and serializable reads go on
    * meanwhile; the raft loop holds the entries after it, and linearizable
    * reads, until it is applied (RaftLoop's ApplyUnderWay). Applied in one

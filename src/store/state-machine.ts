@@ -29,7 +29,7 @@ import { executeRange } from './range.js';
 import { encodeSnapshot, type SnapshotState } from './snapshot.js';
 import { SnapshotRestore } from './restore.js';
 import type { Execution } from './txn.js';
-import { deleteKeys, executeDeleteRange, executePut, executeTxn, RangeDeletion } from './txn.js';
+import { deleteKeys, executeDeleteRange, executePut, executeTxn, KeysDeletion, RangeDeletion } from './txn.js';
 import type {
   CompactionResponse,
   DeleteRangeRequest,
@@ -96,7 +96,7 @@ export interface StoreOptions {
 
 /**
  * A command applied over several calls ({@link StoreStateMachine.applyInSteps}):
- * a DeleteRange that walks more keys than one call may.
+ * a DeleteRange or a lease revoke that deletes more keys than one call may.
  */
 export interface ApplySteps {
   readonly index: number;
@@ -202,7 +202,8 @@ export class StoreStateMachine {
 
   /**
    * {@link apply}, except that a DeleteRange walking more than `keysMax`
-   * keys is left under way: the first `keysMax` are walked now and the
+   * keys, or a lease revoke of a lease with more than `keysMax` keys, is
+   * left under way: the first `keysMax` are walked now and the
    * caller walks the rest with {@link ApplySteps.step}, between other work
    * (a member deleting 160,000 keys in one call held its loop for 0.3-1.1
    * s, longer than an election timeout). Until the last step the command's
@@ -227,7 +228,27 @@ export class StoreStateMachine {
       validateCommand(command);
       if (command.type === 'deleteRange') {
         this.#refuseIfAuthMoved(command); // what #execute checks first; a DeleteRange grows nothing, so NOSPACE passes it
-        return this.#deleteInSteps(index, command.request, keysMax);
+        return this.#writeInSteps(
+          index,
+          keysMax,
+          (execution) => new RangeDeletion(execution, command.request),
+          (response) => ({ type: 'deleteRange', response }),
+        );
+      }
+      if (command.type === 'leaseRevoke') {
+        this.#refuseIfAuthMoved(command);
+        const id = command.request.id;
+        if (!this.#kv.leases.has(id)) throw new LeaseNotFoundError(id);
+        const keys = this.#kv.leases.keysOf(id);
+        return this.#writeInSteps(
+          index,
+          keysMax,
+          (execution) => new KeysDeletion(execution, keys),
+          (deleted, execution) => {
+            this.#kv.leases.remove(id); // after its keys: each delete detached its key from the lease
+            return { type: 'leaseRevoke', response: { header: execution.header, id, deleted } };
+          },
+        );
       }
       result = { status: 'applied', index, response: this.#execute(command) };
     } catch (error) {
@@ -249,25 +270,36 @@ export class StoreStateMachine {
     return result;
   }
 
-  /** A DeleteRange in steps of `keysMax` keys (see applyInSteps): the result at once when the first step walks the range, else the steps. */
-  #deleteInSteps(index: number, request: DeleteRangeRequest, keysMax: number): ApplyResult | ApplySteps {
+  /**
+   * A command whose writes are deletes, in steps of `keysMax` keys (see
+   * applyInSteps): `deletion` walks them in `execution`'s open write, and
+   * `respond` builds the response once the write is committed (its header
+   * then holds the revision after the command). The result at once when the
+   * first step ends it, else the steps.
+   */
+  #writeInSteps<T>(
+    index: number,
+    keysMax: number,
+    begin: (execution: Execution) => { step(keysMax: number): T | undefined },
+    respond: (outcome: T, execution: Execution) => CommandResponse,
+  ): ApplyResult | ApplySteps {
     const { write, execution } = this.#beginWrite();
-    const deletion = new RangeDeletion(execution, request);
+    const deletion = begin(execution);
     let result: ApplyResult | undefined;
     const step = (stepKeys: number): ApplyResult | undefined => {
       if (result !== undefined) return result;
-      let response: DeleteRangeResponse | undefined;
+      let outcome: T | undefined;
       try {
-        response = deletion.step(stepKeys);
+        outcome = deletion.step(stepKeys);
       } catch (error) {
         write.rollback();
         this.#stepping = undefined;
         throw error; // a delete refuses nothing: only a broken invariant ends up here
       }
-      if (response === undefined) return undefined;
+      if (outcome === undefined) return undefined;
       this.#commitWrite(write, execution);
       this.#stepping = undefined;
-      result = this.#applied({ status: 'applied', index, response: { type: 'deleteRange', response } });
+      result = this.#applied({ status: 'applied', index, response: respond(outcome, execution) });
       return result;
     };
     const first = step(keysMax);
@@ -450,7 +482,7 @@ export class StoreStateMachine {
         return { type: 'compact', response: this.#compact(command.request.revision) };
       case 'leaseGrant':
         return { type: 'leaseGrant', response: this.#grant(command.request.id, command.request.ttlSeconds) };
-      case 'leaseRevoke':
+      case 'leaseRevoke': // applyInSteps takes a revoke before it gets here (#writeInSteps); this is the same in one go
         return { type: 'leaseRevoke', response: this.#revoke(command.request.id) };
       case 'alarm':
         return { type: 'alarm', response: { header: { revision: this.#kv.currentRevision }, alarms: this.#alarms.apply(command.request) } };

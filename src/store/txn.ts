@@ -135,16 +135,44 @@ export class RangeDeletion {
   }
 }
 
-/** Deletes the given keys (a lease revoke), in the order given. */
+/** Deletes the given keys (a lease revoke), in the order given; returns how many were live. */
 export function deleteKeys(execution: Execution, keys: readonly ByteString[]): number {
-  const write = requireWrite(execution);
-  let deleted = 0;
-  for (const key of keys) {
-    if (execution.store.get(key, write.readRevision) === undefined) continue;
-    write.delete(key);
-    deleted++;
+  return new KeysDeletion(execution, keys).step(Number.POSITIVE_INFINITY)!;
+}
+
+/**
+ * {@link deleteKeys} over several calls, as {@link RangeDeletion} for a
+ * range: each `step(keysMax)` looks at up to `keysMax` more of the keys, in
+ * the order given, deleting the live ones, and the last returns how many
+ * it deleted. Every step reads at the revision before the command.
+ */
+export class KeysDeletion {
+  readonly #execution: Execution;
+  readonly #write: WriteTxn;
+  readonly #keys: readonly ByteString[];
+  readonly #revision: number;
+  #next = 0;
+  #deleted = 0;
+
+  constructor(execution: Execution, keys: readonly ByteString[]) {
+    this.#execution = execution;
+    this.#write = requireWrite(execution);
+    this.#keys = keys;
+    this.#revision = this.#write.readRevision;
   }
-  return deleted;
+
+  /** Looks at up to `keysMax` (>= 1) more keys; returns the count deleted once it looked at the last. */
+  step(keysMax: number): number | undefined {
+    assert(keysMax >= 1, 'KeysDeletion.step: keysMax must be at least 1');
+    const end = Math.min(this.#keys.length, this.#next + keysMax);
+    for (; this.#next < end; this.#next++) {
+      const key = this.#keys[this.#next]!;
+      if (this.#execution.store.get(key, this.#revision) === undefined) continue;
+      this.#write.delete(key);
+      this.#deleted++;
+    }
+    return this.#next < this.#keys.length ? undefined : this.#deleted;
+  }
 }
 
 /**
