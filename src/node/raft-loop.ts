@@ -124,15 +124,16 @@ export interface RaftLoopOptions {
   readonly catchUpBytesMax?: number;
   /** Builds the core (tests and the simulator plant broken variants through it). */
   readonly raftFactory?: (config: RaftConfig) => Raft;
-  /** Committed entries held back while a snapshot is restored before the loop takes no further Ready (default HELD_ENTRIES_MAX). */
+  /** Committed entries held back while a snapshot is restored or an entry applied in steps before the loop takes no further Ready (default HELD_ENTRIES_MAX). */
   readonly heldEntriesMax?: number;
   readonly host: ReadyHost;
 }
 
 /**
- * Committed entries a restoring member holds before it stops taking
- * Readies altogether (and so stops answering peers until the restore is
- * done): bounds the memory and the catch-up burst once the restore ends.
+ * Committed entries a restoring member (or one applying an entry in steps)
+ * holds before it stops taking Readies altogether (and so stops answering
+ * peers until the restore is done): bounds the memory and the catch-up
+ * burst once the restore ends.
  */
 export const HELD_ENTRIES_MAX = 50_000;
 
@@ -196,6 +197,11 @@ export function persistBatch(ready: Ready): PersistBatch {
  * the restored state, and nothing is served from a half-restored one (the
  * state machine swaps the restored state in at once). A second snapshot
  * arriving meanwhile waits (`#parked`) for the first to be in place.
+ *
+ * An entry the host applies over several turns (`ApplyUnderWay`: a
+ * DeleteRange or lease revoke of many keys) holds steps 3 and 4 the same
+ * way: the entries after it and the reads wait in `#held` until it is
+ * applied, and a snapshot from the leader parks until then.
  */
 export class RaftLoop {
   readonly raw: RawNode;
