@@ -474,7 +474,7 @@ export class StoreStateMachine {
     switch (command.type) {
       case 'put':
         return { type: 'put', response: this.#write((execution) => executePut(execution, command.request)) };
-      case 'deleteRange': // applyInSteps takes a DeleteRange before it gets here (#deleteInSteps); this is the same in one go
+      case 'deleteRange': // applyInSteps takes a DeleteRange before it gets here (#writeInSteps); this is the same in one go
         return { type: 'deleteRange', response: this.#write((execution) => executeDeleteRange(execution, command.request)) };
       case 'txn':
         return { type: 'txn', response: this.#write((execution) => executeTxn(execution, command.request)) };

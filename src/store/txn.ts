@@ -105,11 +105,6 @@ export class RangeDeletion {
     this.#end = range.end;
   }
 
-  /** Keys deleted so far. */
-  get deleted(): number {
-    return this.#deleted;
-  }
-
   /** Walks up to `keysMax` (>= 1) keys of the range; returns the response once it walked the last. */
   step(keysMax: number): DeleteRangeResponse | undefined {
     assert(keysMax >= 1, 'RangeDeletion.step: keysMax must be at least 1');
