@@ -35,8 +35,17 @@ export class LeaseIndex {
 
   /** The attached keys, in byte order (the order a revoke deletes them, as etcd). */
   keysOf(id: bigint): ByteString[] {
+    return this.keysUnordered(id).sort();
+  }
+
+  /**
+   * The attached keys in no set order (the order they were attached in,
+   * which differs between a member that applied the writes and one that
+   * restored them): for a caller that sorts them itself, in steps.
+   */
+  keysUnordered(id: bigint): ByteString[] {
     const entry = this.#leases.get(id);
-    return entry === undefined ? [] : [...entry.keys].sort();
+    return entry === undefined ? [] : [...entry.keys];
   }
 
   /** Leases by ascending id (a deterministic order for snapshots). */

@@ -239,11 +239,11 @@ export class StoreStateMachine {
         this.#refuseIfAuthMoved(command);
         const id = command.request.id;
         if (!this.#kv.leases.has(id)) throw new LeaseNotFoundError(id);
-        const keys = this.#kv.leases.keysOf(id);
+        const keys = this.#kv.leases.keysUnordered(id); // sorted by the deletion, in steps
         return this.#writeInSteps(
           index,
           keysMax,
-          (execution) => new KeysDeletion(execution, keys),
+          (execution) => new KeysDeletion(execution, keys, { sort: true }),
           (deleted, execution) => {
             this.#kv.leases.remove(id); // after its keys: each delete detached its key from the lease
             return { type: 'leaseRevoke', response: { header: execution.header, id, deleted } };

@@ -1,6 +1,7 @@
 import { assert } from './assert.js';
 import type { ByteString } from './bytes.js';
-import { toByteString, toKeyRange } from './bytes.js';
+import { compareByteStrings, toByteString, toKeyRange } from './bytes.js';
+import { IncrementalMergeSort } from './merge-sort.js';
 import { CompactedError, FutureRevisionError, KeyNotFoundError, LeaseNotFoundError } from './errors.js';
 import type { KvStore, WriteTxn } from './kv-store.js';
 import { executeRange } from './range.js';
@@ -131,34 +132,52 @@ export class RangeDeletion {
 }
 
 /** Deletes the given keys (a lease revoke), in the order given; returns how many were live. */
-export function deleteKeys(execution: Execution, keys: readonly ByteString[]): number {
+export function deleteKeys(execution: Execution, keys: ByteString[]): number {
   return new KeysDeletion(execution, keys).step(Number.POSITIVE_INFINITY)!;
 }
+
+/**
+ * Units of sorting work (IncrementalMergeSort's: an item compared and
+ * moved) a KeysDeletion step may do per key it may delete: sorting is
+ * cheaper per item than a delete, and a million keys take about ten merge
+ * passes.
+ */
+const SORT_WORK_PER_KEY = 8;
 
 /**
  * {@link deleteKeys} over several calls, as {@link RangeDeletion} for a
  * range: each `step(keysMax)` looks at up to `keysMax` more of the keys, in
  * the order given, deleting the live ones, and the last returns how many
- * it deleted. Every step reads at the revision before the command.
+ * it deleted. Every step reads at the revision before the command. With
+ * `sort`, the keys are first put in byte order, in steps too (a lease of a
+ * million keys took 1.4 s to sort in one call here), so a revoke deletes
+ * them in the same order on every member whatever order they were attached
+ * in.
  */
 export class KeysDeletion {
   readonly #execution: Execution;
   readonly #write: WriteTxn;
-  readonly #keys: readonly ByteString[];
+  #keys: readonly ByteString[];
+  readonly #sorting: IncrementalMergeSort<ByteString> | undefined;
   readonly #revision: number;
   #next = 0;
   #deleted = 0;
 
-  constructor(execution: Execution, keys: readonly ByteString[]) {
+  constructor(execution: Execution, keys: ByteString[], options: { sort?: boolean } = {}) {
     this.#execution = execution;
     this.#write = requireWrite(execution);
     this.#keys = keys;
+    this.#sorting = options.sort ? new IncrementalMergeSort(keys, compareByteStrings) : undefined;
     this.#revision = this.#write.readRevision;
   }
 
-  /** Looks at up to `keysMax` (>= 1) more keys; returns the count deleted once it looked at the last. */
+  /** Looks at up to `keysMax` (>= 1) more keys (sorting them first, with `sort`); returns the count deleted once it looked at the last. */
   step(keysMax: number): number | undefined {
     assert(keysMax >= 1, 'KeysDeletion.step: keysMax must be at least 1');
+    if (this.#sorting !== undefined && !this.#sorting.done) {
+      if (!this.#sorting.step(keysMax * SORT_WORK_PER_KEY)) return undefined;
+      this.#keys = this.#sorting.sorted;
+    }
     const end = Math.min(this.#keys.length, this.#next + keysMax);
     for (; this.#next < end; this.#next++) {
       const key = this.#keys[this.#next]!;
