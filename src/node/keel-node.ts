@@ -589,6 +589,7 @@ export class KeelNode {
       this.metrics.watchStreams.set(watches.streams);
       this.metrics.watchers.set({ state: 'synced' }, watches.watchers - watches.unsynced);
       this.metrics.watchers.set({ state: 'unsynced' }, watches.unsynced);
+      this.metrics.watchPendingBytes.set(watches.pendingBytes);
     }
   }
 

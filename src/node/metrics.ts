@@ -66,6 +66,11 @@ export class NodeMetrics {
   readonly leasesExpired = new Counter({ name: 'keel_lease_expired_total', help: 'Leases this member revoked as leader because they expired', registers: [this.registry] });
   readonly watchStreams = new Gauge({ name: 'keel_watch_streams', help: 'Open watch streams on this member', registers: [this.registry] });
   readonly watchers = new Gauge({ name: 'keel_watchers', help: 'Watchers on this member', labelNames: ['state'] as const, registers: [this.registry] });
+  readonly watchPendingBytes = new Gauge({
+    name: 'keel_watch_pending_bytes',
+    help: "Bytes of watch responses this member holds for clients that have not read them yet (each stream's share is bounded)",
+    registers: [this.registry],
+  });
   readonly peerSentBytes = new Counter({ name: 'keel_peer_sent_bytes_total', help: 'Bytes sent to each peer', labelNames: ['peer'] as const, registers: [this.registry] });
   readonly peerReceivedBytes = new Counter({ name: 'keel_peer_received_bytes_total', help: 'Bytes received from each peer', labelNames: ['peer'] as const, registers: [this.registry] });
   readonly requests: Counter<'endpoint' | 'code'> = new Counter({

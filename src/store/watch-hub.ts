@@ -278,6 +278,8 @@ export interface WatchHubStats {
   streams: number;
   watchers: number;
   unsynced: number;
+  /** Bytes of responses the streams hold for their clients: queued, or handed to the transport and not yet written (each stream bounded by WATCH_STREAM_PENDING_BYTES_MAX). */
+  pendingBytes: number;
 }
 
 /** Every watch stream of one member. */
@@ -306,8 +308,12 @@ export class WatchHub {
 
   stats(): WatchHubStats {
     let watchers = 0;
-    for (const stream of this.streams) watchers += stream.watchers.size;
-    return { streams: this.streams.size, watchers, unsynced: this.#unsynced.size };
+    let pendingBytes = 0;
+    for (const stream of this.streams) {
+      watchers += stream.watchers.size;
+      pendingBytes += stream.pendingBytes;
+    }
+    return { streams: this.streams.size, watchers, unsynced: this.#unsynced.size, pendingBytes };
   }
 
   /** The store's listener: one applied batch. */
