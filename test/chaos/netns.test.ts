@@ -35,6 +35,23 @@ function tablesIn(netns: string): string {
   return spawnSync('ip', ['netns', 'exec', netns, 'nft', 'list', 'tables'], { encoding: 'utf8' }).stdout;
 }
 
+/**
+ * `nft list ruleset` in the namespace. Once, in a fresh-clone CI run with a
+ * busy loop on one core, it printed nothing right after `nft list tables`
+ * had shown keel chaos's table: an empty listing (or a failed nft) is read
+ * again, a few times, and what nft said goes into the failure message.
+ */
+async function rulesetIn(netns: string): Promise<{ rules: string; said: string }> {
+  let said = '';
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    const listed = spawnSync('ip', ['netns', 'exec', netns, 'nft', 'list', 'ruleset'], { encoding: 'utf8' });
+    if (listed.status === 0 && listed.stdout.trim() !== '') return { rules: listed.stdout, said };
+    said += `attempt ${attempt}: status ${listed.status}, stderr ${JSON.stringify(listed.stderr)}\n`;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return { rules: '', said };
+}
+
 test('keel up --netns: isolating the leader elects a new one among the others; healed, all three converge; a SIGKILLed controller\'s partition heals by its lease', { skip: skip ?? false, timeout: 300_000 }, async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'keel-chaos-netns-'));
   // The test names the cluster, so it knows every namespace, veth and bridge up will create, and removes them by those names whatever happens.
@@ -152,8 +169,8 @@ test('keel up --netns: isolating the leader elects a new one among the others; h
   const lossy = await chaos.inject({ kind: 'partition', shape: 'isolate', target: 'n3', lossPercent: 20, durationMs: 120_000 });
   t.diagnostic(lossy.description);
   assert.match(tablesIn(n3!.netns!), /keelchaos_/);
-  const rules = spawnSync('ip', ['netns', 'exec', n3!.netns!, 'nft', 'list', 'ruleset'], { encoding: 'utf8' }).stdout;
-  assert.match(rules, /numgen random mod 100 < 20 drop/);
+  const { rules, said: nftSaid } = await rulesetIn(n3!.netns!);
+  assert.match(rules, /numgen random mod 100 < 20 drop/, `nft list ruleset in n3's namespace:\n${rules}\n${nftSaid}`);
   // Any member takes the write (a follower forwards it); n1 is not the one losing packets.
   await until(async () => put(n1!.clientUrl, 'chaos/lossy', 'through').then(() => true, () => false), DEADLINE_MS, 'a write under a lossy partition');
   await until(async () => (await get(n3!.clientUrl, 'chaos/lossy', { serializable: true }).then((r) => r.value, () => undefined)) === 'through', DEADLINE_MS, 'the write to reach n3 through the lossy links');
