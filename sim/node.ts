@@ -435,24 +435,39 @@ export class SimNode {
    */
   #restoreInSlices(snapshot: Snapshot, done: (error?: unknown) => void): void {
     const restore = this.store.beginRestore(inMemoryData(snapshot.data));
+    this.#inSlices(
+      (slice) => this.host.restoreLater(this.id, slice),
+      () => restore.step(this.options.restoreStepWork),
+      () => this.lessor.reset(this.store.leases()),
+      done,
+    );
+  }
+
+  /**
+   * Runs `slice` on later events (`later`) until it returns true, then
+   * `finish` and `done()`; a slice that throws ends it with `done(error)`.
+   * A crash since (a new store) drops the remaining slices with the store
+   * they worked on.
+   */
+  #inSlices(later: (slice: () => void) => void, slice: () => boolean, finish: () => void, done: (error?: unknown) => void): void {
     const store = this.store;
-    const slice = (): void => {
+    const run = (): void => {
       if (!this.running || this.store !== store) return;
       let finished: boolean;
       try {
-        finished = restore.step(this.options.restoreStepWork);
+        finished = slice();
       } catch (error) {
         done(error);
         return;
       }
       if (!finished) {
-        this.host.restoreLater(this.id, slice);
+        later(run);
         return;
       }
-      this.lessor.reset(this.store.leases());
+      finish();
       done();
     };
-    this.host.restoreLater(this.id, slice);
+    later(run);
   }
 
   /** Term of the entry before `entry`, from this Ready's entries or the log as stored before them. */
@@ -484,29 +499,20 @@ export class SimNode {
    * remaining steps with the store they were applied to.
    */
   #applyInSteps(entry: Entry, steps: EntryInSteps, rest: readonly Entry[]): ApplyUnderWay {
-    const store = this.store;
     return {
       rest,
-      whenApplied: (done) => {
-        const step = (): void => {
-          if (!this.running || this.store !== store) return;
-          this.#taken = undefined;
-          let finished: boolean;
-          try {
-            finished = steps.step(this.options.deleteStepKeys);
-          } catch (error) {
-            done(error);
-            return;
-          }
-          if (!finished) {
-            this.host.applyLater(this.id, step);
-            return;
-          }
-          if (this.#taken !== undefined) this.host.commandOutcome(this.id, entry, this.#taken);
-          done();
-        };
-        this.host.applyLater(this.id, step);
-      },
+      whenApplied: (done) =>
+        this.#inSlices(
+          (step) => this.host.applyLater(this.id, step),
+          () => {
+            this.#taken = undefined;
+            return steps.step(this.options.deleteStepKeys);
+          },
+          () => {
+            if (this.#taken !== undefined) this.host.commandOutcome(this.id, entry, this.#taken);
+          },
+          done,
+        ),
     };
   }
 

@@ -29,7 +29,7 @@ import { executeRange } from './range.js';
 import { encodeSnapshot, type SnapshotState } from './snapshot.js';
 import { SnapshotRestore } from './restore.js';
 import type { Execution } from './txn.js';
-import { deleteKeys, executeDeleteRange, executePut, executeTxn, KeysDeletion, RangeDeletion } from './txn.js';
+import { executePut, executeTxn, KeysDeletion, RangeDeletion } from './txn.js';
 import type {
   CompactionResponse,
   DeleteRangeRequest,
@@ -468,22 +468,19 @@ export class StoreStateMachine {
     return () => this.#listeners.delete(listener);
   }
 
-  #execute(command: Command): CommandResponse {
+  /** Every command but the two applyInSteps runs through #writeInSteps (a DeleteRange, a lease revoke), in one call. */
+  #execute(command: Exclude<Command, { type: 'deleteRange' | 'leaseRevoke' }>): CommandResponse {
     this.#refuseIfAuthMoved(command); // etcd's auth applier wraps the quota one
     this.#refuseIfCapped(command);
     switch (command.type) {
       case 'put':
         return { type: 'put', response: this.#write((execution) => executePut(execution, command.request)) };
-      case 'deleteRange': // applyInSteps takes a DeleteRange before it gets here (#writeInSteps); this is the same in one go
-        return { type: 'deleteRange', response: this.#write((execution) => executeDeleteRange(execution, command.request)) };
       case 'txn':
         return { type: 'txn', response: this.#write((execution) => executeTxn(execution, command.request)) };
       case 'compact':
         return { type: 'compact', response: this.#compact(command.request.revision) };
       case 'leaseGrant':
         return { type: 'leaseGrant', response: this.#grant(command.request.id, command.request.ttlSeconds) };
-      case 'leaseRevoke': // applyInSteps takes a revoke before it gets here (#writeInSteps); this is the same in one go
-        return { type: 'leaseRevoke', response: this.#revoke(command.request.id) };
       case 'alarm':
         return { type: 'alarm', response: { header: { revision: this.#kv.currentRevision }, alarms: this.#alarms.apply(command.request) } };
       case 'auth':
@@ -571,11 +568,4 @@ export class StoreStateMachine {
     return { header: { revision: this.#kv.currentRevision }, id, ttlSeconds };
   }
 
-  #revoke(id: bigint): LeaseRevokeResponse {
-    if (!this.#kv.leases.has(id)) throw new LeaseNotFoundError(id);
-    const keys = this.#kv.leases.keysOf(id);
-    const response = this.#write((execution) => ({ header: execution.header, id, deleted: deleteKeys(execution, keys) }));
-    this.#kv.leases.remove(id);
-    return response;
-  }
 }

@@ -131,11 +131,6 @@ export class RangeDeletion {
   }
 }
 
-/** Deletes the given keys (a lease revoke), in the order given; returns how many were live. */
-export function deleteKeys(execution: Execution, keys: ByteString[]): number {
-  return new KeysDeletion(execution, keys).step(Number.POSITIVE_INFINITY)!;
-}
-
 /**
  * Units of sorting work (IncrementalMergeSort's: an item compared and
  * moved) a KeysDeletion step may do per key it may delete: sorting is
@@ -145,8 +140,8 @@ export function deleteKeys(execution: Execution, keys: ByteString[]): number {
 const SORT_WORK_PER_KEY = 8;
 
 /**
- * {@link deleteKeys} over several calls, as {@link RangeDeletion} for a
- * range: each `step(keysMax)` looks at up to `keysMax` more of the keys, in
+ * A lease revoke's deletes of the given keys, over several calls, as
+ * {@link RangeDeletion} for a range: each `step(keysMax)` looks at up to `keysMax` more of the keys, in
  * the order given, deleting the live ones, and the last returns how many
  * it deleted. Every step reads at the revision before the command. With
  * `sort`, the keys are first put in byte order, in steps too (a lease of a
