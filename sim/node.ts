@@ -195,6 +195,7 @@ export class SimNode {
       defer: (turn) => turn(),
       write: this.options.asyncStorageWrites ? this.#writeLater() : this.#writeNow(),
       readyRoundsMax: READY_ROUNDS_MAX,
+      ...(this.options.logCacheBytes >= 0 ? { logCacheBytes: this.options.logCacheBytes } : {}),
       ...(this.plants.raft ? { raftFactory: this.plants.raft } : {}),
       host: this.#readyHost(),
     });

@@ -85,6 +85,13 @@ export interface SimOptions {
    * in runs with a space quota (quotaBytes > 0).
    */
   readonly deleteStepKeys: number;
+  /**
+   * The raft loop's logCacheBytes, as a member's: -1 holds every entry in
+   * memory (no entry source); 0 or more lets go of applied entries' data
+   * past that many bytes, read back from the storage when the core asks
+   * for them (a leader sending a lagging follower old entries).
+   */
+  readonly logCacheBytes: number;
 }
 
 export type SimOverrides = Partial<Omit<SimOptions, 'seed'>>;
@@ -130,6 +137,7 @@ export function drawOptions(seed: number, overrides: SimOverrides = {}): SimOpti
     leaseAbandonRate: random.pick([0.1, 0.5]),
     restoreStepWork: random.pick([0, 0, 16, 64, 256]),
     deleteStepKeys: random.pick([0, 0, 4, 16]),
+    logCacheBytes: random.pick([-1, -1, 0, 256, 4096]),
   };
   return { ...drawn, ...stripUndefined(overrides) };
 }

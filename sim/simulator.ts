@@ -54,6 +54,8 @@ export interface SimStats {
   restoreSlices: number;
   /** Steps of DeleteRanges applied in steps run (options.deleteStepKeys > 0). */
   applySteps: number;
+  /** Log entries read back from a member's storage after the loop let go of their data (options.logCacheBytes >= 0). */
+  entriesReadBack: number;
   membershipChanges: number;
   transfers: number;
   livenessPhases: number;
@@ -99,6 +101,8 @@ export class Simulator implements NodeHost {
   readonly options: SimOptions;
   readonly stats: SimStats;
   readonly nodes = new Map<NodeId, SimNode>();
+  /** Every member's disk, removed members' too (for the stats). */
+  readonly #disks: MemoryDisk[] = [];
   readonly #random: SeededRandom;
   readonly #queue = new EventQueue<SimEvent>();
   readonly #epochs = new Map<NodeId, number>();
@@ -148,6 +152,7 @@ export class Simulator implements NodeHost {
       snapshotsSent: 0,
       restoreSlices: 0,
       applySteps: 0,
+      entriesReadBack: 0,
       membershipChanges: 0,
       transfers: 0,
       livenessPhases: 0,
@@ -179,6 +184,7 @@ export class Simulator implements NodeHost {
     this.stats.readsChecked = this.linearizability.readsChecked;
     this.stats.leaseRenewals = this.leaseSafety.renewalsAcknowledged;
     this.stats.leaseRevokes = this.leaseSafety.revokesChecked;
+    this.stats.entriesReadBack = this.#disks.reduce((total, disk) => total + disk.entriesReadBack, 0);
     return this.stats;
   }
 
@@ -238,6 +244,7 @@ export class Simulator implements NodeHost {
   /** Starts a member; founders begin with the bootstrap log, a joining member with an empty disk. */
   #addNode(id: NodeId, founders?: { entries: Entry[]; hardState: HardState }): SimNode {
     const disk = new MemoryDisk();
+    this.#disks.push(disk);
     if (founders) {
       const storage = new MemoryRaftStorage(disk);
       storage.load();

@@ -28,6 +28,7 @@ export interface NodeFlags {
   snapshotEntries?: string;
   snapshotLogRatio?: string;
   snapshotCatchUpEntries?: string;
+  logCacheBytes?: string;
   walSegmentBytes?: string;
   logLevel?: string;
   logFormat?: LogFormat;
@@ -106,6 +107,7 @@ export function nodeCommand(): Command {
     .option('--snapshot-entries <n>', 'applied entries between snapshots (default 10000)')
     .option('--snapshot-log-ratio <x>', 'a snapshot also waits until the log since the last one is x times its size; 0: entries alone (default 0.25)')
     .option('--snapshot-catch-up-entries <n>', 'entries kept behind a snapshot for slow followers (default 5000)')
+    .option('--log-cache-bytes <n>', 'bytes of applied log entries held in memory; older ones are read back from the WAL when needed (default 32 MiB)')
     .option('--wal-segment-bytes <n>', 'preallocated WAL segment size (default 64 MiB)')
     .option('--log-level <level>', 'debug, info, warn, error or silent (default info)')
     .option('--log-format <format>', 'json (pino lines, ISO time) or pretty (readable lines) (default json)', parseLogFormat)

@@ -41,7 +41,7 @@ function runSim(flags: SimFlags): number {
   if (flags.seed !== undefined && flags.trace) return traceSeed(flags.seed, overrides);
   const seeds = flags.seed !== undefined ? [flags.seed] : parseSeeds(flags.seeds!);
   const started = performance.now();
-  const totals = { seeds: 0, failures: 0, steps: 0, simulatedMs: 0, elections: 0, writes: 0, reads: 0, crashes: 0, partitions: 0, snapshots: 0, restoreSlices: 0, applySteps: 0, membership: 0, renewals: 0, revokes: 0 };
+  const totals = { seeds: 0, failures: 0, steps: 0, simulatedMs: 0, elections: 0, writes: 0, reads: 0, crashes: 0, partitions: 0, snapshots: 0, restoreSlices: 0, applySteps: 0, entriesReadBack: 0, membership: 0, renewals: 0, revokes: 0 };
   const sizes = new Map<number, number>();
   let worst: number = ExitCode.Ok;
   for (const seed of seeds) {
@@ -57,6 +57,7 @@ function runSim(flags: SimFlags): number {
     totals.snapshots += result.stats.snapshotsSent;
     totals.restoreSlices += result.stats.restoreSlices;
     totals.applySteps += result.stats.applySteps;
+    totals.entriesReadBack += result.stats.entriesReadBack;
     totals.membership += result.stats.membershipChanges;
     totals.renewals += result.stats.leaseRenewals;
     totals.revokes += result.stats.leaseRevokes;
@@ -78,7 +79,7 @@ function runSim(flags: SimFlags): number {
       `${totals.seeds} seeds (${mix} nodes), ${totals.failures} failed; ${totals.steps} steps, ` +
         `${(totals.simulatedMs / 1000).toFixed(0)} s simulated in ${(wallMs / 1000).toFixed(1)} s wall; ` +
         `${totals.elections} elections, ${totals.writes} writes acknowledged, ${totals.reads} reads checked linearizable, ` +
-        `${totals.crashes} crashes, ${totals.partitions} partitions, ${totals.snapshots} snapshots sent (${totals.restoreSlices} restore slices), ${totals.applySteps} DeleteRange apply steps, ${totals.membership} membership changes, ` +
+        `${totals.crashes} crashes, ${totals.partitions} partitions, ${totals.snapshots} snapshots sent (${totals.restoreSlices} restore slices), ${totals.applySteps} DeleteRange apply steps, ${totals.entriesReadBack} log entries read back, ${totals.membership} membership changes, ` +
         `${totals.renewals} lease renewals and ${totals.revokes} revokes checked`,
     );
   }
@@ -87,7 +88,7 @@ function runSim(flags: SimFlags): number {
 
 function describe(result: SeedResult): string {
   const s = result.stats;
-  return `${result.options.nodes} nodes, ${s.steps} steps, ${(s.simulatedMs / 1000).toFixed(1)} s simulated in ${Math.round(result.wallMs)} ms; ${s.leaderElections} elections (max term ${s.maxTerm}), ${s.writesAcknowledged} writes${s.writesRefused > 0 ? ` (+${s.writesRefused} refused: NOSPACE)` : ''}, ${s.readsChecked} reads checked, ${s.crashes} crashes, ${s.partitions} partitions, ${s.snapshotsSent} snapshots (${s.restoreSlices} restore slices), ${s.applySteps} apply steps, ${s.membershipChanges} membership changes, ${s.transfers} transfers, ${s.leaseRenewals} lease renewals, ${s.leaseRevokes} revokes`;
+  return `${result.options.nodes} nodes, ${s.steps} steps, ${(s.simulatedMs / 1000).toFixed(1)} s simulated in ${Math.round(result.wallMs)} ms; ${s.leaderElections} elections (max term ${s.maxTerm}), ${s.writesAcknowledged} writes${s.writesRefused > 0 ? ` (+${s.writesRefused} refused: NOSPACE)` : ''}, ${s.readsChecked} reads checked, ${s.crashes} crashes, ${s.partitions} partitions, ${s.snapshotsSent} snapshots (${s.restoreSlices} restore slices), ${s.applySteps} apply steps, ${s.entriesReadBack} entries read back, ${s.membershipChanges} membership changes, ${s.transfers} transfers, ${s.leaseRenewals} lease renewals, ${s.leaseRevokes} revokes`;
 }
 
 function printFailure(result: SeedResult, overrides: SimOverrides): void {

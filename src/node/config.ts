@@ -39,6 +39,12 @@ export const nodeConfigSchema = z
     snapshotLogRatio: z.number().min(0).max(100).default(0.25),
     /** Entries kept in the log behind a snapshot, so slightly slow followers catch up without one. */
     snapshotCatchUpEntries: z.number().int().min(0).max(10_000_000).default(5_000),
+    /**
+     * Bytes of applied log entries held in memory with their data; older ones
+     * are read back from the WAL when a follower needs them (see
+     * docs/persistence.md). 0: none held once applied.
+     */
+    logCacheBytes: z.number().int().min(0).max(64 * 1024 * 1024 * 1024).default(32 * 1024 * 1024),
     /** Preallocated size of each WAL segment. */
     walSegmentBytes: z.number().int().min(64 * 1024).max(1024 * 1024 * 1024).default(64 * 1024 * 1024),
     /** Space quota for the key-value state (etcd's --quota-backend-bytes). */
@@ -152,7 +158,7 @@ const ENV: Record<string, keyof NodeConfig> = {
   KEEL_INITIAL_CLUSTER_STATE: 'initialClusterState',
 };
 
-const NUMERIC = new Set<string>(['walSegmentBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'snapshotEntries', 'snapshotLogRatio', 'snapshotCatchUpEntries', 'quotaBytes', 'requestTimeoutMs', 'pendingRequestsMax', 'watchProgressNotifyIntervalMs', 'shutdownDrainMs', 'autoCompactionRevisionCheckMs', 'authTokenTtl', 'bcryptCost', 'authFailedAttemptsPerUser', 'authFailedAttemptsPerAddress']);
+const NUMERIC = new Set<string>(['walSegmentBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'snapshotEntries', 'snapshotLogRatio', 'snapshotCatchUpEntries', 'logCacheBytes', 'quotaBytes', 'requestTimeoutMs', 'pendingRequestsMax', 'watchProgressNotifyIntervalMs', 'shutdownDrainMs', 'autoCompactionRevisionCheckMs', 'authTokenTtl', 'bcryptCost', 'authFailedAttemptsPerUser', 'authFailedAttemptsPerAddress']);
 
 /** Merges file < environment < flags and validates the result. */
 export function loadNodeConfig(

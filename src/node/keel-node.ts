@@ -404,6 +404,7 @@ export class KeelNode {
       readyRoundsMax: READY_ROUNDS_MAX,
       appliedBytesPerTurnMax: APPLIED_BYTES_PER_TURN_MAX,
       catchUpBytesMax: SNAPSHOT_CATCH_UP_BYTES_MAX,
+      logCacheBytes: this.config.logCacheBytes,
       host: this.#readyHost(),
     });
     this.#raw = this.#loop.raw;
@@ -676,6 +677,7 @@ export class KeelNode {
       },
       advanced: () => {
         this.metrics.raftProgress(this.#term, this.#commit, this.#store.appliedIndex);
+        this.metrics.logObserved(this.#memory.heldBytes, this.#memory.entriesReadBack);
         this.metrics.storeObserved(this.#store.usedBytes, this.#store.quotaBytes, this.#store.keyCount);
         this.#maintenance.observeQuota();
         this.#maybeSnapshot();

@@ -38,6 +38,15 @@ export class NodeMetrics {
   readonly proposalsCommitted = new Counter({ name: 'keel_raft_proposals_committed_total', help: 'Proposals from this member that committed and applied', registers: [this.registry] });
   readonly proposalsFailed = new Counter({ name: 'keel_raft_proposals_failed_total', help: 'Proposals from this member that were refused, dropped or timed out', registers: [this.registry] });
   readonly proposalsPending = new Gauge({ name: 'keel_raft_proposals_pending', help: 'Proposals from this member waiting to apply', registers: [this.registry], collect: setTo(() => this.#live.pending) });
+  readonly logHeldBytes = new Gauge({
+    name: 'keel_raft_log_held_bytes',
+    help: 'Bytes of raft log entries held in memory with their data (applied entries past logCacheBytes are read back from the WAL when needed)',
+    registers: [this.registry],
+    collect: setTo(() => this.#logHeldBytes),
+  });
+  readonly logEntriesReadBack = new Counter({ name: 'keel_raft_log_entries_read_back_total', help: 'Raft log entries read back from the WAL (a follower catching up on entries no longer held in memory)', registers: [this.registry] });
+  #logHeldBytes = 0;
+  #logEntriesReadBack = 0;
   readonly walFsyncSeconds = new Histogram({
     name: 'keel_wal_fsync_duration_seconds',
     help: 'Time to persist one Ready with fsync (group commit)',
@@ -135,6 +144,13 @@ export class NodeMetrics {
     this.#live.term = term;
     this.#live.commit = commitIndex;
     this.#live.applied = appliedIndex;
+  }
+
+  /** The in-memory log after a Ready: its held bytes and the running total of entries read back. */
+  logObserved(heldBytes: number, entriesReadBack: number): void {
+    this.#logHeldBytes = heldBytes;
+    if (entriesReadBack > this.#logEntriesReadBack) this.logEntriesReadBack.inc(entriesReadBack - this.#logEntriesReadBack);
+    this.#logEntriesReadBack = entriesReadBack;
   }
 
   proposalCommitted(): void {

@@ -122,6 +122,14 @@ export interface RaftLoopOptions {
   readonly appliedBytesPerTurnMax?: number;
   /** Bytes of entries a release keeps behind the snapshot at most, beside its entry count (unbounded by default: the simulator, tests). */
   readonly catchUpBytesMax?: number;
+  /**
+   * Bytes of applied entries the log holds in memory with their data; older
+   * applied entries are let go of and read back from the storage when asked
+   * for (MemoryStorage.spill, RaftStorage.entrySource). Undefined: every
+   * entry stays in memory until a release (where the storage cannot read
+   * back, too).
+   */
+  readonly logCacheBytes?: number;
   /** Builds the core (tests and the simulator plant broken variants through it). */
   readonly raftFactory?: (config: RaftConfig) => Raft;
   /** Committed entries held back while a snapshot is restored or an entry applied in steps before the loop takes no further Ready (default HELD_ENTRIES_MAX). */
@@ -239,6 +247,10 @@ export class RaftLoop {
     this.memory = toMemoryStorage(options.recovered);
     this.#snapshotIndex = options.recovered.snapshot.metadata.index;
     this.#heldEntriesMax = options.heldEntriesMax ?? HELD_ENTRIES_MAX;
+    if (options.logCacheBytes !== undefined) {
+      const source = options.storage.entrySource?.();
+      if (source !== undefined) this.memory.setEntrySource(source);
+    }
     const config: RaftConfig = { ...options.raft, storage: this.memory, applied: this.#snapshotIndex };
     this.raw = options.raftFactory ? new RawNode(config, options.raftFactory) : new RawNode(config);
     const storage = options.storage;
@@ -370,11 +382,10 @@ export class RaftLoop {
     const last = Math.min(this.#snapshotIndex, this.memory.lastIndex());
     const first = Math.max(this.memory.firstIndex(), this.#snapshotIndex - keepEntries + 1);
     if (bytesMax === undefined || first > last) return 0;
-    const kept = this.memory.entries(first, last + 1, Number.MAX_SAFE_INTEGER); // at most keepEntries references
     let bytes = 0;
-    for (let position = kept.length - 1; position >= 0; position--) {
-      bytes += entrySizeBytes(kept[position]!);
-      if (bytes > bytesMax) return kept[position]!.index;
+    for (let index = last; index >= first; index--) {
+      bytes += this.memory.entryBytes(index); // spilled entries too, without reading them back
+      if (bytes > bytesMax) return index;
     }
     return 0;
   }
@@ -602,6 +613,9 @@ export class RaftLoop {
       this.#heldEntries += next.length;
       return false;
     }
+    const last = entries[entries.length - 1];
+    const cacheBytes = this.#options.logCacheBytes;
+    if (last !== undefined && cacheBytes !== undefined) this.memory.spill(last.index, cacheBytes); // every entry handed over is applied
     host.readStates(readStates);
     return true;
   }

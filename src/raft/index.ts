@@ -9,7 +9,7 @@ export type { Status } from './raw-node.js';
 export { Raft } from './raft.js';
 export type { ProposalResult, ProposedEntry } from './raft.js';
 export type { RaftConfig } from './config.js';
-export { MemoryStorage, entrySizeBytes } from './storage.js';
+export { MemoryStorage, entrySizeBytes, type EntrySource } from './storage.js';
 export type { LogStorage } from './storage.js';
 export { SeededRandom } from './random.js';
 export type { Random } from './random.js';

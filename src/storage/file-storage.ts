@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { EntrySource } from '../raft/storage.js';
 import type { Snapshot, SnapshotMetadata } from '../raft/types.js';
 import { SnapshotAbortedError, SnapshotCorruptError, StorageUsageError, WalCorruptError } from './errors.js';
 import { failpoint, failpointAsync } from './failpoints.js';
@@ -198,6 +199,13 @@ export class FileStorage implements RaftStorage {
     if (installed === undefined || installed.metadata.index !== snapshot.metadata.index || installed.metadata.term !== snapshot.metadata.term) return snapshot;
     this.#installed = undefined;
     return installed;
+  }
+
+  /** Entries read back from their WAL records (see Wal.readEntry). */
+  entrySource(): EntrySource | undefined {
+    const wal = this.#opened();
+    if (this.#fs.readSync === undefined) return undefined;
+    return { canRead: (index) => wal.canReadEntry(index), entry: (index) => wal.readEntry(index) };
   }
 
   /** A snapshot file just written, as a snapshot whose data is read from it on demand (undefined where the file system cannot read ranges). */

@@ -42,6 +42,12 @@ export interface FileSystem {
    */
   read?(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
   fileSize?(fd: number): Promise<number>;
+  /**
+   * A synchronous read of a range, for reading one WAL record back
+   * (Wal.readEntry). Optional: without it the log holds every entry's data
+   * in memory, as before.
+   */
+  readSync?(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): number;
 }
 
 function writeOffLoop(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
@@ -71,6 +77,7 @@ export const nodeFileSystem: FileSystem = {
   readdirSync: (path) => fs.readdirSync(path),
   mkdirSync: (path) => void fs.mkdirSync(path, { recursive: true }),
   existsSync: (path) => fs.existsSync(path),
+  readSync: (fd, buffer, offset, length, position) => fs.readSync(fd, buffer, offset, length, position),
   write: (fd, buffer, offset, length, position) => writeOffLoop(fd, buffer, offset, length, position),
   fdatasync: (fd) => fdatasyncOffLoop(fd),
   open: (path, flags) => openOffLoop(path, flags),

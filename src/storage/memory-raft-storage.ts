@@ -1,6 +1,8 @@
-import type { Snapshot } from '../raft/types.js';
+import type { EntrySource } from '../raft/storage.js';
+import type { Entry, Snapshot } from '../raft/types.js';
 import { StorageUsageError, WalCorruptError } from './errors.js';
 import { RETAIN_SNAPSHOTS_DEFAULT, SNAPSHOT_INTERVAL_ENTRIES_DEFAULT } from './limits.js';
+import { LogIndexMap } from './log-index-map.js';
 import type { PersistBatch, RaftStorage, RecoveredState, SnapshotRetention } from './raft-storage.js';
 import { batchRecords, checkBatch, EMPTY_SNAPSHOT, type LogRecord, reconcileHardState, replay, snapshotDue } from './replay.js';
 
@@ -16,6 +18,8 @@ export class MemoryDisk {
   snapshots: Snapshot[] = [];
   /** Lowest index the log holds every entry from. */
   coverageStart = 1;
+  /** Entries read back through a storage's entrySource (the simulator counts them). */
+  entriesReadBack = 0;
 
   /**
    * A crash: unsynced batches are lost, except the first `keepUnsyncedBatches`
@@ -40,6 +44,8 @@ export class MemoryRaftStorage implements RaftStorage {
   #lastIndex = 0;
   #loaded = false;
   #closed = false;
+  /** The entries written through this instance or recovered by it, as the disk holds them: what {@link entrySource} reads back. */
+  readonly #written = new LogIndexMap<Entry>();
 
   constructor(disk: MemoryDisk, options: SnapshotRetention = {}) {
     this.#disk = disk;
@@ -56,6 +62,7 @@ export class MemoryRaftStorage implements RaftStorage {
     if (!outcome.ok) throw new WalCorruptError('memory', 0, outcome.reason);
     this.#loaded = true;
     this.#lastIndex = outcome.result.lastIndex;
+    for (const entry of outcome.result.entries) this.#written.set(entry.index, entry);
     return { hardState: reconcileHardState(outcome.result.hardState, snapshot), snapshot, entries: outcome.result.entries };
   }
 
@@ -72,7 +79,11 @@ export class MemoryRaftStorage implements RaftStorage {
   save(batch: PersistBatch, mustSync: boolean): void {
     this.#checkOpen();
     const lastIndex = checkBatch(batch, this.#lastIndex);
-    if (batch.snapshot) this.#addSnapshot(batch.snapshot);
+    if (batch.snapshot) {
+      this.#addSnapshot(batch.snapshot);
+      this.#written.clear();
+    }
+    for (const entry of batch.entries) this.#written.set(entry.index, entry);
     const records = batchRecords(batch);
     if (records.length > 0) this.#disk.unsynced.push(records);
     if (mustSync || batch.snapshot) this.#disk.sync();
@@ -90,6 +101,7 @@ export class MemoryRaftStorage implements RaftStorage {
   /** Keeps the newest `retain` snapshots and folds the durable log into entries after the oldest of them. */
   releaseTo(index: number): void {
     this.#checkOpen();
+    this.#written.releaseThrough(index);
     const disk = this.#disk;
     disk.snapshots = disk.snapshots.slice(-this.#retainSnapshots);
     const oldest = disk.snapshots[0];
@@ -100,6 +112,19 @@ export class MemoryRaftStorage implements RaftStorage {
     if (!outcome.ok) return; // a later installed snapshot: nothing to fold safely
     disk.durable = [{ kind: 'hardState', hardState: outcome.result.hardState }, ...outcome.result.entries.map((entry) => ({ kind: 'entry' as const, entry }))];
     disk.coverageStart = limit + 1;
+  }
+
+  /** Reads entries back as this storage wrote them (the simulator's "disk" holds the same objects). */
+  entrySource(): EntrySource {
+    return {
+      canRead: (index) => this.#written.get(index) !== undefined,
+      entry: (index) => {
+        const entry = this.#written.get(index);
+        if (entry === undefined) throw new StorageUsageError(`entry ${index} cannot be read back`);
+        this.#disk.entriesReadBack++;
+        return entry;
+      },
+    };
   }
 
   snapshotDue(appliedIndex: number): boolean {

@@ -1,4 +1,4 @@
-import { MemoryStorage } from '../raft/storage.js';
+import { type EntrySource, MemoryStorage } from '../raft/storage.js';
 import type { Entry, HardState, Snapshot } from '../raft/types.js';
 
 /** What step 1 of a `Ready` hands to storage (see `Ready` in src/raft/types.ts). */
@@ -90,6 +90,12 @@ export interface RaftStorage {
    * bytes it was saved from; `snapshot` itself when there is no such form.
    */
   held?(snapshot: Snapshot): Snapshot;
+  /**
+   * Reads entries back from the log, for a {@link MemoryStorage} that lets
+   * go of the data of entries it no longer needs at hand (its `spill`).
+   * Valid after `load()`; absent where the storage cannot read back.
+   */
+  entrySource?(): EntrySource | undefined;
   close(): void;
 }
 

@@ -1,4 +1,4 @@
-import type { HardState } from '../raft/types.js';
+import type { Entry, HardState } from '../raft/types.js';
 import { ByteReader, ByteWriter, DecodeError } from '../codec/index.js';
 import { decodeEntry, decodeHardState, encodeEntryHead, encodeHardState } from './codec.js';
 import { crc32c } from './crc32c.js';
@@ -112,8 +112,9 @@ const ENTRY_HEAD_BYTES = 17;
  * Frames the records of one batch; returns the bytes to write in one go.
  * The buffer is sized once for the whole batch (growing it by doubling
  * copied a 1 MiB batch about twice more, into fresh allocations).
+ * `recordOffsets`, when given, gets each record's offset in the bytes.
  */
-export function encodeBatch(records: readonly LogRecord[], salt: number, batch: number): Uint8Array {
+export function encodeBatch(records: readonly LogRecord[], salt: number, batch: number, recordOffsets?: number[]): Uint8Array {
   const heads = records.map((record) => encodePayloadHead(new ByteWriter(record.kind === 'entry' ? ENTRY_HEAD_BYTES : 64), record));
   let sizeBytes = 0;
   records.forEach((record, position) => {
@@ -122,6 +123,7 @@ export function encodeBatch(records: readonly LogRecord[], salt: number, batch: 
   });
   const writer = new ByteWriter(sizeBytes);
   records.forEach((record, position) => {
+    recordOffsets?.push(writer.length);
     const tail = record.kind === 'entry' ? record.entry.data : undefined;
     appendRecordOf(writer, salt, recordType(record), heads[position]!, tail, batch, position === records.length - 1);
   });
@@ -155,6 +157,10 @@ function decodeLogRecord(type: number, reader: ByteReader): LogRecord {
 export interface SegmentScan {
   readonly header: SegmentHeader;
   readonly records: LogRecord[];
+  /** Each record's offset in the segment (records[i] starts at offsets[i]). */
+  readonly offsets: number[];
+  /** The salt of the segment's records. */
+  readonly salt: number;
   /** Number of the last complete batch in the segment (the header's `previousBatch` when none). */
   readonly lastBatch: number;
   /** Where the next record goes: the end of the last complete batch. */
@@ -190,6 +196,7 @@ type Probe =
 export function scanSegment(bytes: Uint8Array, file: string, isLast: boolean): SegmentScan {
   const { header, salt, next } = readSegmentHeader(bytes, file);
   const records: LogRecord[] = [];
+  const offsets: number[] = [];
   let batch = header.previousBatch;
   let batchEnded = true;
   let batchStart = next;
@@ -211,7 +218,8 @@ export function scanSegment(bytes: Uint8Array, file: string, isLast: boolean): S
       }
       const tornAt = batchEnded ? offset : batchStart;
       records.length -= batchEnded ? 0 : batchRecords;
-      return { header, records, lastBatch: batchEnded ? batch : batch - 1, endOffset: tornAt, tornAt };
+      offsets.length = records.length;
+      return { header, records, offsets, salt, lastBatch: batchEnded ? batch : batch - 1, endOffset: tornAt, tornAt };
     }
     const record = probe.record;
     const expected = batchEnded ? batch + 1 : batch;
@@ -221,6 +229,7 @@ export function scanSegment(bytes: Uint8Array, file: string, isLast: boolean): S
       batchRecords = 0;
     }
     records.push(decodeRecordAt(bytes, record, file, offset));
+    offsets.push(offset);
     batchRecords++;
     batch = record.batch;
     batchEnded = record.batchEnd;
@@ -229,9 +238,35 @@ export function scanSegment(bytes: Uint8Array, file: string, isLast: boolean): S
   if (!batchEnded) {
     if (!isLast) throw new WalCorruptError(file, offset, `segment ends inside batch ${batch}`);
     records.length -= batchRecords;
-    return { header, records, lastBatch: batch - 1, endOffset: batchStart, tornAt: batchStart };
+    offsets.length = records.length;
+    return { header, records, offsets, salt, lastBatch: batch - 1, endOffset: batchStart, tornAt: batchStart };
   }
-  return { header, records, lastBatch: batch, endOffset: offset, tornAt: undefined };
+  return { header, records, offsets, salt, lastBatch: batch, endOffset: offset, tornAt: undefined };
+}
+
+/** Bytes a record takes in its segment, header and padding included, for a payload of `payloadBytes`. */
+export function recordSizeBytes(payloadBytes: number): number {
+  return RECORD_HEADER_BYTES + Math.ceil(payloadBytes / RECORD_ALIGNMENT_BYTES) * RECORD_ALIGNMENT_BYTES;
+}
+
+/** The payload bytes of an entry's record. */
+export function entryPayloadBytes(entry: Entry): number {
+  return ENTRY_HEAD_BYTES + entry.data.length;
+}
+
+/**
+ * Decodes the entry record `bytes` holds (one record read back from a
+ * segment at `offset`), checking both its checksums against the segment's
+ * salt as a scan would. Anything else than an intact entry record throws
+ * {@link WalCorruptError} naming file and offset.
+ */
+export function decodeEntryRecord(bytes: Uint8Array, salt: number, file: string, offset: number): Entry {
+  const probe = probeRecord(bytes, 0, salt);
+  if (probe.kind !== 'record') throw new WalCorruptError(file, offset, probe.kind === 'corrupt' ? probe.reason : 'entry record read back is damaged or short');
+  if (probe.record.type !== RecordType.Entry) throw new WalCorruptError(file, offset, `record read back is of type ${probe.record.type}, not an entry`);
+  const record = decodeRecordAt(bytes, probe.record, file, offset);
+  if (record.kind !== 'entry') throw new WalCorruptError(file, offset, 'record read back is not an entry');
+  return record.entry;
 }
 
 function readSegmentHeader(bytes: Uint8Array, file: string): { header: SegmentHeader; salt: number; next: number } {

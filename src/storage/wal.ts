@@ -6,7 +6,9 @@ import { fdatasyncAsync, type FileSystem, fsyncDirectory, ioError, offLoop, writ
 import { SEGMENTS_MAX, WAL_GROUP_APPENDS_MAX, WAL_GROUP_BYTES_MAX, WAL_QUEUE_APPENDS_MAX, ZERO_FILL_CHUNK_BYTES } from './limits.js';
 import type { LogRecord } from './replay.js';
 import { readFileInChunks } from './chunked-read.js';
-import { encodeBatch, encodeSegmentHeader, parseSegmentFileName, scanSegment, segmentFileName } from './wal-format.js';
+import type { Entry } from '../raft/types.js';
+import { LogIndexMap } from './log-index-map.js';
+import { decodeEntryRecord, encodeBatch, encodeSegmentHeader, entryPayloadBytes, parseSegmentFileName, recordSizeBytes, scanSegment, segmentFileName } from './wal-format.js';
 
 export interface WalOptions {
   readonly fileSystem: FileSystem;
@@ -24,6 +26,21 @@ interface Segment {
   readonly sequence: number;
   readonly firstIndex: number;
   readonly name: string;
+}
+
+/** A WAL segment as a read-back needs it: its file and the salt its records' checksums are seeded with. */
+interface SegmentRef {
+  readonly name: string;
+  readonly salt: number;
+}
+
+/** Where one entry's record lies in the WAL. */
+interface EntryLocation {
+  readonly segment: SegmentRef;
+  /** Offset of the record's header in the segment file. */
+  readonly offset: number;
+  /** The record's bytes, header and padding included. */
+  readonly sizeBytes: number;
 }
 
 /** One {@link Wal.appendAsync} call waiting for the writer. */
@@ -120,6 +137,12 @@ export class Wal {
   #releasesPending = 0;
   /** The next segment's file, zero-filled and synced ahead of the rotation that takes it (async path only; see #prepareSpare). */
   #spare: Promise<SpareSegment | undefined> | undefined;
+  /** Where each entry since the last release was written ({@link readEntry}). */
+  readonly #locations = new LogIndexMap<EntryLocation>();
+  /** The segment appends go to, as a read-back names it. */
+  #current: SegmentRef | undefined;
+  /** One segment kept open for read-backs (they come in runs from one segment: a follower catching up). */
+  #reader: { readonly name: string; readonly fd: number } | undefined;
 
   private constructor(dir: string, options: WalOptions) {
     this.#dir = dir;
@@ -241,11 +264,14 @@ export class Wal {
     const sync = group.some((pending) => pending.sync);
     const lastIndex = group[group.length - 1]!.lastIndex;
     if (records.length > 0) {
-      let bytes = encodeBatch(records, this.#salt, this.#batch + 1);
+      const offsets: number[] = [];
+      let bytes = encodeBatch(records, this.#salt, this.#batch + 1, offsets);
       if (this.#position + bytes.length > this.#fileSizeBytes && this.#hasRecords()) {
         await this.#rotateAsync();
-        bytes = encodeBatch(records, this.#salt, this.#batch + 1);
+        offsets.length = 0;
+        bytes = encodeBatch(records, this.#salt, this.#batch + 1, offsets);
       }
+      const start = this.#position;
       await this.#guardAsync(async () => {
         // No await before the write unless a failpoint is set: the write reaches the threadpool in the caller's turn.
         if (failpointsEnabled()) await failpointAsync('wal-before-write');
@@ -254,6 +280,7 @@ export class Wal {
         if (sync) await this.#syncAsync();
       });
       this.#batch++;
+      this.#noteWritten(records, offsets, start);
       for (const record of records) if (record.kind === 'hardState') this.#hardState = record.hardState;
     } else if (sync && this.#dirty) {
       await this.#guardAsync(() => this.#syncAsync());
@@ -312,11 +339,14 @@ export class Wal {
       if (sync && this.#dirty) this.#guard(() => this.#sync());
       return;
     }
-    let bytes = encodeBatch(records, this.#salt, this.#batch + 1);
+    const offsets: number[] = [];
+    let bytes = encodeBatch(records, this.#salt, this.#batch + 1, offsets);
     if (this.#position + bytes.length > this.#fileSizeBytes && this.#hasRecords()) {
       this.#rotate();
-      bytes = encodeBatch(records, this.#salt, this.#batch + 1); // the new segment has its own salt
+      offsets.length = 0;
+      bytes = encodeBatch(records, this.#salt, this.#batch + 1, offsets); // the new segment has its own salt
     }
+    const start = this.#position;
     this.#guard(() => {
       failpoint('wal-before-write');
       this.#write(bytes);
@@ -324,6 +354,7 @@ export class Wal {
       if (sync) this.#sync();
     });
     this.#batch++;
+    this.#noteWritten(records, offsets, start);
     this.#lastIndex = lastIndex;
     this.#acceptedLastIndex = lastIndex;
     for (const record of records) if (record.kind === 'hardState') this.#hardState = record.hardState;
@@ -341,7 +372,9 @@ export class Wal {
       this.#fs.unlinkSync(join(this.#dir, this.#segments[released]!.name));
       released++;
     }
+    this.#locations.releaseThrough(index);
     if (released === 0) return;
+    this.#closeReaderOf(this.#segments.slice(0, released));
     this.#segments = this.#segments.slice(released);
     fsyncDirectory(this.#fs, this.#dir);
   }
@@ -363,7 +396,9 @@ export class Wal {
     this.#checkUsable();
     let released = 0;
     while (this.#segments.length - released > 1 && this.#segments[released + 1]!.firstIndex - 1 <= index) released++;
+    this.#locations.releaseThrough(index);
     if (released === 0) return this.#releasing;
+    this.#closeReaderOf(this.#segments.slice(0, released));
     const doomed = this.#segments.slice(0, released).map((segment) => join(this.#dir, segment.name));
     this.#segments = this.#segments.slice(released);
     this.#releasesPending++;
@@ -419,7 +454,72 @@ export class Wal {
       this.#fs.closeSync(this.#fd);
       this.#fd = -1;
       this.#discardSpare();
+      this.#closeReaderOf(this.#segments);
     }
+  }
+
+  /** True when {@link readEntry} can read entry `index` back (the file system reads ranges and the log holds it). */
+  canReadEntry(index: number): boolean {
+    return this.#fs.readSync !== undefined && this.#locations.get(index) !== undefined;
+  }
+
+  /**
+   * Reads entry `index` back as it was last written, from its record in its
+   * segment (the page cache, most often: it was written moments or minutes
+   * ago), checked against both its checksums as recovery checks it. A
+   * synchronous read on the caller's turn: one record, for the rare reader
+   * (a follower catching up on entries a member let go of). Throws
+   * {@link WalCorruptError} when the record does not check, and a usage
+   * error when the log does not hold the index.
+   */
+  readEntry(index: number): Entry {
+    const location = this.#locations.get(index);
+    const readSync = this.#fs.readSync;
+    if (location === undefined || readSync === undefined) throw new StorageUsageError(`entry ${index} cannot be read back from the log`);
+    const { segment, offset, sizeBytes } = location;
+    if (this.#reader?.name !== segment.name) {
+      this.#closeReaderOf(this.#segments);
+      this.#reader = { name: segment.name, fd: this.#fs.openSync(join(this.#dir, segment.name), 'r') };
+    }
+    const bytes = Buffer.allocUnsafe(sizeBytes);
+    let read = 0;
+    try {
+      while (read < sizeBytes) {
+        const got = readSync(this.#reader.fd, bytes, read, sizeBytes - read, offset + read);
+        if (got === 0) break;
+        read += got;
+      }
+    } catch (error) {
+      throw ioError(segment.name, 'read back', error);
+    }
+    if (read < sizeBytes) throw new WalCorruptError(segment.name, offset, `entry ${index} read back short: ${read} of ${sizeBytes} bytes`);
+    const entry = decodeEntryRecord(bytes, segment.salt, segment.name, offset);
+    if (entry.index !== index) throw new WalCorruptError(segment.name, offset, `entry read back holds index ${entry.index}, not ${index}`);
+    return entry;
+  }
+
+  /** Records where a batch's entries went (`offsets` from encodeBatch, the batch written at `start` of the current segment). */
+  #noteWritten(records: readonly LogRecord[], offsets: readonly number[], start: number): void {
+    if (this.#current !== undefined) this.#noteLocations(this.#current, records, offsets, start);
+  }
+
+  /** Records where the entries among `records` are: `segment` at `base` plus each one's offset. */
+  #noteLocations(segment: SegmentRef, records: readonly LogRecord[], offsets: readonly number[], base: number): void {
+    records.forEach((record, position) => {
+      if (record.kind === 'entry') {
+        this.#locations.set(record.entry.index, { segment, offset: base + offsets[position]!, sizeBytes: recordSizeBytes(entryPayloadBytes(record.entry)) });
+      } else if (record.kind === 'snapshotInstalled') {
+        this.#locations.clear();
+      }
+    });
+  }
+
+  /** Closes the read-back file if it is one of `segments`. */
+  #closeReaderOf(segments: readonly Segment[]): void {
+    const reader = this.#reader;
+    if (reader === undefined || !segments.some((segment) => segment.name === reader.name)) return;
+    this.#reader = undefined;
+    this.#fs.closeSync(reader.fd);
   }
 
   /** Recovery, as a generator so both opens share it: it yields each segment's file name and is sent back its bytes. */
@@ -441,10 +541,13 @@ export class Wal {
       checkContinuity(segment, scan.header, previous);
       if (scan.header.hardState) records.push({ kind: 'hardState', hardState: scan.header.hardState });
       for (const record of scan.records) records.push(record);
+      const ref: SegmentRef = { name: segment.name, salt: scan.salt };
+      this.#noteLocations(ref, scan.records, scan.offsets, 0);
       previous = { name: segment.name, lastBatch: scan.lastBatch };
       if (isLast) {
         this.#openForAppend(segment, bytes.length, scan.endOffset, scan.tornAt !== undefined);
         this.#salt = encodeSegmentHeader(scan.header).salt;
+        this.#current = ref;
         this.#batch = scan.lastBatch;
         this.#segmentStartBatch = scan.header.previousBatch;
         if (scan.tornAt !== undefined) tornTail = { file: segment.name, offset: scan.tornAt };
@@ -655,6 +758,7 @@ export class Wal {
   #useSegment(segment: Segment, fd: number, header: { bytes: Uint8Array; salt: number }, sizeBytes: number): void {
     this.#fd = fd;
     this.#salt = header.salt;
+    this.#current = { name: segment.name, salt: header.salt };
     this.#position = header.bytes.length;
     this.#fileSizeBytes = sizeBytes;
     this.#segmentStartBatch = this.#batch;
