@@ -5,25 +5,39 @@ import { upperBoundByMain } from './revision.js';
 const NO_RECORDS: readonly KvRecord[] = Object.freeze([]);
 
 /**
+ * What the store's key maps (KeyMap, SortedIndex) hold for a key: its one
+ * record while it has one, its KeyIndex from the second record on. Both
+ * answer the same reads (`at`, `latest`, `recordAt`, `before`, ...); only
+ * writes tell them apart (KvStore.append swaps a record for a KeyIndex).
+ * Why: a KeyIndex is one more heap object per key, 40 bytes on this
+ * 64-bit Node, for what most keys of a large store never need (a heap
+ * snapshot of 300,000 keys written once with 100-byte values: 360 bytes a
+ * key, 40 of them the KeyIndex objects).
+ */
+export type KeyEntry = KvRecord | KeyIndex;
+
+/**
  * The history of one key (etcd's keyIndex): its records in revision order.
  * etcd groups them into generations, each ending in a tombstone; here every
  * record carries its own createRevision and version, so the generations are
  * implicit and reads at a revision are one binary search.
  *
- * A key with one record (most keys of a store filled with fresh keys) holds
- * it directly rather than in an array: an array is two more heap objects
- * (the JSArray and its elements) and 56 bytes or more per key, and the
- * garbage collector's marking work grows with the number of objects (heap
- * snapshot of a store of 100-byte values: 415 bytes of heap per key with
- * the array). The array appears with the second record.
+ * The store holds a key with one record as that record (KeyEntry, above),
+ * and a KeyIndex from the second record on. A KeyIndex left with one
+ * record (compacted, or a txn's second write rolled back) holds it directly
+ * rather than in an array: an array is two more heap objects (the JSArray
+ * and its elements) and 56 bytes or more per key, and the garbage
+ * collector's marking work grows with the number of objects (heap snapshot
+ * of a store of 100-byte values: 415 bytes of heap per key with the array).
  */
 export class KeyIndex {
   readonly key: ByteString;
   #records: KvRecord | KvRecord[];
 
-  constructor(first: KvRecord) {
+  /** A key's history from its records, oldest first (one or more, of one key, in revision order). */
+  constructor(first: KvRecord, ...later: KvRecord[]) {
     this.key = first.key;
-    this.#records = first;
+    this.#records = later.length === 0 ? first : [first, ...later];
   }
 
   /** How many records the key holds. */

@@ -1,5 +1,5 @@
 import { assert } from './assert.js';
-import type { KeyIndex } from './key-index.js';
+import type { KeyEntry, KeyIndex } from './key-index.js';
 import type { KvRecord } from './record.js';
 
 /** Records handed out one at a time, in order, `length` in all: what a snapshot encoder pulls. */
@@ -30,7 +30,9 @@ export interface RecordCursor {
  * - a key first written later is not in the captured order;
  * - compaction is the one change that rewrites a key's records in place
  *   (KeyIndex.compact), and the store calls {@link preserve} first, so the
- *   walk reads the records as they were;
+ *   walk reads the records as they were; a key held as its one record
+ *   (KeyEntry) that gets a second one is swapped for a new KeyIndex, and
+ *   the capture keeps the record it holds;
  * - a restore replaces the store whole and leaves the old key indexes alone.
  * The store settles any compaction under way before it captures, so the
  * key order and the record count agree; `next()` checks the count at the end.
@@ -38,7 +40,7 @@ export interface RecordCursor {
 export class KeyOrderCapture implements RecordCursor {
   readonly length: number;
   readonly #revision: number;
-  readonly #keys: readonly KeyIndex[];
+  readonly #keys: readonly KeyEntry[];
   /** Records of keys a compaction changed since the capture, as they were at the capture. */
   readonly #preserved = new Map<KeyIndex, readonly KvRecord[]>();
   readonly #onRelease: (capture: KeyOrderCapture) => void;
@@ -48,7 +50,7 @@ export class KeyOrderCapture implements RecordCursor {
   #released = false;
 
   /** @internal KvStore.captureByKey builds it. */
-  constructor(keys: readonly KeyIndex[], recordCount: number, revision: number, onRelease: (capture: KeyOrderCapture) => void) {
+  constructor(keys: readonly KeyEntry[], recordCount: number, revision: number, onRelease: (capture: KeyOrderCapture) => void) {
     this.#keys = keys;
     this.length = recordCount;
     this.#revision = revision;
@@ -60,7 +62,7 @@ export class KeyOrderCapture implements RecordCursor {
     const keys = this.#keys;
     while (this.#key < keys.length) {
       const keyIndex = keys[this.#key]!;
-      const preserved = this.#preserved.size === 0 ? undefined : this.#preserved.get(keyIndex);
+      const preserved = this.#preserved.size === 0 ? undefined : this.#preserved.get(keyIndex as KeyIndex);
       const record = preserved === undefined ? keyIndex.recordAt(this.#position) : preserved[this.#position];
       if (record !== undefined && record.main <= this.#revision) {
         this.#position++;
@@ -75,7 +77,7 @@ export class KeyOrderCapture implements RecordCursor {
     return undefined;
   }
 
-  /** @internal KvStore calls this before a compaction rewrites `keyIndex`'s records in place. */
+  /** @internal KvStore calls this before a compaction rewrites `keyIndex`'s records in place (a key's lone record, held as its entry, is never rewritten). */
   preserve(keyIndex: KeyIndex): void {
     if (this.#released || keyIndex.first()!.main > this.#revision) return; // a key first written after the capture is not in it
     if (!this.#preserved.has(keyIndex)) this.#preserved.set(keyIndex, keyIndex.toArray());

@@ -1,7 +1,7 @@
 import { assert } from './assert.js';
 import type { ByteString, KeyRange } from './bytes.js';
 import { CompactedError, FutureRevisionError } from './errors.js';
-import { KeyIndex } from './key-index.js';
+import { type KeyEntry, KeyIndex } from './key-index.js';
 import { KeyMap } from './key-map.js';
 import { KeyOrderCapture } from './key-order-capture.js';
 import { LeaseIndex } from './lease-index.js';
@@ -27,8 +27,8 @@ export interface Change {
  * them, so a command that fails half-way leaves no trace.
  */
 export class KvStore {
-  readonly #byKey: KeyMap<KeyIndex>;
-  #ordered: SortedIndex<KeyIndex>;
+  readonly #byKey: KeyMap<KeyEntry>;
+  #ordered: SortedIndex<KeyEntry>;
   /** Every retained record, ascending by (main, sub). */
   #log: KvRecord[];
   #currentRevision: number;
@@ -98,7 +98,7 @@ export class KvStore {
    * write of the same key in the same open txn (`WriteTxn.delete`): it
    * spares a second lookup by key.
    */
-  scan(range: KeyRange, revision: number, visit: (record: KvRecord, keyIndex: KeyIndex) => boolean): void {
+  scan(range: KeyRange, revision: number, visit: (record: KvRecord, keyIndex: KeyEntry) => boolean): void {
     this.#ordered.scan(range.start, range.end, (keyIndex) => {
       const record = keyIndex.at(revision);
       return record === undefined ? true : visit(record, keyIndex);
@@ -111,7 +111,7 @@ export class KvStore {
    * or not yet written then), until it returns false: a walk whose length
    * counts every key it passes (RangeDeletion's steps), not only live ones.
    */
-  walk(range: KeyRange, revision: number, visit: (record: KvRecord | undefined, keyIndex: KeyIndex) => boolean): void {
+  walk(range: KeyRange, revision: number, visit: (record: KvRecord | undefined, keyIndex: KeyEntry) => boolean): void {
     this.#ordered.scan(range.start, range.end, (keyIndex) => visit(keyIndex.at(revision), keyIndex));
   }
 
@@ -180,7 +180,8 @@ export class KvStore {
     for (let i = job.position; i < end; i++) {
       const record = log[i]!;
       const keyIndex = this.#byKey.get(record.key);
-      if (keyIndex !== undefined && this.#captures.size > 0) for (const capture of this.#captures) capture.preserve(keyIndex);
+      // A lone record is never rewritten (compact only says whether the key can go): nothing to preserve.
+      if (keyIndex instanceof KeyIndex && this.#captures.size > 0) for (const capture of this.#captures) capture.preserve(keyIndex);
       if (keyIndex !== undefined && keyIndex.compact(revision)) this.#forget(record.key);
       if (keyIndex !== undefined && keyIndex.first() === record) kept.push(record);
       else job.droppedBytes += recordBytes(record);
@@ -210,7 +211,7 @@ export class KvStore {
   captureByKey(): KeyOrderCapture {
     assert(!this.#writing, 'captureByKey: a write is open');
     this.settleCompaction(); // the index and the log agree only once a compaction is done
-    const keys = new Array<KeyIndex>(this.#ordered.size);
+    const keys = new Array<KeyEntry>(this.#ordered.size);
     let filled = 0;
     for (const chunk of this.#ordered.chunks()) {
       for (let i = 0; i < chunk.length; i++) keys[filled++] = chunk[i]!;
@@ -233,16 +234,20 @@ export class KvStore {
   // ---- used by WriteTxn only ----
 
   /** @internal `known` is the key's history when the caller holds it (see scan); else it is looked up. */
-  append(record: KvRecord, known?: KeyIndex): KvRecord | undefined {
+  append(record: KvRecord, known?: KeyEntry): KvRecord | undefined {
     assert(known === undefined || known.key === record.key, 'append: the key index given is of another key');
     const keyIndex = known ?? this.#byKey.get(record.key);
     const previous = keyIndex?.latest();
     if (keyIndex === undefined) {
-      const created = new KeyIndex(record);
-      this.#byKey.set(record.key, created);
-      this.#ordered.insert(created);
-    } else {
+      // A key's first record stands for its history (KeyEntry) until a second one comes.
+      this.#byKey.set(record.key, record);
+      this.#ordered.insert(record);
+    } else if (keyIndex instanceof KeyIndex) {
       keyIndex.push(record);
+    } else {
+      const grown = new KeyIndex(keyIndex, record);
+      this.#byKey.set(record.key, grown);
+      this.#ordered.replace(grown);
     }
     this.#log.push(record);
     this.#usedBytes += recordBytes(record);
@@ -253,11 +258,13 @@ export class KvStore {
   /** @internal Undoes the newest append. */
   unappend(record: KvRecord): void {
     const keyIndex = this.#byKey.get(record.key);
-    assert(keyIndex !== undefined && keyIndex.pop() === record, 'unappend: not the newest record of its key');
+    assert(keyIndex !== undefined && (keyIndex instanceof KeyIndex ? keyIndex.pop() : keyIndex) === record, 'unappend: not the newest record of its key');
     assert(this.#log.pop() === record, 'unappend: not the newest record of the log');
     this.#usedBytes -= recordBytes(record);
-    this.leases.relink(record.key, record, keyIndex.latest());
-    if (keyIndex.count === 0) this.#forget(record.key);
+    // A KeyIndex left with one record stays one: swapping it back would cost a second search of the sorted index per rollback.
+    const remaining = keyIndex instanceof KeyIndex && keyIndex.count > 0 ? keyIndex : undefined;
+    this.leases.relink(record.key, record, remaining?.latest());
+    if (remaining === undefined) this.#forget(record.key);
   }
 
   /** @internal */
@@ -284,8 +291,8 @@ interface Compaction {
 
 /** What a restore hands a new store: the parts of a KvStore, built from a snapshot's records. */
 export interface RestoredKv {
-  readonly byKey: KeyMap<KeyIndex>;
-  readonly ordered: SortedIndex<KeyIndex>;
+  readonly byKey: KeyMap<KeyEntry>;
+  readonly ordered: SortedIndex<KeyEntry>;
   /** Ascending by (main, sub), no two records at one revision. */
   readonly log: KvRecord[];
   readonly usedBytes: number;
@@ -339,7 +346,7 @@ export class WriteTxn {
   }
 
   /** Deletes a key that is live at readRevision; `keyIndex` is its history if the caller has it (see KvStore.scan). */
-  delete(key: ByteString, keyIndex?: KeyIndex): Change {
+  delete(key: ByteString, keyIndex?: KeyEntry): Change {
     return this.#append(new KvRecord(key, this.main, this.#changes.length, '' as ByteString, 0, 0, 0n), keyIndex);
   }
 
@@ -361,7 +368,7 @@ export class WriteTxn {
     this.#store.finishWrite(undefined);
   }
 
-  #append(record: KvRecord, keyIndex?: KeyIndex): Change {
+  #append(record: KvRecord, keyIndex?: KeyEntry): Change {
     assert(this.#open, 'write after the txn ended');
     const previous = this.#store.append(record, keyIndex);
     const change = { record, previous };

@@ -2,7 +2,7 @@ import { AlarmSet } from './alarms.js';
 import { assert } from './assert.js';
 import { AuthState } from './auth-state.js';
 import { MalformedBytesError } from './errors.js';
-import { KeyIndex } from './key-index.js';
+import { type KeyEntry, KeyIndex } from './key-index.js';
 import { KeyMap } from './key-map.js';
 import { KvStore, recordBytes } from './kv-store.js';
 import { LeaseIndex } from './lease-index.js';
@@ -42,12 +42,12 @@ export class SnapshotRestore {
   #header: SnapshotHeader | undefined;
   #phase: Phase = 'records';
   readonly #leases = new LeaseIndex();
-  readonly #byKey = new KeyMap<KeyIndex>();
-  readonly #ordered = new SortedIndex<KeyIndex>();
+  readonly #byKey = new KeyMap<KeyEntry>();
+  readonly #ordered = new SortedIndex<KeyEntry>();
   /** Every record, by key then revision while decoding; the sort's buffer afterwards. */
   readonly #records: KvRecord[] = [];
   /** The key whose records are arriving (its lease link waits for its latest record). */
-  #current: KeyIndex | undefined;
+  #current: KeyEntry | undefined;
   #usedBytes = 0;
   #sort: IncrementalMergeSort<KvRecord> | undefined;
   /** Records of the sorted log checked for a shared revision so far. */
@@ -112,17 +112,24 @@ export class SnapshotRestore {
     this.#records.push(record);
     this.#usedBytes += recordBytes(record);
     if (current !== undefined && current.key === record.key) {
-      current.push(record);
+      if (current instanceof KeyIndex) {
+        current.push(record);
+        return;
+      }
+      // A key's second record: its lone record gives way to a KeyIndex (KeyEntry), as in KvStore.append.
+      const grown = new KeyIndex(current, record);
+      this.#current = grown;
+      this.#byKey.set(record.key, grown);
+      this.#ordered.replace(grown);
       return;
     }
     this.#linkLease(current);
-    const next = new KeyIndex(record);
-    this.#current = next;
-    this.#byKey.set(record.key, next);
-    this.#ordered.appendSorted(next);
+    this.#current = record;
+    this.#byKey.set(record.key, record);
+    this.#ordered.appendSorted(record);
   }
 
-  #linkLease(keyIndex: KeyIndex | undefined): void {
+  #linkLease(keyIndex: KeyEntry | undefined): void {
     if (keyIndex !== undefined) this.#leases.relink(keyIndex.key, undefined, keyIndex.latest());
   }
 

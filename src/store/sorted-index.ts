@@ -52,9 +52,35 @@ export class SortedIndex<T extends Keyed> {
     assert(chunk[position]?.key !== item.key, 'insert: key already present');
     chunk.splice(position, 0, item);
     this.#size++;
-    if (chunk.length > INDEX_CHUNK_ENTRIES_MAX) {
+    if (chunk.length > INDEX_CHUNK_ENTRIES_MAX) this.#overflow(chunkPosition, position === chunk.length - 1);
+  }
+
+  /**
+   * A chunk went past its bound. Split in halves, a chunk that keys keep
+   * arriving at the end of (fresh keys in ascending order, each prefix's
+   * run of them) would leave every chunk behind half full, for good: 16
+   * bytes of chunk per key where 8 do. So an insert at a chunk's end moves
+   * only that item on, to the front of the next chunk if it has room, else
+   * into a new chunk, and the chunk it left stays full.
+   */
+  #overflow(chunkPosition: number, atEnd: boolean): void {
+    const chunk = this.#chunks[chunkPosition]!;
+    if (!atEnd) {
       this.#chunks.splice(chunkPosition + 1, 0, chunk.splice(chunk.length >>> 1));
+      return;
     }
+    const next = this.#chunks[chunkPosition + 1];
+    const moved = chunk.pop()!;
+    if (next !== undefined && next.length < INDEX_CHUNK_ENTRIES_MAX) next.unshift(moved);
+    else this.#chunks.splice(chunkPosition + 1, 0, [moved]);
+  }
+
+  /** Puts `item` in the place of the item with its key (which must be held). */
+  replace(item: T): void {
+    const chunk = this.#chunks.length === 0 ? undefined : this.#chunks[this.#chunkFor(item.key)]!;
+    const position = chunk === undefined ? 0 : lowerBound(chunk, item.key);
+    assert(chunk !== undefined && chunk[position]?.key === item.key, 'replace: key not present');
+    chunk[position] = item;
   }
 
   remove(key: ByteString): boolean {

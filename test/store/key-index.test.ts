@@ -66,3 +66,23 @@ test('KeyIndex answers as the plain array of its records through pushes, pops an
     }),
   );
 });
+
+test('a lone record (a KeyEntry) answers every read as a KeyIndex of that one record does', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 20 }), fc.boolean(), fc.integer({ min: 0, max: 25 }), (main, tombstone, revision) => {
+      const lone = record(main, tombstone);
+      const index = new KeyIndex(lone);
+      assert.equal(lone.count, index.count);
+      assert.equal(lone.at(revision), index.at(revision));
+      assert.equal(lone.latest(), index.latest());
+      assert.equal(lone.first(), index.first());
+      for (const position of [0, 1]) assert.equal(lone.recordAt(position), index.recordAt(position));
+      assert.deepEqual(lone.toArray(), index.toArray());
+      assert.equal(lone.before(lone), index.before(lone));
+      // compact: the record never changes; it says whether the key can go, as the index does once compacted.
+      assert.equal(lone.compact(revision), index.compact(revision));
+      assert.equal(lone.count, 1);
+    }),
+    { numRuns: 500 },
+  );
+});

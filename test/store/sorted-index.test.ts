@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { ByteString } from '../../src/store/bytes.js';
 import { SortedIndex } from '../../src/store/sorted-index.js';
+import { INDEX_CHUNK_ENTRIES_MAX } from '../../src/store/limits.js';
 
 const key = fc.string({ unit: fc.constantFrom('\0', 'a', 'b', '\xff'), maxLength: 5 }).map((text) => text as ByteString);
 const action = fc.oneof(
@@ -38,4 +39,36 @@ test('SortedIndex behaves as a sorted array under inserts, removes and bounded s
     }),
     { numRuns: 100 },
   );
+});
+
+test('keys arriving at a chunk end fill chunks whole instead of leaving each half full', () => {
+  const index = new SortedIndex<{ key: ByteString }>();
+  const keys = Array.from({ length: 5_000 }, (_, i) => `k/${String(i).padStart(6, '0')}` as ByteString);
+  for (const key of keys) index.insert({ key });
+  assert.equal(index.chunks().length, Math.ceil(keys.length / INDEX_CHUNK_ENTRIES_MAX), 'every chunk but the last full');
+  const seen: ByteString[] = [];
+  index.scan('' as ByteString, null, (item) => seen.push(item.key) > 0);
+  assert.deepEqual(seen, keys);
+});
+
+test('runs of ascending keys under many prefixes at once stay in order, with no run of tiny chunks', () => {
+  const index = new SortedIndex<{ key: ByteString }>();
+  const keys: ByteString[] = [];
+  for (let i = 0; i < 20_000; i++) keys.push(`p${String(i % 64).padStart(2, '0')}/${String(i).padStart(6, '0')}` as ByteString);
+  for (const key of keys) index.insert({ key });
+  const seen: ByteString[] = [];
+  index.scan('' as ByteString, null, (item) => seen.push(item.key) > 0);
+  assert.deepEqual(seen, [...keys].sort());
+  for (const chunk of index.chunks()) assert.ok(chunk.length >= 1 && chunk.length <= INDEX_CHUNK_ENTRIES_MAX);
+  assert.ok(index.chunks().length <= Math.ceil(keys.length / (INDEX_CHUNK_ENTRIES_MAX / 2)) + 64, `${index.chunks().length} chunks`);
+});
+
+test('replace puts an item in the place of the one with its key, and refuses a key not held', () => {
+  const index = SortedIndex.fromSorted(['a', 'b', 'c'].map((key) => ({ key: key as ByteString, version: 1 })));
+  index.replace({ key: 'b' as ByteString, version: 2 });
+  const seen: number[] = [];
+  index.scan('' as ByteString, null, (item) => seen.push(item.version) > 0);
+  assert.deepEqual(seen, [1, 2, 1]);
+  assert.equal(index.size, 3);
+  assert.throws(() => index.replace({ key: 'x' as ByteString, version: 1 }), /not present/);
 });
