@@ -454,7 +454,7 @@ export class Wal {
       this.#fs.closeSync(this.#fd);
       this.#fd = -1;
       this.#discardSpare();
-      this.#closeReaderOf(this.#segments);
+      this.#closeReader();
     }
   }
 
@@ -474,18 +474,18 @@ export class Wal {
    */
   readEntry(index: number): Entry {
     const location = this.#locations.get(index);
-    const readSync = this.#fs.readSync;
-    if (location === undefined || readSync === undefined) throw new StorageUsageError(`entry ${index} cannot be read back from the log`);
+    const fileSystem = this.#fs;
+    if (location === undefined || fileSystem.readSync === undefined) throw new StorageUsageError(`entry ${index} cannot be read back from the log`);
     const { segment, offset, sizeBytes } = location;
     if (this.#reader?.name !== segment.name) {
-      this.#closeReaderOf(this.#segments);
-      this.#reader = { name: segment.name, fd: this.#fs.openSync(join(this.#dir, segment.name), 'r') };
+      this.#closeReader();
+      this.#reader = { name: segment.name, fd: fileSystem.openSync(join(this.#dir, segment.name), 'r') };
     }
     const bytes = Buffer.allocUnsafe(sizeBytes);
     let read = 0;
     try {
       while (read < sizeBytes) {
-        const got = readSync(this.#reader.fd, bytes, read, sizeBytes - read, offset + read);
+        const got = fileSystem.readSync(this.#reader.fd, bytes, read, sizeBytes - read, offset + read);
         if (got === 0) break;
         read += got;
       }
@@ -514,10 +514,15 @@ export class Wal {
     });
   }
 
-  /** Closes the read-back file if it is one of `segments`. */
+  /** Closes the read-back file if it is one of `segments` (being released). */
   #closeReaderOf(segments: readonly Segment[]): void {
     const reader = this.#reader;
-    if (reader === undefined || !segments.some((segment) => segment.name === reader.name)) return;
+    if (reader !== undefined && segments.some((segment) => segment.name === reader.name)) this.#closeReader();
+  }
+
+  #closeReader(): void {
+    const reader = this.#reader;
+    if (reader === undefined) return;
     this.#reader = undefined;
     this.#fs.closeSync(reader.fd);
   }
