@@ -563,21 +563,25 @@ test('a restarted member applies its committed log tail over several turns, at m
   assert.ok(bounded.turns >= all / 12, `${bounded.turns} turns`);
 });
 
-/** A one-member loop over a restarted log of 200 1,000-byte entries, all applied, then a snapshot at the last one keeping `keepEntries`. */
-function releasedAfterSnapshot(keepEntries: number, catchUpBytesMax: number | undefined): { first: number; last: number } {
+/**
+ * A one-member loop over a restarted log of 200 1,000-byte entries, all
+ * applied, then a snapshot at the last one keeping `keepEntries`; with
+ * `logCacheBytes`, the applied entries' data beyond it left memory first.
+ */
+function releasedAfterSnapshot(keepEntries: number, catchUpBytesMax: number | undefined, logCacheBytes?: number): { first: number; last: number; loop: RaftLoop } {
   const { storage, lastIndex } = overLongLog();
   const applied: Entry[] = [];
   const loop = inlineLoop(
     storage,
     { id: 'a', random: new SeededRandom(3), electionTicks: 10, heartbeatTicks: 1 },
     { installSnapshot: (_, done) => done(), applyCommitted: (entries) => void applied.push(...entries), readStates: () => {}, failed: (error) => { throw error; } },
-    catchUpBytesMax === undefined ? {} : { catchUpBytesMax },
+    { ...(catchUpBytesMax === undefined ? {} : { catchUpBytesMax }), ...(logCacheBytes === undefined ? {} : { logCacheBytes }) },
   );
   loop.schedule();
   const last = applied.at(-1)!.index;
   assert.equal(last, lastIndex);
   loop.saveSnapshot(last, new Uint8Array(1), keepEntries);
-  return { first: loop.memory.firstIndex(), last };
+  return { first: loop.memory.firstIndex(), last, loop };
 }
 
 test('a release keeps at most catchUpBytesMax bytes of entries behind the snapshot, and at most keepEntries of them', () => {
@@ -590,6 +594,23 @@ test('a release keeps at most catchUpBytesMax bytes of entries behind the snapsh
   assert.equal(countFirst.first, countFirst.last - 5 + 1, 'the count binds when it keeps fewer');
   const none = releasedAfterSnapshot(50, 500);
   assert.equal(none.first, none.last + 1, 'a bound below one entry keeps none');
+});
+
+test('applied entries leave memory past logCacheBytes; a release counts their bytes without reading them back, and a read gets them back whole', () => {
+  const spilled = releasedAfterSnapshot(50, 10_000, 3_000);
+  const memory = spilled.loop.memory;
+  assert.equal(spilled.first, spilled.last - 9 + 1, 'the same release as with every entry held');
+  assert.ok(memory.heldBytes <= 3_000, `held ${memory.heldBytes} bytes`);
+  assert.ok(memory.spilledThrough >= memory.firstIndex(), 'entries behind the snapshot were let go of');
+  assert.equal(memory.entriesReadBack, 0, 'counting the catch-up bytes read nothing back');
+  const entries = memory.entries(memory.firstIndex(), memory.lastIndex() + 1, Number.MAX_SAFE_INTEGER);
+  assert.equal(entries.length, 9);
+  assert.ok(entries.every((entry) => entry.data.length === 1_000), 'each entry read back with its data');
+  assert.ok(memory.entriesReadBack > 0);
+  // Without a cache bound nothing leaves memory.
+  const held = releasedAfterSnapshot(50, 10_000);
+  assert.equal(held.loop.memory.spilledThrough < held.loop.memory.firstIndex(), true);
+  assert.equal(held.loop.memory.heldBytes, 9 * 1_016);
 });
 
 /**
