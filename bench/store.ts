@@ -7,8 +7,12 @@
  * plain Map<string, Uint8Array> holding the same keys and values (no
  * revisions, no index order), the floor any in-memory JavaScript store pays.
  * Usage: node --expose-gc --import tsx bench/store.ts [keys=100000,1000000]
+ * (KEEL_CRC32C=portable: the snapshot's checksum in JavaScript, as before the codec took the native one)
  */
 import { encodeCommand, prefixRangeEnd, StoreStateMachine } from '../src/store/index.js';
+// As in a member: the storage layer installs its native CRC-32C into the codec the snapshot encoder and decoder use
+// (KEEL_CRC32C=portable keeps the JavaScript one, for a comparison).
+import { crc32cImplementation } from '../src/storage/crc32c.js';
 
 const sizes = (process.argv[2] ?? '100000,1000000').split(',').map(Number);
 const VALUE_BYTES = 100;
@@ -153,7 +157,7 @@ for (const n of sizes) {
   const store = benchStore(n, order);
   gc();
   const anchor = benchMap(n, order);
-  console.log(`\n${n.toLocaleString('en-US')} keys, ${VALUE_BYTES}-byte values (keel store | anchor: plain Map)`);
+  console.log(`\n${n.toLocaleString('en-US')} keys, ${VALUE_BYTES}-byte values (keel store | anchor: plain Map), CRC-32C ${crc32cImplementation}`);
   for (const [name, figure] of Object.entries(store)) {
     const base = anchor[name];
     const ratio = base === undefined ? '' : `  | ${base}  ratio ${(parseFloat(figure.replace(/,/g, '')) / parseFloat(base.replace(/,/g, ''))).toFixed(2)}`;

@@ -6,6 +6,6 @@
  */
 export { ByteReader, ByteWriter } from './bytes.js';
 export { DecodeError, EncodeError } from './errors.js';
-export { crc32c, crc32cCombine } from './crc32c.js';
+export { crc32c, crc32cCombine, crc32cPortable, type Crc32cFunction, useAcceleratedCrc32c } from './crc32c.js';
 export { latin1FromBytes, latin1IntoBytes } from './latin1.js';
 export { bytesToFill } from './fill-bytes.js';

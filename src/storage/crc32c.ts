@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { crc32c as portableCrc32c } from '../codec/crc32c.js';
+import { crc32cPortable as portableCrc32c, useAcceleratedCrc32c } from '../codec/crc32c.js';
 
 /**
  * CRC-32C for the files on disk (WAL records, snapshot files): the native
@@ -10,9 +10,10 @@ import { crc32c as portableCrc32c } from '../codec/crc32c.js';
  * its busy time) in the JavaScript checksum, and a restarting one 9%
  * (`--cpu-prof`, bench:scale at a 256 MiB quota).
  *
- * The codec keeps the JavaScript one: the state machine and its codec
- * import nothing from node:* (test/store/purity.test.ts), so the loader
- * lives here.
+ * The state machine and its codec import nothing from node:*
+ * (test/store/purity.test.ts), so the loader lives here, and installs the
+ * addon into the codec's `crc32c` as well (`useAcceleratedCrc32c`): the
+ * store's snapshot encoder and decoder checksum the whole state with it.
  */
 type Crc32c = (bytes: Uint8Array, seed?: number) => number;
 
@@ -34,6 +35,7 @@ function loadNative(): Crc32c | undefined {
 }
 
 const native = loadNative();
+useAcceleratedCrc32c(native);
 
 /** Which implementation this process checksums with: 'native' or 'portable' (KEEL_CRC32C=portable forces the latter). */
 export const crc32cImplementation: 'native' | 'portable' = native === undefined ? 'portable' : 'native';

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { it } from 'node:test';
 import fc from 'fast-check';
-import { crc32c as portable } from '../../src/codec/crc32c.js';
+import { acceleratedCrc32cInstalled, crc32c as codecCrc32c, crc32cPortable as portable } from '../../src/codec/crc32c.js';
 import { crc32c, crc32cImplementation } from '../../src/storage/crc32c.js';
 
 /** The addon's binary for this platform, if npm installed one (an optional dependency). */
@@ -46,4 +46,20 @@ it('KEEL_CRC32C=portable forces the JavaScript checksum (for comparing the two i
     encoding: 'utf8',
   });
   assert.equal(child.stdout.trim(), 'portable', child.stderr);
+});
+
+it('property: once the storage layer is loaded, the codec checksum (the store snapshot codec) uses the same implementation and equals the portable one', () => {
+  assert.equal(acceleratedCrc32cInstalled(), crc32cImplementation === 'native', 'the storage layer installs its native checksum into the codec');
+  if (crc32cImplementation === 'native') {
+    const large = Uint8Array.from({ length: 1 << 20 }, (_, i) => (i * 40503) >>> 8);
+    assert.equal(codecCrc32c(large), portable(large));
+  }
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 2048 }), fc.integer({ min: 0, max: 0xffffffff }), fc.nat(), fc.nat(), (bytes, seed, a, b) => {
+      const start = bytes.length === 0 ? 0 : a % (bytes.length + 1);
+      const end = start + (bytes.length - start === 0 ? 0 : b % (bytes.length - start + 1));
+      assert.equal(codecCrc32c(bytes, seed, start, end), portable(bytes, seed, start, end));
+    }),
+    { numRuns: 500 },
+  );
 });
