@@ -241,8 +241,8 @@ export class KvStore {
   /**
    * @internal `known` is the key's history when the caller holds it (see
    * scan, entryOf), null when the caller knows the key has none; undefined:
-   * it is looked up. A lookup in the key map was 6% of a member's busy time
-   * in bench/scale's fill B, and every put made two.
+   * it is looked up. A put has just looked its key up: it hands that over
+   * rather than have the key map searched twice.
    */
   append(record: KvRecord, known?: KeyEntry | null): KvRecord | undefined {
     assert(known === undefined || known === null || known.key === record.key, 'append: the key index given is of another key');
