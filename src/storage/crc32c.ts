@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { crc32cPortable as portableCrc32c, useAcceleratedCrc32c } from '../codec/crc32c.js';
+import { useAcceleratedCrc32c } from '../codec/crc32c.js';
 
 /**
  * CRC-32C for the files on disk (WAL records, snapshot files): the native
@@ -40,10 +40,5 @@ useAcceleratedCrc32c(native);
 /** Which implementation this process checksums with: 'native' or 'portable' (KEEL_CRC32C=portable forces the latter). */
 export const crc32cImplementation: 'native' | 'portable' = native === undefined ? 'portable' : 'native';
 
-/** CRC-32C of `bytes[start, end)`; `seed` is a previous result to continue from, 0 for a fresh checksum. */
-export function crc32c(bytes: Uint8Array, seed = 0, start = 0, end = bytes.length): number {
-  if (native === undefined) return portableCrc32c(bytes, seed, start, end);
-  return native(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end), seed) >>> 0;
-}
-
-export { crc32cCombine } from '../codec/crc32c.js';
+/** CRC-32C of `bytes[start, end)` (`seed`: a previous result to continue from): the codec's, with the addon installed above. */
+export { crc32c, crc32cCombine } from '../codec/crc32c.js';
