@@ -24,8 +24,10 @@ RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 ENV NODE_ENV=production
 # A member's young generation at 8 MiB semi-spaces, not Node 20's 16: shorter
-# scavenges under a write load (src/cli/up.ts MEMBER_NODE_FLAGS, issue 14).
-ENV NODE_OPTIONS=--max-semi-space-size=8
+# scavenges under a write load; and an old generation allowed 256 MB before
+# its first full collection, so a small heap is not fully marked for every
+# few MiB of large buffers (src/cli/up.ts MEMBER_NODE_FLAGS, issue 14).
+ENV NODE_OPTIONS="--max-semi-space-size=8 --initial-old-space-size=256"
 # Large buffers (a MiB value's request, entry, WAL batch, peer frames) from
 # malloc's heap, reused, rather than a fresh mmap each, touched a page fault
 # at a time (src/cli/up.ts MEMBER_MALLOC_ENV).

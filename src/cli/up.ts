@@ -56,8 +56,22 @@ const LOG_TAIL_BYTES = 16_384;
  * README "At scale".) The Dockerfile and the systemd unit set
  * the same through NODE_OPTIONS. A flag of the same name given to keel up
  * itself wins.
+ *
+ * `--initial-old-space-size=256`: V8 counts the external memory allocated
+ * since its last full collection (every large Buffer: a MiB value's
+ * request, its log entry, WAL batch and peer frames) against the old
+ * generation's limit, and a small heap has a small limit (35 MB at a 20 MB
+ * heap), so 1 MiB puts started a full mark every 100 ms or so, and V8's
+ * concurrent marking threads used more CPU than the member's own loop
+ * (`perf record` of a member in bench:scale's fill A). With the limit at
+ * least 256 MB until the heap outgrows it, the full collections come from
+ * V8's external-memory trigger (every 64 MiB) instead: in
+ * `npm run bench:scale -- --only keel --quota-mib 512 --fill-a-ratio 0.9`,
+ * two rounds each, fill A ran at 68 MiB/s against 47 without, with about
+ * a quarter of the full collections and the same peak RSS (128: 64 MiB/s).
+ * A heap past 256 MB (fill B's millions of keys) gets V8's usual limits.
  */
-export const MEMBER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8'];
+export const MEMBER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8', '--initial-old-space-size=256'];
 
 /**
  * glibc malloc settings each member starts with (environment variables
