@@ -2,6 +2,7 @@ import { Decoder, Encoder } from '@msgpack/msgpack';
 import { MessageType, type ConfState, type Entry, type Message, type NodeId, type SnapshotMetadata } from '../raft/types.js';
 import { FrameMalformedError } from './errors.js';
 import { ENTRIES_PER_MESSAGE_MAX, ID_LENGTH_MAX, MEMBERS_MAX, PROTOCOL_VERSION } from './limits.js';
+import { encodeMessageParts, MESSAGE_FIELD_COUNT } from './message-encoder.js';
 
 /**
  * Frame bodies as msgpack arrays (positional, so the field order below is
@@ -92,9 +93,14 @@ export function decodePing(body: Buffer): number {
   return value;
 }
 
-/** A message other than Snapshot (its snapshot field, if any, is not encoded). */
+/**
+ * A message other than Snapshot (its snapshot field, if any, is not
+ * encoded), in one buffer. The transport sends {@link encodeMessageParts}'
+ * parts as they are instead; this joins them.
+ */
 export function encodeMessage(message: Message): Buffer {
-  return pack(messageFields(message));
+  const { parts, bytes } = encodeMessageParts(message);
+  return Buffer.concat(parts, bytes);
 }
 
 export function decodeMessage(body: Buffer): Message {
@@ -125,8 +131,9 @@ export function decodeSnapshotBegin(body: Buffer): SnapshotBegin {
   return { message, metadata, dataBytes: integer(fields[2], 'snapshot.dataBytes') };
 }
 
-const MESSAGE_FIELDS = 12;
+const MESSAGE_FIELDS = MESSAGE_FIELD_COUNT;
 
+/** The fields in wire order, for the snapshot begin frame (message-encoder.ts writes the same for a message). */
 function messageFields(m: Message): unknown[] {
   const entries: unknown[] = new Array(m.entries.length);
   for (let i = 0; i < m.entries.length; i++) {

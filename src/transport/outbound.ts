@@ -2,16 +2,21 @@ import { connect, type NetConnectOpts, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { exponentialBackoff, type Backoff } from '../resilience/backoff.js';
 import { MessageType, type Message, type NodeId, type SnapshotData, type SnapshotReader } from '../raft/types.js';
-import { decodeHelloAnswer, decodePing, encodeHello, encodeMessage, encodePing, encodeSnapshotBegin } from './codec.js';
+import { decodeHelloAnswer, decodePing, encodeHello, encodePing, encodeSnapshotBegin } from './codec.js';
 import type { PeerCounters, TransportContext } from './context.js';
 import { FrameMalformedError, HandshakeRejectedError, HandshakeTimeoutError, PeerSilentError, TransportError } from './errors.js';
 import { FRAME_HEADER_BYTES, FrameDecoder, FrameKind, frameHeader } from './frame.js';
 import { CONTROL_FRAME_BYTES_MAX, MESSAGES_BETWEEN_CHUNKS_MAX, SNAPSHOTS_PER_PEER_MAX, SOCKET_WRITE_BUFFER_BYTES } from './limits.js';
+import { encodeMessageParts } from './message-encoder.js';
 import { BoundedQueue } from './queue.js';
 
-/** A queued frame: a small message, or a snapshot to stream (its data referenced, never copied, or read from its file a chunk at a time). */
+/**
+ * A queued frame: a message (its body in parts, large entry data
+ * referenced, see message-encoder.ts), or a snapshot to stream (its data
+ * referenced, never copied, or read from its file a chunk at a time).
+ */
 type Outbound =
-  | { readonly kind: 'message'; readonly body: Buffer }
+  | { readonly kind: 'message'; readonly parts: readonly Uint8Array[]; readonly bytes: number }
   | { readonly kind: 'snapshot'; readonly begin: Buffer; readonly data: SnapshotData };
 
 interface Delayed {
@@ -147,14 +152,15 @@ export class PeerLink {
 
   #encode(message: Message): Outbound | undefined {
     if (message.type !== MessageType.Snapshot || message.snapshot === undefined) {
-      return { kind: 'message', body: encodeMessage(message) };
+      const { parts, bytes } = encodeMessageParts(message);
+      return { kind: 'message', parts, bytes };
     }
     if (this.#snapshotsHeld >= SNAPSHOTS_PER_PEER_MAX) return undefined;
     return { kind: 'snapshot', begin: encodeSnapshotBegin(message), data: message.snapshot.data };
   }
 
   #enqueue(item: Outbound): boolean {
-    const sizeBytes = FRAME_HEADER_BYTES + (item.kind === 'message' ? item.body.length : item.begin.length);
+    const sizeBytes = FRAME_HEADER_BYTES + (item.kind === 'message' ? item.bytes : item.begin.length);
     const { queueMessagesMax, queueBytesMax } = this.context.options;
     if (this.queuedMessages >= queueMessagesMax || this.queuedBytes + sizeBytes > queueBytesMax) return false;
     if (item.kind === 'snapshot') this.#snapshotsHeld++;
@@ -217,7 +223,7 @@ export class PeerLink {
       const chunkReady = this.#active !== undefined && this.#chunkReady(this.#active);
       if (head?.kind === 'message' && (!chunkReady || messagesSinceChunk < MESSAGES_BETWEEN_CHUNKS_MAX)) {
         this.#queue.shift();
-        writable = this.#writeFrame(socket, FrameKind.Message, head.body);
+        writable = this.#writeMessage(socket, head.parts, head.bytes);
         this.counters.sentMessages++;
         messagesSinceChunk++;
       } else if (chunkReady) {
@@ -232,6 +238,14 @@ export class PeerLink {
     }
     if (!writable) this.#waitingDrain = true;
     socket.uncork();
+  }
+
+  /** A message frame from its parts: one write each, joined by the cork around #drain into one writev. */
+  #writeMessage(socket: Socket, parts: readonly Uint8Array[], bytes: number): boolean {
+    this.counters.sentBytes += FRAME_HEADER_BYTES + bytes;
+    let writable = socket.write(frameHeader(FrameKind.Message, bytes));
+    for (const part of parts) writable = socket.write(part);
+    return writable;
   }
 
   #writeFrame(socket: Socket, kind: FrameKind, body: Uint8Array, done?: (error?: Error | null) => void): boolean {
