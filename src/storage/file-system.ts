@@ -27,6 +27,13 @@ export interface FileSystem {
    * its synchronous operations run in a microtask instead.
    */
   write?(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  /**
+   * Several buffers written in order from `position` in one call (a WAL
+   * batch whose large entries are their own parts); optional as `write`. A
+   * test file system that injects faults into `write` must do the same
+   * here (or leave it out), or large batches bypass them.
+   */
+  writev?(fd: number, buffers: readonly Uint8Array[], position: number): Promise<number>;
   fdatasync?(fd: number): Promise<void>;
   /** Off-loop variants used by the streamed snapshot writer (snapshot-files.ts); optional as above. */
   open?(path: string, flags: string): Promise<number>;
@@ -57,6 +64,9 @@ const fdatasyncOffLoop = promisify(fs.fdatasync);
 const openOffLoop = promisify(fs.open);
 const closeOffLoop = promisify(fs.close);
 const fsyncOffLoop = promisify(fs.fsync);
+function writevOffLoop(fd: number, buffers: readonly Uint8Array[], position: number): Promise<number> {
+  return new Promise((resolve, reject) => fs.writev(fd, buffers as Uint8Array[], position, (error, written) => (error ? reject(error) : resolve(written))));
+}
 function readOffLoop(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
   return new Promise((resolve, reject) => fs.read(fd, buffer, offset, length, position, (error, read) => (error ? reject(error) : resolve(read))));
 }
@@ -79,6 +89,7 @@ export const nodeFileSystem: FileSystem = {
   existsSync: (path) => fs.existsSync(path),
   readSync: (fd, buffer, offset, length, position) => fs.readSync(fd, buffer, offset, length, position),
   write: (fd, buffer, offset, length, position) => writeOffLoop(fd, buffer, offset, length, position),
+  writev: (fd, buffers, position) => writevOffLoop(fd, buffers, position),
   fdatasync: (fd) => fdatasyncOffLoop(fd),
   open: (path, flags) => openOffLoop(path, flags),
   close: (fd) => closeOffLoop(fd),
@@ -121,6 +132,30 @@ export async function writeFullyAsync(fileSystem: FileSystem, fd: number, bytes:
     const written = fileSystem.write ? await fileSystem.write(fd, bytes, done, length, position + done) : fileSystem.writeSync(fd, bytes, done, length, position + done);
     if (written <= 0) throw new Error(`write made no progress at ${position + done}`);
     done += written;
+  }
+}
+
+/**
+ * Writes `parts` one after another from `position` off the event loop: one
+ * writev where the file system has it (looping over a short one), else
+ * {@link writeFullyAsync} per part.
+ */
+export async function writePartsAsync(fileSystem: FileSystem, fd: number, parts: readonly Uint8Array[], position: number): Promise<void> {
+  if (fileSystem.writev === undefined || parts.length === 1) {
+    for (const part of parts) {
+      await writeFullyAsync(fileSystem, fd, part, position);
+      position += part.length;
+    }
+    return;
+  }
+  let rest = parts;
+  while (rest.length > 0) {
+    let written = await fileSystem.writev(fd, rest, position);
+    if (written <= 0) throw new Error(`write made no progress at ${position}`);
+    position += written;
+    let first = 0;
+    while (first < rest.length && written >= rest[first]!.length) written -= rest[first++]!.length;
+    rest = first < rest.length ? [rest[first]!.subarray(written), ...rest.slice(first + 1)] : [];
   }
 }
 

@@ -93,7 +93,16 @@ export function appendRecord(writer: ByteWriter, salt: number, type: number, pay
  * The payload's CRC runs over the two parts in turn (CRC-32C continues from
  * a seed), which is the CRC of the whole.
  */
-function appendRecordOf(writer: ByteWriter, salt: number, type: number, head: Uint8Array, tail: Uint8Array | undefined, batch: number, batchEnd: boolean): void {
+function appendRecordOf(
+  writer: ByteWriter,
+  salt: number,
+  type: number,
+  head: Uint8Array,
+  tail: Uint8Array | undefined,
+  batch: number,
+  batchEnd: boolean,
+  referTail?: (tail: Uint8Array) => void,
+): void {
   const start = writer.length;
   const payloadCrc = tail === undefined ? crc32c(head, salt) : crc32c(tail, crc32c(head, salt));
   const payloadLength = head.length + (tail?.length ?? 0);
@@ -101,8 +110,18 @@ function appendRecordOf(writer: ByteWriter, salt: number, type: number, head: Ui
   const bytes = writer.finish();
   writer.patchU32le(start, crc32c(bytes, salt, start + 4, start + RECORD_HEADER_BYTES));
   writer.raw(head);
-  if (tail !== undefined) writer.raw(tail);
-  writer.pad(RECORD_ALIGNMENT_BYTES);
+  if (tail !== undefined) {
+    if (referTail === undefined) writer.raw(tail);
+    else referTail(tail);
+  }
+  // Padded by the payload's length, not the writer's: with the tail referred to, the writer holds less than the record.
+  writer.raw(ZERO_PADDING.subarray(0, paddedBytes(payloadLength) - payloadLength));
+}
+
+const ZERO_PADDING = new Uint8Array(RECORD_ALIGNMENT_BYTES);
+
+function paddedBytes(payloadLength: number): number {
+  return Math.ceil(payloadLength / RECORD_ALIGNMENT_BYTES) * RECORD_ALIGNMENT_BYTES;
 }
 
 /** An entry's payload before its data: term, index, type. */
@@ -115,20 +134,61 @@ const ENTRY_HEAD_BYTES = 17;
  * `recordOffsets`, when given, gets each record's offset in the bytes.
  */
 export function encodeBatch(records: readonly LogRecord[], salt: number, batch: number, recordOffsets?: number[]): Uint8Array {
+  return encodeBatchInto(records, salt, batch, Infinity, recordOffsets).parts[0] ?? new Uint8Array(0);
+}
+
+/**
+ * Entry data this large is written from the entry's own bytes, one part of
+ * a writev, rather than copied into the batch (see {@link encodeBatchParts}).
+ */
+export const REFERENCED_ENTRY_BYTES_MIN = 64 * 1024;
+
+/** A batch as the parts of one writev; their concatenation is what {@link encodeBatch} gives. */
+export interface BatchParts {
+  /** Referred-to parts are entries' own data: never written to. */
+  readonly parts: readonly Uint8Array[];
+  readonly bytes: number;
+}
+
+/**
+ * {@link encodeBatch} without copying large entry data: the frames, heads,
+ * small data and padding go into one buffer sized for them, split around
+ * each entry's data of {@link REFERENCED_ENTRY_BYTES_MIN} or more, which is
+ * a part of its own. A 1 MiB put was copied into its batch on every member
+ * (a fresh MiB each, which V8 counts towards its next full collection).
+ */
+export function encodeBatchParts(records: readonly LogRecord[], salt: number, batch: number, recordOffsets?: number[]): BatchParts {
+  return encodeBatchInto(records, salt, batch, REFERENCED_ENTRY_BYTES_MIN, recordOffsets);
+}
+
+function encodeBatchInto(records: readonly LogRecord[], salt: number, batch: number, referencedMin: number, recordOffsets?: number[]): BatchParts {
   const heads = records.map((record) => encodePayloadHead(new ByteWriter(record.kind === 'entry' ? ENTRY_HEAD_BYTES : 64), record));
   let sizeBytes = 0;
+  let referencedBytes = 0;
   records.forEach((record, position) => {
-    const payloadLength = heads[position]!.length + (record.kind === 'entry' ? record.entry.data.length : 0);
-    sizeBytes += RECORD_HEADER_BYTES + Math.ceil(payloadLength / RECORD_ALIGNMENT_BYTES) * RECORD_ALIGNMENT_BYTES;
+    const dataLength = record.kind === 'entry' ? record.entry.data.length : 0;
+    sizeBytes += RECORD_HEADER_BYTES + paddedBytes(heads[position]!.length + dataLength);
+    if (dataLength >= referencedMin) referencedBytes += dataLength;
   });
-  const writer = new ByteWriter(sizeBytes);
+  // Sized exactly, so the writer never grows: the views taken of it below stay its buffer.
+  const writer = new ByteWriter(sizeBytes - referencedBytes);
+  const parts: Uint8Array[] = [];
+  let runStart = 0;
+  let referredSoFar = 0;
+  const refer = (data: Uint8Array): void => {
+    parts.push(writer.finish().subarray(runStart), data);
+    runStart = writer.length;
+    referredSoFar += data.length;
+  };
   records.forEach((record, position) => {
-    recordOffsets?.push(writer.length);
+    recordOffsets?.push(writer.length + referredSoFar);
     const tail = record.kind === 'entry' ? record.entry.data : undefined;
-    appendRecordOf(writer, salt, recordType(record), heads[position]!, tail, batch, position === records.length - 1);
+    const referTail = tail !== undefined && tail.length >= referencedMin ? refer : undefined;
+    appendRecordOf(writer, salt, recordType(record), heads[position]!, tail, batch, position === records.length - 1, referTail);
   });
-  if (writer.length !== sizeBytes) throw new Error(`encodeBatch: wrote ${writer.length} bytes of the ${sizeBytes} sized`);
-  return writer.finish();
+  if (writer.length + referredSoFar !== sizeBytes) throw new Error(`encodeBatch: wrote ${writer.length + referredSoFar} bytes of the ${sizeBytes} sized`);
+  if (writer.length > runStart) parts.push(writer.finish().subarray(runStart));
+  return { parts, bytes: sizeBytes };
 }
 
 function recordType(record: LogRecord): number {

@@ -2,13 +2,13 @@ import { join } from 'node:path';
 import type { HardState } from '../raft/types.js';
 import { StorageFailedError, StorageUsageError, WalCorruptError } from './errors.js';
 import { failpoint, failpointAsync, failpointsEnabled } from './failpoints.js';
-import { fdatasyncAsync, type FileSystem, fsyncDirectory, ioError, offLoop, writeFully, writeFullyAsync } from './file-system.js';
+import { fdatasyncAsync, type FileSystem, fsyncDirectory, ioError, offLoop, writeFully, writeFullyAsync, writePartsAsync } from './file-system.js';
 import { SEGMENTS_MAX, WAL_GROUP_APPENDS_MAX, WAL_GROUP_BYTES_MAX, WAL_QUEUE_APPENDS_MAX, ZERO_FILL_CHUNK_BYTES } from './limits.js';
 import type { LogRecord } from './replay.js';
 import { readFileInChunks } from './chunked-read.js';
 import type { Entry } from '../raft/types.js';
 import { LogIndexMap } from './log-index-map.js';
-import { decodeEntryRecord, encodeBatch, encodeSegmentHeader, entryPayloadBytes, parseSegmentFileName, recordSizeBytes, scanSegment, segmentFileName } from './wal-format.js';
+import { type BatchParts, decodeEntryRecord, encodeBatch, encodeBatchParts, encodeSegmentHeader, entryPayloadBytes, parseSegmentFileName, recordSizeBytes, scanSegment, segmentFileName } from './wal-format.js';
 
 export interface WalOptions {
   readonly fileSystem: FileSystem;
@@ -265,17 +265,17 @@ export class Wal {
     const lastIndex = group[group.length - 1]!.lastIndex;
     if (records.length > 0) {
       const offsets: number[] = [];
-      let bytes = encodeBatch(records, this.#salt, this.#batch + 1, offsets);
-      if (this.#position + bytes.length > this.#fileSizeBytes && this.#hasRecords()) {
+      let batch = encodeBatchParts(records, this.#salt, this.#batch + 1, offsets);
+      if (this.#position + batch.bytes > this.#fileSizeBytes && this.#hasRecords()) {
         await this.#rotateAsync();
         offsets.length = 0;
-        bytes = encodeBatch(records, this.#salt, this.#batch + 1, offsets);
+        batch = encodeBatchParts(records, this.#salt, this.#batch + 1, offsets);
       }
       const start = this.#position;
       await this.#guardAsync(async () => {
         // No await before the write unless a failpoint is set: the write reaches the threadpool in the caller's turn.
         if (failpointsEnabled()) await failpointAsync('wal-before-write');
-        await this.#writeAsync(bytes);
+        await this.#writeAsync(batch);
         if (failpointsEnabled()) await failpointAsync('wal-after-write');
         if (sync) await this.#syncAsync();
       });
@@ -288,15 +288,15 @@ export class Wal {
     this.#lastIndex = lastIndex;
   }
 
-  async #writeAsync(bytes: Uint8Array): Promise<void> {
+  async #writeAsync(batch: BatchParts): Promise<void> {
     const position = this.#position;
     try {
-      await writeFullyAsync(this.#fs, this.#fd, bytes, position);
+      await writePartsAsync(this.#fs, this.#fd, batch.parts, position);
     } catch (error) {
       this.#undoPartialWrite();
       throw ioError(this.#currentName(), 'write', error);
     }
-    this.#position = position + bytes.length;
+    this.#position = position + batch.bytes;
     this.#fileSizeBytes = Math.max(this.#fileSizeBytes, this.#position);
     this.#dirty = true;
   }

@@ -395,3 +395,39 @@ test(
     assertReadsBack(dir, 10);
   }),
 );
+
+test(
+  'a batch with large entries is one writev of the frames and the entries\' own bytes, and reads back byte for byte, across a short writev',
+  withDir(async (dir) => {
+    const writevs: number[] = [];
+    let shortOnce = true;
+    const counting: FileSystem = {
+      ...nodeFileSystem,
+      // The first writev writes only part of what it was given, as a kernel may: the rest must follow.
+      writev: async (fd, buffers, position) => {
+        writevs.push(buffers.length);
+        if (!shortOnce) return nodeFileSystem.writev!(fd, buffers, position);
+        shortOnce = false;
+        const total = buffers.reduce((sum, buffer) => sum + buffer.length, 0);
+        const head = Buffer.concat(buffers as Uint8Array[]).subarray(0, Math.floor(total / 2) + 3);
+        return nodeFileSystem.write!(fd, head, 0, head.length, position);
+      },
+    };
+    const large = (index: number, size: number): LogRecord => ({ kind: 'entry', entry: { term: 1, index, type: 0, data: new Uint8Array(size).map((_, i) => (i * 31 + index) & 0xff) } });
+    const records = [large(1, 300_000), entry(2), large(3, 70_000), entry(4)];
+    const { wal } = Wal.open(dir, { fileSystem: counting, segmentSizeBytes: 1024 * 1024, spareSegments: false }, 1);
+    wal.setRecoveredState(0, undefined);
+    await wal.appendAsync(records, true, 4);
+    assert.equal(writevs[0], 5, 'frames, entry 1, frames, entry 3, frames');
+    assert.ok(writevs.length >= 2, 'the short writev was followed by the rest');
+    for (const record of records) {
+      if (record.kind !== 'entry') continue;
+      assert.deepEqual(wal.readEntry(record.entry.index), record.entry, `entry ${record.entry.index} read back`);
+    }
+    wal.close();
+    const reopened = Wal.open(dir, { fileSystem: nodeFileSystem, segmentSizeBytes: 1024 * 1024 }, 1);
+    assert.deepEqual(reopened.contents.records, records);
+    assert.equal(reopened.contents.tornTail, undefined);
+    reopened.wal.close();
+  }),
+);

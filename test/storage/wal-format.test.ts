@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { ByteWriter } from '../../src/codec/index.js';
 import { encodeHardState } from '../../src/storage/codec.js';
 import type { LogRecord } from '../../src/storage/replay.js';
-import { appendRecord, encodeBatch, RecordType } from '../../src/storage/wal-format.js';
+import { appendRecord, encodeBatch, encodeBatchParts, RecordType, REFERENCED_ENTRY_BYTES_MIN } from '../../src/storage/wal-format.js';
 
 /**
  * encodeBatch writes an entry's data straight after its header, with the
@@ -48,4 +48,33 @@ test('encodeBatch frames a 1 MiB entry in one buffer of the batch size', () => {
   const bytes = encodeBatch(records, 12345, 3);
   assert.deepEqual(bytes, plainBatch(records, 12345, 3));
   assert.equal(bytes.byteLength, bytes.buffer.byteLength, 'no slack: the buffer was sized for the batch');
+});
+
+test('encodeBatchParts gives the bytes and record offsets of encodeBatch, with large entry data as the entries\' own bytes', () => {
+  const sizes = fc.oneof(fc.nat(300), fc.constantFrom(REFERENCED_ENTRY_BYTES_MIN - 1, REFERENCED_ENTRY_BYTES_MIN, REFERENCED_ENTRY_BYTES_MIN + 3, 200_001));
+  const withLarge: fc.Arbitrary<LogRecord> = fc.oneof(
+    record,
+    fc.record({ term: fc.nat(1000), index: fc.nat(1_000_000), type: fc.constantFrom(0, 1), size: sizes, fill: fc.nat(255) }).map(
+      ({ size, fill, ...entry }): LogRecord => ({ kind: 'entry', entry: { ...entry, type: entry.type as 0 | 1, data: new Uint8Array(size).fill(fill) } }),
+    ),
+  );
+  fc.assert(
+    fc.property(fc.array(withLarge, { minLength: 1, maxLength: 6 }), fc.nat(), fc.nat(1_000_000), (records, salt, batch) => {
+      const wholeOffsets: number[] = [];
+      const partsOffsets: number[] = [];
+      const whole = encodeBatch(records, salt, batch, wholeOffsets);
+      const { parts, bytes } = encodeBatchParts(records, salt, batch, partsOffsets);
+      assert.equal(bytes, whole.length);
+      assert.deepEqual(Buffer.concat(parts), Buffer.from(whole));
+      assert.deepEqual(partsOffsets, wholeOffsets);
+      const large = records.flatMap((r) => (r.kind === 'entry' && r.entry.data.length >= REFERENCED_ENTRY_BYTES_MIN ? [r.entry.data] : []));
+      assert.deepEqual(
+        parts.filter((part) => large.includes(part)),
+        large,
+        'each large entry\'s data is a part, in order, not a copy',
+      );
+      assert.equal(parts.length, 2 * large.length + 1, 'the frames between them are one part each');
+    }),
+    { numRuns: 150 },
+  );
 });
