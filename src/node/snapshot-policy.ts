@@ -34,9 +34,9 @@ export const SNAPSHOT_LOG_BYTES_MAX = 1024 * 1024 * 1024;
  * A quarter of the default quota. It was 256 MiB while the log held every
  * entry in memory until a snapshot; with applied entries read back from
  * the WAL instead, 512 MiB took fill A of `npm run bench:scale` (1 MiB
- * puts to 45% of the 2 GiB quota) from 57 to 74 MiB/s in keel-only runs
- * (two snapshots of the growing state in the fill against three), at the
- * same peak RSS (1.7x the data).
+ * puts to 45% of the 2 GiB quota) from 57 to 74 MiB/s, in the keel phase
+ * of one run each (one snapshot of the growing state in the fill against
+ * three), at the same peak RSS (1.7x the data).
  */
 export const SNAPSHOT_LOG_BYTES_FLOOR = 512 * 1024 * 1024;
 
