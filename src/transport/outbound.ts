@@ -152,8 +152,15 @@ export class PeerLink {
 
   #encode(message: Message): Outbound | undefined {
     if (message.type !== MessageType.Snapshot || message.snapshot === undefined) {
-      const { parts, bytes } = encodeMessageParts(message);
-      return { kind: 'message', parts, bytes };
+      try {
+        const { parts, bytes } = encodeMessageParts(message);
+        return { kind: 'message', parts, bytes };
+      } catch (error) {
+        // A field no message holds (a bug upstream): dropped as an overload drop is, and said loudly, rather than
+        // thrown into the raft loop; the receiver would have refused the frame and dropped the connection.
+        this.context.log('error', 'a message could not be encoded: dropped', { peer: this.peer, type: message.type, error: (error as Error).message });
+        return undefined;
+      }
     }
     if (this.#snapshotsHeld >= SNAPSHOTS_PER_PEER_MAX) return undefined;
     return { kind: 'snapshot', begin: encodeSnapshotBegin(message), data: message.snapshot.data };

@@ -84,6 +84,23 @@ test('with the peer down the queue stays bounded: overflow is dropped, counted a
   }
 });
 
+test('a message with a field no message holds is dropped, counted and logged at error, not thrown into the caller; the link goes on', async () => {
+  const logged: { level: string; message: string }[] = [];
+  const a = makeNode('a', { log: (level, text) => logged.push({ level, message: text }) });
+  const b = makeNode('b');
+  await connectAll([a, b]);
+  try {
+    assert.equal(a.transport.send(message({ type: MessageType.Heartbeat, from: 'a', to: 'b', term: -1 })), false);
+    assert.equal(a.transport.stats().get('b')!.droppedMessages, 1);
+    assert.ok(logged.some((entry) => entry.level === 'error' && /could not be encoded/.test(entry.message)), JSON.stringify(logged));
+    assert.equal(a.transport.send(heartbeat('a', 'b', 5)), true);
+    await b.inbox.count(1);
+    assert.equal(b.inbox.messages[0]!.commit, 5);
+  } finally {
+    await closeAll([a, b]);
+  }
+});
+
 test('a snapshot to an unknown peer, or beyond the queue bound, is reported failed', async () => {
   const a = makeNode('a', { queueMessagesMax: 1 });
   await a.transport.listen();
