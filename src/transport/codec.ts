@@ -215,10 +215,11 @@ function ids(value: unknown, what: string): NodeId[] {
 /**
  * Binary out of the frame as a plain Uint8Array: a copy of exactly its
  * size, so a small field does not keep the whole frame alive; from
- * {@link SHARED_BYTES_MIN} on, a view of the frame instead, which such a
- * field is most of. A 1 MiB entry was copied into fresh memory here on
- * every follower, a page fault per 4 KiB. The frame's buffer is its own
- * (socket reads and Buffer.concat allocate anew) and never written again.
+ * {@link SHARED_BYTES_MIN} on, a view of the frame instead (see there for
+ * how long that keeps the frame). A 1 MiB entry was copied into fresh
+ * memory here on every follower, a page fault per 4 KiB. The frame's buffer
+ * is its own (socket reads and Buffer.concat allocate anew) and never
+ * written again.
  */
 function bytes(value: unknown, what: string): Uint8Array {
   if (!(value instanceof Uint8Array)) throw new FrameMalformedError(`${what}: not binary`);
@@ -226,5 +227,16 @@ function bytes(value: unknown, what: string): Uint8Array {
   return new Uint8Array(value);
 }
 
-/** Binary fields this large are views of their frame rather than copies (see bytes()). */
-const SHARED_BYTES_MIN = 64 * 1024;
+/**
+ * Binary fields this large are views of their frame rather than copies (see
+ * bytes()). 1 KiB, where it was 64 KiB: a follower catching up after a
+ * restart copied every 13 KB txn entry of bench:scale's fill B into memory
+ * of its own, the top JavaScript frame of its longest busy stretch in a
+ * `--cpu-prof` run (`npx tsx bench/scale.ts --only keel --quota-mib 1024
+ * --fill-a-ratio 0.1 "--keel-node-args=--cpu-prof ..."`), each copy a new
+ * backing store for V8 to count and free. A frame stays alive while any
+ * entry viewing it does; entries leave the log in order once applied
+ * (MemoryStorage.spill), and the store copies what it keeps, so that is at
+ * most a frame beyond the log's cache.
+ */
+export const SHARED_BYTES_MIN = 1024;

@@ -32,6 +32,19 @@ test('a large entry decodes as a plain view of its frame, a small one as a copy 
   assert.equal(second!.data.buffer, frame.buffer, 'a large field is not copied');
 });
 
+test('entries from SHARED_BYTES_MIN on are views of their frame (a fill B txn of 13 KB is), shorter ones copies', () => {
+  const at = new Uint8Array(codec.SHARED_BYTES_MIN).fill(1);
+  const below = new Uint8Array(codec.SHARED_BYTES_MIN - 1).fill(2);
+  const txn = new Uint8Array(13_000).fill(3);
+  const entries = [at, below, txn].map((data, i) => ({ term: 2, index: 5 + i, type: 0 as const, data }));
+  const frame = codec.encodeMessage(message({ type: MessageType.Append, from: 'a', to: 'b', term: 2, index: 4, logTerm: 2, commit: 3, entries }));
+  const decoded = codec.decodeMessage(frame).entries.map((entry) => entry.data);
+  assert.deepStrictEqual(decoded, [at, below, txn]);
+  assert.equal(decoded[0]!.buffer, frame.buffer);
+  assert.equal(decoded[1]!.buffer.byteLength, below.length, 'copied, exactly its size');
+  assert.equal(decoded[2]!.buffer, frame.buffer);
+});
+
 test('a snapshot begin frame carries the message, the metadata and the data length', () => {
   const snapshot = { metadata: { index: 10, term: 3, confState: { voters: ['a', 'b'], learners: ['c'] } }, data: bytes(1, 2, 3) };
   const original = message({ type: MessageType.Snapshot, from: 'a', to: 'b', term: 3, snapshot });
