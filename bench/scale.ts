@@ -31,6 +31,10 @@
  *   key from fill A (and, second figure, until its /health answers ok).
  *   etcd's member is started again by this script at once; keel up
  *   restarts keel's by itself after its 0.5 s backoff, which is left out;
+ *   and the restarted member's peak RSS from its start until
+ *   RESTART_SETTLE_MS after it caught up (what a restart needs in memory
+ *   beside the data, e.g. a snapshot file read whole), before the
+ *   defragments begin;
  * - defragment at the filled size: each member in turn
  *   (POST /v3/maintenance/defragment to it, as `etcdctl defrag --cluster`),
  *   the total duration and the peak RSS of the member being defragmented.
@@ -137,6 +141,8 @@ const LOW_MEMORY_BYTES = 2 * 1024 * MIB;
 const PROGRESS_MS = 10_000;
 /** Restart: the new process must appear, answer, and catch up within these. */
 const RESPAWN_TIMEOUT_MS = 30_000;
+/** After the restarted member caught up, its RSS is still sampled this long (a restart's transient memory goes at the next full GC). */
+const RESTART_SETTLE_MS = 5_000;
 const READY_TIMEOUT_MS = 300_000;
 const CATCH_UP_TIMEOUT_MS = 300_000;
 const READY_POLL_MS = 25;
@@ -504,6 +510,8 @@ interface RestartResult {
   readonly toCaughtUpSeconds: number;
   /** From the kill to the first serializable get (keel: includes keel up's 0.5 s restart backoff). */
   readonly killToReadSeconds: number;
+  /** The restarted member's peak RSS, from its start until RESTART_SETTLE_MS after it caught up. */
+  readonly peakRssBytes: number;
 }
 
 async function servesProbeKey(endpoint: string): Promise<boolean> {
@@ -530,7 +538,7 @@ async function firstTime(check: () => Promise<boolean>, what: string): Promise<n
   return performance.now();
 }
 
-async function restartFollower(cluster: Cluster): Promise<RestartResult> {
+async function restartFollower(cluster: Cluster, sampler: Sampler): Promise<RestartResult> {
   const leader = await leaderIndex(cluster);
   const member = (leader + 1) % MEMBERS;
   const endpoint = cluster.endpoints[member]!;
@@ -539,11 +547,15 @@ async function restartFollower(cluster: Cluster): Promise<RestartResult> {
   const killedAt = performance.now();
   await cluster.kill(member);
   await waitFor(() => cluster.pid(member) !== undefined && cluster.pid(member) !== victim, RESPAWN_TIMEOUT_MS, `member ${member + 1} to be started again`);
+  // From here the member's RSS samples are the new process's alone (the killed one's would count in the phase before).
+  sampler.phase = 'restarted';
   const startedAt = processStartedAt(cluster.pid(member)!);
   const [readAt, healthAt] = await Promise.all([firstTime(() => servesProbeKey(endpoint), 'a serializable get'), firstTime(() => healthy(endpoint), '/health')]);
   const caughtUpAt = await firstTime(async () => Number((await statusOf(endpoint))?.raftIndex ?? -1) >= leaderIndexBefore, 'the restarted member to catch up');
+  await sleepMs(RESTART_SETTLE_MS);
+  const peakRssBytes = sampler.rss.get(`restarted/${member}`) ?? 0;
   const seconds = (at: number): number => (at - startedAt) / 1000;
-  return { member, toReadSeconds: seconds(readAt), toHealthSeconds: seconds(healthAt), toCaughtUpSeconds: seconds(caughtUpAt), killToReadSeconds: (readAt - killedAt) / 1000 };
+  return { member, toReadSeconds: seconds(readAt), toHealthSeconds: seconds(healthAt), toCaughtUpSeconds: seconds(caughtUpAt), killToReadSeconds: (readAt - killedAt) / 1000, peakRssBytes };
 }
 
 interface DefragResult {
@@ -646,8 +658,8 @@ async function measure(cluster: Cluster, sampler: Sampler): Promise<SystemResult
   const memberRestartsDuringFills = pidsAfter.filter((pid, index) => pid !== pidsBefore[index]).length;
   const leaderChanges = changesAfter.every((value, index) => value !== undefined && changesBefore[index] !== undefined) ? Math.max(...changesAfter.map((value, index) => value! - changesBefore[index]!)) : undefined;
   await sampler.startPhase('restart');
-  const restart = await restartFollower(cluster);
-  console.error(`${cluster.name} restart of member ${restart.member + 1}: serializable get ${restart.toReadSeconds.toFixed(2)} s, /health ${restart.toHealthSeconds.toFixed(2)} s, caught up ${restart.toCaughtUpSeconds.toFixed(2)} s after its process started (${restart.killToReadSeconds.toFixed(2)} s after the kill)`);
+  const restart = await restartFollower(cluster, sampler);
+  console.error(`${cluster.name} restart of member ${restart.member + 1}: serializable get ${restart.toReadSeconds.toFixed(2)} s, /health ${restart.toHealthSeconds.toFixed(2)} s, caught up ${restart.toCaughtUpSeconds.toFixed(2)} s after its process started (${restart.killToReadSeconds.toFixed(2)} s after the kill), its peak RSS ${(restart.peakRssBytes / MIB).toFixed(0)} MiB`);
   const defrag = await defragmentEach(cluster, sampler);
   return {
     describe: cluster.describe,
@@ -702,6 +714,7 @@ const ROWS: readonly Row[] = [
   { measure: 'restart after kill -9 of a follower: process start to serializable get, s', value: (r) => r.restart.toReadSeconds, format: (v) => v.toFixed(2), ratio: true },
   { measure: 'restart: process start to /health ok, s', value: (r) => r.restart.toHealthSeconds, format: (v) => v.toFixed(2), ratio: true },
   { measure: "restart: process start to caught up with the leader's commit index, s", value: (r) => r.restart.toCaughtUpSeconds, format: (v) => v.toFixed(2), ratio: true },
+  { measure: 'restart: peak RSS of the restarted member (until 5 s after it caught up)', value: (r) => r.restart.peakRssBytes, format: ofData, ratio: true },
   { measure: 'defragment, 3 members in turn: duration s', value: (r) => r.defrag.seconds, format: (v) => v.toFixed(1), ratio: true },
   { measure: 'defragment: peak RSS of the member being defragmented', value: (r) => r.defrag.peakRssBytes, format: ofData, ratio: true },
 ];
