@@ -107,11 +107,19 @@ export function decodeMessage(body: Buffer): Message {
   return messageFromFields(unpackArray(body, MESSAGE_FIELDS, 'message'));
 }
 
-/** A Snapshot message's header: the message, the snapshot's metadata and its data length. */
+/** msgpack's header of an array of three. */
+const ARRAY_OF_THREE = Buffer.from([0x93]);
+
+/**
+ * A Snapshot message's header: the message, the snapshot's metadata and its
+ * data length, as a msgpack array of the three. The message is written by
+ * message-encoder.ts (the one place that holds a message's wire fields),
+ * after the array's header; the same bytes as an encoder given the array.
+ */
 export function encodeSnapshotBegin(message: Message): Buffer {
   const snapshot = message.snapshot!;
   const { index, term, confState } = snapshot.metadata;
-  return pack([messageFields(message), [index, term, confState.voters, confState.learners], snapshot.data.length]);
+  return Buffer.concat([ARRAY_OF_THREE, encodeMessage(message), pack([index, term, confState.voters, confState.learners]), pack(snapshot.data.length)]);
 }
 
 export interface SnapshotBegin {
@@ -132,16 +140,6 @@ export function decodeSnapshotBegin(body: Buffer): SnapshotBegin {
 }
 
 const MESSAGE_FIELDS = MESSAGE_FIELD_COUNT;
-
-/** The fields in wire order, for the snapshot begin frame (message-encoder.ts writes the same for a message). */
-function messageFields(m: Message): unknown[] {
-  const entries: unknown[] = new Array(m.entries.length);
-  for (let i = 0; i < m.entries.length; i++) {
-    const entry = m.entries[i]!;
-    entries[i] = [entry.term, entry.index, entry.type, entry.data];
-  }
-  return [m.type, m.from, m.to, m.term, m.logTerm, m.index, m.commit, m.reject, m.rejectHint, m.logTermHint, entries, m.context ?? null];
-}
 
 function messageFromFields(f: unknown[]): Message {
   const type = integer(f[0], 'type');

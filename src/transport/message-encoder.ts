@@ -9,6 +9,9 @@ import type { Message } from '../raft/types.js';
  * those `@msgpack/msgpack`'s Encoder gives for the same fields (the decoder
  * in codec.ts reads both; test/transport/message-encoder.test.ts compares
  * them byte for byte), so peers of an earlier build read them unchanged.
+ * A snapshot's begin frame carries the message written here too (codec.ts
+ * encodeSnapshotBegin): this is the one place a message's wire fields are
+ * listed for encoding.
  *
  * Why: the Encoder copied every entry into its own buffer and then copied
  * that buffer out, two fresh MiB per follower for a 1 MiB put, and V8

@@ -3,15 +3,18 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Encoder } from '@msgpack/msgpack';
 import { message, MessageType, type Entry, type Message } from '../../src/raft/types.js';
-import { decodeMessage, NETWORK_MESSAGE_TYPES } from '../../src/transport/codec.js';
+import { decodeMessage, decodeSnapshotBegin, encodeSnapshotBegin, NETWORK_MESSAGE_TYPES } from '../../src/transport/codec.js';
 import { encodeMessageParts, REFERENCED_DATA_MIN } from '../../src/transport/message-encoder.js';
 
 // What the transport sent before message-encoder.ts (and what a peer of an
 // earlier build sends): @msgpack/msgpack's Encoder over the fields in wire order.
 const reference = new Encoder({ ignoreUndefined: true });
-function referenceBody(m: Message): Uint8Array {
+function referenceFields(m: Message): unknown[] {
   const entries = m.entries.map((entry) => [entry.term, entry.index, entry.type, entry.data]);
-  return reference.encode([m.type, m.from, m.to, m.term, m.logTerm, m.index, m.commit, m.reject, m.rejectHint, m.logTermHint, entries, m.context ?? null]);
+  return [m.type, m.from, m.to, m.term, m.logTerm, m.index, m.commit, m.reject, m.rejectHint, m.logTermHint, entries, m.context ?? null];
+}
+function referenceBody(m: Message): Uint8Array {
+  return reference.encode(referenceFields(m));
 }
 
 function joined(m: Message): Buffer {
@@ -90,4 +93,15 @@ test('a field a message cannot hold is refused at the sender, not sent for the r
   for (const term of [-1, 1.5, Number.MAX_SAFE_INTEGER + 1, Number.NaN]) {
     assert.throws(() => encodeMessageParts(message({ type: MessageType.Heartbeat, from: 'a', to: 'b', term })), RangeError);
   }
+});
+
+test("a snapshot's begin frame is byte for byte what the msgpack Encoder gave for [message, metadata, data length]", () => {
+  const metadata = { index: 70_000, term: 300, confState: { voters: ['n1', 'n2', 'n3'], learners: ['n4'] } };
+  const data = new Uint8Array(5_000);
+  const m = message({ type: MessageType.Snapshot, from: 'n1', to: 'n4', term: 300, commit: 70_001, snapshot: { metadata, data } });
+  const body = encodeSnapshotBegin(m);
+  const { snapshot: _snapshot, ...withoutSnapshot } = m;
+  const expected = reference.encode([referenceFields(withoutSnapshot as Message), [metadata.index, metadata.term, metadata.confState.voters, metadata.confState.learners], data.length]);
+  assert.ok(body.equals(expected));
+  assert.deepStrictEqual(decodeSnapshotBegin(body), { message: withoutSnapshot, metadata, dataBytes: data.length });
 });
